@@ -1,0 +1,75 @@
+# lazybackend - see README.md.
+#   make            build ./lazybackend (installs missing Debian packages first)
+#   make run        run it with the stdout sink on 127.0.0.1:4317
+#   make test       build and run the whole suite; ends with "N passed, N failed"
+#   make test SANITIZE=1   the same under ASan+UBSan
+#   make CC=clang   any C11 compiler; gcc and clang are both kept warning-free
+CC       ?= cc
+SANITIZE ?= 0
+NANOPB_GEN ?= /usr/bin/nanopb_generator.py
+
+ifeq ($(SANITIZE),1)
+BUILD    := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
+else
+BUILD    := build/rel
+SANFLAGS :=
+OPT      := -O2
+endif
+
+PKGS     := libnghttp2 zlib sqlite3 libcurl
+CPPFLAGS += -I. -I$(BUILD)/pb -D_GNU_SOURCE
+CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz -lsqlite3 -lcurl) -lprotobuf-nanopb -lm
+
+PROTOS   := common profiles profiles_service
+PB_C     := $(PROTOS:%=$(BUILD)/pb/%.pb.c)
+PB_H     := $(PROTOS:%=$(BUILD)/pb/%.pb.h)
+LIB_SRC  := $(wildcard lib/*.c) $(wildcard h2/*.c) $(wildcard otlp/*.c) $(wildcard sinks/*.c)
+OBJS     := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PB_C:%.c=%.o)
+BIN      := lazybackend
+ifeq ($(SANITIZE),1)
+BIN      := $(BUILD)/lazybackend
+endif
+TEST_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/*.c))
+
+.PHONY: all run test deps clean bench fuzz
+all: deps $(BIN)
+
+deps:
+	@scripts/install-deps.sh --quiet
+
+$(BUILD)/pb/%.pb.c $(BUILD)/pb/%.pb.h: pb/%.proto pb/%.options
+	@mkdir -p $(BUILD)/pb
+	cd pb && $(NANOPB_GEN) -q -D ../$(BUILD)/pb $*.proto
+
+# Generated headers first: every object may include them.
+$(BUILD)/%.o: %.c $(PB_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/pb/%.pb.o: $(BUILD)/pb/%.pb.c $(PB_H)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BIN): $(BUILD)/main.o $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test/%: test/unit/%.c $(OBJS) test/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
+
+run: all
+	./$(BIN) --sink stdout
+
+test: deps $(BIN) $(TEST_BINS)
+	@SANITIZE=$(SANITIZE) BUILD=$(BUILD) LAZYBACKEND=$(abspath $(BIN)) test/run.sh
+
+bench: all
+	scripts/bench
+
+clean:
+	rm -rf build lazybackend
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,45 @@
+/*
+ * loop.h - the process's one event loop: epoll for file descriptors, plus one-shot timers.
+ *
+ * After redis' ae.c: callbacks receive the loop, the fd and a clientData pointer, nothing
+ * else. Everything that waits (HTTP/2 connections, signals via signalfd, libcurl's sockets
+ * and timeout in the ClickHouse sink) waits here, so the process never needs a thread and
+ * never blocks on one peer while others wait.
+ */
+#ifndef LB_LOOP_H
+#define LB_LOOP_H
+
+#include <stdint.h>
+
+struct loop;
+
+enum { LOOP_READ = 1, LOOP_WRITE = 2 };
+
+/* `events` is what happened: LOOP_READ and/or LOOP_WRITE (errors and hang-ups are reported
+ * as LOOP_READ so that the following read() sees them). */
+typedef void (*loop_fd_fn)(struct loop *l, int fd, int events, void *ud);
+typedef void (*loop_timer_fn)(struct loop *l, void *ud);
+
+struct loop *loop_new(void);
+void loop_free(struct loop *l);
+
+/* Watch `fd` for `events` (LOOP_READ | LOOP_WRITE); 0 or -1 with errno. */
+int loop_add_fd(struct loop *l, int fd, int events, loop_fd_fn fn, void *ud);
+/* Change the watched events; same callback. */
+int loop_mod_fd(struct loop *l, int fd, int events);
+/* Stop watching; safe to call from that fd's own callback. */
+void loop_del_fd(struct loop *l, int fd);
+
+/* One-shot timer after `ms`; returns an id > 0 (0 on allocation failure). */
+uint64_t loop_add_timer(struct loop *l, uint64_t ms, loop_timer_fn fn, void *ud);
+/* Cancel a timer that has not fired; unknown ids are ignored. */
+void loop_del_timer(struct loop *l, uint64_t id);
+
+/* Monotonic milliseconds, refreshed once per iteration. */
+uint64_t loop_now_ms(struct loop *l);
+
+/* Run until loop_stop(); returns 0, or -1 if epoll itself failed. */
+int loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * view.h - the resolved view of OTLP profiles: what every sink sees.
+ *
+ * The decoder (otlp/decode.c) walks a request and, for each sample, follows every index into
+ * the request's dictionary and fills these structs. Sinks read them and know nothing of
+ * protobuf, field numbers or proto layouts: adding a layout, or a transport, changes nothing
+ * here.
+ *
+ * Lifetime: every pointer in a view (strings included: they are references into the request
+ * buffer, not copies) is valid only during the sink call that receives it, or, for the
+ * request, resource and profile structs, until the matching *_end call. A sink that keeps
+ * data longer copies it.
+ */
+#ifndef LB_OTLP_VIEW_H
+#define LB_OTLP_VIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A string as sent: not NUL-terminated, may hold any bytes (sinks escape when printing). */
+typedef struct {
+    const char *p;
+    size_t n;
+} lb_str;
+
+#define LB_STR_NULL ((lb_str){ "", 0 })
+#define LB_STR_LIT(s) ((lb_str){ (s), sizeof(s) - 1 })
+
+static inline bool lb_str_eq(lb_str a, const char *lit, size_t litlen)
+{
+    return a.n == litlen && (litlen == 0 || __builtin_memcmp(a.p, lit, litlen) == 0);
+}
+#define LB_STR_EQ(a, lit) lb_str_eq((a), (lit), sizeof(lit) - 1)
+
+enum lb_value_kind {
+    LB_VALUE_EMPTY,   /* an AnyValue with no member set */
+    LB_VALUE_STRING,  /* string_value, or string_value_strindex resolved */
+    LB_VALUE_BOOL,
+    LB_VALUE_INT,
+    LB_VALUE_DOUBLE,
+    LB_VALUE_BYTES,
+    LB_VALUE_ARRAY,   /* walk with lb_array_next */
+    LB_VALUE_KVLIST,  /* walk with lb_kvlist_next */
+};
+
+struct lb_dict;   /* the request's dictionary, opaque to sinks */
+
+struct lb_value {
+    enum lb_value_kind kind;
+    union {
+        lb_str str;     /* STRING, BYTES; ARRAY and KVLIST keep their encoded form here */
+        bool boolean;
+        int64_t integer;
+        double dbl;
+    } u;
+    const struct lb_dict *dict;  /* resolves string indices inside arrays and kvlists */
+};
+
+struct lb_attr {
+    lb_str key;
+    struct lb_value value;
+    lb_str unit;      /* KeyValueAndUnit.unit; empty when none */
+};
+
+struct lb_attrs {
+    const struct lb_attr *v;
+    size_t n;
+};
+
+/* Iterating an ARRAY or KVLIST value. Nested values are bounded in depth; a malformed
+ * nested encoding ends the walk and sets `err`. */
+struct lb_value_iter {
+    const uint8_t *pos, *end;
+    const struct lb_dict *dict;
+    unsigned depth;
+    const char *err;
+};
+void lb_value_iter_init(struct lb_value_iter *it, const struct lb_value *container);
+bool lb_array_next(struct lb_value_iter *it, struct lb_value *out);
+bool lb_kvlist_next(struct lb_value_iter *it, lb_str *key, struct lb_value *out);
+
+/* Looks up a key; NULL when absent. */
+const struct lb_attr *lb_attrs_find(struct lb_attrs attrs, const char *key);
+
+/* Which transport and proto layout a request came with. */
+struct lb_request {
+    const char *transport;      /* "grpc", "http", "file" */
+    const char *peer;           /* "127.0.0.1:53412", a file name, or "-" */
+    const char *layout;         /* "v1.11" etc.: the proto layout the bytes were read as */
+    uint64_t received_unix_nano;
+    size_t wire_bytes;          /* as received (compressed) */
+    size_t message_bytes;       /* decoded protobuf size */
+    uint64_t sequence;          /* per process, increasing */
+};
+
+struct lb_resource {
+    const struct lb_request *request;
+    unsigned index;             /* position in the request */
+    struct lb_attrs attrs;
+    uint32_t dropped_attributes_count;
+    lb_str schema_url;
+};
+
+struct lb_scope {
+    lb_str name, version, schema_url;
+    struct lb_attrs attrs;
+    uint32_t dropped_attributes_count;
+};
+
+struct lb_profile {
+    const struct lb_resource *resource;
+    const struct lb_scope *scope;
+    unsigned scope_index, index;   /* position in the resource, in the scope */
+    lb_str sample_type, sample_unit;
+    lb_str period_type, period_unit;
+    int64_t period;
+    uint64_t time_unix_nano;
+    uint64_t duration_nano;
+    lb_str profile_id;             /* raw bytes, 16 or empty */
+    uint32_t dropped_attributes_count;
+    lb_str original_payload_format;
+    size_t original_payload_len;
+    struct lb_attrs attrs;
+};
+
+/* One frame per Line of a location (inlined functions included); one frame for a location
+ * without lines (an unsymbolized frame). */
+struct lb_frame {
+    lb_str type;                   /* profile.frame.type; empty when the location has none */
+    bool symbolized;               /* the location has lines */
+    lb_str function, system_name, file;
+    int64_t line, column, start_line;
+    uint64_t address;
+    bool has_mapping;
+    lb_str mapping_file;
+    uint64_t mapping_start, mapping_limit, mapping_offset;
+    lb_str build_id;               /* preferred build id of the mapping: gnu, go, htlhash */
+    lb_str build_id_kind;          /* "gnu", "go", "htlhash" or empty */
+    uint32_t location_index;       /* request-local; equal indices = same location */
+    uint16_t line_index;           /* position of this line inside its location */
+    uint16_t line_count;           /* lines in the location (0 for unsymbolized) */
+};
+
+struct lb_sample {
+    const struct lb_profile *profile;
+    unsigned index;                /* position in the profile */
+    uint32_t stack_index;          /* request-local */
+    const uint64_t *timestamps;    /* Sample.timestamps_unix_nano, as sent (not sorted) */
+    size_t n_timestamps;
+    const int64_t *values;
+    size_t n_values;
+    struct lb_attrs attrs;
+    bool has_link;
+    lb_str trace_id, span_id;      /* raw bytes */
+    const struct lb_frame *frames; /* leaf first */
+    size_t n_frames;
+};
+
+/* The weight a sample stands for: the sum of its values, or its timestamp count. */
+int64_t lb_sample_weight(const struct lb_sample *s);
+
+#endif

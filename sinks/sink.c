@@ -1,0 +1,56 @@
+/*
+ * sink.c - the fan-out over every configured sink (see sink.h for the event contract).
+ */
+#include "sinks/sink.h"
+
+#include <stdio.h>
+
+#define FOR_EACH_SINK(set, fn, ...)                         \
+    for (size_t i_ = 0; i_ < (set)->n; i_++) {              \
+        struct sink *s_ = &(set)->v[i_];                    \
+        if (s_->type->fn)                                   \
+            s_->type->fn(s_, __VA_ARGS__);                  \
+    }
+
+int sink_set_admit(struct sink_set *set, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        struct sink *s = &set->v[i];
+        if (s->type->admit && s->type->admit(s, why, whylen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void sink_set_request_begin(struct sink_set *set, const struct lb_request *r) { FOR_EACH_SINK(set, request_begin, r); }
+void sink_set_resource_begin(struct sink_set *set, const struct lb_resource *r) { FOR_EACH_SINK(set, resource_begin, r); }
+void sink_set_profile_begin(struct sink_set *set, const struct lb_profile *p) { FOR_EACH_SINK(set, profile_begin, p); }
+void sink_set_sample(struct sink_set *set, const struct lb_sample *smp) { FOR_EACH_SINK(set, sample, smp); }
+void sink_set_profile_end(struct sink_set *set, const struct lb_profile *p) { FOR_EACH_SINK(set, profile_end, p); }
+void sink_set_resource_end(struct sink_set *set, const struct lb_resource *r) { FOR_EACH_SINK(set, resource_end, r); }
+void sink_set_request_abort(struct sink_set *set, const struct lb_request *r, const char *reason) { FOR_EACH_SINK(set, request_abort, r, reason); }
+
+/* Every sink gets its commit even when an earlier one failed: a failure of one store must not
+ * leave another's transaction open. The first failure is the one reported. */
+int sink_set_request_end(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        struct sink *s = &set->v[i];
+        if (!s->type->request_end)
+            continue;
+        char local[256];
+        if (s->type->request_end(s, r, local, sizeof local) != 0 && rc == 0) {
+            snprintf(why, whylen, "%s sink: %s", s->type->name, local);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+void sink_set_close(struct sink_set *set, int deadline_ms)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->v[i].type->close)
+            set->v[i].type->close(&set->v[i], deadline_ms);
+}

@@ -1,0 +1,75 @@
+/*
+ * sink.h - where resolved samples go: a tiny vtable, after curl's connection filters.
+ *
+ * Three kinds of sink sit behind it:
+ *  - a synchronous stream (stdout): formats as events arrive, writes at request_end;
+ *  - a local database (SQLite): one transaction per request, committed in request_end;
+ *  - an asynchronous network sink (ClickHouse): request_end queues rows and returns at
+ *    once; the sink registers its own sockets and timers on the event loop (`loop` in
+ *    sink_env) and flushes later. `admit` lets it refuse new requests (queue and spool
+ *    full) before any work is done, so nothing is dropped silently.
+ *
+ * Event order for one request, always properly nested:
+ *   request_begin (resource_begin (profile_begin sample* profile_end)* resource_end)*
+ *   then exactly one of request_end (commit) or request_abort (roll back: the request was
+ *   refused, e.g. malformed protobuf found half way).
+ * A request is processed from begin to end without yielding to the loop, so the output of
+ * two requests never interleaves.
+ *
+ * Every callback but `type` may be NULL when a sink has nothing to do there.
+ */
+#ifndef LB_SINK_H
+#define LB_SINK_H
+
+#include "otlp/view.h"
+
+struct loop;
+
+struct sink_env {
+    struct loop *loop;       /* for sinks that do asynchronous I/O */
+};
+
+struct sink;
+
+struct sink_type {
+    const char *name;
+    /* Can the sink take one more request right now? 0 = yes; otherwise a reason is written
+     * to `why` and the transport answers UNAVAILABLE / 503. */
+    int (*admit)(struct sink *s, char *why, size_t whylen);
+    void (*request_begin)(struct sink *s, const struct lb_request *r);
+    void (*resource_begin)(struct sink *s, const struct lb_resource *r);
+    void (*profile_begin)(struct sink *s, const struct lb_profile *p);
+    void (*sample)(struct sink *s, const struct lb_sample *smp);
+    void (*profile_end)(struct sink *s, const struct lb_profile *p);
+    void (*resource_end)(struct sink *s, const struct lb_resource *r);
+    /* Commit. 0 = durable/queued, the request may be acknowledged; otherwise `why` says
+     * what failed and the transport reports an error. */
+    int (*request_end)(struct sink *s, const struct lb_request *r, char *why, size_t whylen);
+    void (*request_abort)(struct sink *s, const struct lb_request *r, const char *reason);
+    /* Shut down: flush what is queued, within deadline_ms; then free everything. */
+    void (*close)(struct sink *s, int deadline_ms);
+};
+
+struct sink {
+    const struct sink_type *type;
+    void *ctx;               /* the sink's own state */
+};
+
+/* The fan-out: all configured sinks, driven as one. */
+struct sink_set {
+    struct sink *v;
+    size_t n;
+};
+
+int  sink_set_admit(struct sink_set *set, char *why, size_t whylen);
+void sink_set_request_begin(struct sink_set *set, const struct lb_request *r);
+void sink_set_resource_begin(struct sink_set *set, const struct lb_resource *r);
+void sink_set_profile_begin(struct sink_set *set, const struct lb_profile *p);
+void sink_set_sample(struct sink_set *set, const struct lb_sample *smp);
+void sink_set_profile_end(struct sink_set *set, const struct lb_profile *p);
+void sink_set_resource_end(struct sink_set *set, const struct lb_resource *r);
+int  sink_set_request_end(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen);
+void sink_set_request_abort(struct sink_set *set, const struct lb_request *r, const char *reason);
+void sink_set_close(struct sink_set *set, int deadline_ms);
+
+#endif
