@@ -10,6 +10,7 @@ PACKAGES=(
   nanopb libnanopb-dev protobuf-compiler python3-protobuf  # protobuf code generation and runtime
   zlib1g-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev # gzip, SQLite store, ClickHouse over HTTP
   python3-grpcio curl jq                                 # test clients
+  python3-h2                                             # raw HTTP/2 frames in the transport e2e test
 )
 
 missing=()
