@@ -36,6 +36,7 @@ endif
 TEST_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/*.c))
 
 .PHONY: all run test deps clean bench fuzz
+.SECONDARY:
 all: deps $(BIN)
 
 deps:

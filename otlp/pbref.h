@@ -20,8 +20,15 @@ typedef struct {
     size_t n;
 } pb_ref_t;
 
-/* A pb_istream_t over [p, p+n) whose every substream stays a view of that memory. */
-pb_istream_t pbref_istream(const uint8_t *p, size_t n);
+/* A pb_istream_t over [p, p+n) whose every substream stays a view of that memory. nanopb
+ * copies streams by value, so the read position lives beside the stream, here:
+ *     struct pbref_stream s; pbref_open(&s, p, n); pb_decode(&s.is, fields, &msg);  */
+struct pbref_stream {
+    pb_istream_t is;
+    const uint8_t *pos;
+};
+void pbref_open(struct pbref_stream *s, const uint8_t *p, size_t n);
+static inline void pbref_open_ref(struct pbref_stream *s, pb_ref_t r) { pbref_open(s, r.p, r.n); }
 
 /* The read position of a stream made by pbref_istream (or one of its substreams). */
 const uint8_t *pbref_pos(const pb_istream_t *is);

@@ -55,7 +55,12 @@ struct lb_value {
         double dbl;
     } u;
     const struct lb_dict *dict;  /* resolves string indices inside arrays and kvlists */
+    unsigned depth;              /* nesting level: 0 for an attribute's own value */
 };
+
+/* Arrays and kvlists nested deeper than this are not walked (lb_*_next sets `err`), so a
+ * recursive printer's depth is bounded whatever the sender nests. */
+#define LB_VALUE_MAX_DEPTH 16
 
 struct lb_attr {
     lb_str key;

@@ -1,0 +1,66 @@
+/*
+ * decode.h - OTLP profiles request -> resolved samples -> sinks.
+ *
+ * One call per request. The request bytes (already decompressed) are walked with nanopb in
+ * two steps: first the dictionary, wherever it sits on the wire (the eBPF profiler sends it
+ * first, stock encoders last), then every ResourceProfiles. Inside each message the small
+ * header fields are read before its big repeated field is streamed, so a resource's
+ * attributes are known before its first profile, a profile's sample type before its first
+ * sample. Each sample is resolved the moment it is decoded and handed to the sinks; nothing
+ * like a tree of the request is ever built.
+ *
+ * Validation: every index is checked against its table. A bad sample or profile is dropped,
+ * counted and described (the OTLP partial_success), and the rest of the request is still
+ * delivered. Malformed protobuf anywhere makes the whole request INVALID: sinks get
+ * request_abort and the caller answers INVALID_ARGUMENT with `message`.
+ */
+#ifndef LB_OTLP_DECODE_H
+#define LB_OTLP_DECODE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "otlp/view.h"
+#include "sinks/sink.h"
+
+struct otlp_layout;
+struct otlp_decoder;
+
+struct otlp_limits {
+    size_t max_stack_depth;          /* locations in one stack; deeper samples are rejected */
+    uint64_t max_frames_per_request; /* resolved frames in one request (work bound) */
+};
+#define OTLP_DEFAULT_MAX_STACK_DEPTH 16384
+#define OTLP_DEFAULT_MAX_FRAMES 50000000ull
+
+enum otlp_status {
+    OTLP_OK = 0,          /* delivered (possibly with rejected profiles: see the counts) */
+    OTLP_INVALID,         /* malformed request: nothing delivered */
+    OTLP_UNAVAILABLE,     /* a sink refused to admit the request: nothing delivered */
+    OTLP_SINK_FAILED,     /* a sink failed to commit */
+    OTLP_NOMEM,           /* out of memory while decoding */
+};
+
+struct otlp_result {
+    enum otlp_status status;
+    uint64_t resources, profiles, samples, frames, timestamps;   /* delivered */
+    uint64_t rejected_profiles, rejected_samples;
+    char message[1024];   /* why INVALID/UNAVAILABLE/FAILED, or the partial-success message */
+};
+
+struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const struct otlp_layout *layout);
+void otlp_decoder_free(struct otlp_decoder *d);
+
+/* Decodes one ExportProfilesServiceRequest and drives `sinks` with it. `req` describes where
+ * the request came from; its `layout` and `message_bytes` are filled in here. Returns
+ * res->status. */
+enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
+                                      struct lb_request *req, struct sink_set *sinks,
+                                      struct otlp_result *res);
+
+/* Serializes the ExportProfilesServiceResponse for `res` (empty on full success; a
+ * partial_success with rejected_profiles and error_message otherwise). 0 or -1. */
+int otlp_encode_profiles_response(const struct otlp_result *res, struct buf *out);
+
+#endif

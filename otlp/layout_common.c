@@ -1,0 +1,208 @@
+/*
+ * layout_common.c - what every proto layout shares: the envelope messages (ResourceProfiles,
+ * ScopeProfiles, common KeyValue/AnyValue) and the callbacks for repeated fields.
+ *
+ * Repeated scalars must be accepted packed (what every encoder sends) and unpacked (legal
+ * protobuf): nanopb gives the callback a sub-stream that holds either the packed run or one
+ * element, so each push callback simply drains its stream.
+ */
+#include "otlp/layout.h"
+
+#include <string.h>
+#include <pb_decode.h>
+
+#include "common.pb.h"
+#include "profiles.pb.h"
+
+bool vec_grow_(void **v, size_t *cap, size_t need, size_t item)
+{
+    if (need > VEC_MAX_ITEMS)
+        return false;
+    size_t ncap = *cap ? *cap : 16;
+    while (ncap < need)
+        ncap *= 2;
+    void *p = realloc(*v, ncap * item);
+    if (!p)
+        return false;
+    *v = p;
+    *cap = ncap;
+    return true;
+}
+
+bool raw_push_int32(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+    (void)f;
+    ivec *vec = *arg;
+    while (is->bytes_left) {
+        uint64_t x;
+        if (!pb_decode_varint(is, &x))
+            return false;
+        /* int32 on the wire is a sign-extended varint; truncation is the protobuf rule. */
+        if (!VEC_PUSH(*vec, (int32_t)(uint32_t)x))
+            PB_RETURN_ERROR(is, "out of memory");
+    }
+    return true;
+}
+
+bool raw_push_int64(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+    (void)f;
+    i64vec *vec = *arg;
+    while (is->bytes_left) {
+        uint64_t x;
+        if (!pb_decode_varint(is, &x))
+            return false;
+        if (!VEC_PUSH(*vec, (int64_t)x))
+            PB_RETURN_ERROR(is, "out of memory");
+    }
+    return true;
+}
+
+bool raw_push_fixed64(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+    (void)f;
+    u64vec *vec = *arg;
+    if (is->bytes_left % 8 != 0)
+        PB_RETURN_ERROR(is, "fixed64 field has a length that is not a multiple of 8");
+    while (is->bytes_left) {
+        uint64_t x;
+        if (!pb_decode_fixed64(is, &x))
+            return false;
+        if (!VEC_PUSH(*vec, x))
+            PB_RETURN_ERROR(is, "out of memory");
+    }
+    return true;
+}
+
+bool raw_each_element(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+    (void)f;
+    const struct raw_each *each = *arg;
+    if (!pbref_is_view(is))
+        PB_RETURN_ERROR(is, "wrong wire type for a message field");
+    pb_ref_t el = { pbref_pos(is), is->bytes_left };
+    if (!pb_read(is, NULL, is->bytes_left))
+        return false;
+    if (!each->fn(each->ctx, el))
+        PB_RETURN_ERROR(is, "element rejected");
+    return true;
+}
+
+bool dict_push_entry(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+    (void)f;
+    const struct dict_table_sink *sink = *arg;
+    if (!pbref_is_view(is))
+        PB_RETURN_ERROR(is, "wrong wire type for a dictionary entry");
+    const uint8_t *pos = pbref_pos(is);
+    struct dict_ref el = { (uint32_t)(pos - sink->tables->base), (uint32_t)is->bytes_left };
+    if (!VEC_PUSH(sink->tables->t[sink->table], el))
+        PB_RETURN_ERROR(is, "out of memory");
+    return pb_read(is, NULL, is->bytes_left);
+}
+
+static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)
+{
+    each->fn = fn;
+    each->ctx = ctx;
+    cb->funcs.decode = fn ? raw_each_element : NULL;
+    cb->arg = each;
+}
+
+void raw_value_from_any(const struct _opentelemetry_proto_common_v1_AnyValue *av, struct raw_value *out)
+{
+    memset(out, 0, sizeof *out);
+    switch (av->which_value) {
+    case opentelemetry_proto_common_v1_AnyValue_string_value_tag:
+        out->kind = RAW_STRING; out->ref = av->value.string_value; break;
+    case opentelemetry_proto_common_v1_AnyValue_bool_value_tag:
+        out->kind = RAW_BOOL; out->i = av->value.bool_value; break;
+    case opentelemetry_proto_common_v1_AnyValue_int_value_tag:
+        out->kind = RAW_INT; out->i = av->value.int_value; break;
+    case opentelemetry_proto_common_v1_AnyValue_double_value_tag:
+        out->kind = RAW_DOUBLE; out->d = av->value.double_value; break;
+    case opentelemetry_proto_common_v1_AnyValue_array_value_tag:
+        out->kind = RAW_ARRAY; out->ref = av->value.array_value; break;
+    case opentelemetry_proto_common_v1_AnyValue_kvlist_value_tag:
+        out->kind = RAW_KVLIST; out->ref = av->value.kvlist_value; break;
+    case opentelemetry_proto_common_v1_AnyValue_bytes_value_tag:
+        out->kind = RAW_BYTES; out->ref = av->value.bytes_value; break;
+    case opentelemetry_proto_common_v1_AnyValue_string_value_strindex_tag:
+        out->kind = RAW_STRINDEX; out->i = av->value.string_value_strindex; break;
+    default:
+        out->kind = RAW_EMPTY; break;
+    }
+}
+
+bool raw_any_value(pb_istream_t *is, struct raw_value *out)
+{
+    opentelemetry_proto_common_v1_AnyValue av;
+    memset(&av, 0, sizeof av);
+    if (!pb_decode_ex(is, opentelemetry_proto_common_v1_AnyValue_fields, &av, PB_DECODE_NOINIT))
+        return false;
+    raw_value_from_any(&av, out);
+    return true;
+}
+
+bool raw_key_value(pb_istream_t *is, struct raw_key_value *out)
+{
+    opentelemetry_proto_common_v1_KeyValue kv;
+    memset(&kv, 0, sizeof kv);
+    if (!pb_decode_ex(is, opentelemetry_proto_common_v1_KeyValue_fields, &kv, PB_DECODE_NOINIT))
+        return false;
+    out->key = kv.key;
+    out->key_strindex = kv.key_strindex;
+    raw_value_from_any(&kv.value, &out->value);
+    return true;
+}
+
+bool raw_resource_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn scope_profiles,
+                           void *ctx, struct raw_resource_profiles *out)
+{
+    opentelemetry_proto_profiles_v1development_ResourceProfiles rp;
+    struct raw_each attr_each, scope_each;
+    memset(&rp, 0, sizeof rp);
+    set_each(&rp.resource.attributes, &attr_each, attribute, ctx);
+    set_each(&rp.scope_profiles, &scope_each, scope_profiles, ctx);
+    if (!pb_decode_ex(is, opentelemetry_proto_profiles_v1development_ResourceProfiles_fields, &rp, PB_DECODE_NOINIT))
+        return false;
+    out->schema_url = rp.schema_url;
+    out->dropped_attributes_count = rp.resource.dropped_attributes_count;
+    out->has_resource = rp.has_resource;
+    return true;
+}
+
+bool raw_scope_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn profiles,
+                        void *ctx, struct raw_scope_profiles *out)
+{
+    opentelemetry_proto_profiles_v1development_ScopeProfiles sp;
+    struct raw_each attr_each, prof_each;
+    memset(&sp, 0, sizeof sp);
+    set_each(&sp.scope.attributes, &attr_each, attribute, ctx);
+    set_each(&sp.profiles, &prof_each, profiles, ctx);
+    if (!pb_decode_ex(is, opentelemetry_proto_profiles_v1development_ScopeProfiles_fields, &sp, PB_DECODE_NOINIT))
+        return false;
+    out->name = sp.scope.name;
+    out->version = sp.scope.version;
+    out->dropped_attributes_count = sp.scope.dropped_attributes_count;
+    out->schema_url = sp.schema_url;
+    return true;
+}
+
+bool raw_each_array_value(pb_istream_t *is, raw_each_fn fn, void *ctx)
+{
+    opentelemetry_proto_common_v1_ArrayValue av;
+    struct raw_each each;
+    memset(&av, 0, sizeof av);
+    set_each(&av.values, &each, fn, ctx);
+    return pb_decode_ex(is, opentelemetry_proto_common_v1_ArrayValue_fields, &av, PB_DECODE_NOINIT);
+}
+
+bool raw_each_kvlist_value(pb_istream_t *is, raw_each_fn fn, void *ctx)
+{
+    opentelemetry_proto_common_v1_KeyValueList kl;
+    struct raw_each each;
+    memset(&kl, 0, sizeof kl);
+    set_each(&kl.values, &each, fn, ctx);
+    return pb_decode_ex(is, opentelemetry_proto_common_v1_KeyValueList_fields, &kl, PB_DECODE_NOINIT);
+}
