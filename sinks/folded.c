@@ -1,0 +1,190 @@
+/*
+ * folded.c - the stdout sink's FOLDED format: "root;...;leaf weight", the input of
+ * flamegraph.pl, inferno and speedscope, following the rules of
+ * /work/shared/fixtures/otlp/README.md (the fixture's .folded file is the reference).
+ *
+ * Identical stacks of one request are merged whichever resource or profile they come from and
+ * the lines are sorted, so the whole request must be seen first: stacks go into a hash table
+ * keyed by their folded text, and the lines are written at request_end. The table lives for
+ * one request and its text is capped (max_bytes), so a hostile request makes its own request
+ * fail rather than the process grow.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sinks/stdout_impl.h"
+
+struct slot {
+    uint64_t hash;      /* 0 = empty (real hashes have the top bit set) */
+    size_t off, len;    /* the key, in keys */
+    uint64_t weight;    /* wraps like Go's int64 sum; printed as signed */
+};
+
+struct folded {
+    struct slot *slots;
+    size_t cap;         /* a power of two, or 0 before the first sample */
+    size_t n;
+    struct buf keys;    /* every distinct key, back to back */
+};
+
+struct folded *folded_new(size_t max_bytes)
+{
+    struct folded *f = calloc(1, sizeof *f);
+    if (f)
+        buf_init(&f->keys, max_bytes);
+    return f;
+}
+
+void folded_clear(struct folded *f)
+{
+    free(f->slots);
+    f->slots = NULL;
+    f->cap = f->n = 0;
+    buf_free(&f->keys);
+}
+
+void folded_free(struct folded *f)
+{
+    if (f) {
+        folded_clear(f);
+        free(f);
+    }
+}
+
+/* Eight bytes at a time, with a final avalanche so the low bits (the slot index) depend on
+ * every byte. */
+static uint64_t hash_key(const uint8_t *p, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+    for (; n >= 8; p += 8, n -= 8) {
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+    }
+    w = 0;
+    if (n)
+        memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h | (1ull << 63);
+}
+
+static bool grow(struct folded *f)
+{
+    size_t cap = f->cap ? f->cap * 2 : 64;
+    struct slot *s = calloc(cap, sizeof *s);
+    if (!s)
+        return false;
+    for (size_t i = 0; i < f->cap; i++) {
+        if (!f->slots[i].hash)
+            continue;
+        size_t j = f->slots[i].hash & (cap - 1);
+        while (s[j].hash)
+            j = (j + 1) & (cap - 1);
+        s[j] = f->slots[i];
+    }
+    free(f->slots);
+    f->slots = s;
+    f->cap = cap;
+    return true;
+}
+
+/* One frame's name: the function of a symbolized frame, "<mapping file>+0x<address>"
+ * otherwise. Escaped like everything else, which also keeps a line a line. */
+static bool append_frame(struct buf *k, const struct lb_frame *fr)
+{
+    if (fr->symbolized)
+        return esc_text(k, fr->function.p, fr->function.n);
+    if (fr->has_mapping && !esc_text(k, fr->mapping_file.p, fr->mapping_file.n))
+        return false;
+    return buf_append(k, "+0x", 3) && put_hex64(k, fr->address);
+}
+
+/* The view lists frames leaf first (and a location's lines innermost first); folded stacks are
+ * root first, so the whole array is walked backwards. */
+static bool append_stack(struct buf *k, const struct lb_sample *s)
+{
+    for (size_t i = s->n_frames; i-- > 0;) {
+        if (i != s->n_frames - 1 && !buf_putc(k, ';'))
+            return false;
+        if (!append_frame(k, &s->frames[i]))
+            return false;
+    }
+    return true;
+}
+
+int folded_add(struct folded *f, const struct lb_sample *s)
+{
+    size_t start = f->keys.len;
+    /* keys.data is never NULL past this point, even when every stack so far was empty */
+    if (!buf_reserve(&f->keys, 1))
+        return -1;
+    if (!append_stack(&f->keys, s) || (f->n + 1 > f->cap / 2 && !grow(f))) {
+        f->keys.len = start;
+        return -1;
+    }
+    /* The key was written where a new one would be stored; it stays only if it is new. */
+    const uint8_t *key = f->keys.data + start;
+    size_t len = f->keys.len - start;
+    uint64_t h = hash_key(key, len), w = (uint64_t)lb_sample_weight(s);
+    size_t j = h & (f->cap - 1);
+    for (; f->slots[j].hash; j = (j + 1) & (f->cap - 1)) {
+        struct slot *e = &f->slots[j];
+        if (e->hash == h && e->len == len && memcmp(f->keys.data + e->off, key, len) == 0) {
+            e->weight += w;
+            f->keys.len = start;
+            return 0;
+        }
+    }
+    f->slots[j] = (struct slot){ h, start, len, w };
+    f->n++;
+    return 0;
+}
+
+struct line {
+    const uint8_t *p;
+    size_t n;
+    uint64_t weight;
+};
+
+/* Bytewise (memcmp) order; a prefix sorts first. */
+static int line_cmp(const void *a, const void *b)
+{
+    const struct line *x = a, *y = b;
+    int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+    if (c)
+        return c;
+    return (x->n > y->n) - (x->n < y->n);
+}
+
+static int64_t as_signed(uint64_t v)
+{
+    return v <= INT64_MAX ? (int64_t)v : -(int64_t)(~v) - 1;
+}
+
+void folded_render(struct folded *f, struct stdout_state *st)
+{
+    if (f->n == 0)
+        return;
+    struct line *lines = malloc(f->n * sizeof *lines);
+    if (!lines) {
+        st->out.oom = true;
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < f->cap; i++)
+        if (f->slots[i].hash)
+            lines[k++] = (struct line){ f->keys.data + f->slots[i].off, f->slots[i].len,
+                                        f->slots[i].weight };
+    qsort(lines, k, sizeof *lines, line_cmp);
+    for (size_t i = 0; i < k; i++) {
+        out_raw(&st->out, lines[i].p, lines[i].n);
+        out_c(&st->out, ' ');
+        out_i64(&st->out, as_signed(lines[i].weight));
+        out_c(&st->out, '\n');
+        stdout_maybe_flush(st);
+    }
+    free(lines);
+}

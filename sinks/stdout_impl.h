@@ -1,0 +1,132 @@
+/*
+ * stdout_impl.h - what the stdout sink's files share: its state and the output writer.
+ *
+ * stdout.c owns the I/O (buffering per request, writing, failures); text.c and folded.c only
+ * append to the request's output and ask for a flush when it is full. Not for other sinks.
+ */
+#ifndef LB_SINKS_STDOUT_IMPL_H
+#define LB_SINKS_STDOUT_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "otlp/view.h"
+#include "sinks/escape.h"
+#include "sinks/stdout.h"
+
+/* The output of the current request. Appends are "sticky": a failed one (out of memory) sets
+ * oom and the formatting code carries on; the request is failed when the event returns, so
+ * the formatting code needs no error path per call. */
+struct out {
+    struct buf b;
+    bool oom;
+};
+
+struct folded;
+
+struct stdout_state {
+    enum stdout_format format;
+    int fd;
+    size_t max_buffer;
+    struct out out;
+    bool streamed;          /* part of this request is already written */
+    bool failed;            /* this request can no longer succeed (why says why) */
+    bool write_failed;      /* ... because the fd refused: don't write to it again */
+    char why[192];
+    struct folded *folded;  /* FOLDED: this request's distinct stacks */
+    size_t folded_max;      /* ... and the cap on their text */
+};
+
+/* stdout.c: write what is buffered once it reaches max_buffer. */
+void stdout_maybe_flush(struct stdout_state *st);
+
+/* text.c: the TEXT format, one function per event. */
+void text_resource_begin(struct stdout_state *st, const struct lb_resource *r);
+void text_profile_begin(struct stdout_state *st, const struct lb_profile *p);
+void text_sample(struct stdout_state *st, const struct lb_sample *s);
+void text_profile_end(struct stdout_state *st);
+void text_resource_end(struct stdout_state *st);
+/* An attribute value as the text format prints it; ARRAY and KVLIST as compact JSON. */
+void text_value(struct out *o, const struct lb_value *v);
+/* Any value as JSON. */
+void json_value(struct out *o, const struct lb_value *v);
+
+/* folded.c: the FOLDED format. The table holds at most max_bytes of stack text. */
+struct folded *folded_new(size_t max_bytes);
+void folded_free(struct folded *f);
+/* Adds one sample; -1 when the table is full (the request must fail). */
+int folded_add(struct folded *f, const struct lb_sample *s);
+/* Appends the sorted lines to st's output (flushing as it goes) and empties the table. */
+void folded_render(struct folded *f, struct stdout_state *st);
+void folded_clear(struct folded *f);
+
+/* ---- appending to the output without printf (this runs for every frame) ---- */
+
+static inline bool put_u64(struct buf *b, uint64_t v)
+{
+    char t[20];
+    size_t k = sizeof t;
+    do
+        t[--k] = (char)('0' + v % 10);
+    while (v /= 10);
+    return buf_append(b, t + k, sizeof t - k);
+}
+
+static inline bool put_i64(struct buf *b, int64_t v)
+{
+    if (v < 0)
+        return buf_putc(b, '-') && put_u64(b, 0 - (uint64_t)v);
+    return put_u64(b, (uint64_t)v);
+}
+
+/* Lowercase hex, no padding, no prefix. */
+static inline bool put_hex64(struct buf *b, uint64_t v)
+{
+    char t[16];
+    size_t k = sizeof t;
+    do
+        t[--k] = "0123456789abcdef"[v & 15];
+    while (v >>= 4);
+    return buf_append(b, t + k, sizeof t - k);
+}
+
+/* Bytes as lowercase hex, two digits each. */
+static inline bool put_hexbytes(struct buf *b, const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    if (n > SIZE_MAX / 2 || !buf_reserve(b, 2 * n))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        b->data[b->len++] = (uint8_t)"0123456789abcdef"[s[i] >> 4];
+        b->data[b->len++] = (uint8_t)"0123456789abcdef"[s[i] & 15];
+    }
+    return true;
+}
+
+static inline void out_raw(struct out *o, const void *p, size_t n)
+{
+    if (!buf_append(&o->b, p, n))
+        o->oom = true;
+}
+#define OUT_LIT(o, s) out_raw((o), (s), sizeof(s) - 1)
+
+static inline void out_c(struct out *o, char c)
+{
+    if (!buf_putc(&o->b, c))
+        o->oom = true;
+}
+
+/* A string from the wire: always through the escaper. */
+static inline void out_esc(struct out *o, lb_str s)
+{
+    if (!esc_text(&o->b, s.p, s.n))
+        o->oom = true;
+}
+
+static inline void out_u64(struct out *o, uint64_t v) { if (!put_u64(&o->b, v)) o->oom = true; }
+static inline void out_i64(struct out *o, int64_t v) { if (!put_i64(&o->b, v)) o->oom = true; }
+static inline void out_hex64(struct out *o, uint64_t v) { if (!put_hex64(&o->b, v)) o->oom = true; }
+static inline void out_hexbytes(struct out *o, lb_str s) { if (!put_hexbytes(&o->b, s.p, s.n)) o->oom = true; }
+
+#endif

@@ -1,0 +1,372 @@
+/*
+ * text.c - the stdout sink's TEXT format: the Go lazybackend's blocks and lines, with its
+ * defects fixed (sample unit shown, sample timestamps in UTC, duration as a duration,
+ * unsymbolized frames in the same grammar as symbolized ones plus address, mapping and build
+ * id, every wire string escaped) and what it never showed added (scope, values, link).
+ * sinks/README-grammar.md is the reference for every line written here.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sinks/stdout_impl.h"
+#include "sinks/timefmt.h"
+
+/* Banners are exactly 51 characters, as in the Go lazybackend: scripts split on them. */
+#define BANNER_NEW_RESOURCE "--------------- New Resource Profile --------------\n"
+#define BANNER_NEW_PROFILE  "------------------- New Profile -------------------\n"
+#define BANNER_NEW_SAMPLE   "------------------- New Sample --------------------\n"
+#define SEP_SAMPLE_ATTRS    "---------------------------------------------------\n"
+#define BANNER_END_SAMPLE   "------------------- End Sample --------------------\n"
+#define BANNER_END_PROFILE  "------------------- End Profile -------------------\n"
+#define BANNER_END_RESOURCE "-------------- End Resource Profile ---------------\n"
+#define SEP_PROFILE_ATTRS   "~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~\n"
+
+_Static_assert(sizeof BANNER_NEW_RESOURCE == 53 && sizeof BANNER_NEW_PROFILE == 53 &&
+               sizeof BANNER_NEW_SAMPLE == 53 && sizeof SEP_SAMPLE_ATTRS == 53 &&
+               sizeof BANNER_END_SAMPLE == 53 && sizeof BANNER_END_PROFILE == 53 &&
+               sizeof BANNER_END_RESOURCE == 53, "banners are 51 characters and a newline");
+_Static_assert(sizeof SEP_PROFILE_ATTRS == 50, "the profile attribute separator is 48 tildes");
+
+/* Nesting deeper than this is not walked: the recursion must stay bounded whatever the
+ * request holds, and no real attribute nests this deep. */
+#define JSON_MAX_DEPTH 32
+
+#define ELLIPSIS "\xe2\x80\xa6"   /* U+2026, marks an incomplete value */
+
+/* ---- scalars ---- */
+
+/* Go-compatible names for what printf spells "nan"/"inf". */
+static bool special_double(double d, const char **name)
+{
+    if (isnan(d))
+        *name = "NaN";
+    else if (isinf(d))
+        *name = d > 0 ? "+Inf" : "-Inf";
+    else
+        return false;
+    return true;
+}
+
+/* The shortest of %.15g, %.16g, %.17g that reads back as the same double (%.17g always
+ * does), so 0.1 prints as 0.1 and not 0.10000000000000001. */
+static void out_double(struct out *o, double d)
+{
+    char t[40];
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(t, sizeof t, "%.*g", prec, d);
+        if (prec == 17 || strtod(t, NULL) == d)
+            break;
+    }
+    out_raw(o, t, (size_t)n);
+}
+
+static void out_bool(struct out *o, bool v)
+{
+    if (v)
+        OUT_LIT(o, "true");
+    else
+        OUT_LIT(o, "false");
+}
+
+/* ---- JSON for arrays and kvlists ---- */
+
+static void out_json_str(struct out *o, const void *p, size_t n)
+{
+    if (!esc_json_quoted(&o->b, p, n))
+        o->oom = true;
+}
+
+static void json_value_at(struct out *o, const struct lb_value *v, unsigned depth);
+
+/* What ended a walk early: the walked part stays, then "…<why>". */
+static void out_walk_error(struct out *o, const char *err)
+{
+    OUT_LIT(o, ELLIPSIS);
+    if (!esc_text(&o->b, err, strlen(err)))
+        o->oom = true;
+}
+
+static void json_array(struct out *o, const struct lb_value *v, unsigned depth)
+{
+    struct lb_value_iter it;
+    struct lb_value e;
+    bool first = true;
+    lb_value_iter_init(&it, v);
+    out_c(o, '[');
+    while (lb_array_next(&it, &e)) {
+        if (!first)
+            out_c(o, ',');
+        first = false;
+        json_value_at(o, &e, depth + 1);
+    }
+    if (it.err)
+        out_walk_error(o, it.err);
+    out_c(o, ']');
+}
+
+static void json_kvlist(struct out *o, const struct lb_value *v, unsigned depth)
+{
+    struct lb_value_iter it;
+    struct lb_value e;
+    lb_str key;
+    bool first = true;
+    lb_value_iter_init(&it, v);
+    out_c(o, '{');
+    while (lb_kvlist_next(&it, &key, &e)) {
+        if (!first)
+            out_c(o, ',');
+        first = false;
+        out_json_str(o, key.p, key.n);
+        out_c(o, ':');
+        json_value_at(o, &e, depth + 1);
+    }
+    if (it.err)
+        out_walk_error(o, it.err);
+    out_c(o, '}');
+}
+
+static void json_value_at(struct out *o, const struct lb_value *v, unsigned depth)
+{
+    const char *special;
+    switch (v->kind) {
+    case LB_VALUE_STRING: out_json_str(o, v->u.str.p, v->u.str.n); break;
+    case LB_VALUE_BOOL:   out_bool(o, v->u.boolean); break;
+    case LB_VALUE_INT:    out_i64(o, v->u.integer); break;
+    case LB_VALUE_DOUBLE:
+        /* JSON has no NaN or infinities: written as strings, as the proto3 JSON mapping does */
+        if (special_double(v->u.dbl, &special))
+            out_json_str(o, special, strlen(special));
+        else
+            out_double(o, v->u.dbl);
+        break;
+    case LB_VALUE_BYTES:
+        out_c(o, '"');
+        out_hexbytes(o, v->u.str);
+        out_c(o, '"');
+        break;
+    case LB_VALUE_ARRAY:
+    case LB_VALUE_KVLIST:
+        if (depth >= JSON_MAX_DEPTH) {
+            out_c(o, v->kind == LB_VALUE_ARRAY ? '[' : '{');
+            out_walk_error(o, "nested too deep");
+            out_c(o, v->kind == LB_VALUE_ARRAY ? ']' : '}');
+        } else if (v->kind == LB_VALUE_ARRAY) {
+            json_array(o, v, depth);
+        } else {
+            json_kvlist(o, v, depth);
+        }
+        break;
+    case LB_VALUE_EMPTY:
+    default:
+        OUT_LIT(o, "null");
+        break;
+    }
+}
+
+void json_value(struct out *o, const struct lb_value *v)
+{
+    json_value_at(o, v, 0);
+}
+
+void text_value(struct out *o, const struct lb_value *v)
+{
+    const char *special;
+    switch (v->kind) {
+    case LB_VALUE_STRING: out_esc(o, v->u.str); break;
+    case LB_VALUE_BOOL:   out_bool(o, v->u.boolean); break;
+    case LB_VALUE_INT:    out_i64(o, v->u.integer); break;
+    case LB_VALUE_DOUBLE:
+        if (special_double(v->u.dbl, &special))
+            out_raw(o, special, strlen(special));
+        else
+            out_double(o, v->u.dbl);
+        break;
+    case LB_VALUE_BYTES:  out_hexbytes(o, v->u.str); break;
+    case LB_VALUE_ARRAY:
+    case LB_VALUE_KVLIST: json_value(o, v); break;
+    case LB_VALUE_EMPTY:
+    default:
+        break;
+    }
+}
+
+/* ---- lines ---- */
+
+/* "  <key>: <value>" per attribute, in wire order. */
+static void out_attrs(struct stdout_state *st, struct lb_attrs attrs)
+{
+    struct out *o = &st->out;
+    for (size_t i = 0; i < attrs.n; i++) {
+        OUT_LIT(o, "  ");
+        out_esc(o, attrs.v[i].key);
+        OUT_LIT(o, ": ");
+        text_value(o, &attrs.v[i].value);
+        out_c(o, '\n');
+        stdout_maybe_flush(st);
+    }
+}
+
+static void out_time(struct out *o, uint64_t unix_nano)
+{
+    char t[TIMEFMT_TIME_MAX];
+    out_raw(o, t, timefmt_go_time(t, unix_nano));
+}
+
+/* "[<type>, <unit>]", the form of both PeriodType and SampleType. */
+static void out_value_type(struct out *o, lb_str type, lb_str unit)
+{
+    out_c(o, '[');
+    out_esc(o, type);
+    OUT_LIT(o, ", ");
+    out_esc(o, unit);
+    OUT_LIT(o, "]\n");
+}
+
+void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
+{
+    OUT_LIT(&st->out, BANNER_NEW_RESOURCE);
+    out_attrs(st, r->attrs);
+}
+
+static void out_scope(struct out *o, const struct lb_scope *sc)
+{
+    if (!sc || (sc->name.n == 0 && sc->version.n == 0))
+        return;
+    OUT_LIT(o, "  Scope: ");
+    out_esc(o, sc->name);
+    out_c(o, ' ');
+    out_esc(o, sc->version);
+    out_c(o, '\n');
+}
+
+void text_profile_begin(struct stdout_state *st, const struct lb_profile *p)
+{
+    struct out *o = &st->out;
+    char dur[TIMEFMT_DURATION_MAX];
+
+    OUT_LIT(o, BANNER_NEW_PROFILE);
+    out_scope(o, p->scope);
+    OUT_LIT(o, "  ProfileID: ");
+    if (p->profile_id.n == 0)
+        OUT_LIT(o, "00000000000000000000000000000000");
+    else
+        out_hexbytes(o, p->profile_id);
+    OUT_LIT(o, "\n  Time: ");
+    out_time(o, p->time_unix_nano);
+    OUT_LIT(o, "\n  Duration: ");
+    out_raw(o, dur, timefmt_go_duration(dur, p->duration_nano));
+    OUT_LIT(o, "\n  PeriodType: ");
+    out_value_type(o, p->period_type, p->period_unit);
+    OUT_LIT(o, "  Period: ");
+    out_i64(o, p->period);
+    OUT_LIT(o, "\n  Dropped attributes count: ");
+    out_u64(o, p->dropped_attributes_count);
+    OUT_LIT(o, "\n  SampleType: ");
+    out_value_type(o, p->sample_type, p->sample_unit);
+    out_attrs(st, p->attrs);
+    if (p->attrs.n > 0)
+        OUT_LIT(o, SEP_PROFILE_ATTRS);
+}
+
+static void out_instrumentation(struct out *o, lb_str type)
+{
+    OUT_LIT(o, "Instrumentation: ");
+    if (type.n == 0)
+        OUT_LIT(o, "unknown");
+    else
+        out_esc(o, type);
+}
+
+/* An unsymbolized frame keeps the symbolized grammar (empty function and file, zero line and
+ * column) so one parser reads both, then says where the code is. */
+static void out_unsymbolized(struct out *o, const struct lb_frame *f)
+{
+    OUT_LIT(o, ", Function: , File: , Line: 0, Column: 0, Address: 0x");
+    out_hex64(o, f->address);
+    OUT_LIT(o, ", Mapping: ");
+    if (f->has_mapping)
+        out_esc(o, f->mapping_file);
+    else
+        OUT_LIT(o, "<unknown>");
+    OUT_LIT(o, ", BuildID: ");
+    if (f->has_mapping && f->build_id.n > 0) {
+        out_esc(o, f->build_id_kind);
+        out_c(o, ':');
+        out_esc(o, f->build_id);
+    }
+}
+
+static void out_frame(struct out *o, const struct lb_frame *f)
+{
+    out_instrumentation(o, f->type);
+    if (f->symbolized) {
+        OUT_LIT(o, ", Function: ");
+        out_esc(o, f->function);
+        OUT_LIT(o, ", File: ");
+        out_esc(o, f->file);
+        OUT_LIT(o, ", Line: ");
+        out_i64(o, f->line);
+        OUT_LIT(o, ", Column: ");
+        out_i64(o, f->column);
+    } else {
+        out_unsymbolized(o, f);
+    }
+    out_c(o, '\n');
+}
+
+/* "  Timestamp[i]: <ns> (<UTC time>)", "  Value[i]: <v>", "  Link: ...". */
+static void out_sample_header(struct stdout_state *st, const struct lb_sample *s)
+{
+    struct out *o = &st->out;
+    for (size_t i = 0; i < s->n_timestamps; i++) {
+        OUT_LIT(o, "  Timestamp[");
+        out_u64(o, i);
+        OUT_LIT(o, "]: ");
+        out_u64(o, s->timestamps[i]);
+        OUT_LIT(o, " (");
+        out_time(o, s->timestamps[i]);
+        OUT_LIT(o, ")\n");
+        stdout_maybe_flush(st);
+    }
+    for (size_t i = 0; i < s->n_values; i++) {
+        OUT_LIT(o, "  Value[");
+        out_u64(o, i);
+        OUT_LIT(o, "]: ");
+        out_i64(o, s->values[i]);
+        out_c(o, '\n');
+        stdout_maybe_flush(st);
+    }
+    if (s->has_link) {
+        OUT_LIT(o, "  Link: trace_id=");
+        out_hexbytes(o, s->trace_id);
+        OUT_LIT(o, ", span_id=");
+        out_hexbytes(o, s->span_id);
+        out_c(o, '\n');
+    }
+}
+
+void text_sample(struct stdout_state *st, const struct lb_sample *s)
+{
+    OUT_LIT(&st->out, BANNER_NEW_SAMPLE);
+    out_sample_header(st, s);
+    out_attrs(st, s->attrs);
+    OUT_LIT(&st->out, SEP_SAMPLE_ATTRS);
+    for (size_t i = 0; i < s->n_frames; i++) {
+        out_frame(&st->out, &s->frames[i]);
+        stdout_maybe_flush(st);
+    }
+    OUT_LIT(&st->out, BANNER_END_SAMPLE);
+}
+
+void text_profile_end(struct stdout_state *st)
+{
+    OUT_LIT(&st->out, BANNER_END_PROFILE);
+}
+
+void text_resource_end(struct stdout_state *st)
+{
+    OUT_LIT(&st->out, BANNER_END_RESOURCE "\n");
+}
