@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdbool.h>
 #include <pb.h>
+#include <pb_decode.h>
 
 typedef struct {
     const uint8_t *p;

@@ -1,0 +1,601 @@
+/*
+ * main.c - lazybackend: command line, wiring, lifecycle.
+ *
+ *   lazybackend [serve] [options]        receive OTLP profiles over gRPC, write them to sinks
+ *   lazybackend decode [options] FILE... the same decoder and sinks on captured payloads
+ *
+ * The process is one thread around one event loop (lib/loop.c). Data flows one way:
+ * h2/ (transport) -> otlp/ (decode, validate, resolve) -> sinks/ (output). This file owns the
+ * only long-lived state (struct app: configuration, the loop, the server, the decoder and
+ * the sinks) and connects the layers; none of them knows about the others' internals.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "h2/server.h"
+#include "lib/buf.h"
+#include "lib/gzip.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "otlp/decode.h"
+#include "otlp/layout.h"
+#include "sinks/sink.h"
+#include "sinks/stdout.h"
+
+#ifndef LAZYBACKEND_VERSION
+#define LAZYBACKEND_VERSION "0.1.0"
+#endif
+
+#define PROFILES_EXPORT_PATH "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+#define MAX_SINKS 8
+
+struct config {
+    const char *grpc_address;
+    size_t max_message_size;
+    size_t max_inflight_bytes;
+    unsigned max_connections, max_concurrent_streams;
+    unsigned idle_timeout_ms, shutdown_timeout_ms;
+    const char *sinks[MAX_SINKS];
+    size_t n_sinks;
+    enum stdout_format format;
+    struct otlp_limits limits;
+};
+
+struct app {
+    struct config cfg;
+    struct loop *loop;
+    struct h2_server *server;
+    struct otlp_decoder *decoder;
+    struct sink sink_storage[MAX_SINKS];
+    struct sink_set sinks;
+    uint64_t sequence;
+    uint64_t shutdown_deadline_ms;
+    bool shutting_down;
+    struct { uint64_t requests, ok, invalid, refused, failed, samples, rejected_samples; } stats;
+};
+
+/* ---------- options ---------- */
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+"Usage: lazybackend [serve] [OPTIONS]\n"
+"       lazybackend decode [--format text|folded] [OPTIONS] FILE...   (- for stdin)\n"
+"\n"
+"Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
+"every sample as a resolved stack, exactly as it was sent.\n"
+"\n"
+"Options (--name value or --name=value):\n"
+"  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
+"  --sink NAME                  where samples go: stdout (default). Repeatable.\n"
+"  --format text|folded         stdout sink format (default text)\n"
+"  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
+"  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
+"  --max-connections N          concurrent connections (default 1024)\n"
+"  --max-concurrent-streams N   per connection (default 100)\n"
+"  --idle-timeout SECONDS       close idle connections after this (default 300, 0 = never)\n"
+"  --shutdown-timeout SECONDS   on SIGINT/SIGTERM, time allowed for in-flight requests and\n"
+"                               sink flushing (default 10)\n"
+"  --max-stack-depth N          samples with deeper stacks are rejected (default 16384)\n"
+"  --log-level LEVEL            debug, info, warn, error, off (default info; logs go to stderr)\n"
+"  --help, --version\n"
+"\n"
+"SIZE takes a suffix: K, M, G (or KiB, MiB, GiB), powers of 1024.\n");
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned long long mult = 1;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': mult = 1ull << 10; break;
+        case 'm': case 'M': mult = 1ull << 20; break;
+        case 'g': case 'G': mult = 1ull << 30; break;
+        default: return -1;
+        }
+        end++;
+        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+            end += strlen(end);
+        if (*end)
+            return -1;
+    }
+    if (v > ULLONG_MAX / mult)
+        return -1;
+    *out = (size_t)(v * mult);
+    return 0;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* Returns the option's value, from "--name=value" or the next argument. */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) == 0 && arg[n] == '=')
+        return arg + n + 1;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "lazybackend: %s needs a value\n", name);
+        exit(2);
+    }
+    return argv[++*i];
+}
+
+static bool is_option(const char *arg, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
+}
+
+static void bad_value(const char *name, const char *value)
+{
+    fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", name, value);
+    exit(2);
+}
+
+/* Parses options into cfg; non-option arguments are collected into files. */
+static void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files)
+{
+    *files = calloc((size_t)argc, sizeof **files);
+    *n_files = 0;
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i], *v;
+        unsigned u;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            exit(0);
+        } else if (strcmp(a, "--version") == 0) {
+            printf("lazybackend %s\n", LAZYBACKEND_VERSION);
+            exit(0);
+        } else if (is_option(a, "--grpc-address")) {
+            cfg->grpc_address = option_value(argc, argv, &i, "--grpc-address");
+        } else if (is_option(a, "--sink")) {
+            v = option_value(argc, argv, &i, "--sink");
+            if (strcmp(v, "stdout") != 0) {
+                fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout)\n", v);
+                exit(2);
+            }
+            if (cfg->n_sinks == MAX_SINKS)
+                bad_value("--sink", v);
+            cfg->sinks[cfg->n_sinks++] = v;
+        } else if (is_option(a, "--format")) {
+            v = option_value(argc, argv, &i, "--format");
+            if (strcmp(v, "text") == 0) cfg->format = STDOUT_FORMAT_TEXT;
+            else if (strcmp(v, "folded") == 0) cfg->format = STDOUT_FORMAT_FOLDED;
+            else bad_value("--format", v);
+        } else if (is_option(a, "--max-message-size")) {
+            v = option_value(argc, argv, &i, "--max-message-size");
+            /* Dictionary offsets are 32-bit: 1 GiB keeps every offset well inside. */
+            if (parse_size(v, &cfg->max_message_size) || cfg->max_message_size < 16 ||
+                cfg->max_message_size > (1u << 30))
+                bad_value("--max-message-size", v);
+        } else if (is_option(a, "--max-inflight-bytes")) {
+            v = option_value(argc, argv, &i, "--max-inflight-bytes");
+            if (parse_size(v, &cfg->max_inflight_bytes) || cfg->max_inflight_bytes < 1024)
+                bad_value("--max-inflight-bytes", v);
+        } else if (is_option(a, "--max-connections")) {
+            v = option_value(argc, argv, &i, "--max-connections");
+            if (parse_uint(v, 1000000, &cfg->max_connections) || !cfg->max_connections)
+                bad_value("--max-connections", v);
+        } else if (is_option(a, "--max-concurrent-streams")) {
+            v = option_value(argc, argv, &i, "--max-concurrent-streams");
+            if (parse_uint(v, 100000, &cfg->max_concurrent_streams) || !cfg->max_concurrent_streams)
+                bad_value("--max-concurrent-streams", v);
+        } else if (is_option(a, "--idle-timeout")) {
+            v = option_value(argc, argv, &i, "--idle-timeout");
+            if (parse_uint(v, 86400, &u))
+                bad_value("--idle-timeout", v);
+            cfg->idle_timeout_ms = u * 1000;
+        } else if (is_option(a, "--shutdown-timeout")) {
+            v = option_value(argc, argv, &i, "--shutdown-timeout");
+            if (parse_uint(v, 3600, &u))
+                bad_value("--shutdown-timeout", v);
+            cfg->shutdown_timeout_ms = u * 1000;
+        } else if (is_option(a, "--max-stack-depth")) {
+            v = option_value(argc, argv, &i, "--max-stack-depth");
+            if (parse_uint(v, 1u << 24, &u) || !u)
+                bad_value("--max-stack-depth", v);
+            cfg->limits.max_stack_depth = u;
+        } else if (is_option(a, "--log-level")) {
+            v = option_value(argc, argv, &i, "--log-level");
+            int level = log_parse_level(v);
+            if (level < 0)
+                bad_value("--log-level", v);
+            log_set_level((enum log_level)level);
+        } else if (a[0] == '-' && a[1] != 0) {
+            fprintf(stderr, "lazybackend: unknown option '%s' (see --help)\n", a);
+            exit(2);
+        } else {
+            (*files)[(*n_files)++] = a;
+        }
+    }
+}
+
+static void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->grpc_address = "127.0.0.1:4317";
+    cfg->max_message_size = 64u << 20;
+    cfg->max_inflight_bytes = 256u << 20;
+    cfg->max_connections = 1024;
+    cfg->max_concurrent_streams = 100;
+    cfg->idle_timeout_ms = 300 * 1000;
+    cfg->shutdown_timeout_ms = 10 * 1000;
+    cfg->format = STDOUT_FORMAT_TEXT;
+    cfg->limits.max_stack_depth = OTLP_DEFAULT_MAX_STACK_DEPTH;
+    cfg->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
+}
+
+/* ---------- sinks ---------- */
+
+static int open_sinks(struct app *app)
+{
+    if (app->cfg.n_sinks == 0)
+        app->cfg.sinks[app->cfg.n_sinks++] = "stdout";
+    app->sinks.v = app->sink_storage;
+    app->sinks.n = 0;
+    for (size_t i = 0; i < app->cfg.n_sinks; i++) {
+        struct sink *s = &app->sink_storage[app->sinks.n];
+        if (strcmp(app->cfg.sinks[i], "stdout") == 0) {
+            struct stdout_sink_options o = { .format = app->cfg.format, .fd = STDOUT_FILENO };
+            if (stdout_sink_open(s, &o) != 0) {
+                log_error("cannot open the stdout sink");
+                return -1;
+            }
+        }
+        app->sinks.n++;
+    }
+    return 0;
+}
+
+/* ---------- the profiles service ---------- */
+
+static uint64_t now_unix_nano(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void count_result(struct app *app, const struct otlp_result *res)
+{
+    app->stats.requests++;
+    app->stats.samples += res->samples;
+    app->stats.rejected_samples += res->rejected_samples;
+    switch (res->status) {
+    case OTLP_OK: app->stats.ok++; break;
+    case OTLP_INVALID: app->stats.invalid++; break;
+    case OTLP_UNAVAILABLE: app->stats.refused++; break;
+    default: app->stats.failed++; break;
+    }
+}
+
+static void export_profiles(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
+{
+    struct app *app = ud;
+    struct lb_request req = {
+        .transport = "grpc", .peer = call->peer, .received_unix_nano = now_unix_nano(),
+        .wire_bytes = call->wire_bytes, .sequence = ++app->sequence,
+    };
+    struct otlp_result res;
+    otlp_export_profiles(app->decoder, call->message, call->length, &req, &app->sinks, &res);
+    count_result(app, &res);
+    switch (res.status) {
+    case OTLP_OK:
+        reply->status = GRPC_OK;
+        if (otlp_encode_profiles_response(&res, &reply->body) != 0) {
+            reply->status = GRPC_INTERNAL;
+            snprintf(reply->message, sizeof reply->message, "cannot encode the response");
+        }
+        log_info("export from %s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
+                 call->peer, (unsigned long long)res.resources, (unsigned long long)res.profiles,
+                 (unsigned long long)res.samples, (unsigned long long)res.frames, call->length,
+                 call->compressed ? ", gzip" : "", req.layout,
+                 res.rejected_profiles ? "; " : "", res.rejected_profiles ? res.message : "");
+        return;
+    case OTLP_INVALID: reply->status = GRPC_INVALID_ARGUMENT; break;
+    case OTLP_UNAVAILABLE: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_SINK_FAILED: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_NOMEM: reply->status = GRPC_RESOURCE_EXHAUSTED; break;
+    }
+    snprintf(reply->message, sizeof reply->message, "%s", res.message);
+    log_info("export from %s refused (grpc-status %d): %s", call->peer, (int)reply->status, res.message);
+}
+
+/* ---------- signals and shutdown ---------- */
+
+static void check_drained(struct loop *loop, void *ud)
+{
+    struct app *app = ud;
+    if (h2_server_drained(app->server)) {
+        loop_stop(loop);
+        return;
+    }
+    if (loop_now_ms(loop) >= app->shutdown_deadline_ms) {
+        log_warn("shutdown timeout: closing with requests still in flight");
+        loop_stop(loop);
+        return;
+    }
+    loop_add_timer(loop, 20, check_drained, app);
+}
+
+static void on_signal(struct loop *loop, int fd, int events, void *ud)
+{
+    (void)events;
+    struct app *app = ud;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo != SIGINT && si.ssi_signo != SIGTERM)
+            continue;
+        if (app->shutting_down) {
+            log_warn("second signal: stopping now");
+            loop_stop(loop);
+            return;
+        }
+        log_info("%s: stop accepting, finish in-flight requests, flush sinks",
+                 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+        app->shutting_down = true;
+        app->shutdown_deadline_ms = loop_now_ms(loop) + app->cfg.shutdown_timeout_ms;
+        h2_server_shutdown(app->server);
+        check_drained(loop, app);
+    }
+}
+
+static int setup_signals(struct app *app)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);   /* a closed stdout pipe is an error to report, not a death */
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    return loop_add_fd(app->loop, fd, LOOP_READ, on_signal, app) == 0 ? fd : -1;
+}
+
+static int serve(struct app *app)
+{
+    app->loop = loop_new();
+    app->decoder = otlp_decoder_new(&app->cfg.limits, NULL);
+    if (!app->loop || !app->decoder || open_sinks(app) != 0)
+        return 1;
+    int sigfd = setup_signals(app);
+    if (sigfd < 0) {
+        log_error("cannot set up signal handling: %s", strerror(errno));
+        return 1;
+    }
+    struct h2_server_config hc = {
+        .address = app->cfg.grpc_address,
+        .max_message_size = app->cfg.max_message_size,
+        .max_inflight_bytes = app->cfg.max_inflight_bytes,
+        .max_connections = app->cfg.max_connections,
+        .max_concurrent_streams = app->cfg.max_concurrent_streams,
+        .idle_timeout_ms = app->cfg.idle_timeout_ms,
+    };
+    char err[256];
+    app->server = h2_server_new(app->loop, &hc);
+    if (!app->server || h2_server_add_method(app->server, PROFILES_EXPORT_PATH, export_profiles, app) != 0) {
+        log_error("cannot create the gRPC server");
+        return 1;
+    }
+    if (h2_server_listen(app->server, err, sizeof err) != 0) {
+        log_error("cannot listen on %s: %s", app->cfg.grpc_address, err);
+        return 1;
+    }
+    log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes", LAZYBACKEND_VERSION,
+             h2_server_address(app->server), app->cfg.n_sinks ? " " : "", app->cfg.sinks[0],
+             app->cfg.max_message_size);
+    int rc = loop_run(app->loop) == 0 ? 0 : 1;
+
+    sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
+    const struct h2_stats *hs = h2_server_stats(app->server);
+    log_info("stopped: %llu requests (%llu ok, %llu invalid, %llu refused, %llu failed), %llu samples delivered, "
+             "%llu rejected; %llu connections",
+             (unsigned long long)app->stats.requests, (unsigned long long)app->stats.ok,
+             (unsigned long long)app->stats.invalid, (unsigned long long)app->stats.refused,
+             (unsigned long long)app->stats.failed, (unsigned long long)app->stats.samples,
+             (unsigned long long)app->stats.rejected_samples, (unsigned long long)hs->connections_accepted);
+    h2_server_free(app->server);
+    loop_del_fd(app->loop, sigfd);
+    close(sigfd);
+    otlp_decoder_free(app->decoder);
+    loop_free(app->loop);
+    return rc;
+}
+
+/* ---------- decode: captured payloads ---------- */
+
+static int read_all(const char *path, size_t limit, struct buf *out, char *err, size_t errlen)
+{
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        return -1;
+    }
+    int rc = 0;
+    for (;;) {
+        if (!buf_reserve(out, 65536) && !buf_reserve(out, 1)) {
+            snprintf(err, errlen, "larger than %zu bytes", limit);
+            rc = -1;
+            break;
+        }
+        ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s", strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (n == 0)
+            break;
+        out->len += (size_t)n;
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return rc;
+}
+
+/* A stream of 4-byte big-endian length-prefixed requests (the Collector's file exporter)
+ * tiles the file exactly; a raw protobuf request never starts with a zero byte (field 0
+ * does not exist), and almost never tiles by chance. */
+static bool is_length_prefixed(const uint8_t *p, size_t n)
+{
+    size_t pos = 0, count = 0;
+    while (pos < n) {
+        if (n - pos < 4)
+            return false;
+        uint32_t len = (uint32_t)p[pos] << 24 | (uint32_t)p[pos + 1] << 16 | (uint32_t)p[pos + 2] << 8 | p[pos + 3];
+        if (len > n - pos - 4)
+            return false;
+        pos += 4 + len;
+        count++;
+    }
+    return count > 0 && (p[0] == 0 || count > 1);
+}
+
+static int decode_one(struct app *app, const char *name, unsigned index, const uint8_t *msg, size_t len)
+{
+    struct lb_request req = {
+        .transport = "file", .peer = name, .received_unix_nano = now_unix_nano(),
+        .wire_bytes = len, .sequence = ++app->sequence,
+    };
+    struct otlp_result res;
+    otlp_export_profiles(app->decoder, msg, len, &req, &app->sinks, &res);
+    count_result(app, &res);
+    if (res.status != OTLP_OK) {
+        fprintf(stderr, "lazybackend: %s: request %u: %s\n", name, index, res.message);
+        return 1;
+    }
+    if (res.rejected_profiles || res.rejected_samples) {
+        fprintf(stderr, "lazybackend: %s: request %u: %s\n", name, index, res.message);
+        return 1;
+    }
+    return 0;
+}
+
+static int decode_file(struct app *app, const char *path)
+{
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    struct buf raw, inflated;
+    char err[256];
+    int rc = 0;
+    buf_init(&raw, app->cfg.max_message_size * 16);   /* a file may hold many requests */
+    buf_init(&inflated, app->cfg.max_message_size * 16);
+    if (read_all(path, raw.limit, &raw, err, sizeof err) != 0) {
+        fprintf(stderr, "lazybackend: %s: %s\n", name, err);
+        rc = 1;
+        goto out;
+    }
+    const uint8_t *p = raw.data;
+    size_t n = raw.len;
+    if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) {   /* gzip magic */
+        if (gzip_inflate(p, n, inflated.limit, &inflated, err, sizeof err) != GZIP_OK) {
+            fprintf(stderr, "lazybackend: %s: gzip: %s\n", name, err);
+            rc = 1;
+            goto out;
+        }
+        p = inflated.data;
+        n = inflated.len;
+    }
+    if (n == 0) {
+        fprintf(stderr, "lazybackend: %s: empty input\n", name);
+        rc = 1;
+    } else if (is_length_prefixed(p, n)) {
+        unsigned index = 0;
+        for (size_t pos = 0; pos < n; index++) {
+            uint32_t len = (uint32_t)p[pos] << 24 | (uint32_t)p[pos + 1] << 16 | (uint32_t)p[pos + 2] << 8 | p[pos + 3];
+            if (len > app->cfg.max_message_size) {
+                fprintf(stderr, "lazybackend: %s: request %u: %u bytes is over --max-message-size\n", name, index, len);
+                rc = 1;
+            } else {
+                rc |= decode_one(app, name, index, p + pos + 4, len);
+            }
+            pos += 4 + (size_t)len;
+        }
+    } else if (n > app->cfg.max_message_size) {
+        fprintf(stderr, "lazybackend: %s: %zu bytes is over --max-message-size\n", name, n);
+        rc = 1;
+    } else {
+        rc = decode_one(app, name, 0, p, n);
+    }
+out:
+    buf_free(&raw);
+    buf_free(&inflated);
+    return rc;
+}
+
+static int decode_command(struct app *app, const char **files, int n_files)
+{
+    if (n_files == 0) {
+        fprintf(stderr, "lazybackend decode: no input (give FILE... or - for stdin)\n");
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    app->decoder = otlp_decoder_new(&app->cfg.limits, NULL);
+    if (!app->decoder || open_sinks(app) != 0)
+        return 1;
+    int rc = 0;
+    for (int i = 0; i < n_files; i++)
+        rc |= decode_file(app, files[i]);
+    sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
+    otlp_decoder_free(app->decoder);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct app app;
+    memset(&app, 0, sizeof app);
+    config_defaults(&app.cfg);
+    int first = 1;
+    bool decode = false;
+    if (argc > 1 && strcmp(argv[1], "decode") == 0) {
+        decode = true;
+        first = 2;
+    } else if (argc > 1 && strcmp(argv[1], "serve") == 0) {
+        first = 2;
+    }
+    const char **files;
+    int n_files;
+    parse_options(argc, argv, first, &app.cfg, &files, &n_files);
+    int rc;
+    if (decode) {
+        rc = decode_command(&app, files, n_files);
+    } else if (n_files) {
+        fprintf(stderr, "lazybackend: unexpected argument '%s' (see --help)\n", files[0]);
+        rc = 2;
+    } else {
+        rc = serve(&app);
+    }
+    free(files);
+    return rc;
+}
