@@ -64,6 +64,7 @@ struct h2_stats {
     uint64_t connections_accepted, connections_open, connections_refused;
     uint64_t calls, calls_ok, calls_failed;
     uint64_t bytes_received;
+    uint64_t calls_abandoned;   /* part of calls_failed: the client left before the reply */
 };
 
 struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config *cfg);
