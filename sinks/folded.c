@@ -17,7 +17,7 @@
 struct slot {
     uint64_t hash;      /* 0 = empty (real hashes have the top bit set) */
     size_t off, len;    /* the key, in keys */
-    uint64_t weight;    /* wraps like Go's int64 sum; printed as signed */
+    int64_t weight;     /* saturating sum, like lb_sample_weight */
 };
 
 struct folded {
@@ -128,12 +128,14 @@ int folded_add(struct folded *f, const struct lb_sample *s)
     /* The key was written where a new one would be stored; it stays only if it is new. */
     const uint8_t *key = f->keys.data + start;
     size_t len = f->keys.len - start;
-    uint64_t h = hash_key(key, len), w = (uint64_t)lb_sample_weight(s);
+    uint64_t h = hash_key(key, len);
+    int64_t w = lb_sample_weight(s);
     size_t j = h & (f->cap - 1);
     for (; f->slots[j].hash; j = (j + 1) & (f->cap - 1)) {
         struct slot *e = &f->slots[j];
         if (e->hash == h && e->len == len && memcmp(f->keys.data + e->off, key, len) == 0) {
-            e->weight += w;
+            if (__builtin_add_overflow(e->weight, w, &e->weight))
+                e->weight = w < 0 ? INT64_MIN : INT64_MAX;
             f->keys.len = start;
             return 0;
         }
@@ -143,25 +145,53 @@ int folded_add(struct folded *f, const struct lb_sample *s)
     return 0;
 }
 
+/* A line is its key, a space and its weight in decimal. */
 struct line {
     const uint8_t *p;
     size_t n;
-    uint64_t weight;
+    char w[24];         /* " <weight>" */
+    size_t wn;
 };
 
-/* Bytewise (memcmp) order; a prefix sorts first. */
+static uint8_t line_at(const struct line *l, size_t i)
+{
+    return i < l->n ? l->p[i] : (uint8_t)l->w[i - l->n];
+}
+
+/* Whole lines in bytewise order, as the fixture's rules say: when one key is a prefix of the
+ * other, the space and weight take part (a key "a" with weight 5 sorts after "a !"). Lines of
+ * distinct keys always differ within the shorter line, so the tail loop is short. */
 static int line_cmp(const void *a, const void *b)
 {
     const struct line *x = a, *y = b;
-    int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+    size_t common = x->n < y->n ? x->n : y->n;
+    int c = memcmp(x->p, y->p, common);
     if (c)
         return c;
-    return (x->n > y->n) - (x->n < y->n);
+    size_t xl = x->n + x->wn, yl = y->n + y->wn;
+    for (size_t i = common; i < xl && i < yl; i++) {
+        uint8_t u = line_at(x, i), v = line_at(y, i);
+        if (u != v)
+            return u < v ? -1 : 1;
+    }
+    return (xl > yl) - (xl < yl);
 }
 
-static int64_t as_signed(uint64_t v)
+static void make_line(struct line *l, const struct folded *f, const struct slot *e)
 {
-    return v <= INT64_MAX ? (int64_t)v : -(int64_t)(~v) - 1;
+    char d[20];
+    size_t k = sizeof d, n = 0;
+    uint64_t u = e->weight < 0 ? 0 - (uint64_t)e->weight : (uint64_t)e->weight;
+    do
+        d[--k] = (char)('0' + u % 10);
+    while (u /= 10);
+    l->w[n++] = ' ';
+    if (e->weight < 0)
+        l->w[n++] = '-';
+    memcpy(l->w + n, d + k, sizeof d - k);
+    l->wn = n + sizeof d - k;
+    l->p = f->keys.data + e->off;
+    l->n = e->len;
 }
 
 void folded_render(struct folded *f, struct stdout_state *st)
@@ -176,13 +206,11 @@ void folded_render(struct folded *f, struct stdout_state *st)
     size_t k = 0;
     for (size_t i = 0; i < f->cap; i++)
         if (f->slots[i].hash)
-            lines[k++] = (struct line){ f->keys.data + f->slots[i].off, f->slots[i].len,
-                                        f->slots[i].weight };
+            make_line(&lines[k++], f, &f->slots[i]);
     qsort(lines, k, sizeof *lines, line_cmp);
     for (size_t i = 0; i < k; i++) {
         out_raw(&st->out, lines[i].p, lines[i].n);
-        out_c(&st->out, ' ');
-        out_i64(&st->out, as_signed(lines[i].weight));
+        out_raw(&st->out, lines[i].w, lines[i].wn);
         out_c(&st->out, '\n');
         stdout_maybe_flush(st);
     }
