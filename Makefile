@@ -35,7 +35,7 @@ BIN      := $(BUILD)/lazybackend
 endif
 TEST_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/*.c))
 
-.PHONY: all run test deps clean bench fuzz
+.PHONY: all run test tests deps clean bench fuzz
 .SECONDARY:
 all: deps $(BIN)
 
@@ -60,6 +60,12 @@ $(BIN): $(BUILD)/main.o $(OBJS)
 $(BUILD)/test/%: test/unit/%.c $(OBJS) test/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench_decode: test/bench/bench_decode.c $(OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
+
+# Everything that compiles, for the compiler matrix in .ci/run.
+tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode
 
 run: all
 	./$(BIN) --sink stdout

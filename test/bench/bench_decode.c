@@ -1,0 +1,118 @@
+/*
+ * bench_decode.c - how fast does a request go from bytes to resolved samples?
+ *
+ * Decodes a captured request in a loop and reports samples/s and MB/s for:
+ *   - a memory scan of the same bytes (the baseline: no decoder can beat reading its input),
+ *   - the decoder with no sink (decode + validate + resolve every frame),
+ *   - the decoder feeding the stdout sink in text and folded format into /dev/null.
+ * Figures are ratios to the baseline measured in the same run, so they compare across
+ * machines. Usage: bench_decode FILE [SECONDS_PER_CASE]
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "otlp/decode.h"
+#include "sinks/stdout.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct result { double seconds; unsigned long iterations; unsigned long long samples; };
+
+static volatile uint64_t scan_sink;
+
+static struct result scan(const uint8_t *p, size_t n, double budget)
+{
+    struct result r = { 0, 0, 0 };
+    double t0 = now_s();
+    do {
+        uint64_t sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += p[i];
+        scan_sink += sum;
+        r.iterations++;
+    } while ((r.seconds = now_s() - t0) < budget);
+    return r;
+}
+
+static struct result decode_loop(const uint8_t *p, size_t n, struct sink_set *sinks, double budget)
+{
+    struct otlp_limits limits = { 0, 0 };
+    struct otlp_decoder *d = otlp_decoder_new(&limits, NULL);
+    struct result r = { 0, 0, 0 };
+    double t0 = now_s();
+    do {
+        struct lb_request req = { .transport = "file", .peer = "bench" };
+        struct otlp_result res;
+        if (otlp_export_profiles(d, p, n, &req, sinks, &res) != OTLP_OK) {
+            fprintf(stderr, "decode failed: %s\n", res.message);
+            exit(1);
+        }
+        r.samples += res.samples;
+        r.iterations++;
+    } while ((r.seconds = now_s() - t0) < budget);
+    otlp_decoder_free(d);
+    return r;
+}
+
+static void report(const char *name, struct result r, size_t n, double baseline_mbs)
+{
+    double mbs = (double)n * (double)r.iterations / r.seconds / 1e6;
+    printf("  %-28s %12.0f samples/s %10.1f MB/s   %6.3f x baseline\n", name,
+           (double)r.samples / r.seconds, mbs, mbs / baseline_mbs);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s FILE [SECONDS_PER_CASE]\n", argv[0]);
+        return 2;
+    }
+    double budget = argc > 2 ? atof(argv[2]) : 2.0;
+    struct buf in;
+    buf_init(&in, 1u << 30);
+    int fd = open(argv[1], O_RDONLY);
+    if (fd < 0) {
+        perror(argv[1]);
+        return 1;
+    }
+    ssize_t got;
+    while (buf_reserve(&in, 65536) && (got = read(fd, in.data + in.len, in.cap - in.len)) > 0)
+        in.len += (size_t)got;
+    close(fd);
+
+    int devnull = open("/dev/null", O_WRONLY);
+    struct result base = scan(in.data, in.len, budget);
+    double base_mbs = (double)in.len * (double)base.iterations / base.seconds / 1e6;
+    printf("decode benchmark: %s (%zu bytes), %.1f s per case\n", argv[1], in.len, budget);
+    printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline\n", "baseline: memory scan", "", base_mbs, 1.0);
+
+    struct sink_set none = { NULL, 0 };
+    report("decode+resolve, no sink", decode_loop(in.data, in.len, &none, budget), in.len, base_mbs);
+
+    static const struct { const char *name; enum stdout_format format; } cases[] = {
+        { "decode + text to /dev/null", STDOUT_FORMAT_TEXT },
+        { "decode + folded to /dev/null", STDOUT_FORMAT_FOLDED },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct sink s;
+        struct stdout_sink_options o = { .format = cases[i].format, .fd = devnull };
+        if (stdout_sink_open(&s, &o) != 0)
+            return 1;
+        struct sink_set set = { &s, 1 };
+        report(cases[i].name, decode_loop(in.data, in.len, &set, budget), in.len, base_mbs);
+        s.type->close(&s, 0);
+    }
+    close(devnull);
+    buf_free(&in);
+    return 0;
+}
