@@ -323,8 +323,8 @@ static void export_profiles(void *ud, const struct grpc_call *call, struct grpc_
     case OTLP_SINK_FAILED: reply->status = GRPC_UNAVAILABLE; break;
     case OTLP_NOMEM: reply->status = GRPC_RESOURCE_EXHAUSTED; break;
     }
+    /* The transport logs every error reply once, with peer, path and status. */
     snprintf(reply->message, sizeof reply->message, "%s", res.message);
-    log_info("export from %s refused (grpc-status %d): %s", call->peer, (int)reply->status, res.message);
 }
 
 /* ---------- signals and shutdown ---------- */

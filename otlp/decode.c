@@ -76,6 +76,7 @@ struct otlp_decoder {
 static size_t format_path(const struct otlp_decoder *d, char *out, size_t len)
 {
     int n = 0;
+    out[0] = 0;
     if (d->level >= 1) n = snprintf(out, len, "resource_profiles[%u]", d->ri);
     if (d->level >= 2) n += snprintf(out + n, len - (size_t)n, ".scope_profiles[%u]", d->si);
     if (d->level >= 3) n += snprintf(out + n, len - (size_t)n, ".profiles[%u]", d->pi);
