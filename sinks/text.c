@@ -237,8 +237,10 @@ static void out_scope(struct out *o, const struct lb_scope *sc)
         return;
     OUT_LIT(o, "  Scope: ");
     out_esc(o, sc->name);
-    out_c(o, ' ');
-    out_esc(o, sc->version);
+    if (sc->version.n > 0) {     /* no trailing space when there is no version */
+        out_c(o, ' ');
+        out_esc(o, sc->version);
+    }
     out_c(o, '\n');
 }
 

@@ -286,6 +286,110 @@ TEST(text_grammar)
     fclose(c.f);
 }
 
+/* The Scope line: "name version"; no trailing space without a version; no line without both. */
+static char *profile_header(const char *name, const char *version)
+{
+    struct capture c = capture_open();
+    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 0);
+    struct lb_resource r = { .request = &REQ };
+    struct lb_scope sc = { .name = S(name), .version = S(version) };
+    struct lb_profile p = { .resource = &r, .scope = &sc, .period = -5, .dropped_attributes_count = 7,
+                            .duration_nano = 1500 };
+    char why[64];
+    CALL(&s, request_begin, &REQ);
+    CALL(&s, profile_begin, &p);
+    CALL(&s, profile_end, &p);
+    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
+    CALL(&s, close, 0);
+    char *got = captured(&c);
+    fclose(c.f);
+    return got;
+}
+
+TEST(text_scope_line)
+{
+    static const char rest[] =
+        "  ProfileID: 00000000000000000000000000000000\n"
+        "  Time: 1970-01-01 00:00:00 +0000 UTC\n"
+        "  Duration: 1.5\xc2\xb5s\n"
+        "  PeriodType: [, ]\n"
+        "  Period: -5\n"
+        "  Dropped attributes count: 7\n"
+        "  SampleType: [, ]\n"
+        "------------------- End Profile -------------------\n";
+    static const char banner[] = "------------------- New Profile -------------------\n";
+    char want[1024];
+    char *got = profile_header("go.opentelemetry.io/ebpf-profiler", "");
+    snprintf(want, sizeof want, "%s  Scope: go.opentelemetry.io/ebpf-profiler\n%s", banner, rest);
+    CHECK_TEXT(got, want);
+    free(got);
+    got = profile_header("lib", "1.0\x1b");
+    snprintf(want, sizeof want, "%s  Scope: lib 1.0\\x1b\n%s", banner, rest);
+    CHECK_TEXT(got, want);
+    free(got);
+    got = profile_header("", "2.0");
+    snprintf(want, sizeof want, "%s  Scope:  2.0\n%s", banner, rest);
+    CHECK_TEXT(got, want);
+    free(got);
+    got = profile_header("", "");
+    snprintf(want, sizeof want, "%s%s", banner, rest);
+    CHECK_TEXT(got, want);
+    free(got);
+}
+
+/* One resource attribute, rendered: the line after the banner. */
+static char *attr_line(struct lb_attr a)
+{
+    struct capture c = capture_open();
+    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 0);
+    struct lb_resource r = { .request = &REQ, .attrs = { &a, 1 } };
+    char why[64];
+    CALL(&s, request_begin, &REQ);
+    CALL(&s, resource_begin, &r);
+    CALL(&s, resource_end, &r);
+    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
+    CALL(&s, close, 0);
+    char *got = captured(&c);
+    fclose(c.f);
+    char *line = strchr(got, '\n');
+    line = strdup(line ? line + 1 : "");
+    free(got);
+    char *nl = strchr(line, '\n');
+    if (nl)
+        nl[1] = '\0';
+    return line;
+}
+
+/* A malformed array shows what was walked, then "…<why>"; absurd nesting stays bounded. */
+TEST(text_value_walk_errors)
+{
+    static const char bad[] = { 0x0a, 0x03, 0x0a, 0x01, 'a', 0x0a, 0x05, 0x0a };
+    char *got = attr_line(a_raw("bad", LB_VALUE_ARRAY, bad, sizeof bad));
+    CHECK(strncmp(got, "  bad: [\"a\"\xe2\x80\xa6", 14) == 0);
+    CHECK(strlen(got) > 16 && strcmp(got + strlen(got) - 2, "]\n") == 0);
+    free(got);
+
+    char nested[4 * 200];   /* [[[[...]]]] 200 deep, built inside out */
+    size_t n = 0;
+    for (int level = 0; level < 200; level++) {
+        char tmp[sizeof nested];
+        size_t any = n + 2;   /* AnyValue{array_value (5): ArrayValue} */
+        if (n >= 128 - 4)
+            break;            /* keep every length a one-byte varint */
+        tmp[0] = 0x0a, tmp[1] = (char)any, tmp[2] = 0x2a, tmp[3] = (char)n;
+        memcpy(tmp + 4, nested, n);
+        n += 4;
+        memcpy(nested, tmp, n);
+    }
+    got = attr_line(a_raw("deep", LB_VALUE_ARRAY, nested, n));
+    size_t open = 0, close = 0;
+    for (const char *p = got; *p; p++)
+        open += *p == '[', close += *p == ']';
+    CHECK(open == close && open > 1 && open <= 40);
+    CHECK(strstr(got, "\xe2\x80\xa6") != NULL);
+    free(got);
+}
+
 /* Nothing reaches the fd before request_end: a reader never sees half a request. */
 TEST(text_written_whole_at_request_end)
 {
@@ -579,6 +683,8 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);   /* as main.c does: EPIPE, not death */
     RUN(text_grammar);
+    RUN(text_scope_line);
+    RUN(text_value_walk_errors);
     RUN(text_written_whole_at_request_end);
     RUN(text_streamed_output_is_identical);
     RUN(abort_discards_buffered_output);
