@@ -1,0 +1,710 @@
+#!/usr/bin/python3
+"""grpc_transport.py - end-to-end tests of the gRPC transport against the real binary.
+
+Why it exists: the unit tests prove the pieces; this proves that real clients (grpcio, the
+same C core many agents use, and hand-made HTTP/2 frames via python3-h2) get the right gRPC
+status for every kind of good and bad input, that the server keeps serving afterwards, and
+that every accepted sample reaches the stdout sink exactly once.
+
+Prints "ok - name" / "not ok - name" lines (test/run.sh counts them) and exits non-zero when
+any check failed. Environment: LAZYBACKEND (the binary), FIXTURES (the OTLP fixtures dir).
+Only 127.0.0.1 is used; every wait and loop is bounded.
+"""
+import gzip
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+import grpc
+import h2.config
+import h2.connection
+import h2.events
+
+LAZYBACKEND = os.environ.get("LAZYBACKEND") or os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "lazybackend")
+FIXTURES = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
+EXPORT = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+MARKER = "------------------- New Sample --------------------"
+SANITIZED = os.environ.get("SANITIZE") == "1"
+SLOW = 3 if SANITIZED else 1          # ASan builds are slower: stretch waits, not counts
+RPC_TIMEOUT = 10 * SLOW
+
+# grpc status codes (grpc/doc/statuscodes.md), written out so the test does not trust grpcio's
+# mapping for the raw-frame cases.
+OK, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNIMPLEMENTED, INTERNAL = 0, 3, 8, 12, 13
+
+FIXTURE = open(os.path.join(FIXTURES, "ebpf-jvm-go.v1.11.pb"), "rb").read()
+with open(os.path.join(FIXTURES, "ebpf-jvm-go.expect.json")) as f:
+    SAMPLES_PER_REQUEST = json.load(f)["samples"]
+
+failures = 0
+
+
+def report(name, cond, detail=""):
+    global failures
+    print(("ok - " if cond else "not ok - ") + name)
+    if not cond:
+        failures += 1
+        for line in str(detail).splitlines():
+            print("#   " + line)
+    sys.stdout.flush()
+    return cond
+
+
+def frame(payload, flag=0, length=None):
+    """One gRPC length-prefixed message."""
+    return struct.pack(">BI", flag, len(payload) if length is None else length) + payload
+
+
+# --------------------------------------------------------------------------- the server
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """The real binary on a free port; stdout and stderr go to temp files."""
+
+    def __init__(self, *args):
+        self.good = 0      # successful Export calls sent to it (each adds SAMPLES_PER_REQUEST)
+        self.lock = threading.Lock()
+        self.dir = tempfile.mkdtemp(prefix="lb-e2e-")
+        for _ in range(3):   # the free port may be taken between probe and bind: retry
+            self.port = free_port()
+            self.out = open(os.path.join(self.dir, "stdout"), "wb")
+            self.err = open(os.path.join(self.dir, "stderr"), "wb")
+            self.proc = subprocess.Popen(
+                [LAZYBACKEND, "--grpc-address", "127.0.0.1:%d" % self.port, "--sink", "stdout",
+                 *args], stdout=self.out, stderr=self.err)
+            if self._wait_port():
+                self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
+                return
+            self.kill()
+        raise RuntimeError("server did not start: " + self.stderr())
+
+    def _wait_port(self):
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stderr(self):
+        self.err.flush()
+        with open(os.path.join(self.dir, "stderr"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def samples(self):
+        with open(os.path.join(self.dir, "stdout"), "rb") as f:
+            return sum(1 for line in f if line.rstrip(b"\n") == MARKER.encode())
+
+    def call(self, body, path=EXPORT, gzip_it=False, channel=None):
+        """(status code int, details) of one unary call with raw bytes."""
+        ch = channel or self.channel
+        comp = grpc.Compression.Gzip if gzip_it else grpc.Compression.NoCompression
+        try:
+            ch.unary_unary(path)(body, timeout=RPC_TIMEOUT, compression=comp)
+            return OK, ""
+        except grpc.RpcError as e:
+            return e.code().value[0], e.details() or ""
+
+    def good_call(self, gzip_it=False):
+        """The fixture, expecting OK; counts it for the sample total."""
+        code, details = self.call(FIXTURE, gzip_it=gzip_it)
+        if code == OK:
+            with self.lock:
+                self.good += 1
+        return code == OK
+
+    def still_serves(self):
+        return self.alive() and self.good_call()
+
+    def stop(self, timeout=5):
+        """SIGTERM; returns (exit code or None if it hung, seconds taken)."""
+        t0 = time.monotonic()
+        self.channel.close()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = None
+        return rc, time.monotonic() - t0
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.out.close()
+        self.err.close()
+
+
+# --------------------------------------------------------------------------- raw HTTP/2
+
+class Raw:
+    """A hand-driven HTTP/2 client connection (python3-h2) for framing the server must judge."""
+
+    def __init__(self, port, timeout=5 * SLOW):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.h2 = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.h2.initiate_connection()
+        self.streams = {}     # id -> {"headers", "trailers", "data", "ended", "reset"}
+        self.goaway = None
+        self.eof = False
+        self.received = 0     # bytes read from the server
+        self.ping_acked = False
+        self.flush()
+
+    def flush(self):
+        data = self.h2.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def start(self, path=EXPORT, method="POST", ctype="application/grpc", extra=(), end=False):
+        sid = self.h2.get_next_available_stream_id()
+        hdrs = [(":method", method), (":scheme", "http"), (":authority", "127.0.0.1"),
+                (":path", path), ("te", "trailers")]
+        if ctype:
+            hdrs.append(("content-type", ctype))
+        hdrs.extend(extra)
+        self.h2.send_headers(sid, hdrs, end_stream=end)
+        self.streams[sid] = {"headers": {}, "trailers": {}, "data": b"", "ended": False,
+                             "reset": None}
+        self.flush()
+        return sid
+
+    def send(self, sid, data, end=False, chunk=16384):
+        """DATA frames of at most `chunk` bytes; waits for window when flow control says so."""
+        pos = 0
+        deadline = time.monotonic() + 10 * SLOW
+        while pos < len(data) or (end and pos == len(data)):
+            window = min(self.h2.local_flow_control_window(sid), self.h2.max_outbound_frame_size)
+            n = min(chunk, window, len(data) - pos)
+            if n == 0 and pos < len(data):
+                if time.monotonic() > deadline:
+                    raise TimeoutError("no flow-control window")
+                self.pump(0.2)
+                continue
+            last = pos + n == len(data)
+            self.h2.send_data(sid, data[pos:pos + n], end_stream=end and last)
+            self.flush()
+            pos += n
+            if last:
+                break
+
+    def request(self, body_frames, **kw):
+        sid = self.start(**kw)
+        self.send(sid, body_frames, end=True)
+        return sid
+
+    def pump(self, timeout):
+        """Reads once (up to `timeout` s) and digests the events; False on EOF/timeout."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        except ConnectionError:
+            data = b""
+        if not data:
+            self.eof = True
+            return False
+        self.received += len(data)
+        for ev in self.h2.receive_data(data):
+            self._event(ev)
+        self.flush()
+        return True
+
+    def _event(self, ev):
+        st = self.streams.get(getattr(ev, "stream_id", None))
+        if isinstance(ev, h2.events.ResponseReceived) and st is not None:
+            st["headers"] = dict(ev.headers)
+        elif isinstance(ev, h2.events.TrailersReceived) and st is not None:
+            st["trailers"] = dict(ev.headers)
+        elif isinstance(ev, h2.events.DataReceived):
+            self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
+            if st is not None:
+                st["data"] += ev.data
+        elif isinstance(ev, h2.events.StreamEnded) and st is not None:
+            st["ended"] = True
+        elif isinstance(ev, h2.events.StreamReset) and st is not None:
+            st["reset"] = ev.error_code
+        elif isinstance(ev, h2.events.ConnectionTerminated):
+            self.goaway = ev.error_code
+        elif isinstance(ev, h2.events.PingAckReceived):
+            self.ping_acked = True
+
+    def wait(self, sid, timeout=10 * SLOW):
+        """The stream's outcome once it ended (or was reset)."""
+        deadline = time.monotonic() + timeout
+        st = self.streams[sid]
+        while not (st["ended"] or st["reset"] is not None) and time.monotonic() < deadline:
+            if not self.pump(max(0.01, deadline - time.monotonic())) and self.eof:
+                break
+        return st
+
+    def ping(self, timeout=5 * SLOW):
+        """Round trip: when the ack is back, the server has processed all we sent before."""
+        self.ping_acked = False
+        self.h2.ping(b"lazyping")
+        self.flush()
+        deadline = time.monotonic() + timeout
+        while not self.ping_acked and time.monotonic() < deadline and not self.eof:
+            self.pump(max(0.01, deadline - time.monotonic()))
+        return self.ping_acked
+
+    def close(self):
+        self.sock.close()
+
+
+def grpc_status(st):
+    """grpc-status from trailers, or from the headers of a trailers-only response."""
+    v = st["trailers"].get("grpc-status", st["headers"].get("grpc-status"))
+    return int(v) if v is not None else None
+
+
+def grpc_message(st):
+    return st["trailers"].get("grpc-message", st["headers"].get("grpc-message", ""))
+
+
+def raw_case(srv, body, **kw):
+    r = Raw(srv.port)
+    try:
+        return r.wait(r.request(body, **kw))
+    finally:
+        r.close()
+
+
+# --------------------------------------------------------------------------- tests
+
+def t_plain_and_gzip(s):
+    report("uncompressed Export returns OK", s.good_call())
+    report("gzip Export returns OK", s.good_call(gzip_it=True))
+
+
+def t_concurrent_clients(s):
+    threads, results = [], []
+    lock = threading.Lock()
+
+    def client(i):
+        ch = grpc.insecure_channel("127.0.0.1:%d" % s.port)
+        try:
+            for j in range(3):
+                code, details = s.call(FIXTURE, gzip_it=(i + j) % 2 == 0, channel=ch)
+                with lock:
+                    results.append((code, details))
+                if code == OK:
+                    with s.lock:
+                        s.good += 1
+        finally:
+            ch.close()
+
+    for i in range(8):
+        t = threading.Thread(target=client, args=(i,))
+        t.start()
+        threads.append(t)
+    for t in threads:
+        t.join(timeout=60 * SLOW)
+    bad = [r for r in results if r[0] != OK]
+    report("8 concurrent grpcio clients x 3 calls (mixed gzip) all OK",
+           len(results) == 24 and not bad, "results: %d, failures: %r" % (len(results), bad[:3]))
+
+
+def t_garbage_protobuf(s):
+    code, details = s.call(b"\xff\xff\xff\xff\xff\xff")
+    report("garbage protobuf -> INVALID_ARGUMENT, then still serving",
+           code == INVALID_ARGUMENT and s.still_serves(), "got %d %r" % (code, details))
+
+
+def t_unknown_method(s):
+    code, details = s.call(FIXTURE, path="/no.such.Service/Method")
+    report("unknown method -> UNIMPLEMENTED naming the path, then still serving",
+           code == UNIMPLEMENTED and "/no.such.Service/Method" in details and s.still_serves(),
+           "got %d %r" % (code, details))
+    err = s.stderr()
+    report("error reply logged with peer, path and reason",
+           any("127.0.0.1:" in l and "path=/no.such.Service/Method" in l and
+               "unknown method" in l for l in err.splitlines()), err[-2000:])
+
+
+def t_truncated_prefix(s):
+    st = raw_case(s, b"\x00\x00\x00")
+    report("3-byte body (truncated prefix) -> INVALID_ARGUMENT, then still serving",
+           grpc_status(st) == INVALID_ARGUMENT
+           and grpc_message(st) == "truncated gRPC message prefix: got 3 of 5 bytes"
+           and s.still_serves(), st)
+
+
+def t_truncated_message(s):
+    st = raw_case(s, frame(FIXTURE[:100], length=1000))
+    report("END_STREAM mid-message -> INVALID_ARGUMENT 'got 100 of 1000 bytes'",
+           grpc_status(st) == INVALID_ARGUMENT
+           and grpc_message(st) == "truncated gRPC message: got 100 of 1000 bytes"
+           and s.still_serves(), st)
+
+
+def t_no_message(s):
+    r = Raw(s.port)
+    try:
+        st = r.wait(r.start(end=True))
+    finally:
+        r.close()
+    report("request without a message -> INVALID_ARGUMENT",
+           grpc_status(st) == INVALID_ARGUMENT and s.still_serves(), st)
+
+
+def t_two_messages(s):
+    st = raw_case(s, frame(FIXTURE) + frame(FIXTURE))
+    report("two messages on a unary method -> INVALID_ARGUMENT",
+           grpc_status(st) == INVALID_ARGUMENT and s.still_serves(), st)
+
+
+def t_bad_flag(s):
+    st = raw_case(s, frame(FIXTURE, flag=2))
+    report("compressed-flag byte 2 -> INVALID_ARGUMENT",
+           grpc_status(st) == INVALID_ARGUMENT and s.still_serves(), st)
+
+
+def t_flag_without_encoding(s):
+    st = raw_case(s, frame(gzip.compress(FIXTURE), flag=1))
+    report("compressed flag without grpc-encoding -> INTERNAL",
+           grpc_status(st) == INTERNAL and s.still_serves(), st)
+
+
+def t_unknown_encoding(s):
+    st = raw_case(s, frame(FIXTURE, flag=1), extra=[("grpc-encoding", "zstd")])
+    accept = st["headers"].get("grpc-accept-encoding", "")
+    report("grpc-encoding zstd -> UNIMPLEMENTED with grpc-accept-encoding gzip",
+           grpc_status(st) == UNIMPLEMENTED and "gzip" in accept and s.still_serves(), st)
+
+
+def t_corrupt_gzip(s):
+    st = raw_case(s, frame(b"\x1f\x8b\x08\x00garbage-not-deflate", flag=1),
+                  extra=[("grpc-encoding", "gzip")])
+    report("corrupt gzip -> INVALID_ARGUMENT 'gzip: ...'",
+           grpc_status(st) == INVALID_ARGUMENT and grpc_message(st).startswith("gzip:")
+           and s.still_serves(), st)
+
+
+def t_gzip_raw_split(s):
+    """A gzip message cut into DATA frames of 1..7 bytes, the prefix itself split."""
+    r = Raw(s.port)
+    try:
+        sid = r.start(extra=[("grpc-encoding", "gzip")])
+        body = frame(gzip.compress(FIXTURE), flag=1)
+        pos, sizes, i = 0, [1, 2, 1, 3, 7, 5], 0
+        while pos < 64:   # the first 64 bytes in tiny frames, the rest normally
+            n = sizes[i % len(sizes)]
+            r.send(sid, body[pos:pos + n])
+            pos, i = pos + n, i + 1
+        r.send(sid, body[pos:], end=True)
+        st = r.wait(sid)
+    finally:
+        r.close()
+    ok = grpc_status(st) == OK and st["headers"].get(":status") == "200"
+    if ok:
+        s.good += 1
+    report("gzip message split across tiny DATA frames -> OK with 5-byte reply prefix",
+           ok and len(st["data"]) >= 5 and st["data"][0] == 0
+           and struct.unpack(">I", st["data"][1:5])[0] == len(st["data"]) - 5, st)
+
+
+def t_http_errors(s):
+    r = Raw(s.port)
+    try:
+        a = r.wait(r.start(method="GET", end=True))
+        b = r.wait(r.request(frame(FIXTURE), ctype="application/json"))
+        c = r.wait(r.request(frame(FIXTURE), ctype="application/grpc-web"))
+    finally:
+        r.close()
+    report("GET -> HTTP 405", a["headers"].get(":status") == "405", a)
+    report("content-type application/json -> HTTP 415", b["headers"].get(":status") == "415", b)
+    report("content-type application/grpc-web -> HTTP 415",
+           c["headers"].get(":status") == "415" and s.still_serves(), c)
+
+
+def t_percent_encoding(s):
+    st = raw_case(s, frame(FIXTURE), path="/x.Y/100%done")
+    report("grpc-message percent-encoded on the wire ('%' -> %25)",
+           grpc_status(st) == UNIMPLEMENTED
+           and grpc_message(st) == "unknown method /x.Y/100%25done", st)
+
+
+def t_disconnect_mid_message(s):
+    r = Raw(s.port)
+    sid = r.start(extra=[("grpc-encoding", "identity")])
+    r.send(sid, frame(FIXTURE)[:len(FIXTURE) // 2])
+    r.ping()
+    r.close()
+    r2 = Raw(s.port)   # and one that resets its stream instead of leaving
+    sid = r2.start()
+    r2.send(sid, frame(FIXTURE)[:1000])
+    r2.h2.reset_stream(sid)
+    r2.flush()
+    ok_reset = r2.ping()
+    ok_after = r2.wait(r2.request(frame(FIXTURE)))
+    r2.close()
+    if grpc_status(ok_after) == OK:
+        s.good += 1
+    report("client disconnecting / resetting mid-message: server keeps serving",
+           ok_reset and grpc_status(ok_after) == OK and s.still_serves(), ok_after)
+
+
+def t_many_connections(s):
+    conns = []
+    try:
+        for _ in range(40):
+            conns.append(Raw(s.port))
+        sids = [c.request(frame(FIXTURE)) for c in conns]
+        outcomes = [c.wait(sid) for c, sid in zip(conns, sids)]
+    finally:
+        for c in conns:
+            c.close()
+    oks = sum(1 for st in outcomes if grpc_status(st) == OK)
+    s.good += oks
+    report("40 concurrent raw connections, one Export each: all OK", oks == 40,
+           "%d of 40 OK" % oks)
+
+
+def t_many_streams(s):
+    r = Raw(s.port)
+    try:
+        r.pump(1)   # take the server's SETTINGS (window, stream limit) first
+        sids = [r.start() for _ in range(20)]
+        for sid in sids:   # interleave: every stream's first half, then every second half
+            r.send(sid, frame(FIXTURE)[:10000])
+        for sid in sids:
+            r.send(sid, frame(FIXTURE)[10000:], end=True)
+        outcomes = [r.wait(sid) for sid in sids]
+    finally:
+        r.close()
+    oks = sum(1 for st in outcomes if grpc_status(st) == OK)
+    s.good += oks
+    report("20 interleaved streams on one connection: all OK", oks == 20, "%d of 20" % oks)
+
+
+def t_shutdown(s):
+    idle = Raw(s.port)
+    idle.ping()
+    rc, secs = s.stop()
+    got_goaway = False
+    deadline = time.monotonic() + 2
+    while idle.goaway is None and not idle.eof and time.monotonic() < deadline:
+        idle.pump(0.2)
+    got_goaway = idle.goaway is not None
+    idle.close()
+    report("SIGTERM: exit 0 within 5 s", rc == 0, "rc=%r after %.1fs\n%s" % (rc, secs,
+                                                                          s.stderr()[-3000:]))
+    report("SIGTERM: idle connection got GOAWAY", got_goaway)
+
+
+def t_samples(s, name):
+    want = s.good * SAMPLES_PER_REQUEST
+    got = s.samples()
+    report("%s: stdout holds every sample once (%d requests x %d)" % (
+        name, s.good, SAMPLES_PER_REQUEST), got == want and s.good > 0,
+        "got %d sample lines, want %d" % (got, want))
+
+
+# --- the small-limit server: --max-message-size 1048576
+
+def t_over_limit(s):
+    big = FIXTURE * (2 * 1024 * 1024 // len(FIXTURE) + 1)
+    code, details = s.call(big)
+    report("message over --max-message-size -> RESOURCE_EXHAUSTED, then still serving",
+           code == RESOURCE_EXHAUSTED and s.still_serves(), "got %d %r" % (code, details))
+    st = raw_case(s, frame(b"", length=1048577))   # only the prefix claims too much
+    report("prefix claiming limit+1 bytes -> RESOURCE_EXHAUSTED before any payload",
+           grpc_status(st) == RESOURCE_EXHAUSTED and s.still_serves(), st)
+
+
+def t_at_limit(s):
+    # Field 15 (unknown to the request message) pads the fixture to exactly the limit; a
+    # protobuf decoder skips unknown fields, so this is a valid request of 1048576 bytes.
+    pad_total = 1048576 - len(FIXTURE)
+    pad = pad_total - 1 - 3            # tag byte + 3-byte varint length
+    body = FIXTURE + bytes([15 << 3 | 2]) + bytes([pad & 0x7f | 0x80, pad >> 7 & 0x7f | 0x80,
+                                                    pad >> 14]) + b"\0" * pad
+    assert len(body) == 1048576
+    code, details = s.call(body)
+    if code == OK:
+        s.good += 1
+    report("message of exactly --max-message-size is accepted", code == OK,
+           "got %d %r" % (code, details))
+
+
+def t_gzip_bomb(s):
+    bomb = b"\0" * (64 * 1024 * 1024)
+    code, details = s.call(bomb, gzip_it=True)
+    report("gzip bomb (64 MiB of zeros, limit 1 MiB) -> RESOURCE_EXHAUSTED, still serving",
+           code == RESOURCE_EXHAUSTED and "after decompression" in details
+           and s.still_serves(), "got %d %r" % (code, details))
+
+
+# --- the tight server: little in-flight memory, 3 connections, 7 streams; then idle timeout
+
+def t_settings(s, streams):
+    r = Raw(s.port)
+    try:
+        r.pump(2)
+        rs = r.h2.remote_settings
+        report("SETTINGS announce max_concurrent_streams and a 1 MiB window",
+               rs.max_concurrent_streams == streams and rs.initial_window_size == 1 << 20,
+               "max_concurrent_streams=%r initial_window_size=%r" % (
+                   rs.max_concurrent_streams, rs.initial_window_size))
+    finally:
+        r.close()
+
+
+def t_inflight_limit(s):
+    hog = Raw(s.port)
+    try:
+        sid = hog.start()
+        hog.send(sid, frame(b"\0" * 60000, length=100000)[:60005])
+        hog.ping()    # the server now holds 60000 partial bytes of a 65536 budget
+        other = Raw(s.port)
+        try:
+            st = other.wait(other.request(frame(FIXTURE)))
+        finally:
+            other.close()
+    finally:
+        hog.close()
+    report("in-flight budget exceeded -> RESOURCE_EXHAUSTED 'server busy'",
+           grpc_status(st) == RESOURCE_EXHAUSTED and grpc_message(st).startswith("server busy"),
+           st)
+    served = False
+    for _ in range(20):   # the hog's bytes are freed once the server sees it leave
+        if s.still_serves():
+            served = True
+            break
+        time.sleep(0.1)
+    report("in-flight budget released when the hogging client leaves", served)
+
+
+def t_max_connections(s):
+    s.channel.close()          # grpcio's connection would take one of the 3 slots
+    time.sleep(0.3 * SLOW)     # let the server see it leave
+    conns = [Raw(s.port) for _ in range(3)]
+    try:
+        acked = all(c.ping() for c in conns)
+        extra = Raw(s.port)
+        extra.pump(3)
+        # Refused = closed without a single byte (an accepted one would send SETTINGS).
+        refused = extra.eof and extra.received == 0
+        extra.close()
+        conns.pop().close()
+        served = False
+        for _ in range(20):
+            try:
+                r = Raw(s.port)
+                st = r.wait(r.request(frame(FIXTURE)), timeout=3)
+                r.close()
+                if grpc_status(st) == OK:
+                    s.good += 1
+                    served = True
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+    finally:
+        for c in conns:
+            c.close()
+    s.channel = grpc.insecure_channel("127.0.0.1:%d" % s.port)
+    report("4th connection beyond --max-connections 3 is closed", acked and refused,
+           "acked=%r refused=%r" % (acked, refused))
+    report("a slot freed by a leaving client is usable again", served)
+
+
+def t_idle_timeout(s):
+    r = Raw(s.port)
+    t0 = time.monotonic()
+    try:
+        r.ping()
+        while not r.eof and time.monotonic() - t0 < 5 * SLOW:
+            r.pump(0.5)
+    finally:
+        r.close()
+    secs = time.monotonic() - t0
+    report("idle connection closed with GOAWAY after --idle-timeout 1",
+           r.eof and r.goaway is not None and 0.8 <= secs <= 4 * SLOW,
+           "eof=%r goaway=%r after %.2fs" % (r.eof, r.goaway, secs))
+
+
+def run(name, fn, *args):
+    try:
+        fn(*args)
+    except Exception:
+        report(name + " (raised)", False, traceback.format_exc())
+
+
+def main():
+    if not os.access(LAZYBACKEND, os.X_OK):
+        report("binary present at " + LAZYBACKEND, False)
+        return 1
+
+    s = Server()
+    try:
+        for fn in (t_plain_and_gzip, t_concurrent_clients, t_garbage_protobuf, t_unknown_method,
+                   t_truncated_prefix, t_truncated_message, t_no_message, t_two_messages,
+                   t_bad_flag, t_flag_without_encoding, t_unknown_encoding, t_corrupt_gzip,
+                   t_gzip_raw_split, t_http_errors, t_percent_encoding, t_disconnect_mid_message,
+                   t_many_connections, t_many_streams):
+            run(fn.__name__, fn, s)
+        run("shutdown", t_shutdown, s)
+        t_samples(s, "default server")
+    finally:
+        s.kill()
+
+    small = Server("--max-message-size", "1048576")
+    try:
+        for fn in (t_over_limit, t_at_limit, t_gzip_bomb):
+            run(fn.__name__, fn, small)
+        rc, _ = small.stop()
+        report("small-limit server exits 0 on SIGTERM", rc == 0, small.stderr()[-3000:])
+        t_samples(small, "small-limit server")
+    finally:
+        small.kill()
+
+    tight = Server("--max-inflight-bytes", "65536", "--max-connections", "3",
+                   "--max-concurrent-streams", "7")
+    try:
+        run("settings", t_settings, tight, 7)
+        for fn in (t_inflight_limit, t_max_connections):
+            run(fn.__name__, fn, tight)
+        rc, _ = tight.stop()
+        report("tight server exits 0 on SIGTERM", rc == 0, tight.stderr()[-3000:])
+        t_samples(tight, "tight server")
+    finally:
+        tight.kill()
+
+    idle = Server("--idle-timeout", "1")
+    try:
+        run("idle_timeout", t_idle_timeout, idle)
+        rc, _ = idle.stop()
+        report("idle-timeout server exits 0 on SIGTERM", rc == 0, idle.stderr()[-3000:])
+    finally:
+        idle.kill()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
