@@ -13,6 +13,7 @@ Only 127.0.0.1 is used; every wait and loop is bounded.
 import gzip
 import json
 import os
+import shutil
 import signal
 import socket
 import struct
@@ -78,6 +79,7 @@ class Server:
     def __init__(self, *args):
         self.good = 0      # successful Export calls sent to it (each adds SAMPLES_PER_REQUEST)
         self.lock = threading.Lock()
+        self.death_reported = False
         self.dir = tempfile.mkdtemp(prefix="lb-e2e-")
         for _ in range(3):   # the free port may be taken between probe and bind: retry
             self.port = free_port()
@@ -155,6 +157,14 @@ class Server:
             self.proc.wait(timeout=10)
         self.out.close()
         self.err.close()
+
+    def cleanup(self):
+        """Stops it; its logs stay for a look when anything failed."""
+        self.kill()
+        if failures:
+            print("# server logs kept in " + self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- raw HTTP/2
@@ -535,6 +545,20 @@ def t_over_limit(s):
     st = raw_case(s, frame(b"", length=1048577))   # only the prefix claims too much
     report("prefix claiming limit+1 bytes -> RESOURCE_EXHAUSTED before any payload",
            grpc_status(st) == RESOURCE_EXHAUSTED and s.still_serves(), st)
+    # The client is still sending (no END_STREAM): the trailers-only answer comes at once,
+    # then RST_STREAM NO_ERROR tells it to stop sending, as grpc-go does.
+    r = Raw(s.port)
+    try:
+        sid = r.start()
+        r.send(sid, frame(b"\0" * 1000, length=2 * 1048576)[:1005])
+        st = r.wait(sid)
+        deadline = time.monotonic() + 3 * SLOW
+        while st["reset"] is None and not r.eof and time.monotonic() < deadline:
+            r.pump(0.2)
+    finally:
+        r.close()
+    report("early error reply, then RST_STREAM NO_ERROR while the client still sends",
+           grpc_status(st) == RESOURCE_EXHAUSTED and st["ended"] and st["reset"] == 0, st)
 
 
 def t_at_limit(s):
@@ -649,9 +673,18 @@ def t_idle_timeout(s):
            "eof=%r goaway=%r after %.2fs" % (r.eof, r.goaway, secs))
 
 
-def run(name, fn, *args):
+def run(name, fn, srv, *args):
+    """One test function; a dead server fails it in one line instead of a traceback."""
+    if not srv.alive():
+        detail = ""
+        if not srv.death_reported:
+            srv.death_reported = True
+            detail = "server exited %r; stderr tail:\n%s" % (srv.proc.returncode,
+                                                              srv.stderr()[-1500:])
+        report(name + " (server not running)", False, detail)
+        return
     try:
-        fn(*args)
+        fn(srv, *args)
     except Exception:
         report(name + " (raised)", False, traceback.format_exc())
 
@@ -672,17 +705,17 @@ def main():
         run("shutdown", t_shutdown, s)
         t_samples(s, "default server")
     finally:
-        s.kill()
+        s.cleanup()
 
     small = Server("--max-message-size", "1048576")
     try:
         for fn in (t_over_limit, t_at_limit, t_gzip_bomb):
             run(fn.__name__, fn, small)
-        rc, _ = small.stop()
+        rc, _ = small.stop() if small.alive() else (small.proc.returncode, 0)
         report("small-limit server exits 0 on SIGTERM", rc == 0, small.stderr()[-3000:])
         t_samples(small, "small-limit server")
     finally:
-        small.kill()
+        small.cleanup()
 
     tight = Server("--max-inflight-bytes", "65536", "--max-connections", "3",
                    "--max-concurrent-streams", "7")
@@ -690,19 +723,19 @@ def main():
         run("settings", t_settings, tight, 7)
         for fn in (t_inflight_limit, t_max_connections):
             run(fn.__name__, fn, tight)
-        rc, _ = tight.stop()
+        rc, _ = tight.stop() if tight.alive() else (tight.proc.returncode, 0)
         report("tight server exits 0 on SIGTERM", rc == 0, tight.stderr()[-3000:])
         t_samples(tight, "tight server")
     finally:
-        tight.kill()
+        tight.cleanup()
 
     idle = Server("--idle-timeout", "1")
     try:
         run("idle_timeout", t_idle_timeout, idle)
-        rc, _ = idle.stop()
+        rc, _ = idle.stop() if idle.alive() else (idle.proc.returncode, 0)
         report("idle-timeout server exits 0 on SIGTERM", rc == 0, idle.stderr()[-3000:])
     finally:
-        idle.kill()
+        idle.cleanup()
     return 1 if failures else 0
 
 
