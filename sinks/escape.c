@@ -9,6 +9,7 @@
 #include "sinks/escape.h"
 
 #include <stdint.h>
+#include <string.h>
 
 static const char hexdig[] = "0123456789abcdef";
 
@@ -57,10 +58,32 @@ static bool dangerous(uint32_t cp)
            (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069);
 }
 
+/* Word-at-a-time tests on 8 bytes at once (the classic bit tricks; each is exact about
+ * whether some byte matches, which is all the fast path needs). */
+#define ONES  0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t any_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
+static inline uint64_t any_below(uint64_t x, unsigned k) { return (x - ONES * k) & ~x & HIGHS; }
+static inline uint64_t any_above(uint64_t x, unsigned k) { return ((x + ONES * (127 - k)) | x) & HIGHS; }
+
+/* Skips whole words of plain ASCII (0x20..0x7e, neither quote): most names are only that. */
+static size_t plain_words(const uint8_t *s, size_t i, size_t n, uint8_t quote_a, uint8_t quote_b)
+{
+    for (; n - i >= 8; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (any_below(w, 0x20) | any_above(w, 0x7e) | any_zero(w ^ (ONES * quote_a)) |
+            any_zero(w ^ (ONES * quote_b)))
+            break;
+    }
+    return i;
+}
+
 /* End of the span starting at i that both escapers copy unchanged: printable ASCII other than
  * `quote_a`/`quote_b`, and valid non-dangerous UTF-8. */
 static size_t safe_span(const uint8_t *s, size_t i, size_t n, uint8_t quote_a, uint8_t quote_b)
 {
+    i = plain_words(s, i, n, quote_a, quote_b);
     while (i < n) {
         uint8_t c = s[i];
         if (c >= 0x20 && c < 0x7f) {

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lib/buf.h"
 #include "otlp/view.h"
@@ -104,10 +105,17 @@ static inline bool put_hexbytes(struct buf *b, const void *p, size_t n)
     return true;
 }
 
+/* The fast path copies in place (literals have a constant size, so the copy is inlined);
+ * buf_append only when the buffer must grow. */
 static inline void out_raw(struct out *o, const void *p, size_t n)
 {
-    if (!buf_append(&o->b, p, n))
+    if (n <= o->b.cap - o->b.len) {
+        if (n)
+            memcpy(o->b.data + o->b.len, p, n);
+        o->b.len += n;
+    } else if (!buf_append(&o->b, p, n)) {
         o->oom = true;
+    }
 }
 #define OUT_LIT(o, s) out_raw((o), (s), sizeof(s) - 1)
 
