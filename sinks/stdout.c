@@ -250,10 +250,12 @@ int stdout_sink_open(struct sink *out, const struct stdout_sink_options *o)
      * is bounded by the request it comes from. */
     buf_init(&st->out.b, SIZE_MAX);
     if (st->format == STDOUT_FORMAT_FOLDED) {
-        st->folded_max = st->max_buffer > FOLDED_MIN_BYTES / 16 ? 16 * st->max_buffer
-                                                                 : FOLDED_MIN_BYTES;
         if (st->max_buffer > SIZE_MAX / 16)
             st->folded_max = SIZE_MAX;
+        else if (16 * st->max_buffer > FOLDED_MIN_BYTES)
+            st->folded_max = 16 * st->max_buffer;
+        else
+            st->folded_max = FOLDED_MIN_BYTES;
         if (!(st->folded = folded_new(st->folded_max))) {
             free(st);
             return -1;
