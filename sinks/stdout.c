@@ -104,7 +104,7 @@ static void write_abort_line(struct stdout_state *st, const char *reason)
 static void end_request(struct stdout_state *st)
 {
     buf_reset(&st->out.b);
-    if (st->out.b.cap > 2 * st->max_buffer)
+    if (st->out.b.cap / 2 > st->max_buffer)
         buf_free(&st->out.b);
     st->out.oom = false;
     st->streamed = st->failed = st->write_failed = false;
