@@ -1,0 +1,40 @@
+/*
+ * sqlite.h - the SQLite sink: every request kept in one local database file, for asking
+ * questions afterwards (`lazybackend top|folded|flamegraph`, or plain SQL).
+ *
+ * One transaction per request, committed in request_end before the request is acknowledged,
+ * rolled back on request_abort, so the file only ever holds whole requests. Strings, frames,
+ * stacks and attribute sets are stored once per database (found again by content), so the
+ * file grows with distinct stacks and with samples' timestamps, not with repeated stacks.
+ * docs/sqlite.md describes the schema, the durability choice and the figures.
+ */
+#ifndef LB_SINKS_SQLITE_H
+#define LB_SINKS_SQLITE_H
+
+#include <stddef.h>
+
+#include "sinks/sink.h"
+
+enum sqlite_sync {
+    SQLITE_SYNC_FULL,     /* fsync the WAL at every commit: acknowledged = on disk */
+    SQLITE_SYNC_NORMAL,   /* no fsync at commit: survives kill -9, not a power cut */
+};
+
+struct sqlite_sink_options {
+    const char *path;           /* created when missing; NULL = "lazybackend.db" */
+    enum sqlite_sync sync;
+};
+
+#define SQLITE_SINK_DEFAULT_PATH "lazybackend.db"
+
+/* Opens (creates, upgrades) the database and fills out->type and out->ctx. 0, or -1 with the
+ * reason in err (cannot open, newer schema, not a lazybackend database, ...). The sink's close
+ * finishes the database. */
+int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char *err, size_t errlen);
+
+/* `lazybackend top|folded|flamegraph ...`: the commands that read a database (sqlite_query.c).
+ * argv holds the command's own arguments (argv[0] is the first option). Returns the process
+ * exit status. */
+int sqlite_query_main(const char *command, int argc, char **argv);
+
+#endif
