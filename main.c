@@ -32,6 +32,7 @@
 #include "otlp/layout.h"
 #include "sinks/sink.h"
 #include "sinks/stdout.h"
+#include "sinks/sqlite.h"
 
 #ifndef LAZYBACKEND_VERSION
 #define LAZYBACKEND_VERSION "0.1.0"
@@ -49,6 +50,8 @@ struct config {
     const char *sinks[MAX_SINKS];
     size_t n_sinks;
     enum stdout_format format;
+    const char *sqlite_path;
+    enum sqlite_sync sqlite_sync;
     struct otlp_limits limits;
 };
 
@@ -72,14 +75,19 @@ static void usage(FILE *out)
     fprintf(out,
 "Usage: lazybackend [serve] [OPTIONS]\n"
 "       lazybackend decode [--format text|folded] [OPTIONS] FILE...   (- for stdin)\n"
+"       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
+"                                            see `lazybackend top --help`)\n"
 "\n"
 "Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
 "every sample as a resolved stack, exactly as it was sent.\n"
 "\n"
 "Options (--name value or --name=value):\n"
 "  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
-"  --sink NAME                  where samples go: stdout (default). Repeatable.\n"
+"  --sink NAME                  where samples go: stdout (default), sqlite. Repeatable.\n"
 "  --format text|folded         stdout sink format (default text)\n"
+"  --sqlite-path FILE           sqlite sink database (default lazybackend.db; created, upgraded)\n"
+"  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
+"                               loss) or not (normal: survives kill -9, faster)\n"
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
 "  --max-connections N          concurrent connections (default 1024)\n"
@@ -176,8 +184,8 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             cfg->grpc_address = option_value(argc, argv, &i, "--grpc-address");
         } else if (is_option(a, "--sink")) {
             v = option_value(argc, argv, &i, "--sink");
-            if (strcmp(v, "stdout") != 0) {
-                fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout)\n", v);
+            if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0) {
+                fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout, sqlite)\n", v);
                 exit(2);
             }
             if (cfg->n_sinks == MAX_SINKS)
@@ -188,6 +196,15 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             if (strcmp(v, "text") == 0) cfg->format = STDOUT_FORMAT_TEXT;
             else if (strcmp(v, "folded") == 0) cfg->format = STDOUT_FORMAT_FOLDED;
             else bad_value("--format", v);
+        } else if (is_option(a, "--sqlite-path")) {
+            cfg->sqlite_path = option_value(argc, argv, &i, "--sqlite-path");
+            if (!*cfg->sqlite_path)
+                bad_value("--sqlite-path", cfg->sqlite_path);
+        } else if (is_option(a, "--sqlite-sync")) {
+            v = option_value(argc, argv, &i, "--sqlite-sync");
+            if (strcmp(v, "full") == 0) cfg->sqlite_sync = SQLITE_SYNC_FULL;
+            else if (strcmp(v, "normal") == 0) cfg->sqlite_sync = SQLITE_SYNC_NORMAL;
+            else bad_value("--sqlite-sync", v);
         } else if (is_option(a, "--max-message-size")) {
             v = option_value(argc, argv, &i, "--max-message-size");
             /* Dictionary offsets are 32-bit: 1 GiB keeps every offset well inside. */
@@ -265,6 +282,13 @@ static int open_sinks(struct app *app)
             struct stdout_sink_options o = { .format = app->cfg.format, .fd = STDOUT_FILENO };
             if (stdout_sink_open(s, &o) != 0) {
                 log_error("cannot open the stdout sink");
+                return -1;
+            }
+        } else if (strcmp(app->cfg.sinks[i], "sqlite") == 0) {
+            struct sqlite_sink_options o = { .path = app->cfg.sqlite_path, .sync = app->cfg.sqlite_sync };
+            char err[512];
+            if (sqlite_sink_open(s, &o, err, sizeof err) != 0) {
+                log_error("cannot open the sqlite sink: %s", err);
                 return -1;
             }
         }
@@ -578,6 +602,9 @@ int main(int argc, char **argv)
     config_defaults(&app.cfg);
     int first = 1;
     bool decode = false;
+    if (argc > 1 && (strcmp(argv[1], "top") == 0 || strcmp(argv[1], "folded") == 0 ||
+                     strcmp(argv[1], "flamegraph") == 0))
+        return sqlite_query_main(argv[1], argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "decode") == 0) {
         decode = true;
         first = 2;
