@@ -1,0 +1,50 @@
+/*
+ * clickhouse.h - the ClickHouse sink: the scale-out store, asynchronous and loss-free.
+ *
+ * Samples go to ClickHouse's HTTP interface in batches (gzip'd RowBinary), with frames, stacks
+ * and resources stored once by content hash (schema and queries: docs/clickhouse.md). A
+ * request is acknowledged as soon as its rows are copied into the in-memory queue; the queue
+ * is bounded and spills to an on-disk spool while ClickHouse is slow or down; requests are
+ * refused (admit -> UNAVAILABLE) only when the spool is full too. Nothing acknowledged is
+ * dropped: at shutdown whatever could not be sent in time is written to the spool and sent
+ * by the next start.
+ */
+#ifndef LB_SINKS_CLICKHOUSE_H
+#define LB_SINKS_CLICKHOUSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sinks/sink.h"
+
+struct clickhouse_sink_options {
+    const char *url;              /* http://host:port (a path prefix is kept); default below */
+    const char *database;         /* an identifier: [A-Za-z_][A-Za-z0-9_]* */
+    const char *user, *password;  /* NULL: ClickHouse's default user */
+    unsigned batch_rows;          /* seal a batch at this many sample rows */
+    unsigned flush_interval_ms;   /* ... or this long after its first row */
+    size_t max_queue_bytes;       /* memory for batches not yet sent */
+    const char *spool_dir;        /* NULL: no spool (memory only) */
+    uint64_t spool_max_bytes;     /* refuse new requests once the spool holds this much */
+    unsigned request_timeout_ms;  /* one HTTP request to ClickHouse */
+};
+
+#define CLICKHOUSE_DEFAULT_URL "http://127.0.0.1:8123"
+#define CLICKHOUSE_DEFAULT_DATABASE "otel"
+#define CLICKHOUSE_DEFAULT_BATCH_ROWS 20000u
+#define CLICKHOUSE_DEFAULT_FLUSH_INTERVAL_MS 1000u
+#define CLICKHOUSE_DEFAULT_MAX_QUEUE_BYTES ((size_t)64 << 20)
+#define CLICKHOUSE_DEFAULT_SPOOL_MAX_BYTES ((uint64_t)1 << 30)
+#define CLICKHOUSE_DEFAULT_REQUEST_TIMEOUT_MS 30000u
+
+/* Fills the defaults. */
+void clickhouse_sink_defaults(struct clickhouse_sink_options *o);
+
+/* Fills out->type and out->ctx. The sink registers its sockets and timers on env->loop (which
+ * may be a loop that never runs, as in `lazybackend decode`: then everything is sent by
+ * close). The database and tables are created asynchronously, right after the loop starts.
+ * 0, or -1 with err (bad options, spool directory unusable). */
+int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options *o, const struct sink_env *env,
+                         char *err, size_t errlen);
+
+#endif
