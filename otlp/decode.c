@@ -19,6 +19,7 @@
 #include <pb_encode.h>
 
 #include "lib/log.h"
+#include "otlp/detect.h"
 #include "otlp/dict.h"
 #include "otlp/layout.h"
 #include "profiles_service.pb.h"
@@ -38,7 +39,9 @@ typedef VEC(struct lb_frame) framevec;
 
 struct otlp_decoder {
     struct otlp_limits limits;
-    const struct otlp_layout *layout;
+    const struct otlp_layout *pinned;   /* NULL: detect the layout of every request */
+    const struct otlp_layout *layout;   /* the layout of the request being decoded */
+    struct otlp_detection detection;    /* how it was chosen */
     struct lb_dict dict;
 
     /* memo tables, one slot per dictionary entry */
@@ -50,6 +53,7 @@ struct otlp_decoder {
 
     /* scratch, reset per use */
     ivec attr_idx, loc_idx, stack_locs;
+    ivec profile_locs;            /* v1.7: the current profile's location_indices */
     i64vec values;
     u64vec timestamps;
     linevec lines;
@@ -301,8 +305,10 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
         const struct mapping_memo *mm = NULL;
         if (!mapping_at(d, rl.mapping_index, &mm))
             return false;
-        /* Index 0 is "no mapping" (the null entry), whatever entry 0 holds. */
-        base.has_mapping = rl.mapping_index != 0;
+        /* Index 0 is "no mapping" (the null entry), whatever entry 0 holds; except in v1.7,
+         * where an explicit 0 is entry 0. */
+        base.has_mapping = rl.mapping_index != 0 ||
+                           (rl.mapping_explicit && dict_len(&d->dict, DICT_MAPPING) > 0);
         if (base.has_mapping) {
             base.mapping_file = mm->file;
             base.mapping_start = mm->start;
@@ -358,9 +364,39 @@ static bool location_frames(struct otlp_decoder *d, int32_t idx, const struct lb
 
 /* ---------- samples ---------- */
 
+/* The location indices of a sample's stack: its stack_table entry, or (v1.7, no stack table)
+ * its slice of the profile's location_indices. */
+static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, const int32_t **locs, size_t *n)
+{
+    if (!d->layout->stack) {
+        int64_t start = rs->locations_start, len = rs->locations_length;
+        if (start < 0 || len < 0 || (uint64_t)(start + len) > d->profile_locs.n)
+            return fail(d, "locations [%lld, +%lld) out of range (the profile has %zu location_indices)",
+                        (long long)start, (long long)len, d->profile_locs.n);
+        *locs = d->profile_locs.v + start;
+        *n = (size_t)len;
+    } else {
+        pb_ref_t stack;
+        if (!entry_at(d, DICT_STACK, rs->stack_index, "stack_index", &stack))
+            return false;
+        struct pbref_stream s;
+        VEC_RESET(d->stack_locs);
+        pbref_open_ref(&s, stack);
+        if (!d->layout->stack(&s.is, &d->stack_locs))
+            return fail(d, "stack_table[%d] is malformed: %s", rs->stack_index, PB_GET_ERROR(&s.is));
+        *locs = d->stack_locs.v;
+        *n = d->stack_locs.n;
+    }
+    if (*n > d->limits.max_stack_depth)
+        return d->layout->stack
+            ? fail(d, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index, *n, d->limits.max_stack_depth)
+            : fail(d, "stack of %zu locations (limit %zu)", *n, d->limits.max_stack_depth);
+    return true;
+}
+
 static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, struct lb_sample *out)
 {
-    if (d->values.n && d->timestamps.n && d->values.n != d->timestamps.n)
+    if (d->layout->parallel_values && d->values.n && d->timestamps.n && d->values.n != d->timestamps.n)
         return fail(d, "%zu values and %zu timestamps: they must be parallel arrays", d->values.n,
                     d->timestamps.n);
     VEC_RESET(d->sample_attrs);
@@ -368,7 +404,7 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
         return false;
 
     memset(out, 0, sizeof *out);
-    if (rs->link_index != 0) {
+    if (rs->link_index != 0 || (rs->link_explicit && dict_len(&d->dict, DICT_LINK) > 0)) {
         pb_ref_t ref;
         struct raw_link rl;
         struct pbref_stream s;
@@ -383,22 +419,15 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
         out->span_id = (lb_str){ (const char *)rl.span_id.p, rl.span_id.n };
     }
 
-    pb_ref_t stack;
-    if (!entry_at(d, DICT_STACK, rs->stack_index, "stack_index", &stack))
+    const int32_t *locs = NULL;
+    size_t n_locs = 0;
+    if (!sample_stack(d, rs, &locs, &n_locs))
         return false;
-    struct pbref_stream s;
-    VEC_RESET(d->stack_locs);
-    pbref_open_ref(&s, stack);
-    if (!d->layout->stack(&s.is, &d->stack_locs))
-        return fail(d, "stack_table[%d] is malformed: %s", rs->stack_index, PB_GET_ERROR(&s.is));
-    if (d->stack_locs.n > d->limits.max_stack_depth)
-        return fail(d, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index,
-                    d->stack_locs.n, d->limits.max_stack_depth);
     VEC_RESET(d->frames);
-    for (size_t i = 0; i < d->stack_locs.n; i++) {
+    for (size_t i = 0; i < n_locs; i++) {
         const struct lb_frame *f = NULL;
         size_t n = 0;
-        if (!location_frames(d, d->stack_locs.v[i], &f, &n))
+        if (!location_frames(d, locs[i], &f, &n))
             return false;
         if (d->res->frames + d->frames.n + n > d->limits.max_frames_per_request)
             return fail(d, "request resolves to more than %llu frames",
@@ -411,7 +440,8 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
 
     out->profile = &d->profile;
     out->index = d->sa;
-    out->stack_index = (uint32_t)rs->stack_index;
+    /* v1.7 has no stack table: the start of the slice stands in for it. */
+    out->stack_index = (uint32_t)(d->layout->stack ? rs->stack_index : rs->locations_start);
     out->timestamps = d->timestamps.v;
     out->n_timestamps = d->timestamps.n;
     out->values = d->values.v;
@@ -425,7 +455,11 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
 static bool on_sample(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
-    struct raw_sample rs = { 0, 0, &d->attr_idx, &d->values, &d->timestamps };
+    struct raw_sample rs;
+    memset(&rs, 0, sizeof rs);
+    rs.attribute_indices = &d->attr_idx;
+    rs.values = &d->values;
+    rs.timestamps = &d->timestamps;
     struct pbref_stream s;
     VEC_RESET(d->attr_idx);
     VEC_RESET(d->values);
@@ -485,7 +519,9 @@ static bool on_profile(void *ctx, pb_ref_t el)
     struct pbref_stream s;
     memset(&rp, 0, sizeof rp);
     VEC_RESET(d->attr_idx);
+    VEC_RESET(d->profile_locs);
     rp.attribute_indices = &d->attr_idx;
+    rp.location_indices = d->layout->stack ? NULL : &d->profile_locs;
     d->level = 3;
     d->sa = 0;
     pbref_open_ref(&s, el);
@@ -662,6 +698,19 @@ static void finish_message(struct otlp_decoder *d)
     res->message[(size_t)n + len] = 0;
 }
 
+/* Detects the request's layout (or checks the pinned one against it). */
+static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len)
+{
+    int rc = d->pinned ? otlp_detect_among(msg, len, &d->pinned, 1, &d->detection)
+                       : otlp_detect(msg, len, &d->detection);
+    if (rc != 0) {
+        otlp_detection_failure(&d->detection, d->res->message, sizeof d->res->message);
+        return false;
+    }
+    d->layout = d->detection.layout;
+    return true;
+}
+
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
                                       struct lb_request *req, struct sink_set *sinks,
                                       struct otlp_result *res)
@@ -674,7 +723,7 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     d->level = 0;
     d->ri = 0;
     d->why[0] = 0;
-    req->layout = d->layout->name;
+    req->layout = "none";
     req->message_bytes = len;
 
     if (len > UINT32_MAX) {
@@ -683,6 +732,9 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     }
     if (sink_set_admit(sinks, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
+    if (!choose_layout(d, msg, len))
+        return res->status = OTLP_INVALID;
+    req->layout = d->layout->name;
 
     d->dict.layout = d->layout;
     d->dict.tables.base = msg;
@@ -733,7 +785,8 @@ struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const st
         d->limits.max_stack_depth = OTLP_DEFAULT_MAX_STACK_DEPTH;
     if (!d->limits.max_frames_per_request)
         d->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
-    d->layout = layout ? layout : &otlp_layout_v1_11;
+    d->pinned = layout;
+    d->layout = layout ? layout : otlp_layouts[0];
     return d;
 }
 
@@ -750,6 +803,7 @@ void otlp_decoder_free(struct otlp_decoder *d)
     VEC_FREE(d->attr_idx);
     VEC_FREE(d->loc_idx);
     VEC_FREE(d->stack_locs);
+    VEC_FREE(d->profile_locs);
     VEC_FREE(d->values);
     VEC_FREE(d->timestamps);
     VEC_FREE(d->lines);
@@ -759,6 +813,11 @@ void otlp_decoder_free(struct otlp_decoder *d)
     VEC_FREE(d->sample_attrs);
     VEC_FREE(d->frames);
     free(d);
+}
+
+const struct otlp_detection *otlp_decoder_detection(const struct otlp_decoder *d)
+{
+    return &d->detection;
 }
 
 /* ---------- the response ---------- */

@@ -9,6 +9,9 @@
  * sample. Each sample is resolved the moment it is decoded and handed to the sinks; nothing
  * like a tree of the request is ever built.
  *
+ * Layout: the bytes are first matched against every known proto layout (otlp/detect.h), or
+ * against the pinned one; `req->layout` names the layout the request was read as.
+ *
  * Validation: every index is checked against its table. A bad sample or profile is dropped,
  * counted and described (the OTLP partial_success), and the rest of the request is still
  * delivered. Malformed protobuf anywhere makes the whole request INVALID: sinks get
@@ -49,6 +52,9 @@ struct otlp_result {
     char message[1024];   /* why INVALID/UNAVAILABLE/FAILED, or the partial-success message */
 };
 
+/* `layout` NULL: detect each request's proto layout (otlp/detect.h) and decode it in that
+ * one; a request that fits no layout is INVALID. Otherwise the layout is pinned: a request
+ * that contradicts it on the wire is INVALID. */
 struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const struct otlp_layout *layout);
 void otlp_decoder_free(struct otlp_decoder *d);
 
@@ -58,6 +64,10 @@ void otlp_decoder_free(struct otlp_decoder *d);
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
                                       struct lb_request *req, struct sink_set *sinks,
                                       struct otlp_result *res);
+
+/* How the layout of the last request was chosen (valid until the next call). */
+struct otlp_detection;
+const struct otlp_detection *otlp_decoder_detection(const struct otlp_decoder *d);
 
 /* Serializes the ExportProfilesServiceResponse for `res` (empty on full success; a
  * partial_success with rejected_profiles and error_message otherwise). 0 or -1. */

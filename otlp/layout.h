@@ -5,8 +5,9 @@
  * v1.8, v1.9, v1.10/v1.11 are wire-incompatible). Everything that depends on field numbers
  * lives behind this table of functions: each layout decodes its own messages (with its own
  * nanopb descriptors) into the raw structs below, and the resolver (decode.c) and the sinks
- * never see a field number. Adding a layout = one more otlp/layout_*.c and one more entry in
- * otlp_layouts[].
+ * never see a field number. Adding a layout = one more pb/profiles_v1_*.proto, one more
+ * otlp/layout_*.c, and one more entry (with its wire schema) in otlp/detect.c, which tells the
+ * layouts apart on the wire and picks one per request.
  *
  * Raw structs hold indices exactly as sent (not yet checked) and references into the request
  * buffer; the resolver validates every index.
@@ -47,10 +48,14 @@ struct raw_profile {
     pb_ref_t profile_id, original_payload_format, original_payload;
     uint32_t dropped_attributes_count;
     ivec *attribute_indices;        /* filled by the layout (caller provides, reset) */
+    ivec *location_indices;         /* v1.7 only: Profile.location_indices, which its samples
+                                     * slice (caller provides, reset); untouched by others */
 };
 
 struct raw_sample {
     int32_t stack_index, link_index;
+    bool link_explicit;             /* v1.7: link_index was sent, so 0 is link_table[0] */
+    int32_t locations_start, locations_length;   /* v1.7: the slice of location_indices */
     ivec *attribute_indices;        /* caller-provided vectors, reset before each sample */
     i64vec *values;
     u64vec *timestamps;
@@ -61,6 +66,7 @@ typedef VEC(struct raw_line) linevec;
 
 struct raw_location {
     int32_t mapping_index;
+    bool mapping_explicit;          /* v1.7: mapping_index was sent, so 0 is mapping_table[0] */
     uint64_t address;
     linevec *lines;
     ivec *attribute_indices;
@@ -100,6 +106,9 @@ typedef bool (*raw_each_fn)(void *ctx, pb_ref_t element);
 
 struct otlp_layout {
     const char *name;                       /* "v1.11" */
+    /* Sample.values[i] belongs to timestamps[i], so both counts must match when both are
+     * sent (v1.8+). In v1.7 values follow Profile.sample_type instead. */
+    bool parallel_values;
     /* Request: hand each dictionary occurrence and each ResourceProfiles to the callbacks. */
     bool (*request)(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_profiles, void *ctx);
     /* Dictionary: append each table's entries to tables->t[DICT_*] (repeated dictionary
@@ -108,6 +117,8 @@ struct otlp_layout {
     bool (*profile_header)(pb_istream_t *is, struct raw_profile *out);
     bool (*profile_samples)(pb_istream_t *is, raw_each_fn sample, void *ctx);
     bool (*sample)(pb_istream_t *is, struct raw_sample *out);
+    /* NULL when the layout has no stack table (v1.7): a sample's stack is then the slice
+     * [locations_start, +locations_length) of raw_profile.location_indices. */
     bool (*stack)(pb_istream_t *is, ivec *location_indices);
     bool (*location)(pb_istream_t *is, struct raw_location *out);
     bool (*function)(pb_istream_t *is, struct raw_function *out);
@@ -116,12 +127,27 @@ struct otlp_layout {
     bool (*attribute)(pb_istream_t *is, struct raw_attribute *out);
 };
 
-extern const struct otlp_layout otlp_layout_v1_11;
+extern const struct otlp_layout otlp_layout_v1_11, otlp_layout_v1_9, otlp_layout_v1_8, otlp_layout_v1_7;
+
+/* The v1.11 decoders of messages that older layouts share with it on the wire. */
+bool otlp_v11_dictionary(pb_istream_t *is, struct dict_tables *tables);
+bool otlp_v11_profile_header(pb_istream_t *is, struct raw_profile *out);
+bool otlp_v11_profile_samples(pb_istream_t *is, raw_each_fn sample, void *ctx);
+bool otlp_v11_stack(pb_istream_t *is, ivec *location_indices);
+bool otlp_v11_location(pb_istream_t *is, struct raw_location *out);
+bool otlp_v11_function(pb_istream_t *is, struct raw_function *out);
+bool otlp_v11_mapping(pb_istream_t *is, struct raw_mapping *out);
+bool otlp_v11_link(pb_istream_t *is, struct raw_link *out);
+bool otlp_v11_attribute(pb_istream_t *is, struct raw_attribute *out);
+bool otlp_v11_push_line(pb_istream_t *is, const pb_field_t *f, void **arg);
+/* ExportProfilesServiceRequest: resource_profiles 1, dictionary 2 in every layout since v1.7. */
+bool raw_request(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_profiles, void *ctx);
 
 /* Shared by every layout: decoding helpers for repeated scalars (packed or not). */
 bool raw_push_int32(pb_istream_t *is, const pb_field_t *f, void **arg);
 bool raw_push_int64(pb_istream_t *is, const pb_field_t *f, void **arg);
 bool raw_push_fixed64(pb_istream_t *is, const pb_field_t *f, void **arg);
+bool raw_push_uint64(pb_istream_t *is, const pb_field_t *f, void **arg);   /* varints into a u64vec */
 /* Hands each element's bytes to a raw_each_fn (arg points to a struct raw_each). */
 struct raw_each { raw_each_fn fn; void *ctx; };
 bool raw_each_element(pb_istream_t *is, const pb_field_t *f, void **arg);

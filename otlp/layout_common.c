@@ -1,6 +1,7 @@
 /*
- * layout_common.c - what every proto layout shares: the envelope messages (ResourceProfiles,
- * ScopeProfiles, common KeyValue/AnyValue) and the callbacks for repeated fields.
+ * layout_common.c - what every proto layout shares: the envelope messages (the request,
+ * ResourceProfiles, ScopeProfiles, common KeyValue/AnyValue) and the callbacks for repeated
+ * fields.
  *
  * Repeated scalars must be accepted packed (what every encoder sends) and unpacked (legal
  * protobuf): nanopb gives the callback a sub-stream that holds either the packed run or one
@@ -13,6 +14,7 @@
 
 #include "common.pb.h"
 #include "profiles.pb.h"
+#include "profiles_service.pb.h"
 
 bool vec_grow_(void **v, size_t *cap, size_t need, size_t item)
 {
@@ -53,6 +55,20 @@ bool raw_push_int64(pb_istream_t *is, const pb_field_t *f, void **arg)
         if (!pb_decode_varint(is, &x))
             return false;
         if (!VEC_PUSH(*vec, (int64_t)x))
+            PB_RETURN_ERROR(is, "out of memory");
+    }
+    return true;
+}
+
+bool raw_push_uint64(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+    (void)f;
+    u64vec *vec = *arg;
+    while (is->bytes_left) {
+        uint64_t x;
+        if (!pb_decode_varint(is, &x))
+            return false;
+        if (!VEC_PUSH(*vec, x))
             PB_RETURN_ERROR(is, "out of memory");
     }
     return true;
@@ -99,6 +115,19 @@ bool dict_push_entry(pb_istream_t *is, const pb_field_t *f, void **arg)
     if (!VEC_PUSH(sink->tables->t[sink->table], el))
         PB_RETURN_ERROR(is, "out of memory");
     return pb_read(is, NULL, is->bytes_left);
+}
+
+bool raw_request(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_profiles, void *ctx)
+{
+    opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceRequest req;
+    struct raw_each dict_each = { dictionary, ctx }, rp_each = { resource_profiles, ctx };
+    memset(&req, 0, sizeof req);
+    req.dictionary.funcs.decode = dictionary ? raw_each_element : NULL;
+    req.dictionary.arg = &dict_each;
+    req.resource_profiles.funcs.decode = resource_profiles ? raw_each_element : NULL;
+    req.resource_profiles.arg = &rp_each;
+    return pb_decode_ex(is, opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceRequest_fields,
+                        &req, PB_DECODE_NOINIT);
 }
 
 static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)

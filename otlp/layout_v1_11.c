@@ -1,7 +1,9 @@
 /*
  * layout_v1_11.c - the v1.10/v1.11 proto layout (what the eBPF profiler sends since agent tag
  * v0.0.202613; v1.11.0 is wire-identical to v1.10.0). Field numbers live in pb/profiles.proto;
- * this file only maps the generated nanopb structs onto the layout-neutral raw structs.
+ * this file only maps the generated nanopb structs onto the layout-neutral raw structs. Its
+ * message decoders are exported (otlp_v11_*) because older layouts share most messages with
+ * it on the wire and reuse them.
  */
 #include "otlp/layout.h"
 
@@ -9,7 +11,6 @@
 #include <pb_decode.h>
 
 #include "profiles.pb.h"
-#include "profiles_service.pb.h"
 
 #define M(name) opentelemetry_proto_profiles_v1development_##name
 
@@ -18,19 +19,7 @@ static bool decode(pb_istream_t *is, const pb_msgdesc_t *fields, void *msg)
     return pb_decode_ex(is, fields, msg, PB_DECODE_NOINIT);
 }
 
-static bool v11_request(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_profiles, void *ctx)
-{
-    opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceRequest req;
-    struct raw_each dict_each = { dictionary, ctx }, rp_each = { resource_profiles, ctx };
-    memset(&req, 0, sizeof req);
-    req.dictionary.funcs.decode = dictionary ? raw_each_element : NULL;
-    req.dictionary.arg = &dict_each;
-    req.resource_profiles.funcs.decode = resource_profiles ? raw_each_element : NULL;
-    req.resource_profiles.arg = &rp_each;
-    return decode(is, opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceRequest_fields, &req);
-}
-
-static bool v11_dictionary(pb_istream_t *is, struct dict_tables *tables)
+bool otlp_v11_dictionary(pb_istream_t *is, struct dict_tables *tables)
 {
     M(ProfilesDictionary) d;
     memset(&d, 0, sizeof d);
@@ -49,7 +38,7 @@ static bool v11_dictionary(pb_istream_t *is, struct dict_tables *tables)
     return decode(is, M(ProfilesDictionary_fields), &d);
 }
 
-static bool v11_profile_header(pb_istream_t *is, struct raw_profile *out)
+bool otlp_v11_profile_header(pb_istream_t *is, struct raw_profile *out)
 {
     M(Profile) p;
     memset(&p, 0, sizeof p);
@@ -69,7 +58,7 @@ static bool v11_profile_header(pb_istream_t *is, struct raw_profile *out)
     return true;
 }
 
-static bool v11_profile_samples(pb_istream_t *is, raw_each_fn sample, void *ctx)
+bool otlp_v11_profile_samples(pb_istream_t *is, raw_each_fn sample, void *ctx)
 {
     M(Profile) p;
     struct raw_each each = { sample, ctx };
@@ -96,7 +85,7 @@ static bool v11_sample(pb_istream_t *is, struct raw_sample *out)
     return true;
 }
 
-static bool v11_stack(pb_istream_t *is, ivec *location_indices)
+bool otlp_v11_stack(pb_istream_t *is, ivec *location_indices)
 {
     M(Stack) s;
     memset(&s, 0, sizeof s);
@@ -105,7 +94,7 @@ static bool v11_stack(pb_istream_t *is, ivec *location_indices)
     return decode(is, M(Stack_fields), &s);
 }
 
-static bool push_line(pb_istream_t *is, const pb_field_t *f, void **arg)
+bool otlp_v11_push_line(pb_istream_t *is, const pb_field_t *f, void **arg)
 {
     (void)f;
     linevec *lines = *arg;
@@ -119,11 +108,11 @@ static bool push_line(pb_istream_t *is, const pb_field_t *f, void **arg)
     return true;
 }
 
-static bool v11_location(pb_istream_t *is, struct raw_location *out)
+bool otlp_v11_location(pb_istream_t *is, struct raw_location *out)
 {
     M(Location) l;
     memset(&l, 0, sizeof l);
-    l.lines.funcs.decode = push_line;
+    l.lines.funcs.decode = otlp_v11_push_line;
     l.lines.arg = out->lines;
     l.attribute_indices.funcs.decode = raw_push_int32;
     l.attribute_indices.arg = out->attribute_indices;
@@ -134,7 +123,7 @@ static bool v11_location(pb_istream_t *is, struct raw_location *out)
     return true;
 }
 
-static bool v11_function(pb_istream_t *is, struct raw_function *out)
+bool otlp_v11_function(pb_istream_t *is, struct raw_function *out)
 {
     M(Function) fn;
     memset(&fn, 0, sizeof fn);
@@ -144,7 +133,7 @@ static bool v11_function(pb_istream_t *is, struct raw_function *out)
     return true;
 }
 
-static bool v11_mapping(pb_istream_t *is, struct raw_mapping *out)
+bool otlp_v11_mapping(pb_istream_t *is, struct raw_mapping *out)
 {
     M(Mapping) m;
     memset(&m, 0, sizeof m);
@@ -159,7 +148,7 @@ static bool v11_mapping(pb_istream_t *is, struct raw_mapping *out)
     return true;
 }
 
-static bool v11_link(pb_istream_t *is, struct raw_link *out)
+bool otlp_v11_link(pb_istream_t *is, struct raw_link *out)
 {
     M(Link) l;
     memset(&l, 0, sizeof l);
@@ -170,7 +159,7 @@ static bool v11_link(pb_istream_t *is, struct raw_link *out)
     return true;
 }
 
-static bool v11_attribute(pb_istream_t *is, struct raw_attribute *out)
+bool otlp_v11_attribute(pb_istream_t *is, struct raw_attribute *out)
 {
     M(KeyValueAndUnit) kv;
     memset(&kv, 0, sizeof kv);
@@ -185,15 +174,16 @@ static bool v11_attribute(pb_istream_t *is, struct raw_attribute *out)
 
 const struct otlp_layout otlp_layout_v1_11 = {
     .name = "v1.11",
-    .request = v11_request,
-    .dictionary = v11_dictionary,
-    .profile_header = v11_profile_header,
-    .profile_samples = v11_profile_samples,
+    .parallel_values = true,
+    .request = raw_request,
+    .dictionary = otlp_v11_dictionary,
+    .profile_header = otlp_v11_profile_header,
+    .profile_samples = otlp_v11_profile_samples,
     .sample = v11_sample,
-    .stack = v11_stack,
-    .location = v11_location,
-    .function = v11_function,
-    .mapping = v11_mapping,
-    .link = v11_link,
-    .attribute = v11_attribute,
+    .stack = otlp_v11_stack,
+    .location = otlp_v11_location,
+    .function = otlp_v11_function,
+    .mapping = otlp_v11_mapping,
+    .link = otlp_v11_link,
+    .attribute = otlp_v11_attribute,
 };

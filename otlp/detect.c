@@ -1,0 +1,661 @@
+/*
+ * detect.c - tells the profiles proto layouts apart on the wire (see detect.h for the why).
+ *
+ * Each layout is described here by its wire schema: for every message, which field numbers
+ * exist, how each is encoded and which message a length-delimited field holds. The tables are
+ * the field tables of otlp-profiles-wire.md §3 side by side, and deliberately independent of
+ * the nanopb descriptors: they also say what a field *means* (its name), which is how two
+ * layouts that both fit a request are compared. A request is walked once per layout, to the
+ * end or to the first contradiction; the walk is iterative over fields and recursive over
+ * nested messages, with a fixed depth bound (only AnyValue nests without limit).
+ */
+#include "otlp/detect.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "otlp/layout.h"
+
+/* ---------- wire schemas ---------- */
+
+enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
+static const char *const wt_names[8] = {
+    "VARINT", "I64", "LEN", "SGROUP", "EGROUP", "I32", "wire type 6", "wire type 7",
+};
+
+enum wkind {
+    W_NONE,      /* no such field in this layout */
+    W_VARINT,    /* int32/int64/uint*, bool, enum */
+    W_I64,       /* fixed64, double */
+    W_BYTES,     /* string, bytes: opaque */
+    W_MSG,       /* a nested message, walked */
+    W_PVARINT,   /* repeated varint: packed (LEN) or one per occurrence (VARINT) */
+    W_PI64,      /* repeated fixed64: packed (LEN, a multiple of 8 bytes) or I64 */
+};
+enum wrole { R_NONE, R_VALUES, R_TIMESTAMPS, R_COUNT };
+
+enum wmsg {
+    WM_REQUEST, WM_DICTIONARY, WM_RESOURCE_PROFILES, WM_SCOPE_PROFILES, WM_PROFILE, WM_SAMPLE,
+    WM_VALUE_TYPE, WM_STACK, WM_LOCATION, WM_LINE, WM_FUNCTION, WM_MAPPING, WM_LINK,
+    WM_KEY_VALUE_AND_UNIT, WM_ATTRIBUTE_UNIT, WM_RESOURCE, WM_SCOPE, WM_ENTITY_REF,
+    WM_KEY_VALUE, WM_ANY_VALUE, WM_ARRAY_VALUE, WM_KVLIST_VALUE, WM_COUNT
+};
+
+#define WMAX_FIELD 15   /* the highest field number of any message in any layout is 14 */
+
+struct wfield {
+    uint8_t kind, msg, role;
+    bool repeated;
+    const char *name;
+};
+struct wmsg_desc {
+    const char *name;
+    struct wfield f[WMAX_FIELD + 1];
+};
+struct wire_schema {
+    const struct wmsg_desc *m[WM_COUNT];
+};
+
+#define F_VARINT(n)  { W_VARINT, 0, R_NONE, false, n }
+#define F_I64(n)     { W_I64, 0, R_NONE, false, n }
+#define F_BYTES(n)   { W_BYTES, 0, R_NONE, false, n }
+#define F_RBYTES(n)  { W_BYTES, 0, R_NONE, true, n }
+#define F_MSG(m, n)  { W_MSG, m, R_NONE, false, n }
+#define F_RMSG(m, n) { W_MSG, m, R_NONE, true, n }
+#define F_PVARINT(n) { W_PVARINT, 0, R_NONE, true, n }
+#define F_VALUES(n)  { W_PVARINT, 0, R_VALUES, true, n }
+#define F_TIMES(n)   { W_PI64, 0, R_TIMESTAMPS, true, n }
+
+/* Messages every layout shares. */
+static const struct wmsg_desc request = { "ExportProfilesServiceRequest", {
+    [1] = F_RMSG(WM_RESOURCE_PROFILES, "resource_profiles"), [2] = F_MSG(WM_DICTIONARY, "dictionary") } };
+static const struct wmsg_desc resource_profiles = { "ResourceProfiles", {
+    [1] = F_MSG(WM_RESOURCE, "resource"), [2] = F_RMSG(WM_SCOPE_PROFILES, "scope_profiles"),
+    [3] = F_BYTES("schema_url") } };
+static const struct wmsg_desc scope_profiles = { "ScopeProfiles", {
+    [1] = F_MSG(WM_SCOPE, "scope"), [2] = F_RMSG(WM_PROFILE, "profiles"), [3] = F_BYTES("schema_url") } };
+static const struct wmsg_desc resource = { "Resource", {
+    [1] = F_RMSG(WM_KEY_VALUE, "attributes"), [2] = F_VARINT("dropped_attributes_count"),
+    [3] = F_RMSG(WM_ENTITY_REF, "entity_refs") } };
+static const struct wmsg_desc scope = { "InstrumentationScope", {
+    [1] = F_BYTES("name"), [2] = F_BYTES("version"), [3] = F_RMSG(WM_KEY_VALUE, "attributes"),
+    [4] = F_VARINT("dropped_attributes_count") } };
+static const struct wmsg_desc entity_ref = { "EntityRef", {
+    [1] = F_BYTES("schema_url"), [2] = F_BYTES("type"), [3] = F_RBYTES("id_keys"),
+    [4] = F_RBYTES("description_keys") } };
+static const struct wmsg_desc array_value = { "ArrayValue", { [1] = F_RMSG(WM_ANY_VALUE, "values") } };
+static const struct wmsg_desc kvlist_value = { "KeyValueList", { [1] = F_RMSG(WM_KEY_VALUE, "values") } };
+static const struct wmsg_desc line = { "Line", {
+    [1] = F_VARINT("function_index"), [2] = F_VARINT("line"), [3] = F_VARINT("column") } };
+static const struct wmsg_desc function = { "Function", {
+    [1] = F_VARINT("name_strindex"), [2] = F_VARINT("system_name_strindex"),
+    [3] = F_VARINT("filename_strindex"), [4] = F_VARINT("start_line") } };
+static const struct wmsg_desc link = { "Link", { [1] = F_BYTES("trace_id"), [2] = F_BYTES("span_id") } };
+
+/* KeyValue.key_strindex (3) and AnyValue.string_value_strindex (8) are v1.10+. */
+#define KEY_VALUE_FIELDS [1] = F_BYTES("key"), [2] = F_MSG(WM_ANY_VALUE, "value")
+static const struct wmsg_desc key_value_v1_10 = { "KeyValue", { KEY_VALUE_FIELDS, [3] = F_VARINT("key_strindex") } };
+static const struct wmsg_desc key_value_v1_7 = { "KeyValue", { KEY_VALUE_FIELDS } };
+#define ANY_VALUE_FIELDS \
+    [1] = F_BYTES("string_value"), [2] = F_VARINT("bool_value"), [3] = F_VARINT("int_value"),   \
+    [4] = F_I64("double_value"), [5] = F_MSG(WM_ARRAY_VALUE, "array_value"),                    \
+    [6] = F_MSG(WM_KVLIST_VALUE, "kvlist_value"), [7] = F_BYTES("bytes_value")
+static const struct wmsg_desc any_value_v1_10 = { "AnyValue", { ANY_VALUE_FIELDS, [8] = F_VARINT("string_value_strindex") } };
+static const struct wmsg_desc any_value_v1_7 = { "AnyValue", { ANY_VALUE_FIELDS } };
+
+/* The dictionary: stack_table and KeyValueAndUnit from v1.8; attribute_units and KeyValue in v1.7. */
+#define DICTIONARY_FIELDS                                                                   \
+    [1] = F_RMSG(WM_MAPPING, "mapping_table"), [2] = F_RMSG(WM_LOCATION, "location_table"),   \
+    [3] = F_RMSG(WM_FUNCTION, "function_table"), [4] = F_RMSG(WM_LINK, "link_table"),          \
+    [5] = F_RBYTES("string_table")
+static const struct wmsg_desc dictionary_v1_8 = { "ProfilesDictionary", { DICTIONARY_FIELDS,
+    [6] = F_RMSG(WM_KEY_VALUE_AND_UNIT, "attribute_table"), [7] = F_RMSG(WM_STACK, "stack_table") } };
+static const struct wmsg_desc dictionary_v1_7 = { "ProfilesDictionary", { DICTIONARY_FIELDS,
+    [6] = F_RMSG(WM_KEY_VALUE, "attribute_table"), [7] = F_RMSG(WM_ATTRIBUTE_UNIT, "attribute_units") } };
+static const struct wmsg_desc key_value_and_unit = { "KeyValueAndUnit", {
+    [1] = F_VARINT("key_strindex"), [2] = F_MSG(WM_ANY_VALUE, "value"), [3] = F_VARINT("unit_strindex") } };
+static const struct wmsg_desc attribute_unit = { "AttributeUnit", {
+    [1] = F_VARINT("attribute_key_strindex"), [2] = F_VARINT("unit_strindex") } };
+static const struct wmsg_desc stack = { "Stack", { [1] = F_PVARINT("location_indices") } };
+
+#define LOCATION_FIELDS \
+    [1] = F_VARINT("mapping_index"), [2] = F_VARINT("address"), [3] = F_RMSG(WM_LINE, "lines")
+static const struct wmsg_desc location_v1_8 = { "Location", { LOCATION_FIELDS, [4] = F_PVARINT("attribute_indices") } };
+static const struct wmsg_desc location_v1_7 = { "Location", { LOCATION_FIELDS,
+    [4] = F_VARINT("is_folded"), [5] = F_PVARINT("attribute_indices") } };
+
+#define MAPPING_FIELDS                                                                      \
+    [1] = F_VARINT("memory_start"), [2] = F_VARINT("memory_limit"), [3] = F_VARINT("file_offset"), \
+    [4] = F_VARINT("filename_strindex"), [5] = F_PVARINT("attribute_indices")
+static const struct wmsg_desc mapping_v1_8 = { "Mapping", { MAPPING_FIELDS } };
+static const struct wmsg_desc mapping_v1_7 = { "Mapping", { MAPPING_FIELDS,
+    [6] = F_VARINT("has_functions"), [7] = F_VARINT("has_filenames"),
+    [8] = F_VARINT("has_line_numbers"), [9] = F_VARINT("has_inline_frames") } };
+
+static const struct wmsg_desc value_type_v1_9 = { "ValueType", {
+    [1] = F_VARINT("type_strindex"), [2] = F_VARINT("unit_strindex") } };
+static const struct wmsg_desc value_type_v1_7 = { "ValueType", {
+    [1] = F_VARINT("type_strindex"), [2] = F_VARINT("unit_strindex"),
+    [3] = F_VARINT("aggregation_temporality") } };
+
+static const struct wmsg_desc profile_v1_9 = { "Profile", {
+    [1] = F_MSG(WM_VALUE_TYPE, "sample_type"), [2] = F_RMSG(WM_SAMPLE, "samples"),
+    [3] = F_I64("time_unix_nano"), [4] = F_VARINT("duration_nano"),
+    [5] = F_MSG(WM_VALUE_TYPE, "period_type"), [6] = F_VARINT("period"), [7] = F_BYTES("profile_id"),
+    [8] = F_VARINT("dropped_attributes_count"), [9] = F_BYTES("original_payload_format"),
+    [10] = F_BYTES("original_payload"), [11] = F_PVARINT("attribute_indices") } };
+static const struct wmsg_desc profile_v1_8 = { "Profile", {
+    [1] = F_MSG(WM_VALUE_TYPE, "sample_type"), [2] = F_RMSG(WM_SAMPLE, "samples"),
+    [3] = F_I64("time_unix_nano"), [4] = F_VARINT("duration_nano"),
+    [5] = F_MSG(WM_VALUE_TYPE, "period_type"), [6] = F_VARINT("period"),
+    [7] = F_PVARINT("comment_strindices"), [8] = F_BYTES("profile_id"),
+    [9] = F_VARINT("dropped_attributes_count"), [10] = F_BYTES("original_payload_format"),
+    [11] = F_BYTES("original_payload"), [12] = F_PVARINT("attribute_indices") } };
+static const struct wmsg_desc profile_v1_7 = { "Profile", {
+    [1] = F_RMSG(WM_VALUE_TYPE, "sample_type"), [2] = F_RMSG(WM_SAMPLE, "samples"),
+    [3] = F_PVARINT("location_indices"), [4] = F_VARINT("time_nanos"), [5] = F_VARINT("duration_nanos"),
+    [6] = F_MSG(WM_VALUE_TYPE, "period_type"), [7] = F_VARINT("period"),
+    [8] = F_PVARINT("comment_strindices"), [9] = F_VARINT("default_sample_type_index"),
+    [10] = F_BYTES("profile_id"), [11] = F_VARINT("dropped_attributes_count"),
+    [12] = F_BYTES("original_payload_format"), [13] = F_BYTES("original_payload"),
+    [14] = F_PVARINT("attribute_indices") } };
+
+static const struct wmsg_desc sample_v1_10 = { "Sample", {
+    [1] = F_VARINT("stack_index"), [2] = F_PVARINT("attribute_indices"), [3] = F_VARINT("link_index"),
+    [4] = F_VALUES("values"), [5] = F_TIMES("timestamps_unix_nano") } };
+static const struct wmsg_desc sample_v1_8 = { "Sample", {
+    [1] = F_VARINT("stack_index"), [2] = F_VALUES("values"), [3] = F_PVARINT("attribute_indices"),
+    [4] = F_VARINT("link_index"), [5] = F_TIMES("timestamps_unix_nano") } };
+static const struct wmsg_desc sample_v1_7 = { "Sample", {
+    [1] = F_VARINT("locations_start_index"), [2] = F_VARINT("locations_length"),
+    [3] = F_PVARINT("value"), [4] = F_PVARINT("attribute_indices"), [5] = F_VARINT("link_index"),
+    [6] = F_PVARINT("timestamps_unix_nano") } };
+
+#define SHARED_MESSAGES                                                                       \
+    [WM_REQUEST] = &request, [WM_RESOURCE_PROFILES] = &resource_profiles,                      \
+    [WM_SCOPE_PROFILES] = &scope_profiles, [WM_RESOURCE] = &resource, [WM_SCOPE] = &scope,     \
+    [WM_ENTITY_REF] = &entity_ref, [WM_ARRAY_VALUE] = &array_value,                            \
+    [WM_KVLIST_VALUE] = &kvlist_value, [WM_LINE] = &line, [WM_FUNCTION] = &function,           \
+    [WM_LINK] = &link
+
+static const struct wire_schema wire_v1_11 = { {
+    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_8, [WM_PROFILE] = &profile_v1_9,
+    [WM_SAMPLE] = &sample_v1_10, [WM_VALUE_TYPE] = &value_type_v1_9, [WM_STACK] = &stack,
+    [WM_LOCATION] = &location_v1_8, [WM_MAPPING] = &mapping_v1_8,
+    [WM_KEY_VALUE_AND_UNIT] = &key_value_and_unit, [WM_KEY_VALUE] = &key_value_v1_10,
+    [WM_ANY_VALUE] = &any_value_v1_10 } };
+static const struct wire_schema wire_v1_9 = { {
+    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_8, [WM_PROFILE] = &profile_v1_9,
+    [WM_SAMPLE] = &sample_v1_8, [WM_VALUE_TYPE] = &value_type_v1_9, [WM_STACK] = &stack,
+    [WM_LOCATION] = &location_v1_8, [WM_MAPPING] = &mapping_v1_8,
+    [WM_KEY_VALUE_AND_UNIT] = &key_value_and_unit, [WM_KEY_VALUE] = &key_value_v1_7,
+    [WM_ANY_VALUE] = &any_value_v1_7 } };
+static const struct wire_schema wire_v1_8 = { {
+    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_8, [WM_PROFILE] = &profile_v1_8,
+    [WM_SAMPLE] = &sample_v1_8, [WM_VALUE_TYPE] = &value_type_v1_7, [WM_STACK] = &stack,
+    [WM_LOCATION] = &location_v1_8, [WM_MAPPING] = &mapping_v1_8,
+    [WM_KEY_VALUE_AND_UNIT] = &key_value_and_unit, [WM_KEY_VALUE] = &key_value_v1_7,
+    [WM_ANY_VALUE] = &any_value_v1_7 } };
+static const struct wire_schema wire_v1_7 = { {
+    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_7, [WM_PROFILE] = &profile_v1_7,
+    [WM_SAMPLE] = &sample_v1_7, [WM_VALUE_TYPE] = &value_type_v1_7,
+    [WM_LOCATION] = &location_v1_7, [WM_MAPPING] = &mapping_v1_7,
+    [WM_ATTRIBUTE_UNIT] = &attribute_unit, [WM_KEY_VALUE] = &key_value_v1_7,
+    [WM_ANY_VALUE] = &any_value_v1_7 } };
+
+const struct otlp_layout *const otlp_layouts[OTLP_LAYOUT_COUNT] = {
+    &otlp_layout_v1_11, &otlp_layout_v1_9, &otlp_layout_v1_8, &otlp_layout_v1_7,
+};
+static const struct wire_schema *const wires[OTLP_LAYOUT_COUNT] = {
+    &wire_v1_11, &wire_v1_9, &wire_v1_8, &wire_v1_7,
+};
+
+static const struct wire_schema *wire_of(const struct otlp_layout *layout)
+{
+    for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++)
+        if (otlp_layouts[i] == layout)
+            return wires[i];
+    return NULL;
+}
+
+const struct otlp_layout *otlp_layout_find(const char *name)
+{
+    if (!name)
+        return NULL;
+    if (name[0] == 'v' || name[0] == 'V')
+        name++;
+    if (strcmp(name, "1.10") == 0)   /* v1.11.0 is wire-identical to v1.10.0 */
+        name = "1.11";
+    for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++)
+        if (strcmp(otlp_layouts[i]->name + 1, name) == 0)
+            return otlp_layouts[i];
+    return NULL;
+}
+
+/* ---------- the walk ---------- */
+
+/* Nested messages deeper than this are not walked (only AnyValue nests without limit). */
+#define MAX_DEPTH 24
+
+struct frame {
+    const struct frame *parent;
+    const char *name;       /* the field holding this message; NULL for the request */
+    uint32_t index;
+    bool indexed;           /* a repeated field: show [index] */
+};
+
+struct walk {
+    const struct otlp_layout *layout;
+    const struct wire_schema *wire;
+    bool failed;
+    char why[OTLP_DETECT_LINE];
+    uint32_t seen[WM_COUNT];                /* bit f: field f occurred in that message */
+    uint8_t wts[2][WMAX_FIELD + 1];         /* Profile, Sample: bit w: wire type w seen */
+    uint64_t count[WM_COUNT];               /* messages walked */
+};
+
+struct cursor {
+    const uint8_t *p, *end;
+};
+
+static bool read_varint(struct cursor *c, uint64_t *out)
+{
+    uint64_t x = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+        if (c->p == c->end)
+            return false;
+        uint8_t b = *c->p++;
+        x |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *out = x;
+            return true;
+        }
+    }
+    return false;   /* more than 10 bytes */
+}
+
+static size_t format_path(const struct frame *fr, char *buf, size_t len)
+{
+    const struct frame *chain[MAX_DEPTH + 2];
+    size_t n = 0, pos = 0;
+    for (; fr && fr->name && n < sizeof chain / sizeof chain[0]; fr = fr->parent)
+        chain[n++] = fr;
+    buf[0] = 0;
+    while (n-- > 0 && pos < len) {
+        const struct frame *f = chain[n];
+        int w = f->indexed ? snprintf(buf + pos, len - pos, "%s%s[%u]", pos ? "." : "", f->name, f->index)
+                           : snprintf(buf + pos, len - pos, "%s%s", pos ? "." : "", f->name);
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+    }
+    return pos < len ? pos : len - 1;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static bool contradict(struct walk *w, const struct frame *fr, const char *fmt, ...)
+{
+    char path[160];
+    size_t n = format_path(fr, path, sizeof path);
+    int pre = snprintf(w->why, sizeof w->why, "%s%s", path, n ? ": " : "");
+    va_list ap;
+    va_start(ap, fmt);
+    if (pre >= 0 && (size_t)pre < sizeof w->why)
+        vsnprintf(w->why + pre, sizeof w->why - (size_t)pre, fmt, ap);
+    va_end(ap);
+    w->failed = true;
+    return false;
+}
+
+/* Counts the varints of a packed run; false when the run does not end on a whole varint. */
+static bool packed_varints(const uint8_t *p, size_t n, uint64_t *count)
+{
+    struct cursor c = { p, p + n };
+    uint64_t x;
+    *count = 0;
+    while (c.p < c.end) {
+        if (!read_varint(&c, &x))
+            return false;
+        ++*count;
+    }
+    return true;
+}
+
+/* Is wire type `wt` (with LEN contents val/len) an encoding of field `f`? Sets *elems to the
+ * number of repeated elements it carries. */
+static bool check_field(struct walk *w, const struct frame *fr, const struct wmsg_desc *desc,
+                        uint32_t fnum, unsigned wt, const uint8_t *val, size_t len, uint64_t *elems)
+{
+    const struct wfield *f = &desc->f[fnum];
+    const char *expected = "LEN";
+    bool ok = false;
+    *elems = 1;
+    switch ((enum wkind)f->kind) {
+    case W_VARINT: ok = wt == WT_VARINT; expected = "VARINT"; break;
+    case W_I64: ok = wt == WT_I64; expected = "I64"; break;
+    case W_BYTES: case W_MSG: ok = wt == WT_LEN; break;
+    case W_PVARINT:
+        expected = "VARINT or packed LEN";
+        ok = wt == WT_VARINT;
+        if (wt == WT_LEN && !packed_varints(val, len, elems))
+            return contradict(w, fr, "%s field %u (%s) is LEN but not a packed run of varints",
+                              desc->name, fnum, f->name);
+        ok = ok || wt == WT_LEN;
+        break;
+    case W_PI64:
+        expected = "I64 or packed LEN";
+        ok = wt == WT_I64;
+        if (wt == WT_LEN && len % 8 != 0)
+            return contradict(w, fr, "%s field %u (%s) is LEN of %zu bytes, not a packed run of fixed64",
+                              desc->name, fnum, f->name, len);
+        if (wt == WT_LEN)
+            *elems = len / 8;
+        ok = ok || wt == WT_LEN;
+        break;
+    case W_NONE:
+        break;
+    }
+    if (!ok)
+        return contradict(w, fr, "%s field %u (%s) is %s, expected %s", desc->name, fnum, f->name,
+                          wt_names[wt], expected);
+    return true;
+}
+
+/* Reads one field's tag and value; false (and a reason) when the framing is broken. */
+static bool next_field(struct walk *w, const struct frame *fr, const struct wmsg_desc *desc,
+                       struct cursor *c, uint32_t *fnum, unsigned *wt, const uint8_t **val, size_t *len)
+{
+    uint64_t tag, n;
+    size_t left = (size_t)(c->end - c->p);
+    if (!read_varint(c, &tag) || tag > UINT32_MAX || (tag >> 3) == 0)
+        return contradict(w, fr, "malformed %s: bad field tag (%zu bytes left)", desc->name, left);
+    *fnum = (uint32_t)(tag >> 3);
+    *wt = (unsigned)(tag & 7);
+    *val = c->p;
+    *len = 0;
+    switch (*wt) {
+    case WT_VARINT:
+        if (!read_varint(c, &n))
+            return contradict(w, fr, "malformed %s field %u: truncated varint", desc->name, *fnum);
+        return true;
+    case WT_I64: case WT_I32:
+        n = *wt == WT_I64 ? 8 : 4;
+        break;
+    case WT_LEN:
+        if (!read_varint(c, &n))
+            return contradict(w, fr, "malformed %s field %u: truncated length", desc->name, *fnum);
+        *val = c->p;
+        *len = (size_t)n;
+        break;
+    default:
+        return contradict(w, fr, "malformed %s field %u: %s is not used by OTLP", desc->name, *fnum,
+                          wt_names[*wt]);
+    }
+    if (n > (uint64_t)(c->end - c->p))
+        return contradict(w, fr, "malformed %s field %u: %llu bytes run past the end (%zu left)",
+                          desc->name, *fnum, (unsigned long long)n, (size_t)(c->end - c->p));
+    c->p += n;
+    return true;
+}
+
+static int role_field(const struct wmsg_desc *desc, enum wrole role)
+{
+    for (int f = 1; f <= WMAX_FIELD; f++)
+        if (desc->f[f].kind != W_NONE && desc->f[f].role == role)
+            return f;
+    return 0;
+}
+
+static bool walk_msg(struct walk *w, enum wmsg m, const uint8_t *p, size_t n, const struct frame *fr,
+                     unsigned depth)
+{
+    const struct wmsg_desc *desc = w->wire->m[m];
+    assert(desc);
+    w->count[m]++;
+    uint32_t occurrences[WMAX_FIELD + 1] = { 0 };
+    uint64_t roles[R_COUNT] = { 0 };
+    struct cursor c = { p, p + n };
+    while (c.p < c.end) {
+        uint32_t fnum = 0;
+        unsigned wt = 0;
+        const uint8_t *val = NULL;
+        size_t len = 0;
+        uint64_t elems = 0;
+        if (!next_field(w, fr, desc, &c, &fnum, &wt, &val, &len))
+            return false;
+        if (fnum > WMAX_FIELD || desc->f[fnum].kind == W_NONE)
+            return contradict(w, fr, "%s field %u (%s) is not in %s", desc->name, fnum, wt_names[wt],
+                              w->layout->name);
+        const struct wfield *f = &desc->f[fnum];
+        w->seen[m] |= 1u << fnum;
+        if (m == WM_PROFILE || m == WM_SAMPLE)
+            w->wts[m == WM_SAMPLE][fnum] |= (uint8_t)(1u << wt);
+        if (!check_field(w, fr, desc, fnum, wt, val, len, &elems))
+            return false;
+        if (f->kind == W_MSG && depth < MAX_DEPTH) {
+            struct frame child = { fr, f->name, occurrences[fnum], f->repeated };
+            if (!walk_msg(w, (enum wmsg)f->msg, val, len, &child, depth + 1))
+                return false;
+        }
+        occurrences[fnum]++;
+        roles[f->role] += elems;
+    }
+    if (w->layout->parallel_values && roles[R_VALUES] && roles[R_TIMESTAMPS] &&
+        roles[R_VALUES] != roles[R_TIMESTAMPS]) {
+        int fv = role_field(desc, R_VALUES), ft = role_field(desc, R_TIMESTAMPS);
+        return contradict(w, fr, "%s has %llu entries in field %d (%s) but %llu in field %d (%s), "
+                          "which %s requires to be parallel", desc->name,
+                          (unsigned long long)roles[R_VALUES], fv, desc->f[fv].name,
+                          (unsigned long long)roles[R_TIMESTAMPS], ft, desc->f[ft].name, w->layout->name);
+    }
+    return true;
+}
+
+static void walk_layout(struct walk *w, const struct otlp_layout *layout, const uint8_t *msg, size_t len)
+{
+    memset(w, 0, sizeof *w);
+    w->layout = layout;
+    w->wire = wire_of(layout);
+    assert(w->wire);
+    struct frame root = { NULL, NULL, 0, false };
+    walk_msg(w, WM_REQUEST, msg, len, &root, 0);
+}
+
+/* ---------- evidence ---------- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void add_evidence(struct otlp_detection *det, const char *fmt, ...)
+{
+    if (det->n_evidence == OTLP_DETECT_MAX_EVIDENCE)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(det->evidence[det->n_evidence++], OTLP_DETECT_LINE, fmt, ap);
+    va_end(ap);
+}
+
+/* "Sample fields (49 samples): 1 VARINT, 3 LEN, 5 LEN" */
+static void fields_seen(struct otlp_detection *det, const struct walk *w, enum wmsg m, const char *plural)
+{
+    const char *name = m == WM_SAMPLE ? "Sample" : "Profile";
+    if (!w->count[m]) {
+        add_evidence(det, "no %s in the request", plural);
+        return;
+    }
+    char buf[OTLP_DETECT_LINE];
+    size_t pos = 0;
+    buf[0] = 0;
+    for (unsigned f = 1; f <= WMAX_FIELD; f++) {
+        uint8_t wts = w->wts[m == WM_SAMPLE][f];
+        for (unsigned wt = 0; wts && wt < 8 && pos < sizeof buf; wt++) {
+            if (!(wts & (1u << wt)))
+                continue;
+            int k = snprintf(buf + pos, sizeof buf - pos, "%s%u %s", pos ? ", " : "", f, wt_names[wt]);
+            pos = k < 0 ? sizeof buf : pos + (size_t)k;
+        }
+    }
+    add_evidence(det, "%s fields (%llu %s): %s", name, (unsigned long long)w->count[m], plural,
+                 buf[0] ? buf : "none");
+}
+
+static bool same_meaning(const struct wfield *a, const struct wfield *b)
+{
+    return a->kind == b->kind && a->msg == b->msg && (a->kind == W_NONE || strcmp(a->name, b->name) == 0);
+}
+
+/* Lists (up to 3) fields present in the request that `a` and `b` read differently; returns
+ * how many there are. */
+static size_t differences(const struct walk *a, const struct walk *b, char *buf, size_t len)
+{
+    static const struct wfield none = { W_NONE, 0, R_NONE, false, "-" };
+    size_t n = 0, pos = 0;
+    buf[0] = 0;
+    for (int m = 0; m < WM_COUNT; m++) {
+        uint32_t bits = a->seen[m] | b->seen[m];
+        const struct wmsg_desc *da = a->wire->m[m], *db = b->wire->m[m];
+        for (unsigned f = 1; bits && f <= WMAX_FIELD; f++) {
+            if (!(bits & (1u << f)))
+                continue;
+            const struct wfield *fa = da ? &da->f[f] : &none, *fb = db ? &db->f[f] : &none;
+            if (same_meaning(fa, fb))
+                continue;
+            if (n++ < 3 && pos < len) {
+                int k = snprintf(buf + pos, len - pos, "%s%s field %u is %s in %s, %s in %s",
+                                 pos ? "; " : "", da ? da->name : db->name, f,
+                                 fa->kind ? fa->name : "absent", a->layout->name,
+                                 fb->kind ? fb->name : "absent", b->layout->name);
+                pos = k < 0 ? len : pos + (size_t)k;
+            }
+        }
+    }
+    return n;
+}
+
+static void explain(struct otlp_detection *det, const struct walk *walks, size_t n, size_t chosen)
+{
+    const struct walk *c = &walks[chosen];
+    fields_seen(det, c, WM_PROFILE, "profiles");
+    fields_seen(det, c, WM_SAMPLE, "samples");
+    if (!(c->seen[WM_REQUEST] & (1u << 2)))
+        add_evidence(det, "no dictionary in the request");
+    det->equivalent = det->ambiguous;
+    for (size_t i = 0; i < n; i++) {
+        if (i == chosen)
+            continue;
+        if (walks[i].failed) {
+            add_evidence(det, "not %s: %s", walks[i].layout->name, walks[i].why);
+            continue;
+        }
+        char diff[OTLP_DETECT_LINE - 64];
+        if (differences(c, &walks[i], diff, sizeof diff) == 0) {
+            add_evidence(det, "also fits %s, which reads every field present the same way",
+                         walks[i].layout->name);
+        } else {
+            det->equivalent = false;
+            add_evidence(det, "also fits %s, read differently: %s", walks[i].layout->name, diff);
+        }
+    }
+}
+
+int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *const *candidates,
+                      size_t n_candidates, struct otlp_detection *out)
+{
+    struct walk walks[OTLP_LAYOUT_COUNT];
+    assert(n_candidates <= OTLP_LAYOUT_COUNT);
+    memset(out, 0, sizeof *out);
+    size_t chosen = n_candidates, fitting = 0;
+    for (size_t i = 0; i < n_candidates; i++) {
+        walk_layout(&walks[i], candidates[i], msg, len);
+        struct otlp_layout_verdict *v = &out->tried[out->n_tried++];
+        v->layout = candidates[i];
+        v->fits = !walks[i].failed;
+        snprintf(v->why, sizeof v->why, "%s", walks[i].why);
+        if (v->fits && fitting++ == 0)
+            chosen = i;
+    }
+    if (chosen == n_candidates) {
+        out->malformed = n_candidates > 1;
+        for (size_t i = 1; i < n_candidates; i++)
+            out->malformed = out->malformed && strcmp(walks[i].why, walks[0].why) == 0;
+        for (size_t i = 0; i < n_candidates; i++)
+            add_evidence(out, "not %s: %s", walks[i].layout->name, walks[i].why);
+        return -1;
+    }
+    out->layout = candidates[chosen];
+    out->ambiguous = fitting > 1;
+    explain(out, walks, n_candidates, chosen);
+    return 0;
+}
+
+int otlp_detect(const uint8_t *msg, size_t len, struct otlp_detection *out)
+{
+    return otlp_detect_among(msg, len, otlp_layouts, OTLP_LAYOUT_COUNT, out);
+}
+
+/* ---------- one-line reports ---------- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+static void appendf(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+    if (*pos + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *pos = *pos + (size_t)k < len ? *pos + (size_t)k : len - 1;
+}
+
+size_t otlp_detection_summary(const struct otlp_detection *det, char *buf, size_t len)
+{
+    size_t pos = 0;
+    if (len == 0)
+        return 0;
+    if (!det->layout)
+        return otlp_detection_failure(det, buf, len);
+    buf[0] = 0;
+    appendf(buf, len, &pos, "%s", det->layout->name);
+    if (!det->ambiguous)
+        return pos;
+    appendf(buf, len, &pos, " (also fits");
+    for (size_t i = 0; i < det->n_tried; i++)
+        if (det->tried[i].fits && det->tried[i].layout != det->layout)
+            appendf(buf, len, &pos, " %s", det->tried[i].layout->name);
+    appendf(buf, len, &pos, "%s)", det->equivalent
+            ? ", which reads every field present the same way"
+            : ", which reads some fields differently: pin --proto-version if this is wrong");
+    return pos;
+}
+
+size_t otlp_detection_failure(const struct otlp_detection *det, char *buf, size_t len)
+{
+    size_t pos = 0;
+    if (len == 0)
+        return 0;
+    buf[0] = 0;
+    if (det->malformed) {
+        appendf(buf, len, &pos, "malformed request (in every proto layout): %s", det->tried[0].why);
+        return pos;
+    }
+    if (det->n_tried == 1) {
+        appendf(buf, len, &pos, "does not fit the proto layout %s: %s", det->tried[0].layout->name,
+                det->tried[0].why);
+        return pos;
+    }
+    appendf(buf, len, &pos, "matches no known proto layout (tried");
+    for (size_t i = 0; i < det->n_tried; i++)
+        appendf(buf, len, &pos, " %s", det->tried[i].layout->name);
+    appendf(buf, len, &pos, ")");
+    for (size_t i = 0; i < det->n_tried; i++)
+        appendf(buf, len, &pos, "%s %s: %s", i ? ";" : ":", det->tried[i].layout->name, det->tried[i].why);
+    return pos;
+}

@@ -1,0 +1,66 @@
+/*
+ * detect.h - which proto layout did this request arrive in?
+ *
+ * The profiles proto kept the name v1development while its field numbers changed, so
+ * neither the gRPC method nor the HTTP path tells v1.7, v1.8, v1.9 and v1.10/v1.11 apart, and
+ * a reader of the wrong layout silently takes attribute indices for values. The detector
+ * walks the whole request once per known layout, checking every field against that layout's
+ * wire schema: field numbers it does not have, wire types it does not expect, packed runs of
+ * the wrong shape, and (v1.8+) values that do not parallel the timestamps are contradictions.
+ * It never looks at what a value is, only at how it is encoded. The newest layout without a
+ * contradiction wins; when several fit, the result says so (and whether they would read every
+ * field present the same way, in which case the choice does not matter).
+ */
+#ifndef LB_OTLP_DETECT_H
+#define LB_OTLP_DETECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct otlp_layout;
+
+#define OTLP_LAYOUT_COUNT 4
+#define OTLP_DETECT_LINE 256
+#define OTLP_DETECT_MAX_EVIDENCE 10
+
+/* Every layout lazybackend reads, newest first. */
+extern const struct otlp_layout *const otlp_layouts[OTLP_LAYOUT_COUNT];
+
+/* "v1.11" (alias "v1.10"), "v1.9", "v1.8", "v1.7"; the leading "v" is optional. NULL when
+ * unknown. */
+const struct otlp_layout *otlp_layout_find(const char *name);
+
+struct otlp_layout_verdict {
+    const struct otlp_layout *layout;
+    bool fits;
+    char why[OTLP_DETECT_LINE];     /* when it does not fit: where and what contradicts it */
+};
+
+struct otlp_detection {
+    const struct otlp_layout *layout;   /* the chosen layout; NULL when none fits */
+    bool ambiguous;                     /* more than one layout fits */
+    bool equivalent;                    /* ambiguous, but every fitting layout reads each
+                                         * field present the same way */
+    bool malformed;                     /* no layout fits, all for the same reason: the
+                                         * request is malformed protobuf whatever its layout */
+    size_t n_tried;
+    struct otlp_layout_verdict tried[OTLP_LAYOUT_COUNT];   /* in the order tried */
+    size_t n_evidence;
+    char evidence[OTLP_DETECT_MAX_EVIDENCE][OTLP_DETECT_LINE];  /* human-readable lines */
+};
+
+/* Tries every known layout. 0 when one was chosen (out->layout), -1 when none fits. */
+int otlp_detect(const uint8_t *msg, size_t len, struct otlp_detection *out);
+
+/* The same among `candidates` only (newest first): a pinned layout is checked this way. */
+int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *const *candidates,
+                      size_t n_candidates, struct otlp_detection *out);
+
+/* One line for a log: "v1.9", "v1.11 (also fits v1.9; ...)". Returns strlen. */
+size_t otlp_detection_summary(const struct otlp_detection *det, char *buf, size_t len);
+
+/* Why no layout fits, naming each layout tried: the INVALID message. Returns strlen. */
+size_t otlp_detection_failure(const struct otlp_detection *det, char *buf, size_t len);
+
+#endif
