@@ -24,7 +24,7 @@ CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototype
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz -lsqlite3 -lcurl) -lprotobuf-nanopb -lm
 
-PROTOS   := common profiles profiles_service
+PROTOS   := common profiles profiles_service profiles_v1_9 profiles_v1_8 profiles_v1_7
 PB_C     := $(PROTOS:%=$(BUILD)/pb/%.pb.c)
 PB_H     := $(PROTOS:%=$(BUILD)/pb/%.pb.h)
 LIB_SRC  := $(wildcard lib/*.c) $(wildcard h2/*.c) $(wildcard otlp/*.c) $(wildcard sinks/*.c)
