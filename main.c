@@ -33,6 +33,7 @@
 #include "sinks/sink.h"
 #include "sinks/stdout.h"
 #include "sinks/sqlite.h"
+#include "sinks/clickhouse.h"
 
 #ifndef LAZYBACKEND_VERSION
 #define LAZYBACKEND_VERSION "0.1.0"
@@ -52,6 +53,7 @@ struct config {
     enum stdout_format format;
     const char *sqlite_path;
     enum sqlite_sync sqlite_sync;
+    struct clickhouse_sink_options clickhouse;
     struct otlp_limits limits;
 };
 
@@ -83,11 +85,23 @@ static void usage(FILE *out)
 "\n"
 "Options (--name value or --name=value):\n"
 "  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
-"  --sink NAME                  where samples go: stdout (default), sqlite. Repeatable.\n"
+"  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|folded         stdout sink format (default text)\n"
 "  --sqlite-path FILE           sqlite sink database (default lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
+"  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
+"  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
+"  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
+"  --clickhouse-password PASS   its password (or the environment variable CLICKHOUSE_PASSWORD)\n"
+"  --clickhouse-batch-rows N    send a batch at this many samples (default 20000)\n"
+"  --clickhouse-flush-interval MS  ... or this long after its first sample (default 1000)\n"
+"  --clickhouse-max-queue-bytes SIZE  memory for unsent batches (default 64MiB); beyond it\n"
+"                               batches go to the spool\n"
+"  --clickhouse-spool-dir DIR   on-disk spool for batches ClickHouse cannot take yet, and for\n"
+"                               what is unsent at shutdown (default: none)\n"
+"  --clickhouse-spool-max-bytes SIZE  spool cap (default 1GiB); when full, requests are refused\n"
+"                               with UNAVAILABLE\n"
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
 "  --max-connections N          concurrent connections (default 1024)\n"
@@ -166,6 +180,49 @@ static void bad_value(const char *name, const char *value)
     exit(2);
 }
 
+/* One --clickhouse-* option. */
+static void parse_clickhouse_option(int argc, char **argv, int *i, struct clickhouse_sink_options *o)
+{
+    const char *a = argv[*i], *v;
+    unsigned u;
+    size_t z;
+    if (is_option(a, "--clickhouse-url")) {
+        o->url = option_value(argc, argv, i, "--clickhouse-url");
+    } else if (is_option(a, "--clickhouse-database")) {
+        o->database = option_value(argc, argv, i, "--clickhouse-database");
+    } else if (is_option(a, "--clickhouse-user")) {
+        o->user = option_value(argc, argv, i, "--clickhouse-user");
+    } else if (is_option(a, "--clickhouse-password")) {
+        o->password = option_value(argc, argv, i, "--clickhouse-password");
+    } else if (is_option(a, "--clickhouse-batch-rows")) {
+        v = option_value(argc, argv, i, "--clickhouse-batch-rows");
+        if (parse_uint(v, 10000000, &u) || !u)
+            bad_value("--clickhouse-batch-rows", v);
+        o->batch_rows = u;
+    } else if (is_option(a, "--clickhouse-flush-interval")) {
+        v = option_value(argc, argv, i, "--clickhouse-flush-interval");
+        if (parse_uint(v, 3600000, &u) || !u)
+            bad_value("--clickhouse-flush-interval", v);
+        o->flush_interval_ms = u;
+    } else if (is_option(a, "--clickhouse-max-queue-bytes")) {
+        v = option_value(argc, argv, i, "--clickhouse-max-queue-bytes");
+        if (parse_size(v, &o->max_queue_bytes) || o->max_queue_bytes < 4096)
+            bad_value("--clickhouse-max-queue-bytes", v);
+    } else if (is_option(a, "--clickhouse-spool-dir")) {
+        o->spool_dir = option_value(argc, argv, i, "--clickhouse-spool-dir");
+        if (!*o->spool_dir)
+            bad_value("--clickhouse-spool-dir", o->spool_dir);
+    } else if (is_option(a, "--clickhouse-spool-max-bytes")) {
+        v = option_value(argc, argv, i, "--clickhouse-spool-max-bytes");
+        if (parse_size(v, &z) || z < 4096)
+            bad_value("--clickhouse-spool-max-bytes", v);
+        o->spool_max_bytes = z;
+    } else {
+        fprintf(stderr, "lazybackend: unknown option '%s' (see --help)\n", a);
+        exit(2);
+    }
+}
+
 /* Parses options into cfg; non-option arguments are collected into files. */
 static void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files)
 {
@@ -184,8 +241,8 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             cfg->grpc_address = option_value(argc, argv, &i, "--grpc-address");
         } else if (is_option(a, "--sink")) {
             v = option_value(argc, argv, &i, "--sink");
-            if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0) {
-                fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout, sqlite)\n", v);
+            if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
+                fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout, sqlite, clickhouse)\n", v);
                 exit(2);
             }
             if (cfg->n_sinks == MAX_SINKS)
@@ -205,6 +262,8 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             if (strcmp(v, "full") == 0) cfg->sqlite_sync = SQLITE_SYNC_FULL;
             else if (strcmp(v, "normal") == 0) cfg->sqlite_sync = SQLITE_SYNC_NORMAL;
             else bad_value("--sqlite-sync", v);
+        } else if (strncmp(a, "--clickhouse-", 13) == 0) {
+            parse_clickhouse_option(argc, argv, &i, &cfg->clickhouse);
         } else if (is_option(a, "--max-message-size")) {
             v = option_value(argc, argv, &i, "--max-message-size");
             /* Dictionary offsets are 32-bit: 1 GiB keeps every offset well inside. */
@@ -266,6 +325,8 @@ static void config_defaults(struct config *cfg)
     cfg->format = STDOUT_FORMAT_TEXT;
     cfg->limits.max_stack_depth = OTLP_DEFAULT_MAX_STACK_DEPTH;
     cfg->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
+    clickhouse_sink_defaults(&cfg->clickhouse);
+    cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");
 }
 
 /* ---------- sinks ---------- */
@@ -289,6 +350,13 @@ static int open_sinks(struct app *app)
             char err[512];
             if (sqlite_sink_open(s, &o, err, sizeof err) != 0) {
                 log_error("cannot open the sqlite sink: %s", err);
+                return -1;
+            }
+        } else if (strcmp(app->cfg.sinks[i], "clickhouse") == 0) {
+            struct sink_env env = { .loop = app->loop };
+            char err[512];
+            if (clickhouse_sink_open(s, &app->cfg.clickhouse, &env, err, sizeof err) != 0) {
+                log_error("cannot open the clickhouse sink: %s", err);
                 return -1;
             }
         }
@@ -584,14 +652,17 @@ static int decode_command(struct app *app, const char **files, int n_files)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Never run: asynchronous sinks (clickhouse) register on it and deliver in close. */
+    app->loop = loop_new();
     app->decoder = otlp_decoder_new(&app->cfg.limits, NULL);
-    if (!app->decoder || open_sinks(app) != 0)
+    if (!app->loop || !app->decoder || open_sinks(app) != 0)
         return 1;
     int rc = 0;
     for (int i = 0; i < n_files; i++)
         rc |= decode_file(app, files[i]);
     sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
     otlp_decoder_free(app->decoder);
+    loop_free(app->loop);
     return rc;
 }
 
