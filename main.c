@@ -29,6 +29,7 @@
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "otlp/decode.h"
+#include "otlp/detect.h"
 #include "otlp/layout.h"
 #include "sinks/sink.h"
 #include "sinks/stdout.h"
@@ -55,6 +56,16 @@ struct config {
     enum sqlite_sync sqlite_sync;
     struct clickhouse_sink_options clickhouse;
     struct otlp_limits limits;
+    const struct otlp_layout *proto_version;   /* NULL: detect per request */
+    bool detect_only;                          /* decode --detect */
+};
+
+/* Senders whose proto layout was logged: each connection's layout is logged once, and again
+ * when it changes. Bounded; the oldest entry makes room. */
+#define LAYOUT_PEERS 64
+struct layout_peer {
+    char peer[64];
+    const struct otlp_layout *layout;
 };
 
 struct app {
@@ -68,6 +79,8 @@ struct app {
     uint64_t shutdown_deadline_ms;
     bool shutting_down;
     struct { uint64_t requests, ok, invalid, refused, failed, samples, rejected_samples; } stats;
+    struct layout_peer layout_peers[LAYOUT_PEERS];
+    unsigned layout_peers_next;
 };
 
 /* ---------- options ---------- */
@@ -110,6 +123,11 @@ static void usage(FILE *out)
 "  --shutdown-timeout SECONDS   on SIGINT/SIGTERM, time allowed for in-flight requests and\n"
 "                               sink flushing (default 10)\n"
 "  --max-stack-depth N          samples with deeper stacks are rejected (default 16384)\n"
+"  --proto-version VERSION      proto layout of the requests: auto (default: detected per\n"
+"                               request from how fields are encoded), v1.11 (= v1.10), v1.9,\n"
+"                               v1.8, v1.7. A pinned layout is still checked against the wire.\n"
+"  --detect                     decode: print each request's detected layout and the evidence\n"
+"                               instead of its samples; exit 1 if a request fits no layout\n"
 "  --log-level LEVEL            debug, info, warn, error, off (default info; logs go to stderr)\n"
 "  --help, --version\n"
 "\n"
@@ -297,6 +315,13 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             if (parse_uint(v, 1u << 24, &u) || !u)
                 bad_value("--max-stack-depth", v);
             cfg->limits.max_stack_depth = u;
+        } else if (is_option(a, "--proto-version")) {
+            v = option_value(argc, argv, &i, "--proto-version");
+            cfg->proto_version = otlp_layout_find(v);
+            if (!cfg->proto_version && strcmp(v, "auto") != 0)
+                bad_value("--proto-version", v);
+        } else if (strcmp(a, "--detect") == 0) {
+            cfg->detect_only = true;
         } else if (is_option(a, "--log-level")) {
             v = option_value(argc, argv, &i, "--log-level");
             int level = log_parse_level(v);
@@ -387,6 +412,28 @@ static void count_result(struct app *app, const struct otlp_result *res)
     }
 }
 
+/* Logs the proto layout a sender uses: once per connection, and when it changes. */
+static void note_layout(struct app *app, const char *peer)
+{
+    const struct otlp_detection *det = otlp_decoder_detection(app->decoder);
+    struct layout_peer *slot = NULL;
+    for (size_t i = 0; i < LAYOUT_PEERS && !slot; i++)
+        if (app->layout_peers[i].layout && strncmp(app->layout_peers[i].peer, peer, sizeof slot->peer - 1) == 0)
+            slot = &app->layout_peers[i];
+    if (!det->layout || (slot && slot->layout == det->layout))
+        return;
+    char summary[512];
+    otlp_detection_summary(det, summary, sizeof summary);
+    if (slot) {
+        log_info("sender %s: proto layout changed from %s to %s", peer, slot->layout->name, summary);
+    } else {
+        log_info("sender %s: proto layout %s", peer, summary);
+        slot = &app->layout_peers[app->layout_peers_next++ % LAYOUT_PEERS];
+        snprintf(slot->peer, sizeof slot->peer, "%s", peer);
+    }
+    slot->layout = det->layout;
+}
+
 static void export_profiles(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
 {
     struct app *app = ud;
@@ -399,6 +446,7 @@ static void export_profiles(void *ud, const struct grpc_call *call, struct grpc_
     count_result(app, &res);
     switch (res.status) {
     case OTLP_OK:
+        note_layout(app, call->peer);
         reply->status = GRPC_OK;
         if (otlp_encode_profiles_response(&res, &reply->body) != 0) {
             reply->status = GRPC_INTERNAL;
@@ -476,7 +524,7 @@ static int setup_signals(struct app *app)
 static int serve(struct app *app)
 {
     app->loop = loop_new();
-    app->decoder = otlp_decoder_new(&app->cfg.limits, NULL);
+    app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
     if (!app->loop || !app->decoder || open_sinks(app) != 0)
         return 1;
     int sigfd = setup_signals(app);
@@ -574,8 +622,25 @@ static bool is_length_prefixed(const uint8_t *p, size_t n)
     return count > 0 && (p[0] == 0 || count > 1);
 }
 
+/* decode --detect: one block per request, the chosen layout and the evidence. */
+static int detect_one(struct app *app, const char *name, unsigned index, const uint8_t *msg, size_t len)
+{
+    struct otlp_detection det;
+    const struct otlp_layout *pinned = app->cfg.proto_version;
+    int rc = pinned ? otlp_detect_among(msg, len, &pinned, 1, &det) : otlp_detect(msg, len, &det);
+    char summary[512];
+    otlp_detection_summary(&det, summary, sizeof summary);
+    printf("%s: request %u: %s\n", name, index, rc == 0 ? summary : "fits no proto layout");
+    for (size_t i = 0; i < det.n_evidence; i++)
+        printf("  %s\n", det.evidence[i]);
+    fflush(stdout);
+    return rc == 0 ? 0 : 1;
+}
+
 static int decode_one(struct app *app, const char *name, unsigned index, const uint8_t *msg, size_t len)
 {
+    if (app->cfg.detect_only)
+        return detect_one(app, name, index, msg, len);
     struct lb_request req = {
         .transport = "file", .peer = name, .received_unix_nano = now_unix_nano(),
         .wire_bytes = len, .sequence = ++app->sequence,
@@ -654,8 +719,8 @@ static int decode_command(struct app *app, const char **files, int n_files)
     signal(SIGPIPE, SIG_IGN);
     /* Never run: asynchronous sinks (clickhouse) register on it and deliver in close. */
     app->loop = loop_new();
-    app->decoder = otlp_decoder_new(&app->cfg.limits, NULL);
-    if (!app->loop || !app->decoder || open_sinks(app) != 0)
+    app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
+    if (!app->loop || !app->decoder || (!app->cfg.detect_only && open_sinks(app) != 0))
         return 1;
     int rc = 0;
     for (int i = 0; i < n_files; i++)
