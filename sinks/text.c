@@ -228,6 +228,11 @@ static void out_value_type(struct out *o, lb_str type, lb_str unit)
 void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
 {
     OUT_LIT(&st->out, BANNER_NEW_RESOURCE);
+    if (r->request && r->request->layout) {   /* the proto layout it was read as (otlp/detect.h) */
+        OUT_LIT(&st->out, "  Layout: ");
+        out_esc(&st->out, (lb_str){ r->request->layout, strlen(r->request->layout) });
+        out_c(&st->out, '\n');
+    }
     out_attrs(st, r->attrs);
 }
 

@@ -94,7 +94,8 @@ static void check_text(const char *got, const char *want, int line)
 }
 #define CHECK_TEXT(got, want) check_text((got), (want), __LINE__)
 
-static const struct lb_request REQ = { "grpc", "127.0.0.1:5000", "v1.11", 0, 0, 0, 1 };
+/* No layout: the "  Layout:" line is covered by the golden file of test/e2e/decode_fixtures.py. */
+static const struct lb_request REQ = { "grpc", "127.0.0.1:5000", NULL, 0, 0, 0, 1 };
 
 static struct sink open_sink(enum stdout_format format, int fd, size_t max_buffer)
 {
