@@ -32,11 +32,12 @@ struct seen {
     size_t n;
 };
 
-/* stack_index -> stack hash for the current request; generations make the reset O(1). */
+/* Request-local index -> content hash, for the current request (stack_index -> stack hash,
+ * location and line -> frame hash); generations make the reset O(1). */
 struct memo_slot {
-    uint32_t key;       /* stack_index */
-    uint32_t gen;
+    uint64_t key;
     uint64_t hash;
+    uint32_t gen;
 };
 
 struct memo {
@@ -62,7 +63,8 @@ struct ch_rows {
     bool oom;
     char why[160];
     struct seen seen;
-    struct memo memo;
+    struct memo memo;        /* stacks */
+    struct memo frame_memo;  /* frames: location_index << 16 | line_index */
     struct rendered attrs;
     uint64_t *frame_hash;   /* one sample's frame hashes */
     size_t frame_hash_cap;
@@ -178,12 +180,12 @@ void ch_rows_forget(struct ch_rows *r)
 
 /* ---- the per-request stack memo ---- */
 
-static size_t memo_index(const struct memo *m, uint32_t key)
+static size_t memo_index(const struct memo *m, uint64_t key)
 {
-    return (size_t)(((uint64_t)key + 1) * 0x9e3779b97f4a7c15ull >> 32) & (m->cap - 1);
+    return (size_t)((key + 1) * 0x9e3779b97f4a7c15ull >> 32) & (m->cap - 1);
 }
 
-static bool memo_get(const struct memo *m, uint32_t key, uint64_t *hash)
+static bool memo_get(const struct memo *m, uint64_t key, uint64_t *hash)
 {
     if (!m->cap)
         return false;
@@ -196,17 +198,17 @@ static bool memo_get(const struct memo *m, uint32_t key, uint64_t *hash)
     return false;
 }
 
-static void memo_put_slot(struct memo *m, uint32_t key, uint64_t hash)
+static void memo_put_slot(struct memo *m, uint64_t key, uint64_t hash)
 {
     size_t j = memo_index(m, key);
     while (m->slot[j].gen == m->gen)
         j = (j + 1) & (m->cap - 1);
-    m->slot[j] = (struct memo_slot){ key, m->gen, hash };
+    m->slot[j] = (struct memo_slot){ key, hash, m->gen };
     m->n++;
 }
 
 /* A failed growth only loses the memo's speed-up, never a row. */
-static void memo_put(struct memo *m, uint32_t key, uint64_t hash)
+static void memo_put(struct memo *m, uint64_t key, uint64_t hash)
 {
     if (m->n + 1 > m->cap / 2) {
         size_t cap = m->cap ? m->cap * 2 : 256;
@@ -404,6 +406,7 @@ struct ch_rows *ch_rows_new(size_t limit)
     buf_init(&r->attrs.text, limit);
     r->seen.slot = calloc(SEEN_SLOTS, sizeof *r->seen.slot);   /* NULL: works, more rows */
     r->memo.gen = 1;
+    r->frame_memo.gen = 1;
     return r;
 }
 
@@ -417,6 +420,7 @@ void ch_rows_free(struct ch_rows *r)
     free(r->attrs.item);
     free(r->seen.slot);
     free(r->memo.slot);
+    free(r->frame_memo.slot);
     free(r->frame_hash);
     free(r);
 }
@@ -464,6 +468,7 @@ void ch_rows_request_begin(struct ch_rows *r, const struct lb_request *req, uint
     r->oom = false;
     r->why[0] = 0;
     memo_reset(&r->memo);
+    memo_reset(&r->frame_memo);
 }
 
 void ch_rows_commit(struct ch_rows *r)
@@ -593,11 +598,16 @@ static uint64_t stack_hash(struct ch_rows *r, const struct lb_sample *s)
     }
     h = ch_fnv_u64(CH_FNV_OFFSET, s->n_frames);
     for (size_t i = 0; i < s->n_frames; i++) {
-        uint64_t fh = frame_hash(&s->frames[i]);
+        const struct lb_frame *f = &s->frames[i];
+        uint64_t key = (uint64_t)f->location_index << 16 | f->line_index, fh;
+        if (!memo_get(&r->frame_memo, key, &fh)) {
+            fh = frame_hash(f);
+            memo_put(&r->frame_memo, key, fh);
+            if (!seen_check(&r->seen, CH_FRAMES, fh))
+                put_frame_row(r, f, fh);
+        }
         r->frame_hash[i] = fh;
         h = ch_fnv_u64(h, fh);
-        if (!seen_check(&r->seen, CH_FRAMES, fh))
-            put_frame_row(r, &s->frames[i], fh);
     }
     if (!seen_check(&r->seen, CH_STACKS, h)) {
         put_u64(r, CH_STACKS, h);
