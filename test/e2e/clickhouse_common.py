@@ -1,0 +1,271 @@
+"""clickhouse_common.py - what the ClickHouse end-to-end tests share (a module, not a test:
+it is not executable, so test/run.sh does not run it).
+
+- ClickHouse: a real Debian clickhouse-server started by scripts/clickhouse-test-server.sh in
+  a private directory on a free loopback port; queries over its HTTP interface.
+- Backend: the real lazybackend binary serving gRPC with the ClickHouse sink.
+- doc_queries(): the SQL of docs/clickhouse.md, so the tests run what users copy.
+- Expectations computed from the fixture with the reference protobuf library (otlpgen), not
+  with our decoder: per-container leaf/total function weights, and the shared folded file.
+"""
+import collections
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(HERE, "lib"))
+import otlpgen  # noqa: E402
+
+import grpc  # noqa: E402
+
+LB = os.environ.get("LAZYBACKEND") or os.path.join(ROOT, "lazybackend")
+FIX = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
+SCRIPT = os.path.join(ROOT, "scripts", "clickhouse-test-server.sh")
+EXPORT = otlpgen.PROFILES_METHOD
+SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
+EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
+FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read().decode()
+FIXTURE_FILES = ["ebpf-jvm-go.v1.11.pb", "ebpf-jvm-go.v1.11-ascending.pb", "ebpf-jvm-go.v1.9.pb",
+                 "ebpf-jvm-go.v1.8.pb"]
+
+
+def fixture(name="ebpf-jvm-go.v1.11.pb"):
+    with open(os.path.join(FIX, name), "rb") as f:
+        return f.read()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(cond, timeout, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+class ClickHouse:
+    """A private clickhouse-server (HTTP only) in its own directory; data survives restarts."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="lb-ch-")
+        self.port = None
+
+    @property
+    def url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def _script(self, cmd, timeout=60):
+        return subprocess.run([SCRIPT, cmd, self.dir, str(self.port)], capture_output=True, text=True,
+                              timeout=timeout)
+
+    def start(self):
+        """Starts on the same port as before (a restart), or on a free one the first time."""
+        for _ in range(3):
+            if self.port is None:
+                self.port = free_port()
+            p = self._script("start")
+            if p.returncode == 0:
+                return
+            if "Address already in use" not in p.stderr + self.log():
+                break
+            self.port = None
+        raise RuntimeError("clickhouse-server did not start:\n" + p.stderr)
+
+    def stop(self):
+        self._script("stop")
+
+    def kill(self):
+        self._script("kill")
+
+    def log(self):
+        try:
+            with open(os.path.join(self.dir, "server.log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def query(self, sql, timeout=30):
+        """The response body as text; raises RuntimeError with ClickHouse's message on failure."""
+        req = urllib.request.Request(self.url + "/", data=sql.encode())
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError("ClickHouse: %s\n%s" % (e.read().decode(errors="replace")[:600], sql[:300]))
+
+    def scalar(self, sql):
+        return int(self.query(sql).strip() or 0)
+
+    def try_scalar(self, sql):
+        try:
+            return self.scalar(sql)
+        except (RuntimeError, OSError):
+            return -1
+
+
+class Backend:
+    """lazybackend serving gRPC on a free port, its stderr in a file."""
+
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp(prefix="lb-chsink-")
+        self.errpath = os.path.join(self.dir, "stderr")
+        for _ in range(3):
+            self.port = free_port()
+            self.err = open(self.errpath, "wb")
+            self.proc = subprocess.Popen([LB, "--grpc-address", "127.0.0.1:%d" % self.port, *args],
+                                         stdout=subprocess.DEVNULL, stderr=self.err)
+            if self._wait_port():
+                self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
+                self.export_call = self.channel.unary_unary(EXPORT)
+                return
+            self.terminate()
+        raise RuntimeError("lazybackend did not start:\n" + self.stderr())
+
+    def _wait_port(self):
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def export(self, payload, timeout=5.0, gzip=False):
+        """(grpc status name, details, seconds)."""
+        t0 = time.monotonic()
+        try:
+            self.export_call(payload, timeout=timeout,
+                             compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression)
+            return "OK", "", time.monotonic() - t0
+        except grpc.RpcError as e:
+            return e.code().name, e.details() or "", time.monotonic() - t0
+
+    def rss_kb(self):
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+    def terminate(self, timeout=60):
+        """SIGTERM, then wait; returns the exit code (None if it had to be killed)."""
+        if hasattr(self, "channel"):
+            self.channel.close()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return None
+        self.err.close()
+        return self.proc.returncode
+
+    def stderr(self):
+        if not self.err.closed:
+            self.err.flush()
+        with open(self.errpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+
+def run_decode(*args, timeout=120):
+    return subprocess.run([LB, "decode", *args], capture_output=True, timeout=timeout)
+
+
+# --------------------------------------------------------------------------- the docs' SQL
+
+def doc_queries(database):
+    """{name: sql} from the `<!-- sql:NAME -->` blocks of docs/clickhouse.md, with the
+    database `otel` replaced by `database`."""
+    with open(os.path.join(ROOT, "docs", "clickhouse.md")) as f:
+        doc = f.read()
+    found = re.findall(r"<!-- sql:([a-z-]+) -->\n```sql\n(.*?)```", doc, re.S)
+    return {name: sql.replace("otel.", database + ".") for name, sql in found}
+
+
+def tsv(text):
+    return [line.split("\t") for line in text.splitlines() if line]
+
+
+# --------------------------------------------------------------------------- expectations
+
+def fixture_functions():
+    """From the v1.11 fixture, parsed by the reference protobuf library:
+    {container.id: (self {name: weight}, total {name: weight})}, with names as in folded
+    stacks (function name, else "<mapping file>+0x<address>")."""
+    req = otlpgen.service.ExportProfilesServiceRequest()
+    req.ParseFromString(fixture())
+    d = req.dictionary
+    st = d.string_table
+
+    def names(stack_index):
+        out = []   # leaf first: locations leaf first, lines innermost first
+        for li in d.stack_table[stack_index].location_indices:
+            loc = d.location_table[li]
+            if loc.lines:
+                out.extend(st[d.function_table[ln.function_index].name_strindex] for ln in loc.lines)
+            else:
+                mapping = st[d.mapping_table[loc.mapping_index].filename_strindex] if loc.mapping_index else ""
+                out.append("%s+0x%x" % (mapping, loc.address))
+        return out
+
+    result = {}
+    for rp in req.resource_profiles:
+        cid = ""
+        for kv in rp.resource.attributes:
+            key = kv.key or st[kv.key_strindex]
+            if key == "container.id":
+                v = kv.value
+                cid = v.string_value if v.HasField("string_value") else st[v.string_value_strindex]
+        self_w, total_w = result.setdefault(cid, (collections.Counter(), collections.Counter()))
+        for sp in rp.scope_profiles:
+            for p in sp.profiles:
+                for s in p.samples:
+                    w = sum(s.values) if len(s.values) else len(s.timestamps_unix_nano)
+                    ns = names(s.stack_index)
+                    if ns:
+                        self_w[ns[0]] += w
+                    for n in set(ns):
+                        total_w[n] += w
+    return result
+
+
+def top_functions(container, times, limit=20):
+    """The docs' top-functions answer for `container` after `times` sends, computed in Python
+    with the query's own ordering (self desc, total desc, name)."""
+    self_w, total_w = fixture_functions()[container]
+    rows = [(n, self_w.get(n, 0) * times, t * times) for n, t in total_w.items()]
+    rows.sort(key=lambda r: (-r[1], -r[2], r[0].encode()))
+    return rows[:limit]
+
+
+def folded_lines(times):
+    """The fixture's folded file with every weight multiplied by `times`, sorted."""
+    out = []
+    for line in FOLDED.splitlines():
+        stack, w = line.rsplit(" ", 1)
+        out.append("%s %d" % (stack, int(w) * times))
+    return sorted(out)
