@@ -8,6 +8,10 @@
  * keyed by their folded text, and the lines are written at request_end. The table lives for
  * one request and its text is capped (max_bytes), so a hostile request makes its own request
  * fail rather than the process grow.
+ *
+ * With a root (--folded-root), every stack starts with the sample's executable, container or
+ * thread, so one flame graph splits by it; stacks that differ in their root are different
+ * lines.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +25,20 @@ struct slot {
 };
 
 struct folded {
+    enum folded_root root;
     struct slot *slots;
     size_t cap;         /* a power of two, or 0 before the first sample */
     size_t n;
     struct buf keys;    /* every distinct key, back to back */
 };
 
-struct folded *folded_new(size_t max_bytes)
+struct folded *folded_new(size_t max_bytes, enum folded_root root)
 {
     struct folded *f = calloc(1, sizeof *f);
-    if (f)
+    if (f) {
+        f->root = root;
         buf_init(&f->keys, max_bytes);
+    }
     return f;
 }
 
@@ -102,10 +109,38 @@ static bool append_frame(struct buf *k, const struct lb_frame *fr)
     return buf_append(k, "+0x", 3) && put_hex64(k, fr->address);
 }
 
+/* The attribute a root frame is named after: on the resource, else on the sample (profilers
+ * before March 2026 put process.* on samples); thread.name is a sample attribute. */
+static const struct lb_attr *root_attr(enum folded_root root, const struct lb_sample *s)
+{
+    const char *key = root == FOLDED_ROOT_EXECUTABLE ? "process.executable.name"
+                    : root == FOLDED_ROOT_CONTAINER  ? "container.id"
+                    : "thread.name";
+    const struct lb_attr *a = NULL;
+    if (root != FOLDED_ROOT_THREAD && s->profile && s->profile->resource)
+        a = lb_attrs_find(s->profile->resource->attrs, key);
+    return a ? a : lb_attrs_find(s->attrs, key);
+}
+
+/* The root frame: the attribute's string (escaped) or integer, else FOLDED_ROOT_UNKNOWN
+ * (missing, empty, or of a kind that names nothing). */
+static bool append_root(struct buf *k, enum folded_root root, const struct lb_sample *s)
+{
+    const struct lb_attr *a = root_attr(root, s);
+    if (a && a->value.kind == LB_VALUE_STRING && a->value.u.str.n > 0)
+        return esc_text(k, a->value.u.str.p, a->value.u.str.n);
+    if (a && a->value.kind == LB_VALUE_INT)
+        return put_i64(k, a->value.u.integer);
+    return buf_append(k, FOLDED_ROOT_UNKNOWN, sizeof FOLDED_ROOT_UNKNOWN - 1);
+}
+
 /* The view lists frames leaf first (and a location's lines innermost first); folded stacks are
  * root first, so the whole array is walked backwards. */
-static bool append_stack(struct buf *k, const struct lb_sample *s)
+static bool append_stack(struct buf *k, enum folded_root root, const struct lb_sample *s)
 {
+    if (root != FOLDED_ROOT_NONE &&
+        (!append_root(k, root, s) || (s->n_frames > 0 && !buf_putc(k, ';'))))
+        return false;
     for (size_t i = s->n_frames; i-- > 0;) {
         if (i != s->n_frames - 1 && !buf_putc(k, ';'))
             return false;
@@ -121,7 +156,7 @@ int folded_add(struct folded *f, const struct lb_sample *s)
     /* keys.data is never NULL past this point, even when every stack so far was empty */
     if (!buf_reserve(&f->keys, 1))
         return -1;
-    if (!append_stack(&f->keys, s) || (f->n + 1 > f->cap / 2 && !grow(f))) {
+    if (!append_stack(&f->keys, f->root, s) || (f->n + 1 > f->cap / 2 && !grow(f))) {
         f->keys.len = start;
         return -1;
     }

@@ -1,10 +1,12 @@
 /*
  * stdout.c - the stdout sink's plumbing: one output buffer per request, written whole at
  * request_end (streamed in max_buffer pieces when it grows past that), failures turned into a
- * failed request_end, aborts into a discarded block. The formats themselves are in text.c and
- * folded.c.
+ * failed request_end, aborts into a discarded block; the output file (--output) and its
+ * reopening after logrotate. The formats themselves are in text.c, json.c and folded.c.
  */
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,6 +74,7 @@ static bool flush(struct stdout_state *st)
     if (st->out.b.len > 0 && !st->failed) {
         if (write_all(st->fd, st->out.b.data, st->out.b.len, st->why, sizeof st->why) != 0)
             st->failed = st->write_failed = true;
+        st->flushed += st->out.b.len;
         wrote = true;   /* possibly in part, which counts too */
     }
     buf_reset(&st->out.b);
@@ -108,6 +111,7 @@ static void end_request(struct stdout_state *st)
         buf_free(&st->out.b);
     st->out.oom = false;
     st->streamed = st->failed = st->write_failed = false;
+    st->flushed = 0;
     st->why[0] = '\0';
     if (st->folded)
         folded_clear(st->folded);
@@ -127,18 +131,24 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
 static void on_resource_begin(struct sink *s, const struct lb_resource *r)
 {
     struct stdout_state *st = state(s);
-    if (st->failed || st->format != STDOUT_FORMAT_TEXT)
+    if (st->failed || st->format == STDOUT_FORMAT_FOLDED)
         return;
-    text_resource_begin(st, r);
+    if (st->format == STDOUT_FORMAT_JSON)
+        json_resource_begin(st, r);
+    else
+        text_resource_begin(st, r);
     check_oom(st);
 }
 
 static void on_profile_begin(struct sink *s, const struct lb_profile *p)
 {
     struct stdout_state *st = state(s);
-    if (st->failed || st->format != STDOUT_FORMAT_TEXT)
+    if (st->failed || st->format == STDOUT_FORMAT_FOLDED)
         return;
-    text_profile_begin(st, p);
+    if (st->format == STDOUT_FORMAT_JSON)
+        json_profile_begin(st, p);
+    else
+        text_profile_begin(st, p);
     check_oom(st);
 }
 
@@ -156,7 +166,17 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
         }
         return;
     }
-    text_sample(st, smp);
+    if (st->format == STDOUT_FORMAT_JSON) {
+        if (json_sample(st, smp) != 0) {
+            char why[160];
+            snprintf(why, sizeof why, "json output of the request exceeds %d times its size "
+                     "plus %d MiB", JSON_BUDGET_FACTOR, (int)(JSON_BUDGET_BASE >> 20));
+            fail(st, why);
+            return;
+        }
+    } else {
+        text_sample(st, smp);
+    }
     stdout_maybe_flush(st);
     check_oom(st);
 }
@@ -210,15 +230,25 @@ static void on_request_abort(struct sink *s, const struct lb_request *r, const c
     end_request(st);
 }
 
+static void free_state(struct stdout_state *st)
+{
+    buf_free(&st->out.b);
+    buf_free(&st->json_resource.b);
+    buf_free(&st->json_profile.b);
+    folded_free(st->folded);
+    if (st->path && st->fd >= 0)
+        close(st->fd);
+    free(st->path);
+    free(st);
+}
+
 static void on_close(struct sink *s, int deadline_ms)
 {
     struct stdout_state *st = state(s);
     (void)deadline_ms;   /* nothing is queued past request_end */
     if (!st)
         return;
-    buf_free(&st->out.b);
-    folded_free(st->folded);
-    free(st);
+    free_state(st);
     s->ctx = NULL;
 }
 
@@ -235,33 +265,86 @@ static const struct sink_type stdout_sink_type = {
     .close = on_close,
 };
 
+/* The output file: appended to (several writers and logrotate's copytruncate stay sane),
+ * created 0644 when missing, not inherited by children. */
+static int open_output(const char *path)
+{
+    int fd;
+    do
+        fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    while (fd < 0 && errno == EINTR);
+    return fd;
+}
+
+int stdout_sink_reopen(struct sink *s)
+{
+    struct stdout_state *st = state(s);
+    if (!st->path)
+        return 0;
+    /* Requests run start to end without yielding to the loop, and signals are read from the
+     * loop: there is never a request half written here. */
+    assert(st->out.b.len == 0 && !st->streamed);
+    int fd = open_output(st->path);
+    if (fd < 0)
+        return -1;
+    close(st->fd);
+    st->fd = fd;
+    return 0;
+}
+
+static bool valid_options(const struct stdout_sink_options *o)
+{
+    if (!o || (!o->path && o->fd < 0) || (o->path && !*o->path))
+        return false;
+    if (o->format != STDOUT_FORMAT_TEXT && o->format != STDOUT_FORMAT_FOLDED &&
+        o->format != STDOUT_FORMAT_JSON)
+        return false;
+    return o->folded_root == FOLDED_ROOT_NONE || o->folded_root == FOLDED_ROOT_EXECUTABLE ||
+           o->folded_root == FOLDED_ROOT_CONTAINER || o->folded_root == FOLDED_ROOT_THREAD;
+}
+
+static size_t folded_cap(size_t max_buffer)
+{
+    if (max_buffer > SIZE_MAX / 16)
+        return SIZE_MAX;
+    return 16 * max_buffer > FOLDED_MIN_BYTES ? 16 * max_buffer : FOLDED_MIN_BYTES;
+}
+
 int stdout_sink_open(struct sink *out, const struct stdout_sink_options *o)
 {
-    if (!o || o->fd < 0 ||
-        (o->format != STDOUT_FORMAT_TEXT && o->format != STDOUT_FORMAT_FOLDED))
+    if (!valid_options(o)) {
+        errno = EINVAL;
         return -1;
+    }
     struct stdout_state *st = calloc(1, sizeof *st);
     if (!st)
         return -1;
     st->format = o->format;
+    st->opt = *o;
+    st->opt.path = NULL;   /* the caller's string need not outlive this call */
     st->fd = o->fd;
     st->max_buffer = o->max_buffer ? o->max_buffer : DEFAULT_MAX_BUFFER;
     /* No cap of its own: flushes keep it near max_buffer, plus at most one line, and a line
-     * is bounded by the request it comes from. */
+     * is bounded by the request it comes from. The JSON prefixes are bounded the same way. */
     buf_init(&st->out.b, SIZE_MAX);
+    buf_init(&st->json_resource.b, SIZE_MAX);
+    buf_init(&st->json_profile.b, SIZE_MAX);
     if (st->format == STDOUT_FORMAT_FOLDED) {
-        if (st->max_buffer > SIZE_MAX / 16)
-            st->folded_max = SIZE_MAX;
-        else if (16 * st->max_buffer > FOLDED_MIN_BYTES)
-            st->folded_max = 16 * st->max_buffer;
-        else
-            st->folded_max = FOLDED_MIN_BYTES;
-        if (!(st->folded = folded_new(st->folded_max))) {
-            free(st);
-            return -1;
-        }
+        st->folded_max = folded_cap(st->max_buffer);
+        if (!(st->folded = folded_new(st->folded_max, o->folded_root)))
+            goto fail;
+    }
+    if (o->path) {
+        st->fd = -1;
+        if (!(st->path = strdup(o->path)) || (st->fd = open_output(o->path)) < 0)
+            goto fail;
     }
     out->type = &stdout_sink_type;
     out->ctx = st;
     return 0;
+fail:;
+    int saved = errno;
+    free_state(st);
+    errno = saved;
+    return -1;
 }

@@ -1,8 +1,9 @@
 /*
  * stdout_impl.h - what the stdout sink's files share: its state and the output writer.
  *
- * stdout.c owns the I/O (buffering per request, writing, failures); text.c and folded.c only
- * append to the request's output and ask for a flush when it is full. Not for other sinks.
+ * stdout.c owns the I/O (buffering per request, writing, failures, the output file); text.c,
+ * json.c and folded.c only append to the request's output and ask for a flush when it is
+ * full. Not for other sinks.
  */
 #ifndef LB_SINKS_STDOUT_IMPL_H
 #define LB_SINKS_STDOUT_IMPL_H
@@ -28,7 +29,9 @@ struct folded;
 
 struct stdout_state {
     enum stdout_format format;
+    struct stdout_sink_options opt;   /* detail switches, folded root (path: see below) */
     int fd;
+    char *path;             /* the output file (owned copy), or NULL when writing to a given fd */
     size_t max_buffer;
     struct out out;
     bool streamed;          /* part of this request is already written */
@@ -37,6 +40,10 @@ struct stdout_state {
     char why[192];
     struct folded *folded;  /* FOLDED: this request's distinct stacks */
     size_t folded_max;      /* ... and the cap on their text */
+    uint64_t flushed;       /* bytes of this request already written */
+    /* JSON: the parts of a line shared by every sample of a resource and of a profile, made
+     * once and copied into each line. */
+    struct out json_resource, json_profile;
 };
 
 /* stdout.c: write what is buffered once it reaches max_buffer. */
@@ -50,11 +57,27 @@ void text_profile_end(struct stdout_state *st);
 void text_resource_end(struct stdout_state *st);
 /* An attribute value as the text format prints it; ARRAY and KVLIST as compact JSON. */
 void text_value(struct out *o, const struct lb_value *v);
-/* Any value as JSON. */
+/* Any value as JSON. A list that cannot be walked whole (malformed, nested too deep) shows
+ * what was read, then "…<reason>" inside the brackets: fine in text, not valid JSON. */
 void json_value(struct out *o, const struct lb_value *v);
+/* The same, always valid JSON: a list that cannot be walked whole is closed after what was
+ * read, and the reason is returned (NULL when the value was complete). */
+const char *json_value_strict(struct out *o, const struct lb_value *v);
 
-/* folded.c: the FOLDED format. The table holds at most max_bytes of stack text. */
-struct folded *folded_new(size_t max_bytes);
+/* json.c: the JSON format (docs/output.md). */
+void json_resource_begin(struct stdout_state *st, const struct lb_resource *r);
+void json_profile_begin(struct stdout_state *st, const struct lb_profile *p);
+/* A request's JSON output may be JSON_BUDGET_FACTOR times its decoded size plus
+ * JSON_BUDGET_BASE. Ordinary requests stay far below (each sample's stack is written out, so
+ * 20-50x is usual); the cap stops a huge header repeated into every line from filling a disk. */
+#define JSON_BUDGET_FACTOR 256
+#define JSON_BUDGET_BASE ((uint64_t)64 << 20)
+/* -1 when the request's JSON output passed its cap (the request must fail). */
+int json_sample(struct stdout_state *st, const struct lb_sample *s);
+
+/* folded.c: the FOLDED format. The table holds at most max_bytes of stack text; every stack
+ * gets `root` as its first frame. */
+struct folded *folded_new(size_t max_bytes, enum folded_root root);
 void folded_free(struct folded *f);
 /* Adds one sample; -1 when the table is full (the request must fail). */
 int folded_add(struct folded *f, const struct lb_sample *s);
@@ -129,6 +152,13 @@ static inline void out_c(struct out *o, char c)
 static inline void out_esc(struct out *o, lb_str s)
 {
     if (!esc_text(&o->b, s.p, s.n))
+        o->oom = true;
+}
+
+/* A string from the wire inside a JSON document, quotes included. */
+static inline void out_json_str(struct out *o, lb_str s)
+{
+    if (!esc_json_quoted(&o->b, s.p, s.n))
         o->oom = true;
 }
 

@@ -2,7 +2,9 @@
  * text.c - the stdout sink's TEXT format: the Go lazybackend's blocks and lines, with its
  * defects fixed (sample unit shown, sample timestamps in UTC, duration as a duration,
  * unsymbolized frames in the same grammar as symbolized ones plus address, mapping and build
- * id, every wire string escaped) and what it never showed added (scope, values, link).
+ * id, every wire string escaped) and what it never showed added (scope, values, link). The
+ * detail switches (--no-frames etc.) leave lines out as the Collector exporter's options do.
+ * It also holds the JSON value walker, shared with json.c.
  * sinks/README-grammar.md is the reference for every line written here.
  */
 #include <math.h>
@@ -73,73 +75,84 @@ static void out_bool(struct out *o, bool v)
 
 /* ---- JSON for arrays and kvlists ---- */
 
-static void out_json_str(struct out *o, const void *p, size_t n)
+/* A walk of one value: in strict mode an incomplete list is closed and the first reason
+ * kept for the caller; otherwise the reason is shown inside the brackets. */
+struct json_walk {
+    struct out *o;
+    bool strict;
+    const char *err;
+};
+
+static void json_value_at(struct json_walk *w, const struct lb_value *v, unsigned depth);
+
+/* What ended a walk early: the walked part stays, then "…<why>" (text) or nothing (strict). */
+static void walk_error(struct json_walk *w, const char *err)
 {
-    if (!esc_json_quoted(&o->b, p, n))
-        o->oom = true;
+    if (w->strict) {
+        if (!w->err)
+            w->err = err;
+        return;
+    }
+    OUT_LIT(w->o, ELLIPSIS);
+    if (!esc_text(&w->o->b, err, strlen(err)))
+        w->o->oom = true;
 }
 
-static void json_value_at(struct out *o, const struct lb_value *v, unsigned depth);
-
-/* What ended a walk early: the walked part stays, then "…<why>". */
-static void out_walk_error(struct out *o, const char *err)
-{
-    OUT_LIT(o, ELLIPSIS);
-    if (!esc_text(&o->b, err, strlen(err)))
-        o->oom = true;
-}
-
-static void json_array(struct out *o, const struct lb_value *v, unsigned depth)
+static void json_array(struct json_walk *w, const struct lb_value *v, unsigned depth)
 {
     struct lb_value_iter it;
     struct lb_value e;
     bool first = true;
     lb_value_iter_init(&it, v);
-    out_c(o, '[');
+    out_c(w->o, '[');
     while (lb_array_next(&it, &e)) {
         if (!first)
-            out_c(o, ',');
+            out_c(w->o, ',');
         first = false;
-        json_value_at(o, &e, depth + 1);
+        json_value_at(w, &e, depth + 1);
     }
     if (it.err)
-        out_walk_error(o, it.err);
-    out_c(o, ']');
+        walk_error(w, it.err);
+    out_c(w->o, ']');
 }
 
-static void json_kvlist(struct out *o, const struct lb_value *v, unsigned depth)
+static void json_kvlist(struct json_walk *w, const struct lb_value *v, unsigned depth)
 {
     struct lb_value_iter it;
     struct lb_value e;
     lb_str key;
     bool first = true;
     lb_value_iter_init(&it, v);
-    out_c(o, '{');
+    out_c(w->o, '{');
     while (lb_kvlist_next(&it, &key, &e)) {
         if (!first)
-            out_c(o, ',');
+            out_c(w->o, ',');
         first = false;
-        out_json_str(o, key.p, key.n);
-        out_c(o, ':');
-        json_value_at(o, &e, depth + 1);
+        out_json_str(w->o, key);
+        out_c(w->o, ':');
+        json_value_at(w, &e, depth + 1);
     }
     if (it.err)
-        out_walk_error(o, it.err);
-    out_c(o, '}');
+        walk_error(w, it.err);
+    out_c(w->o, '}');
 }
 
-static void json_value_at(struct out *o, const struct lb_value *v, unsigned depth)
+static void json_value_at(struct json_walk *w, const struct lb_value *v, unsigned depth)
 {
+    struct out *o = w->o;
     const char *special;
     switch (v->kind) {
-    case LB_VALUE_STRING: out_json_str(o, v->u.str.p, v->u.str.n); break;
+    case LB_VALUE_STRING: out_json_str(o, v->u.str); break;
     case LB_VALUE_BOOL:   out_bool(o, v->u.boolean); break;
     case LB_VALUE_INT:    out_i64(o, v->u.integer); break;
     case LB_VALUE_DOUBLE:
-        /* JSON has no NaN or infinities: written as strings, as the proto3 JSON mapping does */
-        if (special_double(v->u.dbl, &special))
-            out_json_str(o, special, strlen(special));
-        else
+        /* JSON has no NaN or infinities: written as strings, with the proto3 JSON mapping's
+         * names */
+        if (special_double(v->u.dbl, &special)) {
+            if (special[0] != 'N')
+                special = special[0] == '+' ? "Infinity" : "-Infinity";
+            out_json_str(o, (lb_str){ special, strlen(special) });
+        } else
             out_double(o, v->u.dbl);
         break;
     case LB_VALUE_BYTES:
@@ -151,12 +164,12 @@ static void json_value_at(struct out *o, const struct lb_value *v, unsigned dept
     case LB_VALUE_KVLIST:
         if (depth >= JSON_MAX_DEPTH) {
             out_c(o, v->kind == LB_VALUE_ARRAY ? '[' : '{');
-            out_walk_error(o, "nested too deep");
+            walk_error(w, "nested too deep");
             out_c(o, v->kind == LB_VALUE_ARRAY ? ']' : '}');
         } else if (v->kind == LB_VALUE_ARRAY) {
-            json_array(o, v, depth);
+            json_array(w, v, depth);
         } else {
-            json_kvlist(o, v, depth);
+            json_kvlist(w, v, depth);
         }
         break;
     case LB_VALUE_EMPTY:
@@ -168,7 +181,15 @@ static void json_value_at(struct out *o, const struct lb_value *v, unsigned dept
 
 void json_value(struct out *o, const struct lb_value *v)
 {
-    json_value_at(o, v, 0);
+    struct json_walk w = { o, false, NULL };
+    json_value_at(&w, v, 0);
+}
+
+const char *json_value_strict(struct out *o, const struct lb_value *v)
+{
+    struct json_walk w = { o, true, NULL };
+    json_value_at(&w, v, 0);
+    return w.err;
 }
 
 void text_value(struct out *o, const struct lb_value *v)
@@ -233,7 +254,8 @@ void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
         out_esc(&st->out, (lb_str){ r->request->layout, strlen(r->request->layout) });
         out_c(&st->out, '\n');
     }
-    out_attrs(st, r->attrs);
+    if (!st->opt.no_resource_attributes)
+        out_attrs(st, r->attrs);
 }
 
 static void out_scope(struct out *o, const struct lb_scope *sc)
@@ -273,9 +295,10 @@ void text_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     out_u64(o, p->dropped_attributes_count);
     OUT_LIT(o, "\n  SampleType: ");
     out_value_type(o, p->sample_type, p->sample_unit);
-    out_attrs(st, p->attrs);
-    if (p->attrs.n > 0)
+    if (!st->opt.no_profile_attributes && p->attrs.n > 0) {
+        out_attrs(st, p->attrs);
         OUT_LIT(o, SEP_PROFILE_ATTRS);
+    }
 }
 
 static void out_instrumentation(struct out *o, lb_str type)
@@ -288,10 +311,14 @@ static void out_instrumentation(struct out *o, lb_str type)
 }
 
 /* An unsymbolized frame keeps the symbolized grammar (empty function and file, zero line and
- * column) so one parser reads both, then says where the code is. */
-static void out_unsymbolized(struct out *o, const struct lb_frame *f)
+ * column) so one parser reads both, then says where the code is. Without file and line
+ * (--no-file-line) it is the short grammar's "Function: " and then where the code is. */
+static void out_unsymbolized(struct out *o, const struct lb_frame *f, bool file_line)
 {
-    OUT_LIT(o, ", Function: , File: , Line: 0, Column: 0, Address: 0x");
+    if (file_line)
+        OUT_LIT(o, ", Function: , File: , Line: 0, Column: 0, Address: 0x");
+    else
+        OUT_LIT(o, ", Function: , Address: 0x");
     out_hex64(o, f->address);
     OUT_LIT(o, ", Mapping: ");
     if (f->has_mapping)
@@ -306,12 +333,18 @@ static void out_unsymbolized(struct out *o, const struct lb_frame *f)
     }
 }
 
-static void out_frame(struct out *o, const struct lb_frame *f)
+/* The Collector exporter's short form without file and line (export_function_file: false) is
+ * "Instrumentation: <type>, Function: <name>". */
+static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
 {
     out_instrumentation(o, f->type);
     if (f->symbolized) {
         OUT_LIT(o, ", Function: ");
         out_esc(o, f->function);
+        if (!file_line) {
+            out_c(o, '\n');
+            return;
+        }
         OUT_LIT(o, ", File: ");
         out_esc(o, f->file);
         OUT_LIT(o, ", Line: ");
@@ -319,7 +352,7 @@ static void out_frame(struct out *o, const struct lb_frame *f)
         OUT_LIT(o, ", Column: ");
         out_i64(o, f->column);
     } else {
-        out_unsymbolized(o, f);
+        out_unsymbolized(o, f, file_line);
     }
     out_c(o, '\n');
 }
@@ -359,10 +392,13 @@ void text_sample(struct stdout_state *st, const struct lb_sample *s)
 {
     OUT_LIT(&st->out, BANNER_NEW_SAMPLE);
     out_sample_header(st, s);
-    out_attrs(st, s->attrs);
-    OUT_LIT(&st->out, SEP_SAMPLE_ATTRS);
-    for (size_t i = 0; i < s->n_frames; i++) {
-        out_frame(&st->out, &s->frames[i]);
+    /* As in the Collector exporter, the dashes go with the sample attributes. */
+    if (!st->opt.no_sample_attributes) {
+        out_attrs(st, s->attrs);
+        OUT_LIT(&st->out, SEP_SAMPLE_ATTRS);
+    }
+    for (size_t i = 0; i < s->n_frames && !st->opt.no_frames; i++) {
+        out_frame(&st->out, &s->frames[i], !st->opt.no_file_line);
         stdout_maybe_flush(st);
     }
     OUT_LIT(&st->out, BANNER_END_SAMPLE);

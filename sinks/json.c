@@ -1,0 +1,294 @@
+/*
+ * json.c - the stdout sink's JSON format: one JSON object per sample, one per line, for
+ * scripts (jq, Python, a log shipper). Each line stands alone: it repeats the request,
+ * resource, scope and profile the sample belongs to, so lines can be filtered, split or
+ * shipped one by one. docs/output.md documents every key; the names are stable.
+ *
+ * The parts of a line that are the same for every sample of a resource or a profile are
+ * built once (at resource_begin / profile_begin) and copied into each line. That copy is an
+ * amplification a sender controls (a huge attribute times many samples), so a request's JSON
+ * output is capped relative to its size; past the cap the request fails.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "sinks/stdout_impl.h"
+
+/* "2025-10-31T05:09:03.453558373Z": RFC 3339 in UTC, always nine fraction digits, so the
+ * strings sort as the times do. */
+#define RFC3339_MAX 40
+
+static size_t rfc3339(char out[RFC3339_MAX], uint64_t unix_nano)
+{
+    time_t secs = (time_t)(unix_nano / 1000000000u);
+    struct tm tm;
+    if (!gmtime_r(&secs, &tm))
+        return (size_t)snprintf(out, RFC3339_MAX, "invalid");
+    int n = snprintf(out, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     (unsigned)(unix_nano % 1000000000u));
+    return n > 0 && n < RFC3339_MAX ? (size_t)n : 0;
+}
+
+static void out_time_str(struct out *o, uint64_t unix_nano)
+{
+    char t[RFC3339_MAX];
+    out_c(o, '"');
+    out_raw(o, t, rfc3339(t, unix_nano));
+    out_c(o, '"');
+}
+
+static void out_cstr(struct out *o, const char *s)
+{
+    out_json_str(o, (lb_str){ s ? s : "", s ? strlen(s) : 0 });
+}
+
+static void out_hex_str(struct out *o, lb_str bytes)
+{
+    out_c(o, '"');
+    out_hexbytes(o, bytes);
+    out_c(o, '"');
+}
+
+static const char *kind_name(enum lb_value_kind k)
+{
+    switch (k) {
+    case LB_VALUE_STRING: return "string";
+    case LB_VALUE_BOOL:   return "bool";
+    case LB_VALUE_INT:    return "int";
+    case LB_VALUE_DOUBLE: return "double";
+    case LB_VALUE_BYTES:  return "bytes";
+    case LB_VALUE_ARRAY:  return "array";
+    case LB_VALUE_KVLIST: return "kvlist";
+    case LB_VALUE_EMPTY:
+    default:              return "empty";
+    }
+}
+
+/* [{"key":..,"type":..,"value":..}] in wire order (keys may repeat: nothing is merged).
+ * "unit" only when the attribute has one, "error" only when a list was cut short. */
+static void out_attrs(struct out *o, struct lb_attrs attrs)
+{
+    out_c(o, '[');
+    for (size_t i = 0; i < attrs.n; i++) {
+        const struct lb_attr *a = &attrs.v[i];
+        if (i)
+            out_c(o, ',');
+        OUT_LIT(o, "{\"key\":");
+        out_json_str(o, a->key);
+        OUT_LIT(o, ",\"type\":\"");
+        out_raw(o, kind_name(a->value.kind), strlen(kind_name(a->value.kind)));
+        OUT_LIT(o, "\",\"value\":");
+        const char *err = json_value_strict(o, &a->value);
+        if (a->unit.n) {
+            OUT_LIT(o, ",\"unit\":");
+            out_json_str(o, a->unit);
+        }
+        if (err) {
+            OUT_LIT(o, ",\"error\":");
+            out_cstr(o, err);
+        }
+        out_c(o, '}');
+    }
+    out_c(o, ']');
+}
+
+static void out_request(struct out *o, const struct lb_request *r)
+{
+    OUT_LIT(o, "\"request\":{\"sequence\":");
+    out_u64(o, r ? r->sequence : 0);
+    OUT_LIT(o, ",\"transport\":");
+    out_cstr(o, r ? r->transport : NULL);
+    OUT_LIT(o, ",\"peer\":");
+    out_cstr(o, r ? r->peer : NULL);
+    OUT_LIT(o, ",\"layout\":");
+    out_cstr(o, r ? r->layout : NULL);
+    OUT_LIT(o, ",\"received_unix_nano\":");
+    out_u64(o, r ? r->received_unix_nano : 0);
+    OUT_LIT(o, ",\"received\":");
+    out_time_str(o, r ? r->received_unix_nano : 0);
+    out_c(o, '}');
+}
+
+/* A prefix is built in its own buffer; running out of memory there fails the request like
+ * any other append. */
+static void prefix_done(struct stdout_state *st, const struct out *prefix)
+{
+    if (prefix->oom)
+        st->out.oom = true;
+}
+
+void json_resource_begin(struct stdout_state *st, const struct lb_resource *r)
+{
+    struct out *o = &st->json_resource;
+    buf_reset(&o->b);
+    out_c(o, '{');
+    out_request(o, r->request);
+    OUT_LIT(o, ",\"resource\":{\"index\":");
+    out_u64(o, r->index);
+    OUT_LIT(o, ",\"schema_url\":");
+    out_json_str(o, r->schema_url);
+    OUT_LIT(o, ",\"dropped_attributes_count\":");
+    out_u64(o, r->dropped_attributes_count);
+    if (!st->opt.no_resource_attributes) {
+        OUT_LIT(o, ",\"attributes\":");
+        out_attrs(o, r->attrs);
+    }
+    OUT_LIT(o, "},");
+    prefix_done(st, o);
+}
+
+static void out_value_type(struct out *o, const char *name, lb_str type, lb_str unit)
+{
+    out_c(o, '"');
+    out_raw(o, name, strlen(name));
+    OUT_LIT(o, "\":{\"type\":");
+    out_json_str(o, type);
+    OUT_LIT(o, ",\"unit\":");
+    out_json_str(o, unit);
+    out_c(o, '}');
+}
+
+static void out_scope(struct out *o, const struct lb_scope *sc)
+{
+    OUT_LIT(o, "\"scope\":{\"name\":");
+    out_json_str(o, sc ? sc->name : LB_STR_NULL);
+    OUT_LIT(o, ",\"version\":");
+    out_json_str(o, sc ? sc->version : LB_STR_NULL);
+    OUT_LIT(o, ",\"attributes\":");
+    out_attrs(o, sc ? sc->attrs : (struct lb_attrs){ NULL, 0 });
+    OUT_LIT(o, "},");
+}
+
+void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
+{
+    struct out *o = &st->json_profile;
+    buf_reset(&o->b);
+    out_scope(o, p->scope);
+    OUT_LIT(o, "\"profile\":{\"scope_index\":");
+    out_u64(o, p->scope_index);
+    OUT_LIT(o, ",\"index\":");
+    out_u64(o, p->index);
+    OUT_LIT(o, ",\"profile_id\":");
+    out_hex_str(o, p->profile_id);
+    OUT_LIT(o, ",\"time_unix_nano\":");
+    out_u64(o, p->time_unix_nano);
+    OUT_LIT(o, ",\"time\":");
+    out_time_str(o, p->time_unix_nano);
+    OUT_LIT(o, ",\"duration_nano\":");
+    out_u64(o, p->duration_nano);
+    out_c(o, ',');
+    out_value_type(o, "period_type", p->period_type, p->period_unit);
+    OUT_LIT(o, ",\"period\":");
+    out_i64(o, p->period);
+    out_c(o, ',');
+    out_value_type(o, "sample_type", p->sample_type, p->sample_unit);
+    OUT_LIT(o, ",\"dropped_attributes_count\":");
+    out_u64(o, p->dropped_attributes_count);
+    if (!st->opt.no_profile_attributes) {
+        OUT_LIT(o, ",\"attributes\":");
+        out_attrs(o, p->attrs);
+    }
+    OUT_LIT(o, "},");
+    prefix_done(st, o);
+}
+
+/* Every frame has the same keys (file, line, column left out by --no-file-line). */
+static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
+{
+    OUT_LIT(o, "{\"type\":");
+    out_json_str(o, f->type.n ? f->type : LB_STR_LIT("unknown"));
+    OUT_LIT(o, ",\"symbolized\":");
+    if (f->symbolized)
+        OUT_LIT(o, "true");
+    else
+        OUT_LIT(o, "false");
+    OUT_LIT(o, ",\"function\":");
+    out_json_str(o, f->function);
+    if (file_line) {
+        OUT_LIT(o, ",\"file\":");
+        out_json_str(o, f->file);
+        OUT_LIT(o, ",\"line\":");
+        out_i64(o, f->line);
+        OUT_LIT(o, ",\"column\":");
+        out_i64(o, f->column);
+    }
+    OUT_LIT(o, ",\"address\":\"0x");
+    out_hex64(o, f->address);
+    OUT_LIT(o, "\",\"mapping\":");
+    if (f->has_mapping)
+        out_json_str(o, f->mapping_file);
+    else
+        OUT_LIT(o, "null");
+    OUT_LIT(o, ",\"build_id\":");
+    out_json_str(o, f->has_mapping ? f->build_id : LB_STR_NULL);
+    OUT_LIT(o, ",\"build_id_kind\":");
+    out_json_str(o, f->has_mapping ? f->build_id_kind : LB_STR_NULL);
+    out_c(o, '}');
+}
+
+static void out_sample(struct stdout_state *st, const struct lb_sample *s)
+{
+    struct out *o = &st->out;
+    OUT_LIT(o, "\"sample\":{\"index\":");
+    out_u64(o, s->index);
+    OUT_LIT(o, ",\"timestamps_unix_nano\":[");
+    for (size_t i = 0; i < s->n_timestamps; i++) {
+        if (i)
+            out_c(o, ',');
+        out_u64(o, s->timestamps[i]);
+    }
+    OUT_LIT(o, "],\"timestamps\":[");
+    for (size_t i = 0; i < s->n_timestamps; i++) {
+        if (i)
+            out_c(o, ',');
+        out_time_str(o, s->timestamps[i]);
+    }
+    OUT_LIT(o, "],\"values\":[");
+    for (size_t i = 0; i < s->n_values; i++) {
+        if (i)
+            out_c(o, ',');
+        out_i64(o, s->values[i]);
+    }
+    OUT_LIT(o, "],\"weight\":");
+    out_i64(o, lb_sample_weight(s));
+    OUT_LIT(o, ",\"link\":");
+    if (s->has_link) {
+        OUT_LIT(o, "{\"trace_id\":");
+        out_hex_str(o, s->trace_id);
+        OUT_LIT(o, ",\"span_id\":");
+        out_hex_str(o, s->span_id);
+        out_c(o, '}');
+    } else {
+        OUT_LIT(o, "null");
+    }
+    if (!st->opt.no_sample_attributes) {
+        OUT_LIT(o, ",\"attributes\":");
+        out_attrs(o, s->attrs);
+    }
+    if (!st->opt.no_frames) {
+        OUT_LIT(o, ",\"frames\":[");
+        for (size_t i = 0; i < s->n_frames; i++) {
+            if (i)
+                out_c(o, ',');
+            out_frame(o, &s->frames[i], !st->opt.no_file_line);
+            stdout_maybe_flush(st);
+        }
+        out_c(o, ']');
+    }
+    out_c(o, '}');
+}
+
+int json_sample(struct stdout_state *st, const struct lb_sample *s)
+{
+    struct out *o = &st->out;
+    out_raw(o, st->json_resource.b.data, st->json_resource.b.len);
+    out_raw(o, st->json_profile.b.data, st->json_profile.b.len);
+    out_sample(st, s);
+    OUT_LIT(o, "}\n");
+    const struct lb_request *r = s->profile && s->profile->resource ? s->profile->resource->request : NULL;
+    uint64_t message = r ? r->message_bytes : 0;
+    return st->flushed + o->b.len > JSON_BUDGET_BASE + JSON_BUDGET_FACTOR * message ? -1 : 0;
+}
