@@ -31,6 +31,7 @@
 #include "otlp/decode.h"
 #include "otlp/detect.h"
 #include "otlp/layout.h"
+#include "sinks/filter.h"
 #include "sinks/sink.h"
 #include "sinks/stdout.h"
 #include "sinks/sqlite.h"
@@ -52,6 +53,9 @@ struct config {
     const char *sinks[MAX_SINKS];
     size_t n_sinks;
     enum stdout_format format;
+    struct stdout_sink_options stdout_opt;     /* --output, detail switches, --folded-root */
+    bool stdout_detail_set;                    /* a detail switch was given */
+    struct filter_config filter;
     const char *sqlite_path;
     enum sqlite_sync sqlite_sync;
     struct clickhouse_sink_options clickhouse;
@@ -74,7 +78,10 @@ struct app {
     struct h2_server *server;
     struct otlp_decoder *decoder;
     struct sink sink_storage[MAX_SINKS];
-    struct sink_set sinks;
+    struct sink_set sinks;          /* what the decoder drives: the sinks, or {filter} */
+    struct sink filter_sink;        /* when filtering: forwards to inner_sinks */
+    struct sink_set inner_sinks;
+    struct sink *stdout_sink;       /* reopened on SIGHUP */
     uint64_t sequence;
     uint64_t shutdown_deadline_ms;
     bool shutting_down;
@@ -89,7 +96,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "Usage: lazybackend [serve] [OPTIONS]\n"
-"       lazybackend decode [--format text|folded] [OPTIONS] FILE...   (- for stdin)\n"
+"       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
 "       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
 "                                            see `lazybackend top --help`)\n"
 "\n"
@@ -99,7 +106,25 @@ static void usage(FILE *out)
 "Options (--name value or --name=value):\n"
 "  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
-"  --format text|folded         stdout sink format (default text)\n"
+"  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
+"                               per line, see docs/output.md)\n"
+"  --output FILE                stdout sink: append to FILE instead of stdout (reopened on\n"
+"                               SIGHUP, for logrotate)\n"
+"  --no-resource-attributes, --no-profile-attributes, --no-sample-attributes, --no-frames,\n"
+"  --no-file-line               text/json: leave those out (--no-file-line: frames as\n"
+"                               \"Instrumentation: <type>, Function: <name>\")\n"
+"  --folded-root none|executable|container|thread\n"
+"                               folded: first frame of every stack (default none; missing\n"
+"                               value: [unknown])\n"
+"Filters (before any sink; all must pass):\n"
+"  --sample-types LIST          profiles whose sample type is listed (samples,off_cpu,events)\n"
+"  --frame-types LIST           keep only these frames (kernel,native,go,jvm,...; unknown =\n"
+"                               no type); a sample left without frames is dropped\n"
+"  --container-id ID            resources whose container.id is ID\n"
+"  --require-container-id       resources with a non-empty container.id\n"
+"  --resource KEY=VALUE         resource attribute equals VALUE (e.g. service.name=api,\n"
+"                               process.executable.name=java). Repeatable: all must match\n"
+"  --min-frames N               samples with at least N frames\n"
 "  --sqlite-path FILE           sqlite sink database (default lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
@@ -241,6 +266,85 @@ static void parse_clickhouse_option(int argc, char **argv, int *i, struct clickh
     }
 }
 
+/* A repeatable option's value, kept in a bounded list. */
+static void add_value(const char **list, size_t *n, const char *name, const char *v)
+{
+    if (*n == FILTER_MAX_ARGS) {
+        fprintf(stderr, "lazybackend: %s given more than %d times\n", name, FILTER_MAX_ARGS);
+        exit(2);
+    }
+    list[(*n)++] = v;
+}
+
+/* The stdout sink's output options and the filters (sinks/filter.h); true when argv[*i] was
+ * one of them. */
+static bool parse_output_option(int argc, char **argv, int *i, struct config *cfg)
+{
+    static const char *const detail[] = { "--no-resource-attributes", "--no-profile-attributes",
+                                          "--no-sample-attributes", "--no-frames", "--no-file-line" };
+    bool *detail_flag[] = { &cfg->stdout_opt.no_resource_attributes, &cfg->stdout_opt.no_profile_attributes,
+                            &cfg->stdout_opt.no_sample_attributes, &cfg->stdout_opt.no_frames,
+                            &cfg->stdout_opt.no_file_line };
+    const char *a = argv[*i], *v;
+    unsigned u;
+    for (size_t k = 0; k < sizeof detail / sizeof detail[0]; k++)
+        if (strcmp(a, detail[k]) == 0) {
+            *detail_flag[k] = cfg->stdout_detail_set = true;
+            return true;
+        }
+    if (is_option(a, "--output")) {
+        cfg->stdout_opt.path = option_value(argc, argv, i, "--output");
+        if (!*cfg->stdout_opt.path)
+            bad_value("--output", cfg->stdout_opt.path);
+    } else if (is_option(a, "--folded-root")) {
+        v = option_value(argc, argv, i, "--folded-root");
+        if (strcmp(v, "none") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_NONE;
+        else if (strcmp(v, "executable") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_EXECUTABLE;
+        else if (strcmp(v, "container") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_CONTAINER;
+        else if (strcmp(v, "thread") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_THREAD;
+        else bad_value("--folded-root", v);
+    } else if (is_option(a, "--sample-types")) {
+        v = option_value(argc, argv, i, "--sample-types");
+        add_value(cfg->filter.sample_types, &cfg->filter.n_sample_types, "--sample-types", v);
+    } else if (is_option(a, "--frame-types")) {
+        v = option_value(argc, argv, i, "--frame-types");
+        add_value(cfg->filter.frame_types, &cfg->filter.n_frame_types, "--frame-types", v);
+    } else if (is_option(a, "--resource")) {
+        v = option_value(argc, argv, i, "--resource");
+        add_value(cfg->filter.resource, &cfg->filter.n_resource, "--resource", v);
+    } else if (is_option(a, "--container-id")) {
+        cfg->filter.container_id = option_value(argc, argv, i, "--container-id");
+    } else if (strcmp(a, "--require-container-id") == 0) {
+        cfg->filter.require_container_id = true;
+    } else if (is_option(a, "--min-frames")) {
+        v = option_value(argc, argv, i, "--min-frames");
+        if (parse_uint(v, 1u << 24, &u))
+            bad_value("--min-frames", v);
+        cfg->filter.min_frames = u;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* What parse_output_option cannot see alone: combinations, and lists with nothing in them. */
+static void check_output_options(const struct config *cfg)
+{
+    char err[256];
+    if (filter_config_check(&cfg->filter, err, sizeof err) != 0) {
+        fprintf(stderr, "lazybackend: %s\n", err);
+        exit(2);
+    }
+    if (cfg->stdout_detail_set && cfg->format == STDOUT_FORMAT_FOLDED) {
+        fprintf(stderr, "lazybackend: --no-* detail switches apply to --format text and json, not folded\n");
+        exit(2);
+    }
+    if (cfg->stdout_opt.folded_root != FOLDED_ROOT_NONE && cfg->format != STDOUT_FORMAT_FOLDED) {
+        fprintf(stderr, "lazybackend: --folded-root needs --format folded\n");
+        exit(2);
+    }
+}
+
 /* Parses options into cfg; non-option arguments are collected into files. */
 static void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files)
 {
@@ -270,7 +374,10 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             v = option_value(argc, argv, &i, "--format");
             if (strcmp(v, "text") == 0) cfg->format = STDOUT_FORMAT_TEXT;
             else if (strcmp(v, "folded") == 0) cfg->format = STDOUT_FORMAT_FOLDED;
+            else if (strcmp(v, "json") == 0) cfg->format = STDOUT_FORMAT_JSON;
             else bad_value("--format", v);
+        } else if (parse_output_option(argc, argv, &i, cfg)) {
+            continue;
         } else if (is_option(a, "--sqlite-path")) {
             cfg->sqlite_path = option_value(argc, argv, &i, "--sqlite-path");
             if (!*cfg->sqlite_path)
@@ -356,6 +463,22 @@ static void config_defaults(struct config *cfg)
 
 /* ---------- sinks ---------- */
 
+/* With a filter configured, the decoder drives {filter} and the filter the real sinks;
+ * without one there is no stage at all. */
+static int insert_filter(struct app *app)
+{
+    if (!filter_config_active(&app->cfg.filter))
+        return 0;
+    app->inner_sinks = app->sinks;
+    if (filter_open(&app->filter_sink, &app->cfg.filter, &app->inner_sinks) != 0) {
+        log_error("cannot set up the filters");
+        sink_set_close(&app->inner_sinks, 0);
+        return -1;
+    }
+    app->sinks = (struct sink_set){ &app->filter_sink, 1 };
+    return 0;
+}
+
 static int open_sinks(struct app *app)
 {
     if (app->cfg.n_sinks == 0)
@@ -365,11 +488,15 @@ static int open_sinks(struct app *app)
     for (size_t i = 0; i < app->cfg.n_sinks; i++) {
         struct sink *s = &app->sink_storage[app->sinks.n];
         if (strcmp(app->cfg.sinks[i], "stdout") == 0) {
-            struct stdout_sink_options o = { .format = app->cfg.format, .fd = STDOUT_FILENO };
+            struct stdout_sink_options o = app->cfg.stdout_opt;
+            o.format = app->cfg.format;
+            o.fd = STDOUT_FILENO;
             if (stdout_sink_open(s, &o) != 0) {
-                log_error("cannot open the stdout sink");
+                log_error("cannot open the stdout sink%s%s: %s", o.path ? " on " : "",
+                          o.path ? o.path : "", strerror(errno));
                 return -1;
             }
+            app->stdout_sink = s;
         } else if (strcmp(app->cfg.sinks[i], "sqlite") == 0) {
             struct sqlite_sink_options o = { .path = app->cfg.sqlite_path, .sync = app->cfg.sqlite_sync };
             char err[512];
@@ -387,7 +514,7 @@ static int open_sinks(struct app *app)
         }
         app->sinks.n++;
     }
-    return 0;
+    return insert_filter(app);
 }
 
 /* ---------- the profiles service ---------- */
@@ -484,12 +611,30 @@ static void check_drained(struct loop *loop, void *ud)
     loop_add_timer(loop, 20, check_drained, app);
 }
 
+/* SIGHUP: logrotate moved the --output file; write to a new one from the next request on. */
+static void reopen_output(struct app *app)
+{
+    if (!app->stdout_sink || !app->cfg.stdout_opt.path) {
+        log_info("SIGHUP: no output file to reopen");
+        return;
+    }
+    if (stdout_sink_reopen(app->stdout_sink) != 0)
+        log_error("SIGHUP: cannot reopen %s: %s (still writing to the old file)",
+                  app->cfg.stdout_opt.path, strerror(errno));
+    else
+        log_info("SIGHUP: reopened %s", app->cfg.stdout_opt.path);
+}
+
 static void on_signal(struct loop *loop, int fd, int events, void *ud)
 {
     (void)events;
     struct app *app = ud;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP) {
+            reopen_output(app);
+            continue;
+        }
         if (si.ssi_signo != SIGINT && si.ssi_signo != SIGTERM)
             continue;
         if (app->shutting_down) {
@@ -512,6 +657,7 @@ static int setup_signals(struct app *app)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
         return -1;
     signal(SIGPIPE, SIG_IGN);   /* a closed stdout pipe is an error to report, not a death */
@@ -750,6 +896,7 @@ int main(int argc, char **argv)
     const char **files;
     int n_files;
     parse_options(argc, argv, first, &app.cfg, &files, &n_files);
+    check_output_options(&app.cfg);
     int rc;
     if (decode) {
         rc = decode_command(&app, files, n_files);
