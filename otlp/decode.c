@@ -673,9 +673,13 @@ static bool prepare_memos(struct otlp_decoder *d)
     if (!VEC_RESERVE(d->attr_memo, na) || !VEC_RESERVE(d->mapping_memo, nm) ||
         !VEC_RESERVE(d->location_memo, nl))
         return false;
-    memset(d->attr_memo.v, 0, na * sizeof *d->attr_memo.v);
-    memset(d->mapping_memo.v, 0, nm * sizeof *d->mapping_memo.v);
-    memset(d->location_memo.v, 0, nl * sizeof *d->location_memo.v);
+    /* memset on a never-allocated (NULL) vector is undefined even for 0 bytes. */
+    if (na)
+        memset(d->attr_memo.v, 0, na * sizeof *d->attr_memo.v);
+    if (nm)
+        memset(d->mapping_memo.v, 0, nm * sizeof *d->mapping_memo.v);
+    if (nl)
+        memset(d->location_memo.v, 0, nl * sizeof *d->location_memo.v);
     VEC_RESET(d->frame_pool);
     d->null_location.state = UNRESOLVED;
     return true;

@@ -252,6 +252,8 @@ struct walk {
     bool failed;
     char why[OTLP_DETECT_LINE];
     uint32_t seen[WM_COUNT];                /* bit f: field f occurred in that message */
+    uint32_t carried[WM_COUNT];             /* ... and carried something: an empty LEN reads
+                                             * as the default value in any layout */
     uint8_t wts[2][WMAX_FIELD + 1];         /* Profile, Sample: bit w: wire type w seen */
     uint64_t count[WM_COUNT];               /* messages walked */
 };
@@ -432,6 +434,8 @@ static bool walk_msg(struct walk *w, enum wmsg m, const uint8_t *p, size_t n, co
                               w->layout->name);
         const struct wfield *f = &desc->f[fnum];
         w->seen[m] |= 1u << fnum;
+        if (wt != WT_LEN || len > 0)
+            w->carried[m] |= 1u << fnum;
         if (m == WM_PROFILE || m == WM_SAMPLE)
             w->wts[m == WM_SAMPLE][fnum] |= (uint8_t)(1u << wt);
         if (!check_field(w, fr, desc, fnum, wt, val, len, &elems))
@@ -517,7 +521,7 @@ static size_t differences(const struct walk *a, const struct walk *b, char *buf,
     size_t n = 0, pos = 0;
     buf[0] = 0;
     for (int m = 0; m < WM_COUNT; m++) {
-        uint32_t bits = a->seen[m] | b->seen[m];
+        uint32_t bits = a->carried[m] | b->carried[m];
         const struct wmsg_desc *da = a->wire->m[m], *db = b->wire->m[m];
         for (unsigned f = 1; bits && f <= WMAX_FIELD; f++) {
             if (!(bits & (1u << f)))
