@@ -4,6 +4,7 @@
 #   make test       build and run the whole suite; ends with "N passed, N failed"
 #   make test SANITIZE=1   the same under ASan+UBSan
 #   make CC=clang   any C11 compiler; gcc and clang are both kept warning-free
+#   make fuzz       the libFuzzer target build/fuzz/fuzz_decode (clang); scripts/fuzz runs it
 CC       ?= cc
 SANITIZE ?= 0
 NANOPB_GEN ?= /usr/bin/nanopb_generator.py
@@ -16,6 +17,14 @@ else
 BUILD    := build/rel
 SANFLAGS :=
 OPT      := -O2
+endif
+
+# The fuzz build (make fuzz): clang, coverage for libFuzzer, ASan+UBSan, in its own tree.
+FUZZ     ?= 0
+ifeq ($(FUZZ),1)
+BUILD    := build/fuzz
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1
 endif
 
 PKGS     := libnghttp2 zlib sqlite3 libcurl
@@ -63,6 +72,14 @@ $(BUILD)/test/%: test/unit/%.c $(OBJS) test/unit/check.h
 
 $(BUILD)/bench_decode: test/bench/bench_decode.c $(OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
+
+# The detector, decoder and sinks under libFuzzer (no transport: it only frames and inflates).
+FUZZ_OBJS := $(filter-out $(BUILD)/h2/%,$(OBJS))
+$(BUILD)/fuzz_decode: test/fuzz/fuzz_decode.c $(FUZZ_OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDFLAGS) $(LDLIBS)
+
+fuzz: deps
+	@$(MAKE) --no-print-directory FUZZ=1 CC=clang build/fuzz/fuzz_decode
 
 # Everything that compiles, for the compiler matrix in .ci/run.
 tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode
