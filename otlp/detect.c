@@ -647,7 +647,10 @@ size_t otlp_detection_failure(const struct otlp_detection *det, char *buf, size_
         return 0;
     buf[0] = 0;
     if (det->malformed) {
-        appendf(buf, len, &pos, "malformed request (in every proto layout): %s", det->tried[0].why);
+        const char *why = det->tried[0].why;
+        if (strncmp(why, "malformed ", 10) == 0)
+            why += 10;
+        appendf(buf, len, &pos, "malformed request (in every proto layout): %s", why);
         return pos;
     }
     if (det->n_tried == 1) {
