@@ -231,22 +231,25 @@ static bool memo_grow(struct memo *m)
     return true;
 }
 
-void memo_put(struct memo *m, uint64_t key, int64_t val)
+bool memo_put(struct memo *m, uint64_t key, int64_t val)
 {
     assert(key != UINT64_MAX);
-    if (m->n >= m->max)
-        return;
-    if ((m->n + 1) * 2 > m->cap && !memo_grow(m))
-        return;
     uint64_t k = key + 1;
-    size_t j = memo_slot(k, m->cap);
-    for (; m->keys[j]; j = (j + 1) & (m->cap - 1)) {
-        if (m->keys[j] == k) {
-            m->vals[j] = val;
-            return;
+    if (m->cap) {
+        for (size_t j = memo_slot(k, m->cap); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
+            if (m->keys[j] == k) {
+                m->vals[j] = val;
+                return true;
+            }
         }
     }
+    if (m->n >= m->max || ((m->n + 1) * 2 > m->cap && !memo_grow(m)))
+        return false;
+    size_t j = memo_slot(k, m->cap);
+    while (m->keys[j])
+        j = (j + 1) & (m->cap - 1);
     m->keys[j] = k;
     m->vals[j] = val;
     m->n++;
+    return true;
 }

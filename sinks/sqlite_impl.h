@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The schema this build writes and reads (PRAGMA user_version). sqlite_schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
@@ -80,6 +81,27 @@ void memo_init(struct memo *m, size_t max);
 void memo_clear(struct memo *m);
 void memo_free(struct memo *m);
 bool memo_get(const struct memo *m, uint64_t key, int64_t *val);
-void memo_put(struct memo *m, uint64_t key, int64_t val);
+/* False when not stored (full, or out of memory). */
+bool memo_put(struct memo *m, uint64_t key, int64_t val);
+
+/* ---- flame graph (flamegraph.c) ----
+ * Weighted stacks in, a self-contained interactive SVG out. Names are indices into `strs`
+ * (already escaped for display by esc_text; the writer escapes them for XML). */
+struct fg_elem {
+    uint32_t name, type;   /* type: the frame type's name, colours the frame */
+};
+struct fg_path {
+    const struct fg_elem *e;   /* root first */
+    size_t n;
+    int64_t weight;
+};
+struct fg_options {
+    const char *title, *subtitle;
+    const char *count_name;    /* "samples", "nanoseconds", ... */
+    unsigned width;            /* pixels */
+};
+/* 0, or -1 (out of memory, or a write error on out). */
+int flamegraph_write(FILE *out, const char *const *strs, size_t n_strs, const struct fg_path *paths,
+                     size_t n_paths, const struct fg_options *o);
 
 #endif
