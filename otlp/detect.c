@@ -412,12 +412,16 @@ static int role_field(const struct wmsg_desc *desc, enum wrole role)
     return 0;
 }
 
-static bool walk_msg(struct walk *w, enum wmsg m, const uint8_t *p, size_t n, const struct frame *fr,
-                     unsigned depth)
+/* Checks every field of one message and walks the nested ones, except: fields whose bit is
+ * in `skip_nested` are checked but not walked into; when `only` is not 0, only the fields in
+ * it are looked at (a second pass over the same message). */
+static bool walk_fields(struct walk *w, enum wmsg m, const uint8_t *p, size_t n, const struct frame *fr,
+                        unsigned depth, uint32_t skip_nested, uint32_t only)
 {
     const struct wmsg_desc *desc = w->wire->m[m];
     assert(desc);
-    w->count[m]++;
+    if (!only)
+        w->count[m]++;
     uint32_t occurrences[WMAX_FIELD + 1] = { 0 };
     uint64_t roles[R_COUNT] = { 0 };
     struct cursor c = { p, p + n };
@@ -429,6 +433,8 @@ static bool walk_msg(struct walk *w, enum wmsg m, const uint8_t *p, size_t n, co
         uint64_t elems = 0;
         if (!next_field(w, fr, desc, &c, &fnum, &wt, &val, &len))
             return false;
+        if (only && (fnum > WMAX_FIELD || !(only & (1u << fnum))))
+            continue;
         if (fnum > WMAX_FIELD || desc->f[fnum].kind == W_NONE)
             return contradict(w, fr, "%s field %u (%s) is not in %s", desc->name, fnum, wt_names[wt],
                               w->layout->name);
@@ -440,9 +446,9 @@ static bool walk_msg(struct walk *w, enum wmsg m, const uint8_t *p, size_t n, co
             w->wts[m == WM_SAMPLE][fnum] |= (uint8_t)(1u << wt);
         if (!check_field(w, fr, desc, fnum, wt, val, len, &elems))
             return false;
-        if (f->kind == W_MSG && depth < MAX_DEPTH) {
+        if (f->kind == W_MSG && depth < MAX_DEPTH && !(skip_nested & (1u << fnum))) {
             struct frame child = { fr, f->name, occurrences[fnum], f->repeated };
-            if (!walk_msg(w, (enum wmsg)f->msg, val, len, &child, depth + 1))
+            if (!walk_fields(w, (enum wmsg)f->msg, val, len, &child, depth + 1, 0, 0))
                 return false;
         }
         occurrences[fnum]++;
@@ -466,7 +472,12 @@ static void walk_layout(struct walk *w, const struct otlp_layout *layout, const 
     w->wire = wire_of(layout);
     assert(w->wire);
     struct frame root = { NULL, NULL, 0, false };
-    walk_msg(w, WM_REQUEST, msg, len, &root, 0);
+    /* Profiles and samples first, wherever the dictionary sits on the wire: that is where
+     * the layouts differ most, so a layout that does not fit usually fails there, before its
+     * walk of the (big, and mostly alike) dictionary. */
+    const uint32_t dictionary = 1u << 2;
+    if (walk_fields(w, WM_REQUEST, msg, len, &root, 0, dictionary, 0))
+        walk_fields(w, WM_REQUEST, msg, len, &root, 0, 0, dictionary);
 }
 
 /* ---------- evidence ---------- */
