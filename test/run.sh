@@ -35,12 +35,12 @@ run_one() {   # name, command...
 }
 
 for t in "$BUILD"/test/*; do
-  [ -x "$t" ] || continue
+  [ -f "$t" ] && [ -x "$t" ] || continue
   echo "# unit: $(basename "$t")"
   run_one "$(basename "$t")" "$t"
 done
 for t in test/e2e/*; do
-  [ -x "$t" ] || continue
+  [ -f "$t" ] && [ -x "$t" ] || continue
   echo "# e2e: $(basename "$t")"
   run_one "$(basename "$t")" timeout 600 "$t"
 done
