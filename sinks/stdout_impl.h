@@ -69,7 +69,7 @@ void json_resource_begin(struct stdout_state *st, const struct lb_resource *r);
 void json_profile_begin(struct stdout_state *st, const struct lb_profile *p);
 /* A request's JSON output may be JSON_BUDGET_FACTOR times its decoded size plus
  * JSON_BUDGET_BASE. Ordinary requests stay far below (each sample's stack is written out, so
- * 20-50x is usual); the cap stops a huge header repeated into every line from filling a disk. */
+ * 10-50x is usual); the cap stops a huge header repeated into every line from filling a disk. */
 #define JSON_BUDGET_FACTOR 256
 #define JSON_BUDGET_BASE ((uint64_t)64 << 20)
 /* -1 when the request's JSON output passed its cap (the request must fail). */
