@@ -28,6 +28,7 @@ struct idcache {
     struct slot *slots;
     size_t sets;      /* a power of two; slots = sets * WAYS */
     size_t key_bytes, max_key_bytes, max_key_len;
+    size_t hand;      /* where the byte-budget eviction sweep continues */
     uint64_t clock;
     uint64_t hits, misses, evictions, entries;
 };
@@ -135,8 +136,19 @@ void idcache_put(struct idcache *c, uint64_t hash, const void *key, size_t len, 
     if (victim->id)
         c->evictions++;
     slot_clear(c, victim);
-    if (c->key_bytes + len > c->max_key_bytes)
+    if (len > c->max_key_bytes)
         return;
+    /* Over the byte budget: a sweep evicts entries anywhere (like a clock hand) until the key
+     * fits; it ends because the budget holds this key alone. */
+    size_t n = c->sets * WAYS;
+    while (c->key_bytes + len > c->max_key_bytes) {
+        struct slot *s = &c->slots[c->hand];
+        c->hand = (c->hand + 1) % n;
+        if (s->id && s != victim) {
+            c->evictions++;
+            slot_clear(c, s);
+        }
+    }
     uint8_t *copy = malloc(len ? len : 1);
     if (!copy)
         return;   /* a cache may always forget */

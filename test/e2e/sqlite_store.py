@@ -1,0 +1,432 @@
+#!/usr/bin/python3
+"""sqlite_store.py - the SQLite sink and the commands that read it, end to end.
+
+Stores the fixture several times (through `lazybackend decode` and through gRPC with grpcio),
+then asks `top`, `folded` and direct SQL and checks every figure against expectations from
+outside the code under test: ebpf-jvm-go.folded and expect.json from the fixtures, and
+per-executable / per-container / per-window figures computed from the protobuf message by
+the reference library (lib/fixture_model.py). Also: schema versioning, readers beside a
+writer, deduplication, bad arguments.
+
+Environment: LAZYBACKEND (the binary), FIXTURES (the OTLP fixtures). Only 127.0.0.1.
+"""
+import collections
+import json
+import os
+import socket
+import sqlite3
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import check, run, done  # noqa: E402
+import fixture_model  # noqa: E402
+import otlpgen  # noqa: E402
+
+import grpc  # noqa: E402
+
+LB = os.environ.get("LAZYBACKEND", "./lazybackend")
+FIX = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
+EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
+FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
+RAW = open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read()
+MODEL = fixture_model.load(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
+TMP = tempfile.mkdtemp(prefix="lb-sqlite-")
+EXPORT = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
+FILE_COPIES, GRPC_COPIES = 3, 2
+COPIES = FILE_COPIES + GRPC_COPIES
+DB = os.path.join(TMP, "store.db")
+
+
+def lb(*args, timeout=120):
+    p = subprocess.run([LB, *args], capture_output=True, timeout=timeout * SLOW)
+    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+
+
+def sql(db, query, *params):
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return con.execute(query, params).fetchall()
+    finally:
+        con.close()
+
+
+def stream(n):
+    """n copies of the fixture as a length-prefixed stream (the Collector file exporter's)."""
+    path = os.path.join(TMP, "stream%d.bin" % n)
+    with open(path, "wb") as f:
+        f.write(b"".join(struct.pack(">I", len(RAW)) + RAW for _ in range(n)))
+    return path
+
+
+def parse_top(out):
+    """{name: (self, total)} and the header's total weight."""
+    lines = out.decode().splitlines()
+    header = lines[0]
+    weight = int(header.split("weight ")[1].split()[0].rstrip(","))
+    rows = {}
+    for line in lines[2:]:
+        self_w, _, total_w, _, name = line.split(None, 4)
+        rows[name] = (int(self_w), int(total_w))
+    return weight, rows
+
+
+def folded_lines(out):
+    return {line.rsplit(b" ", 1)[0]: int(line.rsplit(b" ", 1)[1]) for line in out.splitlines()}
+
+
+# --------------------------------------------------------------------------- storing
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(db, *extra):
+    for _ in range(3):
+        port = free_port()
+        err = open(os.path.join(TMP, "server.err"), "ab")
+        proc = subprocess.Popen([LB, "--grpc-address", "127.0.0.1:%d" % port, "--sink", "sqlite",
+                                 "--sqlite-path", db, *extra], stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + 10 * SLOW
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return proc, port
+            except OSError:
+                time.sleep(0.05)
+        proc.kill()
+        proc.wait()
+    raise RuntimeError("server did not start: " + open(os.path.join(TMP, "server.err")).read())
+
+
+def store_everything():
+    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", DB, stream(FILE_COPIES))
+    check("decode --sink sqlite stores %d copies" % FILE_COPIES, rc == 0, err)
+    proc, port = start_server(DB)
+    try:
+        ch = grpc.insecure_channel("127.0.0.1:%d" % port)
+        ok = 0
+        for _ in range(GRPC_COPIES):
+            ch.unary_unary(EXPORT)(RAW, timeout=10 * SLOW)
+            ok += 1
+        check("gRPC Export into the sqlite sink: %d OK" % GRPC_COPIES, ok == GRPC_COPIES)
+        # a reader beside the running writer
+        rc, out, err = lb("top", "--db", DB, "--by", "frame-type")
+        check("top works while the server has the database open", rc == 0 and out.startswith(b"#"), err)
+        ch.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30 * SLOW)
+    check("server exits 0 after SIGTERM", proc.returncode == 0,
+          open(os.path.join(TMP, "server.err")).read()[-2000:])
+
+
+# --------------------------------------------------------------------------- checks
+
+def test_counts_by_sql():
+    n = sql(DB, "SELECT count(*), sum(n_timestamps), sum(weight) FROM samples")[0]
+    check("samples = %d x %d" % (EXPECT["samples"], COPIES), n[0] == EXPECT["samples"] * COPIES, n)
+    check("timestamps = %d x %d" % (EXPECT["timestamps"], COPIES), n[1] == EXPECT["timestamps"] * COPIES, n)
+    n = sql(DB, "SELECT count(*) FROM sample_timestamps")[0][0]
+    check("sample_timestamps rows = timestamps", n == EXPECT["timestamps"] * COPIES, n)
+    n = sql(DB, "SELECT count(*), sum(resources), sum(profiles), sum(samples) FROM requests")[0]
+    check("requests: one row per request, with its counts",
+          n == (COPIES, EXPECT["resource_profiles"] * COPIES, EXPECT["profiles"] * COPIES,
+                EXPECT["samples"] * COPIES), n)
+    types = dict(sql(DB, "SELECT f.type, count(*) FROM samples s JOIN stack_frames_v f ON f.stack_id = s.stack_id "
+                         "GROUP BY f.type"))
+    want = {k: v * COPIES for k, v in EXPECT["frame_types"].items()}
+    check("frames per frame type = expect.json x %d" % COPIES, types == want, "got %s\nwant %s" % (types, want))
+    st = dict(sql(DB, "SELECT p.sample_type, sum(p.samples) FROM profiles_v p GROUP BY 1"))
+    check("samples per sample type = expect.json x %d" % COPIES,
+          st == {k: v * COPIES for k, v in EXPECT["sample_types"].items()}, st)
+    layouts = sql(DB, "SELECT transport, layout, count(*) FROM requests_v GROUP BY 1, 2 ORDER BY 1")
+    check("requests record transport and layout", layouts == [("file", "v1.11", FILE_COPIES),
+                                                               ("grpc", "v1.11", GRPC_COPIES)], layouts)
+    peers = sql(DB, "SELECT count(*) FROM requests_v WHERE transport = 'grpc' AND peer LIKE '127.0.0.1:%'")
+    check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
+    ok = sql(DB, "PRAGMA integrity_check")
+    check("integrity_check ok", ok == [("ok",)], ok)
+    check("schema version 2", sql(DB, "PRAGMA user_version")[0][0] == 2)
+    check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
+
+
+def test_dedup():
+    one = os.path.join(TMP, "one.db")
+    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", one, os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
+    check("decode one copy", rc == 0, err)
+    q = "SELECT (SELECT count(*) FROM frames), (SELECT count(*) FROM stacks), (SELECT count(*) FROM stack_frames)," \
+        " (SELECT count(*) FROM attributes), (SELECT count(*) FROM attribute_sets), (SELECT count(*) FROM mappings)"
+    a, b = sql(one, q)[0], sql(DB, q)[0]
+    check("frames, stacks, attributes stored once: same counts for 1 and %d copies" % COPIES, a == b, (a, b))
+    stacks = sql(one, "SELECT count(DISTINCT stack_id) FROM samples")[0][0]
+    check("distinct stacks stored = stacks used", sql(one, "SELECT count(*) FROM stacks")[0][0] == stacks)
+
+
+def test_folded_one_copy():
+    for name in ("ebpf-jvm-go.v1.11.pb", "ebpf-jvm-go.v1.11-ascending.pb", "ebpf-jvm-go.v1.9.pb",
+                 "ebpf-jvm-go.v1.8.pb"):
+        db = os.path.join(TMP, "folded-%s.db" % name)
+        rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, os.path.join(FIX, name))
+        if not check("decode %s into sqlite" % name, rc == 0, err):
+            continue
+        rc, out, err = lb("folded", "--db", db)
+        check("folded over one stored %s equals ebpf-jvm-go.folded byte for byte" % name,
+              rc == 0 and out == FOLDED, err or out[:300])
+
+
+def test_folded_copies():
+    rc, out, err = lb("folded", "--db", DB)
+    want = {k: v * COPIES for k, v in folded_lines(FOLDED).items()}
+    check("folded over %d copies: the fixture's lines, weights x %d" % (COPIES, COPIES),
+          rc == 0 and folded_lines(out) == want, err)
+    check("folded lines sorted bytewise", out.splitlines() == sorted(out.splitlines()))
+
+
+def folded_function_figures():
+    """self/total per frame name from the fixture's folded file (no ';' in names there)."""
+    self_w, total_w = collections.Counter(), collections.Counter()
+    for key, w in folded_lines(FOLDED).items():
+        names = key.decode().split(";")
+        self_w[names[-1]] += w
+        for n in set(names):
+            total_w[n] += w
+    return self_w, total_w
+
+
+def test_top_function():
+    self_w, total_w = folded_function_figures()
+    for mode in ("--self", "--total"):
+        rc, out, err = lb("top", "--db", DB, "--by", "function", mode, "--limit", "0")
+        if not check("top --by function %s runs" % mode, rc == 0, err):
+            continue
+        weight, rows = parse_top(out)
+        check("top %s: total weight = timestamps x %d" % (mode, COPIES), weight == EXPECT["timestamps"] * COPIES, weight)
+        want = {n: (self_w[n] * COPIES, total_w[n] * COPIES) for n in total_w}
+        check("top --by function %s: self and total per function = folded file x %d" % (mode, COPIES),
+              rows == want, first_diff(rows, want))
+        order = [r[1] if mode == "--total" else r[0] for r in
+                 (tuple(map(int, line.split()[0:3:2])) for line in out.decode().splitlines()[2:])]
+        check("top %s sorted heaviest first" % mode, order == sorted(order, reverse=True))
+    rc, out, _ = lb("top", "--db", DB, "--limit", "3")
+    check("top --limit 3 prints 3 rows", rc == 0 and len(out.splitlines()) == 5, out)
+
+
+def first_diff(got, want):
+    for k in sorted(set(got) | set(want)):
+        if got.get(k) != want.get(k):
+            return "%r: got %r, want %r" % (k, got.get(k), want.get(k))
+    return ""
+
+
+def model_top(key_of, samples=MODEL, copies=COPIES):
+    out = collections.Counter()
+    for s in samples:
+        out[key_of(s)] += s.weight * copies
+    return out
+
+
+def test_top_groups():
+    for by, key_of in (("executable", fixture_model.executable), ("container", fixture_model.container),
+                       ("thread", fixture_model.thread)):
+        rc, out, err = lb("top", "--db", DB, "--by", by, "--limit", "0")
+        if not check("top --by %s runs" % by, rc == 0, err):
+            continue
+        _, rows = parse_top(out)
+        want = {k: (v, v) for k, v in model_top(key_of).items()}
+        check("top --by %s = weights per %s from the protobuf message" % (by, by), rows == want,
+              first_diff(rows, want))
+
+
+def test_top_frame_type():
+    self_w, total_w = collections.Counter(), collections.Counter()
+    for s in MODEL:
+        if s.frames:
+            self_w[s.frames[0][1]] += s.weight * COPIES
+        for t in set(t for _, t in s.frames):
+            total_w[t] += s.weight * COPIES
+    rc, out, err = lb("top", "--db", DB, "--by", "frame-type", "--total")
+    _, rows = parse_top(out)
+    want = {t: (self_w[t], total_w[t]) for t in total_w}
+    check("top --by frame-type --total = per-type weights from the protobuf message", rc == 0 and rows == want,
+          err or first_diff(rows, want))
+    check("every frame type of expect.json arrived", set(rows) == set(EXPECT["frame_types"]), rows)
+
+
+def test_where():
+    cid = [s.resource_attrs["container.id"] for s in MODEL if s.resource_attrs.get("container.id")][0]
+    want = sum(s.weight for s in MODEL if s.resource_attrs.get("container.id") == cid) * COPIES
+    rc, out, err = lb("folded", "--db", DB, "--where", "container.id=" + cid)
+    check("folded --where container.id=...: weight = model", rc == 0 and sum(folded_lines(out).values()) == want,
+          err or (sum(folded_lines(out).values()), want))
+    want = sum(s.weight for s in MODEL if fixture_model.executable(s) == "java"
+               and fixture_model.thread(s) == "Thread-1") * COPIES
+    rc, out, err = lb("top", "--db", DB, "--where", "process.executable.name=java", "--where", "thread.name=Thread-1")
+    check("two --where filters must both hold", rc == 0 and parse_top(out)[0] == want, err or out[:200])
+    pid = [s.sample_attrs["process.pid"] for s in MODEL if "process.pid" in s.sample_attrs][0]
+    want = sum(s.weight for s in MODEL if s.sample_attrs.get("process.pid") == pid) * COPIES
+    rc, out, err = lb("top", "--db", DB, "--where", "process.pid=" + pid)
+    check("--where matches an int attribute by its decimal text", rc == 0 and parse_top(out)[0] == want,
+          err or out[:200])
+    rc, out, err = lb("folded", "--db", DB, "--where", "container.id=nope")
+    check("--where with no match: empty output", rc == 0 and out == b"", err)
+    rc, out, err = lb("top", "--db", DB, "--where", "no.such.key=1")
+    check("--where on an unknown key: zero weight", rc == 0 and parse_top(out)[0] == 0, err)
+
+
+def window_weight(since, until):
+    w = 0
+    for s in MODEL:
+        w += sum(1 for t in s.timestamps if since <= t < until)   # the fixture has no values
+    return w * COPIES
+
+
+def test_time_filters():
+    check("fixture samples carry timestamps and no values", all(s.timestamps and not s.values for s in MODEL))
+    since, until = 1761887345000000000, 1761887347000000000   # 05:09:05Z .. 05:09:07Z
+    want = window_weight(since, until)
+    check("time window holds part of the fixture", 0 < want < EXPECT["timestamps"] * COPIES, want)
+    for args in (("--since", "2025-10-31T05:09:05Z", "--until", "2025-10-31T05:09:07Z"),
+                 ("--since", "1761887345", "--until", "1761887347"),
+                 ("--since=2025-10-31T06:09:05+01:00", "--until=2025-10-31T05:09:07.000Z")):
+        rc, out, err = lb("top", "--db", DB, *args)
+        check("top %s: weight = timestamps inside x %d" % (" ".join(args), COPIES),
+              rc == 0 and parse_top(out)[0] == want, err or out[:200])
+    rc, out, err = lb("folded", "--db", DB, "--since", "2025-10-31T05:09:05Z", "--until", "2025-10-31T05:09:07Z")
+    check("folded in the window: same total weight", rc == 0 and sum(folded_lines(out).values()) == want, err)
+    rc, out, err = lb("top", "--db", DB, "--since", "-3650d")
+    check("relative --since -3650d covers everything", rc == 0 and parse_top(out)[0] == EXPECT["timestamps"] * COPIES,
+          err or out[:200])
+    rc, out, err = lb("top", "--db", DB, "--since", "-15m")
+    check("relative --since -15m: nothing from 2025", rc == 0 and parse_top(out)[0] == 0, err or out[:200])
+    rc, _, err = lb("top", "--db", DB, "--since", "yesterday")
+    check("a bad time is a usage error", rc == 2 and "--since" in err, err)
+    rc, _, err = lb("top", "--db", DB, "--since", "2025-10-31T05:09:07Z", "--until", "2025-10-31T05:09:05Z")
+    check("--since after --until is a usage error", rc == 2, err)
+
+
+def test_type_filters():
+    want = sum(s.weight for s in MODEL if any(t == "v8js" for _, t in s.frames)) * COPIES
+    rc, out, err = lb("top", "--db", DB, "--frame-type", "v8js")
+    check("--frame-type v8js: stacks holding a v8js frame", rc == 0 and parse_top(out)[0] == want, err or out[:200])
+    want = sum(s.weight for s in MODEL if any(t in ("v8js", "go") for _, t in s.frames)) * COPIES
+    rc, out, err = lb("top", "--db", DB, "--frame-type", "v8js", "--frame-type", "go")
+    check("repeated --frame-type: any of them", rc == 0 and parse_top(out)[0] == want, err or out[:200])
+    rc, out, err = lb("top", "--db", DB, "--sample-type", "samples")
+    check("--sample-type samples: everything", rc == 0 and parse_top(out)[0] == EXPECT["timestamps"] * COPIES, err)
+    rc, out, err = lb("top", "--db", DB, "--sample-type", "off_cpu")
+    check("--sample-type off_cpu: nothing", rc == 0 and parse_top(out)[0] == 0, err)
+
+
+def test_values_and_windows():
+    """Off-CPU style samples with values: the documented time-window rules, hand-computed."""
+    b = otlpgen.Builder()
+    stacks = [b.stack([b.location(ftype, functions=[(b.function(name, "f.c"), 1)])])
+              for name, ftype in (("paired", "native"), ("counted", "kernel"), ("untimed", "go"))]
+    p = b.profile(b.resource(container_id="vals"), "off_cpu", "nanoseconds")
+    t0 = 1758603335000000000            # the profile's time is t0 + 0.517877230 s
+    b.sample(p, stacks[0], timestamps=[t0 + 1000000000, t0 + 2000000000], values=[100, 200])
+    b.sample(p, stacks[1], timestamps=[t0 + 1500000000, t0 + 3000000000, t0 + 4000000000])
+    b.sample(p, stacks[2], values=[50])
+    path = os.path.join(TMP, "values.pb")
+    with open(path, "wb") as f:
+        f.write(b.bytes())
+    db = os.path.join(TMP, "values.db")
+    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, path)
+    if not check("decode a request with values into sqlite", rc == 0, err):
+        return
+    check("values stored as sent", sql(db, "SELECT group_concat(value) FROM (SELECT value FROM sample_values "
+                                           "ORDER BY sample_id, idx)")[0][0] == "100,200,50")
+    check("weights: sums of values, else timestamp counts",
+          sql(db, "SELECT group_concat(weight) FROM samples")[0][0] == "300,3,50")
+
+    def weight(*args):
+        rc, out, err = lb("top", "--db", db, *args)
+        return parse_top(out)[0] if rc == 0 else err
+
+    sec = lambda x: str(t0 // 10**9 + x)   # noqa: E731 - unix seconds relative to t0
+    check("no window: 353", weight() == 353)
+    check("window [t0+1.2s, t0+2.5s): the value of the timestamp inside, 1 per timestamp without values",
+          weight("--since", sec(1.2), "--until", sec(2.5)) == 201, weight("--since", sec(1.2), "--until", sec(2.5)))
+    check("window [t0, t0+1.2s): value 100, and the untimed sample at its profile's time",
+          weight("--since", sec(0), "--until", sec(1.2)) == 150)
+    check("window [t0+2.5s, t0+5s): two timestamps without values",
+          weight("--since", sec(2.5), "--until", sec(5)) == 2)
+    rc, out, err = lb("flamegraph", "--db", db)
+    check("flame graph counts nanoseconds for off_cpu", rc == 0 and b"(353 nanoseconds, 100.00%)" in out, err)
+    rc, out, err = lb("top", "--db", db)
+    check("top names the sample type", rc == 0 and b"(off_cpu/nanoseconds)" in out.splitlines()[0], out)
+
+
+def test_root():
+    rc, out, err = lb("folded", "--db", DB, "--root", "executable")
+    per_root = collections.Counter()
+    for key, w in folded_lines(out).items():
+        per_root[key.split(b";")[0].decode()] += w
+    want = model_top(fixture_model.executable)
+    check("folded --root executable: the process name is the root frame, weights per process = model",
+          rc == 0 and dict(per_root) == dict(want), err or (per_root, want))
+    stripped = collections.Counter()
+    for key, w in folded_lines(out).items():
+        stripped[key.split(b";", 1)[1]] += w
+    want = {k: v * COPIES for k, v in folded_lines(FOLDED).items()}
+    check("folded --root executable minus the root = the fixture's stacks", dict(stripped) == want)
+    rc, out, err = lb("folded", "--db", DB, "--root", "container")
+    roots = set(k.split(b";")[0].decode() for k in folded_lines(out))
+    check("folded --root container", rc == 0 and roots == set(model_top(fixture_model.container)), err or roots)
+
+
+def test_schema_versions():
+    newer = os.path.join(TMP, "newer.db")
+    con = sqlite3.connect(newer)
+    con.execute("CREATE TABLE t(x)")
+    con.execute("PRAGMA user_version = 7")
+    con.commit()
+    con.close()
+    rc, _, err = lb("top", "--db", newer)
+    check("top refuses a database from a newer lazybackend", rc == 1 and "newer" in err, err)
+    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", newer, os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
+    check("the sink refuses it too, with a clear message", rc != 0 and "newer" in err and "schema version 7" in err, err)
+    check("the newer database is left untouched", sql(newer, "PRAGMA user_version")[0][0] == 7)
+    rc, _, err = lb("top", "--db", os.path.join(TMP, "missing.db"))
+    check("top on a missing database fails clearly", rc == 1 and "missing.db" in err, err)
+
+
+def test_reader_beside_writer():
+    con = sqlite3.connect(DB, timeout=10)
+    con.execute("BEGIN IMMEDIATE")
+    con.execute("INSERT INTO strings(hash, value) VALUES (0, 'uncommitted')")
+    try:
+        rc, out, err = lb("top", "--db", DB, timeout=30)
+        check("top reads while another connection holds the write lock", rc == 0 and
+              parse_top(out)[0] == EXPECT["timestamps"] * COPIES, err)
+    finally:
+        con.rollback()
+        con.close()
+
+
+def test_bad_arguments():
+    for args, what in ((("top", "--by", "colour"), "--by"), (("folded", "--by", "function"), "--by"),
+                       (("top", "--root", "executable"), "--root"), (("top", "--where", "novalue"), "--where"),
+                       (("top", "--limit", "-1"), "--limit"), (("top", "stray"), "stray")):
+        rc, _, err = lb(*args, "--db", DB)
+        check("usage error: %s" % " ".join(args), rc == 2 and what in err, err)
+    rc, out, _ = lb("top", "--help")
+    check("top --help", rc == 0 and b"--where" in out)
+    rc, out, _ = lb("--help")
+    check("main usage lists the query commands and sqlite flags",
+          rc == 0 and b"top|folded|flamegraph" in out and b"--sqlite-path" in out)
+
+
+store_everything()
+for t in (test_counts_by_sql, test_dedup, test_folded_one_copy, test_folded_copies, test_top_function,
+          test_top_groups, test_top_frame_type, test_where, test_time_filters, test_type_filters, test_values_and_windows, test_root,
+          test_schema_versions, test_reader_beside_writer, test_bad_arguments):
+    run(t.__name__, t)
+done()
