@@ -479,6 +479,23 @@ def t_disconnect_mid_message(s):
            ok_reset and grpc_status(ok_after) == OK and s.still_serves(), ok_after)
 
 
+def t_bad_preface(s):
+    """An HTTP/1.1 client (no HTTP/2 preface) is dropped; nobody else notices."""
+    closed = False
+    with socket.create_connection(("127.0.0.1", s.port), timeout=5 * SLOW) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
+        deadline = time.monotonic() + 5 * SLOW
+        try:
+            while time.monotonic() < deadline:
+                if not sock.recv(65536):   # it may see our SETTINGS first, then EOF
+                    closed = True
+                    break
+        except ConnectionError:
+            closed = True
+    report("HTTP/1.1 request on the gRPC port: connection closed, server keeps serving",
+           closed and s.still_serves())
+
+
 def t_many_connections(s):
     conns = []
     try:
@@ -562,18 +579,19 @@ def t_over_limit(s):
 
 
 def t_at_limit(s):
-    # Field 15 (unknown to the request message) pads the fixture to exactly the limit; a
-    # protobuf decoder skips unknown fields, so this is a valid request of 1048576 bytes.
-    pad_total = 1048576 - len(FIXTURE)
-    pad = pad_total - 1 - 3            # tag byte + 3-byte varint length
-    body = FIXTURE + bytes([15 << 3 | 2]) + bytes([pad & 0x7f | 0x80, pad >> 7 & 0x7f | 0x80,
-                                                    pad >> 14]) + b"\0" * pad
-    assert len(body) == 1048576
+    # Exactly the limit passes the transport and reaches the decoder, which then rejects the
+    # bytes as protobuf (0xff never starts a valid field): INVALID_ARGUMENT, not
+    # RESOURCE_EXHAUSTED. The same for a gzip message inflating to exactly the limit.
+    body = b"\xff" * 1048576
     code, details = s.call(body)
-    if code == OK:
-        s.good += 1
-    report("message of exactly --max-message-size is accepted", code == OK,
-           "got %d %r" % (code, details))
+    report("message of exactly --max-message-size passes the size check",
+           code == INVALID_ARGUMENT, "got %d %r" % (code, details))
+    code, details = s.call(body, gzip_it=True)
+    report("gzip message inflating to exactly --max-message-size passes the size check",
+           code == INVALID_ARGUMENT, "got %d %r" % (code, details))
+    code, details = s.call(body + b"\xff", gzip_it=True)
+    report("gzip message inflating to limit+1 -> RESOURCE_EXHAUSTED",
+           code == RESOURCE_EXHAUSTED and s.still_serves(), "got %d %r" % (code, details))
 
 
 def t_gzip_bomb(s):
@@ -699,7 +717,7 @@ def main():
         for fn in (t_plain_and_gzip, t_concurrent_clients, t_garbage_protobuf, t_unknown_method,
                    t_truncated_prefix, t_truncated_message, t_no_message, t_two_messages,
                    t_bad_flag, t_flag_without_encoding, t_unknown_encoding, t_corrupt_gzip,
-                   t_gzip_raw_split, t_http_errors, t_percent_encoding, t_disconnect_mid_message,
+                   t_gzip_raw_split, t_http_errors, t_percent_encoding, t_disconnect_mid_message, t_bad_preface,
                    t_many_connections, t_many_streams):
             run(fn.__name__, fn, s)
         run("shutdown", t_shutdown, s)
