@@ -465,6 +465,19 @@ static void config_defaults(struct config *cfg)
 
 /* ---------- sinks ---------- */
 
+/* A sink that cannot be opened (e.g. --output in a missing directory) ends the process:
+ * what was set up is given back, so the sanitizers see a clean exit. Returns the exit status. */
+static int startup_failed(struct app *app)
+{
+    sink_set_close(&app->sinks, 0);
+    app->sinks.n = 0;
+    otlp_decoder_free(app->decoder);
+    loop_free(app->loop);
+    app->decoder = NULL;
+    app->loop = NULL;
+    return 1;
+}
+
 /* With a filter configured, the decoder drives {filter} and the filter the real sinks;
  * without one there is no stage at all. */
 static int insert_filter(struct app *app)
@@ -475,6 +488,7 @@ static int insert_filter(struct app *app)
     if (filter_open(&app->filter_sink, &app->cfg.filter, &app->inner_sinks) != 0) {
         log_error("cannot set up the filters");
         sink_set_close(&app->inner_sinks, 0);
+        app->sinks.n = 0;   /* closed: startup_failed must not close them again */
         return -1;
     }
     app->sinks = (struct sink_set){ &app->filter_sink, 1 };
@@ -674,7 +688,7 @@ static int serve(struct app *app)
     app->loop = loop_new();
     app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
     if (!app->loop || !app->decoder || open_sinks(app) != 0)
-        return 1;
+        return startup_failed(app);
     int sigfd = setup_signals(app);
     if (sigfd < 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
@@ -869,7 +883,7 @@ static int decode_command(struct app *app, const char **files, int n_files)
     app->loop = loop_new();
     app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
     if (!app->loop || !app->decoder || (!app->cfg.detect_only && open_sinks(app) != 0))
-        return 1;
+        return startup_failed(app);
     int rc = 0;
     for (int i = 0; i < n_files; i++)
         rc |= decode_file(app, files[i]);
