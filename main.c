@@ -345,6 +345,13 @@ static void check_output_options(const struct config *cfg)
         fprintf(stderr, "lazybackend: --folded-root needs --format folded\n");
         exit(2);
     }
+    bool stdout_sink = cfg->n_sinks == 0;   /* the default */
+    for (size_t i = 0; i < cfg->n_sinks; i++)
+        stdout_sink |= strcmp(cfg->sinks[i], "stdout") == 0;
+    if (cfg->stdout_opt.path && !stdout_sink) {
+        fprintf(stderr, "lazybackend: --output is where the stdout sink writes: add --sink stdout\n");
+        exit(2);
+    }
 }
 
 /* Parses options into cfg; non-option arguments are collected into files. */
