@@ -434,6 +434,8 @@ static void log_counts(const struct filter *f, const struct lb_request *r)
 {
     char line[512];
     size_t n = 0;
+    if (log_get_level() > LOG_DEBUG)
+        return;
     for (int i = 0; i < N_REASONS && n < sizeof line; i++) {
         if (!f->dropped[i] && !(i == BY_FRAME_TYPES && f->frame_types.n))
             continue;
