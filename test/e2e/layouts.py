@@ -307,6 +307,33 @@ def test_reference_attributes():
     check("KeyValue.key_strindex: the key is resolved", rc == 0 and b"  host.name: h1\n" in out, err)
 
 
+def test_v17_optional_indices():
+    """v1.7's mapping_index and link_index are `optional`: an explicit 0 is table entry 0 (the
+    tables have no null entry), an absent one is "none"."""
+    req = L.p7.ExportProfilesServiceRequest()
+    d = req.dictionary
+    d.string_table.extend(["", "libfoo.so"])
+    d.mapping_table.add(filename_strindex=1, memory_start=0x1000, memory_limit=0x2000)
+    d.location_table.add(mapping_index=0, address=0x10)      # explicit 0: mapping_table[0]
+    d.location_table.add(address=0x20)                       # absent: no mapping
+    d.link_table.add(trace_id=bytes(range(16)), span_id=bytes(range(8)))
+    p = req.resource_profiles.add().scope_profiles.add().profiles.add()
+    p.sample_type.add()
+    p.location_indices.extend([0, 1])
+    p.sample.add(locations_start_index=0, locations_length=1, timestamps_unix_nano=[1], link_index=0)
+    p.sample.add(locations_start_index=1, locations_length=1, timestamps_unix_nano=[2, 3])
+    path = tmpfile("v17-optional.pb", req.SerializeToString())
+    rc, verdict, text = detected(path)
+    check("v1.7 optional indices: detected as v1.7", rc == 0 and verdict == "v1.7", text)
+    rc, out, err = lb("decode", "--format", "folded", path)
+    check("v1.7 optional indices: explicit mapping 0 is libfoo.so, absent is none",
+          rc == 0 and out == b"+0x20 2\nlibfoo.so+0x10 1\n", f"rc={rc} {err} {out!r}")
+    rc, out, err = lb("decode", path)
+    check("v1.7 optional indices: explicit link 0 is link_table[0], absent is no link",
+          rc == 0 and out.decode().count("  Link: trace_id=000102030405060708090a0b0c0d0e0f") == 1,
+          f"rc={rc} {err}")
+
+
 def test_no_layout_fits():
     base = common_request().bytes()
     odd = raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(9, 0, 1)))))
@@ -441,6 +468,7 @@ run("v1.9 without sample attributes", test_v19_without_sample_attributes)
 run("profile without samples", test_profile_without_samples)
 run("empty dictionary", test_empty_dictionary)
 run("reference attributes", test_reference_attributes)
+run("v1.7 optional indices", test_v17_optional_indices)
 run("no layout fits", test_no_layout_fits)
 run("gRPC", test_grpc)
 done()
