@@ -40,6 +40,8 @@ write_config() {
     <mark_cache_size>268435456</mark_cache_size>
     <uncompressed_cache_size>268435456</uncompressed_cache_size>
     <max_concurrent_queries>20</max_concurrent_queries>
+    <keep_alive_timeout>2</keep_alive_timeout>
+    <shutdown_wait_unfinished>2</shutdown_wait_unfinished>
     <mlock_executable>false</mlock_executable>
 </yandex>
 EOF

@@ -220,7 +220,8 @@ static int scan(struct ch_spool *sp, char *err, size_t errlen)
         }
     }
     closedir(d);
-    qsort(sp->e, sp->n, sizeof *sp->e, entry_cmp);
+    if (sp->n > 1)
+        qsort(sp->e, sp->n, sizeof *sp->e, entry_cmp);
     return 0;
 }
 
