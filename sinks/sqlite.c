@@ -94,7 +94,9 @@ static const char *const SQL[S_COUNT] = {
 /* Cache sizes: slots (log2), bytes of keys, longest key kept. Strings and frames are the
  * bulk; a key longer than the limit is simply looked up in SQL every time. */
 struct cache_size { unsigned slots_log2; size_t max_bytes, max_len; };
-enum { C_STR, C_ATTR, C_SET, C_MAP, C_FRAME, C_STACK, C_SCOPE, C_COUNT };
+/* C_FRAME_CONTENT and C_ATTR_CONTENT key a whole frame or attribute by its bytes, so a repeated
+ * one costs one lookup instead of one per string in it plus one for the row. */
+enum { C_STR, C_ATTR, C_SET, C_MAP, C_FRAME, C_STACK, C_SCOPE, C_FRAME_CONTENT, C_ATTR_CONTENT, C_COUNT };
 static const struct cache_size CACHE_SIZES[C_COUNT] = {
     [C_STR]   = { 16, 16u << 20, 4096 },
     [C_ATTR]  = { 15, 4u << 20, 1024 },
@@ -103,6 +105,8 @@ static const struct cache_size CACHE_SIZES[C_COUNT] = {
     [C_FRAME] = { 16, 8u << 20, 128 },
     [C_STACK] = { 15, 32u << 20, 8 * 1024 },
     [C_SCOPE] = { 8, 1u << 20, 1024 },
+    [C_FRAME_CONTENT] = { 16, 24u << 20, 2048 },
+    [C_ATTR_CONTENT] = { 15, 8u << 20, 1024 },
 };
 
 /* The per-request memos stop growing here (a request with more distinct stacks or locations
@@ -125,6 +129,7 @@ struct sq {
     struct idcache *cache[C_COUNT];
     struct memo frame_memo, stack_memo;
     struct buf key;          /* a canonical key being built */
+    struct buf ckey;         /* a content key (C_*_CONTENT), kept across the slow path */
     struct buf json;         /* an attribute value rendered as JSON */
     int64_t *ids;            /* frame ids of a stack, attribute ids of a set */
     size_t ids_cap;
@@ -203,6 +208,11 @@ static bool key_u64(struct buf *b, uint64_t v)
     for (int i = 0; i < 8; i++)
         t[i] = (uint8_t)(v >> (8 * i));
     return buf_append(b, t, 8);
+}
+
+static bool key_str(struct buf *b, lb_str s)
+{
+    return key_u64(b, s.n) && buf_append(b, s.p, s.n);
 }
 
 static bool ids_reserve(struct sq *q, size_t n)
@@ -565,6 +575,41 @@ static int64_t intern_attr(struct sq *q, const struct lb_attr *a)
     return id;
 }
 
+/* An attribute as bytes, for scalar values only: arrays and kvlists are kept encoded, and
+ * their encoding refers to the request's own string table, so equal bytes are not equal
+ * content across requests. False when the attribute has no such key (or out of memory). */
+static bool attr_content_key(struct buf *b, const struct lb_attr *a)
+{
+    const struct lb_value *v = &a->value;
+    uint64_t bits = 0;
+    buf_reset(b);
+    if (v->kind == LB_VALUE_ARRAY || v->kind == LB_VALUE_KVLIST)
+        return false;
+    if (!key_str(b, a->key) || !key_str(b, a->unit) || !key_u64(b, v->kind))
+        return false;
+    switch (v->kind) {
+    case LB_VALUE_STRING: case LB_VALUE_BYTES: return key_str(b, v->u.str);
+    case LB_VALUE_BOOL: return key_u64(b, v->u.boolean);
+    case LB_VALUE_INT: return key_u64(b, (uint64_t)v->u.integer);
+    case LB_VALUE_DOUBLE:
+        if (!isnan(v->u.dbl))
+            memcpy(&bits, &v->u.dbl, sizeof bits);
+        return key_u64(b, bits);
+    default: return true;
+    }
+}
+
+static int64_t attr_id(struct sq *q, const struct lb_attr *a)
+{
+    if (!attr_content_key(&q->ckey, a))
+        return intern_attr(q, a);
+    uint64_t h = sqlstore_hash(q->ckey.data, q->ckey.len);
+    int64_t id = idcache_get(q->cache[C_ATTR_CONTENT], h, q->ckey.data, q->ckey.len);
+    if (!id && (id = intern_attr(q, a)) > 0)
+        idcache_put(q->cache[C_ATTR_CONTENT], h, q->ckey.data, q->ckey.len, id, q->txn);
+    return id;
+}
+
 /* The id of a set of attributes in wire order, 0 for none, -1 on error. */
 static int64_t intern_attrs(struct sq *q, struct lb_attrs attrs)
 {
@@ -573,7 +618,7 @@ static int64_t intern_attrs(struct sq *q, struct lb_attrs attrs)
     if (!ids_reserve(q, attrs.n))
         return fail(q, "storing attributes", "too many attributes");
     for (size_t i = 0; i < attrs.n; i++) {
-        int64_t id = intern_attr(q, &attrs.v[i]);
+        int64_t id = attr_id(q, &attrs.v[i]);
         if (id < 0)
             return -1;
         q->ids[i] = id;
@@ -695,14 +740,33 @@ static void on_profile_begin(struct sink *s, const struct lb_profile *p)
     q->n_profiles++;
 }
 
-/* Frames are memoised by (location index, line index): request-local, exact. */
+/* Every field intern_frame stores, as bytes: equal keys, equal frame rows. */
+static bool frame_content_key(struct buf *b, const struct lb_frame *f)
+{
+    buf_reset(b);
+    return key_str(b, f->type) && key_str(b, f->function) && key_str(b, f->system_name) &&
+           key_str(b, f->file) && key_u64(b, f->symbolized) && key_u64(b, (uint64_t)f->line) &&
+           key_u64(b, (uint64_t)f->column) && key_u64(b, (uint64_t)f->start_line) &&
+           key_u64(b, f->address) && key_u64(b, f->has_mapping) &&
+           (!f->has_mapping ||
+            (key_str(b, f->mapping_file) && key_str(b, f->build_id) && key_str(b, f->build_id_kind) &&
+             key_u64(b, f->mapping_start) && key_u64(b, f->mapping_limit) && key_u64(b, f->mapping_offset)));
+}
+
+/* Frames are memoised by (location index, line index) within a request, and found by content
+ * across requests. */
 static int64_t frame_id(struct sq *q, const struct lb_frame *f)
 {
     uint64_t key = (uint64_t)f->location_index << 16 | f->line_index;
     int64_t id;
     if (memo_get(&q->frame_memo, key, &id))
         return id;
-    id = intern_frame(q, f);
+    if (!frame_content_key(&q->ckey, f))
+        return fail(q, "storing a frame", "out of memory");
+    uint64_t h = sqlstore_hash(q->ckey.data, q->ckey.len);
+    id = idcache_get(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len);
+    if (!id && (id = intern_frame(q, f)) > 0)
+        idcache_put(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len, id, q->txn);
     if (id > 0)
         memo_put(&q->frame_memo, key, id);
     return id;
@@ -841,7 +905,8 @@ static void on_request_abort(struct sink *s, const struct lb_request *r, const c
 static void log_cache_stats(const struct sq *q)
 {
     static const char *const names[C_COUNT] = { "strings", "attributes", "attribute sets", "mappings",
-                                                "frames", "stacks", "scopes" };
+                                                "frames", "stacks", "scopes", "frame contents",
+                                                "attribute contents" };
     for (int c = 0; c < C_COUNT; c++) {
         struct idcache_stats cs;
         idcache_stats(q->cache[c], &cs);
@@ -860,6 +925,7 @@ static void sq_free(struct sq *q)
     memo_free(&q->frame_memo);
     memo_free(&q->stack_memo);
     buf_free(&q->key);
+    buf_free(&q->ckey);
     buf_free(&q->json);
     free(q->ids);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
@@ -903,6 +969,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
         return -1;
     }
     buf_init(&q->key, SIZE_MAX);
+    buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);

@@ -38,8 +38,12 @@ struct idcache {
 static uint64_t load_le(const uint8_t *p, size_t n)
 {
     uint64_t w = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(&w, p, n);   /* one load where the byte order already matches */
+#else
     for (size_t i = 0; i < n; i++)
         w |= (uint64_t)p[i] << (8 * i);
+#endif
     return w;
 }
 
