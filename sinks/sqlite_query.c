@@ -615,6 +615,9 @@ enum {
     C_TIDX, C_TIME, C_VALUE
 };
 
+/* The plan is fixed by hand: profiles first (by their time index when there is a window), then
+ * each profile's samples as a rowid range. CROSS JOIN keeps SQLite to that order, and the
+ * unary + keeps it from building a temporary index over every sample for profile_id. */
 static int build_scan_sql(const struct q *q, struct buf *sql)
 {
     const struct qopts *o = q->o;
@@ -622,8 +625,8 @@ static int build_scan_sql(const struct q *q, struct buf *sql)
     bool ok = buf_printf(sql,
         "SELECT s.stack_id, s.attributes_id, p.attributes_id, r.attributes_id, s.id, "
         "s.n_timestamps, s.n_values, s.weight, p.time_unix_nano, p.sample_type_id, p.sample_unit_id%s "
-        "FROM profiles p JOIN resources r ON r.id = p.resource_id "
-        "JOIN samples s ON s.id BETWEEN p.first_sample_id AND p.last_sample_id AND s.profile_id = p.id %s"
+        "FROM profiles p CROSS JOIN resources r ON r.id = p.resource_id "
+        "CROSS JOIN samples s ON s.id BETWEEN p.first_sample_id AND p.last_sample_id AND +s.profile_id = p.id %s"
         "WHERE p.samples > 0",
         timed ? ", t.idx, t.time_unix_nano, v.value" : "",
         timed ? "LEFT JOIN sample_timestamps t ON t.sample_id = s.id "
