@@ -11,6 +11,7 @@ PACKAGES=(
   zlib1g-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev # gzip, SQLite store, ClickHouse over HTTP
   python3-grpcio curl jq                                 # test clients
   python3-h2                                             # raw HTTP/2 frames in the transport e2e test
+  clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
   chromium                                               # headless check of the flame graph SVG
 )
 
