@@ -9,6 +9,8 @@
  * schema version of its rows; a file that fails either check is renamed "<seq>.bad" and
  * kept for inspection instead of being inserted or deleted.
  *
+ * The directory is locked (flock) while open: one process per spool.
+ *
  * Layout (little-endian): "LBCHB001", u32 schema version, u64 batch id, u64 seq, u32 tables,
  * per table u32 rows + u64 length, then the parts' bytes, then u32 CRC-32 of all before.
  */
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -241,6 +244,12 @@ struct ch_spool *ch_spool_open(const char *dir, uint64_t max_bytes, char *err, s
     sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sp->dirfd < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
+        ch_spool_free(sp);
+        return NULL;
+    }
+    /* Two processes replaying one spool would send every batch twice and race on deletes. */
+    if (flock(sp->dirfd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "%s is in use by another process (%s)", dir, strerror(errno));
         ch_spool_free(sp);
         return NULL;
     }

@@ -38,6 +38,7 @@
 #define MAX_DISTINCT_ERRORS 32
 #define SEAL_BYTES_MAX ((size_t)16 << 20)
 #define OPEN_BATCH_MIN_LIMIT ((size_t)64 << 20)
+#define OPEN_BATCH_MAX_LIMIT ((size_t)1 << 30)   /* keeps row_index (UInt32) far from wrapping */
 
 struct stats {
     uint64_t requests_queued, requests_refused, requests_failed;
@@ -167,6 +168,11 @@ static void describe(const struct ch_http_result *res, char *out, size_t n)
     if (len > 300)
         len = 300;
     snprintf(out, n, "HTTP %ld: %.*s", res->status, (int)len, res->body);
+    /* The message may quote our data (a value that failed to parse): keep the log line a
+     * printable line whatever the data holds. */
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+            *p = '?';
 }
 
 static void note_failure(struct ch_sink *s, int table, const struct ch_http_result *res)
@@ -790,6 +796,8 @@ int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options 
     s->next_seq = 1;
     s->seal_bytes = o->max_queue_bytes / 4 < SEAL_BYTES_MAX ? o->max_queue_bytes / 4 : SEAL_BYTES_MAX;
     size_t limit = o->max_queue_bytes > OPEN_BATCH_MIN_LIMIT ? o->max_queue_bytes : OPEN_BATCH_MIN_LIMIT;
+    if (limit > OPEN_BATCH_MAX_LIMIT)
+        limit = OPEN_BATCH_MAX_LIMIT;
     struct ch_http_options ho = {
         .connect_timeout_ms = 3000,
         .timeout_ms = o->request_timeout_ms ? (long)o->request_timeout_ms : 30000,

@@ -390,6 +390,8 @@ TEST(spool_roundtrip_order_and_corruption)
         return;
     struct ch_spool *sp = ch_spool_open(dir, 1 << 20, err, sizeof err);
     CHECK(sp != NULL);
+    /* One process per spool: a second open is refused while the first holds it. */
+    CHECK(ch_spool_open(dir, 1 << 20, err, sizeof err) == NULL && strstr(err, "in use"));
     for (uint64_t seq = 3; seq <= 5; seq++) {
         struct ch_batch *b = make_batch(seq, 100 + seq);
         CHECK_EQ_INT(ch_spool_write(sp, b, false, err, sizeof err), 0);
