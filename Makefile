@@ -31,9 +31,9 @@ PKGS     := libnghttp2 zlib sqlite3 libcurl
 CPPFLAGS += -I. -I$(BUILD)/pb -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz -lsqlite3 -lcurl) -lprotobuf-nanopb -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz -lsqlite3 -lcurl) -lprotobuf-nanopb -lhttp_parser -lm
 
-PROTOS   := common profiles profiles_service profiles_v1_9 profiles_v1_8 profiles_v1_7
+PROTOS   := common profiles profiles_service profiles_v1_9 profiles_v1_8 profiles_v1_7 trace trace_service
 PB_C     := $(PROTOS:%=$(BUILD)/pb/%.pb.c)
 PB_H     := $(PROTOS:%=$(BUILD)/pb/%.pb.h)
 LIB_SRC  := $(wildcard lib/*.c) $(wildcard h2/*.c) $(wildcard otlp/*.c) $(wildcard sinks/*.c)

@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config clang libclang-rt-14-dev   # compilers, libFuzzer/sanitizer runtimes
   libnghttp2-dev nghttp2-client                          # HTTP/2 server library; nghttp/h2load clients
+  libhttp-parser-dev                                     # HTTP/1.1 request parser (OTLP/HTTP port)
   nanopb libnanopb-dev protobuf-compiler python3-protobuf  # protobuf code generation and runtime
   zlib1g-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev # gzip, SQLite store, ClickHouse over HTTP
   python3-grpcio curl jq                                 # test clients
