@@ -165,4 +165,53 @@ struct lb_sample {
 /* The weight a sample stands for: the sum of its values, or its timestamp count. */
 int64_t lb_sample_weight(const struct lb_sample *s);
 
+/* ---- Traces (OTLP trace v1): the resolved view of one span ----
+ *
+ * A trace request reuses lb_request, lb_resource and lb_scope; each span is handed to the
+ * sinks whole, with its events and links. Ids are raw bytes (sinks print them as hex); every
+ * span a sink sees has a 16-byte trace id and an 8-byte span id, neither all zero, and a
+ * parent span id of 0 or 8 bytes (otlp/traces.c rejects the others). Lifetimes as above:
+ * valid during the `span` call only. */
+
+/* Span.SpanKind and Status.StatusCode values; other numbers are passed on as sent. */
+enum lb_span_kind {
+    LB_SPAN_KIND_UNSPECIFIED = 0, LB_SPAN_KIND_INTERNAL = 1, LB_SPAN_KIND_SERVER = 2,
+    LB_SPAN_KIND_CLIENT = 3, LB_SPAN_KIND_PRODUCER = 4, LB_SPAN_KIND_CONSUMER = 5,
+};
+enum lb_status_code { LB_STATUS_UNSET = 0, LB_STATUS_OK = 1, LB_STATUS_ERROR = 2 };
+
+struct lb_span_event {
+    uint64_t time_unix_nano;
+    lb_str name;
+    struct lb_attrs attrs;
+    uint32_t dropped_attributes_count;
+};
+
+struct lb_span_link {
+    lb_str trace_id, span_id;      /* raw bytes (not checked: a link may point anywhere) */
+    lb_str trace_state;
+    uint32_t flags;
+    struct lb_attrs attrs;
+    uint32_t dropped_attributes_count;
+};
+
+struct lb_span {
+    const struct lb_resource *resource;
+    const struct lb_scope *scope;
+    unsigned scope_index, index;   /* position in the resource, in the scope */
+    lb_str trace_id, span_id, parent_span_id;   /* raw bytes: 16, 8, and 0 or 8 */
+    lb_str trace_state, name;
+    int32_t kind;                  /* enum lb_span_kind, or whatever number was sent */
+    uint32_t flags;                /* W3C trace flags in bits 0-7, 0x100/0x200 is-remote */
+    uint64_t start_time_unix_nano, end_time_unix_nano;
+    struct lb_attrs attrs;
+    uint32_t dropped_attributes_count, dropped_events_count, dropped_links_count;
+    const struct lb_span_event *events;
+    size_t n_events;
+    const struct lb_span_link *links;
+    size_t n_links;
+    int32_t status_code;           /* enum lb_status_code, or whatever number was sent */
+    lb_str status_message;
+};
+
 #endif

@@ -48,6 +48,18 @@ struct sink_type {
     void (*request_abort)(struct sink *s, const struct lb_request *r, const char *reason);
     /* Shut down: flush what is queued, within deadline_ms; then free everything. */
     void (*close)(struct sink *s, int deadline_ms);
+
+    /* Traces (OTLP trace v1; otlp/traces.h). A sink that shows or stores spans sets `span`.
+     * A sink that leaves it NULL ignores traces explicitly: it gets no event at all for a
+     * trace request (neither admit nor request_begin/end), so a trace request can never
+     * open an empty transaction in it. The SQLite and ClickHouse sinks are such sinks.
+     * For the sinks that take spans, one trace request is:
+     *   admit, request_begin (span_resource_begin span* span_resource_end)* and then
+     *   request_end (commit) or request_abort;
+     * span_resource_begin/end are optional (NULL) even when `span` is set. */
+    void (*span_resource_begin)(struct sink *s, const struct lb_resource *r);
+    void (*span)(struct sink *s, const struct lb_span *sp);
+    void (*span_resource_end)(struct sink *s, const struct lb_resource *r);
 };
 
 struct sink {

@@ -1,0 +1,569 @@
+/*
+ * traces.c - the trace decoder behind traces.h: walks one ExportTraceServiceRequest and hands
+ * each span, resolved, to the sinks that take spans.
+ *
+ * The walk mirrors decode.c's for profiles: each ResourceSpans is read twice (first its
+ * resource attributes, so they are known before its first span; then its ScopeSpans), each
+ * ScopeSpans twice (scope, then spans), and each Span once, whole: its attributes, events and
+ * links land in scratch vectors the decoder reuses across requests, so steady-state decoding
+ * allocates nothing. The KeyValue/AnyValue decoding is layout_common.c's (raw_key_value),
+ * the same code that reads profiles' resource attributes.
+ */
+#include "otlp/traces.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pb_decode.h>
+#include <pb_encode.h>
+
+#include "otlp/dict.h"
+#include "otlp/layout.h"
+#include "otlp/pbref.h"
+#include "otlp/vec.h"
+#include "trace.pb.h"
+#include "trace_service.pb.h"
+
+#define T(name) opentelemetry_proto_trace_v1_##name
+#define TRACE_ID_LEN 16
+#define SPAN_ID_LEN 8
+
+typedef VEC(struct lb_attr) attrvec;
+typedef VEC(size_t) sizevec;
+
+struct otlp_trace_decoder {
+    /* scratch, reset per use */
+    attrvec resource_attrs, scope_attrs, span_attrs;
+    attrvec nested_attrs;                 /* attributes of the span's events and links */
+    VEC(struct lb_span_event) events;
+    VEC(struct lb_span_link) links;
+    sizevec event_first, link_first;      /* where each one's attributes start in nested_attrs */
+
+    /* the request being decoded */
+    struct sink_set *sinks;
+    struct otlp_trace_result *res;
+    struct lb_request *req;
+    struct lb_resource resource;
+    struct lb_scope scope;
+    unsigned ri, si, spi;                 /* current indices, for messages */
+    int level;                            /* 1 resource, 2 scope, 3 span */
+    const char *bad_resource;             /* its spans are rejected for this reason */
+    const char *bad_scope;
+    bool bad_attr;                        /* an attribute of the current message is invalid */
+    bool malformed, nomem;
+    char why[256];
+};
+
+/* One named callback per message with pb_ref_t fields (nanopb calls them by name). */
+#define PBREF_MESSAGE(msg) \
+    bool msg##_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *field) \
+    { return pbref_field_callback(is, os, field); }
+PBREF_MESSAGE(opentelemetry_proto_trace_v1_ResourceSpans)
+PBREF_MESSAGE(opentelemetry_proto_trace_v1_ScopeSpans)
+PBREF_MESSAGE(opentelemetry_proto_trace_v1_Span)
+PBREF_MESSAGE(opentelemetry_proto_trace_v1_Span_Event)
+PBREF_MESSAGE(opentelemetry_proto_trace_v1_Span_Link)
+PBREF_MESSAGE(opentelemetry_proto_trace_v1_Status)
+
+static lb_str str_of(pb_ref_t r) { return (lb_str){ (const char *)r.p, r.n }; }
+
+/* ---------- the span-taking part of a sink set ---------- */
+
+#define FOR_SPAN_SINKS(set, fn, ...)                                  \
+    for (size_t i_ = 0; i_ < (set)->n; i_++) {                        \
+        struct sink *s_ = &(set)->v[i_];                              \
+        if (s_->type->span && s_->type->fn)                           \
+            s_->type->fn(s_, __VA_ARGS__);                            \
+    }
+
+bool otlp_sinks_take_spans(const struct sink_set *sinks)
+{
+    for (size_t i = 0; i < sinks->n; i++)
+        if (sinks->v[i].type->span)
+            return true;
+    return false;
+}
+
+static int span_sinks_admit(struct sink_set *set, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        struct sink *s = &set->v[i];
+        if (s->type->span && s->type->admit && s->type->admit(s, why, whylen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Every span sink gets its commit even when an earlier one failed; the first failure is
+ * the one reported (as sink.c does for profiles). */
+static int span_sinks_request_end(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        struct sink *s = &set->v[i];
+        if (!s->type->span || !s->type->request_end)
+            continue;
+        char local[256];
+        if (s->type->request_end(s, r, local, sizeof local) != 0 && rc == 0) {
+            snprintf(why, whylen, "%s sink: %s", s->type->name, local);
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* ---------- messages ---------- */
+
+static size_t format_path(const struct otlp_trace_decoder *d, char *out, size_t len)
+{
+    int n = 0;
+    out[0] = 0;
+    if (d->level >= 1) n = snprintf(out, len, "resource_spans[%u]", d->ri);
+    if (d->level >= 2) n += snprintf(out + n, len - (size_t)n, ".scope_spans[%u]", d->si);
+    if (d->level >= 3) n += snprintf(out + n, len - (size_t)n, ".spans[%u]", d->spi);
+    return (size_t)n < len ? (size_t)n : len - 1;
+}
+
+/* Keeps the first problem of a request: the one worth telling the sender. */
+static void note_first(struct otlp_trace_decoder *d, const char *what)
+{
+    if (d->res->message[0])
+        return;
+    char path[128];
+    format_path(d, path, sizeof path);
+    snprintf(d->res->message, sizeof d->res->message, "%s%s%s", path, path[0] ? ": " : "", what);
+}
+
+static bool malformed(struct otlp_trace_decoder *d, const char *what, const pb_istream_t *is)
+{
+    if (!d->malformed && !d->nomem) {
+        char buf[200];
+        snprintf(buf, sizeof buf, "malformed %s: %s", what, PB_GET_ERROR(is));
+        d->res->message[0] = 0;   /* a malformed request reports this, not a rejection */
+        note_first(d, buf);
+        d->malformed = true;
+    }
+    return false;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void reject_reason(struct otlp_trace_decoder *d, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->why, sizeof d->why, fmt, ap);
+    va_end(ap);
+}
+
+/* ---------- attributes ---------- */
+
+/* Appends one KeyValue to `out`. A malformed one makes the request malformed; one that uses
+ * the profiles-only string-table fields marks the current message bad (d->bad_attr). */
+static bool push_key_value(struct otlp_trace_decoder *d, pb_ref_t el, attrvec *out, const char *what)
+{
+    struct raw_key_value kv;
+    struct pbref_stream s;
+    memset(&kv, 0, sizeof kv);
+    pbref_open_ref(&s, el);
+    if (!raw_key_value(&s.is, &kv))
+        return malformed(d, what, &s.is);
+    struct lb_attr a;
+    memset(&a, 0, sizeof a);
+    a.key = str_of(kv.key);
+    if (kv.key_strindex != 0 || !dict_value(NULL, &kv.value, 0, &a.value)) {
+        if (!d->bad_attr)
+            reject_reason(d, "%s uses a string-table index (key_strindex or "
+                          "string_value_strindex), which traces do not have", what);
+        d->bad_attr = true;
+        return true;
+    }
+    if (!VEC_PUSH(*out, a)) {
+        d->nomem = true;
+        return false;
+    }
+    return true;
+}
+
+static bool on_resource_attribute(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    return push_key_value(d, el, &d->resource_attrs, "resource attribute");
+}
+
+static bool on_scope_attribute(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    return push_key_value(d, el, &d->scope_attrs, "scope attribute");
+}
+
+static bool on_span_attribute(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    return push_key_value(d, el, &d->span_attrs, "attribute");
+}
+
+static bool on_nested_attribute(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    return push_key_value(d, el, &d->nested_attrs, "event/link attribute");
+}
+
+static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)
+{
+    each->fn = fn;
+    each->ctx = ctx;
+    cb->funcs.decode = fn ? raw_each_element : NULL;
+    cb->arg = each;
+}
+
+/* ---------- events and links ---------- */
+
+static bool on_event(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    T(Span_Event) ev;
+    struct raw_each each;
+    struct pbref_stream s;
+    memset(&ev, 0, sizeof ev);
+    set_each(&ev.attributes, &each, on_nested_attribute, d);
+    size_t first = d->nested_attrs.n;
+    pbref_open_ref(&s, el);
+    if (!pb_decode_ex(&s.is, T(Span_Event_fields), &ev, PB_DECODE_NOINIT))
+        return d->malformed || d->nomem ? false : malformed(d, "span event", &s.is);
+    struct lb_span_event e = {
+        .time_unix_nano = ev.time_unix_nano,
+        .name = str_of(ev.name),
+        .attrs = { NULL, d->nested_attrs.n - first },   /* pointer set once the pool is final */
+        .dropped_attributes_count = ev.dropped_attributes_count,
+    };
+    if (!VEC_PUSH(d->events, e) || !VEC_PUSH(d->event_first, first)) {
+        d->nomem = true;
+        return false;
+    }
+    return true;
+}
+
+static bool on_link(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    T(Span_Link) ln;
+    struct raw_each each;
+    struct pbref_stream s;
+    memset(&ln, 0, sizeof ln);
+    set_each(&ln.attributes, &each, on_nested_attribute, d);
+    size_t first = d->nested_attrs.n;
+    pbref_open_ref(&s, el);
+    if (!pb_decode_ex(&s.is, T(Span_Link_fields), &ln, PB_DECODE_NOINIT))
+        return d->malformed || d->nomem ? false : malformed(d, "span link", &s.is);
+    struct lb_span_link l = {
+        .trace_id = str_of(ln.trace_id),
+        .span_id = str_of(ln.span_id),
+        .trace_state = str_of(ln.trace_state),
+        .flags = ln.flags,
+        .attrs = { NULL, d->nested_attrs.n - first },
+        .dropped_attributes_count = ln.dropped_attributes_count,
+    };
+    if (!VEC_PUSH(d->links, l) || !VEC_PUSH(d->link_first, first)) {
+        d->nomem = true;
+        return false;
+    }
+    return true;
+}
+
+/* ---------- spans ---------- */
+
+static bool all_zero(pb_ref_t r)
+{
+    for (size_t i = 0; i < r.n; i++)
+        if (r.p[i])
+            return false;
+    return true;
+}
+
+/* The id rules of the OTLP trace spec; false with d->why set when the span breaks one. */
+static bool check_ids(struct otlp_trace_decoder *d, const T(Span) *sp)
+{
+    if (sp->trace_id.n != TRACE_ID_LEN)
+        reject_reason(d, "trace_id is %zu bytes (want %d)", sp->trace_id.n, TRACE_ID_LEN);
+    else if (all_zero(sp->trace_id))
+        reject_reason(d, "trace_id is all zero (invalid)");
+    else if (sp->span_id.n != SPAN_ID_LEN)
+        reject_reason(d, "span_id is %zu bytes (want %d)", sp->span_id.n, SPAN_ID_LEN);
+    else if (all_zero(sp->span_id))
+        reject_reason(d, "span_id is all zero (invalid)");
+    else if (sp->parent_span_id.n != 0 && sp->parent_span_id.n != SPAN_ID_LEN)
+        reject_reason(d, "parent_span_id is %zu bytes (want 0 or %d)", sp->parent_span_id.n, SPAN_ID_LEN);
+    else
+        return true;
+    return false;
+}
+
+static void fill_span(struct otlp_trace_decoder *d, const T(Span) *sp, struct lb_span *out)
+{
+    memset(out, 0, sizeof *out);
+    out->resource = &d->resource;
+    out->scope = &d->scope;
+    out->scope_index = d->si;
+    out->index = d->spi;
+    out->trace_id = str_of(sp->trace_id);
+    out->span_id = str_of(sp->span_id);
+    out->parent_span_id = str_of(sp->parent_span_id);
+    out->trace_state = str_of(sp->trace_state);
+    out->name = str_of(sp->name);
+    out->kind = (int32_t)sp->kind;
+    out->flags = sp->flags;
+    out->start_time_unix_nano = sp->start_time_unix_nano;
+    out->end_time_unix_nano = sp->end_time_unix_nano;
+    out->attrs = (struct lb_attrs){ d->span_attrs.v, d->span_attrs.n };
+    out->dropped_attributes_count = sp->dropped_attributes_count;
+    out->dropped_events_count = sp->dropped_events_count;
+    out->dropped_links_count = sp->dropped_links_count;
+    /* The attribute pool no longer moves: point each event and link at its slice. */
+    for (size_t i = 0; i < d->events.n; i++)
+        d->events.v[i].attrs.v = d->nested_attrs.v + d->event_first.v[i];
+    for (size_t i = 0; i < d->links.n; i++)
+        d->links.v[i].attrs.v = d->nested_attrs.v + d->link_first.v[i];
+    out->events = d->events.v;
+    out->n_events = d->events.n;
+    out->links = d->links.v;
+    out->n_links = d->links.n;
+    if (sp->has_status) {
+        out->status_code = (int32_t)sp->status.code;
+        out->status_message = str_of(sp->status.message);
+    }
+}
+
+static bool on_span(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    T(Span) sp;
+    struct raw_each attr_each, event_each, link_each;
+    struct pbref_stream s;
+    memset(&sp, 0, sizeof sp);
+    VEC_RESET(d->span_attrs);
+    VEC_RESET(d->nested_attrs);
+    VEC_RESET(d->events);
+    VEC_RESET(d->links);
+    VEC_RESET(d->event_first);
+    VEC_RESET(d->link_first);
+    d->level = 3;
+    d->bad_attr = false;
+    d->why[0] = 0;
+    set_each(&sp.attributes, &attr_each, on_span_attribute, d);
+    set_each(&sp.events, &event_each, on_event, d);
+    set_each(&sp.links, &link_each, on_link, d);
+    pbref_open_ref(&s, el);
+    if (!pb_decode_ex(&s.is, T(Span_fields), &sp, PB_DECODE_NOINIT))
+        return d->malformed || d->nomem ? false : malformed(d, "span", &s.is);
+    const char *bad = d->bad_resource ? d->bad_resource : d->bad_scope;
+    if (bad || d->bad_attr || !check_ids(d, &sp)) {
+        note_first(d, bad ? bad : d->why);
+        d->res->rejected_spans++;
+    } else {
+        struct lb_span span;
+        fill_span(d, &sp, &span);
+        FOR_SPAN_SINKS(d->sinks, span, &span);
+        d->res->spans++;
+        d->res->events += span.n_events;
+        d->res->links += span.n_links;
+    }
+    d->spi++;
+    return true;
+}
+
+/* ---------- scopes and resources ---------- */
+
+static bool on_scope_spans(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    T(ScopeSpans) ss;
+    struct raw_each attr_each, span_each;
+    struct pbref_stream s;
+    memset(&ss, 0, sizeof ss);
+    VEC_RESET(d->scope_attrs);
+    d->level = 2;
+    d->spi = 0;
+    d->bad_attr = false;
+    d->bad_scope = NULL;
+    set_each(&ss.scope.attributes, &attr_each, on_scope_attribute, d);
+    set_each(&ss.spans, &span_each, NULL, d);
+    pbref_open_ref(&s, el);
+    if (!pb_decode_ex(&s.is, T(ScopeSpans_fields), &ss, PB_DECODE_NOINIT))
+        return d->malformed || d->nomem ? false : malformed(d, "scope_spans", &s.is);
+    /* The reason must outlive d->why, which each span reuses. */
+    static const char scope_attr_bad[] = "a scope attribute uses a string-table index, which traces do not have";
+    if (d->bad_attr)
+        d->bad_scope = scope_attr_bad;
+    struct lb_scope *sc = &d->scope;
+    sc->name = str_of(ss.scope.name);
+    sc->version = str_of(ss.scope.version);
+    sc->schema_url = str_of(ss.schema_url);
+    sc->dropped_attributes_count = ss.scope.dropped_attributes_count;
+    sc->attrs = (struct lb_attrs){ d->scope_attrs.v, d->scope_attrs.n };
+
+    memset(&ss, 0, sizeof ss);
+    set_each(&ss.scope.attributes, &attr_each, NULL, d);
+    set_each(&ss.spans, &span_each, on_span, d);
+    pbref_open_ref(&s, el);
+    if (!pb_decode_ex(&s.is, T(ScopeSpans_fields), &ss, PB_DECODE_NOINIT))
+        return d->malformed || d->nomem ? false : malformed(d, "scope_spans", &s.is);
+    d->level = 2;
+    d->si++;
+    return true;
+}
+
+static bool on_resource_spans(void *ctx, pb_ref_t el)
+{
+    struct otlp_trace_decoder *d = ctx;
+    T(ResourceSpans) rs;
+    struct raw_each attr_each, scope_each;
+    struct pbref_stream s;
+    memset(&rs, 0, sizeof rs);
+    VEC_RESET(d->resource_attrs);
+    d->level = 1;
+    d->si = 0;
+    d->bad_attr = false;
+    d->bad_resource = NULL;
+    set_each(&rs.resource.attributes, &attr_each, on_resource_attribute, d);
+    set_each(&rs.scope_spans, &scope_each, NULL, d);
+    pbref_open_ref(&s, el);
+    if (!pb_decode_ex(&s.is, T(ResourceSpans_fields), &rs, PB_DECODE_NOINIT))
+        return d->malformed || d->nomem ? false : malformed(d, "resource_spans", &s.is);
+    static const char resource_attr_bad[] = "a resource attribute uses a string-table index, which traces do not have";
+    if (d->bad_attr)
+        d->bad_resource = resource_attr_bad;
+    struct lb_resource *r = &d->resource;
+    r->request = d->req;
+    r->index = d->ri;
+    r->attrs = (struct lb_attrs){ d->resource_attrs.v, d->resource_attrs.n };
+    r->dropped_attributes_count = rs.resource.dropped_attributes_count;
+    r->schema_url = str_of(rs.schema_url);
+    bool emit = !d->bad_resource;
+    if (emit)
+        FOR_SPAN_SINKS(d->sinks, span_resource_begin, r);
+
+    memset(&rs, 0, sizeof rs);
+    set_each(&rs.resource.attributes, &attr_each, NULL, d);
+    set_each(&rs.scope_spans, &scope_each, on_scope_spans, d);
+    pbref_open_ref(&s, el);
+    if (!pb_decode_ex(&s.is, T(ResourceSpans_fields), &rs, PB_DECODE_NOINIT))
+        return d->malformed || d->nomem ? false : malformed(d, "resource_spans", &s.is);
+    d->level = 1;
+    if (emit) {
+        FOR_SPAN_SINKS(d->sinks, span_resource_end, r);
+        d->res->resources++;
+    }
+    d->ri++;
+    return true;
+}
+
+/* ---------- the request ---------- */
+
+static bool walk_request(struct otlp_trace_decoder *d, const uint8_t *msg, size_t len)
+{
+    opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest rq;
+    struct raw_each each;
+    struct pbref_stream s;
+    memset(&rq, 0, sizeof rq);
+    set_each(&rq.resource_spans, &each, on_resource_spans, d);
+    pbref_open(&s, msg, len);
+    if (pb_decode_ex(&s.is, opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
+                     &rq, PB_DECODE_NOINIT))
+        return true;
+    if (!d->malformed && !d->nomem) {
+        d->level = 0;
+        malformed(d, "request", &s.is);
+    }
+    return false;
+}
+
+static void finish_message(struct otlp_trace_result *res)
+{
+    if (res->rejected_spans == 0)
+        return;
+    char first[sizeof res->message];
+    memcpy(first, res->message, sizeof first);
+    int n = snprintf(res->message, sizeof res->message, "rejected %llu span(s); first problem: ",
+                     (unsigned long long)res->rejected_spans);
+    size_t room = sizeof res->message - (size_t)n - 1;
+    size_t len = strnlen(first, room);
+    memcpy(res->message + n, first, len);
+    res->message[(size_t)n + len] = 0;
+}
+
+enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t *msg, size_t len,
+                                    struct lb_request *req, struct sink_set *sinks,
+                                    struct otlp_trace_result *res)
+{
+    memset(res, 0, sizeof *res);
+    d->res = res;
+    d->req = req;
+    d->sinks = sinks;
+    d->malformed = d->nomem = false;
+    d->level = 0;
+    d->ri = 0;
+    req->layout = "traces v1";
+    req->message_bytes = len;
+    if (len > UINT32_MAX) {
+        snprintf(res->message, sizeof res->message, "message of %zu bytes is over the 4 GiB decoder limit", len);
+        return res->status = OTLP_INVALID;
+    }
+    if (span_sinks_admit(sinks, res->message, sizeof res->message) != 0)
+        return res->status = OTLP_UNAVAILABLE;
+    FOR_SPAN_SINKS(sinks, request_begin, req);
+    if (!walk_request(d, msg, len)) {
+        if (d->nomem)
+            snprintf(res->message, sizeof res->message, "out of memory decoding a %zu-byte request", len);
+        FOR_SPAN_SINKS(sinks, request_abort, req, res->message);
+        res->resources = res->spans = res->events = res->links = 0;
+        return res->status = d->nomem ? OTLP_NOMEM : OTLP_INVALID;
+    }
+    if (span_sinks_request_end(sinks, req, res->message, sizeof res->message) != 0)
+        return res->status = OTLP_SINK_FAILED;
+    finish_message(res);
+    return res->status = OTLP_OK;
+}
+
+struct otlp_trace_decoder *otlp_trace_decoder_new(void)
+{
+    return calloc(1, sizeof(struct otlp_trace_decoder));
+}
+
+void otlp_trace_decoder_free(struct otlp_trace_decoder *d)
+{
+    if (!d)
+        return;
+    VEC_FREE(d->resource_attrs);
+    VEC_FREE(d->scope_attrs);
+    VEC_FREE(d->span_attrs);
+    VEC_FREE(d->nested_attrs);
+    VEC_FREE(d->events);
+    VEC_FREE(d->links);
+    VEC_FREE(d->event_first);
+    VEC_FREE(d->link_first);
+    free(d);
+}
+
+int otlp_encode_traces_response(const struct otlp_trace_result *res, struct buf *out)
+{
+    opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse resp;
+    memset(&resp, 0, sizeof resp);
+    if (res->rejected_spans) {
+        resp.has_partial_success = true;
+        resp.partial_success.rejected_spans = (int64_t)res->rejected_spans;
+        snprintf(resp.partial_success.error_message, sizeof resp.partial_success.error_message,
+                 "%s", res->message);
+    }
+    size_t size;
+    if (!pb_get_encoded_size(&size, opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse_fields, &resp) ||
+        !buf_reserve(out, size))
+        return -1;
+    pb_ostream_t os = pb_ostream_from_buffer(out->data + out->len, size);
+    if (!pb_encode(&os, opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse_fields, &resp))
+        return -1;
+    out->len += os.bytes_written;
+    return 0;
+}
