@@ -92,7 +92,8 @@ static const char *const SQL[S_COUNT] = {
 };
 
 /* Cache sizes: slots (log2), bytes of keys, longest key kept. Strings and frames are the
- * bulk; a key longer than the limit is simply looked up in SQL every time. */
+ * bulk; a key longer than the limit is simply looked up in SQL every time. All together they
+ * hold at most about 75 MB of keys plus 12 MB of slots. */
 struct cache_size { unsigned slots_log2; size_t max_bytes, max_len; };
 /* C_FRAME_CONTENT and C_ATTR_CONTENT key a whole frame or attribute by its bytes, so a repeated
  * one costs one lookup instead of one per string in it plus one for the row. */
@@ -103,9 +104,9 @@ static const struct cache_size CACHE_SIZES[C_COUNT] = {
     [C_SET]   = { 14, 4u << 20, 1024 },
     [C_MAP]   = { 10, 1u << 20, 1024 },
     [C_FRAME] = { 16, 8u << 20, 128 },
-    [C_STACK] = { 15, 32u << 20, 8 * 1024 },
+    [C_STACK] = { 15, 16u << 20, 8 * 1024 },
     [C_SCOPE] = { 8, 1u << 20, 1024 },
-    [C_FRAME_CONTENT] = { 16, 24u << 20, 2048 },
+    [C_FRAME_CONTENT] = { 16, 16u << 20, 2048 },
     [C_ATTR_CONTENT] = { 15, 8u << 20, 1024 },
 };
 
