@@ -378,6 +378,10 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             }
             if (cfg->n_sinks == MAX_SINKS)
                 bad_value("--sink", v);
+            /* two sqlite sinks would wait on each other's write lock within one request */
+            for (size_t k = 0; k < cfg->n_sinks; k++)
+                if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0)
+                    bad_value("--sink (sqlite given twice)", v);
             cfg->sinks[cfg->n_sinks++] = v;
         } else if (is_option(a, "--format")) {
             v = option_value(argc, argv, &i, "--format");
