@@ -1301,8 +1301,10 @@ static int parse_args(struct qopts *o, int argc, char **argv)
                 rc = bad("--where (KEY=VALUE)", v);
             else if (!b && o->n_where == MAX_FILTERS)
                 rc = bad("--where (too many)", v);
+            else if (!b && !(o->where[o->n_where].key = strndup(v, (size_t)(eq - v))))
+                rc = bad("--where (out of memory)", v);
             else if (!b)
-                o->where[o->n_where++] = (struct where){ strndup(v, (size_t)(eq - v)), eq + 1 };
+                o->where[o->n_where++].value = eq + 1;
         } else if (is_opt(a, "--sample-type")) {
             v = opt_value(argc, argv, &i, "--sample-type", &b);
             rc = add_filter(o->sample_type, &o->n_sample_type, "--sample-type", v);
