@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sinks/stdout_impl.h"
+#include "sinks/spans.h"   /* traces: the span formats live there */
 
 #define DEFAULT_MAX_BUFFER ((size_t)16 << 20)
 /* Folded stacks are held until request_end (they are merged and sorted), so they get their own
@@ -263,6 +264,9 @@ static const struct sink_type stdout_sink_type = {
     .request_end = on_request_end,
     .request_abort = on_request_abort,
     .close = on_close,
+    .span_resource_begin = stdout_span_resource_begin,
+    .span = stdout_span,
+    .span_resource_end = stdout_span_resource_end,
 };
 
 /* The output file: appended to (several writers and logrotate's copytruncate stay sane),
