@@ -281,9 +281,14 @@ int sqlstore_open_writer(const char *path, const char *synchronous, sqlite3 **ou
         }
         sqlite3_finalize(st);
     }
-    if (!wal)
-        return open_failed(db, path, err, errlen, "cannot switch to WAL journal mode (not a database, or locked?)");
-    snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s; PRAGMA cache_size=-16384;", synchronous);
+    if (!wal) {
+        snprintf(e, sizeof e, "cannot switch to WAL journal mode: %s", sqlite3_errmsg(db));
+        return open_failed(db, path, err, errlen, e);
+    }
+    /* journal_size_limit: a WAL grown while readers held old snapshots shrinks back */
+    snprintf(pragma, sizeof pragma,
+             "PRAGMA synchronous=%s; PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864;",
+             synchronous);
     if (sqlstore_exec(db, pragma, e, sizeof e) != 0 || sqlstore_migrate(db, SQLSTORE_SCHEMA_VERSION, e, sizeof e) != 0)
         return open_failed(db, path, err, errlen, e);
     *out = db;
