@@ -12,6 +12,7 @@ import collections
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -35,6 +36,8 @@ EXPORT = otlpgen.PROFILES_METHOD
 SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
 EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
 FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read().decode()
+# Everything a test run writes (server data, spools, logs) lives under one directory.
+TMP = tempfile.mkdtemp(prefix="lb-chtest-")
 FIXTURE_FILES = ["ebpf-jvm-go.v1.11.pb", "ebpf-jvm-go.v1.11-ascending.pb", "ebpf-jvm-go.v1.9.pb",
                  "ebpf-jvm-go.v1.8.pb"]
 
@@ -63,7 +66,7 @@ class ClickHouse:
     """A private clickhouse-server (HTTP only) in its own directory; data survives restarts."""
 
     def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="lb-ch-")
+        self.dir = tempfile.mkdtemp(prefix="server-", dir=TMP)
         self.port = None
 
     @property
@@ -92,6 +95,14 @@ class ClickHouse:
 
     def kill(self):
         self._script("kill")
+
+    def cleanup(self, keep):
+        """Removes the run's directory (stop the server first), or says where it is when a
+        test failed."""
+        if keep:
+            print("# test directory kept for inspection: " + TMP)
+        else:
+            shutil.rmtree(TMP, ignore_errors=True)
 
     def log(self):
         try:
@@ -123,7 +134,7 @@ class Backend:
     """lazybackend serving gRPC on a free port, its stderr in a file."""
 
     def __init__(self, *args):
-        self.dir = tempfile.mkdtemp(prefix="lb-chsink-")
+        self.dir = tempfile.mkdtemp(prefix="backend-", dir=TMP)
         self.errpath = os.path.join(self.dir, "stderr")
         for _ in range(3):
             self.port = free_port()
@@ -183,6 +194,7 @@ class Backend:
                 return None
         self.err.close()
         return self.proc.returncode
+
 
     def stderr(self):
         if not self.err.closed:

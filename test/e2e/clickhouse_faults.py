@@ -18,6 +18,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import tap  # noqa: E402
 from tap import check, run, done  # noqa: E402
 import clickhouse_common as cc  # noqa: E402
 
@@ -178,6 +179,7 @@ def main():
         run("a full spool refuses, never drops", test_spool_full_refuses)
     finally:
         ch.stop()
+        ch.cleanup(keep=tap._failed > 0)
     done()
 
 

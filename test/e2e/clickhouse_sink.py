@@ -16,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+import tap  # noqa: E402
 from tap import check, run, done  # noqa: E402
 import clickhouse_common as cc  # noqa: E402
 
@@ -167,6 +168,7 @@ def main():
         run("bad options and unreachable server", test_unreachable_at_start_and_bad_options)
     finally:
         ch.stop()
+        ch.cleanup(keep=tap._failed > 0)
     done()
 
 
