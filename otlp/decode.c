@@ -729,6 +729,8 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     d->why[0] = 0;
     req->layout = "none";
     req->message_bytes = len;
+    d->detection.layout = NULL;   /* nothing chosen until this request is detected */
+    d->detection.n_tried = d->detection.n_evidence = 0;
 
     if (len > UINT32_MAX) {
         snprintf(res->message, sizeof res->message, "message of %zu bytes is over the 4 GiB decoder limit", len);

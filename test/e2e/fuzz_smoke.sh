@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # fuzz_smoke.sh - a short libFuzzer run of the layout detector, decoder and stdout sink
 # (test/fuzz/fuzz_decode.c) inside make test, so a crash on hostile input fails the suite.
-# The seed corpus is the OTLP fixtures, copied at run time into a temporary directory (never
-# into the repository). Longer runs: scripts/fuzz SECONDS. Environment: FIXTURES,
+# The seed corpus is the OTLP fixtures plus one small request per layout (test/fuzz/seeds.py),
+# both put at run time into a temporary directory (never into the repository). Longer runs: scripts/fuzz SECONDS. Environment: FIXTURES,
 # FUZZ_SECONDS (default 20).
 set -u
 cd "$(dirname "$0")/../.."
@@ -20,6 +20,7 @@ echo "ok - fuzz target builds (make fuzz)"
 
 mkdir -p "$work/seeds" "$work/corpus"
 cp "$fixtures"/*.pb "$work/seeds"/
+/usr/bin/python3 test/fuzz/seeds.py "$work/seeds" || echo "# no built seeds (test/fuzz/seeds.py failed); fixtures only"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 timeout $((seconds + 120)) build/fuzz/fuzz_decode -max_total_time="$seconds" -timeout=10 \
