@@ -9,8 +9,8 @@
  * grows with distinct stacks, not with samples. The hash is FNV-1a 64 over every stored field
  * of the row, so equal hashes mean equal rows and any copy of a row is as good as another.
  *
- * Per request, stack_index -> stack hash is memoised (the same stack recurs in many samples of
- * one request), so frames are hashed once per distinct stack and request.
+ * Per request, (location, line) -> frame hash is memoised (the same frames recur in many
+ * stacks of one request), so each frame's strings are hashed once per request.
  *
  * Everything written during a request can be rolled back (abort, refusal): parts are
  * truncated to the marks taken at request_begin, and the "already sent" set is emptied since
@@ -32,8 +32,8 @@ struct seen {
     size_t n;
 };
 
-/* Request-local index -> content hash, for the current request (stack_index -> stack hash,
- * location and line -> frame hash); generations make the reset O(1). */
+/* Request-local index -> content hash, for the current request (location and line -> frame
+ * hash); generations make the reset O(1). */
 struct memo_slot {
     uint64_t key;
     uint64_t hash;
@@ -63,8 +63,7 @@ struct ch_rows {
     bool oom;
     char why[160];
     struct seen seen;
-    struct memo memo;        /* stacks */
-    struct memo frame_memo;  /* frames: location_index << 16 | line_index */
+    struct memo frame_memo;  /* location_index << 16 | line_index -> frame hash */
     struct rendered attrs;
     uint64_t *frame_hash;   /* one sample's frame hashes */
     size_t frame_hash_cap;
@@ -178,7 +177,7 @@ void ch_rows_forget(struct ch_rows *r)
     r->seen.n = 0;
 }
 
-/* ---- the per-request stack memo ---- */
+/* ---- the per-request frame memo ---- */
 
 static size_t memo_index(const struct memo *m, uint64_t key)
 {
@@ -405,7 +404,6 @@ struct ch_rows *ch_rows_new(size_t limit)
         buf_init(&r->part[t], limit);
     buf_init(&r->attrs.text, limit);
     r->seen.slot = calloc(SEEN_SLOTS, sizeof *r->seen.slot);   /* NULL: works, more rows */
-    r->memo.gen = 1;
     r->frame_memo.gen = 1;
     return r;
 }
@@ -419,7 +417,6 @@ void ch_rows_free(struct ch_rows *r)
     buf_free(&r->attrs.text);
     free(r->attrs.item);
     free(r->seen.slot);
-    free(r->memo.slot);
     free(r->frame_memo.slot);
     free(r->frame_hash);
     free(r);
@@ -457,6 +454,8 @@ static void check_limit(struct ch_rows *r)
 
 void ch_rows_request_begin(struct ch_rows *r, const struct lb_request *req, uint64_t batch_id_if_new)
 {
+    if (r->req)                 /* the previous request was neither ended nor aborted */
+        ch_rows_rollback(r);
     if (r->rows[CH_SAMPLES] == 0 && ch_rows_bytes(r) == 0)
         r->batch_id = batch_id_if_new;
     for (int t = 0; t < CH_TABLES; t++) {
@@ -467,7 +466,6 @@ void ch_rows_request_begin(struct ch_rows *r, const struct lb_request *req, uint
     r->prof = NULL;
     r->oom = false;
     r->why[0] = 0;
-    memo_reset(&r->memo);
     memo_reset(&r->frame_memo);
 }
 
@@ -581,12 +579,12 @@ static void put_frame_row(struct ch_rows *r, const struct lb_frame *f, uint64_t 
     r->rows[CH_FRAMES]++;
 }
 
-/* Hashes the sample's stack, writing the frame and stack rows not written before. */
+/* Hashes the sample's stack, writing the frame and stack rows not written before. The stack
+ * is hashed from its frames every time: stack_index is no identity (v1.7 has no stack table
+ * and passes the start of a slice), while a location index is one for the whole request. */
 static uint64_t stack_hash(struct ch_rows *r, const struct lb_sample *s)
 {
     uint64_t h;
-    if (memo_get(&r->memo, s->stack_index, &h))
-        return h;
     if (s->n_frames > r->frame_hash_cap) {
         uint64_t *p = realloc(r->frame_hash, s->n_frames * sizeof *p);
         if (!p) {
@@ -616,7 +614,6 @@ static uint64_t stack_hash(struct ch_rows *r, const struct lb_sample *s)
             put_u64(r, CH_STACKS, r->frame_hash[i]);
         r->rows[CH_STACKS]++;
     }
-    memo_put(&r->memo, s->stack_index, h);
     return h;
 }
 
