@@ -16,6 +16,7 @@
  * truncated to the marks taken at request_begin, and the "already sent" set is emptied since
  * it may name rows that were just truncated.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -708,6 +709,7 @@ static int compress_part(struct ch_rows *r, int t, struct ch_part *out)
 
 struct ch_batch *ch_rows_seal(struct ch_rows *r, uint64_t seq)
 {
+    assert(r->req == NULL);   /* between requests: every row is committed */
     struct ch_batch *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;

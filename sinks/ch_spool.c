@@ -14,6 +14,7 @@
  * Layout (little-endian): "LBCHB001", u32 schema version, u64 batch id, u64 seq, u32 tables,
  * per table u32 rows + u64 length, then the parts' bytes, then u32 CRC-32 of all before.
  */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -417,6 +418,7 @@ struct ch_batch *ch_spool_load_head(struct ch_spool *sp, char *err, size_t errle
 
 static void pop_head(struct ch_spool *sp)
 {
+    assert(sp->head < sp->n && sp->bytes >= sp->e[sp->head].bytes);
     sp->bytes -= sp->e[sp->head].bytes;
     sp->head++;
     if (sp->head == sp->n)

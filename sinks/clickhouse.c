@@ -17,6 +17,7 @@
  * only refusals are up front (admit, or request_end when there is no room for the rows): the
  * client is told UNAVAILABLE and retries.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -270,6 +271,7 @@ static struct ch_batch *dequeue(struct ch_sink *s)
     s->qhead = b->next;
     if (!s->qhead)
         s->qtail = NULL;
+    assert(s->qbytes >= b->bytes);
     s->qbytes -= b->bytes;
     b->next = NULL;
     return b;
@@ -373,10 +375,12 @@ static void failed_attempt(struct ch_sink *s)
 static int post_next(struct ch_sink *s)
 {
     if (!s->schema_ready) {
+        assert(s->ddl_next < sizeof s->ddl / sizeof s->ddl[0]);
         s->inflight = -1;
         const char *q = s->ddl[s->ddl_next];
         return ch_http_post(s->http, s->ddl_url, q, strlen(q), false);
     }
+    assert(s->cur && s->part < CH_TABLES && s->cur->part[s->part].rows > 0);
     const struct ch_part *p = &s->cur->part[s->part];
     s->inflight = s->part;
     return ch_http_post(s->http, s->insert_url[s->part], p->data, p->len, true);
@@ -413,6 +417,7 @@ static void kick(struct ch_sink *s)
 static void on_http_done(void *ud, const struct ch_http_result *res)
 {
     struct ch_sink *s = ud;
+    assert(s->inflight < 0 || s->cur);   /* an INSERT is always for the current batch */
     if (res->ok) {
         if (s->attempts)
             log_info("clickhouse: ClickHouse accepts requests again (after %u failed attempts)", s->attempts);
