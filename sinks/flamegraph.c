@@ -28,6 +28,7 @@
 #define BOTTOM 28       /* the details line */
 #define PAD 10          /* left and right margins */
 #define MIN_WIDTH 0.1   /* frames narrower than this (pixels) are not drawn */
+#define TEXT_WIDTH 20   /* ... and narrower than this show no name (a letter or two is noise) */
 
 struct node {
     uint32_t name, type;
@@ -189,6 +190,7 @@ static const char SCRIPT[] =
 "function place(g, x, w) {\n"
 "  if (w < 0.1) { g.classList.add('hide'); return; }\n"
 "  g.classList.remove('hide');\n"
+"  g.classList.toggle('n', w < TEXT_WIDTH);\n"
 "  g.setAttribute('x', (PAD + x).toFixed(2));\n"
 "  g.setAttribute('width', w.toFixed(2));\n"
 "}\n"
@@ -279,11 +281,11 @@ static void write_head(FILE *out, const struct fg_options *o, unsigned width, un
             "#title { font-size: 17px; } #subtitle { fill: #555; }\n"
             "#unzoom, #search { cursor: pointer; fill: #333; }\n"
             "svg.f { cursor: pointer; } svg.f:hover rect { stroke: #000; stroke-width: 0.5; }\n"
-            ".hide { display: none; }\n"
+            ".hide { display: none; } svg.n text { display: none; }\n"
             "</style>\n"
-            "<script><![CDATA[\n\"use strict\";\nvar PAD = %d;\n%s]]></script>\n"
+            "<script><![CDATA[\n\"use strict\";\nvar PAD = %d, TEXT_WIDTH = %d;\n%s]]></script>\n"
             "<rect x=\"0\" y=\"0\" width=\"100%%\" height=\"100%%\" fill=\"#f8f8f4\"/>\n",
-            width, height, width, height, width - 2 * PAD, (long long)total, PAD, SCRIPT);
+            width, height, width, height, width - 2 * PAD, (long long)total, PAD, TEXT_WIDTH, SCRIPT);
     fprintf(out, "<text id=\"title\" x=\"%u\" y=\"24\" text-anchor=\"middle\">", width / 2);
     xml_text(out, o->title ? o->title : "Flame Graph", tmp);
     fprintf(out, "</text>\n<text id=\"subtitle\" x=\"%u\" y=\"44\" text-anchor=\"middle\">", width / 2);
@@ -306,9 +308,9 @@ static void write_frame(FILE *out, const struct tree *t, uint32_t id, const char
     const char *name = id == 0 ? "all" : strs[n->name];
     int rgb[3];
     frame_color(id == 0 ? "\x01" : strs[n->type], name, rgb);
-    fprintf(out, "<svg class=\"f\" id=\"f%u\" x=\"%.2f\" y=\"%u\" width=\"%.2f\" height=\"%d\" "
+    fprintf(out, "<svg class=\"f%s\" id=\"f%u\" x=\"%.2f\" y=\"%u\" width=\"%.2f\" height=\"%d\" "
                  "data-s=\"%lld\" data-n=\"%lld\" data-d=\"%u\"><title>",
-            id, PAD + x, height - BOTTOM - (n->depth + 1) * ROW, w, ROW - 1,
+            w < TEXT_WIDTH ? " n" : "", id, PAD + x, height - BOTTOM - (n->depth + 1) * ROW, w, ROW - 1,
             (long long)n->x, (long long)n->w, n->depth);
     xml_text(out, name, tmp);
     fprintf(out, " (%lld %s, %.2f%%)</title><rect width=\"100%%\" height=\"100%%\" rx=\"2\" "

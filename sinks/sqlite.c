@@ -578,7 +578,7 @@ static int64_t intern_attr(struct sq *q, const struct lb_attr *a)
 
 /* An attribute as bytes, for scalar values only: arrays and kvlists are kept encoded, and
  * their encoding refers to the request's own string table, so equal bytes are not equal
- * content across requests. False when the attribute has no such key (or out of memory). */
+ * content across requests. False for those (and when out of memory): they take the slow path. */
 static bool attr_content_key(struct buf *b, const struct lb_attr *a)
 {
     const struct lb_value *v = &a->value;
