@@ -1,5 +1,5 @@
 /*
- * server.h - the gRPC server: cleartext HTTP/2 (prior knowledge) on the event loop.
+ * server.h - the gRPC and HTTP server: cleartext HTTP/2 (and HTTP/1.1) on the event loop.
  *
  * This layer knows sockets, HTTP/2 and gRPC framing; it knows nothing of OTLP. A unary method
  * is a path plus a handler: the server assembles the length-prefixed request message from
@@ -8,6 +8,11 @@
  * grpc-status / grpc-message trailers. Errors of the transport itself (unknown method,
  * malformed framing, too large, unsupported encoding) are answered here without calling any
  * handler.
+ *
+ * The same server, created with H2_SERVER_HTTP, is the OTLP/HTTP port: HTTP/1.1 (keep-alive,
+ * Content-Length and chunked bodies, Expect: 100-continue) and h2c (prior knowledge, or an
+ * HTTP/1.1 "Upgrade: h2c") on one port, with plain HTTP routes instead of gRPC methods. The
+ * HTTP/2 session code is the one the gRPC port uses.
  */
 #ifndef LB_H2_SERVER_H
 #define LB_H2_SERVER_H
@@ -51,8 +56,18 @@ struct grpc_reply {
 
 typedef void (*grpc_method_fn)(void *ud, const struct grpc_call *call, struct grpc_reply *reply);
 
+/* What a server speaks on its port. */
+enum h2_server_protocol {
+    H2_SERVER_GRPC,   /* HTTP/2 with prior knowledge; gRPC unary methods (h2_server_add_method) */
+    H2_SERVER_HTTP,   /* HTTP/1.1 and h2c (prior knowledge or "Upgrade: h2c") on one port;
+                       * plain HTTP routes (h2_server_add_route) */
+};
+
 struct h2_server_config {
     const char *address;          /* "127.0.0.1:4317", "[::1]:4317", "0.0.0.0:4317" */
+    enum h2_server_protocol protocol;
+    unsigned request_timeout_ms;  /* a request (headers and body) must arrive whole within
+                                   * this, or it is cut off (0 = 60 s) */
     size_t max_message_size;      /* per message, compressed and decompressed */
     size_t max_inflight_bytes;    /* all partially received messages together */
     unsigned max_connections;
@@ -65,9 +80,43 @@ struct h2_stats {
     uint64_t calls, calls_ok, calls_failed;
     uint64_t bytes_received;
     uint64_t calls_abandoned;   /* part of calls_failed: the client left before the reply */
+    uint64_t requests_timed_out;   /* HTTP/1.1 requests cut off by the request timeout */
 };
 
+/* ---- HTTP routes (H2_SERVER_HTTP) ----
+ * The transport checks the path (404), the method (405 with Allow), the size (413, before
+ * and after gzip), the Content-Encoding (identity or gzip, else 415) and the time the
+ * request takes to arrive (408); the handler sees only complete, decompressed requests. */
+struct http_request {
+    const char *method;           /* "POST", "GET", ... */
+    const char *path;             /* without the query string */
+    const char *content_type;     /* "" when absent */
+    const uint8_t *body;          /* decompressed */
+    size_t length;
+    size_t wire_bytes;            /* the body as received */
+    bool compressed;              /* it came with Content-Encoding: gzip */
+    const char *peer;
+    const char *protocol;         /* "HTTP/1.1", "HTTP/1.0" or "h2c" */
+};
+
+struct http_response {
+    int status;
+    char content_type[64];        /* with no body, may stay empty */
+    unsigned retry_after;         /* seconds; 0 = no Retry-After header */
+    struct buf body;              /* limited to max_message_size */
+};
+
+typedef void (*http_handler_fn)(void *ud, const struct http_request *req, struct http_response *resp);
+/* Fills the body of an error the transport answers itself (status 4xx/5xx, message for a
+ * human). `req` has the request headers (no body). Without one, errors are text/plain. */
+typedef void (*http_error_fn)(void *ud, const struct http_request *req, int status,
+                              const char *message, struct http_response *resp);
+
 struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config *cfg);
+/* `method` is "POST", "GET", ... (a GET route answers HEAD too); one handler per pair. */
+int h2_server_add_route(struct h2_server *s, const char *method, const char *path,
+                        http_handler_fn fn, void *ud);
+void h2_server_set_error_body(struct h2_server *s, http_error_fn fn, void *ud);
 int h2_server_add_method(struct h2_server *s, const char *path, grpc_method_fn fn, void *ud);
 /* Bind and listen; on failure `err` says why (e.g. "127.0.0.1:4317: Address in use"). */
 int h2_server_listen(struct h2_server *s, char *err, size_t errlen);
