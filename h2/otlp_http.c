@@ -1,0 +1,241 @@
+/*
+ * otlp_http.c - the OTLP/HTTP routes and their status codes (see otlp_http.h for why this is
+ * its own layer). Every response here is fully determined by the request and the decode
+ * result; nothing is kept between requests.
+ */
+#include "h2/otlp_http.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/log.h"
+#include "otlp/json.h"
+
+#define CT_PROTOBUF "application/x-protobuf"
+#define CT_JSON "application/json"
+
+enum body_format { FMT_NONE, FMT_PROTOBUF, FMT_JSON };
+
+/* google.rpc.Code values used in error bodies. */
+enum {
+    RPC_INVALID_ARGUMENT = 3, RPC_DEADLINE_EXCEEDED = 4, RPC_NOT_FOUND = 5,
+    RPC_RESOURCE_EXHAUSTED = 8, RPC_UNIMPLEMENTED = 12, RPC_INTERNAL = 13, RPC_UNAVAILABLE = 14,
+};
+
+/* The media type without parameters, compared case-insensitively. */
+static enum body_format format_of(const char *ctype)
+{
+    size_t n = strcspn(ctype, ";");
+    while (n && (ctype[n - 1] == ' ' || ctype[n - 1] == '\t'))
+        n--;
+    if (n == sizeof CT_PROTOBUF - 1 && strncasecmp(ctype, CT_PROTOBUF, n) == 0)
+        return FMT_PROTOBUF;
+    if (n == sizeof CT_JSON - 1 && strncasecmp(ctype, CT_JSON, n) == 0)
+        return FMT_JSON;
+    return FMT_NONE;
+}
+
+static bool put_varint(struct buf *b, uint64_t v)
+{
+    uint8_t t[10];
+    size_t n = 0;
+    do {
+        t[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            t[n] |= 0x80;
+        n++;
+    } while (v);
+    return buf_append(b, t, n);
+}
+
+int otlp_http_encode_status(int code, const char *message, struct buf *out)
+{
+    size_t len = strlen(message);
+    bool ok = true;
+    if (code != 0)   /* proto3: the default is not written */
+        ok = buf_putc(out, 0x08) && put_varint(out, (uint64_t)(int64_t)code);
+    if (len)
+        ok = ok && buf_putc(out, 0x12) && put_varint(out, len) && buf_append(out, message, len);
+    return ok ? 0 : -1;
+}
+
+static int rpc_code_of(int status)
+{
+    switch (status) {
+    case 404: return RPC_NOT_FOUND;
+    case 405: return RPC_UNIMPLEMENTED;
+    case 408: return RPC_DEADLINE_EXCEEDED;
+    case 413: case 431: return RPC_RESOURCE_EXHAUSTED;
+    case 503: return RPC_UNAVAILABLE;
+    case 500: return RPC_INTERNAL;
+    default:  return RPC_INVALID_ARGUMENT;
+    }
+}
+
+/* An error response: a google.rpc.Status in the request's encoding, or text. */
+static void error_body(struct http_response *resp, enum body_format fmt, int status,
+                       const char *message)
+{
+    int code = rpc_code_of(status);
+    resp->status = status;
+    buf_reset(&resp->body);
+    int rc;
+    if (fmt == FMT_PROTOBUF) {
+        snprintf(resp->content_type, sizeof resp->content_type, CT_PROTOBUF);
+        rc = otlp_http_encode_status(code, message, &resp->body);
+    } else if (fmt == FMT_JSON) {
+        snprintf(resp->content_type, sizeof resp->content_type, CT_JSON);
+        rc = otlp_json_status(code, message, &resp->body);
+    } else {
+        snprintf(resp->content_type, sizeof resp->content_type, "text/plain; charset=utf-8");
+        rc = buf_printf(&resp->body, "%s\n", message) ? 0 : -1;
+    }
+    if (rc != 0)
+        buf_reset(&resp->body);   /* the status line still says it */
+}
+
+static void transport_error(void *ud, const struct http_request *req, int status,
+                            const char *message, struct http_response *resp)
+{
+    (void)ud;
+    error_body(resp, format_of(req->content_type), status, message);
+}
+
+/* The OTLP status of a decode -> HTTP status; false when it is not a success. */
+static bool map_status(const struct otlp_http_service *svc, enum otlp_status st,
+                       const char *message, enum body_format fmt, struct http_response *resp)
+{
+    switch (st) {
+    case OTLP_OK:
+        return true;
+    case OTLP_INVALID:
+        error_body(resp, fmt, 400, message);
+        break;
+    case OTLP_UNAVAILABLE:
+    case OTLP_SINK_FAILED:
+    case OTLP_NOMEM:
+        error_body(resp, fmt, 503, message);
+        resp->retry_after = svc->retry_after_s ? svc->retry_after_s : 1;
+        break;
+    }
+    return false;
+}
+
+/* Content type checked, JSON transcoded: the protobuf form of the body in `pb` (or the body
+ * itself). False when the response (415, 400, 413) is already made. */
+static bool request_protobuf(const struct http_request *req,
+                             enum otlp_json_doc doc, enum body_format *fmt, struct buf *pb,
+                             struct otlp_http_call *call, struct http_response *resp)
+{
+    *fmt = format_of(req->content_type);
+    if (*fmt == FMT_NONE) {
+        char m[256];
+        snprintf(m, sizeof m, "Content-Type \"%.100s\" is not supported: use " CT_PROTOBUF " or " CT_JSON,
+                 req->content_type[0] ? req->content_type : "(none)");
+        error_body(resp, FMT_NONE, 415, m);
+        log_info("http error: peer=%s POST %s status=415: %s", req->peer, req->path, m);
+        return false;
+    }
+    memset(call, 0, sizeof *call);
+    call->peer = req->peer;
+    call->protocol = req->protocol;
+    call->compressed = req->compressed;
+    call->wire_bytes = req->wire_bytes;
+    call->format = *fmt == FMT_JSON ? "json" : "protobuf";
+    call->message = req->body;
+    call->length = req->length;
+    if (*fmt == FMT_PROTOBUF)
+        return true;
+    char err[512];
+    switch (otlp_json_to_protobuf(doc, req->body, req->length, pb, err, sizeof err)) {
+    case OTLP_JSON_OK:
+        call->message = pb->data ? pb->data : (const uint8_t *)"";
+        call->length = pb->len;
+        return true;
+    case OTLP_JSON_INVALID:
+        error_body(resp, FMT_JSON, 400, err);
+        break;
+    case OTLP_JSON_TOO_LARGE:
+        error_body(resp, FMT_JSON, 413, err);
+        break;
+    }
+    log_info("http error: peer=%s POST %s status=%d: %s", req->peer, req->path, resp->status, err);
+    return false;
+}
+
+static void log_failure(const struct http_request *req, const struct http_response *resp,
+                        const char *message)
+{
+    log_info("http error: peer=%s POST %s status=%d: %s", req->peer, req->path, resp->status, message);
+}
+
+static void post_profiles(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    const struct otlp_http_service *svc = ud;
+    enum body_format fmt;
+    struct otlp_http_call call;
+    struct buf pb;
+    buf_init(&pb, svc->max_message_size);
+    if (request_protobuf(req, OTLP_JSON_PROFILES_REQUEST, &fmt, &pb, &call, resp)) {
+        struct otlp_result res;
+        svc->profiles(svc->ud, &call, &res);
+        if (map_status(svc, res.status, res.message, fmt, resp)) {
+            resp->status = 200;
+            snprintf(resp->content_type, sizeof resp->content_type, "%s",
+                     fmt == FMT_JSON ? CT_JSON : CT_PROTOBUF);
+            int rc = fmt == FMT_JSON ? otlp_json_profiles_response(&res, &resp->body)
+                                     : otlp_encode_profiles_response(&res, &resp->body);
+            if (rc != 0)
+                error_body(resp, fmt, 500, "cannot encode the response");
+        } else {
+            log_failure(req, resp, res.message);
+        }
+    }
+    buf_free(&pb);
+}
+
+static void post_traces(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    const struct otlp_http_service *svc = ud;
+    enum body_format fmt;
+    struct otlp_http_call call;
+    struct buf pb;
+    buf_init(&pb, svc->max_message_size);
+    if (request_protobuf(req, OTLP_JSON_TRACES_REQUEST, &fmt, &pb, &call, resp)) {
+        struct otlp_trace_result res;
+        svc->traces(svc->ud, &call, &res);
+        if (map_status(svc, res.status, res.message, fmt, resp)) {
+            resp->status = 200;
+            snprintf(resp->content_type, sizeof resp->content_type, "%s",
+                     fmt == FMT_JSON ? CT_JSON : CT_PROTOBUF);
+            int rc = fmt == FMT_JSON ? otlp_json_traces_response(&res, &resp->body)
+                                     : otlp_encode_traces_response(&res, &resp->body);
+            if (rc != 0)
+                error_body(resp, fmt, 500, "cannot encode the response");
+        } else {
+            log_failure(req, resp, res.message);
+        }
+    }
+    buf_free(&pb);
+}
+
+static void get_health(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    (void)ud;
+    (void)req;
+    resp->status = 200;
+    snprintf(resp->content_type, sizeof resp->content_type, "text/plain; charset=utf-8");
+    if (!buf_append(&resp->body, "ok\n", 3))
+        buf_reset(&resp->body);
+}
+
+int otlp_http_register(struct h2_server *s, const struct otlp_http_service *svc)
+{
+    h2_server_set_error_body(s, transport_error, NULL);
+    void *ud = (void *)svc;   /* the handlers only read it */
+    return h2_server_add_route(s, "POST", PROFILES_HTTP_PATH, post_profiles, ud) ||
+           h2_server_add_route(s, "POST", TRACES_HTTP_PATH, post_traces, ud) ||
+           h2_server_add_route(s, "GET", HEALTH_HTTP_PATH, get_health, NULL) ? -1 : 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * otlp_http.h - the OTLP/HTTP binding: the routes of the HTTP port.
+ *
+ *   POST /v1development/profiles   ExportProfilesServiceRequest
+ *   POST /v1/traces                ExportTraceServiceRequest
+ *   GET  /healthz                  200 "ok" while serving
+ *
+ * Why a layer of its own: the HTTP server (server.h) knows requests and responses, the
+ * decoders know protobuf; this file is the OTLP/HTTP specification between them - content
+ * types (application/x-protobuf or application/json, the response in the request's), JSON
+ * transcoded to protobuf (otlp/json.h) so there is one decoder, and the status codes: 200
+ * with an Export*ServiceResponse (partial_success when something was rejected), 400 with a
+ * google.rpc.Status for a bad payload, 415 for another content type, 503 + Retry-After when
+ * a sink refuses. Errors the transport answers itself (404, 405, 408, 413, 415 for an
+ * encoding) get a google.rpc.Status too when the request's content type says which encoding
+ * the client reads.
+ *
+ * Decoding and delivering are the application's (main.c): it passes two functions that take
+ * the request as protobuf bytes, so the HTTP path ends in exactly the code the gRPC path
+ * ends in.
+ */
+#ifndef LB_H2_OTLP_HTTP_H
+#define LB_H2_OTLP_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "h2/server.h"
+#include "otlp/decode.h"
+#include "otlp/traces.h"
+
+#define PROFILES_HTTP_PATH "/v1development/profiles"
+#define HEALTH_HTTP_PATH "/healthz"
+
+/* One OTLP/HTTP request, as the application sees it. */
+struct otlp_http_call {
+    const char *peer;
+    const char *format;          /* "protobuf" or "json" (how it arrived) */
+    const char *protocol;        /* "HTTP/1.1", "HTTP/1.0", "h2c" */
+    bool compressed;             /* Content-Encoding: gzip */
+    size_t wire_bytes;           /* the body as received */
+    const uint8_t *message;      /* protobuf, decompressed (transcoded when it came as JSON) */
+    size_t length;
+};
+
+struct otlp_http_service {
+    void (*profiles)(void *ud, const struct otlp_http_call *call, struct otlp_result *res);
+    void (*traces)(void *ud, const struct otlp_http_call *call, struct otlp_trace_result *res);
+    void *ud;
+    size_t max_message_size;     /* the JSON transcoder's output limit */
+    unsigned retry_after_s;      /* Retry-After of a 503 (0 = 1 s) */
+};
+
+/* Registers the routes and the error bodies on an H2_SERVER_HTTP server. `svc` must outlive
+ * the server. 0 or -1. */
+int otlp_http_register(struct h2_server *s, const struct otlp_http_service *svc);
+
+/* google.rpc.Status{code, message} as protobuf (what OTLP/HTTP error bodies are). */
+int otlp_http_encode_status(int code, const char *message, struct buf *out);
+
+#endif
