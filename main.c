@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "h2/otlp_http.h"
 #include "h2/server.h"
 #include "lib/buf.h"
 #include "lib/gzip.h"
@@ -31,6 +32,7 @@
 #include "otlp/decode.h"
 #include "otlp/detect.h"
 #include "otlp/layout.h"
+#include "otlp/traces.h"
 #include "sinks/filter.h"
 #include "sinks/sink.h"
 #include "sinks/stdout.h"
@@ -46,6 +48,9 @@
 
 struct config {
     const char *grpc_address;
+    const char *http_address;                  /* NULL: no HTTP port (--http-address none) */
+    bool http_address_set;                     /* given: failing to listen there is fatal */
+    unsigned request_timeout_ms;
     size_t max_message_size;
     size_t max_inflight_bytes;
     unsigned max_connections, max_concurrent_streams;
@@ -86,6 +91,10 @@ struct app {
     uint64_t shutdown_deadline_ms;
     bool shutting_down;
     struct { uint64_t requests, ok, invalid, refused, failed, samples, rejected_samples; } stats;
+    struct h2_server *http_server;  /* OTLP/HTTP (HTTP/1.1 and h2c), or NULL */
+    struct otlp_http_service http_service;
+    struct otlp_trace_decoder *trace_decoder;
+    struct { uint64_t requests, ok, spans, rejected_spans; } trace_stats;
     struct layout_peer layout_peers[LAYOUT_PEERS];
     unsigned layout_peers_next;
 };
@@ -105,6 +114,8 @@ static void usage(FILE *out)
 "\n"
 "Options (--name value or --name=value):\n"
 "  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
+"  --http-address ADDR          OTLP/HTTP listen address: HTTP/1.1 and h2c, profiles, traces and\n"
+"                               /healthz (default 127.0.0.1:4318; none = no HTTP port; docs/http.md)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
 "                               per line, see docs/output.md)\n"
@@ -136,6 +147,8 @@ static void usage(FILE *out)
 "  --max-connections N          concurrent connections (default 1024)\n"
 "  --max-concurrent-streams N   per connection (default 100)\n"
 "  --idle-timeout SECONDS       close idle connections after this (default 300, 0 = never)\n"
+"  --request-timeout SECONDS    a request must arrive whole within this, or it is cut off\n"
+"                               (slow clients; default 60)\n"
 "  --shutdown-timeout SECONDS   on SIGINT/SIGTERM, time allowed for in-flight requests and\n"
 "                               sink flushing (default 10)\n"
 "  --max-stack-depth N          samples with deeper stacks are rejected (default 16384)\n"
@@ -370,6 +383,16 @@ static void parse_options(int argc, char **argv, int first, struct config *cfg, 
             exit(0);
         } else if (is_option(a, "--grpc-address")) {
             cfg->grpc_address = option_value(argc, argv, &i, "--grpc-address");
+        } else if (is_option(a, "--http-address")) {
+            cfg->http_address = option_value(argc, argv, &i, "--http-address");
+            cfg->http_address_set = true;
+            if (strcmp(cfg->http_address, "none") == 0)
+                cfg->http_address = NULL;
+        } else if (is_option(a, "--request-timeout")) {
+            v = option_value(argc, argv, &i, "--request-timeout");
+            if (parse_uint(v, 3600, &u) || !u)
+                bad_value("--request-timeout", v);
+            cfg->request_timeout_ms = u * 1000;
         } else if (is_option(a, "--sink")) {
             v = option_value(argc, argv, &i, "--sink");
             if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
@@ -461,6 +484,8 @@ static void config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->grpc_address = "127.0.0.1:4317";
+    cfg->http_address = "127.0.0.1:4318";
+    cfg->request_timeout_ms = 60 * 1000;
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;
     cfg->max_connections = 1024;
@@ -621,12 +646,130 @@ static void export_profiles(void *ud, const struct grpc_call *call, struct grpc_
     snprintf(reply->message, sizeof reply->message, "%s", res.message);
 }
 
+/* ---------- OTLP/HTTP and traces ---------- */
+
+/* Traces bypass the filter stage (its filters are about profiles and samples): spans go to
+ * the configured sinks, of which those with a span callback take them (sinks/sink.h). */
+static struct sink_set *trace_sinks(struct app *app)
+{
+    return app->filter_sink.type ? &app->inner_sinks : &app->sinks;
+}
+
+/* POST /v1development/profiles: the same decoder and sinks as the gRPC method. */
+static void http_profiles(void *ud, const struct otlp_http_call *call, struct otlp_result *res)
+{
+    struct app *app = ud;
+    struct lb_request req = {
+        .transport = "http", .peer = call->peer, .received_unix_nano = now_unix_nano(),
+        .wire_bytes = call->wire_bytes, .sequence = ++app->sequence,
+    };
+    otlp_export_profiles(app->decoder, call->message, call->length, &req, &app->sinks, res);
+    count_result(app, res);
+    if (res->status != OTLP_OK)
+        return;   /* the HTTP binding logs errors with their status */
+    note_layout(app, call->peer);
+    log_info("export from %s (%s, %s): %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
+             call->peer, call->protocol, call->format, (unsigned long long)res->resources,
+             (unsigned long long)res->profiles, (unsigned long long)res->samples,
+             (unsigned long long)res->frames, call->length, call->compressed ? ", gzip" : "",
+             req.layout, res->rejected_profiles ? "; " : "", res->rejected_profiles ? res->message : "");
+}
+
+/* Any trace request, whatever carried it. */
+static void run_traces(struct app *app, struct lb_request *req, const char *how,
+                       const uint8_t *msg, size_t len, struct otlp_trace_result *res)
+{
+    req->received_unix_nano = now_unix_nano();
+    req->sequence = ++app->sequence;
+    otlp_export_traces(app->trace_decoder, msg, len, req, trace_sinks(app), res);
+    app->trace_stats.requests++;
+    app->trace_stats.spans += res->spans;
+    app->trace_stats.rejected_spans += res->rejected_spans;
+    if (res->status != OTLP_OK)
+        return;
+    app->trace_stats.ok++;
+    log_info("trace export from %s (%s): %llu resources, %llu spans, %llu events, %llu links (%zu bytes)%s%s",
+             req->peer, how, (unsigned long long)res->resources, (unsigned long long)res->spans,
+             (unsigned long long)res->events, (unsigned long long)res->links, len,
+             res->rejected_spans ? "; " : "", res->rejected_spans ? res->message : "");
+}
+
+static void http_traces(void *ud, const struct otlp_http_call *call, struct otlp_trace_result *res)
+{
+    struct lb_request req = { .transport = "http", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    char how[64];
+    snprintf(how, sizeof how, "%s, %s%s", call->protocol, call->format, call->compressed ? ", gzip" : "");
+    run_traces(ud, &req, how, call->message, call->length, res);
+}
+
+/* gRPC /opentelemetry.proto.collector.trace.v1.TraceService/Export */
+static void export_traces(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
+{
+    struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    struct otlp_trace_result res;
+    run_traces(ud, &req, call->compressed ? "grpc, gzip" : "grpc", call->message, call->length, &res);
+    switch (res.status) {
+    case OTLP_OK:
+        reply->status = GRPC_OK;
+        if (otlp_encode_traces_response(&res, &reply->body) != 0) {
+            reply->status = GRPC_INTERNAL;
+            snprintf(reply->message, sizeof reply->message, "cannot encode the response");
+        }
+        return;
+    case OTLP_INVALID: reply->status = GRPC_INVALID_ARGUMENT; break;
+    case OTLP_UNAVAILABLE: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_SINK_FAILED: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_NOMEM: reply->status = GRPC_RESOURCE_EXHAUSTED; break;
+    }
+    snprintf(reply->message, sizeof reply->message, "%s", res.message);
+}
+
+/* The HTTP port: same limits as the gRPC port. NULL with a logged reason on failure. */
+static struct h2_server *start_http(struct app *app)
+{
+    struct h2_server_config hc = {
+        .address = app->cfg.http_address,
+        .protocol = H2_SERVER_HTTP,
+        .request_timeout_ms = app->cfg.request_timeout_ms,
+        .max_message_size = app->cfg.max_message_size,
+        .max_inflight_bytes = app->cfg.max_inflight_bytes,
+        .max_connections = app->cfg.max_connections,
+        .max_concurrent_streams = app->cfg.max_concurrent_streams,
+        .idle_timeout_ms = app->cfg.idle_timeout_ms,
+    };
+    app->http_service = (struct otlp_http_service){
+        .profiles = http_profiles, .traces = http_traces, .ud = app,
+        .max_message_size = app->cfg.max_message_size,
+    };
+    char err[256];
+    struct h2_server *s = h2_server_new(app->loop, &hc);
+    if (!s || otlp_http_register(s, &app->http_service) != 0) {
+        log_error("cannot create the HTTP server");
+        h2_server_free(s);
+        return NULL;
+    }
+    if (h2_server_listen(s, err, sizeof err) != 0) {
+        /* The default port taken (another backend, a Collector) must not stop the gRPC
+         * receiver; an address the user asked for must. */
+        if (app->cfg.http_address_set)
+            log_error("cannot listen on %s: %s", app->cfg.http_address, err);
+        else
+            log_warn("OTLP/HTTP disabled: cannot listen on the default %s: %s (set --http-address)",
+                     app->cfg.http_address, err);
+        h2_server_free(s);
+        return NULL;
+    }
+    log_info("OTLP/HTTP (HTTP/1.1 and h2c) on %s: POST %s, POST %s, GET %s", h2_server_address(s),
+             PROFILES_HTTP_PATH, TRACES_HTTP_PATH, HEALTH_HTTP_PATH);
+    return s;
+}
+
 /* ---------- signals and shutdown ---------- */
 
 static void check_drained(struct loop *loop, void *ud)
 {
     struct app *app = ud;
-    if (h2_server_drained(app->server)) {
+    if (h2_server_drained(app->server) && (!app->http_server || h2_server_drained(app->http_server))) {
         loop_stop(loop);
         return;
     }
@@ -674,6 +817,8 @@ static void on_signal(struct loop *loop, int fd, int events, void *ud)
         app->shutting_down = true;
         app->shutdown_deadline_ms = loop_now_ms(loop) + app->cfg.shutdown_timeout_ms;
         h2_server_shutdown(app->server);
+        if (app->http_server)
+            h2_server_shutdown(app->http_server);
         check_drained(loop, app);
     }
 }
@@ -698,8 +843,11 @@ static int serve(struct app *app)
 {
     app->loop = loop_new();
     app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
-    if (!app->loop || !app->decoder || open_sinks(app) != 0)
+    app->trace_decoder = otlp_trace_decoder_new();
+    if (!app->loop || !app->decoder || !app->trace_decoder || open_sinks(app) != 0) {
+        otlp_trace_decoder_free(app->trace_decoder);
         return startup_failed(app);
+    }
     int sigfd = setup_signals(app);
     if (sigfd < 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
@@ -707,6 +855,7 @@ static int serve(struct app *app)
     }
     struct h2_server_config hc = {
         .address = app->cfg.grpc_address,
+        .request_timeout_ms = app->cfg.request_timeout_ms,
         .max_message_size = app->cfg.max_message_size,
         .max_inflight_bytes = app->cfg.max_inflight_bytes,
         .max_connections = app->cfg.max_connections,
@@ -715,7 +864,8 @@ static int serve(struct app *app)
     };
     char err[256];
     app->server = h2_server_new(app->loop, &hc);
-    if (!app->server || h2_server_add_method(app->server, PROFILES_EXPORT_PATH, export_profiles, app) != 0) {
+    if (!app->server || h2_server_add_method(app->server, PROFILES_EXPORT_PATH, export_profiles, app) != 0 ||
+        h2_server_add_method(app->server, TRACES_EXPORT_PATH, export_traces, app) != 0) {
         log_error("cannot create the gRPC server");
         return 1;
     }
@@ -726,6 +876,8 @@ static int serve(struct app *app)
     log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes", LAZYBACKEND_VERSION,
              h2_server_address(app->server), app->cfg.n_sinks ? " " : "", app->cfg.sinks[0],
              app->cfg.max_message_size);
+    if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)
+        return 1;
     int rc = loop_run(app->loop) == 0 ? 0 : 1;
 
     sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
@@ -736,10 +888,16 @@ static int serve(struct app *app)
              (unsigned long long)app->stats.invalid, (unsigned long long)app->stats.refused,
              (unsigned long long)app->stats.failed, (unsigned long long)app->stats.samples,
              (unsigned long long)app->stats.rejected_samples, (unsigned long long)hs->connections_accepted);
+    if (app->trace_stats.requests)
+        log_info("traces: %llu requests (%llu ok), %llu spans delivered, %llu rejected",
+                 (unsigned long long)app->trace_stats.requests, (unsigned long long)app->trace_stats.ok,
+                 (unsigned long long)app->trace_stats.spans, (unsigned long long)app->trace_stats.rejected_spans);
+    h2_server_free(app->http_server);
     h2_server_free(app->server);
     loop_del_fd(app->loop, sigfd);
     close(sigfd);
     otlp_decoder_free(app->decoder);
+    otlp_trace_decoder_free(app->trace_decoder);
     loop_free(app->loop);
     return rc;
 }
