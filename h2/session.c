@@ -118,7 +118,8 @@ static ssize_t http_body_read(nghttp2_session *ng, int32_t id, uint8_t *out, siz
 void session_submit_http(struct h2_stream *st)
 {
     struct http_exchange *ex = &st->ex;
-    assert(ex->state == EX_READY && !st->http_submitted);
+    assert((ex->state == EX_READY || ex->state == EX_REJECTED) && !st->http_submitted);
+    ex->state = EX_READY;   /* a refusal is answered before its body: later DATA is dropped */
     st->http_submitted = true;
     http_exchange_account(ex);
     char status[8], length[24], retry[16];
@@ -159,7 +160,14 @@ static void http_on_request(struct h2_stream *st)
 
 static void http_on_data(struct h2_stream *st, const uint8_t *p, size_t n)
 {
-    if (st->http_submitted || (st->ex.state != EX_BODY && st->ex.state != EX_REJECTED))
+    if (st->http_submitted) {   /* answered early: the rest of the body is dropped */
+        uint64_t before = st->ex.discarded;
+        st->ex.discarded += n;
+        if (before <= DISCARD_MAX_BYTES && st->ex.discarded > DISCARD_MAX_BYTES)
+            nghttp2_submit_rst_stream(st->conn->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+        return;
+    }
+    if (st->ex.state != EX_BODY && st->ex.state != EX_REJECTED)
         return;
     if (http_exchange_body(&st->ex, p, n) == HTTP_ANSWER_NOW)
         session_submit_http(st);
@@ -269,8 +277,11 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     return 0;
 }
 
-/* After our last frame of a stream went out while the client is still sending, reset the
- * stream with NO_ERROR (as grpc-go does) so that it stops sending a body nobody reads. */
+/* After our last frame of a gRPC stream went out while the client is still sending, reset
+ * the stream with NO_ERROR (as grpc-go does) so that it stops sending a body nobody reads.
+ * HTTP clients (curl among them) take such a reset for a failed request, so an HTTP stream
+ * answered early has the rest of its body read and dropped instead, up to DISCARD_MAX_BYTES
+ * (http_on_data), unless it was cut off by the request timeout. */
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
     (void)ud;
@@ -278,7 +289,7 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
     struct h2_stream *st = stream_get(ng, frame->hd.stream_id);
-    if (st && !st->remote_ended)
+    if (st && !st->remote_ended && (!st->is_http || st->expired))
         nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, frame->hd.stream_id, NGHTTP2_NO_ERROR);
     return 0;
 }
