@@ -235,8 +235,9 @@ class Trickler(threading.Thread):
             s.sendall(self.prefix)
             while time.monotonic() - t0 < self.limit * SLOW:
                 try:
-                    s.sendall(self.data[self.sent % len(self.data):][:1])
-                    self.sent += 1
+                    if self.sent < len(self.data):   # then it only waits
+                        s.sendall(self.data[self.sent:self.sent + 1])
+                        self.sent += 1
                 except OSError:
                     break
                 try:
@@ -262,8 +263,8 @@ def test_slow_clients():
         head = (b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
                 b"Content-Length: %d\r\n\r\n" % len(body))
         slow_body = Trickler(srv.http_port, body, prefix=head)
-        slow_head = Trickler(srv.http_port, b"POST /v1/traces HTTP/1.1\r\nX-Slow: " + b"a" * 10000)
-        slow_sniff = Trickler(srv.http_port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[:10], interval=0.5)
+        slow_head = Trickler(srv.http_port, b"POST /v1/traces HTTP/1.1\r\nX-Slow: " + b"a" * 1000)
+        slow_sniff = Trickler(srv.http_port, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[:10], interval=0.2)
         for t in (slow_body, slow_head, slow_sniff):
             t.start()
         # Meanwhile other clients are served as usual.
