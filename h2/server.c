@@ -171,14 +171,19 @@ static void conn_linger(struct h2_conn *c)
     shutdown(c->fd, SHUT_WR);
 }
 
-/* What the connection waits for, given its protocol and unsent output. */
+/* What the connection waits for, given its protocol and unsent output. HTTP/1.1 input held
+ * back (pipelined requests) waits for writability too: the socket being writable is what
+ * lets the next held request be answered, one per loop turn, even when all output went out. */
 static int conn_events(const struct h2_conn *c)
 {
     size_t pending = out_pending(c);
     bool read = pending < OUT_HIGH_WATER;
-    if (c->proto == CONN_HTTP1)
+    bool write = pending > 0;
+    if (c->proto == CONN_HTTP1) {
         read = read && !http1_paused(c);
-    return (read ? LOOP_READ : 0) | (pending ? LOOP_WRITE : 0);
+        write = write || (http1_paused(c) && !c->close_after_flush);
+    }
+    return (read ? LOOP_READ : 0) | (write ? LOOP_WRITE : 0);
 }
 
 /* Flushes, then closes the connection when its protocol is done with it, or re-arms the
@@ -191,14 +196,17 @@ bool conn_update(struct h2_conn *c)
             conn_close(c, "write failed");
             return false;
         }
-        /* Held-back HTTP/1.1 input goes on once the output has drained (at most once here:
-         * what it produces is flushed by the next round or the next writable event). */
+        /* Held-back HTTP/1.1 input goes on once the output has drained (once per call: what
+         * it produces is flushed by the next round, the rest waits for the next writable
+         * event, see conn_events). */
         if (round == 0 && c->proto == CONN_HTTP1 && !c->close_after_flush &&
             out_pending(c) < OUT_HIGH_WATER && http1_paused(c)) {
             if (!http1_resume(c)) {
                 conn_close(c, "cannot buffer input");
                 return false;
             }
+            if (c->proto != CONN_HTTP1)
+                return conn_update(c);   /* upgraded to h2c meanwhile */
             continue;
         }
         break;
