@@ -80,6 +80,16 @@ void http_exchange_move(struct http_exchange *to, struct http_exchange *from)
     buf_init(&from->resp.body, 0);
 }
 
+/* Copies bytes from the wire that may end up in a log line or an error message: anything
+ * but printable ASCII becomes '?' (no terminal escapes, no forged log lines). Values we
+ * match (paths, media types, encodings) are plain ASCII, so nothing that matters changes. */
+static void copy_printable(char *dst, const char *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = v[i] >= 0x20 && v[i] < 0x7f ? v[i] : '?';
+    dst[n] = '\0';
+}
+
 /* Copies a header value; an over-long one is cut (and then matches nothing we accept). */
 static void copy_value(char *dst, size_t dstlen, const char *v, size_t vlen)
 {
@@ -89,9 +99,7 @@ static void copy_value(char *dst, size_t dstlen, const char *v, size_t vlen)
     }
     while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
         vlen--;
-    size_t n = vlen < dstlen - 1 ? vlen : dstlen - 1;
-    memcpy(dst, v, n);
-    dst[n] = '\0';
+    copy_printable(dst, v, vlen < dstlen - 1 ? vlen : dstlen - 1);
 }
 
 static bool name_is(const char *name, size_t len, const char *want)
@@ -164,8 +172,7 @@ bool http_exchange_target(struct http_exchange *ex, const char *t, size_t n)
         /* Longer than any route: keep a cut form, which matches nothing (404). */
         n = sizeof ex->path - 1;
     }
-    memcpy(ex->path, t, n);
-    ex->path[n] = '\0';
+    copy_printable(ex->path, t, n);
     return true;
 }
 

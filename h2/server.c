@@ -670,8 +670,12 @@ void h2_server_shutdown(struct h2_server *s)
             int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
             nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
             conn_update(c);
-        } else if (!c->request_started || c->proto == CONN_SNIFF) {
+        } else if (c->proto == CONN_SNIFF ||
+                   (c->proto == CONN_HTTP1 && !c->request_started && out_pending(c) == 0)) {
             conn_close(c, "shutting down");   /* between requests: nothing is lost */
+        } else if (c->proto == CONN_HTTP1 && !c->request_started) {
+            c->close_after_flush = true;      /* a response is still going out */
+            conn_update(c);
         }   /* HTTP/1.1 mid-request: answered with Connection: close (http1.c) */
     }
 }
