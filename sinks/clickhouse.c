@@ -11,7 +11,7 @@
  * A failed part is retried after an exponential backoff with jitter; a failure says nothing
  * about whether ClickHouse stored the rows (a timeout after the insert, a connection cut), so a
  * batch may arrive twice: its rows then carry the same batch_id and row_index and
- * ReplacingMergeTree / FINAL folds them (docs/clickhouse.md).
+ * ReplacingMergeTree / FINAL folds them (the README (ClickHouse sink)).
  *
  * Invariant: nothing acknowledged is freed before ClickHouse accepted it or it is on disk. The
  * only refusals are up front (admit, or request_end when there is no room for the rows): the

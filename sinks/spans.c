@@ -282,7 +282,7 @@ static const char *value_kind_name(enum lb_value_kind k)
     }
 }
 
-/* The attribute list of docs/output.md: [{"key","type","value"[,"error"]}] in wire order. */
+/* The attribute list of the README (Filters and machine-readable output): [{"key","type","value"[,"error"]}] in wire order. */
 static void json_attrs(struct out *o, struct lb_attrs attrs)
 {
     out_c(o, '[');

@@ -64,7 +64,7 @@ void json_value(struct out *o, const struct lb_value *v);
  * read, and the reason is returned (NULL when the value was complete). */
 const char *json_value_strict(struct out *o, const struct lb_value *v);
 
-/* json.c: the JSON format (docs/output.md). */
+/* json.c: the JSON format (the README (Filters and machine-readable output)). */
 void json_resource_begin(struct stdout_state *st, const struct lb_resource *r);
 void json_profile_begin(struct stdout_state *st, const struct lb_profile *p);
 /* A request's JSON output may be JSON_BUDGET_FACTOR times its decoded size plus

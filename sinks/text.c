@@ -5,7 +5,7 @@
  * id, every wire string escaped) and what it never showed added (scope, values, link). The
  * detail switches (--no-frames etc.) leave lines out as the Collector exporter's options do.
  * It also holds the JSON value walker, shared with json.c.
- * The README ("The stdout sink") is the reference for every line written here; docs/output.md
+ * The README ("The stdout sink") is the reference for every line written here; the README (Filters and machine-readable output)
  * for the detail switches.
  */
 #include <math.h>

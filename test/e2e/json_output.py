@@ -3,7 +3,7 @@
 
 Every line of the fixture's JSON output must parse with Python's json module (NaN and
 Infinity refused: they are not JSON) from strictly valid UTF-8, carry exactly the keys that
-docs/output.md documents, and add up to the counts in ebpf-jvm-go.expect.json (samples,
+the README (Filters and machine-readable output) documents, and add up to the counts in ebpf-jvm-go.expect.json (samples,
 timestamps, frames, frame types, sample types, values). The frames of the lines, folded, must
 give back ebpf-jvm-go.folded byte for byte. Times are checked against an independent
 conversion (Python's datetime). Requests built with otlpgen cover what the fixture lacks:
@@ -28,7 +28,7 @@ EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
 FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
 TMP = tempfile.mkdtemp(prefix="lb-json-")
 
-# The documented schema (docs/output.md), written out by hand.
+# The documented schema (the README (Filters and machine-readable output)), written out by hand.
 TOP_KEYS = {"request", "resource", "scope", "profile", "sample"}
 REQUEST_KEYS = {"sequence", "transport", "peer", "layout", "received_unix_nano", "received"}
 RESOURCE_KEYS = {"index", "schema_url", "dropped_attributes_count", "attributes"}
