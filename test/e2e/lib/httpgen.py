@@ -10,28 +10,25 @@ import base64
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 
 from google.protobuf import json_format
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-_OUT = tempfile.mkdtemp(prefix="httpgen-")
+import fixtures
+import otlpgen
+import server
+from fixtures import FIX, LB, SANITIZED, SLOW  # noqa: F401 - the http tests use them via hg
+
 # google.rpc.Status, the body of OTLP/HTTP errors (field numbers from the OTLP spec); written
 # here so the test decodes it with the reference library, not with our encoder.
-with open(os.path.join(_OUT, "rpc_status.proto"), "w") as _f:
+with open(os.path.join(otlpgen.OUT, "rpc_status.proto"), "w") as _f:
     _f.write('syntax = "proto3";\npackage google.rpc;\n'
              "message Status { int32 code = 1; string message = 2; }\n")
-subprocess.run(["protoc", "-I", os.path.join(_ROOT, "pb"), "--python_out", _OUT,
-                "common.proto", "profiles.proto", "profiles_service.proto", "trace.proto",
-                "trace_service.proto"], check=True)
-subprocess.run(["protoc", "-I", _OUT, "--python_out", _OUT, "rpc_status.proto"],
-               check=True)
-sys.path.insert(0, _OUT)
+otlpgen.compile_protos("trace.proto", "trace_service.proto")
+otlpgen.compile_protos("rpc_status.proto", include=otlpgen.OUT)
 
 import common_pb2 as common              # noqa: E402,F401
 import profiles_service_pb2 as profiles_service  # noqa: E402
@@ -39,107 +36,21 @@ import trace_pb2 as trace                # noqa: E402
 import trace_service_pb2 as trace_service  # noqa: E402
 import rpc_status_pb2 as rpc_status      # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", os.path.join(_ROOT, "lazybackend"))
-FIX = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
-SANITIZED = os.environ.get("SANITIZE") == "1"
-SLOW = 3 if SANITIZED else 1
 PROFILES = "/v1development/profiles"
 TRACES = "/v1/traces"
-TRACE_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+TRACE_METHOD = server.TRACES_EXPORT
 PB = "application/x-protobuf"
 JSON = "application/json"
 ID_KEYS = {"traceId", "spanId", "parentSpanId", "profileId"}
+ID_KEYS_SNAKE = {"trace_id", "span_id", "parent_span_id", "profile_id"}
+free_port = server.free_port
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+class Server(server.Server):
     """The real binary with a gRPC and an HTTP port on free 127.0.0.1 ports."""
 
-    def __init__(self, *args):
-        self.dir = tempfile.mkdtemp(prefix="lb-http-")
-        self.proc = None
-        for _ in range(3):   # a free port may be taken between probe and bind: retry
-            self.grpc_port, self.http_port = free_port(), free_port()
-            self.out = open(os.path.join(self.dir, "stdout"), "wb")
-            self.err = open(os.path.join(self.dir, "stderr"), "wb")
-            self.proc = subprocess.Popen(
-                [LB, "--grpc-address", "127.0.0.1:%d" % self.grpc_port,
-                 "--http-address", "127.0.0.1:%d" % self.http_port, *args],
-                stdout=self.out, stderr=self.err)
-            if self._wait_port():
-                return
-            self.kill()
-        raise RuntimeError("server did not start: " + self.stderr())
-
-    def _wait_port(self):
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                socket.create_connection(("127.0.0.1", self.http_port), timeout=1).close()
-                socket.create_connection(("127.0.0.1", self.grpc_port), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    @property
-    def url(self):
-        return "http://127.0.0.1:%d" % self.http_port
-
-    def stdout(self):
-        self.out.flush()
-        with open(os.path.join(self.dir, "stdout"), "rb") as f:
-            return f.read()
-
-    def stderr(self):
-        self.err.flush()
-        with open(os.path.join(self.dir, "stderr"), "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def wait_stdout(self, predicate, timeout=5):
-        """Waits (bounded) until predicate(stdout bytes) holds; returns the last stdout."""
-        deadline = time.monotonic() + timeout * SLOW
-        out = self.stdout()
-        while not predicate(out) and time.monotonic() < deadline:
-            time.sleep(0.05)
-            out = self.stdout()
-        return out
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=10):
-        """SIGTERM; returns the exit code (None if it hung and had to be killed)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=timeout * SLOW)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            rc = None
-        return rc
-
-    def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        self.out.close()
-        self.err.close()
-
-    def cleanup(self, keep=False):
-        self.kill()
-        if keep:
-            print("# server logs kept in " + self.dir)
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
+    def __init__(self, *args, **kw):
+        super().__init__(*args, http=True, **kw)
 
 
 class Response:
@@ -255,17 +166,17 @@ def decode_status(body):
 
 # ---------------------------------------------------------------- OTLP/JSON by the reference lib
 
-def _ids_to_hex(node):
+def _ids_to_hex(node, keys):
     """json_format writes bytes as base64; OTLP/JSON wants trace/span/profile ids in hex."""
     if isinstance(node, dict):
         for k, v in list(node.items()):
-            if k in ID_KEYS and isinstance(v, str):
+            if k in keys and isinstance(v, str):
                 node[k] = base64.b64decode(v).hex()
             else:
-                _ids_to_hex(v)
+                _ids_to_hex(v, keys)
     elif isinstance(node, list):
         for v in node:
-            _ids_to_hex(v)
+            _ids_to_hex(v, keys)
 
 
 def to_otlp_json(msg, camel=True):
@@ -273,28 +184,13 @@ def to_otlp_json(msg, camel=True):
     enums as integers (OTLP/JSON)."""
     d = json_format.MessageToDict(msg, preserving_proto_field_name=not camel,
                                   use_integers_for_enums=True)
-    if camel:
-        _ids_to_hex(d)
-    else:
-        _ids_to_hex_snake(d)
+    _ids_to_hex(d, ID_KEYS if camel else ID_KEYS_SNAKE)
     return json.dumps(d).encode()
 
 
-def _ids_to_hex_snake(node):
-    keys = {"trace_id", "span_id", "parent_span_id", "profile_id"}
-    if isinstance(node, dict):
-        for k, v in list(node.items()):
-            if k in keys and isinstance(v, str):
-                node[k] = base64.b64decode(v).hex()
-            else:
-                _ids_to_hex_snake(v)
-    elif isinstance(node, list):
-        for v in node:
-            _ids_to_hex_snake(v)
-
-
 def fixture_request():
-    raw = open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read()
+    """(bytes, parsed request) of the v1.11 fixture."""
+    raw = fixtures.read()
     req = profiles_service.ExportProfilesServiceRequest()
     req.ParseFromString(raw)
     return raw, req

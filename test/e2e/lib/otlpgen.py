@@ -2,24 +2,48 @@
 
 The tests need requests the fixtures do not contain (bad indices, odd shapes). They are
 encoded here by Google's protobuf runtime from our pb/*.proto compiled with protoc, i.e.
-by an encoder independent of the nanopb decoder under test.
+by an encoder independent of the nanopb decoder under test. compile_protos() compiles the
+other pb/*.proto files a test needs into the same directory, so each module exists once.
 """
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-_OUT = tempfile.mkdtemp(prefix="otlpgen-")
-subprocess.run(["protoc", "-I", os.path.join(_ROOT, "pb"), "--python_out", _OUT,
-                "common.proto", "profiles.proto", "profiles_service.proto"], check=True)
-sys.path.insert(0, _OUT)
+PB_DIR = os.path.join(_ROOT, "pb")
+# Every module protoc makes for the tests goes here (on sys.path), one copy each.
+OUT = tempfile.mkdtemp(prefix="otlpgen-")
+atexit.register(shutil.rmtree, OUT, True)
+sys.path.insert(0, OUT)
+
+
+def compile_protos(*files, include=PB_DIR):
+    """Compiles .proto files (found in `include`) with protoc into OUT, for import."""
+    subprocess.run(["protoc", "-I", include, "--python_out", OUT, *files], check=True)
+
+
+compile_protos("common.proto", "profiles.proto", "profiles_service.proto")
 
 import common_pb2 as common            # noqa: E402
 import profiles_pb2 as profiles        # noqa: E402
 import profiles_service_pb2 as service  # noqa: E402
 
 PROFILES_METHOD = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+
+
+def set_value(any_value, value):
+    """Sets an AnyValue from a Python bool, int, float or str."""
+    if isinstance(value, bool):
+        any_value.bool_value = value
+    elif isinstance(value, int):
+        any_value.int_value = value
+    elif isinstance(value, float):
+        any_value.double_value = value
+    else:
+        any_value.string_value = value
 
 
 class Builder:
@@ -46,12 +70,7 @@ class Builder:
     def attr(self, key, value):
         a = self.req.dictionary.attribute_table.add()
         a.key_strindex = self.s(key)
-        if isinstance(value, bool):
-            a.value.bool_value = value
-        elif isinstance(value, int):
-            a.value.int_value = value
-        else:
-            a.value.string_value = value
+        set_value(a.value, value)
         return len(self.req.dictionary.attribute_table) - 1
 
     def function(self, name, filename=""):
@@ -94,10 +113,7 @@ class Builder:
         for k, v in attrs.items():
             kv = rp.resource.attributes.add()
             kv.key = k.replace("_", ".")
-            if isinstance(v, int):
-                kv.value.int_value = v
-            else:
-                kv.value.string_value = v
+            set_value(kv.value, v)
         sp = rp.scope_profiles.add()
         sp.scope.name = "otlpgen"
         sp.scope.version = "1"
@@ -126,6 +142,17 @@ class Builder:
 
     def bytes(self):
         return self.req.SerializeToString()
+
+
+def one_stack_request():
+    """(builder, profile, stack): a request with one resource (service.name svc), one CPU
+    profile and one valid one-frame stack (main at main.c:7), for the tests to add samples
+    to, good or bad."""
+    b = Builder()
+    fn = b.function("main", "main.c")
+    good = b.stack([b.location("native", [(fn, 7)])])
+    p = b.profile(b.resource(service_name="svc"))
+    return b, p, good
 
 
 def decode_response(data):

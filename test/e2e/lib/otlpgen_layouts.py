@@ -9,17 +9,9 @@ profile's location_indices and the sample points at that slice.
 Also: `raw_field` to hand-craft fields the schemas cannot express (unknown field numbers,
 wrong wire types).
 """
-import os
-import subprocess
-import sys
-
 import otlpgen
 
-_PB = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))), "pb")
-subprocess.run(["protoc", "-I", _PB, "--python_out", otlpgen._OUT,
-                "profiles_v1_9.proto", "profiles_v1_8.proto", "profiles_v1_7.proto"], check=True)
-sys.path.insert(0, otlpgen._OUT)
+otlpgen.compile_protos("profiles_v1_9.proto", "profiles_v1_8.proto", "profiles_v1_7.proto")
 
 import profiles_v1_7_pb2 as p7  # noqa: E402
 import profiles_v1_8_pb2 as p8  # noqa: E402

@@ -26,5 +26,10 @@ def run(name, fn):
         check(name, False, traceback.format_exc())
 
 
+def failed():
+    """How many checks failed so far (a run keeps its temporary files when any did)."""
+    return _failed
+
+
 def done():
     sys.exit(1 if _failed else 0)
