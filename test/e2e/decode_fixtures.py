@@ -5,86 +5,44 @@ Expectations come from outside the code under test: counts from ebpf-jvm-go.expe
 (computed with the reference protobuf library), the folded file from the fixtures, and
 hand-written expectations for the built requests.
 """
-import collections
 import gzip
-import json
 import os
-import re
 import struct
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import otlpgen  # noqa: E402
+from server import run_cli  # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "../shared/fixtures/otlp")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
-TMP = tempfile.mkdtemp(prefix="lb-decode-")
+EXPECT = fx.expect()
+FOLDED = fx.folded()
+TMP = fx.tempdir("lb-decode-")
 
 
 def decode(*args, stdin=None):
-    p = subprocess.run([LB, "decode", *args], input=stdin, capture_output=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+    return run_cli("decode", *args, stdin=stdin)
 
 
 def tmpfile(name, data):
-    path = os.path.join(TMP, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
-
-
-FRAME_RE = re.compile(r"^Instrumentation: ([^,]*), ")
-
-
-def text_counts(out):
-    """Counts what the text format shows, independently of the decoder's own counters."""
-    c = collections.Counter()
-    frame_types = collections.Counter()
-    sample_types = collections.Counter()
-    values_sum = 0
-    current_type = None
-    for line in out.decode().splitlines():
-        if line == "--------------- New Resource Profile --------------":
-            c["resource_profiles"] += 1
-        elif line == "------------------- New Profile -------------------":
-            c["profiles"] += 1
-        elif line.startswith("  SampleType: ["):
-            current_type = line[len("  SampleType: ["):].split(",")[0]
-        elif line == "------------------- New Sample --------------------":
-            c["samples"] += 1
-            sample_types[current_type] += 1
-        elif line.startswith("  Timestamp["):
-            c["timestamps"] += 1
-        elif line.startswith("  Value["):
-            values_sum += int(line.split(": ", 1)[1])
-        else:
-            m = FRAME_RE.match(line)
-            if m:
-                c["frames"] += 1
-                frame_types[m.group(1)] += 1
-    return c, dict(frame_types), dict(sample_types), values_sum
+    return fx.write(TMP, name, data)
 
 
 def test_fixture_counts(name):
-    rc, out, err = decode(os.path.join(FIX, name))
+    rc, out, err = decode(fx.path(name))
     check(f"decode {name} exits 0", rc == 0, err)
-    c, frame_types, sample_types, values_sum = text_counts(out)
+    c, frame_types, sample_types, _ = fx.text_counts(out)
     for key in ("resource_profiles", "profiles", "samples", "timestamps", "frames"):
         check(f"{name}: {key} = {EXPECT[key]}", c[key] == EXPECT[key], f"got {c[key]}")
     check(f"{name}: frames per frame type", frame_types == EXPECT["frame_types"],
           f"got {frame_types}\nwant {EXPECT['frame_types']}")
     check(f"{name}: samples per sample type", sample_types == EXPECT["sample_types"], f"got {sample_types}")
-    check(f"{name}: values sum", values_sum == EXPECT["values_sum"], f"got {values_sum}")
+    check(f"{name}: values sum", c["values_sum"] == EXPECT["values_sum"], f"got {c['values_sum']}")
 
 
 def test_fixture_folded(name):
-    rc, out, err = decode("--format", "folded", os.path.join(FIX, name))
+    rc, out, err = decode("--format", "folded", fx.path(name))
     check(f"{name}: folded is byte-identical to ebpf-jvm-go.folded", rc == 0 and out == FOLDED,
           err or out[:400])
     check(f"{name}: {EXPECT['distinct_folded_stacks']} folded lines",
@@ -92,22 +50,14 @@ def test_fixture_folded(name):
 
 
 def test_golden_text():
-    rc, out, err = decode(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
-    golden = open(os.path.join(ROOT, "test/golden/ebpf-jvm-go.v1.11.txt"), "rb").read()
+    rc, out, err = decode(fx.path())
+    golden = fx.golden("ebpf-jvm-go.v1.11.txt")
     check("text format matches the golden file", rc == 0 and out == golden,
-          err or first_difference(out, golden))
-
-
-def first_difference(a, b):
-    la, lb = a.decode(errors="replace").splitlines(), b.decode(errors="replace").splitlines()
-    for i, (x, y) in enumerate(zip(la, lb)):
-        if x != y:
-            return f"line {i + 1}:\n got: {x}\nwant: {y}"
-    return f"lengths differ: {len(la)} vs {len(lb)} lines"
+          err or fx.first_difference(out, golden))
 
 
 def test_stream_and_gzip():
-    raw = open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read()
+    raw = fx.read()
     framed = b"".join(struct.pack(">I", len(raw)) + raw for _ in range(3))
     rc, out, err = decode("--format", "folded", tmpfile("stream.bin", framed))
     check("length-prefixed stream: one folded block per request", rc == 0 and out == FOLDED * 3, err)
@@ -118,7 +68,7 @@ def test_stream_and_gzip():
 
 
 def test_bad_inputs():
-    raw = open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read()
+    raw = fx.read()
     cases = {
         "garbage": (b"\xff\xff\xff\xff garbage that is not protobuf", "malformed"),
         "truncated": (raw[: len(raw) // 2], "malformed"),
@@ -134,21 +84,17 @@ def test_bad_inputs():
 
 
 def test_out_of_range_indices():
-    b = otlpgen.Builder()
-    fn = b.function("main", "main.c")
-    good = b.stack([b.location("native", [(fn, 7)])])
-    scope = b.resource(service_name="svc")
-    p = b.profile(scope)
+    b, p, good = otlpgen.one_stack_request()
     b.sample(p, good, timestamps=[1])
     b.sample(p, 99, timestamps=[2])                    # stack_index out of range
     b.sample(p, good, timestamps=[3], attributes=[500])  # attribute index out of range
     b.sample(p, good, timestamps=[4], link=7)           # link out of range
     b.sample(p, good, timestamps=[5])
-    p2 = b.profile(scope)
+    p2 = b.profile(b.req.resource_profiles[0].scope_profiles[0])
     p2.sample_type.type_strindex = 10000               # the whole profile is bad
     b.sample(p2, good, timestamps=[6])
     rc, out, err = decode(tmpfile("bad-indices.pb", b.bytes()))
-    c, *_ = text_counts(out)
+    c = fx.text_counts(out).counts
     check("bad indices: the 2 good samples are still printed", c["samples"] == 2, out.decode()[:300])
     check("bad indices: exit status 1", rc == 1, err)
     check("bad indices: message names the first problem",
