@@ -12,32 +12,27 @@ Two kinds of expectation, neither produced by the code under test:
 """
 import os
 import re
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import otlpgen  # noqa: E402
+from server import run_cli  # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "../shared/fixtures/otlp")
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-GOLDEN = os.path.join(ROOT, "test", "golden")
-TMP = tempfile.mkdtemp(prefix="lb-switches-")
+TMP = fx.tempdir("lb-switches-")
 SWITCHES = ["--no-resource-attributes", "--no-profile-attributes", "--no-sample-attributes",
             "--no-frames", "--no-file-line"]
 
-RESOURCE = "--------------- New Resource Profile --------------"
-PROFILE = "------------------- New Profile -------------------"
-SAMPLE = "------------------- New Sample --------------------"
+RESOURCE = fx.RESOURCE_BANNER
+PROFILE = fx.PROFILE_BANNER
+SAMPLE = fx.SAMPLE_BANNER
 DASHES = "-" * 51
 TILDES = "~" * 48
 
 
 def decode(path, *args):
-    p = subprocess.run([LB, "decode", *args, path], capture_output=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+    return run_cli("decode", *args, path)
 
 
 def details_request():
@@ -53,18 +48,7 @@ def details_request():
              attributes=[b.attr("thread.name", "main"), b.attr("process.pid", 42)])
     b.sample(p, b.stack([g]), timestamps=[1758603337000000001], values=[3],
              link=b.link(bytes(range(16)), bytes(range(8))))
-    path = os.path.join(TMP, "details.pb")
-    with open(path, "wb") as f:
-        f.write(b.bytes())
-    return path
-
-
-def first_difference(got, want):
-    g, w = got.decode(errors="replace").splitlines(), want.decode(errors="replace").splitlines()
-    for i, (x, y) in enumerate(zip(g, w)):
-        if x != y:
-            return f"line {i + 1}:\n got: {x!r}\nwant: {y!r}"
-    return f"lengths differ: {len(g)} vs {len(w)} lines"
+    return fx.write(TMP, "details.pb", b.bytes())
 
 
 def test_goldens():
@@ -72,10 +56,10 @@ def test_goldens():
     cases = [("details.txt", [])] + [(f"details.{s[2:]}.txt", [s]) for s in SWITCHES] + \
             [("details.all-switches.txt", SWITCHES)]
     for golden, args in cases:
-        want = open(os.path.join(GOLDEN, golden), "rb").read()
+        want = fx.golden(golden)
         rc, out, err = decode(path, *args)
         check(f"{' '.join(args) or 'no switch'}: output equals test/golden/{golden}",
-              rc == 0 and out == want, err or first_difference(out, want))
+              rc == 0 and out == want, err or fx.first_difference(out, want))
 
 
 # ---- the fixture: the reviewed golden with each switch's lines taken out by hand rules ----
@@ -109,15 +93,15 @@ def transform(text, switch):
 
 
 def test_fixture():
-    base = open(os.path.join(GOLDEN, "ebpf-jvm-go.v1.11.txt")).read()
-    path = os.path.join(FIX, "ebpf-jvm-go.v1.11.pb")
+    base = fx.golden("ebpf-jvm-go.v1.11.txt").decode()
+    path = fx.path()
     for switch in SWITCHES:
         want = transform(base, switch)
         if switch != "--no-profile-attributes":   # the fixture's profiles have no attributes
             check(f"fixture {switch}: the hand rules change the golden", want != base)
         rc, out, err = decode(path, switch)
         check(f"fixture {switch}: the golden file with the switch's lines removed by hand rules",
-              rc == 0 and out.decode() == want, err or first_difference(out, want.encode()))
+              rc == 0 and out.decode() == want, err or fx.first_difference(out, want))
     lines = transform(base, "--no-file-line").splitlines()
     check("fixture --no-file-line: both short frame forms occur",
           "Instrumentation: kernel, Function: do_syscall_64" in lines and
@@ -125,7 +109,7 @@ def test_fixture():
 
 
 def test_switch_format_combinations():
-    path = os.path.join(FIX, "ebpf-jvm-go.v1.11.pb")
+    path = fx.path()
     rc, out, err = decode(path, "--format", "folded", "--no-frames")
     check("--no-frames with --format folded is refused", rc == 2 and "folded" in err, err)
     rc, out, err = decode(path, "--folded-root", "thread")
