@@ -9,45 +9,30 @@ ebpf-jvm-go.expect.json. The JSON bodies are made by Google's json_format from t
 (ids turned to hex as OTLP/JSON requires), an encoder independent of our transcoder.
 Partial success (rejected profiles) must come back in the request's content type.
 """
-import collections
 import json
 import os
-import re
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import httpgen as hg  # noqa: E402
 import otlpgen  # noqa: E402
 
-EXPECT = json.load(open(os.path.join(hg.FIX, "ebpf-jvm-go.expect.json")))
-FOLDED = open(os.path.join(hg.FIX, "ebpf-jvm-go.folded"), "rb").read()
+EXPECT = fx.expect()
+FOLDED = fx.folded()
 RAW, REQ = hg.fixture_request()
 JSON_CAMEL = hg.to_otlp_json(REQ)
 JSON_SNAKE = hg.to_otlp_json(REQ, camel=False)
 MODES = ("http1.1", "h2", "upgrade")
 EXPECTED_PROTOCOL = {"http1.1": ["HTTP/1.1 200"], "h2": ["HTTP/2 200"],
                      "upgrade": ["HTTP/1.1 101", "HTTP/2 200"]}
-FRAME_RE = re.compile(r"^Instrumentation: ([^,]*), ")
 
 
 def text_counts(out):
-    """What the text format shows, counted independently of the decoder's own counters."""
-    c = collections.Counter()
-    for line in out.decode(errors="replace").splitlines():
-        if line == "--------------- New Resource Profile --------------":
-            c["resource_profiles"] += 1
-        elif line == "------------------- New Profile -------------------":
-            c["profiles"] += 1
-        elif line == "------------------- New Sample --------------------":
-            c["samples"] += 1
-        elif line.startswith("  Timestamp["):
-            c["timestamps"] += 1
-        elif line.startswith("  Value["):
-            c["values_sum"] += int(line.split(": ", 1)[1])
-        elif FRAME_RE.match(line):
-            c["frames"] += 1
-    return c
+    """The text format's counts; stdout may be read in the middle of a character."""
+    return fx.text_counts(out, errors="replace").counts
 
 
 def test_folded_every_way():
@@ -104,11 +89,7 @@ def test_counts_text():
 
 def bad_request():
     """A request with one good and one out-of-range sample (a rejected profile)."""
-    b = otlpgen.Builder()
-    fn = b.function("main", "main.c")
-    good = b.stack([b.location("native", [(fn, 7)])])
-    scope = b.resource(service_name="svc")
-    p = b.profile(scope)
+    b, p, good = otlpgen.one_stack_request()
     b.sample(p, good, timestamps=[1])
     b.sample(p, 99, timestamps=[2])    # stack_index out of range
     return b
@@ -145,12 +126,7 @@ def test_keepalive_many():
     """Many requests on one HTTP/1.1 connection (curl reuses it for several URLs)."""
     srv = hg.Server("--format", "folded")
     try:
-        import subprocess
-        import tempfile
-        tmp = tempfile.mkdtemp(prefix="curl-many-")
-        path = os.path.join(tmp, "req")
-        with open(path, "wb") as f:
-            f.write(RAW)
+        path = fx.write(fx.tempdir("curl-many-"), "req", RAW)
         n = 5
         args = ["curl", "-sS"]
         for i in range(n):
