@@ -10,41 +10,26 @@ that fit no layout, and every wrong --proto-version pinned on every fixture.
 Environment: LAZYBACKEND (the binary), FIXTURES (the OTLP fixtures). Only 127.0.0.1 is used;
 every wait is bounded.
 """
-import collections
-import json
 import os
-import re
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import otlpgen  # noqa: E402
 import otlpgen_layouts as L  # noqa: E402
 from otlpgen_layouts import raw_field  # noqa: E402
+from server import Server, export, run_cli as lb  # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "../shared/fixtures/otlp")
-EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
-TMP = tempfile.mkdtemp(prefix="lb-layouts-")
-SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
+EXPECT = fx.expect()
+FOLDED = fx.folded()
+TMP = fx.tempdir("lb-layouts-")
 FIXTURES = {
     "ebpf-jvm-go.v1.8.pb": "v1.8",
     "ebpf-jvm-go.v1.9.pb": "v1.9",
     "ebpf-jvm-go.v1.11.pb": "v1.11",
     "ebpf-jvm-go.v1.11-ascending.pb": "v1.11",
 }
-EXPORT = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-
-
-def lb(*args, stdin=None):
-    p = subprocess.run([LB, *args], input=stdin, capture_output=True, timeout=120 * SLOW)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
 
 def crashed(rc, err):
@@ -52,10 +37,7 @@ def crashed(rc, err):
 
 
 def tmpfile(name, data):
-    path = os.path.join(TMP, name)
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
+    return fx.write(TMP, name, data)
 
 
 def detected(path, *args):
@@ -70,43 +52,10 @@ def is_layout(verdict, layout):
     return verdict == layout or verdict.startswith(layout + " (")
 
 
-FRAME_RE = re.compile(r"^Instrumentation: ([^,]*), ")
-
-
-def text_counts(out):
-    """What the text format shows, counted independently of the decoder's own counters (the
-    logic of decode_fixtures.py), plus the Layout lines."""
-    c = collections.Counter()
-    frame_types, sample_types, layouts = collections.Counter(), collections.Counter(), collections.Counter()
-    values_sum, current_type = 0, None
-    for line in out.decode().splitlines():
-        if line == "--------------- New Resource Profile --------------":
-            c["resource_profiles"] += 1
-        elif line.startswith("  Layout: "):
-            layouts[line[len("  Layout: "):]] += 1
-        elif line == "------------------- New Profile -------------------":
-            c["profiles"] += 1
-        elif line.startswith("  SampleType: ["):
-            current_type = line[len("  SampleType: ["):].split(",")[0]
-        elif line == "------------------- New Sample --------------------":
-            c["samples"] += 1
-            sample_types[current_type] += 1
-        elif line.startswith("  Timestamp["):
-            c["timestamps"] += 1
-        elif line.startswith("  Value["):
-            values_sum += int(line.split(": ", 1)[1])
-        else:
-            m = FRAME_RE.match(line)
-            if m:
-                c["frames"] += 1
-                frame_types[m.group(1)] += 1
-    return c, dict(frame_types), dict(sample_types), values_sum, dict(layouts)
-
-
 # --------------------------------------------------------------------------- fixtures
 
 def test_fixture(name, layout):
-    path = os.path.join(FIX, name)
+    path = fx.path(name)
     rc, verdict, text = detected(path)
     check(f"{name}: detected as {layout}", rc == 0 and is_layout(verdict, layout), text)
     rc, verdict, text = detected(path, "--proto-version", layout)
@@ -114,12 +63,13 @@ def test_fixture(name, layout):
 
     rc, out, err = lb("decode", path)
     check(f"{name}: decode exits 0", rc == 0, err)
-    c, frame_types, sample_types, values_sum, layouts = text_counts(out)
+    c, frame_types, sample_types, layouts = fx.text_counts(out)
     for key in ("resource_profiles", "profiles", "samples", "timestamps", "frames"):
         check(f"{name}: {key} = {EXPECT[key]}", c[key] == EXPECT[key], f"got {c[key]}")
     check(f"{name}: frames per frame type", frame_types == EXPECT["frame_types"], frame_types)
     check(f"{name}: samples per sample type", sample_types == EXPECT["sample_types"], sample_types)
-    check(f"{name}: values_sum = {EXPECT['values_sum']}", values_sum == EXPECT["values_sum"], values_sum)
+    check(f"{name}: values_sum = {EXPECT['values_sum']}", c["values_sum"] == EXPECT["values_sum"],
+          c["values_sum"])
     check(f"{name}: one 'Layout: {layout}' line per resource",
           layouts == {layout: EXPECT["resource_profiles"]}, layouts)
 
@@ -131,7 +81,7 @@ def test_fixture(name, layout):
 def test_wrong_pins(name, layout):
     """A wrong pinned layout errors out or shows different output, unless the detector says
     that layout reads every field of this request the same way: then the output is right."""
-    path = os.path.join(FIX, name)
+    path = fx.path(name)
     _, _, detection = detected(path)
     for other in L.LAYOUTS:
         if other == layout:
@@ -150,9 +100,9 @@ def test_wrong_pins(name, layout):
 
 
 def test_alias_and_bad_version():
-    rc, verdict, text = detected(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "--proto-version", "v1.10")
+    rc, verdict, text = detected(fx.path(), "--proto-version", "v1.10")
     check("--proto-version v1.10 is v1.11", rc == 0 and verdict == "v1.11", text)
-    rc, _, err = lb("decode", "--proto-version", "v2.0", os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
+    rc, _, err = lb("decode", "--proto-version", "v2.0", fx.path())
     check("--proto-version v2.0 is refused (exit 2)", rc == 2 and "--proto-version" in err, err)
     rc, out, err = lb("--help")
     check("usage text lists --proto-version and --detect",
@@ -199,8 +149,9 @@ def test_built_layouts():
         rc, out, err = lb("decode", "--format", "folded", path)
         check(f"built {layout} request: folded as expected", rc == 0 and out == COMMON_FOLDED, err or out)
         rc, out, err = lb("decode", path)
-        c, frame_types, _, values_sum, layouts = text_counts(out)
-        got = (c["resource_profiles"], c["profiles"], c["samples"], c["timestamps"], c["frames"], values_sum)
+        c, frame_types, _, layouts = fx.text_counts(out)
+        got = (c["resource_profiles"], c["profiles"], c["samples"], c["timestamps"], c["frames"],
+               c["values_sum"])
         check(f"built {layout} request: 1 resource, 2 profiles, 3 samples, 6 timestamps, 6 frames, values 350",
               rc == 0 and got == (1, 2, 3, 6, 6, 350), f"{got} {err}")
         check(f"built {layout} request: frame types and Layout line",
@@ -208,14 +159,7 @@ def test_built_layouts():
         texts[layout] = out.decode().replace(f"  Layout: {layout}\n", "")
     for layout in ("v1.9", "v1.8", "v1.7"):
         check(f"built {layout} request: the same text as v1.11 but for the Layout line",
-              texts[layout] == texts["v1.11"], first_difference(texts[layout], texts["v1.11"]))
-
-
-def first_difference(a, b):
-    for i, (x, y) in enumerate(zip(a.splitlines(), b.splitlines())):
-        if x != y:
-            return f"line {i + 1}:\n got: {x}\nwant: {y}"
-    return "lengths differ"
+              texts[layout] == texts["v1.11"], fx.first_difference(texts[layout], texts["v1.11"]))
 
 
 def no_attribute_request(values):
@@ -264,9 +208,9 @@ def test_profile_without_samples():
         rc, verdict, text = detected(path)
         check(f"profile without samples ({layout}): detected, evidence says no samples",
               rc == 0 and (is_layout(verdict, layout) or "also fits " + layout in text or
-                           f"also fits" in verdict) and "no samples in the request" in text, text)
+                           "also fits" in verdict) and "no samples in the request" in text, text)
         rc, out, err = lb("decode", path)
-        c = text_counts(out)[0]
+        c = fx.text_counts(out).counts
         check(f"profile without samples ({layout}): 1 profile, 0 samples, exit 0",
               rc == 0 and c["profiles"] == 1 and c["samples"] == 0, f"rc={rc} {err}")
 
@@ -285,7 +229,7 @@ def test_empty_dictionary():
               rc == 0 and verdict.startswith("v1.11") and
               (with_dictionary or "no dictionary in the request" in text), text)
         rc, out, err = lb("decode", path)
-        c = text_counts(out)[0]
+        c = fx.text_counts(out).counts
         check(f"{name}: one sample with an empty stack, exit 0",
               rc == 0 and c["samples"] == 1 and c["frames"] == 0 and c["timestamps"] == 2,
               f"rc={rc} {err} {out[:300]!r}")
@@ -347,7 +291,7 @@ def test_no_layout_fits():
     rc, out, err = lb("decode", tmpfile("truncated.pb", base[: len(base) // 2]))
     check("truncated request: refused, v1.11 says malformed", rc == 1 and
           "v1.11: malformed ExportProfilesServiceRequest field 2: 323 bytes run past the end" in err, err)
-    fixture = open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read()
+    fixture = fx.read()
     rc, out, err = lb("decode", tmpfile("truncated-fixture.pb", fixture[: len(fixture) // 2]))
     check("truncated fixture (dictionary first): malformed in every layout",
           rc == 1 and "malformed request (in every proto layout): " in err, err)
@@ -355,73 +299,27 @@ def test_no_layout_fits():
 
 # --------------------------------------------------------------------------- gRPC
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """The real binary on a free port, stdout/stderr in files; stop() returns them."""
-
-    def __init__(self, *args):
-        self.dir = tempfile.mkdtemp(prefix="lb-layouts-grpc-")
-        for _ in range(3):     # the probed port may be taken before the bind: retry
-            self.port = free_port()
-            self.out = open(os.path.join(self.dir, "stdout"), "wb")
-            self.err = open(os.path.join(self.dir, "stderr"), "wb")
-            self.proc = subprocess.Popen([LB, "--grpc-address", f"127.0.0.1:{self.port}", *args],
-                                         stdout=self.out, stderr=self.err)
-            if self._wait():
-                return
-            self.stop()
-        raise RuntimeError("the server did not start")
-
-    def _wait(self):
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def channel(self):
-        import grpc
-        return grpc.insecure_channel(f"127.0.0.1:{self.port}", options=[("grpc.enable_http_proxy", 0)])
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20 * SLOW)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.out.close()
-        self.err.close()
-        read = lambda n: open(os.path.join(self.dir, n), "rb").read()  # noqa: E731
-        return self.proc.returncode, read("stdout"), read("stderr").decode(errors="replace")
-
-
 def call(channel, data):
     """(status code name, details) of one Export."""
-    import grpc
-    try:
-        channel.unary_unary(EXPORT)(data, timeout=10 * SLOW)
-        return "OK", ""
-    except grpc.RpcError as e:
-        return e.code().name, e.details() or ""
+    r = export(channel, data)
+    return r.status, r.details
+
+
+def stopped(srv):
+    """(exit code after SIGTERM, stdout, stderr) of a server, its files then removed."""
+    rc = srv.stop(timeout=20)
+    out, err = srv.stdout(), srv.stderr()
+    srv.cleanup()
+    return rc, out, err
 
 
 def test_grpc():
     srv = Server("--format", "folded")
     try:
-        ch = srv.channel()
+        ch = srv.new_channel()
         for name in ("ebpf-jvm-go.v1.8.pb", "ebpf-jvm-go.v1.9.pb", "ebpf-jvm-go.v1.11.pb",
                      "ebpf-jvm-go.v1.11-ascending.pb"):
-            code, details = call(ch, open(os.path.join(FIX, name), "rb").read())
+            code, details = call(ch, fx.read(name))
             check(f"gRPC {name}: OK", code == "OK", details)
         base = common_request().bytes()
         odd = raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(9, 0, 1)))))
@@ -429,12 +327,12 @@ def test_grpc():
         check("gRPC request fitting no layout: INVALID_ARGUMENT naming the layouts tried",
               code == "INVALID_ARGUMENT" and "tried v1.11 v1.9 v1.8 v1.7" in details, f"{code} {details}")
         ch.close()
-        ch2 = srv.channel()     # a second connection: its layout is logged again
-        code, details = call(ch2, open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read())
+        ch2 = srv.new_channel()     # a second connection: its layout is logged again
+        code, details = call(ch2, fx.read())
         check("gRPC second connection: OK", code == "OK", details)
         ch2.close()
     finally:
-        rc, out, err = srv.stop()
+        rc, out, err = stopped(srv)
     check("gRPC: server stopped cleanly", rc == 0 and not crashed(rc, err), err[-800:])
     check("gRPC: each fixture's folded output is ebpf-jvm-go.folded", out == FOLDED * 5,
           f"{len(out)} bytes, want {len(FOLDED) * 5}")
@@ -447,15 +345,15 @@ def test_grpc():
 
     srv = Server("--format", "folded", "--proto-version", "v1.9")
     try:
-        ch = srv.channel()
-        code, details = call(ch, open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read())
+        ch = srv.new_channel()
+        code, details = call(ch, fx.read())
         check("gRPC pinned v1.9, v1.11 request: INVALID_ARGUMENT, does not fit v1.9",
               code == "INVALID_ARGUMENT" and "does not fit the proto layout v1.9" in details, f"{code} {details}")
-        code, details = call(ch, open(os.path.join(FIX, "ebpf-jvm-go.v1.9.pb"), "rb").read())
+        code, details = call(ch, fx.read("ebpf-jvm-go.v1.9.pb"))
         check("gRPC pinned v1.9, v1.9 request: OK", code == "OK", details)
         ch.close()
     finally:
-        rc, out, err = srv.stop()
+        rc, out, err = stopped(srv)
     check("gRPC pinned: only the v1.9 request reached the sink", rc == 0 and out == FOLDED, err[-800:])
 
 
