@@ -169,9 +169,7 @@ class Server:
     def stop(self, timeout=10):
         """Closes the channels, sends SIGTERM and waits; the exit code, None if it hung (it
         is then killed)."""
-        for ch in self._channels:
-            ch.close()
-        self._channels = []
+        self._close_channels()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -182,19 +180,23 @@ class Server:
         return rc
 
     def kill(self):
-        """SIGKILL if still running; closes the log files."""
+        """SIGKILL if still running; closes the channels and the log files."""
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        self._close_channels()
         self._out.close()
         self._err.close()
+
+    def _close_channels(self):
+        for ch in self._channels:
+            ch.close()
+        self._channels = []
 
     def cleanup(self, keep=None):
         """Kills it if still running; removes the directory it made unless a check failed
         (or keep)."""
         self.kill()
-        for ch in self._channels:
-            ch.close()
         if not self._own_dir:
             return
         if keep is None:
