@@ -16,26 +16,19 @@ Environment: LAZYBACKEND, FIXTURES, SANITIZE. Only 127.0.0.1; every loop is boun
 """
 import os
 import random
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import otlpgen  # noqa: E402
+import server  # noqa: E402
 
-import grpc  # noqa: E402
-
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
-SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
-EXPORT = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-TMP = tempfile.mkdtemp(prefix="lb-sqlite-crash-")
+SLOW = fx.SLOW
+TMP = fx.tempdir("lb-sqlite-crash-")
 DB = os.path.join(TMP, "crash.db")
 ROUNDS = 6
 MAX_REQUESTS_PER_ROUND = 3000
@@ -43,8 +36,7 @@ SEED = int(os.environ.get("CRASH_SEED", str(int(time.time()))))
 rng = random.Random(SEED)
 
 BASE = otlpgen.service.ExportProfilesServiceRequest()
-with open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb") as f:
-    BASE.ParseFromString(f.read())
+BASE.ParseFromString(fx.read())
 SMALL = sum(len(p.samples) for rp in BASE.resource_profiles for sp in rp.scope_profiles for p in sp.profiles)
 BIG_FACTOR = 20   # some requests hold the fixture's resources 20 times: longer transactions
 
@@ -63,29 +55,10 @@ def build(request_id, big):
     return req.SerializeToString(), SMALL * (BIG_FACTOR if big else 1)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(sync):
-    for _ in range(3):
-        port = free_port()
-        err = open(os.path.join(TMP, "server.err"), "ab")
-        proc = subprocess.Popen([LB, "--grpc-address", "127.0.0.1:%d" % port, "--sink", "sqlite",
-                                 "--sqlite-path", DB, "--sqlite-sync", sync, "--log-level", "warn"],
-                                stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return proc, port
-            except OSError:
-                time.sleep(0.02)
-        proc.kill()
-        proc.wait()
-    raise RuntimeError("server did not start:\n" + open(os.path.join(TMP, "server.err")).read()[-2000:])
+    """The server on DB, its logs in TMP (stderr appended across the restarts)."""
+    return server.Server("--sink", "sqlite", "--sqlite-path", DB, "--sqlite-sync", sync,
+                         "--log-level", "warn", dir=TMP)
 
 
 class Client(threading.Thread):
@@ -97,8 +70,7 @@ class Client(threading.Thread):
         self.stop = threading.Event()
 
     def run(self):
-        ch = grpc.insecure_channel("127.0.0.1:%d" % self.port)
-        call = ch.unary_unary(EXPORT)
+        ch = server.channel(self.port)
         deadline = time.monotonic() + 20 * SLOW
         for _ in range(MAX_REQUESTS_PER_ROUND):
             if self.stop.is_set() or time.monotonic() > deadline:
@@ -107,11 +79,9 @@ class Client(threading.Thread):
             self.next_id += 1
             body, n = build(rid, big=rid % 3 == 0)
             self.sent[rid] = n
-            try:
-                call(body, timeout=5 * SLOW)
-                self.acked[rid] = n
-            except grpc.RpcError:
+            if server.export(ch, body, timeout=5 * SLOW).status != "OK":
                 break   # the server was killed: this request may or may not be stored
+            self.acked[rid] = n
         ch.close()
 
 
@@ -152,34 +122,29 @@ def verify(round_no, sent, acked):
 def test_kill_loop():
     sent, acked = {}, {}
     next_id = 1
-    proc, port = start("full")
+    srv = start("full")
     for round_no in range(1, ROUNDS + 1):
-        client = Client(port, next_id, sent, acked)
+        client = Client(srv.port, next_id, sent, acked)
         client.start()
         # let some requests through, then kill at a random moment
         time.sleep(rng.uniform(0.15, 0.6) * SLOW)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+        srv.kill()
         client.stop.set()
         client.join(timeout=30 * SLOW)
         check("round %d: client stopped" % round_no, not client.is_alive())
         next_id = client.next_id
-        proc, port = start("normal" if round_no % 2 else "full")   # restart: recovery happens here
+        srv = start("normal" if round_no % 2 else "full")   # restart: recovery happens here
         verify(round_no, sent, acked)
     # after the last restart the server still stores and answers
-    ch = grpc.insecure_channel("127.0.0.1:%d" % port)
     body, n = build(next_id, big=False)
     sent[next_id] = n
-    ch.unary_unary(EXPORT)(body, timeout=10 * SLOW)
+    srv.send(body)
     acked[next_id] = n
-    ch.close()
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=30 * SLOW)
-    check("clean shutdown after the crashes", proc.returncode == 0)
+    check("clean shutdown after the crashes", srv.stop(timeout=30) == 0)
     verify(ROUNDS + 1, sent, acked)
     check("the loop acknowledged requests in every round (seed %d)" % SEED, len(acked) > ROUNDS, len(acked))
-    rc = subprocess.run([LB, "top", "--db", DB, "--by", "frame-type"], capture_output=True, timeout=60 * SLOW)
-    check("top reads the crash-tested database", rc.returncode == 0, rc.stderr)
+    rc, _, err = server.run_cli("top", "--db", DB, "--by", "frame-type", timeout=60)
+    check("top reads the crash-tested database", rc == 0, err)
 
 
 print("# crash seed %d (CRASH_SEED=%d to repeat)" % (SEED, SEED))
