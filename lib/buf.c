@@ -26,7 +26,9 @@ bool buf_reserve(struct buf *b, size_t more)
     if (more > b->limit || b->len > b->limit - more)
         return false;
     size_t need = b->len + more;
-    if (need <= b->cap)
+    /* Even for zero bytes a success leaves `data` non-NULL: callers write at data + len, and
+     * NULL + 0 is undefined behaviour in C (found by the fuzzers, test_buf.c). */
+    if (need <= b->cap && b->data)
         return true;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need)

@@ -23,7 +23,8 @@ struct buf {
 void buf_init(struct buf *b, size_t limit);
 void buf_free(struct buf *b);
 static inline void buf_reset(struct buf *b) { b->len = 0; }
-/* Make room for `more` bytes; false (nothing changed) when that would pass the limit. */
+/* Make room for `more` bytes; false (nothing changed) when that would pass the limit. On
+ * success `data` is never NULL, even for 0 bytes, so `data + len` is a valid pointer. */
 bool buf_reserve(struct buf *b, size_t more);
 bool buf_append(struct buf *b, const void *p, size_t n);
 bool buf_putc(struct buf *b, char c);

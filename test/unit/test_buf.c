@@ -1,0 +1,49 @@
+/*
+ * test_buf.c - lib/buf.c: the cap, and the pointer a successful reserve leaves.
+ *
+ * Why: every byte from the network accumulates in a struct buf, and encoders write at
+ * `data + len` right after buf_reserve. A reserve of 0 bytes on a fresh buffer (an empty
+ * protobuf response: full success) used to leave `data` NULL, and NULL + 0 is undefined
+ * behaviour (UBSan under clang; found by test/fuzz/fuzz_traces).
+ */
+#include "lib/buf.h"
+#include "test/unit/check.h"
+
+TEST(reserve_zero_on_a_fresh_buffer_gives_a_pointer)
+{
+    struct buf b;
+    buf_init(&b, 100);
+    CHECK(buf_reserve(&b, 0));
+    CHECK(b.data != NULL);
+    CHECK_EQ_INT(b.len, 0);
+    buf_free(&b);
+    buf_init(&b, 0);   /* not even one byte may be stored */
+    CHECK(buf_reserve(&b, 0));
+    CHECK(b.data != NULL);
+    CHECK(!buf_reserve(&b, 1));
+    CHECK(!buf_append(&b, "x", 1));
+    CHECK_EQ_INT(b.len, 0);
+    buf_free(&b);
+}
+
+TEST(limit_is_exact)
+{
+    struct buf b;
+    buf_init(&b, 5);
+    CHECK(buf_append(&b, "abc", 3));
+    CHECK(!buf_append(&b, "def", 3));   /* would be 6 */
+    CHECK_EQ_INT(b.len, 3);
+    CHECK(buf_append(&b, "de", 2));
+    CHECK(memcmp(b.data, "abcde", 5) == 0);
+    CHECK(!buf_putc(&b, 'f'));
+    CHECK(!buf_printf(&b, "%s", ""));   /* its terminator needs a byte */
+    buf_free(&b);
+    CHECK(b.data == NULL && b.len == 0);
+}
+
+int main(void)
+{
+    RUN(reserve_zero_on_a_fresh_buffer_gives_a_pointer);
+    RUN(limit_is_exact);
+    return check_done();
+}
