@@ -11,40 +11,26 @@ writer, deduplication, bad arguments.
 Environment: LAZYBACKEND (the binary), FIXTURES (the OTLP fixtures). Only 127.0.0.1.
 """
 import collections
-import json
 import os
-import socket
 import sqlite3
 import struct
-import subprocess
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import fixture_model  # noqa: E402
 import otlpgen  # noqa: E402
+from server import Server, run_cli as lb  # noqa: E402
 
-import grpc  # noqa: E402
-
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
-EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
-RAW = open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read()
-MODEL = fixture_model.load(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
-TMP = tempfile.mkdtemp(prefix="lb-sqlite-")
-EXPORT = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
+EXPECT = fx.expect()
+FOLDED = fx.folded()
+RAW = fx.read()
+MODEL = fixture_model.load(fx.path())
+TMP = fx.tempdir("lb-sqlite-")
 FILE_COPIES, GRPC_COPIES = 3, 2
 COPIES = FILE_COPIES + GRPC_COPIES
 DB = os.path.join(TMP, "store.db")
-
-
-def lb(*args, timeout=120):
-    p = subprocess.run([LB, *args], capture_output=True, timeout=timeout * SLOW)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
 
 def sql(db, query, *params):
@@ -57,10 +43,7 @@ def sql(db, query, *params):
 
 def stream(n):
     """n copies of the fixture as a length-prefixed stream (the Collector file exporter's)."""
-    path = os.path.join(TMP, "stream%d.bin" % n)
-    with open(path, "wb") as f:
-        f.write(b"".join(struct.pack(">I", len(RAW)) + RAW for _ in range(n)))
-    return path
+    return fx.write(TMP, "stream%d.bin" % n, b"".join(struct.pack(">I", len(RAW)) + RAW for _ in range(n)))
 
 
 def parse_top(out):
@@ -81,50 +64,22 @@ def folded_lines(out):
 
 # --------------------------------------------------------------------------- storing
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(db, *extra):
-    for _ in range(3):
-        port = free_port()
-        err = open(os.path.join(TMP, "server.err"), "ab")
-        proc = subprocess.Popen([LB, "--grpc-address", "127.0.0.1:%d" % port, "--sink", "sqlite",
-                                 "--sqlite-path", db, *extra], stdout=subprocess.DEVNULL, stderr=err)
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline and proc.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return proc, port
-            except OSError:
-                time.sleep(0.05)
-        proc.kill()
-        proc.wait()
-    raise RuntimeError("server did not start: " + open(os.path.join(TMP, "server.err")).read())
-
-
 def store_everything():
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", DB, stream(FILE_COPIES))
     check("decode --sink sqlite stores %d copies" % FILE_COPIES, rc == 0, err)
-    proc, port = start_server(DB)
+    srv = Server("--sink", "sqlite", "--sqlite-path", DB, dir=TMP)
     try:
-        ch = grpc.insecure_channel("127.0.0.1:%d" % port)
         ok = 0
         for _ in range(GRPC_COPIES):
-            ch.unary_unary(EXPORT)(RAW, timeout=10 * SLOW)
+            srv.send(RAW)
             ok += 1
         check("gRPC Export into the sqlite sink: %d OK" % GRPC_COPIES, ok == GRPC_COPIES)
         # a reader beside the running writer
         rc, out, err = lb("top", "--db", DB, "--by", "frame-type")
         check("top works while the server has the database open", rc == 0 and out.startswith(b"#"), err)
-        ch.close()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30 * SLOW)
-    check("server exits 0 after SIGTERM", proc.returncode == 0,
-          open(os.path.join(TMP, "server.err")).read()[-2000:])
+        rc = srv.stop(timeout=30)
+    check("server exits 0 after SIGTERM", rc == 0, srv.stderr()[-2000:])
 
 
 # --------------------------------------------------------------------------- checks
@@ -159,7 +114,7 @@ def test_counts_by_sql():
 
 def test_dedup():
     one = os.path.join(TMP, "one.db")
-    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", one, os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
+    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", one, fx.path())
     check("decode one copy", rc == 0, err)
     q = "SELECT (SELECT count(*) FROM frames), (SELECT count(*) FROM stacks), (SELECT count(*) FROM stack_frames)," \
         " (SELECT count(*) FROM attributes), (SELECT count(*) FROM attribute_sets), (SELECT count(*) FROM mappings)"
@@ -170,10 +125,9 @@ def test_dedup():
 
 
 def test_folded_one_copy():
-    for name in ("ebpf-jvm-go.v1.11.pb", "ebpf-jvm-go.v1.11-ascending.pb", "ebpf-jvm-go.v1.9.pb",
-                 "ebpf-jvm-go.v1.8.pb"):
+    for name in fx.FIXTURE_FILES:
         db = os.path.join(TMP, "folded-%s.db" % name)
-        rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, os.path.join(FIX, name))
+        rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, fx.path(name))
         if not check("decode %s into sqlite" % name, rc == 0, err):
             continue
         rc, out, err = lb("folded", "--db", db)
@@ -334,9 +288,7 @@ def test_values_and_windows():
     b.sample(p, stacks[0], timestamps=[t0 + 1000000000, t0 + 2000000000], values=[100, 200])
     b.sample(p, stacks[1], timestamps=[t0 + 1500000000, t0 + 3000000000, t0 + 4000000000])
     b.sample(p, stacks[2], values=[50])
-    path = os.path.join(TMP, "values.pb")
-    with open(path, "wb") as f:
-        f.write(b.bytes())
+    path = fx.write(TMP, "values.pb", b.bytes())
     db = os.path.join(TMP, "values.db")
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, path)
     if not check("decode a request with values into sqlite", rc == 0, err):
@@ -391,7 +343,7 @@ def test_schema_versions():
     con.close()
     rc, _, err = lb("top", "--db", newer)
     check("top refuses a database from a newer lazybackend", rc == 1 and "newer" in err, err)
-    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", newer, os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"))
+    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", newer, fx.path())
     check("the sink refuses it too, with a clear message", rc != 0 and "newer" in err and "schema version 7" in err, err)
     check("the newer database is left untouched", sql(newer, "PRAGMA user_version")[0][0] == 7)
     rc, _, err = lb("top", "--db", os.path.join(TMP, "missing.db"))
