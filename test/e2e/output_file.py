@@ -10,39 +10,17 @@ fixture's ebpf-jvm-go.folded (the server runs --format folded), not the server's
 """
 import os
 import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
-
-import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
+import server  # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "../shared/fixtures/otlp")
-EXPORT = "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
-FIXTURE = open(os.path.join(FIX, "ebpf-jvm-go.v1.11.pb"), "rb").read()
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
-SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
-TMP = tempfile.mkdtemp(prefix="lb-output-")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, seconds):
-    deadline = time.monotonic() + seconds * SLOW
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return cond()
+FIXTURE = fx.read()
+FOLDED = fx.folded()
+SLOW = fx.SLOW
+TMP = fx.tempdir("lb-output-")
 
 
 def read(path):
@@ -53,39 +31,22 @@ def read(path):
         return None
 
 
-class Server:
+class Server(server.Server):
+    """The server with its logs in TMP, files it creates under umask 022, and SIGHUP."""
+
     def __init__(self, *args):
-        self.addr = f"127.0.0.1:{free_port()}"
-        self.stdout = os.path.join(TMP, "server.stdout")
-        self.stderr = os.path.join(TMP, "server.stderr")
-        with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
-            self.proc = subprocess.Popen([LB, "--grpc-address", self.addr, *args], stdout=out, stderr=err,
-                                         preexec_fn=lambda: os.umask(0o022))
-        self.ready = wait_for(lambda: b"OTLP/gRPC on" in (read(self.stderr) or b"") or self.proc.poll() is not None, 10)
-        self.channel = grpc.insecure_channel(self.addr)
-        self.export = self.channel.unary_unary(EXPORT)
+        super().__init__(*args, dir=TMP, umask=0o022)
 
     def log(self):
-        return (read(self.stderr) or b"").decode(errors="replace")
+        return self.stderr()
 
     def send(self):
-        return self.export(FIXTURE, timeout=5 * SLOW)
+        return super().send(FIXTURE, timeout=5 * SLOW)
 
     def hup_and_wait(self, needle):
         before = self.log().count(needle)
         self.proc.send_signal(signal.SIGHUP)
-        return wait_for(lambda: self.log().count(needle) > before, 5)
-
-    def stop(self):
-        self.channel.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15 * SLOW)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return server.wait_until(lambda: self.log().count(needle) > before, 5 * SLOW)
 
 
 def test_rotation():
@@ -94,7 +55,7 @@ def test_rotation():
         f.write(b"previous content\n")
     srv = Server("--output", path, "--format", "folded")
     try:
-        check("server starts with --output", srv.ready and srv.proc.poll() is None, srv.log())
+        check("server starts with --output", srv.alive(), srv.log())
         srv.send()
         check("first request appended to the existing file", read(path) == b"previous content\n" + FOLDED,
               (read(path) or b"")[:200])
@@ -118,9 +79,9 @@ def test_rotation():
         check("SIGHUP again once the path is free", srv.hup_and_wait("SIGHUP: reopened"), srv.log())
         srv.send()
         check("... and the next request lands at the path", read(path) == FOLDED)
-        check("nothing was written to stdout", read(srv.stdout) == b"")
+        check("nothing was written to stdout", srv.stdout() == b"")
     finally:
-        rc = srv.stop()
+        rc = srv.stop(timeout=15)
     check("server exits 0 on SIGTERM", rc == 0, srv.log()[-2000:])
 
 
@@ -138,10 +99,9 @@ def test_json_to_file():
 
 
 def test_bad_path():
-    p = subprocess.run([LB, "--grpc-address", f"127.0.0.1:{free_port()}", "--output",
-                        os.path.join(TMP, "no-such-dir", "x.txt")], capture_output=True, timeout=30)
-    err = p.stderr.decode(errors="replace")
-    check("--output in a missing directory: exit 1 with the reason", p.returncode == 1 and
+    rc, _, err = server.run_cli("--grpc-address", f"127.0.0.1:{server.free_port()}", "--output",
+                                os.path.join(TMP, "no-such-dir", "x.txt"), timeout=30)
+    check("--output in a missing directory: exit 1 with the reason", rc == 1 and
           "No such file or directory" in err and "x.txt" in err, err)
 
 
@@ -151,7 +111,7 @@ def test_hup_without_output():
         check("SIGHUP without --output is harmless", srv.hup_and_wait("SIGHUP: no output file") and
               srv.proc.poll() is None, srv.log())
         srv.send()
-        check("... and stdout still gets the request", read(srv.stdout) == FOLDED)
+        check("... and stdout still gets the request", srv.stdout() == FOLDED)
     finally:
         srv.stop()
 
