@@ -14,40 +14,32 @@ without a type) are built with otlpgen and checked against hand-written expectat
 """
 import collections
 import hashlib
-import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import otlpgen  # noqa: E402
+from server import run_cli  # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "../shared/fixtures/otlp")
-FIXTURE = os.path.join(FIX, "ebpf-jvm-go.v1.11.pb")
-EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
-TMP = tempfile.mkdtemp(prefix="lb-filters-")
+FIXTURE = fx.path()
+EXPECT = fx.expect()
+FOLDED = fx.folded()
+TMP = fx.tempdir("lb-filters-")
 
-BANNER_RESOURCE = "--------------- New Resource Profile --------------"
+BANNER_RESOURCE = fx.RESOURCE_BANNER
 BANNER_END_RESOURCE = "-------------- End Resource Profile ---------------"
-BANNER_PROFILE = "------------------- New Profile -------------------"
+BANNER_PROFILE = fx.PROFILE_BANNER
 BANNER_END_PROFILE = "------------------- End Profile -------------------"
-BANNER_SAMPLE = "------------------- New Sample --------------------"
-FRAME_RE = re.compile(r"^Instrumentation: ([^,]*), ")
+BANNER_SAMPLE = fx.SAMPLE_BANNER
+FRAME_RE = fx.FRAME_RE
 
 
 def decode(*args, data=None):
-    path = FIXTURE
-    if data is not None:
-        path = os.path.join(TMP, "req.pb")
-        with open(path, "wb") as f:
-            f.write(data)
-    p = subprocess.run([LB, "decode", *args, path], capture_output=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+    path = FIXTURE if data is None else fx.write(TMP, "req.pb", data)
+    return run_cli("decode", *args, path)
 
 
 # ---- the reference model: the request as (resource, profile, sample, frames) records ----
