@@ -14,19 +14,17 @@ import collections
 import datetime
 import json
 import os
-import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import otlpgen  # noqa: E402
+from server import run_cli  # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "../shared/fixtures/otlp")
-EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read()
-TMP = tempfile.mkdtemp(prefix="lb-json-")
+EXPECT = fx.expect()
+FOLDED = fx.folded()
+TMP = fx.tempdir("lb-json-")
 
 # The documented schema (the README (Filters and machine-readable output)), written out by hand.
 TOP_KEYS = {"request", "resource", "scope", "profile", "sample"}
@@ -56,12 +54,8 @@ def parse_lines(out):
 
 def decode(*args, data=None, path=None):
     if data is not None:
-        path = os.path.join(TMP, "req.pb")
-        with open(path, "wb") as f:
-            f.write(data)
-    p = subprocess.run([LB, "decode", "--format", "json", *args, path or os.path.join(FIX, "ebpf-jvm-go.v1.11.pb")],
-                       capture_output=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
+        path = fx.write(TMP, "req.pb", data)
+    return run_cli("decode", "--format", "json", *args, path or fx.path())
 
 
 def rfc3339(ns):
@@ -77,7 +71,7 @@ def folded_name(f):
 
 
 def test_fixture(name):
-    rc, out, err = decode(path=os.path.join(FIX, name))
+    rc, out, err = decode(path=fx.path(name))
     check(f"{name}: exits 0", rc == 0, err)
     try:
         objs = parse_lines(out)
