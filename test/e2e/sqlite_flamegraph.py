@@ -16,26 +16,20 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
+from server import run_cli as lb  # noqa: E402
 
-LB = os.environ.get("LAZYBACKEND", "./lazybackend")
-FIX = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read().decode()
-TMP = tempfile.mkdtemp(prefix="lb-flamegraph-")
+FOLDED = fx.folded().decode()
+TMP = fx.tempdir("lb-flamegraph-")
 DB = os.path.join(TMP, "fg.db")
 COPIES = 2
 SVGNS = "{http://www.w3.org/2000/svg}"
 INNER = 1180          # default width 1200 minus the 10-pixel margins
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def lb(*args):
-    p = subprocess.run([LB, *args], capture_output=True, timeout=120)
-    return p.returncode, p.stdout, p.stderr.decode(errors="replace")
 
 
 def expected_tree():
@@ -81,7 +75,7 @@ def svg_tree(frames):
 
 
 def make_db():
-    path = os.path.join(FIX, "ebpf-jvm-go.v1.11.pb")
+    path = fx.path()
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", DB, *([path] * COPIES))
     check("store the fixture %d times" % COPIES, rc == 0, err)
 
@@ -216,5 +210,4 @@ def test_empty_result():
 make_db()
 for t in (test_svg_structure, test_chromium_renders, test_chromium_search_and_zoom, test_empty_result):
     run(t.__name__, t)
-shutil.rmtree(TMP, ignore_errors=True)
 done()
