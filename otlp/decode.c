@@ -10,18 +10,17 @@
 #include "otlp/decode.h"
 
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <pb_decode.h>
-#include <pb_encode.h>
 
 #include "lib/log.h"
 #include "otlp/detect.h"
 #include "otlp/dict.h"
 #include "otlp/layout.h"
+#include "otlp/report.h"
 #include "profiles_service.pb.h"
 
 enum { UNRESOLVED = 0, RESOLVED = 1, INVALID = 2 };
@@ -67,66 +66,14 @@ struct otlp_decoder {
     struct lb_resource resource;
     struct lb_scope scope;
     struct lb_profile profile;
-    unsigned ri, si, pi, sa;      /* current indices, for messages */
-    int level;                    /* 1 resource, 2 scope, 3 profile, 4 sample */
+    struct otlp_report rep;       /* where the walk stands, the first problem (report.h) */
     bool skip_resource;           /* its attributes are invalid: its profiles are rejected */
     bool sample_rejected_in_profile;
-    bool malformed, nomem;
-    char why[256];                /* the reason being built for a rejection */
 };
 
-/* ---------- messages ---------- */
-
-static size_t format_path(const struct otlp_decoder *d, char *out, size_t len)
-{
-    int n = 0;
-    out[0] = 0;
-    if (d->level >= 1) n = snprintf(out, len, "resource_profiles[%u]", d->ri);
-    if (d->level >= 2) n += snprintf(out + n, len - (size_t)n, ".scope_profiles[%u]", d->si);
-    if (d->level >= 3) n += snprintf(out + n, len - (size_t)n, ".profiles[%u]", d->pi);
-    if (d->level >= 4) n += snprintf(out + n, len - (size_t)n, ".samples[%u]", d->sa);
-    return (size_t)n < len ? (size_t)n : len - 1;
-}
-
-/* Keeps the first problem of a request: the one worth telling the sender. */
-static void note_first(struct otlp_decoder *d, const char *what)
-{
-    if (d->res->message[0])
-        return;
-    char path[160];
-    format_path(d, path, sizeof path);
-    snprintf(d->res->message, sizeof d->res->message, "%s%s%s", path, path[0] ? ": " : "", what);
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static bool fail(struct otlp_decoder *d, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(d->why, sizeof d->why, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static bool malformed(struct otlp_decoder *d, const char *what, const pb_istream_t *is)
-{
-    if (!d->malformed) {
-        char buf[200];
-        snprintf(buf, sizeof buf, "malformed %s: %s", what, PB_GET_ERROR(is));
-        d->res->message[0] = 0;   /* a malformed request reports this, not a rejection */
-        note_first(d, buf);
-        d->malformed = true;
-    }
-    return false;
-}
-
-static bool out_of_memory(struct otlp_decoder *d)
-{
-    d->nomem = true;
-    return false;
-}
+/* The levels of rep.at; rep.depth is 1 in a resource ... 4 in a sample. */
+enum { AT_RESOURCE, AT_SCOPE, AT_PROFILE, AT_SAMPLE };
+static const char *const path_levels[] = { "resource_profiles", "scope_profiles", "profiles", "samples" };
 
 /* ---------- dictionary lookups ---------- */
 
@@ -134,8 +81,8 @@ static bool string_at(struct otlp_decoder *d, int64_t idx, const char *what, lb_
 {
     if (dict_string(&d->dict, idx, out))
         return true;
-    return fail(d, "%s %lld out of range (string_table has %zu entries)", what, (long long)idx,
-                dict_len(&d->dict, DICT_STRING));
+    return otlp_reject(&d->rep, "%s %lld out of range (string_table has %zu entries)", what,
+                       (long long)idx, dict_len(&d->dict, DICT_STRING));
 }
 
 static bool entry_at(struct otlp_decoder *d, enum dict_table t, int64_t idx, const char *what, pb_ref_t *out)
@@ -146,8 +93,8 @@ static bool entry_at(struct otlp_decoder *d, enum dict_table t, int64_t idx, con
     };
     if (dict_entry(&d->dict, t, idx, out))
         return true;
-    return fail(d, "%s %lld out of range (%s has %zu entries)", what, (long long)idx, names[t],
-                dict_len(&d->dict, t));
+    return otlp_reject(&d->rep, "%s %lld out of range (%s has %zu entries)", what, (long long)idx,
+                       names[t], dict_len(&d->dict, t));
 }
 
 static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_attr **out)
@@ -156,21 +103,21 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
     if (!entry_at(d, DICT_ATTRIBUTE, idx, "attribute index", &ref))
         return false;
     if (ref.n == 0 && idx == 0 && dict_len(&d->dict, DICT_ATTRIBUTE) == 0)
-        return fail(d, "attribute index 0 refers to the null attribute");
+        return otlp_reject(&d->rep, "attribute index 0 refers to the null attribute");
     struct attr_memo *m = &d->attr_memo.v[idx];
     if (m->state == RESOLVED) {
         *out = &m->attr;
         return true;
     }
     if (m->state == INVALID)
-        return fail(d, "attribute_table[%d] is invalid", idx);
+        return otlp_reject(&d->rep, "attribute_table[%d] is invalid", idx);
     m->state = INVALID;
     struct raw_attribute ra;
     struct pbref_stream s;
     pbref_open_ref(&s, ref);
     memset(&ra, 0, sizeof ra);
     if (!d->layout->attribute(&s.is, &ra))
-        return fail(d, "attribute_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+        return otlp_reject(&d->rep, "attribute_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     struct lb_attr *a = &m->attr;
     memset(a, 0, sizeof *a);
     a->key = (lb_str){ (const char *)ra.key.p, ra.key.n };
@@ -179,7 +126,8 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
     if (!string_at(d, ra.unit_strindex, "attribute unit_strindex", &a->unit))
         return false;
     if (!dict_value(&d->dict, &ra.value, 0, &a->value))
-        return fail(d, "attribute_table[%d] string_value_strindex %lld out of range", idx, (long long)ra.value.i);
+        return otlp_reject(&d->rep, "attribute_table[%d] string_value_strindex %lld out of range", idx,
+                           (long long)ra.value.i);
     m->state = RESOLVED;
     *out = a;
     return true;
@@ -193,7 +141,7 @@ static bool attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
         if (!attribute_at(d, idx->v[i], &a))
             return false;
         if (!VEC_PUSH(*out, *a))
-            return out_of_memory(d);
+            return otlp_out_of_memory(&d->rep);
     }
     return true;
 }
@@ -214,7 +162,7 @@ static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping
         return true;
     }
     if (m->state == INVALID)
-        return fail(d, "mapping_table[%d] is invalid", idx);
+        return otlp_reject(&d->rep, "mapping_table[%d] is invalid", idx);
     m->state = INVALID;
     struct raw_mapping rm;
     struct pbref_stream s;
@@ -223,7 +171,7 @@ static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping
     rm.attribute_indices = &d->attr_idx;
     pbref_open_ref(&s, ref);
     if (!d->layout->mapping(&s.is, &rm))
-        return fail(d, "mapping_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+        return otlp_reject(&d->rep, "mapping_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     if (!string_at(d, rm.filename_strindex, "mapping filename_strindex", &m->file))
         return false;
     m->start = rm.memory_start;
@@ -265,7 +213,7 @@ static bool function_frame(struct otlp_decoder *d, int32_t idx, struct lb_frame 
     memset(&rf, 0, sizeof rf);
     pbref_open_ref(&s, ref);
     if (!d->layout->function(&s.is, &rf))
-        return fail(d, "function_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+        return otlp_reject(&d->rep, "function_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     f->start_line = rf.start_line;
     return string_at(d, rf.name_strindex, "function name_strindex", &f->function) &&
            string_at(d, rf.system_name_strindex, "function system_name_strindex", &f->system_name) &&
@@ -284,9 +232,10 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
     rl.attribute_indices = &d->loc_idx;
     pbref_open_ref(&s, ref);
     if (!d->layout->location(&s.is, &rl))
-        return fail(d, "location_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+        return otlp_reject(&d->rep, "location_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     if (d->lines.n > UINT16_MAX)
-        return fail(d, "location_table[%d] has %zu lines (limit %u)", idx, d->lines.n, UINT16_MAX);
+        return otlp_reject(&d->rep, "location_table[%d] has %zu lines (limit %u)", idx, d->lines.n,
+                           UINT16_MAX);
 
     struct lb_frame base;
     memset(&base, 0, sizeof base);
@@ -321,7 +270,7 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
     m->first = (uint32_t)d->frame_pool.n;
     size_t n = d->lines.n ? d->lines.n : 1;
     if (!VEC_RESERVE(d->frame_pool, d->frame_pool.n + n))
-        return out_of_memory(d);
+        return otlp_out_of_memory(&d->rep);
     for (size_t i = 0; i < n; i++) {
         struct lb_frame f = base;
         f.function = f.system_name = f.file = LB_STR_NULL;
@@ -355,7 +304,7 @@ static bool location_frames(struct otlp_decoder *d, int32_t idx, const struct lb
         }
         m->state = RESOLVED;
     } else if (m->state == INVALID) {
-        return fail(d, "location_table[%d] is invalid", idx);
+        return otlp_reject(&d->rep, "location_table[%d] is invalid", idx);
     }
     *frames = d->frame_pool.v + m->first;
     *count = m->count;
@@ -371,8 +320,9 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
     if (!d->layout->stack) {
         int64_t start = rs->locations_start, len = rs->locations_length;
         if (start < 0 || len < 0 || (uint64_t)(start + len) > d->profile_locs.n)
-            return fail(d, "locations [%lld, +%lld) out of range (the profile has %zu location_indices)",
-                        (long long)start, (long long)len, d->profile_locs.n);
+            return otlp_reject(&d->rep, "locations [%lld, +%lld) out of range "
+                               "(the profile has %zu location_indices)",
+                               (long long)start, (long long)len, d->profile_locs.n);
         *locs = d->profile_locs.v + start;
         *n = (size_t)len;
     } else {
@@ -383,22 +333,24 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
         VEC_RESET(d->stack_locs);
         pbref_open_ref(&s, stack);
         if (!d->layout->stack(&s.is, &d->stack_locs))
-            return fail(d, "stack_table[%d] is malformed: %s", rs->stack_index, PB_GET_ERROR(&s.is));
+            return otlp_reject(&d->rep, "stack_table[%d] is malformed: %s", rs->stack_index,
+                               PB_GET_ERROR(&s.is));
         *locs = d->stack_locs.v;
         *n = d->stack_locs.n;
     }
     if (*n > d->limits.max_stack_depth)
         return d->layout->stack
-            ? fail(d, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index, *n, d->limits.max_stack_depth)
-            : fail(d, "stack of %zu locations (limit %zu)", *n, d->limits.max_stack_depth);
+            ? otlp_reject(&d->rep, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index, *n,
+                          d->limits.max_stack_depth)
+            : otlp_reject(&d->rep, "stack of %zu locations (limit %zu)", *n, d->limits.max_stack_depth);
     return true;
 }
 
 static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, struct lb_sample *out)
 {
     if (d->layout->parallel_values && d->values.n && d->timestamps.n && d->values.n != d->timestamps.n)
-        return fail(d, "%zu values and %zu timestamps: they must be parallel arrays", d->values.n,
-                    d->timestamps.n);
+        return otlp_reject(&d->rep, "%zu values and %zu timestamps: they must be parallel arrays",
+                           d->values.n, d->timestamps.n);
     VEC_RESET(d->sample_attrs);
     if (!attributes_at(d, rs->attribute_indices, &d->sample_attrs))
         return false;
@@ -413,7 +365,8 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
         memset(&rl, 0, sizeof rl);
         pbref_open_ref(&s, ref);
         if (!d->layout->link(&s.is, &rl))
-            return fail(d, "link_table[%d] is malformed: %s", rs->link_index, PB_GET_ERROR(&s.is));
+            return otlp_reject(&d->rep, "link_table[%d] is malformed: %s", rs->link_index,
+                               PB_GET_ERROR(&s.is));
         out->has_link = true;
         out->trace_id = (lb_str){ (const char *)rl.trace_id.p, rl.trace_id.n };
         out->span_id = (lb_str){ (const char *)rl.span_id.p, rl.span_id.n };
@@ -430,16 +383,16 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
         if (!location_frames(d, locs[i], &f, &n))
             return false;
         if (d->res->frames + d->frames.n + n > d->limits.max_frames_per_request)
-            return fail(d, "request resolves to more than %llu frames",
-                        (unsigned long long)d->limits.max_frames_per_request);
+            return otlp_reject(&d->rep, "request resolves to more than %llu frames",
+                               (unsigned long long)d->limits.max_frames_per_request);
         if (!VEC_RESERVE(d->frames, d->frames.n + n))
-            return out_of_memory(d);
+            return otlp_out_of_memory(&d->rep);
         memcpy(d->frames.v + d->frames.n, f, n * sizeof *f);
         d->frames.n += n;
     }
 
     out->profile = &d->profile;
-    out->index = d->sa;
+    out->index = d->rep.at[AT_SAMPLE];
     /* v1.7 has no stack table: the start of the slice stands in for it. */
     out->stack_index = (uint32_t)(d->layout->stack ? rs->stack_index : rs->locations_start);
     out->timestamps = d->timestamps.v;
@@ -466,21 +419,21 @@ static bool on_sample(void *ctx, pb_ref_t el)
     VEC_RESET(d->timestamps);
     pbref_open_ref(&s, el);
     if (!d->layout->sample(&s.is, &rs))
-        return malformed(d, "sample", &s.is);
+        return otlp_malformed(&d->rep, "sample", &s.is);
     struct lb_sample smp;
     if (resolve_sample(d, &rs, &smp)) {
         sink_set_sample(d->sinks, &smp);
         d->res->samples++;
         d->res->frames += smp.n_frames;
         d->res->timestamps += smp.n_timestamps;
-    } else if (d->nomem) {
+    } else if (d->rep.nomem) {
         return false;
     } else {
-        note_first(d, d->why);
+        otlp_note_first(&d->rep, d->rep.why);
         d->res->rejected_samples++;
         d->sample_rejected_in_profile = true;
     }
-    d->sa++;
+    d->rep.at[AT_SAMPLE]++;
     return true;
 }
 
@@ -492,8 +445,8 @@ static bool profile_header(struct otlp_decoder *d, const struct raw_profile *rp)
     memset(p, 0, sizeof *p);
     p->resource = &d->resource;
     p->scope = &d->scope;
-    p->scope_index = d->si;
-    p->index = d->pi;
+    p->scope_index = d->rep.at[AT_SCOPE];
+    p->index = d->rep.at[AT_PROFILE];
     p->period = rp->period;
     p->time_unix_nano = rp->time_unix_nano;
     p->duration_nano = rp->duration_nano;
@@ -522,32 +475,32 @@ static bool on_profile(void *ctx, pb_ref_t el)
     VEC_RESET(d->profile_locs);
     rp.attribute_indices = &d->attr_idx;
     rp.location_indices = d->layout->stack ? NULL : &d->profile_locs;
-    d->level = 3;
-    d->sa = 0;
+    d->rep.depth = 3;
+    d->rep.at[AT_SAMPLE] = 0;
     pbref_open_ref(&s, el);
     if (!d->layout->profile_header(&s.is, &rp))
-        return malformed(d, "profile", &s.is);
+        return otlp_malformed(&d->rep, "profile", &s.is);
     bool ok = !d->skip_resource && profile_header(d, &rp);
     if (!ok) {
-        if (d->nomem)
+        if (d->rep.nomem)
             return false;
         if (!d->skip_resource)
-            note_first(d, d->why);
+            otlp_note_first(&d->rep, d->rep.why);
         d->res->rejected_profiles++;
     } else {
         sink_set_profile_begin(d->sinks, &d->profile);
         d->sample_rejected_in_profile = false;
-        d->level = 4;
+        d->rep.depth = 4;
         pbref_open_ref(&s, el);
         if (!d->layout->profile_samples(&s.is, on_sample, d))
-            return d->malformed || d->nomem ? false : malformed(d, "profile", &s.is);
-        d->level = 3;
+            return otlp_malformed(&d->rep, "profile", &s.is);
+        d->rep.depth = 3;
         sink_set_profile_end(d->sinks, &d->profile);
         d->res->profiles++;
         if (d->sample_rejected_in_profile)
             d->res->rejected_profiles++;
     }
-    d->pi++;
+    d->rep.at[AT_PROFILE]++;
     return true;
 }
 
@@ -559,19 +512,20 @@ static bool push_key_value(struct otlp_decoder *d, pb_ref_t el, attrvec *out, co
     memset(&kv, 0, sizeof kv);
     pbref_open_ref(&s, el);
     if (!raw_key_value(&s.is, &kv))
-        return malformed(d, what, &s.is);
+        return otlp_malformed(&d->rep, what, &s.is);
     struct lb_attr a;
     memset(&a, 0, sizeof a);
     a.key = (lb_str){ (const char *)kv.key.p, kv.key.n };
     if ((a.key.n == 0 && !string_at(d, kv.key_strindex, "key_strindex", &a.key)) ||
         !dict_value(&d->dict, &kv.value, 0, &a.value)) {
-        if (!d->why[0] || a.key.n)
-            fail(d, "%s string_value_strindex %lld out of range", what, (long long)kv.value.i);
+        if (!d->rep.why[0] || a.key.n)
+            otlp_reject(&d->rep, "%s string_value_strindex %lld out of range", what,
+                        (long long)kv.value.i);
         d->skip_resource = true;
         return true;
     }
     if (!VEC_PUSH(*out, a))
-        return out_of_memory(d);
+        return otlp_out_of_memory(&d->rep);
     return true;
 }
 
@@ -589,14 +543,14 @@ static bool on_scope_profiles(void *ctx, pb_ref_t el)
     bool skip_before = d->skip_resource;
     memset(&sp, 0, sizeof sp);
     VEC_RESET(d->scope_attrs);
-    d->level = 2;
-    d->pi = 0;
-    d->why[0] = 0;
+    d->rep.depth = 2;
+    d->rep.at[AT_PROFILE] = 0;
+    d->rep.why[0] = 0;
     pbref_open_ref(&s, el);
     if (!raw_scope_profiles(&s.is, on_scope_attribute, NULL, d, &sp))
-        return d->malformed || d->nomem ? false : malformed(d, "scope_profiles", &s.is);
+        return otlp_malformed(&d->rep, "scope_profiles", &s.is);
     if (d->skip_resource && !skip_before)
-        note_first(d, d->why);
+        otlp_note_first(&d->rep, d->rep.why);
     struct lb_scope *sc = &d->scope;
     sc->name = (lb_str){ (const char *)sp.name.p, sp.name.n };
     sc->version = (lb_str){ (const char *)sp.version.p, sp.version.n };
@@ -605,9 +559,9 @@ static bool on_scope_profiles(void *ctx, pb_ref_t el)
     sc->attrs = (struct lb_attrs){ d->scope_attrs.v, d->scope_attrs.n };
     pbref_open_ref(&s, el);
     if (!raw_scope_profiles(&s.is, NULL, on_profile, d, &sp))
-        return d->malformed || d->nomem ? false : malformed(d, "scope_profiles", &s.is);
+        return otlp_malformed(&d->rep, "scope_profiles", &s.is);
     d->skip_resource = skip_before;   /* a bad scope spoils its own profiles only */
-    d->si++;
+    d->rep.at[AT_SCOPE]++;
     return true;
 }
 
@@ -624,18 +578,18 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
     struct pbref_stream s;
     memset(&rp, 0, sizeof rp);
     VEC_RESET(d->resource_attrs);
-    d->level = 1;
-    d->si = 0;
+    d->rep.depth = 1;
+    d->rep.at[AT_SCOPE] = 0;
     d->skip_resource = false;
-    d->why[0] = 0;
+    d->rep.why[0] = 0;
     pbref_open_ref(&s, el);
     if (!raw_resource_profiles(&s.is, on_resource_attribute, NULL, d, &rp))
-        return d->malformed || d->nomem ? false : malformed(d, "resource_profiles", &s.is);
+        return otlp_malformed(&d->rep, "resource_profiles", &s.is);
     if (d->skip_resource)
-        note_first(d, d->why);
+        otlp_note_first(&d->rep, d->rep.why);
     struct lb_resource *r = &d->resource;
     r->request = d->req;
-    r->index = d->ri;
+    r->index = d->rep.at[AT_RESOURCE];
     r->attrs = (struct lb_attrs){ d->resource_attrs.v, d->resource_attrs.n };
     r->dropped_attributes_count = rp.dropped_attributes_count;
     r->schema_url = (lb_str){ (const char *)rp.schema_url.p, rp.schema_url.n };
@@ -644,13 +598,13 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
         sink_set_resource_begin(d->sinks, r);
     pbref_open_ref(&s, el);
     if (!raw_resource_profiles(&s.is, NULL, on_scope_profiles, d, &rp))
-        return d->malformed || d->nomem ? false : malformed(d, "resource_profiles", &s.is);
-    d->level = 1;
+        return otlp_malformed(&d->rep, "resource_profiles", &s.is);
+    d->rep.depth = 1;
     if (emit) {
         sink_set_resource_end(d->sinks, r);
         d->res->resources++;
     }
-    d->ri++;
+    d->rep.at[AT_RESOURCE]++;
     return true;
 }
 
@@ -660,7 +614,7 @@ static bool on_dictionary(void *ctx, pb_ref_t el)
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!d->layout->dictionary(&s.is, &d->dict.tables))
-        return malformed(d, "dictionary", &s.is);
+        return otlp_malformed(&d->rep, "dictionary", &s.is);
     return true;
 }
 
@@ -690,16 +644,9 @@ static void finish_message(struct otlp_decoder *d)
     struct otlp_result *res = d->res;
     if (res->rejected_profiles == 0 && res->rejected_samples == 0)
         return;
-    char first[sizeof res->message];
-    memcpy(first, res->message, sizeof first);
-    int n = snprintf(res->message, sizeof res->message,
-                     "rejected %llu profile(s) (%llu sample(s) dropped); first problem: ",
-                     (unsigned long long)res->rejected_profiles, (unsigned long long)res->rejected_samples);
-    /* Truncation is fine: the sender gets the start of the first problem. */
-    size_t room = sizeof res->message - (size_t)n - 1;
-    size_t len = strnlen(first, room);
-    memcpy(res->message + n, first, len);
-    res->message[(size_t)n + len] = 0;
+    otlp_prefix_message(&d->rep, "rejected %llu profile(s) (%llu sample(s) dropped); first problem: ",
+                        (unsigned long long)res->rejected_profiles,
+                        (unsigned long long)res->rejected_samples);
 }
 
 /* Detects the request's layout (or checks the pinned one against it). */
@@ -723,19 +670,14 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     d->res = res;
     d->req = req;
     d->sinks = sinks;
-    d->malformed = d->nomem = false;
-    d->level = 0;
-    d->ri = 0;
-    d->why[0] = 0;
+    otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "none";
     req->message_bytes = len;
     d->detection.layout = NULL;   /* nothing chosen until this request is detected */
     d->detection.n_tried = d->detection.n_evidence = 0;
 
-    if (len > UINT32_MAX) {
-        snprintf(res->message, sizeof res->message, "message of %zu bytes is over the 4 GiB decoder limit", len);
+    if (!otlp_check_size(&d->rep, len))
         return res->status = OTLP_INVALID;
-    }
     if (sink_set_admit(sinks, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
     if (!choose_layout(d, msg, len))
@@ -750,20 +692,18 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     struct pbref_stream s;
     pbref_open(&s, msg, len);
     if (!d->layout->request(&s.is, on_dictionary, NULL, d)) {
-        if (!d->malformed && !d->nomem)
-            malformed(d, "request", &s.is);
+        otlp_malformed(&d->rep, "request", &s.is);
         goto refused;
     }
     if (!prepare_memos(d)) {
-        d->nomem = true;
+        otlp_out_of_memory(&d->rep);
         goto refused;
     }
 
     sink_set_request_begin(sinks, req);
     pbref_open(&s, msg, len);
     if (!d->layout->request(&s.is, NULL, on_resource_profiles, d)) {
-        if (!d->malformed && !d->nomem)
-            malformed(d, "request", &s.is);
+        otlp_malformed(&d->rep, "request", &s.is);
         sink_set_request_abort(sinks, req, res->message);
         goto refused;
     }
@@ -773,8 +713,8 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     return res->status = OTLP_OK;
 
 refused:
-    if (d->nomem) {
-        snprintf(res->message, sizeof res->message, "out of memory decoding a %zu-byte request", len);
+    if (d->rep.nomem) {
+        otlp_note_nomem(&d->rep, len);
         return res->status = OTLP_NOMEM;
     }
     res->resources = res->profiles = res->samples = res->frames = res->timestamps = 0;
@@ -792,6 +732,7 @@ struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const st
     if (!d->limits.max_frames_per_request)
         d->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
     d->pinned = layout;
+    d->rep.levels = path_levels;
     d->layout = layout ? layout : otlp_layouts[0];
     return d;
 }
@@ -839,13 +780,6 @@ int otlp_encode_profiles_response(const struct otlp_result *res, struct buf *out
         snprintf(resp.partial_success.error_message, sizeof resp.partial_success.error_message,
                  "%s", res->message);
     }
-    size_t size;
-    if (!pb_get_encoded_size(&size, opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceResponse_fields, &resp) ||
-        !buf_reserve(out, size))
-        return -1;
-    pb_ostream_t os = pb_ostream_from_buffer(out->data + out->len, size);
-    if (!pb_encode(&os, opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceResponse_fields, &resp))
-        return -1;
-    out->len += os.bytes_written;
-    return 0;
+    return otlp_encode_response(opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceResponse_fields,
+                                &resp, out);
 }

@@ -11,16 +11,15 @@
  */
 #include "otlp/traces.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pb_decode.h>
-#include <pb_encode.h>
 
 #include "otlp/dict.h"
 #include "otlp/layout.h"
 #include "otlp/pbref.h"
+#include "otlp/report.h"
 #include "otlp/vec.h"
 #include "trace.pb.h"
 #include "trace_service.pb.h"
@@ -46,14 +45,15 @@ struct otlp_trace_decoder {
     struct lb_request *req;
     struct lb_resource resource;
     struct lb_scope scope;
-    unsigned ri, si, spi;                 /* current indices, for messages */
-    int level;                            /* 1 resource, 2 scope, 3 span */
+    struct otlp_report rep;               /* where the walk stands, the first problem (report.h) */
     const char *bad_resource;             /* its spans are rejected for this reason */
     const char *bad_scope;
     bool bad_attr;                        /* an attribute of the current message is invalid */
-    bool malformed, nomem;
-    char why[256];
 };
+
+/* The levels of rep.at; rep.depth is 1 in a resource, 2 in a scope, 3 in a span. */
+enum { AT_RESOURCE, AT_SCOPE, AT_SPAN };
+static const char *const path_levels[] = { "resource_spans", "scope_spans", "spans" };
 
 /* One named callback per message with pb_ref_t fields (nanopb calls them by name). */
 #define PBREF_MESSAGE(msg) \
@@ -113,51 +113,6 @@ static int span_sinks_request_end(struct sink_set *set, const struct lb_request 
     return rc;
 }
 
-/* ---------- messages ---------- */
-
-static size_t format_path(const struct otlp_trace_decoder *d, char *out, size_t len)
-{
-    int n = 0;
-    out[0] = 0;
-    if (d->level >= 1) n = snprintf(out, len, "resource_spans[%u]", d->ri);
-    if (d->level >= 2) n += snprintf(out + n, len - (size_t)n, ".scope_spans[%u]", d->si);
-    if (d->level >= 3) n += snprintf(out + n, len - (size_t)n, ".spans[%u]", d->spi);
-    return (size_t)n < len ? (size_t)n : len - 1;
-}
-
-/* Keeps the first problem of a request: the one worth telling the sender. */
-static void note_first(struct otlp_trace_decoder *d, const char *what)
-{
-    if (d->res->message[0])
-        return;
-    char path[128];
-    format_path(d, path, sizeof path);
-    snprintf(d->res->message, sizeof d->res->message, "%s%s%s", path, path[0] ? ": " : "", what);
-}
-
-static bool malformed(struct otlp_trace_decoder *d, const char *what, const pb_istream_t *is)
-{
-    if (!d->malformed && !d->nomem) {
-        char buf[200];
-        snprintf(buf, sizeof buf, "malformed %s: %s", what, PB_GET_ERROR(is));
-        d->res->message[0] = 0;   /* a malformed request reports this, not a rejection */
-        note_first(d, buf);
-        d->malformed = true;
-    }
-    return false;
-}
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void reject_reason(struct otlp_trace_decoder *d, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(d->why, sizeof d->why, fmt, ap);
-    va_end(ap);
-}
-
 /* ---------- attributes ---------- */
 
 /* Appends one KeyValue to `out`. A malformed one makes the request malformed; one that uses
@@ -169,21 +124,19 @@ static bool push_key_value(struct otlp_trace_decoder *d, pb_ref_t el, attrvec *o
     memset(&kv, 0, sizeof kv);
     pbref_open_ref(&s, el);
     if (!raw_key_value(&s.is, &kv))
-        return malformed(d, what, &s.is);
+        return otlp_malformed(&d->rep, what, &s.is);
     struct lb_attr a;
     memset(&a, 0, sizeof a);
     a.key = str_of(kv.key);
     if (kv.key_strindex != 0 || !dict_value(NULL, &kv.value, 0, &a.value)) {
         if (!d->bad_attr)
-            reject_reason(d, "%s uses a string-table index (key_strindex or "
+            otlp_reject(&d->rep, "%s uses a string-table index (key_strindex or "
                           "string_value_strindex), which traces do not have", what);
         d->bad_attr = true;
         return true;
     }
-    if (!VEC_PUSH(*out, a)) {
-        d->nomem = true;
-        return false;
-    }
+    if (!VEC_PUSH(*out, a))
+        return otlp_out_of_memory(&d->rep);
     return true;
 }
 
@@ -232,17 +185,15 @@ static bool on_event(void *ctx, pb_ref_t el)
     size_t first = d->nested_attrs.n;
     pbref_open_ref(&s, el);
     if (!pb_decode_ex(&s.is, T(Span_Event_fields), &ev, PB_DECODE_NOINIT))
-        return d->malformed || d->nomem ? false : malformed(d, "span event", &s.is);
+        return otlp_malformed(&d->rep, "span event", &s.is);
     struct lb_span_event e = {
         .time_unix_nano = ev.time_unix_nano,
         .name = str_of(ev.name),
         .attrs = { NULL, d->nested_attrs.n - first },   /* pointer set once the pool is final */
         .dropped_attributes_count = ev.dropped_attributes_count,
     };
-    if (!VEC_PUSH(d->events, e) || !VEC_PUSH(d->event_first, first)) {
-        d->nomem = true;
-        return false;
-    }
+    if (!VEC_PUSH(d->events, e) || !VEC_PUSH(d->event_first, first))
+        return otlp_out_of_memory(&d->rep);
     return true;
 }
 
@@ -257,7 +208,7 @@ static bool on_link(void *ctx, pb_ref_t el)
     size_t first = d->nested_attrs.n;
     pbref_open_ref(&s, el);
     if (!pb_decode_ex(&s.is, T(Span_Link_fields), &ln, PB_DECODE_NOINIT))
-        return d->malformed || d->nomem ? false : malformed(d, "span link", &s.is);
+        return otlp_malformed(&d->rep, "span link", &s.is);
     struct lb_span_link l = {
         .trace_id = str_of(ln.trace_id),
         .span_id = str_of(ln.span_id),
@@ -266,10 +217,8 @@ static bool on_link(void *ctx, pb_ref_t el)
         .attrs = { NULL, d->nested_attrs.n - first },
         .dropped_attributes_count = ln.dropped_attributes_count,
     };
-    if (!VEC_PUSH(d->links, l) || !VEC_PUSH(d->link_first, first)) {
-        d->nomem = true;
-        return false;
-    }
+    if (!VEC_PUSH(d->links, l) || !VEC_PUSH(d->link_first, first))
+        return otlp_out_of_memory(&d->rep);
     return true;
 }
 
@@ -283,19 +232,19 @@ static bool all_zero(pb_ref_t r)
     return true;
 }
 
-/* The id rules of the OTLP trace spec; false with d->why set when the span breaks one. */
+/* The id rules of the OTLP trace spec; false with d->rep.why set when the span breaks one. */
 static bool check_ids(struct otlp_trace_decoder *d, const T(Span) *sp)
 {
     if (sp->trace_id.n != TRACE_ID_LEN)
-        reject_reason(d, "trace_id is %zu bytes (want %d)", sp->trace_id.n, TRACE_ID_LEN);
+        otlp_reject(&d->rep, "trace_id is %zu bytes (want %d)", sp->trace_id.n, TRACE_ID_LEN);
     else if (all_zero(sp->trace_id))
-        reject_reason(d, "trace_id is all zero (invalid)");
+        otlp_reject(&d->rep, "trace_id is all zero (invalid)");
     else if (sp->span_id.n != SPAN_ID_LEN)
-        reject_reason(d, "span_id is %zu bytes (want %d)", sp->span_id.n, SPAN_ID_LEN);
+        otlp_reject(&d->rep, "span_id is %zu bytes (want %d)", sp->span_id.n, SPAN_ID_LEN);
     else if (all_zero(sp->span_id))
-        reject_reason(d, "span_id is all zero (invalid)");
+        otlp_reject(&d->rep, "span_id is all zero (invalid)");
     else if (sp->parent_span_id.n != 0 && sp->parent_span_id.n != SPAN_ID_LEN)
-        reject_reason(d, "parent_span_id is %zu bytes (want 0 or %d)", sp->parent_span_id.n, SPAN_ID_LEN);
+        otlp_reject(&d->rep, "parent_span_id is %zu bytes (want 0 or %d)", sp->parent_span_id.n, SPAN_ID_LEN);
     else
         return true;
     return false;
@@ -306,8 +255,8 @@ static void fill_span(struct otlp_trace_decoder *d, const T(Span) *sp, struct lb
     memset(out, 0, sizeof *out);
     out->resource = &d->resource;
     out->scope = &d->scope;
-    out->scope_index = d->si;
-    out->index = d->spi;
+    out->scope_index = d->rep.at[AT_SCOPE];
+    out->index = d->rep.at[AT_SPAN];
     out->trace_id = str_of(sp->trace_id);
     out->span_id = str_of(sp->span_id);
     out->parent_span_id = str_of(sp->parent_span_id);
@@ -349,18 +298,18 @@ static bool on_span(void *ctx, pb_ref_t el)
     VEC_RESET(d->links);
     VEC_RESET(d->event_first);
     VEC_RESET(d->link_first);
-    d->level = 3;
+    d->rep.depth = 3;
     d->bad_attr = false;
-    d->why[0] = 0;
+    d->rep.why[0] = 0;
     set_each(&sp.attributes, &attr_each, on_span_attribute, d);
     set_each(&sp.events, &event_each, on_event, d);
     set_each(&sp.links, &link_each, on_link, d);
     pbref_open_ref(&s, el);
     if (!pb_decode_ex(&s.is, T(Span_fields), &sp, PB_DECODE_NOINIT))
-        return d->malformed || d->nomem ? false : malformed(d, "span", &s.is);
+        return otlp_malformed(&d->rep, "span", &s.is);
     const char *bad = d->bad_resource ? d->bad_resource : d->bad_scope;
     if (bad || d->bad_attr || !check_ids(d, &sp)) {
-        note_first(d, bad ? bad : d->why);
+        otlp_note_first(&d->rep, bad ? bad : d->rep.why);
         d->res->rejected_spans++;
     } else {
         struct lb_span span;
@@ -370,7 +319,7 @@ static bool on_span(void *ctx, pb_ref_t el)
         d->res->events += span.n_events;
         d->res->links += span.n_links;
     }
-    d->spi++;
+    d->rep.at[AT_SPAN]++;
     return true;
 }
 
@@ -384,16 +333,16 @@ static bool on_scope_spans(void *ctx, pb_ref_t el)
     struct pbref_stream s;
     memset(&ss, 0, sizeof ss);
     VEC_RESET(d->scope_attrs);
-    d->level = 2;
-    d->spi = 0;
+    d->rep.depth = 2;
+    d->rep.at[AT_SPAN] = 0;
     d->bad_attr = false;
     d->bad_scope = NULL;
     set_each(&ss.scope.attributes, &attr_each, on_scope_attribute, d);
     set_each(&ss.spans, &span_each, NULL, d);
     pbref_open_ref(&s, el);
     if (!pb_decode_ex(&s.is, T(ScopeSpans_fields), &ss, PB_DECODE_NOINIT))
-        return d->malformed || d->nomem ? false : malformed(d, "scope_spans", &s.is);
-    /* The reason must outlive d->why, which each span reuses. */
+        return otlp_malformed(&d->rep, "scope_spans", &s.is);
+    /* The reason must outlive d->rep.why, which each span reuses. */
     static const char scope_attr_bad[] = "a scope attribute uses a string-table index, which traces do not have";
     if (d->bad_attr)
         d->bad_scope = scope_attr_bad;
@@ -409,9 +358,9 @@ static bool on_scope_spans(void *ctx, pb_ref_t el)
     set_each(&ss.spans, &span_each, on_span, d);
     pbref_open_ref(&s, el);
     if (!pb_decode_ex(&s.is, T(ScopeSpans_fields), &ss, PB_DECODE_NOINIT))
-        return d->malformed || d->nomem ? false : malformed(d, "scope_spans", &s.is);
-    d->level = 2;
-    d->si++;
+        return otlp_malformed(&d->rep, "scope_spans", &s.is);
+    d->rep.depth = 2;
+    d->rep.at[AT_SCOPE]++;
     return true;
 }
 
@@ -423,21 +372,21 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
     struct pbref_stream s;
     memset(&rs, 0, sizeof rs);
     VEC_RESET(d->resource_attrs);
-    d->level = 1;
-    d->si = 0;
+    d->rep.depth = 1;
+    d->rep.at[AT_SCOPE] = 0;
     d->bad_attr = false;
     d->bad_resource = NULL;
     set_each(&rs.resource.attributes, &attr_each, on_resource_attribute, d);
     set_each(&rs.scope_spans, &scope_each, NULL, d);
     pbref_open_ref(&s, el);
     if (!pb_decode_ex(&s.is, T(ResourceSpans_fields), &rs, PB_DECODE_NOINIT))
-        return d->malformed || d->nomem ? false : malformed(d, "resource_spans", &s.is);
+        return otlp_malformed(&d->rep, "resource_spans", &s.is);
     static const char resource_attr_bad[] = "a resource attribute uses a string-table index, which traces do not have";
     if (d->bad_attr)
         d->bad_resource = resource_attr_bad;
     struct lb_resource *r = &d->resource;
     r->request = d->req;
-    r->index = d->ri;
+    r->index = d->rep.at[AT_RESOURCE];
     r->attrs = (struct lb_attrs){ d->resource_attrs.v, d->resource_attrs.n };
     r->dropped_attributes_count = rs.resource.dropped_attributes_count;
     r->schema_url = str_of(rs.schema_url);
@@ -450,13 +399,13 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
     set_each(&rs.scope_spans, &scope_each, on_scope_spans, d);
     pbref_open_ref(&s, el);
     if (!pb_decode_ex(&s.is, T(ResourceSpans_fields), &rs, PB_DECODE_NOINIT))
-        return d->malformed || d->nomem ? false : malformed(d, "resource_spans", &s.is);
-    d->level = 1;
+        return otlp_malformed(&d->rep, "resource_spans", &s.is);
+    d->rep.depth = 1;
     if (emit) {
         FOR_SPAN_SINKS(d->sinks, span_resource_end, r);
         d->res->resources++;
     }
-    d->ri++;
+    d->rep.at[AT_RESOURCE]++;
     return true;
 }
 
@@ -473,25 +422,19 @@ static bool walk_request(struct otlp_trace_decoder *d, const uint8_t *msg, size_
     if (pb_decode_ex(&s.is, opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
                      &rq, PB_DECODE_NOINIT))
         return true;
-    if (!d->malformed && !d->nomem) {
-        d->level = 0;
-        malformed(d, "request", &s.is);
+    if (!d->rep.malformed && !d->rep.nomem) {
+        d->rep.depth = 0;   /* the problem is in the request itself, not in its last resource */
+        otlp_malformed(&d->rep, "request", &s.is);
     }
     return false;
 }
 
-static void finish_message(struct otlp_trace_result *res)
+static void finish_message(struct otlp_trace_decoder *d)
 {
-    if (res->rejected_spans == 0)
+    if (d->res->rejected_spans == 0)
         return;
-    char first[sizeof res->message];
-    memcpy(first, res->message, sizeof first);
-    int n = snprintf(res->message, sizeof res->message, "rejected %llu span(s); first problem: ",
-                     (unsigned long long)res->rejected_spans);
-    size_t room = sizeof res->message - (size_t)n - 1;
-    size_t len = strnlen(first, room);
-    memcpy(res->message + n, first, len);
-    res->message[(size_t)n + len] = 0;
+    otlp_prefix_message(&d->rep, "rejected %llu span(s); first problem: ",
+                        (unsigned long long)d->res->rejected_spans);
 }
 
 enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t *msg, size_t len,
@@ -502,34 +445,33 @@ enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t 
     d->res = res;
     d->req = req;
     d->sinks = sinks;
-    d->malformed = d->nomem = false;
-    d->level = 0;
-    d->ri = 0;
+    otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "traces v1";
     req->message_bytes = len;
-    if (len > UINT32_MAX) {
-        snprintf(res->message, sizeof res->message, "message of %zu bytes is over the 4 GiB decoder limit", len);
+    if (!otlp_check_size(&d->rep, len))
         return res->status = OTLP_INVALID;
-    }
     if (span_sinks_admit(sinks, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
     FOR_SPAN_SINKS(sinks, request_begin, req);
     if (!walk_request(d, msg, len)) {
-        if (d->nomem)
-            snprintf(res->message, sizeof res->message, "out of memory decoding a %zu-byte request", len);
+        if (d->rep.nomem)
+            otlp_note_nomem(&d->rep, len);
         FOR_SPAN_SINKS(sinks, request_abort, req, res->message);
         res->resources = res->spans = res->events = res->links = 0;
-        return res->status = d->nomem ? OTLP_NOMEM : OTLP_INVALID;
+        return res->status = d->rep.nomem ? OTLP_NOMEM : OTLP_INVALID;
     }
     if (span_sinks_request_end(sinks, req, res->message, sizeof res->message) != 0)
         return res->status = OTLP_SINK_FAILED;
-    finish_message(res);
+    finish_message(d);
     return res->status = OTLP_OK;
 }
 
 struct otlp_trace_decoder *otlp_trace_decoder_new(void)
 {
-    return calloc(1, sizeof(struct otlp_trace_decoder));
+    struct otlp_trace_decoder *d = calloc(1, sizeof *d);
+    if (d)
+        d->rep.levels = path_levels;
+    return d;
 }
 
 void otlp_trace_decoder_free(struct otlp_trace_decoder *d)
@@ -557,13 +499,6 @@ int otlp_encode_traces_response(const struct otlp_trace_result *res, struct buf 
         snprintf(resp.partial_success.error_message, sizeof resp.partial_success.error_message,
                  "%s", res->message);
     }
-    size_t size;
-    if (!pb_get_encoded_size(&size, opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse_fields, &resp) ||
-        !buf_reserve(out, size))
-        return -1;
-    pb_ostream_t os = pb_ostream_from_buffer(out->data + out->len, size);
-    if (!pb_encode(&os, opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse_fields, &resp))
-        return -1;
-    out->len += os.bytes_written;
-    return 0;
+    return otlp_encode_response(opentelemetry_proto_collector_trace_v1_ExportTraceServiceResponse_fields,
+                                &resp, out);
 }
