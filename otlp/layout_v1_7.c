@@ -178,10 +178,7 @@ static bool v17_attribute(pb_istream_t *is, struct raw_attribute *out)
 }
 
 /* Named callback for Profile's pb_ref_t fields (see otlp/pbref.h). */
-bool lazybackend_layout_v1_7_Profile_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *field)
-{
-    return pbref_field_callback(is, os, field);
-}
+PBREF_MESSAGE(lazybackend_layout_v1_7_Profile)
 
 const struct otlp_layout otlp_layout_v1_7 = {
     .name = "v1.7",

@@ -68,10 +68,7 @@ static bool v18_sample(pb_istream_t *is, struct raw_sample *out)
 }
 
 /* Named callback for Profile's pb_ref_t fields (see otlp/pbref.h). */
-bool lazybackend_layout_v1_8_Profile_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *field)
-{
-    return pbref_field_callback(is, os, field);
-}
+PBREF_MESSAGE(lazybackend_layout_v1_8_Profile)
 
 const struct otlp_layout otlp_layout_v1_8 = {
     .name = "v1.8",

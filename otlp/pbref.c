@@ -61,10 +61,6 @@ bool pbref_field_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *
 }
 
 /* One named callback per message that has pb_ref_t fields (nanopb calls them by name). */
-#define PBREF_MESSAGE(msg) \
-    bool msg##_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *field) \
-    { return pbref_field_callback(is, os, field); }
-
 PBREF_MESSAGE(opentelemetry_proto_common_v1_AnyValue)
 PBREF_MESSAGE(opentelemetry_proto_common_v1_KeyValue)
 PBREF_MESSAGE(opentelemetry_proto_common_v1_InstrumentationScope)

@@ -42,4 +42,10 @@ bool pbref_is_view(const pb_istream_t *is);
  * to their pb_callback_t. */
 bool pbref_field_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *field);
 
+/* Defines the named callback nanopb calls for `msg`: one per message with pb_ref_t fields,
+ * each beside the code that decodes that message (pbref.c, traces.c, the layouts). */
+#define PBREF_MESSAGE(msg) \
+    bool msg##_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *field) \
+    { return pbref_field_callback(is, os, field); }
+
 #endif

@@ -56,9 +56,6 @@ enum { AT_RESOURCE, AT_SCOPE, AT_SPAN };
 static const char *const path_levels[] = { "resource_spans", "scope_spans", "spans" };
 
 /* One named callback per message with pb_ref_t fields (nanopb calls them by name). */
-#define PBREF_MESSAGE(msg) \
-    bool msg##_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *field) \
-    { return pbref_field_callback(is, os, field); }
 PBREF_MESSAGE(opentelemetry_proto_trace_v1_ResourceSpans)
 PBREF_MESSAGE(opentelemetry_proto_trace_v1_ScopeSpans)
 PBREF_MESSAGE(opentelemetry_proto_trace_v1_Span)
