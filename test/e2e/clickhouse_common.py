@@ -9,57 +9,35 @@ it is not executable, so test/run.sh does not run it).
   with our decoder: per-container leaf/total function weights, and the shared folded file.
 """
 import collections
-import json
+import functools
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(HERE, "lib"))
+import fixtures as fx  # noqa: E402
 import otlpgen  # noqa: E402
+import server  # noqa: E402
+import tap  # noqa: E402
 
-import grpc  # noqa: E402
-
-LB = os.environ.get("LAZYBACKEND") or os.path.join(ROOT, "lazybackend")
-FIX = os.environ.get("FIXTURES", "/work/shared/fixtures/otlp")
+ROOT = fx.ROOT
 SCRIPT = os.path.join(ROOT, "scripts", "clickhouse-test-server.sh")
-EXPORT = otlpgen.PROFILES_METHOD
-SLOW = 3 if os.environ.get("SANITIZE") == "1" else 1
-EXPECT = json.load(open(os.path.join(FIX, "ebpf-jvm-go.expect.json")))
-FOLDED = open(os.path.join(FIX, "ebpf-jvm-go.folded"), "rb").read().decode()
+SLOW = fx.SLOW
+EXPECT = fx.expect()
+FOLDED = fx.folded().decode()
 # Everything a test run writes (server data, spools, logs) lives under one directory.
 TMP = tempfile.mkdtemp(prefix="lb-chtest-")
-FIXTURE_FILES = ["ebpf-jvm-go.v1.11.pb", "ebpf-jvm-go.v1.11-ascending.pb", "ebpf-jvm-go.v1.9.pb",
-                 "ebpf-jvm-go.v1.8.pb"]
-
-
-def fixture(name="ebpf-jvm-go.v1.11.pb"):
-    with open(os.path.join(FIX, name), "rb") as f:
-        return f.read()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(cond, timeout, step=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
+FIXTURE_FILES = fx.FIXTURE_FILES
+fixture = fx.read
+free_port = server.free_port
+wait_until = server.wait_until
+run_decode = functools.partial(server.run_cli, "decode")
 
 
 class ClickHouse:
@@ -130,81 +108,32 @@ class ClickHouse:
             return -1
 
 
-class Backend:
-    """lazybackend serving gRPC on a free port, its stderr in a file."""
+class Backend(server.Server):
+    """lazybackend serving gRPC on a free port (lib/server.py), its logs under TMP; Export
+    calls wait 5 s at most unless told otherwise."""
 
     def __init__(self, *args):
-        self.dir = tempfile.mkdtemp(prefix="backend-", dir=TMP)
-        self.errpath = os.path.join(self.dir, "stderr")
-        for _ in range(3):
-            self.port = free_port()
-            self.err = open(self.errpath, "wb")
-            self.proc = subprocess.Popen([LB, "--grpc-address", "127.0.0.1:%d" % self.port, *args],
-                                         stdout=subprocess.DEVNULL, stderr=self.err)
-            if self._wait_port():
-                self.channel = grpc.insecure_channel("127.0.0.1:%d" % self.port)
-                self.export_call = self.channel.unary_unary(EXPORT)
-                return
-            self.terminate()
-        raise RuntimeError("lazybackend did not start:\n" + self.stderr())
+        super().__init__(*args, dir=tempfile.mkdtemp(prefix="backend-", dir=TMP))
 
-    def _wait_port(self):
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                return False
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        return False
-
-    def export(self, payload, timeout=5.0, gzip=False):
-        """(grpc status name, details, seconds)."""
-        t0 = time.monotonic()
-        try:
-            self.export_call(payload, timeout=timeout,
-                             compression=grpc.Compression.Gzip if gzip else grpc.Compression.NoCompression)
-            return "OK", "", time.monotonic() - t0
-        except grpc.RpcError as e:
-            return e.code().name, e.details() or "", time.monotonic() - t0
-
-    def rss_kb(self):
-        try:
-            with open("/proc/%d/status" % self.proc.pid) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
-
-    def terminate(self, timeout=60):
-        """SIGTERM, then wait; returns the exit code (None if it had to be killed)."""
-        if hasattr(self, "channel"):
-            self.channel.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return None
-        self.err.close()
-        return self.proc.returncode
+    def export(self, body, timeout=5.0, **kw):
+        return super().export(body, timeout=timeout, **kw)
 
 
-    def stderr(self):
-        if not self.err.closed:
-            self.err.flush()
-        with open(self.errpath, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-
-def run_decode(*args, timeout=120):
-    return subprocess.run([LB, "decode", *args], capture_output=True, timeout=timeout)
+def run_with_server(ch, tests):
+    """Starts ClickHouse, runs the (name, function) tests, stops it, keeps the run's
+    directory when a check failed, and exits with the verdict."""
+    try:
+        ch.start()
+    except Exception as e:  # noqa: BLE001
+        tap.check("clickhouse-server starts (scripts/clickhouse-test-server.sh)", False, e)
+        tap.done()
+    try:
+        for name, fn in tests:
+            tap.run(name, fn)
+    finally:
+        ch.stop()
+        ch.cleanup(keep=tap.failed() > 0)
+    tap.done()
 
 
 # --------------------------------------------------------------------------- the docs' SQL

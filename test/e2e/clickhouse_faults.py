@@ -17,10 +17,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-import tap  # noqa: E402
-from tap import check, run, done  # noqa: E402
-import clickhouse_common as cc  # noqa: E402
+import clickhouse_common as cc  # noqa: E402  (puts lib/ on sys.path)
+from tap import check  # noqa: E402
 
 SAMPLES = cc.EXPECT["samples"]
 DEADLINE = 5.0            # the client's per-call deadline
@@ -100,18 +98,18 @@ def test_outages():
     time.sleep(3)
     client.stop.set()
     client.join(DEADLINE + 5)
-    acked = sum(1 for st, _, _ in client.results if st == "OK")
-    statuses = sorted({st for st, _, _ in client.results})
-    slowest = max((dt for _, _, dt in client.results), default=0)
+    acked = sum(1 for r in client.results if r.status == "OK")
+    statuses = sorted({r.status for r in client.results})
+    slowest = max((r.seconds for r in client.results), default=0)
     check("client sent continuously through the outages (%d calls)" % len(client.results),
           len(client.results) >= 100, len(client.results))
     check("every call acknowledged (spool absorbed the outages)", statuses == ["OK"],
-          [r for r in client.results if r[0] != "OK"][:5])
+          [r for r in client.results if r.status != "OK"][:5])
     check("every call answered within its deadline (slowest %.3f s)" % slowest, slowest < DEADLINE, slowest)
     delivered = cc.wait_until(lambda: samples_in(db) >= acked * SAMPLES, 40 * cc.SLOW, 0.25)
     rss.stop.set()
     rss.join()
-    rc = be.terminate()
+    rc = be.stop(timeout=60)
     err = be.stderr()
     got = samples_in(db)
     check("every acknowledged sample is in ClickHouse: %d x %d = %d" % (acked, SAMPLES, acked * SAMPLES),
@@ -145,15 +143,15 @@ def test_spool_full_refuses():
     results = []
     for _ in range(600):                              # bounded: stops at the 5th refusal
         results.append(be.export(cc.fixture(), timeout=DEADLINE))
-        if sum(1 for r in results if r[0] != "OK") >= 5:
+        if sum(1 for r in results if r.status != "OK") >= 5:
             break
         time.sleep(0.01)
-    acked = sum(1 for r in results if r[0] == "OK")
-    refused = [r for r in results if r[0] != "OK"]
+    acked = sum(1 for r in results if r.status == "OK")
+    refused = [r for r in results if r.status != "OK"]
     check("spool full: requests refused with UNAVAILABLE and the reason (%d acknowledged before)" % acked,
-          acked > 0 and refused and all(r[0] == "UNAVAILABLE" and "full" in r[1] for r in refused),
+          acked > 0 and refused and all(r.status == "UNAVAILABLE" and "full" in r.details for r in refused),
           refused[:3])
-    rc = be.terminate()
+    rc = be.stop(timeout=60)
     files = [n for n in os.listdir(spool) if n.endswith(".batch")]
     check("shutdown while ClickHouse is down: exit 0, batches kept in the spool (%d files)" % len(files),
           rc == 0 and files, "%s\n%s" % (rc, be.stderr()[-1500:]))
@@ -161,7 +159,7 @@ def test_spool_full_refuses():
     be = cc.Backend("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", db,
                     "--clickhouse-spool-dir", spool)
     ok = cc.wait_until(lambda: samples_in(db) >= acked * SAMPLES, 30 * cc.SLOW, 0.25)
-    rc = be.terminate()
+    rc = be.stop(timeout=60)
     check("after restarting both, every acknowledged sample arrives exactly once (%d)" % (acked * SAMPLES),
           ok and samples_in(db) == acked * SAMPLES, "got %d" % samples_in(db))
     check("spool drained", rc == 0 and not [n for n in os.listdir(spool) if n.endswith(".batch")],
@@ -169,18 +167,8 @@ def test_spool_full_refuses():
 
 
 def main():
-    try:
-        ch.start()
-    except Exception as e:  # noqa: BLE001
-        check("clickhouse-server starts (scripts/clickhouse-test-server.sh)", False, e)
-        done()
-    try:
-        run("outages while a client sends", test_outages)
-        run("a full spool refuses, never drops", test_spool_full_refuses)
-    finally:
-        ch.stop()
-        ch.cleanup(keep=tap._failed > 0)
-    done()
+    cc.run_with_server(ch, [("outages while a client sends", test_outages),
+                            ("a full spool refuses, never drops", test_spool_full_refuses)])
 
 
 if __name__ == "__main__":

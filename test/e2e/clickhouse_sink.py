@@ -15,10 +15,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-import tap  # noqa: E402
-from tap import check, run, done  # noqa: E402
-import clickhouse_common as cc  # noqa: E402
+import clickhouse_common as cc  # noqa: E402  (puts lib/ on sys.path)
+from tap import check  # noqa: E402
 
 SAMPLES = cc.EXPECT["samples"]
 TIMESTAMPS = cc.EXPECT["timestamps"]
@@ -46,12 +44,12 @@ def test_fixtures_n_times():
     for _ in range(ROUNDS):
         for name in cc.FIXTURE_FILES:
             for gz in (False, True):
-                statuses.append(be.export(cc.fixture(name), gzip=gz)[0])
+                statuses.append(be.export(cc.fixture(name), gzip=gz).status)
     check("every Export call answered OK", statuses == ["OK"] * SENDS, statuses)
     delivered = cc.wait_until(lambda: samples_in(db) == SENDS * SAMPLES, 20 * cc.SLOW)
     check("delivered while running (flush interval), before any shutdown", delivered,
           "%d rows, want %d" % (samples_in(db), SENDS * SAMPLES))
-    rc = be.terminate()
+    rc = be.stop(timeout=60)
     err = be.stderr()
     check("SIGTERM: exit 0 with the sink's counters logged", rc == 0 and "clickhouse: stopped:" in err, err[-2000:])
     check("spool left empty", os.listdir(spool) == [], os.listdir(spool))
@@ -108,10 +106,10 @@ def test_auth_errors_and_spool_restart():
     # acknowledged, the error is logged once, and at shutdown the batches go to the spool.
     be = cc.Backend(*sink_args(db, "--clickhouse-user", "lbtest", "--clickhouse-password", "wrong",
                                "--clickhouse-spool-dir", spool, "--shutdown-timeout", "2"))
-    statuses = [be.export(cc.fixture())[0] for _ in range(3)]
+    statuses = [be.export(cc.fixture()).status for _ in range(3)]
     time.sleep(2.0)                                  # several failed attempts with backoff
-    statuses += [be.export(cc.fixture())[0]]
-    rc = be.terminate()
+    statuses += [be.export(cc.fixture()).status]
+    rc = be.stop(timeout=60)
     err = be.stderr()
     warnings = [ln for ln in err.splitlines() if "failed (will retry)" in ln]
     check("bad password: requests still acknowledged", statuses == ["OK"] * 4, statuses)
@@ -123,8 +121,8 @@ def test_auth_errors_and_spool_restart():
     be = cc.Backend(*sink_args(db, "--clickhouse-user", "lbtest", "--clickhouse-password", "s3cret",
                                "--clickhouse-spool-dir", spool))
     ok = cc.wait_until(lambda: samples_in(db) == 4 * SAMPLES, 20 * cc.SLOW)
-    status = be.export(cc.fixture())[0]
-    rc = be.terminate()
+    status = be.export(cc.fixture()).status
+    rc = be.stop(timeout=60)
     check("restart with the right password replays the spool", ok, "%d rows" % samples_in(db))
     check("spool replayed then emptied; new data delivered at shutdown", rc == 0 and status == "OK" and
           samples_in(db) == 5 * SAMPLES and not any(n.endswith(".batch") for n in os.listdir(spool)),
@@ -133,43 +131,33 @@ def test_auth_errors_and_spool_restart():
 
 def test_decode_path():
     db = "lb_decode"
-    p = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", db,
-                      os.path.join(cc.FIX, "ebpf-jvm-go.v1.8.pb"), os.path.join(cc.FIX, "ebpf-jvm-go.v1.11.pb"))
-    check("decode --sink clickhouse exits 0", p.returncode == 0, p.stderr.decode()[-1500:])
+    rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", db,
+                               cc.fx.path("ebpf-jvm-go.v1.8.pb"), cc.fx.path("ebpf-jvm-go.v1.11.pb"))
+    check("decode --sink clickhouse exits 0", rc == 0, err[-1500:])
     check("decode --sink clickhouse: 2 x the fixture's samples", samples_in(db) == 2 * SAMPLES, samples_in(db))
 
 
 def test_unreachable_at_start_and_bad_options():
-    p = cc.run_decode("--sink", "clickhouse", "--clickhouse-database", "x; DROP", cc.FIX + "/ebpf-jvm-go.v1.11.pb")
-    check("a database name that is not an identifier is refused", p.returncode != 0 and
-          b"--clickhouse-database" in p.stderr, p.stderr)
-    p = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", "ftp://x", cc.FIX + "/ebpf-jvm-go.v1.11.pb")
-    check("a non-HTTP URL is refused", p.returncode != 0 and b"--clickhouse-url" in p.stderr, p.stderr)
+    rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-database", "x; DROP", cc.fx.path())
+    check("a database name that is not an identifier is refused", rc != 0 and
+          "--clickhouse-database" in err, err)
+    rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", "ftp://x", cc.fx.path())
+    check("a non-HTTP URL is refused", rc != 0 and "--clickhouse-url" in err, err)
     # Nobody listens on this port: decode acknowledges, then shutdown cannot deliver and, with
     # no spool, says how much it lost instead of pretending.
     port = cc.free_port()
-    p = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % port,
-                      "--shutdown-timeout", "1", cc.FIX + "/ebpf-jvm-go.v1.11.pb")
-    err = p.stderr.decode()
+    rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % port,
+                               "--shutdown-timeout", "1", cc.fx.path())
     check("unreachable ClickHouse without a spool: the loss is reported", "lost" in err and
           "%d sample rows" % SAMPLES in err, err[-1500:])
 
 
 def main():
-    try:
-        ch.start()
-    except Exception as e:  # noqa: BLE001
-        check("clickhouse-server starts (scripts/clickhouse-test-server.sh)", False, e)
-        done()
-    try:
-        run("fixtures sent N times arrive N times", test_fixtures_n_times)
-        run("authentication, error logging, spool across restarts", test_auth_errors_and_spool_restart)
-        run("decode --sink clickhouse", test_decode_path)
-        run("bad options and unreachable server", test_unreachable_at_start_and_bad_options)
-    finally:
-        ch.stop()
-        ch.cleanup(keep=tap._failed > 0)
-    done()
+    cc.run_with_server(ch, [("fixtures sent N times arrive N times", test_fixtures_n_times),
+                            ("authentication, error logging, spool across restarts",
+                             test_auth_errors_and_spool_restart),
+                            ("decode --sink clickhouse", test_decode_path),
+                            ("bad options and unreachable server", test_unreachable_at_start_and_bad_options)])
 
 
 if __name__ == "__main__":
