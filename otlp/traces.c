@@ -82,34 +82,6 @@ bool otlp_sinks_take_spans(const struct sink_set *sinks)
     return false;
 }
 
-static int span_sinks_admit(struct sink_set *set, char *why, size_t whylen)
-{
-    for (size_t i = 0; i < set->n; i++) {
-        struct sink *s = &set->v[i];
-        if (s->type->span && s->type->admit && s->type->admit(s, why, whylen) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-/* Every span sink gets its commit even when an earlier one failed; the first failure is
- * the one reported (as sink.c does for profiles). */
-static int span_sinks_request_end(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen)
-{
-    int rc = 0;
-    for (size_t i = 0; i < set->n; i++) {
-        struct sink *s = &set->v[i];
-        if (!s->type->span || !s->type->request_end)
-            continue;
-        char local[256];
-        if (s->type->request_end(s, r, local, sizeof local) != 0 && rc == 0) {
-            snprintf(why, whylen, "%s sink: %s", s->type->name, local);
-            rc = -1;
-        }
-    }
-    return rc;
-}
-
 /* ---------- attributes ---------- */
 
 /* Appends one KeyValue to `out`. A malformed one makes the request malformed; one that uses
@@ -447,7 +419,7 @@ enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t 
     req->message_bytes = len;
     if (!otlp_check_size(&d->rep, len))
         return res->status = OTLP_INVALID;
-    if (span_sinks_admit(sinks, res->message, sizeof res->message) != 0)
+    if (sink_set_admit_spans(sinks, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
     FOR_SPAN_SINKS(sinks, request_begin, req);
     if (!walk_request(d, msg, len)) {
@@ -457,7 +429,7 @@ enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t 
         res->resources = res->spans = res->events = res->links = 0;
         return res->status = d->rep.nomem ? OTLP_NOMEM : OTLP_INVALID;
     }
-    if (span_sinks_request_end(sinks, req, res->message, sizeof res->message) != 0)
+    if (sink_set_request_end_spans(sinks, req, res->message, sizeof res->message) != 0)
         return res->status = OTLP_SINK_FAILED;
     finish_message(d);
     return res->status = OTLP_OK;

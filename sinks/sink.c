@@ -1,5 +1,7 @@
 /*
- * sink.c - the fan-out over every configured sink (see sink.h for the event contract).
+ * sink.c - the fan-out over every configured sink (see sink.h for the event contract). The
+ * admit and commit rules are the same for both signals; only who is asked differs, so one
+ * loop serves profiles and traces.
  */
 #include "sinks/sink.h"
 
@@ -12,15 +14,25 @@
             s_->type->fn(s_, __VA_ARGS__);                  \
     }
 
-int sink_set_admit(struct sink_set *set, char *why, size_t whylen)
+/* Who is asked: every sink for a profiles request; for a trace request only the sinks that
+ * take spans, the others never hear of it (sink.h). */
+static bool asked(const struct sink *s, bool spans_only)
+{
+    return !spans_only || s->type->span;
+}
+
+static int admit(struct sink_set *set, bool spans_only, char *why, size_t whylen)
 {
     for (size_t i = 0; i < set->n; i++) {
         struct sink *s = &set->v[i];
-        if (s->type->admit && s->type->admit(s, why, whylen) != 0)
+        if (asked(s, spans_only) && s->type->admit && s->type->admit(s, why, whylen) != 0)
             return -1;
     }
     return 0;
 }
+
+int sink_set_admit(struct sink_set *set, char *why, size_t whylen) { return admit(set, false, why, whylen); }
+int sink_set_admit_spans(struct sink_set *set, char *why, size_t whylen) { return admit(set, true, why, whylen); }
 
 void sink_set_request_begin(struct sink_set *set, const struct lb_request *r) { FOR_EACH_SINK(set, request_begin, r); }
 void sink_set_resource_begin(struct sink_set *set, const struct lb_resource *r) { FOR_EACH_SINK(set, resource_begin, r); }
@@ -32,12 +44,13 @@ void sink_set_request_abort(struct sink_set *set, const struct lb_request *r, co
 
 /* Every sink gets its commit even when an earlier one failed: a failure of one store must not
  * leave another's transaction open. The first failure is the one reported. */
-int sink_set_request_end(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen)
+static int request_end(struct sink_set *set, bool spans_only, const struct lb_request *r, char *why,
+                       size_t whylen)
 {
     int rc = 0;
     for (size_t i = 0; i < set->n; i++) {
         struct sink *s = &set->v[i];
-        if (!s->type->request_end)
+        if (!asked(s, spans_only) || !s->type->request_end)
             continue;
         char local[256];
         if (s->type->request_end(s, r, local, sizeof local) != 0 && rc == 0) {
@@ -46,6 +59,16 @@ int sink_set_request_end(struct sink_set *set, const struct lb_request *r, char 
         }
     }
     return rc;
+}
+
+int sink_set_request_end(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen)
+{
+    return request_end(set, false, r, why, whylen);
+}
+
+int sink_set_request_end_spans(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen)
+{
+    return request_end(set, true, r, why, whylen);
 }
 
 void sink_set_close(struct sink_set *set, int deadline_ms)

@@ -84,4 +84,8 @@ int  sink_set_request_end(struct sink_set *set, const struct lb_request *r, char
 void sink_set_request_abort(struct sink_set *set, const struct lb_request *r, const char *reason);
 void sink_set_close(struct sink_set *set, int deadline_ms);
 
+/* admit and request_end for a trace request: only the sinks that take spans are asked. */
+int  sink_set_admit_spans(struct sink_set *set, char *why, size_t whylen);
+int  sink_set_request_end_spans(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen);
+
 #endif
