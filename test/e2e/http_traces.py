@@ -12,13 +12,13 @@ sink without span support (sqlite) must ignore traces.
 import json
 import os
 import sys
-import tempfile
-
-import grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
 import httpgen as hg  # noqa: E402
+import otlpgen  # noqa: E402
+import server  # noqa: E402
 
 T0 = 1769443200000000000          # 2026-01-26 16:00:00 UTC
 T1 = 1706285000000000000          # 2024-01-26 16:03:20 UTC (the bridge README's example)
@@ -29,14 +29,7 @@ TRACE_C = bytes([0x11] * 16)
 def kv(attrs, key, value):
     a = attrs.add()
     a.key = key
-    if isinstance(value, bool):
-        a.value.bool_value = value
-    elif isinstance(value, int):
-        a.value.int_value = value
-    elif isinstance(value, float):
-        a.value.double_value = value
-    else:
-        a.value.string_value = value
+    otlpgen.set_value(a.value, value)
 
 
 def build_request():
@@ -161,14 +154,12 @@ JSON_BODY = hg.to_otlp_json(REQ)
 
 
 def grpc_export(srv, body, gzip_it=False):
-    """(status code, details, response bytes) of the gRPC TraceService/Export."""
-    ch = grpc.insecure_channel("127.0.0.1:%d" % srv.grpc_port)
+    """(status code, details, response bytes) of the gRPC TraceService/Export, on a
+    connection of its own."""
+    ch = server.channel(srv.grpc_port)
     try:
-        comp = grpc.Compression.Gzip if gzip_it else grpc.Compression.NoCompression
-        resp = ch.unary_unary(hg.TRACE_METHOD)(body, timeout=10 * hg.SLOW, compression=comp)
-        return 0, "", resp
-    except grpc.RpcError as e:
-        return e.code().value[0], e.details() or "", b""
+        r = server.export(ch, body, method=hg.TRACE_METHOD, gzip=gzip_it)
+        return r.code, r.details, r.body
     finally:
         ch.close()
 
@@ -197,7 +188,7 @@ def test_text_every_way():
             out = srv.wait_stdout(lambda o: len(o) >= len(EXPECTED_TEXT) * n)
             block = out[len(EXPECTED_TEXT) * (n - 1):len(EXPECTED_TEXT) * n]
             check("traces over %s: text output is the hand-written expectation" % name,
-                  block == EXPECTED_TEXT, first_difference(block, EXPECTED_TEXT))
+                  block == EXPECTED_TEXT, fx.first_difference(block, EXPECTED_TEXT))
         for gz in (False, True):
             code, details, resp = grpc_export(srv, PB_BODY, gz)
             check("traces over gRPC%s: OK with an empty response" % (" gzip" if gz else ""),
@@ -206,20 +197,12 @@ def test_text_every_way():
             out = srv.wait_stdout(lambda o: len(o) >= len(EXPECTED_TEXT) * n)
             block = out[len(EXPECTED_TEXT) * (n - 1):len(EXPECTED_TEXT) * n]
             check("traces over gRPC%s: text output is the hand-written expectation" % (" gzip" if gz else ""),
-                  block == EXPECTED_TEXT, first_difference(block, EXPECTED_TEXT))
+                  block == EXPECTED_TEXT, fx.first_difference(block, EXPECTED_TEXT))
         check("nothing else on stdout", srv.stdout() == EXPECTED_TEXT * n)
         check("trace exports are logged", srv.stderr().count("trace export from") == n, srv.stderr())
         check("server exits 0", srv.stop() == 0, srv.stderr())
     finally:
         srv.cleanup()
-
-
-def first_difference(a, b):
-    la, lb = a.decode(errors="replace").splitlines(), b.decode(errors="replace").splitlines()
-    for i, (x, y) in enumerate(zip(la, lb)):
-        if x != y:
-            return "line %d:\n got: %s\nwant: %s" % (i + 1, x, y)
-    return "lengths differ: %d vs %d lines" % (len(la), len(lb))
 
 
 def test_json_format():
@@ -314,11 +297,11 @@ def test_other_sinks():
         r = hg.curl(srv.url + hg.TRACES, PB_BODY, hg.PB)
         out = srv.wait_stdout(lambda o: len(o) >= len(EXPECTED_TEXT))
         check("with a filter set, spans still reach the stdout sink", r.status == 200 and out == EXPECTED_TEXT,
-              first_difference(out, EXPECTED_TEXT))
+              fx.first_difference(out, EXPECTED_TEXT))
         srv.stop()
     finally:
         srv.cleanup()
-    db = os.path.join(tempfile.mkdtemp(prefix="lb-traces-sqlite-"), "t.db")
+    db = os.path.join(fx.tempdir("lb-traces-sqlite-"), "t.db")
     srv = hg.Server("--sink", "sqlite", "--sqlite-path", db)
     try:
         r = hg.curl(srv.url + hg.TRACES, PB_BODY, hg.PB)
