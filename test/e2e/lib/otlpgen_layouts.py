@@ -54,24 +54,25 @@ def _copy_sample(s, out):
     out.timestamps_unix_nano.extend(s.timestamps_unix_nano)
 
 
-def _profile_v19(p, out, _dictionary):
-    out.sample_type.CopyFrom(p.sample_type)
-    out.period_type.CopyFrom(p.period_type)
+def _copy_profile_rest(p, out):
+    """What v1.9 and v1.8 profiles hold as v1.11 does: common fields, attributes, samples."""
     for name in _COMMON_PROFILE_FIELDS:
         setattr(out, name, getattr(p, name))
     out.attribute_indices.extend(p.attribute_indices)
     for s in p.samples:
         _copy_sample(s, out.samples.add())
+
+
+def _profile_v19(p, out, _dictionary):
+    out.sample_type.CopyFrom(p.sample_type)
+    out.period_type.CopyFrom(p.period_type)
+    _copy_profile_rest(p, out)
 
 
 def _profile_v18(p, out, _dictionary):
     for src, dst in ((p.sample_type, out.sample_type), (p.period_type, out.period_type)):
         dst.type_strindex, dst.unit_strindex = src.type_strindex, src.unit_strindex
-    for name in _COMMON_PROFILE_FIELDS:
-        setattr(out, name, getattr(p, name))
-    out.attribute_indices.extend(p.attribute_indices)
-    for s in p.samples:
-        _copy_sample(s, out.samples.add())
+    _copy_profile_rest(p, out)
 
 
 def _profile_v17(p, out, dictionary):
