@@ -141,6 +141,16 @@ static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, v
     cb->arg = each;
 }
 
+/* Decodes one element of a repeated message field into `msg`, whose callbacks the caller set;
+ * a failure the callbacks did not already describe is described as malformed `what`. */
+static bool decode_element(struct otlp_trace_decoder *d, pb_ref_t el, const pb_msgdesc_t *fields,
+                           void *msg, const char *what)
+{
+    struct pbref_stream s;
+    pbref_open_ref(&s, el);
+    return pb_decode_ex(&s.is, fields, msg, PB_DECODE_NOINIT) || otlp_malformed(&d->rep, what, &s.is);
+}
+
 /* ---------- events and links ---------- */
 
 static bool on_event(void *ctx, pb_ref_t el)
@@ -148,13 +158,11 @@ static bool on_event(void *ctx, pb_ref_t el)
     struct otlp_trace_decoder *d = ctx;
     T(Span_Event) ev;
     struct raw_each each;
-    struct pbref_stream s;
     memset(&ev, 0, sizeof ev);
     set_each(&ev.attributes, &each, on_nested_attribute, d);
     size_t first = d->nested_attrs.n;
-    pbref_open_ref(&s, el);
-    if (!pb_decode_ex(&s.is, T(Span_Event_fields), &ev, PB_DECODE_NOINIT))
-        return otlp_malformed(&d->rep, "span event", &s.is);
+    if (!decode_element(d, el, T(Span_Event_fields), &ev, "span event"))
+        return false;
     struct lb_span_event e = {
         .time_unix_nano = ev.time_unix_nano,
         .name = str_of(ev.name),
@@ -171,13 +179,11 @@ static bool on_link(void *ctx, pb_ref_t el)
     struct otlp_trace_decoder *d = ctx;
     T(Span_Link) ln;
     struct raw_each each;
-    struct pbref_stream s;
     memset(&ln, 0, sizeof ln);
     set_each(&ln.attributes, &each, on_nested_attribute, d);
     size_t first = d->nested_attrs.n;
-    pbref_open_ref(&s, el);
-    if (!pb_decode_ex(&s.is, T(Span_Link_fields), &ln, PB_DECODE_NOINIT))
-        return otlp_malformed(&d->rep, "span link", &s.is);
+    if (!decode_element(d, el, T(Span_Link_fields), &ln, "span link"))
+        return false;
     struct lb_span_link l = {
         .trace_id = str_of(ln.trace_id),
         .span_id = str_of(ln.span_id),
@@ -259,7 +265,6 @@ static bool on_span(void *ctx, pb_ref_t el)
     struct otlp_trace_decoder *d = ctx;
     T(Span) sp;
     struct raw_each attr_each, event_each, link_each;
-    struct pbref_stream s;
     memset(&sp, 0, sizeof sp);
     VEC_RESET(d->span_attrs);
     VEC_RESET(d->nested_attrs);
@@ -273,9 +278,8 @@ static bool on_span(void *ctx, pb_ref_t el)
     set_each(&sp.attributes, &attr_each, on_span_attribute, d);
     set_each(&sp.events, &event_each, on_event, d);
     set_each(&sp.links, &link_each, on_link, d);
-    pbref_open_ref(&s, el);
-    if (!pb_decode_ex(&s.is, T(Span_fields), &sp, PB_DECODE_NOINIT))
-        return otlp_malformed(&d->rep, "span", &s.is);
+    if (!decode_element(d, el, T(Span_fields), &sp, "span"))
+        return false;
     const char *bad = d->bad_resource ? d->bad_resource : d->bad_scope;
     if (bad || d->bad_attr || !check_ids(d, &sp)) {
         otlp_note_first(&d->rep, bad ? bad : d->rep.why);
@@ -299,7 +303,6 @@ static bool on_scope_spans(void *ctx, pb_ref_t el)
     struct otlp_trace_decoder *d = ctx;
     T(ScopeSpans) ss;
     struct raw_each attr_each, span_each;
-    struct pbref_stream s;
     memset(&ss, 0, sizeof ss);
     VEC_RESET(d->scope_attrs);
     d->rep.depth = 2;
@@ -308,9 +311,8 @@ static bool on_scope_spans(void *ctx, pb_ref_t el)
     d->bad_scope = NULL;
     set_each(&ss.scope.attributes, &attr_each, on_scope_attribute, d);
     set_each(&ss.spans, &span_each, NULL, d);
-    pbref_open_ref(&s, el);
-    if (!pb_decode_ex(&s.is, T(ScopeSpans_fields), &ss, PB_DECODE_NOINIT))
-        return otlp_malformed(&d->rep, "scope_spans", &s.is);
+    if (!decode_element(d, el, T(ScopeSpans_fields), &ss, "scope_spans"))
+        return false;
     /* The reason must outlive d->rep.why, which each span reuses. */
     static const char scope_attr_bad[] = "a scope attribute uses a string-table index, which traces do not have";
     if (d->bad_attr)
@@ -325,9 +327,8 @@ static bool on_scope_spans(void *ctx, pb_ref_t el)
     memset(&ss, 0, sizeof ss);
     set_each(&ss.scope.attributes, &attr_each, NULL, d);
     set_each(&ss.spans, &span_each, on_span, d);
-    pbref_open_ref(&s, el);
-    if (!pb_decode_ex(&s.is, T(ScopeSpans_fields), &ss, PB_DECODE_NOINIT))
-        return otlp_malformed(&d->rep, "scope_spans", &s.is);
+    if (!decode_element(d, el, T(ScopeSpans_fields), &ss, "scope_spans"))
+        return false;
     d->rep.depth = 2;
     d->rep.at[AT_SCOPE]++;
     return true;
@@ -338,7 +339,6 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
     struct otlp_trace_decoder *d = ctx;
     T(ResourceSpans) rs;
     struct raw_each attr_each, scope_each;
-    struct pbref_stream s;
     memset(&rs, 0, sizeof rs);
     VEC_RESET(d->resource_attrs);
     d->rep.depth = 1;
@@ -347,9 +347,8 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
     d->bad_resource = NULL;
     set_each(&rs.resource.attributes, &attr_each, on_resource_attribute, d);
     set_each(&rs.scope_spans, &scope_each, NULL, d);
-    pbref_open_ref(&s, el);
-    if (!pb_decode_ex(&s.is, T(ResourceSpans_fields), &rs, PB_DECODE_NOINIT))
-        return otlp_malformed(&d->rep, "resource_spans", &s.is);
+    if (!decode_element(d, el, T(ResourceSpans_fields), &rs, "resource_spans"))
+        return false;
     static const char resource_attr_bad[] = "a resource attribute uses a string-table index, which traces do not have";
     if (d->bad_attr)
         d->bad_resource = resource_attr_bad;
@@ -366,9 +365,8 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
     memset(&rs, 0, sizeof rs);
     set_each(&rs.resource.attributes, &attr_each, NULL, d);
     set_each(&rs.scope_spans, &scope_each, on_scope_spans, d);
-    pbref_open_ref(&s, el);
-    if (!pb_decode_ex(&s.is, T(ResourceSpans_fields), &rs, PB_DECODE_NOINIT))
-        return otlp_malformed(&d->rep, "resource_spans", &s.is);
+    if (!decode_element(d, el, T(ResourceSpans_fields), &rs, "resource_spans"))
+        return false;
     d->rep.depth = 1;
     if (emit) {
         FOR_SPAN_SINKS(d->sinks, span_resource_end, r);
