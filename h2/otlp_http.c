@@ -11,6 +11,7 @@
 
 #include "lib/log.h"
 #include "otlp/json.h"
+#include "otlp/varint.h"
 
 #define CT_PROTOBUF "application/x-protobuf"
 #define CT_JSON "application/json"
@@ -38,16 +39,8 @@ static enum body_format format_of(const char *ctype)
 
 static bool put_varint(struct buf *b, uint64_t v)
 {
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        t[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            t[n] |= 0x80;
-        n++;
-    } while (v);
-    return buf_append(b, t, n);
+    uint8_t t[VARINT_MAX];
+    return buf_append(b, t, varint_encode(v, t));
 }
 
 int otlp_http_encode_status(int code, const char *message, struct buf *out)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "lib/base64.h"
+#include "otlp/varint.h"
 #include "sinks/escape.h"
 
 /* ------------------------------------------------------------------ the schema */
@@ -479,16 +480,8 @@ enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
 static bool put_varint(struct jr *r, uint64_t v)
 {
-    uint8_t t[10];
-    size_t n = 0;
-    do {
-        t[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            t[n] |= 0x80;
-        n++;
-    } while (v);
-    return buf_append(r->out, t, n) || too_large(r);
+    uint8_t t[VARINT_MAX];
+    return buf_append(r->out, t, varint_encode(v, t)) || too_large(r);
 }
 
 static bool put_tag(struct jr *r, uint32_t number, int wt)
@@ -516,16 +509,8 @@ static bool len_end(struct jr *r, size_t mark)
 {
     struct buf *b = r->out;
     size_t content = b->len - mark - 1;
-    uint8_t t[10];
-    size_t n = 0;
-    uint64_t v = content;
-    do {
-        t[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            t[n] |= 0x80;
-        n++;
-    } while (v);
+    uint8_t t[VARINT_MAX];
+    size_t n = varint_encode(content, t);
     if (n > 1) {
         if (!buf_reserve(b, n - 1))
             return too_large(r);

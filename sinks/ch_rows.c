@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "lib/gzip.h"
+#include "otlp/varint.h"
 #include "sinks/ch_internal.h"
 
 #define SEEN_SLOTS ((size_t)1 << 18)   /* 2 MiB of hashes; emptied when half full */
@@ -107,16 +108,8 @@ static void put_i64(struct ch_rows *r, int t, int64_t v) { put_u64(r, t, (uint64
 /* Lengths and array sizes: unsigned LEB128. */
 static void put_varint(struct ch_rows *r, int t, uint64_t v)
 {
-    uint8_t b[10];
-    size_t n = 0;
-    do {
-        b[n] = (uint8_t)(v & 0x7f);
-        v >>= 7;
-        if (v)
-            b[n] |= 0x80;
-        n++;
-    } while (v);
-    put(r, t, b, n);
+    uint8_t b[VARINT_MAX];
+    put(r, t, b, varint_encode(v, b));
 }
 
 static void put_str(struct ch_rows *r, int t, const void *p, size_t n)
