@@ -77,11 +77,11 @@ static const struct jfield AnyValue_f[] = {
     SUB("kvlist_value", 6, KeyValueList), FLD("bytes_value", 7, F_BYTES),
     FLD("string_value_strindex", 8, F_INT32),
 };
-static const struct jmsg AnyValue = { "AnyValue", AnyValue_f, sizeof AnyValue_f / sizeof AnyValue_f[0] };
+MSG(AnyValue, AnyValue_f);
 static const struct jfield KeyValue_f[] = {
     FLD("key", 1, F_STRING), SUB("value", 2, AnyValue), FLD("key_strindex", 3, F_INT32),
 };
-static const struct jmsg KeyValue = { "KeyValue", KeyValue_f, sizeof KeyValue_f / sizeof KeyValue_f[0] };
+MSG(KeyValue, KeyValue_f);
 static const struct jfield InstrumentationScope_f[] = {
     FLD("name", 1, F_STRING), FLD("version", 2, F_STRING), SUBS("attributes", 3, KeyValue),
     FLD("dropped_attributes_count", 4, F_UINT32),
@@ -279,6 +279,15 @@ static bool too_large(struct jr *r)
     return false;
 }
 
+/* Enters an object or array: the reader and writer recurse per level, so the depth a
+ * sender can make them reach is bounded. */
+static bool nest(struct jr *r)
+{
+    if (++r->depth > OTLP_JSON_MAX_DEPTH)
+        return fail(r, "nested deeper than %d levels", OTLP_JSON_MAX_DEPTH);
+    return true;
+}
+
 static void ws(struct jr *r)
 {
     while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r'))
@@ -405,6 +414,15 @@ static bool read_string(struct jr *r)
     }
 }
 
+/* Skips a run of decimal digits; returns how many there were. */
+static size_t skip_digits(struct jr *r)
+{
+    const uint8_t *start = r->p;
+    while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
+        r->p++;
+    return (size_t)(r->p - start);
+}
+
 /* A JSON number token; [*s, *s+*n) is its text. */
 static bool read_number_token(struct jr *r, const char **s, size_t *n)
 {
@@ -413,25 +431,19 @@ static bool read_number_token(struct jr *r, const char **s, size_t *n)
     if (r->p < r->end && *r->p == '-')
         r->p++;
     const uint8_t *digits = r->p;
-    while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
-        r->p++;
-    if (r->p == digits || (*digits == '0' && r->p - digits > 1))
+    size_t int_digits = skip_digits(r);
+    if (int_digits == 0 || (*digits == '0' && int_digits > 1))
         return fail(r, "malformed number");
     if (r->p < r->end && *r->p == '.') {
-        const uint8_t *f = ++r->p;
-        while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
-            r->p++;
-        if (r->p == f)
+        r->p++;
+        if (skip_digits(r) == 0)
             return fail(r, "malformed number");
     }
     if (r->p < r->end && (*r->p == 'e' || *r->p == 'E')) {
         r->p++;
         if (r->p < r->end && (*r->p == '+' || *r->p == '-'))
             r->p++;
-        const uint8_t *e = r->p;
-        while (r->p < r->end && *r->p >= '0' && *r->p <= '9')
-            r->p++;
-        if (r->p == e)
+        if (skip_digits(r) == 0)
             return fail(r, "malformed number");
     }
     *s = (const char *)b;
@@ -450,8 +462,8 @@ static bool skip_value(struct jr *r)
         return read_string(r);
     if (c == '{' || c == '[') {
         uint8_t close = c == '{' ? '}' : ']';
-        if (++r->depth > OTLP_JSON_MAX_DEPTH)
-            return fail(r, "nested deeper than %d levels", OTLP_JSON_MAX_DEPTH);
+        if (!nest(r))
+            return false;
         r->p++;
         if (peek(r, close)) {
             r->p++;
@@ -718,8 +730,8 @@ static bool write_repeated(struct jr *r, const struct jfield *f)
 {
     if (!expect(r, '['))
         return false;
-    if (++r->depth > OTLP_JSON_MAX_DEPTH)
-        return fail(r, "nested deeper than %d levels", OTLP_JSON_MAX_DEPTH);
+    if (!nest(r))
+        return false;
     bool packed = scalar_wire_type(f->type) != WT_LEN;
     size_t start = r->out->len, mark = 0;
     if (packed && (!put_tag(r, f->number, WT_LEN) || !len_begin(r, &mark)))
@@ -757,8 +769,8 @@ static bool write_message(struct jr *r, const struct jmsg *m)
 {
     if (!expect(r, '{'))
         return false;
-    if (++r->depth > OTLP_JSON_MAX_DEPTH)
-        return fail(r, "nested deeper than %d levels", OTLP_JSON_MAX_DEPTH);
+    if (!nest(r))
+        return false;
     const char *outer = r->field;
     if (!peek(r, '}')) {
         do {
