@@ -11,6 +11,7 @@
  */
 #include "otlp/traces.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,14 @@ static bool check_ids(struct otlp_trace_decoder *d, const T(Span) *sp)
     return false;
 }
 
+/* Where an event's or link's attributes start in the pool. A pool that never held one has
+ * no storage, and NULL + 0 is undefined behaviour (found by fuzz_json): no pointer then. */
+static const struct lb_attr *pool_slice(const struct otlp_trace_decoder *d, size_t first)
+{
+    assert(first <= d->nested_attrs.n);
+    return d->nested_attrs.v ? d->nested_attrs.v + first : NULL;
+}
+
 static void fill_span(struct otlp_trace_decoder *d, const T(Span) *sp, struct lb_span *out)
 {
     memset(out, 0, sizeof *out);
@@ -247,9 +256,9 @@ static void fill_span(struct otlp_trace_decoder *d, const T(Span) *sp, struct lb
     out->dropped_links_count = sp->dropped_links_count;
     /* The attribute pool no longer moves: point each event and link at its slice. */
     for (size_t i = 0; i < d->events.n; i++)
-        d->events.v[i].attrs.v = d->nested_attrs.v + d->event_first.v[i];
+        d->events.v[i].attrs.v = pool_slice(d, d->event_first.v[i]);
     for (size_t i = 0; i < d->links.n; i++)
-        d->links.v[i].attrs.v = d->nested_attrs.v + d->link_first.v[i];
+        d->links.v[i].attrs.v = pool_slice(d, d->link_first.v[i]);
     out->events = d->events.v;
     out->n_events = d->events.n;
     out->links = d->links.v;
