@@ -32,7 +32,7 @@ static size_t rfc3339(char out[RFC3339_MAX], uint64_t unix_nano)
     return n > 0 && n < RFC3339_MAX ? (size_t)n : 0;
 }
 
-static void out_time_str(struct out *o, uint64_t unix_nano)
+void json_time(struct out *o, uint64_t unix_nano)
 {
     char t[RFC3339_MAX];
     out_c(o, '"');
@@ -45,7 +45,7 @@ static void out_cstr(struct out *o, const char *s)
     out_json_str(o, (lb_str){ s ? s : "", s ? strlen(s) : 0 });
 }
 
-static void out_hex_str(struct out *o, lb_str bytes)
+void json_hex(struct out *o, lb_str bytes)
 {
     out_c(o, '"');
     out_hexbytes(o, bytes);
@@ -68,8 +68,9 @@ static const char *kind_name(enum lb_value_kind k)
 }
 
 /* [{"key":..,"type":..,"value":..}] in wire order (keys may repeat: nothing is merged).
- * "unit" only when the attribute has one, "error" only when a list was cut short. */
-static void out_attrs(struct out *o, struct lb_attrs attrs)
+ * "unit" only when the attribute has one (spans' never do), "error" only when a list was cut
+ * short. */
+void json_attrs(struct out *o, struct lb_attrs attrs)
 {
     out_c(o, '[');
     for (size_t i = 0; i < attrs.n; i++) {
@@ -108,7 +109,7 @@ static void out_request(struct out *o, const struct lb_request *r)
     OUT_LIT(o, ",\"received_unix_nano\":");
     out_u64(o, r ? r->received_unix_nano : 0);
     OUT_LIT(o, ",\"received\":");
-    out_time_str(o, r ? r->received_unix_nano : 0);
+    json_time(o, r ? r->received_unix_nano : 0);
     out_c(o, '}');
 }
 
@@ -134,7 +135,7 @@ void json_resource_begin(struct stdout_state *st, const struct lb_resource *r)
     out_u64(o, r->dropped_attributes_count);
     if (!st->opt.no_resource_attributes) {
         OUT_LIT(o, ",\"attributes\":");
-        out_attrs(o, r->attrs);
+        json_attrs(o, r->attrs);
     }
     OUT_LIT(o, "},");
     prefix_done(st, o);
@@ -151,14 +152,18 @@ static void out_value_type(struct out *o, const char *name, lb_str type, lb_str 
     out_c(o, '}');
 }
 
-static void out_scope(struct out *o, const struct lb_scope *sc)
+void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url)
 {
     OUT_LIT(o, "\"scope\":{\"name\":");
     out_json_str(o, sc ? sc->name : LB_STR_NULL);
     OUT_LIT(o, ",\"version\":");
     out_json_str(o, sc ? sc->version : LB_STR_NULL);
+    if (schema_url) {
+        OUT_LIT(o, ",\"schema_url\":");
+        out_json_str(o, sc ? sc->schema_url : LB_STR_NULL);
+    }
     OUT_LIT(o, ",\"attributes\":");
-    out_attrs(o, sc ? sc->attrs : (struct lb_attrs){ NULL, 0 });
+    json_attrs(o, sc ? sc->attrs : (struct lb_attrs){ NULL, 0 });
     OUT_LIT(o, "},");
 }
 
@@ -166,17 +171,17 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
 {
     struct out *o = &st->json_profile;
     buf_reset(&o->b);
-    out_scope(o, p->scope);
+    json_scope(o, p->scope, false);
     OUT_LIT(o, "\"profile\":{\"scope_index\":");
     out_u64(o, p->scope_index);
     OUT_LIT(o, ",\"index\":");
     out_u64(o, p->index);
     OUT_LIT(o, ",\"profile_id\":");
-    out_hex_str(o, p->profile_id);
+    json_hex(o, p->profile_id);
     OUT_LIT(o, ",\"time_unix_nano\":");
     out_u64(o, p->time_unix_nano);
     OUT_LIT(o, ",\"time\":");
-    out_time_str(o, p->time_unix_nano);
+    json_time(o, p->time_unix_nano);
     OUT_LIT(o, ",\"duration_nano\":");
     out_u64(o, p->duration_nano);
     out_c(o, ',');
@@ -189,7 +194,7 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     out_u64(o, p->dropped_attributes_count);
     if (!st->opt.no_profile_attributes) {
         OUT_LIT(o, ",\"attributes\":");
-        out_attrs(o, p->attrs);
+        json_attrs(o, p->attrs);
     }
     OUT_LIT(o, "},");
     prefix_done(st, o);
@@ -244,7 +249,7 @@ static void out_sample(struct stdout_state *st, const struct lb_sample *s)
     for (size_t i = 0; i < s->n_timestamps; i++) {
         if (i)
             out_c(o, ',');
-        out_time_str(o, s->timestamps[i]);
+        json_time(o, s->timestamps[i]);
     }
     OUT_LIT(o, "],\"values\":[");
     for (size_t i = 0; i < s->n_values; i++) {
@@ -257,16 +262,16 @@ static void out_sample(struct stdout_state *st, const struct lb_sample *s)
     OUT_LIT(o, ",\"link\":");
     if (s->has_link) {
         OUT_LIT(o, "{\"trace_id\":");
-        out_hex_str(o, s->trace_id);
+        json_hex(o, s->trace_id);
         OUT_LIT(o, ",\"span_id\":");
-        out_hex_str(o, s->span_id);
+        json_hex(o, s->span_id);
         out_c(o, '}');
     } else {
         OUT_LIT(o, "null");
     }
     if (!st->opt.no_sample_attributes) {
         OUT_LIT(o, ",\"attributes\":");
-        out_attrs(o, s->attrs);
+        json_attrs(o, s->attrs);
     }
     if (!st->opt.no_frames) {
         OUT_LIT(o, ",\"frames\":[");
@@ -281,14 +286,25 @@ static void out_sample(struct stdout_state *st, const struct lb_sample *s)
     out_c(o, '}');
 }
 
-int json_sample(struct stdout_state *st, const struct lb_sample *s)
+bool json_within_budget(struct stdout_state *st, const struct lb_request *r)
+{
+    uint64_t message = r ? r->message_bytes : 0;
+    if (st->flushed + st->out.b.len <= JSON_BUDGET_BASE + JSON_BUDGET_FACTOR * message)
+        return true;
+    if (!st->failed) {   /* the first failure of a request is the one it reports */
+        st->failed = true;
+        snprintf(st->why, sizeof st->why, "json output of the request exceeds %d times its size "
+                 "plus %d MiB", JSON_BUDGET_FACTOR, (int)(JSON_BUDGET_BASE >> 20));
+    }
+    return false;
+}
+
+bool json_sample(struct stdout_state *st, const struct lb_sample *s)
 {
     struct out *o = &st->out;
     out_raw(o, st->json_resource.b.data, st->json_resource.b.len);
     out_raw(o, st->json_profile.b.data, st->json_profile.b.len);
     out_sample(st, s);
     OUT_LIT(o, "}\n");
-    const struct lb_request *r = s->profile && s->profile->resource ? s->profile->resource->request : NULL;
-    uint64_t message = r ? r->message_bytes : 0;
-    return st->flushed + o->b.len > JSON_BUDGET_BASE + JSON_BUDGET_FACTOR * message ? -1 : 0;
+    return json_within_budget(st, s->profile && s->profile->resource ? s->profile->resource->request : NULL);
 }

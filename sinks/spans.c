@@ -9,9 +9,7 @@
  */
 #include "sinks/spans.h"
 
-#include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "sinks/stdout_impl.h"
 #include "sinks/timefmt.h"
@@ -24,8 +22,6 @@
 _Static_assert(sizeof BANNER_NEW_RESOURCE == 53 && sizeof BANNER_END_RESOURCE == 53 &&
                sizeof BANNER_NEW_SPAN == 53 && sizeof BANNER_END_SPAN == 53,
                "banners are 51 characters and a newline, like the profile banners");
-
-#define RFC3339_MAX 40
 
 static struct stdout_state *state(struct sink *s) { return s->ctx; }
 
@@ -54,26 +50,6 @@ static int64_t span_duration(const struct lb_span *sp)
 }
 
 /* ------------------------------------------------------------------ text */
-
-static void text_time(struct out *o, uint64_t unix_nano)
-{
-    char t[TIMEFMT_TIME_MAX];
-    out_raw(o, t, timefmt_go_time(t, unix_nano));
-}
-
-/* `indent` then "<key>: <value>" per attribute, in wire order. */
-static void text_attrs(struct stdout_state *st, const char *indent, struct lb_attrs attrs)
-{
-    struct out *o = &st->out;
-    for (size_t i = 0; i < attrs.n; i++) {
-        out_cstr_raw(o, indent);
-        out_esc(o, attrs.v[i].key);
-        OUT_LIT(o, ": ");
-        text_value(o, &attrs.v[i].value);
-        out_c(o, '\n');
-        stdout_maybe_flush(st);
-    }
-}
 
 static void text_id(struct out *o, const char *label, lb_str id)
 {
@@ -199,15 +175,7 @@ static void text_span(struct stdout_state *st, const struct lb_span *sp)
 {
     struct out *o = &st->out;
     OUT_LIT(o, BANNER_NEW_SPAN);
-    if (sp->scope && (sp->scope->name.n || sp->scope->version.n)) {
-        OUT_LIT(o, "  Scope: ");
-        out_esc(o, sp->scope->name);
-        if (sp->scope->version.n) {
-            out_c(o, ' ');
-            out_esc(o, sp->scope->version);
-        }
-        out_c(o, '\n');
-    }
+    text_scope(o, sp->scope);
     text_id(o, "  TraceID: ", sp->trace_id);
     text_id(o, "  SpanID: ", sp->span_id);
     if (sp->parent_span_id.n)
@@ -237,118 +205,14 @@ static void text_span(struct stdout_state *st, const struct lb_span *sp)
 
 /* ------------------------------------------------------------------ json */
 
-/* RFC 3339 in UTC with nine fraction digits, as json.c writes sample times. */
-static void json_time(struct out *o, uint64_t unix_nano)
-{
-    char t[RFC3339_MAX];
-    time_t secs = (time_t)(unix_nano / 1000000000u);
-    struct tm tm;
-    int n = gmtime_r(&secs, &tm)
-        ? snprintf(t, sizeof t, "\"%04d-%02d-%02dT%02d:%02d:%02d.%09uZ\"", tm.tm_year + 1900,
-                   tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                   (unsigned)(unix_nano % 1000000000u))
-        : snprintf(t, sizeof t, "\"invalid\"");
-    if (n > 0 && (size_t)n < sizeof t)
-        out_raw(o, t, (size_t)n);
-}
-
-static void json_cstr(struct out *o, const char *s)
+/* Strings of the span's own vocabulary (kind and status names): null when the value has no
+ * name. */
+static void json_cstr_or_null(struct out *o, const char *s)
 {
     if (s)
         out_json_str(o, (lb_str){ s, strlen(s) });
     else
         OUT_LIT(o, "null");
-}
-
-static void json_hex(struct out *o, lb_str bytes)
-{
-    out_c(o, '"');
-    out_hexbytes(o, bytes);
-    out_c(o, '"');
-}
-
-static const char *value_kind_name(enum lb_value_kind k)
-{
-    switch (k) {
-    case LB_VALUE_STRING: return "string";
-    case LB_VALUE_BOOL:   return "bool";
-    case LB_VALUE_INT:    return "int";
-    case LB_VALUE_DOUBLE: return "double";
-    case LB_VALUE_BYTES:  return "bytes";
-    case LB_VALUE_ARRAY:  return "array";
-    case LB_VALUE_KVLIST: return "kvlist";
-    case LB_VALUE_EMPTY:
-    default:              return "empty";
-    }
-}
-
-/* The attribute list of the README (Filters and machine-readable output): [{"key","type","value"[,"error"]}] in wire order. */
-static void json_attrs(struct out *o, struct lb_attrs attrs)
-{
-    out_c(o, '[');
-    for (size_t i = 0; i < attrs.n; i++) {
-        const struct lb_attr *a = &attrs.v[i];
-        if (i)
-            out_c(o, ',');
-        OUT_LIT(o, "{\"key\":");
-        out_json_str(o, a->key);
-        OUT_LIT(o, ",\"type\":");
-        json_cstr(o, value_kind_name(a->value.kind));
-        OUT_LIT(o, ",\"value\":");
-        const char *err = json_value_strict(o, &a->value);
-        if (err) {
-            OUT_LIT(o, ",\"error\":");
-            json_cstr(o, err);
-        }
-        out_c(o, '}');
-    }
-    out_c(o, ']');
-}
-
-/* {"request":{..},"resource":{..}, : the start of every span line of a resource. */
-static void json_resource_prefix(struct stdout_state *st, const struct lb_resource *r)
-{
-    struct out *o = &st->json_resource;
-    const struct lb_request *q = r->request;
-    buf_reset(&o->b);
-    OUT_LIT(o, "{\"request\":{\"sequence\":");
-    out_u64(o, q ? q->sequence : 0);
-    OUT_LIT(o, ",\"transport\":");
-    json_cstr(o, q ? q->transport : "");
-    OUT_LIT(o, ",\"peer\":");
-    json_cstr(o, q ? q->peer : "");
-    OUT_LIT(o, ",\"layout\":");
-    json_cstr(o, q ? q->layout : "");
-    OUT_LIT(o, ",\"received_unix_nano\":");
-    out_u64(o, q ? q->received_unix_nano : 0);
-    OUT_LIT(o, ",\"received\":");
-    json_time(o, q ? q->received_unix_nano : 0);
-    OUT_LIT(o, "},\"resource\":{\"index\":");
-    out_u64(o, r->index);
-    OUT_LIT(o, ",\"schema_url\":");
-    out_json_str(o, r->schema_url);
-    OUT_LIT(o, ",\"dropped_attributes_count\":");
-    out_u64(o, r->dropped_attributes_count);
-    if (!st->opt.no_resource_attributes) {
-        OUT_LIT(o, ",\"attributes\":");
-        json_attrs(o, r->attrs);
-    }
-    OUT_LIT(o, "},");
-    if (o->oom)
-        st->out.oom = true;
-}
-
-static void json_scope(struct out *o, const struct lb_scope *sc)
-{
-    OUT_LIT(o, "\"scope\":{\"name\":");
-    out_json_str(o, sc ? sc->name : LB_STR_NULL);
-    OUT_LIT(o, ",\"version\":");
-    out_json_str(o, sc ? sc->version : LB_STR_NULL);
-    OUT_LIT(o, ",\"schema_url\":");
-    out_json_str(o, sc ? sc->schema_url : LB_STR_NULL);
-    OUT_LIT(o, ",\"attributes\":");
-    json_attrs(o, sc ? sc->attrs : (struct lb_attrs){ NULL, 0 });
-    OUT_LIT(o, "},");
 }
 
 static void json_events(struct out *o, const struct lb_span *sp)
@@ -420,7 +284,7 @@ static void json_span_body(struct out *o, const struct lb_span *sp)
     OUT_LIT(o, ",\"kind\":");
     out_i64(o, sp->kind);
     OUT_LIT(o, ",\"kind_name\":");
-    json_cstr(o, kind_name(sp->kind));
+    json_cstr_or_null(o, kind_name(sp->kind));
     OUT_LIT(o, ",\"start_time_unix_nano\":");
     out_u64(o, sp->start_time_unix_nano);
     OUT_LIT(o, ",\"start\":");
@@ -434,7 +298,7 @@ static void json_span_body(struct out *o, const struct lb_span *sp)
     OUT_LIT(o, ",\"status\":{\"code\":");
     out_i64(o, sp->status_code);
     OUT_LIT(o, ",\"code_name\":");
-    json_cstr(o, status_name(sp->status_code));
+    json_cstr_or_null(o, status_name(sp->status_code));
     OUT_LIT(o, ",\"message\":");
     out_json_str(o, sp->status_message);
     OUT_LIT(o, "},\"attributes\":");
@@ -446,17 +310,15 @@ static void json_span_body(struct out *o, const struct lb_span *sp)
     out_c(o, '}');
 }
 
-/* One line; false when the request's JSON output passed its cap (as json_sample). */
+/* One line; false when the request's JSON output passed its cap (json_within_budget). */
 static bool json_span(struct stdout_state *st, const struct lb_span *sp)
 {
     struct out *o = &st->out;
     out_raw(o, st->json_resource.b.data, st->json_resource.b.len);
-    json_scope(o, sp->scope);
+    json_scope(o, sp->scope, true);
     json_span_body(o, sp);
     OUT_LIT(o, "}\n");
-    const struct lb_request *r = sp->resource ? sp->resource->request : NULL;
-    uint64_t message = r ? r->message_bytes : 0;
-    return st->flushed + o->b.len <= JSON_BUDGET_BASE + JSON_BUDGET_FACTOR * message;
+    return json_within_budget(st, sp->resource ? sp->resource->request : NULL);
 }
 
 /* ------------------------------------------------------------------ sink callbacks */
@@ -467,7 +329,7 @@ void stdout_span_resource_begin(struct sink *s, const struct lb_resource *r)
     if (st->failed || st->format == STDOUT_FORMAT_FOLDED)
         return;
     if (st->format == STDOUT_FORMAT_JSON) {
-        json_resource_prefix(st, r);
+        json_resource_begin(st, r);   /* the same {"request":..,"resource":.., as sample lines */
         return;
     }
     OUT_LIT(&st->out, BANNER_NEW_RESOURCE);
@@ -480,14 +342,10 @@ void stdout_span(struct sink *s, const struct lb_span *sp)
     struct stdout_state *st = state(s);
     if (st->failed || st->format == STDOUT_FORMAT_FOLDED)
         return;
-    if (st->format == STDOUT_FORMAT_TEXT) {
+    if (st->format == STDOUT_FORMAT_TEXT)
         text_span(st, sp);
-    } else if (!json_span(st, sp)) {
-        st->failed = true;
-        snprintf(st->why, sizeof st->why, "json output of the request exceeds %d times its size "
-                 "plus %d MiB", JSON_BUDGET_FACTOR, (int)(JSON_BUDGET_BASE >> 20));
-        return;
-    }
+    else if (!json_span(st, sp))
+        return;   /* the request failed: json_within_budget */
     stdout_maybe_flush(st);
 }
 

@@ -2,8 +2,9 @@
  * stdout_impl.h - what the stdout sink's files share: its state and the output writer.
  *
  * stdout.c owns the I/O (buffering per request, writing, failures, the output file); text.c,
- * json.c and folded.c only append to the request's output and ask for a flush when it is
- * full. Not for other sinks.
+ * json.c, folded.c and spans.c only append to the request's output and ask for a flush when
+ * it is full. spans.c writes spans with the pieces text.c and json.c declare here, so a span
+ * block or line reads like a profile's. Not for other sinks.
  */
 #ifndef LB_SINKS_STDOUT_IMPL_H
 #define LB_SINKS_STDOUT_IMPL_H
@@ -55,6 +56,12 @@ void text_profile_begin(struct stdout_state *st, const struct lb_profile *p);
 void text_sample(struct stdout_state *st, const struct lb_sample *s);
 void text_profile_end(struct stdout_state *st);
 void text_resource_end(struct stdout_state *st);
+/* The lines that profile and span blocks (spans.c) share: `indent` then "<key>: <value>" per
+ * attribute in wire order; a time as Go prints it; "  Scope: <name> <version>" (nothing when
+ * the scope has neither). */
+void text_attrs(struct stdout_state *st, const char *indent, struct lb_attrs attrs);
+void text_time(struct out *o, uint64_t unix_nano);
+void text_scope(struct out *o, const struct lb_scope *sc);
 /* An attribute value as the text format prints it; ARRAY and KVLIST as compact JSON. */
 void text_value(struct out *o, const struct lb_value *v);
 /* Any value as JSON. A list that cannot be walked whole (malformed, nested too deep) shows
@@ -64,7 +71,8 @@ void json_value(struct out *o, const struct lb_value *v);
  * read, and the reason is returned (NULL when the value was complete). */
 const char *json_value_strict(struct out *o, const struct lb_value *v);
 
-/* json.c: the JSON format (the README (Filters and machine-readable output)). */
+/* json.c: the JSON format (the README (Filters and machine-readable output)). The resource
+ * prefix ({"request":..,"resource":..,) starts span lines (spans.c) as well as sample lines. */
 void json_resource_begin(struct stdout_state *st, const struct lb_resource *r);
 void json_profile_begin(struct stdout_state *st, const struct lb_profile *p);
 /* A request's JSON output may be JSON_BUDGET_FACTOR times its decoded size plus
@@ -72,8 +80,18 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p);
  * 10-50x is usual); the cap stops a huge header repeated into every line from filling a disk. */
 #define JSON_BUDGET_FACTOR 256
 #define JSON_BUDGET_BASE ((uint64_t)64 << 20)
-/* -1 when the request's JSON output passed its cap (the request must fail). */
-int json_sample(struct stdout_state *st, const struct lb_sample *s);
+/* False, with the request failed (st->failed, st->why), once the JSON output of request `r`
+ * passed its cap. */
+bool json_within_budget(struct stdout_state *st, const struct lb_request *r);
+/* One sample line; false when the request's output passed its cap (json_within_budget). */
+bool json_sample(struct stdout_state *st, const struct lb_sample *s);
+/* The parts of a line that sample and span lines share: an attribute list, a time as an
+ * RFC 3339 string, bytes as a hex string, the "scope":{..}, object (span lines also carry
+ * the scope's schema_url; sample lines never had it). */
+void json_attrs(struct out *o, struct lb_attrs attrs);
+void json_time(struct out *o, uint64_t unix_nano);
+void json_hex(struct out *o, lb_str bytes);
+void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url);
 
 /* folded.c: the FOLDED format. The table holds at most max_bytes of stack text; every stack
  * gets `root` as its first frame. */

@@ -217,12 +217,11 @@ void text_value(struct out *o, const struct lb_value *v)
 
 /* ---- lines ---- */
 
-/* "  <key>: <value>" per attribute, in wire order. */
-static void out_attrs(struct stdout_state *st, struct lb_attrs attrs)
+void text_attrs(struct stdout_state *st, const char *indent, struct lb_attrs attrs)
 {
     struct out *o = &st->out;
     for (size_t i = 0; i < attrs.n; i++) {
-        OUT_LIT(o, "  ");
+        out_raw(o, indent, strlen(indent));
         out_esc(o, attrs.v[i].key);
         OUT_LIT(o, ": ");
         text_value(o, &attrs.v[i].value);
@@ -231,7 +230,7 @@ static void out_attrs(struct stdout_state *st, struct lb_attrs attrs)
     }
 }
 
-static void out_time(struct out *o, uint64_t unix_nano)
+void text_time(struct out *o, uint64_t unix_nano)
 {
     char t[TIMEFMT_TIME_MAX];
     out_raw(o, t, timefmt_go_time(t, unix_nano));
@@ -256,10 +255,10 @@ void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
         out_c(&st->out, '\n');
     }
     if (!st->opt.no_resource_attributes)
-        out_attrs(st, r->attrs);
+        text_attrs(st, "  ", r->attrs);
 }
 
-static void out_scope(struct out *o, const struct lb_scope *sc)
+void text_scope(struct out *o, const struct lb_scope *sc)
 {
     if (!sc || (sc->name.n == 0 && sc->version.n == 0))
         return;
@@ -278,14 +277,14 @@ void text_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     char dur[TIMEFMT_DURATION_MAX];
 
     OUT_LIT(o, BANNER_NEW_PROFILE);
-    out_scope(o, p->scope);
+    text_scope(o, p->scope);
     OUT_LIT(o, "  ProfileID: ");
     if (p->profile_id.n == 0)
         OUT_LIT(o, "00000000000000000000000000000000");
     else
         out_hexbytes(o, p->profile_id);
     OUT_LIT(o, "\n  Time: ");
-    out_time(o, p->time_unix_nano);
+    text_time(o, p->time_unix_nano);
     OUT_LIT(o, "\n  Duration: ");
     out_raw(o, dur, timefmt_go_duration(dur, p->duration_nano));
     OUT_LIT(o, "\n  PeriodType: ");
@@ -297,7 +296,7 @@ void text_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     OUT_LIT(o, "\n  SampleType: ");
     out_value_type(o, p->sample_type, p->sample_unit);
     if (!st->opt.no_profile_attributes && p->attrs.n > 0) {
-        out_attrs(st, p->attrs);
+        text_attrs(st, "  ", p->attrs);
         OUT_LIT(o, SEP_PROFILE_ATTRS);
     }
 }
@@ -368,7 +367,7 @@ static void out_sample_header(struct stdout_state *st, const struct lb_sample *s
         OUT_LIT(o, "]: ");
         out_u64(o, s->timestamps[i]);
         OUT_LIT(o, " (");
-        out_time(o, s->timestamps[i]);
+        text_time(o, s->timestamps[i]);
         OUT_LIT(o, ")\n");
         stdout_maybe_flush(st);
     }
@@ -395,7 +394,7 @@ void text_sample(struct stdout_state *st, const struct lb_sample *s)
     out_sample_header(st, s);
     /* As in the Collector exporter, the dashes go with the sample attributes. */
     if (!st->opt.no_sample_attributes) {
-        out_attrs(st, s->attrs);
+        text_attrs(st, "  ", s->attrs);
         OUT_LIT(&st->out, SEP_SAMPLE_ATTRS);
     }
     for (size_t i = 0; i < s->n_frames && !st->opt.no_frames; i++) {
