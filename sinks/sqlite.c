@@ -24,6 +24,7 @@
 #include "lib/buf.h"
 #include "lib/log.h"
 #include "sinks/escape.h"
+#include "sinks/numfmt.h"
 #include "sinks/sqlite.h"
 #include "sinks/sqlite_impl.h"
 
@@ -424,20 +425,14 @@ static int64_t intern_list(struct sq *q, const struct list_kind *k, const int64_
 
 static bool json_value(struct buf *b, const struct lb_value *v);
 
+/* JSON has no NaN or infinities: their names are stored as strings. */
 static bool json_double(struct buf *b, double d)
 {
-    if (isnan(d))
-        return buf_append(b, "\"NaN\"", 5);
-    if (isinf(d))
-        return d > 0 ? buf_append(b, "\"+Inf\"", 6) : buf_append(b, "\"-Inf\"", 6);
-    char t[40];
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {   /* the shortest form that reads back */
-        n = snprintf(t, sizeof t, "%.*g", prec, d);
-        if (prec == 17 || strtod(t, NULL) == d)
-            break;
-    }
-    return buf_append(b, t, (size_t)n);
+    char t[NUMFMT_DOUBLE_MAX];
+    size_t n = numfmt_double(t, d);
+    if (isfinite(d))
+        return buf_append(b, t, n);
+    return buf_putc(b, '"') && buf_append(b, t, n) && buf_putc(b, '"');
 }
 
 static bool json_hex(struct buf *b, lb_str s)

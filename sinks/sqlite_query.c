@@ -31,6 +31,7 @@
 
 #include "lib/buf.h"
 #include "sinks/escape.h"
+#include "sinks/numfmt.h"
 #include "sinks/sqlite.h"
 #include "sinks/sqlite_impl.h"
 
@@ -314,18 +315,8 @@ static bool esc_col(struct buf *b, sqlite3_stmt *st, int i)
 
 static bool put_double(struct buf *b, double d)
 {
-    if (isnan(d))
-        return buf_append(b, "NaN", 3);
-    if (isinf(d))
-        return d > 0 ? buf_append(b, "+Inf", 4) : buf_append(b, "-Inf", 4);
-    char t[40];
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(t, sizeof t, "%.*g", prec, d);
-        if (prec == 17 || strtod(t, NULL) == d)
-            break;
-    }
-    return buf_append(b, t, (size_t)n);
+    char t[NUMFMT_DOUBLE_MAX];
+    return buf_append(b, t, numfmt_double(t, d));
 }
 
 /* The text of an attribute value from (kind, value, string value) columns: what --where

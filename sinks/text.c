@@ -9,10 +9,9 @@
  * for the detail switches.
  */
 #include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "sinks/numfmt.h"
 #include "sinks/stdout_impl.h"
 #include "sinks/timefmt.h"
 
@@ -40,30 +39,22 @@ _Static_assert(sizeof SEP_PROFILE_ATTRS == 50, "the profile attribute separator 
 
 /* ---- scalars ---- */
 
-/* Go-compatible names for what printf spells "nan"/"inf". */
-static bool special_double(double d, const char **name)
-{
-    if (isnan(d))
-        *name = "NaN";
-    else if (isinf(d))
-        *name = d > 0 ? "+Inf" : "-Inf";
-    else
-        return false;
-    return true;
-}
-
-/* The shortest of %.15g, %.16g, %.17g that reads back as the same double (%.17g always
- * does), so 0.1 prints as 0.1 and not 0.10000000000000001. */
+/* As every sink writes a double (numfmt.h): 0.1 as 0.1, NaN, +Inf and -Inf by name. */
 static void out_double(struct out *o, double d)
 {
-    char t[40];
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(t, sizeof t, "%.*g", prec, d);
-        if (prec == 17 || strtod(t, NULL) == d)
-            break;
-    }
-    out_raw(o, t, (size_t)n);
+    char t[NUMFMT_DOUBLE_MAX];
+    out_raw(o, t, numfmt_double(t, d));
+}
+
+/* JSON has no NaN or infinities: written as strings, with the proto3 JSON mapping's names. */
+static void json_double(struct out *o, double d)
+{
+    if (isnan(d))
+        OUT_LIT(o, "\"NaN\"");
+    else if (isinf(d))
+        out_json_str(o, d > 0 ? LB_STR_LIT("Infinity") : LB_STR_LIT("-Infinity"));
+    else
+        out_double(o, d);
 }
 
 static void out_bool(struct out *o, bool v)
@@ -141,21 +132,11 @@ static void json_kvlist(struct json_walk *w, const struct lb_value *v, unsigned 
 static void json_value_at(struct json_walk *w, const struct lb_value *v, unsigned depth)
 {
     struct out *o = w->o;
-    const char *special;
     switch (v->kind) {
     case LB_VALUE_STRING: out_json_str(o, v->u.str); break;
     case LB_VALUE_BOOL:   out_bool(o, v->u.boolean); break;
     case LB_VALUE_INT:    out_i64(o, v->u.integer); break;
-    case LB_VALUE_DOUBLE:
-        /* JSON has no NaN or infinities: written as strings, with the proto3 JSON mapping's
-         * names */
-        if (special_double(v->u.dbl, &special)) {
-            if (special[0] != 'N')
-                special = special[0] == '+' ? "Infinity" : "-Infinity";
-            out_json_str(o, (lb_str){ special, strlen(special) });
-        } else
-            out_double(o, v->u.dbl);
-        break;
+    case LB_VALUE_DOUBLE: json_double(o, v->u.dbl); break;
     case LB_VALUE_BYTES:
         out_c(o, '"');
         out_hexbytes(o, v->u.str);
@@ -195,17 +176,11 @@ const char *json_value_strict(struct out *o, const struct lb_value *v)
 
 void text_value(struct out *o, const struct lb_value *v)
 {
-    const char *special;
     switch (v->kind) {
     case LB_VALUE_STRING: out_esc(o, v->u.str); break;
     case LB_VALUE_BOOL:   out_bool(o, v->u.boolean); break;
     case LB_VALUE_INT:    out_i64(o, v->u.integer); break;
-    case LB_VALUE_DOUBLE:
-        if (special_double(v->u.dbl, &special))
-            out_raw(o, special, strlen(special));
-        else
-            out_double(o, v->u.dbl);
-        break;
+    case LB_VALUE_DOUBLE: out_double(o, v->u.dbl); break;
     case LB_VALUE_BYTES:  out_hexbytes(o, v->u.str); break;
     case LB_VALUE_ARRAY:
     case LB_VALUE_KVLIST: json_value(o, v); break;
