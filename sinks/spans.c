@@ -5,7 +5,7 @@
  * timefmt.h, exactly as for profiles, so the same terminal-safety holds for traces.
  *
  * It writes into the sink's per-request output (stdout_impl.h) and leaves the I/O, failure
- * and commit handling to stdout.c; the grammar is documented in docs/http.md.
+ * and commit handling to stdout.c; the grammar is documented in the README (OTLP/HTTP and traces).
  */
 #include "sinks/spans.h"
 
