@@ -101,7 +101,7 @@ static bool push_key_value(struct otlp_trace_decoder *d, pb_ref_t el, attrvec *o
     if (kv.key_strindex != 0 || !dict_value(NULL, &kv.value, 0, &a.value)) {
         if (!d->bad_attr)
             otlp_reject(&d->rep, "%s uses a string-table index (key_strindex or "
-                          "string_value_strindex), which traces do not have", what);
+                        "string_value_strindex), which traces do not have", what);
         d->bad_attr = true;
         return true;
     }
@@ -220,7 +220,8 @@ static bool check_ids(struct otlp_trace_decoder *d, const T(Span) *sp)
     else if (all_zero(sp->span_id))
         otlp_reject(&d->rep, "span_id is all zero (invalid)");
     else if (sp->parent_span_id.n != 0 && sp->parent_span_id.n != SPAN_ID_LEN)
-        otlp_reject(&d->rep, "parent_span_id is %zu bytes (want 0 or %d)", sp->parent_span_id.n, SPAN_ID_LEN);
+        otlp_reject(&d->rep, "parent_span_id is %zu bytes (want 0 or %d)", sp->parent_span_id.n,
+                    SPAN_ID_LEN);
     else
         return true;
     return false;
