@@ -8,6 +8,9 @@
  * built once (at resource_begin / profile_begin) and copied into each line. That copy is an
  * amplification a sender controls (a huge attribute times many samples), so a request's JSON
  * output is capped relative to its size; past the cap the request fails.
+ *
+ * Span lines (spans.c) are made of the same pieces: the resource prefix, attribute lists,
+ * scope, times, hex ids and the cap are exported to it through stdout_impl.h.
  */
 #include <inttypes.h>
 #include <stdio.h>

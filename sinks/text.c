@@ -4,7 +4,8 @@
  * unsymbolized frames in the same grammar as symbolized ones plus address, mapping and build
  * id, every wire string escaped) and what it never showed added (scope, values, link). The
  * detail switches (--no-frames etc.) leave lines out as the Collector exporter's options do.
- * It also holds the JSON value walker, shared with json.c.
+ * It also holds the JSON value walker, shared with json.c, and the attribute, scope and time
+ * lines that span blocks (spans.c) print the same way.
  * The README ("The stdout sink") is the reference for every line written here; the README (Filters and machine-readable output)
  * for the detail switches.
  */
