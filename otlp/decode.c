@@ -323,7 +323,9 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
             return otlp_reject(&d->rep, "locations [%lld, +%lld) out of range "
                                "(the profile has %zu location_indices)",
                                (long long)start, (long long)len, d->profile_locs.n);
-        *locs = d->profile_locs.v + start;
+        /* An empty slice of an empty table has no storage to point into (NULL + 0 is
+         * undefined behaviour; found by fuzz_decode). */
+        *locs = len ? d->profile_locs.v + start : NULL;
         *n = (size_t)len;
     } else {
         pb_ref_t stack;
