@@ -4,7 +4,7 @@
 #   make test       build and run the whole suite; ends with "N passed, N failed"
 #   make test SANITIZE=1   the same under ASan+UBSan
 #   make CC=clang   any C11 compiler; gcc and clang are both kept warning-free
-#   make fuzz       the libFuzzer target build/fuzz/fuzz_decode (clang); scripts/fuzz runs it
+#   make fuzz       the libFuzzer targets build/fuzz/fuzz_* (clang); scripts/fuzz runs them
 CC       ?= cc
 SANITIZE ?= 0
 NANOPB_GEN ?= /usr/bin/nanopb_generator.py
@@ -73,13 +73,16 @@ $(BUILD)/test/%: test/unit/%.c $(OBJS) test/unit/check.h
 $(BUILD)/bench_decode: test/bench/bench_decode.c $(OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 
-# The detector, decoder and sinks under libFuzzer (no transport: it only frames and inflates).
-FUZZ_OBJS := $(filter-out $(BUILD)/h2/%,$(OBJS))
-$(BUILD)/fuzz_decode: test/fuzz/fuzz_decode.c $(FUZZ_OBJS)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJS) $(LDFLAGS) $(LDLIBS)
+# One libFuzzer target per network parser (test/fuzz/fuzz_*.c), each linked with the shared
+# harness: fuzz_decode (detector, decoder, sinks), fuzz_json (OTLP/JSON transcoder),
+# fuzz_traces (traces decoder), fuzz_http (the HTTP port), fuzz_grpc (gRPC framing, gRPC port).
+FUZZ_TARGETS := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
+FUZZ_HARNESS := test/fuzz/harness.c
+$(BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_HARNESS) test/fuzz/harness.h $(OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_HARNESS) $(OBJS) $(LDFLAGS) $(LDLIBS)
 
 fuzz: deps
-	@$(MAKE) --no-print-directory FUZZ=1 CC=clang build/fuzz/fuzz_decode
+	@$(MAKE) --no-print-directory FUZZ=1 CC=clang $(FUZZ_TARGETS:%=build/fuzz/%)
 
 # Everything that compiles, for the compiler matrix in .ci/run.
 tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode
