@@ -184,6 +184,9 @@ struct h2_server {
 static inline size_t out_pending(const struct h2_conn *c) { return c->out.len - c->out_off; }
 
 /* server.c */
+/* Serves an accepted (non-blocking) socket; on failure it is closed and nothing is kept.
+ * Also the fuzz targets' way in (test/fuzz/harness.c: one end of a socketpair). */
+void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss);
 bool conn_update(struct h2_conn *c);
 void conn_close(struct h2_conn *c, const char *why);
 /* HTTP/1.1 -> h2c after "Upgrade: h2c": `ex` (complete) becomes stream 1; `rest` are the

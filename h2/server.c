@@ -370,7 +370,7 @@ void conn_close(struct h2_conn *c, const char *why)
     free(c);
 }
 
-static void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
+void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
 {
     struct h2_conn *c = calloc(1, sizeof *c);
     if (!c) {
