@@ -11,65 +11,35 @@
  * Built by `make fuzz` (clang, -fsanitize=fuzzer,address,undefined); run by scripts/fuzz and,
  * briefly, by test/e2e/fuzz_smoke.sh.
  */
-#include <fcntl.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "otlp/decode.h"
 #include "otlp/detect.h"
 #include "otlp/layout.h"
-#include "sinks/stdout.h"
+#include "test/fuzz/harness.h"
 
-#define N_FORMATS 3
-
-/* libFuzzer gives the target no context argument: the harness keeps its decoders and sinks
- * in one process-wide struct, set up on the first input and reused (as the server does). */
+/* libFuzzer gives the target no context argument: the decoders live in one process-wide
+ * struct, set up on the first input and reused (as the server does); the sinks are the
+ * harness's. */
 struct harness {
     struct otlp_decoder *automatic;
     struct otlp_decoder *pinned[OTLP_LAYOUT_COUNT];
-    struct sink sinks[N_FORMATS];
-    struct sink_set set;
 };
-
-static void must(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "fuzz_decode: %s\n", what);
-        abort();
-    }
-}
 
 static struct harness *harness(void)
 {
-    static struct harness *h;
-    if (h)
-        return h;
-    h = calloc(1, sizeof *h);
-    must(h != NULL, "out of memory");
+    static struct harness h;
+    if (h.automatic)
+        return &h;
     struct otlp_limits limits = { 0, 0 };
-    h->automatic = otlp_decoder_new(&limits, NULL);
-    must(h->automatic != NULL, "decoder");
+    h.automatic = otlp_decoder_new(&limits, NULL);
+    fuzz_must(h.automatic != NULL, "decoder");
     for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++) {
-        h->pinned[i] = otlp_decoder_new(&limits, otlp_layouts[i]);
-        must(h->pinned[i] != NULL, "decoder");
+        h.pinned[i] = otlp_decoder_new(&limits, otlp_layouts[i]);
+        fuzz_must(h.pinned[i] != NULL, "decoder");
     }
-    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    must(devnull >= 0, "/dev/null");
-    static const enum stdout_format formats[N_FORMATS] = {
-        STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
-    };
-    for (size_t i = 0; i < N_FORMATS; i++) {
-        struct stdout_sink_options o;
-        memset(&o, 0, sizeof o);
-        o.format = formats[i];
-        o.fd = devnull;
-        must(stdout_sink_open(&h->sinks[i], &o) == 0, "stdout sink");
-    }
-    h->set = (struct sink_set){ h->sinks, N_FORMATS };
-    return h;
+    return &h;
 }
 
 static enum otlp_status export(struct otlp_decoder *d, struct sink_set *set, const uint8_t *data, size_t size)
@@ -77,9 +47,9 @@ static enum otlp_status export(struct otlp_decoder *d, struct sink_set *set, con
     struct lb_request req = { .transport = "fuzz", .peer = "fuzz", .wire_bytes = size, .sequence = 1 };
     struct otlp_result res;
     enum otlp_status st = otlp_export_profiles(d, data, size, &req, set, &res);
-    must(st == res.status, "status and result disagree");
-    must(memchr(res.message, 0, sizeof res.message) != NULL, "message not terminated");
-    must(req.layout != NULL, "no layout name");
+    fuzz_must(st == res.status, "status and result disagree");
+    fuzz_must(memchr(res.message, 0, sizeof res.message) != NULL, "message not terminated");
+    fuzz_must(req.layout != NULL, "no layout name");
     return st;
 }
 
@@ -88,19 +58,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct harness *h = harness();
+    struct sink_set *set = fuzz_stdout_sinks();
     struct otlp_detection det;
     char line[1024];
     int rc = otlp_detect(data, size, &det);
-    must((rc == 0) == (det.layout != NULL), "detect: return code and layout disagree");
-    must(det.n_tried == OTLP_LAYOUT_COUNT && det.n_evidence <= OTLP_DETECT_MAX_EVIDENCE, "detect: counts");
+    fuzz_must((rc == 0) == (det.layout != NULL), "detect: return code and layout disagree");
+    fuzz_must(det.n_tried == OTLP_LAYOUT_COUNT && det.n_evidence <= OTLP_DETECT_MAX_EVIDENCE, "detect: counts");
     otlp_detection_summary(&det, line, sizeof line);
     otlp_detection_failure(&det, line, sizeof line);
 
-    enum otlp_status st = export(h->automatic, &h->set, data, size);
-    must(rc == 0 || st == OTLP_INVALID, "a request that fits no layout was not refused");
+    enum otlp_status st = export(h->automatic, set, data, size);
+    fuzz_must(rc == 0 || st == OTLP_INVALID, "a request that fits no layout was not refused");
     for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++) {
         if (det.tried[i].fits && det.tried[i].layout != det.layout)
-            export(h->pinned[i], &h->set, data, size);
+            export(h->pinned[i], set, data, size);
     }
     return 0;
 }

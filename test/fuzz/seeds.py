@@ -1,18 +1,35 @@
 #!/usr/bin/python3
-"""seeds.py OUTDIR - extra fuzzing seeds beside the fixtures: one small request in every
-proto layout (v1.11, v1.9, v1.8, v1.7), built by the reference encoder, so mutations start
-from each layout's shapes (the fixtures hold no v1.7 request). Written at run time into the
-fuzzer's temporary seed directory, never into the repository.
+"""seeds.py OUTDIR [TARGET] - seed inputs for one fuzz target (default: decode), written at
+run time into the fuzzer's temporary seed directory, never into the repository.
+
+Every seed is made by encoders that are not ours: Google's protobuf runtime (python3-protobuf)
+and its json_format for the OTLP bodies, the python3-h2 client for HTTP/2 frames (h2c and
+gRPC), and HTTP/1.1 requests written here by hand. Mutations then start from the shapes each
+parser must understand instead of from nothing:
+
+  decode   the OTLP fixtures (env FIXTURES) and one small profiles request in every proto
+           layout (v1.11, v1.9, v1.8, v1.7; the fixtures hold no v1.7 request)
+  json     OTLP/JSON profiles and traces requests (lowerCamelCase and proto field names)
+  traces   ExportTraceServiceRequest protobuf
+  http     requests to the HTTP port: HTTP/1.1 (Content-Length, chunked, gzip, pipelined,
+           Expect: 100-continue, Upgrade: h2c), h2c prior knowledge
+  grpc     framer streams (mode byte even) and gRPC port conversations (mode byte odd),
+           as test/fuzz/fuzz_grpc.c reads them
 """
+import gzip
 import os
+import struct
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e", "lib"))
 import otlpgen  # noqa: E402
-import otlpgen_layouts  # noqa: E402
+
+PROFILES_PATH = "/v1development/profiles"
+TRACES_PATH = "/v1/traces"
+TRACES_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
-def request():
+def profiles_request():
     b = otlpgen.Builder()
     work, main = b.function("work", "work.c"), b.function("main", "main.c")
     libc = b.mapping("libc.so.6", build_id="abcd")
@@ -29,8 +46,200 @@ def request():
     return b.req
 
 
-out = sys.argv[1]
-req = request()
-for layout in otlpgen_layouts.LAYOUTS:
-    with open(os.path.join(out, f"built.{layout}.pb"), "wb") as f:
-        f.write(otlpgen_layouts.encode(req, layout))
+def kv(attrs, key, value):
+    a = attrs.add()
+    a.key = key
+    if isinstance(value, bool):
+        a.value.bool_value = value
+    elif isinstance(value, int):
+        a.value.int_value = value
+    elif isinstance(value, float):
+        a.value.double_value = value
+    else:
+        a.value.string_value = value
+
+
+def traces_request(hg):
+    req = hg.trace_service.ExportTraceServiceRequest()
+    rs = req.resource_spans.add()
+    kv(rs.resource.attributes, "service.name", "svc")
+    kv(rs.resource.attributes, "process.pid", 42)
+    ss = rs.scope_spans.add()
+    ss.scope.name, ss.scope.version = "scope", "1.0"
+    a = ss.spans.add()
+    a.trace_id, a.span_id = bytes(range(1, 17)), bytes(range(1, 9))
+    a.name, a.kind = "GET /", hg.trace.Span.SPAN_KIND_SERVER
+    a.start_time_unix_nano, a.end_time_unix_nano = 1700000000000000000, 1700000000001500000
+    a.flags = 0x301
+    kv(a.attributes, "http.method", "GET")
+    kv(a.attributes, "ok", True)
+    kv(a.attributes, "load", 0.25)
+    a.status.code, a.status.message = hg.trace.Status.STATUS_CODE_ERROR, "boom"
+    ev = a.events.add()
+    ev.time_unix_nano, ev.name = 1700000000000500000, "event"
+    kv(ev.attributes, "n", 1)
+    ln = a.links.add()
+    ln.trace_id, ln.span_id, ln.trace_state = bytes([0xff] * 16), bytes([0xee] * 8), "x=1"
+    b = ss.spans.add()
+    b.trace_id, b.span_id, b.parent_span_id = a.trace_id, bytes(range(9, 17)), a.span_id
+    b.name = "child"
+    b.trace_state = "vendor=x"
+    return req
+
+
+def bare_events_request(hg):
+    """Regression (test/unit/test_traces.c): events and links without any attribute left the
+    decoder's attribute pool without storage (NULL + 0)."""
+    req = traces_request(hg)
+    span = req.resource_spans[0].scope_spans[0].spans[0]
+    del span.events[0].attributes[:]
+    del span.links[0].attributes[:]
+    return req
+
+
+def write(out, name, data):
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+
+
+def seeds_decode(out):
+    import otlpgen_layouts
+    fixtures = os.environ.get("FIXTURES", "")
+    for name in sorted(os.listdir(fixtures)) if os.path.isdir(fixtures) else ():
+        if name.endswith(".pb"):
+            with open(os.path.join(fixtures, name), "rb") as f:
+                write(out, "fixture." + name, f.read())
+    req = profiles_request()
+    for layout in otlpgen_layouts.LAYOUTS:
+        write(out, f"built.{layout}.pb", otlpgen_layouts.encode(req, layout))
+    # Regression (test/e2e/fuzz_regressions.py): a v1.7 sample whose stack is an empty slice of
+    # a profile without location_indices (NULL + 0).
+    b = otlpgen.Builder()
+    b.sample(b.profile(b.resource(service_name="svc")), 0, timestamps=[1])
+    write(out, "regress-empty-stack.v1.7.pb", otlpgen_layouts.encode(b.req, "v1.7"))
+
+
+def seeds_json(out):
+    import httpgen as hg
+    for camel in (True, False):
+        style = "camel" if camel else "snake"
+        write(out, f"profiles.{style}.json", hg.to_otlp_json(profiles_request(), camel))
+        write(out, f"traces.{style}.json", hg.to_otlp_json(traces_request(hg), camel))
+    write(out, "regress-bare-events.json", hg.to_otlp_json(bare_events_request(hg)))
+    try:
+        _, fixture = hg.fixture_request()
+    except OSError:
+        return   # no fixtures here: the built requests only
+    write(out, "fixture.json", hg.to_otlp_json(fixture))
+
+
+def seeds_traces(out):
+    import httpgen as hg
+    req = traces_request(hg)
+    write(out, "traces.pb", req.SerializeToString())
+    one = hg.trace_service.ExportTraceServiceRequest()
+    one.resource_spans.add().CopyFrom(req.resource_spans[0])
+    del one.resource_spans[0].scope_spans[0].spans[1:]
+    write(out, "one-span.pb", one.SerializeToString())
+    write(out, "regress-bare-events.pb", bare_events_request(hg).SerializeToString())
+
+
+def http1(method, path, body=b"", headers=(), version="HTTP/1.1"):
+    head = [f"{method} {path} {version}", "Host: 127.0.0.1"]
+    head += list(headers)
+    if body and not any(h.lower().startswith("transfer-encoding") for h in headers):
+        head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+def chunked(body, size=100):
+    parts = [b"%x;ext=1\r\n%s\r\n" % (len(body[i:i + size]), body[i:i + size])
+             for i in range(0, len(body), size)]
+    return b"".join(parts) + b"0\r\nX-Trailer: t\r\n\r\n"
+
+
+def h2_client(requests, upgrade=False):
+    """Client bytes for HTTP/2 requests [(headers, body)] by the python3-h2 client."""
+    import h2.config
+    import h2.connection
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    conn.initiate_connection()
+    for headers, body in requests:
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, headers, end_stream=not body)
+        if body:
+            conn.send_data(sid, body, end_stream=True)
+    return conn.data_to_send()
+
+
+def h2c_upgrade(path, body, ctype):
+    """An HTTP/1.1 request asking for h2c, with the client's HTTP2-Settings (RFC 7540 3.2)."""
+    import h2.config
+    import h2.connection
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    settings = conn.initiate_upgrade_connection()
+    return http1("POST", path, body, ["Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c",
+                                       "HTTP2-Settings: " + settings.decode(),
+                                       "Content-Type: " + ctype])
+
+
+def seeds_http(out):
+    import httpgen as hg
+    pb = profiles_request().SerializeToString()
+    js = hg.to_otlp_json(profiles_request())
+    tpb = traces_request(hg).SerializeToString()
+    tjs = hg.to_otlp_json(traces_request(hg), camel=False)
+    ct_pb, ct_js = "Content-Type: " + hg.PB, "Content-Type: " + hg.JSON
+    write(out, "profiles-pb.http", http1("POST", PROFILES_PATH, pb, [ct_pb]))
+    write(out, "profiles-json.http", http1("POST", PROFILES_PATH, js, [ct_js + "; charset=utf-8"]))
+    write(out, "traces-pb.http", http1("POST", TRACES_PATH, tpb, [ct_pb]))
+    write(out, "traces-json.http", http1("POST", TRACES_PATH, tjs, [ct_js]))
+    write(out, "gzip.http", http1("POST", PROFILES_PATH, gzip.compress(pb), [ct_pb, "Content-Encoding: gzip"]))
+    write(out, "chunked.http", http1("POST", TRACES_PATH, chunked(tjs),
+                                     [ct_js, "Transfer-Encoding: chunked"]))
+    write(out, "continue.http", http1("POST", PROFILES_PATH, pb, [ct_pb, "Expect: 100-continue"]))
+    write(out, "pipelined.http", http1("GET", "/healthz", headers=["Connection: keep-alive"]) +
+          http1("HEAD", "/healthz") + http1("POST", "http://127.0.0.1:4318/v1/traces?x=1", tpb, [ct_pb]) +
+          http1("GET", "/nowhere") + http1("PUT", TRACES_PATH, b"x", ["Content-Type: text/plain"]))
+    write(out, "http10.http", http1("POST", PROFILES_PATH, pb, [ct_pb, "Connection: keep-alive"],
+                                    version="HTTP/1.0"))
+    write(out, "upgrade.http", h2c_upgrade(TRACES_PATH, tpb, hg.PB))
+    base = [(":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1")]
+    write(out, "h2c.http", h2_client([
+        (base + [(":path", PROFILES_PATH), ("content-type", hg.PB)], pb),
+        (base + [(":path", TRACES_PATH), ("content-type", hg.JSON), ("content-encoding", "gzip")],
+         gzip.compress(tjs)),
+        ([(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/healthz")], b""),
+    ]))
+
+
+def grpc_message(msg, compressed=False):
+    body = gzip.compress(msg) if compressed else msg
+    return struct.pack(">BI", 1 if compressed else 0, len(body)) + body
+
+
+def seeds_grpc(out):
+    import httpgen as hg
+    pb = profiles_request().SerializeToString()
+    tpb = traces_request(hg).SerializeToString()
+    # framer streams: mode byte even (its upper bits set the piece size)
+    write(out, "framer-one", b"\x00" + grpc_message(pb))
+    write(out, "framer-many", b"\x06" + grpc_message(b"") + grpc_message(tpb, True) + grpc_message(b"abc")[:6])
+    # the gRPC port: mode byte odd (0x01: all at once, 0x05: 32-byte pieces)
+    def call(path, *extra):
+        return [(":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
+                ("content-type", "application/grpc"), ("te", "trailers"), *extra]
+    write(out, "port-profiles", b"\x01" + h2_client([(call(otlpgen.PROFILES_METHOD), grpc_message(pb))]))
+    write(out, "port-traces-gzip", b"\x05" + h2_client(
+        [(call(TRACES_METHOD, ("grpc-encoding", "gzip")), grpc_message(tpb, True))]))
+    write(out, "port-two-calls", b"\x01" + h2_client(
+        [(call(TRACES_METHOD), grpc_message(tpb)), (call("/no.Such/Method"), grpc_message(b""))]))
+
+
+TARGETS = {"decode": seeds_decode, "json": seeds_json, "traces": seeds_traces,
+           "http": seeds_http, "grpc": seeds_grpc}
+
+if __name__ == "__main__":
+    if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in TARGETS):
+        sys.exit("usage: seeds.py OUTDIR [" + "|".join(TARGETS) + "]")
+    TARGETS[sys.argv[2] if len(sys.argv) == 3 else "decode"](sys.argv[1])
