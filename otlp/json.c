@@ -260,6 +260,12 @@ static bool fail(struct jr *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    /* `what` may quote the sender's text with its escapes decoded ("\n", "\u001b"): the
+     * reason is one line of printable ASCII (it goes into logs and error bodies; found by
+     * fuzz_json), as the transport does with wire strings. */
+    for (char *c = what; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
     r->fail = OTLP_JSON_INVALID;
     if (r->field)
         snprintf(r->err, r->errlen, "JSON at byte %zu (field \"%s\"): %s",

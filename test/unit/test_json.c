@@ -211,6 +211,30 @@ TEST(refusals)
     buf_free(&out);
 }
 
+/* A reason quotes the sender's text with its escapes decoded; it goes into log lines and
+ * error bodies, so it must stay one line of printable ASCII (found by test/fuzz/fuzz_json). */
+TEST(reasons_are_one_printable_line)
+{
+    static const struct refusal cases[] = {
+        { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"kind\":\"\\n1\"}]}]}]}",
+          OTLP_JSON_INVALID, "\"?1\" is not an integer" },
+        { "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"value\":{\"doubleValue\":\"\\u001b[31m\"}}]}}]}",
+          OTLP_JSON_INVALID, "\"?[31m\" is not a number" },
+        { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"flags\":\"\xc3\xa9\"}]}]}]}",
+          OTLP_JSON_INVALID, "\"??\" is not an integer" },
+    };
+    struct buf out;
+    char err[256];
+    buf_init(&out, 1 << 20);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_EQ_INT(tj(OTLP_JSON_TRACES_REQUEST, cases[i].json, &out, err, sizeof err), cases[i].want);
+        CHECK(strstr(err, cases[i].needle) != NULL);
+        for (const char *c = err; *c; c++)
+            CHECK(*c >= 0x20 && *c < 0x7f);
+    }
+    buf_free(&out);
+}
+
 TEST(depth_and_size_bounds)
 {
     struct buf out, json;
@@ -387,6 +411,7 @@ int main(void)
     RUN(long_submessage_lengths);
     RUN(values_and_escapes);
     RUN(refusals);
+    RUN(reasons_are_one_printable_line);
     RUN(depth_and_size_bounds);
     RUN(responses);
     RUN(base64);
