@@ -1,13 +1,18 @@
 /*
  * main.c - lazybackend: command line, wiring, lifecycle.
  *
- *   lazybackend [serve] [options]        receive OTLP profiles over gRPC, write them to sinks
+ *   lazybackend [serve] [options]        receive OTLP profiles and traces over gRPC and
+ *                                        OTLP/HTTP, write them to sinks
  *   lazybackend decode [options] FILE... the same decoder and sinks on captured payloads
+ *   lazybackend top|folded|flamegraph    queries of a SQLite store (sinks/sqlite_query.c)
  *
  * The process is one thread around one event loop (lib/loop.c). Data flows one way:
  * h2/ (transport) -> otlp/ (decode, validate, resolve) -> sinks/ (output). This file owns the
- * only long-lived state (struct app: configuration, the loop, the server, the decoder and
+ * only long-lived state (struct app: configuration, the loop, the servers, the decoders and
  * the sinks) and connects the layers; none of them knows about the others' internals.
+ *
+ * Every option is parsed (and refused, with exit status 2) before anything is set up; after
+ * that, every startup failure goes through app_teardown(), which gives back whatever exists.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +97,7 @@ struct app {
     bool shutting_down;
     struct { uint64_t requests, ok, invalid, refused, failed, samples, rejected_samples; } stats;
     struct h2_server *http_server;  /* OTLP/HTTP (HTTP/1.1 and h2c), or NULL */
+    int sigfd;                      /* signalfd on the loop, or -1 */
     struct otlp_http_service http_service;
     struct otlp_trace_decoder *trace_decoder;
     struct { uint64_t requests, ok, spans, rejected_spans; } trace_stats;
@@ -101,6 +107,8 @@ struct app {
 
 /* ---------- options ---------- */
 
+/* --help. Every option parsed below is listed here (test/e2e/cli_options.py checks that each
+ * one listed is taken). */
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -115,7 +123,7 @@ static void usage(FILE *out)
 "Options (--name value or --name=value):\n"
 "  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
 "  --http-address ADDR          OTLP/HTTP listen address: HTTP/1.1 and h2c, profiles, traces and\n"
-"                               /healthz (default 127.0.0.1:4318; none = no HTTP port; docs/http.md)\n"
+"                               /healthz (default 127.0.0.1:4318; none = no HTTP port)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
 "                               per line, see the README)\n"
@@ -174,6 +182,7 @@ static void usage(FILE *out)
 "SIZE takes a suffix: K, M, G (or KiB, MiB, GiB), powers of 1024.\n");
 }
 
+/* SIZE: a count of bytes with an optional K/M/G (KiB, MiB, GiB) suffix, powers of 1024. */
 static int parse_size(const char *s, size_t *out)
 {
     char *end;
@@ -201,6 +210,7 @@ static int parse_size(const char *s, size_t *out)
     return 0;
 }
 
+/* A plain decimal number up to `max` (strtoul alone would take "-1", "12x" and overflow). */
 static int parse_uint(const char *s, unsigned max, unsigned *out)
 {
     char *end;
@@ -212,24 +222,45 @@ static int parse_uint(const char *s, unsigned max, unsigned *out)
     return 0;
 }
 
-/* Returns the option's value, from "--name=value" or the next argument. */
-static const char *option_value(int argc, char **argv, int *i, const char *name)
+/* The argument vector being parsed and the option just recognised, so that an option is
+ * named once: where it is matched (opt) and no more where its value is read and checked. */
+struct args {
+    int argc;
+    char **argv;
+    int i;              /* the current argument */
+    const char *name;   /* the option opt() matched last */
+};
+
+/* True when the current argument is option `name`, alone or as "--name=value". */
+static bool opt(struct args *a, const char *name)
 {
-    const char *arg = argv[*i];
+    const char *arg = a->argv[a->i];
     size_t n = strlen(name);
-    if (strncmp(arg, name, n) == 0 && arg[n] == '=')
-        return arg + n + 1;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "lazybackend: %s needs a value\n", name);
-        exit(2);
-    }
-    return argv[++*i];
+    if (strncmp(arg, name, n) != 0 || (arg[n] != 0 && arg[n] != '='))
+        return false;
+    a->name = name;
+    return true;
 }
 
-static bool is_option(const char *arg, const char *name)
+/* True when the current argument is the switch `name` (switches take no "=value"). */
+static bool flag(const struct args *a, const char *name)
 {
-    size_t n = strlen(name);
-    return strncmp(arg, name, n) == 0 && (arg[n] == 0 || arg[n] == '=');
+    return strcmp(a->argv[a->i], name) == 0;
+}
+
+/* The matched option's value: after its '=', or the next argument. A missing value ends the
+ * process (exit 2), as every bad option does: nothing has been set up yet. */
+static const char *opt_value(struct args *a)
+{
+    const char *arg = a->argv[a->i];
+    size_t n = strlen(a->name);
+    if (arg[n] == '=')
+        return arg + n + 1;
+    if (a->i + 1 >= a->argc) {
+        fprintf(stderr, "lazybackend: %s needs a value\n", a->name);
+        exit(2);
+    }
+    return a->argv[++a->i];
 }
 
 static void bad_value(const char *name, const char *value)
@@ -238,111 +269,263 @@ static void bad_value(const char *name, const char *value)
     exit(2);
 }
 
-/* One --clickhouse-* option. */
-static void parse_clickhouse_option(int argc, char **argv, int *i, struct clickhouse_sink_options *o)
+/* A value that must not be empty (a path, a directory). */
+static const char *opt_nonempty(struct args *a)
 {
-    const char *a = argv[*i], *v;
+    const char *v = opt_value(a);
+    if (!*v)
+        bad_value(a->name, v);
+    return v;
+}
+
+/* A number in [min, max]. */
+static unsigned opt_uint(struct args *a, unsigned min, unsigned max)
+{
+    const char *v = opt_value(a);
     unsigned u;
+    if (parse_uint(v, max, &u) || u < min)
+        bad_value(a->name, v);
+    return u;
+}
+
+/* A SIZE in [min, max]. */
+static size_t opt_size(struct args *a, size_t min, size_t max)
+{
+    const char *v = opt_value(a);
     size_t z;
-    if (is_option(a, "--clickhouse-url")) {
-        o->url = option_value(argc, argv, i, "--clickhouse-url");
-    } else if (is_option(a, "--clickhouse-database")) {
-        o->database = option_value(argc, argv, i, "--clickhouse-database");
-    } else if (is_option(a, "--clickhouse-user")) {
-        o->user = option_value(argc, argv, i, "--clickhouse-user");
-    } else if (is_option(a, "--clickhouse-password")) {
-        o->password = option_value(argc, argv, i, "--clickhouse-password");
-    } else if (is_option(a, "--clickhouse-batch-rows")) {
-        v = option_value(argc, argv, i, "--clickhouse-batch-rows");
-        if (parse_uint(v, 10000000, &u) || !u)
-            bad_value("--clickhouse-batch-rows", v);
-        o->batch_rows = u;
-    } else if (is_option(a, "--clickhouse-flush-interval")) {
-        v = option_value(argc, argv, i, "--clickhouse-flush-interval");
-        if (parse_uint(v, 3600000, &u) || !u)
-            bad_value("--clickhouse-flush-interval", v);
-        o->flush_interval_ms = u;
-    } else if (is_option(a, "--clickhouse-max-queue-bytes")) {
-        v = option_value(argc, argv, i, "--clickhouse-max-queue-bytes");
-        if (parse_size(v, &o->max_queue_bytes) || o->max_queue_bytes < 4096)
-            bad_value("--clickhouse-max-queue-bytes", v);
-    } else if (is_option(a, "--clickhouse-spool-dir")) {
-        o->spool_dir = option_value(argc, argv, i, "--clickhouse-spool-dir");
-        if (!*o->spool_dir)
-            bad_value("--clickhouse-spool-dir", o->spool_dir);
-    } else if (is_option(a, "--clickhouse-spool-max-bytes")) {
-        v = option_value(argc, argv, i, "--clickhouse-spool-max-bytes");
-        if (parse_size(v, &z) || z < 4096)
-            bad_value("--clickhouse-spool-max-bytes", v);
-        o->spool_max_bytes = z;
-    } else {
-        fprintf(stderr, "lazybackend: unknown option '%s' (see --help)\n", a);
-        exit(2);
-    }
+    if (parse_size(v, &z) || z < min || z > max)
+        bad_value(a->name, v);
+    return z;
+}
+
+/* One of `n` words: its index. */
+static size_t opt_choice(struct args *a, const char *const *words, size_t n)
+{
+    const char *v = opt_value(a);
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(v, words[k]) == 0)
+            return k;
+    bad_value(a->name, v);
+    return 0;
 }
 
 /* A repeatable option's value, kept in a bounded list. */
-static void add_value(const char **list, size_t *n, const char *name, const char *v)
+static void opt_append(struct args *a, const char **list, size_t *n)
 {
+    const char *v = opt_value(a);
     if (*n == FILTER_MAX_ARGS) {
-        fprintf(stderr, "lazybackend: %s given more than %d times\n", name, FILTER_MAX_ARGS);
+        fprintf(stderr, "lazybackend: %s given more than %d times\n", a->name, FILTER_MAX_ARGS);
         exit(2);
     }
     list[(*n)++] = v;
 }
 
-/* The stdout sink's output options and the filters (sinks/filter.h); true when argv[*i] was
- * one of them. */
-static bool parse_output_option(int argc, char **argv, int *i, struct config *cfg)
+/* --clickhouse-*: true when the current argument was one of them. */
+static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_options *o)
 {
-    static const char *const detail[] = { "--no-resource-attributes", "--no-profile-attributes",
-                                          "--no-sample-attributes", "--no-frames", "--no-file-line" };
-    bool *detail_flag[] = { &cfg->stdout_opt.no_resource_attributes, &cfg->stdout_opt.no_profile_attributes,
-                            &cfg->stdout_opt.no_sample_attributes, &cfg->stdout_opt.no_frames,
-                            &cfg->stdout_opt.no_file_line };
-    const char *a = argv[*i], *v;
-    unsigned u;
-    for (size_t k = 0; k < sizeof detail / sizeof detail[0]; k++)
-        if (strcmp(a, detail[k]) == 0) {
-            *detail_flag[k] = cfg->stdout_detail_set = true;
+    if (opt(a, "--clickhouse-url"))
+        o->url = opt_value(a);
+    else if (opt(a, "--clickhouse-database"))
+        o->database = opt_value(a);
+    else if (opt(a, "--clickhouse-user"))
+        o->user = opt_value(a);
+    else if (opt(a, "--clickhouse-password"))
+        o->password = opt_value(a);
+    else if (opt(a, "--clickhouse-batch-rows"))
+        o->batch_rows = opt_uint(a, 1, 10000000);
+    else if (opt(a, "--clickhouse-flush-interval"))
+        o->flush_interval_ms = opt_uint(a, 1, 3600000);
+    else if (opt(a, "--clickhouse-max-queue-bytes"))
+        o->max_queue_bytes = opt_size(a, 4096, SIZE_MAX);
+    else if (opt(a, "--clickhouse-spool-dir"))
+        o->spool_dir = opt_nonempty(a);
+    else if (opt(a, "--clickhouse-spool-max-bytes"))
+        o->spool_max_bytes = opt_size(a, 4096, SIZE_MAX);
+    else
+        return false;
+    return true;
+}
+
+/* The stdout sink's detail switches (text and json output leave those parts out). */
+static bool parse_detail_switch(const struct args *a, struct config *cfg)
+{
+    static const char *const names[] = { "--no-resource-attributes", "--no-profile-attributes",
+                                         "--no-sample-attributes", "--no-frames", "--no-file-line" };
+    bool *switches[] = { &cfg->stdout_opt.no_resource_attributes, &cfg->stdout_opt.no_profile_attributes,
+                         &cfg->stdout_opt.no_sample_attributes, &cfg->stdout_opt.no_frames,
+                         &cfg->stdout_opt.no_file_line };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (flag(a, names[k])) {
+            *switches[k] = cfg->stdout_detail_set = true;
             return true;
         }
-    if (is_option(a, "--output")) {
-        cfg->stdout_opt.path = option_value(argc, argv, i, "--output");
-        if (!*cfg->stdout_opt.path)
-            bad_value("--output", cfg->stdout_opt.path);
-    } else if (is_option(a, "--folded-root")) {
-        v = option_value(argc, argv, i, "--folded-root");
-        if (strcmp(v, "none") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_NONE;
-        else if (strcmp(v, "executable") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_EXECUTABLE;
-        else if (strcmp(v, "container") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_CONTAINER;
-        else if (strcmp(v, "thread") == 0) cfg->stdout_opt.folded_root = FOLDED_ROOT_THREAD;
-        else bad_value("--folded-root", v);
-    } else if (is_option(a, "--sample-types")) {
-        v = option_value(argc, argv, i, "--sample-types");
-        add_value(cfg->filter.sample_types, &cfg->filter.n_sample_types, "--sample-types", v);
-    } else if (is_option(a, "--frame-types")) {
-        v = option_value(argc, argv, i, "--frame-types");
-        add_value(cfg->filter.frame_types, &cfg->filter.n_frame_types, "--frame-types", v);
-    } else if (is_option(a, "--resource")) {
-        v = option_value(argc, argv, i, "--resource");
-        add_value(cfg->filter.resource, &cfg->filter.n_resource, "--resource", v);
-    } else if (is_option(a, "--container-id")) {
-        cfg->filter.container_id = option_value(argc, argv, i, "--container-id");
-    } else if (strcmp(a, "--require-container-id") == 0) {
-        cfg->filter.require_container_id = true;
-    } else if (is_option(a, "--min-frames")) {
-        v = option_value(argc, argv, i, "--min-frames");
-        if (parse_uint(v, 1u << 24, &u))
-            bad_value("--min-frames", v);
-        cfg->filter.min_frames = u;
+    return false;
+}
+
+/* The stdout sink's output options and the filters (sinks/filter.h). */
+static bool parse_output_option(struct args *a, struct config *cfg)
+{
+    static const char *const roots[] = { "none", "executable", "container", "thread" };
+    static const enum folded_root root_values[] = {
+        FOLDED_ROOT_NONE, FOLDED_ROOT_EXECUTABLE, FOLDED_ROOT_CONTAINER, FOLDED_ROOT_THREAD,
+    };
+    struct filter_config *f = &cfg->filter;
+    if (parse_detail_switch(a, cfg))
+        return true;
+    if (opt(a, "--output"))
+        cfg->stdout_opt.path = opt_nonempty(a);
+    else if (opt(a, "--folded-root"))
+        cfg->stdout_opt.folded_root = root_values[opt_choice(a, roots, 4)];
+    else if (opt(a, "--sample-types"))
+        opt_append(a, f->sample_types, &f->n_sample_types);
+    else if (opt(a, "--frame-types"))
+        opt_append(a, f->frame_types, &f->n_frame_types);
+    else if (opt(a, "--resource"))
+        opt_append(a, f->resource, &f->n_resource);
+    else if (opt(a, "--container-id"))
+        f->container_id = opt_value(a);
+    else if (flag(a, "--require-container-id"))
+        f->require_container_id = true;
+    else if (opt(a, "--min-frames"))
+        f->min_frames = opt_uint(a, 0, 1u << 24);
+    else
+        return false;
+    return true;
+}
+
+/* --sink NAME: a known sink, at most MAX_SINKS of them, sqlite once (two would wait on each
+ * other's write lock within one request). */
+static void add_sink(struct args *a, struct config *cfg)
+{
+    const char *v = opt_value(a);
+    if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
+        fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout, sqlite, clickhouse)\n", v);
+        exit(2);
+    }
+    if (cfg->n_sinks == MAX_SINKS)
+        bad_value("--sink", v);
+    for (size_t k = 0; k < cfg->n_sinks; k++)
+        if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0)
+            bad_value("--sink (sqlite given twice)", v);
+    cfg->sinks[cfg->n_sinks++] = v;
+}
+
+/* Which sinks, and the stdout and sqlite sinks' own options. */
+static bool parse_sink_option(struct args *a, struct config *cfg)
+{
+    static const char *const formats[] = { "text", "folded", "json" };
+    static const enum stdout_format format_values[] = {
+        STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
+    };
+    static const char *const syncs[] = { "full", "normal" };
+    static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
+    if (opt(a, "--sink"))
+        add_sink(a, cfg);
+    else if (opt(a, "--format"))
+        cfg->format = format_values[opt_choice(a, formats, 3)];
+    else if (opt(a, "--sqlite-path"))
+        cfg->sqlite_path = opt_nonempty(a);
+    else if (opt(a, "--sqlite-sync"))
+        cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
+    else
+        return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse);
+    return true;
+}
+
+/* The ports and the limits that protect them. */
+static bool parse_server_option(struct args *a, struct config *cfg)
+{
+    if (opt(a, "--grpc-address")) {
+        cfg->grpc_address = opt_value(a);
+    } else if (opt(a, "--http-address")) {
+        cfg->http_address = opt_value(a);
+        cfg->http_address_set = true;
+        if (strcmp(cfg->http_address, "none") == 0)
+            cfg->http_address = NULL;
+    } else if (opt(a, "--request-timeout")) {
+        cfg->request_timeout_ms = opt_uint(a, 1, 3600) * 1000;
+    } else if (opt(a, "--max-message-size")) {
+        /* Dictionary offsets are 32-bit: 1 GiB keeps every offset well inside. */
+        cfg->max_message_size = opt_size(a, 16, 1u << 30);
+    } else if (opt(a, "--max-inflight-bytes")) {
+        cfg->max_inflight_bytes = opt_size(a, 1024, SIZE_MAX);
+    } else if (opt(a, "--max-connections")) {
+        cfg->max_connections = opt_uint(a, 1, 1000000);
+    } else if (opt(a, "--max-concurrent-streams")) {
+        cfg->max_concurrent_streams = opt_uint(a, 1, 100000);
+    } else if (opt(a, "--idle-timeout")) {
+        cfg->idle_timeout_ms = opt_uint(a, 0, 86400) * 1000;
+    } else if (opt(a, "--shutdown-timeout")) {
+        cfg->shutdown_timeout_ms = opt_uint(a, 0, 3600) * 1000;
     } else {
         return false;
     }
     return true;
 }
 
-/* What parse_output_option cannot see alone: combinations, and lists with nothing in them. */
+/* The decoder's options, and the process's own (logging). */
+static bool parse_decoder_option(struct args *a, struct config *cfg)
+{
+    if (opt(a, "--max-stack-depth")) {
+        cfg->limits.max_stack_depth = opt_uint(a, 1, 1u << 24);
+    } else if (opt(a, "--proto-version")) {
+        const char *v = opt_value(a);
+        cfg->proto_version = otlp_layout_find(v);
+        if (!cfg->proto_version && strcmp(v, "auto") != 0)
+            bad_value("--proto-version", v);
+    } else if (flag(a, "--detect")) {
+        cfg->detect_only = true;
+    } else if (opt(a, "--log-level")) {
+        const char *v = opt_value(a);
+        int level = log_parse_level(v);
+        if (level < 0)
+            bad_value("--log-level", v);
+        log_set_level((enum log_level)level);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* --help and --version answer and end the process. */
+static void answer_info_option(const struct args *a)
+{
+    if (flag(a, "--help") || flag(a, "-h")) {
+        usage(stdout);
+        exit(0);
+    }
+    if (flag(a, "--version")) {
+        printf("lazybackend %s\n", LAZYBACKEND_VERSION);
+        exit(0);
+    }
+}
+
+/* Parses options into cfg, in order (a bad one ends the process with status 2 before
+ * anything is set up); the other arguments are collected into `files`. */
+static void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files)
+{
+    *files = calloc((size_t)argc, sizeof **files);
+    if (!*files) {
+        fprintf(stderr, "lazybackend: out of memory\n");
+        exit(1);
+    }
+    *n_files = 0;
+    struct args a = { .argc = argc, .argv = argv };
+    for (a.i = first; a.i < argc; a.i++) {
+        const char *arg = argv[a.i];
+        answer_info_option(&a);
+        if (parse_server_option(&a, cfg) || parse_sink_option(&a, cfg) || parse_decoder_option(&a, cfg))
+            continue;
+        if (arg[0] == '-' && arg[1] != 0) {
+            fprintf(stderr, "lazybackend: unknown option '%s' (see --help)\n", arg);
+            exit(2);
+        }
+        (*files)[(*n_files)++] = arg;
+    }
+}
+
+/* What the parsers cannot see one option at a time: combinations, and lists with nothing in
+ * them. */
 static void check_output_options(const struct config *cfg)
 {
     char err[256];
@@ -367,119 +550,7 @@ static void check_output_options(const struct config *cfg)
     }
 }
 
-/* Parses options into cfg; non-option arguments are collected into files. */
-static void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files)
-{
-    *files = calloc((size_t)argc, sizeof **files);
-    *n_files = 0;
-    for (int i = first; i < argc; i++) {
-        const char *a = argv[i], *v;
-        unsigned u;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            exit(0);
-        } else if (strcmp(a, "--version") == 0) {
-            printf("lazybackend %s\n", LAZYBACKEND_VERSION);
-            exit(0);
-        } else if (is_option(a, "--grpc-address")) {
-            cfg->grpc_address = option_value(argc, argv, &i, "--grpc-address");
-        } else if (is_option(a, "--http-address")) {
-            cfg->http_address = option_value(argc, argv, &i, "--http-address");
-            cfg->http_address_set = true;
-            if (strcmp(cfg->http_address, "none") == 0)
-                cfg->http_address = NULL;
-        } else if (is_option(a, "--request-timeout")) {
-            v = option_value(argc, argv, &i, "--request-timeout");
-            if (parse_uint(v, 3600, &u) || !u)
-                bad_value("--request-timeout", v);
-            cfg->request_timeout_ms = u * 1000;
-        } else if (is_option(a, "--sink")) {
-            v = option_value(argc, argv, &i, "--sink");
-            if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
-                fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout, sqlite, clickhouse)\n", v);
-                exit(2);
-            }
-            if (cfg->n_sinks == MAX_SINKS)
-                bad_value("--sink", v);
-            /* two sqlite sinks would wait on each other's write lock within one request */
-            for (size_t k = 0; k < cfg->n_sinks; k++)
-                if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0)
-                    bad_value("--sink (sqlite given twice)", v);
-            cfg->sinks[cfg->n_sinks++] = v;
-        } else if (is_option(a, "--format")) {
-            v = option_value(argc, argv, &i, "--format");
-            if (strcmp(v, "text") == 0) cfg->format = STDOUT_FORMAT_TEXT;
-            else if (strcmp(v, "folded") == 0) cfg->format = STDOUT_FORMAT_FOLDED;
-            else if (strcmp(v, "json") == 0) cfg->format = STDOUT_FORMAT_JSON;
-            else bad_value("--format", v);
-        } else if (parse_output_option(argc, argv, &i, cfg)) {
-            continue;
-        } else if (is_option(a, "--sqlite-path")) {
-            cfg->sqlite_path = option_value(argc, argv, &i, "--sqlite-path");
-            if (!*cfg->sqlite_path)
-                bad_value("--sqlite-path", cfg->sqlite_path);
-        } else if (is_option(a, "--sqlite-sync")) {
-            v = option_value(argc, argv, &i, "--sqlite-sync");
-            if (strcmp(v, "full") == 0) cfg->sqlite_sync = SQLITE_SYNC_FULL;
-            else if (strcmp(v, "normal") == 0) cfg->sqlite_sync = SQLITE_SYNC_NORMAL;
-            else bad_value("--sqlite-sync", v);
-        } else if (strncmp(a, "--clickhouse-", 13) == 0) {
-            parse_clickhouse_option(argc, argv, &i, &cfg->clickhouse);
-        } else if (is_option(a, "--max-message-size")) {
-            v = option_value(argc, argv, &i, "--max-message-size");
-            /* Dictionary offsets are 32-bit: 1 GiB keeps every offset well inside. */
-            if (parse_size(v, &cfg->max_message_size) || cfg->max_message_size < 16 ||
-                cfg->max_message_size > (1u << 30))
-                bad_value("--max-message-size", v);
-        } else if (is_option(a, "--max-inflight-bytes")) {
-            v = option_value(argc, argv, &i, "--max-inflight-bytes");
-            if (parse_size(v, &cfg->max_inflight_bytes) || cfg->max_inflight_bytes < 1024)
-                bad_value("--max-inflight-bytes", v);
-        } else if (is_option(a, "--max-connections")) {
-            v = option_value(argc, argv, &i, "--max-connections");
-            if (parse_uint(v, 1000000, &cfg->max_connections) || !cfg->max_connections)
-                bad_value("--max-connections", v);
-        } else if (is_option(a, "--max-concurrent-streams")) {
-            v = option_value(argc, argv, &i, "--max-concurrent-streams");
-            if (parse_uint(v, 100000, &cfg->max_concurrent_streams) || !cfg->max_concurrent_streams)
-                bad_value("--max-concurrent-streams", v);
-        } else if (is_option(a, "--idle-timeout")) {
-            v = option_value(argc, argv, &i, "--idle-timeout");
-            if (parse_uint(v, 86400, &u))
-                bad_value("--idle-timeout", v);
-            cfg->idle_timeout_ms = u * 1000;
-        } else if (is_option(a, "--shutdown-timeout")) {
-            v = option_value(argc, argv, &i, "--shutdown-timeout");
-            if (parse_uint(v, 3600, &u))
-                bad_value("--shutdown-timeout", v);
-            cfg->shutdown_timeout_ms = u * 1000;
-        } else if (is_option(a, "--max-stack-depth")) {
-            v = option_value(argc, argv, &i, "--max-stack-depth");
-            if (parse_uint(v, 1u << 24, &u) || !u)
-                bad_value("--max-stack-depth", v);
-            cfg->limits.max_stack_depth = u;
-        } else if (is_option(a, "--proto-version")) {
-            v = option_value(argc, argv, &i, "--proto-version");
-            cfg->proto_version = otlp_layout_find(v);
-            if (!cfg->proto_version && strcmp(v, "auto") != 0)
-                bad_value("--proto-version", v);
-        } else if (strcmp(a, "--detect") == 0) {
-            cfg->detect_only = true;
-        } else if (is_option(a, "--log-level")) {
-            v = option_value(argc, argv, &i, "--log-level");
-            int level = log_parse_level(v);
-            if (level < 0)
-                bad_value("--log-level", v);
-            log_set_level((enum log_level)level);
-        } else if (a[0] == '-' && a[1] != 0) {
-            fprintf(stderr, "lazybackend: unknown option '%s' (see --help)\n", a);
-            exit(2);
-        } else {
-            (*files)[(*n_files)++] = a;
-        }
-    }
-}
-
+/* The defaults the usage text promises. */
 static void config_defaults(struct config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -499,18 +570,30 @@ static void config_defaults(struct config *cfg)
     cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");
 }
 
-/* ---------- sinks ---------- */
+/* ---------- sinks, and giving everything back ---------- */
 
-/* A sink that cannot be opened (e.g. --output in a missing directory) ends the process:
- * what was set up is given back, so the sanitizers see a clean exit. Returns the exit status. */
+/* Everything serve() and decode set up, given back in reverse order, once; safe on a partly
+ * built app, so that every startup failure ends here and the sanitizers see a clean exit.
+ * The sinks get `deadline_ms` to flush. */
+static void app_teardown(struct app *app, int deadline_ms)
+{
+    sink_set_close(&app->sinks, deadline_ms);
+    app->sinks.n = 0;
+    h2_server_free(app->http_server);
+    h2_server_free(app->server);
+    if (app->sigfd >= 0) {
+        loop_del_fd(app->loop, app->sigfd);
+        close(app->sigfd);
+    }
+    otlp_decoder_free(app->decoder);
+    otlp_trace_decoder_free(app->trace_decoder);
+    loop_free(app->loop);
+}
+
+/* A startup step failed (and said why): the exit status, after giving everything back. */
 static int startup_failed(struct app *app)
 {
-    sink_set_close(&app->sinks, 0);
-    app->sinks.n = 0;
-    otlp_decoder_free(app->decoder);
-    loop_free(app->loop);
-    app->decoder = NULL;
-    app->loop = NULL;
+    app_teardown(app, 0);
     return 1;
 }
 
@@ -524,13 +607,45 @@ static int insert_filter(struct app *app)
     if (filter_open(&app->filter_sink, &app->cfg.filter, &app->inner_sinks) != 0) {
         log_error("cannot set up the filters");
         sink_set_close(&app->inner_sinks, 0);
-        app->sinks.n = 0;   /* closed: startup_failed must not close them again */
+        app->sinks.n = 0;   /* closed: the teardown must not close them again */
         return -1;
     }
     app->sinks = (struct sink_set){ &app->filter_sink, 1 };
     return 0;
 }
 
+/* One configured sink into `s`; a sink that cannot be opened (e.g. --output in a missing
+ * directory) is logged, and ends the process. */
+static int open_sink(struct app *app, const char *name, struct sink *s)
+{
+    char err[512];
+    if (strcmp(name, "stdout") == 0) {
+        struct stdout_sink_options o = app->cfg.stdout_opt;
+        o.format = app->cfg.format;
+        o.fd = STDOUT_FILENO;
+        if (stdout_sink_open(s, &o) != 0) {
+            log_error("cannot open the stdout sink%s%s: %s", o.path ? " on " : "",
+                      o.path ? o.path : "", strerror(errno));
+            return -1;
+        }
+        app->stdout_sink = s;
+    } else if (strcmp(name, "sqlite") == 0) {
+        struct sqlite_sink_options o = { .path = app->cfg.sqlite_path, .sync = app->cfg.sqlite_sync };
+        if (sqlite_sink_open(s, &o, err, sizeof err) != 0) {
+            log_error("cannot open the sqlite sink: %s", err);
+            return -1;
+        }
+    } else if (strcmp(name, "clickhouse") == 0) {
+        struct sink_env env = { .loop = app->loop };
+        if (clickhouse_sink_open(s, &app->cfg.clickhouse, &env, err, sizeof err) != 0) {
+            log_error("cannot open the clickhouse sink: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The configured sinks (stdout when none), then the filter stage in front of them. */
 static int open_sinks(struct app *app)
 {
     if (app->cfg.n_sinks == 0)
@@ -538,38 +653,14 @@ static int open_sinks(struct app *app)
     app->sinks.v = app->sink_storage;
     app->sinks.n = 0;
     for (size_t i = 0; i < app->cfg.n_sinks; i++) {
-        struct sink *s = &app->sink_storage[app->sinks.n];
-        if (strcmp(app->cfg.sinks[i], "stdout") == 0) {
-            struct stdout_sink_options o = app->cfg.stdout_opt;
-            o.format = app->cfg.format;
-            o.fd = STDOUT_FILENO;
-            if (stdout_sink_open(s, &o) != 0) {
-                log_error("cannot open the stdout sink%s%s: %s", o.path ? " on " : "",
-                          o.path ? o.path : "", strerror(errno));
-                return -1;
-            }
-            app->stdout_sink = s;
-        } else if (strcmp(app->cfg.sinks[i], "sqlite") == 0) {
-            struct sqlite_sink_options o = { .path = app->cfg.sqlite_path, .sync = app->cfg.sqlite_sync };
-            char err[512];
-            if (sqlite_sink_open(s, &o, err, sizeof err) != 0) {
-                log_error("cannot open the sqlite sink: %s", err);
-                return -1;
-            }
-        } else if (strcmp(app->cfg.sinks[i], "clickhouse") == 0) {
-            struct sink_env env = { .loop = app->loop };
-            char err[512];
-            if (clickhouse_sink_open(s, &app->cfg.clickhouse, &env, err, sizeof err) != 0) {
-                log_error("cannot open the clickhouse sink: %s", err);
-                return -1;
-            }
-        }
+        if (open_sink(app, app->cfg.sinks[i], &app->sink_storage[app->sinks.n]) != 0)
+            return -1;
         app->sinks.n++;
     }
     return insert_filter(app);
 }
 
-/* ---------- the profiles service ---------- */
+/* ---------- profiles and traces, whatever carried them ---------- */
 
 static uint64_t now_unix_nano(void)
 {
@@ -578,6 +669,7 @@ static uint64_t now_unix_nano(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The counts logged when the process stops. */
 static void count_result(struct app *app, const struct otlp_result *res)
 {
     app->stats.requests++;
@@ -613,40 +705,25 @@ static void note_layout(struct app *app, const char *peer)
     slot->layout = det->layout;
 }
 
-static void export_profiles(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
+/* Any profiles request from the network: decoded into the sinks, counted, and logged with
+ * `how` it came ("HTTP/1.1, json"; NULL for gRPC, whose log line names no transport). */
+static void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,
+                         const uint8_t *msg, size_t len, struct otlp_result *res)
 {
-    struct app *app = ud;
-    struct lb_request req = {
-        .transport = "grpc", .peer = call->peer, .received_unix_nano = now_unix_nano(),
-        .wire_bytes = call->wire_bytes, .sequence = ++app->sequence,
-    };
-    struct otlp_result res;
-    otlp_export_profiles(app->decoder, call->message, call->length, &req, &app->sinks, &res);
-    count_result(app, &res);
-    switch (res.status) {
-    case OTLP_OK:
-        note_layout(app, call->peer);
-        reply->status = GRPC_OK;
-        if (otlp_encode_profiles_response(&res, &reply->body) != 0) {
-            reply->status = GRPC_INTERNAL;
-            snprintf(reply->message, sizeof reply->message, "cannot encode the response");
-        }
-        log_info("export from %s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
-                 call->peer, (unsigned long long)res.resources, (unsigned long long)res.profiles,
-                 (unsigned long long)res.samples, (unsigned long long)res.frames, call->length,
-                 call->compressed ? ", gzip" : "", req.layout,
-                 res.rejected_profiles ? "; " : "", res.rejected_profiles ? res.message : "");
-        return;
-    case OTLP_INVALID: reply->status = GRPC_INVALID_ARGUMENT; break;
-    case OTLP_UNAVAILABLE: reply->status = GRPC_UNAVAILABLE; break;
-    case OTLP_SINK_FAILED: reply->status = GRPC_UNAVAILABLE; break;
-    case OTLP_NOMEM: reply->status = GRPC_RESOURCE_EXHAUSTED; break;
-    }
-    /* The transport logs every error reply once, with peer, path and status. */
-    snprintf(reply->message, sizeof reply->message, "%s", res.message);
+    req->received_unix_nano = now_unix_nano();
+    req->sequence = ++app->sequence;
+    otlp_export_profiles(app->decoder, msg, len, req, &app->sinks, res);
+    count_result(app, res);
+    if (res->status != OTLP_OK)
+        return;   /* the transport logs errors with their status */
+    note_layout(app, req->peer);
+    log_info("export from %s%s%s%s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
+             req->peer, how ? " (" : "", how ? how : "", how ? ")" : "",
+             (unsigned long long)res->resources, (unsigned long long)res->profiles,
+             (unsigned long long)res->samples, (unsigned long long)res->frames, len,
+             compressed ? ", gzip" : "", req->layout,
+             res->rejected_profiles ? "; " : "", res->rejected_profiles ? res->message : "");
 }
-
-/* ---------- OTLP/HTTP and traces ---------- */
 
 /* Traces bypass the filter stage (its filters are about profiles and samples): spans go to
  * the configured sinks, of which those with a span callback take them (sinks/sink.h). */
@@ -655,27 +732,7 @@ static struct sink_set *trace_sinks(struct app *app)
     return app->filter_sink.type ? &app->inner_sinks : &app->sinks;
 }
 
-/* POST /v1development/profiles: the same decoder and sinks as the gRPC method. */
-static void http_profiles(void *ud, const struct otlp_http_call *call, struct otlp_result *res)
-{
-    struct app *app = ud;
-    struct lb_request req = {
-        .transport = "http", .peer = call->peer, .received_unix_nano = now_unix_nano(),
-        .wire_bytes = call->wire_bytes, .sequence = ++app->sequence,
-    };
-    otlp_export_profiles(app->decoder, call->message, call->length, &req, &app->sinks, res);
-    count_result(app, res);
-    if (res->status != OTLP_OK)
-        return;   /* the HTTP binding logs errors with their status */
-    note_layout(app, call->peer);
-    log_info("export from %s (%s, %s): %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
-             call->peer, call->protocol, call->format, (unsigned long long)res->resources,
-             (unsigned long long)res->profiles, (unsigned long long)res->samples,
-             (unsigned long long)res->frames, call->length, call->compressed ? ", gzip" : "",
-             req.layout, res->rejected_profiles ? "; " : "", res->rejected_profiles ? res->message : "");
-}
-
-/* Any trace request, whatever carried it. */
+/* Any traces request, whatever carried it: decoded into the span sinks, counted, logged. */
 static void run_traces(struct app *app, struct lb_request *req, const char *how,
                        const uint8_t *msg, size_t len, struct otlp_trace_result *res)
 {
@@ -694,6 +751,56 @@ static void run_traces(struct app *app, struct lb_request *req, const char *how,
              res->rejected_spans ? "; " : "", res->rejected_spans ? res->message : "");
 }
 
+/* A decode's outcome as a gRPC reply: OK with the response the caller encoded (`encoded` is
+ * how that went), or the status that fits and the decoder's message (the transport logs
+ * every error reply once, with peer, path and status). */
+static void grpc_answer(struct grpc_reply *reply, enum otlp_status st, const char *message, int encoded)
+{
+    switch (st) {
+    case OTLP_OK: reply->status = GRPC_OK; break;
+    case OTLP_INVALID: reply->status = GRPC_INVALID_ARGUMENT; break;
+    case OTLP_UNAVAILABLE: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_SINK_FAILED: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_NOMEM: reply->status = GRPC_RESOURCE_EXHAUSTED; break;
+    }
+    if (st != OTLP_OK) {
+        snprintf(reply->message, sizeof reply->message, "%s", message);
+    } else if (encoded != 0) {
+        reply->status = GRPC_INTERNAL;
+        snprintf(reply->message, sizeof reply->message, "cannot encode the response");
+    }
+}
+
+/* gRPC ProfilesService/Export */
+static void grpc_profiles(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
+{
+    struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    struct otlp_result res;
+    run_profiles(ud, &req, NULL, call->compressed, call->message, call->length, &res);
+    grpc_answer(reply, res.status, res.message,
+                res.status == OTLP_OK ? otlp_encode_profiles_response(&res, &reply->body) : 0);
+}
+
+/* gRPC TraceService/Export */
+static void grpc_traces(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
+{
+    struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    struct otlp_trace_result res;
+    run_traces(ud, &req, call->compressed ? "grpc, gzip" : "grpc", call->message, call->length, &res);
+    grpc_answer(reply, res.status, res.message,
+                res.status == OTLP_OK ? otlp_encode_traces_response(&res, &reply->body) : 0);
+}
+
+/* POST /v1development/profiles (h2/otlp_http.c answers it from `res`). */
+static void http_profiles(void *ud, const struct otlp_http_call *call, struct otlp_result *res)
+{
+    struct lb_request req = { .transport = "http", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    char how[64];
+    snprintf(how, sizeof how, "%s, %s", call->protocol, call->format);
+    run_profiles(ud, &req, how, call->compressed, call->message, call->length, res);
+}
+
+/* POST /v1/traces */
 static void http_traces(void *ud, const struct otlp_http_call *call, struct otlp_trace_result *res)
 {
     struct lb_request req = { .transport = "http", .peer = call->peer, .wire_bytes = call->wire_bytes };
@@ -702,34 +809,15 @@ static void http_traces(void *ud, const struct otlp_http_call *call, struct otlp
     run_traces(ud, &req, how, call->message, call->length, res);
 }
 
-/* gRPC /opentelemetry.proto.collector.trace.v1.TraceService/Export */
-static void export_traces(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
-{
-    struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
-    struct otlp_trace_result res;
-    run_traces(ud, &req, call->compressed ? "grpc, gzip" : "grpc", call->message, call->length, &res);
-    switch (res.status) {
-    case OTLP_OK:
-        reply->status = GRPC_OK;
-        if (otlp_encode_traces_response(&res, &reply->body) != 0) {
-            reply->status = GRPC_INTERNAL;
-            snprintf(reply->message, sizeof reply->message, "cannot encode the response");
-        }
-        return;
-    case OTLP_INVALID: reply->status = GRPC_INVALID_ARGUMENT; break;
-    case OTLP_UNAVAILABLE: reply->status = GRPC_UNAVAILABLE; break;
-    case OTLP_SINK_FAILED: reply->status = GRPC_UNAVAILABLE; break;
-    case OTLP_NOMEM: reply->status = GRPC_RESOURCE_EXHAUSTED; break;
-    }
-    snprintf(reply->message, sizeof reply->message, "%s", res.message);
-}
+/* ---------- the ports ---------- */
 
-/* The HTTP port: same limits as the gRPC port. NULL with a logged reason on failure. */
-static struct h2_server *start_http(struct app *app)
+/* Both ports take the same limits. */
+static struct h2_server_config port_config(const struct app *app, const char *address,
+                                           enum h2_server_protocol protocol)
 {
-    struct h2_server_config hc = {
-        .address = app->cfg.http_address,
-        .protocol = H2_SERVER_HTTP,
+    return (struct h2_server_config){
+        .address = address,
+        .protocol = protocol,
         .request_timeout_ms = app->cfg.request_timeout_ms,
         .max_message_size = app->cfg.max_message_size,
         .max_inflight_bytes = app->cfg.max_inflight_bytes,
@@ -737,6 +825,37 @@ static struct h2_server *start_http(struct app *app)
         .max_concurrent_streams = app->cfg.max_concurrent_streams,
         .idle_timeout_ms = app->cfg.idle_timeout_ms,
     };
+}
+
+/* The gRPC port: the profiles and traces Export methods. NULL with a logged reason. */
+static struct h2_server *start_grpc(struct app *app)
+{
+    struct h2_server_config hc = port_config(app, app->cfg.grpc_address, H2_SERVER_GRPC);
+    char err[256];
+    struct h2_server *s = h2_server_new(app->loop, &hc);
+    if (!s || h2_server_add_method(s, PROFILES_EXPORT_PATH, grpc_profiles, app) != 0 ||
+        h2_server_add_method(s, TRACES_EXPORT_PATH, grpc_traces, app) != 0) {
+        log_error("cannot create the gRPC server");
+        h2_server_free(s);
+        return NULL;
+    }
+    if (h2_server_listen(s, err, sizeof err) != 0) {
+        log_error("cannot listen on %s: %s", app->cfg.grpc_address, err);
+        h2_server_free(s);
+        return NULL;
+    }
+    log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes", LAZYBACKEND_VERSION,
+             h2_server_address(s), app->cfg.n_sinks ? " " : "", app->cfg.sinks[0],
+             app->cfg.max_message_size);
+    return s;
+}
+
+/* The HTTP port. NULL with a logged reason on failure: a taken default port only warns (the
+ * gRPC receiver must not stop because a Collector holds 4318); an address the user asked for
+ * must work (serve() then stops). */
+static struct h2_server *start_http(struct app *app)
+{
+    struct h2_server_config hc = port_config(app, app->cfg.http_address, H2_SERVER_HTTP);
     app->http_service = (struct otlp_http_service){
         .profiles = http_profiles, .traces = http_traces, .ud = app,
         .max_message_size = app->cfg.max_message_size,
@@ -749,8 +868,6 @@ static struct h2_server *start_http(struct app *app)
         return NULL;
     }
     if (h2_server_listen(s, err, sizeof err) != 0) {
-        /* The default port taken (another backend, a Collector) must not stop the gRPC
-         * receiver; an address the user asked for must. */
         if (app->cfg.http_address_set)
             log_error("cannot listen on %s: %s", app->cfg.http_address, err);
         else
@@ -766,6 +883,7 @@ static struct h2_server *start_http(struct app *app)
 
 /* ---------- signals and shutdown ---------- */
 
+/* Shutdown: the loop ends once no request is in flight, or at the deadline. */
 static void check_drained(struct loop *loop, void *ud)
 {
     struct app *app = ud;
@@ -795,34 +913,41 @@ static void reopen_output(struct app *app)
         log_info("SIGHUP: reopened %s", app->cfg.stdout_opt.path);
 }
 
+/* SIGINT/SIGTERM: stop accepting and let the requests in flight finish. A second one stops
+ * the loop now: true then. */
+static bool begin_shutdown(struct app *app, struct loop *loop, uint32_t signo)
+{
+    if (app->shutting_down) {
+        log_warn("second signal: stopping now");
+        loop_stop(loop);
+        return true;
+    }
+    log_info("%s: stop accepting, finish in-flight requests, flush sinks", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    app->shutting_down = true;
+    app->shutdown_deadline_ms = loop_now_ms(loop) + app->cfg.shutdown_timeout_ms;
+    h2_server_shutdown(app->server);
+    if (app->http_server)
+        h2_server_shutdown(app->http_server);
+    check_drained(loop, app);
+    return false;
+}
+
+/* Signals arrive through a signalfd on the loop, so handling them is ordinary code. */
 static void on_signal(struct loop *loop, int fd, int events, void *ud)
 {
     (void)events;
     struct app *app = ud;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGHUP) {
+        if (si.ssi_signo == SIGHUP)
             reopen_output(app);
-            continue;
-        }
-        if (si.ssi_signo != SIGINT && si.ssi_signo != SIGTERM)
-            continue;
-        if (app->shutting_down) {
-            log_warn("second signal: stopping now");
-            loop_stop(loop);
+        else if ((si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) && begin_shutdown(app, loop, si.ssi_signo))
             return;
-        }
-        log_info("%s: stop accepting, finish in-flight requests, flush sinks",
-                 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-        app->shutting_down = true;
-        app->shutdown_deadline_ms = loop_now_ms(loop) + app->cfg.shutdown_timeout_ms;
-        h2_server_shutdown(app->server);
-        if (app->http_server)
-            h2_server_shutdown(app->http_server);
-        check_drained(loop, app);
     }
 }
 
+/* SIGINT, SIGTERM and SIGHUP through app->sigfd; SIGPIPE ignored (a closed stdout pipe is an
+ * error to report, not a death). 0 or -1 with errno. */
 static int setup_signals(struct app *app)
 {
     sigset_t set;
@@ -832,55 +957,39 @@ static int setup_signals(struct app *app)
     sigaddset(&set, SIGHUP);
     if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
         return -1;
-    signal(SIGPIPE, SIG_IGN);   /* a closed stdout pipe is an error to report, not a death */
+    signal(SIGPIPE, SIG_IGN);
     int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     if (fd < 0)
         return -1;
-    return loop_add_fd(app->loop, fd, LOOP_READ, on_signal, app) == 0 ? fd : -1;
+    if (loop_add_fd(app->loop, fd, LOOP_READ, on_signal, app) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    app->sigfd = fd;
+    return 0;
 }
 
-static int serve(struct app *app)
+/* ---------- serve ---------- */
+
+/* What both ports deliver to: the loop, the decoders, the sinks, the signals. */
+static int open_pipeline(struct app *app)
 {
     app->loop = loop_new();
     app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
     app->trace_decoder = otlp_trace_decoder_new();
-    if (!app->loop || !app->decoder || !app->trace_decoder || open_sinks(app) != 0) {
-        otlp_trace_decoder_free(app->trace_decoder);
-        return startup_failed(app);
-    }
-    int sigfd = setup_signals(app);
-    if (sigfd < 0) {
+    if (!app->loop || !app->decoder || !app->trace_decoder || open_sinks(app) != 0)
+        return -1;
+    if (setup_signals(app) != 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
-        return 1;
+        return -1;
     }
-    struct h2_server_config hc = {
-        .address = app->cfg.grpc_address,
-        .request_timeout_ms = app->cfg.request_timeout_ms,
-        .max_message_size = app->cfg.max_message_size,
-        .max_inflight_bytes = app->cfg.max_inflight_bytes,
-        .max_connections = app->cfg.max_connections,
-        .max_concurrent_streams = app->cfg.max_concurrent_streams,
-        .idle_timeout_ms = app->cfg.idle_timeout_ms,
-    };
-    char err[256];
-    app->server = h2_server_new(app->loop, &hc);
-    if (!app->server || h2_server_add_method(app->server, PROFILES_EXPORT_PATH, export_profiles, app) != 0 ||
-        h2_server_add_method(app->server, TRACES_EXPORT_PATH, export_traces, app) != 0) {
-        log_error("cannot create the gRPC server");
-        return 1;
-    }
-    if (h2_server_listen(app->server, err, sizeof err) != 0) {
-        log_error("cannot listen on %s: %s", app->cfg.grpc_address, err);
-        return 1;
-    }
-    log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes", LAZYBACKEND_VERSION,
-             h2_server_address(app->server), app->cfg.n_sinks ? " " : "", app->cfg.sinks[0],
-             app->cfg.max_message_size);
-    if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)
-        return 1;
-    int rc = loop_run(app->loop) == 0 ? 0 : 1;
+    return 0;
+}
 
-    sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
+static void log_stopped(const struct app *app)
+{
     const struct h2_stats *hs = h2_server_stats(app->server);
     log_info("stopped: %llu requests (%llu ok, %llu invalid, %llu refused, %llu failed), %llu samples delivered, "
              "%llu rejected; %llu connections",
@@ -892,18 +1001,27 @@ static int serve(struct app *app)
         log_info("traces: %llu requests (%llu ok), %llu spans delivered, %llu rejected",
                  (unsigned long long)app->trace_stats.requests, (unsigned long long)app->trace_stats.ok,
                  (unsigned long long)app->trace_stats.spans, (unsigned long long)app->trace_stats.rejected_spans);
-    h2_server_free(app->http_server);
-    h2_server_free(app->server);
-    loop_del_fd(app->loop, sigfd);
-    close(sigfd);
-    otlp_decoder_free(app->decoder);
-    otlp_trace_decoder_free(app->trace_decoder);
-    loop_free(app->loop);
+}
+
+/* `lazybackend serve`: both ports until SIGINT/SIGTERM, then a drained shutdown in which the
+ * sinks flush within --shutdown-timeout. */
+static int serve(struct app *app)
+{
+    if (open_pipeline(app) != 0 || !(app->server = start_grpc(app)))
+        return startup_failed(app);
+    if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)
+        return startup_failed(app);
+    int rc = loop_run(app->loop) == 0 ? 0 : 1;
+    sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
+    app->sinks.n = 0;
+    log_stopped(app);
+    app_teardown(app, 0);
     return rc;
 }
 
 /* ---------- decode: captured payloads ---------- */
 
+/* A whole file (or stdin) into `out`, up to its limit. */
 static int read_all(const char *path, size_t limit, struct buf *out, char *err, size_t errlen)
 {
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
@@ -935,6 +1053,11 @@ static int read_all(const char *path, size_t limit, struct buf *out, char *err, 
     return rc;
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* A stream of 4-byte big-endian length-prefixed requests (the Collector's file exporter)
  * tiles the file exactly; a raw protobuf request never starts with a zero byte (field 0
  * does not exist), and almost never tiles by chance. */
@@ -944,7 +1067,7 @@ static bool is_length_prefixed(const uint8_t *p, size_t n)
     while (pos < n) {
         if (n - pos < 4)
             return false;
-        uint32_t len = (uint32_t)p[pos] << 24 | (uint32_t)p[pos + 1] << 16 | (uint32_t)p[pos + 2] << 8 | p[pos + 3];
+        uint32_t len = be32(p + pos);
         if (len > n - pos - 4)
             return false;
         pos += 4 + len;
@@ -968,6 +1091,7 @@ static int detect_one(struct app *app, const char *name, unsigned index, const u
     return rc == 0 ? 0 : 1;
 }
 
+/* One request of a file into the sinks; 1 when it was refused or anything in it rejected. */
 static int decode_one(struct app *app, const char *name, unsigned index, const uint8_t *msg, size_t len)
 {
     if (app->cfg.detect_only)
@@ -979,68 +1103,65 @@ static int decode_one(struct app *app, const char *name, unsigned index, const u
     struct otlp_result res;
     otlp_export_profiles(app->decoder, msg, len, &req, &app->sinks, &res);
     count_result(app, &res);
-    if (res.status != OTLP_OK) {
-        fprintf(stderr, "lazybackend: %s: request %u: %s\n", name, index, res.message);
-        return 1;
-    }
-    if (res.rejected_profiles || res.rejected_samples) {
+    if (res.status != OTLP_OK || res.rejected_profiles || res.rejected_samples) {
         fprintf(stderr, "lazybackend: %s: request %u: %s\n", name, index, res.message);
         return 1;
     }
     return 0;
 }
 
+/* A file's requests, decompressed: a length-prefixed stream of them, or one raw request. */
+static int decode_requests(struct app *app, const char *name, const uint8_t *p, size_t n)
+{
+    size_t max = app->cfg.max_message_size;
+    if (n == 0) {
+        fprintf(stderr, "lazybackend: %s: empty input\n", name);
+        return 1;
+    }
+    if (!is_length_prefixed(p, n)) {
+        if (n <= max)
+            return decode_one(app, name, 0, p, n);
+        fprintf(stderr, "lazybackend: %s: %zu bytes is over --max-message-size\n", name, n);
+        return 1;
+    }
+    int rc = 0;
+    unsigned index = 0;
+    for (size_t pos = 0; pos < n; index++) {
+        uint32_t len = be32(p + pos);
+        if (len > max) {
+            fprintf(stderr, "lazybackend: %s: request %u: %u bytes is over --max-message-size\n", name, index, len);
+            rc = 1;
+        } else {
+            rc |= decode_one(app, name, index, p + pos + 4, len);
+        }
+        pos += 4 + (size_t)len;
+    }
+    return rc;
+}
+
+/* One FILE argument: read, gunzipped when it is gzip, its requests decoded. */
 static int decode_file(struct app *app, const char *path)
 {
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
     struct buf raw, inflated;
     char err[256];
-    int rc = 0;
+    int rc = 1;
     buf_init(&raw, app->cfg.max_message_size * 16);   /* a file may hold many requests */
     buf_init(&inflated, app->cfg.max_message_size * 16);
-    if (read_all(path, raw.limit, &raw, err, sizeof err) != 0) {
+    if (read_all(path, raw.limit, &raw, err, sizeof err) != 0)
         fprintf(stderr, "lazybackend: %s: %s\n", name, err);
-        rc = 1;
-        goto out;
-    }
-    const uint8_t *p = raw.data;
-    size_t n = raw.len;
-    if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b) {   /* gzip magic */
-        if (gzip_inflate(p, n, inflated.limit, &inflated, err, sizeof err) != GZIP_OK) {
-            fprintf(stderr, "lazybackend: %s: gzip: %s\n", name, err);
-            rc = 1;
-            goto out;
-        }
-        p = inflated.data;
-        n = inflated.len;
-    }
-    if (n == 0) {
-        fprintf(stderr, "lazybackend: %s: empty input\n", name);
-        rc = 1;
-    } else if (is_length_prefixed(p, n)) {
-        unsigned index = 0;
-        for (size_t pos = 0; pos < n; index++) {
-            uint32_t len = (uint32_t)p[pos] << 24 | (uint32_t)p[pos + 1] << 16 | (uint32_t)p[pos + 2] << 8 | p[pos + 3];
-            if (len > app->cfg.max_message_size) {
-                fprintf(stderr, "lazybackend: %s: request %u: %u bytes is over --max-message-size\n", name, index, len);
-                rc = 1;
-            } else {
-                rc |= decode_one(app, name, index, p + pos + 4, len);
-            }
-            pos += 4 + (size_t)len;
-        }
-    } else if (n > app->cfg.max_message_size) {
-        fprintf(stderr, "lazybackend: %s: %zu bytes is over --max-message-size\n", name, n);
-        rc = 1;
-    } else {
-        rc = decode_one(app, name, 0, p, n);
-    }
-out:
+    else if (raw.len < 2 || raw.data[0] != 0x1f || raw.data[1] != 0x8b)   /* no gzip magic */
+        rc = decode_requests(app, name, raw.data, raw.len);
+    else if (gzip_inflate(raw.data, raw.len, inflated.limit, &inflated, err, sizeof err) != GZIP_OK)
+        fprintf(stderr, "lazybackend: %s: gzip: %s\n", name, err);
+    else
+        rc = decode_requests(app, name, inflated.data, inflated.len);
     buf_free(&raw);
     buf_free(&inflated);
     return rc;
 }
 
+/* `lazybackend decode FILE...`: the decoder and sinks of the server on captured payloads. */
 static int decode_command(struct app *app, const char **files, int n_files)
 {
     if (n_files == 0) {
@@ -1056,28 +1177,27 @@ static int decode_command(struct app *app, const char **files, int n_files)
     int rc = 0;
     for (int i = 0; i < n_files; i++)
         rc |= decode_file(app, files[i]);
-    sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
-    otlp_decoder_free(app->decoder);
-    loop_free(app->loop);
+    app_teardown(app, (int)app->cfg.shutdown_timeout_ms);
     return rc;
+}
+
+/* The query commands read a SQLite store and have options of their own. */
+static bool is_query_command(int argc, char **argv)
+{
+    return argc > 1 && (strcmp(argv[1], "top") == 0 || strcmp(argv[1], "folded") == 0 ||
+                        strcmp(argv[1], "flamegraph") == 0);
 }
 
 int main(int argc, char **argv)
 {
+    if (is_query_command(argc, argv))
+        return sqlite_query_main(argv[1], argc - 2, argv + 2);
     struct app app;
     memset(&app, 0, sizeof app);
+    app.sigfd = -1;
     config_defaults(&app.cfg);
-    int first = 1;
-    bool decode = false;
-    if (argc > 1 && (strcmp(argv[1], "top") == 0 || strcmp(argv[1], "folded") == 0 ||
-                     strcmp(argv[1], "flamegraph") == 0))
-        return sqlite_query_main(argv[1], argc - 2, argv + 2);
-    if (argc > 1 && strcmp(argv[1], "decode") == 0) {
-        decode = true;
-        first = 2;
-    } else if (argc > 1 && strcmp(argv[1], "serve") == 0) {
-        first = 2;
-    }
+    bool decode = argc > 1 && strcmp(argv[1], "decode") == 0;
+    int first = decode || (argc > 1 && strcmp(argv[1], "serve") == 0) ? 2 : 1;
     const char **files;
     int n_files;
     parse_options(argc, argv, first, &app.cfg, &files, &n_files);
