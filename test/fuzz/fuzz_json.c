@@ -18,13 +18,13 @@
 
 enum { OUT_LIMIT = 4 << 20 };
 
-/* A reason is one terminated line (it goes into logs and into an HTTP error body). */
+/* A reason is one terminated line of printable ASCII (it goes into logs and into an HTTP
+ * error body; json.c once quoted decoded newlines there). */
 static void check_reason(const char *err, size_t cap)
 {
-    const char *end = memchr(err, 0, cap);
-    fuzz_must(end != NULL, "json: reason not terminated");
-    fuzz_must(end > err, "json: empty reason");
-    fuzz_must(memchr(err, '\n', (size_t)(end - err)) == NULL, "json: reason spans lines");
+    fuzz_must(memchr(err, 0, cap) != NULL, "json: reason not terminated");
+    fuzz_must(err[0] != 0, "json: empty reason");
+    fuzz_must(fuzz_printable(err), "json: reason not one line of printable ASCII");
 }
 
 static enum otlp_json_result transcode(enum otlp_json_doc doc, const uint8_t *data, size_t size,

@@ -89,6 +89,14 @@ static bool terminated(const char *s, size_t cap)
     return memchr(s, 0, cap) != NULL;
 }
 
+bool fuzz_printable(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+            return false;
+    return true;
+}
+
 void fuzz_check_json_out(const struct buf *json, const char *what)
 {
     for (size_t i = 0; i < json->len; i++)
@@ -105,12 +113,14 @@ void fuzz_check_json_out(const struct buf *json, const char *what)
 }
 
 /* The contract both decoders keep (decode.h, traces.h): the status returned is the one in
- * the result, the message is terminated, and whatever was rejected is described. */
+ * the result, the message is terminated, and whatever was rejected is described - in one
+ * line of printable ASCII, since the message goes into log lines and error bodies. */
 static void check_result(enum otlp_status st, enum otlp_status in_result, const char *message,
                          size_t cap, bool rejected)
 {
     fuzz_must(st == in_result, "status and result disagree");
     fuzz_must(terminated(message, cap), "message not terminated");
+    fuzz_must(fuzz_printable(message), "message not one line of printable ASCII");
     fuzz_must(st != OTLP_OK || !rejected || message[0], "rejections without a message");
 }
 

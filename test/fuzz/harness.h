@@ -27,6 +27,9 @@
 /* A broken invariant: says which and aborts (libFuzzer keeps the input). */
 void fuzz_must(bool ok, const char *what);
 
+/* True when `s` is one line of printable ASCII (what may go into a log line). */
+bool fuzz_printable(const char *s);
+
 /* Logs at debug level (so every log line's formatting runs on hostile strings); the scripts
  * pass -close_fd_mask=2 so that they go nowhere while the sanitizer reports still show. */
 void fuzz_init_logs(void);

@@ -126,6 +126,9 @@ def seeds_json(out):
         write(out, f"profiles.{style}.json", hg.to_otlp_json(profiles_request(), camel))
         write(out, f"traces.{style}.json", hg.to_otlp_json(traces_request(hg), camel))
     write(out, "regress-bare-events.json", hg.to_otlp_json(bare_events_request(hg)))
+    # Regression (test/unit/test_json.c): a refusal quoting a decoded newline.
+    write(out, "regress-reason-newline.json",
+          b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"kind":"\\n1"}]}]}]}')
     try:
         _, fixture = hg.fixture_request()
     except OSError:
