@@ -263,6 +263,7 @@ static const char *opt_value(struct args *a)
     return a->argv[++a->i];
 }
 
+/* A value the option cannot take: said with the option's name, and the process ends. */
 static void bad_value(const char *name, const char *value)
 {
     fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", name, value);
@@ -662,6 +663,7 @@ static int open_sinks(struct app *app)
 
 /* ---------- profiles and traces, whatever carried them ---------- */
 
+/* When a request was received, for the sinks (the wall clock: sinks show and store it). */
 static uint64_t now_unix_nano(void)
 {
     struct timespec ts;
@@ -988,6 +990,7 @@ static int open_pipeline(struct app *app)
     return 0;
 }
 
+/* The last log lines: what the process did, for whoever reads the log of a run. */
 static void log_stopped(const struct app *app)
 {
     const struct h2_stats *hs = h2_server_stats(app->server);
@@ -1053,6 +1056,7 @@ static int read_all(const char *path, size_t limit, struct buf *out, char *err, 
     return rc;
 }
 
+/* The Collector's file exporter writes lengths big-endian. */
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -1188,6 +1192,7 @@ static bool is_query_command(int argc, char **argv)
                         strcmp(argv[1], "flamegraph") == 0);
 }
 
+/* serve (the default), decode, or a query command; options first, then the work. */
 int main(int argc, char **argv)
 {
     if (is_query_command(argc, argv))
