@@ -10,7 +10,7 @@ PACKAGES=(
   libhttp-parser-dev                                     # HTTP/1.1 request parser (OTLP/HTTP port)
   nanopb libnanopb-dev protobuf-compiler python3-protobuf  # protobuf code generation and runtime
   zlib1g-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev # gzip, SQLite store, ClickHouse over HTTP
-  python3-grpcio curl jq                                 # test clients
+  python3-grpcio curl jq bc                              # test clients; bc for scripts/bench
   python3-h2                                             # raw HTTP/2 frames in the transport e2e test
   clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
   chromium                                               # headless check of the flame graph SVG
