@@ -36,7 +36,8 @@ LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz 
 PROTOS   := common profiles profiles_service profiles_v1_9 profiles_v1_8 profiles_v1_7 trace trace_service
 PB_C     := $(PROTOS:%=$(BUILD)/pb/%.pb.c)
 PB_H     := $(PROTOS:%=$(BUILD)/pb/%.pb.h)
-LIB_SRC  := $(wildcard lib/*.c) $(wildcard h2/*.c) $(wildcard otlp/*.c) $(wildcard sinks/*.c)
+# Every .c below the layer folders (one level of sub-folders: sinks/<sink>/, cmd/ ...).
+LIB_SRC  := $(foreach d,lib h2 otlp sinks cmd,$(wildcard $(d)/*.c $(d)/*/*.c))
 OBJS     := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PB_C:%.c=%.o)
 BIN      := lazybackend
 ifeq ($(SANITIZE),1)

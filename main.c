@@ -4,7 +4,7 @@
  *   lazybackend [serve] [options]        receive OTLP profiles and traces over gRPC and
  *                                        OTLP/HTTP, write them to sinks
  *   lazybackend decode [options] FILE... the same decoder and sinks on captured payloads
- *   lazybackend top|folded|flamegraph    queries of a SQLite store (sinks/sqlite_query.c)
+ *   lazybackend top|folded|flamegraph    queries of a SQLite store (sinks/sqlite/query.c)
  *
  * The process is one thread around one event loop (lib/loop.c). Data flows one way:
  * h2/ (transport) -> otlp/ (decode, validate, resolve) -> sinks/ (output). This file owns the
@@ -40,9 +40,9 @@
 #include "otlp/traces.h"
 #include "sinks/filter.h"
 #include "sinks/sink.h"
-#include "sinks/stdout.h"
-#include "sinks/sqlite.h"
-#include "sinks/clickhouse.h"
+#include "sinks/stdout/stdout.h"
+#include "sinks/sqlite/sqlite.h"
+#include "sinks/clickhouse/clickhouse.h"
 
 #ifndef LAZYBACKEND_VERSION
 #define LAZYBACKEND_VERSION "0.1.0"
@@ -714,7 +714,7 @@ static void run_profiles(struct app *app, struct lb_request *req, const char *ho
 {
     req->received_unix_nano = now_unix_nano();
     req->sequence = ++app->sequence;
-    otlp_export_profiles(app->decoder, msg, len, req, &app->sinks, res);
+    otlp_export_profiles(app->decoder, msg, len, req, sink_set_consumer(&app->sinks), res);
     count_result(app, res);
     if (res->status != OTLP_OK)
         return;   /* the transport logs errors with their status */
@@ -740,7 +740,7 @@ static void run_traces(struct app *app, struct lb_request *req, const char *how,
 {
     req->received_unix_nano = now_unix_nano();
     req->sequence = ++app->sequence;
-    otlp_export_traces(app->trace_decoder, msg, len, req, trace_sinks(app), res);
+    otlp_export_traces(app->trace_decoder, msg, len, req, sink_set_consumer(trace_sinks(app)), res);
     app->trace_stats.requests++;
     app->trace_stats.spans += res->spans;
     app->trace_stats.rejected_spans += res->rejected_spans;
@@ -1105,7 +1105,7 @@ static int decode_one(struct app *app, const char *name, unsigned index, const u
         .wire_bytes = len, .sequence = ++app->sequence,
     };
     struct otlp_result res;
-    otlp_export_profiles(app->decoder, msg, len, &req, &app->sinks, &res);
+    otlp_export_profiles(app->decoder, msg, len, &req, sink_set_consumer(&app->sinks), &res);
     count_result(app, &res);
     if (res.status != OTLP_OK || res.rejected_profiles || res.rejected_samples) {
         fprintf(stderr, "lazybackend: %s: request %u: %s\n", name, index, res.message);

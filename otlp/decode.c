@@ -60,7 +60,7 @@ struct otlp_decoder {
     framevec frames;
 
     /* the request being decoded */
-    struct sink_set *sinks;
+    struct otlp_consumer out;
     struct otlp_result *res;
     struct lb_request *req;
     struct lb_resource resource;
@@ -424,7 +424,7 @@ static bool on_sample(void *ctx, pb_ref_t el)
         return otlp_malformed(&d->rep, "sample", &s.is);
     struct lb_sample smp;
     if (resolve_sample(d, &rs, &smp)) {
-        sink_set_sample(d->sinks, &smp);
+        OTLP_EMIT(d->out, sample, &smp);
         d->res->samples++;
         d->res->frames += smp.n_frames;
         d->res->timestamps += smp.n_timestamps;
@@ -490,14 +490,14 @@ static bool on_profile(void *ctx, pb_ref_t el)
             otlp_note_first(&d->rep, d->rep.why);
         d->res->rejected_profiles++;
     } else {
-        sink_set_profile_begin(d->sinks, &d->profile);
+        OTLP_EMIT(d->out, profile_begin, &d->profile);
         d->sample_rejected_in_profile = false;
         d->rep.depth = 4;
         pbref_open_ref(&s, el);
         if (!d->layout->profile_samples(&s.is, on_sample, d))
             return otlp_malformed(&d->rep, "profile", &s.is);
         d->rep.depth = 3;
-        sink_set_profile_end(d->sinks, &d->profile);
+        OTLP_EMIT(d->out, profile_end, &d->profile);
         d->res->profiles++;
         if (d->sample_rejected_in_profile)
             d->res->rejected_profiles++;
@@ -597,13 +597,13 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
     r->schema_url = (lb_str){ (const char *)rp.schema_url.p, rp.schema_url.n };
     bool emit = !d->skip_resource;
     if (emit)
-        sink_set_resource_begin(d->sinks, r);
+        OTLP_EMIT(d->out, resource_begin, r);
     pbref_open_ref(&s, el);
     if (!raw_resource_profiles(&s.is, NULL, on_scope_profiles, d, &rp))
         return otlp_malformed(&d->rep, "resource_profiles", &s.is);
     d->rep.depth = 1;
     if (emit) {
-        sink_set_resource_end(d->sinks, r);
+        OTLP_EMIT(d->out, resource_end, r);
         d->res->resources++;
     }
     d->rep.at[AT_RESOURCE]++;
@@ -665,13 +665,13 @@ static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len
 }
 
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
-                                      struct lb_request *req, struct sink_set *sinks,
+                                      struct lb_request *req, struct otlp_consumer out,
                                       struct otlp_result *res)
 {
     memset(res, 0, sizeof *res);
     d->res = res;
     d->req = req;
-    d->sinks = sinks;
+    d->out = out;
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "none";
     req->message_bytes = len;
@@ -680,7 +680,7 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
 
     if (!otlp_check_size(&d->rep, len))
         return res->status = OTLP_INVALID;
-    if (sink_set_admit(sinks, res->message, sizeof res->message) != 0)
+    if (OTLP_EMIT(out, admit, OTLP_SIGNAL_PROFILES, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
     if (!choose_layout(d, msg, len))
         return res->status = OTLP_INVALID;
@@ -702,14 +702,14 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
         goto refused;
     }
 
-    sink_set_request_begin(sinks, req);
+    OTLP_EMIT(out, request_begin, OTLP_SIGNAL_PROFILES, req);
     pbref_open(&s, msg, len);
     if (!d->layout->request(&s.is, NULL, on_resource_profiles, d)) {
         otlp_malformed(&d->rep, "request", &s.is);
-        sink_set_request_abort(sinks, req, res->message);
+        OTLP_EMIT(out, request_abort, OTLP_SIGNAL_PROFILES, req, res->message);
         goto refused;
     }
-    if (sink_set_request_end(sinks, req, res->message, sizeof res->message) != 0)
+    if (OTLP_EMIT(out, request_end, OTLP_SIGNAL_PROFILES, req, res->message, sizeof res->message) != 0)
         return res->status = OTLP_SINK_FAILED;
     finish_message(d);
     return res->status = OTLP_OK;

@@ -1,12 +1,12 @@
 /*
- * decode.h - OTLP profiles request -> resolved samples -> sinks.
+ * decode.h - OTLP profiles request -> resolved samples -> events (events.h).
  *
  * One call per request. The request bytes (already decompressed) are walked with nanopb in
  * two steps: first the dictionary, wherever it sits on the wire (the eBPF profiler sends it
  * first, stock encoders last), then every ResourceProfiles. Inside each message the small
  * header fields are read before its big repeated field is streamed, so a resource's
  * attributes are known before its first profile, a profile's sample type before its first
- * sample. Each sample is resolved the moment it is decoded and handed to the sinks; nothing
+ * sample. Each sample is resolved the moment it is decoded and emitted to the consumer; nothing
  * like a tree of the request is ever built.
  *
  * Layout: the bytes are first matched against every known proto layout (otlp/detect.h), or
@@ -14,7 +14,7 @@
  *
  * Validation: every index is checked against its table. A bad sample or profile is dropped,
  * counted and described (the OTLP partial_success), and the rest of the request is still
- * delivered. Malformed protobuf anywhere makes the whole request INVALID: sinks get
+ * delivered. Malformed protobuf anywhere makes the whole request INVALID: the consumer gets
  * request_abort and the caller answers INVALID_ARGUMENT with `message`.
  */
 #ifndef LB_OTLP_DECODE_H
@@ -25,7 +25,7 @@
 
 #include "lib/buf.h"
 #include "otlp/view.h"
-#include "sinks/sink.h"
+#include "otlp/events.h"
 
 struct otlp_layout;
 struct otlp_decoder;
@@ -40,8 +40,8 @@ struct otlp_limits {
 enum otlp_status {
     OTLP_OK = 0,          /* delivered (possibly with rejected profiles: see the counts) */
     OTLP_INVALID,         /* malformed request: nothing delivered */
-    OTLP_UNAVAILABLE,     /* a sink refused to admit the request: nothing delivered */
-    OTLP_SINK_FAILED,     /* a sink failed to commit */
+    OTLP_UNAVAILABLE,     /* the consumer refused to admit the request: nothing delivered */
+    OTLP_SINK_FAILED,     /* the consumer failed to commit */
     OTLP_NOMEM,           /* out of memory while decoding */
 };
 
@@ -58,11 +58,11 @@ struct otlp_result {
 struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const struct otlp_layout *layout);
 void otlp_decoder_free(struct otlp_decoder *d);
 
-/* Decodes one ExportProfilesServiceRequest and drives `sinks` with it. `req` describes where
+/* Decodes one ExportProfilesServiceRequest and emits it to `out` (events.h). `req` describes where
  * the request came from; its `layout` and `message_bytes` are filled in here. Returns
  * res->status. */
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
-                                      struct lb_request *req, struct sink_set *sinks,
+                                      struct lb_request *req, struct otlp_consumer out,
                                       struct otlp_result *res);
 
 /* How the layout of the last request was chosen (valid until the next call). */

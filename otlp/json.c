@@ -18,7 +18,7 @@
 
 #include "lib/base64.h"
 #include "otlp/varint.h"
-#include "sinks/escape.h"
+#include "lib/escape.h"
 
 /* ------------------------------------------------------------------ the schema */
 

@@ -41,7 +41,7 @@ struct otlp_trace_decoder {
     sizevec event_first, link_first;      /* where each one's attributes start in nested_attrs */
 
     /* the request being decoded */
-    struct sink_set *sinks;
+    struct otlp_consumer out;
     struct otlp_trace_result *res;
     struct lb_request *req;
     struct lb_resource resource;
@@ -65,23 +65,6 @@ PBREF_MESSAGE(opentelemetry_proto_trace_v1_Span_Link)
 PBREF_MESSAGE(opentelemetry_proto_trace_v1_Status)
 
 static lb_str str_of(pb_ref_t r) { return (lb_str){ (const char *)r.p, r.n }; }
-
-/* ---------- the span-taking part of a sink set ---------- */
-
-#define FOR_SPAN_SINKS(set, fn, ...)                                  \
-    for (size_t i_ = 0; i_ < (set)->n; i_++) {                        \
-        struct sink *s_ = &(set)->v[i_];                              \
-        if (s_->type->span && s_->type->fn)                           \
-            s_->type->fn(s_, __VA_ARGS__);                            \
-    }
-
-bool otlp_sinks_take_spans(const struct sink_set *sinks)
-{
-    for (size_t i = 0; i < sinks->n; i++)
-        if (sinks->v[i].type->span)
-            return true;
-    return false;
-}
 
 /* ---------- attributes ---------- */
 
@@ -297,7 +280,7 @@ static bool on_span(void *ctx, pb_ref_t el)
     } else {
         struct lb_span span;
         fill_span(d, &sp, &span);
-        FOR_SPAN_SINKS(d->sinks, span, &span);
+        OTLP_EMIT(d->out, span, &span);
         d->res->spans++;
         d->res->events += span.n_events;
         d->res->links += span.n_links;
@@ -370,7 +353,7 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
     r->schema_url = str_of(rs.schema_url);
     bool emit = !d->bad_resource;
     if (emit)
-        FOR_SPAN_SINKS(d->sinks, span_resource_begin, r);
+        OTLP_EMIT(d->out, span_resource_begin, r);
 
     memset(&rs, 0, sizeof rs);
     set_each(&rs.resource.attributes, &attr_each, NULL, d);
@@ -379,7 +362,7 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
         return false;
     d->rep.depth = 1;
     if (emit) {
-        FOR_SPAN_SINKS(d->sinks, span_resource_end, r);
+        OTLP_EMIT(d->out, span_resource_end, r);
         d->res->resources++;
     }
     d->rep.at[AT_RESOURCE]++;
@@ -415,29 +398,29 @@ static void finish_message(struct otlp_trace_decoder *d)
 }
 
 enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t *msg, size_t len,
-                                    struct lb_request *req, struct sink_set *sinks,
+                                    struct lb_request *req, struct otlp_consumer out,
                                     struct otlp_trace_result *res)
 {
     memset(res, 0, sizeof *res);
     d->res = res;
     d->req = req;
-    d->sinks = sinks;
+    d->out = out;
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "traces v1";
     req->message_bytes = len;
     if (!otlp_check_size(&d->rep, len))
         return res->status = OTLP_INVALID;
-    if (sink_set_admit_spans(sinks, res->message, sizeof res->message) != 0)
+    if (OTLP_EMIT(out, admit, OTLP_SIGNAL_TRACES, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
-    FOR_SPAN_SINKS(sinks, request_begin, req);
+    OTLP_EMIT(out, request_begin, OTLP_SIGNAL_TRACES, req);
     if (!walk_request(d, msg, len)) {
         if (d->rep.nomem)
             otlp_note_nomem(&d->rep, len);
-        FOR_SPAN_SINKS(sinks, request_abort, req, res->message);
+        OTLP_EMIT(out, request_abort, OTLP_SIGNAL_TRACES, req, res->message);
         res->resources = res->spans = res->events = res->links = 0;
         return res->status = d->rep.nomem ? OTLP_NOMEM : OTLP_INVALID;
     }
-    if (sink_set_request_end_spans(sinks, req, res->message, sizeof res->message) != 0)
+    if (OTLP_EMIT(out, request_end, OTLP_SIGNAL_TRACES, req, res->message, sizeof res->message) != 0)
         return res->status = OTLP_SINK_FAILED;
     finish_message(d);
     return res->status = OTLP_OK;

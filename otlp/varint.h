@@ -3,7 +3,7 @@
  *
  * Why: three writers need it outside nanopb's streams: the OTLP/JSON transcoder (otlp/json.c)
  * writes protobuf into a growing buffer, the OTLP/HTTP error body (h2/otlp_http.c) is a
- * google.rpc.Status built without a schema, and the ClickHouse row writer (sinks/ch_rows.c)
+ * google.rpc.Status built without a schema, and the ClickHouse row writer (sinks/clickhouse/rows.c)
  * writes RowBinary lengths, which are the same unsigned LEB128. One encoder serves them all.
  */
 #ifndef LB_OTLP_VARINT_H

@@ -77,3 +77,75 @@ void sink_set_close(struct sink_set *set, int deadline_ms)
         if (set->v[i].type->close)
             set->v[i].type->close(&set->v[i], deadline_ms);
 }
+
+bool sink_set_takes_spans(const struct sink_set *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (set->v[i].type->span)
+            return true;
+    return false;
+}
+
+/* ---- the fan-out as the decoders' consumer (otlp/events.h) ---- */
+
+#define FOR_SPAN_SINKS(set, fn, ...)                        \
+    for (size_t i_ = 0; i_ < (set)->n; i_++) {              \
+        struct sink *s_ = &(set)->v[i_];                    \
+        if (s_->type->span && s_->type->fn)                 \
+            s_->type->fn(s_, __VA_ARGS__);                  \
+    }
+
+static int ev_admit(void *ctx, enum otlp_signal sig, char *why, size_t whylen)
+{
+    return admit(ctx, sig == OTLP_SIGNAL_TRACES, why, whylen);
+}
+
+static void ev_request_begin(void *ctx, enum otlp_signal sig, const struct lb_request *r)
+{
+    if (sig == OTLP_SIGNAL_TRACES)
+        FOR_SPAN_SINKS((struct sink_set *)ctx, request_begin, r)
+    else
+        sink_set_request_begin(ctx, r);
+}
+
+static int ev_request_end(void *ctx, enum otlp_signal sig, const struct lb_request *r, char *why, size_t whylen)
+{
+    return request_end(ctx, sig == OTLP_SIGNAL_TRACES, r, why, whylen);
+}
+
+static void ev_request_abort(void *ctx, enum otlp_signal sig, const struct lb_request *r, const char *reason)
+{
+    if (sig == OTLP_SIGNAL_TRACES)
+        FOR_SPAN_SINKS((struct sink_set *)ctx, request_abort, r, reason)
+    else
+        sink_set_request_abort(ctx, r, reason);
+}
+
+static void ev_resource_begin(void *ctx, const struct lb_resource *r) { sink_set_resource_begin(ctx, r); }
+static void ev_profile_begin(void *ctx, const struct lb_profile *p) { sink_set_profile_begin(ctx, p); }
+static void ev_sample(void *ctx, const struct lb_sample *smp) { sink_set_sample(ctx, smp); }
+static void ev_profile_end(void *ctx, const struct lb_profile *p) { sink_set_profile_end(ctx, p); }
+static void ev_resource_end(void *ctx, const struct lb_resource *r) { sink_set_resource_end(ctx, r); }
+static void ev_span_resource_begin(void *ctx, const struct lb_resource *r) { FOR_SPAN_SINKS((struct sink_set *)ctx, span_resource_begin, r); }
+static void ev_span(void *ctx, const struct lb_span *sp) { FOR_SPAN_SINKS((struct sink_set *)ctx, span, sp); }
+static void ev_span_resource_end(void *ctx, const struct lb_resource *r) { FOR_SPAN_SINKS((struct sink_set *)ctx, span_resource_end, r); }
+
+static const struct otlp_events fanout_events = {
+    .admit = ev_admit,
+    .request_begin = ev_request_begin,
+    .resource_begin = ev_resource_begin,
+    .profile_begin = ev_profile_begin,
+    .sample = ev_sample,
+    .profile_end = ev_profile_end,
+    .resource_end = ev_resource_end,
+    .span_resource_begin = ev_span_resource_begin,
+    .span = ev_span,
+    .span_resource_end = ev_span_resource_end,
+    .request_end = ev_request_end,
+    .request_abort = ev_request_abort,
+};
+
+struct otlp_consumer sink_set_consumer(struct sink_set *set)
+{
+    return (struct otlp_consumer){ &fanout_events, set };
+}

@@ -9,18 +9,17 @@
  *    sink_env) and flushes later. `admit` lets it refuse new requests (queue and spool
  *    full) before any work is done, so nothing is dropped silently.
  *
- * Event order for one request, always properly nested:
- *   request_begin (resource_begin (profile_begin sample* profile_end)* resource_end)*
- *   then exactly one of request_end (commit) or request_abort (roll back: the request was
- *   refused, e.g. malformed protobuf found half way).
- * A request is processed from begin to end without yielding to the loop, so the output of
- * two requests never interleaves.
+ * The events and their order are the decoders' (otlp/events.h): a sink is called for them
+ * through the fan-out below, which is the consumer the decoders are handed
+ * (sink_set_consumer). A request is processed from begin to end without yielding to the
+ * loop, so the output of two requests never interleaves.
  *
  * Every callback but `type` may be NULL when a sink has nothing to do there.
  */
 #ifndef LB_SINK_H
 #define LB_SINK_H
 
+#include "otlp/events.h"
 #include "otlp/view.h"
 
 struct loop;
@@ -87,5 +86,12 @@ void sink_set_close(struct sink_set *set, int deadline_ms);
 /* admit and request_end for a trace request: only the sinks that take spans are asked. */
 int  sink_set_admit_spans(struct sink_set *set, char *why, size_t whylen);
 int  sink_set_request_end_spans(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen);
+
+/* True when at least one sink of the set takes spans. */
+bool sink_set_takes_spans(const struct sink_set *set);
+
+/* The set as the decoders' consumer (otlp/events.h): profiles events go to every sink, trace
+ * events only to the sinks that take spans. `set` must outlive the returned consumer. */
+struct otlp_consumer sink_set_consumer(struct sink_set *set);
 
 #endif

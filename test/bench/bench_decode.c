@@ -17,7 +17,7 @@
 
 #include "lib/buf.h"
 #include "otlp/decode.h"
-#include "sinks/stdout.h"
+#include "sinks/stdout/stdout.h"
 
 static double now_s(void)
 {
@@ -53,7 +53,7 @@ static struct result decode_loop(const uint8_t *p, size_t n, struct sink_set *si
     do {
         struct lb_request req = { .transport = "file", .peer = "bench" };
         struct otlp_result res;
-        if (otlp_export_profiles(d, p, n, &req, sinks, &res) != OTLP_OK) {
+        if (otlp_export_profiles(d, p, n, &req, sink_set_consumer(sinks), &res) != OTLP_OK) {
             fprintf(stderr, "decode failed: %s\n", res.message);
             exit(1);
         }

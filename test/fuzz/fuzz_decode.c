@@ -46,7 +46,7 @@ static enum otlp_status export(struct otlp_decoder *d, struct sink_set *set, con
 {
     struct lb_request req = { .transport = "fuzz", .peer = "fuzz", .wire_bytes = size, .sequence = 1 };
     struct otlp_result res;
-    enum otlp_status st = otlp_export_profiles(d, data, size, &req, set, &res);
+    enum otlp_status st = otlp_export_profiles(d, data, size, &req, sink_set_consumer(set), &res);
     fuzz_must(st == res.status, "status and result disagree");
     fuzz_must(memchr(res.message, 0, sizeof res.message) != NULL, "message not terminated");
     fuzz_must(req.layout != NULL, "no layout name");

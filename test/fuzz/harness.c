@@ -20,7 +20,7 @@
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "otlp/json.h"
-#include "sinks/stdout.h"
+#include "sinks/stdout/stdout.h"
 
 enum {
     N_FORMATS = 3,
@@ -144,7 +144,7 @@ enum otlp_status fuzz_export_profiles(const char *transport, const uint8_t *msg,
 {
     struct shared *sh = shared();
     struct lb_request req = request_of(transport, len);
-    enum otlp_status st = otlp_export_profiles(sh->profiles, msg, len, &req, &sh->set, res);
+    enum otlp_status st = otlp_export_profiles(sh->profiles, msg, len, &req, sink_set_consumer(&sh->set), res);
     check_result(st, res->status, res->message, sizeof res->message,
                  res->rejected_profiles || res->rejected_samples);
     fuzz_must(req.layout != NULL, "profiles: no layout name");
@@ -162,7 +162,7 @@ enum otlp_status fuzz_export_traces(const char *transport, const uint8_t *msg, s
 {
     struct shared *sh = shared();
     struct lb_request req = request_of(transport, len);
-    enum otlp_status st = otlp_export_traces(sh->traces, msg, len, &req, &sh->set, res);
+    enum otlp_status st = otlp_export_traces(sh->traces, msg, len, &req, sink_set_consumer(&sh->set), res);
     check_result(st, res->status, res->message, sizeof res->message, res->rejected_spans > 0);
     struct buf out;
     buf_init(&out, RESPONSE_LIMIT);

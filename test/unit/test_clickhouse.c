@@ -22,8 +22,8 @@
 #include "lib/gzip.h"
 #include "lib/log.h"
 #include "lib/loop.h"
-#include "sinks/ch_internal.h"
-#include "sinks/clickhouse.h"
+#include "sinks/clickhouse/internal.h"
+#include "sinks/clickhouse/clickhouse.h"
 #include "test/unit/check.h"
 
 /* ---------------------------------------------------------------- a request, by hand */

@@ -1,6 +1,6 @@
 /*
  * test_escape.c - the escapers are the only thing between a sender and the user's terminal,
- * so every rule of sinks/escape.h is checked here with hand-written expectations, plus a
+ * so every rule of lib/escape.h is checked here with hand-written expectations, plus a
  * property check over random bytes (the output is valid UTF-8 and free of controls) against a
  * validator written differently from the escaper's.
  */
@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "lib/buf.h"
-#include "sinks/escape.h"
+#include "lib/escape.h"
 
 /* Escapes in[0..n) into dst as a C string. */
 static const char *escaped(char *dst, size_t cap, bool json, const char *in, size_t n)

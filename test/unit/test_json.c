@@ -10,6 +10,7 @@
 #include "lib/base64.h"
 #include "otlp/json.h"
 #include "otlp/traces.h"
+#include "sinks/sink.h"
 #include "test/unit/check.h"
 
 #include <math.h>
@@ -384,7 +385,7 @@ TEST(round_trip_through_the_trace_decoder)
     struct otlp_trace_decoder *d = otlp_trace_decoder_new();
     struct lb_request req = { .transport = "test", .peer = "-" };
     struct otlp_trace_result res;
-    CHECK_EQ_INT(otlp_export_traces(d, out.data, out.len, &req, &set, &res), OTLP_OK);
+    CHECK_EQ_INT(otlp_export_traces(d, out.data, out.len, &req, sink_set_consumer(&set), &res), OTLP_OK);
     CHECK_EQ_INT(res.spans, 1);
     CHECK_EQ_INT(r.begins, 1);
     CHECK_EQ_INT(r.spans, 1);
@@ -398,7 +399,7 @@ TEST(round_trip_through_the_trace_decoder)
     /* The sink without a span callback never heard of the request. */
     CHECK_EQ_INT(deaf.begins, 0);
     CHECK_EQ_INT(deaf.ends, 0);
-    CHECK(!otlp_sinks_take_spans(&(struct sink_set){ &sinks[1], 1 }));
+    CHECK(!sink_set_takes_spans(&(struct sink_set){ &sinks[1], 1 }));
     otlp_trace_decoder_free(d);
     buf_free(&out);
 }

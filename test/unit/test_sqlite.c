@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "sinks/sqlite.h"
-#include "sinks/sqlite_impl.h"
+#include "sinks/sqlite/sqlite.h"
+#include "sinks/sqlite/internal.h"
 
 static char dir[64];
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "sinks/stdout.h"
+#include "sinks/stdout/stdout.h"
 
 static lb_str S(const char *s) { return (lb_str){ s, strlen(s) }; }
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "sinks/stdout.h"
+#include "sinks/stdout/stdout.h"
 
 #define CALL(s, fn, ...) do { if ((s)->type->fn) (s)->type->fn((s), __VA_ARGS__); } while (0)
 

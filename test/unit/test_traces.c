@@ -10,6 +10,7 @@
  * on its link but not on its event must point each at its own slice.
  */
 #include "otlp/traces.h"
+#include "sinks/sink.h"
 #include "test/unit/check.h"
 
 #include <stdint.h>
@@ -104,7 +105,7 @@ static struct seen decode(bool link_attr)
     CHECK(d != NULL);
     struct lb_request r = { .transport = "test", .peer = "test" };
     struct otlp_trace_result res;
-    CHECK_EQ_INT(otlp_export_traces(d, req.data, req.len, &r, &set, &res), OTLP_OK);
+    CHECK_EQ_INT(otlp_export_traces(d, req.data, req.len, &r, sink_set_consumer(&set), &res), OTLP_OK);
     CHECK_EQ_INT(res.spans, 1);
     CHECK_EQ_INT(res.events, 1);
     CHECK_EQ_INT(res.links, 1);

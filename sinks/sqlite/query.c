@@ -1,5 +1,5 @@
 /*
- * sqlite_query.c - `lazybackend top|folded|flamegraph`: the questions a user debugging
+ * query.c - `lazybackend top|folded|flamegraph`: the questions a user debugging
  * profiles asks of a SQLite store after the fact (which functions burn CPU in this container,
  * what does this executable's flame graph look like, did frames of type X arrive at all).
  *
@@ -30,10 +30,10 @@
 #include <time.h>
 
 #include "lib/buf.h"
-#include "sinks/escape.h"
+#include "lib/escape.h"
 #include "sinks/numfmt.h"
-#include "sinks/sqlite.h"
-#include "sinks/sqlite_impl.h"
+#include "sinks/sqlite/sqlite.h"
+#include "sinks/sqlite/internal.h"
 
 #define MAX_FILTERS 32
 #define NONE UINT32_MAX

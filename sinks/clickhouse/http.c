@@ -1,5 +1,5 @@
 /*
- * ch_http.c - the ClickHouse sink's HTTP client: libcurl's multi interface driven by the
+ * http.c - the ClickHouse sink's HTTP client: libcurl's multi interface driven by the
  * process's event loop, so a slow or dead ClickHouse never blocks the thread that serves
  * gRPC.
  *
@@ -19,7 +19,7 @@
 
 #include "lib/log.h"
 #include "lib/loop.h"
-#include "sinks/ch_internal.h"
+#include "sinks/clickhouse/internal.h"
 
 #define MAX_BODY ((size_t)64 << 10)   /* error texts are short; the rest is not kept */
 #define MAX_SOCKETS 8                 /* one connection (plus a resolver socket, at most) */

@@ -10,14 +10,14 @@
  * output is capped relative to its size; past the cap the request fails.
  *
  * Span lines (spans.c) are made of the same pieces: the resource prefix, attribute lists,
- * scope, times, hex ids and the cap are exported to it through stdout_impl.h.
+ * scope, times, hex ids and the cap are exported to it through internal.h.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-#include "sinks/stdout_impl.h"
+#include "sinks/stdout/internal.h"
 
 /* "2025-10-31T05:09:03.453558373Z": RFC 3339 in UTC, always nine fraction digits, so the
  * strings sort as the times do. */

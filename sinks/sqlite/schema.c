@@ -1,5 +1,5 @@
 /*
- * sqlite_schema.c - the SQLite store's schema, the steps that build and upgrade it, and the
+ * schema.c - the SQLite store's schema, the steps that build and upgrade it, and the
  * two ways to open a database (the sink writes, the query commands read).
  *
  * A database outlives the binary that created it, so the schema is versioned with PRAGMA
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sinks/sqlite_impl.h"
+#include "sinks/sqlite/internal.h"
 
 struct migration {
     const char *name;

@@ -22,8 +22,8 @@
  * and the same dangerous code points become `\u00xx` / `\uxxxx`, each invalid UTF-8 byte
  * becomes `\ufffd`. The output is always valid UTF-8 and valid inside a JSON string.
  */
-#ifndef LB_SINKS_ESCAPE_H
-#define LB_SINKS_ESCAPE_H
+#ifndef LB_LIB_ESCAPE_H
+#define LB_LIB_ESCAPE_H
 
 #include <stdbool.h>
 #include <stddef.h>

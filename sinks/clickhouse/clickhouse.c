@@ -1,6 +1,6 @@
 /*
  * clickhouse.c - the ClickHouse sink: the vtable, the queue of sealed batches, the sender and
- * shutdown. Rows are built by ch_rows.c, spooled by ch_spool.c, sent by ch_http.c.
+ * shutdown. Rows are built by rows.c, spooled by spool.c, sent by http.c.
  *
  * Life of a request's rows:
  *   sample events -> open batch (ch_rows) -> request_end: kept (acknowledged) or rolled back
@@ -29,8 +29,8 @@
 
 #include "lib/log.h"
 #include "lib/loop.h"
-#include "sinks/ch_internal.h"
-#include "sinks/clickhouse.h"
+#include "sinks/clickhouse/internal.h"
+#include "sinks/clickhouse/clickhouse.h"
 
 #define BACKOFF_BASE_MS 100u
 #define BACKOFF_MAX_MS 5000u

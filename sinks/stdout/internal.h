@@ -1,5 +1,5 @@
 /*
- * stdout_impl.h - what the stdout sink's files share: its state and the output writer.
+ * internal.h - what the stdout sink's files share: its state and the output writer.
  *
  * stdout.c owns the I/O (buffering per request, writing, failures, the output file); text.c,
  * json.c, folded.c and spans.c only append to the request's output and ask for a flush when
@@ -15,8 +15,8 @@
 
 #include "lib/buf.h"
 #include "otlp/view.h"
-#include "sinks/escape.h"
-#include "sinks/stdout.h"
+#include "lib/escape.h"
+#include "sinks/stdout/stdout.h"
 
 /* The output of the current request. Appends are "sticky": a failed one (out of memory) sets
  * oom and the formatting code carries on; the request is failed when the event returns, so

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "sinks/stdout_impl.h"
-#include "sinks/spans.h"   /* traces: the span formats live there */
+#include "sinks/stdout/internal.h"
+#include "sinks/stdout/spans.h"   /* traces: the span formats live there */
 
 #define DEFAULT_MAX_BUFFER ((size_t)16 << 20)
 /* Folded stacks are held until request_end (they are merged and sorted), so they get their own

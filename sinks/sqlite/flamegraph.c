@@ -20,8 +20,8 @@
 #include <string.h>
 
 #include "lib/buf.h"
-#include "sinks/escape.h"
-#include "sinks/sqlite_impl.h"
+#include "lib/escape.h"
+#include "sinks/sqlite/internal.h"
 
 #define ROW 16          /* pixels per stack depth */
 #define TOP 66          /* title, subtitle, buttons */

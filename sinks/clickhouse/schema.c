@@ -1,6 +1,6 @@
 /*
- * ch_schema.c - the ClickHouse sink's tables: one DDL for ClickHouse 18.16 (Debian 12) and
- * current releases alike, and the column lists ch_rows.c writes, kept side by side so they
+ * schema.c - the ClickHouse sink's tables: one DDL for ClickHouse 18.16 (Debian 12) and
+ * current releases alike, and the column lists rows.c writes, kept side by side so they
  * cannot drift apart. the README (ClickHouse sink) explains the design and the queries.
  *
  * Portability (see build-and-test-env.md 5.5): no CODEC, TTL, Map, DateTime64 or
@@ -12,7 +12,7 @@
  * (..., batch_id, row_index), which no two distinct rows share. Queries that must be exact
  * before the merge read samples with FINAL (or LIMIT 1 BY batch_id, row_index).
  */
-#include "sinks/ch_internal.h"
+#include "sinks/clickhouse/internal.h"
 
 const char *const ch_table_name[CH_TABLES] = { "frames", "stacks", "resources", "samples" };
 

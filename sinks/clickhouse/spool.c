@@ -1,5 +1,5 @@
 /*
- * ch_spool.c - the ClickHouse sink's on-disk spool: acknowledged batches that could not stay
+ * spool.c - the ClickHouse sink's on-disk spool: acknowledged batches that could not stay
  * in memory (ClickHouse slow or down, or the process shutting down) wait here, one file per
  * batch, and are replayed oldest first.
  *
@@ -26,7 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "sinks/ch_internal.h"
+#include "sinks/clickhouse/internal.h"
 
 #define MAGIC "LBCHB001"
 #define HEADER_BYTES (8 + 4 + 8 + 8 + 4 + CH_TABLES * (4 + 8))

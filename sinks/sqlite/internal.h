@@ -1,9 +1,9 @@
 /*
- * sqlite_impl.h - what the SQLite store's files share: opening a database at the right
+ * internal.h - what the SQLite store's files share: opening a database at the right
  * schema version, the content hash that keys the deduplicated tables, and the bounded id
  * caches the writer uses to keep repeated strings, frames and stacks away from SQL.
  *
- * The writer (sqlite.c) and the readers (sqlite_query.c, behind `lazybackend top|folded|
+ * The writer (sqlite.c) and the readers (query.c, behind `lazybackend top|folded|
  * flamegraph`) must agree on the schema and on the hash, so both live here and nowhere
  * else. Not for other sinks.
  */
@@ -16,7 +16,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-/* The schema this build writes and reads (PRAGMA user_version). sqlite_schema.c holds the
+/* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; the README (SQLite sink) describes it. */
 #define SQLSTORE_SCHEMA_VERSION 2
 
@@ -45,7 +45,7 @@ int sqlstore_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
  * collisions cost a comparison, never a wrong id. Fixed forever for a schema version. */
 uint64_t sqlstore_hash(const void *p, size_t n);
 
-/* ---- bounded id cache (sqlite_cache.c) ----
+/* ---- bounded id cache (cache.c) ----
  * Canonical key bytes -> row id, for rows that exist in the database. 4-way set associative,
  * least recently used way evicted; keys are copied and compared in full (a hash hit alone is
  * never trusted). Bounded twice: by its slot count and by the bytes of keys it holds. Each
@@ -67,7 +67,7 @@ struct idcache_stats {
 };
 void idcache_stats(const struct idcache *c, struct idcache_stats *out);
 
-/* ---- per-request memo (sqlite_cache.c) ----
+/* ---- per-request memo (cache.c) ----
  * uint64 -> int64 for request-local indices (a stack index, a location's line): valid for
  * one request only, cleared at the next. Stops growing at max entries (lookups then miss and
  * the caller takes the slower path), so a hostile request cannot make it huge. */

@@ -6,7 +6,7 @@
  * stopped the span. Names are mostly plain ASCII, so the common case is one scan and one
  * memcpy per string.
  */
-#include "sinks/escape.h"
+#include "lib/escape.h"
 
 #include <stdint.h>
 #include <string.h>

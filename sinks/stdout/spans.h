@@ -2,7 +2,7 @@
  * spans.h - the stdout sink's span output (OTLP traces), kept apart from the profile formats.
  *
  * These three functions have the shape of sink_type callbacks and are what the stdout sink's
- * vtable (sinks/stdout.c) points at for traces: TEXT prints one block per span under a
+ * vtable (sinks/stdout/stdout.c) points at for traces: TEXT prints one block per span under a
  * block per resource, JSON one object per span per line (the README (OTLP/HTTP and traces) has both grammars).
  * FOLDED shows stacks, and spans have none: it prints nothing for them.
  */

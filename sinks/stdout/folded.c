@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/stdout_impl.h"
+#include "sinks/stdout/internal.h"
 
 struct slot {
     uint64_t hash;      /* 0 = empty (real hashes have the top bit set) */

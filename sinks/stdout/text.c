@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "sinks/numfmt.h"
-#include "sinks/stdout_impl.h"
+#include "sinks/stdout/internal.h"
 #include "sinks/timefmt.h"
 
 /* Banners are exactly 51 characters, as in the Go lazybackend: scripts split on them. */

@@ -1,20 +1,20 @@
 /*
  * spans.c - the stdout sink's span formats: TEXT (a block per resource, a block per span) and
  * JSON (one object per span per line, each line standing alone like the sample lines of
- * json.c). Every wire string goes through the escaper (sinks/escape.h), times through
+ * json.c). Every wire string goes through the escaper (lib/escape.h), times through
  * timefmt.h, exactly as for profiles, so the same terminal-safety holds for traces. What a
  * span shares with a profile (the JSON resource prefix, attribute lists and lines, the scope,
  * times, ids, the JSON output cap) is written by json.c's and text.c's own functions, so the
  * two signals read alike and cannot drift apart.
  *
- * It writes into the sink's per-request output (stdout_impl.h) and leaves the I/O, failure
+ * It writes into the sink's per-request output (internal.h) and leaves the I/O, failure
  * and commit handling to stdout.c; the grammar is documented in the README (OTLP/HTTP and traces).
  */
-#include "sinks/spans.h"
+#include "sinks/stdout/spans.h"
 
 #include <string.h>
 
-#include "sinks/stdout_impl.h"
+#include "sinks/stdout/internal.h"
 #include "sinks/timefmt.h"
 
 #define BANNER_NEW_RESOURCE "--------------- New Resource Spans ----------------\n"

@@ -1,7 +1,7 @@
 /*
- * ch_internal.h - what the ClickHouse sink's files share: the table list, the sealed batch,
- * the row encoder (ch_rows.c), the on-disk spool (ch_spool.c) and the HTTP driver
- * (ch_http.c). clickhouse.c ties them together (queue, sender, shutdown). Not for other sinks.
+ * internal.h - what the ClickHouse sink's files share: the table list, the sealed batch,
+ * the row encoder (rows.c), the on-disk spool (spool.c) and the HTTP driver
+ * (http.c). clickhouse.c ties them together (queue, sender, shutdown). Not for other sinks.
  *
  * A batch is the unit of delivery and of durability: the rows of one or more whole requests,
  * one gzip'd RowBinary body per table, sent table by table in CH_TABLES order (frames and
@@ -77,7 +77,7 @@ static inline uint64_t ch_fnv_str(uint64_t h, lb_str s)
     return ch_fnv_bytes(ch_fnv_u64(h, s.n), s.p, s.n);
 }
 
-/* ---- ch_rows.c: the open batch, built event by event ---- */
+/* ---- rows.c: the open batch, built event by event ---- */
 
 struct ch_rows;
 
@@ -105,7 +105,7 @@ struct ch_batch *ch_rows_seal(struct ch_rows *r, uint64_t seq);
 /* Forget which stacks/frames/resources were sent (after ClickHouse lost tables). */
 void ch_rows_forget(struct ch_rows *r);
 
-/* ---- ch_spool.c: batches on disk, oldest first ---- */
+/* ---- spool.c: batches on disk, oldest first ---- */
 
 struct ch_spool;
 
@@ -130,7 +130,7 @@ void ch_spool_quarantine_head(struct ch_spool *sp);
 int ch_spool_encode(const struct ch_batch *b, struct buf *out);
 struct ch_batch *ch_spool_decode(const uint8_t *p, size_t n, char *err, size_t errlen);
 
-/* ---- ch_http.c: one HTTP request at a time through libcurl's multi interface ---- */
+/* ---- http.c: one HTTP request at a time through libcurl's multi interface ---- */
 
 struct ch_http;
 

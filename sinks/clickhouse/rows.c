@@ -1,5 +1,5 @@
 /*
- * ch_rows.c - the ClickHouse sink's open batch: resolved samples turned into RowBinary rows
+ * rows.c - the ClickHouse sink's open batch: resolved samples turned into RowBinary rows
  * for the four tables, with frames, stacks and resources stored once by content hash.
  *
  * Why content hashes: a profiler sends the same few thousand stacks over and over. Each sample
@@ -23,7 +23,7 @@
 
 #include "lib/gzip.h"
 #include "otlp/varint.h"
-#include "sinks/ch_internal.h"
+#include "sinks/clickhouse/internal.h"
 
 #define SEEN_SLOTS ((size_t)1 << 18)   /* 2 MiB of hashes; emptied when half full */
 

@@ -32,7 +32,7 @@ struct sqlite_sink_options {
  * finishes the database. */
 int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char *err, size_t errlen);
 
-/* `lazybackend top|folded|flamegraph ...`: the commands that read a database (sqlite_query.c).
+/* `lazybackend top|folded|flamegraph ...`: the commands that read a database (query.c).
  * argv holds the command's own arguments (argv[0] is the first option). Returns the process
  * exit status. */
 int sqlite_query_main(const char *command, int argc, char **argv);

@@ -1,12 +1,12 @@
 /*
  * sqlite.c - the SQLite sink: resolved samples into the normalized schema of
- * sqlite_schema.c, one transaction per request (see sqlite.h for the contract).
+ * schema.c, one transaction per request (see sqlite.h for the contract).
  *
  * The hot path is one sample: its stack and attribute set become ids, then one samples row
  * and one row per timestamp and value are inserted with prepared statements. Everything that
  * repeats is kept away from SQL twice over: a per-request memo maps the request's own stack
  * and location indices to ids (the same stack index is the same stack within a request), and
- * bounded id caches (sqlite_cache.c) map content across requests. Only content never seen by
+ * bounded id caches (cache.c) map content across requests. Only content never seen by
  * this process reaches a SELECT, and only content new to the database an INSERT.
  *
  * Failure model: the first SQL error of a request marks it failed; the rest of its events are
@@ -23,10 +23,10 @@
 
 #include "lib/buf.h"
 #include "lib/log.h"
-#include "sinks/escape.h"
+#include "lib/escape.h"
 #include "sinks/numfmt.h"
-#include "sinks/sqlite.h"
-#include "sinks/sqlite_impl.h"
+#include "sinks/sqlite/sqlite.h"
+#include "sinks/sqlite/internal.h"
 
 /* Prepared statements, all made at open. Lookups bind ?1 = hash and the content after it,
  * inserts the same parameters in the same order, so one binder serves both. */

@@ -1,6 +1,6 @@
 /*
- * sqlite_cache.c - the SQLite writer's memory: a bounded cache of ids of rows already in the
- * database, and a per-request memo of request-local indices (see sqlite_impl.h).
+ * cache.c - the SQLite writer's memory: a bounded cache of ids of rows already in the
+ * database, and a per-request memo of request-local indices (see internal.h).
  *
  * Why: most of what a profiler sends repeats (the same stacks every 5 seconds, the same
  * thread names, the same frames), and a SQL lookup costs microseconds where a hash probe
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/sqlite_impl.h"
+#include "sinks/sqlite/internal.h"
 
 #define WAYS 4
 
