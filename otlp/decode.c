@@ -116,7 +116,7 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
     struct pbref_stream s;
     pbref_open_ref(&s, ref);
     memset(&ra, 0, sizeof ra);
-    if (!d->layout->attribute(&s.is, &ra))
+    if (!layout_entry(d->layout, DICT_ATTRIBUTE, &s.is, &ra))
         return otlp_reject(&d->rep, "attribute_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     struct lb_attr *a = &m->attr;
     memset(a, 0, sizeof *a);
@@ -170,7 +170,7 @@ static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping
     memset(&rm, 0, sizeof rm);
     rm.attribute_indices = &d->attr_idx;
     pbref_open_ref(&s, ref);
-    if (!d->layout->mapping(&s.is, &rm))
+    if (!layout_entry(d->layout, DICT_MAPPING, &s.is, &rm))
         return otlp_reject(&d->rep, "mapping_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     if (!string_at(d, rm.filename_strindex, "mapping filename_strindex", &m->file))
         return false;
@@ -212,7 +212,7 @@ static bool function_frame(struct otlp_decoder *d, int32_t idx, struct lb_frame 
     struct pbref_stream s;
     memset(&rf, 0, sizeof rf);
     pbref_open_ref(&s, ref);
-    if (!d->layout->function(&s.is, &rf))
+    if (!layout_entry(d->layout, DICT_FUNCTION, &s.is, &rf))
         return otlp_reject(&d->rep, "function_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     f->start_line = rf.start_line;
     return string_at(d, rf.name_strindex, "function name_strindex", &f->function) &&
@@ -231,7 +231,7 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
     rl.lines = &d->lines;
     rl.attribute_indices = &d->loc_idx;
     pbref_open_ref(&s, ref);
-    if (!d->layout->location(&s.is, &rl))
+    if (!layout_entry(d->layout, DICT_LOCATION, &s.is, &rl))
         return otlp_reject(&d->rep, "location_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
     if (d->lines.n > UINT16_MAX)
         return otlp_reject(&d->rep, "location_table[%d] has %zu lines (limit %u)", idx, d->lines.n,
@@ -317,7 +317,7 @@ static bool location_frames(struct otlp_decoder *d, int32_t idx, const struct lb
  * its slice of the profile's location_indices. */
 static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, const int32_t **locs, size_t *n)
 {
-    if (!d->layout->stack) {
+    if (!layout_has_stacks(d->layout)) {
         int64_t start = rs->locations_start, len = rs->locations_length;
         if (start < 0 || len < 0 || (uint64_t)(start + len) > d->profile_locs.n)
             return otlp_reject(&d->rep, "locations [%lld, +%lld) out of range "
@@ -332,16 +332,17 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
         if (!entry_at(d, DICT_STACK, rs->stack_index, "stack_index", &stack))
             return false;
         struct pbref_stream s;
+        struct raw_stack rs_stack = { &d->stack_locs };
         VEC_RESET(d->stack_locs);
         pbref_open_ref(&s, stack);
-        if (!d->layout->stack(&s.is, &d->stack_locs))
+        if (!layout_entry(d->layout, DICT_STACK, &s.is, &rs_stack))
             return otlp_reject(&d->rep, "stack_table[%d] is malformed: %s", rs->stack_index,
                                PB_GET_ERROR(&s.is));
         *locs = d->stack_locs.v;
         *n = d->stack_locs.n;
     }
     if (*n > d->limits.max_stack_depth)
-        return d->layout->stack
+        return layout_has_stacks(d->layout)
             ? otlp_reject(&d->rep, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index, *n,
                           d->limits.max_stack_depth)
             : otlp_reject(&d->rep, "stack of %zu locations (limit %zu)", *n, d->limits.max_stack_depth);
@@ -366,7 +367,7 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
             return false;
         memset(&rl, 0, sizeof rl);
         pbref_open_ref(&s, ref);
-        if (!d->layout->link(&s.is, &rl))
+        if (!layout_entry(d->layout, DICT_LINK, &s.is, &rl))
             return otlp_reject(&d->rep, "link_table[%d] is malformed: %s", rs->link_index,
                                PB_GET_ERROR(&s.is));
         out->has_link = true;
@@ -396,7 +397,7 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
     out->profile = &d->profile;
     out->index = d->rep.at[AT_SAMPLE];
     /* v1.7 has no stack table: the start of the slice stands in for it. */
-    out->stack_index = (uint32_t)(d->layout->stack ? rs->stack_index : rs->locations_start);
+    out->stack_index = (uint32_t)(layout_has_stacks(d->layout) ? rs->stack_index : rs->locations_start);
     out->timestamps = d->timestamps.v;
     out->n_timestamps = d->timestamps.n;
     out->values = d->values.v;
@@ -420,7 +421,7 @@ static bool on_sample(void *ctx, pb_ref_t el)
     VEC_RESET(d->values);
     VEC_RESET(d->timestamps);
     pbref_open_ref(&s, el);
-    if (!d->layout->sample(&s.is, &rs))
+    if (!layout_sample(d->layout, &s.is, &rs))
         return otlp_malformed(&d->rep, "sample", &s.is);
     struct lb_sample smp;
     if (resolve_sample(d, &rs, &smp)) {
@@ -476,11 +477,11 @@ static bool on_profile(void *ctx, pb_ref_t el)
     VEC_RESET(d->attr_idx);
     VEC_RESET(d->profile_locs);
     rp.attribute_indices = &d->attr_idx;
-    rp.location_indices = d->layout->stack ? NULL : &d->profile_locs;
+    rp.location_indices = layout_has_stacks(d->layout) ? NULL : &d->profile_locs;
     d->rep.depth = 3;
     d->rep.at[AT_SAMPLE] = 0;
     pbref_open_ref(&s, el);
-    if (!d->layout->profile_header(&s.is, &rp))
+    if (!layout_profile(d->layout, &s.is, &rp, NULL, NULL))
         return otlp_malformed(&d->rep, "profile", &s.is);
     bool ok = !d->skip_resource && profile_header(d, &rp);
     if (!ok) {
@@ -494,7 +495,7 @@ static bool on_profile(void *ctx, pb_ref_t el)
         d->sample_rejected_in_profile = false;
         d->rep.depth = 4;
         pbref_open_ref(&s, el);
-        if (!d->layout->profile_samples(&s.is, on_sample, d))
+        if (!layout_profile(d->layout, &s.is, &rp, on_sample, d))
             return otlp_malformed(&d->rep, "profile", &s.is);
         d->rep.depth = 3;
         OTLP_EMIT(d->out, profile_end, &d->profile);
@@ -615,7 +616,7 @@ static bool on_dictionary(void *ctx, pb_ref_t el)
     struct otlp_decoder *d = ctx;
     struct pbref_stream s;
     pbref_open_ref(&s, el);
-    if (!d->layout->dictionary(&s.is, &d->dict.tables))
+    if (!layout_dictionary(d->layout, &s.is, &d->dict.tables))
         return otlp_malformed(&d->rep, "dictionary", &s.is);
     return true;
 }
@@ -693,7 +694,7 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
 
     struct pbref_stream s;
     pbref_open(&s, msg, len);
-    if (!d->layout->request(&s.is, on_dictionary, NULL, d)) {
+    if (!raw_request(&s.is, on_dictionary, NULL, d)) {
         otlp_malformed(&d->rep, "request", &s.is);
         goto refused;
     }
@@ -704,7 +705,7 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
 
     OTLP_EMIT(out, request_begin, OTLP_SIGNAL_PROFILES, req);
     pbref_open(&s, msg, len);
-    if (!d->layout->request(&s.is, NULL, on_resource_profiles, d)) {
+    if (!raw_request(&s.is, NULL, on_resource_profiles, d)) {
         otlp_malformed(&d->rep, "request", &s.is);
         OTLP_EMIT(out, request_abort, OTLP_SIGNAL_PROFILES, req, res->message);
         goto refused;

@@ -1,13 +1,12 @@
 /*
  * detect.c - tells the profiles proto layouts apart on the wire (see detect.h for the why).
  *
- * Each layout is described here by its wire schema: for every message, which field numbers
- * exist, how each is encoded and which message a length-delimited field holds. The tables are
- * the field tables of otlp-profiles-wire.md §3 side by side, and deliberately independent of
- * the nanopb descriptors: they also say what a field *means* (its name), which is how two
- * layouts that both fit a request are compared. A request is walked once per layout, to the
- * end or to the first contradiction; the walk is iterative over fields and recursive over
- * nested messages, with a fixed depth bound (only AnyValue nests without limit).
+ * Each layout is described by its wire schema (wire.h; the tables are in layouts.c): for every
+ * message, which field numbers exist, how each is encoded, what it means and which message a
+ * length-delimited field holds. A request is walked once per layout, to the end or to the
+ * first contradiction; the walk is iterative over fields and recursive over nested messages,
+ * with a fixed depth bound (only AnyValue nests without limit). Two layouts that both fit a
+ * request are compared by the names of the fields present.
  */
 #include "otlp/detect.h"
 
@@ -17,222 +16,11 @@
 #include <string.h>
 
 #include "otlp/layout.h"
+#include "otlp/wire.h"
 
-/* ---------- wire schemas ---------- */
-
-enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 static const char *const wt_names[8] = {
     "VARINT", "I64", "LEN", "SGROUP", "EGROUP", "I32", "wire type 6", "wire type 7",
 };
-
-enum wkind {
-    W_NONE,      /* no such field in this layout */
-    W_VARINT,    /* int32/int64/uint*, bool, enum */
-    W_I64,       /* fixed64, double */
-    W_BYTES,     /* string, bytes: opaque */
-    W_MSG,       /* a nested message, walked */
-    W_PVARINT,   /* repeated varint: packed (LEN) or one per occurrence (VARINT) */
-    W_PI64,      /* repeated fixed64: packed (LEN, a multiple of 8 bytes) or I64 */
-};
-enum wrole { R_NONE, R_VALUES, R_TIMESTAMPS, R_COUNT };
-
-enum wmsg {
-    WM_REQUEST, WM_DICTIONARY, WM_RESOURCE_PROFILES, WM_SCOPE_PROFILES, WM_PROFILE, WM_SAMPLE,
-    WM_VALUE_TYPE, WM_STACK, WM_LOCATION, WM_LINE, WM_FUNCTION, WM_MAPPING, WM_LINK,
-    WM_KEY_VALUE_AND_UNIT, WM_ATTRIBUTE_UNIT, WM_RESOURCE, WM_SCOPE, WM_ENTITY_REF,
-    WM_KEY_VALUE, WM_ANY_VALUE, WM_ARRAY_VALUE, WM_KVLIST_VALUE, WM_COUNT
-};
-
-#define WMAX_FIELD 15   /* the highest field number of any message in any layout is 14 */
-
-struct wfield {
-    uint8_t kind, msg, role;
-    bool repeated;
-    const char *name;
-};
-struct wmsg_desc {
-    const char *name;
-    struct wfield f[WMAX_FIELD + 1];
-};
-struct wire_schema {
-    const struct wmsg_desc *m[WM_COUNT];
-};
-
-#define F_VARINT(n)  { W_VARINT, 0, R_NONE, false, n }
-#define F_I64(n)     { W_I64, 0, R_NONE, false, n }
-#define F_BYTES(n)   { W_BYTES, 0, R_NONE, false, n }
-#define F_RBYTES(n)  { W_BYTES, 0, R_NONE, true, n }
-#define F_MSG(m, n)  { W_MSG, m, R_NONE, false, n }
-#define F_RMSG(m, n) { W_MSG, m, R_NONE, true, n }
-#define F_PVARINT(n) { W_PVARINT, 0, R_NONE, true, n }
-#define F_VALUES(n)  { W_PVARINT, 0, R_VALUES, true, n }
-#define F_TIMES(n)   { W_PI64, 0, R_TIMESTAMPS, true, n }
-
-/* Messages every layout shares. */
-static const struct wmsg_desc request = { "ExportProfilesServiceRequest", {
-    [1] = F_RMSG(WM_RESOURCE_PROFILES, "resource_profiles"), [2] = F_MSG(WM_DICTIONARY, "dictionary") } };
-static const struct wmsg_desc resource_profiles = { "ResourceProfiles", {
-    [1] = F_MSG(WM_RESOURCE, "resource"), [2] = F_RMSG(WM_SCOPE_PROFILES, "scope_profiles"),
-    [3] = F_BYTES("schema_url") } };
-static const struct wmsg_desc scope_profiles = { "ScopeProfiles", {
-    [1] = F_MSG(WM_SCOPE, "scope"), [2] = F_RMSG(WM_PROFILE, "profiles"), [3] = F_BYTES("schema_url") } };
-static const struct wmsg_desc resource = { "Resource", {
-    [1] = F_RMSG(WM_KEY_VALUE, "attributes"), [2] = F_VARINT("dropped_attributes_count"),
-    [3] = F_RMSG(WM_ENTITY_REF, "entity_refs") } };
-static const struct wmsg_desc scope = { "InstrumentationScope", {
-    [1] = F_BYTES("name"), [2] = F_BYTES("version"), [3] = F_RMSG(WM_KEY_VALUE, "attributes"),
-    [4] = F_VARINT("dropped_attributes_count") } };
-static const struct wmsg_desc entity_ref = { "EntityRef", {
-    [1] = F_BYTES("schema_url"), [2] = F_BYTES("type"), [3] = F_RBYTES("id_keys"),
-    [4] = F_RBYTES("description_keys") } };
-static const struct wmsg_desc array_value = { "ArrayValue", { [1] = F_RMSG(WM_ANY_VALUE, "values") } };
-static const struct wmsg_desc kvlist_value = { "KeyValueList", { [1] = F_RMSG(WM_KEY_VALUE, "values") } };
-static const struct wmsg_desc line = { "Line", {
-    [1] = F_VARINT("function_index"), [2] = F_VARINT("line"), [3] = F_VARINT("column") } };
-static const struct wmsg_desc function = { "Function", {
-    [1] = F_VARINT("name_strindex"), [2] = F_VARINT("system_name_strindex"),
-    [3] = F_VARINT("filename_strindex"), [4] = F_VARINT("start_line") } };
-static const struct wmsg_desc link = { "Link", { [1] = F_BYTES("trace_id"), [2] = F_BYTES("span_id") } };
-
-/* KeyValue.key_strindex (3) and AnyValue.string_value_strindex (8) are v1.10+. */
-#define KEY_VALUE_FIELDS [1] = F_BYTES("key"), [2] = F_MSG(WM_ANY_VALUE, "value")
-static const struct wmsg_desc key_value_v1_10 = { "KeyValue", { KEY_VALUE_FIELDS, [3] = F_VARINT("key_strindex") } };
-static const struct wmsg_desc key_value_v1_7 = { "KeyValue", { KEY_VALUE_FIELDS } };
-#define ANY_VALUE_FIELDS \
-    [1] = F_BYTES("string_value"), [2] = F_VARINT("bool_value"), [3] = F_VARINT("int_value"),   \
-    [4] = F_I64("double_value"), [5] = F_MSG(WM_ARRAY_VALUE, "array_value"),                    \
-    [6] = F_MSG(WM_KVLIST_VALUE, "kvlist_value"), [7] = F_BYTES("bytes_value")
-static const struct wmsg_desc any_value_v1_10 = { "AnyValue", { ANY_VALUE_FIELDS, [8] = F_VARINT("string_value_strindex") } };
-static const struct wmsg_desc any_value_v1_7 = { "AnyValue", { ANY_VALUE_FIELDS } };
-
-/* The dictionary: stack_table and KeyValueAndUnit from v1.8; attribute_units and KeyValue in v1.7. */
-#define DICTIONARY_FIELDS                                                                   \
-    [1] = F_RMSG(WM_MAPPING, "mapping_table"), [2] = F_RMSG(WM_LOCATION, "location_table"),   \
-    [3] = F_RMSG(WM_FUNCTION, "function_table"), [4] = F_RMSG(WM_LINK, "link_table"),          \
-    [5] = F_RBYTES("string_table")
-static const struct wmsg_desc dictionary_v1_8 = { "ProfilesDictionary", { DICTIONARY_FIELDS,
-    [6] = F_RMSG(WM_KEY_VALUE_AND_UNIT, "attribute_table"), [7] = F_RMSG(WM_STACK, "stack_table") } };
-static const struct wmsg_desc dictionary_v1_7 = { "ProfilesDictionary", { DICTIONARY_FIELDS,
-    [6] = F_RMSG(WM_KEY_VALUE, "attribute_table"), [7] = F_RMSG(WM_ATTRIBUTE_UNIT, "attribute_units") } };
-static const struct wmsg_desc key_value_and_unit = { "KeyValueAndUnit", {
-    [1] = F_VARINT("key_strindex"), [2] = F_MSG(WM_ANY_VALUE, "value"), [3] = F_VARINT("unit_strindex") } };
-static const struct wmsg_desc attribute_unit = { "AttributeUnit", {
-    [1] = F_VARINT("attribute_key_strindex"), [2] = F_VARINT("unit_strindex") } };
-static const struct wmsg_desc stack = { "Stack", { [1] = F_PVARINT("location_indices") } };
-
-#define LOCATION_FIELDS \
-    [1] = F_VARINT("mapping_index"), [2] = F_VARINT("address"), [3] = F_RMSG(WM_LINE, "lines")
-static const struct wmsg_desc location_v1_8 = { "Location", { LOCATION_FIELDS, [4] = F_PVARINT("attribute_indices") } };
-static const struct wmsg_desc location_v1_7 = { "Location", { LOCATION_FIELDS,
-    [4] = F_VARINT("is_folded"), [5] = F_PVARINT("attribute_indices") } };
-
-#define MAPPING_FIELDS                                                                      \
-    [1] = F_VARINT("memory_start"), [2] = F_VARINT("memory_limit"), [3] = F_VARINT("file_offset"), \
-    [4] = F_VARINT("filename_strindex"), [5] = F_PVARINT("attribute_indices")
-static const struct wmsg_desc mapping_v1_8 = { "Mapping", { MAPPING_FIELDS } };
-static const struct wmsg_desc mapping_v1_7 = { "Mapping", { MAPPING_FIELDS,
-    [6] = F_VARINT("has_functions"), [7] = F_VARINT("has_filenames"),
-    [8] = F_VARINT("has_line_numbers"), [9] = F_VARINT("has_inline_frames") } };
-
-static const struct wmsg_desc value_type_v1_9 = { "ValueType", {
-    [1] = F_VARINT("type_strindex"), [2] = F_VARINT("unit_strindex") } };
-static const struct wmsg_desc value_type_v1_7 = { "ValueType", {
-    [1] = F_VARINT("type_strindex"), [2] = F_VARINT("unit_strindex"),
-    [3] = F_VARINT("aggregation_temporality") } };
-
-static const struct wmsg_desc profile_v1_9 = { "Profile", {
-    [1] = F_MSG(WM_VALUE_TYPE, "sample_type"), [2] = F_RMSG(WM_SAMPLE, "samples"),
-    [3] = F_I64("time_unix_nano"), [4] = F_VARINT("duration_nano"),
-    [5] = F_MSG(WM_VALUE_TYPE, "period_type"), [6] = F_VARINT("period"), [7] = F_BYTES("profile_id"),
-    [8] = F_VARINT("dropped_attributes_count"), [9] = F_BYTES("original_payload_format"),
-    [10] = F_BYTES("original_payload"), [11] = F_PVARINT("attribute_indices") } };
-static const struct wmsg_desc profile_v1_8 = { "Profile", {
-    [1] = F_MSG(WM_VALUE_TYPE, "sample_type"), [2] = F_RMSG(WM_SAMPLE, "samples"),
-    [3] = F_I64("time_unix_nano"), [4] = F_VARINT("duration_nano"),
-    [5] = F_MSG(WM_VALUE_TYPE, "period_type"), [6] = F_VARINT("period"),
-    [7] = F_PVARINT("comment_strindices"), [8] = F_BYTES("profile_id"),
-    [9] = F_VARINT("dropped_attributes_count"), [10] = F_BYTES("original_payload_format"),
-    [11] = F_BYTES("original_payload"), [12] = F_PVARINT("attribute_indices") } };
-static const struct wmsg_desc profile_v1_7 = { "Profile", {
-    [1] = F_RMSG(WM_VALUE_TYPE, "sample_type"), [2] = F_RMSG(WM_SAMPLE, "samples"),
-    [3] = F_PVARINT("location_indices"), [4] = F_VARINT("time_nanos"), [5] = F_VARINT("duration_nanos"),
-    [6] = F_MSG(WM_VALUE_TYPE, "period_type"), [7] = F_VARINT("period"),
-    [8] = F_PVARINT("comment_strindices"), [9] = F_VARINT("default_sample_type_index"),
-    [10] = F_BYTES("profile_id"), [11] = F_VARINT("dropped_attributes_count"),
-    [12] = F_BYTES("original_payload_format"), [13] = F_BYTES("original_payload"),
-    [14] = F_PVARINT("attribute_indices") } };
-
-static const struct wmsg_desc sample_v1_10 = { "Sample", {
-    [1] = F_VARINT("stack_index"), [2] = F_PVARINT("attribute_indices"), [3] = F_VARINT("link_index"),
-    [4] = F_VALUES("values"), [5] = F_TIMES("timestamps_unix_nano") } };
-static const struct wmsg_desc sample_v1_8 = { "Sample", {
-    [1] = F_VARINT("stack_index"), [2] = F_VALUES("values"), [3] = F_PVARINT("attribute_indices"),
-    [4] = F_VARINT("link_index"), [5] = F_TIMES("timestamps_unix_nano") } };
-static const struct wmsg_desc sample_v1_7 = { "Sample", {
-    [1] = F_VARINT("locations_start_index"), [2] = F_VARINT("locations_length"),
-    [3] = F_PVARINT("value"), [4] = F_PVARINT("attribute_indices"), [5] = F_VARINT("link_index"),
-    [6] = F_PVARINT("timestamps_unix_nano") } };
-
-#define SHARED_MESSAGES                                                                       \
-    [WM_REQUEST] = &request, [WM_RESOURCE_PROFILES] = &resource_profiles,                      \
-    [WM_SCOPE_PROFILES] = &scope_profiles, [WM_RESOURCE] = &resource, [WM_SCOPE] = &scope,     \
-    [WM_ENTITY_REF] = &entity_ref, [WM_ARRAY_VALUE] = &array_value,                            \
-    [WM_KVLIST_VALUE] = &kvlist_value, [WM_LINE] = &line, [WM_FUNCTION] = &function,           \
-    [WM_LINK] = &link
-
-static const struct wire_schema wire_v1_11 = { {
-    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_8, [WM_PROFILE] = &profile_v1_9,
-    [WM_SAMPLE] = &sample_v1_10, [WM_VALUE_TYPE] = &value_type_v1_9, [WM_STACK] = &stack,
-    [WM_LOCATION] = &location_v1_8, [WM_MAPPING] = &mapping_v1_8,
-    [WM_KEY_VALUE_AND_UNIT] = &key_value_and_unit, [WM_KEY_VALUE] = &key_value_v1_10,
-    [WM_ANY_VALUE] = &any_value_v1_10 } };
-static const struct wire_schema wire_v1_9 = { {
-    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_8, [WM_PROFILE] = &profile_v1_9,
-    [WM_SAMPLE] = &sample_v1_8, [WM_VALUE_TYPE] = &value_type_v1_9, [WM_STACK] = &stack,
-    [WM_LOCATION] = &location_v1_8, [WM_MAPPING] = &mapping_v1_8,
-    [WM_KEY_VALUE_AND_UNIT] = &key_value_and_unit, [WM_KEY_VALUE] = &key_value_v1_7,
-    [WM_ANY_VALUE] = &any_value_v1_7 } };
-static const struct wire_schema wire_v1_8 = { {
-    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_8, [WM_PROFILE] = &profile_v1_8,
-    [WM_SAMPLE] = &sample_v1_8, [WM_VALUE_TYPE] = &value_type_v1_7, [WM_STACK] = &stack,
-    [WM_LOCATION] = &location_v1_8, [WM_MAPPING] = &mapping_v1_8,
-    [WM_KEY_VALUE_AND_UNIT] = &key_value_and_unit, [WM_KEY_VALUE] = &key_value_v1_7,
-    [WM_ANY_VALUE] = &any_value_v1_7 } };
-static const struct wire_schema wire_v1_7 = { {
-    SHARED_MESSAGES, [WM_DICTIONARY] = &dictionary_v1_7, [WM_PROFILE] = &profile_v1_7,
-    [WM_SAMPLE] = &sample_v1_7, [WM_VALUE_TYPE] = &value_type_v1_7,
-    [WM_LOCATION] = &location_v1_7, [WM_MAPPING] = &mapping_v1_7,
-    [WM_ATTRIBUTE_UNIT] = &attribute_unit, [WM_KEY_VALUE] = &key_value_v1_7,
-    [WM_ANY_VALUE] = &any_value_v1_7 } };
-
-const struct otlp_layout *const otlp_layouts[OTLP_LAYOUT_COUNT] = {
-    &otlp_layout_v1_11, &otlp_layout_v1_9, &otlp_layout_v1_8, &otlp_layout_v1_7,
-};
-static const struct wire_schema *const wires[OTLP_LAYOUT_COUNT] = {
-    &wire_v1_11, &wire_v1_9, &wire_v1_8, &wire_v1_7,
-};
-
-static const struct wire_schema *wire_of(const struct otlp_layout *layout)
-{
-    for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++)
-        if (otlp_layouts[i] == layout)
-            return wires[i];
-    return NULL;
-}
-
-const struct otlp_layout *otlp_layout_find(const char *name)
-{
-    if (!name)
-        return NULL;
-    if (name[0] == 'v' || name[0] == 'V')
-        name++;
-    if (strcmp(name, "1.10") == 0)   /* v1.11.0 is wire-identical to v1.10.0 */
-        name = "1.11";
-    for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++)
-        if (strcmp(otlp_layouts[i]->name + 1, name) == 0)
-            return otlp_layouts[i];
-    return NULL;
-}
 
 /* ---------- the walk ---------- */
 
@@ -257,26 +45,6 @@ struct walk {
     uint8_t wts[2][WMAX_FIELD + 1];         /* Profile, Sample: bit w: wire type w seen */
     uint64_t count[WM_COUNT];               /* messages walked */
 };
-
-struct cursor {
-    const uint8_t *p, *end;
-};
-
-static bool read_varint(struct cursor *c, uint64_t *out)
-{
-    uint64_t x = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        if (c->p == c->end)
-            return false;
-        uint8_t b = *c->p++;
-        x |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80)) {
-            *out = x;
-            return true;
-        }
-    }
-    return false;   /* more than 10 bytes */
-}
 
 static size_t format_path(const struct frame *fr, char *buf, size_t len)
 {
@@ -320,7 +88,7 @@ static bool packed_varints(const uint8_t *p, size_t n, uint64_t *count)
     uint64_t x;
     *count = 0;
     while (c.p < c.end) {
-        if (!read_varint(&c, &x))
+        if (!wire_varint(&c, &x))
             return false;
         ++*count;
     }
@@ -373,7 +141,7 @@ static bool next_field(struct walk *w, const struct frame *fr, const struct wmsg
 {
     uint64_t tag, n;
     size_t left = (size_t)(c->end - c->p);
-    if (!read_varint(c, &tag) || tag > UINT32_MAX || (tag >> 3) == 0)
+    if (!wire_varint(c, &tag) || tag > UINT32_MAX || (tag >> 3) == 0)
         return contradict(w, fr, "malformed %s: bad field tag (%zu bytes left)", desc->name, left);
     *fnum = (uint32_t)(tag >> 3);
     *wt = (unsigned)(tag & 7);
@@ -381,14 +149,14 @@ static bool next_field(struct walk *w, const struct frame *fr, const struct wmsg
     *len = 0;
     switch (*wt) {
     case WT_VARINT:
-        if (!read_varint(c, &n))
+        if (!wire_varint(c, &n))
             return contradict(w, fr, "malformed %s field %u: truncated varint", desc->name, *fnum);
         return true;
     case WT_I64: case WT_I32:
         n = *wt == WT_I64 ? 8 : 4;
         break;
     case WT_LEN:
-        if (!read_varint(c, &n))
+        if (!wire_varint(c, &n))
             return contradict(w, fr, "malformed %s field %u: truncated length", desc->name, *fnum);
         *val = c->p;
         *len = (size_t)n;
@@ -469,7 +237,7 @@ static void walk_layout(struct walk *w, const struct otlp_layout *layout, const 
 {
     memset(w, 0, sizeof *w);
     w->layout = layout;
-    w->wire = wire_of(layout);
+    w->wire = layout->wire;
     assert(w->wire);
     struct frame root = { NULL, NULL, 0, false };
     /* Profiles and samples first, wherever the dictionary sits on the wire: that is where

@@ -18,18 +18,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct otlp_layout;
+#include "otlp/layout.h"
 
-#define OTLP_LAYOUT_COUNT 4
 #define OTLP_DETECT_LINE 256
 #define OTLP_DETECT_MAX_EVIDENCE 10
-
-/* Every layout lazybackend reads, newest first. */
-extern const struct otlp_layout *const otlp_layouts[OTLP_LAYOUT_COUNT];
-
-/* "v1.11" (alias "v1.10"), "v1.9", "v1.8", "v1.7"; the leading "v" is optional. NULL when
- * unknown. */
-const struct otlp_layout *otlp_layout_find(const char *name);
 
 struct otlp_layout_verdict {
     const struct otlp_layout *layout;

@@ -3,11 +3,11 @@
  *
  * The profiles proto kept the name v1development while its field numbers changed (v1.7,
  * v1.8, v1.9, v1.10/v1.11 are wire-incompatible). Everything that depends on field numbers
- * lives behind this table of functions: each layout decodes its own messages (with its own
- * nanopb descriptors) into the raw structs below, and the resolver (decode.c) and the sinks
- * never see a field number. Adding a layout = one more pb/profiles_v1_*.proto, one more
- * otlp/layout_*.c, and one more entry (with its wire schema) in otlp/detect.c, which tells the
- * layouts apart on the wire and picks one per request.
+ * lives in one table per layout (its wire schema, wire.h; the tables are in layouts.c): one
+ * decoder (layout.c) reads any layout's messages into the raw structs below by following its
+ * table, the detector (detect.c) tells the layouts apart with the same tables, and the
+ * resolver (decode.c) and the sinks never see a field number. Adding a layout = one more set
+ * of tables and one more struct otlp_layout in layouts.c.
  *
  * Raw structs hold indices exactly as sent (not yet checked) and references into the request
  * buffer; the resolver validates every index.
@@ -50,6 +50,11 @@ struct raw_profile {
     ivec *attribute_indices;        /* filled by the layout (caller provides, reset) */
     ivec *location_indices;         /* v1.7 only: Profile.location_indices, which its samples
                                      * slice (caller provides, reset); untouched by others */
+    /* v1.7: sample_type is repeated and sample_type[default_sample_type_index] is the one
+     * shown (the first when that index is out of range or past the first 8 entries). */
+    struct raw_value_type sample_types[8];
+    size_t n_sample_types;
+    int32_t default_sample_type_index;
 };
 
 struct raw_sample {
@@ -60,6 +65,8 @@ struct raw_sample {
     i64vec *values;
     u64vec *timestamps;
 };
+
+struct raw_stack { ivec *location_indices; };
 
 struct raw_line { int32_t function_index; int64_t line, column; };
 typedef VEC(struct raw_line) linevec;
@@ -93,7 +100,7 @@ struct raw_value {
     double d;
 };
 
-/* An attribute-table entry (KeyValueAndUnit; a KeyValue in v1.7). */
+/* An attribute-table entry (KeyValueAndUnit; a KeyValue in v1.7: inline key, no unit). */
 struct raw_attribute {
     pb_ref_t key;          /* set when the key is inline */
     int32_t key_strindex;
@@ -104,62 +111,59 @@ struct raw_attribute {
 /* Called for each element of a repeated field, with the element's encoded bytes. */
 typedef bool (*raw_each_fn)(void *ctx, pb_ref_t element);
 
+struct wire_schema;
+
 struct otlp_layout {
     const char *name;                       /* "v1.11" */
     /* Sample.values[i] belongs to timestamps[i], so both counts must match when both are
      * sent (v1.8+). In v1.7 values follow Profile.sample_type instead. */
     bool parallel_values;
-    /* Request: hand each dictionary occurrence and each ResourceProfiles to the callbacks. */
-    bool (*request)(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_profiles, void *ctx);
-    /* Dictionary: append each table's entries to tables->t[DICT_*] (repeated dictionary
-     * occurrences merge, as protobuf merges a repeated singular message). */
-    bool (*dictionary)(pb_istream_t *is, struct dict_tables *tables);
-    bool (*profile_header)(pb_istream_t *is, struct raw_profile *out);
-    bool (*profile_samples)(pb_istream_t *is, raw_each_fn sample, void *ctx);
-    bool (*sample)(pb_istream_t *is, struct raw_sample *out);
-    /* NULL when the layout has no stack table (v1.7): a sample's stack is then the slice
-     * [locations_start, +locations_length) of raw_profile.location_indices. */
-    bool (*stack)(pb_istream_t *is, ivec *location_indices);
-    bool (*location)(pb_istream_t *is, struct raw_location *out);
-    bool (*function)(pb_istream_t *is, struct raw_function *out);
-    bool (*mapping)(pb_istream_t *is, struct raw_mapping *out);
-    bool (*link)(pb_istream_t *is, struct raw_link *out);
-    bool (*attribute)(pb_istream_t *is, struct raw_attribute *out);
+    const struct wire_schema *wire;         /* every message: fields and destinations (wire.h) */
 };
 
 extern const struct otlp_layout otlp_layout_v1_11, otlp_layout_v1_9, otlp_layout_v1_8, otlp_layout_v1_7;
 
-/* The v1.11 decoders of messages that older layouts share with it on the wire. */
-bool otlp_v11_dictionary(pb_istream_t *is, struct dict_tables *tables);
-bool otlp_v11_profile_header(pb_istream_t *is, struct raw_profile *out);
-bool otlp_v11_profile_samples(pb_istream_t *is, raw_each_fn sample, void *ctx);
-bool otlp_v11_stack(pb_istream_t *is, ivec *location_indices);
-bool otlp_v11_location(pb_istream_t *is, struct raw_location *out);
-bool otlp_v11_function(pb_istream_t *is, struct raw_function *out);
-bool otlp_v11_mapping(pb_istream_t *is, struct raw_mapping *out);
-bool otlp_v11_link(pb_istream_t *is, struct raw_link *out);
-bool otlp_v11_attribute(pb_istream_t *is, struct raw_attribute *out);
-bool otlp_v11_push_line(pb_istream_t *is, const pb_field_t *f, void **arg);
-/* ExportProfilesServiceRequest: resource_profiles 1, dictionary 2 in every layout since v1.7. */
+/* Every layout lazybackend reads, newest first (layouts.c). */
+#define OTLP_LAYOUT_COUNT 4
+extern const struct otlp_layout *const otlp_layouts[OTLP_LAYOUT_COUNT];
+
+/* "v1.11" (alias "v1.10"), "v1.9", "v1.8", "v1.7"; the leading "v" is optional. NULL when
+ * unknown. */
+const struct otlp_layout *otlp_layout_find(const char *name);
+
+/* ---- Decoding one message of a layout (layout.c), driven by its wire schema ----
+ * Each reads the whole stream `is` (a view of the request, otlp/pbref.h) into the raw struct
+ * and returns false with PB_GET_ERROR(is) set when the bytes are not that message. */
+
+/* False for v1.7: no stack table; a sample's stack is then the slice
+ * [locations_start, +locations_length) of raw_profile.location_indices. */
+bool layout_has_stacks(const struct otlp_layout *layout);
+
+/* Appends the dictionary's entries to tables->t[DICT_*] (repeated dictionary occurrences
+ * merge, as protobuf merges a repeated singular message). */
+bool layout_dictionary(const struct otlp_layout *layout, pb_istream_t *is, struct dict_tables *tables);
+
+/* A Profile: with `sample` NULL its header (every field but the samples), otherwise only its
+ * samples, each handed to `sample`. */
+bool layout_profile(const struct otlp_layout *layout, pb_istream_t *is, struct raw_profile *out,
+                    raw_each_fn sample, void *ctx);
+bool layout_sample(const struct otlp_layout *layout, pb_istream_t *is, struct raw_sample *out);
+
+/* One entry of dictionary table `t` (not DICT_STRING) into its raw struct: raw_stack,
+ * raw_location, raw_function, raw_mapping, raw_link or raw_attribute. */
+bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istream_t *is, void *out);
+
+/* ---- Envelope messages, identical in every layout (envelope.c, nanopb's descriptors) ---- */
+
+/* ExportProfilesServiceRequest: resource_profiles 1, dictionary 2 in every layout since v1.7.
+ * NULL callbacks skip their field. */
 bool raw_request(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_profiles, void *ctx);
 
-/* Shared by every layout: decoding helpers for repeated scalars (packed or not). */
-bool raw_push_int32(pb_istream_t *is, const pb_field_t *f, void **arg);
-bool raw_push_int64(pb_istream_t *is, const pb_field_t *f, void **arg);
-bool raw_push_fixed64(pb_istream_t *is, const pb_field_t *f, void **arg);
-bool raw_push_uint64(pb_istream_t *is, const pb_field_t *f, void **arg);   /* varints into a u64vec */
-/* Hands each element's bytes to a raw_each_fn (arg points to a struct raw_each). */
+/* A nanopb callback for a repeated message field that hands each element's bytes to a
+ * raw_each_fn: raw_set_each(&msg.field, &each, fn, ctx) before decoding `msg`. */
 struct raw_each { raw_each_fn fn; void *ctx; };
 bool raw_each_element(pb_istream_t *is, const pb_field_t *f, void **arg);
-/* Appends one dictionary entry (arg points to a struct dict_table_sink). */
-struct dict_table_sink { struct dict_tables *tables; enum dict_table table; };
-bool dict_push_entry(pb_istream_t *is, const pb_field_t *f, void **arg);
-/* Converts a decoded common AnyValue (any layout uses the same common.proto). */
-struct _opentelemetry_proto_common_v1_AnyValue;
-void raw_value_from_any(const struct _opentelemetry_proto_common_v1_AnyValue *av, struct raw_value *out);
-
-
-/* ---- Envelope messages, identical in every layout (layout_common.c) ---- */
+void raw_set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx);
 
 struct raw_key_value {
     pb_ref_t key;

@@ -1,11 +1,12 @@
 /*
- * layout_common.c - what every proto layout shares: the envelope messages (the request,
- * ResourceProfiles, ScopeProfiles, common KeyValue/AnyValue) and the callbacks for repeated
- * fields.
+ * envelope.c - the messages every proto layout shares, decoded with nanopb's descriptors: the
+ * request, ResourceProfiles, ScopeProfiles and common.proto's KeyValue/AnyValue (which the
+ * traces decoder reads too).
  *
- * Repeated scalars must be accepted packed (what every encoder sends) and unpacked (legal
- * protobuf): nanopb gives the callback a sub-stream that holds either the packed run or one
- * element, so each push callback simply drains its stream.
+ * Why nanopb here and a table-driven reader for the rest (layout.c): these messages are the
+ * same in every layout and few per request (the cold path), and common.proto's oneof needs
+ * nanopb's care (the options files say how); the per-layout messages are where the layouts
+ * differ and where the samples are.
  */
 #include "otlp/layout.h"
 
@@ -15,80 +16,6 @@
 #include "common.pb.h"
 #include "profiles.pb.h"
 #include "profiles_service.pb.h"
-
-bool vec_grow_(void **v, size_t *cap, size_t need, size_t item)
-{
-    if (need > VEC_MAX_ITEMS)
-        return false;
-    size_t ncap = *cap ? *cap : 16;
-    while (ncap < need)
-        ncap *= 2;
-    void *p = realloc(*v, ncap * item);
-    if (!p)
-        return false;
-    *v = p;
-    *cap = ncap;
-    return true;
-}
-
-bool raw_push_int32(pb_istream_t *is, const pb_field_t *f, void **arg)
-{
-    (void)f;
-    ivec *vec = *arg;
-    while (is->bytes_left) {
-        uint64_t x;
-        if (!pb_decode_varint(is, &x))
-            return false;
-        /* int32 on the wire is a sign-extended varint; truncation is the protobuf rule. */
-        if (!VEC_PUSH(*vec, (int32_t)(uint32_t)x))
-            PB_RETURN_ERROR(is, "out of memory");
-    }
-    return true;
-}
-
-bool raw_push_int64(pb_istream_t *is, const pb_field_t *f, void **arg)
-{
-    (void)f;
-    i64vec *vec = *arg;
-    while (is->bytes_left) {
-        uint64_t x;
-        if (!pb_decode_varint(is, &x))
-            return false;
-        if (!VEC_PUSH(*vec, (int64_t)x))
-            PB_RETURN_ERROR(is, "out of memory");
-    }
-    return true;
-}
-
-bool raw_push_uint64(pb_istream_t *is, const pb_field_t *f, void **arg)
-{
-    (void)f;
-    u64vec *vec = *arg;
-    while (is->bytes_left) {
-        uint64_t x;
-        if (!pb_decode_varint(is, &x))
-            return false;
-        if (!VEC_PUSH(*vec, x))
-            PB_RETURN_ERROR(is, "out of memory");
-    }
-    return true;
-}
-
-bool raw_push_fixed64(pb_istream_t *is, const pb_field_t *f, void **arg)
-{
-    (void)f;
-    u64vec *vec = *arg;
-    if (is->bytes_left % 8 != 0)
-        PB_RETURN_ERROR(is, "fixed64 field has a length that is not a multiple of 8");
-    while (is->bytes_left) {
-        uint64_t x;
-        if (!pb_decode_fixed64(is, &x))
-            return false;
-        if (!VEC_PUSH(*vec, x))
-            PB_RETURN_ERROR(is, "out of memory");
-    }
-    return true;
-}
 
 bool raw_each_element(pb_istream_t *is, const pb_field_t *f, void **arg)
 {
@@ -104,33 +31,18 @@ bool raw_each_element(pb_istream_t *is, const pb_field_t *f, void **arg)
     return true;
 }
 
-bool dict_push_entry(pb_istream_t *is, const pb_field_t *f, void **arg)
-{
-    (void)f;
-    const struct dict_table_sink *sink = *arg;
-    if (!pbref_is_view(is))
-        PB_RETURN_ERROR(is, "wrong wire type for a dictionary entry");
-    const uint8_t *pos = pbref_pos(is);
-    struct dict_ref el = { (uint32_t)(pos - sink->tables->base), (uint32_t)is->bytes_left };
-    if (!VEC_PUSH(sink->tables->t[sink->table], el))
-        PB_RETURN_ERROR(is, "out of memory");
-    return pb_read(is, NULL, is->bytes_left);
-}
-
 bool raw_request(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_profiles, void *ctx)
 {
     opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceRequest req;
-    struct raw_each dict_each = { dictionary, ctx }, rp_each = { resource_profiles, ctx };
+    struct raw_each dict_each, rp_each;
     memset(&req, 0, sizeof req);
-    req.dictionary.funcs.decode = dictionary ? raw_each_element : NULL;
-    req.dictionary.arg = &dict_each;
-    req.resource_profiles.funcs.decode = resource_profiles ? raw_each_element : NULL;
-    req.resource_profiles.arg = &rp_each;
+    raw_set_each(&req.dictionary, &dict_each, dictionary, ctx);
+    raw_set_each(&req.resource_profiles, &rp_each, resource_profiles, ctx);
     return pb_decode_ex(is, opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceRequest_fields,
                         &req, PB_DECODE_NOINIT);
 }
 
-static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)
+void raw_set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)
 {
     each->fn = fn;
     each->ctx = ctx;
@@ -138,7 +50,7 @@ static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, v
     cb->arg = each;
 }
 
-void raw_value_from_any(const struct _opentelemetry_proto_common_v1_AnyValue *av, struct raw_value *out)
+static void raw_value_from_any(const opentelemetry_proto_common_v1_AnyValue *av, struct raw_value *out)
 {
     memset(out, 0, sizeof *out);
     switch (av->which_value) {
@@ -191,8 +103,8 @@ bool raw_resource_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn 
     opentelemetry_proto_profiles_v1development_ResourceProfiles rp;
     struct raw_each attr_each, scope_each;
     memset(&rp, 0, sizeof rp);
-    set_each(&rp.resource.attributes, &attr_each, attribute, ctx);
-    set_each(&rp.scope_profiles, &scope_each, scope_profiles, ctx);
+    raw_set_each(&rp.resource.attributes, &attr_each, attribute, ctx);
+    raw_set_each(&rp.scope_profiles, &scope_each, scope_profiles, ctx);
     if (!pb_decode_ex(is, opentelemetry_proto_profiles_v1development_ResourceProfiles_fields, &rp, PB_DECODE_NOINIT))
         return false;
     out->schema_url = rp.schema_url;
@@ -207,8 +119,8 @@ bool raw_scope_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn pro
     opentelemetry_proto_profiles_v1development_ScopeProfiles sp;
     struct raw_each attr_each, prof_each;
     memset(&sp, 0, sizeof sp);
-    set_each(&sp.scope.attributes, &attr_each, attribute, ctx);
-    set_each(&sp.profiles, &prof_each, profiles, ctx);
+    raw_set_each(&sp.scope.attributes, &attr_each, attribute, ctx);
+    raw_set_each(&sp.profiles, &prof_each, profiles, ctx);
     if (!pb_decode_ex(is, opentelemetry_proto_profiles_v1development_ScopeProfiles_fields, &sp, PB_DECODE_NOINIT))
         return false;
     out->name = sp.scope.name;
@@ -223,7 +135,7 @@ bool raw_each_array_value(pb_istream_t *is, raw_each_fn fn, void *ctx)
     opentelemetry_proto_common_v1_ArrayValue av;
     struct raw_each each;
     memset(&av, 0, sizeof av);
-    set_each(&av.values, &each, fn, ctx);
+    raw_set_each(&av.values, &each, fn, ctx);
     return pb_decode_ex(is, opentelemetry_proto_common_v1_ArrayValue_fields, &av, PB_DECODE_NOINIT);
 }
 
@@ -232,6 +144,6 @@ bool raw_each_kvlist_value(pb_istream_t *is, raw_each_fn fn, void *ctx)
     opentelemetry_proto_common_v1_KeyValueList kl;
     struct raw_each each;
     memset(&kl, 0, sizeof kl);
-    set_each(&kl.values, &each, fn, ctx);
+    raw_set_each(&kl.values, &each, fn, ctx);
     return pb_decode_ex(is, opentelemetry_proto_common_v1_KeyValueList_fields, &kl, PB_DECODE_NOINIT);
 }
