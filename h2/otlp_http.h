@@ -15,9 +15,9 @@
  * encoding) get a google.rpc.Status too when the request's content type says which encoding
  * the client reads.
  *
- * Decoding and delivering are the application's (main.c): it passes two functions that take
- * the request as protobuf bytes, so the HTTP path ends in exactly the code the gRPC path
- * ends in.
+ * Decoding and delivering are the application's (cmd/serve.c): it passes two functions that
+ * take the request as protobuf bytes, so the HTTP path ends in exactly the code the gRPC
+ * path ends in.
  */
 #ifndef LB_H2_OTLP_HTTP_H
 #define LB_H2_OTLP_HTTP_H

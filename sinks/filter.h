@@ -5,8 +5,8 @@
  * container, one language or one kind of event. The stage is itself a sink that wraps the
  * real sink set: the decoder drives {filter}, the filter forwards to the inner set what
  * passes. Every sink (stdout, SQLite, ClickHouse) therefore sees the same filtered stream, and
- * no sink needs a filter of its own. main.c inserts the stage only when a filter is set, so
- * an unfiltered run pays nothing.
+ * no sink needs a filter of its own. cmd/pipeline.c inserts the stage only when a filter is
+ * set, so an unfiltered run pays nothing.
  *
  * Filters (all must pass):
  *   sample_types   the profile's sample type is one of these (exact, case-sensitive)
@@ -50,7 +50,7 @@ struct filter_config {
     unsigned min_frames;                 /* 0 = any */
 };
 
-/* True when the config filters anything (main.c inserts the stage only then). */
+/* True when the config filters anything (cmd/pipeline.c inserts the stage only then). */
 bool filter_config_active(const struct filter_config *cfg);
 
 /* 0 when every option is well-formed; otherwise -1 and a message for the user in err

@@ -51,7 +51,7 @@ struct stdout_sink_options {
  * given fd stays open. */
 int stdout_sink_open(struct sink *out, const struct stdout_sink_options *o);
 
-/* Reopens options.path (after logrotate moved it; main.c calls it on SIGHUP), between
+/* Reopens options.path (after logrotate moved it; cmd/serve.c calls it on SIGHUP), between
  * requests. 0 (also when the sink writes to a given fd), or -1 with errno set: the old file
  * stays in use. */
 int stdout_sink_reopen(struct sink *s);

@@ -4,9 +4,10 @@
 Why: options were added by several hands; an option the usage text lists but the parser does
 not take (or the other way round) is a promise the program breaks. Both directions are
 checked: every option in `lazybackend --help` is recognised by the binary (it may complain
-about the value, never that the option is unknown), and every option main.c's parser matches
-(opt(...) and flag(...) calls) is listed in --help. Also: a wrong value and a missing value
-end the process with status 2 and say which option, before anything is set up.
+about the value, never that the option is unknown), and every option the parser in
+cmd/options.c matches (opt(...) and flag(...) calls) is listed in --help. Also: a wrong value
+and a missing value end the process with status 2 and say which option, before anything is
+set up.
 Environment: LAZYBACKEND (the binary).
 """
 import os
@@ -17,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 from server import run_cli as lb  # noqa: E402
 
-MAIN_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "main.c")
+OPTIONS_C = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "cmd", "options.c")
 NOT_OPTIONS = {"--name", "--db"}   # "--name value or --name=value"; --db is the query commands'
 
 
@@ -40,10 +41,10 @@ def test_every_listed_option_is_taken():
 
 def test_every_parsed_option_is_listed():
     _, listed = help_options()
-    with open(MAIN_C) as f:
+    with open(OPTIONS_C) as f:
         parsed = set(re.findall(r'\b(?:opt|flag)\(a, "(--[a-z0-9-]+)"\)', f.read()))
-    check("main.c parses options (opt/flag calls found)", len(parsed) > 30, parsed)
-    check("every option main.c parses is in --help", not (parsed - listed), sorted(parsed - listed))
+    check("cmd/options.c parses options (opt/flag calls found)", len(parsed) > 30, parsed)
+    check("every option cmd/options.c parses is in --help", not (parsed - listed), sorted(parsed - listed))
 
 
 def test_bad_values_exit_2():

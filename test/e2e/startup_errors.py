@@ -4,9 +4,10 @@ one error line that says why, and nothing left allocated.
 
 Why: a failure after some of the process was built (the loop, the decoders, the sinks, the
 signalfd, the gRPC server) used to return without giving those back, so LeakSanitizer failed
-the run whenever a port was taken (main.c's app_teardown now takes every such path). Under
-SANITIZE=1 the binary under test is the ASan build and a leak shows as a LeakSanitizer report
-(and another exit status); in a plain build the checks still pin the status and the message.
+the run whenever a port was taken (app_teardown, in cmd/pipeline.c, now takes every such
+path). Under SANITIZE=1 the binary under test is the ASan build and a leak shows as a
+LeakSanitizer report (and another exit status); in a plain build the checks still pin the
+status and the message.
 The reasons are written here by hand. Only 127.0.0.1 is used; each run is bounded.
 Environment: LAZYBACKEND (the binary).
 """

@@ -11,7 +11,7 @@
  *   odd:  bytes from a client on the gRPC port (HTTP/2 with prior knowledge), played to the
  *         real server through a socketpair in pieces of (byte >> 1) * 16 bytes (0 = all at
  *         once); the profiles and traces Export methods decode into the stdout sinks, as in
- *         main.c. That is the framer where it is used: cut at DATA-frame boundaries, with
+ *         cmd/serve.c. That is the framer where it is used: cut at DATA-frame boundaries, with
  *         gzip, limits and trailers.
  */
 #include <stdio.h>
@@ -197,7 +197,7 @@ static void percent(const uint8_t *p, size_t n)
 
 /* ------------------------------------------------------------------ the gRPC port */
 
-/* Answers as main.c does: the response message, or a status with the decoder's reason. */
+/* Answers as cmd/serve.c does: the response message, or a status with the decoder's reason. */
 static void answer(struct grpc_reply *reply, enum otlp_status st, const char *message, int encoded)
 {
     fuzz_must(encoded == 0, "grpc: response not encoded");

@@ -5,7 +5,7 @@
  *
  * The port decides by the first bytes: HTTP/1.1 (http_parser, pipelining, chunked bodies,
  * Expect: 100-continue, "Upgrade: h2c") or h2c prior knowledge. Its routes are the real OTLP
- * ones, whose handlers decode into the stdout sinks as main.c's do, so a request that gets
+ * ones, whose handlers decode into the stdout sinks as cmd/serve.c's do, so a request that gets
  * through the transport goes on through the JSON transcoder, the decoders and the responses.
  *
  * The input is sent whole, unless its last byte has the high bit set: then in pieces of

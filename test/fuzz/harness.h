@@ -5,7 +5,7 @@
  *
  * Why shared: each network parser has its own target (so each gets its own corpus and its
  * own coverage feedback), but what happens after a parser succeeded - decoding, the sinks,
- * the responses - must be driven the same way everywhere, exactly as main.c wires it.
+ * the responses - must be driven the same way everywhere, exactly as cmd/serve.c wires it.
  *
  * libFuzzer gives a target no context argument, so everything here is made on first use and
  * kept for the life of the process (as the server keeps its decoders and sinks).

@@ -682,7 +682,7 @@ TEST(bad_options_are_refused)
 
 int main(void)
 {
-    signal(SIGPIPE, SIG_IGN);   /* as main.c does: EPIPE, not death */
+    signal(SIGPIPE, SIG_IGN);   /* as the commands do (cmd/): EPIPE, not death */
     RUN(text_grammar);
     RUN(text_scope_line);
     RUN(text_value_walk_errors);

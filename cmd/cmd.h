@@ -1,0 +1,101 @@
+/*
+ * cmd.h - what the command files share: struct app, the process's only long-lived state,
+ * the commands main.c calls, and the pipeline they run requests through.
+ *
+ * The process is one thread around one event loop (lib/loop.c). Data flows one way:
+ * h2/ (transport) -> otlp/ (decode, validate, resolve) -> sinks/ (output). cmd/ is where the
+ * layers are connected, and the only place that includes all of them; none of the layers
+ * knows about the others' internals.
+ *
+ *   options.c   --help, the option parser, the defaults (struct config, options.h)
+ *   pipeline.c  the sinks and the filter stage, a request through a decoder, the counts,
+ *               and giving everything back
+ *   serve.c     `lazybackend serve`: the ports and their handlers, signals, shutdown
+ *   decode.c    `lazybackend decode FILE...`: captured payloads through the same decoder
+ *
+ * main.c parses the options first, then calls one command. From then on every startup
+ * failure goes through app_teardown(), which gives back whatever exists.
+ */
+#ifndef LB_CMD_CMD_H
+#define LB_CMD_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd/options.h"
+#include "h2/otlp_http.h"
+#include "h2/server.h"
+#include "lib/loop.h"
+#include "otlp/decode.h"
+#include "otlp/traces.h"
+#include "sinks/sink.h"
+
+/* Senders whose proto layout was logged: each connection's layout is logged once, and again
+ * when it changes. Bounded; the oldest entry makes room. */
+#define LAYOUT_PEERS 64
+struct layout_peer {
+    char peer[64];
+    const struct otlp_layout *layout;
+};
+
+struct app {
+    struct config cfg;
+    struct loop *loop;
+    struct h2_server *server;
+    struct otlp_decoder *decoder;
+    struct sink sink_storage[MAX_SINKS];
+    struct sink_set sinks;          /* what the decoder drives: the sinks, or {filter} */
+    struct sink filter_sink;        /* when filtering: forwards to inner_sinks */
+    struct sink_set inner_sinks;
+    struct sink *stdout_sink;       /* reopened on SIGHUP */
+    uint64_t sequence;
+    uint64_t shutdown_deadline_ms;
+    bool shutting_down;
+    struct { uint64_t requests, ok, invalid, refused, failed, samples, rejected_samples; } stats;
+    struct h2_server *http_server;  /* OTLP/HTTP (HTTP/1.1 and h2c), or NULL */
+    int sigfd;                      /* signalfd on the loop, or -1 */
+    struct otlp_http_service http_service;
+    struct otlp_trace_decoder *trace_decoder;
+    struct { uint64_t requests, ok, spans, rejected_spans; } trace_stats;
+    struct layout_peer layout_peers[LAYOUT_PEERS];
+    unsigned layout_peers_next;
+};
+
+/* ---------- the commands (a zeroed app, sigfd -1, options parsed and checked) ---------- */
+
+/* `lazybackend serve`: both ports until SIGINT/SIGTERM (serve.c). The exit status. */
+int serve_command(struct app *app);
+
+/* `lazybackend decode FILE...` (decode.c). The exit status: 0; 1 when setting up failed, a
+ * file could not be read, or a request was refused, had something rejected or (--detect)
+ * fit no layout; 2 without input. */
+int decode_command(struct app *app, const char **files, int n_files);
+
+/* ---------- the pipeline (pipeline.c) ---------- */
+
+/* The configured sinks (stdout when none) and the filter stage in front of them into
+ * app->sinks. 0, or -1 after logging why. */
+int open_sinks(struct app *app);
+
+/* Gives back everything built so far, once; safe on a partly built app. The sinks get
+ * `deadline_ms` to flush. */
+void app_teardown(struct app *app, int deadline_ms);
+
+/* A startup step failed (and said why): app_teardown, then the exit status (1). */
+int startup_failed(struct app *app);
+
+/* The wall clock in nanoseconds: when a request was received, for the sinks. */
+uint64_t now_unix_nano(void);
+
+/* Counts a profiles request's outcome into app->stats. */
+void count_result(struct app *app, const struct otlp_result *res);
+
+/* A profiles / traces request from the network (either port) through its decoder into the
+ * sinks, counted and logged with `how` it came. */
+void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,
+                  const uint8_t *msg, size_t len, struct otlp_result *res);
+void run_traces(struct app *app, struct lb_request *req, const char *how,
+                const uint8_t *msg, size_t len, struct otlp_trace_result *res);
+
+#endif

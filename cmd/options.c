@@ -1,0 +1,485 @@
+/*
+ * options.c - the command line of `lazybackend [serve]` and `lazybackend decode`: --help,
+ * the option parser, the defaults, and the checks of options that only make sense together.
+ *
+ * Why together: --help and the parser are one promise (test/e2e/cli_options.py checks that
+ * every option listed is taken and every option matched here is listed), so they sit side by
+ * side. Every option is parsed (and refused, with exit status 2) before anything is set up,
+ * which is why a bad value simply ends the process: there is nothing to give back yet. The
+ * query commands (top|folded|flamegraph) have options of their own (sinks/sqlite/query.c).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/options.h"
+#include "lib/log.h"
+#include "otlp/detect.h"
+#include "sinks/filter.h"
+
+/* --help. Every option parsed below is listed here (test/e2e/cli_options.py checks that each
+ * one listed is taken). */
+static void usage(FILE *out)
+{
+    fprintf(out,
+"Usage: lazybackend [serve] [OPTIONS]\n"
+"       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
+"       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
+"                                            see `lazybackend top --help`)\n"
+"\n"
+"Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
+"every sample as a resolved stack, exactly as it was sent.\n"
+"\n"
+"Options (--name value or --name=value):\n"
+"  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
+"  --http-address ADDR          OTLP/HTTP listen address: HTTP/1.1 and h2c, profiles, traces and\n"
+"                               /healthz (default 127.0.0.1:4318; none = no HTTP port)\n"
+"  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
+"  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
+"                               per line, see the README)\n"
+"  --output FILE                stdout sink: append to FILE instead of stdout (reopened on\n"
+"                               SIGHUP, for logrotate)\n"
+"  --no-resource-attributes, --no-profile-attributes, --no-sample-attributes, --no-frames,\n"
+"  --no-file-line               text/json: leave those out (--no-file-line: frames as\n"
+"                               \"Instrumentation: <type>, Function: <name>\")\n"
+"  --folded-root none|executable|container|thread\n"
+"                               folded: first frame of every stack (default none; missing\n"
+"                               value: [unknown])\n"
+"  --sqlite-path FILE           sqlite sink database (default lazybackend.db; created, upgraded)\n"
+"  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
+"                               loss) or not (normal: survives kill -9, faster)\n"
+"  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
+"  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
+"  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
+"  --clickhouse-password PASS   its password (or the environment variable CLICKHOUSE_PASSWORD)\n"
+"  --clickhouse-batch-rows N    send a batch at this many samples (default 20000)\n"
+"  --clickhouse-flush-interval MS  ... or this long after its first sample (default 1000)\n"
+"  --clickhouse-max-queue-bytes SIZE  memory for unsent batches (default 64MiB); beyond it\n"
+"                               batches go to the spool\n"
+"  --clickhouse-spool-dir DIR   on-disk spool for batches ClickHouse cannot take yet, and for\n"
+"                               what is unsent at shutdown (default: none)\n"
+"  --clickhouse-spool-max-bytes SIZE  spool cap (default 1GiB); when full, requests are refused\n"
+"                               with UNAVAILABLE\n"
+"  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
+"  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
+"  --max-connections N          concurrent connections (default 1024)\n"
+"  --max-concurrent-streams N   per connection (default 100)\n"
+"  --idle-timeout SECONDS       close idle connections after this (default 300, 0 = never)\n"
+"  --request-timeout SECONDS    a request must arrive whole within this, or it is cut off\n"
+"                               (slow clients; default 60)\n"
+"  --shutdown-timeout SECONDS   on SIGINT/SIGTERM, time allowed for in-flight requests and\n"
+"                               sink flushing (default 10)\n"
+"  --max-stack-depth N          samples with deeper stacks are rejected (default 16384)\n"
+"  --proto-version VERSION      proto layout of the requests: auto (default: detected per\n"
+"                               request from how fields are encoded), v1.11 (= v1.10), v1.9,\n"
+"                               v1.8, v1.7. A pinned layout is still checked against the wire.\n"
+"  --detect                     decode: print each request's detected layout and the evidence\n"
+"                               instead of its samples; exit 1 if a request fits no layout\n"
+"  --log-level LEVEL            debug, info, warn, error, off (default info; logs go to stderr)\n"
+"  --help, --version\n"
+"\n"
+"Filters, applied before any sink (all must pass; LIST is comma-separated; a key missing on\n"
+"the resource is looked up on the sample):\n"
+"  --sample-types LIST          profiles whose sample type is listed (samples,off_cpu,events)\n"
+"  --frame-types LIST           keep only these frames (kernel,native,go,jvm,...; unknown =\n"
+"                               no type); a sample left without frames is dropped\n"
+"  --container-id ID            resources whose container.id is ID\n"
+"  --require-container-id       resources with a non-empty container.id\n"
+"  --resource KEY=VALUE         resource attribute equals VALUE (e.g. service.name=api,\n"
+"                               process.executable.name=java). Repeatable: all must match\n"
+"  --min-frames N               samples with at least N frames\n"
+"\n"
+"SIZE takes a suffix: K, M, G (or KiB, MiB, GiB), powers of 1024.\n");
+}
+
+/* SIZE: a count of bytes with an optional K/M/G (KiB, MiB, GiB) suffix, powers of 1024. */
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned long long mult = 1;
+    if (*end) {
+        switch (*end) {
+        case 'k': case 'K': mult = 1ull << 10; break;
+        case 'm': case 'M': mult = 1ull << 20; break;
+        case 'g': case 'G': mult = 1ull << 30; break;
+        default: return -1;
+        }
+        end++;
+        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+            end += strlen(end);
+        if (*end)
+            return -1;
+    }
+    if (v > ULLONG_MAX / mult)
+        return -1;
+    *out = (size_t)(v * mult);
+    return 0;
+}
+
+/* A plain decimal number up to `max` (strtoul alone would take "-1", "12x" and overflow). */
+static int parse_uint(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || *s == '-' || v > max)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+/* The argument vector being parsed and the option just recognised, so that an option is
+ * named once: where it is matched (opt) and no more where its value is read and checked. */
+struct args {
+    int argc;
+    char **argv;
+    int i;              /* the current argument */
+    const char *name;   /* the option opt() matched last */
+};
+
+/* True when the current argument is option `name`, alone or as "--name=value". */
+static bool opt(struct args *a, const char *name)
+{
+    const char *arg = a->argv[a->i];
+    size_t n = strlen(name);
+    if (strncmp(arg, name, n) != 0 || (arg[n] != 0 && arg[n] != '='))
+        return false;
+    a->name = name;
+    return true;
+}
+
+/* True when the current argument is the switch `name` (switches take no "=value"). */
+static bool flag(const struct args *a, const char *name)
+{
+    return strcmp(a->argv[a->i], name) == 0;
+}
+
+/* The matched option's value: after its '=', or the next argument. A missing value ends the
+ * process (exit 2), as every bad option does: nothing has been set up yet. */
+static const char *opt_value(struct args *a)
+{
+    const char *arg = a->argv[a->i];
+    size_t n = strlen(a->name);
+    if (arg[n] == '=')
+        return arg + n + 1;
+    if (a->i + 1 >= a->argc) {
+        fprintf(stderr, "lazybackend: %s needs a value\n", a->name);
+        exit(2);
+    }
+    return a->argv[++a->i];
+}
+
+/* A value the option cannot take: said with the option's name, and the process ends. */
+static void bad_value(const char *name, const char *value)
+{
+    fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", name, value);
+    exit(2);
+}
+
+/* A value that must not be empty (a path, a directory). */
+static const char *opt_nonempty(struct args *a)
+{
+    const char *v = opt_value(a);
+    if (!*v)
+        bad_value(a->name, v);
+    return v;
+}
+
+/* A number in [min, max]. */
+static unsigned opt_uint(struct args *a, unsigned min, unsigned max)
+{
+    const char *v = opt_value(a);
+    unsigned u;
+    if (parse_uint(v, max, &u) || u < min)
+        bad_value(a->name, v);
+    return u;
+}
+
+/* A SIZE in [min, max]. */
+static size_t opt_size(struct args *a, size_t min, size_t max)
+{
+    const char *v = opt_value(a);
+    size_t z;
+    if (parse_size(v, &z) || z < min || z > max)
+        bad_value(a->name, v);
+    return z;
+}
+
+/* One of `n` words: its index. */
+static size_t opt_choice(struct args *a, const char *const *words, size_t n)
+{
+    const char *v = opt_value(a);
+    for (size_t k = 0; k < n; k++)
+        if (strcmp(v, words[k]) == 0)
+            return k;
+    bad_value(a->name, v);
+    return 0;
+}
+
+/* A repeatable option's value, kept in a bounded list. */
+static void opt_append(struct args *a, const char **list, size_t *n)
+{
+    const char *v = opt_value(a);
+    if (*n == FILTER_MAX_ARGS) {
+        fprintf(stderr, "lazybackend: %s given more than %d times\n", a->name, FILTER_MAX_ARGS);
+        exit(2);
+    }
+    list[(*n)++] = v;
+}
+
+/* --clickhouse-*: true when the current argument was one of them. */
+static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_options *o)
+{
+    if (opt(a, "--clickhouse-url"))
+        o->url = opt_value(a);
+    else if (opt(a, "--clickhouse-database"))
+        o->database = opt_value(a);
+    else if (opt(a, "--clickhouse-user"))
+        o->user = opt_value(a);
+    else if (opt(a, "--clickhouse-password"))
+        o->password = opt_value(a);
+    else if (opt(a, "--clickhouse-batch-rows"))
+        o->batch_rows = opt_uint(a, 1, 10000000);
+    else if (opt(a, "--clickhouse-flush-interval"))
+        o->flush_interval_ms = opt_uint(a, 1, 3600000);
+    else if (opt(a, "--clickhouse-max-queue-bytes"))
+        o->max_queue_bytes = opt_size(a, 4096, SIZE_MAX);
+    else if (opt(a, "--clickhouse-spool-dir"))
+        o->spool_dir = opt_nonempty(a);
+    else if (opt(a, "--clickhouse-spool-max-bytes"))
+        o->spool_max_bytes = opt_size(a, 4096, SIZE_MAX);
+    else
+        return false;
+    return true;
+}
+
+/* The stdout sink's detail switches (text and json output leave those parts out). */
+static bool parse_detail_switch(const struct args *a, struct config *cfg)
+{
+    static const char *const names[] = { "--no-resource-attributes", "--no-profile-attributes",
+                                         "--no-sample-attributes", "--no-frames", "--no-file-line" };
+    bool *switches[] = { &cfg->stdout_opt.no_resource_attributes, &cfg->stdout_opt.no_profile_attributes,
+                         &cfg->stdout_opt.no_sample_attributes, &cfg->stdout_opt.no_frames,
+                         &cfg->stdout_opt.no_file_line };
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+        if (flag(a, names[k])) {
+            *switches[k] = cfg->stdout_detail_set = true;
+            return true;
+        }
+    return false;
+}
+
+/* The stdout sink's output options and the filters (sinks/filter.h). */
+static bool parse_output_option(struct args *a, struct config *cfg)
+{
+    static const char *const roots[] = { "none", "executable", "container", "thread" };
+    static const enum folded_root root_values[] = {
+        FOLDED_ROOT_NONE, FOLDED_ROOT_EXECUTABLE, FOLDED_ROOT_CONTAINER, FOLDED_ROOT_THREAD,
+    };
+    struct filter_config *f = &cfg->filter;
+    if (parse_detail_switch(a, cfg))
+        return true;
+    if (opt(a, "--output"))
+        cfg->stdout_opt.path = opt_nonempty(a);
+    else if (opt(a, "--folded-root"))
+        cfg->stdout_opt.folded_root = root_values[opt_choice(a, roots, 4)];
+    else if (opt(a, "--sample-types"))
+        opt_append(a, f->sample_types, &f->n_sample_types);
+    else if (opt(a, "--frame-types"))
+        opt_append(a, f->frame_types, &f->n_frame_types);
+    else if (opt(a, "--resource"))
+        opt_append(a, f->resource, &f->n_resource);
+    else if (opt(a, "--container-id"))
+        f->container_id = opt_value(a);
+    else if (flag(a, "--require-container-id"))
+        f->require_container_id = true;
+    else if (opt(a, "--min-frames"))
+        f->min_frames = opt_uint(a, 0, 1u << 24);
+    else
+        return false;
+    return true;
+}
+
+/* --sink NAME: a known sink, at most MAX_SINKS of them, sqlite once (two would wait on each
+ * other's write lock within one request). */
+static void add_sink(struct args *a, struct config *cfg)
+{
+    const char *v = opt_value(a);
+    if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
+        fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout, sqlite, clickhouse)\n", v);
+        exit(2);
+    }
+    if (cfg->n_sinks == MAX_SINKS)
+        bad_value("--sink", v);
+    for (size_t k = 0; k < cfg->n_sinks; k++)
+        if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0)
+            bad_value("--sink (sqlite given twice)", v);
+    cfg->sinks[cfg->n_sinks++] = v;
+}
+
+/* Which sinks, and the stdout and sqlite sinks' own options. */
+static bool parse_sink_option(struct args *a, struct config *cfg)
+{
+    static const char *const formats[] = { "text", "folded", "json" };
+    static const enum stdout_format format_values[] = {
+        STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
+    };
+    static const char *const syncs[] = { "full", "normal" };
+    static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
+    if (opt(a, "--sink"))
+        add_sink(a, cfg);
+    else if (opt(a, "--format"))
+        cfg->format = format_values[opt_choice(a, formats, 3)];
+    else if (opt(a, "--sqlite-path"))
+        cfg->sqlite_path = opt_nonempty(a);
+    else if (opt(a, "--sqlite-sync"))
+        cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
+    else
+        return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse);
+    return true;
+}
+
+/* The ports and the limits that protect them. */
+static bool parse_server_option(struct args *a, struct config *cfg)
+{
+    if (opt(a, "--grpc-address")) {
+        cfg->grpc_address = opt_value(a);
+    } else if (opt(a, "--http-address")) {
+        cfg->http_address = opt_value(a);
+        cfg->http_address_set = true;
+        if (strcmp(cfg->http_address, "none") == 0)
+            cfg->http_address = NULL;
+    } else if (opt(a, "--request-timeout")) {
+        cfg->request_timeout_ms = opt_uint(a, 1, 3600) * 1000;
+    } else if (opt(a, "--max-message-size")) {
+        /* Dictionary offsets are 32-bit: 1 GiB keeps every offset well inside. */
+        cfg->max_message_size = opt_size(a, 16, 1u << 30);
+    } else if (opt(a, "--max-inflight-bytes")) {
+        cfg->max_inflight_bytes = opt_size(a, 1024, SIZE_MAX);
+    } else if (opt(a, "--max-connections")) {
+        cfg->max_connections = opt_uint(a, 1, 1000000);
+    } else if (opt(a, "--max-concurrent-streams")) {
+        cfg->max_concurrent_streams = opt_uint(a, 1, 100000);
+    } else if (opt(a, "--idle-timeout")) {
+        cfg->idle_timeout_ms = opt_uint(a, 0, 86400) * 1000;
+    } else if (opt(a, "--shutdown-timeout")) {
+        cfg->shutdown_timeout_ms = opt_uint(a, 0, 3600) * 1000;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* The decoder's options, and the process's own (logging). */
+static bool parse_decoder_option(struct args *a, struct config *cfg)
+{
+    if (opt(a, "--max-stack-depth")) {
+        cfg->limits.max_stack_depth = opt_uint(a, 1, 1u << 24);
+    } else if (opt(a, "--proto-version")) {
+        const char *v = opt_value(a);
+        cfg->proto_version = otlp_layout_find(v);
+        if (!cfg->proto_version && strcmp(v, "auto") != 0)
+            bad_value("--proto-version", v);
+    } else if (flag(a, "--detect")) {
+        cfg->detect_only = true;
+    } else if (opt(a, "--log-level")) {
+        const char *v = opt_value(a);
+        int level = log_parse_level(v);
+        if (level < 0)
+            bad_value("--log-level", v);
+        log_set_level((enum log_level)level);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* --help and --version answer and end the process. */
+static void answer_info_option(const struct args *a)
+{
+    if (flag(a, "--help") || flag(a, "-h")) {
+        usage(stdout);
+        exit(0);
+    }
+    if (flag(a, "--version")) {
+        printf("lazybackend %s\n", LAZYBACKEND_VERSION);
+        exit(0);
+    }
+}
+
+/* Parses options into cfg, in order (a bad one ends the process with status 2 before
+ * anything is set up); the other arguments are collected into `files`. */
+void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files)
+{
+    *files = calloc((size_t)argc, sizeof **files);
+    if (!*files) {
+        fprintf(stderr, "lazybackend: out of memory\n");
+        exit(1);
+    }
+    *n_files = 0;
+    struct args a = { .argc = argc, .argv = argv };
+    for (a.i = first; a.i < argc; a.i++) {
+        const char *arg = argv[a.i];
+        answer_info_option(&a);
+        if (parse_server_option(&a, cfg) || parse_sink_option(&a, cfg) || parse_decoder_option(&a, cfg))
+            continue;
+        if (arg[0] == '-' && arg[1] != 0) {
+            fprintf(stderr, "lazybackend: unknown option '%s' (see --help)\n", arg);
+            exit(2);
+        }
+        (*files)[(*n_files)++] = arg;
+    }
+}
+
+/* What the parsers cannot see one option at a time: combinations, and lists with nothing in
+ * them. */
+void check_output_options(const struct config *cfg)
+{
+    char err[256];
+    if (filter_config_check(&cfg->filter, err, sizeof err) != 0) {
+        fprintf(stderr, "lazybackend: %s\n", err);
+        exit(2);
+    }
+    if (cfg->stdout_detail_set && cfg->format == STDOUT_FORMAT_FOLDED) {
+        fprintf(stderr, "lazybackend: --no-* detail switches apply to --format text and json, not folded\n");
+        exit(2);
+    }
+    if (cfg->stdout_opt.folded_root != FOLDED_ROOT_NONE && cfg->format != STDOUT_FORMAT_FOLDED) {
+        fprintf(stderr, "lazybackend: --folded-root needs --format folded\n");
+        exit(2);
+    }
+    bool stdout_sink = cfg->n_sinks == 0;   /* the default */
+    for (size_t i = 0; i < cfg->n_sinks; i++)
+        stdout_sink |= strcmp(cfg->sinks[i], "stdout") == 0;
+    if (cfg->stdout_opt.path && !stdout_sink) {
+        fprintf(stderr, "lazybackend: --output is where the stdout sink writes: add --sink stdout\n");
+        exit(2);
+    }
+}
+
+/* The defaults the usage text promises. */
+void config_defaults(struct config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->grpc_address = "127.0.0.1:4317";
+    cfg->http_address = "127.0.0.1:4318";
+    cfg->request_timeout_ms = 60 * 1000;
+    cfg->max_message_size = 64u << 20;
+    cfg->max_inflight_bytes = 256u << 20;
+    cfg->max_connections = 1024;
+    cfg->max_concurrent_streams = 100;
+    cfg->idle_timeout_ms = 300 * 1000;
+    cfg->shutdown_timeout_ms = 10 * 1000;
+    cfg->format = STDOUT_FORMAT_TEXT;
+    cfg->limits.max_stack_depth = OTLP_DEFAULT_MAX_STACK_DEPTH;
+    cfg->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
+    clickhouse_sink_defaults(&cfg->clickhouse);
+    cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");
+}

@@ -1,0 +1,63 @@
+/*
+ * options.h - struct config: everything the command line of `lazybackend [serve]` and
+ * `lazybackend decode` says, and the three steps that fill it (options.c).
+ *
+ * Why a header of its own: the configuration is complete and checked before anything is
+ * set up, and only then does main.c hand it (inside struct app, cmd.h) to a command; the
+ * parser needs nothing of what the commands build.
+ */
+#ifndef LB_CMD_OPTIONS_H
+#define LB_CMD_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "otlp/decode.h"
+#include "otlp/layout.h"
+#include "sinks/filter.h"
+#include "sinks/stdout/stdout.h"
+#include "sinks/sqlite/sqlite.h"
+#include "sinks/clickhouse/clickhouse.h"
+
+#ifndef LAZYBACKEND_VERSION
+#define LAZYBACKEND_VERSION "0.1.0"
+#endif
+
+#define MAX_SINKS 8
+
+struct config {
+    const char *grpc_address;
+    const char *http_address;                  /* NULL: no HTTP port (--http-address none) */
+    bool http_address_set;                     /* given: failing to listen there is fatal */
+    unsigned request_timeout_ms;
+    size_t max_message_size;
+    size_t max_inflight_bytes;
+    unsigned max_connections, max_concurrent_streams;
+    unsigned idle_timeout_ms, shutdown_timeout_ms;
+    const char *sinks[MAX_SINKS];
+    size_t n_sinks;
+    enum stdout_format format;
+    struct stdout_sink_options stdout_opt;     /* --output, detail switches, --folded-root */
+    bool stdout_detail_set;                    /* a detail switch was given */
+    struct filter_config filter;
+    const char *sqlite_path;
+    enum sqlite_sync sqlite_sync;
+    struct clickhouse_sink_options clickhouse;
+    struct otlp_limits limits;
+    const struct otlp_layout *proto_version;   /* NULL: detect per request */
+    bool detect_only;                          /* decode --detect */
+};
+
+/* The defaults the usage text promises (and CLICKHOUSE_PASSWORD from the environment). */
+void config_defaults(struct config *cfg);
+
+/* Parses argv[first..] into cfg, in order; --help and --version answer and exit 0, a bad
+ * option ends the process with status 2 before anything is set up. The other arguments are
+ * collected into `*files` (a calloc'ed array the caller frees). */
+void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files);
+
+/* Combinations of options (and empty lists) the parser cannot see one option at a time:
+ * refused with status 2, like a bad option. */
+void check_output_options(const struct config *cfg);
+
+#endif

@@ -1,0 +1,210 @@
+/*
+ * pipeline.c - what a request goes through, whichever command took it: the sinks (and the
+ * filter stage in front of them), the decoders' runs for network requests with their counts
+ * and log lines, and giving everything back at the end.
+ *
+ * Why shared: `decode` drives the server's decoder into the server's sinks, so that a
+ * captured payload shows exactly what serving it would have shown; both commands open the
+ * sinks, count results and tear down here, in one way.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "h2/server.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "otlp/decode.h"
+#include "otlp/detect.h"
+#include "otlp/traces.h"
+#include "sinks/filter.h"
+#include "sinks/sink.h"
+#include "sinks/stdout/stdout.h"
+#include "sinks/sqlite/sqlite.h"
+#include "sinks/clickhouse/clickhouse.h"
+
+/* ---------- sinks, and giving everything back ---------- */
+
+/* Everything serve_command() and decode_command() set up, given back in reverse order,
+ * once; safe on a partly built app, so that every startup failure ends here and the
+ * sanitizers see a clean exit. The sinks get `deadline_ms` to flush. */
+void app_teardown(struct app *app, int deadline_ms)
+{
+    sink_set_close(&app->sinks, deadline_ms);
+    app->sinks.n = 0;
+    h2_server_free(app->http_server);
+    h2_server_free(app->server);
+    if (app->sigfd >= 0) {
+        loop_del_fd(app->loop, app->sigfd);
+        close(app->sigfd);
+    }
+    otlp_decoder_free(app->decoder);
+    otlp_trace_decoder_free(app->trace_decoder);
+    loop_free(app->loop);
+}
+
+/* A startup step failed (and said why): the exit status, after giving everything back. */
+int startup_failed(struct app *app)
+{
+    app_teardown(app, 0);
+    return 1;
+}
+
+/* With a filter configured, the decoder drives {filter} and the filter the real sinks;
+ * without one there is no stage at all. */
+static int insert_filter(struct app *app)
+{
+    if (!filter_config_active(&app->cfg.filter))
+        return 0;
+    app->inner_sinks = app->sinks;
+    if (filter_open(&app->filter_sink, &app->cfg.filter, &app->inner_sinks) != 0) {
+        log_error("cannot set up the filters");
+        sink_set_close(&app->inner_sinks, 0);
+        app->sinks.n = 0;   /* closed: the teardown must not close them again */
+        return -1;
+    }
+    app->sinks = (struct sink_set){ &app->filter_sink, 1 };
+    return 0;
+}
+
+/* One configured sink into `s`; a sink that cannot be opened (e.g. --output in a missing
+ * directory) is logged, and ends the process. */
+static int open_sink(struct app *app, const char *name, struct sink *s)
+{
+    char err[512];
+    if (strcmp(name, "stdout") == 0) {
+        struct stdout_sink_options o = app->cfg.stdout_opt;
+        o.format = app->cfg.format;
+        o.fd = STDOUT_FILENO;
+        if (stdout_sink_open(s, &o) != 0) {
+            log_error("cannot open the stdout sink%s%s: %s", o.path ? " on " : "",
+                      o.path ? o.path : "", strerror(errno));
+            return -1;
+        }
+        app->stdout_sink = s;
+    } else if (strcmp(name, "sqlite") == 0) {
+        struct sqlite_sink_options o = { .path = app->cfg.sqlite_path, .sync = app->cfg.sqlite_sync };
+        if (sqlite_sink_open(s, &o, err, sizeof err) != 0) {
+            log_error("cannot open the sqlite sink: %s", err);
+            return -1;
+        }
+    } else if (strcmp(name, "clickhouse") == 0) {
+        struct sink_env env = { .loop = app->loop };
+        if (clickhouse_sink_open(s, &app->cfg.clickhouse, &env, err, sizeof err) != 0) {
+            log_error("cannot open the clickhouse sink: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* The configured sinks (stdout when none), then the filter stage in front of them. */
+int open_sinks(struct app *app)
+{
+    if (app->cfg.n_sinks == 0)
+        app->cfg.sinks[app->cfg.n_sinks++] = "stdout";
+    app->sinks.v = app->sink_storage;
+    app->sinks.n = 0;
+    for (size_t i = 0; i < app->cfg.n_sinks; i++) {
+        if (open_sink(app, app->cfg.sinks[i], &app->sink_storage[app->sinks.n]) != 0)
+            return -1;
+        app->sinks.n++;
+    }
+    return insert_filter(app);
+}
+
+/* ---------- profiles and traces, whatever carried them ---------- */
+
+/* When a request was received, for the sinks (the wall clock: sinks show and store it). */
+uint64_t now_unix_nano(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The counts logged when the process stops. */
+void count_result(struct app *app, const struct otlp_result *res)
+{
+    app->stats.requests++;
+    app->stats.samples += res->samples;
+    app->stats.rejected_samples += res->rejected_samples;
+    switch (res->status) {
+    case OTLP_OK: app->stats.ok++; break;
+    case OTLP_INVALID: app->stats.invalid++; break;
+    case OTLP_UNAVAILABLE: app->stats.refused++; break;
+    default: app->stats.failed++; break;
+    }
+}
+
+/* Logs the proto layout a sender uses: once per connection, and when it changes. */
+static void note_layout(struct app *app, const char *peer)
+{
+    const struct otlp_detection *det = otlp_decoder_detection(app->decoder);
+    struct layout_peer *slot = NULL;
+    for (size_t i = 0; i < LAYOUT_PEERS && !slot; i++)
+        if (app->layout_peers[i].layout && strncmp(app->layout_peers[i].peer, peer, sizeof slot->peer - 1) == 0)
+            slot = &app->layout_peers[i];
+    if (!det->layout || (slot && slot->layout == det->layout))
+        return;
+    char summary[512];
+    otlp_detection_summary(det, summary, sizeof summary);
+    if (slot) {
+        log_info("sender %s: proto layout changed from %s to %s", peer, slot->layout->name, summary);
+    } else {
+        log_info("sender %s: proto layout %s", peer, summary);
+        slot = &app->layout_peers[app->layout_peers_next++ % LAYOUT_PEERS];
+        snprintf(slot->peer, sizeof slot->peer, "%s", peer);
+    }
+    slot->layout = det->layout;
+}
+
+/* Any profiles request from the network: decoded into the sinks, counted, and logged with
+ * `how` it came ("HTTP/1.1, json"; NULL for gRPC, whose log line names no transport). */
+void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,
+                         const uint8_t *msg, size_t len, struct otlp_result *res)
+{
+    req->received_unix_nano = now_unix_nano();
+    req->sequence = ++app->sequence;
+    otlp_export_profiles(app->decoder, msg, len, req, sink_set_consumer(&app->sinks), res);
+    count_result(app, res);
+    if (res->status != OTLP_OK)
+        return;   /* the transport logs errors with their status */
+    note_layout(app, req->peer);
+    log_info("export from %s%s%s%s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
+             req->peer, how ? " (" : "", how ? how : "", how ? ")" : "",
+             (unsigned long long)res->resources, (unsigned long long)res->profiles,
+             (unsigned long long)res->samples, (unsigned long long)res->frames, len,
+             compressed ? ", gzip" : "", req->layout,
+             res->rejected_profiles ? "; " : "", res->rejected_profiles ? res->message : "");
+}
+
+/* Traces bypass the filter stage (its filters are about profiles and samples): spans go to
+ * the configured sinks, of which those with a span callback take them (sinks/sink.h). */
+static struct sink_set *trace_sinks(struct app *app)
+{
+    return app->filter_sink.type ? &app->inner_sinks : &app->sinks;
+}
+
+/* Any traces request, whatever carried it: decoded into the span sinks, counted, logged. */
+void run_traces(struct app *app, struct lb_request *req, const char *how,
+                       const uint8_t *msg, size_t len, struct otlp_trace_result *res)
+{
+    req->received_unix_nano = now_unix_nano();
+    req->sequence = ++app->sequence;
+    otlp_export_traces(app->trace_decoder, msg, len, req, sink_set_consumer(trace_sinks(app)), res);
+    app->trace_stats.requests++;
+    app->trace_stats.spans += res->spans;
+    app->trace_stats.rejected_spans += res->rejected_spans;
+    if (res->status != OTLP_OK)
+        return;
+    app->trace_stats.ok++;
+    log_info("trace export from %s (%s): %llu resources, %llu spans, %llu events, %llu links (%zu bytes)%s%s",
+             req->peer, how, (unsigned long long)res->resources, (unsigned long long)res->spans,
+             (unsigned long long)res->events, (unsigned long long)res->links, len,
+             res->rejected_spans ? "; " : "", res->rejected_spans ? res->message : "");
+}

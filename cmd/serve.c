@@ -1,0 +1,298 @@
+/*
+ * serve.c - `lazybackend serve`: the gRPC and OTLP/HTTP ports, the handlers that hand their
+ * requests to the pipeline (pipeline.c), signals, and the drained shutdown.
+ *
+ * Why here and not in h2/: the transport knows requests and replies, not what is done with
+ * them; this file turns a call from either port into a decoder run and the result back into
+ * that transport's answer, so both ports end in the same code.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "h2/otlp_http.h"
+#include "h2/server.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "otlp/decode.h"
+#include "otlp/traces.h"
+#include "sinks/sink.h"
+#include "sinks/stdout/stdout.h"
+
+#define PROFILES_EXPORT_PATH "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+
+/* ---------- the handlers: a call from either port, through the pipeline ---------- */
+
+/* A decode's outcome as a gRPC reply: OK with the response the caller encoded (`encoded` is
+ * how that went), or the status that fits and the decoder's message (the transport logs
+ * every error reply once, with peer, path and status). */
+static void grpc_answer(struct grpc_reply *reply, enum otlp_status st, const char *message, int encoded)
+{
+    switch (st) {
+    case OTLP_OK: reply->status = GRPC_OK; break;
+    case OTLP_INVALID: reply->status = GRPC_INVALID_ARGUMENT; break;
+    case OTLP_UNAVAILABLE: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_SINK_FAILED: reply->status = GRPC_UNAVAILABLE; break;
+    case OTLP_NOMEM: reply->status = GRPC_RESOURCE_EXHAUSTED; break;
+    }
+    if (st != OTLP_OK) {
+        snprintf(reply->message, sizeof reply->message, "%s", message);
+    } else if (encoded != 0) {
+        reply->status = GRPC_INTERNAL;
+        snprintf(reply->message, sizeof reply->message, "cannot encode the response");
+    }
+}
+
+/* gRPC ProfilesService/Export */
+static void grpc_profiles(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
+{
+    struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    struct otlp_result res;
+    run_profiles(ud, &req, NULL, call->compressed, call->message, call->length, &res);
+    grpc_answer(reply, res.status, res.message,
+                res.status == OTLP_OK ? otlp_encode_profiles_response(&res, &reply->body) : 0);
+}
+
+/* gRPC TraceService/Export */
+static void grpc_traces(void *ud, const struct grpc_call *call, struct grpc_reply *reply)
+{
+    struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    struct otlp_trace_result res;
+    run_traces(ud, &req, call->compressed ? "grpc, gzip" : "grpc", call->message, call->length, &res);
+    grpc_answer(reply, res.status, res.message,
+                res.status == OTLP_OK ? otlp_encode_traces_response(&res, &reply->body) : 0);
+}
+
+/* POST /v1development/profiles (h2/otlp_http.c answers it from `res`). */
+static void http_profiles(void *ud, const struct otlp_http_call *call, struct otlp_result *res)
+{
+    struct lb_request req = { .transport = "http", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    char how[64];
+    snprintf(how, sizeof how, "%s, %s", call->protocol, call->format);
+    run_profiles(ud, &req, how, call->compressed, call->message, call->length, res);
+}
+
+/* POST /v1/traces */
+static void http_traces(void *ud, const struct otlp_http_call *call, struct otlp_trace_result *res)
+{
+    struct lb_request req = { .transport = "http", .peer = call->peer, .wire_bytes = call->wire_bytes };
+    char how[64];
+    snprintf(how, sizeof how, "%s, %s%s", call->protocol, call->format, call->compressed ? ", gzip" : "");
+    run_traces(ud, &req, how, call->message, call->length, res);
+}
+
+/* ---------- the ports ---------- */
+
+/* Both ports take the same limits. */
+static struct h2_server_config port_config(const struct app *app, const char *address,
+                                           enum h2_server_protocol protocol)
+{
+    return (struct h2_server_config){
+        .address = address,
+        .protocol = protocol,
+        .request_timeout_ms = app->cfg.request_timeout_ms,
+        .max_message_size = app->cfg.max_message_size,
+        .max_inflight_bytes = app->cfg.max_inflight_bytes,
+        .max_connections = app->cfg.max_connections,
+        .max_concurrent_streams = app->cfg.max_concurrent_streams,
+        .idle_timeout_ms = app->cfg.idle_timeout_ms,
+    };
+}
+
+/* The gRPC port: the profiles and traces Export methods. NULL with a logged reason. */
+static struct h2_server *start_grpc(struct app *app)
+{
+    struct h2_server_config hc = port_config(app, app->cfg.grpc_address, H2_SERVER_GRPC);
+    char err[256];
+    struct h2_server *s = h2_server_new(app->loop, &hc);
+    if (!s || h2_server_add_method(s, PROFILES_EXPORT_PATH, grpc_profiles, app) != 0 ||
+        h2_server_add_method(s, TRACES_EXPORT_PATH, grpc_traces, app) != 0) {
+        log_error("cannot create the gRPC server");
+        h2_server_free(s);
+        return NULL;
+    }
+    if (h2_server_listen(s, err, sizeof err) != 0) {
+        log_error("cannot listen on %s: %s", app->cfg.grpc_address, err);
+        h2_server_free(s);
+        return NULL;
+    }
+    log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes", LAZYBACKEND_VERSION,
+             h2_server_address(s), app->cfg.n_sinks ? " " : "", app->cfg.sinks[0],
+             app->cfg.max_message_size);
+    return s;
+}
+
+/* The HTTP port. NULL with a logged reason on failure: a taken default port only warns (the
+ * gRPC receiver must not stop because a Collector holds 4318); an address the user asked for
+ * must work (serve_command() then stops). */
+static struct h2_server *start_http(struct app *app)
+{
+    struct h2_server_config hc = port_config(app, app->cfg.http_address, H2_SERVER_HTTP);
+    app->http_service = (struct otlp_http_service){
+        .profiles = http_profiles, .traces = http_traces, .ud = app,
+        .max_message_size = app->cfg.max_message_size,
+    };
+    char err[256];
+    struct h2_server *s = h2_server_new(app->loop, &hc);
+    if (!s || otlp_http_register(s, &app->http_service) != 0) {
+        log_error("cannot create the HTTP server");
+        h2_server_free(s);
+        return NULL;
+    }
+    if (h2_server_listen(s, err, sizeof err) != 0) {
+        if (app->cfg.http_address_set)
+            log_error("cannot listen on %s: %s", app->cfg.http_address, err);
+        else
+            log_warn("OTLP/HTTP disabled: cannot listen on the default %s: %s (set --http-address)",
+                     app->cfg.http_address, err);
+        h2_server_free(s);
+        return NULL;
+    }
+    log_info("OTLP/HTTP (HTTP/1.1 and h2c) on %s: POST %s, POST %s, GET %s", h2_server_address(s),
+             PROFILES_HTTP_PATH, TRACES_HTTP_PATH, HEALTH_HTTP_PATH);
+    return s;
+}
+
+/* ---------- signals and shutdown ---------- */
+
+/* Shutdown: the loop ends once no request is in flight, or at the deadline. */
+static void check_drained(struct loop *loop, void *ud)
+{
+    struct app *app = ud;
+    if (h2_server_drained(app->server) && (!app->http_server || h2_server_drained(app->http_server))) {
+        loop_stop(loop);
+        return;
+    }
+    if (loop_now_ms(loop) >= app->shutdown_deadline_ms) {
+        log_warn("shutdown timeout: closing with requests still in flight");
+        loop_stop(loop);
+        return;
+    }
+    loop_add_timer(loop, 20, check_drained, app);
+}
+
+/* SIGHUP: logrotate moved the --output file; write to a new one from the next request on. */
+static void reopen_output(struct app *app)
+{
+    if (!app->stdout_sink || !app->cfg.stdout_opt.path) {
+        log_info("SIGHUP: no output file to reopen");
+        return;
+    }
+    if (stdout_sink_reopen(app->stdout_sink) != 0)
+        log_error("SIGHUP: cannot reopen %s: %s (still writing to the old file)",
+                  app->cfg.stdout_opt.path, strerror(errno));
+    else
+        log_info("SIGHUP: reopened %s", app->cfg.stdout_opt.path);
+}
+
+/* SIGINT/SIGTERM: stop accepting and let the requests in flight finish. A second one stops
+ * the loop now: true then. */
+static bool begin_shutdown(struct app *app, struct loop *loop, uint32_t signo)
+{
+    if (app->shutting_down) {
+        log_warn("second signal: stopping now");
+        loop_stop(loop);
+        return true;
+    }
+    log_info("%s: stop accepting, finish in-flight requests, flush sinks", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    app->shutting_down = true;
+    app->shutdown_deadline_ms = loop_now_ms(loop) + app->cfg.shutdown_timeout_ms;
+    h2_server_shutdown(app->server);
+    if (app->http_server)
+        h2_server_shutdown(app->http_server);
+    check_drained(loop, app);
+    return false;
+}
+
+/* Signals arrive through a signalfd on the loop, so handling them is ordinary code. */
+static void on_signal(struct loop *loop, int fd, int events, void *ud)
+{
+    (void)events;
+    struct app *app = ud;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGHUP)
+            reopen_output(app);
+        else if ((si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) && begin_shutdown(app, loop, si.ssi_signo))
+            return;
+    }
+}
+
+/* SIGINT, SIGTERM and SIGHUP through app->sigfd; SIGPIPE ignored (a closed stdout pipe is an
+ * error to report, not a death). 0 or -1 with errno. */
+static int setup_signals(struct app *app)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    if (loop_add_fd(app->loop, fd, LOOP_READ, on_signal, app) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    app->sigfd = fd;
+    return 0;
+}
+
+/* ---------- serve ---------- */
+
+/* What both ports deliver to: the loop, the decoders, the sinks, the signals. */
+static int open_pipeline(struct app *app)
+{
+    app->loop = loop_new();
+    app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
+    app->trace_decoder = otlp_trace_decoder_new();
+    if (!app->loop || !app->decoder || !app->trace_decoder || open_sinks(app) != 0)
+        return -1;
+    if (setup_signals(app) != 0) {
+        log_error("cannot set up signal handling: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The last log lines: what the process did, for whoever reads the log of a run. */
+static void log_stopped(const struct app *app)
+{
+    const struct h2_stats *hs = h2_server_stats(app->server);
+    log_info("stopped: %llu requests (%llu ok, %llu invalid, %llu refused, %llu failed), %llu samples delivered, "
+             "%llu rejected; %llu connections",
+             (unsigned long long)app->stats.requests, (unsigned long long)app->stats.ok,
+             (unsigned long long)app->stats.invalid, (unsigned long long)app->stats.refused,
+             (unsigned long long)app->stats.failed, (unsigned long long)app->stats.samples,
+             (unsigned long long)app->stats.rejected_samples, (unsigned long long)hs->connections_accepted);
+    if (app->trace_stats.requests)
+        log_info("traces: %llu requests (%llu ok), %llu spans delivered, %llu rejected",
+                 (unsigned long long)app->trace_stats.requests, (unsigned long long)app->trace_stats.ok,
+                 (unsigned long long)app->trace_stats.spans, (unsigned long long)app->trace_stats.rejected_spans);
+}
+
+/* `lazybackend serve`: both ports until SIGINT/SIGTERM, then a drained shutdown in which the
+ * sinks flush within --shutdown-timeout. */
+int serve_command(struct app *app)
+{
+    if (open_pipeline(app) != 0 || !(app->server = start_grpc(app)))
+        return startup_failed(app);
+    if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)
+        return startup_failed(app);
+    int rc = loop_run(app->loop) == 0 ? 0 : 1;
+    sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
+    app->sinks.n = 0;
+    log_stopped(app);
+    app_teardown(app, 0);
+    return rc;
+}
