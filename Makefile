@@ -1,7 +1,7 @@
 # lazybackend - see README.md.
-#   make            build ./lazybackend (installs missing Debian packages first)
+#   make            build ./lazybackend (installs missing build packages first)
 #   make run        run it with the stdout sink on 127.0.0.1:4317
-#   make test       build and run the whole suite; ends with "N passed, N failed"
+#   make test       install the test packages, build and run the whole suite; ends with "N passed, N failed"
 #   make test SANITIZE=1   the same under ASan+UBSan
 #   make CC=clang   any C11 compiler; gcc and clang are both kept warning-free
 #   make fuzz       the libFuzzer targets build/fuzz/fuzz_* (clang); scripts/fuzz runs them
@@ -48,12 +48,15 @@ BIN      := $(BUILD)/lazybackend
 endif
 TEST_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/*.c))
 
-.PHONY: all run test tests deps clean bench fuzz
+.PHONY: all run test tests deps test-deps clean bench fuzz
 .SECONDARY:
 all: deps $(BIN)
 
+# Building and running need only the build packages; the suite installs the rest.
 deps:
-	@scripts/install-deps.sh --quiet
+	@scripts/install-deps.sh --quiet build
+test-deps:
+	@scripts/install-deps.sh --quiet test
 
 $(BUILD)/pb/%.pb.c $(BUILD)/pb/%.pb.h: pb/%.proto pb/%.options
 	@mkdir -p $(BUILD)/pb
@@ -85,7 +88,7 @@ FUZZ_HARNESS := test/fuzz/harness.c
 $(BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_HARNESS) test/fuzz/harness.h $(OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_HARNESS) $(OBJS) $(LDFLAGS) $(LDLIBS)
 
-fuzz: deps
+fuzz: test-deps
 	@$(MAKE) --no-print-directory FUZZ=1 CC=clang $(FUZZ_TARGETS:%=build/fuzz/%)
 
 # Everything that compiles, for the compiler matrix in .ci/run.
@@ -94,10 +97,10 @@ tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode
 run: all
 	./$(BIN) --sink stdout
 
-test: deps $(BIN) $(TEST_BINS)
+test: test-deps $(BIN) $(TEST_BINS)
 	@SANITIZE=$(SANITIZE) BUILD=$(BUILD) LAZYBACKEND=$(abspath $(BIN)) test/run.sh
 
-bench: all
+bench: test-deps all
 	scripts/bench
 
 clean:

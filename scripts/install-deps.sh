@@ -1,27 +1,47 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages lazybackend builds and tests with, when any is missing.
-# Idempotent and quick when everything is there (one dpkg-query), so `make` can call it.
-#   --quiet   print nothing when nothing is missing
+# Installs the Debian 12 packages lazybackend needs, when any is missing. Idempotent and quick
+# when everything is there (one dpkg-query), so `make` can call it.
+#   scripts/install-deps.sh [--quiet] [build|test]
+#   build   what building and running need (`make`, `make run`): compiler, headers, nanopb
+#   test    the above, and what the test suite runs (`make test`, CI): clang and the sanitizer
+#           and libFuzzer runtimes, the real clients (grpcio, h2, curl, nghttp/h2load), the
+#           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc (default)
+#   --quiet print nothing when nothing is missing
 set -euo pipefail
 
-PACKAGES=(
-  build-essential pkg-config clang libclang-rt-14-dev   # compilers, libFuzzer/sanitizer runtimes
-  libnghttp2-dev nghttp2-client                          # HTTP/2 server library; nghttp/h2load clients
+BUILD_PACKAGES=(
+  build-essential pkg-config                             # the compiler and library lookup
+  libnghttp2-dev                                         # HTTP/2 server library
   libhttp-parser-dev                                     # HTTP/1.1 request parser (OTLP/HTTP port)
   nanopb libnanopb-dev protobuf-compiler python3-protobuf  # protobuf code generation and runtime
-  zlib1g-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev # gzip, SQLite store, ClickHouse over HTTP
-  python3-grpcio curl jq bc                              # test clients; bc for scripts/bench
+  zlib1g-dev libsqlite3-dev libcurl4-openssl-dev         # gzip, SQLite store, ClickHouse over HTTP
+)
+TEST_PACKAGES=(
+  clang libclang-rt-14-dev                               # the second compiler; libFuzzer/sanitizer runtimes
+  nghttp2-client                                         # nghttp/h2load clients
+  python3-grpcio curl jq bc sqlite3                      # test clients and tools; bc for scripts/bench
   python3-h2                                             # raw HTTP/2 frames in the transport e2e test
   clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
   chromium                                               # headless check of the flame graph SVG
 )
+
+quiet=0 set=test
+for a in "$@"; do
+  case $a in
+    --quiet) quiet=1 ;;
+    build|test) set=$a ;;
+    *) echo "usage: $0 [--quiet] [build|test]" >&2; exit 2 ;;
+  esac
+done
+PACKAGES=("${BUILD_PACKAGES[@]}")
+[ "$set" = build ] || PACKAGES+=("${TEST_PACKAGES[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  [ "${1:-}" = "--quiet" ] || echo "all packages present"
+  [ "$quiet" = 1 ] || echo "all $set packages present"
   exit 0
 fi
 
