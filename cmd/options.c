@@ -27,6 +27,8 @@ static void usage(FILE *out)
     fprintf(out,
 "Usage: lazybackend [serve] [OPTIONS]\n"
 "       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
+"       lazybackend send [--grpc|--http] [--to ADDR] [--gzip] FILE...  (send captures to a server;\n"
+"                                            see `lazybackend send --help`)\n"
 "       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
 "                                            see `lazybackend top --help`)\n"
 "\n"
@@ -78,6 +80,9 @@ static void usage(FILE *out)
 "                               v1.8, v1.7. A pinned layout is still checked against the wire.\n"
 "  --detect                     decode: print each request's detected layout and the evidence\n"
 "                               instead of its samples; exit 1 if a request fits no layout\n"
+"  --input-format auto|proto|json  decode: what FILE holds (default auto: JSON when it starts\n"
+"                               with '{'; protobuf otherwise). JSON is one OTLP/JSON document or\n"
+"                               JSON lines (a Collector file exporter's output), read as v1.11\n"
 "  --log-level LEVEL            debug, info, warn, error, off (default info; logs go to stderr)\n"
 "  --help, --version\n"
 "\n"
@@ -389,6 +394,10 @@ static bool parse_decoder_option(struct args *a, struct config *cfg)
             bad_value("--proto-version", v);
     } else if (flag(a, "--detect")) {
         cfg->detect_only = true;
+    } else if (opt(a, "--input-format")) {
+        const char *v = opt_value(a);
+        if (!capture_format_parse(v, &cfg->input_format))
+            bad_value("--input-format", v);
     } else if (opt(a, "--log-level")) {
         const char *v = opt_value(a);
         int level = log_parse_level(v);

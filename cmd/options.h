@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cmd/capture.h"
 #include "otlp/decode.h"
 #include "otlp/layout.h"
 #include "sinks/filter.h"
@@ -46,6 +47,7 @@ struct config {
     struct otlp_limits limits;
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */
+    enum capture_format input_format;          /* decode --input-format (auto: by content) */
 };
 
 /* The defaults the usage text promises (and CLICKHOUSE_PASSWORD from the environment). */
