@@ -5,6 +5,7 @@
  *                                        OTLP/HTTP, write them to sinks (cmd/serve.c)
  *   lazybackend decode [options] FILE... the same decoder and sinks on captured payloads
  *                                        (cmd/decode.c)
+ *   lazybackend send [options] FILE...   captured payloads to a running server (cmd/send.c)
  *   lazybackend top|folded|flamegraph    queries of a SQLite store (sinks/sqlite/query.c)
  *
  * Only wiring: the commands live in cmd/ (cmd/cmd.h says which file holds what). Every
@@ -33,6 +34,8 @@ int main(int argc, char **argv)
 {
     if (is_query_command(argc, argv))
         return sqlite_query_main(argv[1], argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "send") == 0)
+        return send_command(argc - 2, argv + 2);
     struct app app;
     memset(&app, 0, sizeof app);
     app.sigfd = -1;

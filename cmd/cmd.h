@@ -12,6 +12,8 @@
  *               and giving everything back
  *   serve.c     `lazybackend serve`: the ports and their handlers, signals, shutdown
  *   decode.c    `lazybackend decode FILE...`: captured payloads through the same decoder
+ *   send.c      `lazybackend send FILE...`: captured payloads to a running server
+ *   capture.c   the one reader of captured payloads (protobuf, JSON, gzip) for both
  *
  * main.c parses the options first, then calls one command. From then on every startup
  * failure goes through app_teardown(), which gives back whatever exists.
@@ -71,6 +73,10 @@ int serve_command(struct app *app);
  * file could not be read, or a request was refused, had something rejected or (--detect)
  * fit no layout; 2 without input. */
 int decode_command(struct app *app, const char **files, int n_files);
+
+/* `lazybackend send FILE...` (send.c): argv after "send". The exit status: 0 when every
+ * request was accepted whole, 1 otherwise, 2 for bad options. */
+int send_command(int argc, char **argv);
 
 /* ---------- the pipeline (pipeline.c) ---------- */
 
