@@ -1,7 +1,10 @@
 /*
  * internal.h - what the ClickHouse sink's files share: the table list, the sealed batch,
- * the row encoder (rows.c), the on-disk spool (spool.c) and the HTTP driver
- * (http.c). clickhouse.c ties them together (queue, sender, shutdown). Not for other sinks.
+ * the row encoder (rows.c), the on-disk spool (spool.c), the HTTP driver (http.c), and the
+ * sink's own state, which four files tie together: clickhouse.c (the sink's events, open and
+ * close), queue.c (sealing, the memory queue and what spills to the spool), sender.c (one
+ * request at a time, retries, backoff) and options.c (the options, the URLs and statements
+ * they make). Not for other sinks.
  *
  * A batch is the unit of delivery and of durability: the rows of one or more whole requests,
  * one gzip'd RowBinary body per table, sent table by table in CH_TABLES order (frames and
@@ -17,6 +20,7 @@
 
 #include "lib/buf.h"
 #include "otlp/view.h"
+#include "sinks/clickhouse/clickhouse.h"
 
 struct loop;
 
@@ -165,5 +169,92 @@ void ch_http_poll(struct ch_http *h, int timeout_ms);
 
 /* Monotonic milliseconds (the sink's own clock: close runs after the loop has stopped). */
 uint64_t ch_now_ms(void);
+
+/* ---- the sink: its state, shared by clickhouse.c, queue.c, sender.c and options.c ---- */
+
+#define CH_MAX_DISTINCT_ERRORS 32
+
+struct ch_stats {
+    uint64_t requests_queued, requests_refused, requests_failed;
+    uint64_t batches_sealed, batches_sent, rows_sent, bytes_sent;
+    uint64_t attempts_failed, batches_retried, batches_spooled, batches_replayed, batches_quarantined;
+};
+
+struct ch_sink {
+    struct clickhouse_sink_options o;
+    char *strings;               /* one allocation holding the copied option strings */
+    struct loop *loop;
+    struct ch_http *http;
+    struct ch_rows *rows;
+    size_t seal_bytes;
+    /* URLs and statements */
+    char *ddl_url;
+    char *insert_url[CH_TABLES];
+    char *ddl[1 + CH_TABLES];
+    /* the spool */
+    struct ch_spool *spool;
+    uint64_t spool_retry_at;     /* after a write error, don't try again before this */
+    /* the memory queue: sealed batches, oldest first */
+    struct ch_batch *qhead, *qtail;
+    size_t qbytes;
+    uint64_t next_seq;
+    /* the sender */
+    struct ch_batch *cur;        /* being sent (popped from the queue or loaded from the spool) */
+    bool cur_spooled, cur_retried;
+    int part;                    /* next part of cur to send */
+    int inflight;                /* table of the request in flight; -1: a DDL statement */
+    bool schema_ready;
+    size_t ddl_next;
+    unsigned attempts;           /* consecutive failures */
+    uint64_t retry_at;
+    uint64_t retry_timer, flush_timer, stats_timer;
+    uint64_t rng;
+    bool closing, refusing;
+    /* errors already logged since the last success */
+    struct ch_logged_error { int table, code; } errs[CH_MAX_DISTINCT_ERRORS];
+    size_t n_errs;
+    char last_error[256];
+    struct ch_stats st;
+};
+
+/* splitmix64: batch ids and the backoff's jitter. */
+static inline uint64_t ch_random(struct ch_sink *s)
+{
+    uint64_t z = (s->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* queue.c: sealed batches in memory, or on disk when memory is full or older ones wait there. */
+/* Bytes of sealed batches in memory (the queue and the one being sent). */
+size_t ch_mem_bytes(const struct ch_sink *s);
+/* The spool is there, did not just fail a write, and is under its cap. */
+bool ch_can_spool(const struct ch_sink *s);
+/* Something is left to send (in memory or on disk). */
+bool ch_has_work(const struct ch_sink *s);
+void ch_enqueue(struct ch_sink *s, struct ch_batch *b);
+struct ch_batch *ch_dequeue(struct ch_sink *s);
+/* Closes the open batch (if it has rows) and places it: memory or spool. */
+void ch_seal(struct ch_sink *s);
+/* Seals after the flush interval unless something seals earlier. */
+void ch_seal_later(struct ch_sink *s);
+/* Shutdown: what is still in memory goes to the spool, or is reported lost. */
+void ch_spill(struct ch_sink *s);
+
+/* sender.c: the DDL statements, then the batches part by part, one request at a time. */
+/* Starts the next request if none is in flight and no backoff is pending. */
+void ch_kick(struct ch_sink *s);
+/* The HTTP driver's done callback. */
+void ch_on_http_done(void *ud, const struct ch_http_result *res);
+/* Shutdown, without the event loop: sends what it can before `end`. */
+void ch_drain(struct ch_sink *s, uint64_t end);
+
+/* options.c */
+int ch_check_options(const struct clickhouse_sink_options *o, char *err, size_t errlen);
+/* Copies the option strings into s->strings so the caller's may go away. */
+int ch_copy_strings(struct ch_sink *s, char *err, size_t errlen);
+/* The INSERT URLs (one per table) and the CREATE statements with their URL. */
+int ch_build_statements(struct ch_sink *s, char *err, size_t errlen);
 
 #endif
