@@ -219,7 +219,7 @@ static int send_one(void *ud, const struct capture_request *req)
     const uint8_t *msg = as_json ? req->json : req->msg;
     size_t len = as_json ? req->json_len : req->len;
     struct buf packed;
-    buf_init(&packed, len + 1024);
+    buf_init(&packed, len + (len >> 1) + (1u << 20));   /* room for deflate's 64 KiB steps */
     if (o->gzip && gzip_deflate(msg, len, &packed, 6) != 0) {
         fprintf(stderr, "lazybackend send: %s: request %u: gzip failed\n", req->name, req->index);
         buf_free(&packed);
