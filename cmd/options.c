@@ -27,8 +27,8 @@ static void usage(FILE *out)
     fprintf(out,
 "Usage: lazybackend [serve] [OPTIONS]\n"
 "       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
-"       lazybackend send [--grpc|--http] [--to ADDR] [--gzip] FILE...  (send captures to a server;\n"
-"                                            see `lazybackend send --help`)\n"
+"       lazybackend send [SEND OPTIONS] FILE...  (send captured requests to a server, over gRPC\n"
+"                                            or OTLP/HTTP; see `lazybackend send --help`)\n"
 "       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
 "                                            see `lazybackend top --help`)\n"
 "\n"
