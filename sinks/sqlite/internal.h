@@ -1,9 +1,10 @@
 /*
  * internal.h - what the SQLite store's files share: opening a database at the right
  * schema version, the content hash that keys the deduplicated tables, and the bounded id
- * caches the writer uses to keep repeated strings, frames and stacks away from SQL.
+ * caches the writer uses to keep repeated strings, frames and stacks away from SQL; then
+ * what the writer's files share among themselves, and what the query commands' files share.
  *
- * The writer (sqlite.c) and the readers (query.c, behind `lazybackend top|folded|
+ * The writer (writer*.c) and the readers (query*.c, behind `lazybackend top|folded|
  * flamegraph`) must agree on the schema and on the hash, so both live here and nowhere
  * else. Not for other sinks.
  */
@@ -15,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "lib/buf.h"
+#include "otlp/view.h"
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; the README (SQLite sink) describes it. */
@@ -103,5 +107,104 @@ struct fg_options {
 /* 0, or -1 (out of memory, or a write error on out). */
 int flamegraph_write(FILE *out, const char *const *strs, size_t n_strs, const struct fg_path *paths,
                      size_t n_paths, const struct fg_options *o);
+
+
+/* ---- the writer (writer.c, writer_dedup.c, writer_attrs.c) ----
+ * writer.c is the sink: its statements, its transaction per request and the events;
+ * writer_dedup.c finds or stores the rows kept once per database (strings, mappings, frames,
+ * scopes, stacks, attribute sets); writer_attrs.c turns attributes into rows. */
+
+/* Prepared statements, all made at open (their SQL is writer.c's table). Lookups bind ?1 =
+ * hash and the content after it, inserts the same parameters in the same order, so one binder
+ * serves both. */
+enum {
+    S_BEGIN, S_COMMIT, S_ROLLBACK,
+    S_STR_FIND, S_STR_INS,
+    S_ATTR_FIND, S_ATTR_INS,
+    S_SET_FIND, S_SET_ITEMS, S_SET_INS, S_SET_ITEM_INS,
+    S_MAP_FIND, S_MAP_INS,
+    S_FRAME_FIND, S_FRAME_INS,
+    S_STACK_FIND, S_STACK_ITEMS, S_STACK_INS, S_STACK_ITEM_INS,
+    S_SCOPE_FIND, S_SCOPE_INS,
+    S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
+    S_SAMPLE_INS, S_TS_INS, S_VAL_INS,
+    S_COUNT
+};
+
+/* The id caches (their sizes are writer.c's table). C_FRAME_CONTENT and C_ATTR_CONTENT key a
+ * whole frame or attribute by its bytes, so a repeated one costs one lookup instead of one per
+ * string in it plus one for the row. */
+enum { C_STR, C_ATTR, C_SET, C_MAP, C_FRAME, C_STACK, C_SCOPE, C_FRAME_CONTENT, C_ATTR_CONTENT, C_COUNT };
+
+struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];
+    struct idcache *cache[C_COUNT];
+    struct memo frame_memo, stack_memo;
+    struct buf key;          /* a canonical key being built */
+    struct buf ckey;         /* a content key (C_*_CONTENT), kept across the slow path */
+    struct buf json;         /* an attribute value rendered as JSON */
+    int64_t *ids;            /* frame ids of a stack, attribute ids of a set */
+    size_t ids_cap;
+    uint64_t txn;            /* numbers this sink's transactions, for idcache_drop_txn */
+    bool in_txn, failed;
+    char why[512];
+    int64_t request_id, resource_id, profile_id;
+    uint64_t n_resources, n_profiles, n_samples;
+    struct {
+        uint64_t samples;
+        int64_t first_sample, last_sample;
+        bool any_time;
+        uint64_t tmin, tmax;
+    } prof;
+    uint64_t committed, rolled_back;
+};
+
+/* SQL plumbing (writer.c): sq_fail records the request's first failure and returns -1;
+ * sq_step_write runs statement s, an INSERT or UPDATE (the new rowid, or -1); sq_step_find
+ * runs a lookup (the first column of the first row, 0 when none, -1 on error). */
+int64_t sq_fail(struct sq *q, const char *what, const char *detail);
+int64_t sq_step_write(struct sq *q, int s, const char *what);
+int64_t sq_step_find(struct sq *q, int s, const char *what);
+
+static inline void bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+    if (id > 0)
+        sqlite3_bind_int64(st, i, id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static inline void bind_text(sqlite3_stmt *st, int i, lb_str s)
+{
+    sqlite3_bind_text64(st, i, s.n ? s.p : "", s.n, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+static inline void bind_blob_or_null(sqlite3_stmt *st, int i, lb_str s, bool present)
+{
+    if (present)
+        sqlite3_bind_blob64(st, i, s.n ? s.p : "", s.n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Canonical keys (writer_dedup.c): integers as 8 little-endian bytes, strings as their length
+ * then their bytes. */
+bool sq_key_u64(struct buf *b, uint64_t v);
+bool sq_key_str(struct buf *b, lb_str s);
+/* Room for n ids in q->ids; false past the longest stack the scratch holds. */
+bool sq_ids_reserve(struct sq *q, size_t n);
+
+/* Rows found by content, stored when new (writer_dedup.c). Each returns the row's id, 0 for
+ * nothing (the empty string, no scope, no attributes), or -1 with the request failed. */
+int64_t sq_intern_str(struct sq *q, lb_str s);
+int64_t sq_intern_cstr(struct sq *q, const char *s);
+int64_t sq_intern_scope(struct sq *q, const struct lb_scope *sc);
+/* The set of the attribute ids ids[0..n), in that order. */
+int64_t sq_intern_set(struct sq *q, const int64_t *ids, size_t n);
+/* The stack of a sample's frames. */
+int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp);
+/* The set of attributes in wire order (writer_attrs.c). */
+int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs);
 
 #endif

@@ -602,8 +602,8 @@ static bool in_range(const struct qopts *o, int64_t t)
 }
 
 enum {
-    C_STACK, C_SA, C_PA, C_RA, C_SID, C_NTS, C_NV, C_WEIGHT, C_PTIME, C_STYPE, C_SUNIT,
-    C_TIDX, C_TIME, C_VALUE
+    COL_STACK, COL_SA, COL_PA, COL_RA, COL_SID, COL_NTS, COL_NV, COL_WEIGHT, COL_PTIME, COL_STYPE, COL_SUNIT,
+    COL_TIDX, COL_TIME, COL_VALUE
 };
 
 /* The plan is fixed by hand: profiles first (by their time index when there is a window), then
@@ -640,23 +640,23 @@ static int build_scan_sql(const struct q *q, struct buf *sql)
 /* What a scanned row weighs, or false when it falls outside the time range. */
 static bool row_weight(const struct qopts *o, sqlite3_stmt *st, int64_t *w)
 {
-    int64_t weight = sqlite3_column_int64(st, C_WEIGHT);
+    int64_t weight = sqlite3_column_int64(st, COL_WEIGHT);
     if (!o->has_since && !o->has_until) {
         *w = weight;
         return true;
     }
-    int64_t nts = sqlite3_column_int64(st, C_NTS), nv = sqlite3_column_int64(st, C_NV);
-    if (nts == 0 || sqlite3_column_type(st, C_TIME) == SQLITE_NULL) {
+    int64_t nts = sqlite3_column_int64(st, COL_NTS), nv = sqlite3_column_int64(st, COL_NV);
+    if (nts == 0 || sqlite3_column_type(st, COL_TIME) == SQLITE_NULL) {
         *w = weight;
-        return in_range(o, sqlite3_column_int64(st, C_PTIME));
+        return in_range(o, sqlite3_column_int64(st, COL_PTIME));
     }
-    if (!in_range(o, sqlite3_column_int64(st, C_TIME)))
+    if (!in_range(o, sqlite3_column_int64(st, COL_TIME)))
         return false;
     if (nv == 0)
         *w = 1;
     else if (nv == nts)
-        *w = sqlite3_column_int64(st, C_VALUE);
-    else if (sqlite3_column_int64(st, C_TIDX) == 0)
+        *w = sqlite3_column_int64(st, COL_VALUE);
+    else if (sqlite3_column_int64(st, COL_TIDX) == 0)
         *w = weight;
     else
         return false;
@@ -665,7 +665,7 @@ static bool row_weight(const struct qopts *o, sqlite3_stmt *st, int64_t *w)
 
 static void note_unit(struct q *q, sqlite3_stmt *st)
 {
-    int64_t t = sqlite3_column_int64(st, C_STYPE), u = sqlite3_column_int64(st, C_SUNIT);
+    int64_t t = sqlite3_column_int64(st, COL_STYPE), u = sqlite3_column_int64(st, COL_SUNIT);
     if (!q->any_unit) {
         q->any_unit = true;
         q->unit_type_id = t;
@@ -692,11 +692,11 @@ static int scan(struct q *q)
         sqlite3_bind_text(st, (int)i + 1, q->o->sample_type[i], -1, SQLITE_STATIC);
     int64_t last_sample = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t w, sets[3] = { sqlite3_column_int64(st, C_SA), sqlite3_column_int64(st, C_PA),
-                               sqlite3_column_int64(st, C_RA) };
+        int64_t w, sets[3] = { sqlite3_column_int64(st, COL_SA), sqlite3_column_int64(st, COL_PA),
+                               sqlite3_column_int64(st, COL_RA) };
         if (!row_weight(q->o, st, &w) || !where_ok(q, sets))
             continue;
-        int64_t six = load_stack(q, sqlite3_column_int64(st, C_STACK));
+        int64_t six = load_stack(q, sqlite3_column_int64(st, COL_STACK));
         if (six < 0)
             break;
         if (!q->stacks[six].type_ok)
@@ -707,7 +707,7 @@ static int scan(struct q *q)
             break;
         }
         q->total_w = sat_add(q->total_w, w);
-        int64_t sid = sqlite3_column_int64(st, C_SID);
+        int64_t sid = sqlite3_column_int64(st, COL_SID);
         if (sid != last_sample) {
             q->n_samples++;
             last_sample = sid;
