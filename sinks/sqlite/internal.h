@@ -1,9 +1,10 @@
 /*
  * internal.h - what the SQLite store's files share: opening a database at the right
  * schema version, the content hash that keys the deduplicated tables, and the bounded id
- * caches the writer uses to keep repeated strings, frames and stacks away from SQL.
+ * caches the writer uses to keep repeated strings, frames and stacks away from SQL; then
+ * what the writer's files share among themselves, and what the query commands' files share.
  *
- * The writer (sqlite.c) and the readers (query.c, behind `lazybackend top|folded|
+ * The writer (writer*.c) and the readers (query*.c, behind `lazybackend top|folded|
  * flamegraph`) must agree on the schema and on the hash, so both live here and nowhere
  * else. Not for other sinks.
  */
@@ -15,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "lib/buf.h"
+#include "otlp/view.h"
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; the README (SQLite sink) describes it. */
@@ -103,5 +107,275 @@ struct fg_options {
 /* 0, or -1 (out of memory, or a write error on out). */
 int flamegraph_write(FILE *out, const char *const *strs, size_t n_strs, const struct fg_path *paths,
                      size_t n_paths, const struct fg_options *o);
+
+/* ---- the writer (writer.c, writer_dedup.c, writer_attrs.c) ----
+ * writer.c is the sink: its statements, its transaction per request and the events;
+ * writer_dedup.c finds or stores the rows kept once per database (strings, mappings, frames,
+ * scopes, stacks, attribute sets); writer_attrs.c turns attributes into rows. */
+
+/* Prepared statements, all made at open (their SQL is writer.c's table). Lookups bind ?1 =
+ * hash and the content after it, inserts the same parameters in the same order, so one binder
+ * serves both. */
+enum {
+    S_BEGIN, S_COMMIT, S_ROLLBACK,
+    S_STR_FIND, S_STR_INS,
+    S_ATTR_FIND, S_ATTR_INS,
+    S_SET_FIND, S_SET_ITEMS, S_SET_INS, S_SET_ITEM_INS,
+    S_MAP_FIND, S_MAP_INS,
+    S_FRAME_FIND, S_FRAME_INS,
+    S_STACK_FIND, S_STACK_ITEMS, S_STACK_INS, S_STACK_ITEM_INS,
+    S_SCOPE_FIND, S_SCOPE_INS,
+    S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
+    S_SAMPLE_INS, S_TS_INS, S_VAL_INS,
+    S_COUNT
+};
+
+/* The id caches (their sizes are writer.c's table). C_FRAME_CONTENT and C_ATTR_CONTENT key a
+ * whole frame or attribute by its bytes, so a repeated one costs one lookup instead of one per
+ * string in it plus one for the row. */
+enum { C_STR, C_ATTR, C_SET, C_MAP, C_FRAME, C_STACK, C_SCOPE, C_FRAME_CONTENT, C_ATTR_CONTENT, C_COUNT };
+
+struct sq {
+    sqlite3 *db;
+    sqlite3_stmt *st[S_COUNT];
+    struct idcache *cache[C_COUNT];
+    struct memo frame_memo, stack_memo;
+    struct buf key;          /* a canonical key being built */
+    struct buf ckey;         /* a content key (C_*_CONTENT), kept across the slow path */
+    struct buf json;         /* an attribute value rendered as JSON */
+    int64_t *ids;            /* frame ids of a stack, attribute ids of a set */
+    size_t ids_cap;
+    uint64_t txn;            /* numbers this sink's transactions, for idcache_drop_txn */
+    bool in_txn, failed;
+    char why[512];
+    int64_t request_id, resource_id, profile_id;
+    uint64_t n_resources, n_profiles, n_samples;
+    struct {
+        uint64_t samples;
+        int64_t first_sample, last_sample;
+        bool any_time;
+        uint64_t tmin, tmax;
+    } prof;
+    uint64_t committed, rolled_back;
+};
+
+/* SQL plumbing (writer.c): sq_fail records the request's first failure and returns -1;
+ * sq_step_write runs statement s, an INSERT or UPDATE (the new rowid, or -1); sq_step_find
+ * runs a lookup (the first column of the first row, 0 when none, -1 on error). */
+int64_t sq_fail(struct sq *q, const char *what, const char *detail);
+int64_t sq_step_write(struct sq *q, int s, const char *what);
+int64_t sq_step_find(struct sq *q, int s, const char *what);
+
+static inline void bind_id(sqlite3_stmt *st, int i, int64_t id)
+{
+    if (id > 0)
+        sqlite3_bind_int64(st, i, id);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static inline void bind_text(sqlite3_stmt *st, int i, lb_str s)
+{
+    sqlite3_bind_text64(st, i, s.n ? s.p : "", s.n, SQLITE_STATIC, SQLITE_UTF8);
+}
+
+static inline void bind_blob_or_null(sqlite3_stmt *st, int i, lb_str s, bool present)
+{
+    if (present)
+        sqlite3_bind_blob64(st, i, s.n ? s.p : "", s.n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Canonical keys (writer_dedup.c): integers as 8 little-endian bytes, strings as their length
+ * then their bytes. */
+bool sq_key_u64(struct buf *b, uint64_t v);
+bool sq_key_str(struct buf *b, lb_str s);
+/* Room for n ids in q->ids; false past the longest stack the scratch holds. */
+bool sq_ids_reserve(struct sq *q, size_t n);
+
+/* Rows found by content, stored when new (writer_dedup.c). Each returns the row's id, 0 for
+ * nothing (the empty string, no scope, no attributes), or -1 with the request failed. */
+int64_t sq_intern_str(struct sq *q, lb_str s);
+int64_t sq_intern_cstr(struct sq *q, const char *s);
+int64_t sq_intern_scope(struct sq *q, const struct lb_scope *sc);
+/* The set of the attribute ids ids[0..n), in that order. */
+int64_t sq_intern_set(struct sq *q, const int64_t *ids, size_t n);
+/* The stack of a sample's frames. */
+int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp);
+/* The set of attributes in wire order (writer_attrs.c). */
+int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs);
+
+/* ---- the query commands (query.c and query_*.c) ----
+ * query.c runs a command through its steps: query_args.c reads its options, query_scan.c
+ * scans the matching samples, query_names.c turns stored ids into names, query_top.c and
+ * query_paths.c render the answer; query_tables.c holds the tables they fill. */
+
+#define MAX_FILTERS 32
+#define NONE UINT32_MAX
+
+enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH };
+enum by { BY_FUNCTION, BY_FRAME_TYPE, BY_EXECUTABLE, BY_CONTAINER, BY_THREAD };
+
+/* An attribute used as a grouping key, looked up at the sample, profile and resource levels
+ * in the given order (the first level that has it wins). */
+struct group_attr {
+    const char *key;
+    int order[3];   /* 0 sample, 1 profile, 2 resource */
+};
+extern const struct group_attr GROUP_EXECUTABLE, GROUP_CONTAINER, GROUP_THREAD;
+
+struct where {
+    const char *key, *value;
+};
+
+struct qopts {
+    enum cmd cmd;
+    const char *name;
+    const char *db;
+    enum by by;
+    bool total;
+    bool has_since, has_until;
+    int64_t since, until;          /* unix ns; since <= t < until */
+    struct where where[MAX_FILTERS];
+    size_t n_where;
+    const char *sample_type[MAX_FILTERS];
+    size_t n_sample_type;
+    const char *frame_type[MAX_FILTERS];
+    size_t n_frame_type;
+    size_t limit;
+    const struct group_attr *root;  /* folded/flamegraph: a root frame per group; NULL = none */
+    const char *title;
+    unsigned width;
+    struct buf cmdline;             /* the command as typed, for the SVG's subtitle */
+};
+
+/* Options (query_args.c): 0, or the exit status (2) after a message on stderr. --help exits. */
+int q_parse_args(struct qopts *o, int argc, char **argv);
+/* The command as typed, escaped, into o->cmdline (left empty when out of memory). */
+void q_record_cmdline(struct qopts *o, const char *command, int argc, char **argv);
+
+/* ---- small tables (query_tables.c) ---- */
+
+/* Interned strings: id -> NUL-terminated text; the query's one name space (frame names, frame
+ * types, group values). */
+struct strtab {
+    char **v;
+    size_t n, cap;
+    uint32_t *slots;   /* id + 1; 0 = empty */
+    size_t scap;
+};
+
+/* The id of p[0..n) (which holds no NUL), NONE when out of memory. */
+uint32_t strtab_intern(struct strtab *t, const char *p, size_t n);
+uint32_t strtab_cstr(struct strtab *t, const char *s);
+void strtab_free(struct strtab *t);
+
+/* Sums keyed by four integers: (stack, sample set, profile set, resource set) while scanning,
+ * then (stack, group) for the answer. */
+struct agg_entry {
+    int64_t k[4];
+    int64_t w;
+};
+
+struct aggtab {
+    struct agg_entry *v;
+    size_t n, cap;
+    uint32_t *slots;   /* index + 1 */
+    size_t scap;
+};
+
+bool agg_add(struct aggtab *a, const int64_t k[4], int64_t w);
+void agg_free(struct aggtab *a);
+
+/* Room for one more element in the array v (n used of *cap, each `size` bytes), doubling from
+ * `first`: the array, moved or not, or NULL when out of memory (v then still valid). */
+void *q_grow(void *v, size_t n, size_t *cap, size_t size, size_t first);
+
+static inline int64_t sat_add(int64_t a, int64_t b)
+{
+    int64_t r;
+    if (__builtin_add_overflow(a, b, &r))
+        return b < 0 ? INT64_MIN : INT64_MAX;
+    return r;
+}
+
+/* ---- the query state ---- */
+
+struct qframe {
+    uint32_t name, type;
+};
+
+struct qstack {
+    size_t off;        /* into stack_frames, leaf first */
+    uint32_t n;
+    bool type_ok;      /* passes --frame-type */
+};
+
+struct q {
+    const struct qopts *o;
+    sqlite3 *db;
+    sqlite3_stmt *st_frame, *st_stack, *st_group;
+    struct strtab names;
+    uint32_t unknown_type, root_type, unknown_group;
+    struct memo frame_ix, stack_ix;   /* database id -> index in frames / stacks */
+    struct qframe *frames;
+    size_t n_frames, cap_frames;
+    struct qstack *stacks;
+    size_t n_stacks, cap_stacks;
+    uint32_t *stack_frames;
+    size_t n_sf, cap_sf;
+    const struct group_attr *group;   /* what items are grouped by, NULL = nothing */
+    int64_t group_key_id;             /* strings.id of group->key, 0 when never stored */
+    struct memo group_of_set;         /* set id -> name id + 1, or 0 when the set lacks it */
+    struct memo where_sets[MAX_FILTERS];
+    bool where_impossible;
+    uint32_t frame_types[MAX_FILTERS];
+    struct aggtab scan, items;
+    int64_t total_w;
+    uint64_t n_samples;
+    int64_t unit_type_id, unit_unit_id;   /* the one sample type seen, or -1 when mixed */
+    bool any_unit;
+    char *unit_type, *unit_unit;          /* ... its names, escaped (NULL when none or mixed) */
+    struct buf tmp;
+    char err[512];
+};
+
+/* query.c: the first error of the command into q->err (sqlite's message after `what`, or
+ * "out of memory"); both return -1. q_prepare prepares sql into *st: 0, or qfail's -1. */
+int qfail(struct q *q, const char *what);
+int qoom(struct q *q);
+int q_prepare(struct q *q, const char *sql, sqlite3_stmt **st);
+
+/* A buffer's bytes, never NULL (an empty buffer may hold no allocation). */
+static inline const char *buf_text(const struct buf *b)
+{
+    return b->data ? (const char *)b->data : "";
+}
+
+/* ---- stored ids to names (query_names.c) ---- */
+
+/* The columns and join that give an attribute's value as q_attr_text reads it (a is the
+ * attributes row). */
+#define ATTR_VALUE_COLUMNS "a.kind, a.value, sv.value"
+#define ATTR_VALUE_JOIN "LEFT JOIN strings sv ON sv.id = a.value AND a.kind IN ('string','array','kvlist')"
+
+/* Prepares the statements that read frames, stacks and group values. */
+int q_prepare_names(struct q *q);
+bool q_attr_text(struct buf *b, sqlite3_stmt *st, int col);
+int64_t q_string_id(struct q *q, const char *s);
+int64_t q_load_stack(struct q *q, int64_t id);
+int64_t q_group_of(struct q *q, const int64_t sets[3]);
+int q_load_unit(struct q *q);
+
+/* ---- the scan (query_scan.c) ---- */
+int q_load_where(struct q *q, size_t i);
+int q_scan(struct q *q);
+int q_group_items(struct q *q);
+
+/* ---- the answer: 0, or -1 with q->err set (query_top.c, query_paths.c) ---- */
+int q_out_top(struct q *q);
+int q_out_folded(struct q *q);
+int q_out_flamegraph(struct q *q);
 
 #endif

@@ -1,0 +1,340 @@
+/*
+ * query_args.c - the options of `lazybackend top|folded|flamegraph`: the usage text, the
+ * times --since and --until take (RFC3339, unix seconds, relative to now), and the checks
+ * that refuse an option a command does not take.
+ *
+ * A bad option is an error with exit status 2 before the database is opened, never a
+ * silently different answer.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "lib/buf.h"
+#include "lib/escape.h"
+#include "sinks/sqlite/internal.h"
+
+/* ---------- usage ---------- */
+
+static void usage(FILE *f, const char *cmd)
+{
+    fprintf(f,
+"Usage: lazybackend top        [--db FILE] [FILTERS] [--by function|executable|frame-type|container|thread]\n"
+"                              [--self|--total] [--limit N]\n"
+"       lazybackend folded     [--db FILE] [FILTERS] [--root none|executable|container|thread]\n"
+"       lazybackend flamegraph [--db FILE] [FILTERS] [--root ...] [--title TEXT] [--width PX] > out.svg\n"
+"\n"
+"Reads a database written by `--sink sqlite` (it may be written at the same time).\n"
+"  --db FILE            the database (default lazybackend.db)\n"
+"FILTERS (all must hold; repeat an option to accept any of its values):\n"
+"  --since T, --until T sample timestamps in [since, until): RFC3339 UTC (2025-10-31T05:09:00Z),\n"
+"                       unix seconds (1761887340), or relative to now (-15m, -2h, -30s, -1d)\n"
+"  --where KEY=VALUE    an attribute of the sample, its profile or its resource\n"
+"                       (container.id=..., process.executable.name=java, thread.name=...)\n"
+"  --sample-type TYPE   profiles of this sample type (samples, off_cpu, ...)\n"
+"  --frame-type TYPE    stacks with at least one frame of this type (native, kernel, jvm, go, ...)\n"
+"top: the heaviest entries; SELF = weight where the entry is the leaf frame, TOTAL = weight of\n"
+"     the stacks it appears in (once per stack); sorted by --self (default) or --total;\n"
+"     --limit N rows (default 20, 0 = all).\n"
+"folded: root;...;leaf weight lines, sorted (flamegraph.pl, speedscope, inferno read them);\n"
+"     --root adds the process name, container id or thread name as the root frame.\n"
+"flamegraph: a self-contained interactive SVG (hover, click to zoom, Ctrl+F to search).\n");
+    (void)cmd;
+}
+
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *bad)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) == 0 && a[n] == '=')
+        return a + n + 1;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "lazybackend: %s needs a value\n", name);
+        *bad = true;
+        return "";
+    }
+    return argv[++*i];
+}
+
+static bool is_opt(const char *a, const char *name)
+{
+    size_t n = strlen(name);
+    return strncmp(a, name, n) == 0 && (a[n] == 0 || a[n] == '=');
+}
+
+/* ---------- times: --since, --until ---------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (!isdigit((unsigned char)**p))
+            return false;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* The digits at *p as a fraction of a second in nanoseconds (past the ninth they are read and
+ * dropped); *p moves past them. How many digits there were. */
+static int fraction_ns(const char **p, int64_t *ns)
+{
+    int nd = 0;
+    int64_t frac = 0;
+    for (; isdigit((unsigned char)**p); (*p)++, nd++)
+        if (nd < 9)
+            frac = frac * 10 + (**p - '0');
+    for (int i = nd; i < 9; i++)
+        frac *= 10;
+    *ns = frac;
+    return nd;
+}
+
+/* RFC3339: 2025-10-31T05:09:00Z, with optional fraction and a Z or +hh:mm offset. */
+static bool parse_rfc3339(const char *s, int64_t *ns)
+{
+    int Y, M, D, h, m, sec, oh = 0, om = 0;
+    const char *p = s;
+    if (!digits(&p, 4, &Y) || *p++ != '-' || !digits(&p, 2, &M) || *p++ != '-' || !digits(&p, 2, &D) ||
+        (*p != 'T' && *p != 't' && *p != ' ') || !(++p) || !digits(&p, 2, &h) || *p++ != ':' ||
+        !digits(&p, 2, &m) || *p++ != ':' || !digits(&p, 2, &sec))
+        return false;
+    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+        return false;
+    int64_t frac = 0;
+    if (*p == '.') {
+        p++;
+        if (fraction_ns(&p, &frac) == 0)
+            return false;
+    }
+    int sign = 0;
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p++ == '+' ? 1 : -1;
+        if (!digits(&p, 2, &oh) || *p++ != ':' || !digits(&p, 2, &om) || oh > 23 || om > 59)
+            return false;
+    } else {
+        return false;
+    }
+    if (*p)
+        return false;
+    int64_t secs = days_from_civil(Y, (unsigned)M, (unsigned)D) * 86400 + h * 3600 + m * 60 + sec -
+                   sign * (oh * 3600 + om * 60);
+    *ns = secs * 1000000000 + frac;
+    return true;
+}
+
+/* -15m, -2h, -30s, -1d: relative to now. */
+static bool parse_relative(const char *s, int64_t *ns)
+{
+    if (*s != '-' || !isdigit((unsigned char)s[1]))
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s + 1, &end, 10);
+    int64_t unit;
+    switch (*end) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    case 'd': unit = 86400; break;
+    default: return false;
+    }
+    if (errno || end[1] || v > 100LL * 365 * 86400 / unit)
+        return false;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    *ns = ((int64_t)ts.tv_sec - v * unit) * 1000000000 + ts.tv_nsec;
+    return true;
+}
+
+/* Unix seconds, possibly with a fraction: 1761887340 or 1761887340.5. */
+static bool parse_unix(const char *s, int64_t *ns)
+{
+    char *end;
+    if (!isdigit((unsigned char)*s))
+        return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || v > INT64_MAX / 1000000000 - 1)
+        return false;
+    const char *rest = end;
+    int64_t frac = 0;
+    if (*rest == '.') {
+        rest++;
+        fraction_ns(&rest, &frac);
+    }
+    if (*rest)
+        return false;
+    *ns = v * 1000000000 + frac;
+    return true;
+}
+
+static bool parse_time(const char *s, int64_t *ns)
+{
+    return parse_rfc3339(s, ns) || parse_relative(s, ns) || parse_unix(s, ns);
+}
+
+/* ---------- the options ---------- */
+
+static bool parse_by(const char *v, enum by *by)
+{
+    static const struct { const char *name; enum by by; } T[] = {
+        { "function", BY_FUNCTION }, { "frame-type", BY_FRAME_TYPE }, { "executable", BY_EXECUTABLE },
+        { "container", BY_CONTAINER }, { "thread", BY_THREAD },
+    };
+    for (size_t i = 0; i < sizeof T / sizeof T[0]; i++)
+        if (strcmp(v, T[i].name) == 0) {
+            *by = T[i].by;
+            return true;
+        }
+    return false;
+}
+
+static bool parse_root(const char *v, const struct group_attr **root)
+{
+    if (strcmp(v, "none") == 0)
+        *root = NULL;
+    else if (strcmp(v, "executable") == 0)
+        *root = &GROUP_EXECUTABLE;
+    else if (strcmp(v, "container") == 0)
+        *root = &GROUP_CONTAINER;
+    else if (strcmp(v, "thread") == 0)
+        *root = &GROUP_THREAD;
+    else
+        return false;
+    return true;
+}
+
+static int bad(const char *name, const char *v)
+{
+    fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", name, v);
+    return 2;
+}
+
+static int add_filter(const char **list, size_t *n, const char *name, const char *v)
+{
+    if (*n == MAX_FILTERS) {
+        fprintf(stderr, "lazybackend: at most %d %s options\n", MAX_FILTERS, name);
+        return 2;
+    }
+    list[(*n)++] = v;
+    return 0;
+}
+
+/* An option only some commands take. */
+static int not_for(const struct qopts *o, const char *opt, bool ok)
+{
+    if (ok)
+        return 0;
+    fprintf(stderr, "lazybackend %s: %s does not apply here (see --help)\n", o->name, opt);
+    return 2;
+}
+
+int q_parse_args(struct qopts *o, int argc, char **argv)
+{
+    bool b = false;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v;
+        unsigned long long u;
+        char *end;
+        int rc = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout, o->name);
+            exit(0);
+        } else if (is_opt(a, "--db")) {
+            o->db = opt_value(argc, argv, &i, "--db", &b);
+        } else if (is_opt(a, "--by")) {
+            v = opt_value(argc, argv, &i, "--by", &b);
+            rc = not_for(o, "--by", o->cmd == CMD_TOP);
+            if (!rc && !b && !parse_by(v, &o->by))
+                rc = bad("--by", v);
+        } else if (strcmp(a, "--self") == 0 || strcmp(a, "--total") == 0) {
+            rc = not_for(o, a, o->cmd == CMD_TOP);
+            o->total = strcmp(a, "--total") == 0;
+        } else if (is_opt(a, "--since") || is_opt(a, "--until")) {
+            bool since = is_opt(a, "--since");
+            v = opt_value(argc, argv, &i, since ? "--since" : "--until", &b);
+            if (!b && !parse_time(v, since ? &o->since : &o->until))
+                rc = bad(since ? "--since" : "--until", v);
+            *(since ? &o->has_since : &o->has_until) = true;
+        } else if (is_opt(a, "--where")) {
+            v = opt_value(argc, argv, &i, "--where", &b);
+            const char *eq = strchr(v, '=');
+            if (!b && (!eq || eq == v))
+                rc = bad("--where (KEY=VALUE)", v);
+            else if (!b && o->n_where == MAX_FILTERS)
+                rc = bad("--where (too many)", v);
+            else if (!b && !(o->where[o->n_where].key = strndup(v, (size_t)(eq - v))))
+                rc = bad("--where (out of memory)", v);
+            else if (!b)
+                o->where[o->n_where++].value = eq + 1;
+        } else if (is_opt(a, "--sample-type")) {
+            v = opt_value(argc, argv, &i, "--sample-type", &b);
+            rc = add_filter(o->sample_type, &o->n_sample_type, "--sample-type", v);
+        } else if (is_opt(a, "--frame-type")) {
+            v = opt_value(argc, argv, &i, "--frame-type", &b);
+            rc = add_filter(o->frame_type, &o->n_frame_type, "--frame-type", v);
+        } else if (is_opt(a, "--limit")) {
+            v = opt_value(argc, argv, &i, "--limit", &b);
+            rc = not_for(o, "--limit", o->cmd == CMD_TOP);
+            errno = 0;
+            u = strtoull(v, &end, 10);
+            if (!rc && !b && (errno || end == v || *end || *v == '-'))
+                rc = bad("--limit", v);
+            o->limit = (size_t)u;
+        } else if (is_opt(a, "--root")) {
+            v = opt_value(argc, argv, &i, "--root", &b);
+            rc = not_for(o, "--root", o->cmd != CMD_TOP);
+            if (!rc && !b && !parse_root(v, &o->root))
+                rc = bad("--root", v);
+        } else if (is_opt(a, "--title")) {
+            o->title = opt_value(argc, argv, &i, "--title", &b);
+            rc = not_for(o, "--title", o->cmd == CMD_FLAMEGRAPH);
+        } else if (is_opt(a, "--width")) {
+            v = opt_value(argc, argv, &i, "--width", &b);
+            rc = not_for(o, "--width", o->cmd == CMD_FLAMEGRAPH);
+            errno = 0;
+            u = strtoull(v, &end, 10);
+            if (!rc && !b && (errno || end == v || *end || u < 200 || u > 100000))
+                rc = bad("--width", v);
+            o->width = (unsigned)u;
+        } else {
+            fprintf(stderr, "lazybackend %s: unexpected argument '%s' (see --help)\n", o->name, a);
+            rc = 2;
+        }
+        if (b || rc)
+            return 2;
+    }
+    if (o->has_since && o->has_until && o->since >= o->until) {
+        fprintf(stderr, "lazybackend %s: --since must be before --until\n", o->name);
+        return 2;
+    }
+    return 0;
+}
+
+void q_record_cmdline(struct qopts *o, const char *command, int argc, char **argv)
+{
+    buf_init(&o->cmdline, 4096);
+    bool ok = buf_printf(&o->cmdline, "lazybackend %s", command);
+    for (int i = 0; ok && i < argc; i++)
+        ok = buf_putc(&o->cmdline, ' ') && esc_text(&o->cmdline, argv[i], strlen(argv[i]));
+    if (!ok || !buf_putc(&o->cmdline, '\0'))
+        buf_free(&o->cmdline);
+}

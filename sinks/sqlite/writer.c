@@ -1,0 +1,439 @@
+/*
+ * writer.c - the SQLite sink: resolved samples into the normalized schema of schema.c, one
+ * transaction per request (see sqlite.h for the contract). This file holds the sink itself:
+ * its prepared statements, the transaction around each request, and the events that write
+ * the request, resource, profile and sample rows. The rows kept once per database are found
+ * or stored by writer_dedup.c, attributes turned into rows by writer_attrs.c.
+ *
+ * The hot path is one sample: its stack and attribute set become ids, then one samples row
+ * and one row per timestamp and value are inserted with prepared statements. Everything that
+ * repeats is kept away from SQL twice over: a per-request memo maps the request's own stack
+ * and location indices to ids (the same stack index is the same stack within a request), and
+ * bounded id caches (cache.c) map content across requests. Only content never seen by
+ * this process reaches a SELECT, and only content new to the database an INSERT.
+ *
+ * Failure model: the first SQL error of a request marks it failed; the rest of its events are
+ * ignored and request_end rolls back and reports the error, so the transport answers with an
+ * error and the client retries. A rollback also forgets the cache entries created inside the
+ * transaction, since their rows no longer exist.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "lib/log.h"
+#include "sinks/sqlite/sqlite.h"
+#include "sinks/sqlite/internal.h"
+
+/* The statements of the S_* names (internal.h), prepared once at open. */
+static const char *const SQL[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_STR_FIND] = "SELECT id FROM strings WHERE hash=?1 AND value=?2",
+    [S_STR_INS] = "INSERT INTO strings(hash, value) VALUES (?1, ?2)",
+    [S_ATTR_FIND] = "SELECT id FROM attributes WHERE hash=?1 AND key_id IS ?2 AND kind=?3 AND value IS ?4 AND unit_id IS ?5",
+    [S_ATTR_INS] = "INSERT INTO attributes(hash, key_id, kind, value, unit_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_SET_FIND] = "SELECT id FROM attribute_sets WHERE hash=?1 AND size=?2",
+    [S_SET_ITEMS] = "SELECT attribute_id FROM attribute_set_items WHERE set_id=?1 ORDER BY pos",
+    [S_SET_INS] = "INSERT INTO attribute_sets(hash, size) VALUES (?1, ?2)",
+    [S_SET_ITEM_INS] = "INSERT INTO attribute_set_items(set_id, pos, attribute_id) VALUES (?1, ?2, ?3)",
+    [S_MAP_FIND] = "SELECT id FROM mappings WHERE hash=?1 AND file_id IS ?2 AND build_id_id IS ?3 AND "
+                   "build_id_kind_id IS ?4 AND memory_start=?5 AND memory_limit=?6 AND file_offset=?7",
+    [S_MAP_INS] = "INSERT INTO mappings(hash, file_id, build_id_id, build_id_kind_id, memory_start, "
+                  "memory_limit, file_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_FRAME_FIND] = "SELECT id FROM frames WHERE hash=?1 AND type_id IS ?2 AND symbolized=?3 AND "
+                     "function_id IS ?4 AND system_name_id IS ?5 AND file_id IS ?6 AND line=?7 AND "
+                     "column=?8 AND start_line=?9 AND address=?10 AND mapping_id IS ?11",
+    [S_FRAME_INS] = "INSERT INTO frames(hash, type_id, symbolized, function_id, system_name_id, file_id, "
+                    "line, column, start_line, address, mapping_id) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [S_STACK_FIND] = "SELECT id FROM stacks WHERE hash=?1 AND depth=?2",
+    [S_STACK_ITEMS] = "SELECT frame_id FROM stack_frames WHERE stack_id=?1 ORDER BY pos",
+    [S_STACK_INS] = "INSERT INTO stacks(hash, depth) VALUES (?1, ?2)",
+    [S_STACK_ITEM_INS] = "INSERT INTO stack_frames(stack_id, pos, frame_id) VALUES (?1, ?2, ?3)",
+    [S_SCOPE_FIND] = "SELECT id FROM scopes WHERE hash=?1 AND name_id IS ?2 AND version_id IS ?3 AND "
+                     "schema_url_id IS ?4 AND attributes_id IS ?5 AND dropped_attributes_count=?6",
+    [S_SCOPE_INS] = "INSERT INTO scopes(hash, name_id, version_id, schema_url_id, attributes_id, "
+                    "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [S_REQ_INS] = "INSERT INTO requests(sequence, transport_id, peer_id, layout_id, received_unix_nano, "
+                  "wire_bytes, message_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_REQ_END] = "UPDATE requests SET resources=?2, profiles=?3, samples=?4 WHERE id=?1",
+    [S_RES_INS] = "INSERT INTO resources(request_id, idx, attributes_id, schema_url_id, "
+                  "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_PROF_INS] = "INSERT INTO profiles(resource_id, scope_id, scope_index, idx, sample_type_id, "
+                   "sample_unit_id, period_type_id, period_unit_id, period, time_unix_nano, "
+                   "duration_nano, profile_id, dropped_attributes_count, original_payload_format_id, "
+                   "original_payload_len, attributes_id) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    [S_PROF_END] = "UPDATE profiles SET samples=?2, first_sample_id=?3, last_sample_id=?4, "
+                   "first_time_unix_nano=?5, last_time_unix_nano=?6 WHERE id=?1",
+    [S_SAMPLE_INS] = "INSERT INTO samples(profile_id, idx, stack_id, attributes_id, n_timestamps, "
+                     "n_values, weight, trace_id, span_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_TS_INS] = "INSERT INTO sample_timestamps(sample_id, idx, time_unix_nano) VALUES (?1, ?2, ?3)",
+    [S_VAL_INS] = "INSERT INTO sample_values(sample_id, idx, value) VALUES (?1, ?2, ?3)",
+};
+
+/* Cache sizes (the C_* caches of internal.h): slots (log2), bytes of keys, longest key kept.
+ * Strings and frames are the bulk; a key longer than the limit is simply looked up in SQL
+ * every time. All together they hold at most about 75 MB of keys plus 12 MB of slots. */
+struct cache_size { unsigned slots_log2; size_t max_bytes, max_len; };
+static const struct cache_size CACHE_SIZES[C_COUNT] = {
+    [C_STR]   = { 16, 16u << 20, 4096 },
+    [C_ATTR]  = { 15, 4u << 20, 1024 },
+    [C_SET]   = { 14, 4u << 20, 1024 },
+    [C_MAP]   = { 10, 1u << 20, 1024 },
+    [C_FRAME] = { 16, 8u << 20, 128 },
+    [C_STACK] = { 15, 16u << 20, 8 * 1024 },
+    [C_SCOPE] = { 8, 1u << 20, 1024 },
+    [C_FRAME_CONTENT] = { 16, 16u << 20, 2048 },
+    [C_ATTR_CONTENT] = { 15, 8u << 20, 1024 },
+};
+
+/* The per-request memos stop growing here (a request with more distinct stacks or locations
+ * still works, through the caches). */
+#define MEMO_MAX ((size_t)1 << 20)
+/* JSON of one array/kvlist attribute value. */
+#define JSON_MAX ((size_t)16 << 20)
+
+/* ---------- SQL plumbing ---------- */
+
+/* Records the first failure of the request; always returns -1. */
+int64_t sq_fail(struct sq *q, const char *what, const char *detail)
+{
+    if (!q->failed) {
+        q->failed = true;
+        snprintf(q->why, sizeof q->why, "%s: %s", what, detail ? detail : sqlite3_errmsg(q->db));
+    }
+    return -1;
+}
+
+/* Runs an INSERT or UPDATE; the new rowid, or -1. */
+int64_t sq_step_write(struct sq *q, int s, const char *what)
+{
+    sqlite3_stmt *st = q->st[s];
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_DONE ? sqlite3_last_insert_rowid(q->db) : sq_fail(q, what, NULL);
+    sqlite3_reset(st);
+    return id;
+}
+
+/* Runs a lookup; the first column of the first row, 0 when none, -1 on error. */
+int64_t sq_step_find(struct sq *q, int s, const char *what)
+{
+    sqlite3_stmt *st = q->st[s];
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : rc == SQLITE_DONE ? 0 : sq_fail(q, what, NULL);
+    sqlite3_reset(st);
+    return id;
+}
+
+/* ---------- events ---------- */
+
+static struct sq *state(struct sink *s)
+{
+    return s->ctx;
+}
+
+/* Ends the open transaction, if any, without keeping anything. */
+static void rollback(struct sq *q)
+{
+    if (!q->in_txn)
+        return;
+    q->in_txn = false;
+    /* SQLite may have rolled back by itself (disk full, I/O error) */
+    if (!sqlite3_get_autocommit(q->db)) {
+        sqlite3_step(q->st[S_ROLLBACK]);
+        sqlite3_reset(q->st[S_ROLLBACK]);
+    }
+    for (int c = 0; c < C_COUNT; c++)
+        idcache_drop_txn(q->cache[c], q->txn);
+    q->rolled_back++;
+}
+
+static void on_request_begin(struct sink *s, const struct lb_request *r)
+{
+    struct sq *q = state(s);
+    rollback(q);   /* a request neither ended nor aborted leaves nothing */
+    q->failed = false;
+    q->why[0] = '\0';
+    q->n_resources = q->n_profiles = q->n_samples = 0;
+    memo_clear(&q->frame_memo);
+    memo_clear(&q->stack_memo);
+    q->txn++;
+    if (sq_step_write(q, S_BEGIN, "starting a transaction") < 0)
+        return;
+    q->in_txn = true;
+    int64_t transport = sq_intern_cstr(q, r->transport), peer = sq_intern_cstr(q, r->peer),
+            layout = sq_intern_cstr(q, r->layout);
+    if (transport < 0 || peer < 0 || layout < 0)
+        return;
+    sqlite3_stmt *st = q->st[S_REQ_INS];
+    sqlite3_bind_int64(st, 1, (int64_t)r->sequence);
+    bind_id(st, 2, transport);
+    bind_id(st, 3, peer);
+    bind_id(st, 4, layout);
+    sqlite3_bind_int64(st, 5, (int64_t)r->received_unix_nano);
+    sqlite3_bind_int64(st, 6, (int64_t)r->wire_bytes);
+    sqlite3_bind_int64(st, 7, (int64_t)r->message_bytes);
+    q->request_id = sq_step_write(q, S_REQ_INS, "storing the request");
+}
+
+static void on_resource_begin(struct sink *s, const struct lb_resource *r)
+{
+    struct sq *q = state(s);
+    if (q->failed)
+        return;
+    int64_t attrs = sq_intern_attrs(q, r->attrs), url = sq_intern_str(q, r->schema_url);
+    if (attrs < 0 || url < 0)
+        return;
+    sqlite3_stmt *st = q->st[S_RES_INS];
+    sqlite3_bind_int64(st, 1, q->request_id);
+    sqlite3_bind_int64(st, 2, r->index);
+    bind_id(st, 3, attrs);
+    bind_id(st, 4, url);
+    sqlite3_bind_int64(st, 5, r->dropped_attributes_count);
+    q->resource_id = sq_step_write(q, S_RES_INS, "storing a resource");
+    q->n_resources++;
+}
+
+static void on_profile_begin(struct sink *s, const struct lb_profile *p)
+{
+    struct sq *q = state(s);
+    if (q->failed)
+        return;
+    memset(&q->prof, 0, sizeof q->prof);
+    int64_t ids[7] = {
+        sq_intern_scope(q, p->scope), sq_intern_str(q, p->sample_type), sq_intern_str(q, p->sample_unit),
+        sq_intern_str(q, p->period_type), sq_intern_str(q, p->period_unit),
+        sq_intern_str(q, p->original_payload_format), sq_intern_attrs(q, p->attrs),
+    };
+    for (int i = 0; i < 7; i++)
+        if (ids[i] < 0)
+            return;
+    sqlite3_stmt *st = q->st[S_PROF_INS];
+    sqlite3_bind_int64(st, 1, q->resource_id);
+    bind_id(st, 2, ids[0]);
+    sqlite3_bind_int64(st, 3, p->scope_index);
+    sqlite3_bind_int64(st, 4, p->index);
+    for (int i = 1; i <= 4; i++)
+        bind_id(st, 4 + i, ids[i]);
+    sqlite3_bind_int64(st, 9, p->period);
+    sqlite3_bind_int64(st, 10, (int64_t)p->time_unix_nano);
+    sqlite3_bind_int64(st, 11, (int64_t)p->duration_nano);
+    bind_blob_or_null(st, 12, p->profile_id, p->profile_id.n > 0);
+    sqlite3_bind_int64(st, 13, p->dropped_attributes_count);
+    bind_id(st, 14, ids[5]);
+    sqlite3_bind_int64(st, 15, (int64_t)p->original_payload_len);
+    bind_id(st, 16, ids[6]);
+    q->profile_id = sq_step_write(q, S_PROF_INS, "storing a profile");
+    q->n_profiles++;
+}
+
+static void note_time(struct sq *q, uint64_t t)
+{
+    if (!q->prof.any_time || t < q->prof.tmin)
+        q->prof.tmin = t;
+    if (!q->prof.any_time || t > q->prof.tmax)
+        q->prof.tmax = t;
+    q->prof.any_time = true;
+}
+
+static int insert_series(struct sq *q, int s, int64_t sample, const void *vals, size_t n, const char *what)
+{
+    sqlite3_stmt *st = q->st[s];
+    for (size_t i = 0; i < n; i++) {
+        int64_t v;
+        memcpy(&v, (const uint8_t *)vals + i * 8, 8);   /* uint64 timestamps, int64 values */
+        sqlite3_bind_int64(st, 1, sample);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        sqlite3_bind_int64(st, 3, v);
+        if (sq_step_write(q, s, what) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void on_sample(struct sink *s, const struct lb_sample *smp)
+{
+    struct sq *q = state(s);
+    if (q->failed)
+        return;
+    int64_t stack = sq_stack_id(q, smp), attrs = stack < 0 ? -1 : sq_intern_attrs(q, smp->attrs);
+    if (stack < 0 || attrs < 0)
+        return;
+    sqlite3_stmt *st = q->st[S_SAMPLE_INS];
+    sqlite3_bind_int64(st, 1, q->profile_id);
+    sqlite3_bind_int64(st, 2, smp->index);
+    sqlite3_bind_int64(st, 3, stack);
+    bind_id(st, 4, attrs);
+    sqlite3_bind_int64(st, 5, (int64_t)smp->n_timestamps);
+    sqlite3_bind_int64(st, 6, (int64_t)smp->n_values);
+    sqlite3_bind_int64(st, 7, lb_sample_weight(smp));
+    bind_blob_or_null(st, 8, smp->trace_id, smp->has_link);
+    bind_blob_or_null(st, 9, smp->span_id, smp->has_link);
+    int64_t id = sq_step_write(q, S_SAMPLE_INS, "storing a sample");
+    if (id < 0 ||
+        insert_series(q, S_TS_INS, id, smp->timestamps, smp->n_timestamps, "storing timestamps") < 0 ||
+        insert_series(q, S_VAL_INS, id, smp->values, smp->n_values, "storing values") < 0)
+        return;
+    for (size_t i = 0; i < smp->n_timestamps; i++)
+        note_time(q, smp->timestamps[i]);
+    if (smp->n_timestamps == 0)
+        note_time(q, smp->profile->time_unix_nano);   /* where the time filters place it */
+    if (!q->prof.samples++)
+        q->prof.first_sample = id;
+    q->prof.last_sample = id;
+    q->n_samples++;
+}
+
+static void on_profile_end(struct sink *s, const struct lb_profile *p)
+{
+    struct sq *q = state(s);
+    (void)p;
+    if (q->failed)
+        return;
+    sqlite3_stmt *st = q->st[S_PROF_END];
+    sqlite3_bind_int64(st, 1, q->profile_id);
+    sqlite3_bind_int64(st, 2, (int64_t)q->prof.samples);
+    bind_id(st, 3, q->prof.first_sample);
+    bind_id(st, 4, q->prof.last_sample);
+    if (q->prof.any_time) {
+        sqlite3_bind_int64(st, 5, (int64_t)q->prof.tmin);
+        sqlite3_bind_int64(st, 6, (int64_t)q->prof.tmax);
+    } else {
+        sqlite3_bind_null(st, 5);
+        sqlite3_bind_null(st, 6);
+    }
+    (void)sq_step_write(q, S_PROF_END, "finishing a profile");
+}
+
+static int on_request_end(struct sink *s, const struct lb_request *r, char *why, size_t whylen)
+{
+    struct sq *q = state(s);
+    (void)r;
+    if (!q->failed && q->in_txn) {
+        sqlite3_stmt *st = q->st[S_REQ_END];
+        sqlite3_bind_int64(st, 1, q->request_id);
+        sqlite3_bind_int64(st, 2, (int64_t)q->n_resources);
+        sqlite3_bind_int64(st, 3, (int64_t)q->n_profiles);
+        sqlite3_bind_int64(st, 4, (int64_t)q->n_samples);
+        if (sq_step_write(q, S_REQ_END, "finishing the request") >= 0 &&
+            sq_step_write(q, S_COMMIT, "committing") >= 0) {
+            q->in_txn = false;
+            q->committed++;
+            return 0;
+        }
+    }
+    if (!q->failed)
+        sq_fail(q, "committing", "no transaction");
+    snprintf(why, whylen, "%s", q->why);
+    log_warn("sqlite sink: request %" PRIu64 " rolled back: %s", r ? r->sequence : 0, q->why);
+    rollback(q);
+    return -1;
+}
+
+static void on_request_abort(struct sink *s, const struct lb_request *r, const char *reason)
+{
+    (void)r;
+    (void)reason;
+    rollback(state(s));
+}
+
+static void log_cache_stats(const struct sq *q)
+{
+    static const char *const names[C_COUNT] = { "strings", "attributes", "attribute sets", "mappings",
+                                                "frames", "stacks", "scopes", "frame contents",
+                                                "attribute contents" };
+    for (int c = 0; c < C_COUNT; c++) {
+        struct idcache_stats cs;
+        idcache_stats(q->cache[c], &cs);
+        log_debug("sqlite sink: %s cache: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
+                  " evictions, %" PRIu64 " entries, %" PRIu64 " key bytes",
+                  names[c], cs.hits, cs.misses, cs.evictions, cs.entries, cs.key_bytes);
+    }
+}
+
+static void sq_free(struct sq *q)
+{
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(q->st[i]);
+    for (int c = 0; c < C_COUNT; c++)
+        idcache_free(q->cache[c]);
+    memo_free(&q->frame_memo);
+    memo_free(&q->stack_memo);
+    buf_free(&q->key);
+    buf_free(&q->ckey);
+    buf_free(&q->json);
+    free(q->ids);
+    if (q->db && sqlite3_close(q->db) != SQLITE_OK)
+        log_error("sqlite sink: closing the database: %s", sqlite3_errmsg(q->db));
+    free(q);
+}
+
+static void on_close(struct sink *s, int deadline_ms)
+{
+    struct sq *q = state(s);
+    (void)deadline_ms;   /* every request is committed by request_end: nothing is queued */
+    if (!q)
+        return;
+    rollback(q);
+    log_cache_stats(q);
+    log_info("sqlite sink: %" PRIu64 " requests committed, %" PRIu64 " rolled back",
+             q->committed, q->rolled_back);
+    sqlite3_exec(q->db, "PRAGMA optimize", NULL, NULL, NULL);
+    sq_free(q);
+    s->ctx = NULL;
+}
+
+static const struct sink_type sqlite_sink_type = {
+    .name = "sqlite",
+    .request_begin = on_request_begin,
+    .resource_begin = on_resource_begin,
+    .profile_begin = on_profile_begin,
+    .sample = on_sample,
+    .profile_end = on_profile_end,
+    .request_end = on_request_end,
+    .request_abort = on_request_abort,
+    .close = on_close,
+};
+
+int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char *err, size_t errlen)
+{
+    const char *path = o && o->path ? o->path : SQLITE_SINK_DEFAULT_PATH;
+    struct sq *q = calloc(1, sizeof *q);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    buf_init(&q->key, SIZE_MAX);
+    buf_init(&q->ckey, SIZE_MAX);
+    buf_init(&q->json, JSON_MAX);
+    memo_init(&q->frame_memo, MEMO_MAX);
+    memo_init(&q->stack_memo, MEMO_MAX);
+    const char *sync = o && o->sync == SQLITE_SYNC_NORMAL ? "NORMAL" : "FULL";
+    if (sqlstore_open_writer(path, sync, &q->db, err, errlen) != 0) {
+        sq_free(q);
+        return -1;
+    }
+    for (int i = 0; i < S_COUNT; i++) {
+        if (sqlite3_prepare_v3(q->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: preparing \"%s\": %s", path, SQL[i], sqlite3_errmsg(q->db));
+            sq_free(q);
+            return -1;
+        }
+    }
+    for (int c = 0; c < C_COUNT; c++) {
+        const struct cache_size *cs = &CACHE_SIZES[c];
+        if (!(q->cache[c] = idcache_new(cs->slots_log2, cs->max_bytes, cs->max_len))) {
+            snprintf(err, errlen, "out of memory");
+            sq_free(q);
+            return -1;
+        }
+    }
+    out->type = &sqlite_sink_type;
+    out->ctx = q;
+    return 0;
+}
