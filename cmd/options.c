@@ -36,9 +36,12 @@ static void usage(FILE *out)
 "every sample as a resolved stack, exactly as it was sent.\n"
 "\n"
 "Options (--name value or --name=value):\n"
-"  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317; [::1]:4317 for IPv6)\n"
+"  --grpc-address ADDR          gRPC listen address (default 127.0.0.1:4317). ADDR: HOST:PORT,\n"
+"                               PORT (loopback), :PORT (every interface), HOST (default port),\n"
+"                               [V6]:PORT; HOST is an IPv4 or IPv6 address or localhost\n"
 "  --http-address ADDR          OTLP/HTTP listen address: HTTP/1.1 and h2c, profiles, traces and\n"
-"                               /healthz (default 127.0.0.1:4318; none = no HTTP port)\n"
+"                               /healthz (default 127.0.0.1:4318; none = no HTTP port; the\n"
+"                               forms of --grpc-address)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
 "                               per line, see the README)\n"
@@ -351,16 +354,40 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
     return true;
 }
 
+/* A listen address in the forms people type, as the server takes it (HOST:PORT, [V6]:PORT):
+ * "4317" is loopback, ":4317" every interface, a host alone gets the port's default, an
+ * IPv6 address may come without brackets when it has no port. The server checks the host. */
+static const char *listen_address(const char *in, unsigned default_port, char *out, size_t outlen)
+{
+    size_t n = strlen(in);
+    const char *colon = strrchr(in, ':');
+    int k;
+    if (n && strspn(in, "0123456789") == n)
+        k = snprintf(out, outlen, "127.0.0.1:%s", in);
+    else if (in[0] != '[' && colon && strchr(in, ':') != colon)   /* bare IPv6, no port */
+        k = snprintf(out, outlen, "[%s]:%u", in, default_port);
+    else if (in[0] == ':')
+        k = snprintf(out, outlen, "0.0.0.0%s", in);
+    else if (in[0] == '[' && in[n - 1] == ']')
+        k = snprintf(out, outlen, "%s:%u", in, default_port);
+    else if (!colon)
+        k = snprintf(out, outlen, "%s:%u", in, default_port);
+    else
+        k = snprintf(out, outlen, "%s", in);
+    return k > 0 && (size_t)k < outlen ? out : in;
+}
+
 /* The ports and the limits that protect them. */
 static bool parse_server_option(struct args *a, struct config *cfg)
 {
     if (opt(a, "--grpc-address")) {
-        cfg->grpc_address = opt_value(a);
+        cfg->grpc_address = listen_address(opt_nonempty(a), 4317, cfg->grpc_address_buf,
+                                           sizeof cfg->grpc_address_buf);
     } else if (opt(a, "--http-address")) {
-        cfg->http_address = opt_value(a);
+        const char *v = opt_nonempty(a);
         cfg->http_address_set = true;
-        if (strcmp(cfg->http_address, "none") == 0)
-            cfg->http_address = NULL;
+        cfg->http_address = strcmp(v, "none") == 0 ? NULL
+            : listen_address(v, 4318, cfg->http_address_buf, sizeof cfg->http_address_buf);
     } else if (opt(a, "--request-timeout")) {
         cfg->request_timeout_ms = opt_uint(a, 1, 3600) * 1000;
     } else if (opt(a, "--max-message-size")) {

@@ -30,6 +30,7 @@ struct config {
     const char *grpc_address;
     const char *http_address;                  /* NULL: no HTTP port (--http-address none) */
     bool http_address_set;                     /* given: failing to listen there is fatal */
+    char grpc_address_buf[96], http_address_buf[96];   /* given addresses, normalised */
     unsigned request_timeout_ms;
     size_t max_message_size;
     size_t max_inflight_bytes;

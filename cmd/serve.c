@@ -104,6 +104,32 @@ static struct h2_server_config port_config(const struct app *app, const char *ad
     };
 }
 
+/* Says what a listen failure means; for an address the server could not read, the forms it
+ * takes. */
+static void log_listen_failure(const char *address, const char *err)
+{
+    if (strstr(err, "expected"))
+        log_error("cannot listen on %s: %s (the forms: 4317, :4317, 127.0.0.1, localhost:4317, "
+                  "127.0.0.1:4317, [::1]:4317, [::]:4317)", address, err);
+    else
+        log_error("cannot listen on %s: %s", address, err);
+}
+
+/* An address only this machine can reach. */
+static bool is_loopback(const char *address)
+{
+    return strncmp(address, "127.", 4) == 0 || strncmp(address, "localhost:", 10) == 0 ||
+           strncmp(address, "[::1]:", 6) == 0;
+}
+
+/* Listening beyond loopback is allowed but said loudly: nothing authenticates a sender. */
+static void warn_unless_loopback(const char *port, const char *address)
+{
+    if (!is_loopback(address))
+        log_warn("%s listens on %s, which is not loopback: anyone who can reach it can send "
+                 "data (no TLS, no authentication)", port, address);
+}
+
 /* The gRPC port: the profiles and traces Export methods. NULL with a logged reason. */
 static struct h2_server *start_grpc(struct app *app)
 {
@@ -117,10 +143,11 @@ static struct h2_server *start_grpc(struct app *app)
         return NULL;
     }
     if (h2_server_listen(s, err, sizeof err) != 0) {
-        log_error("cannot listen on %s: %s", app->cfg.grpc_address, err);
+        log_listen_failure(app->cfg.grpc_address, err);
         h2_server_free(s);
         return NULL;
     }
+    warn_unless_loopback("OTLP/gRPC", app->cfg.grpc_address);
     log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes", LAZYBACKEND_VERSION,
              h2_server_address(s), app->cfg.n_sinks ? " " : "", app->cfg.sinks[0],
              app->cfg.max_message_size);
@@ -146,13 +173,14 @@ static struct h2_server *start_http(struct app *app)
     }
     if (h2_server_listen(s, err, sizeof err) != 0) {
         if (app->cfg.http_address_set)
-            log_error("cannot listen on %s: %s", app->cfg.http_address, err);
+            log_listen_failure(app->cfg.http_address, err);
         else
             log_warn("OTLP/HTTP disabled: cannot listen on the default %s: %s (set --http-address)",
                      app->cfg.http_address, err);
         h2_server_free(s);
         return NULL;
     }
+    warn_unless_loopback("OTLP/HTTP", app->cfg.http_address);
     log_info("OTLP/HTTP (HTTP/1.1 and h2c) on %s: POST %s, POST %s, GET %s", h2_server_address(s),
              PROFILES_HTTP_PATH, TRACES_HTTP_PATH, HEALTH_HTTP_PATH);
     return s;
