@@ -28,7 +28,7 @@ OPT      := -O1
 endif
 
 PKGS     := libnghttp2 zlib sqlite3 libcurl
-CPPFLAGS += -I. -I$(BUILD)/pb -D_GNU_SOURCE
+CPPFLAGS += -I. -I$(BUILD)/pb -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz -lsqlite3 -lcurl) -lprotobuf-nanopb -lhttp_parser -lm
@@ -57,6 +57,14 @@ deps:
 	@scripts/install-deps.sh --quiet build
 test-deps:
 	@scripts/install-deps.sh --quiet test
+
+# The commit --version names, rewritten only when it changes (so nothing rebuilds for nothing).
+VERSION_H := $(BUILD)/build_commit.h
+.PHONY: FORCE
+$(VERSION_H): FORCE
+	@mkdir -p $(BUILD); v="#define LAZYBACKEND_COMMIT \"$$(git describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)\""; \
+	  [ "$$(cat $@ 2>/dev/null)" = "$$v" ] || echo "$$v" > $@
+$(BUILD)/cmd/version.o: $(VERSION_H)
 
 $(BUILD)/pb/%.pb.c $(BUILD)/pb/%.pb.h: pb/%.proto pb/%.options
 	@mkdir -p $(BUILD)/pb

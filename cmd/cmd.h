@@ -59,7 +59,7 @@ struct app {
     int sigfd;                      /* signalfd on the loop, or -1 */
     struct otlp_http_service http_service;
     struct otlp_trace_decoder *trace_decoder;
-    struct { uint64_t requests, ok, spans, rejected_spans; } trace_stats;
+    struct { uint64_t requests, ok, spans, ignored_spans, rejected_spans; } trace_stats;
     struct layout_peer layout_peers[LAYOUT_PEERS];
     unsigned layout_peers_next;
 };

@@ -445,7 +445,7 @@ static void answer_info_option(const struct args *a)
         exit(0);
     }
     if (flag(a, "--version")) {
-        printf("lazybackend %s\n", LAZYBACKEND_VERSION);
+        print_version();
         exit(0);
     }
 }

@@ -20,9 +20,7 @@
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/clickhouse/clickhouse.h"
 
-#ifndef LAZYBACKEND_VERSION
-#define LAZYBACKEND_VERSION "0.1.0"
-#endif
+#include "cmd/version.h"
 
 #define MAX_SINKS 8
 

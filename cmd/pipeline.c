@@ -196,15 +196,23 @@ void run_traces(struct app *app, struct lb_request *req, const char *how,
 {
     req->received_unix_nano = now_unix_nano();
     req->sequence = ++app->sequence;
-    otlp_export_traces(app->trace_decoder, msg, len, req, sink_set_consumer(trace_sinks(app)), res);
+    struct sink_set *sinks = trace_sinks(app);
+    otlp_export_traces(app->trace_decoder, msg, len, req, sink_set_consumer(sinks), res);
+    /* With no sink that takes spans (only sqlite or clickhouse), a valid request is accepted
+     * and its spans kept nowhere, by design: said so, never counted as delivered. */
+    bool kept = sink_set_takes_spans(sinks);
     app->trace_stats.requests++;
-    app->trace_stats.spans += res->spans;
     app->trace_stats.rejected_spans += res->rejected_spans;
     if (res->status != OTLP_OK)
         return;
     app->trace_stats.ok++;
-    log_info("trace export from %s (%s): %llu resources, %llu spans, %llu events, %llu links (%zu bytes)%s%s",
+    if (kept)
+        app->trace_stats.spans += res->spans;
+    else
+        app->trace_stats.ignored_spans += res->spans;
+    log_info("trace export from %s (%s): %llu resources, %llu spans%s, %llu events, %llu links (%zu bytes)%s%s",
              req->peer, how, (unsigned long long)res->resources, (unsigned long long)res->spans,
+             kept ? "" : " (not kept: no configured sink takes spans; the stdout sink does)",
              (unsigned long long)res->events, (unsigned long long)res->links, len,
              res->rejected_spans ? "; " : "", res->rejected_spans ? res->message : "");
 }

@@ -304,9 +304,11 @@ static void log_stopped(const struct app *app)
              (unsigned long long)app->stats.failed, (unsigned long long)app->stats.samples,
              (unsigned long long)app->stats.rejected_samples, (unsigned long long)hs->connections_accepted);
     if (app->trace_stats.requests)
-        log_info("traces: %llu requests (%llu ok), %llu spans delivered, %llu rejected",
+        log_info("traces: %llu requests (%llu ok), %llu spans delivered, %llu not kept (no sink takes "
+                 "spans), %llu rejected",
                  (unsigned long long)app->trace_stats.requests, (unsigned long long)app->trace_stats.ok,
-                 (unsigned long long)app->trace_stats.spans, (unsigned long long)app->trace_stats.rejected_spans);
+                 (unsigned long long)app->trace_stats.spans, (unsigned long long)app->trace_stats.ignored_spans,
+                 (unsigned long long)app->trace_stats.rejected_spans);
 }
 
 /* `lazybackend serve`: both ports until SIGINT/SIGTERM, then a drained shutdown in which the

@@ -10,7 +10,9 @@
  * released step is never edited, a change is a new step. the README (SQLite sink) is the reference.
  */
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "sinks/sqlite/internal.h"
@@ -300,6 +302,10 @@ int sqlstore_open_reader(const char *path, sqlite3 **out, char *err, size_t errl
     sqlite3 *db = NULL;
     char e[512];
     *out = NULL;
+    if (access(path, F_OK) != 0 && errno == ENOENT)   /* the usual first mistake: say the way out */
+        return open_failed(NULL, path, err, errlen,
+                           "no such database: the server writes one with `lazybackend --sink sqlite` "
+                           "(lazybackend.db, or --sqlite-path FILE); query it with --db FILE");
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
         return open_failed(db, path, err, errlen, NULL);
     sqlite3_busy_timeout(db, SQLSTORE_READER_BUSY_MS);
