@@ -667,69 +667,81 @@ static void sink_options(struct clickhouse_sink_options *o, char *url, size_t n,
     o->flush_interval_ms = 20;
 }
 
+/* The sink against the fake server on a loop of its own, and a request to send. */
+struct live {
+    struct loop *l;
+    struct fake fk;
+    struct clickhouse_sink_options o;
+    char url[64];
+    struct sink_env env;
+    struct sink s;
+    struct fixture f;
+};
+
+/* `fail_inserts`: how many INSERTs the fake fails first (struct fake). */
+static void live_start(struct live *v, int fail_inserts)
+{
+    char err[256];
+    v->l = loop_new();
+    fake_start(&v->fk, v->l);
+    v->fk.fail_inserts = fail_inserts;
+    sink_options(&v->o, v->url, sizeof v->url, &v->fk);
+    v->env = (struct sink_env){ v->l };
+    CHECK_EQ_INT(clickhouse_sink_open(&v->s, &v->o, &v->env, err, sizeof err), 0);
+    fixture_init(&v->f);
+}
+
+static void live_stop(struct live *v)
+{
+    v->s.type->close(&v->s, 1000);
+    fake_stop(&v->fk);
+    loop_free(v->l);
+}
+
 TEST(sink_delivers_schema_then_parts)
 {
-    struct loop *l = loop_new();
-    struct fake fk;
-    fake_start(&fk, l);
-    struct clickhouse_sink_options o;
-    char url[64], err[256], why[256];
-    sink_options(&o, url, sizeof url, &fk);
-    struct sink s;
-    struct sink_env env = { l };
-    CHECK_EQ_INT(clickhouse_sink_open(&s, &o, &env, err, sizeof err), 0);
-    struct fixture f;
-    fixture_init(&f);
-    CHECK_EQ_INT(send_request(&s, &f, why, sizeof why), 0);
-    run_until(l, &fk, 1, 5000);
+    struct live v;
+    char why[256];
+    live_start(&v, 0);
+    struct fake *fk = &v.fk;
+    CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
+    run_until(v.l, fk, 1, 5000);
     /* CREATE DATABASE, 4 x CREATE TABLE, then frames, stacks, resources, samples. */
-    CHECK_EQ_INT(fk.nreq, 9);
-    CHECK(fk.nreq >= 5 && strncmp((char *)fk.body[0].data, "CREATE DATABASE IF NOT EXISTS `t`", 33) == 0);
-    CHECK(fk.nreq >= 5 && strstr((char *)fk.body[4].data, "ENGINE = ReplacingMergeTree") != NULL);
-    CHECK_EQ_INT(count_inserts(&fk, "frames"), 1);
-    CHECK_EQ_INT(count_inserts(&fk, "stacks"), 1);
-    CHECK_EQ_INT(count_inserts(&fk, "resources"), 1);
-    CHECK_EQ_INT(count_inserts(&fk, "samples"), 1);
-    CHECK(fk.nreq == 9 && strstr(fk.target[8], "FORMAT%20RowBinary") != NULL);
+    CHECK_EQ_INT(fk->nreq, 9);
+    CHECK(fk->nreq >= 5 && strncmp((char *)fk->body[0].data, "CREATE DATABASE IF NOT EXISTS `t`", 33) == 0);
+    CHECK(fk->nreq >= 5 && strstr((char *)fk->body[4].data, "ENGINE = ReplacingMergeTree") != NULL);
+    CHECK_EQ_INT(count_inserts(fk, "frames"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "stacks"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "resources"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
+    CHECK(fk->nreq == 9 && strstr(fk->target[8], "FORMAT%20RowBinary") != NULL);
     /* The samples body is gzip'd RowBinary: three rows, the first one's service is "svc". */
     struct buf raw;
     char gzerr[100];
     buf_init(&raw, 1 << 20);
-    CHECK(fk.nreq == 9 && gzip_inflate(fk.body[8].data, fk.body[8].len, raw.limit, &raw, gzerr, sizeof gzerr) == GZIP_OK);
+    CHECK(fk->nreq == 9 && gzip_inflate(fk->body[8].data, fk->body[8].len, raw.limit, &raw, gzerr, sizeof gzerr) == GZIP_OK);
     CHECK(raw.len > 16 && memcmp(raw.data + 12, "\x03svc", 4) == 0);
     buf_free(&raw);
-    s.type->close(&s, 1000);
-    fake_stop(&fk);
-    loop_free(l);
+    live_stop(&v);
 }
 
 TEST(sink_retries_with_identical_bodies)
 {
-    struct loop *l = loop_new();
-    struct fake fk;
-    fake_start(&fk, l);
-    fk.fail_inserts = 3;    /* frames fails 3 times, then everything passes */
-    struct clickhouse_sink_options o;
-    char url[64], err[256], why[256];
-    sink_options(&o, url, sizeof url, &fk);
-    struct sink s;
-    struct sink_env env = { l };
-    CHECK_EQ_INT(clickhouse_sink_open(&s, &o, &env, err, sizeof err), 0);
-    struct fixture f;
-    fixture_init(&f);
+    struct live v;
+    char why[256];
+    live_start(&v, 3);      /* frames fails 3 times, then everything passes */
+    struct fake *fk = &v.fk;
     uint64_t t0 = ch_now_ms();
-    CHECK_EQ_INT(send_request(&s, &f, why, sizeof why), 0);
-    run_until(l, &fk, 1, 10000);
+    CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
+    run_until(v.l, fk, 1, 10000);
     uint64_t took = ch_now_ms() - t0;
-    CHECK_EQ_INT(count_inserts(&fk, "frames"), 4);
-    CHECK_EQ_INT(count_inserts(&fk, "samples"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "frames"), 4);
+    CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
     /* Backoff: 100, 200, 400 ms +-50% between the attempts: at least 350 ms in all. */
     CHECK(took >= 350);
-    for (int i = 6; i < 8 && i < fk.nreq; i++)
-        CHECK(fk.body[i].len == fk.body[5].len && memcmp(fk.body[i].data, fk.body[5].data, fk.body[5].len) == 0);
-    s.type->close(&s, 1000);
-    fake_stop(&fk);
-    loop_free(l);
+    for (int i = 6; i < 8 && i < fk->nreq; i++)
+        CHECK(fk->body[i].len == fk->body[5].len && memcmp(fk->body[i].data, fk->body[5].data, fk->body[5].len) == 0);
+    live_stop(&v);
 }
 
 TEST(sink_refuses_when_full_without_spool)
