@@ -4,8 +4,8 @@
  * json.c). Every wire string goes through the escaper (lib/escape.h), times through
  * timefmt.h, exactly as for profiles, so the same terminal-safety holds for traces. What a
  * span shares with a profile (the JSON resource prefix, attribute lists and lines, the scope,
- * times, ids, the JSON output cap) is written by json.c's and text.c's own functions, so the
- * two signals read alike and cannot drift apart.
+ * times, ids, the "  Name[i]: " list lines, the JSON output cap) is written by json.c's and
+ * text.c's own functions, so the two signals read alike and cannot drift apart.
  *
  * It writes into the sink's per-request output (internal.h) and leaves the I/O, failure
  * and commit handling to stdout.c; the grammar is documented in the README (OTLP/HTTP and traces).
