@@ -142,6 +142,15 @@ static void check_captured(const struct capture *c, const char *want, int line)
 }
 #define CHECK_CAPTURED(c, want) check_captured((c), (want), __LINE__)
 
+/* Ends the request (which must succeed) and closes the rig; what was written, to be freed. */
+static char *rig_end(struct rig *g)
+{
+    end_request_ok(&g->s);
+    char *got = captured(&g->c);
+    rig_close(g);
+    return got;
+}
+
 static void check_nothing_captured(const struct capture *c)
 {
     char *got = captured(c);
@@ -343,10 +352,7 @@ static char *profile_header(const char *name, const char *version)
     CALL(&g.s, request_begin, &REQ);
     CALL(&g.s, profile_begin, &p);
     CALL(&g.s, profile_end, &p);
-    end_request_ok(&g.s);
-    char *got = captured(&g.c);
-    rig_close(&g);
-    return got;
+    return rig_end(&g);
 }
 
 TEST(text_scope_line)
@@ -384,9 +390,7 @@ static char *attr_line(struct lb_attr a)
     CALL(&g.s, request_begin, &REQ);
     CALL(&g.s, resource_begin, &r);
     CALL(&g.s, resource_end, &r);
-    end_request_ok(&g.s);
-    char *got = captured(&g.c);
-    rig_close(&g);
+    char *got = rig_end(&g);
     char *line = strchr(got, '\n');
     line = strdup(line ? line + 1 : "");
     free(got);
