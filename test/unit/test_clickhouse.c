@@ -658,16 +658,7 @@ static int send_request(struct sink *s, struct fixture *f, char *why, size_t why
     return s->type->request_end(s, &f->req, why, whylen);
 }
 
-static void sink_options(struct clickhouse_sink_options *o, char *url, size_t n, const struct fake *fk)
-{
-    clickhouse_sink_defaults(o);
-    snprintf(url, n, "http://127.0.0.1:%d/", fk->port);
-    o->url = url;
-    o->database = "t";
-    o->flush_interval_ms = 20;
-}
-
-/* The sink against the fake server on a loop of its own, and a request to send. */
+/* The sink against the fake server on loop `l`, and a request to send. */
 struct live {
     struct loop *l;
     struct fake fk;
@@ -678,15 +669,21 @@ struct live {
     struct fixture f;
 };
 
-/* `fail_inserts`: how many INSERTs the fake fails first (struct fake). */
-static void live_start(struct live *v, int fail_inserts)
+/* `fail_inserts`: how many INSERTs the fake fails first (struct fake); `spool_dir` may be NULL.
+ * live_stop frees the loop. */
+static void live_start(struct live *v, struct loop *l, int fail_inserts, const char *spool_dir)
 {
     char err[256];
-    v->l = loop_new();
-    fake_start(&v->fk, v->l);
+    v->l = l;
+    fake_start(&v->fk, l);
     v->fk.fail_inserts = fail_inserts;
-    sink_options(&v->o, v->url, sizeof v->url, &v->fk);
-    v->env = (struct sink_env){ v->l };
+    clickhouse_sink_defaults(&v->o);
+    snprintf(v->url, sizeof v->url, "http://127.0.0.1:%d/", v->fk.port);
+    v->o.url = v->url;
+    v->o.database = "t";
+    v->o.flush_interval_ms = 20;
+    v->o.spool_dir = spool_dir;
+    v->env = (struct sink_env){ l };
     CHECK_EQ_INT(clickhouse_sink_open(&v->s, &v->o, &v->env, err, sizeof err), 0);
     fixture_init(&v->f);
 }
@@ -702,7 +699,7 @@ TEST(sink_delivers_schema_then_parts)
 {
     struct live v;
     char why[256];
-    live_start(&v, 0);
+    live_start(&v, loop_new(), 0, NULL);
     struct fake *fk = &v.fk;
     CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
     run_until(v.l, fk, 1, 5000);
@@ -729,7 +726,7 @@ TEST(sink_retries_with_identical_bodies)
 {
     struct live v;
     char why[256];
-    live_start(&v, 3);      /* frames fails 3 times, then everything passes */
+    live_start(&v, loop_new(), 3, NULL);   /* frames fails 3 times, then everything passes */
     struct fake *fk = &v.fk;
     uint64_t t0 = ch_now_ms();
     CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
@@ -777,7 +774,7 @@ TEST(sink_spools_at_shutdown_and_replays)
         return;
     struct loop *l = loop_new();
     struct clickhouse_sink_options o;
-    char err[256], why[256], url[64];
+    char err[256], why[256];
     clickhouse_sink_defaults(&o);
     o.url = "http://127.0.0.1:1";
     o.spool_dir = dir;
@@ -792,18 +789,13 @@ TEST(sink_spools_at_shutdown_and_replays)
     s.type->close(&s, 300);
     CHECK_EQ_INT(count_suffix(dir, ".batch"), 4);
     /* Next start, ClickHouse up: the spooled batches go first, in order, then the files go. */
-    struct fake fk;
-    fake_start(&fk, l);
-    sink_options(&o, url, sizeof url, &fk);
-    o.spool_dir = dir;
-    CHECK_EQ_INT(clickhouse_sink_open(&s, &o, &env, err, sizeof err), 0);
-    run_until(l, &fk, 4, 5000);
-    CHECK_EQ_INT(count_inserts(&fk, "samples"), 4);
-    CHECK_EQ_INT(count_inserts(&fk, "frames"), 1);    /* the first batch had the frames */
-    s.type->close(&s, 1000);
+    struct live v;
+    live_start(&v, l, 0, dir);
+    run_until(l, &v.fk, 4, 5000);
+    CHECK_EQ_INT(count_inserts(&v.fk, "samples"), 4);
+    CHECK_EQ_INT(count_inserts(&v.fk, "frames"), 1);    /* the first batch had the frames */
+    live_stop(&v);
     CHECK_EQ_INT(count_suffix(dir, ".batch"), 0);
-    fake_stop(&fk);
-    loop_free(l);
     remove_dir(dir);
     free(dir);
 }
