@@ -97,6 +97,26 @@ enum stream_state {
     ST_DONE,      /* answered (or failed): further request bytes are discarded */
 };
 
+/* A server's connections and a connection's streams are intrusive doubly-linked lists
+ * (prev/next in the element, the head in the owner): new elements go first, any one can be
+ * unlinked in O(1). The same two macros serve both lists. */
+#define DLIST_PUSH(head, el)                 \
+    do {                                     \
+        (el)->next = (head);                 \
+        if (head)                            \
+            (head)->prev = (el);             \
+        (head) = (el);                       \
+    } while (0)
+#define DLIST_UNLINK(head, el)               \
+    do {                                     \
+        if ((el)->prev)                      \
+            (el)->prev->next = (el)->next;   \
+        else                                 \
+            (head) = (el)->next;             \
+        if ((el)->next)                      \
+            (el)->next->prev = (el)->prev;   \
+    } while (0)
+
 struct h2_conn;
 
 struct h2_stream {

@@ -164,54 +164,77 @@ static void log_failure(const struct http_request *req, const struct http_respon
     log_info("http error: peer=%s POST %s status=%d: %s", req->peer, req->path, resp->status, message);
 }
 
-static void post_profiles(void *ud, const struct http_request *req, struct http_response *resp)
+/* What tells the two export routes apart: the JSON document their body may be, the decode, and
+ * the response's two encodings. The rest of a POST (content type, transcoding, status codes)
+ * is the same for both. */
+union export_result {
+    struct otlp_result profiles;
+    struct otlp_trace_result traces;
+};
+
+struct export_route {
+    enum otlp_json_doc doc;
+    /* Decodes and delivers the call; returns the result's status and message. */
+    enum otlp_status (*run)(const struct otlp_http_service *svc, const struct otlp_http_call *call,
+                            union export_result *res, const char **message);
+    /* The Export*ServiceResponse for `res`, as JSON or protobuf; 0 or -1. */
+    int (*encode)(const union export_result *res, bool json, struct buf *out);
+};
+
+/* The two per-signal halves of a route; they differ only in the result's type and in which
+ * functions they call, so one macro writes both signals' (`sig` names the service's function
+ * and the union's member alike). */
+#define EXPORT_ADAPTERS(sig, json_response, protobuf_response)                                   \
+    static enum otlp_status run_##sig(const struct otlp_http_service *svc,                       \
+                                      const struct otlp_http_call *call,                         \
+                                      union export_result *res, const char **message)            \
+    {                                                                                            \
+        svc->sig(svc->ud, call, &res->sig);                                                      \
+        *message = res->sig.message;                                                             \
+        return res->sig.status;                                                                  \
+    }                                                                                            \
+    static int encode_##sig(const union export_result *res, bool json, struct buf *out)          \
+    {                                                                                            \
+        return json ? json_response(&res->sig, out) : protobuf_response(&res->sig, out);         \
+    }
+EXPORT_ADAPTERS(profiles, otlp_json_profiles_response, otlp_encode_profiles_response)
+EXPORT_ADAPTERS(traces, otlp_json_traces_response, otlp_encode_traces_response)
+
+static const struct export_route profiles_route = { OTLP_JSON_PROFILES_REQUEST, run_profiles, encode_profiles };
+static const struct export_route traces_route = { OTLP_JSON_TRACES_REQUEST, run_traces, encode_traces };
+
+static void post_export(const struct otlp_http_service *svc, const struct export_route *route,
+                        const struct http_request *req, struct http_response *resp)
 {
-    const struct otlp_http_service *svc = ud;
     enum body_format fmt;
     struct otlp_http_call call;
     struct buf pb;
     buf_init(&pb, svc->max_message_size);
-    if (request_protobuf(req, OTLP_JSON_PROFILES_REQUEST, &fmt, &pb, &call, resp)) {
-        struct otlp_result res;
-        svc->profiles(svc->ud, &call, &res);
-        if (map_status(svc, res.status, res.message, fmt, resp)) {
+    if (request_protobuf(req, route->doc, &fmt, &pb, &call, resp)) {
+        union export_result res;
+        const char *message;
+        enum otlp_status st = route->run(svc, &call, &res, &message);
+        if (map_status(svc, st, message, fmt, resp)) {
             resp->status = 200;
             snprintf(resp->content_type, sizeof resp->content_type, "%s",
                      fmt == FMT_JSON ? CT_JSON : CT_PROTOBUF);
-            int rc = fmt == FMT_JSON ? otlp_json_profiles_response(&res, &resp->body)
-                                     : otlp_encode_profiles_response(&res, &resp->body);
-            if (rc != 0)
+            if (route->encode(&res, fmt == FMT_JSON, &resp->body) != 0)
                 error_body(resp, fmt, 500, "cannot encode the response");
         } else {
-            log_failure(req, resp, res.message);
+            log_failure(req, resp, message);
         }
     }
     buf_free(&pb);
 }
 
+static void post_profiles(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    post_export(ud, &profiles_route, req, resp);
+}
+
 static void post_traces(void *ud, const struct http_request *req, struct http_response *resp)
 {
-    const struct otlp_http_service *svc = ud;
-    enum body_format fmt;
-    struct otlp_http_call call;
-    struct buf pb;
-    buf_init(&pb, svc->max_message_size);
-    if (request_protobuf(req, OTLP_JSON_TRACES_REQUEST, &fmt, &pb, &call, resp)) {
-        struct otlp_trace_result res;
-        svc->traces(svc->ud, &call, &res);
-        if (map_status(svc, res.status, res.message, fmt, resp)) {
-            resp->status = 200;
-            snprintf(resp->content_type, sizeof resp->content_type, "%s",
-                     fmt == FMT_JSON ? CT_JSON : CT_PROTOBUF);
-            int rc = fmt == FMT_JSON ? otlp_json_traces_response(&res, &resp->body)
-                                     : otlp_encode_traces_response(&res, &resp->body);
-            if (rc != 0)
-                error_body(resp, fmt, 500, "cannot encode the response");
-        } else {
-            log_failure(req, resp, res.message);
-        }
-    }
-    buf_free(&pb);
+    post_export(ud, &traces_route, req, resp);
 }
 
 static void get_health(void *ud, const struct http_request *req, struct http_response *resp)

@@ -359,12 +359,7 @@ void conn_close(struct h2_conn *c, const char *why)
     loop_del_fd(s->loop, c->fd);
     close(c->fd);
     buf_free(&c->out);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    DLIST_UNLINK(s->conns, c);
     assert(s->stats.connections_open > 0);
     s->stats.connections_open--;
     free(c);
@@ -395,10 +390,7 @@ void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
         free(c);
         return;
     }
-    c->next = s->conns;
-    if (s->conns)
-        s->conns->prev = c;
-    s->conns = c;
+    DLIST_PUSH(s->conns, c);
     s->stats.connections_accepted++;
     s->stats.connections_open++;
     log_debug("connection opened: peer=%s", c->peer);

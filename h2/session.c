@@ -51,10 +51,7 @@ struct h2_stream *stream_new(struct h2_conn *c, int32_t id)
     st->is_http = c->srv->cfg.protocol == H2_SERVER_HTTP;
     if (st->is_http)
         http_exchange_init(&st->ex, c->srv, c->peer, "h2c");
-    st->next = c->streams;
-    if (c->streams)
-        c->streams->prev = st;
-    c->streams = st;
+    DLIST_PUSH(c->streams, st);
     c->nstreams++;
     return st;
 }
@@ -81,12 +78,7 @@ void stream_free(struct h2_stream *st, const char *why)
     stream_release_msg(st);
     buf_free(&st->resp);
     free(st->trailer_msg);
-    if (st->prev)
-        st->prev->next = st->next;
-    else
-        c->streams = st->next;
-    if (st->next)
-        st->next->prev = st->prev;
+    DLIST_UNLINK(c->streams, st);
     assert(c->nstreams > 0);
     c->nstreams--;
     free(st);

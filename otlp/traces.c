@@ -93,29 +93,18 @@ static bool push_key_value(struct otlp_trace_decoder *d, pb_ref_t el, attrvec *o
     return true;
 }
 
-static bool on_resource_attribute(void *ctx, pb_ref_t el)
-{
-    struct otlp_trace_decoder *d = ctx;
-    return push_key_value(d, el, &d->resource_attrs, "resource attribute");
-}
-
-static bool on_scope_attribute(void *ctx, pb_ref_t el)
-{
-    struct otlp_trace_decoder *d = ctx;
-    return push_key_value(d, el, &d->scope_attrs, "scope attribute");
-}
-
-static bool on_span_attribute(void *ctx, pb_ref_t el)
-{
-    struct otlp_trace_decoder *d = ctx;
-    return push_key_value(d, el, &d->span_attrs, "attribute");
-}
-
-static bool on_nested_attribute(void *ctx, pb_ref_t el)
-{
-    struct otlp_trace_decoder *d = ctx;
-    return push_key_value(d, el, &d->nested_attrs, "event/link attribute");
-}
+/* The callbacks of the four lists of KeyValues: the same append, each to its list's vector.
+ * A raw_each carries one context, the decoder, so the callback is what picks the vector. */
+#define ATTRIBUTE_CALLBACK(fn, vec, what)                  \
+    static bool fn(void *ctx, pb_ref_t el)                 \
+    {                                                      \
+        struct otlp_trace_decoder *d = ctx;                \
+        return push_key_value(d, el, &d->vec, what);       \
+    }
+ATTRIBUTE_CALLBACK(on_resource_attribute, resource_attrs, "resource attribute")
+ATTRIBUTE_CALLBACK(on_scope_attribute, scope_attrs, "scope attribute")
+ATTRIBUTE_CALLBACK(on_span_attribute, span_attrs, "attribute")
+ATTRIBUTE_CALLBACK(on_nested_attribute, nested_attrs, "event/link attribute")
 
 static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)
 {
@@ -137,15 +126,25 @@ static bool decode_element(struct otlp_trace_decoder *d, pb_ref_t el, const pb_m
 
 /* ---------- events and links ---------- */
 
+/* Decodes an event or a link into `msg` (of `size` bytes), its attributes appended to the
+ * pool of nested attributes; *first is where they start in it. */
+static bool decode_nested(struct otlp_trace_decoder *d, pb_ref_t el, const pb_msgdesc_t *fields,
+                          void *msg, size_t size, pb_callback_t *attributes, size_t *first,
+                          const char *what)
+{
+    struct raw_each each;
+    memset(msg, 0, size);
+    set_each(attributes, &each, on_nested_attribute, d);
+    *first = d->nested_attrs.n;
+    return decode_element(d, el, fields, msg, what);
+}
+
 static bool on_event(void *ctx, pb_ref_t el)
 {
     struct otlp_trace_decoder *d = ctx;
     T(Span_Event) ev;
-    struct raw_each each;
-    memset(&ev, 0, sizeof ev);
-    set_each(&ev.attributes, &each, on_nested_attribute, d);
-    size_t first = d->nested_attrs.n;
-    if (!decode_element(d, el, T(Span_Event_fields), &ev, "span event"))
+    size_t first;
+    if (!decode_nested(d, el, T(Span_Event_fields), &ev, sizeof ev, &ev.attributes, &first, "span event"))
         return false;
     struct lb_span_event e = {
         .time_unix_nano = ev.time_unix_nano,
@@ -162,11 +161,8 @@ static bool on_link(void *ctx, pb_ref_t el)
 {
     struct otlp_trace_decoder *d = ctx;
     T(Span_Link) ln;
-    struct raw_each each;
-    memset(&ln, 0, sizeof ln);
-    set_each(&ln.attributes, &each, on_nested_attribute, d);
-    size_t first = d->nested_attrs.n;
-    if (!decode_element(d, el, T(Span_Link_fields), &ln, "span link"))
+    size_t first;
+    if (!decode_nested(d, el, T(Span_Link_fields), &ln, sizeof ln, &ln.attributes, &first, "span link"))
         return false;
     struct lb_span_link l = {
         .trace_id = str_of(ln.trace_id),
@@ -291,20 +287,52 @@ static bool on_span(void *ctx, pb_ref_t el)
 
 /* ---------- scopes and resources ---------- */
 
+/* A ResourceSpans or ScopeSpans element and who takes its parts. The walk reads it twice (see
+ * the top of the file): first only the attributes of its resource or scope, then only its
+ * children (scope_spans or spans). */
+struct two_pass {
+    const pb_msgdesc_t *fields;
+    void *msg;
+    size_t size;
+    pb_callback_t *attributes, *children;
+    raw_each_fn on_attribute, on_child;
+    const char *what;
+};
+
+enum pass { PASS_ATTRIBUTES, PASS_CHILDREN };
+
+/* One pass over the element, from the start: the part the pass does not read has no callback,
+ * so nanopb skips it. */
+static bool read_pass(struct otlp_trace_decoder *d, pb_ref_t el, const struct two_pass *tp,
+                      enum pass pass)
+{
+    struct raw_each attr_each, child_each;
+    memset(tp->msg, 0, tp->size);
+    set_each(tp->attributes, &attr_each, pass == PASS_ATTRIBUTES ? tp->on_attribute : NULL, d);
+    set_each(tp->children, &child_each, pass == PASS_CHILDREN ? tp->on_child : NULL, d);
+    return decode_element(d, el, tp->fields, tp->msg, tp->what);
+}
+
+/* Enters a resource (AT_RESOURCE) or a scope (AT_SCOPE) and reads its first pass: `attrs`, the
+ * level's attribute vector, starts empty and its children are counted from 0. */
+static bool begin_level(struct otlp_trace_decoder *d, pb_ref_t el, const struct two_pass *tp,
+                        int level, attrvec *attrs)
+{
+    VEC_RESET(*attrs);
+    d->rep.depth = level + 1;
+    d->rep.at[level + 1] = 0;
+    d->bad_attr = false;
+    return read_pass(d, el, tp, PASS_ATTRIBUTES);
+}
+
 static bool on_scope_spans(void *ctx, pb_ref_t el)
 {
     struct otlp_trace_decoder *d = ctx;
     T(ScopeSpans) ss;
-    struct raw_each attr_each, span_each;
-    memset(&ss, 0, sizeof ss);
-    VEC_RESET(d->scope_attrs);
-    d->rep.depth = 2;
-    d->rep.at[AT_SPAN] = 0;
-    d->bad_attr = false;
+    const struct two_pass tp = { T(ScopeSpans_fields), &ss, sizeof ss, &ss.scope.attributes,
+                                 &ss.spans, on_scope_attribute, on_span, "scope_spans" };
     d->bad_scope = NULL;
-    set_each(&ss.scope.attributes, &attr_each, on_scope_attribute, d);
-    set_each(&ss.spans, &span_each, NULL, d);
-    if (!decode_element(d, el, T(ScopeSpans_fields), &ss, "scope_spans"))
+    if (!begin_level(d, el, &tp, AT_SCOPE, &d->scope_attrs))
         return false;
     /* The reason must outlive d->rep.why, which each span reuses. */
     static const char scope_attr_bad[] = "a scope attribute uses a string-table index, which traces do not have";
@@ -317,10 +345,7 @@ static bool on_scope_spans(void *ctx, pb_ref_t el)
     sc->dropped_attributes_count = ss.scope.dropped_attributes_count;
     sc->attrs = (struct lb_attrs){ d->scope_attrs.v, d->scope_attrs.n };
 
-    memset(&ss, 0, sizeof ss);
-    set_each(&ss.scope.attributes, &attr_each, NULL, d);
-    set_each(&ss.spans, &span_each, on_span, d);
-    if (!decode_element(d, el, T(ScopeSpans_fields), &ss, "scope_spans"))
+    if (!read_pass(d, el, &tp, PASS_CHILDREN))
         return false;
     d->rep.depth = 2;
     d->rep.at[AT_SCOPE]++;
@@ -331,16 +356,11 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
 {
     struct otlp_trace_decoder *d = ctx;
     T(ResourceSpans) rs;
-    struct raw_each attr_each, scope_each;
-    memset(&rs, 0, sizeof rs);
-    VEC_RESET(d->resource_attrs);
-    d->rep.depth = 1;
-    d->rep.at[AT_SCOPE] = 0;
-    d->bad_attr = false;
+    const struct two_pass tp = { T(ResourceSpans_fields), &rs, sizeof rs, &rs.resource.attributes,
+                                 &rs.scope_spans, on_resource_attribute, on_scope_spans,
+                                 "resource_spans" };
     d->bad_resource = NULL;
-    set_each(&rs.resource.attributes, &attr_each, on_resource_attribute, d);
-    set_each(&rs.scope_spans, &scope_each, NULL, d);
-    if (!decode_element(d, el, T(ResourceSpans_fields), &rs, "resource_spans"))
+    if (!begin_level(d, el, &tp, AT_RESOURCE, &d->resource_attrs))
         return false;
     static const char resource_attr_bad[] = "a resource attribute uses a string-table index, which traces do not have";
     if (d->bad_attr)
@@ -355,10 +375,7 @@ static bool on_resource_spans(void *ctx, pb_ref_t el)
     if (emit)
         OTLP_EMIT(d->out, span_resource_begin, r);
 
-    memset(&rs, 0, sizeof rs);
-    set_each(&rs.resource.attributes, &attr_each, NULL, d);
-    set_each(&rs.scope_spans, &scope_each, on_scope_spans, d);
-    if (!decode_element(d, el, T(ResourceSpans_fields), &rs, "resource_spans"))
+    if (!read_pass(d, el, &tp, PASS_CHILDREN))
         return false;
     d->rep.depth = 1;
     if (emit) {

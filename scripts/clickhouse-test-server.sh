@@ -85,30 +85,31 @@ start() {
   exit 1
 }
 
-stop() {
+# Sends signal $1 to the server and waits up to $2 x $3 s for it to exit; the pid file goes
+# with it. Returns 1, the pid in $pid, when it is still alive then. stop and kill differ only in
+# the signal, the patience and what they do after.
+signal_server() {
   pid_alive || { rm -f "$dir/server.pid"; return 0; }
-  local pid
   pid=$(cat "$dir/server.pid")
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 200); do
+  kill -"$1" "$pid" 2>/dev/null || true
+  for _ in $(seq 1 "$2"); do
     kill -0 "$pid" 2>/dev/null || { rm -f "$dir/server.pid"; return 0; }
-    sleep 0.1
+    sleep "$3"
   done
+  return 1
+}
+
+stop() {
+  local pid
+  signal_server TERM 200 0.1 && return 0
   echo "clickhouse-server (pid $pid) ignored SIGTERM for 20 s; killing it" >&2
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$dir/server.pid"
 }
 
 crash() {
-  pid_alive || { rm -f "$dir/server.pid"; return 0; }
   local pid
-  pid=$(cat "$dir/server.pid")
-  kill -KILL "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  rm -f "$dir/server.pid"
+  signal_server KILL 100 0.05 || rm -f "$dir/server.pid"
 }
 
 case "$cmd" in

@@ -57,9 +57,11 @@ void text_sample(struct stdout_state *st, const struct lb_sample *s);
 void text_profile_end(struct stdout_state *st);
 void text_resource_end(struct stdout_state *st);
 /* The lines that profile and span blocks (spans.c) share: `indent` then "<key>: <value>" per
- * attribute in wire order; a time as Go prints it; "  Scope: <name> <version>" (nothing when
+ * attribute in wire order; the start "  <name>[<i>]: " of one line of a list (timestamps,
+ * values, events, links); a time as Go prints it; "  Scope: <name> <version>" (nothing when
  * the scope has neither). */
 void text_attrs(struct stdout_state *st, const char *indent, struct lb_attrs attrs);
+void text_indexed(struct out *o, const char *name, size_t i);
 void text_time(struct out *o, uint64_t unix_nano);
 void text_scope(struct out *o, const struct lb_scope *sc);
 /* An attribute value as the text format prints it; ARRAY and KVLIST as compact JSON. */

@@ -116,10 +116,19 @@ static void out_request(struct out *o, const struct lb_request *r)
     out_c(o, '}');
 }
 
-/* A prefix is built in its own buffer; running out of memory there fails the request like
- * any other append. */
-static void prefix_done(struct stdout_state *st, const struct out *prefix)
+/* The end of the resource and profile objects: the dropped count, the attributes unless a
+ * detail switch leaves them out (`shown`), the closing brace. A prefix is built in its own
+ * buffer; running out of memory there fails the request like any other append. */
+static void prefix_end(struct stdout_state *st, struct out *prefix, uint64_t dropped,
+                       bool shown, struct lb_attrs attrs)
 {
+    OUT_LIT(prefix, ",\"dropped_attributes_count\":");
+    out_u64(prefix, dropped);
+    if (shown) {
+        OUT_LIT(prefix, ",\"attributes\":");
+        json_attrs(prefix, attrs);
+    }
+    OUT_LIT(prefix, "},");
     if (prefix->oom)
         st->out.oom = true;
 }
@@ -134,14 +143,7 @@ void json_resource_begin(struct stdout_state *st, const struct lb_resource *r)
     out_u64(o, r->index);
     OUT_LIT(o, ",\"schema_url\":");
     out_json_str(o, r->schema_url);
-    OUT_LIT(o, ",\"dropped_attributes_count\":");
-    out_u64(o, r->dropped_attributes_count);
-    if (!st->opt.no_resource_attributes) {
-        OUT_LIT(o, ",\"attributes\":");
-        json_attrs(o, r->attrs);
-    }
-    OUT_LIT(o, "},");
-    prefix_done(st, o);
+    prefix_end(st, o, r->dropped_attributes_count, !st->opt.no_resource_attributes, r->attrs);
 }
 
 static void out_value_type(struct out *o, const char *name, lb_str type, lb_str unit)
@@ -193,14 +195,7 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     out_i64(o, p->period);
     out_c(o, ',');
     out_value_type(o, "sample_type", p->sample_type, p->sample_unit);
-    OUT_LIT(o, ",\"dropped_attributes_count\":");
-    out_u64(o, p->dropped_attributes_count);
-    if (!st->opt.no_profile_attributes) {
-        OUT_LIT(o, ",\"attributes\":");
-        json_attrs(o, p->attrs);
-    }
-    OUT_LIT(o, "},");
-    prefix_done(st, o);
+    prefix_end(st, o, p->dropped_attributes_count, !st->opt.no_profile_attributes, p->attrs);
 }
 
 /* Every frame has the same keys (file, line, column left out by --no-file-line). */

@@ -4,8 +4,8 @@
  * json.c). Every wire string goes through the escaper (lib/escape.h), times through
  * timefmt.h, exactly as for profiles, so the same terminal-safety holds for traces. What a
  * span shares with a profile (the JSON resource prefix, attribute lists and lines, the scope,
- * times, ids, the JSON output cap) is written by json.c's and text.c's own functions, so the
- * two signals read alike and cannot drift apart.
+ * times, ids, the "  Name[i]: " list lines, the JSON output cap) is written by json.c's and
+ * text.c's own functions, so the two signals read alike and cannot drift apart.
  *
  * It writes into the sink's per-request output (internal.h) and leaves the I/O, failure
  * and commit handling to stdout.c; the grammar is documented in the README (OTLP/HTTP and traces).
@@ -130,9 +130,7 @@ static void text_events(struct stdout_state *st, const struct lb_span *sp)
     struct out *o = &st->out;
     for (size_t i = 0; i < sp->n_events; i++) {
         const struct lb_span_event *e = &sp->events[i];
-        OUT_LIT(o, "  Event[");
-        out_u64(o, i);
-        OUT_LIT(o, "]: ");
+        text_indexed(o, "Event", i);
         out_esc(o, e->name);
         OUT_LIT(o, " at ");
         text_time(o, e->time_unix_nano);
@@ -151,9 +149,8 @@ static void text_links(struct stdout_state *st, const struct lb_span *sp)
     struct out *o = &st->out;
     for (size_t i = 0; i < sp->n_links; i++) {
         const struct lb_span_link *l = &sp->links[i];
-        OUT_LIT(o, "  Link[");
-        out_u64(o, i);
-        OUT_LIT(o, "]: trace_id=");
+        text_indexed(o, "Link", i);
+        OUT_LIT(o, "trace_id=");
         out_hexbytes(o, l->trace_id);
         OUT_LIT(o, ", span_id=");
         out_hexbytes(o, l->span_id);
@@ -218,52 +215,60 @@ static void json_cstr_or_null(struct out *o, const char *s)
         OUT_LIT(o, "null");
 }
 
-static void json_events(struct out *o, const struct lb_span *sp)
+/* What spans, events and links all end with: their attributes and how many were dropped. */
+static void json_attributes(struct out *o, struct lb_attrs attrs, uint64_t dropped)
 {
-    OUT_LIT(o, ",\"events\":[");
-    for (size_t i = 0; i < sp->n_events; i++) {
-        const struct lb_span_event *e = &sp->events[i];
-        if (i)
-            out_c(o, ',');
-        OUT_LIT(o, "{\"time_unix_nano\":");
-        out_u64(o, e->time_unix_nano);
-        OUT_LIT(o, ",\"time\":");
-        json_time(o, e->time_unix_nano);
-        OUT_LIT(o, ",\"name\":");
-        out_json_str(o, e->name);
-        OUT_LIT(o, ",\"attributes\":");
-        json_attrs(o, e->attrs);
-        OUT_LIT(o, ",\"dropped_attributes_count\":");
-        out_u64(o, e->dropped_attributes_count);
-        out_c(o, '}');
-    }
-    OUT_LIT(o, "],\"dropped_events_count\":");
-    out_u64(o, sp->dropped_events_count);
+    OUT_LIT(o, ",\"attributes\":");
+    json_attrs(o, attrs);
+    OUT_LIT(o, ",\"dropped_attributes_count\":");
+    out_u64(o, dropped);
 }
 
-static void json_links(struct out *o, const struct lb_span *sp)
+static void json_event(struct out *o, const void *item)
 {
-    OUT_LIT(o, ",\"links\":[");
-    for (size_t i = 0; i < sp->n_links; i++) {
-        const struct lb_span_link *l = &sp->links[i];
+    const struct lb_span_event *e = item;
+    OUT_LIT(o, "\"time_unix_nano\":");
+    out_u64(o, e->time_unix_nano);
+    OUT_LIT(o, ",\"time\":");
+    json_time(o, e->time_unix_nano);
+    OUT_LIT(o, ",\"name\":");
+    out_json_str(o, e->name);
+    json_attributes(o, e->attrs, e->dropped_attributes_count);
+}
+
+static void json_link(struct out *o, const void *item)
+{
+    const struct lb_span_link *l = item;
+    OUT_LIT(o, "\"trace_id\":");
+    json_hex(o, l->trace_id);
+    OUT_LIT(o, ",\"span_id\":");
+    json_hex(o, l->span_id);
+    OUT_LIT(o, ",\"trace_state\":");
+    out_json_str(o, l->trace_state);
+    OUT_LIT(o, ",\"flags\":");
+    out_u64(o, l->flags);
+    json_attributes(o, l->attrs, l->dropped_attributes_count);
+}
+
+/* A span's events or links: ,"<key>":[{..},..],"dropped_<key>_count":<dropped>, each object's
+ * members written by `members` from the n items of `size` bytes at `items`. */
+static void json_list(struct out *o, const char *key, const void *items, size_t n, size_t size,
+                      void (*members)(struct out *o, const void *item), uint64_t dropped)
+{
+    OUT_LIT(o, ",\"");
+    out_raw(o, key, strlen(key));
+    OUT_LIT(o, "\":[");
+    for (size_t i = 0; i < n; i++) {
         if (i)
             out_c(o, ',');
-        OUT_LIT(o, "{\"trace_id\":");
-        json_hex(o, l->trace_id);
-        OUT_LIT(o, ",\"span_id\":");
-        json_hex(o, l->span_id);
-        OUT_LIT(o, ",\"trace_state\":");
-        out_json_str(o, l->trace_state);
-        OUT_LIT(o, ",\"flags\":");
-        out_u64(o, l->flags);
-        OUT_LIT(o, ",\"attributes\":");
-        json_attrs(o, l->attrs);
-        OUT_LIT(o, ",\"dropped_attributes_count\":");
-        out_u64(o, l->dropped_attributes_count);
+        out_c(o, '{');
+        members(o, (const char *)items + i * size);
         out_c(o, '}');
     }
-    OUT_LIT(o, "],\"dropped_links_count\":");
-    out_u64(o, sp->dropped_links_count);
+    OUT_LIT(o, "],\"dropped_");
+    out_raw(o, key, strlen(key));
+    OUT_LIT(o, "_count\":");
+    out_u64(o, dropped);
 }
 
 static void json_span_body(struct out *o, const struct lb_span *sp)
@@ -304,12 +309,12 @@ static void json_span_body(struct out *o, const struct lb_span *sp)
     json_cstr_or_null(o, status_name(sp->status_code));
     OUT_LIT(o, ",\"message\":");
     out_json_str(o, sp->status_message);
-    OUT_LIT(o, "},\"attributes\":");
-    json_attrs(o, sp->attrs);
-    OUT_LIT(o, ",\"dropped_attributes_count\":");
-    out_u64(o, sp->dropped_attributes_count);
-    json_events(o, sp);
-    json_links(o, sp);
+    out_c(o, '}');
+    json_attributes(o, sp->attrs, sp->dropped_attributes_count);
+    json_list(o, "events", sp->events, sp->n_events, sizeof *sp->events, json_event,
+              sp->dropped_events_count);
+    json_list(o, "links", sp->links, sp->n_links, sizeof *sp->links, json_link,
+              sp->dropped_links_count);
     out_c(o, '}');
 }
 

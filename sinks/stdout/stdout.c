@@ -2,7 +2,8 @@
  * stdout.c - the stdout sink's plumbing: one output buffer per request, written whole at
  * request_end (streamed in max_buffer pieces when it grows past that), failures turned into a
  * failed request_end, aborts into a discarded block; the output file (--output) and its
- * reopening after logrotate. The formats themselves are in text.c, json.c and folded.c.
+ * reopening after logrotate. The formats themselves are in text.c, json.c and folded.c, the
+ * span formats in spans.c.
  */
 #include <assert.h>
 #include <errno.h>

@@ -4,8 +4,8 @@
  * unsymbolized frames in the same grammar as symbolized ones plus address, mapping and build
  * id, every wire string escaped) and what it never showed added (scope, values, link). The
  * detail switches (--no-frames etc.) leave lines out as the Collector exporter's options do.
- * It also holds the JSON value walker, shared with json.c, and the attribute, scope and time
- * lines that span blocks (spans.c) print the same way.
+ * It also holds the JSON value walker, shared with json.c, and the attribute, scope, time and
+ * indexed ("  Name[i]: ") lines that span blocks (spans.c) print the same way.
  * The README ("The stdout sink") is the reference for every line written here; the README (Filters and machine-readable output)
  * for the detail switches.
  */
@@ -206,6 +206,15 @@ void text_attrs(struct stdout_state *st, const char *indent, struct lb_attrs att
     }
 }
 
+void text_indexed(struct out *o, const char *name, size_t i)
+{
+    OUT_LIT(o, "  ");
+    out_raw(o, name, strlen(name));
+    out_c(o, '[');
+    out_u64(o, i);
+    OUT_LIT(o, "]: ");
+}
+
 void text_time(struct out *o, uint64_t unix_nano)
 {
     char t[TIMEFMT_TIME_MAX];
@@ -338,9 +347,7 @@ static void out_sample_header(struct stdout_state *st, const struct lb_sample *s
 {
     struct out *o = &st->out;
     for (size_t i = 0; i < s->n_timestamps; i++) {
-        OUT_LIT(o, "  Timestamp[");
-        out_u64(o, i);
-        OUT_LIT(o, "]: ");
+        text_indexed(o, "Timestamp", i);
         out_u64(o, s->timestamps[i]);
         OUT_LIT(o, " (");
         text_time(o, s->timestamps[i]);
@@ -348,9 +355,7 @@ static void out_sample_header(struct stdout_state *st, const struct lb_sample *s
         stdout_maybe_flush(st);
     }
     for (size_t i = 0; i < s->n_values; i++) {
-        OUT_LIT(o, "  Value[");
-        out_u64(o, i);
-        OUT_LIT(o, "]: ");
+        text_indexed(o, "Value", i);
         out_i64(o, s->values[i]);
         out_c(o, '\n');
         stdout_maybe_flush(st);

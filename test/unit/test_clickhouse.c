@@ -658,78 +658,87 @@ static int send_request(struct sink *s, struct fixture *f, char *why, size_t why
     return s->type->request_end(s, &f->req, why, whylen);
 }
 
-static void sink_options(struct clickhouse_sink_options *o, char *url, size_t n, const struct fake *fk)
+/* The sink against the fake server on loop `l`, and a request to send. */
+struct live {
+    struct loop *l;
+    struct fake fk;
+    struct clickhouse_sink_options o;
+    char url[64];
+    struct sink_env env;
+    struct sink s;
+    struct fixture f;
+};
+
+/* `fail_inserts`: how many INSERTs the fake fails first (struct fake); `spool_dir` may be NULL.
+ * live_stop frees the loop. */
+static void live_start(struct live *v, struct loop *l, int fail_inserts, const char *spool_dir)
 {
-    clickhouse_sink_defaults(o);
-    snprintf(url, n, "http://127.0.0.1:%d/", fk->port);
-    o->url = url;
-    o->database = "t";
-    o->flush_interval_ms = 20;
+    char err[256];
+    v->l = l;
+    fake_start(&v->fk, l);
+    v->fk.fail_inserts = fail_inserts;
+    clickhouse_sink_defaults(&v->o);
+    snprintf(v->url, sizeof v->url, "http://127.0.0.1:%d/", v->fk.port);
+    v->o.url = v->url;
+    v->o.database = "t";
+    v->o.flush_interval_ms = 20;
+    v->o.spool_dir = spool_dir;
+    v->env = (struct sink_env){ l };
+    CHECK_EQ_INT(clickhouse_sink_open(&v->s, &v->o, &v->env, err, sizeof err), 0);
+    fixture_init(&v->f);
+}
+
+static void live_stop(struct live *v)
+{
+    v->s.type->close(&v->s, 1000);
+    fake_stop(&v->fk);
+    loop_free(v->l);
 }
 
 TEST(sink_delivers_schema_then_parts)
 {
-    struct loop *l = loop_new();
-    struct fake fk;
-    fake_start(&fk, l);
-    struct clickhouse_sink_options o;
-    char url[64], err[256], why[256];
-    sink_options(&o, url, sizeof url, &fk);
-    struct sink s;
-    struct sink_env env = { l };
-    CHECK_EQ_INT(clickhouse_sink_open(&s, &o, &env, err, sizeof err), 0);
-    struct fixture f;
-    fixture_init(&f);
-    CHECK_EQ_INT(send_request(&s, &f, why, sizeof why), 0);
-    run_until(l, &fk, 1, 5000);
+    struct live v;
+    char why[256];
+    live_start(&v, loop_new(), 0, NULL);
+    struct fake *fk = &v.fk;
+    CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
+    run_until(v.l, fk, 1, 5000);
     /* CREATE DATABASE, 4 x CREATE TABLE, then frames, stacks, resources, samples. */
-    CHECK_EQ_INT(fk.nreq, 9);
-    CHECK(fk.nreq >= 5 && strncmp((char *)fk.body[0].data, "CREATE DATABASE IF NOT EXISTS `t`", 33) == 0);
-    CHECK(fk.nreq >= 5 && strstr((char *)fk.body[4].data, "ENGINE = ReplacingMergeTree") != NULL);
-    CHECK_EQ_INT(count_inserts(&fk, "frames"), 1);
-    CHECK_EQ_INT(count_inserts(&fk, "stacks"), 1);
-    CHECK_EQ_INT(count_inserts(&fk, "resources"), 1);
-    CHECK_EQ_INT(count_inserts(&fk, "samples"), 1);
-    CHECK(fk.nreq == 9 && strstr(fk.target[8], "FORMAT%20RowBinary") != NULL);
+    CHECK_EQ_INT(fk->nreq, 9);
+    CHECK(fk->nreq >= 5 && strncmp((char *)fk->body[0].data, "CREATE DATABASE IF NOT EXISTS `t`", 33) == 0);
+    CHECK(fk->nreq >= 5 && strstr((char *)fk->body[4].data, "ENGINE = ReplacingMergeTree") != NULL);
+    CHECK_EQ_INT(count_inserts(fk, "frames"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "stacks"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "resources"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
+    CHECK(fk->nreq == 9 && strstr(fk->target[8], "FORMAT%20RowBinary") != NULL);
     /* The samples body is gzip'd RowBinary: three rows, the first one's service is "svc". */
     struct buf raw;
     char gzerr[100];
     buf_init(&raw, 1 << 20);
-    CHECK(fk.nreq == 9 && gzip_inflate(fk.body[8].data, fk.body[8].len, raw.limit, &raw, gzerr, sizeof gzerr) == GZIP_OK);
+    CHECK(fk->nreq == 9 && gzip_inflate(fk->body[8].data, fk->body[8].len, raw.limit, &raw, gzerr, sizeof gzerr) == GZIP_OK);
     CHECK(raw.len > 16 && memcmp(raw.data + 12, "\x03svc", 4) == 0);
     buf_free(&raw);
-    s.type->close(&s, 1000);
-    fake_stop(&fk);
-    loop_free(l);
+    live_stop(&v);
 }
 
 TEST(sink_retries_with_identical_bodies)
 {
-    struct loop *l = loop_new();
-    struct fake fk;
-    fake_start(&fk, l);
-    fk.fail_inserts = 3;    /* frames fails 3 times, then everything passes */
-    struct clickhouse_sink_options o;
-    char url[64], err[256], why[256];
-    sink_options(&o, url, sizeof url, &fk);
-    struct sink s;
-    struct sink_env env = { l };
-    CHECK_EQ_INT(clickhouse_sink_open(&s, &o, &env, err, sizeof err), 0);
-    struct fixture f;
-    fixture_init(&f);
+    struct live v;
+    char why[256];
+    live_start(&v, loop_new(), 3, NULL);   /* frames fails 3 times, then everything passes */
+    struct fake *fk = &v.fk;
     uint64_t t0 = ch_now_ms();
-    CHECK_EQ_INT(send_request(&s, &f, why, sizeof why), 0);
-    run_until(l, &fk, 1, 10000);
+    CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
+    run_until(v.l, fk, 1, 10000);
     uint64_t took = ch_now_ms() - t0;
-    CHECK_EQ_INT(count_inserts(&fk, "frames"), 4);
-    CHECK_EQ_INT(count_inserts(&fk, "samples"), 1);
+    CHECK_EQ_INT(count_inserts(fk, "frames"), 4);
+    CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
     /* Backoff: 100, 200, 400 ms +-50% between the attempts: at least 350 ms in all. */
     CHECK(took >= 350);
-    for (int i = 6; i < 8 && i < fk.nreq; i++)
-        CHECK(fk.body[i].len == fk.body[5].len && memcmp(fk.body[i].data, fk.body[5].data, fk.body[5].len) == 0);
-    s.type->close(&s, 1000);
-    fake_stop(&fk);
-    loop_free(l);
+    for (int i = 6; i < 8 && i < fk->nreq; i++)
+        CHECK(fk->body[i].len == fk->body[5].len && memcmp(fk->body[i].data, fk->body[5].data, fk->body[5].len) == 0);
+    live_stop(&v);
 }
 
 TEST(sink_refuses_when_full_without_spool)
@@ -765,7 +774,7 @@ TEST(sink_spools_at_shutdown_and_replays)
         return;
     struct loop *l = loop_new();
     struct clickhouse_sink_options o;
-    char err[256], why[256], url[64];
+    char err[256], why[256];
     clickhouse_sink_defaults(&o);
     o.url = "http://127.0.0.1:1";
     o.spool_dir = dir;
@@ -780,18 +789,13 @@ TEST(sink_spools_at_shutdown_and_replays)
     s.type->close(&s, 300);
     CHECK_EQ_INT(count_suffix(dir, ".batch"), 4);
     /* Next start, ClickHouse up: the spooled batches go first, in order, then the files go. */
-    struct fake fk;
-    fake_start(&fk, l);
-    sink_options(&o, url, sizeof url, &fk);
-    o.spool_dir = dir;
-    CHECK_EQ_INT(clickhouse_sink_open(&s, &o, &env, err, sizeof err), 0);
-    run_until(l, &fk, 4, 5000);
-    CHECK_EQ_INT(count_inserts(&fk, "samples"), 4);
-    CHECK_EQ_INT(count_inserts(&fk, "frames"), 1);    /* the first batch had the frames */
-    s.type->close(&s, 1000);
+    struct live v;
+    live_start(&v, l, 0, dir);
+    run_until(l, &v.fk, 4, 5000);
+    CHECK_EQ_INT(count_inserts(&v.fk, "samples"), 4);
+    CHECK_EQ_INT(count_inserts(&v.fk, "frames"), 1);    /* the first batch had the frames */
+    live_stop(&v);
     CHECK_EQ_INT(count_suffix(dir, ".batch"), 0);
-    fake_stop(&fk);
-    loop_free(l);
     remove_dir(dir);
     free(dir);
 }

@@ -131,6 +131,14 @@ static void rig_close(struct rig *g)
 
 static const struct lb_request REQ = { "grpc", "127.0.0.1:1", "v1.11", 0, 0, 0, 7 };
 
+/* A rig with a request begun: the sink to drive. */
+static struct sink *rig_begin(struct rig *g, const struct filter_config *cfg)
+{
+    rig_open(g, cfg);
+    g->outer.type->request_begin(&g->outer, &REQ);
+    return &g->outer;
+}
+
 static struct lb_frame F(const char *type, const char *fn)
 {
     return (struct lb_frame){ .type = S(type), .symbolized = true, .function = S(fn), .line_count = 1 };
@@ -163,6 +171,25 @@ static void send_profile(struct sink *s, const struct lb_resource *r, const char
         s->type->sample(s, &smp);
     }
     s->type->profile_end(s, &p);
+}
+
+/* A resource holding one such profile. */
+static void send_resource(struct sink *s, const struct lb_resource *r, const char *type,
+                          const struct lb_frame *frames, size_t n_frames, struct lb_attrs sattrs,
+                          unsigned n)
+{
+    s->type->resource_begin(s, r);
+    send_profile(s, r, type, frames, n_frames, sattrs, n);
+    s->type->resource_end(s, r);
+}
+
+/* Ends the request, which must succeed; the recorder must have seen `want`. Closes the rig. */
+static void rig_finish(struct rig *g, const char *want)
+{
+    char why[64];
+    CHECK_EQ_INT(g->outer.type->request_end(&g->outer, &REQ, why, sizeof why), 0);
+    CHECK_EQ_STR(rig_log(g), want);
+    rig_close(g);
 }
 
 /* ---- tests ---- */
@@ -201,28 +228,20 @@ TEST(config_active_and_check)
 TEST(sample_types_and_no_empty_blocks)
 {
     struct filter_config c = { .sample_types = { " off_cpu ,", "events" }, .n_sample_types = 2 };
-    struct rig g;
-    rig_open(&g, &c);
-    struct sink *s = &g.outer;
     struct lb_frame fr[] = { F("native", "main") };
     struct lb_attr ra1[] = { A("name", "one") }, ra2[] = { A("name", "two") };
     struct lb_resource r1 = { .request = &REQ, .attrs = ATTRS(ra1) };
     struct lb_resource r2 = { .request = &REQ, .index = 1, .attrs = ATTRS(ra2) };
-
-    s->type->request_begin(s, &REQ);
-    s->type->resource_begin(s, &r1);
-    send_profile(s, &r1, "samples", fr, 1, NO_ATTRS, 2);
-    s->type->resource_end(s, &r1);
+    struct rig g;
+    struct sink *s = rig_begin(&g, &c);
+    send_resource(s, &r1, "samples", fr, 1, NO_ATTRS, 2);
     s->type->resource_begin(s, &r2);
     send_profile(s, &r2, "samples", fr, 1, NO_ATTRS, 1);
     send_profile(s, &r2, "off_cpu", fr, 1, NO_ATTRS, 2);
     send_profile(s, &r2, "Off_cpu", fr, 1, NO_ATTRS, 1);     /* exact, case-sensitive */
     send_profile(s, &r2, "events", fr, 1, NO_ATTRS, 1);
     s->type->resource_end(s, &r2);
-    char why[64];
-    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-    CHECK_EQ_STR(rig_log(&g), "{ R(two) P(off_cpu) s0[main] s1[main] p P(events) s0[main] p r }");
-    rig_close(&g);
+    rig_finish(&g, "{ R(two) P(off_cpu) s0[main] s1[main] p P(events) s0[main] p r }");
 }
 
 /* --container-id and --require-container-id on the resource; an empty container.id counts as
@@ -244,18 +263,10 @@ TEST(container_filters)
     };
     for (size_t k = 0; k < 2; k++) {
         struct rig g;
-        char why[64];
-        rig_open(&g, cases[k].cfg);
-        struct sink *s = &g.outer;
-        s->type->request_begin(s, &REQ);
-        for (size_t i = 0; i < 4; i++) {
-            s->type->resource_begin(s, &res[i]);
-            send_profile(s, &res[i], "samples", fr, 1, NO_ATTRS, 1);
-            s->type->resource_end(s, &res[i]);
-        }
-        CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-        CHECK_EQ_STR(rig_log(&g), cases[k].want);
-        rig_close(&g);
+        struct sink *s = rig_begin(&g, cases[k].cfg);
+        for (size_t i = 0; i < 4; i++)
+            send_resource(s, &res[i], "samples", fr, 1, NO_ATTRS, 1);
+        rig_finish(&g, cases[k].want);
     }
 }
 
@@ -276,38 +287,23 @@ TEST(resource_matching)
     struct lb_resource res1 = { .attrs = ATTRS(r1) }, res2 = { .attrs = ATTRS(r2) },
                        res3 = { .attrs = ATTRS(r3) };
     struct rig g;
-    char why[64];
-    rig_open(&g, &c);
-    struct sink *s = &g.outer;
-    s->type->request_begin(s, &REQ);
+    struct sink *s = rig_begin(&g, &c);
     s->type->resource_begin(s, &res1);
     send_profile(s, &res1, "samples", fr, 1, ATTRS(node), 1);   /* sample says node: dropped */
     send_profile(s, &res1, "samples", fr, 1, ATTRS(java), 2);   /* sample says java: kept */
     send_profile(s, &res1, "samples", fr, 1, NO_ATTRS, 1);      /* nowhere: dropped */
     s->type->resource_end(s, &res1);
-    s->type->resource_begin(s, &res2);                           /* "042" is not 42 */
-    send_profile(s, &res2, "samples", fr, 1, ATTRS(java), 1);
-    s->type->resource_end(s, &res2);
-    s->type->resource_begin(s, &res3);                           /* the resource decides */
-    send_profile(s, &res3, "samples", fr, 1, ATTRS(java), 1);
-    s->type->resource_end(s, &res3);
-    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-    CHECK_EQ_STR(rig_log(&g), "{ R(pid42) P(samples) s0[run] s1[run] p r }");
-    rig_close(&g);
+    send_resource(s, &res2, "samples", fr, 1, ATTRS(java), 1);   /* "042" is not 42 */
+    send_resource(s, &res3, "samples", fr, 1, ATTRS(java), 1);   /* the resource decides */
+    rig_finish(&g, "{ R(pid42) P(samples) s0[run] s1[run] p r }");
 
     struct filter_config b = { .resource = { "sampled=true" }, .n_resource = 1 };
     struct lb_attr rb[] = { A("name", "flag"),
                             { .key = S("sampled"), .value = { .kind = LB_VALUE_BOOL, .u.boolean = true } } };
     struct lb_resource resb = { .attrs = ATTRS(rb) };
-    rig_open(&g, &b);
-    s = &g.outer;
-    s->type->request_begin(s, &REQ);
-    s->type->resource_begin(s, &resb);
-    send_profile(s, &resb, "samples", fr, 1, NO_ATTRS, 1);
-    s->type->resource_end(s, &resb);
-    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-    CHECK_EQ_STR(rig_log(&g), "{ R(flag) P(samples) s0[run] p r }");
-    rig_close(&g);
+    s = rig_begin(&g, &b);
+    send_resource(s, &resb, "samples", fr, 1, NO_ATTRS, 1);
+    rig_finish(&g, "{ R(flag) P(samples) s0[run] p r }");
 }
 
 /* --frame-types keeps only those frames, in a copy: the caller's array is unchanged, and a
@@ -325,10 +321,7 @@ TEST(frame_types_copy)
     struct lb_attr ra[] = { A("name", "r") };
     struct lb_resource r = { .attrs = ATTRS(ra) };
     struct rig g;
-    char why[64];
-    rig_open(&g, &c);
-    struct sink *s = &g.outer;
-    s->type->request_begin(s, &REQ);
+    struct sink *s = rig_begin(&g, &c);
     s->type->resource_begin(s, &r);
     send_profile(s, &r, "samples", mixed, 5, NO_ATTRS, 1);
     CHECK(g.rec.last_frames != mixed);
@@ -337,9 +330,7 @@ TEST(frame_types_copy)
     CHECK(g.rec.last_frames == all_go);
     send_profile(s, &r, "off_cpu", none, 2, NO_ATTRS, 1);
     s->type->resource_end(s, &r);
-    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-    CHECK_EQ_STR(rig_log(&g), "{ R(r) P(samples) s0[g1,x1,g2] p P(events) s0[a,b] p r }");
-    rig_close(&g);
+    rig_finish(&g, "{ R(r) P(samples) s0[g1,x1,g2] p P(events) s0[a,b] p r }");
 }
 
 /* --min-frames counts the frames the sinks would get (after --frame-types). */
@@ -350,30 +341,20 @@ TEST(min_frames)
     struct lb_frame two_one_go[] = { F("go", "a"), F("native", "b") };
     struct lb_attr ra[] = { A("name", "r") };
     struct lb_resource r = { .attrs = ATTRS(ra) };
-    struct rig g;
-    char why[64];
-    rig_open(&g, &c);
-    struct sink *s = &g.outer;
-    s->type->request_begin(s, &REQ);
-    s->type->resource_begin(s, &r);
-    send_profile(s, &r, "samples", two_one_go, 2, NO_ATTRS, 1);
-    send_profile(s, &r, "samples", three, 3, NO_ATTRS, 1);
-    s->type->resource_end(s, &r);
-    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-    CHECK_EQ_STR(rig_log(&g), "{ R(r) P(samples) s0[a,c] p r }");
-    rig_close(&g);
-
     struct filter_config m = { .min_frames = 3 };
-    rig_open(&g, &m);
-    s = &g.outer;
-    s->type->request_begin(s, &REQ);
-    s->type->resource_begin(s, &r);
-    send_profile(s, &r, "samples", two_one_go, 2, NO_ATTRS, 1);
-    send_profile(s, &r, "samples", three, 3, NO_ATTRS, 1);
-    s->type->resource_end(s, &r);
-    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-    CHECK_EQ_STR(rig_log(&g), "{ R(r) P(samples) s0[a,b,c] p r }");
-    rig_close(&g);
+    const struct { const struct filter_config *cfg; const char *want; } cases[] = {
+        { &c, "{ R(r) P(samples) s0[a,c] p r }" },
+        { &m, "{ R(r) P(samples) s0[a,b,c] p r }" },
+    };
+    for (size_t k = 0; k < 2; k++) {
+        struct rig g;
+        struct sink *s = rig_begin(&g, cases[k].cfg);
+        s->type->resource_begin(s, &r);
+        send_profile(s, &r, "samples", two_one_go, 2, NO_ATTRS, 1);
+        send_profile(s, &r, "samples", three, 3, NO_ATTRS, 1);
+        s->type->resource_end(s, &r);
+        rig_finish(&g, cases[k].want);
+    }
 }
 
 /* admit is asked of the inner sinks; an abort mid-resource reaches them and the next request
@@ -403,12 +384,8 @@ TEST(admit_and_abort)
     s->type->request_abort(s, &REQ, "malformed");
     CHECK_EQ_STR(rig_log(&g), "{ R(r) P(samples) s0[f] ABORT(malformed)");
     s->type->request_begin(s, &REQ);
-    s->type->resource_begin(s, &r);
-    send_profile(s, &r, "samples", fr, 1, NO_ATTRS, 1);
-    s->type->resource_end(s, &r);
-    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
-    CHECK_EQ_STR(rig_log(&g), "{ R(r) P(samples) s0[f] p r }");
-    rig_close(&g);
+    send_resource(s, &r, "samples", fr, 1, NO_ATTRS, 1);
+    rig_finish(&g, "{ R(r) P(samples) s0[f] p r }");
 }
 
 int main(void)

@@ -30,13 +30,19 @@ static size_t compress_into(struct buf *z, const uint8_t *p, size_t n)
     return z->len;
 }
 
+/* `n` pseudo-random bytes into `data`, and their compressed form into `z`. */
+static void compress_random(struct buf *z, uint8_t *data, size_t n, uint32_t seed)
+{
+    fill_pseudo_random(data, n, seed);
+    compress_into(z, data, n);
+}
+
 TEST(round_trip)
 {
     size_t n = 1000 * 1000 + 7;
     uint8_t *orig = malloc(n);
-    fill_pseudo_random(orig, n, 42);
     struct buf z, out;
-    compress_into(&z, orig, n);
+    compress_random(&z, orig, n, 42);
     CHECK(z.len > 18 && z.len < n);
     CHECK_EQ_INT(z.data[0], 0x1f);   /* RFC 1952 magic: deflate really wrote gzip */
     CHECK_EQ_INT(z.data[1], 0x8b);
@@ -65,9 +71,8 @@ TEST(empty_payload_round_trip)
 TEST(exactly_at_limit_is_ok)
 {
     uint8_t data[5000];
-    fill_pseudo_random(data, sizeof data, 7);
     struct buf z, out;
-    compress_into(&z, data, sizeof data);
+    compress_random(&z, data, sizeof data, 7);
     buf_init(&out, SIZE_MAX);
     char err[128];
     CHECK_EQ_INT(gzip_inflate(z.data, z.len, sizeof data, &out, err, sizeof err), GZIP_OK);
@@ -120,9 +125,8 @@ TEST(buffer_limit_is_also_respected)
 TEST(truncated)
 {
     uint8_t data[20000];
-    fill_pseudo_random(data, sizeof data, 9);
     struct buf z, out;
-    compress_into(&z, data, sizeof data);
+    compress_random(&z, data, sizeof data, 9);
     char err[128];
     size_t cuts[] = { 1, 5, 10, z.len / 2, z.len - 4, z.len - 1 };
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {

@@ -106,6 +106,58 @@ static struct sink open_sink(enum stdout_format format, int fd, size_t max_buffe
     return s;
 }
 
+/* Most tests: a sink writing into a capture. */
+struct rig {
+    struct capture c;
+    struct sink s;
+};
+
+static struct rig rig_open(enum stdout_format format, size_t max_buffer)
+{
+    struct rig r;
+    r.c = capture_open();
+    r.s = open_sink(format, r.c.fd, max_buffer);
+    return r;
+}
+
+static void rig_close(struct rig *r)
+{
+    CALL(&r->s, close, 0);
+    fclose(r->c.f);
+}
+
+/* Ends the request, which must succeed. */
+static void end_request_ok(struct sink *s)
+{
+    char why[64];
+    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
+}
+
+/* Everything written so far is `want` (compared as CHECK_TEXT does). */
+static void check_captured(const struct capture *c, const char *want, int line)
+{
+    char *got = captured(c);
+    check_text(got, want, line);
+    free(got);
+}
+#define CHECK_CAPTURED(c, want) check_captured((c), (want), __LINE__)
+
+/* Ends the request (which must succeed) and closes the rig; what was written, to be freed. */
+static char *rig_end(struct rig *g)
+{
+    end_request_ok(&g->s);
+    char *got = captured(&g->c);
+    rig_close(g);
+    return got;
+}
+
+static void check_nothing_captured(const struct capture *c)
+{
+    char *got = captured(c);
+    CHECK_EQ_STR(got, "");
+    free(got);
+}
+
 /* ---- the TEXT request: every line kind ---- */
 
 /* ArrayValue ["a", 1, true, "q\"<U+009B>"], encoded by hand: each element is field 1 (0x0a)
@@ -274,37 +326,33 @@ static int send_text_request(struct sink *s, const char *abort_reason, char *why
     return s->type->request_end(s, &REQ, why, whylen);
 }
 
+/* The request above through a fresh sink: its output is EXPECTED_TEXT. */
+static void check_text_request(size_t max_buffer, int line)
+{
+    struct rig r = rig_open(STDOUT_FORMAT_TEXT, max_buffer);
+    char why[256] = "";
+    CHECK_EQ_INT(send_text_request(&r.s, NULL, why, sizeof why), 0);
+    check_captured(&r.c, EXPECTED_TEXT, line);
+    rig_close(&r);
+}
+
 TEST(text_grammar)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 0);
-    char why[256] = "";
-    CHECK_EQ_INT(send_text_request(&s, NULL, why, sizeof why), 0);
-    char *got = captured(&c);
-    CHECK_TEXT(got, EXPECTED_TEXT);
-    free(got);
-    CALL(&s, close, 0);
-    fclose(c.f);
+    check_text_request(0, __LINE__);
 }
 
 /* The Scope line: "name version"; no trailing space without a version; no line without both. */
 static char *profile_header(const char *name, const char *version)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 0);
+    struct rig g = rig_open(STDOUT_FORMAT_TEXT, 0);
     struct lb_resource r = { .request = &REQ };
     struct lb_scope sc = { .name = S(name), .version = S(version) };
     struct lb_profile p = { .resource = &r, .scope = &sc, .period = -5, .dropped_attributes_count = 7,
                             .duration_nano = 1500 };
-    char why[64];
-    CALL(&s, request_begin, &REQ);
-    CALL(&s, profile_begin, &p);
-    CALL(&s, profile_end, &p);
-    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
-    CALL(&s, close, 0);
-    char *got = captured(&c);
-    fclose(c.f);
-    return got;
+    CALL(&g.s, request_begin, &REQ);
+    CALL(&g.s, profile_begin, &p);
+    CALL(&g.s, profile_end, &p);
+    return rig_end(&g);
 }
 
 TEST(text_scope_line)
@@ -319,39 +367,30 @@ TEST(text_scope_line)
         "  SampleType: [, ]\n"
         "------------------- End Profile -------------------\n";
     static const char banner[] = "------------------- New Profile -------------------\n";
-    char want[1024];
-    char *got = profile_header("go.opentelemetry.io/ebpf-profiler", "");
-    snprintf(want, sizeof want, "%s  Scope: go.opentelemetry.io/ebpf-profiler\n%s", banner, rest);
-    CHECK_TEXT(got, want);
-    free(got);
-    got = profile_header("lib", "1.0\x1b");
-    snprintf(want, sizeof want, "%s  Scope: lib 1.0\\x1b\n%s", banner, rest);
-    CHECK_TEXT(got, want);
-    free(got);
-    got = profile_header("", "2.0");
-    snprintf(want, sizeof want, "%s  Scope:  2.0\n%s", banner, rest);
-    CHECK_TEXT(got, want);
-    free(got);
-    got = profile_header("", "");
-    snprintf(want, sizeof want, "%s%s", banner, rest);
-    CHECK_TEXT(got, want);
-    free(got);
+    static const struct { const char *name, *version, *scope_line; } cases[] = {
+        { "go.opentelemetry.io/ebpf-profiler", "", "  Scope: go.opentelemetry.io/ebpf-profiler\n" },
+        { "lib", "1.0\x1b", "  Scope: lib 1.0\\x1b\n" },
+        { "", "2.0", "  Scope:  2.0\n" },
+        { "", "", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char want[1024];
+        char *got = profile_header(cases[i].name, cases[i].version);
+        snprintf(want, sizeof want, "%s%s%s", banner, cases[i].scope_line, rest);
+        CHECK_TEXT(got, want);
+        free(got);
+    }
 }
 
 /* One resource attribute, rendered: the line after the banner. */
 static char *attr_line(struct lb_attr a)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 0);
+    struct rig g = rig_open(STDOUT_FORMAT_TEXT, 0);
     struct lb_resource r = { .request = &REQ, .attrs = { &a, 1 } };
-    char why[64];
-    CALL(&s, request_begin, &REQ);
-    CALL(&s, resource_begin, &r);
-    CALL(&s, resource_end, &r);
-    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
-    CALL(&s, close, 0);
-    char *got = captured(&c);
-    fclose(c.f);
+    CALL(&g.s, request_begin, &REQ);
+    CALL(&g.s, resource_begin, &r);
+    CALL(&g.s, resource_end, &r);
+    char *got = rig_end(&g);
     char *line = strchr(got, '\n');
     line = strdup(line ? line + 1 : "");
     free(got);
@@ -394,67 +433,44 @@ TEST(text_value_walk_errors)
 /* Nothing reaches the fd before request_end: a reader never sees half a request. */
 TEST(text_written_whole_at_request_end)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 0);
+    struct rig g = rig_open(STDOUT_FORMAT_TEXT, 0);
     struct lb_resource res = { .request = &REQ };
-    CALL(&s, request_begin, &REQ);
-    CALL(&s, resource_begin, &res);
-    char *got = captured(&c);
-    CHECK_EQ_STR(got, "");
-    free(got);
-    CALL(&s, resource_end, &res);
-    char why[64];
-    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
-    got = captured(&c);
-    CHECK_TEXT(got, "--------------- New Resource Profile --------------\n"
-                    "-------------- End Resource Profile ---------------\n\n");
-    free(got);
-    CALL(&s, close, 0);
-    fclose(c.f);
+    CALL(&g.s, request_begin, &REQ);
+    CALL(&g.s, resource_begin, &res);
+    check_nothing_captured(&g.c);
+    CALL(&g.s, resource_end, &res);
+    end_request_ok(&g.s);
+    CHECK_CAPTURED(&g.c, "--------------- New Resource Profile --------------\n"
+                         "-------------- End Resource Profile ---------------\n\n");
+    rig_close(&g);
 }
 
 /* A tiny max_buffer streams the request out in pieces; the bytes are the same. */
 TEST(text_streamed_output_is_identical)
 {
-    for (size_t max = 1; max <= 4096; max *= 8) {
-        struct capture c = capture_open();
-        struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, max);
-        char why[256] = "";
-        CHECK_EQ_INT(send_text_request(&s, NULL, why, sizeof why), 0);
-        char *got = captured(&c);
-        CHECK_TEXT(got, EXPECTED_TEXT);
-        free(got);
-        CALL(&s, close, 0);
-        fclose(c.f);
-    }
+    for (size_t max = 1; max <= 4096; max *= 8)
+        check_text_request(max, __LINE__);
 }
 
 TEST(abort_discards_buffered_output)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 0);
+    struct rig g = rig_open(STDOUT_FORMAT_TEXT, 0);
     char why[256] = "";
-    send_text_request(&s, "malformed protobuf", why, sizeof why);
-    char *got = captured(&c);
-    CHECK_EQ_STR(got, "");
-    free(got);
+    send_text_request(&g.s, "malformed protobuf", why, sizeof why);
+    check_nothing_captured(&g.c);
     /* the next request comes out alone, nothing of the aborted one before it */
-    CHECK_EQ_INT(send_text_request(&s, NULL, why, sizeof why), 0);
-    got = captured(&c);
-    CHECK_TEXT(got, EXPECTED_TEXT);
-    free(got);
-    CALL(&s, close, 0);
-    fclose(c.f);
+    CHECK_EQ_INT(send_text_request(&g.s, NULL, why, sizeof why), 0);
+    CHECK_CAPTURED(&g.c, EXPECTED_TEXT);
+    rig_close(&g);
 }
 
 /* Once part of a request is out, an abort leaves a marker line (reason escaped). */
 TEST(abort_after_streaming_leaves_a_marker)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_TEXT, c.fd, 64);
+    struct rig g = rig_open(STDOUT_FORMAT_TEXT, 64);
     char why[256] = "";
-    send_text_request(&s, "bad\nvarint \x1b[0m", why, sizeof why);
-    char *got = captured(&c);
+    send_text_request(&g.s, "bad\nvarint \x1b[0m", why, sizeof why);
+    char *got = captured(&g.c);
     static const char marker[] = "!!! request aborted: bad\\nvarint \\x1b[0m\n";
     size_t n = strlen(got);
     CHECK(n > sizeof marker && strcmp(got + n - (sizeof marker - 1), marker) == 0);
@@ -462,8 +478,7 @@ TEST(abort_after_streaming_leaves_a_marker)
     CHECK(n > sizeof marker && strncmp(got, EXPECTED_TEXT, 200) == 0);
     CHECK(strstr(got, "End Resource Profile") == NULL);
     free(got);
-    CALL(&s, close, 0);
-    fclose(c.f);
+    rig_close(&g);
 }
 
 TEST(empty_request_writes_nothing)
@@ -471,14 +486,11 @@ TEST(empty_request_writes_nothing)
     struct capture c = capture_open();
     for (int f = 0; f < 2; f++) {
         struct sink s = open_sink(f ? STDOUT_FORMAT_FOLDED : STDOUT_FORMAT_TEXT, c.fd, 0);
-        char why[64];
         CALL(&s, request_begin, &REQ);
-        CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
+        end_request_ok(&s);
         CALL(&s, close, 0);
     }
-    char *got = captured(&c);
-    CHECK_EQ_STR(got, "");
-    free(got);
+    check_nothing_captured(&c);
     fclose(c.f);
 }
 
@@ -562,10 +574,25 @@ static void send_samples(struct sink *s, struct lb_profile *p, struct lb_sample 
     CALL(s, profile_end, p);
 }
 
+/* One resource holding profile `p` (whose resource it is) of the samples in `v`. */
+static void send_resource(struct sink *s, struct lb_profile *p, struct lb_sample *v, size_t n)
+{
+    CALL(s, resource_begin, p->resource);
+    send_samples(s, p, v, n);
+    CALL(s, resource_end, p->resource);
+}
+
+/* A whole request of that one resource, which must succeed. */
+static void send_request(struct sink *s, struct lb_profile *p, struct lb_sample *v, size_t n)
+{
+    CALL(s, request_begin, &REQ);
+    send_resource(s, p, v, n);
+    end_request_ok(s);
+}
+
 TEST(folded_merge_sort_weights)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_FOLDED, c.fd, 0);
+    struct rig g = rig_open(STDOUT_FORMAT_FOLDED, 0);
     static const uint64_t ts2[] = { 10, 20 }, ts1[] = { 30 };
     static const int64_t v5[] = { 5 }, v12[] = { 1, 2 }, v34[] = { 3, 4 }, vm2[] = { -2 };
     struct lb_frame st1[] = { sym("native", "leaf", "", 0, 0), unsym("native", 0x10, "libc.so.6", "", ""),
@@ -598,48 +625,31 @@ TEST(folded_merge_sort_weights)
     struct lb_resource ra = { .request = &REQ }, rb = { .request = &REQ, .index = 1 };
     struct lb_profile p1 = { .resource = &ra }, p2 = { .resource = &rb };
 
-    CALL(&s, request_begin, &REQ);
-    CALL(&s, resource_begin, &ra);
-    send_samples(&s, &p1, pa, 3);
-    CALL(&s, resource_end, &ra);
-    CALL(&s, resource_begin, &rb);
-    send_samples(&s, &p2, pb, 6);
-    CALL(&s, resource_end, &rb);
-    char *got = captured(&c);
-    CHECK_EQ_STR(got, "");    /* nothing before request_end */
-    free(got);
-    char why[64];
-    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
-    got = captured(&c);
-    CHECK_TEXT(got,
-               "Zed;evil\\nname;x 1\n"
-               "a ! 1\n"
-               "a 5\n"
-               "main 0\n"
-               "main;+0xabc 3\n"
-               "main;libc.so.6+0x10;leaf 9\n"
-               "main;outer;inl 3\n");
-    free(got);
+    CALL(&g.s, request_begin, &REQ);
+    send_resource(&g.s, &p1, pa, 3);
+    send_resource(&g.s, &p2, pb, 6);
+    check_nothing_captured(&g.c);    /* nothing before request_end */
+    end_request_ok(&g.s);
+    CHECK_CAPTURED(&g.c,
+                   "Zed;evil\\nname;x 1\n"
+                   "a ! 1\n"
+                   "a 5\n"
+                   "main 0\n"
+                   "main;+0xabc 3\n"
+                   "main;libc.so.6+0x10;leaf 9\n"
+                   "main;outer;inl 3\n");
 
     /* the table starts empty for the next request */
-    CHECK(ftruncate(c.fd, 0) == 0 && lseek(c.fd, 0, SEEK_SET) == 0);
+    CHECK(ftruncate(g.c.fd, 0) == 0 && lseek(g.c.fd, 0, SEEK_SET) == 0);
     struct lb_sample one[] = { { .values = v5, .n_values = 1, .frames = st6, .n_frames = 1 } };
-    CALL(&s, request_begin, &REQ);
-    CALL(&s, resource_begin, &ra);
-    send_samples(&s, &p1, one, 1);
-    CALL(&s, resource_end, &ra);
-    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
-    got = captured(&c);
-    CHECK_TEXT(got, "a 5\n");
-    free(got);
-    CALL(&s, close, 0);
-    fclose(c.f);
+    send_request(&g.s, &p1, one, 1);
+    CHECK_CAPTURED(&g.c, "a 5\n");
+    rig_close(&g);
 }
 
 TEST(folded_abort_forgets_the_request)
 {
-    struct capture c = capture_open();
-    struct sink s = open_sink(STDOUT_FORMAT_FOLDED, c.fd, 1);
+    struct rig g = rig_open(STDOUT_FORMAT_FOLDED, 1);
     static const int64_t v7[] = { 7 }, v1[] = { 1 };
     struct lb_frame fa[] = { sym("", "aborted", "", 0, 0) };
     struct lb_frame fb[] = { sym("", "b", "", 0, 0), sym("", "a", "", 0, 0) };
@@ -648,26 +658,16 @@ TEST(folded_abort_forgets_the_request)
     struct lb_sample sb[] = { { .values = v1, .n_values = 1, .frames = fb, .n_frames = 2 } };
     struct lb_resource r = { .request = &REQ };
     struct lb_profile p = { .resource = &r };
-    char why[64];
 
-    CALL(&s, request_begin, &REQ);
-    CALL(&s, resource_begin, &r);
-    send_samples(&s, &p, sa, 2);
-    CALL(&s, request_abort, &REQ, "refused");
-    char *got = captured(&c);
-    CHECK_EQ_STR(got, "");    /* nothing was out yet, so not even a marker */
-    free(got);
+    CALL(&g.s, request_begin, &REQ);
+    CALL(&g.s, resource_begin, &r);
+    send_samples(&g.s, &p, sa, 2);
+    CALL(&g.s, request_abort, &REQ, "refused");
+    check_nothing_captured(&g.c);    /* nothing was out yet, so not even a marker */
 
-    CALL(&s, request_begin, &REQ);
-    CALL(&s, resource_begin, &r);
-    send_samples(&s, &p, sb, 1);
-    CALL(&s, resource_end, &r);
-    CHECK_EQ_INT(s.type->request_end(&s, &REQ, why, sizeof why), 0);
-    got = captured(&c);
-    CHECK_TEXT(got, "a;b 1\n");
-    free(got);
-    CALL(&s, close, 0);
-    fclose(c.f);
+    send_request(&g.s, &p, sb, 1);
+    CHECK_CAPTURED(&g.c, "a;b 1\n");
+    rig_close(&g);
 }
 
 TEST(bad_options_are_refused)
