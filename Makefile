@@ -81,7 +81,7 @@ $(BUILD)/pb/%.pb.o: $(BUILD)/pb/%.pb.c $(PB_H)
 $(BIN): $(BUILD)/main.o $(OBJS)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test/%: test/unit/%.c $(OBJS) test/unit/check.h
+$(BUILD)/test/%: test/unit/%.c $(OBJS) $(wildcard test/unit/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 

@@ -106,14 +106,6 @@ ATTRIBUTE_CALLBACK(on_scope_attribute, scope_attrs, "scope attribute")
 ATTRIBUTE_CALLBACK(on_span_attribute, span_attrs, "attribute")
 ATTRIBUTE_CALLBACK(on_nested_attribute, nested_attrs, "event/link attribute")
 
-static void set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)
-{
-    each->fn = fn;
-    each->ctx = ctx;
-    cb->funcs.decode = fn ? raw_each_element : NULL;
-    cb->arg = each;
-}
-
 /* Decodes one element of a repeated message field into `msg`, whose callbacks the caller set;
  * a failure the callbacks did not already describe is described as malformed `what`. */
 static bool decode_element(struct otlp_trace_decoder *d, pb_ref_t el, const pb_msgdesc_t *fields,
@@ -134,7 +126,7 @@ static bool decode_nested(struct otlp_trace_decoder *d, pb_ref_t el, const pb_ms
 {
     struct raw_each each;
     memset(msg, 0, size);
-    set_each(attributes, &each, on_nested_attribute, d);
+    raw_set_each(attributes, &each, on_nested_attribute, d);
     *first = d->nested_attrs.n;
     return decode_element(d, el, fields, msg, what);
 }
@@ -264,9 +256,9 @@ static bool on_span(void *ctx, pb_ref_t el)
     d->rep.depth = 3;
     d->bad_attr = false;
     d->rep.why[0] = 0;
-    set_each(&sp.attributes, &attr_each, on_span_attribute, d);
-    set_each(&sp.events, &event_each, on_event, d);
-    set_each(&sp.links, &link_each, on_link, d);
+    raw_set_each(&sp.attributes, &attr_each, on_span_attribute, d);
+    raw_set_each(&sp.events, &event_each, on_event, d);
+    raw_set_each(&sp.links, &link_each, on_link, d);
     if (!decode_element(d, el, T(Span_fields), &sp, "span"))
         return false;
     const char *bad = d->bad_resource ? d->bad_resource : d->bad_scope;
@@ -308,8 +300,8 @@ static bool read_pass(struct otlp_trace_decoder *d, pb_ref_t el, const struct tw
 {
     struct raw_each attr_each, child_each;
     memset(tp->msg, 0, tp->size);
-    set_each(tp->attributes, &attr_each, pass == PASS_ATTRIBUTES ? tp->on_attribute : NULL, d);
-    set_each(tp->children, &child_each, pass == PASS_CHILDREN ? tp->on_child : NULL, d);
+    raw_set_each(tp->attributes, &attr_each, pass == PASS_ATTRIBUTES ? tp->on_attribute : NULL, d);
+    raw_set_each(tp->children, &child_each, pass == PASS_CHILDREN ? tp->on_child : NULL, d);
     return decode_element(d, el, tp->fields, tp->msg, tp->what);
 }
 
@@ -394,7 +386,7 @@ static bool walk_request(struct otlp_trace_decoder *d, const uint8_t *msg, size_
     struct raw_each each;
     struct pbref_stream s;
     memset(&rq, 0, sizeof rq);
-    set_each(&rq.resource_spans, &each, on_resource_spans, d);
+    raw_set_each(&rq.resource_spans, &each, on_resource_spans, d);
     pbref_open(&s, msg, len);
     if (pb_decode_ex(&s.is, opentelemetry_proto_collector_trace_v1_ExportTraceServiceRequest_fields,
                      &rq, PB_DECODE_NOINIT))
