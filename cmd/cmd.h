@@ -62,6 +62,10 @@ struct app {
     struct { uint64_t requests, ok, spans, ignored_spans, rejected_spans; } trace_stats;
     struct layout_peer layout_peers[LAYOUT_PEERS];
     unsigned layout_peers_next;
+    /* The stdout sink's reader went away (EPIPE): with no other sink the command stops, like
+     * a filter whose output is closed; with others it goes on and /healthz says so. */
+    bool stdout_gone;
+    void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
 };
 
 /* ---------- the commands (a zeroed app, sigfd -1, options parsed and checked) ---------- */
@@ -93,6 +97,13 @@ int startup_failed(struct app *app);
 
 /* The wall clock in nanoseconds: when a request was received, for the sinks. */
 uint64_t now_unix_nano(void);
+
+/* After each request: notices that the stdout sink lost its reader, logs it once, and stops
+ * the command (app->stop) when stdout was its only sink. */
+void note_stdout_reader(struct app *app);
+
+/* Why the server is not healthy (/healthz answers 503 with it), or NULL. */
+const char *app_unhealthy(void *app);
 
 /* Counts a profiles request's outcome into app->stats. */
 void count_result(struct app *app, const struct otlp_result *res);

@@ -55,8 +55,13 @@ static int decode_one(void *ud, const struct capture_request *cr)
         .wire_bytes = len, .sequence = ++app->sequence,
     };
     struct otlp_result res;
+    if (app->stdout_gone && app->cfg.n_sinks <= 1)
+        return 0;   /* nobody reads the output any more: the rest is skipped, quietly */
     otlp_export_profiles(app->decoder, msg, len, &req, sink_set_consumer(&app->sinks), &res);
     count_result(app, &res);
+    note_stdout_reader(app);
+    if (app->stdout_gone && app->cfg.n_sinks <= 1)
+        return 0;
     if (res.status != OTLP_OK || res.rejected_profiles || res.rejected_samples) {
         fprintf(stderr, "lazybackend: %s: request %u: %s\n", name, index, res.message);
         return 1;

@@ -80,6 +80,7 @@ static int open_sink(struct app *app, const char *name, struct sink *s)
         struct stdout_sink_options o = app->cfg.stdout_opt;
         o.format = app->cfg.format;
         o.fd = STDOUT_FILENO;
+        o.survive_reader_gone = app->cfg.n_sinks > 1;   /* the others go on without it */
         if (stdout_sink_open(s, &o) != 0) {
             log_error("cannot open the stdout sink%s%s: %s", o.path ? " on " : "",
                       o.path ? o.path : "", strerror(errno));
@@ -119,6 +120,31 @@ int open_sinks(struct app *app)
 
 /* ---------- profiles and traces, whatever carried them ---------- */
 
+void note_stdout_reader(struct app *app)
+{
+    if (app->stdout_gone || !app->stdout_sink || !stdout_sink_reader_gone(app->stdout_sink))
+        return;
+    app->stdout_gone = true;
+    if (app->cfg.n_sinks > 1) {
+        log_warn("stdout: its reader went away (broken pipe): the stdout sink is off, the other "
+                 "sinks go on; /healthz answers 503");
+        return;
+    }
+    log_info("stdout: its reader went away (broken pipe): stopping, as a filter does");
+    if (app->stop)
+        app->stop(app, "stdout closed");
+}
+
+const char *app_unhealthy(void *ud)
+{
+    const struct app *app = ud;
+    if (app->shutting_down)
+        return "shutting down";
+    if (app->stdout_gone)
+        return "stdout sink off: its reader went away";
+    return NULL;
+}
+
 /* When a request was received, for the sinks (the wall clock: sinks show and store it). */
 uint64_t now_unix_nano(void)
 {
@@ -131,10 +157,12 @@ uint64_t now_unix_nano(void)
 void count_result(struct app *app, const struct otlp_result *res)
 {
     app->stats.requests++;
-    app->stats.samples += res->samples;
-    app->stats.rejected_samples += res->rejected_samples;
     switch (res->status) {
-    case OTLP_OK: app->stats.ok++; break;
+    case OTLP_OK:   /* only what a sink committed was delivered */
+        app->stats.ok++;
+        app->stats.samples += res->samples;
+        app->stats.rejected_samples += res->rejected_samples;
+        break;
     case OTLP_INVALID: app->stats.invalid++; break;
     case OTLP_UNAVAILABLE: app->stats.refused++; break;
     default: app->stats.failed++; break;
@@ -172,6 +200,7 @@ void run_profiles(struct app *app, struct lb_request *req, const char *how, bool
     req->sequence = ++app->sequence;
     otlp_export_profiles(app->decoder, msg, len, req, sink_set_consumer(&app->sinks), res);
     count_result(app, res);
+    note_stdout_reader(app);
     if (res->status != OTLP_OK)
         return;   /* the transport logs errors with their status */
     note_layout(app, req->peer);
@@ -198,6 +227,7 @@ void run_traces(struct app *app, struct lb_request *req, const char *how,
     req->sequence = ++app->sequence;
     struct sink_set *sinks = trace_sinks(app);
     otlp_export_traces(app->trace_decoder, msg, len, req, sink_set_consumer(sinks), res);
+    note_stdout_reader(app);
     /* With no sink that takes spans (only sqlite or clickhouse), a valid request is accepted
      * and its spans kept nowhere, by design: said so, never counted as delivered. */
     bool kept = sink_set_takes_spans(sinks);

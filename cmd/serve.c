@@ -161,7 +161,7 @@ static struct h2_server *start_http(struct app *app)
 {
     struct h2_server_config hc = port_config(app, app->cfg.http_address, H2_SERVER_HTTP);
     app->http_service = (struct otlp_http_service){
-        .profiles = http_profiles, .traces = http_traces, .ud = app,
+        .profiles = http_profiles, .traces = http_traces, .unhealthy = app_unhealthy, .ud = app,
         .max_message_size = app->cfg.max_message_size,
     };
     char err[256];
@@ -220,14 +220,14 @@ static void reopen_output(struct app *app)
 
 /* SIGINT/SIGTERM: stop accepting and let the requests in flight finish. A second one stops
  * the loop now: true then. */
-static bool begin_shutdown(struct app *app, struct loop *loop, uint32_t signo)
+static bool begin_shutdown(struct app *app, struct loop *loop, const char *why)
 {
     if (app->shutting_down) {
         log_warn("second signal: stopping now");
         loop_stop(loop);
         return true;
     }
-    log_info("%s: stop accepting, finish in-flight requests, flush sinks", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    log_info("%s: stop accepting, finish in-flight requests, flush sinks", why);
     app->shutting_down = true;
     app->shutdown_deadline_ms = loop_now_ms(loop) + app->cfg.shutdown_timeout_ms;
     h2_server_shutdown(app->server);
@@ -246,7 +246,7 @@ static void on_signal(struct loop *loop, int fd, int events, void *ud)
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGHUP)
             reopen_output(app);
-        else if ((si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) && begin_shutdown(app, loop, si.ssi_signo))
+        else if ((si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) && begin_shutdown(app, loop, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"))
             return;
     }
 }
@@ -311,10 +311,18 @@ static void log_stopped(const struct app *app)
                  (unsigned long long)app->trace_stats.rejected_spans);
 }
 
+/* app->stop: the same drained shutdown as SIGTERM, for a reason found while serving. */
+static void stop_serving(struct app *app, const char *why)
+{
+    if (!app->shutting_down)
+        begin_shutdown(app, app->loop, why);
+}
+
 /* `lazybackend serve`: both ports until SIGINT/SIGTERM, then a drained shutdown in which the
  * sinks flush within --shutdown-timeout. */
 int serve_command(struct app *app)
 {
+    app->stop = stop_serving;
     if (open_pipeline(app) != 0 || !(app->server = start_grpc(app)))
         return startup_failed(app);
     if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)

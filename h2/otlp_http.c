@@ -239,11 +239,12 @@ static void post_traces(void *ud, const struct http_request *req, struct http_re
 
 static void get_health(void *ud, const struct http_request *req, struct http_response *resp)
 {
-    (void)ud;
+    const struct otlp_http_service *svc = ud;
+    const char *why = svc->unhealthy ? svc->unhealthy(svc->ud) : NULL;
     (void)req;
-    resp->status = 200;
+    resp->status = why ? 503 : 200;
     snprintf(resp->content_type, sizeof resp->content_type, "text/plain; charset=utf-8");
-    if (!buf_append(&resp->body, "ok\n", 3))
+    if (!buf_printf(&resp->body, "%s\n", why ? why : "ok"))
         buf_reset(&resp->body);
 }
 
@@ -253,5 +254,5 @@ int otlp_http_register(struct h2_server *s, const struct otlp_http_service *svc)
     void *ud = (void *)svc;   /* the handlers only read it */
     return h2_server_add_route(s, "POST", PROFILES_HTTP_PATH, post_profiles, ud) ||
            h2_server_add_route(s, "POST", TRACES_HTTP_PATH, post_traces, ud) ||
-           h2_server_add_route(s, "GET", HEALTH_HTTP_PATH, get_health, NULL) ? -1 : 0;
+           h2_server_add_route(s, "GET", HEALTH_HTTP_PATH, get_health, ud) ? -1 : 0;
 }

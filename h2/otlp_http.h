@@ -3,7 +3,8 @@
  *
  *   POST /v1development/profiles   ExportProfilesServiceRequest
  *   POST /v1/traces                ExportTraceServiceRequest
- *   GET  /healthz                  200 "ok" while serving
+ *   GET  /healthz                  200 "ok" while serving; 503 and why during shutdown or
+ *                                  while a sink cannot take requests
  *
  * Why a layer of its own: the HTTP server (server.h) knows requests and responses, the
  * decoders know protobuf; this file is the OTLP/HTTP specification between them - content
@@ -47,6 +48,8 @@ struct otlp_http_call {
 struct otlp_http_service {
     void (*profiles)(void *ud, const struct otlp_http_call *call, struct otlp_result *res);
     void (*traces)(void *ud, const struct otlp_http_call *call, struct otlp_trace_result *res);
+    /* GET /healthz: NULL while healthy (200 "ok"), else why not (503 with the reason). */
+    const char *(*unhealthy)(void *ud);
     void *ud;
     size_t max_message_size;     /* the JSON transcoder's output limit */
     unsigned retry_after_s;      /* Retry-After of a 503 (0 = 1 s) */

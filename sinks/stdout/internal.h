@@ -38,6 +38,7 @@ struct stdout_state {
     bool streamed;          /* part of this request is already written */
     bool failed;            /* this request can no longer succeed (why says why) */
     bool write_failed;      /* ... because the fd refused: don't write to it again */
+    bool reader_gone;       /* a write found no reader (EPIPE): nothing is written any more */
     char why[192];
     struct folded *folded;  /* FOLDED: this request's distinct stacks */
     size_t folded_max;      /* ... and the cap on their text */

@@ -74,8 +74,10 @@ static bool flush(struct stdout_state *st)
     bool wrote = false;
     check_oom(st);
     if (st->out.b.len > 0 && !st->failed) {
-        if (write_all(st->fd, st->out.b.data, st->out.b.len, st->why, sizeof st->why) != 0)
+        if (write_all(st->fd, st->out.b.data, st->out.b.len, st->why, sizeof st->why) != 0) {
+            st->reader_gone = errno == EPIPE;
             st->failed = st->write_failed = true;
+        }
         st->flushed += st->out.b.len;
         wrote = true;   /* possibly in part, which counts too */
     }
@@ -199,6 +201,11 @@ static void on_resource_end(struct sink *s, const struct lb_resource *r)
     check_oom(st);
 }
 
+/* What is left of the sink once its reader is gone and the server goes on without it: no
+ * callback but close, so the fan-out skips it and it no longer counts as taking spans. */
+static void on_close(struct sink *s, int deadline_ms);
+static const struct sink_type stdout_without_reader = { .name = "stdout", .close = on_close };
+
 static int on_request_end(struct sink *s, const struct lb_request *r, char *why, size_t whylen)
 {
     struct stdout_state *st = state(s);
@@ -208,7 +215,9 @@ static int on_request_end(struct sink *s, const struct lb_request *r, char *why,
     check_oom(st);
     (void)flush(st);
     int rc = 0;
-    if (st->failed) {
+    if (st->reader_gone && st->opt.survive_reader_gone) {
+        s->type = &stdout_without_reader;   /* nobody reads this output any more */
+    } else if (st->failed) {
         snprintf(why, whylen, "%s", st->why);
         if (st->streamed && !st->write_failed)
             write_abort_line(st, st->why);
@@ -224,6 +233,8 @@ static void on_request_abort(struct sink *s, const struct lb_request *r, const c
     (void)r;
     if (st->streamed && !st->write_failed)
         write_abort_line(st, reason ? reason : "");
+    if (st->reader_gone && st->opt.survive_reader_gone)
+        s->type = &stdout_without_reader;
     end_request(st);
 }
 
@@ -274,6 +285,12 @@ static int open_output(const char *path)
         fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     while (fd < 0 && errno == EINTR);
     return fd;
+}
+
+bool stdout_sink_reader_gone(const struct sink *s)
+{
+    const struct stdout_state *st = s->ctx;
+    return st && st->reader_gone;
 }
 
 int stdout_sink_reopen(struct sink *s)

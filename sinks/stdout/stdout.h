@@ -44,6 +44,10 @@ struct stdout_sink_options {
     bool no_resource_attributes, no_profile_attributes, no_sample_attributes;
     bool no_frames, no_file_line;
     enum folded_root folded_root;
+    /* When the reader of the output goes away (EPIPE: `lazybackend | head`), stop writing
+     * and let requests succeed without this sink (the server has other sinks). Otherwise
+     * the request whose write broke fails, and the server stops. */
+    bool survive_reader_gone;
 };
 
 /* Fills out->type and out->ctx. 0, or -1 (bad options, out of memory, path cannot be opened:
@@ -55,5 +59,8 @@ int stdout_sink_open(struct sink *out, const struct stdout_sink_options *o);
  * requests. 0 (also when the sink writes to a given fd), or -1 with errno set: the old file
  * stays in use. */
 int stdout_sink_reopen(struct sink *s);
+
+/* True once a write found no reader (EPIPE); the sink writes nothing more. */
+bool stdout_sink_reader_gone(const struct sink *s);
 
 #endif
