@@ -81,24 +81,35 @@ static bool is_json(enum capture_format format, const uint8_t *p, size_t n)
     return false;
 }
 
+/* The next line of p[0..n) from *pos, white space trimmed at both ends: [*s, *e). False at
+ * the end. */
+static bool next_line(const uint8_t *p, size_t n, size_t *pos, size_t *s, size_t *e)
+{
+    if (*pos >= n)
+        return false;
+    const uint8_t *nl = memchr(p + *pos, '\n', n - *pos);
+    size_t end = nl ? (size_t)(nl - p) : n;
+    *s = *pos;
+    *e = end;
+    while (*s < *e && (p[*s] == ' ' || p[*s] == '\t' || p[*s] == '\r'))
+        (*s)++;
+    while (*e > *s && (p[*e - 1] == ' ' || p[*e - 1] == '\t' || p[*e - 1] == '\r'))
+        (*e)--;
+    *pos = end + 1;
+    return true;
+}
+
 /* JSON lines: every line that is not blank is an object on its own ('{' ... '}'), and there
  * are several. A pretty-printed document has lines that are not. */
 static bool is_json_lines(const uint8_t *p, size_t n)
 {
-    size_t docs = 0;
-    for (size_t pos = 0; pos < n;) {
-        const uint8_t *nl = memchr(p + pos, '\n', n - pos);
-        size_t end = nl ? (size_t)(nl - p) : n, s = pos, e = end;
-        while (s < e && (p[s] == ' ' || p[s] == '\t' || p[s] == '\r'))
-            s++;
-        while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t' || p[e - 1] == '\r'))
-            e--;
-        if (s < e) {
-            if (p[s] != '{' || p[e - 1] != '}')
-                return false;
-            docs++;
-        }
-        pos = end + 1;
+    size_t docs = 0, pos = 0, s, e;
+    while (next_line(p, n, &pos, &s, &e)) {
+        if (s == e)
+            continue;
+        if (p[s] != '{' || p[e - 1] != '}')
+            return false;
+        docs++;
     }
     return docs > 1;
 }
@@ -136,16 +147,10 @@ static int json_requests(struct reading *r, const uint8_t *p, size_t n)
         return json_document(r, 0, p, n);
     int rc = 0;
     unsigned index = 0;
-    for (size_t pos = 0; pos < n;) {
-        const uint8_t *nl = memchr(p + pos, '\n', n - pos);
-        size_t end = nl ? (size_t)(nl - p) : n;
-        bool blank = true;
-        for (size_t i = pos; i < end && blank; i++)
-            blank = p[i] == ' ' || p[i] == '\t' || p[i] == '\r';
-        if (!blank)
-            rc |= json_document(r, index++, p + pos, end - pos);
-        pos = end + 1;
-    }
+    size_t pos = 0, s, e;
+    while (next_line(p, n, &pos, &s, &e))
+        if (s < e)
+            rc |= json_document(r, index++, p + s, e - s);
     return rc;
 }
 
