@@ -4,7 +4,7 @@ it is not executable, so test/run.sh does not run it).
 - ClickHouse: a real Debian clickhouse-server started by scripts/clickhouse-test-server.sh in
   a private directory on a free loopback port; queries over its HTTP interface.
 - Backend: the real lazybackend binary serving gRPC with the ClickHouse sink.
-- doc_queries(): the SQL of README.md (ClickHouse sink), so the tests run what users copy.
+- doc_queries(): the SQL of docs/clickhouse.md, so the tests run what users copy.
 - Expectations computed from the fixture with the reference protobuf library (otlpgen), not
   with our decoder: per-container leaf/total function weights, and the shared folded file.
 """
@@ -139,9 +139,9 @@ def run_with_server(ch, tests):
 # --------------------------------------------------------------------------- the docs' SQL
 
 def doc_queries(database):
-    """{name: sql} from the `<!-- sql:NAME -->` blocks of README.md (ClickHouse sink), with the
+    """{name: sql} from the `<!-- sql:NAME -->` blocks of docs/clickhouse.md, with the
     database `otel` replaced by `database`."""
-    with open(os.path.join(ROOT, "README.md")) as f:
+    with open(os.path.join(ROOT, "docs", "clickhouse.md")) as f:
         doc = f.read()
     found = re.findall(r"<!-- sql:([a-z-]+) -->\n```sql\n(.*?)```", doc, re.S)
     return {name: sql.replace("otel.", database + ".") for name, sql in found}

@@ -2,7 +2,7 @@
 """clickhouse_sink.py - the ClickHouse sink against a real clickhouse-server (Debian 18.16).
 
 Why it exists: the sink's promise is that what a client was told OK for is in ClickHouse,
-exactly once as far as queries can tell, and that the SQL in README.md (ClickHouse sink) answers the
+exactly once as far as queries can tell, and that the SQL in docs/clickhouse.md answers the
 questions users ask. This sends the fixtures N times over gRPC (all four proto layouts, plain
 and gzip) and checks, with the docs' own queries, that ClickHouse holds exactly N times the
 fixture: counts from expect.json, the folded file, per-container top functions computed with
@@ -59,7 +59,7 @@ def test_fixtures_n_times():
 
 def check_doc_queries(db, times):
     q = cc.doc_queries(db)
-    check("README.md (ClickHouse sink) has the queries the tests run",
+    check("docs/clickhouse.md has the queries the tests run",
           {"top-functions", "folded", "frame-types", "totals", "duplicates"} <= set(q), sorted(q))
     totals = cc.tsv(ch.query(q["totals"]))
     want = [["samples", "count", str(SAMPLES * times), str(TIMESTAMPS * times), str(TIMESTAMPS * times)]]

@@ -80,7 +80,7 @@ def build_request():
     return req
 
 
-# Written by hand from build_request() and the grammar in the README (OTLP/HTTP and traces).
+# Written by hand from build_request() and the grammar in docs/output.md (Spans (traces)).
 EXPECTED_TEXT = r"""--------------- New Resource Spans ----------------
   service.name: checkout
   process.pid: 4242

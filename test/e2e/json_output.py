@@ -3,7 +3,7 @@
 
 Every line of the fixture's JSON output must parse with Python's json module (NaN and
 Infinity refused: they are not JSON) from strictly valid UTF-8, carry exactly the keys that
-the README (Filters and machine-readable output) documents, and add up to the counts in ebpf-jvm-go.expect.json (samples,
+docs/output.md (`--format json`) documents, and add up to the counts in ebpf-jvm-go.expect.json (samples,
 timestamps, frames, frame types, sample types, values). The frames of the lines, folded, must
 give back ebpf-jvm-go.folded byte for byte. Times are checked against an independent
 conversion (Python's datetime). Requests built with otlpgen cover what the fixture lacks:
@@ -26,7 +26,7 @@ EXPECT = fx.expect()
 FOLDED = fx.folded()
 TMP = fx.tempdir("lb-json-")
 
-# The documented schema (the README (Filters and machine-readable output)), written out by hand.
+# The documented schema (docs/output.md, `--format json`), written out by hand.
 TOP_KEYS = {"request", "resource", "scope", "profile", "sample"}
 REQUEST_KEYS = {"sequence", "transport", "peer", "layout", "received_unix_nano", "received"}
 RESOURCE_KEYS = {"index", "schema_url", "dropped_attributes_count", "attributes"}

@@ -10,7 +10,7 @@ database, and so on for several rounds. Every request carries a unique resource 
   - every stored request is whole (its sample count is the request's), and
     acknowledged x samples <= stored samples <= sent x samples.
 Half the rounds run with --sqlite-sync full, half with normal: both must survive a process
-crash (only a power cut tells them apart, see the README (SQLite sink)).
+crash (only a power cut tells them apart, see docs/sqlite.md, Transactions and durability).
 
 Environment: LAZYBACKEND, FIXTURES, SANITIZE. Only 127.0.0.1; every loop is bounded.
 """
