@@ -44,7 +44,7 @@ static void usage(FILE *out)
 "                               forms of --grpc-address)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
-"                               per line, see the README)\n"
+"                               per line, see docs/output.md)\n"
 "  --output FILE                stdout sink: append to FILE instead of stdout (reopened on\n"
 "                               SIGHUP, for logrotate)\n"
 "  --no-resource-attributes, --no-profile-attributes, --no-sample-attributes, --no-frames,\n"

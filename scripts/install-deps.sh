@@ -19,7 +19,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   clang libclang-rt-14-dev                               # the second compiler; libFuzzer/sanitizer runtimes
   nghttp2-client                                         # nghttp/h2load clients
-  python3-grpcio curl jq bc sqlite3                      # test clients and tools; bc for scripts/bench
+  python3-grpcio curl jq bc sqlite3 python3-yaml         # test clients and tools; bc for scripts/bench; yaml for the Collector config
   python3-h2                                             # raw HTTP/2 frames in the transport e2e test
   clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
   chromium                                               # headless check of the flame graph SVG

@@ -2,7 +2,7 @@
  * clickhouse.h - the ClickHouse sink: the scale-out store, asynchronous and loss-free.
  *
  * Samples go to ClickHouse's HTTP interface in batches (gzip'd RowBinary), with frames, stacks
- * and resources stored once by content hash (schema and queries: the README (ClickHouse sink)). A
+ * and resources stored once by content hash (schema and queries: docs/clickhouse.md). A
  * request is acknowledged as soon as its rows are copied into the in-memory queue; the queue
  * is bounded and spills to an on-disk spool while ClickHouse is slow or down; requests are
  * refused (admit -> UNAVAILABLE) only when the spool is full too. Nothing acknowledged is

@@ -1,7 +1,7 @@
 /*
  * schema.c - the ClickHouse sink's tables: one DDL for ClickHouse 18.16 (Debian 12) and
  * current releases alike, and the column lists rows.c writes, kept side by side so they
- * cannot drift apart. the README (ClickHouse sink) explains the design and the queries.
+ * cannot drift apart. docs/clickhouse.md explains the design and the queries.
  *
  * Portability (see build-and-test-env.md 5.5): no CODEC, TTL, Map, DateTime64 or
  * LowCardinality; times as DateTime seconds plus UInt64 nanoseconds; attributes as parallel

@@ -6,7 +6,7 @@
  * A failed request is retried after an exponential backoff with jitter; a failure says
  * nothing about whether ClickHouse stored the rows (a timeout after the insert, a connection
  * cut), so a batch may arrive twice: its rows then carry the same batch_id and row_index and
- * ReplacingMergeTree / FINAL folds them (the README (ClickHouse sink)). Errors are logged once
+ * ReplacingMergeTree / FINAL folds them (docs/clickhouse.md). Errors are logged once
  * per statement and code until ClickHouse accepts again, so a server that is down for an hour
  * costs a few log lines, not thousands.
  */

@@ -21,7 +21,7 @@
 #include "otlp/view.h"
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
- * steps that lead to it; the README (SQLite sink) describes it. */
+ * steps that lead to it; docs/sqlite.md describes it. */
 #define SQLSTORE_SCHEMA_VERSION 2
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
@@ -45,7 +45,7 @@ int sqlstore_migrate(sqlite3 *db, int target, char *err, size_t errlen);
 int sqlstore_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 
 /* The content hash of the deduplicated tables' `hash` columns: 64 bits over the canonical key
- * bytes (the README (SQLite sink)). Only a lookup accelerator: every match is confirmed on content, so
+ * bytes (docs/sqlite.md). Only a lookup accelerator: every match is confirmed on content, so
  * collisions cost a comparison, never a wrong id. Fixed forever for a schema version. */
 uint64_t sqlstore_hash(const void *p, size_t n);
 

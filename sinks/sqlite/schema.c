@@ -7,7 +7,7 @@
  * version N, in one transaction, and leaves a row in schema_migrations. Opening an older
  * database for writing applies the missing steps; a database from a newer lazybackend is
  * refused rather than written in a shape it does not expect. Steps are append-only: a
- * released step is never edited, a change is a new step. the README (SQLite sink) is the reference.
+ * released step is never edited, a change is a new step. docs/sqlite.md is the reference.
  */
 #include <stdio.h>
 #include <errno.h>
@@ -35,7 +35,7 @@ static const char STEP1_TABLES[] =
     "CREATE TABLE attributes ("
     "  id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, key_id INTEGER,"
     "  kind TEXT NOT NULL,"   /* string int double bool bytes array kvlist empty */
-    "  value,"                /* see the README (SQLite sink): a strings.id for string/array/kvlist */
+    "  value,"                /* see docs/sqlite.md: a strings.id for string/array/kvlist */
     "  unit_id INTEGER);"
     "CREATE INDEX attributes_hash ON attributes(hash);"
     "CREATE TABLE attribute_sets (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, size INTEGER NOT NULL);"

@@ -6,7 +6,7 @@
  * rolled back on request_abort, so the file only ever holds whole requests. Strings, frames,
  * stacks and attribute sets are stored once per database (found again by content), so the
  * file grows with distinct stacks and with samples' timestamps, not with repeated stacks.
- * the README (SQLite sink) describes the schema, the durability choice and the figures.
+ * docs/sqlite.md describes the schema, the durability choice and the figures.
  */
 #ifndef LB_SINKS_SQLITE_H
 #define LB_SINKS_SQLITE_H

@@ -74,7 +74,7 @@ void json_value(struct out *o, const struct lb_value *v);
  * read, and the reason is returned (NULL when the value was complete). */
 const char *json_value_strict(struct out *o, const struct lb_value *v);
 
-/* json.c: the JSON format (the README (Filters and machine-readable output)). The resource
+/* json.c: the JSON format (docs/output.md). The resource
  * prefix ({"request":..,"resource":..,) starts span lines (spans.c) as well as sample lines. */
 void json_resource_begin(struct stdout_state *st, const struct lb_resource *r);
 void json_profile_begin(struct stdout_state *st, const struct lb_profile *p);

@@ -2,7 +2,7 @@
  * json.c - the stdout sink's JSON format: one JSON object per sample, one per line, for
  * scripts (jq, Python, a log shipper). Each line stands alone: it repeats the request,
  * resource, scope and profile the sample belongs to, so lines can be filtered, split or
- * shipped one by one. the README (Filters and machine-readable output) documents every key; the names are stable.
+ * shipped one by one. docs/output.md documents every key; the names are stable.
  *
  * The parts of a line that are the same for every sample of a resource or a profile are
  * built once (at resource_begin / profile_begin) and copied into each line. That copy is an

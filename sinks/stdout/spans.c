@@ -8,7 +8,7 @@
  * text.c's own functions, so the two signals read alike and cannot drift apart.
  *
  * It writes into the sink's per-request output (internal.h) and leaves the I/O, failure
- * and commit handling to stdout.c; the grammar is documented in the README (OTLP/HTTP and traces).
+ * and commit handling to stdout.c; the grammar is documented in docs/receiving.md.
  */
 #include "sinks/stdout/spans.h"
 

@@ -3,7 +3,7 @@
  *
  * These three functions have the shape of sink_type callbacks and are what the stdout sink's
  * vtable (sinks/stdout/stdout.c) points at for traces: TEXT prints one block per span under a
- * block per resource, JSON one object per span per line (the README (OTLP/HTTP and traces) has both grammars).
+ * block per resource, JSON one object per span per line (docs/receiving.md has both grammars).
  * FOLDED shows stacks, and spans have none: it prints nothing for them.
  */
 #ifndef LB_SINKS_SPANS_H

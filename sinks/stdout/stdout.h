@@ -4,8 +4,8 @@
  * It is the sink people start with ("what is my profiler sending?"), so it keeps the Go
  * lazybackend's line grammar that users already read, fixes what that grammar got wrong, and
  * adds a folded-stacks format for flame graph tools and one JSON object per sample for scripts.
- * The text grammar is described in the README ("The stdout sink"), the JSON schema and the
- * detail switches in the README (Filters and machine-readable output).
+ * The text grammar is described in docs/output.md, the JSON schema and the
+ * detail switches in docs/output.md.
  *
  * Each request's output is held in memory and written with write(2) when the request commits,
  * so requests never interleave and a `tail -f` sees a request as soon as it is done; a request
@@ -21,7 +21,7 @@
 enum stdout_format {
     STDOUT_FORMAT_TEXT,     /* the Go lazybackend's block grammar, fixed and extended */
     STDOUT_FORMAT_FOLDED,   /* "root;...;leaf weight" lines, one block per request */
-    STDOUT_FORMAT_JSON,     /* one JSON object per sample per line (the README (Filters and machine-readable output)) */
+    STDOUT_FORMAT_JSON,     /* one JSON object per sample per line (docs/output.md) */
 };
 
 /* FOLDED: the frame put before every stack's root, so one flame graph splits by it. */

@@ -6,7 +6,7 @@
  * detail switches (--no-frames etc.) leave lines out as the Collector exporter's options do.
  * It also holds the JSON value walker, shared with json.c, and the attribute, scope, time and
  * indexed ("  Name[i]: ") lines that span blocks (spans.c) print the same way.
- * The README ("The stdout sink") is the reference for every line written here; the README (Filters and machine-readable output)
+ * docs/output.md is the reference for every line written here; docs/output.md
  * for the detail switches.
  */
 #include <math.h>

@@ -1,7 +1,7 @@
 /*
  * test_stdout_json.c - what the end-to-end tests of the stdout sink cannot reach cheaply:
  * the JSON output cap (a huge resource attribute repeated into every line makes the request
- * fail instead of filling a disk), a JSON line built by hand from the README (Filters and machine-readable output), the
+ * fail instead of filling a disk), a JSON line built by hand from docs/output.md, the
  * --output file (created 0644, appended to) and stdout_sink_reopen after a rename.
  */
 #include <errno.h>

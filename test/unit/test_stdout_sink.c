@@ -1,7 +1,7 @@
 /*
  * test_stdout_sink.c - the stdout sink driven through its vtable, as the decoder drives it,
  * on views built by hand; what it writes to a file is compared with expected text written by
- * hand from the grammar (sinks/README-grammar.md), not produced by the code under test.
+ * hand from the grammar (docs/output.md), not produced by the code under test.
  * Covers the TEXT grammar (every line kind, escaping, fixes over the Go output), FOLDED
  * (order, merging, weights), streaming past max_buffer, aborts and write failures.
  */
