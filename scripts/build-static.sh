@@ -60,15 +60,16 @@ HOST_PACKAGES=(musl-tools dpkg-dev tcl8.6)
 # --with-mbedtls=$SYSROOT and its three libraries appended to LINK_LIBS.
 CURL_TLS=(--without-ssl)
 
-# libcurl reduced to what the ClickHouse sink uses: HTTP/1.1 (basic auth, proxies kept: the
-# sink sets NOPROXY itself), no other protocol, no compression, no IDN, no HTTP/2.
+# libcurl reduced to what lazybackend uses: HTTP/1.1 for the ClickHouse sink and `send --http`
+# (basic auth; proxies kept, both set NOPROXY themselves), HTTP/2 with prior knowledge over
+# the nghttp2 built here for `send`'s gRPC; no other protocol, no compression, no IDN.
 CURL_FLAGS=(--disable-shared --enable-static --disable-dependency-tracking --disable-ftp --disable-file
   --disable-ldap --disable-ldaps --disable-rtsp --disable-dict --disable-telnet --disable-tftp --disable-pop3
   --disable-imap --disable-smb --disable-smtp --disable-gopher --disable-mqtt --disable-manual --disable-ntlm
   --disable-ntlm-wb --disable-tls-srp --disable-alt-svc --disable-hsts --disable-websockets --disable-netrc
   --disable-cookies --disable-mime --without-libpsl --without-brotli --without-zstd --without-libidn2
-  --without-librtmp --without-libssh2 --without-libssh --without-nghttp2 --without-gssapi --without-hyper
-  --without-zlib)
+  --without-librtmp --without-libssh2 --without-libssh --without-gssapi --without-hyper
+  --without-zlib --with-nghttp2="$TOP/$SYSROOT")
 
 # SQLite: Debian's compile-time choices that change what a program sees (limits, URI file
 # names, LIKE on blobs, secure delete); not its extensions (FTS, R-tree, sessions), which
@@ -159,11 +160,14 @@ lib_cflags() {
        "-ffile-prefix-map=$TOP/$SRC=src -ffile-prefix-map=$TOP/$OBJ=obj"
 }
 
-# A library is rebuilt when its .a is missing or its source version changed.
+# A library is rebuilt when its .a is missing, its source version changed or this script
+# (its flags) changed: the stamp beside the .a holds both.
+stamp() { cat "$SRC/$1.version"; sha256sum < "$TOP/scripts/build-static.sh"; }
 built() {   # library.a source-package
-  [ -f "$SYSROOT/lib/$1" ] && cmp -s "$SRC/$2.version" "$OBJ/$1.version"
+  [ -f "$SYSROOT/lib/$1" ] && [ "$(stamp "$2")" = "$(cat "$OBJ/$1.stamp" 2>/dev/null)" ]
 }
-mark_built() { cp "$SRC/$2.version" "$OBJ/$1.version"; }
+mark_built() { stamp "$2" > "$OBJ/$1.stamp"; LIBS_CHANGED=1; }
+LIBS_CHANGED=0
 
 # Compiles the given .c files into $OBJ/<dir>/ (one object per file, named after it) and
 # archives them in name order.
@@ -259,6 +263,10 @@ build_curl() {
 build_lazybackend() {
   step "lazybackend (make CC=musl-gcc BUILD=$OBJ/lazybackend)"
   local libs=() l
+  # make sees neither the libraries' headers (system headers to -MMD) nor their .a files:
+  # new libraries mean recompiling our code, and the link is always redone.
+  [ "$LIBS_CHANGED" = 0 ] || rm -rf "${OBJ:?}/lazybackend"
+  rm -f "$OBJ/lazybackend/lazybackend"
   for l in "${LINK_LIBS[@]}"; do libs+=("$TOP/$SYSROOT/lib/$l"); done
   CPPFLAGS="-isystem $TOP/$SYSROOT/include" \
   CFLAGS="-ffunction-sections -fdata-sections $(lib_cflags | sed 's/^-O2 //')" \

@@ -3,7 +3,8 @@
 fully static, stripped, at most 3 MiB, its .sha256 right, and every feature working on a
 node that has nothing else: run inside an empty chroot (a directory holding only the binary
 and one fixture), it decodes the fixture, serves OTLP over gRPC and HTTP to clients outside
-(the chroot shares the network), stores into SQLite and delivers to ClickHouse over libcurl.
+(the chroot shares the network), sends with its own client (libcurl, HTTP/2 and HTTP/1.1),
+stores into SQLite and delivers to ClickHouse over libcurl.
 
 Why a chroot: "runs on any x86-64 Linux" is only shown by a run where no library, no loader,
 no /etc and no /dev exist. Expectations come from outside the binary: the fixture's folded
@@ -149,8 +150,13 @@ def test_serve():
         check("chroot: OTLP/HTTP POST from outside: 200", r.status == 200, r)
         r = hg.curl(srv.url + hg.PROFILES, fx.read(), hg.PB, mode="h2", gzip_it=True)
         check("chroot: OTLP/HTTP over h2c, gzip: 200", r.status == 200, r)
-        out = srv.wait_stdout(lambda o: len(o) >= 4 * len(FOLDED))
-        check("chroot: four requests, four copies of the folded stacks", out == FOLDED * 4, "%d bytes" % len(out))
+        # The other way round: the chrooted `send` (libcurl, HTTP/2 over nghttp2) as the client.
+        rc, out, err = server.run_cli("send", "--grpc", "--to", str(srv.grpc_port), FIXTURE)
+        check("chroot: send --grpc (libcurl over HTTP/2) to the server: exit 0", rc == 0, out + err.encode())
+        rc, out, err = server.run_cli("send", "--http", "--gzip", "--to", str(srv.http_port), FIXTURE)
+        check("chroot: send --http --gzip to the server: exit 0", rc == 0, out + err.encode())
+        out = srv.wait_stdout(lambda o: len(o) >= 6 * len(FOLDED))
+        check("chroot: six requests, six copies of the folded stacks", out == FOLDED * 6, "%d bytes" % len(out))
         check("chroot: server exits 0 on SIGTERM", srv.stop() == 0, srv.stderr()[-1500:])
     finally:
         srv.cleanup()
