@@ -80,7 +80,7 @@ SQLITE_FLAGS=(-DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_SECURE
 # Link order: users before what they use.
 LINK_LIBS=(libcurl.a libnghttp2.a libsqlite3.a libhttp_parser.a libprotobuf-nanopb.a libz.a)
 
-step() { echo "== static: $*" >&2; }
+step() { echo "== static: [${SECONDS}s] $*" >&2; }
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
