@@ -17,7 +17,8 @@
 #   VERSION     the release named in the file (cmd/version.h's LAZYBACKEND_VERSION)
 #   STATIC_OBJ  the build tree, relative to the checkout (default build/static/obj)
 #   JOBS        parallel compile jobs (default 2)
-# Sources are fetched once into build/static/src; libraries are rebuilt only when missing.
+# Sources are fetched once into build/static/src; a library is rebuilt only when it is missing,
+# its source changed or this script changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -118,16 +119,16 @@ EOF
 }
 
 # $SRC/<package>/ holds the unpacked tree (Debian patches applied), $SRC/<package>.version
-# the Debian version it is. Fetched again only when the wanted version changed.
+# the Debian version it is, $SRC/<package>.wanted the version asked for (the installed one,
+# or nothing). Fetched again only when the wanted version changed.
 fetch() {   # source-package binary-package
-  local pkg=$1 bin=$2 want got tmp spec
+  local pkg=$1 bin=$2 want tmp spec
   want=$(dpkg-query -W -f='${source:Version}' "$bin" 2>/dev/null || true)
-  if [ -d "$SRC/$pkg" ] && [ -f "$SRC/$pkg.version" ]; then
-    got=$(cat "$SRC/$pkg.version")
-    [ -z "$want" ] || [ "$got" = "$want" ] && return
+  if [ -d "$SRC/$pkg" ] && [ -f "$SRC/$pkg.version" ] && [ "$(cat "$SRC/$pkg.wanted" 2>/dev/null)" = "$want" ]; then
+    return
   fi
   tmp=$SRC/fetch.$pkg
-  rm -rf "$tmp" "$SRC/$pkg" "$SRC/$pkg.version"
+  rm -rf "$tmp" "$SRC/$pkg" "$SRC/$pkg.version" "$SRC/$pkg.wanted"
   mkdir -p "$tmp"
   spec=$pkg${want:+=$want}
   step "apt-get source $spec"
@@ -139,6 +140,7 @@ fetch() {   # source-package binary-package
   fi
   sed -n 's/^Version: //p' "$tmp"/*.dsc | head -1 > "$SRC/$pkg.version"
   mv "$tmp"/*/ "$SRC/$pkg"
+  echo "$want" > "$SRC/$pkg.wanted"
   rm -rf "$tmp"
 }
 
@@ -153,12 +155,15 @@ fetch_all() {
 
 # ---------------------------------------------------------------- libraries
 
-# Flags for every library: the build directory and the fetched sources become fixed names in
+# Flags for every object, ours too: one section per function and datum (the link drops the
+# unused ones), and the checkout, the fetched sources and the build tree become fixed names in
 # the binary (assert messages, debug info), whatever the checkout's path.
-lib_cflags() {
-  echo "-O2 -ffunction-sections -fdata-sections -ffile-prefix-map=$TOP/=" \
+common_cflags() {
+  echo "-ffunction-sections -fdata-sections -ffile-prefix-map=$TOP/=" \
        "-ffile-prefix-map=$TOP/$SRC=src -ffile-prefix-map=$TOP/$OBJ=obj"
 }
+# The libraries' (ours get the Makefile's -O2 and warnings).
+lib_cflags() { echo "-O2 $(common_cflags)"; }
 
 # A library is rebuilt when its .a is missing, its source version changed or this script
 # (its flags) changed: the stamp beside the .a holds both.
@@ -269,7 +274,7 @@ build_lazybackend() {
   rm -f "$OBJ/lazybackend/lazybackend"
   for l in "${LINK_LIBS[@]}"; do libs+=("$TOP/$SYSROOT/lib/$l"); done
   CPPFLAGS="-isystem $TOP/$SYSROOT/include" \
-  CFLAGS="-ffunction-sections -fdata-sections $(lib_cflags | sed 's/^-O2 //')" \
+  CFLAGS="$(common_cflags)" \
   LDFLAGS="-static -Wl,--gc-sections" \
   make --no-print-directory -s -j"$JOBS" CC=musl-gcc BUILD="$OBJ/lazybackend" \
        BIN="$OBJ/lazybackend/lazybackend" LDLIBS="${libs[*]} -lm" "$OBJ/lazybackend/lazybackend"
