@@ -39,7 +39,8 @@ def static_path():
 
 STATIC = static_path()
 if not os.path.isfile(STATIC):
-    print("ok - static binary # SKIP %s not built (make static)" % os.path.relpath(STATIC, ROOT))
+    shown = os.path.relpath(STATIC, ROOT) if STATIC.startswith(ROOT + os.sep) else STATIC
+    print("ok - static binary # SKIP %s not built (make static)" % shown)
     sys.exit(0)
 
 # The shared helpers (fixtures.py, server.py) run the binary named by LAZYBACKEND: here a
