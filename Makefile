@@ -5,6 +5,8 @@
 #   make test SANITIZE=1   the same under ASan+UBSan
 #   make CC=clang   any C11 compiler; gcc and clang are both kept warning-free
 #   make fuzz       the libFuzzer targets build/fuzz/fuzz_* (clang); scripts/fuzz runs them
+#   make static     the fully static binary for nodes, dist/lazybackend-VERSION-linux-ARCH
+#                   (musl, libraries rebuilt from Debian sources; docs/static-build.md)
 CC       ?= cc
 SANITIZE ?= 0
 NANOPB_GEN ?= /usr/bin/nanopb_generator.py
@@ -48,7 +50,7 @@ BIN      := $(BUILD)/lazybackend
 endif
 TEST_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/*.c))
 
-.PHONY: all run test tests deps test-deps clean bench fuzz
+.PHONY: all run test tests deps test-deps clean bench fuzz static
 .SECONDARY:
 all: deps $(BIN)
 
@@ -99,6 +101,13 @@ $(BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_HARNESS) test/fuzz/harness.h $(OBJS)
 fuzz: test-deps
 	@$(MAKE) --no-print-directory FUZZ=1 CC=clang $(FUZZ_TARGETS:%=build/fuzz/%)
 
+# The static binary: scripts/build-static.sh rebuilds the libraries with musl-gcc from Debian
+# source packages under build/static/, then calls this Makefile again (CC=musl-gcc, BUILD
+# under build/static/obj) for our own code. The dynamic build stays the default.
+VERSION := $(shell sed -n 's/^.define LAZYBACKEND_VERSION "\(.*\)"/\1/p' cmd/version.h)
+static: deps
+	@VERSION=$(VERSION) scripts/build-static.sh
+
 # Everything that compiles, for the compiler matrix in .ci/run.
 tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode
 
@@ -114,4 +123,5 @@ bench: test-deps all
 clean:
 	rm -rf build lazybackend
 
--include $(shell find build -name '*.d' 2>/dev/null)
+# Only this build's dependency files: build/static/src holds other projects' *.d files.
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
