@@ -110,6 +110,7 @@ static void usage(FILE *out)
 "  --min-frames N               samples with at least N frames\n"
 "\n"
 "SIZE takes a suffix: K, M, G (or KiB, MiB, GiB), powers of 1024.\n"
+"\n"
 "Every option can be set in the environment too, the command line winning: LAZYBACKEND_ and its\n"
 "name in capitals, '_' for '-' (LAZYBACKEND_GRPC_ADDRESS=:4317, LAZYBACKEND_NO_FRAMES=1 (or 0),\n"
 "LAZYBACKEND_SINK=stdout,sqlite: repeatable options take a comma-separated list).\n");
