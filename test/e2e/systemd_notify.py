@@ -48,6 +48,7 @@ class Manager:
             self.sock.bind(self.address)
         self.sock.settimeout(0.05)
         self.messages = []          # (monotonic seconds, text)
+        self.idle = 0               # receives that found the socket empty
         self.arrived = threading.Condition()
         self._stop = False
         self._thread = threading.Thread(target=self._receive, daemon=True)
@@ -58,6 +59,9 @@ class Manager:
             try:
                 data = self.sock.recv(4096)
             except socket.timeout:
+                with self.arrived:
+                    self.idle += 1
+                    self.arrived.notify_all()
                 continue
             with self.arrived:
                 self.messages.append((time.monotonic(), data.decode()))
@@ -77,7 +81,11 @@ class Manager:
                 self.arrived.wait(left)
 
     def texts(self):
+        """Every message so far. Once the sender has exited, everything it sent is queued in
+        the socket: wait until the receiver found the queue empty, then answer."""
         with self.arrived:
+            seen = self.idle
+            self.arrived.wait_for(lambda: self.idle >= seen + 2, timeout=5)
             return [m for _, m in self.messages]
 
     def close(self):
@@ -212,7 +220,6 @@ def test_no_ready_on_failure():
             rc = p.wait(15 * SLOW)
         except subprocess.TimeoutExpired:
             rc = stop(p)
-        time.sleep(0.2)   # anything sent before the exit has arrived by now
         check("%s: exit 1, no READY=1 (nothing at all sent)" % what, rc == 1 and mgr.texts() == [],
               (rc, mgr.texts(), open(err).read()[-400:]))
         holder.close()
