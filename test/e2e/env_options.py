@@ -18,13 +18,12 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 from fixtures import LB, SLOW  # noqa: E402
-from server import free_port, channel, export  # noqa: E402
+from server import free_port, channel, export, start_logged, terminate as stop  # noqa: E402
 
 TMP = fx.tempdir("lb-env-")
 FIXTURE = fx.path()
@@ -51,22 +50,7 @@ def serve(env, *args):
     exited)."""
     e = {k: v for k, v in os.environ.items() if not k.startswith("LAZYBACKEND_")}
     e.update(env)
-    p = subprocess.Popen([LB, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=e)
-    os.set_blocking(p.stderr.fileno(), False)
-    err, deadline = b"", time.monotonic() + 10 * SLOW
-    while b"OTLP/gRPC on" not in err and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-        err += p.stderr.read() or b""
-    return p, err.decode(errors="replace")
-
-
-def stop(p):
-    p.terminate()
-    try:
-        p.wait(10 * SLOW)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+    return start_logged(args, env=e)
 
 
 def test_strings_and_sizes():

@@ -27,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 from fixtures import LB, SLOW  # noqa: E402
-from server import free_port, channel, export, wait_until  # noqa: E402
+from server import free_port, channel, connects, export, wait_until  # noqa: E402
 
 TMP = fx.tempdir("lb-journal-")
 PRIORITY = {"DEBUG": "7", "INFO": "6", "WARN": "4", "ERROR": "3"}   # syslog(3) levels
@@ -41,14 +41,6 @@ def clean_env(**extra):
          if k not in ("JOURNAL_STREAM", "NO_COLOR", "TERM") and not k.startswith("LAZYBACKEND_")}
     e.update(extra)
     return e
-
-
-def connects(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def every_level_run(stderr_fd, env):

@@ -15,7 +15,6 @@ Environment: LAZYBACKEND (the binary), FIXTURES.
 """
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 from fixtures import LB, SLOW  # noqa: E402
-from server import free_port, channel, export, wait_until  # noqa: E402
+from server import free_port, channel, connects, export, terminate as stop, wait_until  # noqa: E402
 
 TMP = fx.tempdir("lb-notify-")
 BODY = fx.read()
@@ -109,25 +108,6 @@ def start(manager, *args, env=None):
     with open(err, "wb") as ef, open(os.path.join(TMP, "stdout-%d" % gport), "wb") as of:
         p = subprocess.Popen(argv, stdout=of, stderr=ef, env=e)
     return p, gport, hport, err
-
-
-def connects(port):
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
-
-
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(15 * SLOW)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        return None
 
 
 def status_counts(text):
