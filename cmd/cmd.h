@@ -8,6 +8,8 @@
  * knows about the others' internals.
  *
  *   options.c   --help, the option parser, the defaults (struct config, options.h)
+ *   args.c      how an option's value is read and checked, from an argument or from a
+ *               LAZYBACKEND_* environment variable
  *   pipeline.c  the sinks and the filter stage, a request through a decoder, the counts,
  *               and giving everything back
  *   serve.c     `lazybackend serve`: the ports and their handlers, signals, shutdown

@@ -10,18 +10,16 @@
  *
  * Every option can also come from the environment (LAZYBACKEND_GRPC_ADDRESS for
  * --grpc-address), for a systemd EnvironmentFile=. The variables go through the very same
- * matching and checking as arguments (parse_environment() hands each to the parsers as if it
- * were one argument), so no option is listed twice and none can be forgotten; the command
- * line wins over the environment.
+ * matching and checking as arguments (args.c hands each to parse_option() as if it were one
+ * argument), so no option is listed twice and none can be forgotten; the command line wins
+ * over the environment.
  */
-#include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "cmd/args.h"
 #include "cmd/options.h"
 #include "lib/log.h"
 #include "otlp/detect.h"
@@ -116,227 +114,6 @@ static void usage(FILE *out)
 "LAZYBACKEND_SINK=stdout,sqlite: repeatable options take a comma-separated list).\n");
 }
 
-/* SIZE: a count of bytes with an optional K/M/G (KiB, MiB, GiB) suffix, powers of 1024. */
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *s == '-')
-        return -1;
-    unsigned long long mult = 1;
-    if (*end) {
-        switch (*end) {
-        case 'k': case 'K': mult = 1ull << 10; break;
-        case 'm': case 'M': mult = 1ull << 20; break;
-        case 'g': case 'G': mult = 1ull << 30; break;
-        default: return -1;
-        }
-        end++;
-        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
-            end += strlen(end);
-        if (*end)
-            return -1;
-    }
-    if (v > ULLONG_MAX / mult)
-        return -1;
-    *out = (size_t)(v * mult);
-    return 0;
-}
-
-/* A plain decimal number up to `max` (strtoul alone would take "-1", "12x" and overflow). */
-static int parse_uint(const char *s, unsigned max, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || *s == '-' || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
-#define ENV_PREFIX "LAZYBACKEND_"
-#define MAX_OPTION_NAMES 96
-
-/* The argument vector being parsed and the option just recognised, so that an option is
- * named once: where it is matched (opt) and no more where its value is read and checked.
- * An environment variable is parsed as a vector of one argument, its option's bare name,
- * with the value beside it (env_var set). */
-struct args {
-    int argc;
-    char **argv;
-    int i;              /* the current argument */
-    const char *name;   /* the option opt() matched last */
-    const char *env_var;     /* parsing the environment: the variable's name, else NULL */
-    const char *env_value;   /* ... and its value */
-    bool switch_off;         /* ... a switch it names, set to false (0, no, false) */
-    const char *given[MAX_OPTION_NAMES];   /* options on the command line: they win */
-    size_t n_given;
-};
-
-/* Remembers an option given on the command line, so that its variable is ignored. */
-static void note_given(struct args *a, const char *name)
-{
-    if (a->env_var)
-        return;
-    for (size_t k = 0; k < a->n_given; k++)
-        if (strcmp(a->given[k], name) == 0)
-            return;
-    if (a->n_given < MAX_OPTION_NAMES)
-        a->given[a->n_given++] = name;
-}
-
-/* Where the option being parsed came from, for messages: "--sink" or "LAZYBACKEND_SINK". */
-static const char *source(const struct args *a)
-{
-    return a->env_var ? a->env_var : a->name;
-}
-
-/* True when the current argument is option `name`, alone or as "--name=value". */
-static bool opt(struct args *a, const char *name)
-{
-    const char *arg = a->argv[a->i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0 || (arg[n] != 0 && arg[n] != '='))
-        return false;
-    a->name = name;
-    note_given(a, name);
-    return true;
-}
-
-/* A switch's value in the environment: 1/true/yes or 0/false/no (any case). */
-static bool env_switch_value(struct args *a)
-{
-    static const char *const on[] = { "1", "true", "yes" }, *const off[] = { "0", "false", "no" };
-    for (size_t k = 0; k < 3; k++) {
-        if (strcasecmp(a->env_value, on[k]) == 0)
-            return true;
-        if (strcasecmp(a->env_value, off[k]) == 0)
-            return false;
-    }
-    fprintf(stderr, "lazybackend: invalid value for %s: '%s' (a switch: 1, true, yes or 0, false, "
-            "no)\n", a->env_var, a->env_value);
-    exit(2);
-}
-
-/* True when the current argument is the switch `name` (switches take no "=value"), or the
- * variable naming it says yes; a variable saying no is matched (switch_off) but sets
- * nothing. */
-static bool flag(struct args *a, const char *name)
-{
-    if (strcmp(a->argv[a->i], name) != 0)
-        return false;
-    note_given(a, name);
-    if (a->env_var && !env_switch_value(a)) {
-        a->switch_off = true;
-        return false;
-    }
-    return true;
-}
-
-/* The matched option's value: after its '=', or the next argument. A missing value ends the
- * process (exit 2), as every bad option does: nothing has been set up yet. */
-static const char *opt_value(struct args *a)
-{
-    const char *arg = a->argv[a->i];
-    size_t n = strlen(a->name);
-    if (a->env_var)
-        return a->env_value;
-    if (arg[n] == '=')
-        return arg + n + 1;
-    if (a->i + 1 >= a->argc) {
-        fprintf(stderr, "lazybackend: %s needs a value\n", a->name);
-        exit(2);
-    }
-    return a->argv[++a->i];
-}
-
-/* A value the option cannot take: said with the option's name (or its variable's), and the
- * process ends. */
-static void bad_value(const struct args *a, const char *value)
-{
-    fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", source(a), value);
-    exit(2);
-}
-
-/* A value that must not be empty (a path, a directory). */
-static const char *opt_nonempty(struct args *a)
-{
-    const char *v = opt_value(a);
-    if (!*v)
-        bad_value(a, v);
-    return v;
-}
-
-/* A number in [min, max]. */
-static unsigned opt_uint(struct args *a, unsigned min, unsigned max)
-{
-    const char *v = opt_value(a);
-    unsigned u;
-    if (parse_uint(v, max, &u) || u < min)
-        bad_value(a, v);
-    return u;
-}
-
-/* A SIZE in [min, max]. */
-static size_t opt_size(struct args *a, size_t min, size_t max)
-{
-    const char *v = opt_value(a);
-    size_t z;
-    if (parse_size(v, &z) || z < min || z > max)
-        bad_value(a, v);
-    return z;
-}
-
-/* One of `n` words: its index. */
-static size_t opt_choice(struct args *a, const char *const *words, size_t n)
-{
-    const char *v = opt_value(a);
-    for (size_t k = 0; k < n; k++)
-        if (strcmp(v, words[k]) == 0)
-            return k;
-    bad_value(a, v);
-    return 0;
-}
-
-/* Copies of environment values cut into lists: struct config points into them for the
- * process's life, and they stay reachable from here. */
-struct kept_copy {
-    struct kept_copy *next;
-    char text[];
-};
-static struct kept_copy *kept_copies;
-
-/* A repeatable option's values: the argument's one value, or each non-empty element of the
- * variable's comma-separated list (at most `max`). How many, into `out`. */
-static size_t opt_values(struct args *a, const char **out, size_t max)
-{
-    if (!a->env_var) {
-        out[0] = opt_value(a);
-        return 1;
-    }
-    size_t len = strlen(a->env_value), n = 0;
-    struct kept_copy *c = malloc(sizeof *c + len + 1);
-    if (!c) {
-        fprintf(stderr, "lazybackend: out of memory\n");
-        exit(1);
-    }
-    memcpy(c->text, a->env_value, len + 1);
-    c->next = kept_copies;
-    kept_copies = c;
-    for (char *rest = c->text, *piece; (piece = strsep(&rest, ",")) != NULL; ) {
-        if (!*piece)
-            continue;
-        if (n == max) {
-            fprintf(stderr, "lazybackend: %s lists more than %zu values\n", a->env_var, max);
-            exit(2);
-        }
-        out[n++] = piece;
-    }
-    return n;
-}
-
 /* A repeatable option's values, kept in a bounded list. */
 static void opt_append(struct args *a, const char **list, size_t *n)
 {
@@ -344,7 +121,7 @@ static void opt_append(struct args *a, const char **list, size_t *n)
     size_t nv = opt_values(a, v, FILTER_MAX_ARGS);
     for (size_t k = 0; k < nv; k++) {
         if (*n == FILTER_MAX_ARGS) {
-            fprintf(stderr, "lazybackend: %s given more than %d times\n", source(a), FILTER_MAX_ARGS);
+            fprintf(stderr, "lazybackend: %s given more than %d times\n", opt_source(a), FILTER_MAX_ARGS);
             exit(2);
         }
         list[(*n)++] = v[k];
@@ -442,7 +219,7 @@ static void add_sink(struct args *a, struct config *cfg)
         for (size_t k = 0; k < cfg->n_sinks; k++)
             if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0) {
                 fprintf(stderr, "lazybackend: invalid value for %s (sqlite given twice): '%s' (see --help)\n",
-                        source(a), v);
+                        opt_source(a), v);
                 exit(2);
             }
         cfg->sinks[cfg->n_sinks++] = v;
@@ -568,54 +345,10 @@ static void answer_info_option(struct args *a)
 }
 
 /* One option of the command line or of the environment, whichever parser knows it. */
-static bool parse_option(struct args *a, struct config *cfg)
+static bool parse_option(struct args *a, void *ud)
 {
+    struct config *cfg = ud;
     return parse_server_option(a, cfg) || parse_sink_option(a, cfg) || parse_decoder_option(a, cfg);
-}
-
-/* "LAZYBACKEND_GRPC_ADDRESS" -> "--grpc-address" (upper case, digits and '_' only); false
- * for any other name. */
-static bool option_of_variable(const char *var, size_t len, char *out, size_t outlen)
-{
-    size_t p = strlen(ENV_PREFIX);
-    if (len <= p || len - p + 3 > outlen)
-        return false;
-    memcpy(out, "--", 2);
-    for (size_t k = p; k < len; k++) {
-        char c = var[k];
-        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
-            return false;
-        out[2 + k - p] = c == '_' ? '-' : (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-    }
-    out[2 + len - p] = 0;
-    return true;
-}
-
-/* Every LAZYBACKEND_* variable, as the option it names, unless the command line gave that
- * option (`cli` remembers which). An empty value is no value: the option keeps its default.
- * A variable that names no option is said, and ignored. */
-static void parse_environment(const struct args *cli, struct config *cfg)
-{
-    extern char **environ;
-    for (char **e = environ; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (strncmp(*e, ENV_PREFIX, strlen(ENV_PREFIX)) != 0 || !eq)
-            continue;
-        char var[128], name[128];
-        size_t len = (size_t)(eq - *e);
-        snprintf(var, sizeof var, "%.*s", (int)len, *e);
-        bool known = option_of_variable(*e, len, name, sizeof name);
-        bool given = false;
-        for (size_t k = 0; known && k < cli->n_given; k++)
-            given |= strcmp(cli->given[k], name) == 0;
-        if (given || !eq[1])
-            continue;
-        char *argv1[] = { name };
-        struct args a = { .argc = 1, .argv = argv1, .env_var = var, .env_value = eq + 1 };
-        if (!known || !(parse_option(&a, cfg) || a.switch_off))
-            fprintf(stderr, "lazybackend: ignoring %s: it names no option (LAZYBACKEND_ and an "
-                    "option's name, e.g. LAZYBACKEND_GRPC_ADDRESS)\n", var);
-    }
 }
 
 /* Parses options into cfg, in order (a bad one ends the process with status 2 before
@@ -641,7 +374,7 @@ void parse_options(int argc, char **argv, int first, struct config *cfg, const c
         }
         (*files)[(*n_files)++] = arg;
     }
-    parse_environment(&a, cfg);
+    args_from_environment(&a, parse_option, cfg);
 }
 
 /* What the parsers cannot see one option at a time: combinations, and lists with nothing in
