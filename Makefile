@@ -7,6 +7,8 @@
 #   make fuzz       the libFuzzer targets build/fuzz/fuzz_* (clang); scripts/fuzz runs them
 #   make static     the fully static binary for nodes, dist/lazybackend-VERSION-linux-ARCH
 #                   (musl, libraries rebuilt from Debian sources; docs/static-build.md)
+#   make install    the binary, the systemd unit and the man page under PREFIX (/usr/local),
+#                   below DESTDIR when given; make uninstall removes them
 CC       ?= cc
 SANITIZE ?= 0
 NANOPB_GEN ?= /usr/bin/nanopb_generator.py
@@ -119,6 +121,31 @@ test: test-deps $(BIN) $(TEST_BINS)
 
 bench: test-deps all
 	scripts/bench
+
+# make install: $(PREFIX)/bin/lazybackend, the unit in $(PREFIX)/lib/systemd/system (where
+# systemd looks for the units of /usr/local and /usr: `systemd-analyze unit-paths`), its
+# ExecStart= rewritten to this PREFIX, and lazybackend(1) generated from --help
+# (scripts/manpage). DESTDIR stages it all elsewhere (packaging, tests): no root needed.
+PREFIX  ?= /usr/local
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+MANDIR  ?= $(PREFIX)/share/man
+MANPAGE := $(BUILD)/lazybackend.1
+.PHONY: install uninstall man
+man: $(MANPAGE)
+$(MANPAGE): $(BIN) scripts/manpage
+	scripts/manpage $(abspath $(BIN)) > $@.tmp && mv $@.tmp $@
+
+install: $(BIN) $(MANPAGE)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lazybackend
+	sed 's|^ExecStart=/usr/local/bin/|ExecStart=$(PREFIX)/bin/|' dist/systemd/lazybackend.service \
+	  > $(DESTDIR)$(UNITDIR)/lazybackend.service
+	chmod 644 $(DESTDIR)$(UNITDIR)/lazybackend.service
+	install -m 644 $(MANPAGE) $(DESTDIR)$(MANDIR)/man1/lazybackend.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/lazybackend $(DESTDIR)$(UNITDIR)/lazybackend.service \
+	  $(DESTDIR)$(MANDIR)/man1/lazybackend.1
 
 clean:
 	rm -rf build lazybackend

@@ -8,9 +8,13 @@
  * knows about the others' internals.
  *
  *   options.c   --help, the option parser, the defaults (struct config, options.h)
+ *   args.c      how an option's value is read and checked, from an argument or from a
+ *               LAZYBACKEND_* environment variable
  *   pipeline.c  the sinks and the filter stage, a request through a decoder, the counts,
  *               and giving everything back
  *   serve.c     `lazybackend serve`: the ports and their handlers, signals, shutdown
+ *   service.c   what serve tells a service manager (systemd): ready, status, stopping,
+ *               and the watchdog pings
  *   decode.c    `lazybackend decode FILE...`: captured payloads through the same decoder
  *   send.c      `lazybackend send FILE...`: captured payloads to a running server
  *   capture.c   the one reader of captured payloads (protobuf, JSON, gzip) for both
@@ -26,6 +30,7 @@
 #include <stdint.h>
 
 #include "cmd/options.h"
+#include "cmd/service.h"
 #include "h2/otlp_http.h"
 #include "h2/server.h"
 #include "lib/loop.h"
@@ -66,6 +71,7 @@ struct app {
      * a filter whose output is closed; with others it goes on and /healthz says so. */
     bool stdout_gone;
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
+    struct service service;         /* the service manager's view (service.c) */
 };
 
 /* ---------- the commands (a zeroed app, sigfd -1, options parsed and checked) ---------- */

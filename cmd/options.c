@@ -7,14 +7,19 @@
  * side. Every option is parsed (and refused, with exit status 2) before anything is set up,
  * which is why a bad value simply ends the process: there is nothing to give back yet. The
  * query commands (top|folded|flamegraph) have options of their own (sinks/sqlite/query.c).
+ *
+ * Every option can also come from the environment (LAZYBACKEND_GRPC_ADDRESS for
+ * --grpc-address), for a systemd EnvironmentFile=. The variables go through the very same
+ * matching and checking as arguments (args.c hands each to parse_option() as if it were one
+ * argument), so no option is listed twice and none can be forgotten; the command line wins
+ * over the environment.
  */
-#include <errno.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cmd/args.h"
 #include "cmd/options.h"
 #include "lib/log.h"
 #include "otlp/detect.h"
@@ -53,7 +58,8 @@ static void usage(FILE *out)
 "  --folded-root none|executable|container|thread\n"
 "                               folded: first frame of every stack (default none; missing\n"
 "                               value: [unknown])\n"
-"  --sqlite-path FILE           sqlite sink database (default lazybackend.db; created, upgraded)\n"
+"  --sqlite-path FILE           sqlite sink database (default lazybackend.db, under systemd\n"
+"                               $STATE_DIRECTORY/lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
 "  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
@@ -65,7 +71,8 @@ static void usage(FILE *out)
 "  --clickhouse-max-queue-bytes SIZE  memory for unsent batches (default 64MiB); beyond it\n"
 "                               batches go to the spool\n"
 "  --clickhouse-spool-dir DIR   on-disk spool for batches ClickHouse cannot take yet, and for\n"
-"                               what is unsent at shutdown (default: none)\n"
+"                               what is unsent at shutdown (default: none, under systemd\n"
+"                               $STATE_DIRECTORY/clickhouse-spool)\n"
 "  --clickhouse-spool-max-bytes SIZE  spool cap (default 1GiB); when full, requests are refused\n"
 "                               with UNAVAILABLE\n"
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
@@ -100,146 +107,25 @@ static void usage(FILE *out)
 "                               process.executable.name=java). Repeatable: all must match\n"
 "  --min-frames N               samples with at least N frames\n"
 "\n"
-"SIZE takes a suffix: K, M, G (or KiB, MiB, GiB), powers of 1024.\n");
+"SIZE takes a suffix: K, M, G (or KiB, MiB, GiB), powers of 1024.\n"
+"\n"
+"Every option can be set in the environment too, the command line winning: LAZYBACKEND_ and its\n"
+"name in capitals, '_' for '-' (LAZYBACKEND_GRPC_ADDRESS=:4317, LAZYBACKEND_NO_FRAMES=1 (or 0),\n"
+"LAZYBACKEND_SINK=stdout,sqlite: repeatable options take a comma-separated list).\n");
 }
 
-/* SIZE: a count of bytes with an optional K/M/G (KiB, MiB, GiB) suffix, powers of 1024. */
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *s == '-')
-        return -1;
-    unsigned long long mult = 1;
-    if (*end) {
-        switch (*end) {
-        case 'k': case 'K': mult = 1ull << 10; break;
-        case 'm': case 'M': mult = 1ull << 20; break;
-        case 'g': case 'G': mult = 1ull << 30; break;
-        default: return -1;
-        }
-        end++;
-        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
-            end += strlen(end);
-        if (*end)
-            return -1;
-    }
-    if (v > ULLONG_MAX / mult)
-        return -1;
-    *out = (size_t)(v * mult);
-    return 0;
-}
-
-/* A plain decimal number up to `max` (strtoul alone would take "-1", "12x" and overflow). */
-static int parse_uint(const char *s, unsigned max, unsigned *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(s, &end, 10);
-    if (errno || end == s || *end || *s == '-' || v > max)
-        return -1;
-    *out = (unsigned)v;
-    return 0;
-}
-
-/* The argument vector being parsed and the option just recognised, so that an option is
- * named once: where it is matched (opt) and no more where its value is read and checked. */
-struct args {
-    int argc;
-    char **argv;
-    int i;              /* the current argument */
-    const char *name;   /* the option opt() matched last */
-};
-
-/* True when the current argument is option `name`, alone or as "--name=value". */
-static bool opt(struct args *a, const char *name)
-{
-    const char *arg = a->argv[a->i];
-    size_t n = strlen(name);
-    if (strncmp(arg, name, n) != 0 || (arg[n] != 0 && arg[n] != '='))
-        return false;
-    a->name = name;
-    return true;
-}
-
-/* True when the current argument is the switch `name` (switches take no "=value"). */
-static bool flag(const struct args *a, const char *name)
-{
-    return strcmp(a->argv[a->i], name) == 0;
-}
-
-/* The matched option's value: after its '=', or the next argument. A missing value ends the
- * process (exit 2), as every bad option does: nothing has been set up yet. */
-static const char *opt_value(struct args *a)
-{
-    const char *arg = a->argv[a->i];
-    size_t n = strlen(a->name);
-    if (arg[n] == '=')
-        return arg + n + 1;
-    if (a->i + 1 >= a->argc) {
-        fprintf(stderr, "lazybackend: %s needs a value\n", a->name);
-        exit(2);
-    }
-    return a->argv[++a->i];
-}
-
-/* A value the option cannot take: said with the option's name, and the process ends. */
-static void bad_value(const char *name, const char *value)
-{
-    fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", name, value);
-    exit(2);
-}
-
-/* A value that must not be empty (a path, a directory). */
-static const char *opt_nonempty(struct args *a)
-{
-    const char *v = opt_value(a);
-    if (!*v)
-        bad_value(a->name, v);
-    return v;
-}
-
-/* A number in [min, max]. */
-static unsigned opt_uint(struct args *a, unsigned min, unsigned max)
-{
-    const char *v = opt_value(a);
-    unsigned u;
-    if (parse_uint(v, max, &u) || u < min)
-        bad_value(a->name, v);
-    return u;
-}
-
-/* A SIZE in [min, max]. */
-static size_t opt_size(struct args *a, size_t min, size_t max)
-{
-    const char *v = opt_value(a);
-    size_t z;
-    if (parse_size(v, &z) || z < min || z > max)
-        bad_value(a->name, v);
-    return z;
-}
-
-/* One of `n` words: its index. */
-static size_t opt_choice(struct args *a, const char *const *words, size_t n)
-{
-    const char *v = opt_value(a);
-    for (size_t k = 0; k < n; k++)
-        if (strcmp(v, words[k]) == 0)
-            return k;
-    bad_value(a->name, v);
-    return 0;
-}
-
-/* A repeatable option's value, kept in a bounded list. */
+/* A repeatable option's values, kept in a bounded list. */
 static void opt_append(struct args *a, const char **list, size_t *n)
 {
-    const char *v = opt_value(a);
-    if (*n == FILTER_MAX_ARGS) {
-        fprintf(stderr, "lazybackend: %s given more than %d times\n", a->name, FILTER_MAX_ARGS);
-        exit(2);
+    const char *v[FILTER_MAX_ARGS];
+    size_t nv = opt_values(a, v, FILTER_MAX_ARGS);
+    for (size_t k = 0; k < nv; k++) {
+        if (*n == FILTER_MAX_ARGS) {
+            fprintf(stderr, "lazybackend: %s given more than %d times\n", opt_source(a), FILTER_MAX_ARGS);
+            exit(2);
+        }
+        list[(*n)++] = v[k];
     }
-    list[(*n)++] = v;
 }
 
 /* --clickhouse-*: true when the current argument was one of them. */
@@ -269,7 +155,7 @@ static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_optio
 }
 
 /* The stdout sink's detail switches (text and json output leave those parts out). */
-static bool parse_detail_switch(const struct args *a, struct config *cfg)
+static bool parse_detail_switch(struct args *a, struct config *cfg)
 {
     static const char *const names[] = { "--no-resource-attributes", "--no-profile-attributes",
                                          "--no-sample-attributes", "--no-frames", "--no-file-line" };
@@ -319,17 +205,25 @@ static bool parse_output_option(struct args *a, struct config *cfg)
  * other's write lock within one request). */
 static void add_sink(struct args *a, struct config *cfg)
 {
-    const char *v = opt_value(a);
-    if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
-        fprintf(stderr, "lazybackend: unknown sink '%s' (supported: stdout, sqlite, clickhouse)\n", v);
-        exit(2);
+    const char *names[MAX_SINKS];
+    size_t n = opt_values(a, names, MAX_SINKS);
+    for (size_t i = 0; i < n; i++) {
+        const char *v = names[i];
+        if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
+            fprintf(stderr, "lazybackend: unknown sink '%s'%s%s (supported: stdout, sqlite, clickhouse)\n",
+                    v, a->env_var ? " in " : "", a->env_var ? a->env_var : "");
+            exit(2);
+        }
+        if (cfg->n_sinks == MAX_SINKS)
+            bad_value(a, v);
+        for (size_t k = 0; k < cfg->n_sinks; k++)
+            if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0) {
+                fprintf(stderr, "lazybackend: invalid value for %s (sqlite given twice): '%s' (see --help)\n",
+                        opt_source(a), v);
+                exit(2);
+            }
+        cfg->sinks[cfg->n_sinks++] = v;
     }
-    if (cfg->n_sinks == MAX_SINKS)
-        bad_value("--sink", v);
-    for (size_t k = 0; k < cfg->n_sinks; k++)
-        if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0)
-            bad_value("--sink (sqlite given twice)", v);
-    cfg->sinks[cfg->n_sinks++] = v;
 }
 
 /* Which sinks, and the stdout and sqlite sinks' own options. */
@@ -418,18 +312,18 @@ static bool parse_decoder_option(struct args *a, struct config *cfg)
         const char *v = opt_value(a);
         cfg->proto_version = otlp_layout_find(v);
         if (!cfg->proto_version && strcmp(v, "auto") != 0)
-            bad_value("--proto-version", v);
+            bad_value(a, v);
     } else if (flag(a, "--detect")) {
         cfg->detect_only = true;
     } else if (opt(a, "--input-format")) {
         const char *v = opt_value(a);
         if (!capture_format_parse(v, &cfg->input_format))
-            bad_value("--input-format", v);
+            bad_value(a, v);
     } else if (opt(a, "--log-level")) {
         const char *v = opt_value(a);
         int level = log_parse_level(v);
         if (level < 0)
-            bad_value("--log-level", v);
+            bad_value(a, v);
         log_set_level((enum log_level)level);
     } else {
         return false;
@@ -438,7 +332,7 @@ static bool parse_decoder_option(struct args *a, struct config *cfg)
 }
 
 /* --help and --version answer and end the process. */
-static void answer_info_option(const struct args *a)
+static void answer_info_option(struct args *a)
 {
     if (flag(a, "--help") || flag(a, "-h")) {
         usage(stdout);
@@ -450,8 +344,16 @@ static void answer_info_option(const struct args *a)
     }
 }
 
+/* One option of the command line or of the environment, whichever parser knows it. */
+static bool parse_option(struct args *a, void *ud)
+{
+    struct config *cfg = ud;
+    return parse_server_option(a, cfg) || parse_sink_option(a, cfg) || parse_decoder_option(a, cfg);
+}
+
 /* Parses options into cfg, in order (a bad one ends the process with status 2 before
- * anything is set up); the other arguments are collected into `files`. */
+ * anything is set up), then the LAZYBACKEND_* variables of the options the command line did
+ * not give; the other arguments are collected into `files`. */
 void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files)
 {
     *files = calloc((size_t)argc, sizeof **files);
@@ -464,7 +366,7 @@ void parse_options(int argc, char **argv, int first, struct config *cfg, const c
     for (a.i = first; a.i < argc; a.i++) {
         const char *arg = argv[a.i];
         answer_info_option(&a);
-        if (parse_server_option(&a, cfg) || parse_sink_option(&a, cfg) || parse_decoder_option(&a, cfg))
+        if (parse_option(&a, cfg))
             continue;
         if (arg[0] == '-' && arg[1] != 0) {
             fprintf(stderr, "lazybackend: unknown option '%s' (see --help)\n", arg);
@@ -472,6 +374,7 @@ void parse_options(int argc, char **argv, int first, struct config *cfg, const c
         }
         (*files)[(*n_files)++] = arg;
     }
+    args_from_environment(&a, parse_option, cfg);
 }
 
 /* What the parsers cannot see one option at a time: combinations, and lists with nothing in
@@ -500,6 +403,18 @@ void check_output_options(const struct config *cfg)
     }
 }
 
+/* Under systemd's StateDirectory= (its first directory when it names several), the sqlite
+ * store and the ClickHouse spool live there by default: a sandboxed service may write nowhere
+ * else. NULL (the plain defaults) when unset or too long. */
+static const char *state_path(char *buf, size_t size, const char *file)
+{
+    const char *dir = getenv("STATE_DIRECTORY");
+    if (!dir || !*dir)
+        return NULL;
+    int k = snprintf(buf, size, "%.*s/%s", (int)strcspn(dir, ":"), dir, file);
+    return k > 0 && (size_t)k < size ? buf : NULL;
+}
+
 /* The defaults the usage text promises. */
 void config_defaults(struct config *cfg)
 {
@@ -518,4 +433,6 @@ void config_defaults(struct config *cfg)
     cfg->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
     clickhouse_sink_defaults(&cfg->clickhouse);
     cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");
+    cfg->sqlite_path = state_path(cfg->state_sqlite_path, sizeof cfg->state_sqlite_path, "lazybackend.db");
+    cfg->clickhouse.spool_dir = state_path(cfg->state_spool_dir, sizeof cfg->state_spool_dir, "clickhouse-spool");
 }

@@ -40,7 +40,8 @@ struct config {
     struct stdout_sink_options stdout_opt;     /* --output, detail switches, --folded-root */
     bool stdout_detail_set;                    /* a detail switch was given */
     struct filter_config filter;
-    const char *sqlite_path;
+    const char *sqlite_path;                   /* NULL: the sink's default */
+    char state_sqlite_path[4096], state_spool_dir[4096];   /* defaults in $STATE_DIRECTORY */
     enum sqlite_sync sqlite_sync;
     struct clickhouse_sink_options clickhouse;
     struct otlp_limits limits;
@@ -49,11 +50,13 @@ struct config {
     enum capture_format input_format;          /* decode --input-format (auto: by content) */
 };
 
-/* The defaults the usage text promises (and CLICKHOUSE_PASSWORD from the environment). */
+/* The defaults the usage text promises (and CLICKHOUSE_PASSWORD, STATE_DIRECTORY from the
+ * environment). */
 void config_defaults(struct config *cfg);
 
-/* Parses argv[first..] into cfg, in order; --help and --version answer and exit 0, a bad
- * option ends the process with status 2 before anything is set up. The other arguments are
+/* Parses argv[first..] into cfg, in order, then the LAZYBACKEND_* variables naming options
+ * the command line did not give; --help and --version answer and exit 0, a bad option or
+ * variable ends the process with status 2 before anything is set up. The other arguments are
  * collected into `*files` (a calloc'ed array the caller frees). */
 void parse_options(int argc, char **argv, int first, struct config *cfg, const char ***files, int *n_files);
 

@@ -229,6 +229,7 @@ static bool begin_shutdown(struct app *app, struct loop *loop, const char *why)
     }
     log_info("%s: stop accepting, finish in-flight requests, flush sinks", why);
     app->shutting_down = true;
+    service_stopping(app);
     app->shutdown_deadline_ms = loop_now_ms(loop) + app->cfg.shutdown_timeout_ms;
     h2_server_shutdown(app->server);
     if (app->http_server)
@@ -319,7 +320,8 @@ static void stop_serving(struct app *app, const char *why)
 }
 
 /* `lazybackend serve`: both ports until SIGINT/SIGTERM, then a drained shutdown in which the
- * sinks flush within --shutdown-timeout. */
+ * sinks flush within --shutdown-timeout. A service manager hears READY=1 once both ports
+ * listen and the sinks are open (service.c). */
 int serve_command(struct app *app)
 {
     app->stop = stop_serving;
@@ -327,10 +329,12 @@ int serve_command(struct app *app)
         return startup_failed(app);
     if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)
         return startup_failed(app);
+    service_ready(app);
     int rc = loop_run(app->loop) == 0 ? 0 : 1;
     sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
     app->sinks.n = 0;
     log_stopped(app);
+    service_stopped(app);
     app_teardown(app, 0);
     return rc;
 }

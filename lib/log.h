@@ -2,7 +2,9 @@
  * log.h - levelled log lines on stderr.
  *
  * stdout belongs to the stdout sink (users pipe it), so every diagnostic goes to stderr, one
- * line per event, prefixed with a UTC timestamp and the level. The level is process
+ * line per event, prefixed with a UTC timestamp and the level; when stderr is the journal
+ * ($JOURNAL_STREAM names it) with the syslog priority "<N>" instead of the timestamp, and on
+ * a terminal with the level in colour (log.c says why). The level is process
  * configuration, set once from --log-level.
  */
 #ifndef LB_LOG_H

@@ -37,6 +37,39 @@ def free_port():
         return s.getsockname()[1]
 
 
+def connects(port):
+    """True when a TCP connection to 127.0.0.1:port is accepted right now."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def start_logged(argv, env=None):
+    """The binary run with `argv` (after its path), stderr read until its gRPC port is
+    announced or it exited (bounded): (process, that stderr text)."""
+    p = subprocess.Popen([LB, *argv], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    os.set_blocking(p.stderr.fileno(), False)
+    err, deadline = b"", time.monotonic() + 10 * SLOW
+    while b"OTLP/gRPC on" not in err and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        err += p.stderr.read() or b""
+    return p, err.decode(errors="replace")
+
+
+def terminate(p, timeout=10):
+    """SIGTERM (unless it exited), then its exit code; None when it hung (it is then killed)."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout * SLOW)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        return None
+
+
 def wait_until(cond, timeout, step=0.05):
     """Polls cond() until it holds or `timeout` seconds passed; the last answer."""
     deadline = time.monotonic() + timeout
