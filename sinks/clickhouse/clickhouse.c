@@ -17,6 +17,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,20 +66,26 @@ static void on_stats_timer(struct loop *l, void *ud)
 
 static struct ch_sink *state(struct sink *sk) { return sk->ctx; }
 
-static bool has_room(struct ch_sink *s)
+static bool has_room(const struct ch_sink *s)
 {
     return ch_mem_bytes(s) + ch_rows_bytes(s->rows) < s->o.max_queue_bytes || ch_can_spool(s);
 }
 
-static void refusal(struct ch_sink *s, char *why, size_t whylen)
+/* Why the sink cannot take a request (has_room said no), for the refusal and for ready. */
+static void describe_full(const struct ch_sink *s, char *why, size_t whylen)
 {
-    s->st.requests_refused++;
     snprintf(why, whylen,
              "ClickHouse sink full: %zu bytes queued in memory (max %zu), %llu bytes spooled (max %llu)%s%s",
              ch_mem_bytes(s) + ch_rows_bytes(s->rows), s->o.max_queue_bytes,
              (unsigned long long)(s->spool ? ch_spool_bytes(s->spool) : 0),
              (unsigned long long)(s->spool ? ch_spool_max_bytes(s->spool) : 0),
              s->last_error[0] ? "; last ClickHouse error: " : "", s->last_error);
+}
+
+static void refusal(struct ch_sink *s, char *why, size_t whylen)
+{
+    s->st.requests_refused++;
+    describe_full(s, why, whylen);
     if (!s->refusing)
         log_warn("clickhouse: refusing requests: %s", why);
     s->refusing = true;
@@ -94,6 +101,16 @@ static int on_admit(struct sink *sk, char *why, size_t whylen)
         return 0;
     }
     refusal(s, why, whylen);
+    return -1;
+}
+
+/* admit's answer without its counting and logging (sink.h). */
+static int on_ready(const struct sink *sk, char *why, size_t whylen)
+{
+    const struct ch_sink *s = sk->ctx;
+    if (has_room(s))
+        return 0;
+    describe_full(s, why, whylen);
     return -1;
 }
 
@@ -195,6 +212,7 @@ static void on_close(struct sink *sk, int deadline_ms)
 static const struct sink_type clickhouse_type = {
     .name = "clickhouse",
     .admit = on_admit,
+    .ready = on_ready,
     .request_begin = on_request_begin,
     .resource_begin = on_resource_begin,
     .profile_begin = on_profile_begin,
@@ -203,6 +221,42 @@ static const struct sink_type clickhouse_type = {
     .request_abort = on_request_abort,
     .close = on_close,
 };
+
+/* ---- statistics for /metrics ---- */
+
+int clickhouse_sink_stats(const struct sink *sk, struct clickhouse_sink_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sk->type != &clickhouse_type || !sk->ctx)
+        return -1;
+    const struct ch_sink *s = sk->ctx;
+    const struct ch_stats *t = &s->st;
+    out->requests_queued = t->requests_queued;
+    out->requests_refused = t->requests_refused;
+    out->requests_failed = t->requests_failed;
+    out->batches_sealed = t->batches_sealed;
+    out->batches_sent = t->batches_sent;
+    out->batches_retried = t->batches_retried;
+    out->batches_spooled = t->batches_spooled;
+    out->batches_replayed = t->batches_replayed;
+    out->batches_quarantined = t->batches_quarantined;
+    out->attempts_failed = t->attempts_failed;
+    out->rows_sent = t->rows_sent;
+    out->bytes_sent = t->bytes_sent;
+    out->queue_rows = ch_rows_samples(s->rows);
+    for (const struct ch_batch *b = s->qhead; b; b = b->next)
+        out->queue_rows += b->part[CH_SAMPLES].rows;
+    if (s->cur && !s->cur_spooled)
+        out->queue_rows += s->cur->part[CH_SAMPLES].rows;
+    out->queue_bytes = ch_mem_bytes(s) + ch_rows_bytes(s->rows);
+    out->queue_max_bytes = s->o.max_queue_bytes;
+    if (s->spool) {
+        out->spool_batches = ch_spool_count(s->spool);
+        out->spool_bytes = ch_spool_bytes(s->spool);
+        out->spool_max_bytes = ch_spool_max_bytes(s->spool);
+    }
+    return 0;
+}
 
 /* ---- construction ---- */
 
