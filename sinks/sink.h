@@ -37,9 +37,11 @@ struct sink_type {
     /* Can the sink take one more request right now? 0 = yes; otherwise a reason is written
      * to `why` and the transport answers UNAVAILABLE / 503. */
     int (*admit)(struct sink *s, char *why, size_t whylen);
-    /* The same question without taking a request: would admit say yes now? Nothing is
-     * counted or logged (admit may do both), so /healthz and the gRPC health check can ask
-     * as often as they are polled. 0 = yes, else the reason in `why`. NULL: always yes. */
+    /* Can the sink take requests now? The question /healthz and the gRPC health check ask,
+     * as often as they are polled, so nothing is counted or logged (admit may do both). It
+     * may answer more carefully than admit, which cannot know a request's size (the
+     * ClickHouse sink: would one as large as the last fit). 0 = yes, else the reason in
+     * `why`. NULL: always yes. */
     int (*ready)(const struct sink *s, char *why, size_t whylen);
     void (*request_begin)(struct sink *s, const struct lb_request *r);
     void (*resource_begin)(struct sink *s, const struct lb_resource *r);

@@ -104,11 +104,15 @@ static int on_admit(struct sink *sk, char *why, size_t whylen)
     return -1;
 }
 
-/* admit's answer without its counting and logging (sink.h). */
+/* For /healthz (sink.h): would a request as large as the last one fit now? Stricter than
+ * admit, which cannot know a request's size: once the spool is full, admit still lets in
+ * requests that request_end then refuses for want of memory, while this says no until memory
+ * or the spool has room again (it recovers by itself as ClickHouse takes batches). Counts and
+ * logs nothing. */
 static int on_ready(const struct sink *sk, char *why, size_t whylen)
 {
     const struct ch_sink *s = sk->ctx;
-    if (has_room(s))
+    if (ch_can_spool(s) || ch_mem_bytes(s) + ch_rows_bytes(s->rows) + s->last_request_bytes < s->o.max_queue_bytes)
         return 0;
     describe_full(s, why, whylen);
     return -1;
@@ -119,6 +123,7 @@ static void on_request_begin(struct sink *sk, const struct lb_request *r)
     struct ch_sink *s = state(sk);
     uint64_t id = ch_random(s);
     ch_rows_request_begin(s->rows, r, id ? id : 1);
+    s->request_begin_bytes = ch_rows_bytes(s->rows);
 }
 
 static void on_resource_begin(struct sink *sk, const struct lb_resource *r) { ch_rows_resource(state(sk)->rows, r); }
@@ -130,6 +135,8 @@ static int on_request_end(struct sink *sk, const struct lb_request *r, char *why
     (void)r;
     struct ch_sink *s = state(sk);
     const char *failed = ch_rows_failed(s->rows);
+    size_t now = ch_rows_bytes(s->rows);
+    s->last_request_bytes = now > s->request_begin_bytes ? now - s->request_begin_bytes : 0;
     if (failed) {
         snprintf(why, whylen, "%s", failed);
         ch_rows_rollback(s->rows);

@@ -210,6 +210,9 @@ struct ch_sink {
     uint64_t retry_timer, flush_timer, stats_timer;
     uint64_t rng;
     bool closing, refusing;
+    /* The open batch's bytes when the current request began, and how many bytes of rows the
+     * last request made (committed or refused): ready asks whether one like it would fit. */
+    size_t request_begin_bytes, last_request_bytes;
     /* errors already logged since the last success */
     struct ch_logged_error { int table, code; } errs[CH_MAX_DISTINCT_ERRORS];
     size_t n_errs;
