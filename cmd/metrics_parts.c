@@ -118,14 +118,21 @@ static void filter_drops(struct prom *p, const struct app *app)
     prom_u64(p, "lazybackend_filter_removed_frames_total", fs.frames_removed, (char *)NULL);
 }
 
+/* The first configured sink called `name`, or NULL. */
+static const struct sink *find_sink(const struct sink_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->v[i].type->name, name) == 0)
+            return &set->v[i];
+    return NULL;
+}
+
 /* The SQLite sink's commits (--sink sqlite is given at most once). */
 static void sqlite_part(struct prom *p, const struct sink_set *set)
 {
     struct sqlite_sink_stats st;
-    size_t i = 0;
-    while (i < set->n && sqlite_sink_stats(&set->v[i], &st) != 0)
-        i++;
-    if (i == set->n)
+    const struct sink *s = find_sink(set, "sqlite");
+    if (!s || sqlite_sink_stats(s, &st) != 0)
         return;
     prom_family(p, "lazybackend_sqlite_commit_duration_seconds", "histogram",
                 "How long each SQLite COMMIT took (the fsync with --sqlite-sync full).");
@@ -152,29 +159,26 @@ static void clickhouse_family(struct prom *p, const struct sink_set *set, const 
 /* Every ClickHouse sink's statistics (none: no family at all). */
 static void clickhouse_part(struct prom *p, const struct sink_set *set)
 {
-    struct clickhouse_sink_stats any;
-    size_t i = 0;
-    while (i < set->n && clickhouse_sink_stats(&set->v[i], &any) != 0)
-        i++;
-    if (i == set->n)
+    if (!find_sink(set, "clickhouse"))
         return;
     static const struct {
         const char *name, *type, *help;
         size_t offset;
     } fam[] = {
 #define CH(name, type, help, member) { "lazybackend_clickhouse_" name, type, help, offsetof(struct clickhouse_sink_stats, member) }
-        CH("requests_queued_total", "counter", "Requests whose rows were queued for ClickHouse.", requests_queued),
-        CH("requests_refused_total", "counter", "Requests refused: queue and spool full.", requests_refused),
-        CH("requests_failed_total", "counter", "Requests whose rows could not be queued.", requests_failed),
-        CH("batches_sealed_total", "counter", "Batches sealed (compressed, ready to send).", batches_sealed),
-        CH("batches_sent_total", "counter", "Batches ClickHouse accepted whole.", batches_sent),
-        CH("batches_retried_total", "counter", "Batches that needed more than one attempt.", batches_retried),
-        CH("batches_spooled_total", "counter", "Batches written to the spool.", batches_spooled),
-        CH("batches_replayed_total", "counter", "Batches read back from the spool to send.", batches_replayed),
-        CH("batches_quarantined_total", "counter", "Unreadable spool files set aside.", batches_quarantined),
-        CH("failed_attempts_total", "counter", "HTTP requests to ClickHouse that failed.", attempts_failed),
-        CH("rows_sent_total", "counter", "Sample rows ClickHouse accepted.", rows_sent),
-        CH("sent_bytes_total", "counter", "Compressed bytes ClickHouse accepted.", bytes_sent),
+#define CC(name, help, member) CH(name, "counter", help, counts.member)
+        CC("requests_queued_total", "Requests whose rows were queued for ClickHouse.", requests_queued),
+        CC("requests_refused_total", "Requests refused: queue and spool full.", requests_refused),
+        CC("requests_failed_total", "Requests whose rows could not be queued.", requests_failed),
+        CC("batches_sealed_total", "Batches sealed (compressed, ready to send).", batches_sealed),
+        CC("batches_sent_total", "Batches ClickHouse accepted whole.", batches_sent),
+        CC("batches_retried_total", "Batches that needed more than one attempt.", batches_retried),
+        CC("batches_spooled_total", "Batches written to the spool.", batches_spooled),
+        CC("batches_replayed_total", "Batches read back from the spool to send.", batches_replayed),
+        CC("batches_quarantined_total", "Unreadable spool files set aside.", batches_quarantined),
+        CC("failed_attempts_total", "HTTP requests to ClickHouse that failed.", attempts_failed),
+        CC("rows_sent_total", "Sample rows ClickHouse accepted.", rows_sent),
+        CC("sent_bytes_total", "Compressed bytes ClickHouse accepted.", bytes_sent),
         CH("queue_rows", "gauge", "Sample rows in memory, not yet accepted by ClickHouse.", queue_rows),
         CH("queue_bytes", "gauge", "Bytes in memory for ClickHouse (sealed batches compressed, the open batch not).",
            queue_bytes),
@@ -182,6 +186,7 @@ static void clickhouse_part(struct prom *p, const struct sink_set *set)
         CH("spool_batches", "gauge", "Batches in the spool directory.", spool_batches),
         CH("spool_bytes", "gauge", "Bytes in the spool directory.", spool_bytes),
         CH("spool_max_bytes", "gauge", "--clickhouse-spool-max-bytes (0: no spool).", spool_max_bytes),
+#undef CC
 #undef CH
     };
     for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++)

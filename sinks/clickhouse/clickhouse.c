@@ -36,7 +36,7 @@
 
 static void log_stats(struct ch_sink *s, bool final)
 {
-    const struct ch_stats *t = &s->st;
+    const struct clickhouse_counts *t = &s->st;
     char spool[160] = "no spool";
     if (s->spool)
         snprintf(spool, sizeof spool, "%zu batches (%llu bytes) in the spool", ch_spool_count(s->spool),
@@ -237,19 +237,7 @@ int clickhouse_sink_stats(const struct sink *sk, struct clickhouse_sink_stats *o
     if (sk->type != &clickhouse_type || !sk->ctx)
         return -1;
     const struct ch_sink *s = sk->ctx;
-    const struct ch_stats *t = &s->st;
-    out->requests_queued = t->requests_queued;
-    out->requests_refused = t->requests_refused;
-    out->requests_failed = t->requests_failed;
-    out->batches_sealed = t->batches_sealed;
-    out->batches_sent = t->batches_sent;
-    out->batches_retried = t->batches_retried;
-    out->batches_spooled = t->batches_spooled;
-    out->batches_replayed = t->batches_replayed;
-    out->batches_quarantined = t->batches_quarantined;
-    out->attempts_failed = t->attempts_failed;
-    out->rows_sent = t->rows_sent;
-    out->bytes_sent = t->bytes_sent;
+    out->counts = s->st;
     out->queue_rows = ch_rows_samples(s->rows);
     for (const struct ch_batch *b = s->qhead; b; b = b->next)
         out->queue_rows += b->part[CH_SAMPLES].rows;

@@ -174,12 +174,6 @@ uint64_t ch_now_ms(void);
 
 #define CH_MAX_DISTINCT_ERRORS 32
 
-struct ch_stats {
-    uint64_t requests_queued, requests_refused, requests_failed;
-    uint64_t batches_sealed, batches_sent, rows_sent, bytes_sent;
-    uint64_t attempts_failed, batches_retried, batches_spooled, batches_replayed, batches_quarantined;
-};
-
 struct ch_sink {
     struct clickhouse_sink_options o;
     char *strings;               /* one allocation holding the copied option strings */
@@ -217,7 +211,7 @@ struct ch_sink {
     struct ch_logged_error { int table, code; } errs[CH_MAX_DISTINCT_ERRORS];
     size_t n_errs;
     char last_error[256];
-    struct ch_stats st;
+    struct clickhouse_counts st;   /* clickhouse.h */
 };
 
 /* splitmix64: batch ids and the backoff's jitter. */

@@ -23,7 +23,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
-from tap import check, run, done, failed  # noqa: E402
+from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 import httpgen as hg  # noqa: E402
 import scrape  # noqa: E402
@@ -344,8 +344,7 @@ def test_clickhouse():
         check("server exits 0", srv.stop(timeout=60) == 0, srv.stderr()[-1500:])
     finally:
         srv.cleanup()
-        ch.stop()
-        ch.cleanup(keep=failed() > 0)
+        ch.stop_and_clean()
 
 
 run("counts equal what was sent", test_counts)

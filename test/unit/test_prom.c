@@ -21,12 +21,18 @@ static const char *page(struct buf *b)
     return (const char *)b->data;
 }
 
+/* A writer on a fresh buffer of `limit` bytes. */
+static void open_page(struct buf *b, struct prom *p, size_t limit)
+{
+    buf_init(b, limit);
+    prom_init(p, b);
+}
+
 TEST(family_and_plain_samples)
 {
     struct buf b;
     struct prom p;
-    buf_init(&b, 1 << 16);
-    prom_init(&p, &b);
+    open_page(&b, &p, 1 << 16);
     prom_family(&p, "x_total", "counter", "Things.");
     prom_u64(&p, "x_total", 18446744073709551615ull, (const char *)NULL);
     prom_u64(&p, "x_total", 0, "a", "1", "b", "two", (const char *)NULL);
@@ -41,8 +47,7 @@ TEST(escaping)
 {
     struct buf b;
     struct prom p;
-    buf_init(&b, 1 << 16);
-    prom_init(&p, &b);
+    open_page(&b, &p, 1 << 16);
     prom_family(&p, "y", "gauge", "a \\ and a \"quote\"\nsecond line");
     prom_double(&p, "y", 1.5, "v", "back\\slash \"q\"\nnl", (const char *)NULL);
     CHECK_EQ_STR(page(&b), "# HELP y a \\\\ and a \"quote\"\\nsecond line\n# TYPE y gauge\n"
@@ -81,8 +86,7 @@ TEST(histogram_buckets_are_cumulative)
     CHECK_EQ_INT(h.sum, 0 + 10 + 11 + 100 + 5000 + 999 + 1000 + 1001);
     struct buf b;
     struct prom p;
-    buf_init(&b, 1 << 16);
-    prom_init(&p, &b);
+    open_page(&b, &p, 1 << 16);
     prom_histogram(&p, "d_seconds", &h, 0.001, "k", "v", (const char *)NULL);
     CHECK_EQ_STR(page(&b), "d_seconds_bucket{k=\"v\",le=\"0.01\"} 2\n"
                            "d_seconds_bucket{k=\"v\",le=\"0.1\"} 4\n"
@@ -110,8 +114,7 @@ TEST(a_full_buffer_is_reported)
 {
     struct buf b;
     struct prom p;
-    buf_init(&b, 20);
-    prom_init(&p, &b);
+    open_page(&b, &p, 20);
     prom_single(&p, "a_rather_long_name", "gauge", "Help text longer than twenty bytes.", 1);
     CHECK(p.failed);
     CHECK(b.len <= 20);
