@@ -347,7 +347,27 @@ def test_clickhouse():
         ch.stop_and_clean()
 
 
+def test_any_client():
+    """The page over h2c too, HEAD without a body, and whole even when --max-message-size is
+    smaller than the page (that limit is about what clients send)."""
+    srv = hg.Server("--max-message-size", "1024")
+    try:
+        r = hg.curl(srv.url + "/metrics", mode="h2")
+        ok = r.status == 200 and r.header("content-type") == scrape.CONTENT_TYPE and len(r.body) > 1024
+        check("GET /metrics over h2c with --max-message-size 1024: 200, the whole page", ok, r)
+        if ok:
+            page = scrape.Page(r.body.decode())
+            check("... which parses, with the healthy gauge at 1", page.value("lazybackend_healthy") == 1)
+        raw = hg.raw_exchange(srv.http_port, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        check("HEAD /metrics: 200 and no body", raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(b"\r\n\r\n"),
+              raw[:300])
+        check("server exits 0", srv.stop() == 0, srv.stderr()[-1500:])
+    finally:
+        srv.cleanup()
+
+
 run("counts equal what was sent", test_counts)
+run("any client, any size limit", test_any_client)
 run("a filter's drops", test_filter)
 run("sqlite commits", test_sqlite)
 run("clickhouse batches", test_clickhouse)
