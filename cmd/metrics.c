@@ -96,10 +96,13 @@ void metrics_count_traces(struct metrics *m, const struct lb_request *req, const
         m->spans[t].not_kept += res->spans;
 }
 
-void metrics_count_refused(struct metrics *m, enum metrics_transport t, enum otlp_signal sig, int kind,
+void metrics_count_refused(struct metrics *m, enum metrics_transport t, enum otlp_signal sig, const char *kind,
                            size_t wire_bytes, size_t length, uint64_t started_ns)
 {
-    count_request(m, t, sig, METRICS_INVALID, kind, wire_bytes, length, started_ns);
+    int k = 1;
+    while (k < METRICS_PROBLEMS && strcmp(problem_name[k], kind) != 0)
+        k++;   /* not found: counted as a request, under no kind */
+    count_request(m, t, sig, METRICS_INVALID, k, wire_bytes, length, started_ns);
 }
 
 /* ---------- the page ---------- */

@@ -81,9 +81,9 @@ void metrics_count_profiles(struct metrics *m, const struct lb_request *req, con
 void metrics_count_traces(struct metrics *m, const struct lb_request *req, const struct otlp_trace_result *res,
                           bool kept, uint64_t started_ns);
 
-/* A request refused before decoding: `kind` METRICS_JSON, METRICS_CONTENT_TYPE or
- * OTLP_PROBLEM_TOO_LARGE. */
-void metrics_count_refused(struct metrics *m, enum metrics_transport t, enum otlp_signal sig, int kind,
+/* A request refused before decoding; `kind` is the decode error's label ("json",
+ * "content_type", "too_large": struct otlp_http_refusal's). */
+void metrics_count_refused(struct metrics *m, enum metrics_transport t, enum otlp_signal sig, const char *kind,
                            size_t wire_bytes, size_t length, uint64_t started_ns);
 
 /* GET /metrics (struct otlp_http_service's `metrics`; `ud` is the app): the whole page

@@ -95,9 +95,7 @@ static void http_traces(void *ud, const struct otlp_http_call *call, struct otlp
 static void http_refused(void *ud, const struct otlp_http_refusal *r)
 {
     struct app *app = ud;
-    int kind = strcmp(r->kind, "json") == 0 ? METRICS_JSON
-             : strcmp(r->kind, "content_type") == 0 ? METRICS_CONTENT_TYPE : OTLP_PROBLEM_TOO_LARGE;
-    metrics_count_refused(&app->metrics, METRICS_HTTP, r->signal, kind, r->wire_bytes, r->length, r->started_ns);
+    metrics_count_refused(&app->metrics, METRICS_HTTP, r->signal, r->kind, r->wire_bytes, r->length, r->started_ns);
 }
 
 /* ---------- the ports ---------- */
