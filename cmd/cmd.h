@@ -11,7 +11,8 @@
  *   args.c      how an option's value is read and checked, from an argument or from a
  *               LAZYBACKEND_* environment variable
  *   pipeline.c  the sinks and the filter stage, a request through a decoder, the counts,
- *               and giving everything back
+ *               the server's health, and giving everything back
+ *   metrics.c   GET /metrics: the request counters, and the page (metrics_parts.c the rest)
  *   serve.c     `lazybackend serve`: the ports and their handlers, signals, shutdown
  *   service.c   what serve tells a service manager (systemd): ready, status, stopping,
  *               and the watchdog pings
@@ -29,8 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cmd/metrics.h"
 #include "cmd/options.h"
 #include "cmd/service.h"
+#include "h2/grpc_health.h"
 #include "h2/otlp_http.h"
 #include "h2/server.h"
 #include "lib/loop.h"
@@ -63,6 +66,9 @@ struct app {
     struct h2_server *http_server;  /* OTLP/HTTP (HTTP/1.1 and h2c), or NULL */
     int sigfd;                      /* signalfd on the loop, or -1 */
     struct otlp_http_service http_service;
+    struct grpc_health_service grpc_health;
+    struct metrics metrics;             /* GET /metrics (metrics.h) */
+    char unhealthy_why[320];            /* app_unhealthy's answer when it is a sink's reason */
     struct otlp_trace_decoder *trace_decoder;
     struct { uint64_t requests, ok, spans, ignored_spans, rejected_spans; } trace_stats;
     struct layout_peer layout_peers[LAYOUT_PEERS];
@@ -108,17 +114,19 @@ uint64_t now_unix_nano(void);
  * the command (app->stop) when stdout was its only sink. */
 void note_stdout_reader(struct app *app);
 
-/* Why the server is not healthy (/healthz answers 503 with it), or NULL. */
+/* Why the server is not healthy, or NULL: shutting down, the stdout sink's reader gone, or a
+ * sink that would refuse a request now (sink_set_ready). /healthz answers 503 with it, the
+ * gRPC health check NOT_SERVING. */
 const char *app_unhealthy(void *app);
 
 /* Counts a profiles request's outcome into app->stats. */
 void count_result(struct app *app, const struct otlp_result *res);
 
 /* A profiles / traces request from the network (either port) through its decoder into the
- * sinks, counted and logged with `how` it came. */
+ * sinks, counted (its duration from `started_ns`, lib/clock.h) and logged with `how` it came. */
 void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,
-                  const uint8_t *msg, size_t len, struct otlp_result *res);
+                  const uint8_t *msg, size_t len, uint64_t started_ns, struct otlp_result *res);
 void run_traces(struct app *app, struct lb_request *req, const char *how,
-                const uint8_t *msg, size_t len, struct otlp_trace_result *res);
+                const uint8_t *msg, size_t len, uint64_t started_ns, struct otlp_trace_result *res);
 
 #endif

@@ -137,11 +137,16 @@ void note_stdout_reader(struct app *app)
 
 const char *app_unhealthy(void *ud)
 {
-    const struct app *app = ud;
+    struct app *app = ud;
     if (app->shutting_down)
         return "shutting down";
     if (app->stdout_gone)
         return "stdout sink off: its reader went away";
+    char why[256];
+    if (sink_set_ready(&app->sinks, why, sizeof why) != 0) {
+        snprintf(app->unhealthy_why, sizeof app->unhealthy_why, "a sink cannot take requests: %s", why);
+        return app->unhealthy_why;
+    }
     return NULL;
 }
 
@@ -191,15 +196,30 @@ static void note_layout(struct app *app, const char *peer)
     slot->layout = det->layout;
 }
 
+/* Samples the filter stage passed to the sinks so far (0 without one): a request's delivered
+ * samples are the difference across it. */
+static uint64_t filter_passed(const struct app *app)
+{
+    if (!app->filter_sink.type)
+        return 0;
+    struct filter_stats fs;
+    filter_stats(&app->filter_sink, &fs);
+    return fs.samples_passed;
+}
+
 /* Any profiles request from the network: decoded into the sinks, counted, and logged with
  * `how` it came ("HTTP/1.1, json"; NULL for gRPC, whose log line names no transport). */
 void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,
-                         const uint8_t *msg, size_t len, struct otlp_result *res)
+                  const uint8_t *msg, size_t len, uint64_t started_ns, struct otlp_result *res)
 {
     req->received_unix_nano = now_unix_nano();
     req->sequence = ++app->sequence;
+    uint64_t passed_before = filter_passed(app);
     otlp_export_profiles(app->decoder, msg, len, req, sink_set_consumer(&app->sinks), res);
     count_result(app, res);
+    metrics_count_profiles(&app->metrics, req, res, otlp_decoder_detection(app->decoder)->layout,
+                           app->filter_sink.type ? filter_passed(app) - passed_before : res->samples,
+                           started_ns);
     note_stdout_reader(app);
     if (res->status != OTLP_OK)
         return;   /* the transport logs errors with their status */
@@ -221,7 +241,7 @@ static struct sink_set *trace_sinks(struct app *app)
 
 /* Any traces request, whatever carried it: decoded into the span sinks, counted, logged. */
 void run_traces(struct app *app, struct lb_request *req, const char *how,
-                       const uint8_t *msg, size_t len, struct otlp_trace_result *res)
+                const uint8_t *msg, size_t len, uint64_t started_ns, struct otlp_trace_result *res)
 {
     req->received_unix_nano = now_unix_nano();
     req->sequence = ++app->sequence;
@@ -231,6 +251,7 @@ void run_traces(struct app *app, struct lb_request *req, const char *how,
     /* With no sink that takes spans (only sqlite or clickhouse), a valid request is accepted
      * and its spans kept nowhere, by design: said so, never counted as delivered. */
     bool kept = sink_set_takes_spans(sinks);
+    metrics_count_traces(&app->metrics, req, res, kept, started_ns);
     app->trace_stats.requests++;
     app->trace_stats.rejected_spans += res->rejected_spans;
     if (res->status != OTLP_OK)

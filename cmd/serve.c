@@ -15,8 +15,10 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "h2/grpc_health.h"
 #include "h2/otlp_http.h"
 #include "h2/server.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "otlp/decode.h"
@@ -24,7 +26,9 @@
 #include "sinks/sink.h"
 #include "sinks/stdout/stdout.h"
 
-#define PROFILES_EXPORT_PATH "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export"
+#define PROFILES_SERVICE "opentelemetry.proto.collector.profiles.v1development.ProfilesService"
+#define TRACES_SERVICE "opentelemetry.proto.collector.trace.v1.TraceService"
+#define PROFILES_EXPORT_PATH "/" PROFILES_SERVICE "/Export"
 
 /* ---------- the handlers: a call from either port, through the pipeline ---------- */
 
@@ -53,7 +57,7 @@ static void grpc_profiles(void *ud, const struct grpc_call *call, struct grpc_re
 {
     struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
     struct otlp_result res;
-    run_profiles(ud, &req, NULL, call->compressed, call->message, call->length, &res);
+    run_profiles(ud, &req, NULL, call->compressed, call->message, call->length, clock_mono_ns(), &res);
     grpc_answer(reply, res.status, res.message,
                 res.status == OTLP_OK ? otlp_encode_profiles_response(&res, &reply->body) : 0);
 }
@@ -63,7 +67,8 @@ static void grpc_traces(void *ud, const struct grpc_call *call, struct grpc_repl
 {
     struct lb_request req = { .transport = "grpc", .peer = call->peer, .wire_bytes = call->wire_bytes };
     struct otlp_trace_result res;
-    run_traces(ud, &req, call->compressed ? "grpc, gzip" : "grpc", call->message, call->length, &res);
+    run_traces(ud, &req, call->compressed ? "grpc, gzip" : "grpc", call->message, call->length, clock_mono_ns(),
+               &res);
     grpc_answer(reply, res.status, res.message,
                 res.status == OTLP_OK ? otlp_encode_traces_response(&res, &reply->body) : 0);
 }
@@ -74,7 +79,7 @@ static void http_profiles(void *ud, const struct otlp_http_call *call, struct ot
     struct lb_request req = { .transport = "http", .peer = call->peer, .wire_bytes = call->wire_bytes };
     char how[64];
     snprintf(how, sizeof how, "%s, %s", call->protocol, call->format);
-    run_profiles(ud, &req, how, call->compressed, call->message, call->length, res);
+    run_profiles(ud, &req, how, call->compressed, call->message, call->length, call->started_ns, res);
 }
 
 /* POST /v1/traces */
@@ -83,7 +88,14 @@ static void http_traces(void *ud, const struct otlp_http_call *call, struct otlp
     struct lb_request req = { .transport = "http", .peer = call->peer, .wire_bytes = call->wire_bytes };
     char how[64];
     snprintf(how, sizeof how, "%s, %s%s", call->protocol, call->format, call->compressed ? ", gzip" : "");
-    run_traces(ud, &req, how, call->message, call->length, res);
+    run_traces(ud, &req, how, call->message, call->length, call->started_ns, res);
+}
+
+/* An export the HTTP route refused before decoding (415, or JSON that does not transcode). */
+static void http_refused(void *ud, const struct otlp_http_refusal *r)
+{
+    struct app *app = ud;
+    metrics_count_refused(&app->metrics, METRICS_HTTP, r->signal, r->kind, r->wire_bytes, r->length, r->started_ns);
 }
 
 /* ---------- the ports ---------- */
@@ -135,9 +147,14 @@ static struct h2_server *start_grpc(struct app *app)
 {
     struct h2_server_config hc = port_config(app, app->cfg.grpc_address, H2_SERVER_GRPC);
     char err[256];
+    static const char *const services[] = { PROFILES_SERVICE, TRACES_SERVICE };
+    app->grpc_health = (struct grpc_health_service){
+        .unhealthy = app_unhealthy, .ud = app, .services = services, .n_services = 2,
+    };
     struct h2_server *s = h2_server_new(app->loop, &hc);
     if (!s || h2_server_add_method(s, PROFILES_EXPORT_PATH, grpc_profiles, app) != 0 ||
-        h2_server_add_method(s, TRACES_EXPORT_PATH, grpc_traces, app) != 0) {
+        h2_server_add_method(s, TRACES_EXPORT_PATH, grpc_traces, app) != 0 ||
+        grpc_health_register(s, &app->grpc_health) != 0) {
         log_error("cannot create the gRPC server");
         h2_server_free(s);
         return NULL;
@@ -161,7 +178,8 @@ static struct h2_server *start_http(struct app *app)
 {
     struct h2_server_config hc = port_config(app, app->cfg.http_address, H2_SERVER_HTTP);
     app->http_service = (struct otlp_http_service){
-        .profiles = http_profiles, .traces = http_traces, .unhealthy = app_unhealthy, .ud = app,
+        .profiles = http_profiles, .traces = http_traces, .unhealthy = app_unhealthy,
+        .refused = http_refused, .metrics = metrics_page, .ud = app,
         .max_message_size = app->cfg.max_message_size,
     };
     char err[256];
@@ -181,8 +199,8 @@ static struct h2_server *start_http(struct app *app)
         return NULL;
     }
     warn_unless_loopback("OTLP/HTTP", app->cfg.http_address);
-    log_info("OTLP/HTTP (HTTP/1.1 and h2c) on %s: POST %s, POST %s, GET %s", h2_server_address(s),
-             PROFILES_HTTP_PATH, TRACES_HTTP_PATH, HEALTH_HTTP_PATH);
+    log_info("OTLP/HTTP (HTTP/1.1 and h2c) on %s: POST %s, POST %s, GET %s, GET %s", h2_server_address(s),
+             PROFILES_HTTP_PATH, TRACES_HTTP_PATH, HEALTH_HTTP_PATH, METRICS_HTTP_PATH);
     return s;
 }
 
@@ -325,6 +343,7 @@ static void stop_serving(struct app *app, const char *why)
 int serve_command(struct app *app)
 {
     app->stop = stop_serving;
+    metrics_init(&app->metrics);
     if (open_pipeline(app) != 0 || !(app->server = start_grpc(app)))
         return startup_failed(app);
     if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)

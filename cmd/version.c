@@ -17,6 +17,11 @@
 #include "cmd/version.h"
 #include "build_commit.h"   /* LAZYBACKEND_COMMIT, written by the Makefile */
 
+const char *lazybackend_commit(void)
+{
+    return LAZYBACKEND_COMMIT;
+}
+
 void print_version(void)
 {
     const nghttp2_info *h2 = nghttp2_version(0);

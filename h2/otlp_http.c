@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/clock.h"
 #include "lib/log.h"
+#include "lib/prom.h"
 #include "otlp/json.h"
 #include "otlp/varint.h"
 
@@ -117,10 +119,10 @@ static bool map_status(const struct otlp_http_service *svc, enum otlp_status st,
 }
 
 /* Content type checked, JSON transcoded: the protobuf form of the body in `pb` (or the body
- * itself). False when the response (415, 400, 413) is already made. */
-static bool request_protobuf(const struct http_request *req,
-                             enum otlp_json_doc doc, enum body_format *fmt, struct buf *pb,
-                             struct otlp_http_call *call, struct http_response *resp)
+ * itself). NULL, or what kind of refusal the response (415, 400, 413) already made is. */
+static const char *request_protobuf(const struct http_request *req,
+                                    enum otlp_json_doc doc, enum body_format *fmt, struct buf *pb,
+                                    struct otlp_http_call *call, struct http_response *resp)
 {
     *fmt = format_of(req->content_type);
     if (*fmt == FMT_NONE) {
@@ -129,9 +131,8 @@ static bool request_protobuf(const struct http_request *req,
                  req->content_type[0] ? req->content_type : "(none)");
         error_body(resp, FMT_NONE, 415, m);
         log_info("http error: peer=%s POST %s status=415: %s", req->peer, req->path, m);
-        return false;
+        return "content_type";
     }
-    memset(call, 0, sizeof *call);
     call->peer = req->peer;
     call->protocol = req->protocol;
     call->compressed = req->compressed;
@@ -140,22 +141,24 @@ static bool request_protobuf(const struct http_request *req,
     call->message = req->body;
     call->length = req->length;
     if (*fmt == FMT_PROTOBUF)
-        return true;
+        return NULL;
     char err[512];
+    const char *kind = "json";
     switch (otlp_json_to_protobuf(doc, req->body, req->length, pb, err, sizeof err)) {
     case OTLP_JSON_OK:
         call->message = pb->data ? pb->data : (const uint8_t *)"";
         call->length = pb->len;
-        return true;
+        return NULL;
     case OTLP_JSON_INVALID:
         error_body(resp, FMT_JSON, 400, err);
         break;
     case OTLP_JSON_TOO_LARGE:
         error_body(resp, FMT_JSON, 413, err);
+        kind = "too_large";
         break;
     }
     log_info("http error: peer=%s POST %s status=%d: %s", req->peer, req->path, resp->status, err);
-    return false;
+    return kind;
 }
 
 static void log_failure(const struct http_request *req, const struct http_response *resp,
@@ -173,6 +176,7 @@ union export_result {
 };
 
 struct export_route {
+    enum otlp_signal signal;
     enum otlp_json_doc doc;
     /* Decodes and delivers the call; returns the result's status and message. */
     enum otlp_status (*run)(const struct otlp_http_service *svc, const struct otlp_http_call *call,
@@ -200,17 +204,29 @@ struct export_route {
 EXPORT_ADAPTERS(profiles, otlp_json_profiles_response, otlp_encode_profiles_response)
 EXPORT_ADAPTERS(traces, otlp_json_traces_response, otlp_encode_traces_response)
 
-static const struct export_route profiles_route = { OTLP_JSON_PROFILES_REQUEST, run_profiles, encode_profiles };
-static const struct export_route traces_route = { OTLP_JSON_TRACES_REQUEST, run_traces, encode_traces };
+static const struct export_route profiles_route = {
+    OTLP_SIGNAL_PROFILES, OTLP_JSON_PROFILES_REQUEST, run_profiles, encode_profiles,
+};
+static const struct export_route traces_route = {
+    OTLP_SIGNAL_TRACES, OTLP_JSON_TRACES_REQUEST, run_traces, encode_traces,
+};
 
 static void post_export(const struct otlp_http_service *svc, const struct export_route *route,
                         const struct http_request *req, struct http_response *resp)
 {
     enum body_format fmt;
-    struct otlp_http_call call;
+    struct otlp_http_call call = { .started_ns = clock_mono_ns() };
     struct buf pb;
     buf_init(&pb, svc->max_message_size);
-    if (request_protobuf(req, route->doc, &fmt, &pb, &call, resp)) {
+    const char *refused = request_protobuf(req, route->doc, &fmt, &pb, &call, resp);
+    if (refused && svc->refused) {
+        struct otlp_http_refusal r = {
+            .peer = req->peer, .signal = route->signal, .status = resp->status, .kind = refused,
+            .wire_bytes = req->wire_bytes, .length = req->length, .started_ns = call.started_ns,
+        };
+        svc->refused(svc->ud, &r);
+    }
+    if (!refused) {
         union export_result res;
         const char *message;
         enum otlp_status st = route->run(svc, &call, &res, &message);
@@ -248,11 +264,32 @@ static void get_health(void *ud, const struct http_request *req, struct http_res
         buf_reset(&resp->body);
 }
 
+/* The /metrics page may outgrow a small --max-message-size: that limit bounds what a client
+ * can make the server hold, and the page's size depends only on the server's own counters. */
+#define METRICS_PAGE_MAX ((size_t)4 << 20)
+
+static void get_metrics(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    const struct otlp_http_service *svc = ud;
+    (void)req;
+    if (resp->body.limit < METRICS_PAGE_MAX)
+        resp->body.limit = METRICS_PAGE_MAX;
+    if (svc->metrics(svc->ud, &resp->body) != 0) {
+        log_warn("GET %s: the page does not fit in %zu bytes", METRICS_HTTP_PATH, resp->body.limit);
+        error_body(resp, FMT_NONE, 500, "cannot render the metrics");
+        return;
+    }
+    resp->status = 200;
+    snprintf(resp->content_type, sizeof resp->content_type, PROM_CONTENT_TYPE);
+}
+
 int otlp_http_register(struct h2_server *s, const struct otlp_http_service *svc)
 {
     h2_server_set_error_body(s, transport_error, NULL);
     void *ud = (void *)svc;   /* the handlers only read it */
-    return h2_server_add_route(s, "POST", PROFILES_HTTP_PATH, post_profiles, ud) ||
-           h2_server_add_route(s, "POST", TRACES_HTTP_PATH, post_traces, ud) ||
-           h2_server_add_route(s, "GET", HEALTH_HTTP_PATH, get_health, ud) ? -1 : 0;
+    if (h2_server_add_route(s, "POST", PROFILES_HTTP_PATH, post_profiles, ud) ||
+        h2_server_add_route(s, "POST", TRACES_HTTP_PATH, post_traces, ud) ||
+        h2_server_add_route(s, "GET", HEALTH_HTTP_PATH, get_health, ud))
+        return -1;
+    return svc->metrics ? h2_server_add_route(s, "GET", METRICS_HTTP_PATH, get_metrics, ud) : 0;
 }

@@ -686,6 +686,7 @@ bool h2_server_drained(const struct h2_server *s)
 }
 
 const struct h2_stats *h2_server_stats(const struct h2_server *s) { return &s->stats; }
+size_t h2_server_inflight_bytes(const struct h2_server *s) { return s->inflight; }
 
 void h2_server_free(struct h2_server *s)
 {

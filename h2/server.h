@@ -33,6 +33,7 @@ enum grpc_status {
     GRPC_UNKNOWN = 2,
     GRPC_INVALID_ARGUMENT = 3,
     GRPC_DEADLINE_EXCEEDED = 4,
+    GRPC_NOT_FOUND = 5,
     GRPC_RESOURCE_EXHAUSTED = 8,
     GRPC_UNIMPLEMENTED = 12,
     GRPC_INTERNAL = 13,
@@ -128,6 +129,8 @@ void h2_server_shutdown(struct h2_server *s);
 /* True when no connection has a call in flight or output pending. */
 bool h2_server_drained(const struct h2_server *s);
 const struct h2_stats *h2_server_stats(const struct h2_server *s);
+/* Bytes of partially received request bodies held now (counted against max_inflight_bytes). */
+size_t h2_server_inflight_bytes(const struct h2_server *s);
 void h2_server_free(struct h2_server *s);
 
 #endif

@@ -679,12 +679,16 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     d->detection.layout = NULL;   /* nothing chosen until this request is detected */
     d->detection.n_tried = d->detection.n_evidence = 0;
 
-    if (!otlp_check_size(&d->rep, len))
+    if (!otlp_check_size(&d->rep, len)) {
+        res->problem = OTLP_PROBLEM_TOO_LARGE;
         return res->status = OTLP_INVALID;
+    }
     if (OTLP_EMIT(out, admit, OTLP_SIGNAL_PROFILES, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
-    if (!choose_layout(d, msg, len))
+    if (!choose_layout(d, msg, len)) {
+        res->problem = d->detection.malformed ? OTLP_PROBLEM_MALFORMED : OTLP_PROBLEM_NO_LAYOUT;
         return res->status = OTLP_INVALID;
+    }
     req->layout = d->layout->name;
 
     d->dict.layout = d->layout;
@@ -718,8 +722,10 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
 refused:
     if (d->rep.nomem) {
         otlp_note_nomem(&d->rep, len);
+        res->problem = OTLP_PROBLEM_OUT_OF_MEMORY;
         return res->status = OTLP_NOMEM;
     }
+    res->problem = OTLP_PROBLEM_MALFORMED;
     res->resources = res->profiles = res->samples = res->frames = res->timestamps = 0;
     return res->status = OTLP_INVALID;
 }

@@ -45,8 +45,20 @@ enum otlp_status {
     OTLP_NOMEM,           /* out of memory while decoding */
 };
 
+/* Why a request was refused whole (INVALID or NOMEM), in kinds an operator can count: the
+ * message says the details. */
+enum otlp_problem {
+    OTLP_PROBLEM_NONE,
+    OTLP_PROBLEM_TOO_LARGE,       /* over the decoder's 4 GiB limit */
+    OTLP_PROBLEM_MALFORMED,       /* not protobuf that any known layout can read */
+    OTLP_PROBLEM_NO_LAYOUT,       /* profiles: well-formed, but every layout (or the pinned one)
+                                   * contradicts it somewhere */
+    OTLP_PROBLEM_OUT_OF_MEMORY,
+};
+
 struct otlp_result {
     enum otlp_status status;
+    enum otlp_problem problem;    /* when status is INVALID or NOMEM */
     uint64_t resources, profiles, samples, frames, timestamps;   /* delivered */
     uint64_t rejected_profiles, rejected_samples;
     char message[1024];   /* why INVALID/UNAVAILABLE/FAILED, or the partial-success message */

@@ -417,8 +417,10 @@ enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t 
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "traces v1";
     req->message_bytes = len;
-    if (!otlp_check_size(&d->rep, len))
+    if (!otlp_check_size(&d->rep, len)) {
+        res->problem = OTLP_PROBLEM_TOO_LARGE;
         return res->status = OTLP_INVALID;
+    }
     if (OTLP_EMIT(out, admit, OTLP_SIGNAL_TRACES, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
     OTLP_EMIT(out, request_begin, OTLP_SIGNAL_TRACES, req);
@@ -427,6 +429,7 @@ enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t 
             otlp_note_nomem(&d->rep, len);
         OTLP_EMIT(out, request_abort, OTLP_SIGNAL_TRACES, req, res->message);
         res->resources = res->spans = res->events = res->links = 0;
+        res->problem = d->rep.nomem ? OTLP_PROBLEM_OUT_OF_MEMORY : OTLP_PROBLEM_MALFORMED;
         return res->status = d->rep.nomem ? OTLP_NOMEM : OTLP_INVALID;
     }
     if (OTLP_EMIT(out, request_end, OTLP_SIGNAL_TRACES, req, res->message, sizeof res->message) != 0)

@@ -36,6 +36,7 @@ struct otlp_trace_decoder;
 
 struct otlp_trace_result {
     enum otlp_status status;          /* same meanings as for profiles (decode.h) */
+    enum otlp_problem problem;        /* when INVALID or NOMEM: TOO_LARGE, MALFORMED or OUT_OF_MEMORY */
     uint64_t resources, spans, events, links;     /* delivered */
     uint64_t rejected_spans;
     char message[1024];   /* why INVALID/UNAVAILABLE/FAILED, or the partial-success message */

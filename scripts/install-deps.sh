@@ -5,8 +5,8 @@
 #   build   what building and running need (`make`, `make run`): compiler, headers, nanopb
 #   test    the above, and what the test suite runs (`make test`, CI): clang and the sanitizer
 #           and libFuzzer runtimes, the real clients (grpcio, h2, curl, nghttp/h2load), the
-#           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc, systemd-analyze
-#           and man (default)
+#           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc, systemd-analyze,
+#           man, Prometheus' parsers (python3-prometheus-client, promtool) (default)
 #   --quiet print nothing when nothing is missing
 set -euo pipefail
 
@@ -25,6 +25,7 @@ TEST_PACKAGES=(
   clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
   chromium                                               # headless check of the flame graph SVG
   systemd man-db                                         # systemd-analyze verify/security on the unit; man -l on the page
+  python3-prometheus-client prometheus                   # /metrics read by Prometheus' parsers (promtool)
 )
 
 quiet=0 set=test

@@ -17,21 +17,18 @@
 /* A scratch array this large (in frames) is given back after the request. */
 #define SCRATCH_KEEP 65536
 
-/* Why a sample was dropped; also the order in which the log line lists them. */
-enum reason {
-    BY_SAMPLE_TYPE,
-    BY_REQUIRE_CONTAINER_ID,
-    BY_CONTAINER_ID,
-    BY_RESOURCE,
-    BY_FRAME_TYPES,
-    BY_MIN_FRAMES,
-    N_REASONS
-};
-
-static const char *const reason_flag[N_REASONS] = {
+static const char *const reason_flag[FILTER_REASONS] = {
     "--sample-types", "--require-container-id", "--container-id", "--resource",
     "--frame-types", "--min-frames",
 };
+
+const char *filter_reason_name(enum filter_reason r)
+{
+    static const char *const names[FILTER_REASONS] = {
+        "sample_types", "require_container_id", "container_id", "resource", "frame_types", "min_frames",
+    };
+    return r < FILTER_REASONS ? names[r] : "?";
+}
 
 /* An owned list of names, split from comma-separated option values. */
 struct strlist {
@@ -46,7 +43,7 @@ struct attr_check {
     const char *key;          /* NUL-terminated */
     bool nonempty;            /* true: the value must be non-empty; false: equal `value` */
     lb_str value;
-    enum reason reason;
+    enum filter_reason reason;
 };
 
 struct filter {
@@ -60,12 +57,13 @@ struct filter {
     /* The current resource and profile: forwarded once a sample of theirs passes. */
     const struct lb_resource *res;
     bool res_open, res_skip;
-    enum reason res_reason;
+    enum filter_reason res_reason;
     bool *deferred;           /* per check: the resource lacks the key, test each sample */
     const struct lb_profile *prof;
     bool prof_open, prof_skip;
 
-    uint64_t in, passed, dropped[N_REASONS], frames_removed;
+    uint64_t in, passed, dropped[FILTER_REASONS], frames_removed;   /* this request's */
+    struct filter_stats total;   /* every ended request's */
     bool failed;              /* out of memory: the request is aborted for the inner sinks */
     struct lb_frame *scratch;
     size_t scratch_cap;
@@ -198,10 +196,10 @@ static int build_checks(struct filter *f, const struct filter_config *cfg)
     char *next = f->check_storage;
     if (cfg->require_container_id)
         f->checks[f->n_checks++] = (struct attr_check){ "container.id", true, LB_STR_NULL,
-                                                        BY_REQUIRE_CONTAINER_ID };
+                                                        FILTER_BY_REQUIRE_CONTAINER_ID };
     if (cfg->container_id)
         f->checks[f->n_checks++] = (struct attr_check){
-            "container.id", false, { cfg->container_id, strlen(cfg->container_id) }, BY_CONTAINER_ID };
+            "container.id", false, { cfg->container_id, strlen(cfg->container_id) }, FILTER_BY_CONTAINER_ID };
     for (size_t i = 0; i < cfg->n_resource; i++) {
         size_t len = strlen(cfg->resource[i]);
         memcpy(next, cfg->resource[i], len + 1);
@@ -209,7 +207,7 @@ static int build_checks(struct filter *f, const struct filter_config *cfg)
         assert(eq);   /* filter_config_check */
         *eq = '\0';
         f->checks[f->n_checks++] = (struct attr_check){
-            next, false, { eq + 1, len - (size_t)(eq + 1 - next) }, BY_RESOURCE };
+            next, false, { eq + 1, len - (size_t)(eq + 1 - next) }, FILTER_BY_RESOURCE };
         next += len + 1;
     }
     assert(f->n_checks == n);
@@ -261,7 +259,7 @@ static bool frame_kept(const struct filter *f, const struct lb_frame *fr)
 /* The sample as the inner sinks see it: the original when every frame is kept, else a copy
  * whose frames live in the scratch array. NULL when the stage drops it (reason set). */
 static const struct lb_sample *frame_filter(struct filter *f, const struct lb_sample *s,
-                                            struct lb_sample *copy, enum reason *why)
+                                            struct lb_sample *copy, enum filter_reason *why)
 {
     const struct lb_sample *out = s;
     if (f->frame_types.n) {
@@ -270,14 +268,14 @@ static const struct lb_sample *frame_filter(struct filter *f, const struct lb_sa
             kept += frame_kept(f, &s->frames[i]);
         if (kept == 0) {
             f->frames_removed += s->n_frames;
-            *why = BY_FRAME_TYPES;
+            *why = FILTER_BY_FRAME_TYPES;
             return NULL;
         }
         if (kept < s->n_frames) {
             if (kept > f->scratch_cap) {
                 struct lb_frame *p = realloc(f->scratch, kept * sizeof *p);
                 if (!p)
-                    return NULL;   /* why stays N_REASONS: the caller fails the request */
+                    return NULL;   /* why stays FILTER_REASONS: the caller fails the request */
                 f->scratch = p;
                 f->scratch_cap = kept;
             }
@@ -293,7 +291,7 @@ static const struct lb_sample *frame_filter(struct filter *f, const struct lb_sa
         }
     }
     if (out->n_frames < f->min_frames) {
-        *why = BY_MIN_FRAMES;
+        *why = FILTER_BY_MIN_FRAMES;
         return NULL;
     }
     return out;
@@ -301,14 +299,14 @@ static const struct lb_sample *frame_filter(struct filter *f, const struct lb_sa
 
 /* NULL and the reason when the sample is dropped. */
 static const struct lb_sample *decide(struct filter *f, const struct lb_sample *s,
-                                      struct lb_sample *copy, enum reason *why)
+                                      struct lb_sample *copy, enum filter_reason *why)
 {
     if (f->res_skip) {
         *why = f->res_reason;
         return NULL;
     }
     if (f->prof_skip) {
-        *why = BY_SAMPLE_TYPE;
+        *why = FILTER_BY_SAMPLE_TYPE;
         return NULL;
     }
     for (size_t i = 0; i < f->n_checks; i++) {
@@ -381,13 +379,13 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
 {
     struct filter *f = state(s);
     struct lb_sample copy;
-    enum reason why = N_REASONS;
+    enum filter_reason why = FILTER_REASONS;
     assert(f->res && f->prof);
     f->in++;
     if (f->failed)
         return;
     const struct lb_sample *out = decide(f, smp, &copy, &why);
-    if (!out && why == N_REASONS) {
+    if (!out && why == FILTER_REASONS) {
         /* No memory for the frame copy: dropping the sample silently would lie, so the
          * request fails (request_end aborts it for the inner sinks). */
         f->failed = true;
@@ -436,14 +434,14 @@ static void log_counts(const struct filter *f, const struct lb_request *r)
     size_t n = 0;
     if (log_get_level() > LOG_DEBUG)
         return;
-    for (int i = 0; i < N_REASONS && n < sizeof line; i++) {
-        if (!f->dropped[i] && !(i == BY_FRAME_TYPES && f->frame_types.n))
+    for (int i = 0; i < FILTER_REASONS && n < sizeof line; i++) {
+        if (!f->dropped[i] && !(i == FILTER_BY_FRAME_TYPES && f->frame_types.n))
             continue;
         int k = snprintf(line + n, sizeof line - n, "%s %s %" PRIu64, n ? "," : "",
                          reason_flag[i], f->dropped[i]);
         if (k > 0)
             n += (size_t)k;
-        if (i == BY_FRAME_TYPES && n < sizeof line) {
+        if (i == FILTER_BY_FRAME_TYPES && n < sizeof line) {
             k = snprintf(line + n, sizeof line - n, " (%" PRIu64 " frames removed)",
                          f->frames_removed);
             if (k > 0)
@@ -457,11 +455,22 @@ static void log_counts(const struct filter *f, const struct lb_request *r)
               r->sequence, r->peer ? r->peer : "-", f->passed, f->in, n ? line : " none");
 }
 
+/* The request's counts into the totals filter_stats reports. */
+static void add_to_totals(struct filter *f)
+{
+    f->total.samples_in += f->in;
+    f->total.samples_passed += f->passed;
+    f->total.frames_removed += f->frames_removed;
+    for (int i = 0; i < FILTER_REASONS; i++)
+        f->total.dropped[i] += f->dropped[i];
+}
+
 static int on_request_end(struct sink *s, const struct lb_request *r, char *why, size_t whylen)
 {
     struct filter *f = state(s);
     int rc = 0;
     log_counts(f, r);
+    add_to_totals(f);
     if (f->failed) {
         snprintf(why, whylen, "filter: out of memory copying a sample's frames");
         sink_set_request_abort(f->inner, r, why);
@@ -501,9 +510,15 @@ static void on_close(struct sink *s, int deadline_ms)
     s->ctx = NULL;
 }
 
+static int on_ready(const struct sink *s, char *why, size_t whylen)
+{
+    return sink_set_ready(((const struct filter *)s->ctx)->inner, why, whylen);
+}
+
 static const struct sink_type filter_sink_type = {
     .name = "filter",
     .admit = on_admit,
+    .ready = on_ready,
     .request_begin = on_request_begin,
     .resource_begin = on_resource_begin,
     .profile_begin = on_profile_begin,
@@ -534,4 +549,11 @@ int filter_open(struct sink *out, const struct filter_config *cfg, struct sink_s
     out->type = &filter_sink_type;
     out->ctx = f;
     return 0;
+}
+
+void filter_stats(const struct sink *stage, struct filter_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (stage->type == &filter_sink_type && stage->ctx)
+        *out = ((const struct filter *)stage->ctx)->total;
 }

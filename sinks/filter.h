@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "sinks/sink.h"
 
@@ -49,6 +50,31 @@ struct filter_config {
     size_t n_resource;
     unsigned min_frames;                 /* 0 = any */
 };
+
+/* Why the stage dropped a sample: one per filter, in the order the debug line lists them. */
+enum filter_reason {
+    FILTER_BY_SAMPLE_TYPE,
+    FILTER_BY_REQUIRE_CONTAINER_ID,
+    FILTER_BY_CONTAINER_ID,
+    FILTER_BY_RESOURCE,
+    FILTER_BY_FRAME_TYPES,
+    FILTER_BY_MIN_FRAMES,
+    FILTER_REASONS
+};
+
+/* The filter's name for /metrics: "sample_types", "require_container_id", "container_id",
+ * "resource", "frame_types", "min_frames" (the option without its dashes). */
+const char *filter_reason_name(enum filter_reason r);
+
+/* What the stage did since it was opened, counted when each request ends (whether the inner
+ * sinks then committed it or not): samples that came in, passed, and were dropped by each
+ * filter; frames --frame-types removed from samples that passed or were dropped. */
+struct filter_stats {
+    uint64_t samples_in, samples_passed, dropped[FILTER_REASONS], frames_removed;
+};
+
+/* The totals of a stage made by filter_open. */
+void filter_stats(const struct sink *stage, struct filter_stats *out);
 
 /* True when the config filters anything (cmd/pipeline.c inserts the stage only then). */
 bool filter_config_active(const struct filter_config *cfg);

@@ -25,8 +25,10 @@ static int admit(struct sink_set *set, bool spans_only, char *why, size_t whylen
 {
     for (size_t i = 0; i < set->n; i++) {
         struct sink *s = &set->v[i];
-        if (asked(s, spans_only) && s->type->admit && s->type->admit(s, why, whylen) != 0)
+        if (asked(s, spans_only) && s->type->admit && s->type->admit(s, why, whylen) != 0) {
+            s->counts.refused++;
             return -1;
+        }
     }
     return 0;
 }
@@ -53,7 +55,12 @@ static int request_end(struct sink_set *set, bool spans_only, const struct lb_re
         if (!asked(s, spans_only) || !s->type->request_end)
             continue;
         char local[256];
-        if (s->type->request_end(s, r, local, sizeof local) != 0 && rc == 0) {
+        if (s->type->request_end(s, r, local, sizeof local) == 0) {
+            s->counts.committed++;
+            continue;
+        }
+        s->counts.failed++;
+        if (rc == 0) {
             snprintf(why, whylen, "%s sink: %s", s->type->name, local);
             rc = -1;
         }
@@ -76,6 +83,16 @@ void sink_set_close(struct sink_set *set, int deadline_ms)
     for (size_t i = 0; i < set->n; i++)
         if (set->v[i].type->close)
             set->v[i].type->close(&set->v[i], deadline_ms);
+}
+
+int sink_set_ready(const struct sink_set *set, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        const struct sink *s = &set->v[i];
+        if (s->type->ready && s->type->ready(s, why, whylen) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 bool sink_set_takes_spans(const struct sink_set *set)

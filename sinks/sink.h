@@ -19,6 +19,8 @@
 #ifndef LB_SINK_H
 #define LB_SINK_H
 
+#include <stdint.h>
+
 #include "otlp/events.h"
 #include "otlp/view.h"
 
@@ -35,6 +37,12 @@ struct sink_type {
     /* Can the sink take one more request right now? 0 = yes; otherwise a reason is written
      * to `why` and the transport answers UNAVAILABLE / 503. */
     int (*admit)(struct sink *s, char *why, size_t whylen);
+    /* Can the sink take requests now? The question /healthz and the gRPC health check ask,
+     * as often as they are polled, so nothing is counted or logged (admit may do both). It
+     * may answer more carefully than admit, which cannot know a request's size (the
+     * ClickHouse sink: would one as large as the last fit). 0 = yes, else the reason in
+     * `why`. NULL: always yes. */
+    int (*ready)(const struct sink *s, char *why, size_t whylen);
     void (*request_begin)(struct sink *s, const struct lb_request *r);
     void (*resource_begin)(struct sink *s, const struct lb_resource *r);
     void (*profile_begin)(struct sink *s, const struct lb_profile *p);
@@ -61,9 +69,16 @@ struct sink_type {
     void (*span_resource_end)(struct sink *s, const struct lb_resource *r);
 };
 
+/* What the fan-out counted for one sink (sink.c), for /metrics: requests it refused in admit,
+ * and its commits (request_end) that succeeded and that failed. */
+struct sink_counts {
+    uint64_t refused, committed, failed;
+};
+
 struct sink {
     const struct sink_type *type;
     void *ctx;               /* the sink's own state */
+    struct sink_counts counts;
 };
 
 /* The fan-out: all configured sinks, driven as one. */
@@ -86,6 +101,9 @@ void sink_set_close(struct sink_set *set, int deadline_ms);
 /* admit and request_end for a trace request: only the sinks that take spans are asked. */
 int  sink_set_admit_spans(struct sink_set *set, char *why, size_t whylen);
 int  sink_set_request_end_spans(struct sink_set *set, const struct lb_request *r, char *why, size_t whylen);
+
+/* Would every sink admit a request now (sink_type.ready)? 0, or -1 and the first reason. */
+int  sink_set_ready(const struct sink_set *set, char *why, size_t whylen);
 
 /* True when at least one sink of the set takes spans. */
 bool sink_set_takes_spans(const struct sink_set *set);

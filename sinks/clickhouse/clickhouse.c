@@ -17,6 +17,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,7 +36,7 @@
 
 static void log_stats(struct ch_sink *s, bool final)
 {
-    const struct ch_stats *t = &s->st;
+    const struct clickhouse_counts *t = &s->st;
     char spool[160] = "no spool";
     if (s->spool)
         snprintf(spool, sizeof spool, "%zu batches (%llu bytes) in the spool", ch_spool_count(s->spool),
@@ -65,20 +66,26 @@ static void on_stats_timer(struct loop *l, void *ud)
 
 static struct ch_sink *state(struct sink *sk) { return sk->ctx; }
 
-static bool has_room(struct ch_sink *s)
+static bool has_room(const struct ch_sink *s)
 {
     return ch_mem_bytes(s) + ch_rows_bytes(s->rows) < s->o.max_queue_bytes || ch_can_spool(s);
 }
 
-static void refusal(struct ch_sink *s, char *why, size_t whylen)
+/* Why the sink cannot take a request (has_room said no), for the refusal and for ready. */
+static void describe_full(const struct ch_sink *s, char *why, size_t whylen)
 {
-    s->st.requests_refused++;
     snprintf(why, whylen,
              "ClickHouse sink full: %zu bytes queued in memory (max %zu), %llu bytes spooled (max %llu)%s%s",
              ch_mem_bytes(s) + ch_rows_bytes(s->rows), s->o.max_queue_bytes,
              (unsigned long long)(s->spool ? ch_spool_bytes(s->spool) : 0),
              (unsigned long long)(s->spool ? ch_spool_max_bytes(s->spool) : 0),
              s->last_error[0] ? "; last ClickHouse error: " : "", s->last_error);
+}
+
+static void refusal(struct ch_sink *s, char *why, size_t whylen)
+{
+    s->st.requests_refused++;
+    describe_full(s, why, whylen);
     if (!s->refusing)
         log_warn("clickhouse: refusing requests: %s", why);
     s->refusing = true;
@@ -97,11 +104,26 @@ static int on_admit(struct sink *sk, char *why, size_t whylen)
     return -1;
 }
 
+/* For /healthz (sink.h): would a request as large as the last one fit now? Stricter than
+ * admit, which cannot know a request's size: once the spool is full, admit still lets in
+ * requests that request_end then refuses for want of memory, while this says no until memory
+ * or the spool has room again (it recovers by itself as ClickHouse takes batches). Counts and
+ * logs nothing. */
+static int on_ready(const struct sink *sk, char *why, size_t whylen)
+{
+    const struct ch_sink *s = sk->ctx;
+    if (ch_can_spool(s) || ch_mem_bytes(s) + ch_rows_bytes(s->rows) + s->last_request_bytes < s->o.max_queue_bytes)
+        return 0;
+    describe_full(s, why, whylen);
+    return -1;
+}
+
 static void on_request_begin(struct sink *sk, const struct lb_request *r)
 {
     struct ch_sink *s = state(sk);
     uint64_t id = ch_random(s);
     ch_rows_request_begin(s->rows, r, id ? id : 1);
+    s->request_begin_bytes = ch_rows_bytes(s->rows);
 }
 
 static void on_resource_begin(struct sink *sk, const struct lb_resource *r) { ch_rows_resource(state(sk)->rows, r); }
@@ -113,6 +135,8 @@ static int on_request_end(struct sink *sk, const struct lb_request *r, char *why
     (void)r;
     struct ch_sink *s = state(sk);
     const char *failed = ch_rows_failed(s->rows);
+    size_t now = ch_rows_bytes(s->rows);
+    s->last_request_bytes = now > s->request_begin_bytes ? now - s->request_begin_bytes : 0;
     if (failed) {
         snprintf(why, whylen, "%s", failed);
         ch_rows_rollback(s->rows);
@@ -195,6 +219,7 @@ static void on_close(struct sink *sk, int deadline_ms)
 static const struct sink_type clickhouse_type = {
     .name = "clickhouse",
     .admit = on_admit,
+    .ready = on_ready,
     .request_begin = on_request_begin,
     .resource_begin = on_resource_begin,
     .profile_begin = on_profile_begin,
@@ -203,6 +228,30 @@ static const struct sink_type clickhouse_type = {
     .request_abort = on_request_abort,
     .close = on_close,
 };
+
+/* ---- statistics for /metrics ---- */
+
+int clickhouse_sink_stats(const struct sink *sk, struct clickhouse_sink_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sk->type != &clickhouse_type || !sk->ctx)
+        return -1;
+    const struct ch_sink *s = sk->ctx;
+    out->counts = s->st;
+    out->queue_rows = ch_rows_samples(s->rows);
+    for (const struct ch_batch *b = s->qhead; b; b = b->next)
+        out->queue_rows += b->part[CH_SAMPLES].rows;
+    if (s->cur && !s->cur_spooled)
+        out->queue_rows += s->cur->part[CH_SAMPLES].rows;
+    out->queue_bytes = ch_mem_bytes(s) + ch_rows_bytes(s->rows);
+    out->queue_max_bytes = s->o.max_queue_bytes;
+    if (s->spool) {
+        out->spool_batches = ch_spool_count(s->spool);
+        out->spool_bytes = ch_spool_bytes(s->spool);
+        out->spool_max_bytes = ch_spool_max_bytes(s->spool);
+    }
+    return 0;
+}
 
 /* ---- construction ---- */
 

@@ -47,4 +47,28 @@ void clickhouse_sink_defaults(struct clickhouse_sink_options *o);
 int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options *o, const struct sink_env *env,
                          char *err, size_t errlen);
 
+/* What the sink did since it was opened (its shutdown log line says the same): requests
+ * whose rows were queued, refused (full) or failed (the open batch's limit, out of memory);
+ * batches sealed, sent (every part accepted), retried (at least one failed attempt), spooled
+ * (written to disk), replayed (read back from the spool), quarantined (unreadable spool
+ * files set aside); failed HTTP attempts; sample rows and compressed bytes ClickHouse
+ * accepted. */
+struct clickhouse_counts {
+    uint64_t requests_queued, requests_refused, requests_failed;
+    uint64_t batches_sealed, batches_sent, rows_sent, bytes_sent;
+    uint64_t attempts_failed, batches_retried, batches_spooled, batches_replayed, batches_quarantined;
+};
+
+/* The counts, and what the sink holds now, for /metrics: sample rows and bytes in memory
+ * (sealed batches compressed, the open batch uncompressed) and the queue's limit; the spool's
+ * batches, bytes and limit (0 without a spool). */
+struct clickhouse_sink_stats {
+    struct clickhouse_counts counts;
+    uint64_t queue_rows, queue_bytes, queue_max_bytes;
+    uint64_t spool_batches, spool_bytes, spool_max_bytes;
+};
+
+/* 0 and the statistics when `s` is a ClickHouse sink; -1 (zeroes) otherwise. */
+int clickhouse_sink_stats(const struct sink *s, struct clickhouse_sink_stats *out);
+
 #endif

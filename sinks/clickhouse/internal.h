@@ -174,12 +174,6 @@ uint64_t ch_now_ms(void);
 
 #define CH_MAX_DISTINCT_ERRORS 32
 
-struct ch_stats {
-    uint64_t requests_queued, requests_refused, requests_failed;
-    uint64_t batches_sealed, batches_sent, rows_sent, bytes_sent;
-    uint64_t attempts_failed, batches_retried, batches_spooled, batches_replayed, batches_quarantined;
-};
-
 struct ch_sink {
     struct clickhouse_sink_options o;
     char *strings;               /* one allocation holding the copied option strings */
@@ -210,11 +204,14 @@ struct ch_sink {
     uint64_t retry_timer, flush_timer, stats_timer;
     uint64_t rng;
     bool closing, refusing;
+    /* The open batch's bytes when the current request began, and how many bytes of rows the
+     * last request made (committed or refused): ready asks whether one like it would fit. */
+    size_t request_begin_bytes, last_request_bytes;
     /* errors already logged since the last success */
     struct ch_logged_error { int table, code; } errs[CH_MAX_DISTINCT_ERRORS];
     size_t n_errs;
     char last_error[256];
-    struct ch_stats st;
+    struct clickhouse_counts st;   /* clickhouse.h */
 };
 
 /* splitmix64: batch ids and the backoff's jitter. */

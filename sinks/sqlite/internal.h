@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "lib/buf.h"
+#include "lib/histogram.h"
 #include "otlp/view.h"
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
@@ -157,6 +158,7 @@ struct sq {
         uint64_t tmin, tmax;
     } prof;
     uint64_t committed, rolled_back;
+    struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };
 
 /* SQL plumbing (writer.c): sq_fail records the request's first failure and returns -1;

@@ -12,7 +12,9 @@
 #define LB_SINKS_SQLITE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
+#include "lib/histogram.h"
 #include "sinks/sink.h"
 
 enum sqlite_sync {
@@ -31,6 +33,16 @@ struct sqlite_sink_options {
  * reason in err (cannot open, newer schema, not a lazybackend database, ...). The sink's close
  * finishes the database. */
 int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char *err, size_t errlen);
+
+/* What the sink did since it was opened, for /metrics: transactions committed and rolled
+ * back, and how long each COMMIT took (nanoseconds; with --sqlite-sync full, the fsync). */
+struct sqlite_sink_stats {
+    uint64_t committed, rolled_back;
+    struct histogram commit_ns;
+};
+
+/* 0 and the statistics when `s` is a SQLite sink; -1 (zeroes) otherwise. */
+int sqlite_sink_stats(const struct sink *s, struct sqlite_sink_stats *out);
 
 /* `lazybackend top|folded|flamegraph ...`: the commands that read a database (query.c).
  * argv holds the command's own arguments (argv[0] is the first option). Returns the process

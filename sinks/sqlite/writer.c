@@ -23,6 +23,8 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/histogram.h"
 #include "lib/log.h"
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/sqlite/internal.h"
@@ -310,6 +312,16 @@ static void on_profile_end(struct sink *s, const struct lb_profile *p)
     (void)sq_step_write(q, S_PROF_END, "finishing a profile");
 }
 
+/* COMMIT, timed for /metrics (sqlite_sink_stats). 0 or -1 (the request failed). */
+static int commit(struct sq *q)
+{
+    uint64_t t0 = clock_mono_ns();
+    if (sq_step_write(q, S_COMMIT, "committing") < 0)
+        return -1;
+    histogram_observe(&q->commit_ns, clock_mono_ns() - t0);
+    return 0;
+}
+
 static int on_request_end(struct sink *s, const struct lb_request *r, char *why, size_t whylen)
 {
     struct sq *q = state(s);
@@ -320,8 +332,7 @@ static int on_request_end(struct sink *s, const struct lb_request *r, char *why,
         sqlite3_bind_int64(st, 2, (int64_t)q->n_resources);
         sqlite3_bind_int64(st, 3, (int64_t)q->n_profiles);
         sqlite3_bind_int64(st, 4, (int64_t)q->n_samples);
-        if (sq_step_write(q, S_REQ_END, "finishing the request") >= 0 &&
-            sq_step_write(q, S_COMMIT, "committing") >= 0) {
+        if (sq_step_write(q, S_REQ_END, "finishing the request") >= 0 && commit(q) == 0) {
             q->in_txn = false;
             q->committed++;
             return 0;
@@ -408,6 +419,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    histogram_init(&q->commit_ns, histogram_latency_ns, histogram_latency_n);
     buf_init(&q->key, SIZE_MAX);
     buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
@@ -435,5 +447,17 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     }
     out->type = &sqlite_sink_type;
     out->ctx = q;
+    return 0;
+}
+
+int sqlite_sink_stats(const struct sink *s, struct sqlite_sink_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (s->type != &sqlite_sink_type || !s->ctx)
+        return -1;
+    const struct sq *q = s->ctx;
+    out->committed = q->committed;
+    out->rolled_back = q->rolled_back;
+    out->commit_ns = q->commit_ns;
     return 0;
 }

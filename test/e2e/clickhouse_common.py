@@ -74,6 +74,11 @@ class ClickHouse:
     def kill(self):
         self._script("kill")
 
+    def stop_and_clean(self):
+        """stop(), then cleanup() keeping the files when a check of the run failed."""
+        self.stop()
+        self.cleanup(keep=tap.failed() > 0)
+
     def cleanup(self, keep):
         """Removes the run's directory (stop the server first), or says where it is when a
         test failed."""

@@ -7,18 +7,21 @@
  *         find the same messages (flag, length, payload) as a plain reading of the whole
  *         stream written here, and the same cut-off unit at the end. The same bytes also go
  *         through grpc-message percent-encoding (whose output must decode back to a prefix
- *         of its input) and the content-type rule.
+ *         of its input), the content-type rule and the HealthCheckRequest reader (the service
+ *         it finds lies inside the input).
  *   odd:  bytes from a client on the gRPC port (HTTP/2 with prior knowledge), played to the
  *         real server through a socketpair in pieces of (byte >> 1) * 16 bytes (0 = all at
  *         once); the profiles and traces Export methods decode into the stdout sinks, as in
- *         cmd/serve.c. That is the framer where it is used: cut at DATA-frame boundaries, with
- *         gzip, limits and trailers.
+ *         cmd/serve.c, and grpc.health.v1.Health/Check. That is the framer where it is used:
+ *         cut at DATA-frame boundaries, with gzip, limits and trailers.
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "h2/grpc.h"
+#include "h2/grpc_health.h"
 #include "otlp/traces.h"
 #include "test/fuzz/harness.h"
 
@@ -195,6 +198,16 @@ static void percent(const uint8_t *p, size_t n)
     free(out);
 }
 
+/* HealthCheckRequest: whatever the reader accepts, the service is a piece of the input. */
+static void health_request(const uint8_t *p, size_t n)
+{
+    const char *svc;
+    size_t len;
+    if (grpc_health_read_request(p, n, &svc, &len))
+        fuzz_must(len == 0 || ((const uint8_t *)svc >= p && len <= n && (const uint8_t *)svc - p <= (ptrdiff_t)(n - len)),
+                  "health: service outside the message");
+}
+
 /* ------------------------------------------------------------------ the gRPC port */
 
 /* Answers as cmd/serve.c does: the response message, or a status with the decoder's reason. */
@@ -235,8 +248,11 @@ static struct fuzz_net *grpc_port(void)
     };
     net = fuzz_net_new(&cfg);
     struct h2_server *s = fuzz_net_server(net);
+    static const char *const services[] = { "p" };
+    static const struct grpc_health_service health = { .services = services, .n_services = 1 };
     fuzz_must(h2_server_add_method(s, FUZZ_PROFILES_METHOD, export_profiles, NULL) == 0 &&
-              h2_server_add_method(s, TRACES_EXPORT_PATH, export_traces, NULL) == 0, "methods");
+              h2_server_add_method(s, TRACES_EXPORT_PATH, export_traces, NULL) == 0 &&
+              grpc_health_register(s, &health) == 0, "methods");
     return net;
 }
 
@@ -255,6 +271,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         framer(data, size, (size_t)(mode >> 1) + 1);
         percent(data, size);
+        health_request(data, size);
     }
     return 0;
 }

@@ -264,6 +264,14 @@ TEST(sink_delivers_schema_then_parts)
     CHECK_EQ_INT(count_inserts(fk, "resources"), 1);
     CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
     CHECK(fk->nreq == 9 && strstr(fk->target[8], "FORMAT%20RowBinary") != NULL);
+    struct clickhouse_sink_stats st;
+    CHECK_EQ_INT(clickhouse_sink_stats(&v.s, &st), 0);
+    CHECK_EQ_INT(st.counts.requests_queued, 1);
+    CHECK_EQ_INT(st.counts.batches_sealed, 1);
+    CHECK_EQ_INT(st.counts.batches_sent, 1);
+    CHECK_EQ_INT(st.counts.rows_sent, 3);
+    CHECK_EQ_INT(st.queue_rows + st.queue_bytes + st.counts.batches_retried + st.counts.requests_refused, 0);
+    CHECK_EQ_INT(v.s.type->ready(&v.s, why, sizeof why), 0);
     /* The samples body is gzip'd RowBinary: three rows, the first one's service is "svc". */
     struct buf raw;
     char gzerr[100];
@@ -315,6 +323,24 @@ TEST(sink_refuses_when_full_without_spool)
     }
     CHECK(rc != 0 && accepted > 3);
     CHECK(strstr(why, "full") != NULL);
+    /* The refusal came at request_end (its rows did not fit) and rolled them back. */
+    struct clickhouse_sink_stats st;
+    CHECK_EQ_INT(clickhouse_sink_stats(&s, &st), 0);
+    CHECK_EQ_INT(st.counts.requests_refused, 1);
+    CHECK_EQ_INT(st.counts.requests_queued, accepted);
+    CHECK_EQ_INT(st.queue_rows, 3 * accepted);   /* nothing reached ClickHouse */
+    CHECK(st.queue_bytes > 0 && st.queue_bytes <= 4096);
+    CHECK_EQ_INT(st.queue_max_bytes, 4096);
+    CHECK_EQ_INT(st.counts.batches_sent + st.counts.rows_sent + st.spool_bytes + st.spool_max_bytes, 0);
+    /* admit would let a request in (the memory left is not nothing), but ready knows that one
+     * like the last would not fit: not ready, as often as asked, and no refusal counted. */
+    for (int i = 0; i < 3; i++) {
+        char again[256] = "";
+        CHECK_EQ_INT(s.type->ready(&s, again, sizeof again), -1);
+        CHECK(strncmp(again, "ClickHouse sink full: ", 22) == 0);
+    }
+    CHECK_EQ_INT(clickhouse_sink_stats(&s, &st), 0);
+    CHECK_EQ_INT(st.counts.requests_refused, 1);
     s.type->close(&s, 0);   /* nothing to spool into: the loss is logged */
     loop_free(l);
 }

@@ -3,7 +3,9 @@
  * front of a recording sink. What the inner sink receives is compared with event sequences
  * written by hand from sinks/filter.h: which resources, profiles and samples pass, that
  * nothing empty is forwarded (no begin/end pair without a sample), that frames are filtered
- * in a copy and the decoder's array is left alone, and that options are checked.
+ * in a copy and the decoder's array is left alone, and that options are checked. Also the
+ * counts /metrics shows: what each filter dropped (filter_stats), and the fan-out's per-sink
+ * refusals and commits, and its side-effect-free readiness question (sinks/sink.h).
  */
 #include <stdlib.h>
 
@@ -19,7 +21,8 @@ struct recorder {
     struct buf log;
     const struct lb_frame *last_frames;   /* the array the last sample came with */
     int admits, closes, aborts;
-    bool refuse;                          /* admit says no */
+    bool refuse;                          /* admit (and ready) say no */
+    bool fail;                            /* request_end fails */
 };
 
 static void rec(struct recorder *r, const char *s)
@@ -74,9 +77,18 @@ static void r_prof_end(struct sink *s, const struct lb_profile *p) { (void)p; re
 static void r_res_end(struct sink *s, const struct lb_resource *r) { (void)r; rec(R(s), " r"); }
 static int r_req_end(struct sink *s, const struct lb_request *r, char *why, size_t whylen)
 {
-    (void)r, (void)why, (void)whylen;
+    (void)r;
     rec(R(s), " }");
-    return 0;
+    if (R(s)->fail)
+        snprintf(why, whylen, "disk");
+    return R(s)->fail ? -1 : 0;
+}
+static int r_ready(const struct sink *s, char *why, size_t whylen)
+{
+    const struct recorder *r = s->ctx;
+    if (r->refuse)
+        snprintf(why, whylen, "not ready");
+    return r->refuse ? -1 : 0;
 }
 static void r_abort(struct sink *s, const struct lb_request *r, const char *reason)
 {
@@ -89,7 +101,7 @@ static void r_abort(struct sink *s, const struct lb_request *r, const char *reas
 static void r_close(struct sink *s, int deadline_ms) { (void)deadline_ms; R(s)->closes++; }
 
 static const struct sink_type recorder_type = {
-    .name = "recorder", .admit = r_admit, .request_begin = r_req_begin,
+    .name = "recorder", .admit = r_admit, .ready = r_ready, .request_begin = r_req_begin,
     .resource_begin = r_res_begin, .profile_begin = r_prof_begin, .sample = r_sample,
     .profile_end = r_prof_end, .resource_end = r_res_end, .request_end = r_req_end,
     .request_abort = r_abort, .close = r_close,
@@ -388,6 +400,100 @@ TEST(admit_and_abort)
     rig_finish(&g, "{ R(r) P(samples) s0[f] p r }");
 }
 
+/* filter_stats: what each filter dropped, counted when a request ends; an aborted request
+ * counts nothing. The expectations are counted by hand from the samples sent. */
+TEST(stats_per_filter)
+{
+    struct filter_config c = { .sample_types = { "samples" }, .n_sample_types = 1, .container_id = "c1",
+                               .frame_types = { "go,native" }, .n_frame_types = 1, .min_frames = 2 };
+    struct lb_frame two[] = { F("go", "a"), F("native", "b") };
+    struct lb_frame kernel[] = { F("kernel", "k") };
+    struct lb_frame go_kernel[] = { F("go", "a"), F("kernel", "k"), F("kernel", "k2") };
+    struct lb_attr a1[] = { A("name", "one"), A("container.id", "c1") };
+    struct lb_attr a2[] = { A("name", "two"), A("container.id", "c2") };
+    struct lb_resource r1 = { .attrs = ATTRS(a1) }, r2 = { .attrs = ATTRS(a2) };
+    struct rig g;
+    struct filter_stats st;
+    struct sink *s = rig_begin(&g, &c);
+    filter_stats(s, &st);
+    CHECK_EQ_INT(st.samples_in, 0);
+    s->type->resource_begin(s, &r1);
+    send_profile(s, &r1, "samples", two, 2, NO_ATTRS, 3);        /* 3 pass */
+    send_profile(s, &r1, "off_cpu", two, 2, NO_ATTRS, 2);        /* 2 by --sample-types */
+    send_profile(s, &r1, "samples", kernel, 1, NO_ATTRS, 1);     /* 1 by --frame-types, 1 frame */
+    send_profile(s, &r1, "samples", go_kernel, 3, NO_ATTRS, 2);  /* 2 by --min-frames, 2x2 frames */
+    s->type->resource_end(s, &r1);
+    send_resource(s, &r2, "samples", two, 2, NO_ATTRS, 4);       /* 4 by --container-id */
+    filter_stats(s, &st);
+    CHECK_EQ_INT(st.samples_in, 0);   /* not before the request ends */
+    char why[64];
+    CHECK_EQ_INT(s->type->request_end(s, &REQ, why, sizeof why), 0);
+    filter_stats(s, &st);
+    CHECK_EQ_INT(st.samples_in, 12);
+    CHECK_EQ_INT(st.samples_passed, 3);
+    CHECK_EQ_INT(st.dropped[FILTER_BY_SAMPLE_TYPE], 2);
+    CHECK_EQ_INT(st.dropped[FILTER_BY_CONTAINER_ID], 4);
+    CHECK_EQ_INT(st.dropped[FILTER_BY_FRAME_TYPES], 1);
+    CHECK_EQ_INT(st.dropped[FILTER_BY_MIN_FRAMES], 2);
+    CHECK_EQ_INT(st.dropped[FILTER_BY_RESOURCE], 0);
+    CHECK_EQ_INT(st.dropped[FILTER_BY_REQUIRE_CONTAINER_ID], 0);
+    CHECK_EQ_INT(st.frames_removed, 5);
+    CHECK_EQ_STR(filter_reason_name(FILTER_BY_MIN_FRAMES), "min_frames");
+    CHECK_EQ_STR(filter_reason_name(FILTER_BY_REQUIRE_CONTAINER_ID), "require_container_id");
+
+    s->type->request_begin(s, &REQ);
+    send_resource(s, &r2, "samples", two, 2, NO_ATTRS, 4);
+    s->type->request_abort(s, &REQ, "malformed");
+    filter_stats(s, &st);
+    CHECK_EQ_INT(st.samples_in, 12);
+    CHECK_EQ_INT(st.dropped[FILTER_BY_CONTAINER_ID], 4);
+    filter_stats(&g.inner_sink, &st);   /* not a filter stage: nothing */
+    CHECK_EQ_INT(st.samples_in, 0);
+    rig_log(&g);
+    rig_close(&g);
+}
+
+/* The fan-out counts per sink: refusals in admit, commits and failed commits; ready asks
+ * every sink (through the filter stage too) without counting anything. */
+TEST(fanout_counts_and_ready)
+{
+    struct recorder a = { 0 }, b = { 0 };
+    buf_init(&a.log, 1 << 16);
+    buf_init(&b.log, 1 << 16);
+    struct sink v[2] = { { &recorder_type, &a }, { &recorder_type, &b } };
+    struct sink_set set = { v, 2 };
+    char why[64] = "";
+    CHECK_EQ_INT(sink_set_admit(&set, why, sizeof why), 0);
+    b.refuse = true;
+    CHECK_EQ_INT(sink_set_admit(&set, why, sizeof why), -1);
+    CHECK_EQ_INT(v[0].counts.refused, 0);
+    CHECK_EQ_INT(v[1].counts.refused, 1);
+    CHECK_EQ_INT(sink_set_ready(&set, why, sizeof why), -1);
+    CHECK_EQ_STR(why, "not ready");
+    CHECK_EQ_INT(b.admits, 2);       /* ready is not admit */
+    CHECK_EQ_INT(v[1].counts.refused, 1);
+
+    struct sink stage;
+    struct filter_config c = { .min_frames = 1 };
+    CHECK_EQ_INT(filter_open(&stage, &c, &set), 0);
+    CHECK_EQ_INT(stage.type->ready(&stage, why, sizeof why), -1);
+    b.refuse = false;
+    CHECK_EQ_INT(stage.type->ready(&stage, why, sizeof why), 0);
+    CHECK_EQ_INT(sink_set_ready(&set, why, sizeof why), 0);
+
+    CHECK_EQ_INT(sink_set_request_end(&set, &REQ, why, sizeof why), 0);
+    a.fail = true;
+    CHECK_EQ_INT(sink_set_request_end(&set, &REQ, why, sizeof why), -1);
+    CHECK_EQ_STR(why, "recorder sink: disk");
+    CHECK_EQ_INT(v[0].counts.committed, 1);
+    CHECK_EQ_INT(v[0].counts.failed, 1);
+    CHECK_EQ_INT(v[1].counts.committed, 2);   /* asked even after the first one failed */
+    CHECK_EQ_INT(v[1].counts.failed, 0);
+    stage.type->close(&stage, 0);
+    buf_free(&a.log);
+    buf_free(&b.log);
+}
+
 int main(void)
 {
     RUN(config_active_and_check);
@@ -397,5 +503,7 @@ int main(void)
     RUN(frame_types_copy);
     RUN(min_frames);
     RUN(admit_and_abort);
+    RUN(stats_per_filter);
+    RUN(fanout_counts_and_ready);
     return check_done();
 }

@@ -2,9 +2,11 @@
  * test_grpc_frame.c - the pure gRPC wire helpers (h2/grpc.h): the length-prefix parser must
  * reassemble messages no matter how DATA frames cut them (checked by feeding the same bytes
  * in every split and one byte at a time), report partial prefixes and payloads exactly, and
- * grpc-message percent-encoding must follow PROTOCOL-HTTP2.md byte for byte.
+ * grpc-message percent-encoding must follow PROTOCOL-HTTP2.md byte for byte. Also the hand
+ * reader of grpc.health.v1.HealthCheckRequest (h2/grpc_health.h) on hand-encoded messages.
  */
 #include "h2/grpc.h"
+#include "h2/grpc_health.h"
 #include "test/unit/check.h"
 
 #include <stdlib.h>
@@ -200,6 +202,34 @@ TEST(status_names)
     CHECK_EQ_STR(grpc_status_name(-1), "?");
 }
 
+/* `msg` is a string literal (embedded NULs count): its service, or "<refused>". */
+#define HEALTH(msg, want)                                                                  \
+    do {                                                                                   \
+        const char *svc_;                                                                  \
+        size_t n_;                                                                         \
+        char got_[64] = "<refused>";                                                       \
+        if (grpc_health_read_request((const uint8_t *)(msg), sizeof(msg) - 1, &svc_, &n_)) \
+            snprintf(got_, sizeof got_, "%.*s", (int)n_, svc_);                            \
+        CHECK_EQ_STR(got_, want);                                                          \
+    } while (0)
+
+TEST(health_check_request)
+{
+    HEALTH("", "");                                          /* the default: the whole server */
+    HEALTH("\x0a\x03" "abc", "abc");
+    HEALTH("\x0a\x00", "");
+    HEALTH("\x10\x96\x01\x0a\x01x", "x");                   /* an unknown varint field first */
+    HEALTH("\x1d\x01\x02\x03\x04\x19" "12345678" "\x0a\x01y", "y");   /* fixed32, fixed64 */
+    HEALTH("\x0a\x01" "a" "\x0a\x02" "bc", "bc");                 /* repeated: the last wins */
+    HEALTH("\x12\x02" "zz", "");                                /* field 2 is not the service */
+    HEALTH("\x0a\x05" "abc", "<refused>");                      /* runs past the end */
+    HEALTH("\x0a", "<refused>");
+    HEALTH("\x00\x00", "<refused>");                             /* field 0 */
+    HEALTH("\x0b\x0c", "<refused>");                             /* a group */
+    HEALTH("\x1d\x01\x02", "<refused>");                         /* fixed32 cut short */
+    HEALTH("\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", "<refused>");   /* varint over 64 bits */
+}
+
 int main(void)
 {
     RUN(whole_buffer);
@@ -212,5 +242,6 @@ int main(void)
     RUN(percent_encode);
     RUN(content_type);
     RUN(status_names);
+    RUN(health_check_request);
     return check_done();
 }

@@ -273,6 +273,12 @@ TEST(sink_stores_once_and_rolls_back_cleanly)
     CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM strings"), strings);
     CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM frames"), frames);
     CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM stacks"), 1);
+    struct sqlite_sink_stats st;
+    CHECK_EQ_INT(sqlite_sink_stats(&s, &st), 0);
+    CHECK_EQ_INT(st.committed, 2);
+    CHECK_EQ_INT(st.rolled_back, 1);
+    CHECK_EQ_INT(st.commit_ns.count, 2);   /* only commits are timed */
+    CHECK(st.commit_ns.sum > 0);
     s.type->close(&s, 0);
 
     /* a new sink (cold caches) finds the content in the database */
@@ -332,6 +338,13 @@ TEST(sink_reports_a_commit_it_cannot_make)
     sqlite3_close(other);
     /* and the next request goes through */
     CHECK_EQ_INT(send(&s, &f, false), 0);
+    struct sqlite_sink_stats st;
+    CHECK_EQ_INT(sqlite_sink_stats(&s, &st), 0);
+    CHECK_EQ_INT(st.committed, 2);
+    CHECK_EQ_INT(st.commit_ns.count, 2);
+    struct sink other_type = { NULL, NULL };
+    CHECK_EQ_INT(sqlite_sink_stats(&other_type, &st), -1);
+    CHECK_EQ_INT(st.committed, 0);
     s.type->close(&s, 0);
     CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM requests"), 2);
     CHECK_EQ_INT(q1(o.path, DANGLING), 0);

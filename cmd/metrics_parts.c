@@ -1,0 +1,257 @@
+/*
+ * metrics_parts.c - the parts of the /metrics page that are not request counters (see
+ * metrics.h): read from the other layers when the page is scraped, so none of them counts
+ * anything for the page's sake beyond what it already kept.
+ *
+ *   ports    h2_server_stats and the bytes in flight, per port ("grpc", "http")
+ *   sinks    the fan-out's counts per configured sink (labelled with its name and its position
+ *            among the --sink options, since stdout and clickhouse may be given twice); the
+ *            filter stage's drops; SQLite's commits; ClickHouse's queue, spool and batches
+ *   process  resident memory and open descriptors (/proc/self), CPU time, start time, the
+ *            build, and whether /healthz would answer 200
+ */
+#include <dirent.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "cmd/metrics.h"
+#include "cmd/version.h"
+#include "h2/server.h"
+#include "lib/prom.h"
+#include "sinks/clickhouse/clickhouse.h"
+#include "sinks/filter.h"
+#include "sinks/sink.h"
+#include "sinks/sqlite/sqlite.h"
+
+/* ---------- ports ---------- */
+
+struct port {
+    const char *label;
+    const struct h2_server *server;
+};
+
+/* One sample per open port of a value read from its stats. */
+#define PER_PORT(p, ports, family, type, help, expr)                            \
+    do {                                                                        \
+        prom_family(p, family, type, help);                                     \
+        for (int i_ = 0; i_ < 2; i_++) {                                        \
+            if (!(ports)[i_].server)                                            \
+                continue;                                                       \
+            const struct h2_stats *st = h2_server_stats((ports)[i_].server);    \
+            (void)st;                                                           \
+            prom_u64(p, family, (uint64_t)(expr), "port", (ports)[i_].label, (char *)NULL); \
+        }                                                                       \
+    } while (0)
+
+void metrics_write_ports(struct prom *p, const struct app *app)
+{
+    const struct port ports[2] = { { "grpc", app->server }, { "http", app->http_server } };
+    PER_PORT(p, ports, "lazybackend_connections_open", "gauge", "Connections open now.", st->connections_open);
+    PER_PORT(p, ports, "lazybackend_connections_accepted_total", "counter", "Connections accepted.",
+             st->connections_accepted);
+    PER_PORT(p, ports, "lazybackend_connections_refused_total", "counter",
+             "Connections closed at once: --max-connections were open.", st->connections_refused);
+    PER_PORT(p, ports, "lazybackend_port_received_bytes_total", "counter",
+             "Bytes read from the port's connections (HTTP/2 and HTTP/1.1 framing included).", st->bytes_received);
+    PER_PORT(p, ports, "lazybackend_request_bytes_in_flight", "gauge",
+             "Bytes of request bodies being received now (bounded by --max-inflight-bytes).",
+             h2_server_inflight_bytes(ports[i_].server));
+    const char *name = "lazybackend_port_calls_total";
+    prom_family(p, name, "counter",
+                "Requests the port answered (every path and method, /metrics and /healthz included): "
+                "ok (gRPC OK, HTTP 2xx) or error (any other answer, also those the transport gave itself: "
+                "unknown path, too large, timeouts, clients gone).");
+    for (int i = 0; i < 2; i++) {
+        if (!ports[i].server)
+            continue;
+        const struct h2_stats *st = h2_server_stats(ports[i].server);
+        prom_u64(p, name, st->calls_ok, "port", ports[i].label, "result", "ok", (char *)NULL);
+        prom_u64(p, name, st->calls_failed, "port", ports[i].label, "result", "error", (char *)NULL);
+    }
+    PER_PORT(p, ports, "lazybackend_port_calls_abandoned_total", "counter",
+             "Requests whose client left before the answer (part of the errors).", st->calls_abandoned);
+    PER_PORT(p, ports, "lazybackend_port_request_timeouts_total", "counter",
+             "HTTP/1.1 requests cut off by --request-timeout.", st->requests_timed_out);
+}
+
+/* ---------- sinks ---------- */
+
+/* The configured sinks, behind the filter stage when there is one. */
+static const struct sink_set *configured(const struct app *app)
+{
+    return app->filter_sink.type ? &app->inner_sinks : &app->sinks;
+}
+
+static void sink_counts(struct prom *p, const struct sink_set *set)
+{
+    static const struct { const char *name, *help; } fam[3] = {
+        { "lazybackend_sink_commits_total", "Requests a sink committed (stored, queued, written)." },
+        { "lazybackend_sink_commit_failures_total", "Requests a sink failed to commit." },
+        { "lazybackend_sink_refusals_total", "Requests a sink refused before any work (full)." },
+    };
+    for (int f = 0; f < 3; f++) {
+        prom_family(p, fam[f].name, "counter", fam[f].help);
+        for (size_t i = 0; i < set->n; i++) {
+            const struct sink_counts *c = &set->v[i].counts;
+            char index[24];
+            snprintf(index, sizeof index, "%zu", i);
+            prom_u64(p, fam[f].name, f == 0 ? c->committed : f == 1 ? c->failed : c->refused,
+                     "sink", set->v[i].type->name, "index", index, (char *)NULL);
+        }
+    }
+}
+
+static void filter_drops(struct prom *p, const struct app *app)
+{
+    struct filter_stats fs;
+    filter_stats(&app->filter_sink, &fs);   /* zeroes when no filter is set */
+    const char *name = "lazybackend_filter_dropped_samples_total";
+    prom_family(p, name, "counter", "Samples the filter stage dropped, by the filter that dropped them.");
+    for (int r = 0; r < FILTER_REASONS; r++)
+        prom_u64(p, name, fs.dropped[r], "filter", filter_reason_name(r), (char *)NULL);
+    prom_family(p, "lazybackend_filter_removed_frames_total", "counter",
+                "Frames --frame-types removed from samples.");
+    prom_u64(p, "lazybackend_filter_removed_frames_total", fs.frames_removed, (char *)NULL);
+}
+
+/* The first configured sink called `name`, or NULL. */
+static const struct sink *find_sink(const struct sink_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->v[i].type->name, name) == 0)
+            return &set->v[i];
+    return NULL;
+}
+
+/* The SQLite sink's commits (--sink sqlite is given at most once). */
+static void sqlite_part(struct prom *p, const struct sink_set *set)
+{
+    struct sqlite_sink_stats st;
+    const struct sink *s = find_sink(set, "sqlite");
+    if (!s || sqlite_sink_stats(s, &st) != 0)
+        return;
+    prom_family(p, "lazybackend_sqlite_commit_duration_seconds", "histogram",
+                "How long each SQLite COMMIT took (the fsync with --sqlite-sync full).");
+    prom_histogram(p, "lazybackend_sqlite_commit_duration_seconds", &st.commit_ns, 1e-9, (char *)NULL);
+    prom_family(p, "lazybackend_sqlite_rollbacks_total", "counter", "SQLite transactions rolled back.");
+    prom_u64(p, "lazybackend_sqlite_rollbacks_total", st.rolled_back, (char *)NULL);
+}
+
+/* One ClickHouse family: its value for every ClickHouse sink (by index). */
+static void clickhouse_family(struct prom *p, const struct sink_set *set, const char *name, const char *type,
+                              const char *help, size_t offset)
+{
+    prom_family(p, name, type, help);
+    for (size_t i = 0; i < set->n; i++) {
+        struct clickhouse_sink_stats st;
+        if (clickhouse_sink_stats(&set->v[i], &st) != 0)
+            continue;
+        char index[24];
+        snprintf(index, sizeof index, "%zu", i);
+        prom_u64(p, name, *(const uint64_t *)((const char *)&st + offset), "index", index, (char *)NULL);
+    }
+}
+
+/* Every ClickHouse sink's statistics (none: no family at all). */
+static void clickhouse_part(struct prom *p, const struct sink_set *set)
+{
+    if (!find_sink(set, "clickhouse"))
+        return;
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } fam[] = {
+#define CH(name, type, help, member) { "lazybackend_clickhouse_" name, type, help, offsetof(struct clickhouse_sink_stats, member) }
+#define CC(name, help, member) CH(name, "counter", help, counts.member)
+        CC("requests_queued_total", "Requests whose rows were queued for ClickHouse.", requests_queued),
+        CC("requests_refused_total", "Requests refused: queue and spool full.", requests_refused),
+        CC("requests_failed_total", "Requests whose rows could not be queued.", requests_failed),
+        CC("batches_sealed_total", "Batches sealed (compressed, ready to send).", batches_sealed),
+        CC("batches_sent_total", "Batches ClickHouse accepted whole.", batches_sent),
+        CC("batches_retried_total", "Batches that needed more than one attempt.", batches_retried),
+        CC("batches_spooled_total", "Batches written to the spool.", batches_spooled),
+        CC("batches_replayed_total", "Batches read back from the spool to send.", batches_replayed),
+        CC("batches_quarantined_total", "Unreadable spool files set aside.", batches_quarantined),
+        CC("failed_attempts_total", "HTTP requests to ClickHouse that failed.", attempts_failed),
+        CC("rows_sent_total", "Sample rows ClickHouse accepted.", rows_sent),
+        CC("sent_bytes_total", "Compressed bytes ClickHouse accepted.", bytes_sent),
+        CH("queue_rows", "gauge", "Sample rows in memory, not yet accepted by ClickHouse.", queue_rows),
+        CH("queue_bytes", "gauge", "Bytes in memory for ClickHouse (sealed batches compressed, the open batch not).",
+           queue_bytes),
+        CH("queue_max_bytes", "gauge", "--clickhouse-max-queue-bytes.", queue_max_bytes),
+        CH("spool_batches", "gauge", "Batches in the spool directory.", spool_batches),
+        CH("spool_bytes", "gauge", "Bytes in the spool directory.", spool_bytes),
+        CH("spool_max_bytes", "gauge", "--clickhouse-spool-max-bytes (0: no spool).", spool_max_bytes),
+#undef CC
+#undef CH
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++)
+        clickhouse_family(p, set, fam[f].name, fam[f].type, fam[f].help, fam[f].offset);
+}
+
+void metrics_write_sinks(struct prom *p, const struct app *app)
+{
+    const struct sink_set *set = configured(app);
+    sink_counts(p, set);
+    filter_drops(p, app);
+    sqlite_part(p, set);
+    clickhouse_part(p, set);
+}
+
+/* ---------- process ---------- */
+
+/* Resident memory in bytes (/proc/self/statm's second field, in pages); 0 when unreadable. */
+static double resident_bytes(void)
+{
+    unsigned long long size = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f)
+        return 0;
+    if (fscanf(f, "%llu %llu", &size, &resident) != 2)
+        resident = 0;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return (double)resident * (double)(page > 0 ? page : 4096);
+}
+
+/* Open descriptors: the entries of /proc/self/fd, less the one reading it; -1 when unreadable. */
+static double open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return (double)(n - 1);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+void metrics_write_process(struct prom *p, struct app *app)
+{
+    prom_single(p, "lazybackend_process_resident_memory_bytes", "gauge", "Resident memory (/proc/self/statm).",
+                resident_bytes());
+    prom_single(p, "lazybackend_process_open_fds", "gauge", "Open file descriptors (/proc/self/fd).", open_fds());
+    prom_single(p, "lazybackend_process_cpu_seconds_total", "counter", "User and system CPU time.", cpu_seconds());
+    prom_single(p, "lazybackend_start_time_seconds", "gauge", "When the server started (Unix time).",
+                app->metrics.start_time_s);
+    prom_family(p, "lazybackend_build_info", "gauge", "The version and the commit of this build (always 1).");
+    prom_u64(p, "lazybackend_build_info", 1, "version", LAZYBACKEND_VERSION, "commit", lazybackend_commit(),
+             (char *)NULL);
+    prom_single(p, "lazybackend_healthy", "gauge",
+                "1 while GET /healthz answers 200 (and gRPC health SERVING), 0 while it answers 503.",
+                app_unhealthy(app) ? 0 : 1);
+}
