@@ -5,6 +5,7 @@
 #   make test SANITIZE=1   the same under ASan+UBSan
 #   make CC=clang   any C11 compiler; gcc and clang are both kept warning-free
 #   make fuzz       the libFuzzer targets build/fuzz/fuzz_* (clang); scripts/fuzz runs them
+#   make examples   build/examples/usdt-app, the USDT example program (docs/usdt.md)
 CC       ?= cc
 SANITIZE ?= 0
 NANOPB_GEN ?= /usr/bin/nanopb_generator.py
@@ -48,7 +49,7 @@ BIN      := $(BUILD)/lazybackend
 endif
 TEST_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/*.c))
 
-.PHONY: all run test tests deps test-deps clean bench fuzz
+.PHONY: all run test tests deps test-deps clean bench fuzz examples
 .SECONDARY:
 all: deps $(BIN)
 
@@ -99,13 +100,22 @@ $(BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_HARNESS) test/fuzz/harness.h $(OBJS)
 fuzz: test-deps
 	@$(MAKE) --no-print-directory FUZZ=1 CC=clang $(FUZZ_TARGETS:%=build/fuzz/%)
 
+# The example programs: not part of the binary, built with the same compiler and warnings,
+# without the project's flags (each stands alone). <sys/sdt.h> is a test package's.
+EXAMPLES := build/examples/usdt-app
+build/examples/usdt-app: examples/usdt-app/usdt-app.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+examples: test-deps $(EXAMPLES)
+
 # Everything that compiles, for the compiler matrix in .ci/run.
-tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode
+tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode $(EXAMPLES)
 
 run: all
 	./$(BIN) --sink stdout
 
-test: test-deps $(BIN) $(TEST_BINS)
+test: test-deps $(BIN) $(TEST_BINS) $(EXAMPLES)
 	@SANITIZE=$(SANITIZE) BUILD=$(BUILD) LAZYBACKEND=$(abspath $(BIN)) test/run.sh
 
 bench: test-deps all

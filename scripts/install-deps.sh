@@ -5,7 +5,8 @@
 #   build   what building and running need (`make`, `make run`): compiler, headers, nanopb
 #   test    the above, and what the test suite runs (`make test`, CI): clang and the sanitizer
 #           and libFuzzer runtimes, the real clients (grpcio, h2, curl, nghttp/h2load), the
-#           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc (default)
+#           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc, bpftrace and
+#           <sys/sdt.h> (default)
 #   --quiet print nothing when nothing is missing
 set -euo pipefail
 
@@ -23,6 +24,7 @@ TEST_PACKAGES=(
   python3-h2                                             # raw HTTP/2 frames in the transport e2e test
   clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
   chromium                                               # headless check of the flame graph SVG
+  bpftrace systemtap-sdt-dev                             # lazybackend usdt end to end; <sys/sdt.h> for the example app
 )
 
 quiet=0 set=test
