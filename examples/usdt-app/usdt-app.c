@@ -10,7 +10,11 @@
  * measured on the monotonic clock, and then prints what it measured, one line per request:
  *   request <reqid> start_ns=<start_ns> duration_ns=<duration_ns>
  * which is what a span must say. The probes are <sys/sdt.h>'s (Debian: systemtap-sdt-dev):
- * a NOP and a note in the ELF file, nothing at run time until a tracer attaches.
+ * a NOP and a note in the ELF file, nothing at run time until a tracer attaches. Each probe
+ * has a semaphore, a counter the kernel raises when a tracer attaches to it (uprobe
+ * reference counting, Linux 4.20+): that is how -w knows the tracer is really there, which
+ * bpftrace's own "attached_probes" line does not say before 0.24 (it comes just before
+ * attaching).
  *
  *   usdt-app [-n N] [-p lazyapp|demo] [-i MS] [-I] [-w]
  *     -n N        requests (default 10; 0 = until killed)
@@ -18,10 +22,11 @@
  *                 name is fixed when the probe is compiled, so both are built in)
  *     -i MS       pause between requests (default 100)
  *     -I          ids are 64-bit integers (near 2^64) instead of strings "req-<pid>-<i>"
- *     -w          print "ready <pid>" and wait for a line on stdin before the first
- *                 request (a tracer attaches in between)
+ *     -w          print "ready <pid>", then wait (up to a minute) until a tracer is attached
+ *                 to the provider's two probes before the first request
  */
 #define _POSIX_C_SOURCE 200809L
+#define _SDT_HAS_SEMAPHORES 1
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +34,13 @@
 #include <sys/sdt.h>
 #include <time.h>
 #include <unistd.h>
+
+/* One semaphore per probe, named as <sys/sdt.h> expects, in the section tracers look in. */
+#define SEMAPHORE(name) __extension__ volatile unsigned short name __attribute__((unused, section(".probes")))
+SEMAPHORE(lazyapp_request_start_semaphore);
+SEMAPHORE(lazyapp_request_end_semaphore);
+SEMAPHORE(demo_request_start_semaphore);
+SEMAPHORE(demo_request_end_semaphore);
 
 static uint64_t clock_ns(clockid_t id)
 {
@@ -77,10 +89,17 @@ int main(int argc, char **argv)
         usage();
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (wait_go) {
-        char line[64];
+        const volatile unsigned short *start = demo ? &demo_request_start_semaphore : &lazyapp_request_start_semaphore;
+        const volatile unsigned short *end = demo ? &demo_request_end_semaphore : &lazyapp_request_end_semaphore;
+        struct timespec tick = { 0, 10 * 1000000L };
         printf("ready %d\n", (int)getpid());
-        if (!fgets(line, sizeof line, stdin))
-            return 1;
+        for (int i = 0; !(*start && *end); i++) {
+            if (i == 6000) {
+                fprintf(stderr, "usdt-app: no tracer attached within a minute\n");
+                return 1;
+            }
+            nanosleep(&tick, NULL);
+        }
     }
     for (unsigned long i = 0; n == 0 || i < (unsigned long)n; i++) {
         char id[64];
