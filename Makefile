@@ -89,6 +89,9 @@ $(BUILD)/test/%: test/unit/%.c $(OBJS) $(wildcard test/unit/*.h)
 $(BUILD)/bench_decode: test/bench/bench_decode.c $(OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/bench_usdt: test/bench/bench_usdt.c $(OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
+
 # One libFuzzer target per network parser (test/fuzz/fuzz_*.c), each linked with the shared
 # harness: fuzz_decode (detector, decoder, sinks), fuzz_json (OTLP/JSON transcoder),
 # fuzz_traces (traces decoder), fuzz_http (the HTTP port), fuzz_grpc (gRPC framing, gRPC port).
@@ -110,7 +113,7 @@ build/examples/usdt-app: examples/usdt-app/usdt-app.c
 examples: test-deps $(EXAMPLES)
 
 # Everything that compiles, for the compiler matrix in .ci/run.
-tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode $(EXAMPLES)
+tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode $(BUILD)/bench_usdt $(EXAMPLES)
 
 run: all
 	./$(BIN) --sink stdout

@@ -65,6 +65,7 @@ struct bridge {
     uint64_t tick_timer, deadline_timer;
     struct {
         uint64_t lines, starts, ends, lost_events, notes, others, unfinished_dropped, bad;
+        uint64_t waits;             /* --input: times the reader waited for the queue */
         uint64_t bad_kind[USDT_BAD_KINDS];
     } n;
 };
@@ -165,6 +166,7 @@ static bool take_lines(struct bridge *b)
         if (b->cfg.input && usdt_exporter_full(b->ex)) {
             if (!b->paused && b->out_on_loop)
                 loop_del_fd(b->loop, b->out_fd);
+            b->n.waits += !b->paused;
             b->paused = true;
             return false;
         }
@@ -513,7 +515,7 @@ static void log_summary(const struct bridge *b)
     log_info("usdt: summary lines=%llu starts=%llu ends=%llu bad=%llu lost_events=%llu complete=%llu reordered=%llu "
              "no_start=%llu ttl=%llu duplicate_starts=%llu evicted=%llu shutdown=%llu unfinished_dropped=%llu "
              "duplicate_ends=%llu orphan_ends=%llu start_mismatch=%llu exported=%llu rejected=%llu failed=%llu "
-             "dropped=%llu requests=%llu retries=%llu",
+             "dropped=%llu requests=%llu retries=%llu max_queued=%zu waits=%llu",
              (unsigned long long)b->n.lines, (unsigned long long)b->n.starts, (unsigned long long)b->n.ends,
              (unsigned long long)b->n.bad, (unsigned long long)b->n.lost_events, (unsigned long long)p->complete,
              (unsigned long long)p->reordered, (unsigned long long)p->no_start, (unsigned long long)p->ttl,
@@ -522,7 +524,8 @@ static void log_summary(const struct bridge *b)
              (unsigned long long)p->duplicate_ends, (unsigned long long)p->orphan_ends,
              (unsigned long long)p->start_mismatch, (unsigned long long)e->exported,
              (unsigned long long)e->rejected, (unsigned long long)e->failed, (unsigned long long)e->dropped,
-             (unsigned long long)e->requests, (unsigned long long)e->retries);
+             (unsigned long long)e->requests, (unsigned long long)e->retries, e->max_queued,
+             (unsigned long long)b->n.waits);
 }
 
 /* 0 when every span was delivered; bpftrace's status when it failed on its own; 1 when it
