@@ -32,6 +32,7 @@ struct usdt_http {
     CURL *easy;
     struct curl_slist *headers;
     bool running;
+    bool closing;            /* in usdt_http_free: curl's last calls set no timer */
     bool too_large;
     uint64_t timer;
     struct buf answer;
@@ -111,7 +112,7 @@ static int want_timer(CURLM *m, long ms, void *userp)
     if (h->timer)
         loop_del_timer(h->loop, h->timer);
     h->timer = 0;
-    if (ms >= 0 && !(h->timer = loop_add_timer(h->loop, (uint64_t)ms, on_timeout, h)))
+    if (ms >= 0 && !h->closing && !(h->timer = loop_add_timer(h->loop, (uint64_t)ms, on_timeout, h)))
         return -1;
     return 0;
 }
@@ -129,19 +130,14 @@ static size_t on_answer(char *p, size_t size, size_t n, void *ud)
 struct usdt_http *usdt_http_new(struct loop *loop, const char *url, const char *const *headers, size_t n_headers,
                                 usdt_http_done_fn done, void *ud, char *err, size_t errlen)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(err, errlen, "libcurl did not start");
+    struct usdt_http *h = malloc(sizeof *h);
+    bool started = h && curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    if (!started) {   /* usdt_http_free would end a libcurl that did not start */
+        snprintf(err, errlen, h ? "libcurl did not start" : "out of memory");
+        free(h);
         return NULL;
     }
-    struct usdt_http *h = calloc(1, sizeof *h);
-    if (!h) {
-        curl_global_cleanup();
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    h->loop = loop;
-    h->done = done;
-    h->ud = ud;
+    *h = (struct usdt_http){ .loop = loop, .done = done, .ud = ud };
     buf_init(&h->answer, MAX_ANSWER);
     bool ok = true;
     for (size_t i = 0; ok && i < n_headers; i++) {
@@ -179,13 +175,13 @@ void usdt_http_free(struct usdt_http *h)
 {
     if (!h)
         return;
-    usdt_http_cancel(h);
-    if (h->easy)
-        curl_easy_cleanup(h->easy);
-    if (h->multi)
-        curl_multi_cleanup(h->multi);   /* closes the kept connection: its REMOVE comes here */
+    h->closing = true;
     if (h->timer)
         loop_del_timer(h->loop, h->timer);
+    h->timer = 0;
+    usdt_http_cancel(h);
+    curl_easy_cleanup(h->easy);      /* both take NULL */
+    curl_multi_cleanup(h->multi);    /* closes the kept connection: its REMOVE comes here */
     curl_slist_free_all(h->headers);
     buf_free(&h->answer);
     free(h);

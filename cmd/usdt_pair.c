@@ -307,47 +307,52 @@ void usdt_pair_free(struct usdt_pairing *pt)
     free(pt);
 }
 
+/* The entry holding this id, or NIL; *h gets the id's hash either way. */
+static uint32_t lookup(struct usdt_pairing *pt, const char *reqid, size_t len, uint64_t *h)
+{
+    *h = hash_id(pt, reqid, len);
+    return *find_slot(pt, *h, reqid, len) - 1;   /* an empty slot (0) gives NIL */
+}
+
 void usdt_pair_start(struct usdt_pairing *pt, const char *reqid, size_t len, int64_t ts, uint64_t now_ms)
 {
+    uint64_t h;
     if (len > USDT_REQID_MAX)
         return;
-    uint64_t h = hash_id(pt, reqid, len);
-    uint32_t s = *find_slot(pt, h, reqid, len);
-    if (s) {
-        uint32_t i = s - 1;
-        struct entry *e = &pt->e[i];
-        if (e->state == S_PARKED) {   /* its end came first */
-            pt->st.complete++;
-            pt->st.reordered++;
-            if (e->has_start && e->ts != ts)
-                pt->st.start_mismatch++;
-            emit(pt, e, ts, e->duration, USDT_COMPLETE);
-            to_done(pt, i, now_ms);
-            return;
-        }
-        if (e->state == S_OPEN) {
-            pt->st.duplicate_starts++;
-            emit(pt, e, e->ts, 0, USDT_UNF_DUPLICATE);
-        }
-        list_unlink(pt, i);           /* OPEN (replaced) or DONE (the id is used again) */
-        e->at_ms = now_ms;
-        e->ts = ts;
-        list_push(pt, i, S_OPEN);
+    uint32_t i = lookup(pt, reqid, len, &h);
+    if (i == NIL) {
+        i = insert(pt, h, reqid, len, S_OPEN, now_ms);
+        pt->e[i].ts = ts;
         return;
     }
-    uint32_t i = insert(pt, h, reqid, len, S_OPEN, now_ms);
-    pt->e[i].ts = ts;
+    struct entry *e = &pt->e[i];
+    if (e->state == S_PARKED) {       /* its end came first */
+        pt->st.complete++;
+        pt->st.reordered++;
+        if (e->has_start && e->ts != ts)
+            pt->st.start_mismatch++;
+        emit(pt, e, ts, e->duration, USDT_COMPLETE);
+        to_done(pt, i, now_ms);
+        return;
+    }
+    if (e->state == S_OPEN) {
+        pt->st.duplicate_starts++;
+        emit(pt, e, e->ts, 0, USDT_UNF_DUPLICATE);
+    }
+    list_unlink(pt, i);               /* OPEN (replaced) or DONE (the id is used again) */
+    e->at_ms = now_ms;
+    e->ts = ts;
+    list_push(pt, i, S_OPEN);
 }
 
 void usdt_pair_end(struct usdt_pairing *pt, const char *reqid, size_t len, int64_t duration,
                    bool has_start, int64_t start, uint64_t now_ms)
 {
+    uint64_t h;
     if (len > USDT_REQID_MAX)
         return;
-    uint64_t h = hash_id(pt, reqid, len);
-    uint32_t s = *find_slot(pt, h, reqid, len);
-    if (s) {
-        uint32_t i = s - 1;
+    uint32_t i = lookup(pt, reqid, len, &h);
+    if (i != NIL) {
         struct entry *e = &pt->e[i];
         if (e->state != S_OPEN) {     /* DONE, or PARKED: an end was already seen */
             pt->st.duplicate_ends++;
@@ -360,7 +365,7 @@ void usdt_pair_end(struct usdt_pairing *pt, const char *reqid, size_t len, int64
         to_done(pt, i, now_ms);
         return;
     }
-    uint32_t i = insert(pt, h, reqid, len, S_PARKED, now_ms);
+    i = insert(pt, h, reqid, len, S_PARKED, now_ms);
     pt->e[i].duration = duration;
     pt->e[i].has_start = has_start;
     pt->e[i].ts = start;

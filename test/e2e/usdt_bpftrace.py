@@ -124,20 +124,39 @@ def compare(name, spans, want):
     check(name + ": every measured request is one span, same start, same duration (+-1 us)", not bad, bad[:10])
 
 
+class Traced:
+    """A server, the example program (waiting for its tracer) and the bridge attached to it
+    by --pid, exporting to the server; all stopped and cleaned up on leaving the block."""
+
+    def __init__(self, app_args, *bridge_args):
+        self.app_args, self.bridge_args = app_args, bridge_args
+        self.app = self.bridge = None
+
+    def __enter__(self):
+        self.srv = hg.Server("--format", "json")
+        self.app, self.out = start_app(*self.app_args)
+        self.bridge, self.err, self.attached = start_bridge("--pid", self.out.lines[0].split()[1],
+                                                            "--endpoint", self.srv.url, *self.bridge_args)
+        return self
+
+    def __exit__(self, *exc):
+        for p in (self.app, self.bridge):
+            if p and p.poll() is None:
+                p.kill()
+        self.srv.stop()
+        self.srv.cleanup()
+        return False
+
+
 def test_n_requests():
-    srv = hg.Server("--format", "json")
-    app, out = start_app("-n", "25", "-i", "10")
-    bridge = None
-    try:
-        pid = out.lines[0].split()[1]
-        bridge, err, attached = start_bridge("--pid", pid, "--endpoint", srv.url)
-        check("n requests: bpftrace attached (the log says so)", attached and bridge.poll() is None, err.text())
-        app.wait(timeout=60 * fx.SLOW)
-        rc = bridge.wait(timeout=30 * fx.SLOW)   # bpftrace ends with its target; the bridge with it
-        spans = server_spans(srv, 25)
-        want = measured(out.lines)
-        check("n requests: the program measured 25 requests", len(want) == 25, out.text())
-        check("n requests: the bridge ends by itself, exit 0", rc == 0, err.text()[-2000:])
+    with Traced(("-n", "25", "-i", "10")) as t:
+        check("n requests: bpftrace attached (the log says so)", t.attached, t.err.text())
+        t.app.wait(timeout=60 * fx.SLOW)
+        rc = t.bridge.wait(timeout=30 * fx.SLOW)   # bpftrace ends with its target; the bridge with it
+        spans = server_spans(t.srv, 25)
+        want = measured(t.out.lines)
+        check("n requests: the program measured 25 requests", len(want) == 25, t.out.text())
+        check("n requests: the bridge ends by itself, exit 0", rc == 0, t.err.text()[-2000:])
         check("n requests: exactly 25 spans", len(spans) == 25, len(spans))
         compare("n requests", spans, want)
         check("n requests: http.request, SERVER, status UNSET",
@@ -151,98 +170,61 @@ def test_n_requests():
         check("n requests: service.name is the program's name",
               all(a["value"] == "usdt-app" for s in spans for a in s["resource"]["attributes"]
                   if a["key"] == "service.name"), spans[:1])
-        s = summary(err.text())
+        s = summary(t.err.text())
         check("n requests: nothing bad, lost or left over", s.get("bad") == 0 and s.get("lost_events") == 0 and
-              s.get("complete") == 25 and s.get("exported") == 25, err.text()[-1500:])
-    finally:
-        for p in (app, bridge):
-            if p and p.poll() is None:
-                p.kill()
-        srv.stop()
-        srv.cleanup()
+              s.get("complete") == 25 and s.get("exported") == 25, t.err.text()[-1500:])
 
 
 def test_integer_ids_other_provider():
-    srv = hg.Server("--format", "json")
-    app, out = start_app("-n", "8", "-i", "5", "-I", "-p", "demo")
-    bridge = None
-    try:
-        bridge, err, attached = start_bridge("--pid", out.lines[0].split()[1], "--provider", "demo",
-                                             "--reqid", "int", "--endpoint", srv.url)
-        app.wait(timeout=60 * fx.SLOW)
-        rc = bridge.wait(timeout=30 * fx.SLOW)
-        spans = server_spans(srv, 8)
-        want = measured(out.lines)
-        check("integer ids, provider demo: exit 0, 8 spans", attached and rc == 0 and len(spans) == 8,
-              err.text()[-1500:])
+    with Traced(("-n", "8", "-i", "5", "-I", "-p", "demo"), "--provider", "demo", "--reqid", "int") as t:
+        t.app.wait(timeout=60 * fx.SLOW)
+        rc = t.bridge.wait(timeout=30 * fx.SLOW)
+        spans = server_spans(t.srv, 8)
+        want = measured(t.out.lines)
+        check("integer ids, provider demo: exit 0, 8 spans", t.attached and rc == 0 and len(spans) == 8,
+              t.err.text()[-1500:])
         check("integer ids: above 2^63, exact", all(int(r) > 2 ** 63 for r in want) and
               {str(attrs(s)["request.id"]) for s in spans} == set(want), [attrs(s)["request.id"] for s in spans])
         compare("integer ids", spans, want)
-    finally:
-        for p in (app, bridge):
-            if p and p.poll() is None:
-                p.kill()
-        srv.stop()
-        srv.cleanup()
 
 
 def test_program_killed_midway():
-    srv = hg.Server("--format", "json")
-    app, out = start_app("-n", "0", "-i", "15")
-    bridge = None
-    try:
-        bridge, err, attached = start_bridge("--pid", out.lines[0].split()[1], "--endpoint", srv.url)
-        out.wait_for(lambda l: len(l) > 15, 20)
-        app.send_signal(signal.SIGKILL)
-        app.wait(timeout=10)
-        out.thread.join(timeout=5)
-        rc = bridge.wait(timeout=30 * fx.SLOW)
-        want = measured(out.lines)
-        spans = server_spans(srv, len(want))
-        check("killed mid-way: the bridge ends by itself, exit 0", attached and rc == 0, err.text()[-2000:])
+    with Traced(("-n", "0", "-i", "15")) as t:
+        t.out.wait_for(lambda l: len(l) > 15, 20)
+        t.app.send_signal(signal.SIGKILL)
+        t.app.wait(timeout=10)
+        t.out.thread.join(timeout=5)
+        rc = t.bridge.wait(timeout=30 * fx.SLOW)
+        want = measured(t.out.lines)
+        spans = server_spans(t.srv, len(want))
+        check("killed mid-way: the bridge ends by itself, exit 0", t.attached and rc == 0, t.err.text()[-2000:])
         compare("killed mid-way", spans, want)
         extra = [s for s in complete(spans) if str(attrs(s)["request.id"]) not in want]
         unfinished = [s for s in spans if "usdt.unfinished" in attrs(s)]
         check("killed mid-way: at most the request in flight beyond them (ended, not printed, or unfinished)",
               len(extra) + len(unfinished) <= 1 and all(attrs(s)["usdt.unfinished"] == "shutdown" for s in unfinished),
               (extra, unfinished))
-    finally:
-        for p in (app, bridge):
-            if p and p.poll() is None:
-                p.kill()
-        srv.stop()
-        srv.cleanup()
 
 
 def test_sigint_while_tracing():
-    srv = hg.Server("--format", "json")
-    app, out = start_app("-n", "0", "-i", "15")
-    bridge = None
-    try:
-        bridge, err, attached = start_bridge("--pid", out.lines[0].split()[1], "--endpoint", srv.url)
-        child = re.search(r"started bpftrace \(pid (\d+)\)", err.text())
-        out.wait_for(lambda l: len(l) > 12, 20)
+    with Traced(("-n", "0", "-i", "15")) as t:
+        child = re.search(r"started bpftrace \(pid (\d+)\)", t.err.text())
+        t.out.wait_for(lambda l: len(l) > 12, 20)
         time.sleep(0.3)
-        before = measured(out.lines)
-        bridge.send_signal(signal.SIGINT)
-        rc = bridge.wait(timeout=30 * fx.SLOW)
-        app.kill()
-        app.wait(timeout=10)
-        spans = server_spans(srv, len(before))
-        everything = measured(out.lines)
-        check("SIGINT: the bridge stops, exit 0", attached and rc == 0, err.text()[-2000:])
+        before = measured(t.out.lines)
+        t.bridge.send_signal(signal.SIGINT)
+        rc = t.bridge.wait(timeout=30 * fx.SLOW)
+        t.app.kill()
+        t.app.wait(timeout=10)
+        spans = server_spans(t.srv, len(before))
+        everything = measured(t.out.lines)
+        check("SIGINT: the bridge stops, exit 0", t.attached and rc == 0, t.err.text()[-2000:])
         check("SIGINT: bpftrace is gone too", child is not None and not os.path.exists("/proc/" + child.group(1)),
-              err.text()[-500:])
+              t.err.text()[-500:])
         compare("SIGINT (requests done before it)", [s for s in spans if str(attrs(s)["request.id"]) in before],
                 before)
         check("SIGINT: every span is a request the program made",
               all(str(attrs(s)["request.id"]) in everything for s in complete(spans)))
-    finally:
-        for p in (app, bridge):
-            if p and p.poll() is None:
-                p.kill()
-        srv.stop()
-        srv.cleanup()
 
 
 def test_binary_for_every_process():
