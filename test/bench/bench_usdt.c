@@ -54,6 +54,8 @@ struct run {
     unsigned long long spans, bytes;
 };
 
+static volatile size_t scanned;   /* keeps the scan from being optimised away */
+
 static const struct usdt_kv service = { "service.name", "bench" };
 static const struct usdt_resource resource = { &service, 1, "lazybackend-usdt", "0", "http.request" };
 
@@ -102,7 +104,6 @@ static double measure(const struct buf *lines, unsigned long events, enum stage 
     buf_init(&r.body, 64u << 20);
     r.encode = stage == ENCODE;
     unsigned long long done = 0;
-    volatile size_t sink = 0;
     double t0 = now_s(), t;
     do {
         struct usdt_pairing *pt = usdt_pair_new(&o, on_span, &r);
@@ -111,7 +112,7 @@ static double measure(const struct buf *lines, unsigned long events, enum stage 
             const char *nl = memchr(s, '\n', (size_t)(end - s));
             size_t len = (size_t)(nl - s);
             if (stage == SCAN) {
-                sink += len;
+                scanned += len;
             } else {
                 usdt_parse_line(&p, s, len, &ev);
                 if (stage >= PAIR && ev.kind == USDT_START)

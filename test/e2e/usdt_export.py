@@ -44,7 +44,7 @@ def accepted_ids(rcv, ok_statuses=(200,)):
 
 
 def test_503_retry_after_then_200():
-    rcv = Receiver([(503, {"Retry-After": "1"}, b"busy", 0), OK])
+    rcv = Receiver([(503, {"Retry-After": "2"}, b"busy", 0), OK])   # longer than the first backoff (1.2 s)
     try:
         t0 = time.monotonic()
         rc, err = run_bridge("--input", "-", "--endpoint", rcv.url, stdin=spans_text(1200),
@@ -56,7 +56,7 @@ def test_503_retry_after_then_200():
         check("503 then 200: four requests (three batches, one retried)", len(reqs) == 4 and s.get("retries") == 1,
               [len(r["body"]) for r in reqs])
         check("503 then 200: the retry sends the same bytes", len(reqs) >= 2 and reqs[0]["body"] == reqs[1]["body"])
-        check("503 then 200: Retry-After: 1 is honoured", len(reqs) >= 2 and reqs[1]["time"] - reqs[0]["time"] >= 0.95,
+        check("503 then 200: Retry-After: 2 is honoured", len(reqs) >= 2 and reqs[1]["time"] - reqs[0]["time"] >= 1.95,
               [r["time"] - t0 for r in reqs])
         check("503 then 200: every span accepted exactly once", sorted(ids) == sorted("r%d" % i for i in range(1200)),
               len(ids))
