@@ -163,13 +163,14 @@ def paced(args, steps, srv_args=("--format", "json")):
 
 
 def test_ttl_and_grace_in_time():
-    rc, err, spans = paced(["--ttl", "1", "--grace-ms", "300"], [
+    # --grace-ms 1000: the pairing is checked every 500 ms, so the 0.6 s wait below sees a check
+    rc, err, spans = paced(["--ttl", "1", "--grace-ms", "1000"], [
         start_line("slow", T0),                 # never ends: given up after 1 s
-        end_line("late", 5, T0 + 1),            # its start comes 0.1 s later: paired
-        0.1,
+        end_line("late", 5, T0 + 1),            # its start comes 0.6 s later: paired
+        0.6,
         start_line("late", T0 + 1),
         end_line("orphan", 6, T0 + 2),          # its start comes after the grace period
-        0.8 * fx.SLOW + 0.8,
+        2.0 * fx.SLOW,
         start_line("orphan", T0 + 2),
         end_line("orphan", 6, T0 + 2),          # ...and its end again: a new request
     ])
@@ -178,7 +179,7 @@ def test_ttl_and_grace_in_time():
     for l in spans:
         by.setdefault(attrs(l)["request.id"], []).append(how_of(l))
     check("pipe: a start without end is given up after --ttl (usdt.unfinished=ttl)", by.get("slow") == ["ttl"], by)
-    check("pipe: an end 0.1 s before its start is paired", by.get("late") == ["complete"] and s.get("reordered") == 1,
+    check("pipe: an end 0.6 s before its start is paired", by.get("late") == ["complete"] and s.get("reordered") == 1,
           "%s\n%s" % (by, err))
     check("pipe: an end whose start came after --grace-ms is a span of its own, the later pair another",
           sorted(by.get("orphan", [])) == ["complete", "no_start"], by)
