@@ -57,6 +57,7 @@ static void usage(FILE *out)
 "  --shutdown-timeout SECONDS  on SIGINT/SIGTERM or when bpftrace ends: time to send what is\n"
 "                           left (default 10)\n"
 "  --log-level debug|info|warn|error|off   (default info)\n"
+"  --help                   this text\n"
 "\n"
 "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
 "OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT (ms),\n"

@@ -11,6 +11,7 @@ not read from the bridge. The export rules are in usdt_export.py; real bpftrace 
 usdt_bpftrace.py.
 """
 import os
+import re
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 import httpgen as hg  # noqa: E402
+from server import run_cli  # noqa: E402
 from usdtlib import T0, start_line, end_line, run_bridge, summary, server_spans, attrs  # noqa: E402
 
 U64 = 18446744073709551615
@@ -250,7 +252,38 @@ def test_dry_run_and_json_protocol():
         srv.cleanup()
 
 
-for name, fn in [("every case", test_every_case), ("unfinished drop", test_unfinished_drop),
+def test_options():
+    """--help and the parser agree (both ways), and bad options end with status 2 first."""
+    rc, out, _ = run_cli("usdt", "--help")
+    listed = set(re.findall(r"--[a-z][a-z0-9-]*", out.decode())) - {"--name"}
+    src = open(os.path.join(fx.ROOT, "cmd", "usdt_config.c")).read()
+    parsed = set(re.findall(r'strcmp\(name, "(--[a-z0-9-]+)"\)', src))
+    check("usdt --help: exit 0, lists the options", rc == 0 and len(listed) > 20, listed)
+    check("every option the parser takes is in --help", parsed and not parsed - listed, sorted(parsed - listed))
+    unknown = [o for o in sorted(listed) if "unknown option" in run_cli("usdt", o, "x", timeout=30)[2]]
+    check("every option --help lists is taken", not unknown, unknown)
+    for args, says in ((["--input", "-", "--ttl", "0"], "invalid value for --ttl: '0'"),
+                       (["--input", "-", "--provider", "a-b"], "invalid value for --provider: 'a-b'"),
+                       (["--input", "-", "--reqid", "uuid"], "invalid value for --reqid: 'uuid'"),
+                       (["--input", "-", "--pid"], "--pid needs a value"),
+                       (["--input", "-", "--gzip=1"], "unknown option '--gzip=1'"),
+                       (["--input", "-", "--nope", "1"], "unknown option '--nope'"),
+                       (["--input", "-", "--pid", "1"], "it takes no --pid"),
+                       ([], "what to trace?"),
+                       (["--input", "-", "--endpoint", "ftp://x"], "expected http://HOST:PORT")):
+        rc, _, err = run_cli("usdt", *args, timeout=30)
+        check("usdt %s: exit 2, \"%s\"" % (" ".join(args), says), rc == 2 and says in err, "exit %d\n%s" % (rc, err))
+    rc, _, err = run_cli("usdt", "--input", "/nonexistent/replay")
+    check("usdt --input of a missing file: exit 1, says so", rc == 1 and "No such file" in err, err)
+    rc, _, err = run_cli("usdt", "--binary", "/bin/sh", "--bpftrace", "/nonexistent/bpftrace",
+                         "--endpoint", "http://127.0.0.1:1")
+    check("usdt --bpftrace that is not there: exit 1, says so", rc == 1 and "cannot run /nonexistent/bpftrace" in err,
+          err)
+    rc, out, _ = run_cli("--help")
+    check("lazybackend --help names the usdt command", rc == 0 and b"lazybackend usdt" in out)
+
+
+for name, fn in [("options", test_options), ("every case", test_every_case), ("unfinished drop", test_unfinished_drop),
                  ("ttl and grace", test_ttl_and_grace_in_time), ("schedule delay", test_schedule_delay),
                  ("small queue", test_small_queue_replay_loses_nothing),
                  ("dry run and json", test_dry_run_and_json_protocol)]:
