@@ -2,7 +2,8 @@
  * usdt_internal.h - what the files of `lazybackend usdt` share beyond usdt.h: the options,
  * the line reader, the export queue and its HTTP client, and bpftrace as a child process.
  *
- *   usdt.c         the command: the event loop, reading the lines, signals, shutdown
+ *   usdt.c         the command: setting up, signals, shutdown, the summary
+ *   usdt_source.c  reading bpftrace's output (or --input) line by line into the pairing
  *   usdt_config.c  --help, the flags and the OTEL_* variables into struct usdt_config
  *   usdt_lines.c   bounded line splitting of a byte stream (bpftrace's stdout and stderr,
  *                  --input)
@@ -21,6 +22,7 @@
 #include <sys/types.h>
 
 #include "cmd/usdt.h"
+#include "lib/buf.h"
 #include "lib/loop.h"
 
 #define USDT_MAX_HEADERS 32
@@ -169,5 +171,52 @@ void usdt_exporter_flush(struct usdt_exporter *ex, void (*done)(void *ud), void 
  * returned. */
 uint64_t usdt_exporter_abandon(struct usdt_exporter *ex);
 const struct usdt_export_stats *usdt_exporter_stats(const struct usdt_exporter *ex);
+
+/* ---------------------------------------------------------------- usdt.c, usdt_source.c */
+
+/* The command's state: one per process. */
+struct bridge {
+    struct usdt_config cfg;
+    struct loop *loop;
+    int sigfd;
+    struct usdt_parser parser;
+    struct usdt_pairing *pairing;
+    struct usdt_exporter *ex;
+    struct usdt_resource resource;
+    char target[4096];              /* the probes' file, "" without one */
+    /* the source: bpftrace's stdout, or --input */
+    struct usdt_lines out, err;
+    int out_fd, err_fd;             /* -1 once at their end */
+    bool out_on_loop;               /* a pipe watched by the loop; else read from timers */
+    int stdin_flags;                /* --input -: stdin's flags before O_NONBLOCK, -1 = untouched */
+    bool paused;                    /* --input: the export queue is full */
+    uint64_t read_timer;
+    /* bpftrace */
+    pid_t child;                    /* 0 without one */
+    bool reaped, killed;
+    int child_status;
+    bool attached;
+    char first_error[512];          /* the first stderr line that was not noise */
+    /* ending */
+    bool stopping, finishing;
+    uint64_t tick_timer, deadline_timer;
+    struct {
+        uint64_t lines, starts, ends, lost_events, notes, others, unfinished_dropped, bad;
+        uint64_t waits;             /* --input: times the reader waited for the queue */
+        uint64_t bad_kind[USDT_BAD_KINDS];
+    } n;
+};
+
+/* usdt_source.c: the input opened and on the loop (0), or -1 after saying why. */
+int usdt_open_source(struct bridge *b, const char *script);
+/* Stops reading the input (bpftrace's stdout or --input); safe when already closed. */
+void usdt_close_source(struct bridge *b);
+/* The pairing's spans into the export queue (usdt_emit_fn). */
+void usdt_on_span(void *ud, const struct usdt_span *sp);
+/* The export queue has room again: a waiting replay goes on (usdt_exporter_on_room). */
+void usdt_on_room(void *ud);
+/* usdt.c: when the input is over (and bpftrace reaped), drains the pairing and sends what
+ * is left; does nothing before that, or the second time. */
+void usdt_maybe_finish(struct bridge *b);
 
 #endif
