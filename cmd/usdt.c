@@ -224,7 +224,7 @@ static void log_summary(const struct bridge *b)
     log_info("usdt: summary lines=%llu starts=%llu ends=%llu bad=%llu lost_events=%llu complete=%llu reordered=%llu "
              "no_start=%llu ttl=%llu duplicate_starts=%llu evicted=%llu shutdown=%llu unfinished_dropped=%llu "
              "duplicate_ends=%llu orphan_ends=%llu start_mismatch=%llu exported=%llu rejected=%llu failed=%llu "
-             "dropped=%llu requests=%llu retries=%llu max_queued=%zu waits=%llu",
+             "dropped=%llu requests=%llu retries=%llu max_queued=%zu waits=%llu notes=%llu",
              (unsigned long long)b->n.lines, (unsigned long long)b->n.starts, (unsigned long long)b->n.ends,
              (unsigned long long)b->n.bad, (unsigned long long)b->n.lost_events, (unsigned long long)p->complete,
              (unsigned long long)p->reordered, (unsigned long long)p->no_start, (unsigned long long)p->ttl,
@@ -234,7 +234,7 @@ static void log_summary(const struct bridge *b)
              (unsigned long long)p->start_mismatch, (unsigned long long)e->exported,
              (unsigned long long)e->rejected, (unsigned long long)e->failed, (unsigned long long)e->dropped,
              (unsigned long long)e->requests, (unsigned long long)e->retries, e->max_queued,
-             (unsigned long long)b->n.waits);
+             (unsigned long long)b->n.waits, (unsigned long long)b->n.notes);
 }
 
 /* 0 when every span was delivered; bpftrace's status when it failed on its own; 1 when it

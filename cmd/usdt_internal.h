@@ -201,7 +201,7 @@ struct bridge {
     bool stopping, finishing;
     uint64_t tick_timer, deadline_timer;
     struct {
-        uint64_t lines, starts, ends, lost_events, notes, others, unfinished_dropped, bad;
+        uint64_t lines, starts, ends, lost_events, lost_lines, notes, stderr_lines, others, unfinished_dropped, bad;
         uint64_t waits;             /* --input: times the reader waited for the queue */
         uint64_t bad_kind[USDT_BAD_KINDS];
     } n;

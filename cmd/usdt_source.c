@@ -21,6 +21,11 @@
 #include "lib/escape.h"
 #include "lib/log.h"
 
+/* bpftrace may repeat a message for every event (a failing helper, lost events under load):
+ * each kind is logged this many times, then only counted (the summary has the counts). */
+#define LOGGED_MAX 20
+#define LOGGED_LAST " (the last such line logged)"
+
 static void read_source(struct bridge *b);
 
 /* A piece of foreign text, escaped and cut, for one log line. */
@@ -80,17 +85,18 @@ static void on_line(struct bridge *b, const char *line, size_t len)
         break;
     case USDT_LOST:
         b->n.lost_events += ev.count;
-        log_warn("usdt: bpftrace lost %llu events (its buffers were full): some requests will have no start or no "
-                 "end", (unsigned long long)ev.count);
+        if (b->n.lost_lines++ < LOGGED_MAX)
+            log_warn("usdt: bpftrace lost %llu events (its buffers were full): some requests will have no start or "
+                     "no end%s", (unsigned long long)ev.count, b->n.lost_lines == LOGGED_MAX ? LOGGED_LAST : "");
         break;
     case USDT_NOTE:
     case USDT_TEXT:
         buf_init(&tmp, 1024);
-        b->n.notes++;
-        if (ev.kind == USDT_NOTE)
-            log_warn("usdt: bpftrace: %s", printable(&tmp, ev.text, ev.text_len));
-        else
+        if (ev.kind == USDT_TEXT)
             log_debug("usdt: script output: %s", printable(&tmp, ev.text, ev.text_len));
+        else if (b->n.notes++ < LOGGED_MAX)
+            log_warn("usdt: bpftrace: %s%s", printable(&tmp, ev.text, ev.text_len),
+                     b->n.notes == LOGGED_MAX ? LOGGED_LAST : "");
         buf_free(&tmp);
         break;
     case USDT_OTHER:
@@ -223,7 +229,8 @@ static void on_stderr(struct loop *l, int fd, int events, void *ud)
             log_debug("usdt: bpftrace: %s", text);
             continue;
         }
-        log_warn("usdt: bpftrace: %s", text);
+        if (b->n.stderr_lines++ < LOGGED_MAX)
+            log_warn("usdt: bpftrace: %s%s", text, b->n.stderr_lines == LOGGED_MAX ? LOGGED_LAST : "");
         if (!b->first_error[0])
             snprintf(b->first_error, sizeof b->first_error, "%s", text);
     }

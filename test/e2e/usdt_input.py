@@ -283,7 +283,17 @@ def test_options():
     check("lazybackend --help names the usdt command", rc == 0 and b"lazybackend usdt" in out)
 
 
-for name, fn in [("options", test_options), ("every case", test_every_case), ("unfinished drop", test_unfinished_drop),
+def test_repeated_messages_bounded():
+    helper = '{"type": "helper_error", "helper": "probe_read", "retcode": -14, "line": 1, "col": 2}'
+    lost = '{"type": "lost_events", "data": {"events": 2}}'
+    rc, err = run_bridge("--input", "-", "--dry-run", stdin=("\n".join([helper] * 30 + [lost] * 30) + "\n").encode())
+    s = summary(err)
+    check("a message bpftrace repeats is logged 20 times, then counted",
+          rc == 0 and err.count("helper_error") == 20 and err.count("bpftrace lost 2 events") == 20 and
+          s.get("notes") == 30 and s.get("lost_events") == 60, err[-1500:])
+
+
+for name, fn in [("options", test_options), ("repeated messages", test_repeated_messages_bounded), ("every case", test_every_case), ("unfinished drop", test_unfinished_drop),
                  ("ttl and grace", test_ttl_and_grace_in_time), ("schedule delay", test_schedule_delay),
                  ("small queue", test_small_queue_replay_loses_nothing),
                  ("dry run and json", test_dry_run_and_json_protocol)]:
