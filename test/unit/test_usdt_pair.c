@@ -107,7 +107,7 @@ TEST(end_without_start_after_grace)
     usdt_pair_free(pt);
 }
 
-TEST(duplicates)
+TEST(duplicate_starts_and_ends)
 {
     struct out o;
     struct usdt_pairing *pt = table(&o, 16);
@@ -401,7 +401,7 @@ int main(void)
     RUN(start_then_end);
     RUN(end_before_start_within_grace);
     RUN(end_without_start_after_grace);
-    RUN(duplicates);
+    RUN(duplicate_starts_and_ends);
     RUN(start_mismatch_counted);
     RUN(ttl_and_shutdown);
     RUN(full_table_evicts_oldest);
