@@ -9,6 +9,7 @@
 #                   (musl, libraries rebuilt from Debian sources; docs/static-build.md)
 #   make install    the binary, the systemd unit and the man page under PREFIX (/usr/local),
 #                   below DESTDIR when given; make uninstall removes them
+#   make examples   build/examples/usdt-app, the USDT example program (docs/usdt.md)
 CC       ?= cc
 SANITIZE ?= 0
 NANOPB_GEN ?= /usr/bin/nanopb_generator.py
@@ -52,7 +53,7 @@ BIN      := $(BUILD)/lazybackend
 endif
 TEST_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/%,$(wildcard test/unit/*.c))
 
-.PHONY: all run test tests deps test-deps clean bench fuzz static
+.PHONY: all run test tests deps test-deps clean bench fuzz static examples
 .SECONDARY:
 all: deps $(BIN)
 
@@ -92,9 +93,13 @@ $(BUILD)/test/%: test/unit/%.c $(OBJS) $(wildcard test/unit/*.h)
 $(BUILD)/bench_decode: test/bench/bench_decode.c $(OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 
+$(BUILD)/bench_usdt: test/bench/bench_usdt.c $(OBJS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
+
 # One libFuzzer target per network parser (test/fuzz/fuzz_*.c), each linked with the shared
 # harness: fuzz_decode (detector, decoder, sinks), fuzz_json (OTLP/JSON transcoder),
-# fuzz_traces (traces decoder), fuzz_http (the HTTP port), fuzz_grpc (gRPC framing, gRPC port).
+# fuzz_traces (traces decoder), fuzz_http (the HTTP port), fuzz_grpc (gRPC framing, gRPC port),
+# fuzz_usdt (the usdt bridge's lines, pairing and encoding).
 FUZZ_TARGETS := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 FUZZ_HARNESS := test/fuzz/harness.c
 $(BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_HARNESS) test/fuzz/harness.h $(OBJS)
@@ -109,14 +114,22 @@ fuzz: test-deps
 VERSION := $(shell sed -n 's/^.define LAZYBACKEND_VERSION "\(.*\)"/\1/p' cmd/version.h)
 static: deps
 	@VERSION=$(VERSION) scripts/build-static.sh
+# The example programs: not part of the binary, built with the same compiler and warnings,
+# without the project's flags (each stands alone). <sys/sdt.h> is a test package's.
+EXAMPLES := build/examples/usdt-app
+build/examples/usdt-app: examples/usdt-app/usdt-app.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+examples: test-deps $(EXAMPLES)
 
 # Everything that compiles, for the compiler matrix in .ci/run.
-tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode
+tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode $(BUILD)/bench_usdt $(EXAMPLES)
 
 run: all
 	./$(BIN) --sink stdout
 
-test: test-deps $(BIN) $(TEST_BINS)
+test: test-deps $(BIN) $(TEST_BINS) $(EXAMPLES)
 	@SANITIZE=$(SANITIZE) BUILD=$(BUILD) LAZYBACKEND=$(abspath $(BIN)) test/run.sh
 
 bench: test-deps all

@@ -19,6 +19,7 @@
  *   decode.c    `lazybackend decode FILE...`: captured payloads through the same decoder
  *   send.c      `lazybackend send FILE...`: captured payloads to a running server
  *   capture.c   the one reader of captured payloads (protobuf, JSON, gzip) for both
+ *   usdt*.c     `lazybackend usdt`: USDT probes through bpftrace as OTLP spans (usdt_internal.h)
  *
  * main.c parses the options first, then calls one command. From then on every startup
  * failure goes through app_teardown(), which gives back whatever exists.
@@ -93,6 +94,11 @@ int decode_command(struct app *app, const char **files, int n_files);
 /* `lazybackend send FILE...` (send.c): argv after "send". The exit status: 0 when every
  * request was accepted whole, 1 otherwise, 2 for bad options. */
 int send_command(int argc, char **argv);
+
+/* `lazybackend usdt [options]` (usdt.c): argv after "usdt". The exit status: 0 when every
+ * span was delivered, bpftrace's status when it failed, 1 when it could not start or spans
+ * were lost, 2 for bad options. */
+int usdt_command(int argc, char **argv);
 
 /* ---------- the pipeline (pipeline.c) ---------- */
 

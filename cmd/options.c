@@ -36,6 +36,8 @@ static void usage(FILE *out)
 "                                            or OTLP/HTTP; see `lazybackend send --help`)\n"
 "       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
 "                                            see `lazybackend top --help`)\n"
+"       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
+"                                            as OTLP spans; see `lazybackend usdt --help`)\n"
 "\n"
 "Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
 "every sample as a resolved stack, exactly as it was sent.\n"

@@ -6,7 +6,8 @@
 #   test    the above, and what the test suite runs (`make test`, CI): clang and the sanitizer
 #           and libFuzzer runtimes, the real clients (grpcio, h2, curl, nghttp/h2load), the
 #           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc, systemd-analyze,
-#           man, Prometheus' parsers (python3-prometheus-client, promtool) (default)
+#           man, Prometheus' parsers (python3-prometheus-client, promtool), bpftrace and
+#           <sys/sdt.h> (default)
 #   --quiet print nothing when nothing is missing
 set -euo pipefail
 
@@ -26,6 +27,7 @@ TEST_PACKAGES=(
   chromium                                               # headless check of the flame graph SVG
   systemd man-db                                         # systemd-analyze verify/security on the unit; man -l on the page
   python3-prometheus-client prometheus                   # /metrics read by Prometheus' parsers (promtool)
+  bpftrace systemtap-sdt-dev                             # lazybackend usdt end to end; <sys/sdt.h> for the example app
 )
 
 quiet=0 set=test

@@ -15,8 +15,11 @@ parser must understand instead of from nothing:
            Expect: 100-continue, Upgrade: h2c), h2c prior knowledge
   grpc     framer streams (mode byte even) and gRPC port conversations (mode byte odd),
            as test/fuzz/fuzz_grpc.c reads them
+  usdt     bpftrace -f json output as 0.17 and 0.24+ print it (printf envelopes, messages,
+           maps), bare event lines, and ExportTraceServiceResponse answers
 """
 import gzip
+import json
 import os
 import struct
 import sys
@@ -239,8 +242,31 @@ def seeds_grpc(out):
         [(call(TRACES_METHOD), grpc_message(tpb)), (call("/no.Such/Method"), grpc_message(b""))]))
 
 
+def seeds_usdt(out):
+    def env(inner):
+        return json.dumps({"type": "printf", "data": inner + "\n"}, separators=(", ", ": "))
+    start = '{"event":"request_start","reqid":"req-%d","timestamp":%d}'
+    end = '{"event":"request_end","reqid":"req-%d","start":%d,"duration":%d}'
+    t = 1796400430172630642
+    bpftrace_017 = ['{"type": "attached_probes", "data": {"probes": 2}}',
+                    env(start % (1, t)), env(end % (2, t + 5, 7)), env(start % (2, t + 5)), env(end % (1, t, 1500)),
+                    '{"type": "lost_events", "data": {"events": 3}}', env("plain text"), "", "",
+                    '{"type": "map", "data": {"@s": {"a": 2}}}',
+                    '{"type": "hist", "data": {"@h": [{"min": 1, "max": 2, "count": 3}]}}']
+    write(out, "bpftrace-0.17", ("\n".join(bpftrace_017) + "\n").encode())
+    newer = ['{"type": "attached_probes", "count": 2, "data": {"probes": 2}}',
+             env('{"event":"request_start","reqid":18446744073709551615,"timestamp":"%d"}' % t),
+             env('{"event":"request_end","reqid":18446744073709551615,"duration":"9"}'),
+             '{"type": "errorf", "msg": "x", "filename": "f", "line": 1, "col": 2}']
+    write(out, "bpftrace-0.24", ("\n".join(newer) + "\n").encode())
+    bare = [start % (i, t + i) if i % 2 else end % (i - 1, t + i - 1, i) for i in range(1, 30)]
+    write(out, "bare", ("\n".join(bare)).encode())
+    write(out, "answer", bytes([0x0a, 0x07, 0x08, 0x03, 0x12, 0x03]) + b"bad")
+    write(out, "answer-json", b'{"partialSuccess":{"rejectedSpans":"2","errorMessage":"no"}}')
+
+
 TARGETS = {"decode": seeds_decode, "json": seeds_json, "traces": seeds_traces,
-           "http": seeds_http, "grpc": seeds_grpc}
+           "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt}
 
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in TARGETS):
