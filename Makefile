@@ -148,9 +148,11 @@ man: $(MANPAGE)
 $(MANPAGE): $(BIN) scripts/manpage
 	scripts/manpage $(abspath $(BIN)) > $@.tmp && mv $@.tmp $@
 
-install: $(BIN) $(MANPAGE)
+# The binary installed: this build's, or another one (INSTALL_BIN=dist/lazybackend-...-linux-x86_64).
+INSTALL_BIN ?= $(BIN)
+install: $(INSTALL_BIN) $(MANPAGE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/lazybackend
+	install -m 755 $(INSTALL_BIN) $(DESTDIR)$(PREFIX)/bin/lazybackend
 	sed 's|^ExecStart=/usr/local/bin/|ExecStart=$(PREFIX)/bin/|' dist/systemd/lazybackend.service \
 	  > $(DESTDIR)$(UNITDIR)/lazybackend.service
 	chmod 644 $(DESTDIR)$(UNITDIR)/lazybackend.service

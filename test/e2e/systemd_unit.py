@@ -33,7 +33,7 @@ EXPOSURE = re.compile(r"Overall exposure level for [^:]+: (\d+\.\d) (\w+)")
 def make_install(*args):
     """`make install ARGS` in the repository, for the build under test; (exit code, output)."""
     p = subprocess.run(["make", "--no-print-directory", "-C", ROOT, "install",
-                        "SANITIZE=" + os.environ.get("SANITIZE", "0"), *args],
+                        "SANITIZE=" + os.environ.get("SANITIZE", "0"), "INSTALL_BIN=" + LB, *args],
                        capture_output=True, text=True, timeout=600)
     return p.returncode, p.stdout + p.stderr
 
