@@ -6,7 +6,9 @@
  *   - the decoder with no sink (decode + validate + resolve every frame),
  *   - the decoder feeding the stdout sink in text and folded format into /dev/null.
  * Figures are ratios to the baseline measured in the same run, so they compare across
- * machines. Usage: bench_decode FILE [SECONDS_PER_CASE]
+ * machines; given ANCHOR_MBS (Google protobuf C++ parsing the same bytes into an Arena,
+ * measured by scripts/bench in the same run), every figure is also printed as a ratio to it.
+ * Usage: bench_decode FILE [SECONDS_PER_CASE [ANCHOR_MBS]]
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,20 +66,26 @@ static struct result decode_loop(const uint8_t *p, size_t n, struct sink_set *si
     return r;
 }
 
+static double anchor_mbs;   /* 0: not measured, no column */
+
 static void report(const char *name, struct result r, size_t n, double baseline_mbs)
 {
     double mbs = (double)n * (double)r.iterations / r.seconds / 1e6;
-    printf("  %-28s %12.0f samples/s %10.1f MB/s   %6.3f x baseline\n", name,
+    printf("  %-28s %12.0f samples/s %10.1f MB/s   %6.3f x baseline", name,
            (double)r.samples / r.seconds, mbs, mbs / baseline_mbs);
+    if (anchor_mbs > 0)
+        printf("  %6.3f x protobuf", mbs / anchor_mbs);
+    printf("\n");
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s FILE [SECONDS_PER_CASE]\n", argv[0]);
+        fprintf(stderr, "usage: %s FILE [SECONDS_PER_CASE [ANCHOR_MBS]]\n", argv[0]);
         return 2;
     }
     double budget = argc > 2 ? atof(argv[2]) : 2.0;
+    anchor_mbs = argc > 3 ? atof(argv[3]) : 0;
     struct buf in;
     buf_init(&in, 1u << 30);
     int fd = open(argv[1], O_RDONLY);
@@ -94,7 +102,13 @@ int main(int argc, char **argv)
     struct result base = scan(in.data, in.len, budget);
     double base_mbs = (double)in.len * (double)base.iterations / base.seconds / 1e6;
     printf("decode benchmark: %s (%zu bytes), %.1f s per case\n", argv[1], in.len, budget);
-    printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline\n", "baseline: memory scan", "", base_mbs, 1.0);
+    printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline", "baseline: memory scan", "", base_mbs, 1.0);
+    if (anchor_mbs > 0)
+        printf("  %6.3f x protobuf", base_mbs / anchor_mbs);
+    printf("\n");
+    if (anchor_mbs > 0)
+        printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline  %6.3f x protobuf\n",
+               "anchor: protobuf C++ Arena", "", anchor_mbs, anchor_mbs / base_mbs, 1.0);
 
     struct sink_set none = { NULL, 0 };
     report("decode+resolve, no sink", decode_loop(in.data, in.len, &none, budget), in.len, base_mbs);
