@@ -52,7 +52,8 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
 
     const struct lb_frame *frames = NULL;
     size_t n_frames = 0;
-    if (!dec_sample_frames(d, rs, &frames, &n_frames))
+    uint32_t stack_id = 0;
+    if (!dec_sample_frames(d, rs, &frames, &n_frames, &stack_id))
         return false;
 
     out->profile = &d->profile;
@@ -66,6 +67,7 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
     out->attrs = (struct lb_attrs){ d->sample_attrs.v, d->sample_attrs.n };
     out->frames = frames;
     out->n_frames = n_frames;
+    out->stack_id = stack_id;
     return true;
 }
 

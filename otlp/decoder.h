@@ -78,8 +78,10 @@ bool dec_string_at(struct otlp_decoder *d, int64_t idx, const char *what, lb_str
 bool dec_entry_at(struct otlp_decoder *d, enum dict_table t, int64_t idx, const char *what, pb_ref_t *out);
 /* Resolves a list of attribute indices into `out` (appended). */
 bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out);
+/* *stack_id: 1 + the stack_table index when the frames are the request's memoised copy of that
+ * stack (lb_sample.stack_id), else 0. */
 bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
-                       const struct lb_frame **frames, size_t *n_frames);
+                       const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id);
 /* Sizes and clears the memo tables for the dictionary just read; false: out of memory. */
 bool dec_prepare_memos(struct otlp_decoder *d);
 

@@ -291,14 +291,16 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
  * slices are resolved every time). A memoised stack goes through the slow path again only when
  * it would cross the request's frame limit, so the rejection reads the same either way. */
 bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
-                       const struct lb_frame **frames, size_t *n_frames)
+                       const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id)
 {
+    *stack_id = 0;
     bool memo = layout_has_stacks(d->layout) && rs->stack_index >= 0 &&
                 (size_t)rs->stack_index < dict_len(&d->dict, DICT_STACK);
     struct stack_memo *sm = memo ? &d->stack_memo.v[rs->stack_index] : NULL;
     if (sm && sm->state == RESOLVED && d->res->frames + sm->count <= d->limits.max_frames_per_request) {
         *frames = d->stack_pool.v + sm->first;
         *n_frames = sm->count;
+        *stack_id = (uint32_t)rs->stack_index + 1;
         return true;
     }
     const int32_t *locs = NULL;
@@ -330,6 +332,10 @@ bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
             memcpy(d->stack_pool.v + d->stack_pool.n, d->frames.v, d->frames.n * sizeof *d->frames.v);
         d->stack_pool.n += d->frames.n;
         sm->state = RESOLVED;
+    }
+    if (sm) {   /* the memoised copy, so that every sample of this stack shares one array */
+        *frames = d->stack_pool.v + sm->first;
+        *stack_id = (uint32_t)rs->stack_index + 1;
     }
     return true;
 }
