@@ -46,6 +46,12 @@ struct stdout_state {
     /* JSON: the parts of a line shared by every sample of a resource and of a profile, made
      * once and copied into each line. */
     struct out json_resource, json_profile;
+    /* TEXT: the frame lines of each resolved stack of this request (lb_sample.stack_id),
+     * written once and copied into every sample of that stack; capped, past the cap frames
+     * are written as they come. */
+    struct out text_stacks;
+    struct text_stack { size_t off, len; bool known; } *text_stack;
+    size_t n_text_stack;
 };
 
 /* stdout.c: write what is buffered once it reaches max_buffer. */
@@ -57,6 +63,8 @@ void text_profile_begin(struct stdout_state *st, const struct lb_profile *p);
 void text_sample(struct stdout_state *st, const struct lb_sample *s);
 void text_profile_end(struct stdout_state *st);
 void text_resource_end(struct stdout_state *st);
+/* Forgets the request's stacks (text_stacks); `release` also gives their memory back. */
+void text_stacks_clear(struct stdout_state *st, bool release);
 /* The lines that profile and span blocks (spans.c) share: `indent` then "<key>: <value>" per
  * attribute in wire order; the start "  <name>[<i>]: " of one line of a list (timestamps,
  * values, events, links); a time as Go prints it; "  Scope: <name> <version>" (nothing when
