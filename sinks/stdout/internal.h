@@ -46,12 +46,10 @@ struct stdout_state {
     /* JSON: the parts of a line shared by every sample of a resource and of a profile, made
      * once and copied into each line. */
     struct out json_resource, json_profile;
-    /* TEXT: the frame lines of each resolved stack of this request (lb_sample.stack_id),
-     * written once and copied into every sample of that stack; capped, past the cap frames
-     * are written as they come. */
-    struct out text_stacks;
-    struct text_stack { size_t off, len; bool known; } *text_stack;
-    size_t n_text_stack;
+    /* TEXT, JSON: the frames of each resolved stack of this request (stacks.c) */
+    struct out stack_text;
+    struct stack_text { size_t off, len; bool known; } *stack_text_at;   /* [stack_id - 1] */
+    size_t n_stack_text_at;
 };
 
 /* stdout.c: write what is buffered once it reaches max_buffer. */
@@ -63,8 +61,6 @@ void text_profile_begin(struct stdout_state *st, const struct lb_profile *p);
 void text_sample(struct stdout_state *st, const struct lb_sample *s);
 void text_profile_end(struct stdout_state *st);
 void text_resource_end(struct stdout_state *st);
-/* Forgets the request's stacks (text_stacks); `release` also gives their memory back. */
-void text_stacks_clear(struct stdout_state *st, bool release);
 /* The lines that profile and span blocks (spans.c) share: `indent` then "<key>: <value>" per
  * attribute in wire order; the start "  <name>[<i>]: " of one line of a list (timestamps,
  * values, events, links); a time as Go prints it; "  Scope: <name> <version>" (nothing when
@@ -103,6 +99,14 @@ void json_attrs(struct out *o, struct lb_attrs attrs);
 void json_time(struct out *o, uint64_t unix_nano);
 void json_hex(struct out *o, lb_str bytes);
 void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url);
+
+/* stacks.c: writes the frames of sample `s` as `render` writes them into `o`, from the text
+ * kept for its stack (made by `render` the first time the request shows that stack); false
+ * when the caller must write them itself (no shared stack, the cap reached, no memory). */
+typedef void stack_renderer(struct out *o, const struct lb_sample *s, bool file_line);
+bool stack_text_copy(struct stdout_state *st, const struct lb_sample *s, stack_renderer *render);
+/* Forgets the request's stacks; `release` also gives their memory back. */
+void stack_text_clear(struct stdout_state *st, bool release);
 
 /* folded.c: the FOLDED format. The table holds at most max_bytes of stack text; every stack
  * gets `root` as its first frame. */

@@ -10,7 +10,6 @@
  * for the detail switches.
  */
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "sinks/numfmt.h"
@@ -343,46 +342,11 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     out_c(o, '\n');
 }
 
-/* The text of all the requests' stacks together stays below this; past it, frames are written
- * one by one as before (the output is the same, only slower). */
-#define TEXT_STACKS_MAX ((size_t)32 << 20)
-
-/* Writes the frame lines of a sample whose stack was written before in this request (making
- * them the first time), as one copy; false when they must be written frame by frame. */
-static bool out_known_stack(struct stdout_state *st, const struct lb_sample *s)
+/* Every frame line of a sample, leaf first (stack_text_copy's renderer). */
+static void out_frames(struct out *o, const struct lb_sample *s, bool file_line)
 {
-    if (s->stack_id == 0)
-        return false;
-    if (s->stack_id > st->n_text_stack) {
-        size_t n = st->n_text_stack ? st->n_text_stack : 64;
-        while (n < s->stack_id)
-            n *= 2;
-        struct text_stack *v = realloc(st->text_stack, n * sizeof *v);
-        if (!v)
-            return false;
-        memset(v + st->n_text_stack, 0, (n - st->n_text_stack) * sizeof *v);
-        st->text_stack = v;
-        st->n_text_stack = n;
-    }
-    struct text_stack *k = &st->text_stack[s->stack_id - 1];
-    if (!k->known) {
-        struct out *c = &st->text_stacks;
-        if (c->b.len > TEXT_STACKS_MAX)
-            return false;
-        size_t start = c->b.len;
-        for (size_t i = 0; i < s->n_frames; i++)
-            out_frame(c, &s->frames[i], !st->opt.no_file_line);
-        if (c->oom) {
-            c->b.len = start;
-            c->oom = false;
-            return false;
-        }
-        *k = (struct text_stack){ start, c->b.len - start, true };
-    }
-    if (k->len)   /* an empty stack may have nothing to point into */
-        out_raw(&st->out, st->text_stacks.b.data + k->off, k->len);
-    stdout_maybe_flush(st);
-    return true;
+    for (size_t i = 0; i < s->n_frames; i++)
+        out_frame(o, &s->frames[i], file_line);
 }
 
 /* "  Timestamp[i]: <ns> (<UTC time>)", "  Value[i]: <v>", "  Link: ...". */
@@ -421,28 +385,13 @@ void text_sample(struct stdout_state *st, const struct lb_sample *s)
         text_attrs(st, "  ", s->attrs);
         OUT_LIT(&st->out, SEP_SAMPLE_ATTRS);
     }
-    if (!st->opt.no_frames && !out_known_stack(st, s)) {
+    if (!st->opt.no_frames && !stack_text_copy(st, s, out_frames)) {
         for (size_t i = 0; i < s->n_frames; i++) {
             out_frame(&st->out, &s->frames[i], !st->opt.no_file_line);
             stdout_maybe_flush(st);
         }
     }
     OUT_LIT(&st->out, BANNER_END_SAMPLE);
-}
-
-void text_stacks_clear(struct stdout_state *st, bool release)
-{
-    if (release) {
-        buf_free(&st->text_stacks.b);
-        free(st->text_stack);
-        st->text_stack = NULL;
-        st->n_text_stack = 0;
-    } else {
-        buf_reset(&st->text_stacks.b);
-        if (st->n_text_stack)
-            memset(st->text_stack, 0, st->n_text_stack * sizeof *st->text_stack);
-    }
-    st->text_stacks.oom = false;
 }
 
 void text_profile_end(struct stdout_state *st)
