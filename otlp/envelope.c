@@ -24,7 +24,7 @@ bool raw_each_element(pb_istream_t *is, const pb_field_t *f, void **arg)
     if (!pbref_is_view(is))
         PB_RETURN_ERROR(is, "wrong wire type for a message field");
     pb_ref_t el = { pbref_pos(is), is->bytes_left };
-    if (!pb_read(is, NULL, is->bytes_left))
+    if (!pbref_skip(is, is->bytes_left))
         return false;
     if (!each->fn(each->ctx, el))
         PB_RETURN_ERROR(is, "element rejected");

@@ -222,7 +222,7 @@ static bool decode_stream(const struct otlp_layout *layout, enum wmsg m, pb_istr
     size_t n = is->bytes_left;
     if (!decode_message(&dc, m, pbref_pos(is), n, out))
         PB_RETURN_ERROR(is, dc.error);
-    return pb_read(is, NULL, n);
+    return pbref_skip(is, n);
 }
 
 bool layout_has_stacks(const struct otlp_layout *layout)

@@ -6,7 +6,7 @@
  * lives in one table per layout (its wire schema, wire.h; the tables are in layouts.c): one
  * decoder (layout.c) reads any layout's messages into the raw structs below by following its
  * table, the detector (detect.c) tells the layouts apart with the same tables, and the
- * resolver (decode.c) and the sinks never see a field number. Adding a layout = one more set
+ * resolver (decode.c, resolve.c) and the sinks never see a field number. Adding a layout = one more set
  * of tables and one more struct otlp_layout in layouts.c.
  *
  * Raw structs hold indices exactly as sent (not yet checked) and references into the request

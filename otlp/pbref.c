@@ -38,6 +38,15 @@ bool pbref_is_view(const pb_istream_t *is)
     return is->callback == pbref_read;
 }
 
+bool pbref_skip(pb_istream_t *is, size_t n)
+{
+    if (n > is->bytes_left)
+        PB_RETURN_ERROR(is, "end-of-stream");
+    *(const uint8_t **)is->state += n;
+    is->bytes_left -= n;
+    return true;
+}
+
 const uint8_t *pbref_pos(const pb_istream_t *is)
 {
     return *(const uint8_t *const *)is->state;
@@ -57,7 +66,7 @@ bool pbref_field_callback(pb_istream_t *is, pb_ostream_t *os, const pb_field_t *
     ref->n = is->bytes_left;
     if (PB_HTYPE(field->type) == PB_HTYPE_ONEOF)
         *(pb_size_t *)field->pSize = field->tag;   /* nanopb leaves this to us */
-    return pb_read(is, NULL, is->bytes_left);
+    return pbref_skip(is, is->bytes_left);
 }
 
 /* One named callback per message that has pb_ref_t fields (nanopb calls them by name). */

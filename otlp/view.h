@@ -151,6 +151,8 @@ struct lb_sample {
     const struct lb_profile *profile;
     unsigned index;                /* position in the profile */
     uint32_t stack_index;          /* request-local */
+    uint32_t stack_id;             /* request-local: samples with the same non-zero id have the
+                                    * same frames (one resolved stack); 0: not known to be shared */
     const uint64_t *timestamps;    /* Sample.timestamps_unix_nano, as sent (not sorted) */
     size_t n_timestamps;
     const int64_t *values;

@@ -12,6 +12,10 @@
  * With a root (--folded-root), every stack starts with the sample's executable, container or
  * thread, so one flame graph splits by it; stacks that differ in their root are different
  * lines.
+ *
+ * Without a root, a sample's key depends on its frames only, so samples of one resolved stack
+ * (lb_sample.stack_id) share it: the key is escaped and hashed for the first of them and the
+ * others only add their weight (by_stack), which is most of a big request's samples.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +34,8 @@ struct folded {
     size_t cap;         /* a power of two, or 0 before the first sample */
     size_t n;
     struct buf keys;    /* every distinct key, back to back */
+    struct slot *by_stack;   /* [stack_id - 1]: that stack's key (hash 0: not seen yet) */
+    size_t n_by_stack;
 };
 
 struct folded *folded_new(size_t max_bytes, enum folded_root root)
@@ -48,6 +54,9 @@ void folded_clear(struct folded *f)
     f->slots = NULL;
     f->cap = f->n = 0;
     buf_free(&f->keys);
+    free(f->by_stack);
+    f->by_stack = NULL;
+    f->n_by_stack = 0;
 }
 
 void folded_free(struct folded *f)
@@ -150,8 +159,56 @@ static bool append_stack(struct buf *k, enum folded_root root, const struct lb_s
     return true;
 }
 
+static void add_weight(struct slot *e, int64_t w)
+{
+    if (__builtin_add_overflow(e->weight, w, &e->weight))
+        e->weight = w < 0 ? INT64_MIN : INT64_MAX;
+}
+
+/* The stack's key when it was seen before in this request and its slot, else NULL. The key
+ * is taken only where writing it again would have fitted the cap with room to spare (escaping
+ * reserves ahead), so a request fails on the same sample either way. */
+static struct slot *known_stack(struct folded *f, const struct lb_sample *s)
+{
+    if (f->root != FOLDED_ROOT_NONE || s->stack_id == 0 || s->stack_id > f->n_by_stack)
+        return NULL;
+    const struct slot *k = &f->by_stack[s->stack_id - 1];
+    if (!k->hash || f->keys.limit - f->keys.len < 16 * k->len + 1024)
+        return NULL;
+    for (size_t j = k->hash & (f->cap - 1); f->slots[j].hash; j = (j + 1) & (f->cap - 1))
+        if (f->slots[j].hash == k->hash && f->slots[j].off == k->off)
+            return &f->slots[j];
+    return NULL;
+}
+
+/* Remembers where the key of a sample's stack is (best effort: no memory, no memo). */
+static void remember_stack(struct folded *f, const struct lb_sample *s, const struct slot *e)
+{
+    if (f->root != FOLDED_ROOT_NONE || s->stack_id == 0)
+        return;
+    if (s->stack_id > f->n_by_stack) {
+        size_t n = f->n_by_stack ? f->n_by_stack : 64;
+        while (n < s->stack_id)
+            n *= 2;
+        struct slot *v = realloc(f->by_stack, n * sizeof *v);
+        if (!v)
+            return;
+        memset(v + f->n_by_stack, 0, (n - f->n_by_stack) * sizeof *v);
+        f->by_stack = v;
+        f->n_by_stack = n;
+    }
+    f->by_stack[s->stack_id - 1] = (struct slot){ e->hash, e->off, e->len, 0 };
+}
+
 int folded_add(struct folded *f, const struct lb_sample *s)
 {
+    if (f->cap && !(f->n + 1 > f->cap / 2)) {
+        struct slot *e = known_stack(f, s);
+        if (e) {
+            add_weight(e, lb_sample_weight(s));
+            return 0;
+        }
+    }
     size_t start = f->keys.len;
     /* keys.data is never NULL past this point, even when every stack so far was empty */
     if (!buf_reserve(&f->keys, 1))
@@ -169,14 +226,15 @@ int folded_add(struct folded *f, const struct lb_sample *s)
     for (; f->slots[j].hash; j = (j + 1) & (f->cap - 1)) {
         struct slot *e = &f->slots[j];
         if (e->hash == h && e->len == len && memcmp(f->keys.data + e->off, key, len) == 0) {
-            if (__builtin_add_overflow(e->weight, w, &e->weight))
-                e->weight = w < 0 ? INT64_MIN : INT64_MAX;
+            add_weight(e, w);
             f->keys.len = start;
+            remember_stack(f, s, e);
             return 0;
         }
     }
     f->slots[j] = (struct slot){ h, start, len, w };
     f->n++;
+    remember_stack(f, s, &f->slots[j]);
     return 0;
 }
 

@@ -46,6 +46,10 @@ struct stdout_state {
     /* JSON: the parts of a line shared by every sample of a resource and of a profile, made
      * once and copied into each line. */
     struct out json_resource, json_profile;
+    /* TEXT, JSON: the frames of each resolved stack of this request (stacks.c) */
+    struct out stack_text;
+    struct stack_text { size_t off, len; bool known; } *stack_text_at;   /* [stack_id - 1] */
+    size_t n_stack_text_at;
 };
 
 /* stdout.c: write what is buffered once it reaches max_buffer. */
@@ -95,6 +99,14 @@ void json_attrs(struct out *o, struct lb_attrs attrs);
 void json_time(struct out *o, uint64_t unix_nano);
 void json_hex(struct out *o, lb_str bytes);
 void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url);
+
+/* stacks.c: writes the frames of sample `s` as `render` writes them into `o`, from the text
+ * kept for its stack (made by `render` the first time the request shows that stack); false
+ * when the caller must write them itself (no shared stack, the cap reached, no memory). */
+typedef void stack_renderer(struct out *o, const struct lb_sample *s, bool file_line);
+bool stack_text_copy(struct stdout_state *st, const struct lb_sample *s, stack_renderer *render);
+/* Forgets the request's stacks; `release` also gives their memory back. */
+void stack_text_clear(struct stdout_state *st, bool release);
 
 /* folded.c: the FOLDED format. The table holds at most max_bytes of stack text; every stack
  * gets `root` as its first frame. */

@@ -232,6 +232,16 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     out_c(o, '}');
 }
 
+/* The frames of a sample, comma-separated (stack_text_copy's renderer). */
+static void out_frames(struct out *o, const struct lb_sample *s, bool file_line)
+{
+    for (size_t i = 0; i < s->n_frames; i++) {
+        if (i)
+            out_c(o, ',');
+        out_frame(o, &s->frames[i], file_line);
+    }
+}
+
 static void out_sample(struct stdout_state *st, const struct lb_sample *s)
 {
     struct out *o = &st->out;
@@ -273,11 +283,13 @@ static void out_sample(struct stdout_state *st, const struct lb_sample *s)
     }
     if (!st->opt.no_frames) {
         OUT_LIT(o, ",\"frames\":[");
-        for (size_t i = 0; i < s->n_frames; i++) {
-            if (i)
-                out_c(o, ',');
-            out_frame(o, &s->frames[i], !st->opt.no_file_line);
-            stdout_maybe_flush(st);
+        if (!stack_text_copy(st, s, out_frames)) {
+            for (size_t i = 0; i < s->n_frames; i++) {
+                if (i)
+                    out_c(o, ',');
+                out_frame(o, &s->frames[i], !st->opt.no_file_line);
+                stdout_maybe_flush(st);
+            }
         }
         out_c(o, ']');
     }

@@ -119,6 +119,7 @@ static void end_request(struct stdout_state *st)
     st->why[0] = '\0';
     if (st->folded)
         folded_clear(st->folded);
+    stack_text_clear(st, st->stack_text.b.cap / 2 > st->max_buffer);
 }
 
 static struct stdout_state *state(struct sink *s)
@@ -244,6 +245,7 @@ static void free_state(struct stdout_state *st)
     buf_free(&st->json_resource.b);
     buf_free(&st->json_profile.b);
     folded_free(st->folded);
+    stack_text_clear(st, true);
     if (st->path && st->fd >= 0)
         close(st->fd);
     free(st->path);
@@ -346,6 +348,7 @@ int stdout_sink_open(struct sink *out, const struct stdout_sink_options *o)
     buf_init(&st->out.b, SIZE_MAX);
     buf_init(&st->json_resource.b, SIZE_MAX);
     buf_init(&st->json_profile.b, SIZE_MAX);
+    buf_init(&st->stack_text.b, SIZE_MAX);
     if (st->format == STDOUT_FORMAT_FOLDED) {
         st->folded_max = folded_cap(st->max_buffer);
         if (!(st->folded = folded_new(st->folded_max, o->folded_root)))

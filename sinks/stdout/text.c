@@ -342,6 +342,13 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     out_c(o, '\n');
 }
 
+/* Every frame line of a sample, leaf first (stack_text_copy's renderer). */
+static void out_frames(struct out *o, const struct lb_sample *s, bool file_line)
+{
+    for (size_t i = 0; i < s->n_frames; i++)
+        out_frame(o, &s->frames[i], file_line);
+}
+
 /* "  Timestamp[i]: <ns> (<UTC time>)", "  Value[i]: <v>", "  Link: ...". */
 static void out_sample_header(struct stdout_state *st, const struct lb_sample *s)
 {
@@ -378,9 +385,11 @@ void text_sample(struct stdout_state *st, const struct lb_sample *s)
         text_attrs(st, "  ", s->attrs);
         OUT_LIT(&st->out, SEP_SAMPLE_ATTRS);
     }
-    for (size_t i = 0; i < s->n_frames && !st->opt.no_frames; i++) {
-        out_frame(&st->out, &s->frames[i], !st->opt.no_file_line);
-        stdout_maybe_flush(st);
+    if (!st->opt.no_frames && !stack_text_copy(st, s, out_frames)) {
+        for (size_t i = 0; i < s->n_frames; i++) {
+            out_frame(&st->out, &s->frames[i], !st->opt.no_file_line);
+            stdout_maybe_flush(st);
+        }
     }
     OUT_LIT(&st->out, BANNER_END_SAMPLE);
 }

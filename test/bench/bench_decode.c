@@ -4,9 +4,13 @@
  * Decodes a captured request in a loop and reports samples/s and MB/s for:
  *   - a memory scan of the same bytes (the baseline: no decoder can beat reading its input),
  *   - the decoder with no sink (decode + validate + resolve every frame),
- *   - the decoder feeding the stdout sink in text and folded format into /dev/null.
+ *   - the decoder feeding the stdout sink in text, JSON and folded format into /dev/null, with
+ *     the output's own rate (bytes written per second, measured on one request written to a
+ *     temporary file) beside the memory scan: formatting should go at memory speed too.
  * Figures are ratios to the baseline measured in the same run, so they compare across
- * machines. Usage: bench_decode FILE [SECONDS_PER_CASE]
+ * machines; given ANCHOR_MBS (Google protobuf C++ parsing the same bytes into an Arena,
+ * measured by scripts/bench in the same run), every figure is also printed as a ratio to it.
+ * Usage: bench_decode FILE [SECONDS_PER_CASE [ANCHOR_MBS]]
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -64,20 +68,26 @@ static struct result decode_loop(const uint8_t *p, size_t n, struct sink_set *si
     return r;
 }
 
+static double anchor_mbs;   /* 0: not measured, no column */
+
 static void report(const char *name, struct result r, size_t n, double baseline_mbs)
 {
     double mbs = (double)n * (double)r.iterations / r.seconds / 1e6;
-    printf("  %-28s %12.0f samples/s %10.1f MB/s   %6.3f x baseline\n", name,
+    printf("  %-28s %12.0f samples/s %10.1f MB/s   %6.3f x baseline", name,
            (double)r.samples / r.seconds, mbs, mbs / baseline_mbs);
+    if (anchor_mbs > 0)
+        printf("  %6.3f x protobuf", mbs / anchor_mbs);
+    printf("\n");
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: %s FILE [SECONDS_PER_CASE]\n", argv[0]);
+        fprintf(stderr, "usage: %s FILE [SECONDS_PER_CASE [ANCHOR_MBS]]\n", argv[0]);
         return 2;
     }
     double budget = argc > 2 ? atof(argv[2]) : 2.0;
+    anchor_mbs = argc > 3 ? atof(argv[3]) : 0;
     struct buf in;
     buf_init(&in, 1u << 30);
     int fd = open(argv[1], O_RDONLY);
@@ -94,23 +104,44 @@ int main(int argc, char **argv)
     struct result base = scan(in.data, in.len, budget);
     double base_mbs = (double)in.len * (double)base.iterations / base.seconds / 1e6;
     printf("decode benchmark: %s (%zu bytes), %.1f s per case\n", argv[1], in.len, budget);
-    printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline\n", "baseline: memory scan", "", base_mbs, 1.0);
+    printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline", "baseline: memory scan", "", base_mbs, 1.0);
+    if (anchor_mbs > 0)
+        printf("  %6.3f x protobuf", base_mbs / anchor_mbs);
+    printf("\n");
+    if (anchor_mbs > 0)
+        printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline  %6.3f x protobuf\n",
+               "anchor: protobuf C++ Arena", "", anchor_mbs, anchor_mbs / base_mbs, 1.0);
 
     struct sink_set none = { NULL, 0 };
     report("decode+resolve, no sink", decode_loop(in.data, in.len, &none, budget), in.len, base_mbs);
 
     static const struct { const char *name; enum stdout_format format; } cases[] = {
         { "decode + text to /dev/null", STDOUT_FORMAT_TEXT },
+        { "decode + json to /dev/null", STDOUT_FORMAT_JSON },
         { "decode + folded to /dev/null", STDOUT_FORMAT_FOLDED },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        struct sink s;
-        struct stdout_sink_options o = { .format = cases[i].format, .fd = devnull };
-        if (stdout_sink_open(&s, &o) != 0)
-            return 1;
-        struct sink_set set = { &s, 1 };
-        report(cases[i].name, decode_loop(in.data, in.len, &set, budget), in.len, base_mbs);
-        s.type->close(&s, 0);
+        double out_bytes = 0;
+        for (int pass = 0; pass < 2; pass++) {   /* 0: one request into a file, for its size */
+            FILE *tmp = pass == 0 ? tmpfile() : NULL;
+            struct sink s;
+            struct stdout_sink_options o = { .format = cases[i].format,
+                                             .fd = tmp ? fileno(tmp) : devnull };
+            if ((pass == 0 && !tmp) || stdout_sink_open(&s, &o) != 0)
+                return 1;
+            struct sink_set set = { &s, 1 };
+            struct result r = decode_loop(in.data, in.len, &set, pass == 0 ? 0 : budget);
+            s.type->close(&s, 0);
+            if (tmp) {
+                out_bytes = (double)lseek(fileno(tmp), 0, SEEK_END) / (double)r.iterations;
+                fclose(tmp);
+                continue;
+            }
+            report(cases[i].name, r, in.len, base_mbs);
+            double out_mbs = out_bytes * (double)r.iterations / r.seconds / 1e6;
+            printf("  %-28s %12s %10.1f MB/s   %6.3f x baseline   (%.0f output bytes a request)\n",
+                   "  ... its output", "", out_mbs, out_mbs / base_mbs, out_bytes);
+        }
     }
     close(devnull);
     buf_free(&in);

@@ -1,0 +1,88 @@
+/*
+ * decoder.h - the decoder's state, shared by the two halves of the resolver (private to otlp/).
+ *
+ * decode.c walks the request (the envelope: resources, scopes, profiles, samples) and emits;
+ * resolve.c turns dictionary indices into resolved views, memoising each entry for the rest of
+ * the request. The memo tables are sized from the dictionary and reused across requests:
+ * steady-state decoding allocates nothing.
+ */
+#ifndef LB_OTLP_DECODER_H
+#define LB_OTLP_DECODER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "otlp/decode.h"
+#include "otlp/detect.h"
+#include "otlp/dict.h"
+#include "otlp/layout.h"
+#include "otlp/report.h"
+
+enum { UNRESOLVED = 0, RESOLVED = 1, INVALID = 2 };
+
+struct attr_memo { uint8_t state; struct lb_attr attr; };
+struct mapping_memo {
+    uint8_t state;
+    lb_str file, build_id, build_id_kind;
+    uint64_t start, limit, offset;
+};
+struct location_memo { uint8_t state; uint32_t first, count; };
+/* A stack resolved once: its frames, copied in order into stack_pool. Only successes are
+ * memoised, so a bad stack is reported by the same code, in the same words, every time. */
+struct stack_memo { uint8_t state; uint32_t first, count; };
+
+typedef VEC(struct lb_attr) attrvec;
+typedef VEC(struct lb_frame) framevec;
+
+struct otlp_decoder {
+    struct otlp_limits limits;
+    const struct otlp_layout *pinned;   /* NULL: detect the layout of every request */
+    const struct otlp_layout *layout;   /* the layout of the request being decoded */
+    struct otlp_detection detection;    /* how it was chosen */
+    struct lb_dict dict;
+
+    /* memo tables, one slot per dictionary entry */
+    VEC(struct attr_memo) attr_memo;
+    VEC(struct mapping_memo) mapping_memo;
+    VEC(struct location_memo) location_memo;
+    VEC(struct stack_memo) stack_memo;
+    framevec frame_pool;          /* frames of resolved locations */
+    framevec stack_pool;          /* frames of resolved stacks, leaf first */
+    struct location_memo null_location;
+
+    /* scratch, reset per use */
+    ivec attr_idx, loc_idx, stack_locs;
+    ivec profile_locs;            /* v1.7: the current profile's location_indices */
+    i64vec values;
+    u64vec timestamps;
+    linevec lines;
+    attrvec resource_attrs, scope_attrs, profile_attrs, sample_attrs;
+    framevec frames;
+
+    /* the request being decoded */
+    struct otlp_consumer out;
+    struct otlp_result *res;
+    struct lb_request *req;
+    struct lb_resource resource;
+    struct lb_scope scope;
+    struct lb_profile profile;
+    struct otlp_report rep;       /* where the walk stands, the first problem (report.h) */
+    bool skip_resource;           /* its attributes are invalid: its profiles are rejected */
+    bool sample_rejected_in_profile;
+};
+
+/* ---- resolve.c: every index is checked; false = rejected (d->rep says why) ---- */
+
+bool dec_string_at(struct otlp_decoder *d, int64_t idx, const char *what, lb_str *out);
+bool dec_entry_at(struct otlp_decoder *d, enum dict_table t, int64_t idx, const char *what, pb_ref_t *out);
+/* Resolves a list of attribute indices into `out` (appended). */
+bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out);
+/* *stack_id: 1 + the stack_table index when the frames are the request's memoised copy of that
+ * stack (lb_sample.stack_id), else 0. */
+bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
+                       const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id);
+/* Sizes and clears the memo tables for the dictionary just read; false: out of memory. */
+bool dec_prepare_memos(struct otlp_decoder *d);
+
+#endif

@@ -1,0 +1,363 @@
+/*
+ * resolve.c - dictionary indices -> resolved views, for decode.c (decoder.h).
+ *
+ * Dictionary entries stay encoded in the request buffer; the first time a mapping, location,
+ * attribute or stack is needed it is decoded, checked and memoised for the rest of the
+ * request, so a location shared by a thousand stacks is decoded once, and a stack shared by a
+ * thousand samples is resolved once (samples point at its frames, nothing is copied per sample).
+ */
+#include <string.h>
+#include <pb_decode.h>
+
+#include "otlp/decoder.h"
+
+/* ---------- dictionary lookups ---------- */
+
+/* ---------- dictionary lookups ---------- */
+
+bool dec_string_at(struct otlp_decoder *d, int64_t idx, const char *what, lb_str *out)
+{
+    if (dict_string(&d->dict, idx, out))
+        return true;
+    return otlp_reject(&d->rep, "%s %lld out of range (string_table has %zu entries)", what,
+                       (long long)idx, dict_len(&d->dict, DICT_STRING));
+}
+
+bool dec_entry_at(struct otlp_decoder *d, enum dict_table t, int64_t idx, const char *what, pb_ref_t *out)
+{
+    static const char *const names[DICT_TABLES] = {
+        "mapping_table", "location_table", "function_table", "link_table", "string_table",
+        "attribute_table", "stack_table",
+    };
+    if (dict_entry(&d->dict, t, idx, out))
+        return true;
+    return otlp_reject(&d->rep, "%s %lld out of range (%s has %zu entries)", what, (long long)idx,
+                       names[t], dict_len(&d->dict, t));
+}
+
+static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_attr **out)
+{
+    pb_ref_t ref;
+    if (!dec_entry_at(d, DICT_ATTRIBUTE, idx, "attribute index", &ref))
+        return false;
+    if (ref.n == 0 && idx == 0 && dict_len(&d->dict, DICT_ATTRIBUTE) == 0)
+        return otlp_reject(&d->rep, "attribute index 0 refers to the null attribute");
+    struct attr_memo *m = &d->attr_memo.v[idx];
+    if (m->state == RESOLVED) {
+        *out = &m->attr;
+        return true;
+    }
+    if (m->state == INVALID)
+        return otlp_reject(&d->rep, "attribute_table[%d] is invalid", idx);
+    m->state = INVALID;
+    struct raw_attribute ra;
+    struct pbref_stream s;
+    pbref_open_ref(&s, ref);
+    memset(&ra, 0, sizeof ra);
+    if (!layout_entry(d->layout, DICT_ATTRIBUTE, &s.is, &ra))
+        return otlp_reject(&d->rep, "attribute_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    struct lb_attr *a = &m->attr;
+    memset(a, 0, sizeof *a);
+    a->key = (lb_str){ (const char *)ra.key.p, ra.key.n };
+    if (a->key.n == 0 && !dec_string_at(d, ra.key_strindex, "attribute key_strindex", &a->key))
+        return false;
+    if (!dec_string_at(d, ra.unit_strindex, "attribute unit_strindex", &a->unit))
+        return false;
+    if (!dict_value(&d->dict, &ra.value, 0, &a->value))
+        return otlp_reject(&d->rep, "attribute_table[%d] string_value_strindex %lld out of range", idx,
+                           (long long)ra.value.i);
+    m->state = RESOLVED;
+    *out = a;
+    return true;
+}
+
+bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
+{
+    for (size_t i = 0; i < idx->n; i++) {
+        const struct lb_attr *a;
+        if (!attribute_at(d, idx->v[i], &a))
+            return false;
+        if (!VEC_PUSH(*out, *a))
+            return otlp_out_of_memory(&d->rep);
+    }
+    return true;
+}
+
+static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping_memo **out)
+{
+    pb_ref_t ref;
+    if (!dec_entry_at(d, DICT_MAPPING, idx, "mapping_index", &ref))
+        return false;
+    if (dict_len(&d->dict, DICT_MAPPING) == 0) {   /* idx 0 of an empty table */
+        static const struct mapping_memo none = { RESOLVED, { "", 0 }, { "", 0 }, { "", 0 }, 0, 0, 0 };
+        *out = &none;
+        return true;
+    }
+    struct mapping_memo *m = &d->mapping_memo.v[idx];
+    if (m->state == RESOLVED) {
+        *out = m;
+        return true;
+    }
+    if (m->state == INVALID)
+        return otlp_reject(&d->rep, "mapping_table[%d] is invalid", idx);
+    m->state = INVALID;
+    struct raw_mapping rm;
+    struct pbref_stream s;
+    VEC_RESET(d->attr_idx);
+    memset(&rm, 0, sizeof rm);
+    rm.attribute_indices = &d->attr_idx;
+    pbref_open_ref(&s, ref);
+    if (!layout_entry(d->layout, DICT_MAPPING, &s.is, &rm))
+        return otlp_reject(&d->rep, "mapping_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    if (!dec_string_at(d, rm.filename_strindex, "mapping filename_strindex", &m->file))
+        return false;
+    m->start = rm.memory_start;
+    m->limit = rm.memory_limit;
+    m->offset = rm.file_offset;
+    m->build_id = m->build_id_kind = LB_STR_NULL;
+    /* Build ids are mapping attributes; prefer the one a symbol server indexes by. */
+    static const struct { const char *key; size_t keylen; const char *kind; } kinds[] = {
+        { "process.executable.build_id.gnu", 31, "gnu" },
+        { "process.executable.build_id.go", 30, "go" },
+        { "process.executable.build_id.htlhash", 35, "htlhash" },
+    };
+    int best = (int)(sizeof kinds / sizeof kinds[0]);
+    for (size_t i = 0; i < d->attr_idx.n; i++) {
+        const struct lb_attr *a;
+        if (!attribute_at(d, d->attr_idx.v[i], &a))
+            return false;
+        for (int k = 0; k < best; k++) {
+            if (lb_str_eq(a->key, kinds[k].key, kinds[k].keylen) &&
+                (a->value.kind == LB_VALUE_STRING || a->value.kind == LB_VALUE_BYTES)) {
+                best = k;
+                m->build_id = a->value.u.str;
+                m->build_id_kind = (lb_str){ kinds[k].kind, strlen(kinds[k].kind) };
+            }
+        }
+    }
+    m->state = RESOLVED;
+    *out = m;
+    return true;
+}
+
+static bool function_frame(struct otlp_decoder *d, int32_t idx, struct lb_frame *f)
+{
+    pb_ref_t ref;
+    if (!dec_entry_at(d, DICT_FUNCTION, idx, "function_index", &ref))
+        return false;
+    struct raw_function rf;
+    struct pbref_stream s;
+    memset(&rf, 0, sizeof rf);
+    pbref_open_ref(&s, ref);
+    if (!layout_entry(d->layout, DICT_FUNCTION, &s.is, &rf))
+        return otlp_reject(&d->rep, "function_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    f->start_line = rf.start_line;
+    return dec_string_at(d, rf.name_strindex, "function name_strindex", &f->function) &&
+           dec_string_at(d, rf.system_name_strindex, "function system_name_strindex", &f->system_name) &&
+           dec_string_at(d, rf.filename_strindex, "function filename_strindex", &f->file);
+}
+
+/* Decodes location `idx` into frames appended to frame_pool. */
+static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, struct location_memo *m)
+{
+    struct raw_location rl;
+    struct pbref_stream s;
+    VEC_RESET(d->lines);
+    VEC_RESET(d->loc_idx);
+    memset(&rl, 0, sizeof rl);
+    rl.lines = &d->lines;
+    rl.attribute_indices = &d->loc_idx;
+    pbref_open_ref(&s, ref);
+    if (!layout_entry(d->layout, DICT_LOCATION, &s.is, &rl))
+        return otlp_reject(&d->rep, "location_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    if (d->lines.n > UINT16_MAX)
+        return otlp_reject(&d->rep, "location_table[%d] has %zu lines (limit %u)", idx, d->lines.n,
+                           UINT16_MAX);
+
+    struct lb_frame base;
+    memset(&base, 0, sizeof base);
+    base.location_index = (uint32_t)idx;
+    base.address = rl.address;
+    base.line_count = (uint16_t)d->lines.n;
+    base.symbolized = d->lines.n > 0;
+    for (size_t i = 0; i < d->loc_idx.n; i++) {
+        const struct lb_attr *a;
+        if (!attribute_at(d, d->loc_idx.v[i], &a))
+            return false;
+        if (LB_STR_EQ(a->key, "profile.frame.type") && a->value.kind == LB_VALUE_STRING)
+            base.type = a->value.u.str;
+    }
+    if (rl.mapping_index != 0 || dict_len(&d->dict, DICT_MAPPING) > 0) {
+        const struct mapping_memo *mm = NULL;
+        if (!mapping_at(d, rl.mapping_index, &mm))
+            return false;
+        /* Index 0 is "no mapping" (the null entry), whatever entry 0 holds; except in v1.7,
+         * where an explicit 0 is entry 0. */
+        base.has_mapping = rl.mapping_index != 0 ||
+                           (rl.mapping_explicit && dict_len(&d->dict, DICT_MAPPING) > 0);
+        if (base.has_mapping) {
+            base.mapping_file = mm->file;
+            base.mapping_start = mm->start;
+            base.mapping_limit = mm->limit;
+            base.mapping_offset = mm->offset;
+            base.build_id = mm->build_id;
+            base.build_id_kind = mm->build_id_kind;
+        }
+    }
+    m->first = (uint32_t)d->frame_pool.n;
+    size_t n = d->lines.n ? d->lines.n : 1;
+    if (!VEC_RESERVE(d->frame_pool, d->frame_pool.n + n))
+        return otlp_out_of_memory(&d->rep);
+    for (size_t i = 0; i < n; i++) {
+        struct lb_frame f = base;
+        f.function = f.system_name = f.file = LB_STR_NULL;
+        if (d->lines.n) {
+            const struct raw_line *l = &d->lines.v[i];
+            f.line_index = (uint16_t)i;
+            f.line = l->line;
+            f.column = l->column;
+            if (!function_frame(d, l->function_index, &f))
+                return false;
+        }
+        d->frame_pool.v[d->frame_pool.n++] = f;
+    }
+    m->count = (uint32_t)n;
+    return true;
+}
+
+static bool location_frames(struct otlp_decoder *d, int32_t idx, const struct lb_frame **frames, size_t *count)
+{
+    pb_ref_t ref;
+    if (!dec_entry_at(d, DICT_LOCATION, idx, "location index", &ref))
+        return false;
+    /* idx 0 of an empty table is the null location: it resolves like an empty Location{}. */
+    struct location_memo *m = dict_len(&d->dict, DICT_LOCATION) ? &d->location_memo.v[idx] : &d->null_location;
+    if (m->state == UNRESOLVED) {
+        size_t mark = d->frame_pool.n;
+        m->state = INVALID;
+        if (!resolve_location(d, idx, ref, m)) {
+            d->frame_pool.n = mark;
+            return false;
+        }
+        m->state = RESOLVED;
+    } else if (m->state == INVALID) {
+        return otlp_reject(&d->rep, "location_table[%d] is invalid", idx);
+    }
+    *frames = d->frame_pool.v + m->first;
+    *count = m->count;
+    return true;
+}
+
+/* ---------- stacks ---------- */
+
+/* The location indices of a sample's stack: its stack_table entry, or (v1.7, no stack table)
+ * its slice of the profile's location_indices. */
+static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, const int32_t **locs, size_t *n)
+{
+    if (!layout_has_stacks(d->layout)) {
+        int64_t start = rs->locations_start, len = rs->locations_length;
+        if (start < 0 || len < 0 || (uint64_t)(start + len) > d->profile_locs.n)
+            return otlp_reject(&d->rep, "locations [%lld, +%lld) out of range "
+                               "(the profile has %zu location_indices)",
+                               (long long)start, (long long)len, d->profile_locs.n);
+        /* An empty slice of an empty table has no storage to point into (NULL + 0 is
+         * undefined behaviour; found by fuzz_decode). */
+        *locs = len ? d->profile_locs.v + start : NULL;
+        *n = (size_t)len;
+    } else {
+        pb_ref_t stack;
+        if (!dec_entry_at(d, DICT_STACK, rs->stack_index, "stack_index", &stack))
+            return false;
+        struct pbref_stream s;
+        struct raw_stack rs_stack = { &d->stack_locs };
+        VEC_RESET(d->stack_locs);
+        pbref_open_ref(&s, stack);
+        if (!layout_entry(d->layout, DICT_STACK, &s.is, &rs_stack))
+            return otlp_reject(&d->rep, "stack_table[%d] is malformed: %s", rs->stack_index,
+                               PB_GET_ERROR(&s.is));
+        *locs = d->stack_locs.v;
+        *n = d->stack_locs.n;
+    }
+    if (*n > d->limits.max_stack_depth)
+        return layout_has_stacks(d->layout)
+            ? otlp_reject(&d->rep, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index, *n,
+                          d->limits.max_stack_depth)
+            : otlp_reject(&d->rep, "stack of %zu locations (limit %zu)", *n, d->limits.max_stack_depth);
+    return true;
+}
+
+/* The frames of a sample's stack, leaf first. A stack_table entry is resolved once per request
+ * and every later sample pointing at it gets the same frames (v1.7 has no stack table: its
+ * slices are resolved every time). A memoised stack goes through the slow path again only when
+ * it would cross the request's frame limit, so the rejection reads the same either way. */
+bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
+                       const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id)
+{
+    *stack_id = 0;
+    bool memo = layout_has_stacks(d->layout) && rs->stack_index >= 0 &&
+                (size_t)rs->stack_index < dict_len(&d->dict, DICT_STACK);
+    struct stack_memo *sm = memo ? &d->stack_memo.v[rs->stack_index] : NULL;
+    if (sm && sm->state == RESOLVED && d->res->frames + sm->count <= d->limits.max_frames_per_request) {
+        *frames = d->stack_pool.v + sm->first;
+        *n_frames = sm->count;
+        *stack_id = (uint32_t)rs->stack_index + 1;
+        return true;
+    }
+    const int32_t *locs = NULL;
+    size_t n_locs = 0;
+    if (!sample_stack(d, rs, &locs, &n_locs))
+        return false;
+    VEC_RESET(d->frames);
+    for (size_t i = 0; i < n_locs; i++) {
+        const struct lb_frame *f = NULL;
+        size_t n = 0;
+        if (!location_frames(d, locs[i], &f, &n))
+            return false;
+        if (d->res->frames + d->frames.n + n > d->limits.max_frames_per_request)
+            return otlp_reject(&d->rep, "request resolves to more than %llu frames",
+                               (unsigned long long)d->limits.max_frames_per_request);
+        if (!VEC_RESERVE(d->frames, d->frames.n + n))
+            return otlp_out_of_memory(&d->rep);
+        memcpy(d->frames.v + d->frames.n, f, n * sizeof *f);
+        d->frames.n += n;
+    }
+    *frames = d->frames.v;
+    *n_frames = d->frames.n;
+    if (sm && sm->state != RESOLVED) {
+        if (!VEC_RESERVE(d->stack_pool, d->stack_pool.n + d->frames.n))
+            return otlp_out_of_memory(&d->rep);
+        sm->first = (uint32_t)d->stack_pool.n;
+        sm->count = (uint32_t)d->frames.n;
+        if (d->frames.n)
+            memcpy(d->stack_pool.v + d->stack_pool.n, d->frames.v, d->frames.n * sizeof *d->frames.v);
+        d->stack_pool.n += d->frames.n;
+        sm->state = RESOLVED;
+    }
+    if (sm) {   /* the memoised copy, so that every sample of this stack shares one array */
+        *frames = d->stack_pool.v + sm->first;
+        *stack_id = (uint32_t)rs->stack_index + 1;
+    }
+    return true;
+}
+
+bool dec_prepare_memos(struct otlp_decoder *d)
+{
+    size_t na = dict_len(&d->dict, DICT_ATTRIBUTE), nm = dict_len(&d->dict, DICT_MAPPING),
+           nl = dict_len(&d->dict, DICT_LOCATION), ns = dict_len(&d->dict, DICT_STACK);
+    if (!VEC_RESERVE(d->attr_memo, na) || !VEC_RESERVE(d->mapping_memo, nm) ||
+        !VEC_RESERVE(d->location_memo, nl) || !VEC_RESERVE(d->stack_memo, ns))
+        return false;
+    /* memset on a never-allocated (NULL) vector is undefined even for 0 bytes. */
+    if (na)
+        memset(d->attr_memo.v, 0, na * sizeof *d->attr_memo.v);
+    if (nm)
+        memset(d->mapping_memo.v, 0, nm * sizeof *d->mapping_memo.v);
+    if (nl)
+        memset(d->location_memo.v, 0, nl * sizeof *d->location_memo.v);
+    if (ns)
+        memset(d->stack_memo.v, 0, ns * sizeof *d->stack_memo.v);
+    VEC_RESET(d->frame_pool);
+    VEC_RESET(d->stack_pool);
+    d->null_location.state = UNRESOLVED;
+    return true;
+}
