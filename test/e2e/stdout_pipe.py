@@ -8,6 +8,7 @@ counts only what a sink committed. Expectations: the fixture's counts (ebpf-jvm-
 computed with the reference protobuf library) and the shell's own pipeline.
 """
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from server import free_port, channel, export, wait_until  # noqa: E402
 EXPECT = fx.expect()
 TMP = fx.tempdir("lb-pipe-")
 BODY = fx.read()
+STARTED = []   # the pipelines a test started, reaped after it
 
 
 def pipeline(*args):
@@ -32,8 +34,19 @@ def pipeline(*args):
         if os.path.exists(p):
             os.unlink(p)
     cmd = '"$0" "$@" 2>%s | head -n 5 >%s; echo "${PIPESTATUS[0]} ${PIPESTATUS[1]}" >%s' % (err, out, rc)
-    proc = subprocess.Popen(["bash", "-c", cmd, LB, *args])
+    proc = subprocess.Popen(["bash", "-c", cmd, LB, *args], start_new_session=True)
+    STARTED.append(proc)
     return proc, err, out, rc
+
+
+def reap(proc):
+    """Whatever is left of a pipeline (a check failed half way): its whole process group."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(10)
 
 
 def health(port):
@@ -113,7 +126,18 @@ def test_decode_head():
           p.stdout + p.stderr)
 
 
-run("only sink: stop", test_only_sink_stops)
-run("other sinks go on", test_other_sinks_go_on)
+def reaped(test):
+    """Runs a pipeline test; its processes never outlive it, whatever failed."""
+    def run_it():
+        try:
+            test()
+        finally:
+            while STARTED:
+                reap(STARTED.pop())
+    return run_it
+
+
+run("only sink: stop", reaped(test_only_sink_stops))
+run("other sinks go on", reaped(test_other_sinks_go_on))
 run("decode | head", test_decode_head)
 done()
