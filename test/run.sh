@@ -18,9 +18,10 @@ log=$(mktemp -d)/suite.log
 
 run_one() {   # name, command...
   local name=$1; shift
-  local out rc
+  local out rc start=$SECONDS
   out=$("$@" 2>"$log.err"); rc=$?
   printf '%s\n' "$out"
+  echo "# $name took $((SECONDS - start)) s"   # the CI budget is read off these lines
   local ok nok
   ok=$(grep -c '^ok - ' <<<"$out")
   nok=$(grep -c '^not ok - ' <<<"$out")
@@ -45,5 +46,6 @@ for t in test/e2e/*; do
   run_one "$(basename "$t")" timeout 600 "$t"
 done
 
+echo "# the suite took $SECONDS s"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
