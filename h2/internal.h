@@ -52,6 +52,7 @@ struct h2_method {
     char *path;
     grpc_method_fn fn;
     void *ud;
+    uint64_t replies[H2_OUTCOMES];
 };
 
 struct http_route {
@@ -59,6 +60,7 @@ struct http_route {
     char method[8];
     http_handler_fn fn;
     void *ud;
+    uint64_t replies[H2_OUTCOMES];
 };
 
 /* One HTTP request and its response, whatever the protocol version (http.c). */
@@ -84,7 +86,7 @@ struct http_exchange {
     bool head;                 /* HEAD: the response has no body */
     bool counted;              /* counted in stats.calls */
     bool answered;             /* counted in calls_ok or calls_failed */
-    const struct http_route *route;
+    struct http_route *route;
     struct buf body;           /* as received (maybe gzip) */
     size_t held;               /* bytes of `body` counted in server->inflight */
     uint64_t discarded;
@@ -201,6 +203,19 @@ struct h2_server {
     uint8_t rbuf[READ_CHUNK];
 };
 
+/* Counts a reply in the server's stats and, when it answered a registered method or route,
+ * in that one's (`replies` NULL otherwise). */
+static inline void count_reply(struct h2_server *s, uint64_t *replies, enum h2_outcome o)
+{
+    s->stats.replies[o]++;
+    if (o == H2_OUT_OK)
+        s->stats.calls_ok++;
+    else
+        s->stats.calls_failed++;
+    if (replies)
+        replies[o]++;
+}
+
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
 
 static inline size_t out_pending(const struct h2_conn *c) { return c->out.len - c->out_off; }
@@ -249,7 +264,7 @@ void grpc_stream_on_end(struct h2_stream *st);
 void grpc_stream_on_header(struct h2_stream *st, const uint8_t *name, size_t namelen,
                            const uint8_t *value, size_t valuelen);
 void grpc_stream_timeout(struct h2_stream *st, unsigned timeout_ms);
-const struct h2_method *find_method(const struct h2_server *s, const char *path);
+struct h2_method *find_method(struct h2_server *s, const char *path);
 
 /* http.c: the semantics of one HTTP request, whatever carried it */
 enum http_verdict { HTTP_GO_ON, HTTP_ANSWER_NOW };

@@ -689,6 +689,25 @@ bool h2_server_drained(const struct h2_server *s)
 }
 
 const struct h2_stats *h2_server_stats(const struct h2_server *s) { return &s->stats; }
+
+const char *h2_outcome_name(enum h2_outcome o)
+{
+    static const char *const names[H2_OUTCOMES] = { "ok", "invalid", "exhausted", "timed_out",
+                                                    "unavailable", "failed" };
+    return (unsigned)o < H2_OUTCOMES ? names[o] : "?";
+}
+
+void h2_server_path_replies(const struct h2_server *s, const char *path, uint64_t out[H2_OUTCOMES])
+{
+    for (size_t i = 0; i < s->nmethods; i++)
+        if (strcmp(s->methods[i].path, path) == 0)
+            for (int o = 0; o < H2_OUTCOMES; o++)
+                out[o] += s->methods[i].replies[o];
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (strcmp(s->routes[i].path, path) == 0)
+            for (int o = 0; o < H2_OUTCOMES; o++)
+                out[o] += s->routes[i].replies[o];
+}
 size_t h2_server_inflight_bytes(const struct h2_server *s) { return s->inflight; }
 
 void h2_server_free(struct h2_server *s)
