@@ -240,6 +240,8 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
         out_value_type_obj(o, p->sample_types[i].type, p->sample_types[i].unit,
                            p->sample_types[i].aggregation_temporality);
     }
+    if (p->n_sample_types == 0)   /* a view made without the list: the one sample type */
+        out_value_type_obj(o, p->sample_type, p->sample_unit, p->sample_aggregation_temporality);
     OUT_LIT(o, "],\"default_sample_type_index\":");
     out_i64(o, p->default_sample_type_index);
     OUT_LIT(o, ",\"comments\":");

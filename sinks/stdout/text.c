@@ -484,7 +484,13 @@ static void out_frame_details(struct out *o, const struct lb_frame *f)
         }
         out_c(o, '\n');
     }
-    size_t others = f->location_attrs.n - (f->type.n ? 1 : 0);
+    size_t others = f->location_attrs.n;
+    for (size_t i = 0; i < f->location_attrs.n && others == f->location_attrs.n; i++) {
+        const struct lb_attr *a = &f->location_attrs.v[i];
+        if (f->type.n && a->value.kind == LB_VALUE_STRING && LB_STR_EQ(a->key, "profile.frame.type") &&
+            a->value.u.str.p == f->type.p && a->value.u.str.n == f->type.n)
+            others--;   /* the one the frame line shows */
+    }
     if (others > 0 || f->is_folded) {
         bool first = true;
         OUT_LIT(o, "    Location: ");
