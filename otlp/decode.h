@@ -61,6 +61,7 @@ struct otlp_result {
     enum otlp_problem problem;    /* when status is INVALID or NOMEM */
     uint64_t resources, profiles, samples, frames, timestamps;   /* delivered */
     uint64_t rejected_profiles, rejected_samples;
+    uint64_t unknown_fields;      /* fields the request's layout does not have (kept, not refused) */
     char message[1024];   /* why INVALID/UNAVAILABLE/FAILED, or the partial-success message */
 };
 
