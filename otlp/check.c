@@ -557,6 +557,43 @@ static const struct check_report *unreadable(struct otlp_checker *c, enum check_
     return &c->rep;
 }
 
+/* The layout to read the request in: the detector's choice (otlp/detect.h) among every layout
+ * or the pinned one. Values and timestamps of different lengths contradict every layout that
+ * makes them parallel arrays, so a request whose only fault is that would fit none; it is
+ * then read in the layout it fits otherwise, and the sample-lengths rule reports the fault, as
+ * profcheck does. NULL (the report says why) when it fits none either way. */
+static const struct otlp_layout *detect_layout(struct otlp_checker *c, const uint8_t *msg, size_t len,
+                                               const struct otlp_layout *pinned)
+{
+    const struct otlp_layout *const *candidates = pinned ? &pinned : otlp_layouts;
+    size_t n = pinned ? 1 : OTLP_LAYOUT_COUNT;
+    struct otlp_detection *det = malloc(sizeof *det);
+    if (!det) {
+        unreadable(c, CHECK_NOMEM, "out of memory");
+        return NULL;
+    }
+    const struct otlp_layout *chosen = NULL;
+    if (otlp_detect_among(msg, len, candidates, n, det) == 0) {
+        chosen = det->layout;
+    } else {
+        char why[sizeof c->rep.error];
+        otlp_detection_failure(det, why, sizeof why);
+        struct otlp_layout lenient[OTLP_LAYOUT_COUNT];
+        const struct otlp_layout *lenient_ptr[OTLP_LAYOUT_COUNT];
+        for (size_t i = 0; i < n; i++) {
+            lenient[i] = *candidates[i];
+            lenient[i].parallel_values = false;
+            lenient_ptr[i] = &lenient[i];
+        }
+        if (otlp_detect_among(msg, len, lenient_ptr, n, det) == 0)
+            chosen = candidates[det->layout - lenient];
+        else
+            unreadable(c, CHECK_UNREADABLE, why);
+    }
+    free(det);
+    return chosen;
+}
+
 const struct check_report *otlp_check(struct otlp_checker *c, const uint8_t *msg, size_t len,
                                       const struct check_options *opt)
 {
@@ -571,18 +608,10 @@ const struct check_report *otlp_check(struct otlp_checker *c, const uint8_t *msg
     if (len > UINT32_MAX)
         return unreadable(c, CHECK_UNREADABLE, "over the 4 GiB a request may have");
 
-    struct otlp_detection *det = malloc(sizeof *det);
-    if (!det)
-        return unreadable(c, CHECK_NOMEM, "out of memory");
-    int rc = opt->layout ? otlp_detect_among(msg, len, &opt->layout, 1, det) : otlp_detect(msg, len, det);
-    if (rc != 0) {
-        char why[sizeof c->rep.error];
-        otlp_detection_failure(det, why, sizeof why);
-        free(det);
-        return unreadable(c, CHECK_UNREADABLE, why);
-    }
-    c->layout = det->layout;
-    free(det);
+    const struct otlp_layout *layout = detect_layout(c, msg, len, opt->layout);
+    if (!layout)
+        return &c->rep;
+    c->layout = layout;
     c->rep.layout = c->layout->name;
     c->dict.layout = c->layout;
     c->dict.tables.base = msg;

@@ -29,6 +29,11 @@ static const char *const table_names[DICT_TABLES] = {
     [DICT_STACK] = "stack_table",
 };
 
+static const char *const entry_nouns[DICT_TABLES] = {
+    [DICT_MAPPING] = "mapping", [DICT_LOCATION] = "location", [DICT_FUNCTION] = "function",
+    [DICT_LINK] = "link", [DICT_STRING] = "string", [DICT_ATTRIBUTE] = "attribute", [DICT_STACK] = "stack",
+};
+
 /* Entries larger than this are not tested for duplicates: their canonical form could be ten
  * times their size, and no profiler sends one. */
 #define CHECK_MAX_KEYED_ENTRY ((size_t)64 << 10)
@@ -343,9 +348,12 @@ static void dup_test(struct dup_test *d, uint32_t idx, const union raw_entry *e,
         return;
     }
     int64_t same = check_set_find_or_add(&c->set, check_hash(c->key_b.data, c->key_b.len), idx, entries_equal, d);
-    if (same >= 0)
-        ck_report(c, rule, "", "%s[%u] duplicates %s[%lld]", table_names[d->t], idx, table_names[d->t],
+    if (same >= 0) {
+        char sub[64];
+        snprintf(sub, sizeof sub, ".%s[%u]", table_names[d->t], idx);
+        ck_report(c, rule, sub, "duplicate %s at index %u, orig index %lld", entry_nouns[d->t], idx,
                   (long long)same);
+    }
 }
 
 static void dup_begin(struct dup_test *d, struct otlp_checker *c, enum dict_table t, enum check_rule_id rule)
