@@ -38,6 +38,8 @@ static void usage(FILE *out)
 "                                            see `lazybackend top --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
+"       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"
+"                                            see `lazybackend check --help`)\n"
 "\n"
 "Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
 "every sample as a resolved stack, exactly as it was sent.\n"

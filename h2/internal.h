@@ -23,6 +23,7 @@
 #include <nghttp2/nghttp2.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "h2/grpc.h"
 #include "h2/peers.h"
@@ -167,6 +168,7 @@ struct h2_conn {
     struct h2_conn *prev, *next;
     int fd;
     int events;            /* what the loop watches for now */
+    bool io_ready;         /* the transport (conn_io.c) carries protocol bytes now */
     char peer[ADDR_LEN];
     enum conn_proto proto;
     nghttp2_session *ng;   /* CONN_H2 */
@@ -259,6 +261,20 @@ void progress_frame_received(struct h2_conn *c, const nghttp2_frame *frame, bool
 void progress_frame_sent(struct h2_conn *c, const nghttp2_frame *frame);
 /* The timer's checks: setup timeout, then idleness. False when the connection was closed. */
 bool progress_tick(struct h2_conn *c, uint64_t now);
+/* conn_io.c: the byte transport under a connection (the socket; the handshake's place).
+ * conn_io_start prepares an accepted connection; conn_io_handshake advances the handshake
+ * while !c->io_ready (false: give up, `why` says why). Reads return the bytes read, 0 when
+ * nothing is there now, -1 when the connection is over (`why`). Writes return the bytes
+ * taken, 0 when none can be now, -1 when the connection broke. conn_io_events adds what the
+ * transport itself waits for to what the protocol wants. conn_io_close releases the socket
+ * (and removes it from the loop). */
+bool conn_io_start(struct h2_conn *c, const char **why);
+bool conn_io_handshake(struct h2_conn *c, const char **why);
+ssize_t conn_io_read(struct h2_conn *c, uint8_t *p, size_t n, const char **why);
+ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n);
+int conn_io_events(const struct h2_conn *c, int wanted);
+void conn_io_shutdown_write(struct h2_conn *c);
+void conn_io_close(struct h2_conn *c);
 
 /* session.c: the nghttp2 side, shared by the gRPC port and h2c */
 int session_make_callbacks(struct h2_server *s);
