@@ -24,6 +24,10 @@
 
 #define MAX_SINKS 8
 
+/* --check: off; log each request's verdict (and count it); strict: also refuse a request
+ * with findings, as a partial success that rejects all its profiles. */
+enum serve_check { SERVE_CHECK_OFF, SERVE_CHECK_LOG, SERVE_CHECK_STRICT };
+
 struct config {
     const char *grpc_address;
     const char *http_address;                  /* NULL: no HTTP port (--http-address none) */
@@ -48,6 +52,8 @@ struct config {
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */
     enum capture_format input_format;          /* decode --input-format (auto: by content) */
+    enum serve_check check;                    /* --check: conformance checks of each request */
+    unsigned check_groups;                     /* --check-groups (otlp/check.h) */
 };
 
 /* The defaults the usage text promises (and CLICKHOUSE_PASSWORD, STATE_DIRECTORY from the
