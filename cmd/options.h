@@ -48,6 +48,10 @@ struct config {
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */
     enum capture_format input_format;          /* decode --input-format (auto: by content) */
+    const char *tls_cert, *tls_key;            /* --tls-cert, --tls-key: TLS on both ports */
+    const char *tls_client_ca;                 /* --tls-client-ca: client certificates required */
+    const char *auth_token_file;               /* --auth-token-file: bearer tokens required */
+    bool insecure;                             /* --insecure: beyond loopback without either */
 };
 
 /* The defaults the usage text promises (and CLICKHOUSE_PASSWORD, STATE_DIRECTORY from the
