@@ -38,6 +38,8 @@ static void usage(FILE *out)
 "                                            see `lazybackend top --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
+"       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"
+"                                            see `lazybackend check --help`)\n"
 "\n"
 "Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
 "every sample as a resolved stack, exactly as it was sent.\n"
@@ -93,6 +95,7 @@ static void usage(FILE *out)
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
 "  --max-connections N          concurrent connections (default 1024)\n"
+"  --max-connections-per-ip N   from one IPv4 address or IPv6 /64 (default 128)\n"
 "  --max-concurrent-streams N   per connection (default 100)\n"
 "  --idle-timeout SECONDS       close idle connections after this (default 300, 0 = never)\n"
 "  --request-timeout SECONDS    a request must arrive whole within this, or it is cut off\n"
@@ -306,6 +309,8 @@ static bool parse_server_option(struct args *a, struct config *cfg)
         cfg->max_inflight_bytes = opt_size(a, 1024, SIZE_MAX);
     } else if (opt(a, "--max-connections")) {
         cfg->max_connections = opt_uint(a, 1, 1000000);
+    } else if (opt(a, "--max-connections-per-ip")) {
+        cfg->max_connections_per_ip = opt_uint(a, 1, 1000000);
     } else if (opt(a, "--max-concurrent-streams")) {
         cfg->max_concurrent_streams = opt_uint(a, 1, 100000);
     } else if (opt(a, "--idle-timeout")) {
@@ -458,6 +463,7 @@ void config_defaults(struct config *cfg)
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;
     cfg->max_connections = 1024;
+    cfg->max_connections_per_ip = 128;
     cfg->max_concurrent_streams = 100;
     cfg->idle_timeout_ms = 300 * 1000;
     cfg->shutdown_timeout_ms = 10 * 1000;

@@ -32,7 +32,7 @@ struct config {
     unsigned request_timeout_ms;
     size_t max_message_size;
     size_t max_inflight_bytes;
-    unsigned max_connections, max_concurrent_streams;
+    unsigned max_connections, max_connections_per_ip, max_concurrent_streams;
     unsigned idle_timeout_ms, shutdown_timeout_ms;
     const char *sinks[MAX_SINKS];
     size_t n_sinks;

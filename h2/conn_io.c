@@ -87,7 +87,6 @@ bool conn_io_handshake(struct h2_conn *c, const char **why)
                   SSL_get_cipher_name(c->ssl), alpnlen ? (int)alpnlen : 1, alpnlen ? (const char *)alpn : "-");
         c->io_ready = true;
         c->io_want = 0;
-        c->last_active = loop_now_ms(c->srv->loop);
         return true;
     }
     int e = SSL_get_error(c->ssl, r);

@@ -80,6 +80,7 @@ struct h2_server_config {
     struct h2_tls *tls;           /* TLS on this port (tls.h), or NULL: cleartext */
     const struct h2_auth *auth;   /* bearer tokens every request must carry (auth.h), except
                                    * on paths made public; NULL = none asked */
+    unsigned max_connections_per_ip;  /* from one IPv4 address or IPv6 /64 (0 = 128) */
 };
 
 /* A reply's outcome, as the shutdown summary and /metrics count replies. From a gRPC status
@@ -102,6 +103,13 @@ struct h2_stats {
     uint64_t requests_timed_out;   /* HTTP/1.1 requests cut off by the request timeout */
     uint64_t tls_handshake_failures;   /* connections whose TLS handshake failed */
     uint64_t unauthenticated;      /* requests refused for a missing or wrong bearer token */
+    /* Connections that made no progress (docs/receiving.md): */
+    uint64_t connections_refused_per_ip;   /* max_connections_per_ip open, none evictable */
+    uint64_t connections_evicted;          /* closed to make room for a newcomer */
+    uint64_t setup_timeouts;        /* no HTTP/2 preface and SETTINGS within the request timeout */
+    uint64_t idle_closed;           /* no progress for idle_timeout_ms */
+    uint64_t goaway_pings;          /* GOAWAY ENHANCE_YOUR_CALM: too many PINGs */
+    uint64_t goaway_no_progress;    /* GOAWAY ENHANCE_YOUR_CALM: too many frames without progress */
 };
 
 /* ---- HTTP routes (H2_SERVER_HTTP) ----
