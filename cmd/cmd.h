@@ -56,6 +56,7 @@ struct app {
     struct loop *loop;
     struct h2_server *server;
     struct otlp_decoder *decoder;
+    struct otlp_checker *checker;   /* --check log|strict: made with the first request */
     struct sink sink_storage[MAX_SINKS];
     struct sink_set sinks;          /* what the decoder drives: the sinks, or {filter} */
     struct sink filter_sink;        /* when filtering: forwards to inner_sinks */

@@ -22,6 +22,7 @@
 #include "cmd/args.h"
 #include "cmd/options.h"
 #include "lib/log.h"
+#include "otlp/check.h"
 #include "otlp/detect.h"
 #include "sinks/filter.h"
 
@@ -106,6 +107,12 @@ static void usage(FILE *out)
 "  --proto-version VERSION      proto layout of the requests: auto (default: detected per\n"
 "                               request from how fields are encoded), v1.11 (= v1.10), v1.9,\n"
 "                               v1.8, v1.7. A pinned layout is still checked against the wire.\n"
+"  --check off|log|strict       conformance checks of every profiles request (docs/check.md):\n"
+"                               off (default); log: log each request's verdict and count it in\n"
+"                               /metrics; strict: also reject a request with findings (partial\n"
+"                               success: all its profiles rejected, the findings as the message)\n"
+"  --check-groups LIST          the rule groups --check applies: core, sample-shape, duplicates,\n"
+"                               orphans, strict, default, all; -NAME removes one (default: default)\n"
 "  --detect                     decode: print each request's detected layout and the evidence\n"
 "                               instead of its samples; exit 1 if a request fits no layout\n"
 "  --input-format auto|proto|json  decode: what FILE holds (default auto: JSON when it starts\n"
@@ -343,6 +350,15 @@ static bool parse_decoder_option(struct args *a, struct config *cfg)
         cfg->proto_version = otlp_layout_find(v);
         if (!cfg->proto_version && strcmp(v, "auto") != 0)
             bad_value(a, v);
+    } else if (opt(a, "--check")) {
+        static const char *const modes[] = { "off", "log", "strict" };
+        static const enum serve_check mode_values[] = { SERVE_CHECK_OFF, SERVE_CHECK_LOG, SERVE_CHECK_STRICT };
+        cfg->check = mode_values[opt_choice(a, modes, 3)];
+    } else if (opt(a, "--check-groups")) {
+        const char *v = opt_value(a);
+        char err[256];
+        if (!check_groups_parse(v, &cfg->check_groups, err, sizeof err))
+            bad_value(a, v);
     } else if (flag(a, "--detect")) {
         cfg->detect_only = true;
     } else if (opt(a, "--input-format")) {
@@ -469,6 +485,7 @@ void config_defaults(struct config *cfg)
     cfg->shutdown_timeout_ms = 10 * 1000;
     cfg->format = STDOUT_FORMAT_TEXT;
     cfg->limits.max_stack_depth = OTLP_DEFAULT_MAX_STACK_DEPTH;
+    cfg->check_groups = CHECK_GROUPS_DEFAULT;
     cfg->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
     clickhouse_sink_defaults(&cfg->clickhouse);
     cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");

@@ -24,6 +24,10 @@
 
 #define MAX_SINKS 8
 
+/* --check: off; log each request's verdict (and count it); strict: also refuse a request
+ * with findings, as a partial success that rejects all its profiles. */
+enum serve_check { SERVE_CHECK_OFF, SERVE_CHECK_LOG, SERVE_CHECK_STRICT };
+
 struct config {
     const char *grpc_address;
     const char *http_address;                  /* NULL: no HTTP port (--http-address none) */
@@ -52,6 +56,8 @@ struct config {
     const char *tls_client_ca;                 /* --tls-client-ca: client certificates required */
     const char *auth_token_file;               /* --auth-token-file: bearer tokens required */
     bool insecure;                             /* --insecure: beyond loopback without either */
+    enum serve_check check;                    /* --check: conformance checks of each request */
+    unsigned check_groups;                     /* --check-groups (otlp/check.h) */
 };
 
 /* The defaults the usage text promises (and CLICKHOUSE_PASSWORD, STATE_DIRECTORY from the
