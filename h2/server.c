@@ -290,6 +290,7 @@ bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t setting
     c->h1 = NULL;
     c->proto = CONN_H2;
     c->request_started = 0;
+    c->setup_started = loop_now_ms(c->srv->loop);   /* the preface is due after the 101 */
     if (session_start(c) != 0)
         return false;
     struct h2_stream *st = stream_new(c, 1);
