@@ -95,6 +95,19 @@ int decode_command(struct app *app, const char **files, int n_files);
  * request was accepted whole, 1 otherwise, 2 for bad options. */
 int send_command(int argc, char **argv);
 
+/* The `send` command's client, for commands that send requests they built (export.c): one
+ * connection, one request at a time, each answer printed on stdout as `send` prints it.
+ * to: as send's --to (NULL: the default address); http: OTLP/HTTP instead of gRPC. */
+struct otlp_client;
+struct otlp_client *otlp_client_open(const char *to, bool http, bool gzip, long timeout_s, const char *prog,
+                                     char *err, size_t errlen);
+/* 0 when the receiver accepted the request whole; 1 otherwise (the reason printed). */
+int otlp_client_send(struct otlp_client *c, const uint8_t *msg, size_t len, unsigned index);
+void otlp_client_close(struct otlp_client *c);
+
+/* `lazybackend export`: a SQLite store written back out as OTLP or pprof (export.c). */
+int export_command(int argc, char **argv);
+
 /* `lazybackend usdt [options]` (usdt.c): argv after "usdt". The exit status: 0 when every
  * span was delivered, bpftrace's status when it failed, 1 when it could not start or spans
  * were lost, 2 for bad options. */

@@ -314,6 +314,42 @@ static int parse_send_options(int argc, char **argv, struct send_options *o, con
     return -1;
 }
 
+/* Sets up libcurl for s (its options already set): 0, or -1 with the reason in err. */
+static int sender_start(struct sender *s, char *err, size_t errlen)
+{
+    if (build_url(s->opt, s->url, sizeof s->url) != 0) {
+        snprintf(err, errlen, "--to %s: expected HOST:PORT, :PORT, PORT or a URL", s->opt->to);
+        return -1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(s->curl = curl_easy_init())) {
+        snprintf(err, errlen, "libcurl did not start");
+        return -1;
+    }
+    const struct send_options *o = s->opt;
+    buf_init(&s->body, o->max_message_size + 1024);
+    buf_init(&s->response, 16u << 20);
+    curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
+    curl_easy_setopt(s->curl, CURLOPT_HTTP_VERSION, o->http ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_TIMEOUT, o->timeout_s);
+    curl_easy_setopt(s->curl, CURLOPT_NOPROXY, "*");   /* a local receiver, whatever the proxy env */
+    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
+    return 0;
+}
+
+static void sender_stop(struct sender *s)
+{
+    if (s->curl) {
+        curl_easy_cleanup(s->curl);
+        curl_global_cleanup();
+    }
+    buf_free(&s->body);
+    buf_free(&s->response);
+}
+
 int send_command(int argc, char **argv)
 {
     struct send_options o = { false, false, false, NULL, CAPTURE_AUTO, 64u << 20, 30 };
@@ -327,38 +363,65 @@ int send_command(int argc, char **argv)
     struct sender s;
     memset(&s, 0, sizeof s);
     s.opt = &o;
-    if (n_files == 0 || build_url(&o, s.url, sizeof s.url) != 0) {
-        fprintf(stderr, n_files ? "lazybackend send: --to %s: expected HOST:PORT, :PORT, PORT or a URL\n"
-                                : "lazybackend send: no input (give FILE... or - for stdin)\n", o.to);
+    char err[512];
+    if (n_files == 0) {
+        fprintf(stderr, "lazybackend send: no input (give FILE... or - for stdin)\n");
         free(files);
         return 2;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(s.curl = curl_easy_init())) {
-        fprintf(stderr, "lazybackend send: libcurl did not start\n");
+    if (sender_start(&s, err, sizeof err) != 0) {
+        fprintf(stderr, "lazybackend send: %s\n", err);
+        sender_stop(&s);
         free(files);
-        return 1;
+        return s.url[0] ? 1 : 2;
     }
-    buf_init(&s.body, o.max_message_size + 1024);
-    buf_init(&s.response, 16u << 20);
-    curl_easy_setopt(s.curl, CURLOPT_URL, s.url);
-    curl_easy_setopt(s.curl, CURLOPT_HTTP_VERSION, o.http ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(s.curl, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(s.curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(s.curl, CURLOPT_HEADERDATA, &s);
-    curl_easy_setopt(s.curl, CURLOPT_TIMEOUT, o.timeout_s);
-    curl_easy_setopt(s.curl, CURLOPT_NOPROXY, "*");   /* a local receiver, whatever the proxy env */
-    curl_easy_setopt(s.curl, CURLOPT_NOSIGNAL, 1L);
     rc = 0;
     for (int i = 0; i < n_files; i++)
         rc |= capture_read("lazybackend send", files[i], o.input_format,
                            o.traces ? OTLP_JSON_TRACES_REQUEST : OTLP_JSON_PROFILES_REQUEST,
                            o.max_message_size, send_one, &s);
     fprintf(stderr, "lazybackend send: %u of %u request(s) accepted whole by %s\n", s.accepted, s.sent, s.url);
-    curl_easy_cleanup(s.curl);
-    curl_global_cleanup();
-    buf_free(&s.body);
-    buf_free(&s.response);
+    sender_stop(&s);
     free(files);
     return rc;
+}
+
+/* ---------- the client other commands use (cmd.h) ---------- */
+
+struct otlp_client {
+    struct send_options opt;
+    struct sender s;
+    const char *prog;
+};
+
+struct otlp_client *otlp_client_open(const char *to, bool http, bool gzip, long timeout_s, const char *prog,
+                                     char *err, size_t errlen)
+{
+    struct otlp_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->opt = (struct send_options){ http, gzip, false, to, CAPTURE_PROTO, 64u << 20, timeout_s };
+    c->s.opt = &c->opt;
+    c->prog = prog;
+    if (sender_start(&c->s, err, errlen) != 0) {
+        otlp_client_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+int otlp_client_send(struct otlp_client *c, const uint8_t *msg, size_t len, unsigned index)
+{
+    struct capture_request req = { c->prog, index, msg, len, NULL, 0 };
+    return send_one(&c->s, &req);
+}
+
+void otlp_client_close(struct otlp_client *c)
+{
+    if (!c)
+        return;
+    sender_stop(&c->s);
+    free(c);
 }

@@ -120,6 +120,7 @@ static bool profile_header(struct otlp_decoder *d, const struct raw_profile *rp)
     p->dropped_attributes_count = rp->dropped_attributes_count;
     p->original_payload_format = (lb_str){ (const char *)rp->original_payload_format.p, rp->original_payload_format.n };
     p->original_payload_len = rp->original_payload.n;
+    p->original_payload = (lb_str){ (const char *)rp->original_payload.p, rp->original_payload.n };
     VEC_RESET(d->profile_attrs);
     if (!dec_string_at(d, rp->sample_type.type_strindex, "sample_type type_strindex", &p->sample_type) ||
         !dec_string_at(d, rp->sample_type.unit_strindex, "sample_type unit_strindex", &p->sample_unit) ||
@@ -401,6 +402,7 @@ void otlp_decoder_free(struct otlp_decoder *d)
     VEC_FREE(d->location_memo);
     VEC_FREE(d->stack_memo);
     VEC_FREE(d->frame_pool);
+    dec_free_arena(&d->attr_arena);
     VEC_FREE(d->stack_pool);
     VEC_FREE(d->attr_idx);
     VEC_FREE(d->loc_idx);

@@ -25,6 +25,7 @@ struct attr_memo { uint8_t state; struct lb_attr attr; };
 struct mapping_memo {
     uint8_t state;
     lb_str file, build_id, build_id_kind;
+    struct lb_attrs attrs;
     uint64_t start, limit, offset;
 };
 struct location_memo { uint8_t state; uint32_t first, count; };
@@ -34,6 +35,15 @@ struct stack_memo { uint8_t state; uint32_t first, count; };
 
 typedef VEC(struct lb_attr) attrvec;
 typedef VEC(struct lb_frame) framevec;
+
+/* Attribute lists of mappings and locations, kept for the whole request. Frames are copied
+ * between pools, so the lists they point to must never move: blocks that are filled, never
+ * reallocated, and reused from the first at the next request. */
+struct attr_block { struct lb_attr *v; size_t cap; };
+struct attr_arena {
+    VEC(struct attr_block) blocks;
+    size_t cur, used;   /* the block being filled and how much of it */
+};
 
 struct otlp_decoder {
     struct otlp_limits limits;
@@ -47,6 +57,7 @@ struct otlp_decoder {
     VEC(struct mapping_memo) mapping_memo;
     VEC(struct location_memo) location_memo;
     VEC(struct stack_memo) stack_memo;
+    struct attr_arena attr_arena; /* mappings' and locations' attribute lists */
     framevec frame_pool;          /* frames of resolved locations */
     framevec stack_pool;          /* frames of resolved stacks, leaf first */
     struct location_memo null_location;
@@ -82,6 +93,9 @@ bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out);
  * stack (lb_sample.stack_id), else 0. */
 bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
                        const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id);
+/* Frees the arena's blocks. */
+void dec_free_arena(struct attr_arena *a);
+
 /* Sizes and clears the memo tables for the dictionary just read; false: out of memory. */
 bool dec_prepare_memos(struct otlp_decoder *d);
 

@@ -6,6 +6,7 @@
  * request, so a location shared by a thousand stacks is decoded once, and a stack shared by a
  * thousand samples is resolved once (samples point at its frames, nothing is copied per sample).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <pb_decode.h>
 
@@ -83,13 +84,68 @@ bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
     return true;
 }
 
+/* ---------- attribute lists that live for the whole request ---------- */
+
+#define ATTR_BLOCK 4096
+
+/* Room for n attributes in one piece; NULL when out of memory. */
+static struct lb_attr *arena_alloc(struct attr_arena *a, size_t n)
+{
+    while (a->cur < a->blocks.n) {
+        struct attr_block *b = &a->blocks.v[a->cur];
+        if (b->cap - a->used >= n) {
+            struct lb_attr *p = b->v + a->used;
+            a->used += n;
+            return p;
+        }
+        a->cur++;
+        a->used = 0;
+    }
+    size_t cap = n > ATTR_BLOCK ? n : ATTR_BLOCK;
+    struct attr_block b = { malloc(cap * sizeof(struct lb_attr)), cap };
+    if (!b.v || !VEC_PUSH(a->blocks, b)) {
+        free(b.v);
+        return NULL;
+    }
+    a->cur = a->blocks.n - 1;
+    a->used = n;
+    return b.v;
+}
+
+void dec_free_arena(struct attr_arena *a)
+{
+    for (size_t i = 0; i < a->blocks.n; i++)
+        free(a->blocks.v[i].v);
+    VEC_FREE(a->blocks);
+    a->cur = a->used = 0;
+}
+
+/* The attributes of idx (an entry's attribute_indices) as a list that lasts the request. */
+static bool attrs_kept(struct otlp_decoder *d, const ivec *idx, struct lb_attrs *out)
+{
+    *out = (struct lb_attrs){ NULL, 0 };
+    if (idx->n == 0)
+        return true;
+    struct lb_attr *v = arena_alloc(&d->attr_arena, idx->n);
+    if (!v)
+        return otlp_out_of_memory(&d->rep);
+    for (size_t i = 0; i < idx->n; i++) {
+        const struct lb_attr *a;
+        if (!attribute_at(d, idx->v[i], &a))
+            return false;
+        v[i] = *a;
+    }
+    *out = (struct lb_attrs){ v, idx->n };
+    return true;
+}
+
 static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping_memo **out)
 {
     pb_ref_t ref;
     if (!dec_entry_at(d, DICT_MAPPING, idx, "mapping_index", &ref))
         return false;
     if (dict_len(&d->dict, DICT_MAPPING) == 0) {   /* idx 0 of an empty table */
-        static const struct mapping_memo none = { RESOLVED, { "", 0 }, { "", 0 }, { "", 0 }, 0, 0, 0 };
+        static const struct mapping_memo none = { .state = RESOLVED, .file = { "", 0 }, .build_id = { "", 0 }, .build_id_kind = { "", 0 } };
         *out = &none;
         return true;
     }
@@ -115,6 +171,8 @@ static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping
     m->limit = rm.memory_limit;
     m->offset = rm.file_offset;
     m->build_id = m->build_id_kind = LB_STR_NULL;
+    if (!attrs_kept(d, &d->attr_idx, &m->attrs))
+        return false;
     /* Build ids are mapping attributes; prefer the one a symbol server indexes by. */
     static const struct { const char *key; size_t keylen; const char *kind; } kinds[] = {
         { "process.executable.build_id.gnu", 31, "gnu" },
@@ -187,6 +245,8 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
         if (LB_STR_EQ(a->key, "profile.frame.type") && a->value.kind == LB_VALUE_STRING)
             base.type = a->value.u.str;
     }
+    if (!attrs_kept(d, &d->loc_idx, &base.location_attrs))
+        return false;
     if (rl.mapping_index != 0 || dict_len(&d->dict, DICT_MAPPING) > 0) {
         const struct mapping_memo *mm = NULL;
         if (!mapping_at(d, rl.mapping_index, &mm))
@@ -202,6 +262,7 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
             base.mapping_offset = mm->offset;
             base.build_id = mm->build_id;
             base.build_id_kind = mm->build_id_kind;
+            base.mapping_attrs = mm->attrs;
         }
     }
     m->first = (uint32_t)d->frame_pool.n;
@@ -358,6 +419,7 @@ bool dec_prepare_memos(struct otlp_decoder *d)
         memset(d->stack_memo.v, 0, ns * sizeof *d->stack_memo.v);
     VEC_RESET(d->frame_pool);
     VEC_RESET(d->stack_pool);
+    d->attr_arena.cur = d->attr_arena.used = 0;
     d->null_location.state = UNRESOLVED;
     return true;
 }

@@ -126,6 +126,7 @@ struct lb_profile {
     uint32_t dropped_attributes_count;
     lb_str original_payload_format;
     size_t original_payload_len;
+    lb_str original_payload;       /* the raw bytes (original_payload_len of them) */
     struct lb_attrs attrs;
 };
 
@@ -142,6 +143,8 @@ struct lb_frame {
     uint64_t mapping_start, mapping_limit, mapping_offset;
     lb_str build_id;               /* preferred build id of the mapping: gnu, go, htlhash */
     lb_str build_id_kind;          /* "gnu", "go", "htlhash" or empty */
+    struct lb_attrs location_attrs;  /* all the location's attributes (the type is one) */
+    struct lb_attrs mapping_attrs;   /* all the mapping's attributes (every build id) */
     uint32_t location_index;       /* request-local; equal indices = same location */
     uint16_t line_index;           /* position of this line inside its location */
     uint16_t line_count;           /* lines in the location (0 for unsymbolized) */
@@ -163,6 +166,10 @@ struct lb_sample {
     const struct lb_frame *frames; /* leaf first */
     size_t n_frames;
 };
+
+/* How many frames from f[0] (of `left`) form one location: the lines of a symbolized location
+ * come together, line_index 0 first; any other frame is a location of its own. */
+size_t lb_location_span(const struct lb_frame *f, size_t left);
 
 /* The weight a sample stands for: the sum of its values, or its timestamp count. */
 int64_t lb_sample_weight(const struct lb_sample *s);

@@ -20,10 +20,11 @@
 #include "lib/buf.h"
 #include "lib/histogram.h"
 #include "otlp/view.h"
+#include "sinks/sqlite/replay.h"
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 2
+#define SQLSTORE_SCHEMA_VERSION 3
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -144,8 +145,10 @@ struct sq {
     struct buf key;          /* a canonical key being built */
     struct buf ckey;         /* a content key (C_*_CONTENT), kept across the slow path */
     struct buf json;         /* an attribute value rendered as JSON */
-    int64_t *ids;            /* frame ids of a stack, attribute ids of a set */
+    int64_t *ids;            /* attribute ids of a set */
     size_t ids_cap;
+    int64_t *stack_ids;      /* frame ids of a stack */
+    size_t stack_ids_cap;
     uint64_t txn;            /* numbers this sink's transactions, for idcache_drop_txn */
     bool in_txn, failed;
     char why[512];
@@ -216,7 +219,7 @@ int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs);
 #define MAX_FILTERS 32
 #define NONE UINT32_MAX
 
-enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH };
+enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH, CMD_EXPORT };
 enum by { BY_FUNCTION, BY_FRAME_TYPE, BY_EXECUTABLE, BY_CONTAINER, BY_THREAD };
 
 /* An attribute used as a grouping key, looked up at the sample, profile and resource levels
@@ -250,6 +253,7 @@ struct qopts {
     const char *title;
     unsigned width;
     struct buf cmdline;             /* the command as typed, for the SVG's subtitle */
+    struct sqlite_export_opts exp;  /* export: where and how to write */
 };
 
 /* Options (query_args.c): 0, or the exit status (2) after a message on stderr. --help exits. */

@@ -91,6 +91,7 @@ static int run(struct q *q)
     case CMD_TOP: return q_out_top(q);
     case CMD_FOLDED: return q_out_folded(q);
     case CMD_FLAMEGRAPH: return q_out_flamegraph(q);
+    case CMD_EXPORT: break;   /* replay.c's, not a query */
     }
     return -1;
 }

@@ -148,9 +148,21 @@ static const char STEP2_VIEWS[] =
     "  FROM requests q LEFT JOIN strings t ON t.id = q.transport_id"
     "  LEFT JOIN strings p ON p.id = q.peer_id LEFT JOIN strings l ON l.id = q.layout_id;";
 
+/* What `export` needs to give back everything a request held: every attribute of a mapping
+ * (all its build ids) and of a location (not only the frame type), where a location's lines
+ * begin and end within a stack (line_index of line_count), and the original payload's bytes.
+ * Rows written before this step keep NULL / 0 there: they export as before (docs/export.md). */
+static const char STEP3_LOSSLESS[] =
+    "ALTER TABLE mappings ADD COLUMN attributes_id INTEGER;"
+    "ALTER TABLE frames ADD COLUMN attributes_id INTEGER;"
+    "ALTER TABLE frames ADD COLUMN line_index INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE frames ADD COLUMN line_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE profiles ADD COLUMN original_payload BLOB;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
+    { "lossless", STEP3_LOSSLESS },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -108,7 +108,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 2", sql(DB, "PRAGMA user_version")[0][0] == 2)
+    check("schema version 3", sql(DB, "PRAGMA user_version")[0][0] == 3)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
