@@ -29,7 +29,7 @@
 #define EXPORT_MAX_REQUEST (64u << 20)
 
 struct exporter {
-    const struct sqlite_export_opts *o;
+    const struct export_opts *o;
     FILE *out;
     const char *out_name;
     struct otlp_client *client;
@@ -130,7 +130,7 @@ static int export_pprof(struct exporter *x, struct sqlite_replay *r)
 
 int export_command(int argc, char **argv)
 {
-    struct sqlite_export_opts o;
+    struct export_opts o;
     struct sqlite_replay *r;
     int rc = sqlite_replay_open(argc, argv, &o, &r);
     if (rc != 0)

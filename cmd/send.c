@@ -5,7 +5,7 @@
  * Why: to see a profile without a root eBPF profiler (the example payload in examples/), and
  * to replay captures into another backend. The files are read as `decode` reads them
  * (capture.c). A command, not a server, so libcurl's easy interface is enough: requests go one
- * after the other on one reused connection.
+ * after the other.
  *
  * gRPC is HTTP/2 with prior knowledge (cleartext), the 5-byte length prefix, te: trailers,
  * and grpc-status / grpc-message read from the trailers (or from the headers of a
@@ -39,7 +39,7 @@ struct send_options {
 
 struct sender {
     const struct send_options *opt;
-    CURL *curl;
+    CURL *curl;                      /* the options every request's handle is copied from */
     char url[512];
     struct buf body, response;       /* what is sent, what came back */
     int grpc_status;                 /* -1 until a grpc-status header or trailer arrives */
@@ -256,18 +256,28 @@ static int send_one(void *ud, const struct capture_request *req)
     h = curl_slist_append(h, "Expect:");
     s->grpc_status = -1;
     s->grpc_message[0] = 0;
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, (const char *)s->body.data);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
-    CURLcode rc = curl_easy_perform(s->curl);
+    /* A fresh handle (and connection) per request: libcurl 7.88 fails the second HTTP/2
+     * request of a reused easy handle after a response with trailers ("Error in the HTTP2
+     * framing layer"), and every gRPC answer has trailers. */
+    CURL *one = curl_easy_duphandle(s->curl);
+    if (!one) {
+        curl_slist_free_all(h);
+        fprintf(stderr, "lazybackend send: %s: request %u: out of memory\n", req->name, req->index);
+        return 1;
+    }
+    curl_easy_setopt(one, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(one, CURLOPT_POSTFIELDS, (const char *)s->body.data);
+    curl_easy_setopt(one, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
+    CURLcode rc = curl_easy_perform(one);
+    long status = 0;
+    curl_easy_getinfo(one, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(one);
     curl_slist_free_all(h);
     s->sent++;
     if (rc != CURLE_OK) {
         printf("%s: request %u: not sent: %s (%s)\n", req->name, req->index, curl_easy_strerror(rc), s->url);
         return 1;
     }
-    long status = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     bool accepted = report(s, req, status);
     s->accepted += accepted;
     fflush(stdout);

@@ -6,6 +6,7 @@
  * them; this file turns a call from either port into a decoder run and the result back into
  * that transport's answer, so both ports end in the same code.
  */
+#include <assert.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -312,22 +313,74 @@ static int open_pipeline(struct app *app)
     return 0;
 }
 
-/* The last log lines: what the process did, for whoever reads the log of a run. */
+/* Replies to one signal's requests (its gRPC method and its HTTP path) on both ports: by
+ * outcome into `by`, per port into `ports` (gRPC, HTTP). */
+static uint64_t signal_replies(const struct app *app, const char *grpc_path, const char *http_path,
+                               uint64_t by[H2_OUTCOMES], uint64_t ports[2])
+{
+    const struct h2_server *servers[2] = { app->server, app->http_server };
+    const char *paths[2] = { grpc_path, http_path };
+    uint64_t all = 0;
+    for (int i = 0; i < 2; i++) {
+        uint64_t r[H2_OUTCOMES] = { 0 };
+        if (servers[i])
+            h2_server_path_replies(servers[i], paths[i], r);
+        ports[i] = 0;
+        for (int o = 0; o < H2_OUTCOMES; o++) {
+            by[o] += r[o];
+            ports[i] += r[o];
+        }
+        all += ports[i];
+    }
+    return all;
+}
+
+/* "40 replies (30 gRPC, 10 HTTP): 28 ok (2 partial), ..." for one signal. */
+static void format_replies(char *out, size_t outlen, const struct app *app, const char *grpc_path,
+                           const char *http_path, enum otlp_signal sig)
+{
+    uint64_t by[H2_OUTCOMES] = { 0 }, ports[2];
+    uint64_t all = signal_replies(app, grpc_path, http_path, by, ports);
+    const struct metrics *m = &app->metrics;
+    uint64_t partial = m->requests[METRICS_GRPC][sig][METRICS_PARTIAL] + m->requests[METRICS_HTTP][sig][METRICS_PARTIAL];
+    snprintf(out, outlen, "%llu replies (%llu gRPC, %llu HTTP): %llu ok (%llu partial), %llu invalid, "
+             "%llu too large or busy, %llu timed out, %llu unavailable, %llu failed",
+             (unsigned long long)all, (unsigned long long)ports[0], (unsigned long long)ports[1],
+             (unsigned long long)by[H2_OUT_OK], (unsigned long long)partial, (unsigned long long)by[H2_OUT_INVALID],
+             (unsigned long long)by[H2_OUT_EXHAUSTED], (unsigned long long)by[H2_OUT_TIMED_OUT],
+             (unsigned long long)by[H2_OUT_UNAVAILABLE], (unsigned long long)by[H2_OUT_FAILED]);
+}
+
+/* The last log lines: what the process did, for whoever reads the log of a run. Every reply
+ * either port sent is counted once: under its signal, or among the others. */
 static void log_stopped(const struct app *app)
 {
-    const struct h2_stats *hs = h2_server_stats(app->server);
-    log_info("stopped: %llu requests (%llu ok, %llu invalid, %llu refused, %llu failed), %llu samples delivered, "
-             "%llu rejected; %llu connections",
-             (unsigned long long)app->stats.requests, (unsigned long long)app->stats.ok,
-             (unsigned long long)app->stats.invalid, (unsigned long long)app->stats.refused,
-             (unsigned long long)app->stats.failed, (unsigned long long)app->stats.samples,
-             (unsigned long long)app->stats.rejected_samples, (unsigned long long)hs->connections_accepted);
-    if (app->trace_stats.requests)
-        log_info("traces: %llu requests (%llu ok), %llu spans delivered, %llu not kept (no sink takes "
-                 "spans), %llu rejected",
-                 (unsigned long long)app->trace_stats.requests, (unsigned long long)app->trace_stats.ok,
-                 (unsigned long long)app->trace_stats.spans, (unsigned long long)app->trace_stats.ignored_spans,
-                 (unsigned long long)app->trace_stats.rejected_spans);
+    char profiles[512], traces[512];
+    format_replies(profiles, sizeof profiles, app, PROFILES_EXPORT_PATH, PROFILES_HTTP_PATH, OTLP_SIGNAL_PROFILES);
+    format_replies(traces, sizeof traces, app, TRACES_EXPORT_PATH, TRACES_HTTP_PATH, OTLP_SIGNAL_TRACES);
+    uint64_t by[H2_OUTCOMES] = { 0 }, ports[2], all = 0, abandoned = 0, connections = 0;
+    all += signal_replies(app, PROFILES_EXPORT_PATH, PROFILES_HTTP_PATH, by, ports);
+    all += signal_replies(app, TRACES_EXPORT_PATH, TRACES_HTTP_PATH, by, ports);
+    uint64_t replies = 0;
+    const struct h2_server *servers[2] = { app->server, app->http_server };
+    for (int i = 0; i < 2; i++) {
+        if (!servers[i])
+            continue;
+        const struct h2_stats *hs = h2_server_stats(servers[i]);
+        for (int o = 0; o < H2_OUTCOMES; o++)
+            replies += hs->replies[o];
+        abandoned += hs->calls_abandoned;
+        connections += hs->connections_accepted;
+    }
+    assert(replies >= all);
+    log_info("stopped: profiles: %s; %llu samples delivered, %llu rejected", profiles,
+             (unsigned long long)app->stats.samples, (unsigned long long)app->stats.rejected_samples);
+    log_info("stopped: traces: %s; %llu spans delivered, %llu not kept (no sink takes spans), %llu rejected", traces,
+             (unsigned long long)app->trace_stats.spans, (unsigned long long)app->trace_stats.ignored_spans,
+             (unsigned long long)app->trace_stats.rejected_spans);
+    log_info("stopped: %llu other replies (health, metrics, unknown paths and methods, unusable requests), "
+             "%llu requests abandoned by their clients; %llu connections",
+             (unsigned long long)(replies - all), (unsigned long long)abandoned, (unsigned long long)connections);
 }
 
 /* app->stop: the same drained shutdown as SIGTERM, for a reason found while serving. */

@@ -21,7 +21,7 @@
 #define ACCEPT_ENCODING "identity,gzip"
 enum { ENCODED_MSG_LEN = 3 * sizeof(((struct grpc_reply *)0)->message) + 1 };
 
-const struct h2_method *find_method(const struct h2_server *s, const char *path)
+struct h2_method *find_method(struct h2_server *s, const char *path)
 {
     for (size_t i = 0; i < s->nmethods; i++)
         if (strcmp(s->methods[i].path, path) == 0)
@@ -56,17 +56,30 @@ void grpc_stream_on_header(struct h2_stream *st, const uint8_t *name, size_t nam
         copy_header(st->encoding, sizeof st->encoding, value, valuelen);
 }
 
-/* Marks the stream answered: no more handler, no more buffering. */
-static void stream_finish(struct h2_stream *st, bool ok)
+static enum h2_outcome outcome_of(enum grpc_status status)
+{
+    switch (status) {
+    case GRPC_OK: return H2_OUT_OK;
+    case GRPC_INVALID_ARGUMENT:
+    case GRPC_NOT_FOUND:
+    case GRPC_UNIMPLEMENTED: return H2_OUT_INVALID;
+    case GRPC_RESOURCE_EXHAUSTED: return H2_OUT_EXHAUSTED;
+    case GRPC_DEADLINE_EXCEEDED: return H2_OUT_TIMED_OUT;
+    case GRPC_UNAVAILABLE: return H2_OUT_UNAVAILABLE;
+    default: return H2_OUT_FAILED;
+    }
+}
+
+/* Marks the stream answered (no more handler, no more buffering) and counts the reply, under
+ * its method when the path is one. */
+static void stream_finish(struct h2_stream *st, enum h2_outcome outcome)
 {
     assert(!st->responded);
     st->responded = true;
     st->state = ST_DONE;
     stream_release_msg(st);
-    if (ok)
-        st->conn->srv->stats.calls_ok++;
-    else
-        st->conn->srv->stats.calls_failed++;
+    struct h2_method *m = st->is_call ? find_method(st->conn->srv, st->path) : NULL;
+    count_reply(st->conn->srv, m ? m->replies : NULL, outcome);
 }
 
 #if defined(__GNUC__)
@@ -95,7 +108,7 @@ static void reply_error(struct h2_stream *st, enum grpc_status status, const cha
     if (rv != 0)
         log_debug("peer=%s stream %d: submit_response: %s", st->conn->peer, (int)st->id,
                   nghttp2_strerror(rv));
-    stream_finish(st, false);
+    stream_finish(st, outcome_of(status));
 }
 
 /* Plain HTTP error for requests that are not gRPC at all (wrong method or content-type). */
@@ -106,7 +119,7 @@ static void reply_http(struct h2_stream *st, const char *status, const char *rea
     nghttp2_nv nv[] = { NV(":status", status), NV("allow", "POST") };
     size_t n = strcmp(status, "405") == 0 ? 2 : 1;
     nghttp2_submit_response(st->conn->ng, st->id, nv, n, NULL);
-    stream_finish(st, false);
+    stream_finish(st, H2_OUT_INVALID);
 }
 
 /* nghttp2 pulls the reply body from here; at its end the trailers are submitted. */
@@ -160,7 +173,7 @@ static void reply_ok(struct h2_stream *st, const struct buf *body, const char *m
     if (rv != 0)
         log_debug("peer=%s stream %d: submit_response: %s", st->conn->peer, (int)st->id,
                   nghttp2_strerror(rv));
-    stream_finish(st, true);
+    stream_finish(st, H2_OUT_OK);
 }
 
 /* Request headers are complete: decide whether this is a call we can take at all. */
@@ -207,10 +220,11 @@ static bool stream_on_prefix(struct h2_stream *st)
                     (unsigned)f->length, max);
         return false;
     }
-    /* PROTOCOL-HTTP2.md calls a compressed message without a grpc-encoding a protocol error;
-     * like grpc-go we answer INTERNAL. */
+    /* A compressed message without a grpc-encoding saying how is the client's mistake, not
+     * ours: INVALID_ARGUMENT (docs/receiving.md), so that it is not retried as a server
+     * fault. */
     if (f->flag == 1 && strcmp(st->encoding, "gzip") != 0) {
-        reply_error(st, GRPC_INTERNAL, "compressed flag set but grpc-encoding is \"%s\"",
+        reply_error(st, GRPC_INVALID_ARGUMENT, "compressed flag set but grpc-encoding is \"%s\"",
                     st->encoding[0] ? st->encoding : "identity");
         return false;
     }

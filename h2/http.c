@@ -223,16 +223,16 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
     ex->state = EX_REJECTED;
 }
 
-static const struct http_route *find_route(const struct h2_server *s, const char *path,
+static struct http_route *find_route(struct h2_server *s, const char *path,
                                            const char *method, bool *path_known, char *allow,
                                            size_t allowlen)
 {
-    const struct http_route *hit = NULL;
+    struct http_route *hit = NULL;
     size_t n = 0;
     allow[0] = '\0';
     *path_known = false;
     for (size_t i = 0; i < s->nroutes; i++) {
-        const struct http_route *r = &s->routes[i];
+        struct http_route *r = &s->routes[i];
         if (strcmp(r->path, path) != 0)
             continue;
         *path_known = true;
@@ -371,10 +371,12 @@ void http_exchange_account(struct http_exchange *ex)
         ex->counted = true;
         s->stats.calls++;
     }
-    int st = ex->resp.status;
-    if (st >= 200 && st < 300) {
-        s->stats.calls_ok++;
-        return;
-    }
-    s->stats.calls_failed++;   /* logged where the status was decided */
+    int st = ex->resp.status;   /* errors are logged where the status was decided */
+    enum h2_outcome o = st >= 200 && st < 300 ? H2_OUT_OK
+                        : st == 408           ? H2_OUT_TIMED_OUT
+                        : st == 413 || st == 431 ? H2_OUT_EXHAUSTED
+                        : st == 503           ? H2_OUT_UNAVAILABLE
+                        : st < 500            ? H2_OUT_INVALID
+                                              : H2_OUT_FAILED;
+    count_reply(s, ex->route ? ex->route->replies : NULL, o);
 }

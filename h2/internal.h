@@ -23,6 +23,7 @@
 #include <nghttp2/nghttp2.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "h2/grpc.h"
 #include "h2/server.h"
@@ -51,6 +52,7 @@ struct h2_method {
     char *path;
     grpc_method_fn fn;
     void *ud;
+    uint64_t replies[H2_OUTCOMES];
 };
 
 struct http_route {
@@ -58,6 +60,7 @@ struct http_route {
     char method[8];
     http_handler_fn fn;
     void *ud;
+    uint64_t replies[H2_OUTCOMES];
 };
 
 /* One HTTP request and its response, whatever the protocol version (http.c). */
@@ -83,7 +86,7 @@ struct http_exchange {
     bool head;                 /* HEAD: the response has no body */
     bool counted;              /* counted in stats.calls */
     bool answered;             /* counted in calls_ok or calls_failed */
-    const struct http_route *route;
+    struct http_route *route;
     struct buf body;           /* as received (maybe gzip) */
     size_t held;               /* bytes of `body` counted in server->inflight */
     uint64_t discarded;
@@ -159,6 +162,7 @@ struct h2_conn {
     struct h2_conn *prev, *next;
     int fd;
     int events;            /* what the loop watches for now */
+    bool io_ready;         /* the transport (conn_io.c) carries protocol bytes now */
     char peer[ADDR_LEN];
     enum conn_proto proto;
     nghttp2_session *ng;   /* CONN_H2 */
@@ -199,6 +203,19 @@ struct h2_server {
     uint8_t rbuf[READ_CHUNK];
 };
 
+/* Counts a reply in the server's stats and, when it answered a registered method or route,
+ * in that one's (`replies` NULL otherwise). */
+static inline void count_reply(struct h2_server *s, uint64_t *replies, enum h2_outcome o)
+{
+    s->stats.replies[o]++;
+    if (o == H2_OUT_OK)
+        s->stats.calls_ok++;
+    else
+        s->stats.calls_failed++;
+    if (replies)
+        replies[o]++;
+}
+
 #define NV(n, v) { (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, strlen(v), NGHTTP2_NV_FLAG_NONE }
 
 static inline size_t out_pending(const struct h2_conn *c) { return c->out.len - c->out_off; }
@@ -213,6 +230,21 @@ void conn_close(struct h2_conn *c, const char *why);
  * bytes after the request, already HTTP/2. False when the connection must be closed. */
 bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t settings_len,
                       struct http_exchange *ex, const uint8_t *rest, size_t rest_len);
+
+/* conn_io.c: the byte transport under a connection (the socket; the handshake's place).
+ * conn_io_start prepares an accepted connection; conn_io_handshake advances the handshake
+ * while !c->io_ready (false: give up, `why` says why). Reads return the bytes read, 0 when
+ * nothing is there now, -1 when the connection is over (`why`). Writes return the bytes
+ * taken, 0 when none can be now, -1 when the connection broke. conn_io_events adds what the
+ * transport itself waits for to what the protocol wants. conn_io_close releases the socket
+ * (and removes it from the loop). */
+bool conn_io_start(struct h2_conn *c, const char **why);
+bool conn_io_handshake(struct h2_conn *c, const char **why);
+ssize_t conn_io_read(struct h2_conn *c, uint8_t *p, size_t n, const char **why);
+ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n);
+int conn_io_events(const struct h2_conn *c, int wanted);
+void conn_io_shutdown_write(struct h2_conn *c);
+void conn_io_close(struct h2_conn *c);
 
 /* session.c: the nghttp2 side, shared by the gRPC port and h2c */
 int session_make_callbacks(struct h2_server *s);
@@ -232,7 +264,7 @@ void grpc_stream_on_end(struct h2_stream *st);
 void grpc_stream_on_header(struct h2_stream *st, const uint8_t *name, size_t namelen,
                            const uint8_t *value, size_t valuelen);
 void grpc_stream_timeout(struct h2_stream *st, unsigned timeout_ms);
-const struct h2_method *find_method(const struct h2_server *s, const char *path);
+struct h2_method *find_method(struct h2_server *s, const char *path);
 
 /* http.c: the semantics of one HTTP request, whatever carried it */
 enum http_verdict { HTTP_GO_ON, HTTP_ANSWER_NOW };

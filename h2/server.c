@@ -11,7 +11,7 @@
  *                        |               (grpc_call.c) or HTTP exchanges (http.c)
  *                        `-- CONN_HTTP1: http_parser (http1.c), one exchange at a time
  *
- * This file owns the socket side: accepting, reading (one read per readiness event, so a busy
+ * This file owns the connection side: accepting, reading (one read per readiness event, so a busy
  * peer cannot starve others), telling h2c prior knowledge from HTTP/1.1 on the HTTP port,
  * writing (output is produced only while less than OUT_HIGH_WATER is unsent, and reading
  * pauses meanwhile), the switch to HTTP/2 after "Upgrade: h2c", closing (with a short
@@ -141,12 +141,11 @@ static bool conn_flush(struct h2_conn *c)
         }
         if (out_pending(c) == 0)
             return true;
-        ssize_t w = send(c->fd, c->out.data + c->out_off, out_pending(c), MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno == EAGAIN || errno == EWOULDBLOCK;
-        }
+        ssize_t w = conn_io_write(c, c->out.data + c->out_off, out_pending(c));
+        if (w < 0)
+            return false;
+        if (w == 0)
+            return true;   /* the transport takes no more now: wait for writability */
         c->out_off += (size_t)w;
         c->last_active = loop_now_ms(c->srv->loop);
         if (c->out_off == c->out.len) {
@@ -168,7 +167,7 @@ static void conn_linger(struct h2_conn *c)
     c->h1 = NULL;
     c->proto = CONN_LINGER;
     c->linger_until = loop_now_ms(c->srv->loop) + LINGER_MS;
-    shutdown(c->fd, SHUT_WR);
+    conn_io_shutdown_write(c);
 }
 
 /* What the connection waits for, given its protocol and unsent output. HTTP/1.1 input held
@@ -183,7 +182,7 @@ static int conn_events(const struct h2_conn *c)
         read = read && !http1_paused(c);
         write = write || (http1_paused(c) && !c->close_after_flush);
     }
-    return (read ? LOOP_READ : 0) | (write ? LOOP_WRITE : 0);
+    return conn_io_events(c, (read ? LOOP_READ : 0) | (write ? LOOP_WRITE : 0));
 }
 
 /* Flushes, then closes the connection when its protocol is done with it, or re-arms the
@@ -319,15 +318,9 @@ static bool conn_input(struct h2_conn *c, const uint8_t *p, size_t n, const char
 static bool conn_read(struct h2_conn *c, const char **why)
 {
     struct h2_server *s = c->srv;
-    ssize_t n = read(c->fd, s->rbuf, sizeof s->rbuf);
-    if (n < 0) {
-        *why = "read error";
-        return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-    }
-    if (n == 0) {
-        *why = "peer closed";
-        return false;
-    }
+    ssize_t n = conn_io_read(c, s->rbuf, sizeof s->rbuf, why);
+    if (n <= 0)
+        return n == 0;
     s->stats.bytes_received += (uint64_t)n;
     if (c->proto != CONN_LINGER)
         c->last_active = loop_now_ms(s->loop);
@@ -340,6 +333,16 @@ static void conn_on_io(struct loop *l, int fd, int events, void *ud)
     (void)fd;
     struct h2_conn *c = ud;
     const char *why = "";
+    if (!c->io_ready) {   /* the transport's handshake comes before any protocol */
+        if (!conn_io_handshake(c, &why)) {
+            conn_close(c, why);
+            return;
+        }
+        if (!c->io_ready) {
+            conn_update(c);
+            return;
+        }
+    }
     if ((events & LOOP_READ) && !conn_read(c, &why)) {
         conn_close(c, why);
         return;
@@ -356,8 +359,7 @@ void conn_close(struct h2_conn *c, const char *why)
     if (c->ng)
         nghttp2_session_del(c->ng);
     http1_free(c->h1);
-    loop_del_fd(s->loop, c->fd);
-    close(c->fd);
+    conn_io_close(c);
     buf_free(&c->out);
     DLIST_UNLINK(s->conns, c);
     assert(s->stats.connections_open > 0);
@@ -381,9 +383,10 @@ void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
     format_addr(ss, c->peer, sizeof c->peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* small frames, now */
-    if ((c->proto == CONN_H2 && session_start(c) != 0) ||
+    const char *why = "cannot set up the session";
+    if (!conn_io_start(c, &why) || (c->proto == CONN_H2 && session_start(c) != 0) ||
         loop_add_fd(s->loop, fd, LOOP_READ, conn_on_io, c) != 0) {
-        log_warn("connection from %s dropped: cannot set up the session", c->peer);
+        log_warn("connection from %s dropped: %s", c->peer, why);
         if (c->ng)
             nghttp2_session_del(c->ng);
         close(fd);
@@ -686,6 +689,25 @@ bool h2_server_drained(const struct h2_server *s)
 }
 
 const struct h2_stats *h2_server_stats(const struct h2_server *s) { return &s->stats; }
+
+const char *h2_outcome_name(enum h2_outcome o)
+{
+    static const char *const names[H2_OUTCOMES] = { "ok", "invalid", "exhausted", "timed_out",
+                                                    "unavailable", "failed" };
+    return (unsigned)o < H2_OUTCOMES ? names[o] : "?";
+}
+
+void h2_server_path_replies(const struct h2_server *s, const char *path, uint64_t out[H2_OUTCOMES])
+{
+    for (size_t i = 0; i < s->nmethods; i++)
+        if (strcmp(s->methods[i].path, path) == 0)
+            for (int o = 0; o < H2_OUTCOMES; o++)
+                out[o] += s->methods[i].replies[o];
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (strcmp(s->routes[i].path, path) == 0)
+            for (int o = 0; o < H2_OUTCOMES; o++)
+                out[o] += s->routes[i].replies[o];
+}
 size_t h2_server_inflight_bytes(const struct h2_server *s) { return s->inflight; }
 
 void h2_server_free(struct h2_server *s)

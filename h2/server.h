@@ -76,8 +76,20 @@ struct h2_server_config {
     unsigned idle_timeout_ms;     /* close a connection idle this long (0 = never) */
 };
 
+/* A reply's outcome, as the shutdown summary and /metrics count replies. From a gRPC status
+ * or an HTTP status: OK / 2xx; INVALID_ARGUMENT, UNIMPLEMENTED, NOT_FOUND / other 4xx;
+ * RESOURCE_EXHAUSTED / 413, 431 (too large, or the server busy); DEADLINE_EXCEEDED / 408;
+ * UNAVAILABLE / 503; anything else (INTERNAL, other 5xx). */
+enum h2_outcome {
+    H2_OUT_OK, H2_OUT_INVALID, H2_OUT_EXHAUSTED, H2_OUT_TIMED_OUT, H2_OUT_UNAVAILABLE, H2_OUT_FAILED,
+    H2_OUTCOMES
+};
+/* "ok", "invalid", "exhausted", "timed_out", "unavailable", "failed" */
+const char *h2_outcome_name(enum h2_outcome o);
+
 struct h2_stats {
     uint64_t connections_accepted, connections_open, connections_refused;
+    uint64_t replies[H2_OUTCOMES];   /* every reply sent, by outcome (calls_ok + calls_failed) */
     uint64_t calls, calls_ok, calls_failed;
     uint64_t bytes_received;
     uint64_t calls_abandoned;   /* part of calls_failed: the client left before the reply */
@@ -129,6 +141,10 @@ void h2_server_shutdown(struct h2_server *s);
 /* True when no connection has a call in flight or output pending. */
 bool h2_server_drained(const struct h2_server *s);
 const struct h2_stats *h2_server_stats(const struct h2_server *s);
+/* Replies to requests for `path` (a gRPC method, or the routes of an HTTP path whatever their
+ * method), by outcome, added to `out`. Replies to no registered method or route (404, 405,
+ * unusable requests) are only in h2_stats.replies. */
+void h2_server_path_replies(const struct h2_server *s, const char *path, uint64_t out[H2_OUTCOMES]);
 /* Bytes of partially received request bodies held now (counted against max_inflight_bytes). */
 size_t h2_server_inflight_bytes(const struct h2_server *s);
 void h2_server_free(struct h2_server *s);

@@ -24,9 +24,10 @@ enum { UNRESOLVED = 0, RESOLVED = 1, INVALID = 2 };
 struct attr_memo { uint8_t state; struct lb_attr attr; };
 struct mapping_memo {
     uint8_t state;
+    uint8_t flags;                /* LB_MAPPING_HAS_* (v1.7) */
     lb_str file, build_id, build_id_kind;
-    struct lb_attrs attrs;
     uint64_t start, limit, offset;
+    struct lb_attrs attrs;        /* in the attribute arena */
 };
 struct location_memo { uint8_t state; uint32_t first, count; };
 /* A stack resolved once: its frames, copied in order into stack_pool. Only successes are
@@ -35,15 +36,20 @@ struct stack_memo { uint8_t state; uint32_t first, count; };
 
 typedef VEC(struct lb_attr) attrvec;
 typedef VEC(struct lb_frame) framevec;
+typedef VEC(lb_str) strvec;
 
-/* Attribute lists of mappings and locations, kept for the whole request. Frames are copied
- * between pools, so the lists they point to must never move: blocks that are filled, never
- * reallocated, and reused from the first at the next request. */
-struct attr_block { struct lb_attr *v; size_t cap; };
-struct attr_arena {
-    VEC(struct attr_block) blocks;
-    size_t cur, used;   /* the block being filled and how much of it */
+/* Attribute lists that frames point to (a location's, a mapping's) for the whole request: kept
+ * in blocks that never move, so a pointer taken early stays valid while later lists are added.
+ * The blocks are reused by the next request. */
+struct attr_block {
+    struct attr_block *next;
+    size_t n, cap;
+    struct lb_attr v[];
 };
+struct attr_arena { struct attr_block *head, *cur; };
+
+/* v1.7's attribute_units, sorted by key for lookups (built on first use in a request). */
+struct unit_entry { lb_str key, unit; };
 
 struct otlp_decoder {
     struct otlp_limits limits;
@@ -57,10 +63,12 @@ struct otlp_decoder {
     VEC(struct mapping_memo) mapping_memo;
     VEC(struct location_memo) location_memo;
     VEC(struct stack_memo) stack_memo;
-    struct attr_arena attr_arena; /* mappings' and locations' attribute lists */
     framevec frame_pool;          /* frames of resolved locations */
     framevec stack_pool;          /* frames of resolved stacks, leaf first */
     struct location_memo null_location;
+    struct attr_arena arena;      /* location and mapping attribute lists */
+    VEC(struct unit_entry) units;
+    bool units_ready;             /* units holds this request's attribute_units */
 
     /* scratch, reset per use */
     ivec attr_idx, loc_idx, stack_locs;
@@ -70,6 +78,14 @@ struct otlp_decoder {
     linevec lines;
     attrvec resource_attrs, scope_attrs, profile_attrs, sample_attrs;
     framevec frames;
+    vtvec raw_sample_types;       /* the current profile's sample types, as sent */
+    VEC(struct lb_value_type) sample_types;
+    ivec comment_idx;
+    strvec comments;
+    /* the current resource's entity refs: their keys are pushed to two vectors while the
+     * resource is read, and the refs point into them once it is done */
+    VEC(struct lb_entity_ref) entity_refs;
+    strvec entity_id_keys, entity_description_keys;
 
     /* the request being decoded */
     struct otlp_consumer out;
@@ -93,10 +109,8 @@ bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out);
  * stack (lb_sample.stack_id), else 0. */
 bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
                        const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id);
-/* Frees the arena's blocks. */
-void dec_free_arena(struct attr_arena *a);
-
 /* Sizes and clears the memo tables for the dictionary just read; false: out of memory. */
 bool dec_prepare_memos(struct otlp_decoder *d);
+void dec_free_memos(struct otlp_decoder *d);
 
 #endif

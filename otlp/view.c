@@ -1,6 +1,6 @@
 /*
  * view.c - the helpers sinks call on the resolved view: walking array/kvlist values (kept
- * encoded until someone asks), finding an attribute, a sample's weight.
+ * encoded until someone asks), finding an attribute, a sample's weight, a build id's kind.
  */
 #include "otlp/view.h"
 
@@ -145,4 +145,13 @@ size_t lb_location_span(const struct lb_frame *f, size_t left)
            f[n].line_index == n)
         n++;
     return n;
+}
+
+lb_str lb_build_id_kind(lb_str key)
+{
+    static const char prefix[] = "process.executable.build_id.";
+    size_t n = sizeof prefix - 1;
+    if (key.n <= n || memcmp(key.p, prefix, n) != 0)
+        return LB_STR_NULL;
+    return (lb_str){ key.p + n, key.n - n };
 }

@@ -299,7 +299,7 @@ static int write_file(struct ch_spool *sp, const struct buf *data, uint64_t seq,
     char tmp[4096], final[4096];
     snprintf(tmp, sizeof tmp, "%s/.%020llu.tmp", sp->dir, (unsigned long long)seq);
     path_of(sp, seq, ".batch", final, sizeof final);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;

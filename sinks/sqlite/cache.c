@@ -1,6 +1,6 @@
 /*
  * cache.c - the SQLite writer's memory: a bounded cache of ids of rows already in the
- * database, and a per-request memo of request-local indices (see internal.h).
+ * database (see internal.h; the per-request memo is lib/memo.c).
  *
  * Why: most of what a profiler sends repeats (the same stacks every 5 seconds, the same
  * thread names, the same frames), and a SQL lookup costs microseconds where a hash probe
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hash.h"
 #include "sinks/sqlite/internal.h"
 
 #define WAYS 4
@@ -33,33 +34,9 @@ struct idcache {
     uint64_t hits, misses, evictions, entries;
 };
 
-/* 64-bit words, multiply-xorshift mixing, explicit little-endian loads so the value is the
- * same on every machine (it is stored in the database). */
-static uint64_t load_le(const uint8_t *p, size_t n)
-{
-    uint64_t w = 0;
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    memcpy(&w, p, n);   /* one load where the byte order already matches */
-#else
-    for (size_t i = 0; i < n; i++)
-        w |= (uint64_t)p[i] << (8 * i);
-#endif
-    return w;
-}
-
 uint64_t sqlstore_hash(const void *data, size_t n)
 {
-    const uint8_t *p = data;
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4full);
-    for (; n >= 8; p += 8, n -= 8) {
-        h = (h ^ load_le(p, 8)) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    h = (h ^ load_le(p, n)) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
+    return hash64(data, n);
 }
 
 struct idcache *idcache_new(unsigned slots_log2, size_t max_key_bytes, size_t max_key_len)
@@ -173,99 +150,4 @@ void idcache_drop_txn(struct idcache *c, uint64_t txn)
 void idcache_stats(const struct idcache *c, struct idcache_stats *out)
 {
     *out = (struct idcache_stats){ c->hits, c->misses, c->evictions, c->entries, c->key_bytes };
-}
-
-/* ---- memo ---- */
-
-void memo_init(struct memo *m, size_t max)
-{
-    memset(m, 0, sizeof *m);
-    m->max = max;
-}
-
-void memo_clear(struct memo *m)
-{
-    if (m->n)
-        memset(m->keys, 0, m->cap * sizeof *m->keys);
-    m->n = 0;
-}
-
-void memo_free(struct memo *m)
-{
-    free(m->keys);
-    free(m->vals);
-    m->keys = NULL;
-    m->vals = NULL;
-    m->cap = m->n = 0;
-}
-
-static size_t memo_slot(uint64_t key, size_t cap)
-{
-    key *= 0x9e3779b97f4a7c15ull;
-    return (size_t)(key >> 17) & (cap - 1);
-}
-
-bool memo_get(const struct memo *m, uint64_t key, int64_t *val)
-{
-    if (!m->cap)
-        return false;
-    uint64_t k = key + 1;
-    for (size_t j = memo_slot(k, m->cap);; j = (j + 1) & (m->cap - 1)) {
-        if (m->keys[j] == 0)
-            return false;
-        if (m->keys[j] == k) {
-            *val = m->vals[j];
-            return true;
-        }
-    }
-}
-
-static bool memo_grow(struct memo *m)
-{
-    size_t cap = m->cap ? m->cap * 2 : 256;
-    uint64_t *keys = calloc(cap, sizeof *keys);
-    int64_t *vals = malloc(cap * sizeof *vals);
-    if (!keys || !vals) {
-        free(keys);
-        free(vals);
-        return false;
-    }
-    for (size_t i = 0; i < m->cap; i++) {
-        if (!m->keys[i])
-            continue;
-        size_t j = memo_slot(m->keys[i], cap);
-        while (keys[j])
-            j = (j + 1) & (cap - 1);
-        keys[j] = m->keys[i];
-        vals[j] = m->vals[i];
-    }
-    free(m->keys);
-    free(m->vals);
-    m->keys = keys;
-    m->vals = vals;
-    m->cap = cap;
-    return true;
-}
-
-bool memo_put(struct memo *m, uint64_t key, int64_t val)
-{
-    assert(key != UINT64_MAX);
-    uint64_t k = key + 1;
-    if (m->cap) {
-        for (size_t j = memo_slot(k, m->cap); m->keys[j]; j = (j + 1) & (m->cap - 1)) {
-            if (m->keys[j] == k) {
-                m->vals[j] = val;
-                return true;
-            }
-        }
-    }
-    if (m->n >= m->max || ((m->n + 1) * 2 > m->cap && !memo_grow(m)))
-        return false;
-    size_t j = memo_slot(k, m->cap);
-    while (m->keys[j])
-        j = (j + 1) & (m->cap - 1);
-    m->keys[j] = k;
-    m->vals[j] = val;
-    m->n++;
-    return true;
 }

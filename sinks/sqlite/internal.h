@@ -19,8 +19,9 @@
 
 #include "lib/buf.h"
 #include "lib/histogram.h"
+#include "lib/memo.h"
 #include "otlp/view.h"
-#include "sinks/sqlite/replay.h"
+#include "sinks/query/query.h"
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
@@ -72,43 +73,6 @@ struct idcache_stats {
     uint64_t hits, misses, evictions, entries, key_bytes;
 };
 void idcache_stats(const struct idcache *c, struct idcache_stats *out);
-
-/* ---- per-request memo (cache.c) ----
- * uint64 -> int64 for request-local indices (a stack index, a location's line): valid for
- * one request only, cleared at the next. Stops growing at max entries (lookups then miss and
- * the caller takes the slower path), so a hostile request cannot make it huge. */
-struct memo {
-    uint64_t *keys;   /* key + 1; 0 = empty slot */
-    int64_t *vals;
-    size_t cap, n, max;
-};
-
-void memo_init(struct memo *m, size_t max);
-void memo_clear(struct memo *m);
-void memo_free(struct memo *m);
-bool memo_get(const struct memo *m, uint64_t key, int64_t *val);
-/* False when not stored (full, or out of memory). */
-bool memo_put(struct memo *m, uint64_t key, int64_t val);
-
-/* ---- flame graph (flamegraph.c) ----
- * Weighted stacks in, a self-contained interactive SVG out. Names are indices into `strs`
- * (already escaped for display by esc_text; the writer escapes them for XML). */
-struct fg_elem {
-    uint32_t name, type;   /* type: the frame type's name, colours the frame */
-};
-struct fg_path {
-    const struct fg_elem *e;   /* root first */
-    size_t n;
-    int64_t weight;
-};
-struct fg_options {
-    const char *title, *subtitle;
-    const char *count_name;    /* "samples", "nanoseconds", ... */
-    unsigned width;            /* pixels */
-};
-/* 0, or -1 (out of memory, or a write error on out). */
-int flamegraph_write(FILE *out, const char *const *strs, size_t n_strs, const struct fg_path *paths,
-                     size_t n_paths, const struct fg_options *o);
 
 /* ---- the writer (writer.c, writer_dedup.c, writer_attrs.c) ----
  * writer.c is the sink: its statements, its transaction per request and the events;
@@ -211,140 +175,25 @@ int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp);
 /* The set of attributes in wire order (writer_attrs.c). */
 int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs);
 
-/* ---- the query commands (query.c and query_*.c) ----
- * query.c runs a command through its steps: query_args.c reads its options, query_scan.c
- * scans the matching samples, query_names.c turns stored ids into names, query_top.c and
- * query_paths.c render the answer; query_tables.c holds the tables they fill. */
-
-#define MAX_FILTERS 32
-#define NONE UINT32_MAX
-
-enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH, CMD_EXPORT };
-enum by { BY_FUNCTION, BY_FRAME_TYPE, BY_EXECUTABLE, BY_CONTAINER, BY_THREAD };
-
-/* An attribute used as a grouping key, looked up at the sample, profile and resource levels
- * in the given order (the first level that has it wins). */
-struct group_attr {
-    const char *key;
-    int order[3];   /* 0 sample, 1 profile, 2 resource */
-};
-extern const struct group_attr GROUP_EXECUTABLE, GROUP_CONTAINER, GROUP_THREAD;
-
-struct where {
-    const char *key, *value;
-};
-
-struct qopts {
-    enum cmd cmd;
-    const char *name;
-    const char *db;
-    enum by by;
-    bool total;
-    bool has_since, has_until;
-    int64_t since, until;          /* unix ns; since <= t < until */
-    struct where where[MAX_FILTERS];
-    size_t n_where;
-    const char *sample_type[MAX_FILTERS];
-    size_t n_sample_type;
-    const char *frame_type[MAX_FILTERS];
-    size_t n_frame_type;
-    size_t limit;
-    const struct group_attr *root;  /* folded/flamegraph: a root frame per group; NULL = none */
-    const char *title;
-    unsigned width;
-    struct buf cmdline;             /* the command as typed, for the SVG's subtitle */
-    struct sqlite_export_opts exp;  /* export: where and how to write */
-};
-
-/* Options (query_args.c): 0, or the exit status (2) after a message on stderr. --help exits. */
-int q_parse_args(struct qopts *o, int argc, char **argv);
-/* The command as typed, escaped, into o->cmdline (left empty when out of memory). */
-void q_record_cmdline(struct qopts *o, const char *command, int argc, char **argv);
-
-/* ---- small tables (query_tables.c) ---- */
-
-/* Interned strings: id -> NUL-terminated text; the query's one name space (frame names, frame
- * types, group values). */
-struct strtab {
-    char **v;
-    size_t n, cap;
-    uint32_t *slots;   /* id + 1; 0 = empty */
-    size_t scap;
-};
-
-/* The id of p[0..n) (which holds no NUL), NONE when out of memory. */
-uint32_t strtab_intern(struct strtab *t, const char *p, size_t n);
-uint32_t strtab_cstr(struct strtab *t, const char *s);
-void strtab_free(struct strtab *t);
-
-/* Sums keyed by four integers: (stack, sample set, profile set, resource set) while scanning,
- * then (stack, group) for the answer. */
-struct agg_entry {
-    int64_t k[4];
-    int64_t w;
-};
-
-struct aggtab {
-    struct agg_entry *v;
-    size_t n, cap;
-    uint32_t *slots;   /* index + 1 */
-    size_t scap;
-};
-
-bool agg_add(struct aggtab *a, const int64_t k[4], int64_t w);
-void agg_free(struct aggtab *a);
-
-/* Room for one more element in the array v (n used of *cap, each `size` bytes), doubling from
- * `first`: the array, moved or not, or NULL when out of memory (v then still valid). */
-void *q_grow(void *v, size_t n, size_t *cap, size_t size, size_t first);
-
-static inline int64_t sat_add(int64_t a, int64_t b)
-{
-    int64_t r;
-    if (__builtin_add_overflow(a, b, &r))
-        return b < 0 ? INT64_MIN : INT64_MAX;
-    return r;
-}
-
-/* ---- the query state ---- */
-
-struct qframe {
-    uint32_t name, type;
-};
-
-struct qstack {
-    size_t off;        /* into stack_frames, leaf first */
-    uint32_t n;
-    bool type_ok;      /* passes --frame-type */
-};
+/* ---- the query commands' reader (query.c and query_*.c) ----
+ * Fills the store-independent result of sinks/query/query.h, which renders it: query.c runs
+ * the steps, query_scan.c scans the matching samples, query_names.c turns stored ids into
+ * names. */
 
 struct q {
     const struct qopts *o;
+    struct qresult *r;                /* what the reader fills; r->err holds the first error */
     sqlite3 *db;
     sqlite3_stmt *st_frame, *st_stack, *st_group;
-    struct strtab names;
-    uint32_t unknown_type, root_type, unknown_group;
-    struct memo frame_ix, stack_ix;   /* database id -> index in frames / stacks */
-    struct qframe *frames;
-    size_t n_frames, cap_frames;
-    struct qstack *stacks;
-    size_t n_stacks, cap_stacks;
-    uint32_t *stack_frames;
-    size_t n_sf, cap_sf;
+    struct memo frame_ix, stack_ix;   /* database id -> index in r->frames / r->stacks */
     const struct group_attr *group;   /* what items are grouped by, NULL = nothing */
     int64_t group_key_id;             /* strings.id of group->key, 0 when never stored */
     struct memo group_of_set;         /* set id -> name id + 1, or 0 when the set lacks it */
     struct memo where_sets[MAX_FILTERS];
     bool where_impossible;
-    uint32_t frame_types[MAX_FILTERS];
-    struct aggtab scan, items;
-    int64_t total_w;
-    uint64_t n_samples;
+    struct aggtab scan;               /* weight per (stack, sample set, profile set, resource set) */
     int64_t unit_type_id, unit_unit_id;   /* the one sample type seen, or -1 when mixed */
-    bool any_unit;
-    char *unit_type, *unit_unit;          /* ... its names, escaped (NULL when none or mixed) */
     struct buf tmp;
-    char err[512];
 };
 
 /* query.c: the first error of the command into q->err (sqlite's message after `what`, or
@@ -352,12 +201,6 @@ struct q {
 int qfail(struct q *q, const char *what);
 int qoom(struct q *q);
 int q_prepare(struct q *q, const char *sql, sqlite3_stmt **st);
-
-/* A buffer's bytes, never NULL (an empty buffer may hold no allocation). */
-static inline const char *buf_text(const struct buf *b)
-{
-    return b->data ? (const char *)b->data : "";
-}
 
 /* ---- stored ids to names (query_names.c) ---- */
 
@@ -378,10 +221,5 @@ int q_load_unit(struct q *q);
 int q_load_where(struct q *q, size_t i);
 int q_scan(struct q *q);
 int q_group_items(struct q *q);
-
-/* ---- the answer: 0, or -1 with q->err set (query_top.c, query_paths.c) ---- */
-int q_out_top(struct q *q);
-int q_out_folded(struct q *q);
-int q_out_flamegraph(struct q *q);
 
 #endif

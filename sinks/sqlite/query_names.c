@@ -5,7 +5,7 @@
  *
  * Each is read from the database the first time the scan meets its id and memoised, so a
  * command reads every frame, stack and set once however many samples share it; names are
- * interned in q->names, so the answer compares and sums integers, not strings.
+ * interned in q->r->names, so the answer compares and sums integers, not strings.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -15,10 +15,6 @@
 #include "lib/escape.h"
 #include "sinks/numfmt.h"
 #include "sinks/sqlite/internal.h"
-
-const struct group_attr GROUP_EXECUTABLE = { "process.executable.name", { 0, 1, 2 } };
-const struct group_attr GROUP_CONTAINER = { "container.id", { 2, 1, 0 } };
-const struct group_attr GROUP_THREAD = { "thread.name", { 0, 1, 2 } };
 
 /* ---------- statements ---------- */
 
@@ -109,7 +105,7 @@ int64_t q_string_id(struct q *q, const char *s)
 /* The names of the one sample type scanned, when there was exactly one. */
 int q_load_unit(struct q *q)
 {
-    if (!q->any_unit || q->unit_type_id < 0)
+    if (!q->r->any_unit || q->unit_type_id < 0)
         return 0;
     sqlite3_stmt *st;
     if (q_prepare(q, "SELECT (SELECT value FROM strings WHERE id=?1), (SELECT value FROM strings WHERE id=?2)", &st) != 0)
@@ -121,12 +117,12 @@ int q_load_unit(struct q *q)
         struct buf b;
         buf_init(&b, SIZE_MAX);
         if (esc_col(&b, st, 0) && buf_putc(&b, '\0'))
-            q->unit_type = strdup(buf_text(&b));
+            q->r->unit_type = strdup(buf_text(&b));
         buf_reset(&b);
         if (esc_col(&b, st, 1) && buf_putc(&b, '\0'))
-            q->unit_unit = strdup(buf_text(&b));
+            q->r->unit_unit = strdup(buf_text(&b));
         buf_free(&b);
-        if (!q->unit_type || !q->unit_unit)
+        if (!q->r->unit_type || !q->r->unit_unit)
             rc = qoom(q);
     }
     sqlite3_finalize(st);
@@ -146,19 +142,19 @@ static int frame_name(struct q *q, sqlite3_stmt *st, uint32_t *name, uint32_t *t
         ok = esc_col(b, st, 2);
     else
         ok = esc_col(b, st, 4) && buf_printf(b, "+0x%" PRIx64, (uint64_t)sqlite3_column_int64(st, 1));
-    if (!ok || (*name = strtab_intern(&q->names, buf_text(b), b->len)) == NONE)
+    if (!ok || (*name = strtab_intern(&q->r->names, buf_text(b), b->len)) == NONE)
         return qoom(q);
     if (sqlite3_column_type(st, 3) == SQLITE_NULL) {
-        *type = q->unknown_type;
+        *type = q->r->unknown_type;
         return 0;
     }
     buf_reset(b);
-    if (!esc_col(b, st, 3) || (*type = strtab_intern(&q->names, buf_text(b), b->len)) == NONE)
+    if (!esc_col(b, st, 3) || (*type = strtab_intern(&q->r->names, buf_text(b), b->len)) == NONE)
         return qoom(q);
     return 0;
 }
 
-/* The index of a stored frame in q->frames, loading it the first time. */
+/* The index of a stored frame in q->r->frames, loading it the first time. */
 static int64_t load_frame(struct q *q, int64_t id)
 {
     int64_t ix;
@@ -167,7 +163,7 @@ static int64_t load_frame(struct q *q, int64_t id)
     sqlite3_stmt *st = q->st_frame;
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
-    struct qframe f = { q->unknown_group, q->unknown_type };   /* a dangling id: shown, not fatal */
+    struct qframe f = { q->r->unknown_group, q->r->unknown_type };   /* a dangling id: shown, not fatal */
     if (rc == SQLITE_ROW && frame_name(q, st, &f.name, &f.type) != 0) {
         sqlite3_reset(st);
         return -1;
@@ -175,65 +171,36 @@ static int64_t load_frame(struct q *q, int64_t id)
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return qfail(q, "reading a frame");
-    struct qframe *v = q_grow(q->frames, q->n_frames, &q->cap_frames, sizeof *v, 1024);
-    if (!v)
+    ix = qresult_add_frame(q->r, f.name, f.type);
+    if (ix >= 0 && !memo_put(&q->frame_ix, (uint64_t)id, ix))
         return qoom(q);
-    q->frames = v;
-    q->frames[q->n_frames] = f;
-    if (!memo_put(&q->frame_ix, (uint64_t)id, (int64_t)q->n_frames))
-        return qoom(q);
-    return (int64_t)q->n_frames++;
+    return ix;
 }
 
-static bool type_wanted(const struct q *q, uint32_t type)
-{
-    for (size_t i = 0; i < q->o->n_frame_type; i++)
-        if (q->frame_types[i] == type)
-            return true;
-    return false;
-}
-
-static int push_stack_frame(struct q *q, uint32_t f)
-{
-    uint32_t *v = q_grow(q->stack_frames, q->n_sf, &q->cap_sf, sizeof *v, 4096);
-    if (!v)
-        return qoom(q);
-    q->stack_frames = v;
-    q->stack_frames[q->n_sf++] = f;
-    return 0;
-}
-
-/* The index of a stored stack in q->stacks, loading its frames the first time. */
+/* The index of a stored stack in q->r->stacks, loading its frames the first time. */
 int64_t q_load_stack(struct q *q, int64_t id)
 {
     int64_t ix;
     if (memo_get(&q->stack_ix, (uint64_t)id, &ix))
         return ix;
-    struct qstack s = { q->n_sf, 0, q->o->n_frame_type == 0 };
+    if ((ix = qresult_begin_stack(q->r, q->o)) < 0)
+        return -1;
     sqlite3_stmt *st = q->st_stack;
     sqlite3_bind_int64(st, 1, id);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t f = load_frame(q, sqlite3_column_int64(st, 0));
-        if (f < 0 || push_stack_frame(q, (uint32_t)f) != 0) {
+        if (f < 0 || qresult_stack_push(q->r, q->o, ix, (uint32_t)f) != 0) {
             sqlite3_reset(st);
             return -1;
         }
-        s.n++;
-        if (!s.type_ok && type_wanted(q, q->frames[f].type))
-            s.type_ok = true;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_DONE)
         return qfail(q, "reading a stack");
-    struct qstack *v = q_grow(q->stacks, q->n_stacks, &q->cap_stacks, sizeof *v, 1024);
-    if (!v)
+    if (!memo_put(&q->stack_ix, (uint64_t)id, ix))
         return qoom(q);
-    q->stacks = v;
-    q->stacks[q->n_stacks] = s;
-    if (!memo_put(&q->stack_ix, (uint64_t)id, (int64_t)q->n_stacks))
-        return qoom(q);
-    return (int64_t)q->n_stacks++;
+    return ix;
 }
 
 /* ---------- groups (executable, container, thread) ---------- */
@@ -261,7 +228,7 @@ static int64_t group_in_set(struct q *q, int64_t set)
             ok = buf_append(&raw, "[empty]", 7);
         ok = ok && esc_text(&q->tmp, buf_text(&raw), raw.len);
         buf_free(&raw);
-        uint32_t name = ok ? strtab_intern(&q->names, buf_text(&q->tmp), q->tmp.len) : NONE;
+        uint32_t name = ok ? strtab_intern(&q->r->names, buf_text(&q->tmp), q->tmp.len) : NONE;
         if (name == NONE) {
             sqlite3_reset(st);
             return qoom(q);
@@ -288,5 +255,5 @@ int64_t q_group_of(struct q *q, const int64_t sets[3])
         if (v > 0)
             return v - 1;
     }
-    return q->unknown_group;
+    return q->r->unknown_group;
 }

@@ -141,8 +141,8 @@ static bool row_weight(const struct qopts *o, sqlite3_stmt *st, int64_t *w)
 static void note_unit(struct q *q, sqlite3_stmt *st)
 {
     int64_t t = sqlite3_column_int64(st, COL_STYPE), u = sqlite3_column_int64(st, COL_SUNIT);
-    if (!q->any_unit) {
-        q->any_unit = true;
+    if (!q->r->any_unit) {
+        q->r->any_unit = true;
         q->unit_type_id = t;
         q->unit_unit_id = u;
     } else if (q->unit_type_id != t || q->unit_unit_id != u) {
@@ -174,17 +174,17 @@ int q_scan(struct q *q)
         int64_t six = q_load_stack(q, sqlite3_column_int64(st, COL_STACK));
         if (six < 0)
             break;
-        if (!q->stacks[six].type_ok)
+        if (!q->r->stacks[six].type_ok)
             continue;
         int64_t k[4] = { six, sets[0], sets[1], sets[2] };
         if (!agg_add(&q->scan, k, w)) {
             qoom(q);
             break;
         }
-        q->total_w = sat_add(q->total_w, w);
+        q->r->total_w = sat_add(q->r->total_w, w);
         int64_t sid = sqlite3_column_int64(st, COL_SID);
         if (sid != last_sample) {
-            q->n_samples++;
+            q->r->n_samples++;
             last_sample = sid;
         }
         note_unit(q, st);
@@ -192,7 +192,7 @@ int q_scan(struct q *q)
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         qfail(q, "scanning samples");
     sqlite3_finalize(st);
-    return q->err[0] ? -1 : 0;
+    return q->r->err[0] ? -1 : 0;
 }
 
 /* (stack, attribute sets) -> (stack, group). */
@@ -204,7 +204,7 @@ int q_group_items(struct q *q)
         if (g < 0)
             return -1;
         int64_t k[4] = { e->k[0], g, 0, 0 };
-        if (!agg_add(&q->items, k, e->w))
+        if (!agg_add(&q->r->items, k, e->w))
             return qoom(q);
     }
     agg_free(&q->scan);

@@ -15,47 +15,11 @@
  * it, see query.c). Without any filter every stored request is replayed whole, empty
  * resources and profiles included; with one, only what keeps a sample.
  */
-#include <errno.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sinks/sqlite/sqlite.h"
-#include "sinks/sqlite/internal.h"
-
-/* Growable arrays (q_grow doubles them). */
-#define VEC_OF(T) struct { T *v; size_t n, cap; }
-#define VEC_ADD(vec, x)                                                                        \
-    (((vec).n < (vec).cap || grow_((void **)&(vec).v, (vec).n, &(vec).cap, sizeof *(vec).v))  \
-         ? ((vec).v[(vec).n++] = (x), true)                                                    \
-         : false)
-
-static bool grow_(void **v, size_t n, size_t *cap, size_t size)
-{
-    void *p = q_grow(*v, n, cap, size, 16);
-    if (!p)
-        return false;
-    *v = p;
-    return true;
-}
-
-/* Everything read once per export: id -> position in one of these arrays (memo). */
-struct rmapping {
-    lb_str file, build_id, kind;
-    uint64_t start, limit, offset;
-    struct lb_attrs attrs;
-};
-
-struct rstack {
-    struct lb_frame *f;
-    size_t n;
-    bool type_ok;
-};
-
-enum {
-    R_REQ, R_RES, R_PROF, R_SAMPLE, R_TS, R_VAL,
-    R_STR, R_ATTR, R_SET, R_MAP, R_FRAME, R_STACK, R_SCOPE, R_COUNT
-};
+#include "sinks/sqlite/replay_impl.h"
 
 static const char *const REPLAY_SQL[R_COUNT] = {
     [R_REQ] = "SELECT id, sequence, transport_id, peer_id, layout_id, received_unix_nano, wire_bytes, "
@@ -83,342 +47,6 @@ static const char *const REPLAY_SQL[R_COUNT] = {
     [R_SCOPE] = "SELECT name_id, version_id, schema_url_id, attributes_id, dropped_attributes_count "
                 "FROM scopes WHERE id = ?1",
 };
-
-struct sqlite_replay {
-    struct qopts o;
-    struct q q;                 /* the query commands' state: --where sets, errors */
-    sqlite3_stmt *st[R_COUNT];
-    bool filtered;              /* any filter: only what keeps a sample is replayed */
-    int64_t last_request;
-    struct memo ix[R_COUNT];    /* id -> index + 1 in the arrays below, per content kind */
-    VEC_OF(lb_str) strs;
-    VEC_OF(struct lb_attr) attrs;
-    VEC_OF(struct lb_attrs) sets;
-    VEC_OF(struct rmapping) maps;
-    VEC_OF(struct lb_frame) frames;
-    VEC_OF(struct rstack) stacks;
-    VEC_OF(struct lb_scope) scopes;
-    VEC_OF(void *) owned;       /* every allocation the views point into */
-    uint64_t *ts;
-    int64_t *vals;
-    size_t ts_cap, vals_cap;
-    uint32_t frame_type_ids[MAX_FILTERS];
-    char transport[64], peer[256], layout[32];
-};
-
-/* ---------- small helpers ---------- */
-
-static int rfail(struct sqlite_replay *r, const char *what)
-{
-    return qfail(&r->q, what);
-}
-
-static void *keep(struct sqlite_replay *r, size_t size)
-{
-    void *p = malloc(size ? size : 1);
-    if (p && !VEC_ADD(r->owned, p)) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
-static int step(struct sqlite_replay *r, int s, const char *what)
-{
-    int rc = sqlite3_step(r->st[s]);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        rfail(r, what);
-        return -1;
-    }
-    return rc == SQLITE_ROW;
-}
-
-/* ---------- content, read once ---------- */
-
-/* A string by id (0 = the empty string); false on error. */
-static bool load_str(struct sqlite_replay *r, int64_t id, lb_str *out)
-{
-    int64_t ix;
-    *out = LB_STR_NULL;
-    if (id <= 0)
-        return true;
-    if (memo_get(&r->ix[R_STR], (uint64_t)id, &ix)) {
-        *out = r->strs.v[ix];
-        return true;
-    }
-    sqlite3_stmt *st = r->st[R_STR];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(r, R_STR, "reading a string");
-    bool ok = rc >= 0;
-    if (rc > 0) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        const void *p = sqlite3_column_blob(st, 0);
-        char *copy = keep(r, n);
-        ok = copy != NULL;
-        if (ok) {
-            if (n)
-                memcpy(copy, p, n);
-            *out = (lb_str){ copy, n };
-            ok = VEC_ADD(r->strs, *out) && memo_put(&r->ix[R_STR], (uint64_t)id, (int64_t)r->strs.n - 1);
-        }
-        if (!ok)
-            qoom(&r->q);
-    }
-    sqlite3_reset(st);
-    return ok;
-}
-
-static bool load_attr(struct sqlite_replay *r, int64_t id, struct lb_attr *out)
-{
-    int64_t ix;
-    if (memo_get(&r->ix[R_ATTR], (uint64_t)id, &ix)) {
-        *out = r->attrs.v[ix];
-        return true;
-    }
-    sqlite3_stmt *st = r->st[R_ATTR];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(r, R_ATTR, "reading an attribute");
-    memset(out, 0, sizeof *out);
-    int64_t key = 0, unit = 0, sid = 0;
-    const char *kind = "";
-    struct lb_value v = { .kind = LB_VALUE_EMPTY };
-    if (rc > 0) {
-        key = sqlite3_column_int64(st, 0);
-        unit = sqlite3_column_int64(st, 3);
-        kind = (const char *)sqlite3_column_text(st, 1);
-        kind = kind ? kind : "";
-        /* arrays and kvlists are kept as their JSON text: they come back as that string */
-        if (!strcmp(kind, "string") || !strcmp(kind, "array") || !strcmp(kind, "kvlist")) {
-            v.kind = LB_VALUE_STRING;
-            sid = sqlite3_column_int64(st, 2);
-        } else if (!strcmp(kind, "int") || !strcmp(kind, "bool")) {
-            v.kind = kind[0] == 'i' ? LB_VALUE_INT : LB_VALUE_BOOL;
-            v.u.integer = sqlite3_column_int64(st, 2);
-            if (v.kind == LB_VALUE_BOOL)
-                v.u.boolean = v.u.integer != 0;
-        } else if (!strcmp(kind, "double")) {
-            v.kind = LB_VALUE_DOUBLE;
-            v.u.dbl = sqlite3_column_type(st, 2) == SQLITE_NULL ? NAN : sqlite3_column_double(st, 2);
-        } else if (!strcmp(kind, "bytes")) {
-            v.kind = LB_VALUE_BYTES;
-            size_t n = (size_t)sqlite3_column_bytes(st, 2);
-            const void *p = sqlite3_column_blob(st, 2);
-            char *copy = keep(r, n);
-            if (!copy) {
-                sqlite3_reset(st);
-                return qoom(&r->q), false;
-            }
-            if (n)
-                memcpy(copy, p, n);
-            v.u.str = (lb_str){ copy, n };
-        }
-    }
-    sqlite3_reset(st);
-    if (rc < 0)
-        return false;
-    out->value = v;
-    if (!load_str(r, key, &out->key) || !load_str(r, unit, &out->unit) ||
-        (sid && !load_str(r, sid, &out->value.u.str)))
-        return false;
-    if (!VEC_ADD(r->attrs, *out) || !memo_put(&r->ix[R_ATTR], (uint64_t)id, (int64_t)r->attrs.n - 1))
-        return qoom(&r->q), false;
-    return true;
-}
-
-/* An attribute set by id (0 = none). */
-static bool load_set(struct sqlite_replay *r, int64_t id, struct lb_attrs *out)
-{
-    int64_t ix;
-    *out = (struct lb_attrs){ NULL, 0 };
-    if (id <= 0)
-        return true;
-    if (memo_get(&r->ix[R_SET], (uint64_t)id, &ix)) {
-        *out = r->sets.v[ix];
-        return true;
-    }
-    int64_t ids[256];
-    size_t n = 0;
-    VEC_OF(int64_t) more = { 0 };
-    sqlite3_stmt *st = r->st[R_SET];
-    sqlite3_bind_int64(st, 1, id);
-    int rc;
-    bool ok = true;
-    while (ok && (rc = step(r, R_SET, "reading an attribute set")) > 0) {
-        int64_t a = sqlite3_column_int64(st, 0);
-        if (n < 256)
-            ids[n++] = a;
-        else
-            ok = VEC_ADD(more, a) || qoom(&r->q) == 0;
-    }
-    sqlite3_reset(st);
-    ok = ok && rc == 0;
-    size_t total = n + more.n;
-    struct lb_attr *v = ok ? keep(r, total * sizeof *v) : NULL;
-    ok = ok && (v || qoom(&r->q) == 0);
-    for (size_t i = 0; ok && i < total; i++)
-        ok = load_attr(r, i < n ? ids[i] : more.v[i - n], &v[i]);
-    free(more.v);
-    if (!ok)
-        return false;
-    *out = (struct lb_attrs){ v, total };
-    if (!VEC_ADD(r->sets, *out) || !memo_put(&r->ix[R_SET], (uint64_t)id, (int64_t)r->sets.n - 1))
-        return qoom(&r->q), false;
-    return true;
-}
-
-static bool load_mapping(struct sqlite_replay *r, int64_t id, struct rmapping *out)
-{
-    int64_t ix;
-    if (memo_get(&r->ix[R_MAP], (uint64_t)id, &ix)) {
-        *out = r->maps.v[ix];
-        return true;
-    }
-    sqlite3_stmt *st = r->st[R_MAP];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(r, R_MAP, "reading a mapping");
-    int64_t c[7] = { 0 };
-    for (int i = 0; rc > 0 && i < 7; i++)
-        c[i] = sqlite3_column_int64(st, i);
-    sqlite3_reset(st);
-    if (rc <= 0)
-        return rc == 0 ? (snprintf(r->q.err, sizeof r->q.err, "mapping %lld is missing", (long long)id), false)
-                       : false;
-    memset(out, 0, sizeof *out);
-    out->start = (uint64_t)c[3];
-    out->limit = (uint64_t)c[4];
-    out->offset = (uint64_t)c[5];
-    if (!load_str(r, c[0], &out->file) || !load_str(r, c[1], &out->build_id) ||
-        !load_str(r, c[2], &out->kind) || !load_set(r, c[6], &out->attrs))
-        return false;
-    if (!VEC_ADD(r->maps, *out) || !memo_put(&r->ix[R_MAP], (uint64_t)id, (int64_t)r->maps.n - 1))
-        return qoom(&r->q), false;
-    return true;
-}
-
-static bool load_frame(struct sqlite_replay *r, int64_t id, struct lb_frame *f)
-{
-    int64_t ix;
-    if (memo_get(&r->ix[R_FRAME], (uint64_t)id, &ix)) {
-        *f = r->frames.v[ix];
-        return true;
-    }
-    sqlite3_stmt *st = r->st[R_FRAME];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(r, R_FRAME, "reading a frame");
-    int64_t c[13] = { 0 };
-    for (int i = 0; rc > 0 && i < 13; i++)
-        c[i] = sqlite3_column_int64(st, i);
-    sqlite3_reset(st);
-    if (rc <= 0)
-        return rc == 0 ? (snprintf(r->q.err, sizeof r->q.err, "frame %lld is missing", (long long)id), false)
-                       : false;
-    memset(f, 0, sizeof *f);
-    f->symbolized = c[1] != 0;
-    f->line = c[5];
-    f->column = c[6];
-    f->start_line = c[7];
-    f->address = (uint64_t)c[8];
-    f->line_index = (uint16_t)c[11];
-    f->line_count = (uint16_t)c[12];
-    if (!load_str(r, c[0], &f->type) || !load_str(r, c[2], &f->function) ||
-        !load_str(r, c[3], &f->system_name) || !load_str(r, c[4], &f->file) ||
-        !load_set(r, c[10], &f->location_attrs))
-        return false;
-    if (c[9] > 0) {
-        struct rmapping m;
-        if (!load_mapping(r, c[9], &m))
-            return false;
-        f->has_mapping = true;
-        f->mapping_file = m.file;
-        f->mapping_start = m.start;
-        f->mapping_limit = m.limit;
-        f->mapping_offset = m.offset;
-        f->build_id = m.build_id;
-        f->build_id_kind = m.kind;
-        f->mapping_attrs = m.attrs;
-    }
-    if (!VEC_ADD(r->frames, *f) || !memo_put(&r->ix[R_FRAME], (uint64_t)id, (int64_t)r->frames.n - 1))
-        return qoom(&r->q), false;
-    return true;
-}
-
-static bool type_wanted(const struct sqlite_replay *r, lb_str type)
-{
-    for (size_t i = 0; i < r->o.n_frame_type; i++) {
-        const char *want = r->o.frame_type[i];
-        if (strcmp(want, "unknown") == 0 ? type.n == 0 : lb_str_eq(type, want, strlen(want)))
-            return true;
-    }
-    return false;
-}
-
-/* A stack by id: its frames leaf first, each location's lines numbered as one location. */
-static bool load_stack(struct sqlite_replay *r, int64_t id, struct rstack *out)
-{
-    int64_t ix;
-    if (memo_get(&r->ix[R_STACK], (uint64_t)id, &ix)) {
-        *out = r->stacks.v[ix];
-        return true;
-    }
-    VEC_OF(int64_t) ids = { 0 };
-    sqlite3_stmt *st = r->st[R_STACK];
-    sqlite3_bind_int64(st, 1, id);
-    int rc;
-    bool ok = true;
-    while (ok && (rc = step(r, R_STACK, "reading a stack")) > 0)
-        ok = VEC_ADD(ids, sqlite3_column_int64(st, 0)) || qoom(&r->q) == 0;
-    sqlite3_reset(st);
-    ok = ok && rc == 0;
-    struct lb_frame *f = ok ? keep(r, ids.n * sizeof *f) : NULL;
-    ok = ok && (f || qoom(&r->q) == 0);
-    bool type_ok = r->o.n_frame_type == 0;
-    uint32_t loc = 0;
-    for (size_t i = 0; ok && i < ids.n; i++) {
-        ok = load_frame(r, ids.v[i], &f[i]);
-        if (!ok)
-            break;
-        /* a new location starts at a line 0 (or at any frame of an older store) */
-        if (f[i].line_index == 0 || i == 0)
-            loc = (uint32_t)i;
-        f[i].location_index = loc;
-        type_ok = type_ok || type_wanted(r, f[i].type);
-    }
-    free(ids.v);
-    if (!ok)
-        return false;
-    *out = (struct rstack){ f, ids.n, type_ok };
-    if (!VEC_ADD(r->stacks, *out) || !memo_put(&r->ix[R_STACK], (uint64_t)id, (int64_t)r->stacks.n - 1))
-        return qoom(&r->q), false;
-    return true;
-}
-
-static bool load_scope(struct sqlite_replay *r, int64_t id, struct lb_scope *out)
-{
-    int64_t ix;
-    memset(out, 0, sizeof *out);
-    if (id <= 0)
-        return true;
-    if (memo_get(&r->ix[R_SCOPE], (uint64_t)id, &ix)) {
-        *out = r->scopes.v[ix];
-        return true;
-    }
-    sqlite3_stmt *st = r->st[R_SCOPE];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = step(r, R_SCOPE, "reading a scope");
-    int64_t c[5] = { 0 };
-    for (int i = 0; rc > 0 && i < 5; i++)
-        c[i] = sqlite3_column_int64(st, i);
-    sqlite3_reset(st);
-    if (rc < 0)
-        return false;
-    out->dropped_attributes_count = (uint32_t)c[4];
-    if (!load_str(r, c[0], &out->name) || !load_str(r, c[1], &out->version) ||
-        !load_str(r, c[2], &out->schema_url) || !load_set(r, c[3], &out->attrs))
-        return false;
-    if (!VEC_ADD(r->scopes, *out) || !memo_put(&r->ix[R_SCOPE], (uint64_t)id, (int64_t)r->scopes.n - 1))
-        return qoom(&r->q), false;
-    return true;
-}
 
 /* ---------- filters ---------- */
 
@@ -452,10 +80,10 @@ static int load_series(struct sqlite_replay *r, int64_t sample, uint64_t ptime, 
         size_t n = 0;
         int rc;
         sqlite3_bind_int64(st, 1, sample);
-        while ((rc = step(r, s, "reading a sample's series")) > 0) {
+        while ((rc = rp_step(r, s, "reading a sample's series")) > 0) {
             size_t *cap = s == R_TS ? &r->ts_cap : &r->vals_cap;
             void **v = s == R_TS ? (void **)&r->ts : (void **)&r->vals;
-            if (n == *cap && !grow_(v, n, cap, 8)) {
+            if (n == *cap && !rp_grow(v, n, cap, 8)) {
                 sqlite3_reset(st);
                 return qoom(&r->q);
             }
@@ -527,13 +155,13 @@ static int replay_samples(struct sqlite_replay *r, struct open_state *s, int64_t
     sqlite3_bind_int64(st, 3, prof_id);
     int rc;
     int result = 0;
-    while (result == 0 && (rc = step(r, R_SAMPLE, "reading samples")) > 0) {
+    while (result == 0 && (rc = rp_step(r, R_SAMPLE, "reading samples")) > 0) {
         int64_t id = sqlite3_column_int64(st, 0);
         int64_t all[3] = { sqlite3_column_int64(st, 2), sets[1], sets[2] };
         if (!in_where(r, all))
             continue;
         struct rstack stack;
-        if (!load_stack(r, sqlite3_column_int64(st, 1), &stack)) {
+        if (!rp_load_stack(r, sqlite3_column_int64(st, 1), &stack)) {
             result = -1;
             break;
         }
@@ -565,7 +193,7 @@ static int replay_samples(struct sqlite_replay *r, struct open_state *s, int64_t
             smp.trace_id = LB_STR_NULL;
         if (!smp.span_id.p)
             smp.span_id = LB_STR_NULL;
-        if (!load_set(r, all[0], &smp.attrs)) {
+        if (!rp_load_set(r, all[0], &smp.attrs)) {
             result = -1;
             break;
         }
@@ -582,7 +210,7 @@ static int replay_profiles(struct sqlite_replay *r, struct open_state *s, int64_
     sqlite3_stmt *st = r->st[R_PROF];
     int rc;
     unsigned idx_in_scope = 0, last_scope = UINT32_MAX;
-    while ((rc = step(r, R_PROF, "reading profiles")) > 0) {
+    while ((rc = rp_step(r, R_PROF, "reading profiles")) > 0) {
         int64_t c[16];
         for (int i = 0; i < 16; i++)
             c[i] = sqlite3_column_int64(st, i);
@@ -592,9 +220,9 @@ static int replay_profiles(struct sqlite_replay *r, struct open_state *s, int64_
         struct lb_profile *p = &s->prof;
         memset(p, 0, sizeof *p);
         lb_str stype, sunit, ptype, punit, fmt;
-        if (!load_str(r, c[4], &stype) || !load_str(r, c[5], &sunit) || !load_str(r, c[6], &ptype) ||
-            !load_str(r, c[7], &punit) || !load_str(r, c[13], &fmt) || !load_scope(r, c[1], &s->scope) ||
-            !load_set(r, c[15], &p->attrs))
+        if (!rp_load_str(r, c[4], &stype) || !rp_load_str(r, c[5], &sunit) || !rp_load_str(r, c[6], &ptype) ||
+            !rp_load_str(r, c[7], &punit) || !rp_load_str(r, c[13], &fmt) || !rp_load_scope(r, c[1], &s->scope) ||
+            !rp_load_set(r, c[15], &p->attrs))
             return -1;
         /* filters a whole profile can fail */
         const struct qopts *o = &r->o;
@@ -653,7 +281,7 @@ static int replay_resources(struct sqlite_replay *r, struct open_state *s, int64
     /* resources are few per request: read them all before walking each */
     struct rres { int64_t id, idx, attrs, url, dropped; };
     VEC_OF(struct rres) res = { 0 };
-    while ((rc = step(r, R_RES, "reading resources")) > 0) {
+    while ((rc = rp_step(r, R_RES, "reading resources")) > 0) {
         struct rres x = { sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
                                  sqlite3_column_int64(st, 2), sqlite3_column_int64(st, 3),
                                  sqlite3_column_int64(st, 4) };
@@ -671,7 +299,7 @@ static int replay_resources(struct sqlite_replay *r, struct open_state *s, int64
         lr->request = &s->req;
         lr->index = (unsigned)res.v[i].idx;
         lr->dropped_attributes_count = (uint32_t)res.v[i].dropped;
-        if (!load_set(r, res.v[i].attrs, &lr->attrs) || !load_str(r, res.v[i].url, &lr->schema_url)) {
+        if (!rp_load_set(r, res.v[i].attrs, &lr->attrs) || !rp_load_str(r, res.v[i].url, &lr->schema_url)) {
             result = -1;
             break;
         }
@@ -691,7 +319,7 @@ static int replay_resources(struct sqlite_replay *r, struct open_state *s, int64
 static void copy_col(struct sqlite_replay *r, int64_t id, char *out, size_t len)
 {
     lb_str v;
-    if (!load_str(r, id, &v))
+    if (!rp_load_str(r, id, &v))
         v = LB_STR_NULL;
     snprintf(out, len, "%.*s", (int)v.n, v.p);
 }
@@ -703,7 +331,7 @@ int sqlite_replay_next(struct sqlite_replay *r, struct otlp_consumer c)
             return 0;
         sqlite3_stmt *st = r->st[R_REQ];
         sqlite3_bind_int64(st, 1, r->last_request);
-        int rc = step(r, R_REQ, "reading requests");
+        int rc = rp_step(r, R_REQ, "reading requests");
         if (rc <= 0) {
             sqlite3_reset(st);
             return rc;
@@ -726,13 +354,13 @@ int sqlite_replay_next(struct sqlite_replay *r, struct otlp_consumer c)
             open_upto(&s, 0);
         if (replay_resources(r, &s, id) != 0) {
             if (s.req_open)
-                OTLP_EMIT(c, request_abort, OTLP_SIGNAL_PROFILES, &s.req, r->q.err);
+                OTLP_EMIT(c, request_abort, OTLP_SIGNAL_PROFILES, &s.req, r->res.err);
             return -1;
         }
         if (s.req_open) {
             char why[256] = "";
             if (OTLP_EMIT(c, request_end, OTLP_SIGNAL_PROFILES, &s.req, why, sizeof why) != 0) {
-                snprintf(r->q.err, sizeof r->q.err, "%s", why[0] ? why : "the request was refused");
+                snprintf(r->res.err, sizeof r->res.err, "%s", why[0] ? why : "the request was refused");
                 return -1;
             }
             return 1;
@@ -742,7 +370,7 @@ int sqlite_replay_next(struct sqlite_replay *r, struct otlp_consumer c)
 
 const char *sqlite_replay_error(const struct sqlite_replay *r)
 {
-    return r->q.err[0] ? r->q.err : "failed";
+    return r->res.err[0] ? r->res.err : "failed";
 }
 
 void sqlite_replay_close(struct sqlite_replay *r)
@@ -777,7 +405,7 @@ void sqlite_replay_close(struct sqlite_replay *r)
     free(r);
 }
 
-int sqlite_replay_open(int argc, char **argv, struct sqlite_export_opts *eo, struct sqlite_replay **out)
+int sqlite_replay_open(int argc, char **argv, struct export_opts *eo, struct sqlite_replay **out)
 {
     *out = NULL;
     struct sqlite_replay *r = calloc(1, sizeof *r);
@@ -796,11 +424,12 @@ int sqlite_replay_open(int argc, char **argv, struct sqlite_export_opts *eo, str
     const struct qopts *o = &r->o;
     r->filtered = o->has_since || o->has_until || o->n_where || o->n_sample_type || o->n_frame_type;
     r->q.o = &r->o;
+    r->q.r = &r->res;
     buf_init(&r->q.tmp, SIZE_MAX);
     for (int i = 0; i < R_COUNT; i++)
         memo_init(&r->ix[i], SIZE_MAX);
-    bool ok = sqlstore_open_reader(o->db, &r->q.db, r->q.err, sizeof r->q.err) == 0 &&
-              sqlstore_exec(r->q.db, "BEGIN", r->q.err, sizeof r->q.err) == 0;
+    bool ok = sqlstore_open_reader(o->db, &r->q.db, r->res.err, sizeof r->res.err) == 0 &&
+              sqlstore_exec(r->q.db, "BEGIN", r->res.err, sizeof r->res.err) == 0;
     for (int i = 0; ok && i < R_COUNT; i++)
         ok = q_prepare(&r->q, REPLAY_SQL[i], &r->st[i]) == 0;
     for (size_t i = 0; ok && i < o->n_where; i++)

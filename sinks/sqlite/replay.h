@@ -2,7 +2,8 @@
  * replay.h - what `lazybackend export` reads from a SQLite store: the stored requests played
  * back as profiles events (otlp/events.h), with the query commands' filters, and the export
  * options parsed with theirs (query_args.c). The command (cmd/export.c) does the writing;
- * the store only replays, and knows nothing of the formats it is written in.
+ * the store only replays, and knows nothing of the formats it is written in. The options
+ * (struct export_opts) are sinks/query/query.h's.
  */
 #ifndef LB_SINKS_SQLITE_REPLAY_H
 #define LB_SINKS_SQLITE_REPLAY_H
@@ -11,17 +12,7 @@
 #include <stddef.h>
 
 #include "otlp/events.h"
-
-enum sqlite_export_format { EXPORT_OTLP, EXPORT_PPROF };
-
-struct sqlite_export_opts {
-    enum sqlite_export_format format;
-    const char *output;        /* a file; NULL: stdout (otlp) or "profile" (pprof) */
-    const char *to;            /* an OTLP receiver's address, NULL when writing a file */
-    bool http, gzip;           /* with --to: OTLP/HTTP instead of gRPC; compress each request */
-    size_t batch;              /* stored requests per exported request (>= 1) */
-    const char *sample_type;   /* the first --sample-type, or NULL */
-};
+#include "sinks/query/query.h"
 
 /* Replays the stored requests that pass the filters (--since, --until, --where,
  * --sample-type, --frame-type): one request_begin..request_end per stored request that keeps
@@ -31,7 +22,7 @@ struct sqlite_replay;
 /* Parses export's arguments (argv: the command's own) into *eo and opens the database.
  * 0 with *out set; otherwise the exit status (1: the database, with the reason on stderr;
  * 2: usage). --help prints the usage and exits. */
-int sqlite_replay_open(int argc, char **argv, struct sqlite_export_opts *eo, struct sqlite_replay **out);
+int sqlite_replay_open(int argc, char **argv, struct export_opts *eo, struct sqlite_replay **out);
 
 /* Emits the next stored request into c: 1 emitted, 0 no more, -1 error (sqlite_replay_error). */
 int sqlite_replay_next(struct sqlite_replay *r, struct otlp_consumer c);

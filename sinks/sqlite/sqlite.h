@@ -44,9 +44,14 @@ struct sqlite_sink_stats {
 /* 0 and the statistics when `s` is a SQLite sink; -1 (zeroes) otherwise. */
 int sqlite_sink_stats(const struct sink *s, struct sqlite_sink_stats *out);
 
-/* `lazybackend top|folded|flamegraph ...`: the commands that read a database (query.c).
- * argv holds the command's own arguments (argv[0] is the first option). Returns the process
- * exit status. */
+/* `lazybackend top|folded|flamegraph ...` over a database (query.c): argv holds the command's
+ * own arguments (argv[0] is the first option). Returns the process exit status. */
 int sqlite_query_main(const char *command, int argc, char **argv);
+
+/* The reader behind them: fills the store-independent result for the options (o->db, the
+ * filters, the time window) from a database opened read-only. 0, or -1 with r->err set. */
+struct qopts;
+struct qresult;
+int sqlite_query_load(const struct qopts *o, struct qresult *r);
 
 #endif

@@ -333,11 +333,13 @@ static int64_t frame_id(struct sq *q, const struct lb_frame *f)
     return id;
 }
 
-/* Stacks are memoised by the request's stack index: same index, same frames. */
+/* Stacks are memoised by the request's stack (lb_sample.stack_id: same id, same frames). A
+ * sample whose stack is not known to be shared (v1.7's slices of a profile's location list,
+ * whose offsets repeat from profile to profile) is looked up by content every time. */
 int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp)
 {
     int64_t id;
-    if (memo_get(&q->stack_memo, smp->stack_index, &id))
+    if (smp->stack_id && memo_get(&q->stack_memo, smp->stack_id, &id))
         return id;
     /* its own scratch: a frame's attributes go through q->ids (sq_intern_attrs) */
     if (!ids_reserve(&q->stack_ids, &q->stack_ids_cap, smp->n_frames))
@@ -349,7 +351,7 @@ int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp)
         q->stack_ids[i] = f;
     }
     id = intern_list(q, &STACKS, q->stack_ids, smp->n_frames);
-    if (id > 0)
-        memo_put(&q->stack_memo, smp->stack_index, id);
+    if (id > 0 && smp->stack_id)
+        memo_put(&q->stack_memo, smp->stack_id, id);
     return id;
 }

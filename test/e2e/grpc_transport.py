@@ -307,8 +307,8 @@ def t_bad_flag(s):
 
 def t_flag_without_encoding(s):
     st = raw_case(s, frame(gzip.compress(FIXTURE), flag=1))
-    check("compressed flag without grpc-encoding -> INTERNAL",
-           grpc_status(st) == INTERNAL and s.still_serves(), st)
+    check("compressed flag without grpc-encoding -> INVALID_ARGUMENT",
+           grpc_status(st) == INVALID_ARGUMENT and s.still_serves(), st)
 
 
 def t_unknown_encoding(s):

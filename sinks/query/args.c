@@ -1,5 +1,5 @@
 /*
- * query_args.c - the options of `lazybackend top|folded|flamegraph`: the usage text, the
+ * args.c - the options of `lazybackend top|folded|flamegraph`: the usage text, the
  * times --since and --until take (RFC3339, unix seconds, relative to now), and the checks
  * that refuse an option a command does not take.
  *
@@ -15,7 +15,11 @@
 
 #include "lib/buf.h"
 #include "lib/escape.h"
-#include "sinks/sqlite/internal.h"
+#include "sinks/query/query.h"
+
+const struct group_attr GROUP_EXECUTABLE = { "process.executable.name", { 0, 1, 2 } };
+const struct group_attr GROUP_CONTAINER = { "container.id", { 2, 1, 0 } };
+const struct group_attr GROUP_THREAD = { "thread.name", { 0, 1, 2 } };
 
 /* ---------- usage ---------- */
 
@@ -398,4 +402,26 @@ void q_record_cmdline(struct qopts *o, const char *command, int argc, char **arg
         ok = buf_putc(&o->cmdline, ' ') && esc_text(&o->cmdline, argv[i], strlen(argv[i]));
     if (!ok || !buf_putc(&o->cmdline, '\0'))
         buf_free(&o->cmdline);
+}
+
+void q_free_args(struct qopts *o)
+{
+    for (size_t i = 0; i < o->n_where; i++)
+        free((void *)o->where[i].key);
+    o->n_where = 0;
+    buf_free(&o->cmdline);
+}
+
+const struct group_attr *q_group_attr(const struct qopts *o)
+{
+    if (o->cmd != CMD_TOP)
+        return o->root;
+    switch (o->by) {
+    case BY_EXECUTABLE: return &GROUP_EXECUTABLE;
+    case BY_CONTAINER: return &GROUP_CONTAINER;
+    case BY_THREAD: return &GROUP_THREAD;
+    case BY_FUNCTION:
+    case BY_FRAME_TYPE: break;
+    }
+    return NULL;
 }

@@ -1,16 +1,19 @@
 /*
- * query_tables.c - the tables a query fills, in memory: interned strings (every name the
- * answer shows, once) and sums keyed by four integers (weights per stack and attribute sets,
- * then per stack and group).
+ * tables.c - the tables a query fills, in memory: interned strings (every name the answer
+ * shows, once), sums keyed by four integers (weights per stack and attribute sets, then per
+ * stack and group), and the result every store's reader fills with them (query.h).
  *
  * Both are open-addressing hash tables probed about once per scanned row, so a query costs
  * a hash probe per sample, and memory that grows with distinct stacks and names, never with
  * samples.
  */
+#include <assert.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/sqlite/internal.h"
+#include "lib/hash.h"
+#include "sinks/query/query.h"
 
 /* What the whole answer may hold in names and frames; far above any real profile. */
 #define MAX_NAMES ((size_t)1 << 30)
@@ -38,7 +41,7 @@ static bool strtab_grow(struct strtab *t)
         if (!t->slots[i])
             continue;
         const char *str = t->v[t->slots[i] - 1];
-        size_t j = (size_t)sqlstore_hash(str, strlen(str)) & (scap - 1);
+        size_t j = (size_t)hash64(str, strlen(str)) & (scap - 1);
         while (s[j])
             j = (j + 1) & (scap - 1);
         s[j] = t->slots[i];
@@ -53,7 +56,7 @@ uint32_t strtab_intern(struct strtab *t, const char *p, size_t n)
 {
     if ((t->n + 1) * 2 > t->scap && !strtab_grow(t))
         return NONE;
-    size_t j = (size_t)sqlstore_hash(p, n) & (t->scap - 1);
+    size_t j = (size_t)hash64(p, n) & (t->scap - 1);
     for (; t->slots[j]; j = (j + 1) & (t->scap - 1)) {
         const char *s = t->v[t->slots[j] - 1];
         if (strncmp(s, p, n) == 0 && s[n] == '\0')
@@ -92,7 +95,7 @@ void strtab_free(struct strtab *t)
 
 static size_t agg_slot(const int64_t k[4], size_t scap)
 {
-    return (size_t)sqlstore_hash(k, 4 * sizeof k[0]) & (scap - 1);
+    return (size_t)hash64(k, 4 * sizeof k[0]) & (scap - 1);
 }
 
 static bool agg_grow(struct aggtab *a)
@@ -141,4 +144,85 @@ void agg_free(struct aggtab *a)
     free(a->v);
     free(a->slots);
     memset(a, 0, sizeof *a);
+}
+
+/* ---------- the result ---------- */
+
+int qresult_fail(struct qresult *r, const char *fmt, ...)
+{
+    if (!r->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->err, sizeof r->err, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int qresult_oom(struct qresult *r)
+{
+    return qresult_fail(r, "out of memory");
+}
+
+int qresult_init(struct qresult *r, const struct qopts *o)
+{
+    if ((r->unknown_type = strtab_cstr(&r->names, "unknown")) == NONE ||
+        (r->root_type = strtab_cstr(&r->names, "\x01root")) == NONE ||
+        (r->unknown_group = strtab_cstr(&r->names, "[unknown]")) == NONE)
+        return qresult_oom(r);
+    for (size_t i = 0; i < o->n_frame_type; i++)
+        if ((r->frame_types[i] = strtab_cstr(&r->names, o->frame_type[i])) == NONE)
+            return qresult_oom(r);
+    return 0;
+}
+
+void qresult_free(struct qresult *r)
+{
+    strtab_free(&r->names);
+    free(r->frames);
+    free(r->stacks);
+    free(r->stack_frames);
+    agg_free(&r->items);
+    free(r->unit_type);
+    free(r->unit_unit);
+    r->frames = NULL;
+    r->stacks = NULL;
+    r->stack_frames = NULL;
+    r->unit_type = r->unit_unit = NULL;
+}
+
+int64_t qresult_add_frame(struct qresult *r, uint32_t name, uint32_t type)
+{
+    struct qframe *v = q_grow(r->frames, r->n_frames, &r->cap_frames, sizeof *v, 1024);
+    if (!v)
+        return qresult_oom(r);
+    r->frames = v;
+    r->frames[r->n_frames] = (struct qframe){ name, type };
+    return (int64_t)r->n_frames++;
+}
+
+int64_t qresult_begin_stack(struct qresult *r, const struct qopts *o)
+{
+    struct qstack *v = q_grow(r->stacks, r->n_stacks, &r->cap_stacks, sizeof *v, 1024);
+    if (!v)
+        return qresult_oom(r);
+    r->stacks = v;
+    r->stacks[r->n_stacks] = (struct qstack){ r->n_sf, 0, o->n_frame_type == 0 };
+    return (int64_t)r->n_stacks++;
+}
+
+int qresult_stack_push(struct qresult *r, const struct qopts *o, int64_t stack, uint32_t frame)
+{
+    assert(stack >= 0 && (size_t)stack + 1 == r->n_stacks && frame < r->n_frames);
+    uint32_t *v = q_grow(r->stack_frames, r->n_sf, &r->cap_sf, sizeof *v, 4096);
+    if (!v)
+        return qresult_oom(r);
+    r->stack_frames = v;
+    r->stack_frames[r->n_sf++] = frame;
+    struct qstack *s = &r->stacks[stack];
+    s->n++;
+    for (size_t i = 0; !s->type_ok && i < o->n_frame_type; i++)
+        if (r->frame_types[i] == r->frames[frame].type)
+            s->type_ok = true;
+    return 0;
 }

@@ -1,5 +1,5 @@
 /*
- * query_top.c - `lazybackend top`: the heaviest functions (or frame types, executables,
+ * top.c - `lazybackend top`: the heaviest functions (or frame types, executables,
  * containers, threads) as a table, with their self and total weight.
  *
  * Self counts where the entry is the leaf frame, total every stack it appears in, once per
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/sqlite/internal.h"
+#include "sinks/query/query.h"
 
 struct top_row {
     uint32_t key;
@@ -38,22 +38,22 @@ static int cmp_u32(const void *a, const void *b)
 }
 
 /* Adds one item's weight: self to its leaf's key, total once to each distinct key of the stack. */
-static int top_add_frames(struct q *q, const struct agg_entry *it, int64_t *self, int64_t *total,
+static int top_add_frames(const struct qopts *o, struct qresult *r, const struct agg_entry *it, int64_t *self, int64_t *total,
                           bool *seen, uint32_t **keys, size_t *kcap)
 {
-    const struct qstack *s = &q->stacks[it->k[0]];
-    bool by_type = q->o->by == BY_FRAME_TYPE;
+    const struct qstack *s = &r->stacks[it->k[0]];
+    bool by_type = o->by == BY_FRAME_TYPE;
     if (s->n == 0)
         return 0;
     if (s->n > *kcap) {
         uint32_t *v = realloc(*keys, s->n * sizeof *v);
         if (!v)
-            return qoom(q);
+            return qresult_oom(r);
         *keys = v;
         *kcap = s->n;
     }
     for (uint32_t i = 0; i < s->n; i++) {
-        const struct qframe *f = &q->frames[q->stack_frames[s->off + i]];
+        const struct qframe *f = &r->frames[r->stack_frames[s->off + i]];
         (*keys)[i] = by_type ? f->type : f->name;
     }
     self[(*keys)[0]] = sat_add(self[(*keys)[0]], it->w);
@@ -85,53 +85,54 @@ static double pct(int64_t part, int64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
-int q_out_top(struct q *q)
+int q_out_top(const struct qopts *o, struct qresult *r, FILE *out)
 {
-    size_t n = q->names.n;
+    size_t n = r->names.n;
     int64_t *self = calloc(n ? n : 1, sizeof *self), *total = calloc(n ? n : 1, sizeof *total);
     bool *seen = calloc(n ? n : 1, sizeof *seen);
     uint32_t *keys = NULL;
     size_t kcap = 0;
     struct top_row *rows = NULL;
+    const struct group_attr *group = q_group_attr(o);
     int rc = -1;
     if (!self || !total || !seen) {
-        qoom(q);
-        goto out;
+        qresult_oom(r);
+        goto done;
     }
-    for (size_t i = 0; i < q->items.n; i++) {
-        const struct agg_entry *it = &q->items.v[i];
-        if (q->group) {
+    for (size_t i = 0; i < r->items.n; i++) {
+        const struct agg_entry *it = &r->items.v[i];
+        if (group) {
             uint32_t g = (uint32_t)it->k[1];
             self[g] = sat_add(self[g], it->w);
             total[g] = sat_add(total[g], it->w);
             seen[g] = true;
-        } else if (top_add_frames(q, it, self, total, seen, &keys, &kcap) != 0) {
-            goto out;
+        } else if (top_add_frames(o, r, it, self, total, seen, &keys, &kcap) != 0) {
+            goto done;
         }
     }
     size_t nr = 0;
     rows = malloc((n ? n : 1) * sizeof *rows);
     if (!rows) {
-        qoom(q);
-        goto out;
+        qresult_oom(r);
+        goto done;
     }
     for (size_t i = 0; i < n; i++)
         if (seen[i])
-            rows[nr++] = (struct top_row){ (uint32_t)i, self[i], total[i], q->o->total ? total[i] : self[i],
-                                           q->o->total ? self[i] : total[i], q->names.v[i] };
+            rows[nr++] = (struct top_row){ (uint32_t)i, self[i], total[i], o->total ? total[i] : self[i],
+                                           o->total ? self[i] : total[i], r->names.v[i] };
     qsort(rows, nr, sizeof *rows, cmp_top);
-    printf("# %" PRIu64 " samples, weight %lld", q->n_samples, (long long)q->total_w);
-    if (q->unit_type)
-        printf(" (%s/%s)", q->unit_type, q->unit_unit);
-    else if (q->any_unit)
-        printf(" (mixed sample types: choose one with --sample-type)");
-    printf(", heaviest %s first\n", q->o->total ? "total" : "self");
-    printf("%12s %7s %12s %7s  %s\n", "SELF", "SELF%", "TOTAL", "TOTAL%", by_heading(q->o->by));
-    for (size_t i = 0; i < nr && (q->o->limit == 0 || i < q->o->limit); i++)
-        printf("%12lld %6.2f%% %12lld %6.2f%%  %s\n", (long long)rows[i].self, pct(rows[i].self, q->total_w),
-               (long long)rows[i].total, pct(rows[i].total, q->total_w), q->names.v[rows[i].key]);
+    fprintf(out, "# %" PRIu64 " samples, weight %lld", r->n_samples, (long long)r->total_w);
+    if (r->unit_type)
+        fprintf(out, " (%s/%s)", r->unit_type, r->unit_unit);
+    else if (r->any_unit)
+        fprintf(out, " (mixed sample types: choose one with --sample-type)");
+    fprintf(out, ", heaviest %s first\n", o->total ? "total" : "self");
+    fprintf(out, "%12s %7s %12s %7s  %s\n", "SELF", "SELF%", "TOTAL", "TOTAL%", by_heading(o->by));
+    for (size_t i = 0; i < nr && (o->limit == 0 || i < o->limit); i++)
+        fprintf(out, "%12lld %6.2f%% %12lld %6.2f%%  %s\n", (long long)rows[i].self, pct(rows[i].self, r->total_w),
+               (long long)rows[i].total, pct(rows[i].total, r->total_w), r->names.v[rows[i].key]);
     rc = 0;
-out:
+done:
     free(self);
     free(total);
     free(seen);

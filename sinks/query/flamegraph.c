@@ -21,7 +21,8 @@
 
 #include "lib/buf.h"
 #include "lib/escape.h"
-#include "sinks/sqlite/internal.h"
+#include "lib/hash.h"
+#include "sinks/query/query.h"
 
 #define ROW 16          /* pixels per stack depth */
 #define TOP 66          /* title, subtitle, buttons */
@@ -165,7 +166,7 @@ static void xml_text(FILE *out, const char *s, struct buf *tmp)
 /* The colour of a frame: a hue per frame type, a shade per name. */
 static void frame_color(const char *type, const char *name, int rgb[3])
 {
-    double v = (double)(sqlstore_hash(name, strlen(name)) >> 11) / (double)(1ull << 53);
+    double v = (double)(hash64(name, strlen(name)) >> 11) / (double)(1ull << 53);
     if (type[0] == '\x01') {                              /* a root frame added by --root */
         rgb[0] = 150 + (int)(40 * v); rgb[1] = 140 + (int)(40 * v); rgb[2] = 210 + (int)(40 * v);
     } else if (!strcmp(type, "kernel")) {
