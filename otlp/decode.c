@@ -529,7 +529,7 @@ int otlp_encode_profiles_response(const struct otlp_result *res, struct buf *out
 {
     opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceResponse resp;
     memset(&resp, 0, sizeof resp);
-    if (res->rejected_profiles || res->rejected_samples) {
+    if (res->rejected_profiles || res->rejected_samples || res->rejected_whole) {
         resp.has_partial_success = true;
         /* A profile that lost samples counts as rejected: partial_success has no finer unit. */
         resp.partial_success.rejected_profiles = (int64_t)res->rejected_profiles;

@@ -495,8 +495,10 @@ static void out_frame_details(struct out *o, const struct lb_frame *f)
         bool first = true;
         OUT_LIT(o, "    Location: ");
         out_attr_items(o, f->location_attrs, f->type, &first);
+        if (f->is_folded && !first)
+            OUT_LIT(o, ", ");
         if (f->is_folded)
-            OUT_LIT(o, first ? "IsFolded: true" : ", IsFolded: true");
+            OUT_LIT(o, "IsFolded: true");
         out_c(o, '\n');
     }
     if (f->system_name.n || f->start_line) {
