@@ -74,6 +74,9 @@ struct h2_server_config {
     unsigned max_connections;
     unsigned max_concurrent_streams;  /* per connection, announced in SETTINGS */
     unsigned idle_timeout_ms;     /* close a connection idle this long (0 = never) */
+    struct commit *commit;        /* lib/commit.h: while a commit is pending, replies are held;
+                                   * when it fails, the connections holding them are closed
+                                   * unanswered. NULL: replies go out at once. */
 };
 
 /* A reply's outcome, as the shutdown summary and /metrics count replies. From a gRPC status
