@@ -22,6 +22,7 @@
 #include "cmd/args.h"
 #include "cmd/options.h"
 #include "lib/log.h"
+#include "otlp/check.h"
 #include "otlp/detect.h"
 #include "sinks/filter.h"
 
@@ -38,6 +39,8 @@ static void usage(FILE *out)
 "                                            see `lazybackend top --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
+"       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"
+"                                            see `lazybackend check --help`)\n"
 "\n"
 "Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
 "every sample as a resolved stack, exactly as it was sent.\n"
@@ -86,6 +89,7 @@ static void usage(FILE *out)
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
 "  --max-connections N          concurrent connections (default 1024)\n"
+"  --max-connections-per-ip N   from one IPv4 address or IPv6 /64 (default 128)\n"
 "  --max-concurrent-streams N   per connection (default 100)\n"
 "  --idle-timeout SECONDS       close idle connections after this (default 300, 0 = never)\n"
 "  --request-timeout SECONDS    a request must arrive whole within this, or it is cut off\n"
@@ -96,6 +100,12 @@ static void usage(FILE *out)
 "  --proto-version VERSION      proto layout of the requests: auto (default: detected per\n"
 "                               request from how fields are encoded), v1.11 (= v1.10), v1.9,\n"
 "                               v1.8, v1.7. A pinned layout is still checked against the wire.\n"
+"  --check off|log|strict       conformance checks of every profiles request (docs/check.md):\n"
+"                               off (default); log: log each request's verdict and count it in\n"
+"                               /metrics; strict: also reject a request with findings (partial\n"
+"                               success: all its profiles rejected, the findings as the message)\n"
+"  --check-groups LIST          the rule groups --check applies: core, sample-shape, duplicates,\n"
+"                               orphans, strict, default, all; -NAME removes one (default: default)\n"
 "  --detect                     decode: print each request's detected layout and the evidence\n"
 "                               instead of its samples; exit 1 if a request fits no layout\n"
 "  --input-format auto|proto|json  decode: what FILE holds (default auto: JSON when it starts\n"
@@ -304,6 +314,8 @@ static bool parse_server_option(struct args *a, struct config *cfg)
         cfg->max_inflight_bytes = opt_size(a, 1024, SIZE_MAX);
     } else if (opt(a, "--max-connections")) {
         cfg->max_connections = opt_uint(a, 1, 1000000);
+    } else if (opt(a, "--max-connections-per-ip")) {
+        cfg->max_connections_per_ip = opt_uint(a, 1, 1000000);
     } else if (opt(a, "--max-concurrent-streams")) {
         cfg->max_concurrent_streams = opt_uint(a, 1, 100000);
     } else if (opt(a, "--idle-timeout")) {
@@ -325,6 +337,15 @@ static bool parse_decoder_option(struct args *a, struct config *cfg)
         const char *v = opt_value(a);
         cfg->proto_version = otlp_layout_find(v);
         if (!cfg->proto_version && strcmp(v, "auto") != 0)
+            bad_value(a, v);
+    } else if (opt(a, "--check")) {
+        static const char *const modes[] = { "off", "log", "strict" };
+        static const enum serve_check mode_values[] = { SERVE_CHECK_OFF, SERVE_CHECK_LOG, SERVE_CHECK_STRICT };
+        cfg->check = mode_values[opt_choice(a, modes, 3)];
+    } else if (opt(a, "--check-groups")) {
+        const char *v = opt_value(a);
+        char err[256];
+        if (!check_groups_parse(v, &cfg->check_groups, err, sizeof err))
             bad_value(a, v);
     } else if (flag(a, "--detect")) {
         cfg->detect_only = true;
@@ -438,11 +459,13 @@ void config_defaults(struct config *cfg)
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;
     cfg->max_connections = 1024;
+    cfg->max_connections_per_ip = 128;
     cfg->max_concurrent_streams = 100;
     cfg->idle_timeout_ms = 300 * 1000;
     cfg->shutdown_timeout_ms = 10 * 1000;
     cfg->format = STDOUT_FORMAT_TEXT;
     cfg->limits.max_stack_depth = OTLP_DEFAULT_MAX_STACK_DEPTH;
+    cfg->check_groups = CHECK_GROUPS_DEFAULT;
     cfg->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
     clickhouse_sink_defaults(&cfg->clickhouse);
     cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");

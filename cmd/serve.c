@@ -113,6 +113,7 @@ static struct h2_server_config port_config(const struct app *app, const char *ad
         .max_message_size = app->cfg.max_message_size,
         .max_inflight_bytes = app->cfg.max_inflight_bytes,
         .max_connections = app->cfg.max_connections,
+        .max_connections_per_ip = app->cfg.max_connections_per_ip,
         .max_concurrent_streams = app->cfg.max_concurrent_streams,
         .idle_timeout_ms = app->cfg.idle_timeout_ms,
         .commit = app->commit,

@@ -302,6 +302,7 @@ static int on_message_complete(http_parser *p)
     struct h2_conn *c = h->conn;
     h->message_done = true;
     c->request_started = 0;
+    progress_made(c);   /* a whole request */
     h->keep_alive = h->keep_alive && http_should_keep_alive(p) != 0;
     if (!h->upgrade_h2c) {
         http_exchange_finish(&h->ex);

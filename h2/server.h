@@ -77,6 +77,7 @@ struct h2_server_config {
     struct commit *commit;        /* lib/commit.h: while a commit is pending, replies are held;
                                    * when it fails, the connections holding them are closed
                                    * unanswered. NULL: replies go out at once. */
+    unsigned max_connections_per_ip;  /* from one IPv4 address or IPv6 /64 (0 = 128) */
 };
 
 /* A reply's outcome, as the shutdown summary and /metrics count replies. From a gRPC status
@@ -97,6 +98,13 @@ struct h2_stats {
     uint64_t bytes_received;
     uint64_t calls_abandoned;   /* part of calls_failed: the client left before the reply */
     uint64_t requests_timed_out;   /* HTTP/1.1 requests cut off by the request timeout */
+    /* Connections that made no progress (docs/receiving.md): */
+    uint64_t connections_refused_per_ip;   /* max_connections_per_ip open, none evictable */
+    uint64_t connections_evicted;          /* closed to make room for a newcomer */
+    uint64_t setup_timeouts;        /* no HTTP/2 preface and SETTINGS within the request timeout */
+    uint64_t idle_closed;           /* no progress for idle_timeout_ms */
+    uint64_t goaway_pings;          /* GOAWAY ENHANCE_YOUR_CALM: too many PINGs */
+    uint64_t goaway_no_progress;    /* GOAWAY ENHANCE_YOUR_CALM: too many frames without progress */
 };
 
 /* ---- HTTP routes (H2_SERVER_HTTP) ----

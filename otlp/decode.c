@@ -105,6 +105,36 @@ static bool on_sample(void *ctx, pb_ref_t el)
 
 /* ---------- profiles, scopes, resources ---------- */
 
+/* What v1.7 and v1.8 profiles carry beside the common fields: every sample type with the
+ * default's index (v1.7), and comments. Later layouts have one sample type, listed alone. */
+static bool profile_lists(struct otlp_decoder *d, const struct raw_profile *rp, struct lb_profile *p)
+{
+    VEC_RESET(d->sample_types);
+    VEC_RESET(d->comments);
+    const struct raw_value_type *vt = d->raw_sample_types.n ? d->raw_sample_types.v : &rp->sample_type;
+    size_t n_vt = d->raw_sample_types.n ? d->raw_sample_types.n : 1;
+    if (!VEC_RESERVE(d->sample_types, n_vt) || !VEC_RESERVE(d->comments, d->comment_idx.n))
+        return otlp_out_of_memory(&d->rep);
+    for (size_t i = 0; i < n_vt; i++) {
+        struct lb_value_type *t = &d->sample_types.v[i];
+        t->aggregation_temporality = vt[i].aggregation_temporality;
+        if (!dec_string_at(d, vt[i].type_strindex, "sample_type type_strindex", &t->type) ||
+            !dec_string_at(d, vt[i].unit_strindex, "sample_type unit_strindex", &t->unit))
+            return false;
+    }
+    d->sample_types.n = n_vt;
+    for (size_t i = 0; i < d->comment_idx.n; i++)
+        if (!dec_string_at(d, d->comment_idx.v[i], "comment_strindices", &d->comments.v[i]))
+            return false;
+    d->comments.n = d->comment_idx.n;
+    p->sample_types = d->sample_types.v;
+    p->n_sample_types = d->sample_types.n;
+    p->default_sample_type_index = rp->default_sample_type_index;
+    p->comments = d->comments.v;
+    p->n_comments = d->comments.n;
+    return true;
+}
+
 static bool profile_header(struct otlp_decoder *d, const struct raw_profile *rp)
 {
     struct lb_profile *p = &d->profile;
@@ -120,12 +150,15 @@ static bool profile_header(struct otlp_decoder *d, const struct raw_profile *rp)
     p->dropped_attributes_count = rp->dropped_attributes_count;
     p->original_payload_format = (lb_str){ (const char *)rp->original_payload_format.p, rp->original_payload_format.n };
     p->original_payload_len = rp->original_payload.n;
+    p->sample_aggregation_temporality = rp->sample_type.aggregation_temporality;
+    p->period_aggregation_temporality = rp->period_type.aggregation_temporality;
     VEC_RESET(d->profile_attrs);
     if (!dec_string_at(d, rp->sample_type.type_strindex, "sample_type type_strindex", &p->sample_type) ||
         !dec_string_at(d, rp->sample_type.unit_strindex, "sample_type unit_strindex", &p->sample_unit) ||
         !dec_string_at(d, rp->period_type.type_strindex, "period_type type_strindex", &p->period_type) ||
         !dec_string_at(d, rp->period_type.unit_strindex, "period_type unit_strindex", &p->period_unit) ||
-        !dec_attributes_at(d, rp->attribute_indices, &d->profile_attrs))
+        !dec_attributes_at(d, rp->attribute_indices, &d->profile_attrs) ||
+        !profile_lists(d, rp, p))
         return false;
     p->attrs = (struct lb_attrs){ d->profile_attrs.v, d->profile_attrs.n };
     return true;
@@ -139,8 +172,12 @@ static bool on_profile(void *ctx, pb_ref_t el)
     memset(&rp, 0, sizeof rp);
     VEC_RESET(d->attr_idx);
     VEC_RESET(d->profile_locs);
+    VEC_RESET(d->raw_sample_types);
+    VEC_RESET(d->comment_idx);
     rp.attribute_indices = &d->attr_idx;
     rp.location_indices = layout_has_stacks(d->layout) ? NULL : &d->profile_locs;
+    rp.sample_types = &d->raw_sample_types;
+    rp.comment_strindices = &d->comment_idx;
     d->rep.depth = 3;
     d->rep.at[AT_SAMPLE] = 0;
     pbref_open_ref(&s, el);
@@ -237,6 +274,53 @@ static bool on_resource_attribute(void *ctx, pb_ref_t el)
     return push_key_value(d, el, &d->resource_attrs, "resource attribute");
 }
 
+static bool push_entity_key(strvec *v, pb_ref_t el)
+{
+    return VEC_PUSH(*v, ((lb_str){ (const char *)el.p, el.n }));
+}
+
+static bool on_entity_id_key(void *ctx, pb_ref_t el)
+{
+    struct otlp_decoder *d = ctx;
+    return push_entity_key(&d->entity_id_keys, el) || otlp_out_of_memory(&d->rep);
+}
+
+static bool on_entity_description_key(void *ctx, pb_ref_t el)
+{
+    struct otlp_decoder *d = ctx;
+    return push_entity_key(&d->entity_description_keys, el) || otlp_out_of_memory(&d->rep);
+}
+
+/* An EntityRef of the resource. Its keys' positions in the key vectors are kept in place of the
+ * pointers (the vectors may still move) until entity_refs_done. */
+static bool on_entity_ref(void *ctx, pb_ref_t el)
+{
+    struct otlp_decoder *d = ctx;
+    struct raw_entity_ref re;
+    struct pbref_stream s;
+    size_t id0 = d->entity_id_keys.n, desc0 = d->entity_description_keys.n;
+    pbref_open_ref(&s, el);
+    if (!raw_entity_ref(&s.is, on_entity_id_key, on_entity_description_key, d, &re))
+        return otlp_malformed(&d->rep, "entity_ref", &s.is);
+    struct lb_entity_ref er = {
+        { (const char *)re.schema_url.p, re.schema_url.n }, { (const char *)re.type.p, re.type.n },
+        NULL, d->entity_id_keys.n - id0, NULL, d->entity_description_keys.n - desc0,
+    };
+    er.id_keys = (const lb_str *)(uintptr_t)id0;
+    er.description_keys = (const lb_str *)(uintptr_t)desc0;
+    return VEC_PUSH(d->entity_refs, er) || otlp_out_of_memory(&d->rep);
+}
+
+static void entity_refs_done(struct otlp_decoder *d)
+{
+    for (size_t i = 0; i < d->entity_refs.n; i++) {
+        struct lb_entity_ref *er = &d->entity_refs.v[i];
+        er->id_keys = er->n_id_keys ? d->entity_id_keys.v + (uintptr_t)er->id_keys : NULL;
+        er->description_keys = er->n_description_keys
+            ? d->entity_description_keys.v + (uintptr_t)er->description_keys : NULL;
+    }
+}
+
 static bool on_resource_profiles(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
@@ -244,6 +328,10 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
     struct pbref_stream s;
     memset(&rp, 0, sizeof rp);
     VEC_RESET(d->resource_attrs);
+    VEC_RESET(d->entity_refs);
+    VEC_RESET(d->entity_id_keys);
+    VEC_RESET(d->entity_description_keys);
+    rp.entity_ref = on_entity_ref;
     d->rep.depth = 1;
     d->rep.at[AT_SCOPE] = 0;
     d->skip_resource = false;
@@ -251,6 +339,8 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
     pbref_open_ref(&s, el);
     if (!raw_resource_profiles(&s.is, on_resource_attribute, NULL, d, &rp))
         return otlp_malformed(&d->rep, "resource_profiles", &s.is);
+    entity_refs_done(d);
+    rp.entity_ref = NULL;
     if (d->skip_resource)
         otlp_note_first(&d->rep, d->rep.why);
     struct lb_resource *r = &d->resource;
@@ -259,6 +349,8 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
     r->attrs = (struct lb_attrs){ d->resource_attrs.v, d->resource_attrs.n };
     r->dropped_attributes_count = rp.dropped_attributes_count;
     r->schema_url = (lb_str){ (const char *)rp.schema_url.p, rp.schema_url.n };
+    r->entity_refs = d->entity_refs.v;
+    r->n_entity_refs = d->entity_refs.n;
     bool emit = !d->skip_resource;
     if (emit)
         OTLP_EMIT(d->out, resource_begin, r);
@@ -414,6 +506,14 @@ void otlp_decoder_free(struct otlp_decoder *d)
     VEC_FREE(d->profile_attrs);
     VEC_FREE(d->sample_attrs);
     VEC_FREE(d->frames);
+    VEC_FREE(d->raw_sample_types);
+    VEC_FREE(d->sample_types);
+    VEC_FREE(d->comment_idx);
+    VEC_FREE(d->comments);
+    VEC_FREE(d->entity_refs);
+    VEC_FREE(d->entity_id_keys);
+    VEC_FREE(d->entity_description_keys);
+    dec_free_memos(d);
     free(d);
 }
 
@@ -428,7 +528,7 @@ int otlp_encode_profiles_response(const struct otlp_result *res, struct buf *out
 {
     opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceResponse resp;
     memset(&resp, 0, sizeof resp);
-    if (res->rejected_profiles || res->rejected_samples) {
+    if (res->rejected_profiles || res->rejected_samples || res->rejected_whole) {
         resp.has_partial_success = true;
         /* A profile that lost samples counts as rejected: partial_success has no finer unit. */
         resp.partial_success.rejected_profiles = (int64_t)res->rejected_profiles;

@@ -24,8 +24,10 @@ enum { UNRESOLVED = 0, RESOLVED = 1, INVALID = 2 };
 struct attr_memo { uint8_t state; struct lb_attr attr; };
 struct mapping_memo {
     uint8_t state;
+    uint8_t flags;                /* LB_MAPPING_HAS_* (v1.7) */
     lb_str file, build_id, build_id_kind;
     uint64_t start, limit, offset;
+    struct lb_attrs attrs;        /* in the attribute arena */
 };
 struct location_memo { uint8_t state; uint32_t first, count; };
 /* A stack resolved once: its frames, copied in order into stack_pool. Only successes are
@@ -34,6 +36,20 @@ struct stack_memo { uint8_t state; uint32_t first, count; };
 
 typedef VEC(struct lb_attr) attrvec;
 typedef VEC(struct lb_frame) framevec;
+typedef VEC(lb_str) strvec;
+
+/* Attribute lists that frames point to (a location's, a mapping's) for the whole request: kept
+ * in blocks that never move, so a pointer taken early stays valid while later lists are added.
+ * The blocks are reused by the next request. */
+struct attr_block {
+    struct attr_block *next;
+    size_t n, cap;
+    struct lb_attr v[];
+};
+struct attr_arena { struct attr_block *head, *cur; };
+
+/* v1.7's attribute_units, sorted by key for lookups (built on first use in a request). */
+struct unit_entry { lb_str key, unit; };
 
 struct otlp_decoder {
     struct otlp_limits limits;
@@ -50,6 +66,9 @@ struct otlp_decoder {
     framevec frame_pool;          /* frames of resolved locations */
     framevec stack_pool;          /* frames of resolved stacks, leaf first */
     struct location_memo null_location;
+    struct attr_arena arena;      /* location and mapping attribute lists */
+    VEC(struct unit_entry) units;
+    bool units_ready;             /* units holds this request's attribute_units */
 
     /* scratch, reset per use */
     ivec attr_idx, loc_idx, stack_locs;
@@ -59,6 +78,14 @@ struct otlp_decoder {
     linevec lines;
     attrvec resource_attrs, scope_attrs, profile_attrs, sample_attrs;
     framevec frames;
+    vtvec raw_sample_types;       /* the current profile's sample types, as sent */
+    VEC(struct lb_value_type) sample_types;
+    ivec comment_idx;
+    strvec comments;
+    /* the current resource's entity refs: their keys are pushed to two vectors while the
+     * resource is read, and the refs point into them once it is done */
+    VEC(struct lb_entity_ref) entity_refs;
+    strvec entity_id_keys, entity_description_keys;
 
     /* the request being decoded */
     struct otlp_consumer out;
@@ -84,5 +111,6 @@ bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
                        const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id);
 /* Sizes and clears the memo tables for the dictionary just read; false: out of memory. */
 bool dec_prepare_memos(struct otlp_decoder *d);
+void dec_free_memos(struct otlp_decoder *d);
 
 #endif

@@ -103,7 +103,9 @@ bool raw_resource_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn 
     opentelemetry_proto_profiles_v1development_ResourceProfiles rp;
     struct raw_each attr_each, scope_each;
     memset(&rp, 0, sizeof rp);
+    struct raw_each entity_each;
     raw_set_each(&rp.resource.attributes, &attr_each, attribute, ctx);
+    raw_set_each(&rp.resource.entity_refs, &entity_each, out->entity_ref, ctx);
     raw_set_each(&rp.scope_profiles, &scope_each, scope_profiles, ctx);
     if (!pb_decode_ex(is, opentelemetry_proto_profiles_v1development_ResourceProfiles_fields, &rp, PB_DECODE_NOINIT))
         return false;
@@ -128,6 +130,27 @@ bool raw_scope_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn pro
     out->dropped_attributes_count = sp.scope.dropped_attributes_count;
     out->schema_url = sp.schema_url;
     return true;
+}
+
+/* A singular string held in a pb_callback_t (EntityRef's fields): its bytes, as a reference. */
+static bool keep_ref(void *ctx, pb_ref_t el)
+{
+    *(pb_ref_t *)ctx = el;
+    return true;
+}
+
+bool raw_entity_ref(pb_istream_t *is, raw_each_fn id_key, raw_each_fn description_key, void *ctx,
+                    struct raw_entity_ref *out)
+{
+    opentelemetry_proto_common_v1_EntityRef er;
+    struct raw_each schema_each, type_each, id_each, desc_each;
+    memset(&er, 0, sizeof er);
+    memset(out, 0, sizeof *out);
+    raw_set_each(&er.schema_url, &schema_each, keep_ref, &out->schema_url);
+    raw_set_each(&er.type, &type_each, keep_ref, &out->type);
+    raw_set_each(&er.id_keys, &id_each, id_key, ctx);
+    raw_set_each(&er.description_keys, &desc_each, description_key, ctx);
+    return pb_decode_ex(is, opentelemetry_proto_common_v1_EntityRef_fields, &er, PB_DECODE_NOINIT);
 }
 
 bool raw_each_array_value(pb_istream_t *is, raw_each_fn fn, void *ctx)

@@ -13,7 +13,7 @@
  *  - a singular int32/uint32 whose varint does not fit is an error ("integer too large"),
  *    an element of a repeated int32 is truncated;
  *  - a singular message that occurs twice is merged; unknown fields are skipped (detection
- *    has already refused any field its layout does not have).
+ *    has recorded them, otlp/detect.h).
  * The detector has walked the request before it is decoded, so the errors below are a second
  * line of defence: they make a hostile request malformed, never a crash.
  */
@@ -92,14 +92,17 @@ static bool push_scalars(struct decoding *dc, const struct wfield *f, void *vec,
     return true;
 }
 
-/* v1.7's repeated sample_type: the first entries are kept, the count goes on. */
+/* v1.7's repeated sample_type: every entry goes to the caller's vector (when it gave one);
+ * the first is kept aside, the default when none is named. */
 static bool push_value_type(struct decoding *dc, struct raw_profile *rp, const uint8_t *val, size_t len)
 {
-    struct raw_value_type vt = { 0, 0 };
+    struct raw_value_type vt = { 0, 0, 0 };
     if (!decode_message(dc, WM_VALUE_TYPE, val, len, &vt))
         return false;
-    if (rp->n_sample_types < sizeof rp->sample_types / sizeof rp->sample_types[0])
-        rp->sample_types[rp->n_sample_types] = vt;
+    if (rp->n_sample_types == 0)
+        rp->sample_type = vt;
+    if (rp->sample_types && !VEC_PUSH(*rp->sample_types, vt))
+        return fail(dc, "out of memory");
     if (rp->n_sample_types < SIZE_MAX)
         rp->n_sample_types++;
     return true;
@@ -141,6 +144,7 @@ static bool store(struct decoding *dc, const struct wfield *f, void *out, unsign
         *MEMBER(uint32_t, out, f->off) = (uint32_t)v;
         return true;
     case D_U64: *MEMBER(uint64_t, out, f->off) = v; return true;
+    case D_BOOL: *MEMBER(bool, out, f->off) = v != 0; return true;
     case D_I64: *MEMBER(int64_t, out, f->off) = (int64_t)v; return true;
     case D_REF: *MEMBER(pb_ref_t, out, f->off) = (pb_ref_t){ val, len }; return true;
     case D_PUSH_I32:
@@ -244,12 +248,10 @@ bool layout_profile(const struct otlp_layout *layout, pb_istream_t *is, struct r
     }
     if (!decode_stream(layout, WM_PROFILE, is, out, NULL))
         return false;
-    size_t kept = sizeof out->sample_types / sizeof out->sample_types[0];
-    if (out->n_sample_types < kept)
-        kept = out->n_sample_types;
-    if (kept > 0) {   /* v1.7: the default one of the repeated sample types */
-        int32_t pick = out->default_sample_type_index;
-        out->sample_type = out->sample_types[pick >= 0 && (size_t)pick < kept ? (size_t)pick : 0];
+    int32_t pick = out->default_sample_type_index;   /* v1.7: the default of the sample types */
+    if (out->sample_types && out->n_sample_types > 0) {
+        size_t n = out->sample_types->n;
+        out->sample_type = out->sample_types->v[pick >= 0 && (size_t)pick < n ? (size_t)pick : 0];
     }
     return true;
 }

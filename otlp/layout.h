@@ -30,7 +30,7 @@ typedef VEC(uint64_t) u64vec;
  * request size limit keeps offsets below 4 GiB. */
 enum dict_table {
     DICT_MAPPING, DICT_LOCATION, DICT_FUNCTION, DICT_LINK, DICT_STRING, DICT_ATTRIBUTE,
-    DICT_STACK, DICT_TABLES
+    DICT_STACK, DICT_ATTRIBUTE_UNIT /* v1.7 */, DICT_TABLES
 };
 struct dict_ref { uint32_t off, len; };
 typedef VEC(struct dict_ref) dictrefvec;
@@ -39,7 +39,9 @@ struct dict_tables {
     dictrefvec t[DICT_TABLES];
 };
 
-struct raw_value_type { int32_t type_strindex, unit_strindex; };
+/* aggregation_temporality: v1.7 and v1.8 only (0 elsewhere). */
+struct raw_value_type { int32_t type_strindex, unit_strindex, aggregation_temporality; };
+typedef VEC(struct raw_value_type) vtvec;
 
 struct raw_profile {
     struct raw_value_type sample_type, period_type;
@@ -50,9 +52,11 @@ struct raw_profile {
     ivec *attribute_indices;        /* filled by the layout (caller provides, reset) */
     ivec *location_indices;         /* v1.7 only: Profile.location_indices, which its samples
                                      * slice (caller provides, reset); untouched by others */
-    /* v1.7: sample_type is repeated and sample_type[default_sample_type_index] is the one
-     * shown (the first when that index is out of range or past the first 8 entries). */
-    struct raw_value_type sample_types[8];
+    ivec *comment_strindices;       /* v1.7, v1.8 (caller provides, reset; NULL: not read) */
+    /* v1.7: sample_type is repeated (every entry lands in sample_types, caller-provided, may be
+     * NULL) and sample_type[default_sample_type_index] is the one shown in sample_type (the
+     * first when that index is out of range). */
+    vtvec *sample_types;
     size_t n_sample_types;
     int32_t default_sample_type_index;
 };
@@ -77,6 +81,7 @@ struct raw_location {
     uint64_t address;
     linevec *lines;
     ivec *attribute_indices;
+    bool is_folded;                 /* v1.7 */
 };
 
 struct raw_function { int32_t name_strindex, system_name_strindex, filename_strindex; int64_t start_line; };
@@ -85,6 +90,7 @@ struct raw_mapping {
     uint64_t memory_start, memory_limit, file_offset;
     int32_t filename_strindex;
     ivec *attribute_indices;
+    bool has_functions, has_filenames, has_line_numbers, has_inline_frames;   /* v1.7 */
 };
 
 struct raw_link { pb_ref_t trace_id, span_id; };
@@ -107,6 +113,9 @@ struct raw_attribute {
     struct raw_value value;
     int32_t unit_strindex;
 };
+
+/* v1.7's attribute_units entry: the unit of every attribute with that key. */
+struct raw_attribute_unit { int32_t attribute_key_strindex, unit_strindex; };
 
 /* Called for each element of a repeated field, with the element's encoded bytes. */
 typedef bool (*raw_each_fn)(void *ctx, pb_ref_t element);
@@ -150,7 +159,7 @@ bool layout_profile(const struct otlp_layout *layout, pb_istream_t *is, struct r
 bool layout_sample(const struct otlp_layout *layout, pb_istream_t *is, struct raw_sample *out);
 
 /* One entry of dictionary table `t` (not DICT_STRING) into its raw struct: raw_stack,
- * raw_location, raw_function, raw_mapping, raw_link or raw_attribute. */
+ * raw_location, raw_function, raw_mapping, raw_link, raw_attribute or raw_attribute_unit. */
 bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istream_t *is, void *out);
 
 /* ---- Envelope messages, identical in every layout (envelope.c, nanopb's descriptors) ---- */
@@ -176,6 +185,7 @@ struct raw_resource_profiles {
     pb_ref_t schema_url;
     uint32_t dropped_attributes_count;   /* of the Resource */
     bool has_resource;
+    raw_each_fn entity_ref;              /* in: each Resource.entity_refs element (NULL: skipped) */
 };
 /* NULL callbacks skip their field; each callback gets one element's encoded bytes. */
 bool raw_resource_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn scope_profiles,
@@ -187,6 +197,12 @@ struct raw_scope_profiles {
 };
 bool raw_scope_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn profiles,
                         void *ctx, struct raw_scope_profiles *out);
+
+/* An EntityRef (common.proto): its strings, and each of its id_keys / description_keys handed
+ * to `id_key` / `description_key` (NULL: skipped). */
+struct raw_entity_ref { pb_ref_t schema_url, type; };
+bool raw_entity_ref(pb_istream_t *is, raw_each_fn id_key, raw_each_fn description_key, void *ctx,
+                    struct raw_entity_ref *out);
 
 /* Walks ArrayValue.values (each an AnyValue) or KeyValueList.values (each a KeyValue). */
 bool raw_each_array_value(pb_istream_t *is, raw_each_fn fn, void *ctx);

@@ -7,8 +7,8 @@
  * by hand, independently of the nanopb descriptors, because they also say what a field
  * *means* (its name), which is how detect.c compares two layouts that both fit a request. A
  * message that did not change between layouts is one table shared by them; a field with no
- * destination is checked by detection and skipped by the decoder (the view has no place for
- * it: v1.7's attribute_units, is_folded, has_functions...).
+ * destination is checked by detection and skipped by the decoder: only the envelope's, which
+ * envelope.c reads with nanopb. Every other field has a place in the view (otlp/view.h).
  *
  * To add a layout: write the tables of the messages it changed, a struct wire_schema that
  * picks its message tables, a struct otlp_layout, and its place in otlp_layouts (newest first).
@@ -30,10 +30,10 @@
 #define F_RBYTES(n)  { W_BYTES, 0, R_NONE, true, n, D_NONE, 0, 0 }
 #define F_MSG(m, n)  { W_MSG, m, R_NONE, false, n, D_NONE, 0, 0 }
 #define F_RMSG(m, n) { W_MSG, m, R_NONE, true, n, D_NONE, 0, 0 }
-#define F_PVARINT(n) { W_PVARINT, 0, R_NONE, true, n, D_NONE, 0, 0 }
 
 /* Fields read into member `m` of raw struct `st`. */
 #define F_INT(n, d, st, m)      { W_VARINT, 0, R_NONE, false, n, d, AT(st, m), 0 }
+#define F_BOOL(n, st, m)        { W_VARINT, 0, R_NONE, false, n, D_BOOL, AT(st, m), 0 }
 #define F_OPT(n, st, m, flag)   { W_VARINT, 0, R_NONE, false, n, D_I32_OPT, AT(st, m), AT(st, flag) }
 #define F_FIXED(n, st, m)       { W_I64, 0, R_NONE, false, n, D_U64, AT(st, m), 0 }
 #define F_REF(n, st, m)         { W_BYTES, 0, R_NONE, false, n, D_REF, AT(st, m), 0 }
@@ -97,14 +97,15 @@ static const struct wmsg_desc dictionary_v1_8 = { "ProfilesDictionary", { DICTIO
     [7] = F_TABLE(WM_STACK, "stack_table", DICT_STACK) } };
 static const struct wmsg_desc dictionary_v1_7 = { "ProfilesDictionary", { DICTIONARY_FIELDS,
     [6] = F_TABLE(WM_KEY_VALUE, "attribute_table", DICT_ATTRIBUTE),
-    [7] = F_RMSG(WM_ATTRIBUTE_UNIT, "attribute_units") } };
+    [7] = F_TABLE(WM_ATTRIBUTE_UNIT, "attribute_units", DICT_ATTRIBUTE_UNIT) } };
 
 static const struct wmsg_desc key_value_and_unit = { "KeyValueAndUnit", {
     [1] = F_INT("key_strindex", D_I32, raw_attribute, key_strindex),
     [2] = F_ANY("value", raw_attribute, value),
     [3] = F_INT("unit_strindex", D_I32, raw_attribute, unit_strindex) } };
 static const struct wmsg_desc attribute_unit = { "AttributeUnit", {
-    [1] = F_VARINT("attribute_key_strindex"), [2] = F_VARINT("unit_strindex") } };
+    [1] = F_INT("attribute_key_strindex", D_I32, raw_attribute_unit, attribute_key_strindex),
+    [2] = F_INT("unit_strindex", D_I32, raw_attribute_unit, unit_strindex) } };
 static const struct wmsg_desc stack = { "Stack", {
     [1] = F_PUSH("location_indices", D_PUSH_I32, raw_stack, location_indices) } };
 
@@ -127,7 +128,7 @@ static const struct wmsg_desc location_v1_8 = { "Location", { LOCATION_FIELDS,
     [4] = F_PUSH("attribute_indices", D_PUSH_I32, raw_location, attribute_indices) } };
 static const struct wmsg_desc location_v1_7 = { "Location", { LOCATION_FIELDS,
     [1] = F_OPT("mapping_index", raw_location, mapping_index, mapping_explicit),
-    [4] = F_VARINT("is_folded"),
+    [4] = F_BOOL("is_folded", raw_location, is_folded),
     [5] = F_PUSH("attribute_indices", D_PUSH_I32, raw_location, attribute_indices) } };
 
 #define MAPPING_FIELDS                                                                         \
@@ -138,18 +139,20 @@ static const struct wmsg_desc location_v1_7 = { "Location", { LOCATION_FIELDS,
     [5] = F_PUSH("attribute_indices", D_PUSH_I32, raw_mapping, attribute_indices)
 static const struct wmsg_desc mapping_v1_8 = { "Mapping", { MAPPING_FIELDS } };
 static const struct wmsg_desc mapping_v1_7 = { "Mapping", { MAPPING_FIELDS,
-    [6] = F_VARINT("has_functions"), [7] = F_VARINT("has_filenames"),
-    [8] = F_VARINT("has_line_numbers"), [9] = F_VARINT("has_inline_frames") } };
+    [6] = F_BOOL("has_functions", raw_mapping, has_functions),
+    [7] = F_BOOL("has_filenames", raw_mapping, has_filenames),
+    [8] = F_BOOL("has_line_numbers", raw_mapping, has_line_numbers),
+    [9] = F_BOOL("has_inline_frames", raw_mapping, has_inline_frames) } };
 
 /* ---- profiles and samples: where the layouts differ most ---- */
 
-/* v1.8's ValueType still has aggregation_temporality (not shown: v1.9 dropped it). */
+/* v1.7's and v1.8's ValueType still have aggregation_temporality (v1.9 dropped it). */
 #define VALUE_TYPE_FIELDS                                                                      \
     [1] = F_INT("type_strindex", D_I32, raw_value_type, type_strindex),                         \
     [2] = F_INT("unit_strindex", D_I32, raw_value_type, unit_strindex)
 static const struct wmsg_desc value_type_v1_9 = { "ValueType", { VALUE_TYPE_FIELDS } };
 static const struct wmsg_desc value_type_v1_7 = { "ValueType", { VALUE_TYPE_FIELDS,
-    [3] = F_VARINT("aggregation_temporality") } };
+    [3] = F_INT("aggregation_temporality", D_I32, raw_value_type, aggregation_temporality) } };
 
 /* What v1.8 to v1.11 share at the head of Profile; v1.8 then inserts comment_strindices at 7,
  * which moves every later field up by one. */
@@ -167,7 +170,7 @@ static const struct wmsg_desc profile_v1_9 = { "Profile", { PROFILE_HEAD_FIELDS,
     [10] = F_REF("original_payload", raw_profile, original_payload),
     [11] = F_PUSH("attribute_indices", D_PUSH_I32, raw_profile, attribute_indices) } };
 static const struct wmsg_desc profile_v1_8 = { "Profile", { PROFILE_HEAD_FIELDS,
-    [7] = F_PVARINT("comment_strindices"),
+    [7] = F_PUSH("comment_strindices", D_PUSH_I32, raw_profile, comment_strindices),
     [8] = F_REF("profile_id", raw_profile, profile_id),
     [9] = F_INT("dropped_attributes_count", D_U32, raw_profile, dropped_attributes_count),
     [10] = F_REF("original_payload_format", raw_profile, original_payload_format),
@@ -182,7 +185,7 @@ static const struct wmsg_desc profile_v1_7 = { "Profile", {
     [5] = F_INT("duration_nanos", D_U64, raw_profile, duration_nano),
     [6] = F_SUB(WM_VALUE_TYPE, "period_type", raw_profile, period_type),
     [7] = F_INT("period", D_I64, raw_profile, period),
-    [8] = F_PVARINT("comment_strindices"),
+    [8] = F_PUSH("comment_strindices", D_PUSH_I32, raw_profile, comment_strindices),
     [9] = F_INT("default_sample_type_index", D_I32, raw_profile, default_sample_type_index),
     [10] = F_REF("profile_id", raw_profile, profile_id),
     [11] = F_INT("dropped_attributes_count", D_U32, raw_profile, dropped_attributes_count),

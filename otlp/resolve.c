@@ -6,12 +6,65 @@
  * request, so a location shared by a thousand stacks is decoded once, and a stack shared by a
  * thousand samples is resolved once (samples point at its frames, nothing is copied per sample).
  */
+#include <stdlib.h>
 #include <string.h>
 #include <pb_decode.h>
 
 #include "otlp/decoder.h"
 
-/* ---------- dictionary lookups ---------- */
+/* ---------- the attribute arena ---------- */
+
+#define ARENA_BLOCK 4096
+
+/* Room for `n` attributes that stay where they are until the next request; NULL when out of
+ * memory. */
+static struct lb_attr *arena_alloc(struct attr_arena *a, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    if (a->cur && a->cur->cap - a->cur->n >= n)
+        goto take;
+    if (a->cur && a->cur->next && a->cur->next->cap >= n) {   /* a block of an earlier request */
+        a->cur = a->cur->next;
+        a->cur->n = 0;
+        goto take;
+    }
+    size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
+    if (cap > VEC_MAX_ITEMS)
+        return NULL;
+    struct attr_block *b = malloc(sizeof *b + cap * sizeof b->v[0]);
+    if (!b)
+        return NULL;
+    b->n = 0;
+    b->cap = cap;
+    if (a->cur) {
+        b->next = a->cur->next;
+        a->cur->next = b;
+    } else {
+        b->next = a->head;
+        a->head = b;
+    }
+    a->cur = b;
+take:
+    a->cur->n += n;
+    return a->cur->v + a->cur->n - n;
+}
+
+static void arena_reset(struct attr_arena *a)
+{
+    a->cur = a->head;
+    if (a->cur)
+        a->cur->n = 0;
+}
+
+static void arena_free(struct attr_arena *a)
+{
+    for (struct attr_block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    a->head = a->cur = NULL;
+}
 
 /* ---------- dictionary lookups ---------- */
 
@@ -27,12 +80,60 @@ bool dec_entry_at(struct otlp_decoder *d, enum dict_table t, int64_t idx, const 
 {
     static const char *const names[DICT_TABLES] = {
         "mapping_table", "location_table", "function_table", "link_table", "string_table",
-        "attribute_table", "stack_table",
+        "attribute_table", "stack_table", "attribute_units",
     };
     if (dict_entry(&d->dict, t, idx, out))
         return true;
     return otlp_reject(&d->rep, "%s %lld out of range (%s has %zu entries)", what, (long long)idx,
                        names[t], dict_len(&d->dict, t));
+}
+
+static int unit_cmp(const void *a, const void *b)
+{
+    lb_str x = ((const struct unit_entry *)a)->key, y = ((const struct unit_entry *)b)->key;
+    int c = memcmp(x.p, y.p, x.n < y.n ? x.n : y.n);
+    return c ? c : (x.n > y.n) - (x.n < y.n);
+}
+
+/* v1.7: the attribute_units table, resolved and sorted by key, once per request. */
+static bool prepare_units(struct otlp_decoder *d)
+{
+    size_t n = dict_len(&d->dict, DICT_ATTRIBUTE_UNIT);
+    VEC_RESET(d->units);
+    if (!VEC_RESERVE(d->units, n))
+        return otlp_out_of_memory(&d->rep);
+    for (size_t i = 0; i < n; i++) {
+        pb_ref_t ref;
+        struct raw_attribute_unit ru = { 0, 0 };
+        struct pbref_stream s;
+        struct unit_entry e;
+        if (!dict_entry(&d->dict, DICT_ATTRIBUTE_UNIT, (int64_t)i, &ref))
+            return false;
+        pbref_open_ref(&s, ref);
+        if (!layout_entry(d->layout, DICT_ATTRIBUTE_UNIT, &s.is, &ru))
+            return otlp_reject(&d->rep, "attribute_units[%zu] is malformed: %s", i, PB_GET_ERROR(&s.is));
+        if (!dec_string_at(d, ru.attribute_key_strindex, "attribute_units attribute_key_strindex", &e.key) ||
+            !dec_string_at(d, ru.unit_strindex, "attribute_units unit_strindex", &e.unit))
+            return false;
+        if (e.key.n && e.unit.n)
+            d->units.v[d->units.n++] = e;
+    }
+    if (d->units.n > 1)
+        qsort(d->units.v, d->units.n, sizeof *d->units.v, unit_cmp);
+    d->units_ready = true;
+    return true;
+}
+
+/* The unit attribute_units gives `key` (v1.7), or empty. */
+static bool unit_of(struct otlp_decoder *d, lb_str key, lb_str *unit)
+{
+    if (!d->units_ready && !prepare_units(d))
+        return false;
+    struct unit_entry probe = { key, LB_STR_NULL };
+    const struct unit_entry *e = d->units.n && key.n
+        ? bsearch(&probe, d->units.v, d->units.n, sizeof *d->units.v, unit_cmp) : NULL;
+    *unit = e ? e->unit : LB_STR_NULL;
+    return true;
 }
 
 static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_attr **out)
@@ -63,6 +164,8 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
         return false;
     if (!dec_string_at(d, ra.unit_strindex, "attribute unit_strindex", &a->unit))
         return false;
+    if (a->unit.n == 0 && dict_len(&d->dict, DICT_ATTRIBUTE_UNIT) && !unit_of(d, a->key, &a->unit))
+        return false;
     if (!dict_value(&d->dict, &ra.value, 0, &a->value))
         return otlp_reject(&d->rep, "attribute_table[%d] string_value_strindex %lld out of range", idx,
                            (long long)ra.value.i);
@@ -83,13 +186,30 @@ bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
     return true;
 }
 
+/* The attributes at `idx`, copied into the arena: a list frames can keep pointing to. */
+static bool attribute_list(struct otlp_decoder *d, const ivec *idx, struct lb_attrs *out)
+{
+    struct lb_attr *v = arena_alloc(&d->arena, idx->n);
+    if (idx->n && !v)
+        return otlp_out_of_memory(&d->rep);
+    for (size_t i = 0; i < idx->n; i++) {
+        const struct lb_attr *a;
+        if (!attribute_at(d, idx->v[i], &a))
+            return false;
+        v[i] = *a;
+    }
+    *out = (struct lb_attrs){ v, idx->n };
+    return true;
+}
+
 static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping_memo **out)
 {
     pb_ref_t ref;
     if (!dec_entry_at(d, DICT_MAPPING, idx, "mapping_index", &ref))
         return false;
     if (dict_len(&d->dict, DICT_MAPPING) == 0) {   /* idx 0 of an empty table */
-        static const struct mapping_memo none = { RESOLVED, { "", 0 }, { "", 0 }, { "", 0 }, 0, 0, 0 };
+        static const struct mapping_memo none = { RESOLVED, 0, { "", 0 }, { "", 0 }, { "", 0 }, 0, 0, 0,
+                                                  { NULL, 0 } };
         *out = &none;
         return true;
     }
@@ -114,18 +234,23 @@ static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping
     m->start = rm.memory_start;
     m->limit = rm.memory_limit;
     m->offset = rm.file_offset;
+    m->flags = (uint8_t)((rm.has_functions ? LB_MAPPING_HAS_FUNCTIONS : 0) |
+                         (rm.has_filenames ? LB_MAPPING_HAS_FILENAMES : 0) |
+                         (rm.has_line_numbers ? LB_MAPPING_HAS_LINE_NUMBERS : 0) |
+                         (rm.has_inline_frames ? LB_MAPPING_HAS_INLINE_FRAMES : 0));
     m->build_id = m->build_id_kind = LB_STR_NULL;
-    /* Build ids are mapping attributes; prefer the one a symbol server indexes by. */
+    if (!attribute_list(d, &d->attr_idx, &m->attrs))
+        return false;
+    /* Build ids are mapping attributes (all of them are in attrs); the frame line names the
+     * one a symbol server indexes by first: gnu, then go, then htlhash. */
     static const struct { const char *key; size_t keylen; const char *kind; } kinds[] = {
         { "process.executable.build_id.gnu", 31, "gnu" },
         { "process.executable.build_id.go", 30, "go" },
         { "process.executable.build_id.htlhash", 35, "htlhash" },
     };
     int best = (int)(sizeof kinds / sizeof kinds[0]);
-    for (size_t i = 0; i < d->attr_idx.n; i++) {
-        const struct lb_attr *a;
-        if (!attribute_at(d, d->attr_idx.v[i], &a))
-            return false;
+    for (size_t i = 0; i < m->attrs.n; i++) {
+        const struct lb_attr *a = &m->attrs.v[i];
         for (int k = 0; k < best; k++) {
             if (lb_str_eq(a->key, kinds[k].key, kinds[k].keylen) &&
                 (a->value.kind == LB_VALUE_STRING || a->value.kind == LB_VALUE_BYTES)) {
@@ -180,10 +305,11 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
     base.address = rl.address;
     base.line_count = (uint16_t)d->lines.n;
     base.symbolized = d->lines.n > 0;
-    for (size_t i = 0; i < d->loc_idx.n; i++) {
-        const struct lb_attr *a;
-        if (!attribute_at(d, d->loc_idx.v[i], &a))
-            return false;
+    base.is_folded = rl.is_folded;
+    if (!attribute_list(d, &d->loc_idx, &base.location_attrs))
+        return false;
+    for (size_t i = 0; i < base.location_attrs.n; i++) {
+        const struct lb_attr *a = &base.location_attrs.v[i];
         if (LB_STR_EQ(a->key, "profile.frame.type") && a->value.kind == LB_VALUE_STRING)
             base.type = a->value.u.str;
     }
@@ -202,6 +328,8 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
             base.mapping_offset = mm->offset;
             base.build_id = mm->build_id;
             base.build_id_kind = mm->build_id_kind;
+            base.mapping_attrs = mm->attrs;
+            base.mapping_flags = mm->flags;
         }
     }
     m->first = (uint32_t)d->frame_pool.n;
@@ -359,5 +487,13 @@ bool dec_prepare_memos(struct otlp_decoder *d)
     VEC_RESET(d->frame_pool);
     VEC_RESET(d->stack_pool);
     d->null_location.state = UNRESOLVED;
+    arena_reset(&d->arena);
+    d->units_ready = false;
     return true;
+}
+
+void dec_free_memos(struct otlp_decoder *d)
+{
+    arena_free(&d->arena);
+    VEC_FREE(d->units);
 }

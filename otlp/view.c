@@ -1,6 +1,6 @@
 /*
  * view.c - the helpers sinks call on the resolved view: walking array/kvlist values (kept
- * encoded until someone asks), finding an attribute, a sample's weight.
+ * encoded until someone asks), finding an attribute, a sample's weight, a build id's kind.
  */
 #include "otlp/view.h"
 
@@ -134,4 +134,13 @@ int64_t lb_sample_weight(const struct lb_sample *s)
         if (__builtin_add_overflow(sum, s->values[i], &sum))
             return s->values[i] < 0 ? INT64_MIN : INT64_MAX;   /* saturate */
     return sum;
+}
+
+lb_str lb_build_id_kind(lb_str key)
+{
+    static const char prefix[] = "process.executable.build_id.";
+    size_t n = sizeof prefix - 1;
+    if (key.n <= n || memcmp(key.p, prefix, n) != 0)
+        return LB_STR_NULL;
+    return (lb_str){ key.p + n, key.n - n };
 }

@@ -99,18 +99,35 @@ struct lb_request {
     uint64_t sequence;          /* per process, increasing */
 };
 
+/* Resource.entity_refs (common.proto, since v1.6). */
+struct lb_entity_ref {
+    lb_str schema_url, type;
+    const lb_str *id_keys;
+    size_t n_id_keys;
+    const lb_str *description_keys;
+    size_t n_description_keys;
+};
+
 struct lb_resource {
     const struct lb_request *request;
     unsigned index;             /* position in the request */
     struct lb_attrs attrs;
     uint32_t dropped_attributes_count;
     lb_str schema_url;
+    const struct lb_entity_ref *entity_refs;
+    size_t n_entity_refs;
 };
 
 struct lb_scope {
     lb_str name, version, schema_url;
     struct lb_attrs attrs;
     uint32_t dropped_attributes_count;
+};
+
+/* A ValueType. aggregation_temporality exists in v1.7 and v1.8 only (0 otherwise). */
+struct lb_value_type {
+    lb_str type, unit;
+    int32_t aggregation_temporality;
 };
 
 struct lb_profile {
@@ -127,6 +144,16 @@ struct lb_profile {
     lb_str original_payload_format;
     size_t original_payload_len;
     struct lb_attrs attrs;
+    /* aggregation_temporality of sample_type and period_type (v1.7, v1.8; else 0) */
+    int32_t sample_aggregation_temporality, period_aggregation_temporality;
+    /* Every sample type as sent: v1.7 sends a list and names the default one (sample_type
+     * above is sample_types[default_sample_type_index]); later layouts send one, which is
+     * then the only entry, default index 0. */
+    const struct lb_value_type *sample_types;
+    size_t n_sample_types;
+    int32_t default_sample_type_index;
+    const lb_str *comments;        /* comment_strindices resolved (v1.7, v1.8) */
+    size_t n_comments;
 };
 
 /* One frame per Line of a location (inlined functions included); one frame for a location
@@ -142,10 +169,23 @@ struct lb_frame {
     uint64_t mapping_start, mapping_limit, mapping_offset;
     lb_str build_id;               /* preferred build id of the mapping: gnu, go, htlhash */
     lb_str build_id_kind;          /* "gnu", "go", "htlhash" or empty */
+    struct lb_attrs location_attrs;   /* every attribute of the location (frame type included) */
+    struct lb_attrs mapping_attrs;    /* every attribute of the mapping (every build id) */
+    bool is_folded;                /* Location.is_folded (v1.7) */
+    uint8_t mapping_flags;         /* Mapping.has_* (v1.7): LB_MAPPING_HAS_* bits */
     uint32_t location_index;       /* request-local; equal indices = same location */
     uint16_t line_index;           /* position of this line inside its location */
     uint16_t line_count;           /* lines in the location (0 for unsymbolized) */
 };
+
+enum {
+    LB_MAPPING_HAS_FUNCTIONS = 1, LB_MAPPING_HAS_FILENAMES = 2, LB_MAPPING_HAS_LINE_NUMBERS = 4,
+    LB_MAPPING_HAS_INLINE_FRAMES = 8,
+};
+
+/* The build-id kind of a mapping attribute key ("gnu" for process.executable.build_id.gnu...),
+ * or an empty string when the key is not a build id. */
+lb_str lb_build_id_kind(lb_str key);
 
 struct lb_sample {
     const struct lb_profile *profile;

@@ -51,13 +51,14 @@ enum wdest {
     D_U32,        /* varint -> uint32_t; must fit */
     D_I32_OPT,    /* D_I32 of a proto3 `optional` field: also sets the bool at `off2` */
     D_U64,        /* varint or fixed64 -> uint64_t (an int64 keeps its bits) */
+    D_BOOL,       /* varint -> bool (any non-zero is true) */
     D_I64,        /* varint -> int64_t */
     D_REF,        /* bytes -> pb_ref_t into the request */
     D_PUSH_I32,   /* repeated varint -> the ivec the member points to */
     D_PUSH_I64,   /* repeated varint -> i64vec */
     D_PUSH_U64,   /* repeated varint or fixed64 -> u64vec */
     D_MSG,        /* a message -> the raw struct at `off` (a repeated occurrence merges) */
-    D_VALUE_TYPES,/* repeated ValueType (v1.7 sample_type) -> raw_profile.sample_types */
+    D_VALUE_TYPES,/* repeated ValueType (v1.7 sample_type) -> the vtvec raw_profile.sample_types points to */
     D_LINES,      /* repeated Line -> the linevec the member points to */
     D_ANY_VALUE,  /* AnyValue -> struct raw_value (common.proto, decoded by nanopb) */
     D_EACH,       /* repeated message -> each element handed to a callback */

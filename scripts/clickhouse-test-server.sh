@@ -7,22 +7,60 @@
 #   scripts/clickhouse-test-server.sh stop  DIR [PORT] SIGTERM, wait for exit (SIGKILL after 20 s)
 #   scripts/clickhouse-test-server.sh kill  DIR [PORT] SIGKILL (the fault tests' crash)
 #
+# Cluster mode (docs/clickhouse.md, "On a ClickHouse cluster"): a node of a sharded cluster on
+# loopback also listens on a native TCP port (Distributed tables talk to the shards over it)
+# and knows the cluster NAME, one shard per TCP port, one replica each, all on 127.0.0.1:
+#
+#   scripts/clickhouse-test-server.sh start DIR PORT --tcp-port N --cluster NAME=TCP1,TCP2,...
+#
 # The data stays in DIR/data across stop/start (a restart sees the same tables), so a test can
 # stop and restart the same server. The pid is in DIR/server.pid, the log in DIR/server.log.
 set -euo pipefail
 
-usage() { echo "usage: $0 start|stop|kill DIR PORT" >&2; exit 2; }
+usage() { echo "usage: $0 start|stop|kill DIR PORT [--tcp-port N] [--cluster NAME=TCP1,TCP2...]" >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd=$1
 dir=$2
 port=${3:-}
+tcp_port=
+cluster=
+if [ $# -gt 3 ]; then
+  shift 3
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --tcp-port) [ $# -ge 2 ] || usage; tcp_port=$2; shift 2 ;;
+      --cluster) [ $# -ge 2 ] || usage; cluster=$2; shift 2 ;;
+      *) usage ;;
+    esac
+  done
+  [[ -z "$tcp_port" || "$tcp_port" =~ ^[0-9]+$ ]] || usage
+  [[ -z "$cluster" || "$cluster" =~ ^[A-Za-z_][A-Za-z0-9_]*=[0-9]+(,[0-9]+)*$ ]] || usage
+  [ -z "$cluster" ] || [ -n "$tcp_port" ] || { echo "--cluster needs --tcp-port" >&2; exit 2; }
+fi
 
 pid_alive() { [ -f "$dir/server.pid" ] && kill -0 "$(cat "$dir/server.pid")" 2>/dev/null; }
 
+# The cluster mode's extra elements: the native port, and remote_servers with one shard per
+# TCP port (no replication, so no ZooKeeper and no interserver port).
+cluster_config() {
+  [ -z "$tcp_port" ] || echo "    <tcp_port>$tcp_port</tcp_port>"
+  [ -n "$cluster" ] || return 0
+  local name=${cluster%%=*} p
+  echo "    <remote_servers>"
+  echo "        <$name>"
+  for p in ${cluster#*=}; do
+    echo "            <shard><replica><host>127.0.0.1</host><port>$p</port></replica></shard>"
+  done
+  echo "        </$name>"
+  echo "    </remote_servers>"
+}
+
 write_config() {
   mkdir -p "$dir/data/scratch" "$dir/data/user_files" "$dir/data/format_schemas"
-  # No tcp_port / interserver port: the sink speaks HTTP only, and every extra port is one
-  # more chance to collide with another test on a shared machine.
+  # No tcp_port / interserver port unless in cluster mode: the sink speaks HTTP only, and every
+  # extra port is one more chance to collide with another test on a shared machine.
+  local extra
+  extra=$(IFS=,; cluster_config)
   cat > "$dir/config.xml" <<EOF
 <?xml version="1.0"?>
 <yandex>
@@ -43,6 +81,7 @@ write_config() {
     <keep_alive_timeout>2</keep_alive_timeout>
     <shutdown_wait_unfinished>2</shutdown_wait_unfinished>
     <mlock_executable>false</mlock_executable>
+$extra
 </yandex>
 EOF
   cat > "$dir/users.xml" <<'EOF'

@@ -76,6 +76,10 @@ static const char *const SQL[S_COUNT] = {
                      "n_values, weight, trace_id, span_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_TS_INS] = "INSERT INTO sample_timestamps(sample_id, idx, time_unix_nano) VALUES (?1, ?2, ?3)",
     [S_VAL_INS] = "INSERT INTO sample_values(sample_id, idx, value) VALUES (?1, ?2, ?3)",
+    [S_ROLL_MINUTE] = "INSERT INTO rollup_minute VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                      "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
+    [S_ROLL_HOUR] = "INSERT INTO rollup_hour VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                    "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
 };
 
 /* Cache sizes (the C_* caches of internal.h): slots (log2), bytes of keys, longest key kept.
@@ -152,6 +156,7 @@ static void rollback(struct sq *q)
     }
     for (int c = 0; c < C_COUNT; c++)
         idcache_drop_txn(q->cache[c], q->txn);
+    sq_rollup_reset(q->rollup);
     q->rolled_back++;
 }
 
@@ -164,6 +169,7 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     q->n_resources = q->n_profiles = q->n_samples = 0;
     memo_clear(&q->frame_memo);
     memo_clear(&q->stack_memo);
+    sq_rollup_reset(q->rollup);
     q->txn++;
     if (sq_step_write(q, S_BEGIN, "starting a transaction") < 0)
         return;
@@ -198,6 +204,7 @@ static void on_resource_begin(struct sink *s, const struct lb_resource *r)
     bind_id(st, 4, url);
     sqlite3_bind_int64(st, 5, r->dropped_attributes_count);
     q->resource_id = sq_step_write(q, S_RES_INS, "storing a resource");
+    q->resource_attrs_id = attrs;
     q->n_resources++;
 }
 
@@ -231,6 +238,9 @@ static void on_profile_begin(struct sink *s, const struct lb_profile *p)
     sqlite3_bind_int64(st, 15, (int64_t)p->original_payload_len);
     bind_id(st, 16, ids[6]);
     q->profile_id = sq_step_write(q, S_PROF_INS, "storing a profile");
+    q->prof.type_id = ids[1];
+    q->prof.unit_id = ids[2];
+    q->prof.attrs_id = ids[6];
     q->n_profiles++;
 }
 
@@ -279,7 +289,8 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
     int64_t id = sq_step_write(q, S_SAMPLE_INS, "storing a sample");
     if (id < 0 ||
         insert_series(q, S_TS_INS, id, smp->timestamps, smp->n_timestamps, "storing timestamps") < 0 ||
-        insert_series(q, S_VAL_INS, id, smp->values, smp->n_values, "storing values") < 0)
+        insert_series(q, S_VAL_INS, id, smp->values, smp->n_values, "storing values") < 0 ||
+        sq_rollup_sample(q, smp, stack, attrs) < 0)
         return;
     for (size_t i = 0; i < smp->n_timestamps; i++)
         note_time(q, smp->timestamps[i]);
@@ -332,7 +343,8 @@ static int on_request_end(struct sink *s, const struct lb_request *r, char *why,
         sqlite3_bind_int64(st, 2, (int64_t)q->n_resources);
         sqlite3_bind_int64(st, 3, (int64_t)q->n_profiles);
         sqlite3_bind_int64(st, 4, (int64_t)q->n_samples);
-        if (sq_step_write(q, S_REQ_END, "finishing the request") >= 0 && commit(q) == 0) {
+        if (sq_rollup_flush(q) == 0 && sq_step_write(q, S_REQ_END, "finishing the request") >= 0 &&
+            commit(q) == 0) {
             q->in_txn = false;
             q->committed++;
             return 0;
@@ -375,6 +387,7 @@ static void sq_free(struct sq *q)
         idcache_free(q->cache[c]);
     memo_free(&q->frame_memo);
     memo_free(&q->stack_memo);
+    sq_rollup_free(q->rollup);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
@@ -425,6 +438,11 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->json, JSON_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
+    if (!(q->rollup = sq_rollup_new())) {
+        snprintf(err, errlen, "out of memory");
+        sq_free(q);
+        return -1;
+    }
     const char *sync = o && o->sync == SQLITE_SYNC_NORMAL ? "NORMAL" : "FULL";
     if (sqlstore_open_writer(path, sync, &q->db, err, errlen) != 0) {
         sq_free(q);

@@ -133,6 +133,17 @@ static void prefix_end(struct stdout_state *st, struct out *prefix, uint64_t dro
         st->out.oom = true;
 }
 
+static void out_str_array(struct out *o, const lb_str *v, size_t n)
+{
+    out_c(o, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            out_c(o, ',');
+        out_json_str(o, v[i]);
+    }
+    out_c(o, ']');
+}
+
 void json_resource_begin(struct stdout_state *st, const struct lb_resource *r)
 {
     struct out *o = &st->json_resource;
@@ -143,18 +154,43 @@ void json_resource_begin(struct stdout_state *st, const struct lb_resource *r)
     out_u64(o, r->index);
     OUT_LIT(o, ",\"schema_url\":");
     out_json_str(o, r->schema_url);
+    OUT_LIT(o, ",\"entity_refs\":[");
+    for (size_t i = 0; i < r->n_entity_refs; i++) {
+        const struct lb_entity_ref *e = &r->entity_refs[i];
+        if (i)
+            out_c(o, ',');
+        OUT_LIT(o, "{\"type\":");
+        out_json_str(o, e->type);
+        OUT_LIT(o, ",\"schema_url\":");
+        out_json_str(o, e->schema_url);
+        OUT_LIT(o, ",\"id_keys\":");
+        out_str_array(o, e->id_keys, e->n_id_keys);
+        OUT_LIT(o, ",\"description_keys\":");
+        out_str_array(o, e->description_keys, e->n_description_keys);
+        out_c(o, '}');
+    }
+    out_c(o, ']');
     prefix_end(st, o, r->dropped_attributes_count, !st->opt.no_resource_attributes, r->attrs);
 }
 
-static void out_value_type(struct out *o, const char *name, lb_str type, lb_str unit)
+/* {"type":..,"unit":..,"aggregation_temporality":..} */
+static void out_value_type_obj(struct out *o, lb_str type, lb_str unit, int32_t temporality)
 {
-    out_c(o, '"');
-    out_raw(o, name, strlen(name));
-    OUT_LIT(o, "\":{\"type\":");
+    OUT_LIT(o, "{\"type\":");
     out_json_str(o, type);
     OUT_LIT(o, ",\"unit\":");
     out_json_str(o, unit);
+    OUT_LIT(o, ",\"aggregation_temporality\":");
+    out_i64(o, temporality);
     out_c(o, '}');
+}
+
+static void out_value_type(struct out *o, const char *name, lb_str type, lb_str unit, int32_t temporality)
+{
+    out_c(o, '"');
+    out_raw(o, name, strlen(name));
+    OUT_LIT(o, "\":");
+    out_value_type_obj(o, type, unit, temporality);
 }
 
 void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url)
@@ -167,6 +203,8 @@ void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url)
         OUT_LIT(o, ",\"schema_url\":");
         out_json_str(o, sc ? sc->schema_url : LB_STR_NULL);
     }
+    OUT_LIT(o, ",\"dropped_attributes_count\":");
+    out_u64(o, sc ? sc->dropped_attributes_count : 0);
     OUT_LIT(o, ",\"attributes\":");
     json_attrs(o, sc ? sc->attrs : (struct lb_attrs){ NULL, 0 });
     OUT_LIT(o, "},");
@@ -176,7 +214,7 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
 {
     struct out *o = &st->json_profile;
     buf_reset(&o->b);
-    json_scope(o, p->scope, false);
+    json_scope(o, p->scope, true);
     OUT_LIT(o, "\"profile\":{\"scope_index\":");
     out_u64(o, p->scope_index);
     OUT_LIT(o, ",\"index\":");
@@ -190,12 +228,77 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     OUT_LIT(o, ",\"duration_nano\":");
     out_u64(o, p->duration_nano);
     out_c(o, ',');
-    out_value_type(o, "period_type", p->period_type, p->period_unit);
+    out_value_type(o, "period_type", p->period_type, p->period_unit, p->period_aggregation_temporality);
     OUT_LIT(o, ",\"period\":");
     out_i64(o, p->period);
     out_c(o, ',');
-    out_value_type(o, "sample_type", p->sample_type, p->sample_unit);
+    out_value_type(o, "sample_type", p->sample_type, p->sample_unit, p->sample_aggregation_temporality);
+    OUT_LIT(o, ",\"sample_types\":[");
+    for (size_t i = 0; i < p->n_sample_types; i++) {
+        if (i)
+            out_c(o, ',');
+        out_value_type_obj(o, p->sample_types[i].type, p->sample_types[i].unit,
+                           p->sample_types[i].aggregation_temporality);
+    }
+    if (p->n_sample_types == 0)   /* a view made without the list: the one sample type */
+        out_value_type_obj(o, p->sample_type, p->sample_unit, p->sample_aggregation_temporality);
+    OUT_LIT(o, "],\"default_sample_type_index\":");
+    out_i64(o, p->default_sample_type_index);
+    OUT_LIT(o, ",\"comments\":");
+    out_str_array(o, p->comments, p->n_comments);
+    OUT_LIT(o, ",\"original_payload_format\":");
+    out_json_str(o, p->original_payload_format);
+    OUT_LIT(o, ",\"original_payload_size\":");
+    out_u64(o, p->original_payload_len);
     prefix_end(st, o, p->dropped_attributes_count, !st->opt.no_profile_attributes, p->attrs);
+}
+
+/* The mapping's range, offset, attributes, build ids (every mapping attribute whose key is
+ * process.executable.build_id.<kind>) and v1.7 flags; zeros and empty lists without one. */
+static void out_mapping_details(struct out *o, const struct lb_frame *f)
+{
+    static const struct lb_attrs none = { NULL, 0 };
+    struct lb_attrs attrs = f->has_mapping ? f->mapping_attrs : none;
+    OUT_LIT(o, ",\"mapping_start\":\"0x");
+    out_hex64(o, f->has_mapping ? f->mapping_start : 0);
+    OUT_LIT(o, "\",\"mapping_limit\":\"0x");
+    out_hex64(o, f->has_mapping ? f->mapping_limit : 0);
+    OUT_LIT(o, "\",\"mapping_offset\":\"0x");
+    out_hex64(o, f->has_mapping ? f->mapping_offset : 0);
+    OUT_LIT(o, "\",\"mapping_attributes\":");
+    json_attrs(o, attrs);
+    OUT_LIT(o, ",\"build_ids\":[");
+    bool first = true;
+    for (size_t i = 0; i < attrs.n; i++) {
+        lb_str kind = lb_build_id_kind(attrs.v[i].key);
+        const struct lb_value *v = &attrs.v[i].value;
+        if (!kind.n || (v->kind != LB_VALUE_STRING && v->kind != LB_VALUE_BYTES))
+            continue;
+        if (!first)
+            out_c(o, ',');
+        first = false;
+        OUT_LIT(o, "{\"kind\":");
+        out_json_str(o, kind);
+        OUT_LIT(o, ",\"id\":");
+        if (v->kind == LB_VALUE_STRING)
+            out_json_str(o, v->u.str);
+        else
+            json_hex(o, v->u.str);
+        out_c(o, '}');
+    }
+    OUT_LIT(o, "],\"mapping_flags\":[");
+    static const char *const flags[] = { "\"has_functions\"", "\"has_filenames\"",
+                                         "\"has_line_numbers\"", "\"has_inline_frames\"" };
+    first = true;
+    for (unsigned i = 0; i < 4; i++) {
+        if (!(f->has_mapping && (f->mapping_flags & (1u << i))))
+            continue;
+        if (!first)
+            out_c(o, ',');
+        first = false;
+        out_raw(o, flags[i], strlen(flags[i]));
+    }
+    out_c(o, ']');
 }
 
 /* Every frame has the same keys (file, line, column left out by --no-file-line). */
@@ -229,6 +332,18 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     out_json_str(o, f->has_mapping ? f->build_id : LB_STR_NULL);
     OUT_LIT(o, ",\"build_id_kind\":");
     out_json_str(o, f->has_mapping ? f->build_id_kind : LB_STR_NULL);
+    OUT_LIT(o, ",\"system_name\":");
+    out_json_str(o, f->system_name);
+    OUT_LIT(o, ",\"start_line\":");
+    out_i64(o, f->start_line);
+    OUT_LIT(o, ",\"is_folded\":");
+    if (f->is_folded)
+        OUT_LIT(o, "true");
+    else
+        OUT_LIT(o, "false");
+    OUT_LIT(o, ",\"location_attributes\":");
+    json_attrs(o, f->location_attrs);
+    out_mapping_details(o, f);
     out_c(o, '}');
 }
 

@@ -193,14 +193,25 @@ void text_value(struct out *o, const struct lb_value *v)
 
 /* ---- lines ---- */
 
+/* "<key>: <value>", then " (unit: <unit>)" when the attribute has a unit. */
+static void out_attr(struct out *o, const struct lb_attr *a)
+{
+    out_esc(o, a->key);
+    OUT_LIT(o, ": ");
+    text_value(o, &a->value);
+    if (a->unit.n) {
+        OUT_LIT(o, " (unit: ");
+        out_esc(o, a->unit);
+        out_c(o, ')');
+    }
+}
+
 void text_attrs(struct stdout_state *st, const char *indent, struct lb_attrs attrs)
 {
     struct out *o = &st->out;
     for (size_t i = 0; i < attrs.n; i++) {
         out_raw(o, indent, strlen(indent));
-        out_esc(o, attrs.v[i].key);
-        OUT_LIT(o, ": ");
-        text_value(o, &attrs.v[i].value);
+        out_attr(o, &attrs.v[i]);
         out_c(o, '\n');
         stdout_maybe_flush(st);
     }
@@ -221,14 +232,33 @@ void text_time(struct out *o, uint64_t unix_nano)
     out_raw(o, t, timefmt_go_time(t, unix_nano));
 }
 
-/* "[<type>, <unit>]", the form of both PeriodType and SampleType. */
-static void out_value_type(struct out *o, lb_str type, lb_str unit)
+/* "[<type>, <unit>]", the form of both PeriodType and SampleType, then the
+ * aggregation_temporality of v1.7 and v1.8 when it is set. */
+static void out_value_type(struct out *o, lb_str type, lb_str unit, int32_t temporality)
 {
     out_c(o, '[');
     out_esc(o, type);
     OUT_LIT(o, ", ");
     out_esc(o, unit);
-    OUT_LIT(o, "]\n");
+    out_c(o, ']');
+    if (temporality) {
+        OUT_LIT(o, " (aggregation_temporality: ");
+        out_i64(o, temporality);
+        out_c(o, ')');
+    }
+    out_c(o, '\n');
+}
+
+/* "[a, b]": a list of strings (entity keys). */
+static void out_str_list(struct out *o, const lb_str *v, size_t n)
+{
+    out_c(o, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            OUT_LIT(o, ", ");
+        out_esc(o, v[i]);
+    }
+    out_c(o, ']');
 }
 
 void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
@@ -241,6 +271,31 @@ void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
     }
     if (!st->opt.no_resource_attributes)
         text_attrs(st, "  ", r->attrs);
+    struct out *o = &st->out;
+    if (r->schema_url.n) {
+        OUT_LIT(o, "  SchemaURL: ");
+        out_esc(o, r->schema_url);
+        out_c(o, '\n');
+    }
+    if (r->dropped_attributes_count) {
+        OUT_LIT(o, "  Dropped attributes count: ");
+        out_u64(o, r->dropped_attributes_count);
+        out_c(o, '\n');
+    }
+    for (size_t i = 0; i < r->n_entity_refs; i++) {
+        const struct lb_entity_ref *e = &r->entity_refs[i];
+        text_indexed(o, "EntityRef", i);
+        OUT_LIT(o, "type=");
+        out_esc(o, e->type);
+        OUT_LIT(o, ", schema_url=");
+        out_esc(o, e->schema_url);
+        OUT_LIT(o, ", id_keys=");
+        out_str_list(o, e->id_keys, e->n_id_keys);
+        OUT_LIT(o, ", description_keys=");
+        out_str_list(o, e->description_keys, e->n_description_keys);
+        out_c(o, '\n');
+        stdout_maybe_flush(st);
+    }
 }
 
 void text_scope(struct out *o, const struct lb_scope *sc)
@@ -256,13 +311,68 @@ void text_scope(struct out *o, const struct lb_scope *sc)
     out_c(o, '\n');
 }
 
+/* The scope of a profile block: "  Scope: <name> <version>", then, 4 spaces in, its attributes,
+ * schema URL and dropped count when it has them (the Scope line is then never left out). */
+static void text_profile_scope(struct stdout_state *st, const struct lb_scope *sc)
+{
+    struct out *o = &st->out;
+    if (!sc)
+        return;
+    bool details = sc->attrs.n || sc->schema_url.n || sc->dropped_attributes_count;
+    if (details && sc->name.n == 0 && sc->version.n == 0)
+        OUT_LIT(o, "  Scope:\n");
+    else
+        text_scope(o, sc);
+    text_attrs(st, "    ", sc->attrs);
+    if (sc->schema_url.n) {
+        OUT_LIT(o, "    SchemaURL: ");
+        out_esc(o, sc->schema_url);
+        out_c(o, '\n');
+    }
+    if (sc->dropped_attributes_count) {
+        OUT_LIT(o, "    Dropped attributes count: ");
+        out_u64(o, sc->dropped_attributes_count);
+        out_c(o, '\n');
+    }
+}
+
+/* What only some profiles carry: v1.7's list of sample types, comments (v1.7, v1.8), the
+ * original payload's format and size. */
+static void text_profile_extras(struct stdout_state *st, const struct lb_profile *p)
+{
+    struct out *o = &st->out;
+    if (p->n_sample_types > 1 || p->default_sample_type_index != 0) {
+        for (size_t i = 0; i < p->n_sample_types; i++) {
+            text_indexed(o, "SampleType", i);
+            out_value_type(o, p->sample_types[i].type, p->sample_types[i].unit,
+                           p->sample_types[i].aggregation_temporality);
+        }
+        OUT_LIT(o, "  DefaultSampleTypeIndex: ");
+        out_i64(o, p->default_sample_type_index);
+        out_c(o, '\n');
+    }
+    for (size_t i = 0; i < p->n_comments; i++) {
+        text_indexed(o, "Comment", i);
+        out_esc(o, p->comments[i]);
+        out_c(o, '\n');
+        stdout_maybe_flush(st);
+    }
+    if (p->original_payload_format.n || p->original_payload_len) {
+        OUT_LIT(o, "  OriginalPayload: ");
+        out_esc(o, p->original_payload_format);
+        OUT_LIT(o, ", ");
+        out_u64(o, p->original_payload_len);
+        OUT_LIT(o, " bytes\n");
+    }
+}
+
 void text_profile_begin(struct stdout_state *st, const struct lb_profile *p)
 {
     struct out *o = &st->out;
     char dur[TIMEFMT_DURATION_MAX];
 
     OUT_LIT(o, BANNER_NEW_PROFILE);
-    text_scope(o, p->scope);
+    text_profile_scope(st, p->scope);
     OUT_LIT(o, "  ProfileID: ");
     if (p->profile_id.n == 0)
         OUT_LIT(o, "00000000000000000000000000000000");
@@ -273,13 +383,14 @@ void text_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     OUT_LIT(o, "\n  Duration: ");
     out_raw(o, dur, timefmt_go_duration(dur, p->duration_nano));
     OUT_LIT(o, "\n  PeriodType: ");
-    out_value_type(o, p->period_type, p->period_unit);
+    out_value_type(o, p->period_type, p->period_unit, p->period_aggregation_temporality);
     OUT_LIT(o, "  Period: ");
     out_i64(o, p->period);
     OUT_LIT(o, "\n  Dropped attributes count: ");
     out_u64(o, p->dropped_attributes_count);
     OUT_LIT(o, "\n  SampleType: ");
-    out_value_type(o, p->sample_type, p->sample_unit);
+    out_value_type(o, p->sample_type, p->sample_unit, p->sample_aggregation_temporality);
+    text_profile_extras(st, p);
     if (!st->opt.no_profile_attributes && p->attrs.n > 0) {
         text_attrs(st, "  ", p->attrs);
         OUT_LIT(o, SEP_PROFILE_ATTRS);
@@ -318,6 +429,87 @@ static void out_unsymbolized(struct out *o, const struct lb_frame *f, bool file_
     }
 }
 
+/* ", <key>: <value>" per attribute; a build id as ", BuildID: <kind>:<id>". `skip_type`
+ * leaves out the profile.frame.type the frame line already shows. */
+static void out_attr_items(struct out *o, struct lb_attrs attrs, lb_str skip_type, bool *first)
+{
+    for (size_t i = 0; i < attrs.n; i++) {
+        const struct lb_attr *a = &attrs.v[i];
+        if (skip_type.n && a->value.kind == LB_VALUE_STRING && LB_STR_EQ(a->key, "profile.frame.type") &&
+            a->value.u.str.n == skip_type.n && memcmp(a->value.u.str.p, skip_type.p, skip_type.n) == 0) {
+            skip_type = LB_STR_NULL;   /* only the one shown */
+            continue;
+        }
+        if (!*first)
+            OUT_LIT(o, ", ");
+        *first = false;
+        lb_str kind = lb_build_id_kind(a->key);
+        if (kind.n && (a->value.kind == LB_VALUE_STRING || a->value.kind == LB_VALUE_BYTES)) {
+            OUT_LIT(o, "BuildID: ");
+            out_esc(o, kind);
+            out_c(o, ':');
+            text_value(o, &a->value);
+        } else {
+            out_attr(o, a);
+        }
+    }
+}
+
+/* The lines under a frame line, 4 spaces in, for what the frame line does not say: its
+ * mapping (file, range, offset, every attribute with every build id, v1.7's has_* flags), its
+ * location's other attributes and is_folded (v1.7), its function's system name and start
+ * line. Each only when there is something to show. */
+static void out_frame_details(struct out *o, const struct lb_frame *f)
+{
+    if (f->has_mapping) {
+        OUT_LIT(o, "    Mapping: ");
+        out_esc(o, f->mapping_file);
+        OUT_LIT(o, ", Start: 0x");
+        out_hex64(o, f->mapping_start);
+        OUT_LIT(o, ", Limit: 0x");
+        out_hex64(o, f->mapping_limit);
+        OUT_LIT(o, ", Offset: 0x");
+        out_hex64(o, f->mapping_offset);
+        bool first = false;
+        out_attr_items(o, f->mapping_attrs, LB_STR_NULL, &first);
+        static const char *const flags[] = { "has_functions", "has_filenames", "has_line_numbers",
+                                             "has_inline_frames" };
+        if (f->mapping_flags) {
+            OUT_LIT(o, ", Flags:");
+            for (unsigned i = 0; i < 4; i++)
+                if (f->mapping_flags & (1u << i)) {
+                    out_c(o, ' ');
+                    out_raw(o, flags[i], strlen(flags[i]));
+                }
+        }
+        out_c(o, '\n');
+    }
+    size_t others = f->location_attrs.n;
+    for (size_t i = 0; i < f->location_attrs.n && others == f->location_attrs.n; i++) {
+        const struct lb_attr *a = &f->location_attrs.v[i];
+        if (f->type.n && a->value.kind == LB_VALUE_STRING && LB_STR_EQ(a->key, "profile.frame.type") &&
+            a->value.u.str.p == f->type.p && a->value.u.str.n == f->type.n)
+            others--;   /* the one the frame line shows */
+    }
+    if (others > 0 || f->is_folded) {
+        bool first = true;
+        OUT_LIT(o, "    Location: ");
+        out_attr_items(o, f->location_attrs, f->type, &first);
+        if (f->is_folded && !first)
+            OUT_LIT(o, ", ");
+        if (f->is_folded)
+            OUT_LIT(o, "IsFolded: true");
+        out_c(o, '\n');
+    }
+    if (f->system_name.n || f->start_line) {
+        OUT_LIT(o, "    Function: SystemName: ");
+        out_esc(o, f->system_name);
+        OUT_LIT(o, ", StartLine: ");
+        out_i64(o, f->start_line);
+        out_c(o, '\n');
+    }
+}
+
 /* The Collector exporter's short form without file and line (export_function_file: false) is
  * "Instrumentation: <type>, Function: <name>". */
 static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
@@ -328,6 +520,7 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
         out_esc(o, f->function);
         if (!file_line) {
             out_c(o, '\n');
+            out_frame_details(o, f);
             return;
         }
         OUT_LIT(o, ", File: ");
@@ -340,6 +533,7 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
         out_unsymbolized(o, f, file_line);
     }
     out_c(o, '\n');
+    out_frame_details(o, f);
 }
 
 /* Every frame line of a sample, leaf first (stack_text_copy's renderer). */

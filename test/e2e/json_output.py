@@ -29,14 +29,18 @@ TMP = fx.tempdir("lb-json-")
 # The documented schema (docs/output.md, `--format json`), written out by hand.
 TOP_KEYS = {"request", "resource", "scope", "profile", "sample"}
 REQUEST_KEYS = {"sequence", "transport", "peer", "layout", "received_unix_nano", "received"}
-RESOURCE_KEYS = {"index", "schema_url", "dropped_attributes_count", "attributes"}
-SCOPE_KEYS = {"name", "version", "attributes"}
+RESOURCE_KEYS = {"index", "schema_url", "entity_refs", "dropped_attributes_count", "attributes"}
+SCOPE_KEYS = {"name", "version", "schema_url", "dropped_attributes_count", "attributes"}
 PROFILE_KEYS = {"scope_index", "index", "profile_id", "time_unix_nano", "time", "duration_nano",
-                "period_type", "period", "sample_type", "dropped_attributes_count", "attributes"}
+                "period_type", "period", "sample_type", "sample_types", "default_sample_type_index",
+                "comments", "original_payload_format", "original_payload_size",
+                "dropped_attributes_count", "attributes"}
 SAMPLE_KEYS = {"index", "timestamps_unix_nano", "timestamps", "values", "weight", "link",
                "attributes", "frames"}
 FRAME_KEYS = {"type", "symbolized", "function", "file", "line", "column", "address", "mapping",
-              "build_id", "build_id_kind"}
+              "build_id", "build_id_kind", "system_name", "start_line", "is_folded",
+              "location_attributes", "mapping_start", "mapping_limit", "mapping_offset",
+              "mapping_attributes", "build_ids", "mapping_flags"}
 ATTR_KEYS = {"key", "type", "value"}   # plus "unit" / "error" when present
 
 
@@ -135,13 +139,31 @@ def test_schema_and_times():
           {"key": "process.pid", "type": "int", "value": 236982} in s["attributes"] and
           {"key": "thread.name", "type": "string", "value": "Thread-1"} in s["attributes"], s["attributes"])
     check("request and profile header", o["request"]["transport"] == "file" and
-          o["request"]["layout"] == "v1.11" and o["profile"]["sample_type"] == {"type": "samples", "unit": "count"} and
-          o["profile"]["period_type"] == {"type": "cpu", "unit": "nanoseconds"} and
+          o["request"]["layout"] == "v1.11" and o["profile"]["sample_type"] == {"type": "samples", "unit": "count", "aggregation_temporality": 0} and
+          o["profile"]["sample_types"] == [o["profile"]["sample_type"]] and
+          o["profile"]["period_type"] == {"type": "cpu", "unit": "nanoseconds", "aggregation_temporality": 0} and
           o["profile"]["period"] == 50000000 and o["profile"]["duration_nano"] == 5849910424 and
           o["profile"]["profile_id"] == "" and s["link"] is None, o["profile"])
     unsym = next(f for x in objs for f in x["sample"]["frames"] if not f["symbolized"])
     check("an unsymbolized frame: hex address, mapping file, build id",
           unsym["address"].startswith("0x") and int(unsym["address"], 16) > 0 and unsym["mapping"], unsym)
+    # every mapping of the fixture, as Google's protobuf reads it
+    req = otlpgen.service.ExportProfilesServiceRequest()
+    with open(fx.path(), "rb") as f:
+        req.ParseFromString(f.read())
+    d = req.dictionary
+    want = {}
+    for m in d.mapping_table[1:]:
+        attrs = [d.attribute_table[i] for i in m.attribute_indices]
+        want[d.string_table[m.filename_strindex]] = (
+            hex(m.memory_start), hex(m.memory_limit), hex(m.file_offset),
+            [{"kind": d.string_table[a.key_strindex].rsplit(".", 1)[1], "id": a.value.string_value}
+             for a in attrs if d.string_table[a.key_strindex].startswith("process.executable.build_id.")])
+    got = {f["mapping"]: (f["mapping_start"], f["mapping_limit"], f["mapping_offset"], f["build_ids"])
+           for x in objs for f in x["sample"]["frames"] if f["mapping"] is not None}
+    check("every frame's mapping: range, offset and every build id as the fixture has them",
+          got and all(want.get(k) == v for k, v in got.items()) and
+          any(len(v[3]) == 2 for v in got.values()), [(k, v, want.get(k)) for k, v in got.items()][:5])
 
 
 def build_hostile():

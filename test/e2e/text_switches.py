@@ -74,16 +74,21 @@ def transform(text, switch):
         if line in (RESOURCE, PROFILE, SAMPLE):
             section = line
         header = line in (RESOURCE, PROFILE, SAMPLE)
-        attr = line.startswith("  ") and not header
-        if switch == "--no-resource-attributes" and section == RESOURCE and attr and not line.startswith("  Layout: "):
+        # "    " lines are not attributes of the block: a scope's details (profile), a frame's
+        # details (sample)
+        attr = line.startswith("  ") and not line.startswith("    ") and not header
+        if switch == "--no-resource-attributes" and section == RESOURCE and attr and re.match(
+                r"  (Layout|SchemaURL|Dropped attributes count|EntityRef\[\d+\]): ", line) is None:
             continue
         if switch == "--no-profile-attributes" and section == PROFILE and (line == TILDES or attr and re.match(
-                r"  (Scope|ProfileID|Time|Duration|PeriodType|Period|Dropped attributes count|SampleType): ", line) is None):
+                r"  (Scope|ProfileID|Time|Duration|PeriodType|Period|Dropped attributes count|SampleType"
+                r"|SampleType\[\d+\]|DefaultSampleTypeIndex|Comment\[\d+\]|OriginalPayload): ", line) is None):
             continue
         if switch == "--no-sample-attributes" and section == SAMPLE and (line == DASHES or attr and re.match(
                 r"  (Timestamp\[\d+\]|Value\[\d+\]|Link): ", line) is None):
             continue
-        if switch == "--no-frames" and line.startswith("Instrumentation: "):
+        if switch == "--no-frames" and (line.startswith("Instrumentation: ") or
+                                        section == SAMPLE and line.startswith("    ")):
             continue
         if switch == "--no-file-line":
             line = UNSYM.sub(r"\1, Function: , \2", line)

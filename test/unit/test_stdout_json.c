@@ -56,18 +56,23 @@ static int send_request(struct sink *s, const struct lb_request *req, const char
 static const char WANT_LINE[] =
     "{\"request\":{\"sequence\":3,\"transport\":\"grpc\",\"peer\":\"127.0.0.1:9\",\"layout\":\"v1.11\","
     "\"received_unix_nano\":1000000001,\"received\":\"1970-01-01T00:00:01.000000001Z\"},"
-    "\"resource\":{\"index\":0,\"schema_url\":\"\",\"dropped_attributes_count\":0,"
+    "\"resource\":{\"index\":0,\"schema_url\":\"\",\"entity_refs\":[],\"dropped_attributes_count\":0,"
     "\"attributes\":[{\"key\":\"container.id\",\"type\":\"string\",\"value\":\"c\\\"1\"}]},"
-    "\"scope\":{\"name\":\"\",\"version\":\"\",\"attributes\":[]},"
+    "\"scope\":{\"name\":\"\",\"version\":\"\",\"schema_url\":\"\",\"dropped_attributes_count\":0,\"attributes\":[]},"
     "\"profile\":{\"scope_index\":0,\"index\":0,\"profile_id\":\"\",\"time_unix_nano\":1761887343253558841,"
     "\"time\":\"2025-10-31T05:09:03.253558841Z\",\"duration_nano\":5849910424,"
-    "\"period_type\":{\"type\":\"cpu\",\"unit\":\"nanoseconds\"},\"period\":50000000,"
-    "\"sample_type\":{\"type\":\"samples\",\"unit\":\"count\"},\"dropped_attributes_count\":0,\"attributes\":[]},"
+    "\"period_type\":{\"type\":\"cpu\",\"unit\":\"nanoseconds\",\"aggregation_temporality\":0},\"period\":50000000,"
+    "\"sample_type\":{\"type\":\"samples\",\"unit\":\"count\",\"aggregation_temporality\":0},"
+    "\"sample_types\":[{\"type\":\"samples\",\"unit\":\"count\",\"aggregation_temporality\":0}],"
+    "\"default_sample_type_index\":0,\"comments\":[],\"original_payload_format\":\"\",\"original_payload_size\":0,"
+    "\"dropped_attributes_count\":0,\"attributes\":[]},"
     "\"sample\":{\"index\":0,\"timestamps_unix_nano\":[1761887343453558373],"
     "\"timestamps\":[\"2025-10-31T05:09:03.453558373Z\"],\"values\":[],\"weight\":1,\"link\":null,"
     "\"attributes\":[],\"frames\":[{\"type\":\"go\",\"symbolized\":true,\"function\":\"main.main\","
     "\"file\":\"main.go\",\"line\":7,\"column\":0,\"address\":\"0x0\",\"mapping\":null,"
-    "\"build_id\":\"\",\"build_id_kind\":\"\"}]}}\n";
+    "\"build_id\":\"\",\"build_id_kind\":\"\",\"system_name\":\"\",\"start_line\":0,\"is_folded\":false,"
+    "\"location_attributes\":[],\"mapping_start\":\"0x0\",\"mapping_limit\":\"0x0\",\"mapping_offset\":\"0x0\","
+    "\"mapping_attributes\":[],\"build_ids\":[],\"mapping_flags\":[]}]}}\n";
 
 static const struct lb_request REQ = { "grpc", "127.0.0.1:9", "v1.11", 1000000001ull, 10, 10, 3 };
 
