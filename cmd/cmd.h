@@ -82,6 +82,8 @@ struct app {
     bool stdout_gone;
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
+    struct h2_tls *tls;             /* both ports' TLS, or NULL (security.c) */
+    struct h2_auth *auth;           /* the bearer tokens both ports ask for, or NULL */
 };
 
 /* ---------- the commands (a zeroed app, sigfd -1, options parsed and checked) ---------- */

@@ -53,6 +53,18 @@ static void usage(FILE *out)
 "  --http-address ADDR          OTLP/HTTP listen address: HTTP/1.1 and h2c, profiles, traces,\n"
 "                               /healthz and /metrics (default 127.0.0.1:4318; none = no HTTP\n"
 "                               port; the forms of --grpc-address)\n"
+"  --tls-cert FILE              TLS on both ports (TLS 1.2 and 1.3; ALPN h2, and http/1.1 on\n"
+"                               the HTTP port): the server certificate, PEM, intermediates after\n"
+"                               it. Needs --tls-key. Reloaded with the key on SIGHUP\n"
+"  --tls-key FILE               its private key, PEM\n"
+"  --tls-client-ca FILE         mutual TLS: clients must present a certificate that chains to a\n"
+"                               CA in FILE (PEM); others are refused in the handshake\n"
+"  --auth-token-file FILE       bearer tokens, one per line: every request must carry one\n"
+"                               (gRPC metadata authorization: Bearer TOKEN, else UNAUTHENTICATED;\n"
+"                               HTTP Authorization: Bearer TOKEN, else 401), /metrics too; health\n"
+"                               checks stay open. Reloaded on SIGHUP\n"
+"  --insecure                   listen beyond loopback with neither TLS nor a token (refused\n"
+"                               otherwise: anyone who can reach the port could send data)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
 "                               per line, see docs/output.md)\n"
@@ -322,6 +334,16 @@ static bool parse_server_option(struct args *a, struct config *cfg)
         cfg->idle_timeout_ms = opt_uint(a, 0, 86400) * 1000;
     } else if (opt(a, "--shutdown-timeout")) {
         cfg->shutdown_timeout_ms = opt_uint(a, 0, 3600) * 1000;
+    } else if (opt(a, "--tls-cert")) {
+        cfg->tls_cert = opt_nonempty(a);
+    } else if (opt(a, "--tls-key")) {
+        cfg->tls_key = opt_nonempty(a);
+    } else if (opt(a, "--tls-client-ca")) {
+        cfg->tls_client_ca = opt_nonempty(a);
+    } else if (opt(a, "--auth-token-file")) {
+        cfg->auth_token_file = opt_nonempty(a);
+    } else if (flag(a, "--insecure")) {
+        cfg->insecure = true;
     } else {
         return false;
     }
@@ -426,6 +448,14 @@ void check_output_options(const struct config *cfg)
     }
     if (cfg->stdout_opt.folded_root != FOLDED_ROOT_NONE && cfg->format != STDOUT_FORMAT_FOLDED) {
         fprintf(stderr, "lazybackend: --folded-root needs --format folded\n");
+        exit(2);
+    }
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(stderr, "lazybackend: --tls-cert and --tls-key go together\n");
+        exit(2);
+    }
+    if (cfg->tls_client_ca && !cfg->tls_cert) {
+        fprintf(stderr, "lazybackend: --tls-client-ca needs TLS: add --tls-cert and --tls-key\n");
         exit(2);
     }
     bool stdout_sink = cfg->n_sinks == 0;   /* the default */

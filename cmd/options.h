@@ -52,6 +52,10 @@ struct config {
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */
     enum capture_format input_format;          /* decode --input-format (auto: by content) */
+    const char *tls_cert, *tls_key;            /* --tls-cert, --tls-key: TLS on both ports */
+    const char *tls_client_ca;                 /* --tls-client-ca: client certificates required */
+    const char *auth_token_file;               /* --auth-token-file: bearer tokens required */
+    bool insecure;                             /* --insecure: beyond loopback without either */
     enum serve_check check;                    /* --check: conformance checks of each request */
     unsigned check_groups;                     /* --check-groups (otlp/check.h) */
 };

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/security.h"
 #include "h2/server.h"
 #include "lib/commit.h"
 #include "lib/log.h"
@@ -40,6 +41,7 @@ void app_teardown(struct app *app, int deadline_ms)
     app->sinks.n = 0;
     h2_server_free(app->http_server);
     h2_server_free(app->server);
+    security_close(app);   /* after the servers: their connections use the TLS context */
     if (app->sigfd >= 0) {
         loop_del_fd(app->loop, app->sigfd);
         close(app->sigfd);

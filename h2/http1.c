@@ -86,6 +86,8 @@ static bool write_response(struct h2_conn *c, struct http_exchange *ex, bool clo
         ok = ok && buf_printf(o, "Allow: %s\r\n", ex->allow);
     if (r->retry_after)
         ok = ok && buf_printf(o, "Retry-After: %u\r\n", r->retry_after);
+    if (r->www_authenticate[0])
+        ok = ok && buf_printf(o, "WWW-Authenticate: %s\r\n", r->www_authenticate);
     if (close)
         ok = ok && buf_printf(o, "Connection: close\r\n");
     else if (strcmp(ex->protocol, "HTTP/1.0") == 0)

@@ -59,6 +59,7 @@ struct h2_method {
     grpc_method_fn fn;
     void *ud;
     uint64_t replies[H2_OUTCOMES];
+    bool open;             /* no bearer token needed (h2_server_make_public) */
 };
 
 struct http_route {
@@ -67,6 +68,7 @@ struct http_route {
     http_handler_fn fn;
     void *ud;
     uint64_t replies[H2_OUTCOMES];
+    bool open;             /* no bearer token needed (h2_server_make_public) */
 };
 
 /* One HTTP request and its response, whatever the protocol version (http.c). */
@@ -89,6 +91,8 @@ struct http_exchange {
     bool has_length;
     uint64_t content_length;
     bool expect_continue;
+    unsigned auth_headers;     /* Authorization headers seen */
+    bool authorized;           /* ... and the last one carries an accepted token */
     bool head;                 /* HEAD: the response has no body */
     bool counted;              /* counted in stats.calls */
     bool answered;             /* counted in calls_ok or calls_failed */
@@ -104,6 +108,8 @@ enum stream_state {
     ST_HEADERS,   /* request headers not complete yet */
     ST_BODY,      /* accepting the request message */
     ST_DONE,      /* answered (or failed): further request bytes are discarded */
+    ST_UNAUTHENTICATED,   /* no accepted token: the body is dropped, UNAUTHENTICATED answered
+                           * at its end (grpc_call.c says why not at once) */
 };
 
 /* A server's connections and a connection's streams are intrusive doubly-linked lists
@@ -143,6 +149,9 @@ struct h2_stream {
     bool is_call;          /* request headers completed: counted in stats.calls */
     bool responded;        /* a response was submitted: counted in calls_ok/failed */
     bool have_msg;         /* one complete message is in `msg` */
+    unsigned auth_headers; /* authorization headers seen */
+    bool authorized;       /* ... and the last one carries an accepted token */
+    size_t dropped;        /* ST_UNAUTHENTICATED: body bytes read and dropped */
     char method[8];
     char path[PATH_LEN];
     char ctype[64];
@@ -169,6 +178,10 @@ struct h2_conn {
     int fd;
     int events;            /* what the loop watches for now */
     bool io_ready;         /* the transport (conn_io.c) carries protocol bytes now */
+    int io_want;           /* what the transport itself waits for (LOOP_READ/LOOP_WRITE) */
+    struct ssl_st *ssl;    /* TLS (conn_io.c), or NULL: the plain socket */
+    const char *io_error;  /* the transport failed after delivering some bytes */
+    char io_why[256];      /* the transport's last error, said */
     char peer[ADDR_LEN];
     enum conn_proto proto;
     nghttp2_session *ng;   /* CONN_H2 */
@@ -276,6 +289,9 @@ ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n);
 int conn_io_events(const struct h2_conn *c, int wanted);
 void conn_io_shutdown_write(struct h2_conn *c);
 void conn_io_close(struct h2_conn *c);
+
+/* tls.c: the context new connections are made from (tls.h). */
+struct ssl_ctx_st *h2_tls_ctx(const struct h2_tls *t);
 
 /* session.c: the nghttp2 side, shared by the gRPC port and h2c */
 int session_make_callbacks(struct h2_server *s);

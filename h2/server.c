@@ -123,6 +123,18 @@ static int parse_address(const char *addr, struct sockaddr_storage *ss, socklen_
     return -1;
 }
 
+int h2_address_loopback(const char *address)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_address(address, &ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
 /* ------------------------------------------------------------------ connections */
 
 /* Moves nghttp2's output into the buffer (up to the high-water mark) and the buffer into
@@ -285,6 +297,7 @@ bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t setting
     c->h1 = NULL;
     c->proto = CONN_H2;
     c->request_started = 0;
+    c->setup_started = loop_now_ms(c->srv->loop);   /* the preface is due after the 101 */
     if (session_start(c) != 0)
         return false;
     struct h2_stream *st = stream_new(c, 1);
@@ -339,7 +352,13 @@ static bool conn_read(struct h2_conn *c, const char **why)
     if (n <= 0)
         return n == 0;
     s->stats.bytes_received += (uint64_t)n;   /* bytes are not progress (progress.c) */
-    return conn_input(c, s->rbuf, (size_t)n, why);
+    if (!conn_input(c, s->rbuf, (size_t)n, why))
+        return false;
+    if (c->io_error) {   /* the transport ended right after these bytes */
+        *why = c->io_error;
+        return false;
+    }
+    return true;
 }
 
 static void conn_on_io(struct loop *l, int fd, int events, void *ud)
@@ -413,7 +432,8 @@ void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
         if (c->ng)
             nghttp2_session_del(c->ng);
         peer_table_remove(&s->peers, &c->peer_key);
-        close(fd);
+        conn_io_close(c);
+        buf_free(&c->out);
         free(c);
         return;
     }
@@ -512,6 +532,15 @@ static void idle_tick(struct loop *l, void *ud)
         if (c->proto == CONN_LINGER) {
             if (now >= c->linger_until)
                 conn_close(c, "lingering close done");
+            continue;
+        }
+        if (!c->io_ready) {   /* a TLS handshake takes no longer than a request may */
+            if (now - c->accepted_ms >= s->cfg.request_timeout_ms) {
+                log_info("TLS handshake timeout: peer=%s did not finish within %u ms", c->peer,
+                         s->cfg.request_timeout_ms);
+                s->stats.tls_handshake_failures++;
+                conn_close(c, "TLS handshake timeout");
+            }
             continue;
         }
         if (progress_tick(c, now))
@@ -623,6 +652,18 @@ int h2_server_add_route(struct h2_server *s, const char *method, const char *pat
     return 0;
 }
 
+int h2_server_make_public(struct h2_server *s, const char *path)
+{
+    int found = -1;
+    for (size_t i = 0; i < s->nmethods; i++)
+        if (strcmp(s->methods[i].path, path) == 0)
+            s->methods[i].open = true, found = 0;
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (strcmp(s->routes[i].path, path) == 0)
+            s->routes[i].open = true, found = 0;
+    return found;
+}
+
 void h2_server_set_error_body(struct h2_server *s, http_error_fn fn, void *ud)
 {
     s->error_fn = fn;
@@ -693,7 +734,9 @@ void h2_server_shutdown(struct h2_server *s)
     struct h2_conn *next;
     for (struct h2_conn *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->proto == CONN_H2) {
+        if (!c->io_ready) {
+            conn_close(c, "shutting down");   /* still in the TLS handshake: no request yet */
+        } else if (c->proto == CONN_H2) {
             int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
             nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
             conn_update(c);

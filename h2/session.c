@@ -117,7 +117,7 @@ void session_submit_http(struct h2_stream *st)
     char status[8], length[24], retry[16];
     snprintf(status, sizeof status, "%d", ex->resp.status);
     snprintf(length, sizeof length, "%zu", ex->resp.body.len);
-    nghttp2_nv nv[5];
+    nghttp2_nv nv[6];
     size_t n = 0;
     nv[n++] = (nghttp2_nv)NV(":status", status);
     if (ex->resp.content_type[0])
@@ -129,6 +129,8 @@ void session_submit_http(struct h2_stream *st)
         snprintf(retry, sizeof retry, "%u", ex->resp.retry_after);
         nv[n++] = (nghttp2_nv)NV("retry-after", retry);
     }
+    if (ex->resp.www_authenticate[0])
+        nv[n++] = (nghttp2_nv)NV("www-authenticate", ex->resp.www_authenticate);
     st->resp_off = 0;
     nghttp2_data_provider prd = { .source = { .ptr = st }, .read_callback = http_body_read };
     bool body = ex->resp.body.len > 0 && !ex->head;
