@@ -260,11 +260,14 @@ void run_profiles(struct app *app, struct lb_request *req, const char *how, bool
     if (res->status != OTLP_OK)
         return;   /* the transport logs errors with their status */
     note_layout(app, req->peer);
-    log_info("export from %s%s%s%s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
+    char unknown[64] = "";
+    if (res->unknown_fields)
+        snprintf(unknown, sizeof unknown, ", %llu unknown field(s) kept", (unsigned long long)res->unknown_fields);
+    log_info("export from %s%s%s%s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s%s)%s%s",
              req->peer, how ? " (" : "", how ? how : "", how ? ")" : "",
              (unsigned long long)res->resources, (unsigned long long)res->profiles,
              (unsigned long long)res->samples, (unsigned long long)res->frames, len,
-             compressed ? ", gzip" : "", req->layout,
+             compressed ? ", gzip" : "", req->layout, unknown,
              res->rejected_profiles ? "; " : "", res->rejected_profiles ? res->message : "");
 }
 

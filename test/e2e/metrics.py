@@ -52,8 +52,9 @@ def raw_field(number, wire_type, payload):
     return key + (varint(payload) if wire_type == 0 else varint(len(payload)) + payload)
 
 
-# A well-formed request no layout reads: a Sample field 9 (VARINT), which no layout has.
-NO_LAYOUT = RAW + raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(9, 0, 1)))))
+# A well-formed request no layout reads: a Sample field 1 that is LEN, a varint in every layout
+# (a field no layout has would be kept as unknown, not refused).
+NO_LAYOUT = RAW + raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(1, 2, b"\x01")))))
 GARBAGE = b"\xff\xff\xff\xff not protobuf"
 BAD_JSON = b'{"resourceProfiles": [ {'
 TEXT_BODY = b"samples please"
