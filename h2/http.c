@@ -33,6 +33,7 @@ const char *http_reason(int status)
     case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -68,6 +69,8 @@ static void release_body(struct http_exchange *ex)
 
 void http_exchange_free(struct http_exchange *ex)
 {
+    push_abandon(ex->resp.push);   /* never sent */
+    ex->resp.push = NULL;
     release_body(ex);
     buf_free(&ex->resp.body);
 }
@@ -76,6 +79,7 @@ void http_exchange_move(struct http_exchange *to, struct http_exchange *from)
 {
     *to = *from;   /* the buffers and the budget go with the struct */
     from->held = 0;
+    from->resp.push = NULL;
     buf_init(&from->body, 0);
     buf_init(&from->resp.body, 0);
 }
@@ -162,12 +166,19 @@ bool http_exchange_target(struct http_exchange *ex, const char *t, size_t n)
     }
     if (n == 0 || t[0] != '/')
         return false;
-    const char *q = memchr(t, '?', n);
-    if (q)
-        n = (size_t)(q - t);
     const char *hash = memchr(t, '#', n);
     if (hash)
         n = (size_t)(hash - t);
+    const char *q = memchr(t, '?', n);
+    ex->query[0] = '\0';
+    ex->query_long = false;
+    if (q) {
+        size_t qn = n - (size_t)(q - t) - 1;
+        ex->query_long = qn >= sizeof ex->query;
+        if (!ex->query_long)
+            copy_printable(ex->query, q + 1, qn);
+        n = (size_t)(q - t);
+    }
     if (n >= sizeof ex->path) {
         /* Longer than any route: keep a cut form, which matches nothing (404). */
         n = sizeof ex->path - 1;
@@ -183,6 +194,7 @@ static void request_view(const struct http_exchange *ex, struct http_request *re
     memset(req, 0, sizeof *req);
     req->method = ex->method;
     req->path = ex->path;
+    req->query = ex->query;
     req->content_type = ex->ctype;
     req->body = body && body->data ? body->data : (const uint8_t *)"";
     req->length = body ? body->len : 0;
@@ -209,6 +221,9 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
     va_end(ap);
     release_body(ex);
     buf_reset(&ex->resp.body);
+    push_abandon(ex->resp.push);
+    ex->resp.push = NULL;
+    ex->resp.n_headers = 0;
     ex->resp.status = status;
     ex->resp.content_type[0] = '\0';
     ex->resp.retry_after = status == 503 ? 1 : 0;
@@ -257,7 +272,9 @@ enum http_verdict http_exchange_headers_done(struct http_exchange *ex)
     }
     ex->route = find_route(s, ex->path, ex->method, &path_known, ex->allow, sizeof ex->allow);
     ex->head = strcmp(ex->method, "HEAD") == 0;
-    if (!path_known) {
+    if (ex->query_long) {
+        http_exchange_error(ex, 414, "query string longer than %zu bytes", sizeof ex->query - 1);
+    } else if (!path_known) {
         http_exchange_error(ex, 404, "no such path: %s", ex->path);
     } else if (!ex->route) {
         http_exchange_error(ex, 405, "method %s is not allowed on %s (allowed: %s)", ex->method,
