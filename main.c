@@ -8,6 +8,7 @@
  *   lazybackend send [options] FILE...   captured payloads to a running server (cmd/send.c)
  *   lazybackend usdt [options]           USDT probes through bpftrace as OTLP spans (cmd/usdt.c)
  *   lazybackend top|folded|flamegraph    queries of a SQLite store (sinks/sqlite/query.c)
+ *   lazybackend ui [options]             the web UI over a SQLite store (cmd/ui.c, ui/)
  *
  * Only wiring: the commands live in cmd/ (cmd/cmd.h says which file holds what). Every
  * option is parsed (and refused, with exit status 2) before anything is set up
@@ -39,6 +40,8 @@ int main(int argc, char **argv)
         return send_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "usdt") == 0)
         return usdt_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "ui") == 0)
+        return ui_command(argc - 2, argv + 2);
     struct app app;
     memset(&app, 0, sizeof app);
     app.sigfd = -1;

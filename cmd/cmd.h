@@ -79,6 +79,7 @@ struct app {
     bool stdout_gone;
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
+    struct ui *ui;                  /* the web UI on the HTTP port (ui/ui.h), or NULL */
 };
 
 /* ---------- the commands (a zeroed app, sigfd -1, options parsed and checked) ---------- */
@@ -99,6 +100,10 @@ int send_command(int argc, char **argv);
  * span was delivered, bpftrace's status when it failed, 1 when it could not start or spans
  * were lost, 2 for bad options. */
 int usdt_command(int argc, char **argv);
+
+/* `lazybackend ui [--db FILE] [--address ADDR]` (ui.c): the web UI alone over a database.
+ * The exit status: 0 after SIGINT/SIGTERM, 1 when it could not start, 2 for bad options. */
+int ui_command(int argc, char **argv);
 
 /* ---------- the pipeline (pipeline.c) ---------- */
 
