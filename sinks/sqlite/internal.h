@@ -25,7 +25,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 3
+#define SQLSTORE_SCHEMA_VERSION 4
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -94,6 +94,7 @@ enum {
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
     S_SAMPLE_INS, S_TS_INS, S_VAL_INS,
     S_ROLL_MINUTE, S_ROLL_HOUR,
+    S_UNKNOWN_INS,
     S_COUNT
 };
 

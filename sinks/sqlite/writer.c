@@ -61,7 +61,9 @@ static const char *const SQL[S_COUNT] = {
     [S_SCOPE_INS] = "INSERT INTO scopes(hash, name_id, version_id, schema_url_id, attributes_id, "
                     "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_REQ_INS] = "INSERT INTO requests(sequence, transport_id, peer_id, layout_id, received_unix_nano, "
-                  "wire_bytes, message_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  "wire_bytes, message_bytes, unknown_fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_UNKNOWN_INS] = "INSERT INTO unknown_fields(request_id, idx, path, message, field, wire_type, size, "
+                      "value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_REQ_END] = "UPDATE requests SET resources=?2, profiles=?3, samples=?4 WHERE id=?1",
     [S_RES_INS] = "INSERT INTO resources(request_id, idx, attributes_id, schema_url_id, "
                   "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -186,7 +188,22 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     sqlite3_bind_int64(st, 5, (int64_t)r->received_unix_nano);
     sqlite3_bind_int64(st, 6, (int64_t)r->wire_bytes);
     sqlite3_bind_int64(st, 7, (int64_t)r->message_bytes);
+    sqlite3_bind_int64(st, 8, (int64_t)r->unknown_fields_total);
     q->request_id = sq_step_write(q, S_REQ_INS, "storing the request");
+    for (size_t i = 0; q->request_id >= 0 && i < r->n_unknown_fields; i++) {
+        const struct lb_unknown_field *u = &r->unknown_fields[i];
+        st = q->st[S_UNKNOWN_INS];
+        sqlite3_bind_int64(st, 1, q->request_id);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        sqlite3_bind_text(st, 3, u->path.p, (int)u->path.n, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, u->message.p, (int)u->message.n, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, u->number);
+        sqlite3_bind_int64(st, 6, u->wire_type);
+        sqlite3_bind_int64(st, 7, (int64_t)u->raw.n);
+        sqlite3_bind_blob64(st, 8, u->raw.n ? u->raw.p : "", u->raw.n, SQLITE_STATIC);
+        if (sq_step_write(q, S_UNKNOWN_INS, "storing an unknown field") < 0)
+            return;
+    }
 }
 
 static void on_resource_begin(struct sink *s, const struct lb_resource *r)

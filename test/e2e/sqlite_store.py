@@ -108,7 +108,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 3", sql(DB, "PRAGMA user_version")[0][0] == 3)
+    check("schema version 4", sql(DB, "PRAGMA user_version")[0][0] == 4)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -346,7 +346,8 @@ def test_values_and_windows():
     con.close()
     con = sqlite3.connect(old)
     con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; "
-                      "DELETE FROM schema_migrations WHERE version = 3; PRAGMA user_version = 2;")
+                      "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
+                      "DELETE FROM schema_migrations WHERE version >= 3; PRAGMA user_version = 2;")
     con.close()
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", old, path)
     got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute GROUP BY 1"))
