@@ -359,7 +359,8 @@ int ui_view_top(struct ui_store *s, const struct ui_params *p, struct buf *out)
     }
     if (rc == 0) {
         sort_total = p->sort_total;   /* one thread: the comparator's parameter */
-        qsort(t.v, t.n, sizeof *t.v, cmp_item);
+        if (t.n)
+            qsort(t.v, t.n, sizeof *t.v, cmp_item);
         size_t shown = 0, matched = 0;
         bool ok = buf_printf(out, "{\"by\":\"%s\",\"total\":%" PRId64 ",\"rows\":[", by_name(p->by), t.total);
         for (size_t i = 0; i < t.n && ok; i++) {
