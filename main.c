@@ -11,6 +11,7 @@
  *                                        (cmd/check.c)
  *   lazybackend top|folded|flamegraph    queries of a SQLite store (sinks/sqlite/query.c)
  *   lazybackend ui [options]             the web UI over a SQLite store (cmd/ui.c, ui/)
+ *   lazybackend export [options]         a SQLite store as OTLP or pprof (cmd/export.c)
  *
  * Only wiring: the commands live in cmd/ (cmd/cmd.h says which file holds what). Every
  * option is parsed (and refused, with exit status 2) before anything is set up
@@ -40,6 +41,8 @@ int main(int argc, char **argv)
         return sqlite_query_main(argv[1], argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "send") == 0)
         return send_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "export") == 0)
+        return export_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "usdt") == 0)
         return usdt_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "ui") == 0)

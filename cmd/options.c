@@ -37,6 +37,8 @@ static void usage(FILE *out)
 "                                            or OTLP/HTTP; see `lazybackend send --help`)\n"
 "       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
 "                                            see `lazybackend top --help`)\n"
+"       lazybackend export [EXPORT OPTIONS]  (a SQLite store written back as OTLP requests or\n"
+"                                            pprof files; see `lazybackend export --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
 "       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"

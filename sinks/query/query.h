@@ -23,7 +23,20 @@
 
 /* ---- the options (args.c) ---- */
 
-enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH };
+enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH, CMD_EXPORT };
+
+/* `lazybackend export`: what the matching samples are written as, and where (cmd/export.c
+ * writes; a store replays, sinks/sqlite/replay.h). */
+enum export_format { EXPORT_OTLP, EXPORT_PPROF };
+
+struct export_opts {
+    enum export_format format;
+    const char *output;        /* a file; NULL: stdout (otlp) or "profile" (pprof) */
+    const char *to;            /* an OTLP receiver's address, NULL when writing a file */
+    bool http, gzip;           /* with --to: OTLP/HTTP instead of gRPC; compress each request */
+    size_t batch;              /* stored requests per exported request (>= 1) */
+    const char *sample_type;   /* the first --sample-type, or NULL */
+};
 enum by { BY_FUNCTION, BY_FRAME_TYPE, BY_EXECUTABLE, BY_CONTAINER, BY_THREAD };
 
 /* An attribute used as a grouping key, looked up at the sample, profile and resource levels
@@ -57,6 +70,7 @@ struct qopts {
     const char *title;
     unsigned width;
     struct buf cmdline;             /* the command as typed, for the SVG's subtitle */
+    struct export_opts exp;         /* export: where and how to write */
 };
 
 /* Options: 0, or the exit status (2) after a message on stderr. --help exits. */
