@@ -32,11 +32,11 @@ SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer 
 OPT      := -O1
 endif
 
-PKGS     := libnghttp2 zlib sqlite3 libcurl
+PKGS     := libnghttp2 zlib sqlite3 libcurl libssl libcrypto
 CPPFLAGS += -I. -I$(BUILD)/pb -I$(BUILD) -D_GNU_SOURCE
 CFLAGS   += -std=c11 $(OPT) -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)
-LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz -lsqlite3 -lcurl) -lprotobuf-nanopb -lhttp_parser -lm
+LDLIBS   += $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lnghttp2 -lz -lsqlite3 -lcurl -lssl -lcrypto) -lprotobuf-nanopb -lhttp_parser -lm
 
 # The nanopb-generated messages: the envelope, the v1.11 messages the JSON transcoder and the
 # responses need, and traces. pb/profiles_v1_{7,8,9}.proto are not compiled: they are the

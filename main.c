@@ -7,6 +7,8 @@
  *                                        (cmd/decode.c)
  *   lazybackend send [options] FILE...   captured payloads to a running server (cmd/send.c)
  *   lazybackend usdt [options]           USDT probes through bpftrace as OTLP spans (cmd/usdt.c)
+ *   lazybackend check [options] FILE...  the conformance verdict on captured payloads
+ *                                        (cmd/check.c)
  *   lazybackend top|folded|flamegraph    queries of a SQLite or ClickHouse store (cmd/query.c)
  *
  * Only wiring: the commands live in cmd/ (cmd/cmd.h says which file holds what). Every
@@ -38,6 +40,8 @@ int main(int argc, char **argv)
         return send_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "usdt") == 0)
         return usdt_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return check_command(argc - 2, argv + 2);
     struct app app;
     memset(&app, 0, sizeof app);
     app.sigfd = -1;

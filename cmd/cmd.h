@@ -18,6 +18,7 @@
  *               and the watchdog pings
  *   decode.c    `lazybackend decode FILE...`: captured payloads through the same decoder
  *   send.c      `lazybackend send FILE...`: captured payloads to a running server
+ *   check.c     `lazybackend check FILE...`: the conformance verdict on captured payloads
  *   capture.c   the one reader of captured payloads (protobuf, JSON, gzip) for both
  *   usdt*.c     `lazybackend usdt`: USDT probes through bpftrace as OTLP spans (usdt_internal.h)
  *
@@ -55,6 +56,7 @@ struct app {
     struct loop *loop;
     struct h2_server *server;
     struct otlp_decoder *decoder;
+    struct otlp_checker *checker;   /* --check log|strict: made with the first request */
     struct sink sink_storage[MAX_SINKS];
     struct sink_set sinks;          /* what the decoder drives: the sinks, or {filter} */
     struct sink filter_sink;        /* when filtering: forwards to inner_sinks */
@@ -79,6 +81,8 @@ struct app {
     bool stdout_gone;
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
+    struct h2_tls *tls;             /* both ports' TLS, or NULL (security.c) */
+    struct h2_auth *auth;           /* the bearer tokens both ports ask for, or NULL */
 };
 
 /* ---------- the commands (a zeroed app, sigfd -1, options parsed and checked) ---------- */
@@ -98,6 +102,11 @@ int query_command(const char *command, int argc, char **argv);
 /* `lazybackend send FILE...` (send.c): argv after "send". The exit status: 0 when every
  * request was accepted whole, 1 otherwise, 2 for bad options. */
 int send_command(int argc, char **argv);
+
+/* `lazybackend check FILE...` (check.c): argv after "check". The exit status: 0 when every
+ * request is conformant, 1 when any has a finding, 2 when something could not be read or for
+ * bad options. */
+int check_command(int argc, char **argv);
 
 /* `lazybackend usdt [options]` (usdt.c): argv after "usdt". The exit status: 0 when every
  * span was delivered, bpftrace's status when it failed, 1 when it could not start or spans

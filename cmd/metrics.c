@@ -66,18 +66,27 @@ void metrics_count_profiles(struct metrics *m, const struct lb_request *req, con
                             const struct otlp_layout *layout, uint64_t delivered, uint64_t started_ns)
 {
     enum metrics_transport t = metrics_transport(req->transport);
-    count_request(m, t, OTLP_SIGNAL_PROFILES, outcome_of(res->status, res->rejected_profiles || res->rejected_samples),
-                  (int)res->problem, req->wire_bytes, req->message_bytes, started_ns);
+    bool partial = res->rejected_profiles || res->rejected_samples || res->rejected_whole;
+    count_request(m, t, OTLP_SIGNAL_PROFILES, outcome_of(res->status, partial), (int)res->problem, req->wire_bytes, req->message_bytes, started_ns);
     if (res->status != OTLP_UNAVAILABLE && res->problem != OTLP_PROBLEM_TOO_LARGE) {   /* was looked at */
         size_t i = 0;
         while (i < OTLP_LAYOUT_COUNT && otlp_layouts[i] != layout)
             i++;
         m->layouts[i]++;
     }
+    m->unknown_fields[OTLP_SIGNAL_PROFILES] += res->unknown_fields;
     m->samples[t].received += res->samples + res->rejected_samples;
     m->samples[t].rejected += res->rejected_samples;
     if (res->status == OTLP_OK)
         m->samples[t].delivered += delivered;
+}
+
+void metrics_count_check(struct metrics *m, const struct check_report *r, bool rejected)
+{
+    m->check_verdicts[r->verdict]++;
+    for (int i = 0; i < CR_COUNT; i++)
+        m->check_findings[i] += r->per_rule[i];
+    m->check_rejected += rejected;
 }
 
 void metrics_count_traces(struct metrics *m, const struct lb_request *req, const struct otlp_trace_result *res,
@@ -156,6 +165,12 @@ static void write_requests(struct prom *p, const struct metrics *m)
     for (int i = 0; i <= OTLP_LAYOUT_COUNT; i++)
         prom_u64(p, name, m->layouts[i], "layout", i < OTLP_LAYOUT_COUNT ? otlp_layouts[i]->name : "none",
                  (char *)NULL);
+    name = "lazybackend_unknown_fields_total";
+    prom_family(p, name, "counter",
+                "Fields of accepted requests that their proto layout does not have: kept, shown and "
+                "stored, never a reason to refuse.");
+    for (int s = 0; s < METRICS_SIGNALS; s++)
+        prom_u64(p, name, m->unknown_fields[s], "signal", signal_name[s], (char *)NULL);
 }
 
 /* One sample per transport from a per-transport struct's member. */
@@ -185,6 +200,26 @@ static void write_items(struct prom *p, const struct metrics *m)
                   m->spans, not_kept);
 }
 
+static void write_check(struct prom *p, const struct metrics *m)
+{
+    static const char *const verdicts[] = { "clean", "findings", "unreadable", "out_of_memory" };
+    const char *name = "lazybackend_check_requests_total";
+    prom_family(p, name, "counter",
+                "Profiles requests the conformance checks (--check log|strict) looked at, by verdict: "
+                "clean, findings, unreadable (no layout reads it: the decoder refuses it), out_of_memory.");
+    for (int v = 0; v <= CHECK_NOMEM; v++)
+        prom_u64(p, name, m->check_verdicts[v], "verdict", verdicts[v], (char *)NULL);
+    name = "lazybackend_check_findings_total";
+    prom_family(p, name, "counter", "Conformance findings, by rule (docs/check.md).");
+    for (int r = 0; r < CR_COUNT; r++)
+        prom_u64(p, name, m->check_findings[r], "rule", check_rules[r].id, (char *)NULL);
+    name = "lazybackend_check_rejected_requests_total";
+    prom_family(p, name, "counter",
+                "Profiles requests --check strict rejected for their findings (answered with a partial "
+                "success rejecting every profile).");
+    prom_u64(p, name, m->check_rejected, (char *)NULL);
+}
+
 int metrics_page(void *ud, struct buf *out)
 {
     struct app *app = ud;
@@ -192,6 +227,7 @@ int metrics_page(void *ud, struct buf *out)
     prom_init(&p, out);
     write_requests(&p, &app->metrics);
     write_items(&p, &app->metrics);
+    write_check(&p, &app->metrics);
     metrics_write_ports(&p, app);
     metrics_write_sinks(&p, app);
     metrics_write_process(&p, app);

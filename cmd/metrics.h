@@ -26,6 +26,7 @@
 #include "lib/buf.h"
 #include "lib/histogram.h"
 #include "lib/prom.h"
+#include "otlp/check.h"
 #include "otlp/decode.h"
 #include "otlp/layout.h"
 #include "otlp/traces.h"
@@ -58,12 +59,17 @@ struct metrics {
     struct histogram duration[METRICS_TRANSPORTS][METRICS_SIGNALS];
     uint64_t problems[METRICS_SIGNALS][METRICS_PROBLEMS];
     uint64_t layouts[OTLP_LAYOUT_COUNT + 1];         /* otlp_layouts' order, then "none" */
+    uint64_t unknown_fields[METRICS_SIGNALS];        /* fields no layout explained, kept */
     struct {
         uint64_t received, rejected, delivered;
     } samples[METRICS_TRANSPORTS];
     struct {
         uint64_t received, rejected, delivered, not_kept;
     } spans[METRICS_TRANSPORTS];
+    /* --check: requests by verdict (enum check_verdict), findings by rule, strict refusals */
+    uint64_t check_verdicts[CHECK_NOMEM + 1];
+    uint64_t check_findings[CR_COUNT];
+    uint64_t check_rejected;
 };
 
 void metrics_init(struct metrics *m);
@@ -76,6 +82,9 @@ enum metrics_transport metrics_transport(const char *name);
  * was taken (lib/clock.h). */
 void metrics_count_profiles(struct metrics *m, const struct lb_request *req, const struct otlp_result *res,
                             const struct otlp_layout *layout, uint64_t delivered, uint64_t started_ns);
+
+/* A profiles request's conformance verdict (serve --check); `rejected`: strict mode refused it. */
+void metrics_count_check(struct metrics *m, const struct check_report *r, bool rejected);
 
 /* A traces request: `kept` whether a configured sink takes spans. */
 void metrics_count_traces(struct metrics *m, const struct lb_request *req, const struct otlp_trace_result *res,

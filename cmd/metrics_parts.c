@@ -47,6 +47,44 @@ struct port {
         }                                                                       \
     } while (0)
 
+/* Connections the server ended because they made no progress (docs/receiving.md). */
+static void write_cut(struct prom *p, const struct port ports[2])
+{
+    const char *name = "lazybackend_connections_cut_total";
+    prom_family(p, name, "counter",
+                "Connections ended for making no progress: setup_timeout (no HTTP/2 preface and SETTINGS within "
+                "--request-timeout), idle (no progress for --idle-timeout), too_many_pings and no_progress "
+                "(GOAWAY ENHANCE_YOUR_CALM).");
+    for (int i = 0; i < 2; i++) {
+        if (!ports[i].server)
+            continue;
+        const struct h2_stats *st = h2_server_stats(ports[i].server);
+        const struct { const char *reason; uint64_t v; } cut[] = {
+            { "setup_timeout", st->setup_timeouts }, { "idle", st->idle_closed },
+            { "too_many_pings", st->goaway_pings }, { "no_progress", st->goaway_no_progress },
+        };
+        for (size_t k = 0; k < sizeof cut / sizeof cut[0]; k++)
+            prom_u64(p, name, cut[k].v, "port", ports[i].label, "reason", cut[k].reason, (char *)NULL);
+    }
+}
+
+/* Every reply, by outcome (h2_outcome_name). */
+static void write_replies(struct prom *p, const struct port ports[2])
+{
+    const char *name = "lazybackend_port_replies_total";
+    prom_family(p, name, "counter",
+                "Replies the port sent, by outcome: ok, invalid (the client's mistake), exhausted (too large, "
+                "or the server busy), timed_out, unavailable, failed.");
+    for (int i = 0; i < 2; i++) {
+        if (!ports[i].server)
+            continue;
+        const struct h2_stats *st = h2_server_stats(ports[i].server);
+        for (int o = 0; o < H2_OUTCOMES; o++)
+            prom_u64(p, name, st->replies[o], "port", ports[i].label, "outcome", h2_outcome_name((enum h2_outcome)o),
+                     (char *)NULL);
+    }
+}
+
 void metrics_write_ports(struct prom *p, const struct app *app)
 {
     const struct port ports[2] = { { "grpc", app->server }, { "http", app->http_server } };
@@ -54,7 +92,15 @@ void metrics_write_ports(struct prom *p, const struct app *app)
     PER_PORT(p, ports, "lazybackend_connections_accepted_total", "counter", "Connections accepted.",
              st->connections_accepted);
     PER_PORT(p, ports, "lazybackend_connections_refused_total", "counter",
-             "Connections closed at once: --max-connections were open.", st->connections_refused);
+             "Connections closed at once: --max-connections were open, all of which had made progress.",
+             st->connections_refused);
+    PER_PORT(p, ports, "lazybackend_connections_refused_per_ip_total", "counter",
+             "Connections closed at once: --max-connections-per-ip were open from the address (IPv6: /64), "
+             "all of which had made progress.", st->connections_refused_per_ip);
+    PER_PORT(p, ports, "lazybackend_connections_evicted_total", "counter",
+             "Connections that had made no progress, closed to make room for a newcomer at a connection limit.",
+             st->connections_evicted);
+    write_cut(p, ports);
     PER_PORT(p, ports, "lazybackend_port_received_bytes_total", "counter",
              "Bytes read from the port's connections (HTTP/2 and HTTP/1.1 framing included).", st->bytes_received);
     PER_PORT(p, ports, "lazybackend_request_bytes_in_flight", "gauge",
@@ -72,6 +118,7 @@ void metrics_write_ports(struct prom *p, const struct app *app)
         prom_u64(p, name, st->calls_ok, "port", ports[i].label, "result", "ok", (char *)NULL);
         prom_u64(p, name, st->calls_failed, "port", ports[i].label, "result", "error", (char *)NULL);
     }
+    write_replies(p, ports);
     PER_PORT(p, ports, "lazybackend_port_calls_abandoned_total", "counter",
              "Requests whose client left before the answer (part of the errors).", st->calls_abandoned);
     PER_PORT(p, ports, "lazybackend_port_request_timeouts_total", "counter",

@@ -22,6 +22,7 @@
 #include "cmd/args.h"
 #include "cmd/options.h"
 #include "lib/log.h"
+#include "otlp/check.h"
 #include "otlp/detect.h"
 #include "sinks/filter.h"
 
@@ -39,6 +40,8 @@ static void usage(FILE *out)
 "                                            see `lazybackend top --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
+"       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"
+"                                            see `lazybackend check --help`)\n"
 "\n"
 "Receives OTLP profiles (the OpenTelemetry eBPF profiler's, or any Collector's) and shows\n"
 "every sample as a resolved stack, exactly as it was sent.\n"
@@ -51,6 +54,18 @@ static void usage(FILE *out)
 "  --http-address ADDR          OTLP/HTTP listen address: HTTP/1.1 and h2c, profiles, traces,\n"
 "                               /healthz and /metrics (default 127.0.0.1:4318; none = no HTTP\n"
 "                               port; the forms of --grpc-address)\n"
+"  --tls-cert FILE              TLS on both ports (TLS 1.2 and 1.3; ALPN h2, and http/1.1 on\n"
+"                               the HTTP port): the server certificate, PEM, intermediates after\n"
+"                               it. Needs --tls-key. Reloaded with the key on SIGHUP\n"
+"  --tls-key FILE               its private key, PEM\n"
+"  --tls-client-ca FILE         mutual TLS: clients must present a certificate that chains to a\n"
+"                               CA in FILE (PEM); others are refused in the handshake\n"
+"  --auth-token-file FILE       bearer tokens, one per line: every request must carry one\n"
+"                               (gRPC metadata authorization: Bearer TOKEN, else UNAUTHENTICATED;\n"
+"                               HTTP Authorization: Bearer TOKEN, else 401), /metrics too; health\n"
+"                               checks stay open. Reloaded on SIGHUP\n"
+"  --insecure                   listen beyond loopback with neither TLS nor a token (refused\n"
+"                               otherwise: anyone who can reach the port could send data)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
 "                               per line, see docs/output.md)\n"
@@ -82,6 +97,7 @@ static void usage(FILE *out)
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
 "  --max-connections N          concurrent connections (default 1024)\n"
+"  --max-connections-per-ip N   from one IPv4 address or IPv6 /64 (default 128)\n"
 "  --max-concurrent-streams N   per connection (default 100)\n"
 "  --idle-timeout SECONDS       close idle connections after this (default 300, 0 = never)\n"
 "  --request-timeout SECONDS    a request must arrive whole within this, or it is cut off\n"
@@ -92,6 +108,12 @@ static void usage(FILE *out)
 "  --proto-version VERSION      proto layout of the requests: auto (default: detected per\n"
 "                               request from how fields are encoded), v1.11 (= v1.10), v1.9,\n"
 "                               v1.8, v1.7. A pinned layout is still checked against the wire.\n"
+"  --check off|log|strict       conformance checks of every profiles request (docs/check.md):\n"
+"                               off (default); log: log each request's verdict and count it in\n"
+"                               /metrics; strict: also reject a request with findings (partial\n"
+"                               success: all its profiles rejected, the findings as the message)\n"
+"  --check-groups LIST          the rule groups --check applies: core, sample-shape, duplicates,\n"
+"                               orphans, strict, default, all; -NAME removes one (default: default)\n"
 "  --detect                     decode: print each request's detected layout and the evidence\n"
 "                               instead of its samples; exit 1 if a request fits no layout\n"
 "  --input-format auto|proto|json  decode: what FILE holds (default auto: JSON when it starts\n"
@@ -295,12 +317,24 @@ static bool parse_server_option(struct args *a, struct config *cfg)
         cfg->max_inflight_bytes = opt_size(a, 1024, SIZE_MAX);
     } else if (opt(a, "--max-connections")) {
         cfg->max_connections = opt_uint(a, 1, 1000000);
+    } else if (opt(a, "--max-connections-per-ip")) {
+        cfg->max_connections_per_ip = opt_uint(a, 1, 1000000);
     } else if (opt(a, "--max-concurrent-streams")) {
         cfg->max_concurrent_streams = opt_uint(a, 1, 100000);
     } else if (opt(a, "--idle-timeout")) {
         cfg->idle_timeout_ms = opt_uint(a, 0, 86400) * 1000;
     } else if (opt(a, "--shutdown-timeout")) {
         cfg->shutdown_timeout_ms = opt_uint(a, 0, 3600) * 1000;
+    } else if (opt(a, "--tls-cert")) {
+        cfg->tls_cert = opt_nonempty(a);
+    } else if (opt(a, "--tls-key")) {
+        cfg->tls_key = opt_nonempty(a);
+    } else if (opt(a, "--tls-client-ca")) {
+        cfg->tls_client_ca = opt_nonempty(a);
+    } else if (opt(a, "--auth-token-file")) {
+        cfg->auth_token_file = opt_nonempty(a);
+    } else if (flag(a, "--insecure")) {
+        cfg->insecure = true;
     } else {
         return false;
     }
@@ -316,6 +350,15 @@ static bool parse_decoder_option(struct args *a, struct config *cfg)
         const char *v = opt_value(a);
         cfg->proto_version = otlp_layout_find(v);
         if (!cfg->proto_version && strcmp(v, "auto") != 0)
+            bad_value(a, v);
+    } else if (opt(a, "--check")) {
+        static const char *const modes[] = { "off", "log", "strict" };
+        static const enum serve_check mode_values[] = { SERVE_CHECK_OFF, SERVE_CHECK_LOG, SERVE_CHECK_STRICT };
+        cfg->check = mode_values[opt_choice(a, modes, 3)];
+    } else if (opt(a, "--check-groups")) {
+        const char *v = opt_value(a);
+        char err[256];
+        if (!check_groups_parse(v, &cfg->check_groups, err, sizeof err))
             bad_value(a, v);
     } else if (flag(a, "--detect")) {
         cfg->detect_only = true;
@@ -398,6 +441,14 @@ void check_output_options(const struct config *cfg)
         fprintf(stderr, "lazybackend: --folded-root needs --format folded\n");
         exit(2);
     }
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(stderr, "lazybackend: --tls-cert and --tls-key go together\n");
+        exit(2);
+    }
+    if (cfg->tls_client_ca && !cfg->tls_cert) {
+        fprintf(stderr, "lazybackend: --tls-client-ca needs TLS: add --tls-cert and --tls-key\n");
+        exit(2);
+    }
     bool stdout_sink = cfg->n_sinks == 0;   /* the default */
     for (size_t i = 0; i < cfg->n_sinks; i++)
         stdout_sink |= strcmp(cfg->sinks[i], "stdout") == 0;
@@ -429,11 +480,13 @@ void config_defaults(struct config *cfg)
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;
     cfg->max_connections = 1024;
+    cfg->max_connections_per_ip = 128;
     cfg->max_concurrent_streams = 100;
     cfg->idle_timeout_ms = 300 * 1000;
     cfg->shutdown_timeout_ms = 10 * 1000;
     cfg->format = STDOUT_FORMAT_TEXT;
     cfg->limits.max_stack_depth = OTLP_DEFAULT_MAX_STACK_DEPTH;
+    cfg->check_groups = CHECK_GROUPS_DEFAULT;
     cfg->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
     clickhouse_sink_defaults(&cfg->clickhouse);
     cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");

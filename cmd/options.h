@@ -24,6 +24,10 @@
 
 #define MAX_SINKS 8
 
+/* --check: off; log each request's verdict (and count it); strict: also refuse a request
+ * with findings, as a partial success that rejects all its profiles. */
+enum serve_check { SERVE_CHECK_OFF, SERVE_CHECK_LOG, SERVE_CHECK_STRICT };
+
 struct config {
     const char *grpc_address;
     const char *http_address;                  /* NULL: no HTTP port (--http-address none) */
@@ -32,7 +36,7 @@ struct config {
     unsigned request_timeout_ms;
     size_t max_message_size;
     size_t max_inflight_bytes;
-    unsigned max_connections, max_concurrent_streams;
+    unsigned max_connections, max_connections_per_ip, max_concurrent_streams;
     unsigned idle_timeout_ms, shutdown_timeout_ms;
     const char *sinks[MAX_SINKS];
     size_t n_sinks;
@@ -48,6 +52,12 @@ struct config {
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */
     enum capture_format input_format;          /* decode --input-format (auto: by content) */
+    const char *tls_cert, *tls_key;            /* --tls-cert, --tls-key: TLS on both ports */
+    const char *tls_client_ca;                 /* --tls-client-ca: client certificates required */
+    const char *auth_token_file;               /* --auth-token-file: bearer tokens required */
+    bool insecure;                             /* --insecure: beyond loopback without either */
+    enum serve_check check;                    /* --check: conformance checks of each request */
+    unsigned check_groups;                     /* --check-groups (otlp/check.h) */
 };
 
 /* The defaults the usage text promises (and CLICKHOUSE_PASSWORD, STATE_DIRECTORY from the

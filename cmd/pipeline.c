@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/security.h"
 #include "h2/server.h"
 #include "lib/log.h"
 #include "lib/loop.h"
+#include "otlp/check.h"
 #include "otlp/decode.h"
 #include "otlp/detect.h"
 #include "otlp/traces.h"
@@ -38,11 +40,13 @@ void app_teardown(struct app *app, int deadline_ms)
     app->sinks.n = 0;
     h2_server_free(app->http_server);
     h2_server_free(app->server);
+    security_close(app);   /* after the servers: their connections use the TLS context */
     if (app->sigfd >= 0) {
         loop_del_fd(app->loop, app->sigfd);
         close(app->sigfd);
     }
     otlp_decoder_free(app->decoder);
+    otlp_checker_free(app->checker);
     otlp_trace_decoder_free(app->trace_decoder);
     loop_free(app->loop);
 }
@@ -207,6 +211,39 @@ static uint64_t filter_passed(const struct app *app)
     return fs.samples_passed;
 }
 
+/* --check log|strict: the request's conformance verdict (otlp/check.h), counted and logged.
+ * True when strict mode refuses it: `res` is then its answer, a partial success rejecting
+ * every profile with the findings as the message, and nothing reaches the sinks. A request
+ * the checker cannot read goes on to the decoder, which refuses it in its own words. */
+static bool check_request(struct app *app, struct lb_request *req, const uint8_t *msg, size_t len,
+                          struct otlp_result *res)
+{
+    if (!app->checker && !(app->checker = otlp_checker_new())) {
+        log_error("check: out of memory: request from %s not checked", req->peer);
+        return false;
+    }
+    struct check_options opt = { app->cfg.check_groups, 16, app->cfg.proto_version };
+    const struct check_report *r = otlp_check(app->checker, msg, len, &opt);
+    bool reject = app->cfg.check == SERVE_CHECK_STRICT && r->verdict == CHECK_FINDINGS;
+    metrics_count_check(&app->metrics, r, reject);
+    char summary[900];
+    check_report_summary(r, summary, sizeof summary);
+    if (r->verdict == CHECK_CLEAN)
+        log_info("check: export from %s: %s (layout %s)", req->peer, summary, r->layout);
+    else
+        log_warn("check: export from %s: %s%s", req->peer, reject ? "rejected: " : "", summary);
+    if (!reject)
+        return false;
+    memset(res, 0, sizeof *res);
+    res->status = OTLP_OK;
+    res->rejected_whole = true;
+    res->rejected_profiles = r->profiles;
+    snprintf(res->message, sizeof res->message, "rejected by conformance checks: %s", summary);
+    req->message_bytes = len;
+    req->layout = r->layout;
+    return true;
+}
+
 /* Any profiles request from the network: decoded into the sinks, counted, and logged with
  * `how` it came ("HTTP/1.1, json"; NULL for gRPC, whose log line names no transport). */
 void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,
@@ -214,6 +251,11 @@ void run_profiles(struct app *app, struct lb_request *req, const char *how, bool
 {
     req->received_unix_nano = now_unix_nano();
     req->sequence = ++app->sequence;
+    if (app->cfg.check != SERVE_CHECK_OFF && check_request(app, req, msg, len, res)) {
+        count_result(app, res);
+        metrics_count_profiles(&app->metrics, req, res, otlp_layout_find(req->layout), 0, started_ns);
+        return;
+    }
     uint64_t passed_before = filter_passed(app);
     otlp_export_profiles(app->decoder, msg, len, req, sink_set_consumer(&app->sinks), res);
     count_result(app, res);
@@ -224,11 +266,14 @@ void run_profiles(struct app *app, struct lb_request *req, const char *how, bool
     if (res->status != OTLP_OK)
         return;   /* the transport logs errors with their status */
     note_layout(app, req->peer);
-    log_info("export from %s%s%s%s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s)%s%s",
+    char unknown[64] = "";
+    if (res->unknown_fields)
+        snprintf(unknown, sizeof unknown, ", %llu unknown field(s) kept", (unsigned long long)res->unknown_fields);
+    log_info("export from %s%s%s%s: %llu resources, %llu profiles, %llu samples, %llu frames (%zu bytes%s, layout %s%s)%s%s",
              req->peer, how ? " (" : "", how ? how : "", how ? ")" : "",
              (unsigned long long)res->resources, (unsigned long long)res->profiles,
              (unsigned long long)res->samples, (unsigned long long)res->frames, len,
-             compressed ? ", gzip" : "", req->layout,
+             compressed ? ", gzip" : "", req->layout, unknown,
              res->rejected_profiles ? "; " : "", res->rejected_profiles ? res->message : "");
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cmd/security.h"
 #include "h2/grpc_health.h"
 #include "h2/otlp_http.h"
 #include "h2/server.h"
@@ -112,8 +113,11 @@ static struct h2_server_config port_config(const struct app *app, const char *ad
         .max_message_size = app->cfg.max_message_size,
         .max_inflight_bytes = app->cfg.max_inflight_bytes,
         .max_connections = app->cfg.max_connections,
+        .max_connections_per_ip = app->cfg.max_connections_per_ip,
         .max_concurrent_streams = app->cfg.max_concurrent_streams,
         .idle_timeout_ms = app->cfg.idle_timeout_ms,
+        .tls = app->tls,
+        .auth = app->auth,
     };
 }
 
@@ -128,21 +132,6 @@ static void log_listen_failure(const char *address, const char *err)
         log_error("cannot listen on %s: %s", address, err);
 }
 
-/* An address only this machine can reach. */
-static bool is_loopback(const char *address)
-{
-    return strncmp(address, "127.", 4) == 0 || strncmp(address, "localhost:", 10) == 0 ||
-           strncmp(address, "[::1]:", 6) == 0;
-}
-
-/* Listening beyond loopback is allowed but said loudly: nothing authenticates a sender. */
-static void warn_unless_loopback(const char *port, const char *address)
-{
-    if (!is_loopback(address))
-        log_warn("%s listens on %s, which is not loopback: anyone who can reach it can send "
-                 "data (no TLS, no authentication)", port, address);
-}
-
 /* The gRPC port: the profiles and traces Export methods. NULL with a logged reason. */
 static struct h2_server *start_grpc(struct app *app)
 {
@@ -155,8 +144,13 @@ static struct h2_server *start_grpc(struct app *app)
     struct h2_server *s = h2_server_new(app->loop, &hc);
     if (!s || h2_server_add_method(s, PROFILES_EXPORT_PATH, grpc_profiles, app) != 0 ||
         h2_server_add_method(s, TRACES_EXPORT_PATH, grpc_traces, app) != 0 ||
-        grpc_health_register(s, &app->grpc_health) != 0) {
+        grpc_health_register(s, &app->grpc_health) != 0 ||
+        h2_server_make_public(s, GRPC_HEALTH_CHECK_PATH) != 0) {
         log_error("cannot create the gRPC server");
+        h2_server_free(s);
+        return NULL;
+    }
+    if (!security_may_listen(app, "OTLP/gRPC", app->cfg.grpc_address)) {
         h2_server_free(s);
         return NULL;
     }
@@ -165,10 +159,9 @@ static struct h2_server *start_grpc(struct app *app)
         h2_server_free(s);
         return NULL;
     }
-    warn_unless_loopback("OTLP/gRPC", app->cfg.grpc_address);
-    log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes", LAZYBACKEND_VERSION,
+    log_info("lazybackend %s: OTLP/gRPC on %s, sinks:%s%s, max message %zu bytes; %s", LAZYBACKEND_VERSION,
              h2_server_address(s), app->cfg.n_sinks ? " " : "", app->cfg.sinks[0],
-             app->cfg.max_message_size);
+             app->cfg.max_message_size, security_summary(app));
     return s;
 }
 
@@ -185,8 +178,13 @@ static struct h2_server *start_http(struct app *app)
     };
     char err[256];
     struct h2_server *s = h2_server_new(app->loop, &hc);
-    if (!s || otlp_http_register(s, &app->http_service) != 0) {
+    if (!s || otlp_http_register(s, &app->http_service) != 0 ||
+        h2_server_make_public(s, HEALTH_HTTP_PATH) != 0) {
         log_error("cannot create the HTTP server");
+        h2_server_free(s);
+        return NULL;
+    }
+    if (!security_may_listen(app, "OTLP/HTTP", app->cfg.http_address)) {
         h2_server_free(s);
         return NULL;
     }
@@ -199,9 +197,9 @@ static struct h2_server *start_http(struct app *app)
         h2_server_free(s);
         return NULL;
     }
-    warn_unless_loopback("OTLP/HTTP", app->cfg.http_address);
-    log_info("OTLP/HTTP (HTTP/1.1 and h2c) on %s: POST %s, POST %s, GET %s, GET %s", h2_server_address(s),
-             PROFILES_HTTP_PATH, TRACES_HTTP_PATH, HEALTH_HTTP_PATH, METRICS_HTTP_PATH);
+    log_info("OTLP/HTTP (%s) on %s: POST %s, POST %s, GET %s, GET %s; %s",
+             app->tls ? "HTTP/1.1 and HTTP/2 over TLS" : "HTTP/1.1 and h2c", h2_server_address(s),
+             PROFILES_HTTP_PATH, TRACES_HTTP_PATH, HEALTH_HTTP_PATH, METRICS_HTTP_PATH, security_summary(app));
     return s;
 }
 
@@ -264,8 +262,10 @@ static void on_signal(struct loop *loop, int fd, int events, void *ud)
     struct app *app = ud;
     struct signalfd_siginfo si;
     while (read(fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGHUP)
+        if (si.ssi_signo == SIGHUP) {
             reopen_output(app);
+            security_reload(app);
+        }
         else if ((si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) && begin_shutdown(app, loop, si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM"))
             return;
     }
@@ -397,7 +397,7 @@ int serve_command(struct app *app)
 {
     app->stop = stop_serving;
     metrics_init(&app->metrics);
-    if (open_pipeline(app) != 0 || !(app->server = start_grpc(app)))
+    if (security_open(app) != 0 || open_pipeline(app) != 0 || !(app->server = start_grpc(app)))
         return startup_failed(app);
     if (app->cfg.http_address && !(app->http_server = start_http(app)) && app->cfg.http_address_set)
         return startup_failed(app);

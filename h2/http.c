@@ -10,6 +10,8 @@
  */
 #include "h2/internal.h"
 
+#include "h2/auth.h"
+
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@ const char *http_reason(int status)
     case 200: return "OK";
     case 204: return "No Content";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -143,6 +146,9 @@ void http_exchange_header(struct http_exchange *ex, const char *name, size_t nam
             ex->has_length = true;
             ex->content_length = v;
         }
+    } else if (name_is(name, namelen, "authorization") && ex->srv->cfg.auth) {
+        ex->auth_headers++;
+        ex->authorized = h2_auth_check(ex->srv->cfg.auth, value, valuelen);
     } else if (name_is(name, namelen, "expect")) {
         char v[32];
         copy_value(v, sizeof v, value, valuelen);
@@ -212,6 +218,7 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
     ex->resp.status = status;
     ex->resp.content_type[0] = '\0';
     ex->resp.retry_after = status == 503 ? 1 : 0;
+    ex->resp.www_authenticate[0] = '\0';
     struct http_request req;
     request_view(ex, &req, NULL);
     log_info("http error: peer=%s %s %s %s status=%d: %s", ex->peer, ex->protocol,
@@ -246,6 +253,15 @@ static struct http_route *find_route(struct h2_server *s, const char *path,
     return hit;
 }
 
+/* A path whose routes were made public (h2_server_make_public): no token needed. */
+static bool path_is_open(const struct h2_server *s, const char *path)
+{
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (s->routes[i].open && strcmp(s->routes[i].path, path) == 0)
+            return true;
+    return false;
+}
+
 enum http_verdict http_exchange_headers_done(struct http_exchange *ex)
 {
     struct h2_server *s = ex->srv;
@@ -257,7 +273,15 @@ enum http_verdict http_exchange_headers_done(struct http_exchange *ex)
     }
     ex->route = find_route(s, ex->path, ex->method, &path_known, ex->allow, sizeof ex->allow);
     ex->head = strcmp(ex->method, "HEAD") == 0;
-    if (!path_known) {
+    if (s->cfg.auth && !path_is_open(s, ex->path) && !(ex->auth_headers == 1 && ex->authorized)) {
+        /* First: without a token nothing about the server is told, not even its paths. */
+        s->stats.unauthenticated++;
+        http_exchange_error(ex, 401, "%s", ex->auth_headers == 0 ? "a bearer token is required (Authorization: Bearer TOKEN)"
+                                           : ex->auth_headers > 1 ? "more than one Authorization header"
+                                                                  : "the bearer token is not accepted");
+        snprintf(ex->resp.www_authenticate, sizeof ex->resp.www_authenticate, "Bearer realm=\"lazybackend\"%s",
+                 ex->auth_headers ? ", error=\"invalid_token\"" : "");
+    } else if (!path_known) {
         http_exchange_error(ex, 404, "no such path: %s", ex->path);
     } else if (!ex->route) {
         http_exchange_error(ex, 405, "method %s is not allowed on %s (allowed: %s)", ex->method,

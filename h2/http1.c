@@ -86,6 +86,8 @@ static bool write_response(struct h2_conn *c, struct http_exchange *ex, bool clo
         ok = ok && buf_printf(o, "Allow: %s\r\n", ex->allow);
     if (r->retry_after)
         ok = ok && buf_printf(o, "Retry-After: %u\r\n", r->retry_after);
+    if (r->www_authenticate[0])
+        ok = ok && buf_printf(o, "WWW-Authenticate: %s\r\n", r->www_authenticate);
     if (close)
         ok = ok && buf_printf(o, "Connection: close\r\n");
     else if (strcmp(ex->protocol, "HTTP/1.0") == 0)
@@ -302,6 +304,7 @@ static int on_message_complete(http_parser *p)
     struct h2_conn *c = h->conn;
     h->message_done = true;
     c->request_started = 0;
+    progress_made(c);   /* a whole request */
     h->keep_alive = h->keep_alive && http_should_keep_alive(p) != 0;
     if (!h->upgrade_h2c) {
         http_exchange_finish(&h->ex);

@@ -26,6 +26,7 @@
 #include <sys/types.h>
 
 #include "h2/grpc.h"
+#include "h2/peers.h"
 #include "h2/server.h"
 #include "lib/buf.h"
 
@@ -44,6 +45,11 @@ enum {
     LINGER_MAX_BYTES = 4 * 1024 * 1024,   /* ... and how much of it */
     DISCARD_MAX_BYTES = 256 * 1024,       /* body of a refused HTTP/1.1 request read to keep the
                                            * connection; beyond it, answer now and close */
+    /* Connections must make progress (progress.c, docs/receiving.md): */
+    DEFAULT_MAX_CONNECTIONS_PER_IP = 128,
+    PING_MIN_INTERVAL_MS = 500,           /* a PING sooner than this after the last one is a strike */
+    PING_MAX_STRIKES = 2,                 /* one strike more: GOAWAY ENHANCE_YOUR_CALM */
+    NO_PROGRESS_MAX_FRAMES = 100,         /* frames in a row without progress, then the same */
 };
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -53,6 +59,7 @@ struct h2_method {
     grpc_method_fn fn;
     void *ud;
     uint64_t replies[H2_OUTCOMES];
+    bool open;             /* no bearer token needed (h2_server_make_public) */
 };
 
 struct http_route {
@@ -61,6 +68,7 @@ struct http_route {
     http_handler_fn fn;
     void *ud;
     uint64_t replies[H2_OUTCOMES];
+    bool open;             /* no bearer token needed (h2_server_make_public) */
 };
 
 /* One HTTP request and its response, whatever the protocol version (http.c). */
@@ -83,6 +91,8 @@ struct http_exchange {
     bool has_length;
     uint64_t content_length;
     bool expect_continue;
+    unsigned auth_headers;     /* Authorization headers seen */
+    bool authorized;           /* ... and the last one carries an accepted token */
     bool head;                 /* HEAD: the response has no body */
     bool counted;              /* counted in stats.calls */
     bool answered;             /* counted in calls_ok or calls_failed */
@@ -98,6 +108,8 @@ enum stream_state {
     ST_HEADERS,   /* request headers not complete yet */
     ST_BODY,      /* accepting the request message */
     ST_DONE,      /* answered (or failed): further request bytes are discarded */
+    ST_UNAUTHENTICATED,   /* no accepted token: the body is dropped, UNAUTHENTICATED answered
+                           * at its end (grpc_call.c says why not at once) */
 };
 
 /* A server's connections and a connection's streams are intrusive doubly-linked lists
@@ -137,6 +149,9 @@ struct h2_stream {
     bool is_call;          /* request headers completed: counted in stats.calls */
     bool responded;        /* a response was submitted: counted in calls_ok/failed */
     bool have_msg;         /* one complete message is in `msg` */
+    unsigned auth_headers; /* authorization headers seen */
+    bool authorized;       /* ... and the last one carries an accepted token */
+    size_t dropped;        /* ST_UNAUTHENTICATED: body bytes read and dropped */
     char method[8];
     char path[PATH_LEN];
     char ctype[64];
@@ -163,6 +178,10 @@ struct h2_conn {
     int fd;
     int events;            /* what the loop watches for now */
     bool io_ready;         /* the transport (conn_io.c) carries protocol bytes now */
+    int io_want;           /* what the transport itself waits for (LOOP_READ/LOOP_WRITE) */
+    struct ssl_st *ssl;    /* TLS (conn_io.c), or NULL: the plain socket */
+    const char *io_error;  /* the transport failed after delivering some bytes */
+    char io_why[256];      /* the transport's last error, said */
     char peer[ADDR_LEN];
     enum conn_proto proto;
     nghttp2_session *ng;   /* CONN_H2 */
@@ -171,7 +190,17 @@ struct h2_conn {
     size_t sniffed;
     struct buf out;        /* bytes to write (nghttp2's output, or HTTP/1.1 responses) */
     size_t out_off;
-    uint64_t last_active;
+    struct peer_key peer_key;   /* its address, as the per-IP limit counts it */
+    uint64_t accepted_ms;
+    uint64_t last_active;       /* the last progress (progress.c): the idle timer runs from it */
+    uint64_t setup_started;     /* nonzero while the HTTP/2 preface and SETTINGS are awaited
+                                 * (CONN_SNIFF, CONN_H2): since the connection was accepted */
+    bool progressed;            /* made progress once; evicted last */
+    bool calm;                  /* GOAWAY ENHANCE_YOUR_CALM submitted: input is dropped, and the
+                                 * connection closed once the GOAWAY is out */
+    unsigned no_progress_frames;   /* HTTP/2 frames received since the last progress */
+    unsigned ping_strikes;
+    uint64_t last_ping;
     uint64_t request_started;   /* HTTP/1.1 (and sniffing): a request is arriving since */
     uint64_t linger_until;
     size_t lingered;
@@ -200,6 +229,7 @@ struct h2_server {
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
     struct h2_stats stats;
+    struct peer_table peers;   /* open connections per client address */
     uint8_t rbuf[READ_CHUNK];
 };
 
@@ -231,6 +261,19 @@ void conn_close(struct h2_conn *c, const char *why);
 bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t settings_len,
                       struct http_exchange *ex, const uint8_t *rest, size_t rest_len);
 
+/* progress.c: every connection must make progress (docs/receiving.md) */
+/* At accept: the per-IP limit and the connection cap. Evicts the oldest connection that made
+ * no progress when one is in the way; false when the newcomer must be refused. */
+bool progress_admit(struct h2_server *s, const struct peer_key *k, const char *peer);
+/* Progress: a whole request arrived, request body bytes, a response went out. */
+void progress_made(struct h2_conn *c);
+/* Every HTTP/2 frame received (session.c's on_frame_recv): setup done, progress, PING strikes,
+ * frames without progress. May submit GOAWAY ENHANCE_YOUR_CALM (c->calm). */
+void progress_frame_received(struct h2_conn *c, const nghttp2_frame *frame, bool on_stream);
+/* A response frame went out: progress, and PING strikes are forgiven (as grpc-go does). */
+void progress_frame_sent(struct h2_conn *c, const nghttp2_frame *frame);
+/* The timer's checks: setup timeout, then idleness. False when the connection was closed. */
+bool progress_tick(struct h2_conn *c, uint64_t now);
 /* conn_io.c: the byte transport under a connection (the socket; the handshake's place).
  * conn_io_start prepares an accepted connection; conn_io_handshake advances the handshake
  * while !c->io_ready (false: give up, `why` says why). Reads return the bytes read, 0 when
@@ -245,6 +288,9 @@ ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n);
 int conn_io_events(const struct h2_conn *c, int wanted);
 void conn_io_shutdown_write(struct h2_conn *c);
 void conn_io_close(struct h2_conn *c);
+
+/* tls.c: the context new connections are made from (tls.h). */
+struct ssl_ctx_st *h2_tls_ctx(const struct h2_tls *t);
 
 /* session.c: the nghttp2 side, shared by the gRPC port and h2c */
 int session_make_callbacks(struct h2_server *s);

@@ -122,6 +122,18 @@ static int parse_address(const char *addr, struct sockaddr_storage *ss, socklen_
     return -1;
 }
 
+int h2_address_loopback(const char *address)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (parse_address(address, &ss, &len) != 0)
+        return -1;
+    if (ss.ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)&ss)->sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(a6) || (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+}
+
 /* ------------------------------------------------------------------ connections */
 
 /* Moves nghttp2's output into the buffer (up to the high-water mark) and the buffer into
@@ -147,7 +159,8 @@ static bool conn_flush(struct h2_conn *c)
         if (w == 0)
             return true;   /* the transport takes no more now: wait for writability */
         c->out_off += (size_t)w;
-        c->last_active = loop_now_ms(c->srv->loop);
+        if (c->proto != CONN_H2)   /* HTTP/1.1 writes only responses; HTTP/2: progress.c */
+            c->last_active = loop_now_ms(c->srv->loop);
         if (c->out_off == c->out.len) {
             c->out_off = 0;
             buf_reset(&c->out);
@@ -216,12 +229,26 @@ bool conn_update(struct h2_conn *c)
         conn_close(c, "session finished");
         return false;
     }
+    if (c->proto == CONN_H2 && c->calm && pending == 0 && !nghttp2_session_want_write(c->ng))
+        conn_linger(c);   /* the GOAWAY is out: drained briefly so that the peer reads it */
     if (c->proto == CONN_HTTP1 && c->close_after_flush && pending == 0)
         conn_linger(c);
     int events = conn_events(c);
     if (events != c->events && loop_mod_fd(c->srv->loop, c->fd, events) == 0)
         c->events = events;
     return true;
+}
+
+/* Bytes for the nghttp2 session. False when the connection must close; a session that stopped
+ * reading because it was told to calm down (progress.c) stays until its GOAWAY is out. */
+static bool session_feed(struct h2_conn *c, const uint8_t *p, size_t n, const char **why)
+{
+    if (c->calm || n == 0)
+        return true;
+    ssize_t rv = nghttp2_session_mem_recv(c->ng, p, n);
+    if (rv < 0 && why)
+        *why = nghttp2_strerror((int)rv);
+    return rv >= 0 || c->calm;
 }
 
 /* The HTTP port's first bytes: the HTTP/2 client preface, or anything else (HTTP/1.1). */
@@ -249,8 +276,7 @@ static bool conn_sniff(struct h2_conn *c, const uint8_t *p, size_t n)
     c->proto = CONN_H2;
     if (session_start(c) != 0)
         return false;
-    return nghttp2_session_mem_recv(c->ng, c->sniff, c->sniffed) >= 0 &&
-           (n == take || nghttp2_session_mem_recv(c->ng, p + take, n - take) >= 0);
+    return session_feed(c, c->sniff, c->sniffed, NULL) && session_feed(c, p + take, n - take, NULL);
 }
 
 bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t settings_len,
@@ -264,6 +290,7 @@ bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t setting
     c->h1 = NULL;
     c->proto = CONN_H2;
     c->request_started = 0;
+    c->setup_started = loop_now_ms(c->srv->loop);   /* the preface is due after the 101 */
     if (session_start(c) != 0)
         return false;
     struct h2_stream *st = stream_new(c, 1);
@@ -281,7 +308,7 @@ bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t setting
     log_debug("connection upgraded to h2c: peer=%s", c->peer);
     http_exchange_finish(&st->ex);
     session_submit_http(st);
-    return rest_len == 0 || nghttp2_session_mem_recv(c->ng, rest, rest_len) >= 0;
+    return session_feed(c, rest, rest_len, NULL);
 }
 
 /* CONN_LINGER: the peer's leftovers are read and dropped, up to a bound. */
@@ -295,12 +322,8 @@ static bool conn_drain(struct h2_conn *c, size_t n)
 static bool conn_input(struct h2_conn *c, const uint8_t *p, size_t n, const char **why)
 {
     switch (c->proto) {
-    case CONN_H2: {
-        ssize_t rv = nghttp2_session_mem_recv(c->ng, p, n);
-        if (rv < 0)
-            *why = nghttp2_strerror((int)rv);
-        return rv >= 0;
-    }
+    case CONN_H2:
+        return session_feed(c, p, n, why);
     case CONN_SNIFF:
         *why = "cannot start the connection's protocol";
         return conn_sniff(c, p, n);
@@ -321,10 +344,14 @@ static bool conn_read(struct h2_conn *c, const char **why)
     ssize_t n = conn_io_read(c, s->rbuf, sizeof s->rbuf, why);
     if (n <= 0)
         return n == 0;
-    s->stats.bytes_received += (uint64_t)n;
-    if (c->proto != CONN_LINGER)
-        c->last_active = loop_now_ms(s->loop);
-    return conn_input(c, s->rbuf, (size_t)n, why);
+    s->stats.bytes_received += (uint64_t)n;   /* bytes are not progress (progress.c) */
+    if (!conn_input(c, s->rbuf, (size_t)n, why))
+        return false;
+    if (c->io_error) {   /* the transport ended right after these bytes */
+        *why = c->io_error;
+        return false;
+    }
+    return true;
 }
 
 static void conn_on_io(struct loop *l, int fd, int events, void *ud)
@@ -361,6 +388,7 @@ void conn_close(struct h2_conn *c, const char *why)
     http1_free(c->h1);
     conn_io_close(c);
     buf_free(&c->out);
+    peer_table_remove(&s->peers, &c->peer_key);
     DLIST_UNLINK(s->conns, c);
     assert(s->stats.connections_open > 0);
     s->stats.connections_open--;
@@ -377,19 +405,28 @@ void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
     c->srv = s;
     c->fd = fd;
     c->events = LOOP_READ;
-    c->last_active = loop_now_ms(s->loop);
+    c->accepted_ms = c->last_active = c->setup_started = loop_now_ms(s->loop);
+    peer_key_from(ss, &c->peer_key);
     c->proto = s->cfg.protocol == H2_SERVER_HTTP ? CONN_SNIFF : CONN_H2;
     buf_init(&c->out, OUT_LIMIT);
     format_addr(ss, c->peer, sizeof c->peer);
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);   /* small frames, now */
+    if (!peer_table_add(&s->peers, &c->peer_key)) {
+        log_warn("connection from %s dropped: too many client addresses", c->peer);
+        close(fd);
+        free(c);
+        return;
+    }
     const char *why = "cannot set up the session";
     if (!conn_io_start(c, &why) || (c->proto == CONN_H2 && session_start(c) != 0) ||
         loop_add_fd(s->loop, fd, LOOP_READ, conn_on_io, c) != 0) {
         log_warn("connection from %s dropped: %s", c->peer, why);
         if (c->ng)
             nghttp2_session_del(c->ng);
-        close(fd);
+        peer_table_remove(&s->peers, &c->peer_key);
+        conn_io_close(c);
+        buf_free(&c->out);
         free(c);
         return;
     }
@@ -437,12 +474,11 @@ static void listener_on_io(struct loop *l, int fd, int events, void *ud)
                 accept_pause(s, errno);
             return;   /* EAGAIN: drained */
         }
-        if (s->stats.connections_open >= s->cfg.max_connections) {
-            char peer[ADDR_LEN];
-            format_addr(&ss, peer, sizeof peer);
-            log_debug("connection refused: peer=%s (%u connections open)", peer,
-                      s->cfg.max_connections);
-            s->stats.connections_refused++;
+        char peer[ADDR_LEN];
+        struct peer_key key;
+        format_addr(&ss, peer, sizeof peer);
+        peer_key_from(&ss, &key);
+        if (!progress_admit(s, &key, peer)) {
             close(cfd);
             continue;
         }
@@ -457,22 +493,6 @@ static uint64_t tick_period(const struct h2_server *s)
         t = s->cfg.idle_timeout_ms;
     uint64_t p = t / 4;
     return p < 50 ? 50 : p > 1000 ? 1000 : p;
-}
-
-/* A connection silent for idle_timeout_ms: HTTP/2 gets a GOAWAY, HTTP/1.1 is closed. */
-static bool conn_idle(struct h2_conn *c, uint64_t now)
-{
-    const struct h2_server *s = c->srv;
-    if (!s->cfg.idle_timeout_ms || c->terminating || now - c->last_active < s->cfg.idle_timeout_ms)
-        return true;
-    log_debug("connection idle: peer=%s, closing", c->peer);
-    if (c->proto != CONN_H2) {
-        conn_close(c, "idle");
-        return false;
-    }
-    c->terminating = true;
-    nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
-    return conn_update(c);
 }
 
 /* Requests that do not arrive whole within request_timeout_ms are cut off. */
@@ -507,7 +527,16 @@ static void idle_tick(struct loop *l, void *ud)
                 conn_close(c, "lingering close done");
             continue;
         }
-        if (conn_idle(c, now))
+        if (!c->io_ready) {   /* a TLS handshake takes no longer than a request may */
+            if (now - c->accepted_ms >= s->cfg.request_timeout_ms) {
+                log_info("TLS handshake timeout: peer=%s did not finish within %u ms", c->peer,
+                         s->cfg.request_timeout_ms);
+                s->stats.tls_handshake_failures++;
+                conn_close(c, "TLS handshake timeout");
+            }
+            continue;
+        }
+        if (progress_tick(c, now))
             conn_expire(c, now);
     }
     s->idle_timer = loop_add_timer(l, tick_period(s), idle_tick, s);
@@ -526,6 +555,8 @@ static void apply_defaults(struct h2_server_config *cfg)
                                                                        : cfg->max_message_size * 4;
     if (cfg->max_connections == 0)
         cfg->max_connections = 1024;
+    if (cfg->max_connections_per_ip == 0)
+        cfg->max_connections_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP;
     if (cfg->max_concurrent_streams == 0)
         cfg->max_concurrent_streams = 100;
     if (cfg->request_timeout_ms == 0)
@@ -544,7 +575,9 @@ struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config
     s->address = strdup(cfg->address ? cfg->address
                                       : cfg->protocol == H2_SERVER_HTTP ? "127.0.0.1:4318" : "127.0.0.1:4317");
     s->cfg.address = s->address;
-    if (!s->address || session_make_callbacks(s) != 0) {
+    uint64_t seed = loop_now_ms(loop) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)s ^ (uint64_t)getpid();
+    if (!s->address || session_make_callbacks(s) != 0 ||
+        peer_table_init(&s->peers, s->cfg.max_connections, seed) != 0) {
         h2_server_free(s);
         return NULL;
     }
@@ -589,6 +622,18 @@ int h2_server_add_route(struct h2_server *s, const char *method, const char *pat
     r->fn = fn;
     r->ud = ud;
     return 0;
+}
+
+int h2_server_make_public(struct h2_server *s, const char *path)
+{
+    int found = -1;
+    for (size_t i = 0; i < s->nmethods; i++)
+        if (strcmp(s->methods[i].path, path) == 0)
+            s->methods[i].open = true, found = 0;
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (strcmp(s->routes[i].path, path) == 0)
+            s->routes[i].open = true, found = 0;
+    return found;
 }
 
 void h2_server_set_error_body(struct h2_server *s, http_error_fn fn, void *ud)
@@ -661,7 +706,9 @@ void h2_server_shutdown(struct h2_server *s)
     struct h2_conn *next;
     for (struct h2_conn *c = s->conns; c; c = next) {
         next = c->next;
-        if (c->proto == CONN_H2) {
+        if (!c->io_ready) {
+            conn_close(c, "shutting down");   /* still in the TLS handshake: no request yet */
+        } else if (c->proto == CONN_H2) {
             int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
             nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
             conn_update(c);
@@ -729,6 +776,7 @@ void h2_server_free(struct h2_server *s)
         nghttp2_session_callbacks_del(s->cbs);
     if (s->opt)
         nghttp2_option_del(s->opt);
+    peer_table_free(&s->peers);
     free(s->address);
     free(s);
 }

@@ -25,6 +25,8 @@
 
 struct loop;
 struct h2_server;
+struct h2_tls;
+struct h2_auth;
 
 /* gRPC status codes used by this project (grpc/doc/statuscodes.md). */
 enum grpc_status {
@@ -38,6 +40,7 @@ enum grpc_status {
     GRPC_UNIMPLEMENTED = 12,
     GRPC_INTERNAL = 13,
     GRPC_UNAVAILABLE = 14,
+    GRPC_UNAUTHENTICATED = 16,
 };
 
 struct grpc_call {
@@ -74,6 +77,10 @@ struct h2_server_config {
     unsigned max_connections;
     unsigned max_concurrent_streams;  /* per connection, announced in SETTINGS */
     unsigned idle_timeout_ms;     /* close a connection idle this long (0 = never) */
+    struct h2_tls *tls;           /* TLS on this port (tls.h), or NULL: cleartext */
+    const struct h2_auth *auth;   /* bearer tokens every request must carry (auth.h), except
+                                   * on paths made public; NULL = none asked */
+    unsigned max_connections_per_ip;  /* from one IPv4 address or IPv6 /64 (0 = 128) */
 };
 
 /* A reply's outcome, as the shutdown summary and /metrics count replies. From a gRPC status
@@ -94,6 +101,15 @@ struct h2_stats {
     uint64_t bytes_received;
     uint64_t calls_abandoned;   /* part of calls_failed: the client left before the reply */
     uint64_t requests_timed_out;   /* HTTP/1.1 requests cut off by the request timeout */
+    uint64_t tls_handshake_failures;   /* connections whose TLS handshake failed */
+    uint64_t unauthenticated;      /* requests refused for a missing or wrong bearer token */
+    /* Connections that made no progress (docs/receiving.md): */
+    uint64_t connections_refused_per_ip;   /* max_connections_per_ip open, none evictable */
+    uint64_t connections_evicted;          /* closed to make room for a newcomer */
+    uint64_t setup_timeouts;        /* no HTTP/2 preface and SETTINGS within the request timeout */
+    uint64_t idle_closed;           /* no progress for idle_timeout_ms */
+    uint64_t goaway_pings;          /* GOAWAY ENHANCE_YOUR_CALM: too many PINGs */
+    uint64_t goaway_no_progress;    /* GOAWAY ENHANCE_YOUR_CALM: too many frames without progress */
 };
 
 /* ---- HTTP routes (H2_SERVER_HTTP) ----
@@ -116,6 +132,7 @@ struct http_response {
     int status;
     char content_type[64];        /* with no body, may stay empty */
     unsigned retry_after;         /* seconds; 0 = no Retry-After header */
+    char www_authenticate[96];    /* WWW-Authenticate (401), or empty */
     struct buf body;              /* limited to max_message_size */
 };
 
@@ -131,6 +148,12 @@ int h2_server_add_route(struct h2_server *s, const char *method, const char *pat
                         http_handler_fn fn, void *ud);
 void h2_server_set_error_body(struct h2_server *s, http_error_fn fn, void *ud);
 int h2_server_add_method(struct h2_server *s, const char *path, grpc_method_fn fn, void *ud);
+/* The method or routes at `path` need no bearer token even when the server asks for one
+ * (health checks). -1 when nothing is registered there. */
+int h2_server_make_public(struct h2_server *s, const char *path);
+/* 1 when a listen address ("127.0.0.1:4317", "[::1]:4317", "localhost:4317") is loopback
+ * (127.0.0.0/8, ::1), 0 when it is another address, -1 when it is not one the server takes. */
+int h2_address_loopback(const char *address);
 /* Bind and listen; on failure `err` says why (e.g. "127.0.0.1:4317: Address in use"). */
 int h2_server_listen(struct h2_server *s, char *err, size_t errlen);
 /* The bound address (useful with port 0), e.g. "127.0.0.1:40123". */

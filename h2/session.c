@@ -117,7 +117,7 @@ void session_submit_http(struct h2_stream *st)
     char status[8], length[24], retry[16];
     snprintf(status, sizeof status, "%d", ex->resp.status);
     snprintf(length, sizeof length, "%zu", ex->resp.body.len);
-    nghttp2_nv nv[5];
+    nghttp2_nv nv[6];
     size_t n = 0;
     nv[n++] = (nghttp2_nv)NV(":status", status);
     if (ex->resp.content_type[0])
@@ -129,6 +129,8 @@ void session_submit_http(struct h2_stream *st)
         snprintf(retry, sizeof retry, "%u", ex->resp.retry_after);
         nv[n++] = (nghttp2_nv)NV("retry-after", retry);
     }
+    if (ex->resp.www_authenticate[0])
+        nv[n++] = (nghttp2_nv)NV("www-authenticate", ex->resp.www_authenticate);
     st->resp_off = 0;
     nghttp2_data_provider prd = { .source = { .ptr = st }, .read_callback = http_body_read };
     bool body = ex->resp.body.len > 0 && !ex->head;
@@ -232,12 +234,21 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint
     return 0;
 }
 
+/* Once the connection was told to calm down, nothing more it sent is processed. */
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
+{
+    (void)ng;
+    (void)hd;
+    const struct h2_conn *c = ud;
+    return c->calm ? NGHTTP2_ERR_CALLBACK_FAILURE : 0;
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    struct h2_stream *st = frame->hd.stream_id ? stream_get(ng, frame->hd.stream_id) : NULL;
+    progress_frame_received(ud, frame, st != NULL);
     if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
         return 0;
-    struct h2_stream *st = stream_get(ng, frame->hd.stream_id);
     if (!st)
         return 0;
     bool request_headers = frame->hd.type == NGHTTP2_HEADERS &&
@@ -276,7 +287,7 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
  * (http_on_data), unless it was cut off by the request timeout. */
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *ud)
 {
-    (void)ud;
+    progress_frame_sent(ud, frame);
     if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) ||
         !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
         return 0;
@@ -304,6 +315,7 @@ int session_make_callbacks(struct h2_server *s)
         return -1;
     nghttp2_session_callbacks_set_on_begin_headers_callback(s->cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(s->cbs, on_header);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(s->cbs, on_begin_frame);
     nghttp2_session_callbacks_set_on_frame_recv_callback(s->cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(s->cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_send_callback(s->cbs, on_frame_send);

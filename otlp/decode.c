@@ -401,6 +401,22 @@ static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len
     return true;
 }
 
+/* The unknown fields the detector recorded, as the request's view shows them. */
+static void view_unknown_fields(struct otlp_decoder *d, struct lb_request *req)
+{
+    const struct otlp_detection *det = &d->detection;
+    for (size_t i = 0; i < det->n_recorded; i++) {
+        const struct otlp_unknown_field *u = &det->unknown[i];
+        d->unknown[i] = (struct lb_unknown_field){
+            { u->path, strlen(u->path) }, { u->message, strlen(u->message) }, u->number, u->wire_type,
+            { (const char *)u->value, u->size }, { u->decoded, strlen(u->decoded) },
+        };
+    }
+    req->unknown_fields = det->n_recorded ? d->unknown : NULL;
+    req->n_unknown_fields = det->n_recorded;
+    req->unknown_fields_total = d->res->unknown_fields = det->n_unknown;
+}
+
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
                                       struct lb_request *req, struct otlp_consumer out,
                                       struct otlp_result *res)
@@ -412,8 +428,12 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "none";
     req->message_bytes = len;
+    req->unknown_fields = NULL;
+    req->n_unknown_fields = 0;
+    req->unknown_fields_total = 0;
     d->detection.layout = NULL;   /* nothing chosen until this request is detected */
-    d->detection.n_tried = d->detection.n_evidence = 0;
+    d->detection.n_tried = d->detection.n_evidence = d->detection.n_recorded = 0;
+    d->detection.n_unknown = 0;
 
     if (!otlp_check_size(&d->rep, len)) {
         res->problem = OTLP_PROBLEM_TOO_LARGE;
@@ -426,6 +446,7 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
         return res->status = OTLP_INVALID;
     }
     req->layout = d->layout->name;
+    view_unknown_fields(d, req);
 
     d->dict.layout = d->layout;
     d->dict.tables.base = msg;
@@ -528,7 +549,7 @@ int otlp_encode_profiles_response(const struct otlp_result *res, struct buf *out
 {
     opentelemetry_proto_collector_profiles_v1development_ExportProfilesServiceResponse resp;
     memset(&resp, 0, sizeof resp);
-    if (res->rejected_profiles || res->rejected_samples) {
+    if (res->rejected_profiles || res->rejected_samples || res->rejected_whole) {
         resp.has_partial_success = true;
         /* A profile that lost samples counts as rejected: partial_success has no finer unit. */
         resp.partial_success.rejected_profiles = (int64_t)res->rejected_profiles;

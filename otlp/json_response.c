@@ -28,7 +28,7 @@ static int partial_success(struct buf *out, const char *count_key, uint64_t reje
 
 int otlp_json_profiles_response(const struct otlp_result *res, struct buf *out)
 {
-    bool partial = res->rejected_profiles || res->rejected_samples;
+    bool partial = res->rejected_profiles || res->rejected_samples || res->rejected_whole;
     return partial_success(out, "rejectedProfiles", res->rejected_profiles, partial ? res->message : "");
 }
 

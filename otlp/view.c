@@ -1,6 +1,7 @@
 /*
  * view.c - the helpers sinks call on the resolved view: walking array/kvlist values (kept
- * encoded until someone asks), finding an attribute, a sample's weight, a build id's kind.
+ * encoded until someone asks), finding an attribute, a sample's weight, a build id's kind, a wire type's
+ * name.
  */
 #include "otlp/view.h"
 
@@ -143,4 +144,10 @@ lb_str lb_build_id_kind(lb_str key)
     if (key.n <= n || memcmp(key.p, prefix, n) != 0)
         return LB_STR_NULL;
     return (lb_str){ key.p + n, key.n - n };
+}
+
+const char *lb_wire_type_name(uint8_t wire_type)
+{
+    static const char *const names[8] = { "VARINT", "I64", "LEN", "SGROUP", "EGROUP", "I32", "6", "7" };
+    return names[wire_type & 7];
 }

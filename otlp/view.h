@@ -88,6 +88,23 @@ bool lb_kvlist_next(struct lb_value_iter *it, lb_str *key, struct lb_value *out)
 /* Looks up a key; NULL when absent. */
 const struct lb_attr *lb_attrs_find(struct lb_attrs attrs, const char *key);
 
+/* A field of the request that its proto layout does not have (otlp/detect.h). Protobuf keeps
+ * going past unknown fields, and so does lazybackend: the request is read as usual, and these
+ * are shown and stored so that nothing the sender sent is lost. */
+struct lb_unknown_field {
+    lb_str path;        /* where: "resource_profiles[0].scope_profiles[0].profiles[1].samples[3]";
+                         * empty for the request itself */
+    lb_str message;     /* the message it is in: "Sample" */
+    uint32_t number;
+    uint8_t wire_type;  /* 0 VARINT, 1 I64, 2 LEN, 5 I32 */
+    lb_str raw;         /* its bytes as sent (LEN: the payload; otherwise the value's encoding) */
+    lb_str decoded;     /* what the wire tells of it: "42", "\"text\"", "message {1: VARINT}",
+                         * "bytes 0a1b" */
+};
+
+/* "VARINT", "I64", "LEN", "I32". */
+const char *lb_wire_type_name(uint8_t wire_type);
+
 /* Which transport and proto layout a request came with. */
 struct lb_request {
     const char *transport;      /* "grpc", "http", "file" */
@@ -97,6 +114,11 @@ struct lb_request {
     size_t wire_bytes;          /* as received (compressed) */
     size_t message_bytes;       /* decoded protobuf size */
     uint64_t sequence;          /* per process, increasing */
+    /* Set by the decoder: the fields its layout does not have. The first n_unknown_fields
+     * (at most 32) are described; unknown_fields_total counts them all. */
+    const struct lb_unknown_field *unknown_fields;
+    size_t n_unknown_fields;
+    uint64_t unknown_fields_total;
 };
 
 /* Resource.entity_refs (common.proto, since v1.6). */

@@ -25,7 +25,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 2
+#define SQLSTORE_SCHEMA_VERSION 4
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -93,6 +93,8 @@ enum {
     S_SCOPE_FIND, S_SCOPE_INS,
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
     S_SAMPLE_INS, S_TS_INS, S_VAL_INS,
+    S_ROLL_MINUTE, S_ROLL_HOUR,
+    S_UNKNOWN_INS,
     S_COUNT
 };
 
@@ -121,7 +123,10 @@ struct sq {
         int64_t first_sample, last_sample;
         bool any_time;
         uint64_t tmin, tmax;
+        int64_t type_id, unit_id, attrs_id;   /* the rollups' keys (0 = none) */
     } prof;
+    int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
+    struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };
@@ -172,6 +177,18 @@ int64_t sq_intern_set(struct sq *q, const int64_t *ids, size_t n);
 int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp);
 /* The set of attributes in wire order (writer_attrs.c). */
 int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs);
+
+/* The rollup tables (writer_rollup.c, schema step 3): a request's weights are summed in
+ * memory per (minute, stack, sample type, attribute sets) as its samples arrive, and added to
+ * rollup_minute and rollup_hour by sq_rollup_flush inside the request's transaction (also
+ * early, when the sums grow past their bound). sq_rollup_reset forgets unflushed sums (a
+ * new request, a rollback). */
+struct rollup *sq_rollup_new(void);
+void sq_rollup_free(struct rollup *r);
+void sq_rollup_reset(struct rollup *r);
+/* 0, or -1 with the request failed. */
+int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id, int64_t attrs_id);
+int sq_rollup_flush(struct sq *q);
 
 /* ---- the query commands' reader (query.c and query_*.c) ----
  * Fills the store-independent result of sinks/query/query.h, which renders it: query.c runs

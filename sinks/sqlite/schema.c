@@ -148,9 +148,66 @@ static const char STEP2_VIEWS[] =
     "  FROM requests q LEFT JOIN strings t ON t.id = q.transport_id"
     "  LEFT JOIN strings p ON p.id = q.peer_id LEFT JOIN strings l ON l.id = q.layout_id;";
 
+/* Pre-aggregated weights for the web UI (ui/): the weight of each (stack, sample type, attribute
+ * sets) per minute and per hour, so a flame graph or a top table over millions of samples sums
+ * thousands of rows instead of scanning every sample. Minutes are whole UTC minutes since the
+ * epoch (unix nanoseconds / 60e9), hours likewise. The weight follows the query commands' rule
+ * (query.c), placed by timestamp: each timestamp counts 1 (no values) or its own value (as
+ * many values as timestamps); a sample whose values do not pair with its timestamps counts
+ * whole at its first timestamp; a sample without timestamps at its profile's time. Ids that
+ * are NULL elsewhere are 0 here (a primary key column cannot be NULL). The writer adds each
+ * request's sums in the request's transaction (writer_rollup.c); this step fills both tables
+ * from what an older database already holds. */
+static const char STEP3_ROLLUPS[] =
+    "CREATE TABLE rollup_minute ("
+    "  bucket INTEGER NOT NULL, sample_type_id INTEGER NOT NULL, sample_unit_id INTEGER NOT NULL,"
+    "  stack_id INTEGER NOT NULL, resource_attributes_id INTEGER NOT NULL,"
+    "  profile_attributes_id INTEGER NOT NULL, sample_attributes_id INTEGER NOT NULL,"
+    "  weight INTEGER NOT NULL,"
+    "  PRIMARY KEY (bucket, sample_type_id, sample_unit_id, stack_id, resource_attributes_id,"
+    "               profile_attributes_id, sample_attributes_id)) WITHOUT ROWID;"
+    "CREATE TABLE rollup_hour ("
+    "  bucket INTEGER NOT NULL, sample_type_id INTEGER NOT NULL, sample_unit_id INTEGER NOT NULL,"
+    "  stack_id INTEGER NOT NULL, resource_attributes_id INTEGER NOT NULL,"
+    "  profile_attributes_id INTEGER NOT NULL, sample_attributes_id INTEGER NOT NULL,"
+    "  weight INTEGER NOT NULL,"
+    "  PRIMARY KEY (bucket, sample_type_id, sample_unit_id, stack_id, resource_attributes_id,"
+    "               profile_attributes_id, sample_attributes_id)) WITHOUT ROWID;"
+    "INSERT INTO rollup_minute SELECT b, st, su, k, ra, pa, sa, SUM(w) FROM ("
+    "  SELECT p.time_unix_nano / 60000000000 AS b, COALESCE(p.sample_type_id, 0) AS st,"
+    "    COALESCE(p.sample_unit_id, 0) AS su, s.stack_id AS k, COALESCE(r.attributes_id, 0) AS ra,"
+    "    COALESCE(p.attributes_id, 0) AS pa, COALESCE(s.attributes_id, 0) AS sa, s.weight AS w"
+    "  FROM samples s JOIN profiles p ON p.id = s.profile_id JOIN resources r ON r.id = p.resource_id"
+    "  WHERE s.n_timestamps = 0"
+    "  UNION ALL"
+    "  SELECT t.time_unix_nano / 60000000000, COALESCE(p.sample_type_id, 0),"
+    "    COALESCE(p.sample_unit_id, 0), s.stack_id, COALESCE(r.attributes_id, 0),"
+    "    COALESCE(p.attributes_id, 0), COALESCE(s.attributes_id, 0),"
+    "    CASE WHEN s.n_values = 0 THEN 1 WHEN s.n_values = s.n_timestamps THEN v.value ELSE s.weight END"
+    "  FROM samples s JOIN sample_timestamps t ON t.sample_id = s.id"
+    "  JOIN profiles p ON p.id = s.profile_id JOIN resources r ON r.id = p.resource_id"
+    "  LEFT JOIN sample_values v ON v.sample_id = s.id AND v.idx = t.idx AND s.n_values = s.n_timestamps"
+    "  WHERE s.n_values = 0 OR s.n_values = s.n_timestamps OR t.idx = 0"
+    ") GROUP BY b, st, su, k, ra, pa, sa;"
+    "INSERT INTO rollup_hour SELECT bucket / 60, sample_type_id, sample_unit_id, stack_id,"
+    "  resource_attributes_id, profile_attributes_id, sample_attributes_id, SUM(weight)"
+    "  FROM rollup_minute GROUP BY 1, 2, 3, 4, 5, 6, 7;";
+
+/* The fields of a request that its proto layout does not have (otlp/detect.h): protobuf keeps
+ * going past them, and so does lazybackend; the first 32 of a request are kept here as sent
+ * (`value`: the LEN payload, else the value's own encoding), and the request counts them all. */
+static const char STEP4_UNKNOWN_FIELDS[] =
+    "CREATE TABLE unknown_fields ("
+    "  request_id INTEGER NOT NULL, idx INTEGER NOT NULL, path TEXT NOT NULL, message TEXT NOT NULL,"
+    "  field INTEGER NOT NULL, wire_type INTEGER NOT NULL, size INTEGER NOT NULL, value BLOB NOT NULL,"
+    "  PRIMARY KEY (request_id, idx)) WITHOUT ROWID;"
+    "ALTER TABLE requests ADD COLUMN unknown_fields INTEGER NOT NULL DEFAULT 0;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
+    { "rollups", STEP3_ROLLUPS },
+    { "unknown fields", STEP4_UNKNOWN_FIELDS },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

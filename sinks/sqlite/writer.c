@@ -61,7 +61,9 @@ static const char *const SQL[S_COUNT] = {
     [S_SCOPE_INS] = "INSERT INTO scopes(hash, name_id, version_id, schema_url_id, attributes_id, "
                     "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_REQ_INS] = "INSERT INTO requests(sequence, transport_id, peer_id, layout_id, received_unix_nano, "
-                  "wire_bytes, message_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  "wire_bytes, message_bytes, unknown_fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_UNKNOWN_INS] = "INSERT INTO unknown_fields(request_id, idx, path, message, field, wire_type, size, "
+                      "value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_REQ_END] = "UPDATE requests SET resources=?2, profiles=?3, samples=?4 WHERE id=?1",
     [S_RES_INS] = "INSERT INTO resources(request_id, idx, attributes_id, schema_url_id, "
                   "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -76,6 +78,10 @@ static const char *const SQL[S_COUNT] = {
                      "n_values, weight, trace_id, span_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_TS_INS] = "INSERT INTO sample_timestamps(sample_id, idx, time_unix_nano) VALUES (?1, ?2, ?3)",
     [S_VAL_INS] = "INSERT INTO sample_values(sample_id, idx, value) VALUES (?1, ?2, ?3)",
+    [S_ROLL_MINUTE] = "INSERT INTO rollup_minute VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                      "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
+    [S_ROLL_HOUR] = "INSERT INTO rollup_hour VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+                    "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
 };
 
 /* Cache sizes (the C_* caches of internal.h): slots (log2), bytes of keys, longest key kept.
@@ -152,6 +158,7 @@ static void rollback(struct sq *q)
     }
     for (int c = 0; c < C_COUNT; c++)
         idcache_drop_txn(q->cache[c], q->txn);
+    sq_rollup_reset(q->rollup);
     q->rolled_back++;
 }
 
@@ -164,6 +171,7 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     q->n_resources = q->n_profiles = q->n_samples = 0;
     memo_clear(&q->frame_memo);
     memo_clear(&q->stack_memo);
+    sq_rollup_reset(q->rollup);
     q->txn++;
     if (sq_step_write(q, S_BEGIN, "starting a transaction") < 0)
         return;
@@ -180,7 +188,22 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     sqlite3_bind_int64(st, 5, (int64_t)r->received_unix_nano);
     sqlite3_bind_int64(st, 6, (int64_t)r->wire_bytes);
     sqlite3_bind_int64(st, 7, (int64_t)r->message_bytes);
+    sqlite3_bind_int64(st, 8, (int64_t)r->unknown_fields_total);
     q->request_id = sq_step_write(q, S_REQ_INS, "storing the request");
+    for (size_t i = 0; q->request_id >= 0 && i < r->n_unknown_fields; i++) {
+        const struct lb_unknown_field *u = &r->unknown_fields[i];
+        st = q->st[S_UNKNOWN_INS];
+        sqlite3_bind_int64(st, 1, q->request_id);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        sqlite3_bind_text(st, 3, u->path.p, (int)u->path.n, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, u->message.p, (int)u->message.n, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, u->number);
+        sqlite3_bind_int64(st, 6, u->wire_type);
+        sqlite3_bind_int64(st, 7, (int64_t)u->raw.n);
+        sqlite3_bind_blob64(st, 8, u->raw.n ? u->raw.p : "", u->raw.n, SQLITE_STATIC);
+        if (sq_step_write(q, S_UNKNOWN_INS, "storing an unknown field") < 0)
+            return;
+    }
 }
 
 static void on_resource_begin(struct sink *s, const struct lb_resource *r)
@@ -198,6 +221,7 @@ static void on_resource_begin(struct sink *s, const struct lb_resource *r)
     bind_id(st, 4, url);
     sqlite3_bind_int64(st, 5, r->dropped_attributes_count);
     q->resource_id = sq_step_write(q, S_RES_INS, "storing a resource");
+    q->resource_attrs_id = attrs;
     q->n_resources++;
 }
 
@@ -231,6 +255,9 @@ static void on_profile_begin(struct sink *s, const struct lb_profile *p)
     sqlite3_bind_int64(st, 15, (int64_t)p->original_payload_len);
     bind_id(st, 16, ids[6]);
     q->profile_id = sq_step_write(q, S_PROF_INS, "storing a profile");
+    q->prof.type_id = ids[1];
+    q->prof.unit_id = ids[2];
+    q->prof.attrs_id = ids[6];
     q->n_profiles++;
 }
 
@@ -279,7 +306,8 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
     int64_t id = sq_step_write(q, S_SAMPLE_INS, "storing a sample");
     if (id < 0 ||
         insert_series(q, S_TS_INS, id, smp->timestamps, smp->n_timestamps, "storing timestamps") < 0 ||
-        insert_series(q, S_VAL_INS, id, smp->values, smp->n_values, "storing values") < 0)
+        insert_series(q, S_VAL_INS, id, smp->values, smp->n_values, "storing values") < 0 ||
+        sq_rollup_sample(q, smp, stack, attrs) < 0)
         return;
     for (size_t i = 0; i < smp->n_timestamps; i++)
         note_time(q, smp->timestamps[i]);
@@ -332,7 +360,8 @@ static int on_request_end(struct sink *s, const struct lb_request *r, char *why,
         sqlite3_bind_int64(st, 2, (int64_t)q->n_resources);
         sqlite3_bind_int64(st, 3, (int64_t)q->n_profiles);
         sqlite3_bind_int64(st, 4, (int64_t)q->n_samples);
-        if (sq_step_write(q, S_REQ_END, "finishing the request") >= 0 && commit(q) == 0) {
+        if (sq_rollup_flush(q) == 0 && sq_step_write(q, S_REQ_END, "finishing the request") >= 0 &&
+            commit(q) == 0) {
             q->in_txn = false;
             q->committed++;
             return 0;
@@ -375,6 +404,7 @@ static void sq_free(struct sq *q)
         idcache_free(q->cache[c]);
     memo_free(&q->frame_memo);
     memo_free(&q->stack_memo);
+    sq_rollup_free(q->rollup);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
@@ -425,6 +455,11 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->json, JSON_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
+    if (!(q->rollup = sq_rollup_new())) {
+        snprintf(err, errlen, "out of memory");
+        sq_free(q);
+        return -1;
+    }
     const char *sync = o && o->sync == SQLITE_SYNC_NORMAL ? "NORMAL" : "FULL";
     if (sqlstore_open_writer(path, sync, &q->db, err, errlen) != 0) {
         sq_free(q);

@@ -13,6 +13,7 @@ bounded.
 """
 import os
 import re
+import select
 import socket
 import struct
 import sys
@@ -22,11 +23,13 @@ import time
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 import httpgen as hg  # noqa: E402
+import scrape  # noqa: E402
 import server  # noqa: E402
 
 SLOW = fx.SLOW
@@ -58,8 +61,10 @@ class Raw:
         self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
         self.h2.initiate_connection()
         self.streams = {}
-        self.goaway = None
+        self.goaway = None          # the GOAWAY's error code
+        self.goaway_data = b""
         self.eof = False
+        self.received = 0
         self.flush()
 
     def flush(self):
@@ -67,12 +72,14 @@ class Raw:
         if data:
             self.sock.sendall(data)
 
-    def request(self, path, body, extra=()):
+    def request(self, path, body, extra=(), method="POST", ctype="application/grpc"):
+        """A request (no body: GET-like, END_STREAM on the headers); its stream id."""
         sid = self.h2.get_next_available_stream_id()
-        hdrs = [(":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
-                ("te", "trailers"), ("content-type", "application/grpc")] + list(extra)
-        self.h2.send_headers(sid, hdrs)
-        self.h2.send_data(sid, body, end_stream=True)
+        hdrs = [(":method", method), (":scheme", "http"), (":authority", "127.0.0.1"), (":path", path),
+                ("te", "trailers"), ("content-type", ctype)] + list(extra)
+        self.h2.send_headers(sid, hdrs, end_stream=body is None)
+        for pos in range(0, len(body or b""), 16384):   # the default frame size; the window is 64 KiB
+            self.h2.send_data(sid, body[pos:pos + 16384], end_stream=pos + 16384 >= len(body))
         self.streams[sid] = {"headers": {}, "trailers": {}, "ended": False, "reset": None}
         self.flush()
         return sid
@@ -89,6 +96,7 @@ class Raw:
         if not data:
             self.eof = True
             return False
+        self.received += len(data)
         for ev in self.h2.receive_data(data):
             st = self.streams.get(getattr(ev, "stream_id", None))
             if isinstance(ev, h2.events.ResponseReceived) and st is not None:
@@ -101,6 +109,7 @@ class Raw:
                 st["reset"] = ev.error_code
             elif isinstance(ev, h2.events.ConnectionTerminated):
                 self.goaway = ev.error_code
+                self.goaway_data = ev.additional_data or b""
         try:
             self.flush()
         except OSError:
@@ -114,8 +123,51 @@ class Raw:
             self.pump(max(0.01, deadline - time.monotonic()))
         return st
 
+    def until_closed(self, limit, every=None, action=None):
+        """Reads until the server closes (bounded by `limit` s), calling action() every `every`
+        s meanwhile; the seconds it took, or None when it stayed open."""
+        t0 = time.monotonic()
+        next_action = t0
+        while time.monotonic() - t0 < limit and not self.eof:
+            if action and self.goaway is None and time.monotonic() >= next_action:
+                try:
+                    action()
+                    self.flush()
+                except (OSError, h2.exceptions.ProtocolError):
+                    self.eof = True
+                    break
+                next_action += every
+            self.pump(0.1)
+        return time.monotonic() - t0 if self.eof else None
+
     def close(self):
         self.sock.close()
+
+
+def served(port, http, source="127.0.0.1"):
+    """One request that makes progress on a new connection: the gRPC Export of the fixture, or
+    GET /healthz over h2c. (the connection, whether it was answered with success)."""
+    r = Raw(port, source)
+    if http:
+        st = r.wait(r.request("/healthz", None, method="GET", ctype="text/plain"))
+        return r, st["headers"].get(":status") == "200"
+    st = r.wait(r.request(server.PROFILES_EXPORT, frame(FIXTURE)))
+    return r, grpc_status(st) == 0
+
+
+def closed_within(sock, limit):
+    """Seconds until the server closed `sock` (EOF or reset; bytes it sends are read and
+    dropped), None when it stayed open for `limit` s."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        r, _, _ = select.select([sock], [], [], 0.1)
+        if r:
+            try:
+                if not sock.recv(65536):
+                    return time.monotonic() - t0
+            except OSError:
+                return time.monotonic() - t0
+    return None
 
 
 def grpc_status(st):
@@ -194,8 +246,235 @@ def t_summary_counts():
     check("summary counts the %d other replies (unknown method, health, 404)" % other, got == [other], lines)
     srv.cleanup()
 
+# --------------------------------------------------------------------------- progress
+
+PORTS = (("gRPC", False), ("HTTP", True))
+
+
+def port_of(srv, http):
+    return srv.http_port if http else srv.grpc_port
+
+
+def metrics(srv):
+    """The /metrics page, parsed by Prometheus' own parser (lib/scrape.py)."""
+    return scrape.scrape(srv.url)
+
+
+def t_trickled_preface():
+    """--request-timeout 2: the preface trickled a byte every 0.5 s is cut off at about 2 s
+    on both ports (it would take 12 s to send); a connection that says nothing, too."""
+    srv = server.Server("--request-timeout", "2", http=True)
+    try:
+        for name, http in PORTS:
+            sock = socket.create_connection(("127.0.0.1", port_of(srv, http)), timeout=5)
+            t0 = time.monotonic()
+            secs = None
+            for i in range(len(PREFACE)):
+                try:
+                    sock.sendall(PREFACE[i:i + 1])
+                except OSError:
+                    secs = time.monotonic() - t0
+                    break
+                left = closed_within(sock, 0.5)
+                if left is not None:
+                    secs = time.monotonic() - t0
+                    break
+            sock.close()
+            check("%s port: preface trickled 1 byte / 0.5 s closed at the 2 s request timeout (%s s)"
+                  % (name, "%.1f" % secs if secs else "open"), secs is not None and 1.5 <= secs <= 2 + 1.5 * SLOW,
+                  secs)
+            sock = socket.create_connection(("127.0.0.1", port_of(srv, http)), timeout=5)
+            secs = closed_within(sock, 8)
+            sock.close()
+            check("%s port: a connection that sends nothing closed at the request timeout (%s s)"
+                  % (name, "%.1f" % secs if secs else "open"), secs is not None and 1.5 <= secs <= 2 + 1.5 * SLOW,
+                  secs)
+        r, ok = served(srv.grpc_port, False)
+        r.close()
+        check("the gRPC port still serves", ok)
+        page = metrics(srv)
+        cut = {p: page.value("lazybackend_connections_cut_total", port=p, reason="setup_timeout")
+               for p in ("grpc", "http")}
+        check("metrics: two setup timeouts per port", cut == {"grpc": 2, "http": 2}, cut)
+        check("exit 0", srv.stop() == 0, srv.stderr()[-1500:])
+    finally:
+        srv.cleanup()
+
+
+def t_ping_keepalive():
+    """--idle-timeout 3: PINGs every second (each acked) do not keep a connection: GOAWAY
+    NO_ERROR and close at about 3 s, on both ports (h2c prior knowledge on the HTTP port)."""
+    srv = server.Server("--idle-timeout", "3", http=True)
+    try:
+        for name, http in PORTS:
+            r = Raw(port_of(srv, http))
+            n = [0]
+
+            def ping():
+                n[0] += 1
+                r.h2.ping(b"keep%04d" % n[0])
+
+            secs = r.until_closed(10 * SLOW, every=1.0, action=ping)
+            r.close()
+            check("%s port: a PING every second, closed at the 3 s idle timeout with GOAWAY NO_ERROR (%s s, %d pings)"
+                  % (name, "%.1f" % secs if secs else "open", n[0]),
+                  secs is not None and 2.5 <= secs <= 3 + 1.5 * SLOW and r.goaway == 0, (secs, r.goaway))
+        page = metrics(srv)
+        idle = {p: page.value("lazybackend_connections_cut_total", port=p, reason="idle") for p in ("grpc", "http")}
+        check("metrics: one idle cut per port", idle == {"grpc": 1, "http": 1}, idle)
+        check("exit 0", srv.stop() == 0, srv.stderr()[-1500:])
+    finally:
+        srv.cleanup()
+
+
+def t_floods():
+    """A burst of PINGs, and a run of frames without progress (WINDOW_UPDATEs): GOAWAY
+    ENHANCE_YOUR_CALM on both ports, "too_many_pings" for the first; others are served meanwhile."""
+    srv = server.Server(http=True)
+    try:
+        for name, http in PORTS:
+            r = Raw(port_of(srv, http))
+            for i in range(10):
+                r.h2.ping(b"flood%03d" % i)
+            r.flush()
+            secs = r.until_closed(5 * SLOW)
+            r.close()
+            check("%s port: 10 PINGs at once: GOAWAY ENHANCE_YOUR_CALM too_many_pings, closed" % name,
+                  secs is not None and r.goaway == ENHANCE_YOUR_CALM and r.goaway_data == b"too_many_pings",
+                  (secs, r.goaway, r.goaway_data))
+            r = Raw(port_of(srv, http))
+            for i in range(150):
+                r.h2.increment_flow_control_window(1)
+            r.flush()
+            secs = r.until_closed(5 * SLOW)
+            r.close()
+            check("%s port: 150 WINDOW_UPDATEs without a request: GOAWAY ENHANCE_YOUR_CALM, closed" % name,
+                  secs is not None and r.goaway == ENHANCE_YOUR_CALM, (secs, r.goaway, r.goaway_data))
+            # A client that makes progress between its frames is never told to calm down.
+            r = Raw(port_of(srv, http))
+            oks = 0
+            for i in range(3):
+                for j in range(80):
+                    r.h2.increment_flow_control_window(1)
+                r.h2.ping(b"good%04d" % i)
+                r.flush()
+                if http:
+                    st = r.wait(r.request("/healthz", None, method="GET", ctype="text/plain"))
+                    oks += st["headers"].get(":status") == "200"
+                else:
+                    st = r.wait(r.request(server.PROFILES_EXPORT, frame(FIXTURE)))
+                    oks += grpc_status(st) == 0
+            r.close()
+            check("%s port: 3 x (80 WINDOW_UPDATEs, a PING, a request) all served, no GOAWAY" % name,
+                  oks == 3 and r.goaway is None and not r.eof, (oks, r.goaway))
+        page = metrics(srv)
+        got = {(p, why): page.value("lazybackend_connections_cut_total", port=p, reason=why)
+               for p in ("grpc", "http") for why in ("too_many_pings", "no_progress")}
+        check("metrics: one too_many_pings and one no_progress per port", set(got.values()) == {1}, got)
+        check("exit 0", srv.stop() == 0, srv.stderr()[-1500:])
+    finally:
+        srv.cleanup()
+
+
+def refused(port, source):
+    """True when a new connection from `source` is closed without a byte from the server (an
+    accepted gRPC connection gets SETTINGS at once; on the HTTP port, the h2c preface is
+    answered with SETTINGS)."""
+    r = Raw(port, source)
+    try:
+        r.pump(2 * SLOW)
+        if not r.eof:
+            r.pump(0.5)
+        return r.eof and r.received == 0
+    finally:
+        r.close()
+
+
+def t_per_ip():
+    """--max-connections-per-ip 3: a 4th connection from 127.0.0.2 is refused while its three
+    others made progress, one from 127.0.0.3 is served; three silent ones from 127.0.0.4 make
+    room, oldest first, for a fourth from the same address. Both ports."""
+    srv = server.Server("--max-connections-per-ip", "3", http=True)
+    try:
+        for name, http in PORTS:
+            port = port_of(srv, http)
+            busy = []
+            oks = 0
+            for _ in range(3):
+                r, ok = served(port, http, "127.0.0.2")
+                busy.append(r)
+                oks += ok
+            check("%s port: three connections from 127.0.0.2 served" % name, oks == 3, oks)
+            check("%s port: a 4th from 127.0.0.2 is refused" % name, refused(port, "127.0.0.2"))
+            r, ok = served(port, http, "127.0.0.3")
+            r.close()
+            check("%s port: one from 127.0.0.3 is served meanwhile" % name, ok)
+            silent = []
+            for _ in range(3):
+                silent.append(socket.create_connection(("127.0.0.1", port), timeout=5, source_address=("127.0.0.4", 0)))
+                time.sleep(0.05)
+            r, ok = served(port, http, "127.0.0.4")
+            r.close()
+            first_gone = closed_within(silent[0], 2 * SLOW) is not None
+            others_open = closed_within(silent[1], 0.3) is None and closed_within(silent[2], 0.3) is None
+            check("%s port: a 4th from 127.0.0.4 is served; the oldest silent one was evicted, not the others" % name,
+                  ok and first_gone and others_open, (ok, first_gone, others_open))
+            for c in busy:
+                c.close()
+            for c in silent:
+                c.close()
+        page = metrics(srv)
+        got = {p: (page.value("lazybackend_connections_refused_per_ip_total", port=p),
+                   page.value("lazybackend_connections_evicted_total", port=p)) for p in ("grpc", "http")}
+        check("metrics: one per-IP refusal and one eviction per port", got == {"grpc": (1, 1), "http": (1, 1)}, got)
+        check("exit 0", srv.stop() == 0, srv.stderr()[-1500:])
+    finally:
+        srv.cleanup()
+
+
+def t_lockout():
+    """1,024 clients trickling the preface (128 from each of 127.0.0.2-9, the per-IP default)
+    fill the default --max-connections; a grpcio client must still be served, quickly."""
+    srv = server.Server(http=True)
+    socks = []
+    try:
+        for i in range(1024):
+            s = socket.create_connection(("127.0.0.1", srv.grpc_port), timeout=5,
+                                         source_address=("127.0.0.%d" % (2 + i // 128), 0))
+            s.sendall(PREFACE[:1])
+            socks.append(s)
+        server.wait_until(lambda: metrics(srv).value("lazybackend_connections_open", port="grpc") == 1024, 10 * SLOW)
+        for s in socks:   # one more byte each: they are trickling, not gone
+            s.sendall(PREFACE[1:2])
+        page = metrics(srv)
+        check("1,024 tricklers hold every gRPC connection slot",
+              page.value("lazybackend_connections_open", port="grpc") == 1024, page.text[:0])
+        ch = server.channel(srv.grpc_port)
+        try:
+            r = server.export(ch, FIXTURE, timeout=10 * SLOW)
+        finally:
+            ch.close()
+        check("a grpcio client is served meanwhile (%.2f s)" % r.seconds, r.status == "OK" and r.seconds < 5 * SLOW, r)
+        page = metrics(srv)
+        evicted = page.value("lazybackend_connections_evicted_total", port="grpc")
+        check("metrics: a trickler was evicted for it, none refused (%d evicted)" % evicted,
+              evicted >= 1 and page.value("lazybackend_connections_refused_total", port="grpc") == 0)
+        for s in socks:
+            s.close()
+        check("exit 0", srv.stop() == 0, srv.stderr()[-1500:])
+    finally:
+        for s in socks:
+            s.close()
+        srv.cleanup()
+
+
 
 def main():
+    run("trickled preface", t_trickled_preface)
+    run("PING keep-alive", t_ping_keepalive)
+    run("floods", t_floods)
+    run("per-IP limit", t_per_ip)
+    run("1,024 tricklers", t_lockout)
     run("summary counts", t_summary_counts)
     done()
 

@@ -16,7 +16,7 @@ from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 
 PAGE = os.path.join(fx.ROOT, "docs", "operations.md")
-COMMANDS = {"serve": ["--help"], "send": ["send", "--help"]}
+COMMANDS = {"serve": ["--help"], "send": ["send", "--help"], "check": ["check", "--help"]}
 
 
 def blocks():

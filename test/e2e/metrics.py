@@ -52,8 +52,9 @@ def raw_field(number, wire_type, payload):
     return key + (varint(payload) if wire_type == 0 else varint(len(payload)) + payload)
 
 
-# A well-formed request no layout reads: a Sample field 9 (VARINT), which no layout has.
-NO_LAYOUT = RAW + raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(9, 0, 1)))))
+# A well-formed request no layout reads: a Sample field 1 that is LEN, a varint in every layout
+# (a field no layout has would be kept as unknown, not refused).
+NO_LAYOUT = RAW + raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(1, 2, b"\x01")))))
 GARBAGE = b"\xff\xff\xff\xff not protobuf"
 BAD_JSON = b'{"resourceProfiles": [ {'
 TEXT_BODY = b"samples please"
@@ -219,6 +220,19 @@ def test_counts():
         check("port calls: answers counted by each port (the first scrape included)",
               calls == {("grpc", "ok"): N + 2 + 1, ("grpc", "error"): 1, ("http", "ok"): M + 1 + 1 + 1,
                         ("http", "error"): 3}, calls)
+        replies = {p: {l["outcome"]: v for l, v in page.series("lazybackend_port_replies_total") if l["port"] == p}
+                   for p in ("grpc", "http")}
+        check("port replies by outcome: ok as counted above, every error under one outcome",
+              all(replies[p]["ok"] == calls[(p, "ok")] and sum(replies[p].values()) == calls[(p, "ok")] + calls[(p, "error")]
+                  for p in ("grpc", "http")) and
+              set(replies["grpc"]) == {"ok", "invalid", "exhausted", "timed_out", "unavailable", "failed"}, replies)
+        quiet = {(f, p): page.total(f, port=p) for p in ("grpc", "http")
+                 for f in ("lazybackend_connections_refused_per_ip_total", "lazybackend_connections_evicted_total",
+                           "lazybackend_connections_cut_total")}
+        cut_reasons = {l["reason"] for l, _ in page.series("lazybackend_connections_cut_total")}
+        check("connection limits and cuts: present, all zero for well-behaved clients",
+              set(quiet.values()) == {0} and cut_reasons == {"setup_timeout", "idle", "too_many_pings", "no_progress"},
+              (quiet, cut_reasons))
         check("one gRPC connection open, nothing in flight",
               page.value("lazybackend_connections_open", port="grpc") == 1 and
               page.value("lazybackend_request_bytes_in_flight", port="grpc") == 0 and

@@ -108,7 +108,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 2", sql(DB, "PRAGMA user_version")[0][0] == 2)
+    check("schema version 4", sql(DB, "PRAGMA user_version")[0][0] == 4)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -265,6 +265,20 @@ def test_time_filters():
     check("--since after --until is a usage error", rc == 2, err)
 
 
+def test_rollups():
+    """The rollup tables (schema step 3) against the fixture's timestamps, per minute."""
+    want = collections.Counter()
+    for smp in MODEL:
+        for t in smp.timestamps:
+            want[t // (60 * 10**9)] += COPIES
+    got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute GROUP BY 1"))
+    check("rollup_minute: one per timestamp, at its minute", got == dict(want), (got, dict(want)))
+    got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
+    check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
+    got = sql(DB, "SELECT count(*) FROM (SELECT DISTINCT stack_id FROM rollup_hour)")[0][0]
+    check("rollups name every stored stack", got == sql(DB, "SELECT count(*) FROM stacks")[0][0], got)
+
+
 def test_type_filters():
     want = sum(s.weight for s in MODEL if any(t == "v8js" for _, t in s.frames)) * COPIES
     rc, out, err = lb("top", "--db", DB, "--frame-type", "v8js")
@@ -310,6 +324,36 @@ def test_values_and_windows():
           weight("--since", sec(0), "--until", sec(1.2)) == 150)
     check("window [t0+2.5s, t0+5s): two timestamps without values",
           weight("--since", sec(2.5), "--until", sec(5)) == 2)
+    # the rollups (schema step 3) place the same weights by minute, hand-computed
+    minute = lambda t: t // (60 * 10**9)   # noqa: E731
+    want = collections.Counter({minute(t0 + 1000000000): 100})
+    want[minute(t0 + 2000000000)] += 200
+    for dt in (1500000000, 3000000000, 4000000000):
+        want[minute(t0 + dt)] += 1
+    want[minute(t0 + 517877230)] += 50
+    got = dict(sql(db, "SELECT bucket, sum(weight) FROM rollup_minute GROUP BY 1"))
+    check("rollup_minute: values at their timestamps' minutes, untimed at the profile's", got == dict(want),
+          (got, dict(want)))
+    got_h = dict(sql(db, "SELECT bucket, sum(weight) FROM rollup_hour GROUP BY 1"))
+    want_h = collections.Counter()
+    for m, w in want.items():
+        want_h[m // 60] += w
+    check("rollup_hour: the same per hour", got_h == dict(want_h), got_h)
+    # an older database gets its rollups from what it holds, then keeps adding to them
+    old = os.path.join(TMP, "values-v2.db")
+    con = sqlite3.connect(db)
+    con.execute("VACUUM INTO ?", (old,))
+    con.close()
+    con = sqlite3.connect(old)
+    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; "
+                      "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
+                      "DELETE FROM schema_migrations WHERE version >= 3; PRAGMA user_version = 2;")
+    con.close()
+    rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", old, path)
+    got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute GROUP BY 1"))
+    check("upgrading a version 2 database fills the rollups, then the writer adds to them",
+          rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
+    check("... and records the step", sql(old, "SELECT name FROM schema_migrations WHERE version = 3") == [("rollups",)])
     rc, out, err = lb("flamegraph", "--db", db)
     check("flame graph counts nanoseconds for off_cpu", rc == 0 and b"(353 nanoseconds, 100.00%)" in out, err)
     rc, out, err = lb("top", "--db", db)
@@ -378,7 +422,7 @@ def test_bad_arguments():
 
 store_everything()
 for t in (test_counts_by_sql, test_dedup, test_folded_one_copy, test_folded_copies, test_top_function,
-          test_top_groups, test_top_frame_type, test_where, test_time_filters, test_type_filters, test_values_and_windows, test_root,
+          test_top_groups, test_top_frame_type, test_where, test_time_filters, test_rollups, test_type_filters, test_values_and_windows, test_root,
           test_schema_versions, test_reader_beside_writer, test_bad_arguments):
     run(t.__name__, t)
 done()
