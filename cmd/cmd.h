@@ -54,6 +54,7 @@ struct layout_peer {
 struct app {
     struct config cfg;
     struct loop *loop;
+    struct commit *commit;          /* group commit between the sinks' logs and the replies */
     struct h2_server *server;
     struct otlp_decoder *decoder;
     struct otlp_checker *checker;   /* --check log|strict: made with the first request */
@@ -122,6 +123,9 @@ int open_sinks(struct app *app);
 /* Gives back everything built so far, once; safe on a partly built app. The sinks get
  * `deadline_ms` to flush. */
 void app_teardown(struct app *app, int deadline_ms);
+/* After the sinks closed: acknowledged rows they could neither deliver nor keep (the exit
+ * status is then non-zero). */
+uint64_t app_lost_rows(const struct app *app);
 
 /* A startup step failed (and said why): app_teardown, then the exit status (1). */
 int startup_failed(struct app *app);

@@ -88,11 +88,16 @@ static void usage(FILE *out)
 "  --clickhouse-batch-rows N    send a batch at this many samples (default 20000)\n"
 "  --clickhouse-flush-interval MS  ... or this long after its first sample (default 1000)\n"
 "  --clickhouse-max-queue-bytes SIZE  memory for unsent batches (default 64MiB); beyond it\n"
-"                               batches go to the spool\n"
-"  --clickhouse-spool-dir DIR   on-disk spool for batches ClickHouse cannot take yet, and for\n"
-"                               what is unsent at shutdown (default: none, under systemd\n"
-"                               $STATE_DIRECTORY/clickhouse-spool)\n"
-"  --clickhouse-spool-max-bytes SIZE  spool cap (default 1GiB); when full, requests are refused\n"
+"                               batches are read back from disk when their turn comes\n"
+"  --clickhouse-durability wal|memory\n"
+"                               wal (default): a request is acknowledged once its rows are\n"
+"                               fdatasync'ed to the write-ahead log in the spool directory;\n"
+"                               memory: once queued in memory (lossy: a crash loses the queue)\n"
+"  --clickhouse-spool-dir DIR   the write-ahead log (memory mode: the spool for batches\n"
+"                               ClickHouse cannot take yet) (default ./lazybackend-spool, under\n"
+"                               systemd $STATE_DIRECTORY/clickhouse-spool; memory mode: none);\n"
+"                               must be this user's and not group/world-writable\n"
+"  --clickhouse-spool-max-bytes SIZE  its cap (default 1GiB); when full, requests are refused\n"
 "                               with UNAVAILABLE\n"
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
@@ -154,6 +159,9 @@ static void opt_append(struct args *a, const char **list, size_t *n)
     }
 }
 
+static const char *const durability_names[] = { "wal", "memory" };
+static const enum clickhouse_durability durabilities[] = { CLICKHOUSE_DURABILITY_WAL, CLICKHOUSE_DURABILITY_MEMORY };
+
 /* --clickhouse-*: true when the current argument was one of them. */
 static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_options *o)
 {
@@ -173,6 +181,8 @@ static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_optio
         o->max_queue_bytes = opt_size(a, 4096, SIZE_MAX);
     else if (opt(a, "--clickhouse-spool-dir"))
         o->spool_dir = opt_nonempty(a);
+    else if (opt(a, "--clickhouse-durability"))
+        o->durability = durabilities[opt_choice(a, durability_names, 2)];
     else if (opt(a, "--clickhouse-spool-max-bytes"))
         o->spool_max_bytes = opt_size(a, 4096, SIZE_MAX);
     else

@@ -17,6 +17,7 @@
 #include "cmd/cmd.h"
 #include "cmd/security.h"
 #include "h2/server.h"
+#include "lib/commit.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "otlp/check.h"
@@ -48,7 +49,17 @@ void app_teardown(struct app *app, int deadline_ms)
     otlp_decoder_free(app->decoder);
     otlp_checker_free(app->checker);
     otlp_trace_decoder_free(app->trace_decoder);
+    commit_free(app->commit);
+    app->commit = NULL;
     loop_free(app->loop);
+}
+
+uint64_t app_lost_rows(const struct app *app)
+{
+    uint64_t lost = 0;
+    for (size_t i = 0; i < app->cfg.n_sinks && i < MAX_SINKS; i++)
+        lost += app->sink_storage[i].counts.lost;
+    return lost;
 }
 
 /* A startup step failed (and said why): the exit status, after giving everything back. */
@@ -98,7 +109,7 @@ static int open_sink(struct app *app, const char *name, struct sink *s)
             return -1;
         }
     } else if (strcmp(name, "clickhouse") == 0) {
-        struct sink_env env = { .loop = app->loop };
+        struct sink_env env = { .loop = app->loop, .commit = app->commit };
         if (clickhouse_sink_open(s, &app->cfg.clickhouse, &env, err, sizeof err) != 0) {
             log_error("cannot open the clickhouse sink: %s", err);
             return -1;

@@ -21,6 +21,7 @@
 #include "h2/otlp_http.h"
 #include "h2/server.h"
 #include "lib/clock.h"
+#include "lib/commit.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "otlp/decode.h"
@@ -116,6 +117,7 @@ static struct h2_server_config port_config(const struct app *app, const char *ad
         .max_connections_per_ip = app->cfg.max_connections_per_ip,
         .max_concurrent_streams = app->cfg.max_concurrent_streams,
         .idle_timeout_ms = app->cfg.idle_timeout_ms,
+        .commit = app->commit,
         .tls = app->tls,
         .auth = app->auth,
     };
@@ -304,7 +306,8 @@ static int open_pipeline(struct app *app)
     app->loop = loop_new();
     app->decoder = otlp_decoder_new(&app->cfg.limits, app->cfg.proto_version);
     app->trace_decoder = otlp_trace_decoder_new();
-    if (!app->loop || !app->decoder || !app->trace_decoder || open_sinks(app) != 0)
+    app->commit = app->loop ? commit_new(app->loop) : NULL;
+    if (!app->loop || !app->decoder || !app->trace_decoder || !app->commit || open_sinks(app) != 0)
         return -1;
     if (setup_signals(app) != 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
@@ -405,6 +408,11 @@ int serve_command(struct app *app)
     int rc = loop_run(app->loop) == 0 ? 0 : 1;
     sink_set_close(&app->sinks, (int)app->cfg.shutdown_timeout_ms);
     app->sinks.n = 0;
+    if (app_lost_rows(app)) {
+        log_error("exiting with status 1: %llu acknowledged sample rows could neither be delivered nor kept",
+                  (unsigned long long)app_lost_rows(app));
+        rc = 1;
+    }
     log_stopped(app);
     service_stopped(app);
     app_teardown(app, 0);

@@ -205,6 +205,7 @@ struct h2_conn {
     uint64_t linger_until;
     size_t lingered;
     bool terminating;      /* GOAWAY submitted because of idleness */
+    bool held;             /* output waits for the pending commit (lib/commit.h) */
     bool close_after_flush;     /* HTTP/1.1: close (lingering) once `out` is written */
     struct h2_stream *streams;
     unsigned nstreams;

@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/commit.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 
@@ -153,6 +154,12 @@ static bool conn_flush(struct h2_conn *c)
         }
         if (out_pending(c) == 0)
             return true;
+        /* Replies may acknowledge what a writer has not synced yet: they go out after the
+         * end-of-turn commit (on_commit). */
+        if (c->srv->cfg.commit && commit_pending(c->srv->cfg.commit)) {
+            c->held = true;
+            return true;
+        }
         ssize_t w = conn_io_write(c, c->out.data + c->out_off, out_pending(c));
         if (w < 0)
             return false;
@@ -563,6 +570,25 @@ static void apply_defaults(struct h2_server_config *cfg)
         cfg->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
 }
 
+/* The turn's commit is done: held replies go out, or, when it failed, their connections are
+ * closed without them (nothing of that turn is acknowledged). */
+static void on_commit(void *ud, bool ok)
+{
+    struct h2_server *s = ud;
+    struct h2_conn *c = s->conns;
+    while (c) {
+        struct h2_conn *next = c->next;
+        if (c->held) {
+            c->held = false;
+            if (ok)
+                conn_update(c);
+            else
+                conn_close(c, "the write-ahead log could not be synced: replies withheld");
+        }
+        c = next;
+    }
+}
+
 struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config *cfg)
 {
     struct h2_server *s = calloc(1, sizeof *s);
@@ -577,7 +603,9 @@ struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config
     s->cfg.address = s->address;
     uint64_t seed = loop_now_ms(loop) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)s ^ (uint64_t)getpid();
     if (!s->address || session_make_callbacks(s) != 0 ||
-        peer_table_init(&s->peers, s->cfg.max_connections, seed) != 0) {
+        peer_table_init(&s->peers, s->cfg.max_connections, seed) != 0 ||
+        (s->cfg.commit && commit_add_listener(s->cfg.commit, on_commit, s) != 0)) {
+        s->cfg.commit = NULL;
         h2_server_free(s);
         return NULL;
     }
@@ -762,6 +790,8 @@ void h2_server_free(struct h2_server *s)
     if (!s)
         return;
     close_listener(s);
+    if (s->cfg.commit)
+        commit_del_listener(s->cfg.commit, on_commit, s);
     if (s->idle_timer)
         loop_del_timer(s->loop, s->idle_timer);
     while (s->conns)
