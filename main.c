@@ -10,6 +10,7 @@
  *   lazybackend check [options] FILE...  the conformance verdict on captured payloads
  *                                        (cmd/check.c)
  *   lazybackend top|folded|flamegraph    queries of a SQLite or ClickHouse store (cmd/query.c)
+ *   lazybackend export [options]         a SQLite store as OTLP or pprof (cmd/export.c)
  *
  * Only wiring: the commands live in cmd/ (cmd/cmd.h says which file holds what). Every
  * option is parsed (and refused, with exit status 2) before anything is set up
@@ -38,6 +39,8 @@ int main(int argc, char **argv)
         return query_command(argv[1], argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "send") == 0)
         return send_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "export") == 0)
+        return export_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "usdt") == 0)
         return usdt_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "check") == 0)

@@ -38,6 +38,8 @@ static void usage(FILE *out)
 "       lazybackend top|folded|flamegraph [--db FILE|--clickhouse-url URL] [QUERY OPTIONS]\n"
 "                                            (read a SQLite or ClickHouse store;\n"
 "                                            see `lazybackend top --help`)\n"
+"       lazybackend export [EXPORT OPTIONS]  (a SQLite store written back as OTLP requests or\n"
+"                                            pprof files; see `lazybackend export --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
 "       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"

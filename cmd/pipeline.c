@@ -173,20 +173,14 @@ uint64_t now_unix_nano(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The counts logged when the process stops. */
+/* The samples logged when the process stops (the replies are counted by the ports, whoever
+ * answered: h2_server_path_replies). */
 void count_result(struct app *app, const struct otlp_result *res)
 {
-    app->stats.requests++;
-    switch (res->status) {
-    case OTLP_OK:   /* only what a sink committed was delivered */
-        app->stats.ok++;
-        app->stats.samples += res->samples;
-        app->stats.rejected_samples += res->rejected_samples;
-        break;
-    case OTLP_INVALID: app->stats.invalid++; break;
-    case OTLP_UNAVAILABLE: app->stats.refused++; break;
-    default: app->stats.failed++; break;
-    }
+    if (res->status != OTLP_OK)
+        return;   /* only what a sink committed was delivered */
+    app->stats.samples += res->samples;
+    app->stats.rejected_samples += res->rejected_samples;
 }
 
 /* Logs the proto layout a sender uses: once per connection, and when it changes. */
@@ -308,11 +302,9 @@ void run_traces(struct app *app, struct lb_request *req, const char *how,
      * and its spans kept nowhere, by design: said so, never counted as delivered. */
     bool kept = sink_set_takes_spans(sinks);
     metrics_count_traces(&app->metrics, req, res, kept, started_ns);
-    app->trace_stats.requests++;
     app->trace_stats.rejected_spans += res->rejected_spans;
     if (res->status != OTLP_OK)
         return;
-    app->trace_stats.ok++;
     if (kept)
         app->trace_stats.spans += res->spans;
     else

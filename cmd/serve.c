@@ -316,13 +316,11 @@ static int open_pipeline(struct app *app)
     return 0;
 }
 
-/* Replies to one signal's requests (its gRPC method and its HTTP path) on both ports: by
- * outcome into `by`, per port into `ports` (gRPC, HTTP). */
-static uint64_t signal_replies(const struct app *app, const char *grpc_path, const char *http_path,
-                               uint64_t by[H2_OUTCOMES], uint64_t ports[2])
+uint64_t signal_replies(const struct app *app, enum otlp_signal sig, uint64_t by[H2_OUTCOMES], uint64_t ports[2])
 {
     const struct h2_server *servers[2] = { app->server, app->http_server };
-    const char *paths[2] = { grpc_path, http_path };
+    const char *paths[2] = { sig == OTLP_SIGNAL_TRACES ? TRACES_EXPORT_PATH : PROFILES_EXPORT_PATH,
+                             sig == OTLP_SIGNAL_TRACES ? TRACES_HTTP_PATH : PROFILES_HTTP_PATH };
     uint64_t all = 0;
     for (int i = 0; i < 2; i++) {
         uint64_t r[H2_OUTCOMES] = { 0 };
@@ -339,11 +337,10 @@ static uint64_t signal_replies(const struct app *app, const char *grpc_path, con
 }
 
 /* "40 replies (30 gRPC, 10 HTTP): 28 ok (2 partial), ..." for one signal. */
-static void format_replies(char *out, size_t outlen, const struct app *app, const char *grpc_path,
-                           const char *http_path, enum otlp_signal sig)
+static void format_replies(char *out, size_t outlen, const struct app *app, enum otlp_signal sig)
 {
     uint64_t by[H2_OUTCOMES] = { 0 }, ports[2];
-    uint64_t all = signal_replies(app, grpc_path, http_path, by, ports);
+    uint64_t all = signal_replies(app, sig, by, ports);
     const struct metrics *m = &app->metrics;
     uint64_t partial = m->requests[METRICS_GRPC][sig][METRICS_PARTIAL] + m->requests[METRICS_HTTP][sig][METRICS_PARTIAL];
     snprintf(out, outlen, "%llu replies (%llu gRPC, %llu HTTP): %llu ok (%llu partial), %llu invalid, "
@@ -359,11 +356,11 @@ static void format_replies(char *out, size_t outlen, const struct app *app, cons
 static void log_stopped(const struct app *app)
 {
     char profiles[512], traces[512];
-    format_replies(profiles, sizeof profiles, app, PROFILES_EXPORT_PATH, PROFILES_HTTP_PATH, OTLP_SIGNAL_PROFILES);
-    format_replies(traces, sizeof traces, app, TRACES_EXPORT_PATH, TRACES_HTTP_PATH, OTLP_SIGNAL_TRACES);
+    format_replies(profiles, sizeof profiles, app, OTLP_SIGNAL_PROFILES);
+    format_replies(traces, sizeof traces, app, OTLP_SIGNAL_TRACES);
     uint64_t by[H2_OUTCOMES] = { 0 }, ports[2], all = 0, abandoned = 0, connections = 0;
-    all += signal_replies(app, PROFILES_EXPORT_PATH, PROFILES_HTTP_PATH, by, ports);
-    all += signal_replies(app, TRACES_EXPORT_PATH, TRACES_HTTP_PATH, by, ports);
+    all += signal_replies(app, OTLP_SIGNAL_PROFILES, by, ports);
+    all += signal_replies(app, OTLP_SIGNAL_TRACES, by, ports);
     uint64_t replies = 0;
     const struct h2_server *servers[2] = { app->server, app->http_server };
     for (int i = 0; i < 2; i++) {

@@ -150,6 +150,7 @@ static bool profile_header(struct otlp_decoder *d, const struct raw_profile *rp)
     p->dropped_attributes_count = rp->dropped_attributes_count;
     p->original_payload_format = (lb_str){ (const char *)rp->original_payload_format.p, rp->original_payload_format.n };
     p->original_payload_len = rp->original_payload.n;
+    p->original_payload = (lb_str){ (const char *)rp->original_payload.p, rp->original_payload.n };
     p->sample_aggregation_temporality = rp->sample_type.aggregation_temporality;
     p->period_aggregation_temporality = rp->period_type.aggregation_temporality;
     VEC_RESET(d->profile_attrs);

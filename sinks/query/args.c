@@ -51,7 +51,20 @@ static void usage(FILE *f, const char *cmd)
 "folded: root;...;leaf weight lines, sorted (flamegraph.pl, speedscope, inferno read them);\n"
 "     --root adds the process name, container id or thread name as the root frame.\n"
 "flamegraph: a self-contained interactive SVG (hover, click to zoom, Ctrl+F to search).\n"
-"--format json: the same answer as one JSON object (docs/queries.md); flamegraph gives the tree.\n");
+"--format json: the same answer as one JSON object (docs/queries.md); flamegraph gives the tree.\n"
+"\n"
+"Usage: lazybackend export [--db FILE] [FILTERS] [--format otlp|pprof] [--output FILE]\n"
+"                         [--to ADDR [--grpc|--http] [--gzip]] [--batch N]\n"
+"export: the stored requests, samples as they arrived (docs/export.md); with FILTERS only the\n"
+"     matching samples, and with --since/--until only their timestamps (and values) inside.\n"
+"  --format otlp        ExportProfilesServiceRequests (v1.11) as a length-prefixed stream\n"
+"                       (what decode and send read), or sent with --to (default)\n"
+"  --format pprof       gzipped profile.proto for go tool pprof, one file per sample type\n"
+"                       (FILE.TYPE.pb.gz; with one --sample-type, FILE itself)\n"
+"  --output FILE        where to write (default: stdout for otlp, profile.TYPE.pb.gz for pprof)\n"
+"  --to ADDR            send to an OTLP receiver instead: HOST:PORT, :PORT, PORT or a URL;\n"
+"                       --grpc (default) or --http, --gzip compresses each request\n"
+"  --batch N            stored requests per exported request (default 1)\n");
     (void)cmd;
 }
 
@@ -267,6 +280,40 @@ static int not_for(const struct qopts *o, const char *opt, bool ok)
     return 2;
 }
 
+/* export's own options: 0 taken, 2 refused, -1 not one of them. */
+static int export_arg(struct qopts *o, int argc, char **argv, int *i, bool *b)
+{
+    const char *a = argv[*i], *v;
+    if (is_opt(a, "--format")) {
+        v = opt_value(argc, argv, i, "--format", b);
+        if (strcmp(v, "otlp") == 0)
+            o->exp.format = EXPORT_OTLP;
+        else if (strcmp(v, "pprof") == 0)
+            o->exp.format = EXPORT_PPROF;
+        else if (!*b)
+            return bad("--format (otlp or pprof)", v);
+    } else if (is_opt(a, "--output")) {
+        o->exp.output = opt_value(argc, argv, i, "--output", b);
+    } else if (is_opt(a, "--to")) {
+        o->exp.to = opt_value(argc, argv, i, "--to", b);
+    } else if (strcmp(a, "--grpc") == 0 || strcmp(a, "--http") == 0) {
+        o->exp.http = strcmp(a, "--http") == 0;
+    } else if (strcmp(a, "--gzip") == 0) {
+        o->exp.gzip = true;
+    } else if (is_opt(a, "--batch")) {
+        v = opt_value(argc, argv, i, "--batch", b);
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(v, &end, 10);
+        if (!*b && (errno || end == v || *end || *v == '-' || u < 1 || u > 1000000))
+            return bad("--batch (1 to 1000000)", v);
+        o->exp.batch = (size_t)u;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 int q_parse_args(struct qopts *o, int argc, char **argv)
 {
     bool b = false;
@@ -280,7 +327,7 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             exit(0);
         } else if (is_opt(a, "--db")) {
             o->db = opt_value(argc, argv, &i, "--db", &b);
-        } else if (is_opt(a, "--format")) {
+        } else if (is_opt(a, "--format") && o->cmd != CMD_EXPORT) {
             v = opt_value(argc, argv, &i, "--format", &b);
             if (!b && strcmp(v, "text") == 0)
                 o->format = QFORMAT_TEXT;
@@ -343,7 +390,7 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             o->limit = (size_t)u;
         } else if (is_opt(a, "--root")) {
             v = opt_value(argc, argv, &i, "--root", &b);
-            rc = not_for(o, "--root", o->cmd != CMD_TOP);
+            rc = not_for(o, "--root", o->cmd == CMD_FOLDED || o->cmd == CMD_FLAMEGRAPH);
             if (!rc && !b && !parse_root(v, &o->root))
                 rc = bad("--root", v);
         } else if (is_opt(a, "--title")) {
@@ -357,12 +404,19 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             if (!rc && !b && (errno || end == v || *end || u < 200 || u > 100000))
                 rc = bad("--width", v);
             o->width = (unsigned)u;
+        } else if (o->cmd == CMD_EXPORT && (rc = export_arg(o, argc, argv, &i, &b)) >= 0) {
+            /* taken (rc 0) or refused (rc 2) */
         } else {
+            rc = 0;
             fprintf(stderr, "lazybackend %s: unexpected argument '%s' (see --help)\n", o->name, a);
             rc = 2;
         }
         if (b || rc)
             return 2;
+    }
+    if (o->cmd == CMD_EXPORT && (o->ch_url || o->ch_database || o->ch_user || o->ch_password)) {
+        fprintf(stderr, "lazybackend export: reads a SQLite store (--db); the --clickhouse-* options do not apply\n");
+        return 2;
     }
     if (o->db && o->ch_url) {
         fprintf(stderr, "lazybackend %s: --db and --clickhouse-url name two stores: give one\n", o->name);
@@ -374,6 +428,17 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
     }
     if (o->ch_url && !o->ch_password)
         o->ch_password = getenv("CLICKHOUSE_PASSWORD");
+    if (o->cmd == CMD_EXPORT) {
+        o->exp.sample_type = o->n_sample_type ? o->sample_type[0] : NULL;
+        if (o->exp.to && (o->exp.output || o->exp.format != EXPORT_OTLP)) {
+            fprintf(stderr, "lazybackend export: --to sends OTLP; it goes without --output and --format pprof\n");
+            return 2;
+        }
+        if ((o->exp.http || o->exp.gzip) && !o->exp.to) {
+            fprintf(stderr, "lazybackend export: --grpc, --http and --gzip go with --to\n");
+            return 2;
+        }
+    }
     if (o->has_since && o->has_until && o->since >= o->until) {
         fprintf(stderr, "lazybackend %s: --since must be before --until\n", o->name);
         return 2;

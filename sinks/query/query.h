@@ -23,7 +23,20 @@
 
 /* ---- the options (args.c) ---- */
 
-enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH };
+enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH, CMD_EXPORT };
+
+/* `lazybackend export`: what the matching samples are written as, and where (cmd/export.c
+ * writes; a store replays, sinks/sqlite/replay.h). */
+enum export_format { EXPORT_OTLP, EXPORT_PPROF };
+
+struct export_opts {
+    enum export_format format;
+    const char *output;        /* a file; NULL: stdout (otlp) or "profile" (pprof) */
+    const char *to;            /* an OTLP receiver's address, NULL when writing a file */
+    bool http, gzip;           /* with --to: OTLP/HTTP instead of gRPC; compress each request */
+    size_t batch;              /* stored requests per exported request (>= 1) */
+    const char *sample_type;   /* the first --sample-type, or NULL */
+};
 enum by { BY_FUNCTION, BY_FRAME_TYPE, BY_EXECUTABLE, BY_CONTAINER, BY_THREAD };
 enum qformat { QFORMAT_TEXT, QFORMAT_JSON };
 
@@ -61,6 +74,7 @@ struct qopts {
     enum qformat format;            /* --format: text (table, lines, SVG) or json */
     /* --clickhouse-url and its companions: read ClickHouse instead of the SQLite file */
     const char *ch_url, *ch_database, *ch_user, *ch_password;
+    struct export_opts exp;         /* export: where and how to write */
 };
 
 /* Options: 0, or the exit status (2) after a message on stderr. --help exits. */
