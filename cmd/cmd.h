@@ -101,6 +101,10 @@ uint64_t signal_replies(const struct app *app, enum otlp_signal sig, uint64_t by
  * fit no layout; 2 without input. */
 int decode_command(struct app *app, const char **files, int n_files);
 
+/* `lazybackend top|folded|flamegraph` over a SQLite file or ClickHouse (query.c); argv holds
+ * the command's own arguments. The exit status. */
+int query_command(const char *command, int argc, char **argv);
+
 /* `lazybackend send FILE...` (send.c): argv after "send". The exit status: 0 when every
  * request was accepted whole, 1 otherwise, 2 for bad options. */
 int send_command(int argc, char **argv);

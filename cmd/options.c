@@ -6,7 +6,7 @@
  * every option listed is taken and every option matched here is listed), so they sit side by
  * side. Every option is parsed (and refused, with exit status 2) before anything is set up,
  * which is why a bad value simply ends the process: there is nothing to give back yet. The
- * query commands (top|folded|flamegraph) have options of their own (sinks/sqlite/query.c).
+ * query commands (top|folded|flamegraph) have options of their own (sinks/query/args.c).
  *
  * Every option can also come from the environment (LAZYBACKEND_GRPC_ADDRESS for
  * --grpc-address), for a systemd EnvironmentFile=. The variables go through the very same
@@ -35,7 +35,8 @@ static void usage(FILE *out)
 "       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
 "       lazybackend send [SEND OPTIONS] FILE...  (send captured requests to a server, over gRPC\n"
 "                                            or OTLP/HTTP; see `lazybackend send --help`)\n"
-"       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
+"       lazybackend top|folded|flamegraph [--db FILE|--clickhouse-url URL] [QUERY OPTIONS]\n"
+"                                            (read a SQLite or ClickHouse store;\n"
 "                                            see `lazybackend top --help`)\n"
 "       lazybackend export [EXPORT OPTIONS]  (a SQLite store written back as OTLP requests or\n"
 "                                            pprof files; see `lazybackend export --help`)\n"
