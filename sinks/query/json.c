@@ -21,6 +21,7 @@ static const char *command_name(enum cmd c)
     case CMD_TOP: return "top";
     case CMD_FOLDED: return "folded";
     case CMD_FLAMEGRAPH: return "flamegraph";
+    case CMD_EXPORT: break;   /* not a query: it prints no JSON */
     }
     return "";
 }
