@@ -10,6 +10,7 @@
  *   lazybackend check [options] FILE...  the conformance verdict on captured payloads
  *                                        (cmd/check.c)
  *   lazybackend top|folded|flamegraph    queries of a SQLite or ClickHouse store (cmd/query.c)
+ *   lazybackend ui [options]             the web UI over a SQLite store (cmd/ui.c, ui/)
  *   lazybackend export [options]         a SQLite store as OTLP or pprof (cmd/export.c)
  *
  * Only wiring: the commands live in cmd/ (cmd/cmd.h says which file holds what). Every
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
         return export_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "usdt") == 0)
         return usdt_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "ui") == 0)
+        return ui_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "check") == 0)
         return check_command(argc - 2, argv + 2);
     struct app app;
