@@ -372,6 +372,20 @@ def own_rules():
     check("two equal functions are not a finding by default", rc == 0 and report["verdict"] == "clean",
           json.dumps(report))
 
+    # Found by fuzzing (fuzz_check): a duplicate of the empty string was described with
+    # uninitialised bytes as its text, and an empty attribute list was sorted from NULL.
+    req, prof = request(["", "", "f"])
+    for _ in range(2):
+        req.dictionary.mapping_table.add().filename_strindex = 2
+    rc, report, err = checked(req.SerializeToString(), "own.pb", "--groups", "all")
+    msgs = {(f["path"], f["rule"]): f["message"] for f in report["findings"]} if report else {}
+    check("a duplicate empty string is described as empty; mappings without attributes compared",
+          msgs.get(("dictionary.string_table[1]", "duplicate-string")) ==
+          "duplicate string at index 1, orig index 0: " and
+          msgs.get(("dictionary.mapping_table[2]", "duplicate-mapping")) ==
+          "duplicate mapping at index 2, orig index 1" and
+          "runtime error" not in err, json.dumps(report) + err)
+
     rc, out, err = lb("check", fx.path(fx.FIXTURE), os.path.join(TMP, "missing.pb"))
     check("a file that cannot be read: exit status 2", rc == 2 and "missing.pb" in err, err)
     rc, out, err = lb("check", fx.write(TMP, "junk.pb", b"\xff\xff\xff\xff"))
