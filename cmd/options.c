@@ -6,7 +6,7 @@
  * every option listed is taken and every option matched here is listed), so they sit side by
  * side. Every option is parsed (and refused, with exit status 2) before anything is set up,
  * which is why a bad value simply ends the process: there is nothing to give back yet. The
- * query commands (top|folded|flamegraph) have options of their own (sinks/sqlite/query.c).
+ * query commands (top|folded|flamegraph) have options of their own (sinks/query/args.c).
  *
  * Every option can also come from the environment (LAZYBACKEND_GRPC_ADDRESS for
  * --grpc-address), for a systemd EnvironmentFile=. The variables go through the very same
@@ -35,8 +35,11 @@ static void usage(FILE *out)
 "       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
 "       lazybackend send [SEND OPTIONS] FILE...  (send captured requests to a server, over gRPC\n"
 "                                            or OTLP/HTTP; see `lazybackend send --help`)\n"
-"       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
+"       lazybackend top|folded|flamegraph [--db FILE|--clickhouse-url URL] [QUERY OPTIONS]\n"
+"                                            (read a SQLite or ClickHouse store;\n"
 "                                            see `lazybackend top --help`)\n"
+"       lazybackend export [EXPORT OPTIONS]  (a SQLite store written back as OTLP requests or\n"
+"                                            pprof files; see `lazybackend export --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
 "       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"
@@ -53,6 +56,18 @@ static void usage(FILE *out)
 "  --http-address ADDR          OTLP/HTTP listen address: HTTP/1.1 and h2c, profiles, traces,\n"
 "                               /healthz and /metrics (default 127.0.0.1:4318; none = no HTTP\n"
 "                               port; the forms of --grpc-address)\n"
+"  --tls-cert FILE              TLS on both ports (TLS 1.2 and 1.3; ALPN h2, and http/1.1 on\n"
+"                               the HTTP port): the server certificate, PEM, intermediates after\n"
+"                               it. Needs --tls-key. Reloaded with the key on SIGHUP\n"
+"  --tls-key FILE               its private key, PEM\n"
+"  --tls-client-ca FILE         mutual TLS: clients must present a certificate that chains to a\n"
+"                               CA in FILE (PEM); others are refused in the handshake\n"
+"  --auth-token-file FILE       bearer tokens, one per line: every request must carry one\n"
+"                               (gRPC metadata authorization: Bearer TOKEN, else UNAUTHENTICATED;\n"
+"                               HTTP Authorization: Bearer TOKEN, else 401), /metrics too; health\n"
+"                               checks stay open. Reloaded on SIGHUP\n"
+"  --insecure                   listen beyond loopback with neither TLS nor a token (refused\n"
+"                               otherwise: anyone who can reach the port could send data)\n"
 "  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
 "                               per line, see docs/output.md)\n"
@@ -68,6 +83,8 @@ static void usage(FILE *out)
 "                               $STATE_DIRECTORY/lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
+"  --ui on|off                  the web UI on the HTTP port, over the sqlite sink's database\n"
+"                               (default on; GET /; see docs/ui.md)\n"
 "  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
 "  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
 "  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
@@ -75,11 +92,16 @@ static void usage(FILE *out)
 "  --clickhouse-batch-rows N    send a batch at this many samples (default 20000)\n"
 "  --clickhouse-flush-interval MS  ... or this long after its first sample (default 1000)\n"
 "  --clickhouse-max-queue-bytes SIZE  memory for unsent batches (default 64MiB); beyond it\n"
-"                               batches go to the spool\n"
-"  --clickhouse-spool-dir DIR   on-disk spool for batches ClickHouse cannot take yet, and for\n"
-"                               what is unsent at shutdown (default: none, under systemd\n"
-"                               $STATE_DIRECTORY/clickhouse-spool)\n"
-"  --clickhouse-spool-max-bytes SIZE  spool cap (default 1GiB); when full, requests are refused\n"
+"                               batches are read back from disk when their turn comes\n"
+"  --clickhouse-durability wal|memory\n"
+"                               wal (default): a request is acknowledged once its rows are\n"
+"                               fdatasync'ed to the write-ahead log in the spool directory;\n"
+"                               memory: once queued in memory (lossy: a crash loses the queue)\n"
+"  --clickhouse-spool-dir DIR   the write-ahead log (memory mode: the spool for batches\n"
+"                               ClickHouse cannot take yet) (default ./lazybackend-spool, under\n"
+"                               systemd $STATE_DIRECTORY/clickhouse-spool; memory mode: none);\n"
+"                               must be this user's and not group/world-writable\n"
+"  --clickhouse-spool-max-bytes SIZE  its cap (default 1GiB); when full, requests are refused\n"
 "                               with UNAVAILABLE\n"
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
@@ -141,6 +163,9 @@ static void opt_append(struct args *a, const char **list, size_t *n)
     }
 }
 
+static const char *const durability_names[] = { "wal", "memory" };
+static const enum clickhouse_durability durabilities[] = { CLICKHOUSE_DURABILITY_WAL, CLICKHOUSE_DURABILITY_MEMORY };
+
 /* --clickhouse-*: true when the current argument was one of them. */
 static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_options *o)
 {
@@ -160,6 +185,8 @@ static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_optio
         o->max_queue_bytes = opt_size(a, 4096, SIZE_MAX);
     else if (opt(a, "--clickhouse-spool-dir"))
         o->spool_dir = opt_nonempty(a);
+    else if (opt(a, "--clickhouse-durability"))
+        o->durability = durabilities[opt_choice(a, durability_names, 2)];
     else if (opt(a, "--clickhouse-spool-max-bytes"))
         o->spool_max_bytes = opt_size(a, 4096, SIZE_MAX);
     else
@@ -247,6 +274,7 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
     };
     static const char *const syncs[] = { "full", "normal" };
+    static const char *const on_off[] = { "on", "off" };
     static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
     if (opt(a, "--sink"))
         add_sink(a, cfg);
@@ -256,6 +284,8 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         cfg->sqlite_path = opt_nonempty(a);
     else if (opt(a, "--sqlite-sync"))
         cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
+    else if (opt(a, "--ui"))
+        cfg->ui = opt_choice(a, on_off, 2) == 0;
     else
         return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse);
     return true;
@@ -312,6 +342,16 @@ static bool parse_server_option(struct args *a, struct config *cfg)
         cfg->idle_timeout_ms = opt_uint(a, 0, 86400) * 1000;
     } else if (opt(a, "--shutdown-timeout")) {
         cfg->shutdown_timeout_ms = opt_uint(a, 0, 3600) * 1000;
+    } else if (opt(a, "--tls-cert")) {
+        cfg->tls_cert = opt_nonempty(a);
+    } else if (opt(a, "--tls-key")) {
+        cfg->tls_key = opt_nonempty(a);
+    } else if (opt(a, "--tls-client-ca")) {
+        cfg->tls_client_ca = opt_nonempty(a);
+    } else if (opt(a, "--auth-token-file")) {
+        cfg->auth_token_file = opt_nonempty(a);
+    } else if (flag(a, "--insecure")) {
+        cfg->insecure = true;
     } else {
         return false;
     }
@@ -418,6 +458,14 @@ void check_output_options(const struct config *cfg)
         fprintf(stderr, "lazybackend: --folded-root needs --format folded\n");
         exit(2);
     }
+    if (!cfg->tls_cert != !cfg->tls_key) {
+        fprintf(stderr, "lazybackend: --tls-cert and --tls-key go together\n");
+        exit(2);
+    }
+    if (cfg->tls_client_ca && !cfg->tls_cert) {
+        fprintf(stderr, "lazybackend: --tls-client-ca needs TLS: add --tls-cert and --tls-key\n");
+        exit(2);
+    }
     bool stdout_sink = cfg->n_sinks == 0;   /* the default */
     for (size_t i = 0; i < cfg->n_sinks; i++)
         stdout_sink |= strcmp(cfg->sinks[i], "stdout") == 0;
@@ -445,6 +493,7 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->grpc_address = "127.0.0.1:4317";
     cfg->http_address = "127.0.0.1:4318";
+    cfg->ui = true;
     cfg->request_timeout_ms = 60 * 1000;
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;

@@ -47,11 +47,16 @@ struct config {
     const char *sqlite_path;                   /* NULL: the sink's default */
     char state_sqlite_path[4096], state_spool_dir[4096];   /* defaults in $STATE_DIRECTORY */
     enum sqlite_sync sqlite_sync;
+    bool ui;                                   /* --ui: the web UI on the HTTP port */
     struct clickhouse_sink_options clickhouse;
     struct otlp_limits limits;
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */
     enum capture_format input_format;          /* decode --input-format (auto: by content) */
+    const char *tls_cert, *tls_key;            /* --tls-cert, --tls-key: TLS on both ports */
+    const char *tls_client_ca;                 /* --tls-client-ca: client certificates required */
+    const char *auth_token_file;               /* --auth-token-file: bearer tokens required */
+    bool insecure;                             /* --insecure: beyond loopback without either */
     enum serve_check check;                    /* --check: conformance checks of each request */
     unsigned check_groups;                     /* --check-groups (otlp/check.h) */
 };

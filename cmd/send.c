@@ -5,15 +5,17 @@
  * Why: to see a profile without a root eBPF profiler (the example payload in examples/), and
  * to replay captures into another backend. The files are read as `decode` reads them
  * (capture.c). A command, not a server, so libcurl's easy interface is enough: requests go one
- * after the other on one reused connection.
+ * after the other. The same client sends what `export` builds (cmd.h's otlp_client).
  *
- * gRPC is HTTP/2 with prior knowledge (cleartext), the 5-byte length prefix, te: trailers,
+ * gRPC is HTTP/2 with prior knowledge (cleartext) or negotiated by ALPN (--tls), the 5-byte
+ * length prefix, te: trailers,
  * and grpc-status / grpc-message read from the trailers (or from the headers of a
  * trailers-only answer). OTLP/HTTP posts protobuf, or a JSON capture as the JSON it was.
  * Exit status: 0 when every request was accepted whole; 1 when any was refused, partly
  * rejected or could not be sent; 2 for bad options.
  */
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,6 +24,7 @@
 
 #include "cmd/capture.h"
 #include "cmd/cmd.h"
+#include "h2/auth.h"
 #include "lib/buf.h"
 #include "lib/gzip.h"
 #include "otlp/wire.h"
@@ -35,22 +38,26 @@ struct send_options {
     enum capture_format input_format;
     size_t max_message_size;
     long timeout_s;
+    bool tls;                        /* --tls, or an https:// URL */
+    const char *cacert, *cert, *key; /* --cacert, --cert, --key (client certificate) */
+    const char *token_file;          /* --token-file: Authorization: Bearer (first token) */
 };
 
 struct sender {
     const struct send_options *opt;
-    CURL *curl;
+    CURL *curl;                      /* the options every request's handle is copied from */
     char url[512];
     struct buf body, response;       /* what is sent, what came back */
     int grpc_status;                 /* -1 until a grpc-status header or trailer arrives */
     char grpc_message[512];
+    char authorization[AUTH_MAX_TOKEN_LEN + 32];   /* "Authorization: Bearer ...", or empty */
     unsigned sent, accepted;
 };
 
 static void send_usage(FILE *out)
 {
     fprintf(out,
-"Usage: lazybackend send [--grpc|--http] [--to ADDR] [--gzip] [--traces] [OPTIONS] FILE...\n"
+"Usage: lazybackend send [--grpc|--http] [--to ADDR] [--gzip] [--traces] [--tls] [OPTIONS] FILE...\n"
 "\n"
 "Sends each request of each FILE (- for stdin) to an OTLP receiver, one after the other, and\n"
 "prints what it answered. FILE is read as `lazybackend decode` reads it: one protobuf request\n"
@@ -65,6 +72,13 @@ static void send_usage(FILE *out)
 "  --input-format auto|proto|json   what FILE holds (default auto: JSON when it starts with '{')\n"
 "  --max-message-size SIZE  largest request read from a file, in bytes (default 64MiB)\n"
 "  --timeout SECONDS        per request (default 30)\n"
+"  --tls                    TLS (https; gRPC negotiates HTTP/2 by ALPN); implied by an https://\n"
+"                           URL. The server's certificate is verified against the system's CAs\n"
+"                           or --cacert, and its name against the host in ADDR\n"
+"  --cacert FILE            CA certificate(s), PEM, to verify the server with\n"
+"  --cert FILE, --key FILE  client certificate and its key, PEM (servers that ask for one)\n"
+"  --token-file FILE        send the first token in FILE (a server's --auth-token-file format)\n"
+"                           as Authorization: Bearer TOKEN\n"
 "\n"
 "Exit status: 0 when every request was accepted whole, 1 when any was refused, partly rejected\n"
 "or could not be sent, 2 for bad options.\n");
@@ -79,6 +93,7 @@ static int build_url(const struct send_options *o, char *url, size_t len)
     const char *path = o->http ? (o->traces ? TRACES_HTTP_PATH : PROFILES_HTTP_PATH)
                                : (o->traces ? TRACES_GRPC_PATH : PROFILES_GRPC_PATH);
     const char *to = o->to ? o->to : o->http ? "127.0.0.1:4318" : "127.0.0.1:4317";
+    const char *scheme = o->tls ? "https" : "http";
     int n;
     if (strncmp(to, "http://", 7) == 0 || strncmp(to, "https://", 8) == 0) {
         const char *rest = strchr(to + (to[4] == 's' ? 8 : 7), '/');
@@ -87,11 +102,11 @@ static int build_url(const struct send_options *o, char *url, size_t len)
     } else {
         bool digits = to[strspn(to, "0123456789")] == 0 && to[0];
         if (digits)
-            n = snprintf(url, len, "http://127.0.0.1:%s%s", to, path);
+            n = snprintf(url, len, "%s://127.0.0.1:%s%s", scheme, to, path);
         else if (to[0] == ':' && to[1])
-            n = snprintf(url, len, "http://127.0.0.1%s%s", to, path);
+            n = snprintf(url, len, "%s://127.0.0.1%s%s", scheme, to, path);
         else if (strchr(to, ':') && to[strlen(to) - 1] != ':')
-            n = snprintf(url, len, "http://%s%s", to, path);
+            n = snprintf(url, len, "%s://%s%s", scheme, to, path);
         else
             return -1;
     }
@@ -254,20 +269,36 @@ static int send_one(void *ud, const struct capture_request *req)
             h = curl_slist_append(h, "grpc-encoding: gzip");
     }
     h = curl_slist_append(h, "Expect:");
+    if (s->authorization[0])
+        h = curl_slist_append(h, s->authorization);
     s->grpc_status = -1;
     s->grpc_message[0] = 0;
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, (const char *)s->body.data);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
-    CURLcode rc = curl_easy_perform(s->curl);
+    /* A fresh handle (and connection) per request: libcurl 7.88 fails the second HTTP/2
+     * request of a reused easy handle after a response with trailers ("Error in the HTTP2
+     * framing layer"), and every gRPC answer has trailers. */
+    CURL *one = curl_easy_duphandle(s->curl);
+    if (!one) {
+        curl_slist_free_all(h);
+        fprintf(stderr, "lazybackend send: %s: request %u: out of memory\n", req->name, req->index);
+        return 1;
+    }
+    curl_easy_setopt(one, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(one, CURLOPT_POSTFIELDS, (const char *)s->body.data);
+    curl_easy_setopt(one, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
+    CURLcode rc = curl_easy_perform(one);
+    long status = 0;
+    curl_easy_getinfo(one, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(one);
     curl_slist_free_all(h);
     s->sent++;
-    if (rc != CURLE_OK) {
+    /* A gRPC server that refuses a call before its body (a missing token, an unknown method)
+     * answers, then resets the stream with NO_ERROR so that the body stops coming: curl calls
+     * that a stream error, but the answer is there. */
+    bool answered_early = !o->http && rc == CURLE_HTTP2_STREAM && s->grpc_status > 0;
+    if (rc != CURLE_OK && !answered_early) {
         printf("%s: request %u: not sent: %s (%s)\n", req->name, req->index, curl_easy_strerror(rc), s->url);
         return 1;
     }
-    long status = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     bool accepted = report(s, req, status);
     s->accepted += accepted;
     fflush(stdout);
@@ -303,6 +334,16 @@ static int parse_send_options(int argc, char **argv, struct send_options *o, con
             o->max_message_size = (size_t)strtoull(argv[++i], NULL, 10);
         } else if (strcmp(a, "--timeout") == 0 && v && atol(v) > 0) {
             o->timeout_s = atol(argv[++i]);
+        } else if (strcmp(a, "--tls") == 0) {
+            o->tls = true;
+        } else if (strcmp(a, "--cacert") == 0 && v && *v) {
+            o->cacert = argv[++i];
+        } else if (strcmp(a, "--cert") == 0 && v && *v) {
+            o->cert = argv[++i];
+        } else if (strcmp(a, "--key") == 0 && v && *v) {
+            o->key = argv[++i];
+        } else if (strcmp(a, "--token-file") == 0 && v && *v) {
+            o->token_file = argv[++i];
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "lazybackend send: bad option or value: %s%s%s (see --help)\n", a, v ? " " : "",
                     v && v[0] != '-' ? v : "");
@@ -311,7 +352,97 @@ static int parse_send_options(int argc, char **argv, struct send_options *o, con
             (*files)[(*n_files)++] = a;
         }
     }
+    if (o->to && strncmp(o->to, "https://", 8) == 0)
+        o->tls = true;
+    if ((o->cacert || o->cert || o->key) && !o->tls) {
+        fprintf(stderr, "lazybackend send: --cacert, --cert and --key need --tls (or an https:// URL)\n");
+        return 2;
+    }
+    if (!o->cert != !o->key) {
+        fprintf(stderr, "lazybackend send: --cert and --key go together\n");
+        return 2;
+    }
     return -1;
+}
+
+/* --token-file: its first token, the way the server reads the file (h2/auth.h), as the
+ * header line. 0, or -1 with the reason said. */
+static int read_token(const char *path, char *header, size_t len)
+{
+    struct h2_auth *check = h2_auth_new();
+    char err[300];
+    int rc = check ? h2_auth_load(check, path, err, sizeof err) : -1;
+    h2_auth_free(check);
+    FILE *f = rc == 0 ? fopen(path, "r") : NULL;
+    if (!f) {
+        fprintf(stderr, "lazybackend send: --token-file %s\n", rc == 0 ? strerror(errno) : check ? err : "out of memory");
+        return -1;
+    }
+    char line[AUTH_MAX_TOKEN_LEN + 8];
+    rc = -1;
+    while (rc != 0 && fgets(line, sizeof line, f)) {   /* the file was checked: the first token fits */
+        char *t = line + strspn(line, " \t\r");
+        t[strcspn(t, " \t\r\n")] = 0;
+        if (*t && *t != '#') {
+            snprintf(header, len, "Authorization: Bearer %s", t);
+            rc = 0;
+        }
+    }
+    explicit_bzero(line, sizeof line);
+    fclose(f);
+    return rc;
+}
+
+/* Sets up libcurl for s (its options already set): 0; -1 with the reason in err for options
+ * that do not work (a bad address, an unreadable token file); -2 when libcurl did not start. */
+static int sender_start(struct sender *s, char *err, size_t errlen)
+{
+    const struct send_options *o = s->opt;
+    if (build_url(o, s->url, sizeof s->url) != 0) {
+        snprintf(err, errlen, "--to %s: expected HOST:PORT, :PORT, PORT or a URL", o->to);
+        return -1;
+    }
+    if (o->token_file && read_token(o->token_file, s->authorization, sizeof s->authorization) != 0) {
+        snprintf(err, errlen, "--token-file %s: not used", o->token_file);
+        return -1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(s->curl = curl_easy_init())) {
+        snprintf(err, errlen, "libcurl did not start");
+        return -2;
+    }
+    buf_init(&s->body, o->max_message_size + 1024);
+    buf_init(&s->response, 16u << 20);
+    curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
+    /* gRPC over TLS: HTTP/2 chosen by ALPN (only "h2" is offered then, so a server that
+     * cannot speak it fails the handshake rather than getting HTTP/1.1). */
+    curl_easy_setopt(s->curl, CURLOPT_HTTP_VERSION, o->http ? CURL_HTTP_VERSION_1_1
+                                                   : o->tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    if (o->cacert)
+        curl_easy_setopt(s->curl, CURLOPT_CAINFO, o->cacert);
+    if (o->cert) {
+        curl_easy_setopt(s->curl, CURLOPT_SSLCERT, o->cert);
+        curl_easy_setopt(s->curl, CURLOPT_SSLKEY, o->key);
+    }
+    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_TIMEOUT, o->timeout_s);
+    curl_easy_setopt(s->curl, CURLOPT_NOPROXY, "*");   /* a local receiver, whatever the proxy env */
+    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
+    return 0;
+}
+
+static void sender_stop(struct sender *s)
+{
+    explicit_bzero(s->authorization, sizeof s->authorization);
+    if (s->curl) {
+        curl_easy_cleanup(s->curl);
+        curl_global_cleanup();
+        s->curl = NULL;
+    }
+    buf_free(&s->body);
+    buf_free(&s->response);
 }
 
 int send_command(int argc, char **argv)
@@ -327,38 +458,67 @@ int send_command(int argc, char **argv)
     struct sender s;
     memset(&s, 0, sizeof s);
     s.opt = &o;
-    if (n_files == 0 || build_url(&o, s.url, sizeof s.url) != 0) {
-        fprintf(stderr, n_files ? "lazybackend send: --to %s: expected HOST:PORT, :PORT, PORT or a URL\n"
-                                : "lazybackend send: no input (give FILE... or - for stdin)\n", o.to);
+    char err[512];
+    if (n_files == 0) {
+        fprintf(stderr, "lazybackend send: no input (give FILE... or - for stdin)\n");
         free(files);
         return 2;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(s.curl = curl_easy_init())) {
-        fprintf(stderr, "lazybackend send: libcurl did not start\n");
+    if ((rc = sender_start(&s, err, sizeof err)) != 0) {
+        if (strncmp(err, "--token-file", 12) != 0)   /* read_token said why */
+            fprintf(stderr, "lazybackend send: %s\n", err);
+        sender_stop(&s);
         free(files);
-        return 1;
+        return rc == -2 ? 1 : 2;
     }
-    buf_init(&s.body, o.max_message_size + 1024);
-    buf_init(&s.response, 16u << 20);
-    curl_easy_setopt(s.curl, CURLOPT_URL, s.url);
-    curl_easy_setopt(s.curl, CURLOPT_HTTP_VERSION, o.http ? CURL_HTTP_VERSION_1_1 : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(s.curl, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(s.curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(s.curl, CURLOPT_HEADERDATA, &s);
-    curl_easy_setopt(s.curl, CURLOPT_TIMEOUT, o.timeout_s);
-    curl_easy_setopt(s.curl, CURLOPT_NOPROXY, "*");   /* a local receiver, whatever the proxy env */
-    curl_easy_setopt(s.curl, CURLOPT_NOSIGNAL, 1L);
     rc = 0;
     for (int i = 0; i < n_files; i++)
         rc |= capture_read("lazybackend send", files[i], o.input_format,
                            o.traces ? OTLP_JSON_TRACES_REQUEST : OTLP_JSON_PROFILES_REQUEST,
                            o.max_message_size, send_one, &s);
     fprintf(stderr, "lazybackend send: %u of %u request(s) accepted whole by %s\n", s.accepted, s.sent, s.url);
-    curl_easy_cleanup(s.curl);
-    curl_global_cleanup();
-    buf_free(&s.body);
-    buf_free(&s.response);
+    sender_stop(&s);
     free(files);
     return rc;
+}
+
+/* ---------- the client other commands use (cmd.h) ---------- */
+
+struct otlp_client {
+    struct send_options opt;
+    struct sender s;
+    const char *prog;
+};
+
+struct otlp_client *otlp_client_open(const char *to, bool http, bool gzip, long timeout_s, const char *prog,
+                                     char *err, size_t errlen)
+{
+    struct otlp_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->opt = (struct send_options){ http, gzip, false, to, CAPTURE_PROTO, 64u << 20, timeout_s };
+    c->opt.tls = to && strncmp(to, "https://", 8) == 0;
+    c->s.opt = &c->opt;
+    c->prog = prog;
+    if (sender_start(&c->s, err, errlen) != 0) {
+        otlp_client_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+int otlp_client_send(struct otlp_client *c, const uint8_t *msg, size_t len, unsigned index)
+{
+    struct capture_request req = { c->prog, index, msg, len, NULL, 0 };
+    return send_one(&c->s, &req);
+}
+
+void otlp_client_close(struct otlp_client *c)
+{
+    if (!c)
+        return;
+    sender_stop(&c->s);
+    free(c);
 }

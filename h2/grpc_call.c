@@ -9,6 +9,8 @@
  */
 #include "h2/internal.h"
 
+#include "h2/auth.h"
+
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -54,6 +56,10 @@ void grpc_stream_on_header(struct h2_stream *st, const uint8_t *name, size_t nam
         copy_header(st->ctype, sizeof st->ctype, value, valuelen);
     else if (header_is(name, namelen, "grpc-encoding"))
         copy_header(st->encoding, sizeof st->encoding, value, valuelen);
+    else if (header_is(name, namelen, "authorization") && st->conn->srv->cfg.auth) {
+        st->auth_headers++;
+        st->authorized = h2_auth_check(st->conn->srv->cfg.auth, (const char *)value, valuelen);
+    }
 }
 
 static enum h2_outcome outcome_of(enum grpc_status status)
@@ -63,6 +69,7 @@ static enum h2_outcome outcome_of(enum grpc_status status)
     case GRPC_INVALID_ARGUMENT:
     case GRPC_NOT_FOUND:
     case GRPC_UNIMPLEMENTED: return H2_OUT_INVALID;
+    case GRPC_UNAUTHENTICATED: return H2_OUT_INVALID;
     case GRPC_RESOURCE_EXHAUSTED: return H2_OUT_EXHAUSTED;
     case GRPC_DEADLINE_EXCEEDED: return H2_OUT_TIMED_OUT;
     case GRPC_UNAVAILABLE: return H2_OUT_UNAVAILABLE;
@@ -182,6 +189,14 @@ void grpc_stream_on_request(struct h2_stream *st)
     struct h2_server *s = st->conn->srv;
     st->is_call = true;
     s->stats.calls++;
+    /* Before anything else, so that a caller without a token learns nothing of the server
+     * (not even which methods exist); health checks stay open. */
+    const struct h2_method *m = find_method(s, st->path);
+    if (s->cfg.auth && !(m && m->open) && !(st->auth_headers == 1 && st->authorized)) {
+        s->stats.unauthenticated++;
+        st->state = ST_UNAUTHENTICATED;
+        return;
+    }
     if (strcmp(st->method, "POST") != 0) {
         reply_http(st, "405", "method is not POST");
         return;
@@ -254,8 +269,26 @@ static bool stream_on_body(struct h2_stream *st, const uint8_t *p, size_t n)
 }
 
 /* DATA bytes of a stream, cut anywhere. */
+/* A call without an accepted token is answered once its body has arrived (read and dropped,
+ * nothing kept): answering at once would be followed by a reset of the stream (on_frame_send,
+ * session.c), and some clients (curl 7.88) then lose the answer and report a broken stream
+ * instead of UNAUTHENTICATED. A body longer than DISCARD_MAX_BYTES is answered at once. */
+static void reply_unauthenticated(struct h2_stream *st)
+{
+    reply_error(st, GRPC_UNAUTHENTICATED, "%s",
+                st->auth_headers == 0 ? "a bearer token is required (authorization: Bearer TOKEN)"
+                : st->auth_headers > 1 ? "more than one authorization header"
+                                       : "the bearer token is not accepted");
+}
+
 void grpc_stream_on_data(struct h2_stream *st, const uint8_t *p, size_t n)
 {
+    if (st->state == ST_UNAUTHENTICATED) {
+        st->dropped += n;
+        if (st->dropped > DISCARD_MAX_BYTES)
+            reply_unauthenticated(st);
+        return;
+    }
     while (st->state == ST_BODY) {
         if (st->have_msg && n > 0) {
             reply_error(st, GRPC_INVALID_ARGUMENT,
@@ -344,6 +377,8 @@ static void stream_dispatch(struct h2_stream *st)
 /* The client half-closed the stream: the request is whatever arrived. */
 void grpc_stream_on_end(struct h2_stream *st)
 {
+    if (st->state == ST_UNAUTHENTICATED)
+        reply_unauthenticated(st);
     if (st->state != ST_BODY)
         return;
     bool in_prefix;
@@ -364,6 +399,10 @@ void grpc_stream_timeout(struct h2_stream *st, unsigned timeout_ms)
         return;
     if (!st->is_call) {   /* headers never completed: nothing to answer, just reset */
         nghttp2_submit_rst_stream(st->conn->ng, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_CANCEL);
+        return;
+    }
+    if (st->state == ST_UNAUTHENTICATED) {   /* the refusal it was owed, now */
+        reply_unauthenticated(st);
         return;
     }
     reply_error(st, GRPC_DEADLINE_EXCEEDED, "request not received within %u ms (%zu bytes of message received)",

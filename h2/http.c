@@ -10,6 +10,8 @@
  */
 #include "h2/internal.h"
 
+#include "h2/auth.h"
+
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,11 +30,13 @@ const char *http_reason(int status)
     case 200: return "OK";
     case 204: return "No Content";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -68,6 +72,8 @@ static void release_body(struct http_exchange *ex)
 
 void http_exchange_free(struct http_exchange *ex)
 {
+    push_abandon(ex->resp.push);   /* never sent */
+    ex->resp.push = NULL;
     release_body(ex);
     buf_free(&ex->resp.body);
 }
@@ -76,6 +82,7 @@ void http_exchange_move(struct http_exchange *to, struct http_exchange *from)
 {
     *to = *from;   /* the buffers and the budget go with the struct */
     from->held = 0;
+    from->resp.push = NULL;
     buf_init(&from->body, 0);
     buf_init(&from->resp.body, 0);
 }
@@ -143,6 +150,9 @@ void http_exchange_header(struct http_exchange *ex, const char *name, size_t nam
             ex->has_length = true;
             ex->content_length = v;
         }
+    } else if (name_is(name, namelen, "authorization") && ex->srv->cfg.auth) {
+        ex->auth_headers++;
+        ex->authorized = h2_auth_check(ex->srv->cfg.auth, value, valuelen);
     } else if (name_is(name, namelen, "expect")) {
         char v[32];
         copy_value(v, sizeof v, value, valuelen);
@@ -162,12 +172,19 @@ bool http_exchange_target(struct http_exchange *ex, const char *t, size_t n)
     }
     if (n == 0 || t[0] != '/')
         return false;
-    const char *q = memchr(t, '?', n);
-    if (q)
-        n = (size_t)(q - t);
     const char *hash = memchr(t, '#', n);
     if (hash)
         n = (size_t)(hash - t);
+    const char *q = memchr(t, '?', n);
+    ex->query[0] = '\0';
+    ex->query_long = false;
+    if (q) {
+        size_t qn = n - (size_t)(q - t) - 1;
+        ex->query_long = qn >= sizeof ex->query;
+        if (!ex->query_long)
+            copy_printable(ex->query, q + 1, qn);
+        n = (size_t)(q - t);
+    }
     if (n >= sizeof ex->path) {
         /* Longer than any route: keep a cut form, which matches nothing (404). */
         n = sizeof ex->path - 1;
@@ -183,6 +200,7 @@ static void request_view(const struct http_exchange *ex, struct http_request *re
     memset(req, 0, sizeof *req);
     req->method = ex->method;
     req->path = ex->path;
+    req->query = ex->query;
     req->content_type = ex->ctype;
     req->body = body && body->data ? body->data : (const uint8_t *)"";
     req->length = body ? body->len : 0;
@@ -209,9 +227,13 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
     va_end(ap);
     release_body(ex);
     buf_reset(&ex->resp.body);
+    push_abandon(ex->resp.push);
+    ex->resp.push = NULL;
+    ex->resp.n_headers = 0;
     ex->resp.status = status;
     ex->resp.content_type[0] = '\0';
     ex->resp.retry_after = status == 503 ? 1 : 0;
+    ex->resp.www_authenticate[0] = '\0';
     struct http_request req;
     request_view(ex, &req, NULL);
     log_info("http error: peer=%s %s %s %s status=%d: %s", ex->peer, ex->protocol,
@@ -246,6 +268,15 @@ static struct http_route *find_route(struct h2_server *s, const char *path,
     return hit;
 }
 
+/* A path whose routes were made public (h2_server_make_public): no token needed. */
+static bool path_is_open(const struct h2_server *s, const char *path)
+{
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (s->routes[i].open && strcmp(s->routes[i].path, path) == 0)
+            return true;
+    return false;
+}
+
 enum http_verdict http_exchange_headers_done(struct http_exchange *ex)
 {
     struct h2_server *s = ex->srv;
@@ -257,7 +288,17 @@ enum http_verdict http_exchange_headers_done(struct http_exchange *ex)
     }
     ex->route = find_route(s, ex->path, ex->method, &path_known, ex->allow, sizeof ex->allow);
     ex->head = strcmp(ex->method, "HEAD") == 0;
-    if (!path_known) {
+    if (s->cfg.auth && !path_is_open(s, ex->path) && !(ex->auth_headers == 1 && ex->authorized)) {
+        /* First: without a token nothing about the server is told, not even its paths. */
+        s->stats.unauthenticated++;
+        http_exchange_error(ex, 401, "%s", ex->auth_headers == 0 ? "a bearer token is required (Authorization: Bearer TOKEN)"
+                                           : ex->auth_headers > 1 ? "more than one Authorization header"
+                                                                  : "the bearer token is not accepted");
+        snprintf(ex->resp.www_authenticate, sizeof ex->resp.www_authenticate, "Bearer realm=\"lazybackend\"%s",
+                 ex->auth_headers ? ", error=\"invalid_token\"" : "");
+    } else if (ex->query_long) {
+        http_exchange_error(ex, 414, "query string longer than %zu bytes", sizeof ex->query - 1);
+    } else if (!path_known) {
         http_exchange_error(ex, 404, "no such path: %s", ex->path);
     } else if (!ex->route) {
         http_exchange_error(ex, 405, "method %s is not allowed on %s (allowed: %s)", ex->method,

@@ -39,6 +39,7 @@ enum {
     MAX_HEADER_BYTES = 16 * 1024,         /* per request header block (RFC 7541 sizes) */
     MAX_HEADERS = 100,                    /* header fields per request */
     PATH_LEN = 256,
+    QUERY_LEN = 1536,
     ADDR_LEN = INET6_ADDRSTRLEN + 16,
     H2_PREFACE_LEN = 24,                  /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
     LINGER_MS = 2000,                     /* CONN_LINGER: how long the peer's upload is drained */
@@ -59,6 +60,7 @@ struct h2_method {
     grpc_method_fn fn;
     void *ud;
     uint64_t replies[H2_OUTCOMES];
+    bool open;             /* no bearer token needed (h2_server_make_public) */
 };
 
 struct http_route {
@@ -67,6 +69,7 @@ struct http_route {
     http_handler_fn fn;
     void *ud;
     uint64_t replies[H2_OUTCOMES];
+    bool open;             /* no bearer token needed (h2_server_make_public) */
 };
 
 /* One HTTP request and its response, whatever the protocol version (http.c). */
@@ -84,11 +87,15 @@ struct http_exchange {
     enum ex_state state;
     char method[16];
     char path[PATH_LEN];       /* without the query */
+    char query[QUERY_LEN];     /* after '?', "" when none */
+    bool query_long;           /* longer than QUERY_LEN: refused with 414 */
     char ctype[128];
     char encoding[64];
     bool has_length;
     uint64_t content_length;
     bool expect_continue;
+    unsigned auth_headers;     /* Authorization headers seen */
+    bool authorized;           /* ... and the last one carries an accepted token */
     bool head;                 /* HEAD: the response has no body */
     bool counted;              /* counted in stats.calls */
     bool answered;             /* counted in calls_ok or calls_failed */
@@ -104,6 +111,8 @@ enum stream_state {
     ST_HEADERS,   /* request headers not complete yet */
     ST_BODY,      /* accepting the request message */
     ST_DONE,      /* answered (or failed): further request bytes are discarded */
+    ST_UNAUTHENTICATED,   /* no accepted token: the body is dropped, UNAUTHENTICATED answered
+                           * at its end (grpc_call.c says why not at once) */
 };
 
 /* A server's connections and a connection's streams are intrusive doubly-linked lists
@@ -143,6 +152,9 @@ struct h2_stream {
     bool is_call;          /* request headers completed: counted in stats.calls */
     bool responded;        /* a response was submitted: counted in calls_ok/failed */
     bool have_msg;         /* one complete message is in `msg` */
+    unsigned auth_headers; /* authorization headers seen */
+    bool authorized;       /* ... and the last one carries an accepted token */
+    size_t dropped;        /* ST_UNAUTHENTICATED: body bytes read and dropped */
     char method[8];
     char path[PATH_LEN];
     char ctype[64];
@@ -157,6 +169,8 @@ struct h2_stream {
     /* HTTP exchanges (http.c, session.c) */
     struct http_exchange ex;
     bool http_submitted;
+    struct h2_push *push;  /* a long-lived response (push.c): its body grows in ex.resp.body */
+    bool push_ended;       /* ... ended by the application: EOF once the body is sent */
 };
 
 enum conn_proto { CONN_SNIFF, CONN_H2, CONN_HTTP1, CONN_LINGER };
@@ -169,6 +183,10 @@ struct h2_conn {
     int fd;
     int events;            /* what the loop watches for now */
     bool io_ready;         /* the transport (conn_io.c) carries protocol bytes now */
+    int io_want;           /* what the transport itself waits for (LOOP_READ/LOOP_WRITE) */
+    struct ssl_st *ssl;    /* TLS (conn_io.c), or NULL: the plain socket */
+    const char *io_error;  /* the transport failed after delivering some bytes */
+    char io_why[256];      /* the transport's last error, said */
     char peer[ADDR_LEN];
     enum conn_proto proto;
     nghttp2_session *ng;   /* CONN_H2 */
@@ -192,9 +210,11 @@ struct h2_conn {
     uint64_t linger_until;
     size_t lingered;
     bool terminating;      /* GOAWAY submitted because of idleness */
+    bool held;             /* output waits for the pending commit (lib/commit.h) */
     bool close_after_flush;     /* HTTP/1.1: close (lingering) once `out` is written */
     struct h2_stream *streams;
     unsigned nstreams;
+    struct h2_push *push;  /* HTTP/1.1: the long-lived response this connection carries */
 };
 
 struct h2_server {
@@ -276,6 +296,9 @@ int conn_io_events(const struct h2_conn *c, int wanted);
 void conn_io_shutdown_write(struct h2_conn *c);
 void conn_io_close(struct h2_conn *c);
 
+/* tls.c: the context new connections are made from (tls.h). */
+struct ssl_ctx_st *h2_tls_ctx(const struct h2_tls *t);
+
 /* session.c: the nghttp2 side, shared by the gRPC port and h2c */
 int session_make_callbacks(struct h2_server *s);
 int session_start(struct h2_conn *c);
@@ -325,6 +348,22 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
 /* Counts the response in the stats (once) and logs errors; call when it is sent. */
 void http_exchange_account(struct http_exchange *ex);
 const char *http_reason(int status);
+
+/* push.c: long-lived responses (server.h) bound to what carries them */
+struct h2_push {
+    struct h2_conn *conn;     /* NULL until the response headers are sent */
+    struct h2_stream *st;     /* h2: its stream; NULL on HTTP/1.1 */
+    h2_push_gone_fn gone;
+    void *ud;
+};
+/* The response carrying `p` was sent on an HTTP/1.1 connection / an h2 stream. */
+void push_bind_h1(struct h2_conn *c, struct h2_push *p);
+void push_bind_h2(struct h2_stream *st, struct h2_push *p);
+/* The response will not stay open, or what carried it is going away: `gone`, then free. */
+void push_abandon(struct h2_push *p);
+/* The loop should tell when the connection can be written (output was queued outside an
+ * I/O event). */
+void conn_want_write(struct h2_conn *c);
 
 /* http1.c */
 struct http1 *http1_new(struct h2_conn *c);

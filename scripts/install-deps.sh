@@ -7,7 +7,7 @@
 #           and libFuzzer runtimes, the real clients (grpcio, h2, curl, nghttp/h2load), the
 #           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc, systemd-analyze,
 #           man, Prometheus' parsers (python3-prometheus-client, promtool), bpftrace and
-#           <sys/sdt.h> (default)
+#           <sys/sdt.h>, go tool pprof (default)
 #   --quiet print nothing when nothing is missing
 set -euo pipefail
 
@@ -17,17 +17,20 @@ BUILD_PACKAGES=(
   libhttp-parser-dev                                     # HTTP/1.1 request parser (OTLP/HTTP port)
   nanopb libnanopb-dev protobuf-compiler python3-protobuf  # protobuf code generation and runtime
   zlib1g-dev libsqlite3-dev libcurl4-openssl-dev         # gzip, SQLite store, ClickHouse over HTTP
+  libssl-dev                                             # TLS on both ports, token digests (OpenSSL)
 )
 TEST_PACKAGES=(
   clang libclang-rt-14-dev                               # the second compiler; libFuzzer/sanitizer runtimes
   nghttp2-client                                         # nghttp/h2load clients
   python3-grpcio curl jq bc sqlite3 python3-yaml         # test clients and tools; bc for scripts/bench; yaml for the Collector config
+  openssl                                                # certificates and s_client in the TLS test
   python3-h2                                             # raw HTTP/2 frames in the transport e2e test
   clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
   chromium                                               # headless check of the flame graph SVG
   systemd man-db                                         # systemd-analyze verify/security on the unit; man -l on the page
   python3-prometheus-client prometheus                   # /metrics read by Prometheus' parsers (promtool)
   bpftrace systemtap-sdt-dev                             # lazybackend usdt end to end; <sys/sdt.h> for the example app
+  golang-go                                              # go tool pprof reads the pprof export
 )
 
 quiet=0 set=test

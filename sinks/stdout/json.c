@@ -113,7 +113,28 @@ static void out_request(struct out *o, const struct lb_request *r)
     out_u64(o, r ? r->received_unix_nano : 0);
     OUT_LIT(o, ",\"received\":");
     json_time(o, r ? r->received_unix_nano : 0);
-    out_c(o, '}');
+    OUT_LIT(o, ",\"unknown_fields_total\":");
+    out_u64(o, r ? r->unknown_fields_total : 0);
+    OUT_LIT(o, ",\"unknown_fields\":[");
+    for (size_t i = 0; r && i < r->n_unknown_fields; i++) {
+        const struct lb_unknown_field *u = &r->unknown_fields[i];
+        if (i)
+            out_c(o, ',');
+        OUT_LIT(o, "{\"path\":");
+        out_json_str(o, u->path);
+        OUT_LIT(o, ",\"message\":");
+        out_json_str(o, u->message);
+        OUT_LIT(o, ",\"field\":");
+        out_u64(o, u->number);
+        OUT_LIT(o, ",\"wire_type\":");
+        out_cstr(o, lb_wire_type_name(u->wire_type));
+        OUT_LIT(o, ",\"size\":");
+        out_u64(o, u->raw.n);
+        OUT_LIT(o, ",\"decoded\":");
+        out_json_str(o, u->decoded);
+        out_c(o, '}');
+    }
+    OUT_LIT(o, "]}");
 }
 
 /* The end of the resource and profile objects: the dropped count, the attributes unless a

@@ -459,10 +459,12 @@ def t_lockout():
         evicted = page.value("lazybackend_connections_evicted_total", port="grpc")
         check("metrics: a trickler was evicted for it, none refused (%d evicted)" % evicted,
               evicted >= 1 and page.value("lazybackend_connections_refused_total", port="grpc") == 0)
+        for s in socks:
+            s.close()
+        check("exit 0", srv.stop() == 0, srv.stderr()[-1500:])
     finally:
         for s in socks:
             s.close()
-        srv.stop()
         srv.cleanup()
 
 

@@ -28,7 +28,8 @@ TMP = fx.tempdir("lb-json-")
 
 # The documented schema (docs/output.md, `--format json`), written out by hand.
 TOP_KEYS = {"request", "resource", "scope", "profile", "sample"}
-REQUEST_KEYS = {"sequence", "transport", "peer", "layout", "received_unix_nano", "received"}
+REQUEST_KEYS = {"sequence", "transport", "peer", "layout", "received_unix_nano", "received",
+                "unknown_fields_total", "unknown_fields"}
 RESOURCE_KEYS = {"index", "schema_url", "entity_refs", "dropped_attributes_count", "attributes"}
 SCOPE_KEYS = {"name", "version", "schema_url", "dropped_attributes_count", "attributes"}
 PROFILE_KEYS = {"scope_index", "index", "profile_id", "time_unix_nano", "time", "duration_nano",

@@ -55,7 +55,8 @@ static int send_request(struct sink *s, const struct lb_request *req, const char
 
 static const char WANT_LINE[] =
     "{\"request\":{\"sequence\":3,\"transport\":\"grpc\",\"peer\":\"127.0.0.1:9\",\"layout\":\"v1.11\","
-    "\"received_unix_nano\":1000000001,\"received\":\"1970-01-01T00:00:01.000000001Z\"},"
+    "\"received_unix_nano\":1000000001,\"received\":\"1970-01-01T00:00:01.000000001Z\","
+    "\"unknown_fields_total\":0,\"unknown_fields\":[]},"
     "\"resource\":{\"index\":0,\"schema_url\":\"\",\"entity_refs\":[],\"dropped_attributes_count\":0,"
     "\"attributes\":[{\"key\":\"container.id\",\"type\":\"string\",\"value\":\"c\\\"1\"}]},"
     "\"scope\":{\"name\":\"\",\"version\":\"\",\"schema_url\":\"\",\"dropped_attributes_count\":0,\"attributes\":[]},"
