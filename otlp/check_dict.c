@@ -87,8 +87,7 @@ static int64_t string_identity(const struct otlp_checker *c, int64_t idx)
 
 bool ck_dict_prepare(struct otlp_checker *c)
 {
-    c->orphans = (c->groups & CHECK_GROUP_ORPHANS) && layout_has_stacks(c->layout) &&
-                 c->layout != &otlp_layout_v1_8;
+    c->orphans = (c->groups & CHECK_GROUP_ORPHANS) && layout_has_stacks(c->layout);
     for (int t = 0; t < DICT_TABLES; t++) {
         size_t n = c->orphans ? dict_len(&c->dict, t) : 0;
         if (!VEC_RESERVE(c->refs[t], n))
