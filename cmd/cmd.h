@@ -82,6 +82,7 @@ struct app {
     bool stdout_gone;
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
+    struct ui *ui;                  /* the web UI on the HTTP port (ui/ui.h), or NULL */
     struct h2_tls *tls;             /* both ports' TLS, or NULL (security.c) */
     struct h2_auth *auth;           /* the bearer tokens both ports ask for, or NULL */
 };
@@ -99,6 +100,10 @@ uint64_t signal_replies(const struct app *app, enum otlp_signal sig, uint64_t by
  * file could not be read, or a request was refused, had something rejected or (--detect)
  * fit no layout; 2 without input. */
 int decode_command(struct app *app, const char **files, int n_files);
+
+/* `lazybackend top|folded|flamegraph` over a SQLite file or ClickHouse (query.c); argv holds
+ * the command's own arguments. The exit status. */
+int query_command(const char *command, int argc, char **argv);
 
 /* `lazybackend send FILE...` (send.c): argv after "send". The exit status: 0 when every
  * request was accepted whole, 1 otherwise, 2 for bad options. */
@@ -126,6 +131,10 @@ int check_command(int argc, char **argv);
  * span was delivered, bpftrace's status when it failed, 1 when it could not start or spans
  * were lost, 2 for bad options. */
 int usdt_command(int argc, char **argv);
+
+/* `lazybackend ui [--db FILE] [--address ADDR]` (ui.c): the web UI alone over a database.
+ * The exit status: 0 after SIGINT/SIGTERM, 1 when it could not start, 2 for bad options. */
+int ui_command(int argc, char **argv);
 
 /* ---------- the pipeline (pipeline.c) ---------- */
 

@@ -26,13 +26,18 @@ const struct group_attr GROUP_THREAD = { "thread.name", { 0, 1, 2 } };
 static void usage(FILE *f, const char *cmd)
 {
     fprintf(f,
-"Usage: lazybackend top        [--db FILE] [FILTERS] [--by function|executable|frame-type|container|thread]\n"
-"                              [--self|--total] [--limit N]\n"
-"       lazybackend folded     [--db FILE] [FILTERS] [--root none|executable|container|thread]\n"
-"       lazybackend flamegraph [--db FILE] [FILTERS] [--root ...] [--title TEXT] [--width PX] > out.svg\n"
+"Usage: lazybackend top        [STORE] [FILTERS] [--by function|executable|frame-type|container|thread]\n"
+"                              [--self|--total] [--limit N] [--format text|json]\n"
+"       lazybackend folded     [STORE] [FILTERS] [--root none|executable|container|thread] [--format text|json]\n"
+"       lazybackend flamegraph [STORE] [FILTERS] [--root ...] [--title TEXT] [--width PX] > out.svg\n"
+"       lazybackend flamegraph [STORE] [FILTERS] [--root ...] --format json\n"
 "\n"
-"Reads a database written by `--sink sqlite` (it may be written at the same time).\n"
-"  --db FILE            the database (default lazybackend.db)\n"
+"STORE: a database written by `--sink sqlite` (it may be written at the same time), or the\n"
+"tables written by `--sink clickhouse`:\n"
+"  --db FILE            the SQLite database (default lazybackend.db)\n"
+"  --clickhouse-url URL read ClickHouse's HTTP interface instead (http://127.0.0.1:8123)\n"
+"  --clickhouse-database NAME   its database (default otel)\n"
+"  --clickhouse-user USER, --clickhouse-password PASS (or CLICKHOUSE_PASSWORD in the environment)\n"
 "FILTERS (all must hold; repeat an option to accept any of its values):\n"
 "  --since T, --until T sample timestamps in [since, until): RFC3339 UTC (2025-10-31T05:09:00Z),\n"
 "                       unix seconds (1761887340), or relative to now (-15m, -2h, -30s, -1d)\n"
@@ -46,6 +51,7 @@ static void usage(FILE *f, const char *cmd)
 "folded: root;...;leaf weight lines, sorted (flamegraph.pl, speedscope, inferno read them);\n"
 "     --root adds the process name, container id or thread name as the root frame.\n"
 "flamegraph: a self-contained interactive SVG (hover, click to zoom, Ctrl+F to search).\n"
+"--format json: the same answer as one JSON object (docs/queries.md); flamegraph gives the tree.\n"
 "\n"
 "Usage: lazybackend export [--db FILE] [FILTERS] [--format otlp|pprof] [--output FILE]\n"
 "                         [--to ADDR [--grpc|--http] [--gzip]] [--batch N]\n"
@@ -239,6 +245,16 @@ static bool parse_root(const char *v, const struct group_attr **root)
     return true;
 }
 
+static bool is_identifier(const char *v)
+{
+    if (!(isalpha((unsigned char)*v) || *v == '_'))
+        return false;
+    for (; *v; v++)
+        if (!(isalnum((unsigned char)*v) || *v == '_'))
+            return false;
+    return true;
+}
+
 static int bad(const char *name, const char *v)
 {
     fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", name, v);
@@ -311,6 +327,28 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             exit(0);
         } else if (is_opt(a, "--db")) {
             o->db = opt_value(argc, argv, &i, "--db", &b);
+        } else if (is_opt(a, "--format") && o->cmd != CMD_EXPORT) {
+            v = opt_value(argc, argv, &i, "--format", &b);
+            if (!b && strcmp(v, "text") == 0)
+                o->format = QFORMAT_TEXT;
+            else if (!b && strcmp(v, "json") == 0)
+                o->format = QFORMAT_JSON;
+            else if (!b)
+                rc = bad("--format", v);
+        } else if (is_opt(a, "--clickhouse-url")) {
+            v = opt_value(argc, argv, &i, "--clickhouse-url", &b);
+            if (!b && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+                rc = bad("--clickhouse-url (http:// or https://)", v);
+            o->ch_url = v;
+        } else if (is_opt(a, "--clickhouse-database")) {
+            v = opt_value(argc, argv, &i, "--clickhouse-database", &b);
+            if (!b && !is_identifier(v))
+                rc = bad("--clickhouse-database ([A-Za-z_][A-Za-z0-9_]*)", v);
+            o->ch_database = v;
+        } else if (is_opt(a, "--clickhouse-user")) {
+            o->ch_user = opt_value(argc, argv, &i, "--clickhouse-user", &b);
+        } else if (is_opt(a, "--clickhouse-password")) {
+            o->ch_password = opt_value(argc, argv, &i, "--clickhouse-password", &b);
         } else if (is_opt(a, "--by")) {
             v = opt_value(argc, argv, &i, "--by", &b);
             rc = not_for(o, "--by", o->cmd == CMD_TOP);
@@ -376,6 +414,20 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
         if (b || rc)
             return 2;
     }
+    if (o->cmd == CMD_EXPORT && (o->ch_url || o->ch_database || o->ch_user || o->ch_password)) {
+        fprintf(stderr, "lazybackend export: reads a SQLite store (--db); the --clickhouse-* options do not apply\n");
+        return 2;
+    }
+    if (o->db && o->ch_url) {
+        fprintf(stderr, "lazybackend %s: --db and --clickhouse-url name two stores: give one\n", o->name);
+        return 2;
+    }
+    if (!o->ch_url && (o->ch_database || o->ch_user || o->ch_password)) {
+        fprintf(stderr, "lazybackend %s: the --clickhouse-* options need --clickhouse-url\n", o->name);
+        return 2;
+    }
+    if (o->ch_url && !o->ch_password)
+        o->ch_password = getenv("CLICKHOUSE_PASSWORD");
     if (o->cmd == CMD_EXPORT) {
         o->exp.sample_type = o->n_sample_type ? o->sample_type[0] : NULL;
         if (o->exp.to && (o->exp.output || o->exp.format != EXPORT_OTLP)) {
