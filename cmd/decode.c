@@ -87,5 +87,10 @@ int decode_command(struct app *app, const char **files, int n_files)
         rc |= capture_read("lazybackend", files[i], app->cfg.input_format, OTLP_JSON_PROFILES_REQUEST,
                            app->cfg.max_message_size, decode_one, app);
     app_teardown(app, (int)app->cfg.shutdown_timeout_ms);
+    if (app_lost_rows(app)) {
+        fprintf(stderr, "lazybackend decode: %llu sample rows could neither be delivered nor kept\n",
+                (unsigned long long)app_lost_rows(app));
+        rc = 1;
+    }
     return rc;
 }

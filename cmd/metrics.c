@@ -74,6 +74,7 @@ void metrics_count_profiles(struct metrics *m, const struct lb_request *req, con
             i++;
         m->layouts[i]++;
     }
+    m->unknown_fields[OTLP_SIGNAL_PROFILES] += res->unknown_fields;
     m->samples[t].received += res->samples + res->rejected_samples;
     m->samples[t].rejected += res->rejected_samples;
     if (res->status == OTLP_OK)
@@ -94,6 +95,7 @@ void metrics_count_traces(struct metrics *m, const struct lb_request *req, const
     enum metrics_transport t = metrics_transport(req->transport);
     count_request(m, t, OTLP_SIGNAL_TRACES, outcome_of(res->status, res->rejected_spans > 0), (int)res->problem,
                   req->wire_bytes, req->message_bytes, started_ns);
+    m->unknown_fields[OTLP_SIGNAL_TRACES] += res->unknown_fields;
     m->spans[t].received += res->spans + res->rejected_spans;
     m->spans[t].rejected += res->rejected_spans;
     if (res->status != OTLP_OK)
@@ -164,6 +166,12 @@ static void write_requests(struct prom *p, const struct metrics *m)
     for (int i = 0; i <= OTLP_LAYOUT_COUNT; i++)
         prom_u64(p, name, m->layouts[i], "layout", i < OTLP_LAYOUT_COUNT ? otlp_layouts[i]->name : "none",
                  (char *)NULL);
+    name = "lazybackend_unknown_fields_total";
+    prom_family(p, name, "counter",
+                "Fields of accepted requests that their proto layout does not have: kept, shown and "
+                "stored, never a reason to refuse.");
+    for (int s = 0; s < METRICS_SIGNALS; s++)
+        prom_u64(p, name, m->unknown_fields[s], "signal", signal_name[s], (char *)NULL);
 }
 
 /* One sample per transport from a per-transport struct's member. */

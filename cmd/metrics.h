@@ -59,6 +59,7 @@ struct metrics {
     struct histogram duration[METRICS_TRANSPORTS][METRICS_SIGNALS];
     uint64_t problems[METRICS_SIGNALS][METRICS_PROBLEMS];
     uint64_t layouts[OTLP_LAYOUT_COUNT + 1];         /* otlp_layouts' order, then "none" */
+    uint64_t unknown_fields[METRICS_SIGNALS];        /* fields no layout explained, kept */
     struct {
         uint64_t received, rejected, delivered;
     } samples[METRICS_TRANSPORTS];

@@ -6,7 +6,7 @@
  * every option listed is taken and every option matched here is listed), so they sit side by
  * side. Every option is parsed (and refused, with exit status 2) before anything is set up,
  * which is why a bad value simply ends the process: there is nothing to give back yet. The
- * query commands (top|folded|flamegraph) have options of their own (sinks/sqlite/query.c).
+ * query commands (top|folded|flamegraph) have options of their own (sinks/query/args.c).
  *
  * Every option can also come from the environment (LAZYBACKEND_GRPC_ADDRESS for
  * --grpc-address), for a systemd EnvironmentFile=. The variables go through the very same
@@ -35,8 +35,11 @@ static void usage(FILE *out)
 "       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
 "       lazybackend send [SEND OPTIONS] FILE...  (send captured requests to a server, over gRPC\n"
 "                                            or OTLP/HTTP; see `lazybackend send --help`)\n"
-"       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
+"       lazybackend top|folded|flamegraph [--db FILE|--clickhouse-url URL] [QUERY OPTIONS]\n"
+"                                            (read a SQLite or ClickHouse store;\n"
 "                                            see `lazybackend top --help`)\n"
+"       lazybackend export [EXPORT OPTIONS]  (a SQLite store written back as OTLP requests or\n"
+"                                            pprof files; see `lazybackend export --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
 "       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"
@@ -80,6 +83,8 @@ static void usage(FILE *out)
 "                               $STATE_DIRECTORY/lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
+"  --ui on|off                  the web UI on the HTTP port, over the sqlite sink's database\n"
+"                               (default on; GET /; see docs/ui.md)\n"
 "  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
 "  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
 "  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
@@ -87,11 +92,16 @@ static void usage(FILE *out)
 "  --clickhouse-batch-rows N    send a batch at this many samples (default 20000)\n"
 "  --clickhouse-flush-interval MS  ... or this long after its first sample (default 1000)\n"
 "  --clickhouse-max-queue-bytes SIZE  memory for unsent batches (default 64MiB); beyond it\n"
-"                               batches go to the spool\n"
-"  --clickhouse-spool-dir DIR   on-disk spool for batches ClickHouse cannot take yet, and for\n"
-"                               what is unsent at shutdown (default: none, under systemd\n"
-"                               $STATE_DIRECTORY/clickhouse-spool)\n"
-"  --clickhouse-spool-max-bytes SIZE  spool cap (default 1GiB); when full, requests are refused\n"
+"                               batches are read back from disk when their turn comes\n"
+"  --clickhouse-durability wal|memory\n"
+"                               wal (default): a request is acknowledged once its rows are\n"
+"                               fdatasync'ed to the write-ahead log in the spool directory;\n"
+"                               memory: once queued in memory (lossy: a crash loses the queue)\n"
+"  --clickhouse-spool-dir DIR   the write-ahead log (memory mode: the spool for batches\n"
+"                               ClickHouse cannot take yet) (default ./lazybackend-spool, under\n"
+"                               systemd $STATE_DIRECTORY/clickhouse-spool; memory mode: none);\n"
+"                               must be this user's and not group/world-writable\n"
+"  --clickhouse-spool-max-bytes SIZE  its cap (default 1GiB); when full, requests are refused\n"
 "                               with UNAVAILABLE\n"
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
@@ -153,6 +163,9 @@ static void opt_append(struct args *a, const char **list, size_t *n)
     }
 }
 
+static const char *const durability_names[] = { "wal", "memory" };
+static const enum clickhouse_durability durabilities[] = { CLICKHOUSE_DURABILITY_WAL, CLICKHOUSE_DURABILITY_MEMORY };
+
 /* --clickhouse-*: true when the current argument was one of them. */
 static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_options *o)
 {
@@ -172,6 +185,8 @@ static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_optio
         o->max_queue_bytes = opt_size(a, 4096, SIZE_MAX);
     else if (opt(a, "--clickhouse-spool-dir"))
         o->spool_dir = opt_nonempty(a);
+    else if (opt(a, "--clickhouse-durability"))
+        o->durability = durabilities[opt_choice(a, durability_names, 2)];
     else if (opt(a, "--clickhouse-spool-max-bytes"))
         o->spool_max_bytes = opt_size(a, 4096, SIZE_MAX);
     else
@@ -259,6 +274,7 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
     };
     static const char *const syncs[] = { "full", "normal" };
+    static const char *const on_off[] = { "on", "off" };
     static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
     if (opt(a, "--sink"))
         add_sink(a, cfg);
@@ -268,6 +284,8 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         cfg->sqlite_path = opt_nonempty(a);
     else if (opt(a, "--sqlite-sync"))
         cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
+    else if (opt(a, "--ui"))
+        cfg->ui = opt_choice(a, on_off, 2) == 0;
     else
         return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse);
     return true;
@@ -475,6 +493,7 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->grpc_address = "127.0.0.1:4317";
     cfg->http_address = "127.0.0.1:4318";
+    cfg->ui = true;
     cfg->request_timeout_ms = 60 * 1000;
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;

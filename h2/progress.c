@@ -26,6 +26,8 @@
  *   idle       no progress for the idle timeout while no request is arriving: GOAWAY NO_ERROR
  *              (HTTP/2) or close (HTTP/1.1). A request being received is governed by the request
  *              timeout instead.
+ * A connection given a GOAWAY for either reason has LINGER_MS to take it, then it is closed
+ * whatever is left unsent (a client that does not read cannot keep it).
  */
 #include "h2/internal.h"
 
@@ -105,6 +107,7 @@ static void calm_down(struct h2_conn *c, const char *debug, const char *why)
         return;
     log_info("connection told to calm down: peer=%s: %s (GOAWAY ENHANCE_YOUR_CALM)", c->peer, why);
     c->calm = true;
+    c->linger_until = loop_now_ms(c->srv->loop) + LINGER_MS;   /* for a GOAWAY, then closed */
     int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
     nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_ENHANCE_YOUR_CALM, (const uint8_t *)debug,
                           strlen(debug));
@@ -176,6 +179,10 @@ bool progress_tick(struct h2_conn *c, uint64_t now)
         conn_close(c, "setup timeout");
         return false;
     }
+    if ((c->terminating || c->calm) && now >= c->linger_until) {
+        conn_close(c, "the GOAWAY was not taken in time");   /* a client that does not read */
+        return false;
+    }
     if (!s->cfg.idle_timeout_ms || c->terminating || c->calm || now - c->last_active < s->cfg.idle_timeout_ms ||
         receiving(c))
         return true;
@@ -186,6 +193,7 @@ bool progress_tick(struct h2_conn *c, uint64_t now)
         return false;
     }
     c->terminating = true;
+    c->linger_until = now + LINGER_MS;
     nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
     return conn_update(c);
 }

@@ -34,6 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "lib/commit.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 
@@ -153,6 +154,12 @@ static bool conn_flush(struct h2_conn *c)
         }
         if (out_pending(c) == 0)
             return true;
+        /* Replies may acknowledge what a writer has not synced yet: they go out after the
+         * end-of-turn commit (on_commit). */
+        if (c->srv->cfg.commit && commit_pending(c->srv->cfg.commit)) {
+            c->held = true;
+            return true;
+        }
         ssize_t w = conn_io_write(c, c->out.data + c->out_off, out_pending(c));
         if (w < 0)
             return false;
@@ -191,7 +198,9 @@ static int conn_events(const struct h2_conn *c)
     size_t pending = out_pending(c);
     bool read = pending < OUT_HIGH_WATER;
     bool write = pending > 0;
-    if (c->proto == CONN_HTTP1) {
+    if (c->proto == CONN_HTTP1 && c->push) {
+        /* a long-lived response: input is read and dropped, to see the client leave */
+    } else if (c->proto == CONN_HTTP1) {
         read = read && !http1_paused(c);
         write = write || (http1_paused(c) && !c->close_after_flush);
     }
@@ -381,6 +390,7 @@ void conn_close(struct h2_conn *c, const char *why)
 {
     struct h2_server *s = c->srv;
     log_debug("connection closed: peer=%s (%s)", c->peer, why);
+    push_abandon(c->push);
     while (c->streams)
         stream_free(c->streams, why);
     if (c->ng)
@@ -435,6 +445,13 @@ void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
     s->stats.connections_open++;
     log_debug("connection opened: peer=%s", c->peer);
     conn_update(c);   /* our SETTINGS go out at once (gRPC port) */
+}
+
+void conn_want_write(struct h2_conn *c)
+{
+    int events = c->events | LOOP_WRITE;
+    if (events != c->events && loop_mod_fd(c->srv->loop, c->fd, events) == 0)
+        c->events = events;
 }
 
 /* ------------------------------------------------------------------ listener, timers */
@@ -563,6 +580,25 @@ static void apply_defaults(struct h2_server_config *cfg)
         cfg->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
 }
 
+/* The turn's commit is done: held replies go out, or, when it failed, their connections are
+ * closed without them (nothing of that turn is acknowledged). */
+static void on_commit(void *ud, bool ok)
+{
+    struct h2_server *s = ud;
+    struct h2_conn *c = s->conns;
+    while (c) {
+        struct h2_conn *next = c->next;
+        if (c->held) {
+            c->held = false;
+            if (ok)
+                conn_update(c);
+            else
+                conn_close(c, "the write-ahead log could not be synced: replies withheld");
+        }
+        c = next;
+    }
+}
+
 struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config *cfg)
 {
     struct h2_server *s = calloc(1, sizeof *s);
@@ -577,7 +613,9 @@ struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config
     s->cfg.address = s->address;
     uint64_t seed = loop_now_ms(loop) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)s ^ (uint64_t)getpid();
     if (!s->address || session_make_callbacks(s) != 0 ||
-        peer_table_init(&s->peers, s->cfg.max_connections, seed) != 0) {
+        peer_table_init(&s->peers, s->cfg.max_connections, seed) != 0 ||
+        (s->cfg.commit && commit_add_listener(s->cfg.commit, on_commit, s) != 0)) {
+        s->cfg.commit = NULL;
         h2_server_free(s);
         return NULL;
     }
@@ -709,6 +747,13 @@ void h2_server_shutdown(struct h2_server *s)
         if (!c->io_ready) {
             conn_close(c, "shutting down");   /* still in the TLS handshake: no request yet */
         } else if (c->proto == CONN_H2) {
+            for (struct h2_stream *st = c->streams; st; st = st->next) {
+                if (st->push) {   /* long-lived responses end now: the drain waits for them */
+                    push_abandon(st->push);
+                    st->push_ended = true;
+                    nghttp2_session_resume_data(c->ng, st->id);
+                }
+            }
             int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
             nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
             conn_update(c);
@@ -762,6 +807,8 @@ void h2_server_free(struct h2_server *s)
     if (!s)
         return;
     close_listener(s);
+    if (s->cfg.commit)
+        commit_del_listener(s->cfg.commit, on_commit, s);
     if (s->idle_timer)
         loop_del_timer(s->loop, s->idle_timer);
     while (s->conns)

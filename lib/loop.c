@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { LOOP_BATCH = 256 };
+enum { LOOP_BATCH = 256, LOOP_TURN_HOOKS = 8 };
 
 struct fd_reg {
     loop_fd_fn fn;
@@ -51,6 +51,8 @@ struct loop {
     struct timer *heap;
     size_t nheap, capheap;
     uint64_t next_timer_id;
+    struct { loop_turn_fn fn; void *ud; } turn_end[LOOP_TURN_HOOKS];
+    size_t n_turn_end;
     struct epoll_event events[LOOP_BATCH];
 };
 
@@ -308,6 +310,34 @@ static int next_timeout(const struct loop *l)
     return d > INT_MAX ? INT_MAX : (int)d;
 }
 
+int loop_on_turn_end(struct loop *l, loop_turn_fn fn, void *ud)
+{
+    if (!fn || l->n_turn_end == LOOP_TURN_HOOKS)
+        return -1;
+    l->turn_end[l->n_turn_end].fn = fn;
+    l->turn_end[l->n_turn_end].ud = ud;
+    l->n_turn_end++;
+    return 0;
+}
+
+void loop_del_turn_end(struct loop *l, loop_turn_fn fn, void *ud)
+{
+    for (size_t i = 0; i < l->n_turn_end; i++) {
+        if (l->turn_end[i].fn == fn && l->turn_end[i].ud == ud) {
+            memmove(&l->turn_end[i], &l->turn_end[i + 1], (l->n_turn_end - i - 1) * sizeof l->turn_end[0]);
+            l->n_turn_end--;
+            return;
+        }
+    }
+}
+
+/* Even when a callback stopped the loop: what the turn wrote is committed (or failed) now. */
+static void run_turn_end(struct loop *l)
+{
+    for (size_t i = 0; i < l->n_turn_end; i++)
+        l->turn_end[i].fn(l, l->turn_end[i].ud);
+}
+
 int loop_run(struct loop *l)
 {
     l->stop = false;
@@ -323,6 +353,7 @@ int loop_run(struct loop *l)
             dispatch_fd(l, &l->events[i]);
         if (!l->stop)
             run_timers(l);
+        run_turn_end(l);
     }
     return 0;
 }

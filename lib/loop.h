@@ -35,6 +35,14 @@ uint64_t loop_add_timer(struct loop *l, uint64_t ms, loop_timer_fn fn, void *ud)
 /* Cancel a timer that has not fired; unknown ids are ignored. */
 void loop_del_timer(struct loop *l, uint64_t id);
 
+/* Called at the end of every turn (after the turn's fd callbacks and timers, before the loop
+ * waits again), in registration order; also on the turn that stops the loop. Group commit
+ * hangs here: one sync for everything the turn's requests wrote. 0, or -1 when the (small,
+ * fixed) table of hooks is full. */
+typedef void (*loop_turn_fn)(struct loop *l, void *ud);
+int loop_on_turn_end(struct loop *l, loop_turn_fn fn, void *ud);
+void loop_del_turn_end(struct loop *l, loop_turn_fn fn, void *ud);
+
 /* Monotonic milliseconds, refreshed once per iteration. */
 uint64_t loop_now_ms(struct loop *l);
 

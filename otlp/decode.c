@@ -150,6 +150,7 @@ static bool profile_header(struct otlp_decoder *d, const struct raw_profile *rp)
     p->dropped_attributes_count = rp->dropped_attributes_count;
     p->original_payload_format = (lb_str){ (const char *)rp->original_payload_format.p, rp->original_payload_format.n };
     p->original_payload_len = rp->original_payload.n;
+    p->original_payload = (lb_str){ (const char *)rp->original_payload.p, rp->original_payload.n };
     p->sample_aggregation_temporality = rp->sample_type.aggregation_temporality;
     p->period_aggregation_temporality = rp->period_type.aggregation_temporality;
     VEC_RESET(d->profile_attrs);
@@ -401,6 +402,14 @@ static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len
     return true;
 }
 
+/* The unknown fields the detector recorded, as the request's view shows them. */
+static void view_unknown_fields(struct otlp_decoder *d, struct lb_request *req)
+{
+    req->n_unknown_fields = otlp_unknown_view(&d->detection, d->unknown);
+    req->unknown_fields = req->n_unknown_fields ? d->unknown : NULL;
+    req->unknown_fields_total = d->res->unknown_fields = d->detection.n_unknown;
+}
+
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
                                       struct lb_request *req, struct otlp_consumer out,
                                       struct otlp_result *res)
@@ -412,8 +421,12 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "none";
     req->message_bytes = len;
+    req->unknown_fields = NULL;
+    req->n_unknown_fields = 0;
+    req->unknown_fields_total = 0;
     d->detection.layout = NULL;   /* nothing chosen until this request is detected */
-    d->detection.n_tried = d->detection.n_evidence = 0;
+    d->detection.n_tried = d->detection.n_evidence = d->detection.n_recorded = 0;
+    d->detection.n_unknown = 0;
 
     if (!otlp_check_size(&d->rep, len)) {
         res->problem = OTLP_PROBLEM_TOO_LARGE;
@@ -426,6 +439,7 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
         return res->status = OTLP_INVALID;
     }
     req->layout = d->layout->name;
+    view_unknown_fields(d, req);
 
     d->dict.layout = d->layout;
     d->dict.tables.base = msg;

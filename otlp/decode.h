@@ -61,6 +61,7 @@ struct otlp_result {
     enum otlp_problem problem;    /* when status is INVALID or NOMEM */
     uint64_t resources, profiles, samples, frames, timestamps;   /* delivered */
     uint64_t rejected_profiles, rejected_samples;
+    uint64_t unknown_fields;      /* fields the request's layout does not have (kept, not refused) */
     /* Refused whole by a policy ahead of the decoder (serve --check strict): the response
      * carries `message` as a partial success even when there was no profile to reject. */
     bool rejected_whole;

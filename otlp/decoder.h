@@ -56,6 +56,7 @@ struct otlp_decoder {
     const struct otlp_layout *pinned;   /* NULL: detect the layout of every request */
     const struct otlp_layout *layout;   /* the layout of the request being decoded */
     struct otlp_detection detection;    /* how it was chosen */
+    struct lb_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];   /* detection.unknown, as viewed */
     struct lb_dict dict;
 
     /* memo tables, one slot per dictionary entry */

@@ -5,8 +5,9 @@
  * message, which field numbers exist, how each is encoded, what it means and which message a
  * length-delimited field holds. A request is walked once per layout, to the end or to the
  * first contradiction; the walk is iterative over fields and recursive over nested messages,
- * with a fixed depth bound (only AnyValue nests without limit). Two layouts that both fit a
- * request are compared by the names of the fields present.
+ * with a fixed depth bound (only AnyValue nests without limit). A field number the layout does
+ * not have is counted (and, in the chosen layout's last walk, recorded), not a contradiction.
+ * Two layouts that both fit a request are compared by the names of the fields present.
  */
 #include "otlp/detect.h"
 
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #include "otlp/layout.h"
+#include "otlp/view.h"
 #include "otlp/wire.h"
 
 static const char *const wt_names[8] = {
@@ -44,6 +46,9 @@ struct walk {
                                              * as the default value in any layout */
     uint8_t wts[2][WMAX_FIELD + 1];         /* Profile, Sample: bit w: wire type w seen */
     uint64_t count[WM_COUNT];               /* messages walked */
+    uint64_t unknown;                       /* fields this layout does not have */
+    char first_unknown[OTLP_DETECT_LINE];   /* where the first of them is */
+    struct otlp_detection *rec;             /* set: record the unknown fields there */
 };
 
 static size_t format_path(const struct frame *fr, char *buf, size_t len)
@@ -81,6 +86,146 @@ static bool contradict(struct walk *w, const struct frame *fr, const char *fmt, 
     return false;
 }
 
+/* ---------- unknown fields ---------- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void put(char *buf, size_t *pos, const char *fmt, ...)
+{
+    if (*pos + 1 >= OTLP_UNKNOWN_DECODED)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *pos, OTLP_UNKNOWN_DECODED - *pos, fmt, ap);
+    va_end(ap);
+    if (k > 0)
+        *pos = *pos + (size_t)k < OTLP_UNKNOWN_DECODED ? *pos + (size_t)k : OTLP_UNKNOWN_DECODED - 1;
+}
+
+/* Length of the valid UTF-8 text at p (no control characters but tab and newline), or 0 when
+ * the bytes are not such text. */
+static size_t utf8_text(const uint8_t *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = p[i];
+        size_t k = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        if (k == 0 || i + k > n || (c < 0x20 && c != '\t' && c != '\n') || c == 0x7f || (k == 2 && c < 0xc2))
+            return 0;
+        for (size_t j = 1; j < k; j++)
+            if ((p[i + j] & 0xc0) != 0x80)
+                return 0;
+        i += k;
+    }
+    return n;
+}
+
+/* "message {1: VARINT, 2: LEN}" when the bytes read as protobuf fields to the end. */
+static bool as_message(const uint8_t *p, size_t n, char *buf, size_t *pos)
+{
+    if (n == 0 || n > 65536)
+        return false;
+    struct cursor c = { p, p + n };
+    unsigned shown = 0;
+    size_t start = *pos;
+    put(buf, pos, "message {");
+    while (c.p < c.end) {
+        uint64_t tag, len = 0;
+        if (!wire_varint(&c, &tag) || tag > UINT32_MAX || (tag >> 3) == 0)
+            goto no;
+        unsigned wt = (unsigned)(tag & 7);
+        if (wt == WT_VARINT) {
+            if (!wire_varint(&c, &len))
+                goto no;
+            len = 0;
+        } else if (wt == WT_I64 || wt == WT_I32) {
+            len = wt == WT_I64 ? 8 : 4;
+        } else if (wt != WT_LEN || !wire_varint(&c, &len)) {
+            goto no;
+        }
+        if (len > (uint64_t)(c.end - c.p))
+            goto no;
+        c.p += len;
+        if (shown++ < 6)
+            put(buf, pos, "%s%llu: %s", shown > 1 ? ", " : "", (unsigned long long)(tag >> 3), wt_names[wt]);
+    }
+    put(buf, pos, "%s}", shown > 6 ? ", …" : "");
+    return true;
+no:
+    *pos = start;
+    buf[start] = 0;
+    return false;
+}
+
+/* What the wire says an unknown field holds, as far as it tells. */
+static void describe_unknown(struct otlp_unknown_field *u, uint64_t v)
+{
+    char *buf = u->decoded;
+    size_t pos = 0;
+    buf[0] = 0;
+    switch (u->wire_type) {
+    case WT_VARINT:
+        put(buf, &pos, "%llu", (unsigned long long)v);
+        if (v >> 63)
+            put(buf, &pos, " (%lld as int64)", (long long)v);
+        return;
+    case WT_I64:
+        put(buf, &pos, "0x%016llx", (unsigned long long)v);
+        return;
+    case WT_I32:
+        put(buf, &pos, "0x%02x%02x%02x%02x", u->value[3], u->value[2], u->value[1], u->value[0]);
+        return;
+    default:
+        break;
+    }
+    const size_t shown = 64;
+    if (u->size == 0) {
+        put(buf, &pos, "\"\"");
+    } else if (utf8_text(u->value, u->size)) {
+        size_t n = u->size <= shown ? u->size : shown;
+        while (n < u->size && n > 0 && (u->value[n] & 0xc0) == 0x80)   /* whole characters */
+            n--;
+        put(buf, &pos, "\"%.*s\"%s", (int)n, (const char *)u->value, n < u->size ? "…" : "");
+    } else if (!as_message(u->value, u->size, buf, &pos)) {
+        put(buf, &pos, "bytes ");
+        for (size_t i = 0; i < u->size && i < 32; i++)
+            put(buf, &pos, "%02x", u->value[i]);
+        if (u->size > 32)
+            put(buf, &pos, "…");
+    }
+}
+
+/* A field number message `desc` does not have in this layout: counted, and recorded when this
+ * is the chosen layout's recording walk. */
+static void note_unknown(struct walk *w, const struct frame *fr, const struct wmsg_desc *desc, uint32_t fnum,
+                         unsigned wt, const uint8_t *val, size_t len)
+{
+    if (w->unknown++ == 0) {
+        char path[160];
+        size_t n = format_path(fr, path, sizeof path);
+        snprintf(w->first_unknown, sizeof w->first_unknown, "%s%s%s field %u (%s) is not in %s", path,
+                 n ? ": " : "", desc->name, fnum, wt_names[wt], w->layout->name);
+    }
+    struct otlp_detection *det = w->rec;
+    if (!det || det->n_recorded == OTLP_MAX_UNKNOWN_FIELDS)
+        return;
+    struct otlp_unknown_field *u = &det->unknown[det->n_recorded++];
+    format_path(fr, u->path, sizeof u->path);
+    u->message = desc->name;
+    u->number = fnum;
+    u->wire_type = (uint8_t)wt;
+    u->value = val;   /* VARINT: the varint's bytes, next_field checked them */
+    u->size = len;
+    uint64_t v = 0;
+    struct cursor c = { val, val + len };
+    if (wt == WT_VARINT && !wire_varint(&c, &v))
+        v = 0;
+    if (wt == WT_I64)
+        v = wire_fixed64(val);
+    describe_unknown(u, v);
+}
+
 /* Counts the varints of a packed run; false when the run does not end on a whole varint. */
 static bool packed_varints(const uint8_t *p, size_t n, uint64_t *count)
 {
@@ -107,6 +252,7 @@ static bool check_field(struct walk *w, const struct frame *fr, const struct wms
     switch ((enum wkind)f->kind) {
     case W_VARINT: ok = wt == WT_VARINT; expected = "VARINT"; break;
     case W_I64: ok = wt == WT_I64; expected = "I64"; break;
+    case W_I32: ok = wt == WT_I32; expected = "I32"; break;
     case W_BYTES: case W_MSG: ok = wt == WT_LEN; break;
     case W_PVARINT:
         expected = "VARINT or packed LEN";
@@ -151,9 +297,11 @@ static bool next_field(struct walk *w, const struct frame *fr, const struct wmsg
     case WT_VARINT:
         if (!wire_varint(c, &n))
             return contradict(w, fr, "malformed %s field %u: truncated varint", desc->name, *fnum);
+        *len = (size_t)(c->p - *val);
         return true;
     case WT_I64: case WT_I32:
         n = *wt == WT_I64 ? 8 : 4;
+        *len = (size_t)n;
         break;
     case WT_LEN:
         if (!wire_varint(c, &n))
@@ -203,9 +351,10 @@ static bool walk_fields(struct walk *w, enum wmsg m, const uint8_t *p, size_t n,
             return false;
         if (only && (fnum > WMAX_FIELD || !(only & (1u << fnum))))
             continue;
-        if (fnum > WMAX_FIELD || desc->f[fnum].kind == W_NONE)
-            return contradict(w, fr, "%s field %u (%s) is not in %s", desc->name, fnum, wt_names[wt],
-                              w->layout->name);
+        if (fnum > WMAX_FIELD || desc->f[fnum].kind == W_NONE) {
+            note_unknown(w, fr, desc, fnum, wt, val, len);
+            continue;
+        }
         const struct wfield *f = &desc->f[fnum];
         w->seen[m] |= 1u << fnum;
         if (wt != WT_LEN || len > 0)
@@ -233,9 +382,11 @@ static bool walk_fields(struct walk *w, enum wmsg m, const uint8_t *p, size_t n,
     return true;
 }
 
-static void walk_layout(struct walk *w, const struct otlp_layout *layout, const uint8_t *msg, size_t len)
+static void walk_layout(struct walk *w, const struct otlp_layout *layout, const uint8_t *msg, size_t len,
+                        struct otlp_detection *rec)
 {
     memset(w, 0, sizeof *w);
+    w->rec = rec;
     w->layout = layout;
     w->wire = layout->wire;
     assert(w->wire);
@@ -346,21 +497,40 @@ static void explain(struct otlp_detection *det, const struct walk *walks, size_t
     }
 }
 
+/* Forgets the last request's verdicts (the arrays are only read up to their counts). */
+static void detection_reset(struct otlp_detection *out)
+{
+    out->layout = NULL;
+    out->ambiguous = out->equivalent = out->malformed = false;
+    out->n_tried = out->n_evidence = out->n_recorded = 0;
+    out->n_unknown = 0;
+}
+
 int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *const *candidates,
                       size_t n_candidates, struct otlp_detection *out)
 {
     struct walk walks[OTLP_LAYOUT_COUNT];
     assert(n_candidates <= OTLP_LAYOUT_COUNT);
-    memset(out, 0, sizeof *out);
+    detection_reset(out);
     size_t chosen = n_candidates, fitting = 0;
     for (size_t i = 0; i < n_candidates; i++) {
-        walk_layout(&walks[i], candidates[i], msg, len);
+        walk_layout(&walks[i], candidates[i], msg, len, NULL);
+        /* the one that explains the most of the request; the newest of equals */
+        if (!walks[i].failed && (chosen == n_candidates || walks[i].unknown < walks[chosen].unknown))
+            chosen = i;
+    }
+    for (size_t i = 0; i < n_candidates; i++) {
         struct otlp_layout_verdict *v = &out->tried[out->n_tried++];
         v->layout = candidates[i];
-        v->fits = !walks[i].failed;
+        v->fits = !walks[i].failed && walks[i].unknown == walks[chosen == n_candidates ? i : chosen].unknown;
+        if (!walks[i].failed && !v->fits) {   /* read as a contradiction from here on */
+            walks[i].failed = true;
+            snprintf(walks[i].why, sizeof walks[i].why, "%s (%llu field(s) unknown, %s has %llu)",
+                     walks[i].first_unknown, (unsigned long long)walks[i].unknown,
+                     candidates[chosen]->name, (unsigned long long)walks[chosen].unknown);
+        }
         snprintf(v->why, sizeof v->why, "%s", walks[i].why);
-        if (v->fits && fitting++ == 0)
-            chosen = i;
+        fitting += v->fits;
     }
     if (chosen == n_candidates) {
         out->malformed = n_candidates > 1;
@@ -373,12 +543,31 @@ int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *
     out->layout = candidates[chosen];
     out->ambiguous = fitting > 1;
     explain(out, walks, n_candidates, chosen);
+    out->n_unknown = walks[chosen].unknown;
+    if (out->n_unknown) {
+        add_evidence(out, "%llu unknown field(s), kept and shown; the first: %s",
+                     (unsigned long long)out->n_unknown, walks[chosen].first_unknown);
+        struct walk rec;   /* once more, recording them (a rare case: no cost otherwise) */
+        walk_layout(&rec, candidates[chosen], msg, len, out);
+    }
     return 0;
 }
 
 int otlp_detect(const uint8_t *msg, size_t len, struct otlp_detection *out)
 {
     return otlp_detect_among(msg, len, otlp_layouts, OTLP_LAYOUT_COUNT, out);
+}
+
+size_t otlp_unknown_view(const struct otlp_detection *det, struct lb_unknown_field *out)
+{
+    for (size_t i = 0; i < det->n_recorded; i++) {
+        const struct otlp_unknown_field *u = &det->unknown[i];
+        out[i] = (struct lb_unknown_field){
+            { u->path, strlen(u->path) }, { u->message, strlen(u->message) }, u->number, u->wire_type,
+            { (const char *)u->value, u->size }, { u->decoded, strlen(u->decoded) },
+        };
+    }
+    return det->n_recorded;
 }
 
 /* ---------- one-line reports ---------- */

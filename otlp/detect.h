@@ -7,9 +7,14 @@
  * walks the whole request once per known layout, checking every field against that layout's
  * wire schema: field numbers it does not have, wire types it does not expect, packed runs of
  * the wrong shape, and (v1.8+) values that do not parallel the timestamps are contradictions.
- * It never looks at what a value is, only at how it is encoded. The newest layout without a
- * contradiction wins; when several fit, the result says so (and whether they would read every
- * field present the same way, in which case the choice does not matter).
+ * It never looks at what a value is, only at how it is encoded. A field number a message does
+ * not have in a layout is not a contradiction (protobuf keeps going past unknown fields): it is
+ * counted as unknown. Of the layouts without a contradiction, the one that explains the most of
+ * the request (the fewest unknown fields) wins, the newest among equals; when several fit
+ * equally, the result says so (and whether they would read every field present the same way,
+ * in which case the choice does not matter). The unknown fields of the chosen layout are
+ * recorded (up to OTLP_MAX_UNKNOWN_FIELDS, with where they are and what the wire says they
+ * hold) so that they can be shown and stored; the request is decoded all the same.
  */
 #ifndef LB_OTLP_DETECT_H
 #define LB_OTLP_DETECT_H
@@ -22,6 +27,24 @@
 
 #define OTLP_DETECT_LINE 256
 #define OTLP_DETECT_MAX_EVIDENCE 10
+
+/* Unknown fields recorded per request; more are only counted. */
+#define OTLP_MAX_UNKNOWN_FIELDS 32
+#define OTLP_UNKNOWN_PATH 160
+#define OTLP_UNKNOWN_DECODED 112
+
+/* A field the chosen layout does not have, where it was found. */
+struct otlp_unknown_field {
+    char path[OTLP_UNKNOWN_PATH];       /* "resource_profiles[0].scope_profiles[0].profiles[1].samples[3]",
+                                         * "" for the request itself */
+    const char *message;                /* "Sample" */
+    uint32_t number;
+    uint8_t wire_type;                  /* 0 VARINT, 1 I64, 2 LEN, 5 I32 */
+    const uint8_t *value;               /* into the request: LEN the payload, else the value's bytes */
+    size_t size;                        /* bytes at `value` */
+    char decoded[OTLP_UNKNOWN_DECODED]; /* as far as the wire tells: "42", "0x...", "\"text\"",
+                                         * "message {1: VARINT, 2: LEN}", "bytes 0a1b…" */
+};
 
 struct otlp_layout_verdict {
     const struct otlp_layout *layout;
@@ -40,6 +63,9 @@ struct otlp_detection {
     struct otlp_layout_verdict tried[OTLP_LAYOUT_COUNT];   /* in the order tried */
     size_t n_evidence;
     char evidence[OTLP_DETECT_MAX_EVIDENCE][OTLP_DETECT_LINE];  /* human-readable lines */
+    uint64_t n_unknown;                 /* fields of the request the chosen layout does not have */
+    size_t n_recorded;                  /* the first of them, described in unknown[] */
+    struct otlp_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];
 };
 
 /* Tries every known layout. 0 when one was chosen (out->layout), -1 when none fits. */
@@ -48,6 +74,15 @@ int otlp_detect(const uint8_t *msg, size_t len, struct otlp_detection *out);
 /* The same among `candidates` only (newest first): a pinned layout is checked this way. */
 int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *const *candidates,
                       size_t n_candidates, struct otlp_detection *out);
+
+/* The trace request's schema (layouts.c): otlp_detect_among(msg, len, &schema, 1, &det) on a
+ * trace request finds the fields it has that OTLP traces v1 does not (det.n_unknown). */
+extern const struct otlp_layout otlp_traces_schema;
+
+/* The recorded unknown fields of `det` as the view shows them (out has room for
+ * OTLP_MAX_UNKNOWN_FIELDS); points into `det` and the request. Returns how many. */
+struct lb_unknown_field;
+size_t otlp_unknown_view(const struct otlp_detection *det, struct lb_unknown_field *out);
 
 /* One line for a log: "v1.9", "v1.11 (also fits v1.9; ...)". Returns strlen. */
 size_t otlp_detection_summary(const struct otlp_detection *det, char *buf, size_t len);

@@ -1,6 +1,7 @@
 /*
  * view.c - the helpers sinks call on the resolved view: walking array/kvlist values (kept
- * encoded until someone asks), finding an attribute, a sample's weight, a build id's kind.
+ * encoded until someone asks), finding an attribute, a sample's weight, a build id's kind, a wire type's
+ * name.
  */
 #include "otlp/view.h"
 
@@ -136,6 +137,17 @@ int64_t lb_sample_weight(const struct lb_sample *s)
     return sum;
 }
 
+size_t lb_location_span(const struct lb_frame *f, size_t left)
+{
+    if (!f->symbolized || f->line_index != 0 || f->line_count < 2)
+        return 1;
+    size_t n = 1;
+    while (n < f->line_count && n < left && f[n].symbolized && f[n].location_index == f->location_index &&
+           f[n].line_index == n)
+        n++;
+    return n;
+}
+
 lb_str lb_build_id_kind(lb_str key)
 {
     static const char prefix[] = "process.executable.build_id.";
@@ -143,4 +155,10 @@ lb_str lb_build_id_kind(lb_str key)
     if (key.n <= n || memcmp(key.p, prefix, n) != 0)
         return LB_STR_NULL;
     return (lb_str){ key.p + n, key.n - n };
+}
+
+const char *lb_wire_type_name(uint8_t wire_type)
+{
+    static const char *const names[8] = { "VARINT", "I64", "LEN", "SGROUP", "EGROUP", "I32", "6", "7" };
+    return names[wire_type & 7];
 }

@@ -88,6 +88,23 @@ bool lb_kvlist_next(struct lb_value_iter *it, lb_str *key, struct lb_value *out)
 /* Looks up a key; NULL when absent. */
 const struct lb_attr *lb_attrs_find(struct lb_attrs attrs, const char *key);
 
+/* A field of the request that its proto layout does not have (otlp/detect.h). Protobuf keeps
+ * going past unknown fields, and so does lazybackend: the request is read as usual, and these
+ * are shown and stored so that nothing the sender sent is lost. */
+struct lb_unknown_field {
+    lb_str path;        /* where: "resource_profiles[0].scope_profiles[0].profiles[1].samples[3]";
+                         * empty for the request itself */
+    lb_str message;     /* the message it is in: "Sample" */
+    uint32_t number;
+    uint8_t wire_type;  /* 0 VARINT, 1 I64, 2 LEN, 5 I32 */
+    lb_str raw;         /* its bytes as sent (LEN: the payload; otherwise the value's encoding) */
+    lb_str decoded;     /* what the wire tells of it: "42", "\"text\"", "message {1: VARINT}",
+                         * "bytes 0a1b" */
+};
+
+/* "VARINT", "I64", "LEN", "I32". */
+const char *lb_wire_type_name(uint8_t wire_type);
+
 /* Which transport and proto layout a request came with. */
 struct lb_request {
     const char *transport;      /* "grpc", "http", "file" */
@@ -97,6 +114,11 @@ struct lb_request {
     size_t wire_bytes;          /* as received (compressed) */
     size_t message_bytes;       /* decoded protobuf size */
     uint64_t sequence;          /* per process, increasing */
+    /* Set by the decoder: the fields its layout does not have. The first n_unknown_fields
+     * (at most 32) are described; unknown_fields_total counts them all. */
+    const struct lb_unknown_field *unknown_fields;
+    size_t n_unknown_fields;
+    uint64_t unknown_fields_total;
 };
 
 /* Resource.entity_refs (common.proto, since v1.6). */
@@ -143,6 +165,7 @@ struct lb_profile {
     uint32_t dropped_attributes_count;
     lb_str original_payload_format;
     size_t original_payload_len;
+    lb_str original_payload;       /* the raw bytes (original_payload_len of them) */
     struct lb_attrs attrs;
     /* aggregation_temporality of sample_type and period_type (v1.7, v1.8; else 0) */
     int32_t sample_aggregation_temporality, period_aggregation_temporality;
@@ -203,6 +226,10 @@ struct lb_sample {
     const struct lb_frame *frames; /* leaf first */
     size_t n_frames;
 };
+
+/* How many frames from f[0] (of `left`) form one location: the lines of a symbolized location
+ * come together, line_index 0 first; any other frame is a location of its own. */
+size_t lb_location_span(const struct lb_frame *f, size_t left);
 
 /* The weight a sample stands for: the sum of its values, or its timestamp count. */
 int64_t lb_sample_weight(const struct lb_sample *s);

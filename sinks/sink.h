@@ -26,8 +26,12 @@
 
 struct loop;
 
+struct commit;
+
 struct sink_env {
     struct loop *loop;       /* for sinks that do asynchronous I/O */
+    struct commit *commit;   /* lib/commit.h: group commit with the transport's replies; NULL
+                              * when nothing is acknowledged to anyone (decode) */
 };
 
 struct sink;
@@ -73,6 +77,7 @@ struct sink_type {
  * and its commits (request_end) that succeeded and that failed. */
 struct sink_counts {
     uint64_t refused, committed, failed;
+    uint64_t lost;           /* set by close: acknowledged rows it could neither deliver nor keep */
 };
 
 struct sink {

@@ -11,6 +11,14 @@
  *   -> deleted when every part got HTTP 200 (a failed part is retried: sender.c says how, and
  *      why a batch may then arrive twice).
  *
+ * Durability (the default, --clickhouse-durability wal): request_end also appends the request's
+ * rows to the write-ahead log (walrec.c, sinks/wal.h; one segment per batch) and marks the
+ * group commit (lib/commit.h) dirty; the end of the loop turn fdatasyncs once for all of the
+ * turn's requests before the transport lets their replies out. A batch's segment is deleted
+ * once ClickHouse accepted the batch; the next start sends what is left, in order, asking
+ * ClickHouse first whether a batch's samples are there already (exactly once). Memory mode
+ * keeps rows in memory (and the spool, when given) only: a crash loses what was queued.
+ *
  * Invariant: nothing acknowledged is freed before ClickHouse accepted it or it is on disk. The
  * only refusals are up front (admit, or request_end when there is no room for the rows): the
  * client is told UNAVAILABLE and retries.
@@ -22,10 +30,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/commit.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "sinks/clickhouse/internal.h"
 #include "sinks/clickhouse/clickhouse.h"
+#include "sinks/wal.h"
 
 #define STATS_EVERY_MS 10000u
 #define SEAL_BYTES_MAX ((size_t)16 << 20)
@@ -37,8 +47,15 @@
 static void log_stats(struct ch_sink *s, bool final)
 {
     const struct clickhouse_counts *t = &s->st;
-    char spool[160] = "no spool";
-    if (s->spool)
+    char spool[200] = "no spool";
+    if (s->wal) {
+        struct wal_stats w;
+        wal_get_stats(s->wal, &w);
+        snprintf(spool, sizeof spool, "%llu batches (%llu bytes) in the write-ahead log, %llu syncs (%llu failed), "
+                 "%llu duplicates skipped", (unsigned long long)w.segments, (unsigned long long)w.bytes,
+                 (unsigned long long)w.syncs, (unsigned long long)w.sync_failures,
+                 (unsigned long long)s->st.duplicates_skipped);
+    } else if (s->spool)
         snprintf(spool, sizeof spool, "%zu batches (%llu bytes) in the spool", ch_spool_count(s->spool),
                  (unsigned long long)ch_spool_bytes(s->spool));
     log_msg(final ? LOG_INFO : LOG_DEBUG,
@@ -66,14 +83,31 @@ static void on_stats_timer(struct loop *l, void *ud)
 
 static struct ch_sink *state(struct sink *sk) { return sk->ctx; }
 
+/* With the log: its byte cap is the only limit (sealed batches beyond the memory queue are
+ * dropped from memory and read back from the log). */
+static uint64_t wal_bytes(const struct ch_sink *s)
+{
+    struct wal_stats w;
+    wal_get_stats(s->wal, &w);
+    return w.bytes;
+}
+
 static bool has_room(const struct ch_sink *s)
 {
+    if (s->wal)
+        return wal_bytes(s) < wal_max_bytes(s->wal);
     return ch_mem_bytes(s) + ch_rows_bytes(s->rows) < s->o.max_queue_bytes || ch_can_spool(s);
 }
 
 /* Why the sink cannot take a request (has_room said no), for the refusal and for ready. */
 static void describe_full(const struct ch_sink *s, char *why, size_t whylen)
 {
+    if (s->wal) {
+        snprintf(why, whylen, "ClickHouse sink full: the write-ahead log in %s holds %llu bytes (max %llu)%s%s",
+                 wal_dir(s->wal), (unsigned long long)wal_bytes(s), (unsigned long long)wal_max_bytes(s->wal),
+                 s->last_error[0] ? "; last ClickHouse error: " : "", s->last_error);
+        return;
+    }
     snprintf(why, whylen,
              "ClickHouse sink full: %zu bytes queued in memory (max %zu), %llu bytes spooled (max %llu)%s%s",
              ch_mem_bytes(s) + ch_rows_bytes(s->rows), s->o.max_queue_bytes,
@@ -112,7 +146,7 @@ static int on_admit(struct sink *sk, char *why, size_t whylen)
 static int on_ready(const struct sink *sk, char *why, size_t whylen)
 {
     const struct ch_sink *s = sk->ctx;
-    if (ch_can_spool(s) || ch_mem_bytes(s) + ch_rows_bytes(s->rows) + s->last_request_bytes < s->o.max_queue_bytes)
+    if (s->wal ? wal_bytes(s) + s->last_request_bytes < wal_max_bytes(s->wal) : ch_can_spool(s) || ch_mem_bytes(s) + ch_rows_bytes(s->rows) + s->last_request_bytes < s->o.max_queue_bytes)
         return 0;
     describe_full(s, why, whylen);
     return -1;
@@ -129,6 +163,31 @@ static void on_request_begin(struct sink *sk, const struct lb_request *r)
 static void on_resource_begin(struct sink *sk, const struct lb_resource *r) { ch_rows_resource(state(sk)->rows, r); }
 static void on_profile_begin(struct sink *sk, const struct lb_profile *p) { ch_rows_profile(state(sk)->rows, p); }
 static void on_sample(struct sink *sk, const struct lb_sample *smp) { ch_rows_sample(state(sk)->rows, smp); }
+
+/* The request's rows go to the log before it may be acknowledged (synced at the end of the
+ * turn, lib/commit.h). Full: refused. A write error: refused, and the open batch is sealed
+ * since its segment takes no more records. */
+static int log_request(struct ch_sink *s, char *why, size_t whylen)
+{
+    char err[300];
+    int rc = ch_wal_append(s->wal, s->next_seq, s->rows, err, sizeof err);
+    if (rc == 0) {
+        if (s->commit)
+            commit_dirty(s->commit);
+        return 0;
+    }
+    ch_rows_rollback(s->rows);
+    if (rc > 0) {
+        s->st.requests_refused_full++;
+        refusal(s, why, whylen);
+        return -1;
+    }
+    s->st.requests_refused++;
+    snprintf(why, whylen, "ClickHouse sink: cannot write the write-ahead log: %s", err);
+    log_error("clickhouse: %s", why);
+    ch_seal(s);
+    return -1;
+}
 
 static int on_request_end(struct sink *sk, const struct lb_request *r, char *why, size_t whylen)
 {
@@ -148,6 +207,8 @@ static int on_request_end(struct sink *sk, const struct lb_request *r, char *why
         refusal(s, why, whylen);
         return -1;
     }
+    if (s->wal && log_request(s, why, whylen) != 0)
+        return -1;
     ch_rows_commit(s->rows);
     s->st.requests_queued++;
     if (ch_rows_samples(s->rows) >= s->o.batch_rows || ch_rows_bytes(s->rows) >= s->seal_bytes ||
@@ -178,9 +239,14 @@ static void cancel_timers(struct ch_sink *s)
     }
 }
 
+static int wal_commit(void *ud);
+
 static void free_sink(struct ch_sink *s)
 {
     cancel_timers(s);
+    if (s->commit)
+        commit_del_writer(s->commit, wal_commit, s);
+    wal_close(s->wal);
     ch_http_free(s->http);
     ch_rows_free(s->rows);
     ch_spool_free(s->spool);
@@ -210,8 +276,20 @@ static void on_close(struct sink *sk, int deadline_ms)
         ch_http_cancel(s->http);
         log_warn("clickhouse: shutdown timeout with a request in flight");
     }
-    ch_spill(s);
+    if (s->wal) {
+        /* Everything acknowledged was synced at the end of its turn; this covers what decode
+         * (no replies, no commit) wrote. What ClickHouse did not take waits in the log. */
+        char err[300];
+        if (wal_sync(s->wal, err, sizeof err) != 0)
+            log_error("clickhouse: cannot sync the write-ahead log at shutdown: %s", err);
+        if (wal_segment_count(s->wal))
+            log_info("clickhouse: %zu batches left in the write-ahead log %s for the next start",
+                     wal_segment_count(s->wal), wal_dir(s->wal));
+    } else {
+        ch_spill(s);
+    }
     log_stats(s, true);
+    sk->counts.lost = s->st.lost_rows;
     free_sink(s);
     sk->ctx = NULL;
 }
@@ -250,15 +328,88 @@ int clickhouse_sink_stats(const struct sink *sk, struct clickhouse_sink_stats *o
         out->spool_bytes = ch_spool_bytes(s->spool);
         out->spool_max_bytes = ch_spool_max_bytes(s->spool);
     }
+    if (s->wal) {
+        struct wal_stats w;
+        wal_get_stats(s->wal, &w);
+        out->wal_bytes = w.bytes;
+        out->wal_records = w.records;
+        out->wal_segments = w.segments;
+        out->wal_max_bytes = wal_max_bytes(s->wal);
+        out->wal_syncs = w.syncs;
+        out->wal_sync_failures = w.sync_failures;
+    }
     return 0;
 }
 
 /* ---- construction ---- */
 
+/* The group commit's sync (lib/commit.h): the turn's records, once. On failure the replies of
+ * the turn are withheld by the transport; the open batch is sealed since its segment was
+ * ended (its records are still delivered: they were simply not acknowledged). */
+static int wal_commit(void *ud)
+{
+    struct ch_sink *s = ud;
+    char err[300];
+    if (wal_sync(s->wal, err, sizeof err) == 0)
+        return 0;
+    log_error("clickhouse: cannot sync the write-ahead log, the requests of this turn are not acknowledged: %s", err);
+    ch_seal(s);
+    return -1;
+}
+
+/* The log, and what an earlier run left in it: queued first, in order, each to be checked
+ * against ClickHouse before it is sent (it may have arrived before the crash). */
+static int open_wal(struct ch_sink *s, const struct sink_env *env, char *err, size_t errlen)
+{
+    const char *dir = s->o.spool_dir ? s->o.spool_dir : CLICKHOUSE_DEFAULT_SPOOL_DIR;
+    char why[400];
+    s->wal = wal_open(dir, s->o.spool_max_bytes, why, sizeof why);
+    if (!s->wal) {
+        snprintf(err, errlen, "write-ahead log: %s (or --clickhouse-durability memory, which loses what is "
+                 "queued in a crash)", why);
+        return -1;
+    }
+    if (ch_spool_has_files(dir)) {   /* an earlier version's spooled batches: sent first */
+        s->spool = ch_spool_open_unlocked(dir, s->o.spool_max_bytes, why, sizeof why);
+        if (!s->spool) {
+            snprintf(err, errlen, "spool: %s", why);
+            return -1;
+        }
+    }
+    uint64_t last = wal_last_seq(s->wal);
+    if (s->spool && ch_spool_last_seq(s->spool) > last)
+        last = ch_spool_last_seq(s->spool);
+    s->next_seq = last + 1;
+    size_t n = wal_segment_count(s->wal);
+    for (size_t i = 0; i < n; i++) {
+        struct ch_batch *b = calloc(1, sizeof *b);
+        if (!b) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        b->seq = wal_segment_seq(s->wal, i);
+        b->in_log_only = true;
+        b->maybe_stored = true;
+        ch_enqueue(s, b);
+    }
+    s->st.batches_replayed += n;
+    if (n || s->spool)
+        log_info("clickhouse: %zu batches left in %s by an earlier run%s; sending them first", n, dir,
+                 s->spool ? " (and an earlier version's spool files)" : "");
+    s->commit = env->commit;
+    if (s->commit && commit_add_writer(s->commit, wal_commit, s) != 0) {
+        s->commit = NULL;
+        snprintf(err, errlen, "too many writers on the group commit");
+        return -1;
+    }
+    return 0;
+}
+
 static int open_spool(struct ch_sink *s, char *err, size_t errlen)
 {
     if (!s->o.spool_dir) {
-        log_warn("clickhouse: no --clickhouse-spool-dir: batches still unsent at shutdown will be lost");
+        log_warn("clickhouse: --clickhouse-durability memory without --clickhouse-spool-dir: batches still unsent "
+                 "at shutdown, and everything queued at a crash, will be lost");
         return 0;
     }
     char why[300];
@@ -312,7 +463,7 @@ int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options 
         .timeout_ms = o->request_timeout_ms ? (long)o->request_timeout_ms : 30000,
     };
     if (ch_copy_strings(s, err, errlen) != 0 || ch_build_statements(s, err, errlen) != 0 ||
-        open_spool(s, err, errlen) != 0)
+        (o->durability == CLICKHOUSE_DURABILITY_WAL ? open_wal(s, env, err, errlen) : open_spool(s, err, errlen)) != 0)
         goto fail;
     ho.user = s->o.user;
     ho.password = s->o.password;

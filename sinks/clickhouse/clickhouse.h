@@ -17,6 +17,12 @@
 
 #include "sinks/sink.h"
 
+/* Whether an acknowledged request survives a crash. */
+enum clickhouse_durability {
+    CLICKHOUSE_DURABILITY_WAL,     /* written and fdatasync'ed to the write-ahead log first */
+    CLICKHOUSE_DURABILITY_MEMORY,  /* queued in memory (and the spool when given): lossy */
+};
+
 struct clickhouse_sink_options {
     const char *url;              /* http://host:port (a path prefix is kept); default below */
     const char *database;         /* an identifier: [A-Za-z_][A-Za-z0-9_]* */
@@ -24,8 +30,11 @@ struct clickhouse_sink_options {
     unsigned batch_rows;          /* seal a batch at this many sample rows */
     unsigned flush_interval_ms;   /* ... or this long after its first row */
     size_t max_queue_bytes;       /* memory for batches not yet sent */
-    const char *spool_dir;        /* NULL: no spool (memory only) */
-    uint64_t spool_max_bytes;     /* refuse new requests once the spool holds this much */
+    enum clickhouse_durability durability;
+    const char *spool_dir;        /* the log's (or memory mode's spool) directory; NULL: the
+                                   * log goes to CLICKHOUSE_DEFAULT_SPOOL_DIR, memory mode
+                                   * has no spool */
+    uint64_t spool_max_bytes;     /* refuse new requests once the log/spool holds this much */
     unsigned request_timeout_ms;  /* one HTTP request to ClickHouse */
 };
 
@@ -36,6 +45,7 @@ struct clickhouse_sink_options {
 #define CLICKHOUSE_DEFAULT_MAX_QUEUE_BYTES ((size_t)64 << 20)
 #define CLICKHOUSE_DEFAULT_SPOOL_MAX_BYTES ((uint64_t)1 << 30)
 #define CLICKHOUSE_DEFAULT_REQUEST_TIMEOUT_MS 30000u
+#define CLICKHOUSE_DEFAULT_SPOOL_DIR "lazybackend-spool"   /* relative to the working directory */
 
 /* Fills the defaults. */
 void clickhouse_sink_defaults(struct clickhouse_sink_options *o);
@@ -55,6 +65,9 @@ int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options 
  * accepted. */
 struct clickhouse_counts {
     uint64_t requests_queued, requests_refused, requests_failed;
+    uint64_t requests_refused_full;      /* of requests_refused: the log's byte cap */
+    uint64_t duplicates_skipped;         /* batches found already stored, not sent again */
+    uint64_t lost_batches, lost_rows;    /* acknowledged, then neither delivered nor kept */
     uint64_t batches_sealed, batches_sent, rows_sent, bytes_sent;
     uint64_t attempts_failed, batches_retried, batches_spooled, batches_replayed, batches_quarantined;
 };
@@ -66,9 +79,17 @@ struct clickhouse_sink_stats {
     struct clickhouse_counts counts;
     uint64_t queue_rows, queue_bytes, queue_max_bytes;
     uint64_t spool_batches, spool_bytes, spool_max_bytes;
+    /* the write-ahead log (zeroes in memory mode) */
+    uint64_t wal_bytes, wal_records, wal_segments, wal_max_bytes, wal_syncs, wal_sync_failures;
 };
 
 /* 0 and the statistics when `s` is a ClickHouse sink; -1 (zeroes) otherwise. */
 int clickhouse_sink_stats(const struct sink *s, struct clickhouse_sink_stats *out);
+
+/* The reader behind `lazybackend top|folded|flamegraph --clickhouse-url` (query.c): fills the
+ * store-independent result for the options from the sink's tables. 0, or -1 with r->err set. */
+struct qopts;
+struct qresult;
+int clickhouse_query_load(const struct qopts *o, struct qresult *r);
 
 #endif

@@ -46,10 +46,14 @@ struct ch_part {
 
 struct ch_batch {
     uint64_t id;            /* the batch_id column of its sample rows */
-    uint64_t seq;           /* delivery order, also the spool file name */
+    uint64_t seq;           /* delivery order, also the spool file or log segment name */
     struct ch_part part[CH_TABLES];
     size_t bytes;           /* sum of the parts' lengths */
     struct ch_batch *next;  /* memory queue link */
+    /* With the write-ahead log: */
+    bool in_log_only;       /* parts dropped from memory; read back from segment `seq` */
+    bool maybe_stored;      /* ClickHouse may hold its samples already (an earlier run, or a
+                             * failed INSERT): count them by batch_id before sending */
 };
 
 void ch_batch_free(struct ch_batch *b);
@@ -103,6 +107,9 @@ const char *ch_rows_failed(const struct ch_rows *r);
 /* The open batch: sample rows and uncompressed bytes (committed and pending). */
 uint64_t ch_rows_samples(const struct ch_rows *r);
 size_t ch_rows_bytes(const struct ch_rows *r);
+/* The current request's rows of table t so far (from its request_begin on). */
+void ch_rows_pending(const struct ch_rows *r, int t, const uint8_t **p, size_t *n, uint32_t *rows);
+uint64_t ch_rows_batch_id(const struct ch_rows *r);
 /* Compresses the committed rows into a batch and starts an empty one; NULL on out of memory
  * (the rows stay). Only between requests. */
 struct ch_batch *ch_rows_seal(struct ch_rows *r, uint64_t seq);
@@ -115,6 +122,11 @@ struct ch_spool;
 
 /* Opens (creating) the directory and indexes the batch files already there. */
 struct ch_spool *ch_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t errlen);
+/* The same without the lock: the batch files an earlier version left in the directory the
+ * write-ahead log (which holds the lock) now uses. */
+struct ch_spool *ch_spool_open_unlocked(const char *dir, uint64_t max_bytes, char *err, size_t errlen);
+/* Whether `dir` holds batch files. */
+bool ch_spool_has_files(const char *dir);
 void ch_spool_free(struct ch_spool *sp);
 size_t ch_spool_count(const struct ch_spool *sp);
 uint64_t ch_spool_bytes(const struct ch_spool *sp);
@@ -133,6 +145,21 @@ void ch_spool_quarantine_head(struct ch_spool *sp);
 /* Encoding of a batch file, exposed for the unit tests. */
 int ch_spool_encode(const struct ch_batch *b, struct buf *out);
 struct ch_batch *ch_spool_decode(const uint8_t *p, size_t n, char *err, size_t errlen);
+
+/* ---- walrec.c: the sink's records in the write-ahead log (sinks/wal.h) ----
+ * One record per acknowledged request: its rows of each table, as they stand in the batch
+ * (batch_id and row_index included), so a segment read back is the batch, byte for byte
+ * before compression. */
+
+struct ch_sink;
+struct wal;
+
+/* Appends the current request's rows to the log's segment `seq`: 0, 1 when the log is full,
+ * -1 with err on a write error. */
+int ch_wal_append(struct wal *w, uint64_t seq, const struct ch_rows *r, char *err, size_t errlen);
+/* Rebuilds batch `seq` from its segment (parts compressed as the sealing does). NULL with err
+ * when unreadable; *empty when the segment holds no complete record (nothing to send). */
+struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err, size_t errlen);
 
 /* ---- http.c: one HTTP request at a time through libcurl's multi interface ---- */
 
@@ -185,7 +212,10 @@ struct ch_sink {
     char *ddl_url;
     char *insert_url[CH_TABLES];
     char *ddl[1 + CH_TABLES];
-    /* the spool */
+    /* durability: the write-ahead log and its group commit (NULL in memory mode) */
+    struct wal *wal;
+    struct commit *commit;
+    /* the spool (memory mode), or an earlier version's batch files (with the log) */
     struct ch_spool *spool;
     uint64_t spool_retry_at;     /* after a write error, don't try again before this */
     /* the memory queue: sealed batches, oldest first */
@@ -195,8 +225,10 @@ struct ch_sink {
     /* the sender */
     struct ch_batch *cur;        /* being sent (popped from the queue or loaded from the spool) */
     bool cur_spooled, cur_retried;
+    bool cur_checked;            /* its samples were counted in ClickHouse (maybe_stored) */
+    char samples_url[4096];      /* the samples INSERT with the batch's query_id */
     int part;                    /* next part of cur to send */
-    int inflight;                /* table of the request in flight; -1: a DDL statement */
+    int inflight;                /* table of the request in flight; CH_INFLIGHT_* otherwise */
     bool schema_ready;
     size_t ddl_next;
     unsigned attempts;           /* consecutive failures */
@@ -213,6 +245,9 @@ struct ch_sink {
     char last_error[256];
     struct clickhouse_counts st;   /* clickhouse.h */
 };
+
+#define CH_INFLIGHT_DDL (-1)
+#define CH_INFLIGHT_COUNT (-2)      /* SELECT count() of a batch's samples */
 
 /* splitmix64: batch ids and the backoff's jitter. */
 static inline uint64_t ch_random(struct ch_sink *s)

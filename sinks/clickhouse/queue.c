@@ -8,9 +8,14 @@
  * so memory holds the older batches and the sender takes memory first. A batch the spool
  * cannot take stays in memory, over the queue's size if need be: it is acknowledged, and
  * nothing acknowledged is dropped.
+ *
+ * With the write-ahead log there is no spool: every sealed batch is in the log already, so a
+ * batch that does not fit in memory keeps only its place in the queue (in_log_only) and is
+ * read back from its segment when its turn comes; nothing spills at shutdown.
  */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "lib/log.h"
 #include "lib/loop.h"
@@ -30,7 +35,7 @@ static bool spool_usable(const struct ch_sink *s)
 
 bool ch_can_spool(const struct ch_sink *s)
 {
-    return spool_usable(s) && ch_spool_bytes(s->spool) < ch_spool_max_bytes(s->spool);
+    return !s->wal && spool_usable(s) && ch_spool_bytes(s->spool) < ch_spool_max_bytes(s->spool);
 }
 
 bool ch_has_work(const struct ch_sink *s)
@@ -67,6 +72,20 @@ struct ch_batch *ch_dequeue(struct ch_sink *s)
  * the spool otherwise. A batch the spool cannot take stays in memory: it is acknowledged. */
 static void place(struct ch_sink *s, struct ch_batch *b)
 {
+    if (s->wal) {
+        if (ch_mem_bytes(s) + b->bytes > s->o.max_queue_bytes) {
+            for (int t = 0; t < CH_TABLES; t++) {
+                free(b->part[t].data);
+                b->part[t].data = NULL;
+                b->part[t].len = 0;
+            }
+            b->bytes = 0;
+            b->in_log_only = true;
+            s->st.batches_spooled++;
+        }
+        ch_enqueue(s, b);
+        return;
+    }
     bool to_disk = s->spool && (ch_spool_count(s->spool) > 0 || ch_mem_bytes(s) + b->bytes > s->o.max_queue_bytes);
     if (to_disk && ch_can_spool(s)) {
         char err[300];
@@ -137,6 +156,8 @@ void ch_spill(struct ch_sink *s)
         }
         ch_batch_free(b);
     }
+    s->st.lost_batches += lost_batches;
+    s->st.lost_rows += lost_rows;
     if (lost_batches)
         log_error("clickhouse: %llu acknowledged batches (%llu sample rows) could not be delivered nor spooled "
                   "and are lost%s",

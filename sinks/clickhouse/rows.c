@@ -426,6 +426,16 @@ size_t ch_rows_bytes(const struct ch_rows *r)
     return n;
 }
 
+void ch_rows_pending(const struct ch_rows *r, int t, const uint8_t **p, size_t *n, uint32_t *rows)
+{
+    assert(t >= 0 && t < CH_TABLES && r->part[t].len >= r->mark_len[t] && r->rows[t] >= r->mark_rows[t]);
+    *p = r->part[t].data ? r->part[t].data + r->mark_len[t] : NULL;
+    *n = r->part[t].len - r->mark_len[t];
+    *rows = r->rows[t] - r->mark_rows[t];
+}
+
+uint64_t ch_rows_batch_id(const struct ch_rows *r) { return r->batch_id; }
+
 const char *ch_rows_failed(const struct ch_rows *r) { return r->oom || r->why[0] ? r->why : NULL; }
 
 static void fail(struct ch_rows *r, const char *why)

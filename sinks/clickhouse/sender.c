@@ -9,6 +9,13 @@
  * ReplacingMergeTree / FINAL folds them (docs/clickhouse.md). Errors are logged once
  * per statement and code until ClickHouse accepts again, so a server that is down for an hour
  * costs a few log lines, not thousands.
+ *
+ * Exactly once: a batch whose samples ClickHouse may already hold (replayed from the log of an
+ * earlier run, or after a failed samples INSERT) is first counted there by its batch_id; when
+ * the rows are all there it is not sent again. The samples INSERT and that count carry the
+ * same query_id ("lazybackend-<batch id>"), so while an INSERT of an earlier attempt is still
+ * running on the server the count fails (query already running) and is retried, instead of
+ * counting too early.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -19,6 +26,7 @@
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "sinks/clickhouse/internal.h"
+#include "sinks/wal.h"
 
 #define BACKOFF_BASE_MS 100u
 #define BACKOFF_MAX_MS 5000u
@@ -66,8 +74,10 @@ static void note_failure(struct ch_sink *s, int table, const struct ch_http_resu
             return;
     if (s->n_errs < CH_MAX_DISTINCT_ERRORS)
         s->errs[s->n_errs++] = (struct ch_logged_error){ table, code };
-    log_warn("clickhouse: %s `%s`.%s failed (will retry): %s", table < 0 ? "CREATE" : "INSERT INTO",
-             s->o.database, table < 0 ? "(schema)" : ch_table_name[table], s->last_error);
+    log_warn("clickhouse: %s `%s`.%s failed (will retry): %s",
+             table == CH_INFLIGHT_DDL ? "CREATE" : table == CH_INFLIGHT_COUNT ? "SELECT count() FROM" : "INSERT INTO",
+             s->o.database, table == CH_INFLIGHT_DDL ? "(schema)" : table == CH_INFLIGHT_COUNT ? "samples" :
+             ch_table_name[table], s->last_error);
 }
 
 /* ---- retries ---- */
@@ -101,14 +111,48 @@ static uint64_t backoff_ms(struct ch_sink *s)
 
 /* ---- the sender ---- */
 
-/* The next batch to send: the memory queue first (older), then the spool. */
+/* A batch whose parts are only in the log: read back. Unusable segments are set aside (.bad),
+ * empty ones (a crash before their first complete record) deleted. */
+static bool load_from_log(struct ch_sink *s, struct ch_batch *stub)
+{
+    char err[400];
+    bool empty;
+    struct ch_batch *b = ch_wal_load(s->wal, stub->seq, &empty, err, sizeof err);
+    if (!b) {
+        if (empty) {
+            log_info("clickhouse: %s: deleted", err);
+            wal_release(s->wal, stub->seq);
+        } else {
+            log_error("clickhouse: write-ahead log segment unusable, moved aside as .bad: %s", err);
+            wal_quarantine(s->wal, stub->seq);
+            s->st.batches_quarantined++;
+        }
+        ch_batch_free(stub);
+        return false;
+    }
+    if (err[0])
+        log_warn("clickhouse: %s (a request cut short by the crash, never acknowledged)", err);
+    b->maybe_stored = stub->maybe_stored;
+    ch_batch_free(stub);
+    s->cur = b;
+    return true;
+}
+
+/* The next batch to send: the memory queue first (older), then the spool. With the log the
+ * spool holds an earlier version's batches, older than anything in the log: first then. */
 static bool take_next(struct ch_sink *s)
 {
     s->part = 0;
     s->cur_retried = false;
-    if ((s->cur = ch_dequeue(s)) != NULL) {
+    s->cur_checked = false;
+    while (!(s->wal && s->spool && ch_spool_count(s->spool) > 0) && (s->cur = ch_dequeue(s)) != NULL) {
         s->cur_spooled = false;
-        return true;
+        if (!s->cur->in_log_only)
+            return true;
+        struct ch_batch *stub = s->cur;
+        s->cur = NULL;
+        if (load_from_log(s, stub))
+            return true;
     }
     while (s->spool && ch_spool_count(s->spool) > 0) {
         char err[400];
@@ -125,13 +169,21 @@ static bool take_next(struct ch_sink *s)
     return false;
 }
 
+/* The batch is in ClickHouse (sent now, or found there): its spool file or log segment goes. */
+static void forget_batch(struct ch_sink *s)
+{
+    if (s->cur_spooled)
+        ch_spool_remove_head(s->spool);
+    else if (s->wal)
+        wal_release(s->wal, s->cur->seq);
+}
+
 static void batch_done(struct ch_sink *s)
 {
     uint64_t rows = s->cur->part[CH_SAMPLES].rows;
     s->st.batches_sent++;
     s->st.rows_sent += rows;
-    if (s->cur_spooled)
-        ch_spool_remove_head(s->spool);
+    forget_batch(s);
     log_debug("clickhouse: batch %016llx (seq %llu, %llu rows) delivered", (unsigned long long)s->cur->id,
               (unsigned long long)s->cur->seq, (unsigned long long)rows);
     ch_batch_free(s->cur);
@@ -146,20 +198,38 @@ static void failed_attempt(struct ch_sink *s)
         s->cur_retried = true;
         s->st.batches_retried++;
     }
+    if (s->cur && s->inflight == CH_SAMPLES) {   /* ambiguous: the rows may be stored */
+        s->cur->maybe_stored = true;
+        s->cur_checked = false;
+    }
     s->retry_at = ch_now_ms() + backoff_ms(s);
 }
 
 static int post_next(struct ch_sink *s)
 {
+    char url[4096 + 64];
     if (!s->schema_ready) {
         assert(s->ddl_next < sizeof s->ddl / sizeof s->ddl[0]);
-        s->inflight = -1;
+        s->inflight = CH_INFLIGHT_DDL;
         const char *q = s->ddl[s->ddl_next];
         return ch_http_post(s->http, s->ddl_url, q, strlen(q), false);
     }
     assert(s->cur && s->part < CH_TABLES && s->cur->part[s->part].rows > 0);
+    if (s->part == CH_SAMPLES && s->cur->maybe_stored && !s->cur_checked) {
+        char q[256];
+        snprintf(q, sizeof q, "SELECT count() FROM `%s`.samples WHERE batch_id = %llu FORMAT TabSeparated",
+                 s->o.database, (unsigned long long)s->cur->id);
+        snprintf(url, sizeof url, "%s?query_id=lazybackend-%016llx", s->ddl_url, (unsigned long long)s->cur->id);
+        s->inflight = CH_INFLIGHT_COUNT;
+        return ch_http_post(s->http, url, q, strlen(q), false);
+    }
     const struct ch_part *p = &s->cur->part[s->part];
     s->inflight = s->part;
+    if (s->part == CH_SAMPLES) {
+        snprintf(url, sizeof url, "%s&query_id=lazybackend-%016llx", s->insert_url[CH_SAMPLES],
+                 (unsigned long long)s->cur->id);
+        return ch_http_post(s->http, url, p->data, p->len, true);
+    }
     return ch_http_post(s->http, s->insert_url[s->part], p->data, p->len, true);
 }
 
@@ -191,17 +261,47 @@ void ch_kick(struct ch_sink *s)
     }
 }
 
+/* The count of a batch's samples already in ClickHouse: all there, the batch is done without
+ * sending them again; none, they are sent; some (an INSERT split across partitions cut short
+ * by a ClickHouse crash), they are sent and ReplacingMergeTree folds the copies. */
+static void counted(struct ch_sink *s, const char *body)
+{
+    char *end;
+    unsigned long long n = strtoull(body, &end, 10);
+    uint64_t rows = s->cur->part[CH_SAMPLES].rows;
+    s->cur_checked = true;
+    if (end == body) {
+        log_warn("clickhouse: unexpected answer to the count of batch %016llx; sending it",
+                 (unsigned long long)s->cur->id);
+        return;
+    }
+    if (n >= rows) {
+        s->st.duplicates_skipped++;
+        log_info("clickhouse: batch %016llx (seq %llu, %llu rows) is in ClickHouse already: not sent again",
+                 (unsigned long long)s->cur->id, (unsigned long long)s->cur->seq, (unsigned long long)rows);
+        forget_batch(s);
+        ch_batch_free(s->cur);
+        s->cur = NULL;
+    } else if (n > 0) {
+        log_warn("clickhouse: batch %016llx: %llu of its %llu sample rows are in ClickHouse (a partial INSERT); "
+                 "sending it whole, FINAL folds the copies",
+                 (unsigned long long)s->cur->id, n, (unsigned long long)rows);
+    }
+}
+
 void ch_on_http_done(void *ud, const struct ch_http_result *res)
 {
     struct ch_sink *s = ud;
-    assert(s->inflight < 0 || s->cur);   /* an INSERT is always for the current batch */
+    assert(s->inflight == CH_INFLIGHT_DDL || s->cur);   /* an INSERT or a count: the current batch */
     if (res->ok) {
         if (s->attempts)
             log_info("clickhouse: ClickHouse accepts requests again (after %u failed attempts)", s->attempts);
         s->attempts = 0;
         s->retry_at = 0;
         s->n_errs = 0;
-        if (s->inflight < 0) {
+        if (s->inflight == CH_INFLIGHT_COUNT) {
+            counted(s, res->body);
+        } else if (s->inflight == CH_INFLIGHT_DDL) {
             if (++s->ddl_next == sizeof s->ddl / sizeof s->ddl[0]) {
                 s->schema_ready = true;
                 log_info("clickhouse: tables ready in database `%s`", s->o.database);
@@ -237,7 +337,7 @@ void ch_drain(struct ch_sink *s, uint64_t end)
         if (!ch_http_busy(s->http)) {
             if (!ch_has_work(s))
                 break;
-            if (s->spool && s->st.attempts_failed - failures_before >= 2)
+            if ((s->spool || s->wal) && s->st.attempts_failed - failures_before >= 2)
                 break;
             if (s->retry_at >= end)
                 break;

@@ -27,6 +27,7 @@
 #include <zlib.h>
 
 #include "sinks/clickhouse/internal.h"
+#include "sinks/wal.h"
 
 #define MAGIC "LBCHB001"
 #define HEADER_BYTES (8 + 4 + 8 + 8 + 4 + CH_TABLES * (4 + 8))
@@ -229,8 +230,25 @@ static int scan(struct ch_spool *sp, char *err, size_t errlen)
     return 0;
 }
 
-struct ch_spool *ch_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t errlen)
+bool ch_spool_has_files(const char *dir)
 {
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    struct dirent *de;
+    uint64_t seq;
+    bool found = false;
+    while (!found && (de = readdir(d)) != NULL)
+        found = parse_name(de->d_name, &seq);
+    closedir(d);
+    return found;
+}
+
+static struct ch_spool *spool_open(const char *dir, uint64_t max_bytes, bool lock, char *err, size_t errlen)
+{
+    /* Acknowledged data must not be open to other users, nor reached through a link. */
+    if (wal_check_dir(dir, err, errlen) != 0)
+        return NULL;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
         return NULL;
@@ -242,14 +260,14 @@ struct ch_spool *ch_spool_open(const char *dir, uint64_t max_bytes, char *err, s
         return NULL;
     }
     sp->max_bytes = max_bytes;
-    sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    sp->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sp->dirfd < 0) {
         snprintf(err, errlen, "%s: %s", dir, strerror(errno));
         ch_spool_free(sp);
         return NULL;
     }
     /* Two processes replaying one spool would send every batch twice and race on deletes. */
-    if (flock(sp->dirfd, LOCK_EX | LOCK_NB) != 0) {
+    if (lock && flock(sp->dirfd, LOCK_EX | LOCK_NB) != 0) {
         snprintf(err, errlen, "%s is in use by another process (%s)", dir, strerror(errno));
         ch_spool_free(sp);
         return NULL;
@@ -259,6 +277,16 @@ struct ch_spool *ch_spool_open(const char *dir, uint64_t max_bytes, char *err, s
         return NULL;
     }
     return sp;
+}
+
+struct ch_spool *ch_spool_open(const char *dir, uint64_t max_bytes, char *err, size_t errlen)
+{
+    return spool_open(dir, max_bytes, true, err, errlen);
+}
+
+struct ch_spool *ch_spool_open_unlocked(const char *dir, uint64_t max_bytes, char *err, size_t errlen)
+{
+    return spool_open(dir, max_bytes, false, err, errlen);
 }
 
 void ch_spool_free(struct ch_spool *sp)

@@ -43,15 +43,17 @@ static const char *const SQL[S_COUNT] = {
     [S_SET_INS] = "INSERT INTO attribute_sets(hash, size) VALUES (?1, ?2)",
     [S_SET_ITEM_INS] = "INSERT INTO attribute_set_items(set_id, pos, attribute_id) VALUES (?1, ?2, ?3)",
     [S_MAP_FIND] = "SELECT id FROM mappings WHERE hash=?1 AND file_id IS ?2 AND build_id_id IS ?3 AND "
-                   "build_id_kind_id IS ?4 AND memory_start=?5 AND memory_limit=?6 AND file_offset=?7",
+                   "build_id_kind_id IS ?4 AND memory_start=?5 AND memory_limit=?6 AND file_offset=?7 "
+                   "AND attributes_id IS ?8",
     [S_MAP_INS] = "INSERT INTO mappings(hash, file_id, build_id_id, build_id_kind_id, memory_start, "
-                  "memory_limit, file_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  "memory_limit, file_offset, attributes_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_FRAME_FIND] = "SELECT id FROM frames WHERE hash=?1 AND type_id IS ?2 AND symbolized=?3 AND "
                      "function_id IS ?4 AND system_name_id IS ?5 AND file_id IS ?6 AND line=?7 AND "
-                     "column=?8 AND start_line=?9 AND address=?10 AND mapping_id IS ?11",
+                     "column=?8 AND start_line=?9 AND address=?10 AND mapping_id IS ?11 AND "
+                     "attributes_id IS ?12 AND line_index=?13 AND line_count=?14",
     [S_FRAME_INS] = "INSERT INTO frames(hash, type_id, symbolized, function_id, system_name_id, file_id, "
-                    "line, column, start_line, address, mapping_id) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "line, column, start_line, address, mapping_id, attributes_id, line_index, line_count) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_STACK_FIND] = "SELECT id FROM stacks WHERE hash=?1 AND depth=?2",
     [S_STACK_ITEMS] = "SELECT frame_id FROM stack_frames WHERE stack_id=?1 ORDER BY pos",
     [S_STACK_INS] = "INSERT INTO stacks(hash, depth) VALUES (?1, ?2)",
@@ -61,15 +63,17 @@ static const char *const SQL[S_COUNT] = {
     [S_SCOPE_INS] = "INSERT INTO scopes(hash, name_id, version_id, schema_url_id, attributes_id, "
                     "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_REQ_INS] = "INSERT INTO requests(sequence, transport_id, peer_id, layout_id, received_unix_nano, "
-                  "wire_bytes, message_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  "wire_bytes, message_bytes, unknown_fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_UNKNOWN_INS] = "INSERT INTO unknown_fields(request_id, idx, path, message, field, wire_type, size, "
+                      "value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_REQ_END] = "UPDATE requests SET resources=?2, profiles=?3, samples=?4 WHERE id=?1",
     [S_RES_INS] = "INSERT INTO resources(request_id, idx, attributes_id, schema_url_id, "
                   "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_PROF_INS] = "INSERT INTO profiles(resource_id, scope_id, scope_index, idx, sample_type_id, "
                    "sample_unit_id, period_type_id, period_unit_id, period, time_unix_nano, "
                    "duration_nano, profile_id, dropped_attributes_count, original_payload_format_id, "
-                   "original_payload_len, attributes_id) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                   "original_payload_len, attributes_id, original_payload) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [S_PROF_END] = "UPDATE profiles SET samples=?2, first_sample_id=?3, last_sample_id=?4, "
                    "first_time_unix_nano=?5, last_time_unix_nano=?6 WHERE id=?1",
     [S_SAMPLE_INS] = "INSERT INTO samples(profile_id, idx, stack_id, attributes_id, n_timestamps, "
@@ -186,7 +190,22 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     sqlite3_bind_int64(st, 5, (int64_t)r->received_unix_nano);
     sqlite3_bind_int64(st, 6, (int64_t)r->wire_bytes);
     sqlite3_bind_int64(st, 7, (int64_t)r->message_bytes);
+    sqlite3_bind_int64(st, 8, (int64_t)r->unknown_fields_total);
     q->request_id = sq_step_write(q, S_REQ_INS, "storing the request");
+    for (size_t i = 0; q->request_id >= 0 && i < r->n_unknown_fields; i++) {
+        const struct lb_unknown_field *u = &r->unknown_fields[i];
+        st = q->st[S_UNKNOWN_INS];
+        sqlite3_bind_int64(st, 1, q->request_id);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        sqlite3_bind_text(st, 3, u->path.p, (int)u->path.n, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, u->message.p, (int)u->message.n, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, u->number);
+        sqlite3_bind_int64(st, 6, u->wire_type);
+        sqlite3_bind_int64(st, 7, (int64_t)u->raw.n);
+        sqlite3_bind_blob64(st, 8, u->raw.n ? u->raw.p : "", u->raw.n, SQLITE_STATIC);
+        if (sq_step_write(q, S_UNKNOWN_INS, "storing an unknown field") < 0)
+            return;
+    }
 }
 
 static void on_resource_begin(struct sink *s, const struct lb_resource *r)
@@ -237,6 +256,7 @@ static void on_profile_begin(struct sink *s, const struct lb_profile *p)
     bind_id(st, 14, ids[5]);
     sqlite3_bind_int64(st, 15, (int64_t)p->original_payload_len);
     bind_id(st, 16, ids[6]);
+    bind_blob_or_null(st, 17, p->original_payload, p->original_payload.n > 0);
     q->profile_id = sq_step_write(q, S_PROF_INS, "storing a profile");
     q->prof.type_id = ids[1];
     q->prof.unit_id = ids[2];
@@ -392,6 +412,7 @@ static void sq_free(struct sq *q)
     buf_free(&q->ckey);
     buf_free(&q->json);
     free(q->ids);
+    free(q->stack_ids);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
         log_error("sqlite sink: closing the database: %s", sqlite3_errmsg(q->db));
     free(q);

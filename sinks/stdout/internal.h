@@ -36,6 +36,7 @@ struct stdout_state {
     size_t max_buffer;
     struct out out;
     bool streamed;          /* part of this request is already written */
+    bool unknown_shown;     /* TEXT: the request's unknown fields are in its first resource block */
     bool failed;            /* this request can no longer succeed (why says why) */
     bool write_failed;      /* ... because the fd refused: don't write to it again */
     bool reader_gone;       /* a write found no reader (EPIPE): nothing is written any more */
@@ -173,7 +174,9 @@ static inline void out_raw(struct out *o, const void *p, size_t n)
         o->oom = true;
     }
 }
-#define OUT_LIT(o, s) out_raw((o), (s), sizeof(s) - 1)
+/* `s` must be a string literal (the "" makes anything else a compile error: a conditional
+ * expression would have a pointer's size). */
+#define OUT_LIT(o, s) out_raw((o), "" s, sizeof("" s) - 1)
 
 static inline void out_c(struct out *o, char c)
 {

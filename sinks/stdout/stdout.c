@@ -114,7 +114,7 @@ static void end_request(struct stdout_state *st)
     if (st->out.b.cap / 2 > st->max_buffer)
         buf_free(&st->out.b);
     st->out.oom = false;
-    st->streamed = st->failed = st->write_failed = false;
+    st->streamed = st->failed = st->write_failed = st->unknown_shown = false;
     st->flushed = 0;
     st->why[0] = '\0';
     if (st->folded)

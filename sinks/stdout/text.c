@@ -261,6 +261,41 @@ static void out_str_list(struct out *o, const lb_str *v, size_t n)
     out_c(o, ']');
 }
 
+/* "  Unknown: <path>: unknown <Message> field <n> (<wire type>, <size> bytes): <decoded>" per
+ * field the request's layout does not have, then how many more were only counted. */
+static void text_unknown_fields(struct stdout_state *st, const struct lb_request *req)
+{
+    struct out *o = &st->out;
+    for (size_t i = 0; i < req->n_unknown_fields; i++) {
+        const struct lb_unknown_field *u = &req->unknown_fields[i];
+        OUT_LIT(o, "  Unknown: ");
+        if (u->path.n)
+            out_esc(o, u->path);
+        else
+            OUT_LIT(o, "(request)");
+        OUT_LIT(o, ": unknown ");
+        out_esc(o, u->message);
+        OUT_LIT(o, " field ");
+        out_u64(o, u->number);
+        OUT_LIT(o, " (");
+        const char *wt = lb_wire_type_name(u->wire_type);
+        out_raw(o, wt, strlen(wt));
+        OUT_LIT(o, ", ");
+        out_u64(o, u->raw.n);
+        if (u->raw.n == 1)
+            OUT_LIT(o, " byte): ");
+        else
+            OUT_LIT(o, " bytes): ");
+        out_esc(o, u->decoded);
+        out_c(o, '\n');
+    }
+    if (req->unknown_fields_total > req->n_unknown_fields) {
+        OUT_LIT(o, "  Unknown: ");
+        out_u64(o, req->unknown_fields_total - req->n_unknown_fields);
+        OUT_LIT(o, " more unknown field(s), counted but not described\n");
+    }
+}
+
 void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
 {
     OUT_LIT(&st->out, BANNER_NEW_RESOURCE);
@@ -268,6 +303,10 @@ void text_resource_begin(struct stdout_state *st, const struct lb_resource *r)
         OUT_LIT(&st->out, "  Layout: ");
         out_esc(&st->out, (lb_str){ r->request->layout, strlen(r->request->layout) });
         out_c(&st->out, '\n');
+    }
+    if (r->request && r->request->unknown_fields_total && !st->unknown_shown) {
+        st->unknown_shown = true;   /* in the request's first block only */
+        text_unknown_fields(st, r->request);
     }
     if (!st->opt.no_resource_attributes)
         text_attrs(st, "  ", r->attrs);

@@ -103,7 +103,8 @@ def test_auth_errors_and_spool_restart():
     db = "lb_auth"
     spool = os.path.join(ch.dir, "spool-auth")
     # Wrong password: ClickHouse answers an error to every attempt; requests are still
-    # acknowledged, the error is logged once, and at shutdown the batches go to the spool.
+    # acknowledged (their rows are in the write-ahead log), the error is logged once, and at
+    # shutdown the batches stay in the log.
     be = cc.Backend(*sink_args(db, "--clickhouse-user", "lbtest", "--clickhouse-password", "wrong",
                                "--clickhouse-spool-dir", spool, "--shutdown-timeout", "2"))
     statuses = [be.export(cc.fixture()).status for _ in range(3)]
@@ -115,9 +116,9 @@ def test_auth_errors_and_spool_restart():
     check("bad password: requests still acknowledged", statuses == ["OK"] * 4, statuses)
     check("bad password: logged once, with ClickHouse's Code", len(warnings) == 1 and "Code: " in warnings[0],
           "\n".join(warnings) or err[-1500:])
-    check("bad password: exit 0, batches left in the spool", rc == 0 and
-          any(n.endswith(".batch") for n in os.listdir(spool)), "%s %s" % (rc, os.listdir(spool)))
-    # Right password, same spool: the next start sends the spooled batches first.
+    check("bad password: exit 0, batches left in the write-ahead log", rc == 0 and
+          any(n.endswith(".wal") for n in os.listdir(spool)), "%s %s" % (rc, os.listdir(spool)))
+    # Right password, same directory: the next start sends the logged batches first.
     be = cc.Backend(*sink_args(db, "--clickhouse-user", "lbtest", "--clickhouse-password", "s3cret",
                                "--clickhouse-spool-dir", spool))
     ok = cc.wait_until(lambda: samples_in(db) == 4 * SAMPLES, 20 * cc.SLOW)
@@ -125,13 +126,14 @@ def test_auth_errors_and_spool_restart():
     rc = be.stop(timeout=60)
     check("restart with the right password replays the spool", ok, "%d rows" % samples_in(db))
     check("spool replayed then emptied; new data delivered at shutdown", rc == 0 and status == "OK" and
-          samples_in(db) == 5 * SAMPLES and not any(n.endswith(".batch") for n in os.listdir(spool)),
+          samples_in(db) == 5 * SAMPLES and not any(n.endswith((".batch", ".wal")) for n in os.listdir(spool)),
           "%s %s %d %s" % (rc, status, samples_in(db), os.listdir(spool)))
 
 
 def test_decode_path():
     db = "lb_decode"
     rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", db,
+                               "--clickhouse-spool-dir", os.path.join(ch.dir, "spool-decode"),
                                cc.fx.path("ebpf-jvm-go.v1.8.pb"), cc.fx.path("ebpf-jvm-go.v1.11.pb"))
     check("decode --sink clickhouse exits 0", rc == 0, err[-1500:])
     check("decode --sink clickhouse: 2 x the fixture's samples", samples_in(db) == 2 * SAMPLES, samples_in(db))
@@ -143,13 +145,20 @@ def test_unreachable_at_start_and_bad_options():
           "--clickhouse-database" in err, err)
     rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", "ftp://x", cc.fx.path())
     check("a non-HTTP URL is refused", rc != 0 and "--clickhouse-url" in err, err)
-    # Nobody listens on this port: decode acknowledges, then shutdown cannot deliver and, with
-    # no spool, says how much it lost instead of pretending.
+    # Nobody listens on this port: decode takes the file, then shutdown cannot deliver. In
+    # memory mode without a spool it says how much it lost instead of pretending, and exits 1.
     port = cc.free_port()
     rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % port,
-                               "--shutdown-timeout", "1", cc.fx.path())
-    check("unreachable ClickHouse without a spool: the loss is reported", "lost" in err and
-          "%d sample rows" % SAMPLES in err, err[-1500:])
+                               "--clickhouse-durability", "memory", "--shutdown-timeout", "1", cc.fx.path())
+    check("unreachable ClickHouse, memory mode without a spool: the loss is reported, exit 1", rc == 1 and
+          "lost" in err and "%d sample rows" % SAMPLES in err, "%s %s" % (rc, err[-1500:]))
+    # The default (the write-ahead log) keeps it for the next start: exit 0, nothing lost.
+    wal = os.path.join(ch.dir, "spool-unreachable")
+    rc, _, err = cc.run_decode("--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % port,
+                               "--clickhouse-spool-dir", wal, "--shutdown-timeout", "1", cc.fx.path())
+    check("unreachable ClickHouse with the write-ahead log: exit 0, the batch kept for the next start",
+          rc == 0 and "lost" not in err and [n for n in os.listdir(wal) if n.endswith(".wal")],
+          "%s %s %s" % (rc, os.listdir(wal), err[-1500:]))
 
 
 def main():

@@ -154,11 +154,12 @@ def test_state_directory():
     given = os.path.join(TMP, "given.db")
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", given, FIXTURE, env={"STATE_DIRECTORY": state})
     check("... --sqlite-path still wins", rc == 0 and os.path.exists(given), (rc, err))
-    # ClickHouse unreachable: the batch goes to the spool, which defaults into the state directory
+    # ClickHouse unreachable: the batch stays in the write-ahead log, which defaults into the
+    # state directory
     rc, _, err = lb("decode", "--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % free_port(),
                     "--shutdown-timeout", "1", FIXTURE, env={"STATE_DIRECTORY": state})
     spool = os.path.join(state, "clickhouse-spool")
-    batches = [f for f in os.listdir(spool) if f.endswith(".batch")] if os.path.isdir(spool) else []
+    batches = [f for f in os.listdir(spool) if f.endswith(".wal")] if os.path.isdir(spool) else []
     check("STATE_DIRECTORY: the ClickHouse spool defaults to $STATE_DIRECTORY/clickhouse-spool (1 batch there)",
           len(batches) == 1, (rc, batches, err[-600:]))
     cwd_db = os.path.join(TMP, "cwd")
@@ -166,6 +167,12 @@ def test_state_directory():
     rc, _, err = lb("decode", "--sink", "sqlite", FIXTURE, cwd=cwd_db)
     check("without STATE_DIRECTORY: lazybackend.db in the working directory, as before",
           rc == 0 and os.path.exists(os.path.join(cwd_db, "lazybackend.db")), err[-400:])
+    rc, _, err = lb("decode", "--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % free_port(),
+                    "--shutdown-timeout", "1", FIXTURE, cwd=cwd_db)
+    wal = os.path.join(cwd_db, "lazybackend-spool")
+    kept = [f for f in os.listdir(wal) if f.endswith(".wal")] if os.path.isdir(wal) else []
+    check("without STATE_DIRECTORY: the ClickHouse write-ahead log in ./lazybackend-spool (1 batch there)",
+          rc == 0 and len(kept) == 1, (rc, kept, err[-600:]))
 
 
 def test_help_says_so():

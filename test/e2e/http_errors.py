@@ -191,9 +191,11 @@ def test_http1_mechanics(srv):
 
 
 def test_unavailable():
-    """A sink that refuses (ClickHouse unreachable, its queue full): 503 + Retry-After."""
+    """A sink that refuses (ClickHouse unreachable, its queue full): 503 + Retry-After. (Memory
+    mode: its queue fills at once, and nothing is left on disk.)"""
     dead = hg.free_port()   # nothing listens there
     srv = hg.Server("--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % dead,
+                    "--clickhouse-durability", "memory",
                     "--clickhouse-max-queue-bytes", "4096", "--clickhouse-flush-interval", "1",
                     "--shutdown-timeout", "1")
     try:

@@ -45,13 +45,15 @@ def clean_env(**extra):
 
 def every_level_run(stderr_fd, env):
     """A server whose log holds every level: debug (connections, --log-level debug), info,
-    warn (ClickHouse unreachable), error (a batch it could not deliver, at shutdown)."""
+    warn (ClickHouse unreachable), error (a batch it could not deliver, at shutdown: memory
+    mode, which has nowhere to keep it)."""
     closed = socket.socket()   # bound, never listening: ClickHouse refuses every connection
     closed.bind(("127.0.0.1", 0))
     port = free_port()
     p = subprocess.Popen([LB, "--grpc-address", "127.0.0.1:%d" % port, "--http-address", "none",
                           "--log-level", "debug", "--sink", "clickhouse", "--clickhouse-url",
-                          "http://127.0.0.1:%d" % closed.getsockname()[1], "--shutdown-timeout", "1"],
+                          "http://127.0.0.1:%d" % closed.getsockname()[1], "--shutdown-timeout", "1",
+                          "--clickhouse-durability", "memory"],
                          stdout=subprocess.DEVNULL, stderr=stderr_fd, env=env)
     wait_until(lambda: p.poll() is not None or connects(port), 10 * SLOW)
     ch = channel(port)

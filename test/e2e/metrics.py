@@ -52,8 +52,9 @@ def raw_field(number, wire_type, payload):
     return key + (varint(payload) if wire_type == 0 else varint(len(payload)) + payload)
 
 
-# A well-formed request no layout reads: a Sample field 9 (VARINT), which no layout has.
-NO_LAYOUT = RAW + raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(9, 0, 1)))))
+# A well-formed request no layout reads: a Sample field 1 that is LEN, a varint in every layout
+# (a field no layout has would be kept as unknown, not refused).
+NO_LAYOUT = RAW + raw_field(1, 2, raw_field(2, 2, raw_field(2, 2, raw_field(2, 2, raw_field(1, 2, b"\x01")))))
 GARBAGE = b"\xff\xff\xff\xff not protobuf"
 BAD_JSON = b'{"resourceProfiles": [ {'
 TEXT_BODY = b"samples please"
@@ -344,14 +345,20 @@ def test_clickhouse():
         v = {n: page.value("lazybackend_clickhouse_" + n, index="0") for n in (
             "rows_sent_total", "requests_queued_total", "batches_sent_total", "batches_sealed_total",
             "queue_rows", "queue_bytes", "spool_bytes", "spool_batches", "requests_refused_total",
-            "batches_spooled_total", "spool_max_bytes")}
+            "batches_spooled_total", "wal_max_bytes", "wal_bytes", "wal_records", "wal_batches", "wal_syncs_total",
+            "wal_sync_failures_total", "lost_rows_total", "duplicate_batches_skipped_total")}
         check("clickhouse: rows sent = the rows ClickHouse holds = %d x %d" % (k, SAMPLES),
               v["rows_sent_total"] == rows == k * SAMPLES, (v, rows))
         check("clickhouse: %d requests queued, every sealed batch sent, nothing left in memory or spool" % k,
               v["requests_queued_total"] == k and v["batches_sent_total"] == v["batches_sealed_total"] >= 1 and
               v["queue_rows"] == v["queue_bytes"] == v["spool_bytes"] == v["spool_batches"] == 0, v)
-        check("clickhouse: nothing refused or spooled; the spool's limit shown",
-              v["requests_refused_total"] == v["batches_spooled_total"] == 0 and v["spool_max_bytes"] > 0, v)
+        check("clickhouse: nothing refused or spooled; the write-ahead log's limit shown",
+              v["requests_refused_total"] == v["batches_spooled_total"] == 0 and v["wal_max_bytes"] > 0, v)
+        check("clickhouse: the write-ahead log synced (at most once a request), emptied once delivered; "
+              "nothing lost or skipped",
+              1 <= v["wal_syncs_total"] <= k and v["wal_sync_failures_total"] == 0 and
+              v["wal_bytes"] == v["wal_records"] == v["wal_batches"] == 0 and
+              v["lost_rows_total"] == v["duplicate_batches_skipped_total"] == 0, v)
         check("clickhouse: the sink's commits", page.value("lazybackend_sink_commits_total", sink="clickhouse",
                                                            index="0") == k)
         check("server exits 0", srv.stop(timeout=60) == 0, srv.stderr()[-1500:])

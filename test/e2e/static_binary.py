@@ -198,7 +198,8 @@ def test_clickhouse():
     try:
         ch.start()
         rc, _, err = server.run_cli("decode", "--sink", "clickhouse", "--clickhouse-url", ch.url,
-                                    "--clickhouse-database", "lb_static", FIXTURE)
+                                    "--clickhouse-database", "lb_static", "--clickhouse-durability", "memory",
+                                    FIXTURE)
         check("chroot: decode --sink clickhouse (libcurl to 127.0.0.1) exits 0", rc == 0, err[-1500:])
         n = ch.try_scalar("SELECT count() FROM lb_static.samples FINAL")
         check("chroot: ClickHouse holds the fixture's %d samples" % EXPECT["samples"], n == EXPECT["samples"], n)

@@ -2,7 +2,9 @@
  * test_clickhouse_sink.c - the ClickHouse sink through its vtable against a scripted fake
  * HTTP server on the event loop: delivery (schema, then the parts), retries that re-send
  * byte-identical batches, refusal when full, spooling at shutdown and replay at the next
- * start. The parts it is made of are tested one by one in test_clickhouse.c.
+ * start, all in memory mode (--clickhouse-durability memory); the write-ahead log is tested in
+ * test_wal.c and, with the sink, end to end (clickhouse_durability.py). The parts it is made of
+ * are tested one by one in test_clickhouse.c.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -230,6 +232,7 @@ static void live_start(struct live *v, struct loop *l, int fail_inserts, const c
     fake_start(&v->fk, l);
     v->fk.fail_inserts = fail_inserts;
     clickhouse_sink_defaults(&v->o);
+    v->o.durability = CLICKHOUSE_DURABILITY_MEMORY;   /* memory mode and its spool, here */
     snprintf(v->url, sizeof v->url, "http://127.0.0.1:%d/", v->fk.port);
     v->o.url = v->url;
     v->o.database = "t";
@@ -307,6 +310,7 @@ TEST(sink_refuses_when_full_without_spool)
     struct clickhouse_sink_options o;
     char err[256], why[256];
     clickhouse_sink_defaults(&o);
+    o.durability = CLICKHOUSE_DURABILITY_MEMORY;
     o.url = "http://127.0.0.1:1";     /* nothing listens there */
     o.max_queue_bytes = 4096;
     o.batch_rows = 3;
@@ -354,6 +358,7 @@ TEST(sink_spools_at_shutdown_and_replays)
     struct clickhouse_sink_options o;
     char err[256], why[256];
     clickhouse_sink_defaults(&o);
+    o.durability = CLICKHOUSE_DURABILITY_MEMORY;
     o.url = "http://127.0.0.1:1";
     o.spool_dir = dir;
     o.batch_rows = 3;                 /* one batch per request */

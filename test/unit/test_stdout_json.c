@@ -55,7 +55,8 @@ static int send_request(struct sink *s, const struct lb_request *req, const char
 
 static const char WANT_LINE[] =
     "{\"request\":{\"sequence\":3,\"transport\":\"grpc\",\"peer\":\"127.0.0.1:9\",\"layout\":\"v1.11\","
-    "\"received_unix_nano\":1000000001,\"received\":\"1970-01-01T00:00:01.000000001Z\"},"
+    "\"received_unix_nano\":1000000001,\"received\":\"1970-01-01T00:00:01.000000001Z\","
+    "\"unknown_fields_total\":0,\"unknown_fields\":[]},"
     "\"resource\":{\"index\":0,\"schema_url\":\"\",\"entity_refs\":[],\"dropped_attributes_count\":0,"
     "\"attributes\":[{\"key\":\"container.id\",\"type\":\"string\",\"value\":\"c\\\"1\"}]},"
     "\"scope\":{\"name\":\"\",\"version\":\"\",\"schema_url\":\"\",\"dropped_attributes_count\":0,\"attributes\":[]},"
@@ -71,8 +72,7 @@ static const char WANT_LINE[] =
     "\"attributes\":[],\"frames\":[{\"type\":\"go\",\"symbolized\":true,\"function\":\"main.main\","
     "\"file\":\"main.go\",\"line\":7,\"column\":0,\"address\":\"0x0\",\"mapping\":null,"
     "\"build_id\":\"\",\"build_id_kind\":\"\",\"system_name\":\"\",\"start_line\":0,\"is_folded\":false,"
-    "\"location_attributes\":[],\"mapping_start\":\"0x0\",\"mapping_limit\":\"0x0\",\"mapping_offset\":\"0x0\","
-    "\"mapping_attributes\":[],\"build_ids\":[],\"mapping_flags\":[]}]}}\n";
+    "\"location_attributes\":[],\"mapping_info\":null}]}}\n";
 
 static const struct lb_request REQ = { "grpc", "127.0.0.1:9", "v1.11", 1000000001ull, 10, 10, 3 };
 
