@@ -82,6 +82,7 @@ struct app {
     bool stdout_gone;
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
+    struct ui *ui;                  /* the web UI on the HTTP port (ui/ui.h), or NULL */
     struct h2_tls *tls;             /* both ports' TLS, or NULL (security.c) */
     struct h2_auth *auth;           /* the bearer tokens both ports ask for, or NULL */
 };
@@ -100,9 +101,26 @@ uint64_t signal_replies(const struct app *app, enum otlp_signal sig, uint64_t by
  * fit no layout; 2 without input. */
 int decode_command(struct app *app, const char **files, int n_files);
 
+/* `lazybackend top|folded|flamegraph` over a SQLite file or ClickHouse (query.c); argv holds
+ * the command's own arguments. The exit status. */
+int query_command(const char *command, int argc, char **argv);
+
 /* `lazybackend send FILE...` (send.c): argv after "send". The exit status: 0 when every
  * request was accepted whole, 1 otherwise, 2 for bad options. */
 int send_command(int argc, char **argv);
+
+/* The `send` command's client, for commands that send requests they built (export.c): one
+ * connection, one request at a time, each answer printed on stdout as `send` prints it.
+ * to: as send's --to (NULL: the default address); http: OTLP/HTTP instead of gRPC. */
+struct otlp_client;
+struct otlp_client *otlp_client_open(const char *to, bool http, bool gzip, long timeout_s, const char *prog,
+                                     char *err, size_t errlen);
+/* 0 when the receiver accepted the request whole; 1 otherwise (the reason printed). */
+int otlp_client_send(struct otlp_client *c, const uint8_t *msg, size_t len, unsigned index);
+void otlp_client_close(struct otlp_client *c);
+
+/* `lazybackend export`: a SQLite store written back out as OTLP or pprof (export.c). */
+int export_command(int argc, char **argv);
 
 /* `lazybackend check FILE...` (check.c): argv after "check". The exit status: 0 when every
  * request is conformant, 1 when any has a finding, 2 when something could not be read or for
@@ -113,6 +131,10 @@ int check_command(int argc, char **argv);
  * span was delivered, bpftrace's status when it failed, 1 when it could not start or spans
  * were lost, 2 for bad options. */
 int usdt_command(int argc, char **argv);
+
+/* `lazybackend ui [--db FILE] [--address ADDR]` (ui.c): the web UI alone over a database.
+ * The exit status: 0 after SIGINT/SIGTERM, 1 when it could not start, 2 for bad options. */
+int ui_command(int argc, char **argv);
 
 /* ---------- the pipeline (pipeline.c) ---------- */
 

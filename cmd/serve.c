@@ -19,6 +19,7 @@
 #include "cmd/security.h"
 #include "h2/grpc_health.h"
 #include "h2/otlp_http.h"
+#include "ui/ui.h"
 #include "h2/server.h"
 #include "lib/clock.h"
 #include "lib/commit.h"
@@ -170,6 +171,21 @@ static struct h2_server *start_grpc(struct app *app)
 /* The HTTP port. NULL with a logged reason on failure: a taken default port only warns (the
  * gRPC receiver must not stop because a Collector holds 4318); an address the user asked for
  * must work (serve_command() then stops). */
+/* The web UI on the HTTP port, over the sqlite sink's database (none without the sink: the
+ * API then says how to get one). */
+static int start_ui(struct app *app, struct h2_server *s)
+{
+    if (!app->cfg.ui)
+        return 0;
+    const char *db = NULL;
+    for (size_t i = 0; i < app->cfg.n_sinks; i++)
+        if (strcmp(app->cfg.sinks[i], "sqlite") == 0)
+            db = app->cfg.sqlite_path ? app->cfg.sqlite_path : SQLITE_SINK_DEFAULT_PATH;
+    if (!(app->ui = ui_new(app->loop, db)))
+        return -1;
+    return ui_register(app->ui, s);
+}
+
 static struct h2_server *start_http(struct app *app)
 {
     struct h2_server_config hc = port_config(app, app->cfg.http_address, H2_SERVER_HTTP);
@@ -181,7 +197,7 @@ static struct h2_server *start_http(struct app *app)
     char err[256];
     struct h2_server *s = h2_server_new(app->loop, &hc);
     if (!s || otlp_http_register(s, &app->http_service) != 0 ||
-        h2_server_make_public(s, HEALTH_HTTP_PATH) != 0) {
+        h2_server_make_public(s, HEALTH_HTTP_PATH) != 0 || start_ui(app, s) != 0) {
         log_error("cannot create the HTTP server");
         h2_server_free(s);
         return NULL;

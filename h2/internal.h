@@ -39,6 +39,7 @@ enum {
     MAX_HEADER_BYTES = 16 * 1024,         /* per request header block (RFC 7541 sizes) */
     MAX_HEADERS = 100,                    /* header fields per request */
     PATH_LEN = 256,
+    QUERY_LEN = 1536,
     ADDR_LEN = INET6_ADDRSTRLEN + 16,
     H2_PREFACE_LEN = 24,                  /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
     LINGER_MS = 2000,                     /* CONN_LINGER: how long the peer's upload is drained */
@@ -86,6 +87,8 @@ struct http_exchange {
     enum ex_state state;
     char method[16];
     char path[PATH_LEN];       /* without the query */
+    char query[QUERY_LEN];     /* after '?', "" when none */
+    bool query_long;           /* longer than QUERY_LEN: refused with 414 */
     char ctype[128];
     char encoding[64];
     bool has_length;
@@ -166,6 +169,8 @@ struct h2_stream {
     /* HTTP exchanges (http.c, session.c) */
     struct http_exchange ex;
     bool http_submitted;
+    struct h2_push *push;  /* a long-lived response (push.c): its body grows in ex.resp.body */
+    bool push_ended;       /* ... ended by the application: EOF once the body is sent */
 };
 
 enum conn_proto { CONN_SNIFF, CONN_H2, CONN_HTTP1, CONN_LINGER };
@@ -209,6 +214,7 @@ struct h2_conn {
     bool close_after_flush;     /* HTTP/1.1: close (lingering) once `out` is written */
     struct h2_stream *streams;
     unsigned nstreams;
+    struct h2_push *push;  /* HTTP/1.1: the long-lived response this connection carries */
 };
 
 struct h2_server {
@@ -342,6 +348,22 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
 /* Counts the response in the stats (once) and logs errors; call when it is sent. */
 void http_exchange_account(struct http_exchange *ex);
 const char *http_reason(int status);
+
+/* push.c: long-lived responses (server.h) bound to what carries them */
+struct h2_push {
+    struct h2_conn *conn;     /* NULL until the response headers are sent */
+    struct h2_stream *st;     /* h2: its stream; NULL on HTTP/1.1 */
+    h2_push_gone_fn gone;
+    void *ud;
+};
+/* The response carrying `p` was sent on an HTTP/1.1 connection / an h2 stream. */
+void push_bind_h1(struct h2_conn *c, struct h2_push *p);
+void push_bind_h2(struct h2_stream *st, struct h2_push *p);
+/* The response will not stay open, or what carried it is going away: `gone`, then free. */
+void push_abandon(struct h2_push *p);
+/* The loop should tell when the connection can be written (output was queued outside an
+ * I/O event). */
+void conn_want_write(struct h2_conn *c);
 
 /* http1.c */
 struct http1 *http1_new(struct h2_conn *c);

@@ -198,7 +198,9 @@ static int conn_events(const struct h2_conn *c)
     size_t pending = out_pending(c);
     bool read = pending < OUT_HIGH_WATER;
     bool write = pending > 0;
-    if (c->proto == CONN_HTTP1) {
+    if (c->proto == CONN_HTTP1 && c->push) {
+        /* a long-lived response: input is read and dropped, to see the client leave */
+    } else if (c->proto == CONN_HTTP1) {
         read = read && !http1_paused(c);
         write = write || (http1_paused(c) && !c->close_after_flush);
     }
@@ -388,6 +390,7 @@ void conn_close(struct h2_conn *c, const char *why)
 {
     struct h2_server *s = c->srv;
     log_debug("connection closed: peer=%s (%s)", c->peer, why);
+    push_abandon(c->push);
     while (c->streams)
         stream_free(c->streams, why);
     if (c->ng)
@@ -442,6 +445,13 @@ void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
     s->stats.connections_open++;
     log_debug("connection opened: peer=%s", c->peer);
     conn_update(c);   /* our SETTINGS go out at once (gRPC port) */
+}
+
+void conn_want_write(struct h2_conn *c)
+{
+    int events = c->events | LOOP_WRITE;
+    if (events != c->events && loop_mod_fd(c->srv->loop, c->fd, events) == 0)
+        c->events = events;
 }
 
 /* ------------------------------------------------------------------ listener, timers */
@@ -737,6 +747,13 @@ void h2_server_shutdown(struct h2_server *s)
         if (!c->io_ready) {
             conn_close(c, "shutting down");   /* still in the TLS handshake: no request yet */
         } else if (c->proto == CONN_H2) {
+            for (struct h2_stream *st = c->streams; st; st = st->next) {
+                if (st->push) {   /* long-lived responses end now: the drain waits for them */
+                    push_abandon(st->push);
+                    st->push_ended = true;
+                    nghttp2_session_resume_data(c->ng, st->id);
+                }
+            }
             int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
             nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
             conn_update(c);

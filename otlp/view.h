@@ -165,6 +165,7 @@ struct lb_profile {
     uint32_t dropped_attributes_count;
     lb_str original_payload_format;
     size_t original_payload_len;
+    lb_str original_payload;       /* the raw bytes (original_payload_len of them) */
     struct lb_attrs attrs;
     /* aggregation_temporality of sample_type and period_type (v1.7, v1.8; else 0) */
     int32_t sample_aggregation_temporality, period_aggregation_temporality;
@@ -225,6 +226,10 @@ struct lb_sample {
     const struct lb_frame *frames; /* leaf first */
     size_t n_frames;
 };
+
+/* How many frames from f[0] (of `left`) form one location: the lines of a symbolized location
+ * come together, line_index 0 first; any other frame is a location of its own. */
+size_t lb_location_span(const struct lb_frame *f, size_t left);
 
 /* The weight a sample stands for: the sum of its values, or its timestamp count. */
 int64_t lb_sample_weight(const struct lb_sample *s);

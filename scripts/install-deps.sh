@@ -7,7 +7,7 @@
 #           and libFuzzer runtimes, the real clients (grpcio, h2, curl, nghttp/h2load), the
 #           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc, systemd-analyze,
 #           man, Prometheus' parsers (python3-prometheus-client, promtool), bpftrace and
-#           <sys/sdt.h> (default)
+#           <sys/sdt.h>, go tool pprof (default)
 #   --quiet print nothing when nothing is missing
 set -euo pipefail
 
@@ -30,6 +30,7 @@ TEST_PACKAGES=(
   systemd man-db                                         # systemd-analyze verify/security on the unit; man -l on the page
   python3-prometheus-client prometheus                   # /metrics read by Prometheus' parsers (promtool)
   bpftrace systemtap-sdt-dev                             # lazybackend usdt end to end; <sys/sdt.h> for the example app
+  golang-go                                              # go tool pprof reads the pprof export
 )
 
 quiet=0 set=test

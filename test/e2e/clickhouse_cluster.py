@@ -213,6 +213,18 @@ def test_global_join():
           "Code: 288" in err and "Double-distributed" in err, err[:300])
 
 
+def test_query_commands_over_the_cluster():
+    """`lazybackend folded|top --clickhouse-url` (docs/queries.md) over the Distributed tables."""
+    for node, where in ((shards[1], "the cluster (shard 2)"), (single, "the single node")):
+        rc, out, err = cc.server.run_cli("folded", "--clickhouse-url", node.url)
+        got = sorted(out.decode().splitlines())
+        check("lazybackend folded --clickhouse-url over %s = ebpf-jvm-go.folded x %d" % (where, SENDS),
+              rc == 0 and got == cc.folded_lines(SENDS), err or "\n".join(sorted(set(got) ^ set(cc.folded_lines(SENDS)))[:5]))
+    tops = [cc.server.run_cli("top", "--by", "container", "--clickhouse-url", n.url) for n in (shards[0], single)]
+    check("lazybackend top --by container: the cluster answers what the single node answers",
+          tops[0][0] == 0 and tops[0][1] == tops[1][1] and tops[0][1].count(b"\n") > 2, tops[0][2] + tops[1][2])
+
+
 def test_final_folds_a_resent_batch_on_its_shard():
     """A batch stored twice (an ambiguous failure re-sent) lies on one shard: FINAL on the
     Distributed table reaches the shards, so the page's totals do not change."""
@@ -242,6 +254,7 @@ def main():
                              ("sends", test_sends_reach_both_shards),
                              ("doc queries", test_doc_queries_same_over_the_cluster),
                              ("GLOBAL join", test_global_join),
+                             ("query commands", test_query_commands_over_the_cluster),
                              ("FINAL", test_final_folds_a_resent_batch_on_its_shard)]:
                 tap.run(name, fn)
     finally:
