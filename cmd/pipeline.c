@@ -334,9 +334,12 @@ void run_traces(struct app *app, struct lb_request *req, const char *how,
         app->trace_stats.spans += res->spans;
     else
         app->trace_stats.ignored_spans += res->spans;
-    log_info("trace export from %s (%s): %llu resources, %llu spans%s, %llu events, %llu links (%zu bytes)%s%s",
+    char unknown[64] = "";
+    if (res->unknown_fields)
+        snprintf(unknown, sizeof unknown, ", %llu unknown field(s) kept", (unsigned long long)res->unknown_fields);
+    log_info("trace export from %s (%s): %llu resources, %llu spans%s, %llu events, %llu links (%zu bytes%s)%s%s",
              req->peer, how, (unsigned long long)res->resources, (unsigned long long)res->spans,
              kept ? "" : " (not kept: no configured sink takes spans; the stdout sink does)",
-             (unsigned long long)res->events, (unsigned long long)res->links, len,
+             (unsigned long long)res->events, (unsigned long long)res->links, len, unknown,
              res->rejected_spans ? "; " : "", res->rejected_spans ? res->message : "");
 }
