@@ -293,6 +293,9 @@ bool conn_io_handshake(struct h2_conn *c, const char **why);
 ssize_t conn_io_read(struct h2_conn *c, uint8_t *p, size_t n, const char **why);
 ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n);
 int conn_io_events(const struct h2_conn *c, int wanted);
+/* Whether a readiness event calls for a read: readable, or writable while a TLS read waits
+ * to write first. */
+bool conn_io_should_read(const struct h2_conn *c, int events);
 void conn_io_shutdown_write(struct h2_conn *c);
 void conn_io_close(struct h2_conn *c);
 

@@ -378,7 +378,7 @@ static void conn_on_io(struct loop *l, int fd, int events, void *ud)
             return;
         }
     }
-    if ((events & LOOP_READ) && !conn_read(c, &why)) {
+    if (conn_io_should_read(c, events) && !conn_read(c, &why)) {
         conn_close(c, why);
         return;
     }

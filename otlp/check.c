@@ -428,8 +428,10 @@ static bool on_profile(void *ctx, pb_ref_t el)
     memset(&rp, 0, sizeof rp);
     VEC_RESET(c->prof_attr_idx);
     VEC_RESET(c->prof_locs);
+    VEC_RESET(c->prof_comments);
     rp.attribute_indices = &c->prof_attr_idx;
     rp.location_indices = &c->prof_locs;
+    rp.comment_strindices = &c->prof_comments;
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!layout_profile(c->layout, &s.is, &rp, NULL, NULL)) {
@@ -439,6 +441,13 @@ static bool on_profile(void *ctx, pb_ref_t el)
     ck_attribute_list(c, &c->prof_attr_idx, ".attribute_indices");
     value_type(c, &rp.sample_type, "sample_type");
     value_type(c, &rp.period_type, "period_type");
+    size_t n_str = dict_len(&c->dict, DICT_STRING);
+    for (size_t i = 0; i < c->prof_comments.n; i++) {   /* v1.7, v1.8 */
+        char sub[64];
+        snprintf(sub, sizeof sub, ".comment_strindices[%zu]", i);
+        ck_index(c, c->prof_comments.v[i], n_str, sub);
+        ck_ref(c, DICT_STRING, c->prof_comments.v[i]);
+    }
     size_t n_loc = dict_len(&c->dict, DICT_LOCATION);
     for (size_t i = 0; i < c->prof_locs.n; i++) {   /* v1.7 only */
         char sub[64];
@@ -467,6 +476,7 @@ static bool on_scope(void *ctx, pb_ref_t el)
     c->depth = CK_SCOPE + 1;
     w->n_profiles = 0;
     struct raw_scope_profiles sp;
+    memset(&sp, 0, sizeof sp);
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!raw_scope_profiles(&s.is, NULL, on_profile, w, &sp))
@@ -485,6 +495,7 @@ static bool on_resource(void *ctx, pb_ref_t el)
     c->depth = CK_RESOURCE + 1;
     w->n_scopes = 0;
     struct raw_resource_profiles rp;
+    memset(&rp, 0, sizeof rp);   /* its entity_ref callback is an input: none */
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!raw_resource_profiles(&s.is, NULL, on_scope, w, &rp))
@@ -535,6 +546,7 @@ void otlp_checker_free(struct otlp_checker *c)
     VEC_FREE(c->loc_idx);
     VEC_FREE(c->prof_attr_idx);
     VEC_FREE(c->prof_locs);
+    VEC_FREE(c->prof_comments);
     VEC_FREE(c->values);
     VEC_FREE(c->timestamps);
     VEC_FREE(c->lines);

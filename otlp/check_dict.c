@@ -66,7 +66,7 @@ static bool strings_equal(void *ctx, uint32_t a, uint32_t b)
 {
     struct otlp_checker *c = ctx;
     pb_ref_t x = entry_bytes(c, DICT_STRING, a), y = entry_bytes(c, DICT_STRING, b);
-    return x.n == y.n && memcmp(x.p, y.p, x.n) == 0;
+    return x.n == y.n && (x.n == 0 || memcmp(x.p, y.p, x.n) == 0);
 }
 
 static bool inline_keys_equal(void *ctx, uint32_t a, uint32_t b)
@@ -87,8 +87,7 @@ static int64_t string_identity(const struct otlp_checker *c, int64_t idx)
 
 bool ck_dict_prepare(struct otlp_checker *c)
 {
-    c->orphans = (c->groups & CHECK_GROUP_ORPHANS) && layout_has_stacks(c->layout) &&
-                 c->layout != &otlp_layout_v1_8;
+    c->orphans = (c->groups & CHECK_GROUP_ORPHANS) && layout_has_stacks(c->layout);
     for (int t = 0; t < DICT_TABLES; t++) {
         size_t n = c->orphans ? dict_len(&c->dict, t) : 0;
         if (!VEC_RESERVE(c->refs[t], n))
@@ -232,7 +231,7 @@ struct dup_test {
     bool on, limited;
 };
 
-static bool put(struct buf *b, const void *p, size_t n) { return buf_append(b, p, n); }
+static bool put(struct buf *b, const void *p, size_t n) { return n == 0 || buf_append(b, p, n); }
 static bool put_i64(struct buf *b, int64_t x) { return put(b, &x, sizeof x); }
 
 static int cmp_i32(const void *a, const void *b)
@@ -246,6 +245,8 @@ static bool put_sorted(struct otlp_checker *c, struct buf *b, const ivec *v)
 {
     if (!put_i64(b, (int64_t)v->n) || !VEC_RESERVE(c->loc_idx, v->n))
         return false;
+    if (v->n == 0)
+        return true;
     memcpy(c->loc_idx.v, v->v, v->n * sizeof *v->v);
     qsort(c->loc_idx.v, v->n, sizeof *v->v, cmp_i32);
     return put(b, c->loc_idx.v, v->n * sizeof *v->v);
@@ -330,7 +331,8 @@ static bool entries_equal(void *ctx, uint32_t a, uint32_t b)
     raw_prepare(d->c, d->t, &e);
     if (!entry_quiet(d->c, d->t, a, &e) || !canonical(d->c, d->t, &e, &d->c->key_a))
         return false;
-    return d->c->key_a.len == d->c->key_b.len && memcmp(d->c->key_a.data, d->c->key_b.data, d->c->key_a.len) == 0;
+    const struct buf *x = &d->c->key_a, *y = &d->c->key_b;
+    return x->len == y->len && (x->len == 0 || memcmp(x->data, y->data, x->len) == 0);
 }
 
 /* The duplicate test of entry idx (decoded in e) against the entries before it. */
@@ -516,7 +518,7 @@ static void check_strings(struct otlp_checker *c)
         if (f) {
             pb_ref_t s = entry_bytes(c, DICT_STRING, i);
             size_t shown = s.n < 32 ? s.n : 32, k = 0;
-            char text[32 * 4 + 1];
+            char text[32 * 4 + 1] = "";
             for (size_t j = 0; j < shown; j++)
                 k += (size_t)snprintf(text + k, sizeof text - k, s.p[j] >= 0x20 && s.p[j] < 0x7f && s.p[j] != '\\'
                                       ? "%c" : "\\x%02x", s.p[j]);

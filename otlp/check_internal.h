@@ -59,7 +59,7 @@ struct otlp_checker {
     bool in_dictionary;
 
     /* scratch for decoded messages */
-    ivec attr_idx, loc_idx, prof_attr_idx, prof_locs;
+    ivec attr_idx, loc_idx, prof_attr_idx, prof_locs, prof_comments;
     i64vec values;
     u64vec timestamps;
     linevec lines;
