@@ -253,6 +253,7 @@ TEST(batches_and_aborts)
           memcmp(b.out.data + a.out.len, a.out.data, a.out.len) == 0);
     /* after finish, an empty request: the dictionary's null entries only */
     CHECK_EQ_INT(otlp_encoder_finish(e, &out, err, sizeof err), 0);
+    buf_free(&b.out);
     record(out.data, out.len, &b);
     CHECK_EQ_INT(b.out.len, 0);
     /* a request too large for the limit is an error, not a truncated request */
