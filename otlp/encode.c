@@ -95,27 +95,47 @@ static int64_t str_index(struct otlp_encoder *e, lb_str s)
 
 /* ---------- values ---------- */
 
-static bool put_any(struct otlp_encoder *e, struct buf *out, uint32_t field, const struct lb_value *v);
+static bool put_any(size_t max, struct buf *out, uint32_t field, const struct lb_value *v);
 
-static bool put_kv(struct otlp_encoder *e, struct buf *out, uint32_t field, lb_str key, const struct lb_value *v)
+static bool put_kv(size_t max, struct buf *out, uint32_t field, lb_str key, const struct lb_value *v)
 {
     struct buf kv;
-    buf_init(&kv, e->max_bytes);
-    bool ok = pbw_bytes(&kv, 1, key.p, key.n) && put_any(e, &kv, 2, v) && pbw_msg(out, field, &kv);
+    buf_init(&kv, max);
+    bool ok = pbw_bytes(&kv, 1, key.p, key.n) && put_any(max, &kv, 2, v) && pbw_msg(out, field, &kv);
     buf_free(&kv);
     return ok;
 }
 
 /* An AnyValue as field `field` of out; a oneof member is written even when it is zero, so
  * the kind survives (an empty string is not an absent value). */
-static bool put_any(struct otlp_encoder *e, struct buf *out, uint32_t field, const struct lb_value *v)
+/* The elements of an ARRAY or KVLIST as the body of an ArrayValue / KeyValueList (field 1 each). */
+static bool put_list(size_t max, struct buf *list, const struct lb_value *v)
 {
-    struct buf any;
-    buf_init(&any, e->max_bytes);
-    bool ok = true;
     struct lb_value_iter it;
     struct lb_value el;
     lb_str key;
+    bool ok = true;
+    lb_value_iter_init(&it, v);
+    if (v->kind == LB_VALUE_ARRAY)
+        while (ok && lb_array_next(&it, &el))
+            ok = put_any(max, list, 1, &el);
+    else
+        while (ok && lb_kvlist_next(&it, &key, &el))
+            ok = put_kv(max, list, 1, key, &el);
+    return ok && !it.err;
+}
+
+bool lb_value_encode(const struct lb_value *v, struct buf *out)
+{
+    buf_reset(out);
+    return (v->kind == LB_VALUE_ARRAY || v->kind == LB_VALUE_KVLIST) && put_list(out->limit, out, v);
+}
+
+static bool put_any(size_t max, struct buf *out, uint32_t field, const struct lb_value *v)
+{
+    struct buf any;
+    buf_init(&any, max);
+    bool ok = true;
     switch (v->kind) {
     case LB_VALUE_EMPTY:
         break;
@@ -137,15 +157,8 @@ static bool put_any(struct otlp_encoder *e, struct buf *out, uint32_t field, con
     case LB_VALUE_ARRAY:
     case LB_VALUE_KVLIST: {
         struct buf list;
-        buf_init(&list, e->max_bytes);
-        lb_value_iter_init(&it, v);
-        if (v->kind == LB_VALUE_ARRAY)
-            while (ok && lb_array_next(&it, &el))
-                ok = put_any(e, &list, 1, &el);
-        else
-            while (ok && lb_kvlist_next(&it, &key, &el))
-                ok = put_kv(e, &list, 1, key, &el);
-        ok = ok && !it.err && pbw_msg(&any, v->kind == LB_VALUE_ARRAY ? 5 : 6, &list);
+        buf_init(&list, max);
+        ok = put_list(max, &list, v) && pbw_msg(&any, v->kind == LB_VALUE_ARRAY ? 5 : 6, &list);
         buf_free(&list);
         break;
     }
@@ -164,7 +177,7 @@ static int64_t attr_index(struct otlp_encoder *e, const struct lb_attr *a)
     struct buf b;
     buf_init(&b, e->max_bytes);
     int64_t key = str_index(e, a->key), unit = str_index(e, a->unit), i = -1;
-    if (pbw_int(&b, 1, key) && put_any(e, &b, 2, &a->value) && pbw_int(&b, 3, unit))
+    if (pbw_int(&b, 1, key) && put_any(e->max_bytes, &b, 2, &a->value) && pbw_int(&b, 3, unit))
         i = itab_intern(&e->t[T_ATTRIBUTE], b.data, b.len);
     buf_free(&b);
     if (i < 0)
@@ -200,7 +213,7 @@ static struct lb_attrs one_attr(struct lb_attr *a, lb_str key, lb_str value)
 static bool put_keyvalues(struct otlp_encoder *e, struct buf *out, uint32_t field, struct lb_attrs attrs)
 {
     for (size_t i = 0; i < attrs.n; i++)
-        if (!put_kv(e, out, field, attrs.v[i].key, &attrs.v[i].value))
+        if (!put_kv(e->max_bytes, out, field, attrs.v[i].key, &attrs.v[i].value))
             return false;
     return true;
 }

@@ -85,6 +85,14 @@ void lb_value_iter_init(struct lb_value_iter *it, const struct lb_value *contain
 bool lb_array_next(struct lb_value_iter *it, struct lb_value *out);
 bool lb_kvlist_next(struct lb_value_iter *it, lb_str *key, struct lb_value *out);
 
+/* An ARRAY or KVLIST value's content as a self-contained ArrayValue / KeyValueList encoding
+ * (string indices resolved, strings inline), into out (reset first; its limit bounds it), for
+ * a sink that keeps the value to give it back later: a value of the same kind whose u.str holds
+ * these bytes (dict NULL) walks the same. False for other kinds, a malformed or too deep value,
+ * or past the limit. (otlp/encode.c) */
+struct buf;
+bool lb_value_encode(const struct lb_value *v, struct buf *out);
+
 /* Looks up a key; NULL when absent. */
 const struct lb_attr *lb_attrs_find(struct lb_attrs attrs, const char *key);
 

@@ -36,7 +36,7 @@ static const char *const REPLAY_SQL[R_COUNT] = {
     [R_TS] = "SELECT time_unix_nano FROM sample_timestamps WHERE sample_id = ?1 ORDER BY idx",
     [R_VAL] = "SELECT value FROM sample_values WHERE sample_id = ?1 ORDER BY idx",
     [R_STR] = "SELECT value FROM strings WHERE id = ?1",
-    [R_ATTR] = "SELECT key_id, kind, value, unit_id FROM attributes WHERE id = ?1",
+    [R_ATTR] = "SELECT key_id, kind, value, unit_id, encoded FROM attributes WHERE id = ?1",
     [R_SET] = "SELECT attribute_id FROM attribute_set_items WHERE set_id = ?1 ORDER BY pos",
     [R_MAP] = "SELECT file_id, build_id_id, build_id_kind_id, memory_start, memory_limit, file_offset, "
               "attributes_id FROM mappings WHERE id = ?1",

@@ -100,8 +100,22 @@ static bool load_attr(struct sqlite_replay *r, int64_t id, struct lb_attr *out)
         unit = sqlite3_column_int64(st, 3);
         kind = (const char *)sqlite3_column_text(st, 1);
         kind = kind ? kind : "";
-        /* arrays and kvlists are kept as their JSON text: they come back as that string */
-        if (!strcmp(kind, "string") || !strcmp(kind, "array") || !strcmp(kind, "kvlist")) {
+        bool list = !strcmp(kind, "array") || !strcmp(kind, "kvlist");
+        if (list && sqlite3_column_type(st, 4) == SQLITE_BLOB) {
+            /* the typed content (schema step 6): walked with a NULL dictionary */
+            v.kind = kind[0] == 'a' ? LB_VALUE_ARRAY : LB_VALUE_KVLIST;
+            size_t n = (size_t)sqlite3_column_bytes(st, 4);
+            const void *p = sqlite3_column_blob(st, 4);
+            char *copy = rp_keep(r, n);
+            if (!copy) {
+                sqlite3_reset(st);
+                return qoom(&r->q), false;
+            }
+            if (n)
+                memcpy(copy, p, n);
+            v.u.str = (lb_str){ copy, n };
+        } else if (!strcmp(kind, "string") || list) {
+            /* older rows keep arrays and kvlists as JSON text only: they come back as it */
             v.kind = LB_VALUE_STRING;
             sid = sqlite3_column_int64(st, 2);
         } else if (!strcmp(kind, "int") || !strcmp(kind, "bool")) {

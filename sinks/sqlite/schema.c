@@ -214,12 +214,19 @@ static const char STEP5_LOSSLESS[] =
     "ALTER TABLE frames ADD COLUMN line_count INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE profiles ADD COLUMN original_payload BLOB;";
 
+/* Arrays and kvlists keep their JSON text (for people and --where) and, since this step, their
+ * content with every element's type (the self-contained encoding lb_value_encode makes), so
+ * `export` gives them back as they were; older rows have NULL and come back as the JSON text. */
+static const char STEP6_TYPED_CONTAINERS[] =
+    "ALTER TABLE attributes ADD COLUMN encoded BLOB;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
     { "rollups", STEP3_ROLLUPS },
     { "unknown fields", STEP4_UNKNOWN_FIELDS },
     { "lossless", STEP5_LOSSLESS },
+    { "typed containers", STEP6_TYPED_CONTAINERS },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

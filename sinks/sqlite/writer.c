@@ -36,8 +36,10 @@ static const char *const SQL[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_STR_FIND] = "SELECT id FROM strings WHERE hash=?1 AND value=?2",
     [S_STR_INS] = "INSERT INTO strings(hash, value) VALUES (?1, ?2)",
-    [S_ATTR_FIND] = "SELECT id FROM attributes WHERE hash=?1 AND key_id IS ?2 AND kind=?3 AND value IS ?4 AND unit_id IS ?5",
-    [S_ATTR_INS] = "INSERT INTO attributes(hash, key_id, kind, value, unit_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_ATTR_FIND] = "SELECT id FROM attributes WHERE hash=?1 AND key_id IS ?2 AND kind=?3 AND value IS ?4 "
+                    "AND unit_id IS ?5 AND encoded IS ?6",
+    [S_ATTR_INS] = "INSERT INTO attributes(hash, key_id, kind, value, unit_id, encoded) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_SET_FIND] = "SELECT id FROM attribute_sets WHERE hash=?1 AND size=?2",
     [S_SET_ITEMS] = "SELECT attribute_id FROM attribute_set_items WHERE set_id=?1 ORDER BY pos",
     [S_SET_INS] = "INSERT INTO attribute_sets(hash, size) VALUES (?1, ?2)",
@@ -411,6 +413,7 @@ static void sq_free(struct sq *q)
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
+    buf_free(&q->venc);
     free(q->ids);
     free(q->stack_ids);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
@@ -457,6 +460,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->key, SIZE_MAX);
     buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
+    buf_init(&q->venc, JSON_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
     if (!(q->rollup = sq_rollup_new())) {

@@ -69,8 +69,34 @@ def rich_request():
     unit.key_strindex, unit.unit_strindex = b.s("alloc.size"), b.s("By")
     unit.value.int_value = 4096
     uniti = len(d.attribute_table) - 1
+    # arrays and kvlists, nested, with every scalar type (1 and 1.0 must stay apart)
+    arr = d.attribute_table.add()
+    arr.key_strindex = b.s("list")
+    for v in ("s", 1, 1.0, True):
+        otlpgen.set_value(arr.value.array_value.values.add(), v)
+    arr.value.array_value.values.add().bytes_value = b"\x01\x02"
+    arr.value.array_value.values.add()   # an empty value
+    inner = arr.value.array_value.values.add().kvlist_value.values.add()
+    inner.key = "nested"
+    inner.value.array_value.values.add().int_value = -5
+    arri = len(d.attribute_table) - 1
+    arr2 = d.attribute_table.add()   # the same but 1 as a double: another attribute
+    arr2.CopyFrom(arr)
+    arr2.value.array_value.values[1].double_value = 1.0
+    arr2i = len(d.attribute_table) - 1
+    kvl = d.attribute_table.add()
+    kvl.key_strindex = b.s("map")
+    e = kvl.value.kvlist_value.values.add()
+    e.key, e.value.string_value = "k", "v"
+    e = kvl.value.kvlist_value.values.add()
+    e.key_strindex = b.s("by.index")   # a reference-based key, resolved by the decoder
+    e.value.string_value_strindex = b.s("by.index.value")
+    kvli = len(d.attribute_table) - 1
 
     sp = b.resource(service_name="app", host_id=7, ratio=0.25, debug=False)
+    tags = b.req.resource_profiles[-1].resource.attributes.add(key="tags")
+    for v in ("a", 2):
+        otlpgen.set_value(tags.value.array_value.values.add(), v)
     sp.scope.attributes.add(key="scope.attr").value.string_value = "x"
     sp.scope.dropped_attributes_count = 2
     sp.schema_url = "https://opentelemetry.io/schemas/1.30.0"
@@ -80,9 +106,9 @@ def rich_request():
     p.original_payload_format = "pprof"
     p.original_payload = b"\x1f\x8b raw original bytes \x00"
     b.sample(p, s1, timestamps=[1758603335517877230, 1758603335617877230], values=[10, 20],
-             attributes=[thread, pid], link=link)
+             attributes=[thread, pid, arri, kvli], link=link)
     b.sample(p, s2, timestamps=[1758603336517877230], attributes=[mem, flag, rawi])
-    b.sample(p, s3, values=[7], attributes=[uniti])
+    b.sample(p, s3, values=[7], attributes=[uniti, arr2i])
     b.sample(p, s1, timestamps=[1758603337517877230, 1758603337617877230, 1758603337717877230])
     off = b.profile(sp, sample_type="off_cpu", unit="nanoseconds")
     b.sample(off, s3, values=[123456], timestamps=[1758603338517877230])
@@ -225,6 +251,8 @@ def test_filters():
 def test_usage():
     for args, what in ((["--format", "svg"], "--format"), (["--batch", "0"], "--batch"),
                        (["--to", "x:1", "--output", "f"], "--to"), (["--gzip"], "--gzip"),
+                       (["--format", "pprof", "--batch", "2"], "--batch"),
+                       (["--clickhouse-url", "http://127.0.0.1:1"], "--clickhouse"), (["--to", "x:1", "--format", "pprof"], "--to"),
                        (["--by", "function"], "--by")):
         rc, _, err = lb("export", "--db", DB, *args)
         check("usage error: export %s" % " ".join(args), rc == 2 and what in err, err)

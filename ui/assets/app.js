@@ -599,11 +599,21 @@ for (const b of document.querySelectorAll("#tabs button"))
 const VIEWS = { flame: showFlame, top: showTop, sandwich: showSandwich, groups: showGroups, diff: showDiff, live: showLive };
 let renderSeq = 0;
 
+/* The controls show the state (it may come from a link or the back button). */
+function syncInputs() {
+  const pairs = [["f-container", "container"], ["f-executable", "executable"], ["f-thread", "thread"],
+                 ["f-attr", "attr"], ["top-filter", "q"], ["search", "search"]];
+  for (const [id, key] of pairs) if (document.activeElement !== $(id)) $(id).value = state[key] || "";
+  $("f-sample-type").value = state.sample_type || "";
+  for (const cb of $("f-frame-types").querySelectorAll("input")) cb.checked = state.frame_type.includes(cb.value);
+  $("icicle").checked = state.icicle;
+}
+
 async function render() {
   const view = VIEWS[state.view] ? state.view : "flame";
+  syncInputs();
   for (const b of document.querySelectorAll("#tabs button")) b.classList.toggle("active", b.dataset.view === view);
   for (const s of document.querySelectorAll(".view")) s.classList.toggle("active", s.id === "view-" + view);
-  $("search").value = state.search || "";
   drawTimeline();
   const seq = ++renderSeq;
   status("loading...");
@@ -626,6 +636,7 @@ window.addEventListener("resize", () => {
 window.addEventListener("hashchange", () => {
   state = readState();
   render();
+  refreshTimeline();
 });
 
 Promise.all([loadMeta(), loadTimeline()]).catch((err) => status(err.message, true)).then(render);
