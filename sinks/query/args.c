@@ -434,6 +434,10 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             fprintf(stderr, "lazybackend export: --to sends OTLP; it goes without --output and --format pprof\n");
             return 2;
         }
+        if (o->exp.batch > 1 && o->exp.format != EXPORT_OTLP) {
+            fprintf(stderr, "lazybackend export: --batch goes with --format otlp\n");
+            return 2;
+        }
         if ((o->exp.http || o->exp.gzip) && !o->exp.to) {
             fprintf(stderr, "lazybackend export: --grpc, --http and --gzip go with --to\n");
             return 2;

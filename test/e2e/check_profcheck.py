@@ -385,6 +385,15 @@ def own_rules():
           "runtime error" not in err, json.dumps(report) + err)
 
     req, prof = request()
+    # a second dictionary occurrence (protobuf merges it) adds mapping 1, whose filename index
+    # 2^40 is no int32
+    data = req.SerializeToString() + L.raw_field(2, 2, L.raw_field(1, 2, L.raw_field(4, 0, 1 << 40)))
+    rc, report, err = checked(data, "malformed.pb")
+    hits = [f for f in report["findings"] if f["rule"] == "malformed-entry"] if report else []
+    check("an entry whose index is no int32: malformed-entry at dictionary.mapping_table[1]",
+          rc == 1 and len(hits) == 1 and hits[0]["path"] == "dictionary.mapping_table[1]", json.dumps(report) + err)
+
+    req, prof = request()
     ref = req.resource_profiles[0].resource.entity_refs.add()
     ref.type = "service"
     ref.id_keys.append("service.name")
