@@ -420,10 +420,6 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
         fprintf(stderr, "lazybackend %s: --title and --width are the SVG's; --format json has neither\n", o->name);
         return 2;
     }
-    if (o->cmd == CMD_EXPORT && (o->ch_url || o->ch_database || o->ch_user || o->ch_password)) {
-        fprintf(stderr, "lazybackend export: reads a SQLite store (--db); the --clickhouse-* options do not apply\n");
-        return 2;
-    }
     if (o->db && o->ch_url) {
         fprintf(stderr, "lazybackend %s: --db and --clickhouse-url name two stores: give one\n", o->name);
         return 2;
