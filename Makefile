@@ -1,6 +1,7 @@
 # lazybackend - see README.md.
 #   make            build ./lazybackend (installs missing build packages first)
-#   make run        run it with the stdout sink on 127.0.0.1:4317
+#   make run        run it on 127.0.0.1:4317 (gRPC) and :4318 (OTLP/HTTP and the web UI), printing
+#                   every sample and storing it in build/run.db for the UI
 #   make test       install the test packages, build and run the whole suite; ends with "N passed, N failed"
 #   make test SANITIZE=1   the same under ASan+UBSan
 #   make CC=clang   any C11 compiler; gcc and clang are both kept warning-free
@@ -45,8 +46,10 @@ PROTOS   := common profiles profiles_service trace trace_service
 PB_C     := $(PROTOS:%=$(BUILD)/pb/%.pb.c)
 PB_H     := $(PROTOS:%=$(BUILD)/pb/%.pb.h)
 # Every .c below the layer folders (one level of sub-folders: sinks/<sink>/, cmd/ ...).
-LIB_SRC  := $(foreach d,lib h2 otlp sinks cmd,$(wildcard $(d)/*.c $(d)/*/*.c))
-OBJS     := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PB_C:%.c=%.o)
+LIB_SRC  := $(foreach d,lib h2 otlp sinks ui cmd,$(wildcard $(d)/*.c $(d)/*/*.c))
+# The web UI's files, embedded into the binary as one generated C source.
+UI_ASSETS := $(sort $(wildcard ui/assets/*))
+OBJS     := $(LIB_SRC:%.c=$(BUILD)/%.o) $(PB_C:%.c=%.o) $(BUILD)/ui/assets.o
 BIN      := lazybackend
 ifeq ($(SANITIZE),1)
 BIN      := $(BUILD)/lazybackend
@@ -80,6 +83,13 @@ $(BUILD)/%.o: %.c $(PB_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/ui/assets.c: $(UI_ASSETS) scripts/embed-assets.awk
+	@mkdir -p $(dir $@)
+	LC_ALL=C awk -f scripts/embed-assets.awk $(UI_ASSETS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/ui/assets.o: $(BUILD)/ui/assets.c
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
 $(BUILD)/pb/%.pb.o: $(BUILD)/pb/%.pb.c $(PB_H)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
@@ -97,7 +107,7 @@ $(BUILD)/bench_usdt: test/bench/bench_usdt.c $(OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 
 # One libFuzzer target per network parser (test/fuzz/fuzz_*.c), each linked with the shared
-# harness: fuzz_decode (detector, decoder, sinks), fuzz_json (OTLP/JSON transcoder),
+# harness: fuzz_decode (detector, decoder, sinks), fuzz_check (the conformance checker), fuzz_json (OTLP/JSON transcoder),
 # fuzz_traces (traces decoder), fuzz_http (the HTTP port), fuzz_grpc (gRPC framing, gRPC port),
 # fuzz_usdt (the usdt bridge's lines, pairing and encoding).
 FUZZ_TARGETS := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
@@ -126,8 +136,9 @@ examples: test-deps $(EXAMPLES)
 # Everything that compiles, for the compiler matrix in .ci/run.
 tests: $(BIN) $(TEST_BINS) $(BUILD)/bench_decode $(BUILD)/bench_usdt $(EXAMPLES)
 
+# The store beside the printout, so the web UI (http://127.0.0.1:4318/) shows what arrives.
 run: all
-	./$(BIN) --sink stdout
+	./$(BIN) --sink stdout --sink sqlite --sqlite-path build/run.db
 
 test: test-deps $(BIN) $(TEST_BINS) $(EXAMPLES)
 	@SANITIZE=$(SANITIZE) BUILD=$(BUILD) LAZYBACKEND=$(abspath $(BIN)) test/run.sh

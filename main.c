@@ -9,7 +9,9 @@
  *   lazybackend usdt [options]           USDT probes through bpftrace as OTLP spans (cmd/usdt.c)
  *   lazybackend check [options] FILE...  the conformance verdict on captured payloads
  *                                        (cmd/check.c)
- *   lazybackend top|folded|flamegraph    queries of a SQLite store (sinks/sqlite/query.c)
+ *   lazybackend top|folded|flamegraph    queries of a SQLite or ClickHouse store (cmd/query.c)
+ *   lazybackend ui [options]             the web UI over a SQLite store (cmd/ui.c, ui/)
+ *   lazybackend export [options]         a SQLite store as OTLP or pprof (cmd/export.c)
  *
  * Only wiring: the commands live in cmd/ (cmd/cmd.h says which file holds what). Every
  * option is parsed (and refused, with exit status 2) before anything is set up
@@ -23,9 +25,8 @@
 
 #include "cmd/cmd.h"
 #include "cmd/options.h"
-#include "sinks/sqlite/sqlite.h"
 
-/* The query commands read a SQLite store and have options of their own. */
+/* The query commands read a store and have options of their own. */
 static bool is_query_command(int argc, char **argv)
 {
     return argc > 1 && (strcmp(argv[1], "top") == 0 || strcmp(argv[1], "folded") == 0 ||
@@ -36,11 +37,15 @@ static bool is_query_command(int argc, char **argv)
 int main(int argc, char **argv)
 {
     if (is_query_command(argc, argv))
-        return sqlite_query_main(argv[1], argc - 2, argv + 2);
+        return query_command(argv[1], argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "send") == 0)
         return send_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "export") == 0)
+        return export_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "usdt") == 0)
         return usdt_command(argc - 2, argv + 2);
+    if (argc > 1 && strcmp(argv[1], "ui") == 0)
+        return ui_command(argc - 2, argv + 2);
     if (argc > 1 && strcmp(argv[1], "check") == 0)
         return check_command(argc - 2, argv + 2);
     struct app app;

@@ -66,7 +66,7 @@ struct app {
     uint64_t sequence;
     uint64_t shutdown_deadline_ms;
     bool shutting_down;
-    struct { uint64_t requests, ok, invalid, refused, failed, samples, rejected_samples; } stats;
+    struct { uint64_t samples, rejected_samples; } stats;
     struct h2_server *http_server;  /* OTLP/HTTP (HTTP/1.1 and h2c), or NULL */
     int sigfd;                      /* signalfd on the loop, or -1 */
     struct otlp_http_service http_service;
@@ -74,7 +74,7 @@ struct app {
     struct metrics metrics;             /* GET /metrics (metrics.h) */
     char unhealthy_why[320];            /* app_unhealthy's answer when it is a sink's reason */
     struct otlp_trace_decoder *trace_decoder;
-    struct { uint64_t requests, ok, spans, ignored_spans, rejected_spans; } trace_stats;
+    struct { uint64_t spans, ignored_spans, rejected_spans; } trace_stats;
     struct layout_peer layout_peers[LAYOUT_PEERS];
     unsigned layout_peers_next;
     /* The stdout sink's reader went away (EPIPE): with no other sink the command stops, like
@@ -82,6 +82,7 @@ struct app {
     bool stdout_gone;
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
+    struct ui *ui;                  /* the web UI on the HTTP port (ui/ui.h), or NULL */
     struct h2_tls *tls;             /* both ports' TLS, or NULL (security.c) */
     struct h2_auth *auth;           /* the bearer tokens both ports ask for, or NULL */
 };
@@ -90,15 +91,36 @@ struct app {
 
 /* `lazybackend serve`: both ports until SIGINT/SIGTERM (serve.c). The exit status. */
 int serve_command(struct app *app);
+/* Replies to one signal's Export requests (its gRPC method and its HTTP path) on both ports,
+ * whoever answered them (the pipeline or the transport): by outcome added to `by`, per port
+ * (gRPC, HTTP) into `ports`; the total. */
+uint64_t signal_replies(const struct app *app, enum otlp_signal sig, uint64_t by[H2_OUTCOMES], uint64_t ports[2]);
 
 /* `lazybackend decode FILE...` (decode.c). The exit status: 0; 1 when setting up failed, a
  * file could not be read, or a request was refused, had something rejected or (--detect)
  * fit no layout; 2 without input. */
 int decode_command(struct app *app, const char **files, int n_files);
 
+/* `lazybackend top|folded|flamegraph` over a SQLite file or ClickHouse (query.c); argv holds
+ * the command's own arguments. The exit status. */
+int query_command(const char *command, int argc, char **argv);
+
 /* `lazybackend send FILE...` (send.c): argv after "send". The exit status: 0 when every
  * request was accepted whole, 1 otherwise, 2 for bad options. */
 int send_command(int argc, char **argv);
+
+/* The `send` command's client, for commands that send requests they built (export.c): one
+ * connection, one request at a time, each answer printed on stdout as `send` prints it.
+ * to: as send's --to (NULL: the default address); http: OTLP/HTTP instead of gRPC. */
+struct otlp_client;
+struct otlp_client *otlp_client_open(const char *to, bool http, bool gzip, long timeout_s, const char *prog,
+                                     char *err, size_t errlen);
+/* 0 when the receiver accepted the request whole; 1 otherwise (the reason printed). */
+int otlp_client_send(struct otlp_client *c, const uint8_t *msg, size_t len, unsigned index);
+void otlp_client_close(struct otlp_client *c);
+
+/* `lazybackend export`: a SQLite store written back out as OTLP or pprof (export.c). */
+int export_command(int argc, char **argv);
 
 /* `lazybackend check FILE...` (check.c): argv after "check". The exit status: 0 when every
  * request is conformant, 1 when any has a finding, 2 when something could not be read or for
@@ -109,6 +131,10 @@ int check_command(int argc, char **argv);
  * span was delivered, bpftrace's status when it failed, 1 when it could not start or spans
  * were lost, 2 for bad options. */
 int usdt_command(int argc, char **argv);
+
+/* `lazybackend ui [--db FILE] [--address ADDR]` (ui.c): the web UI alone over a database.
+ * The exit status: 0 after SIGINT/SIGTERM, 1 when it could not start, 2 for bad options. */
+int ui_command(int argc, char **argv);
 
 /* ---------- the pipeline (pipeline.c) ---------- */
 
@@ -138,7 +164,7 @@ void note_stdout_reader(struct app *app);
  * gRPC health check NOT_SERVING. */
 const char *app_unhealthy(void *app);
 
-/* Counts a profiles request's outcome into app->stats. */
+/* Counts the samples of a profiles request a sink committed into app->stats. */
 void count_result(struct app *app, const struct otlp_result *res);
 
 /* A profiles / traces request from the network (either port) through its decoder into the

@@ -95,6 +95,7 @@ void metrics_count_traces(struct metrics *m, const struct lb_request *req, const
     enum metrics_transport t = metrics_transport(req->transport);
     count_request(m, t, OTLP_SIGNAL_TRACES, outcome_of(res->status, res->rejected_spans > 0), (int)res->problem,
                   req->wire_bytes, req->message_bytes, started_ns);
+    m->unknown_fields[OTLP_SIGNAL_TRACES] += res->unknown_fields;
     m->spans[t].received += res->spans + res->rejected_spans;
     m->spans[t].rejected += res->rejected_spans;
     if (res->status != OTLP_OK)

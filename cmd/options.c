@@ -6,7 +6,7 @@
  * every option listed is taken and every option matched here is listed), so they sit side by
  * side. Every option is parsed (and refused, with exit status 2) before anything is set up,
  * which is why a bad value simply ends the process: there is nothing to give back yet. The
- * query commands (top|folded|flamegraph) have options of their own (sinks/sqlite/query.c).
+ * query commands (top|folded|flamegraph) have options of their own (sinks/query/args.c).
  *
  * Every option can also come from the environment (LAZYBACKEND_GRPC_ADDRESS for
  * --grpc-address), for a systemd EnvironmentFile=. The variables go through the very same
@@ -35,8 +35,11 @@ static void usage(FILE *out)
 "       lazybackend decode [--format text|json|folded] [OPTIONS] FILE...   (- for stdin)\n"
 "       lazybackend send [SEND OPTIONS] FILE...  (send captured requests to a server, over gRPC\n"
 "                                            or OTLP/HTTP; see `lazybackend send --help`)\n"
-"       lazybackend top|folded|flamegraph [--db FILE] [QUERY OPTIONS]  (read a SQLite store;\n"
+"       lazybackend top|folded|flamegraph [--db FILE|--clickhouse-url URL] [QUERY OPTIONS]\n"
+"                                            (read a SQLite or ClickHouse store;\n"
 "                                            see `lazybackend top --help`)\n"
+"       lazybackend export [EXPORT OPTIONS]  (a SQLite store written back as OTLP requests or\n"
+"                                            pprof files; see `lazybackend export --help`)\n"
 "       lazybackend usdt [USDT OPTIONS]      (a program's USDT request probes, through bpftrace,\n"
 "                                            as OTLP spans; see `lazybackend usdt --help`)\n"
 "       lazybackend check [CHECK OPTIONS] FILE...  (is each captured request conformant OTLP?\n"
@@ -80,6 +83,8 @@ static void usage(FILE *out)
 "                               $STATE_DIRECTORY/lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
+"  --ui on|off                  the web UI on the HTTP port, over the sqlite sink's database\n"
+"                               (default on; GET /; see docs/ui.md)\n"
 "  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
 "  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
 "  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
@@ -269,6 +274,7 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
     };
     static const char *const syncs[] = { "full", "normal" };
+    static const char *const on_off[] = { "on", "off" };
     static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
     if (opt(a, "--sink"))
         add_sink(a, cfg);
@@ -278,6 +284,8 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         cfg->sqlite_path = opt_nonempty(a);
     else if (opt(a, "--sqlite-sync"))
         cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
+    else if (opt(a, "--ui"))
+        cfg->ui = opt_choice(a, on_off, 2) == 0;
     else
         return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse);
     return true;
@@ -485,6 +493,7 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->grpc_address = "127.0.0.1:4317";
     cfg->http_address = "127.0.0.1:4318";
+    cfg->ui = true;
     cfg->request_timeout_ms = 60 * 1000;
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;

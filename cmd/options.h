@@ -47,6 +47,7 @@ struct config {
     const char *sqlite_path;                   /* NULL: the sink's default */
     char state_sqlite_path[4096], state_spool_dir[4096];   /* defaults in $STATE_DIRECTORY */
     enum sqlite_sync sqlite_sync;
+    bool ui;                                   /* --ui: the web UI on the HTTP port */
     struct clickhouse_sink_options clickhouse;
     struct otlp_limits limits;
     const struct otlp_layout *proto_version;   /* NULL: detect per request */

@@ -28,6 +28,7 @@
 #include "sinks/sink.h"
 #include "sinks/stdout/stdout.h"
 #include "sinks/sqlite/sqlite.h"
+#include "ui/ui.h"
 #include "sinks/clickhouse/clickhouse.h"
 
 /* ---------- sinks, and giving everything back ---------- */
@@ -41,6 +42,8 @@ void app_teardown(struct app *app, int deadline_ms)
     app->sinks.n = 0;
     h2_server_free(app->http_server);
     h2_server_free(app->server);
+    ui_free(app->ui);   /* after the server: its open streams tell the UI they are gone */
+    app->ui = NULL;
     security_close(app);   /* after the servers: their connections use the TLS context */
     if (app->sigfd >= 0) {
         loop_del_fd(app->loop, app->sigfd);
@@ -173,20 +176,14 @@ uint64_t now_unix_nano(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* The counts logged when the process stops. */
+/* The samples logged when the process stops (the replies are counted by the ports, whoever
+ * answered: h2_server_path_replies). */
 void count_result(struct app *app, const struct otlp_result *res)
 {
-    app->stats.requests++;
-    switch (res->status) {
-    case OTLP_OK:   /* only what a sink committed was delivered */
-        app->stats.ok++;
-        app->stats.samples += res->samples;
-        app->stats.rejected_samples += res->rejected_samples;
-        break;
-    case OTLP_INVALID: app->stats.invalid++; break;
-    case OTLP_UNAVAILABLE: app->stats.refused++; break;
-    default: app->stats.failed++; break;
-    }
+    if (res->status != OTLP_OK)
+        return;   /* only what a sink committed was delivered */
+    app->stats.samples += res->samples;
+    app->stats.rejected_samples += res->rejected_samples;
 }
 
 /* Logs the proto layout a sender uses: once per connection, and when it changes. */
@@ -257,6 +254,27 @@ static bool check_request(struct app *app, struct lb_request *req, const uint8_t
 
 /* Any profiles request from the network: decoded into the sinks, counted, and logged with
  * `how` it came ("HTTP/1.1, json"; NULL for gRPC, whose log line names no transport). */
+/* The request, for the web UI's live tail. */
+static void publish(struct app *app, const struct lb_request *req, const struct otlp_result *res)
+{
+    static const char *const outcomes[] = {
+        [OTLP_OK] = "ok", [OTLP_INVALID] = "invalid", [OTLP_UNAVAILABLE] = "unavailable",
+        [OTLP_SINK_FAILED] = "failed", [OTLP_NOMEM] = "failed",
+    };
+    if (!app->ui)
+        return;
+    bool partial = res->status == OTLP_OK && (res->rejected_profiles || res->rejected_samples);
+    struct ui_event e = {
+        .sequence = req->sequence, .received_unix_nano = req->received_unix_nano,
+        .transport = req->transport, .peer = req->peer, .layout = req->layout ? req->layout : "",
+        .resources = res->resources, .profiles = res->profiles, .samples = res->samples,
+        .rejected_samples = res->rejected_samples, .wire_bytes = req->wire_bytes,
+        .outcome = partial ? "partial" : (unsigned)res->status < 5 ? outcomes[res->status] : "failed",
+        .message = res->status != OTLP_OK || partial ? res->message : "",
+    };
+    ui_publish(app->ui, &e);
+}
+
 void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,
                   const uint8_t *msg, size_t len, uint64_t started_ns, struct otlp_result *res)
 {
@@ -274,6 +292,7 @@ void run_profiles(struct app *app, struct lb_request *req, const char *how, bool
                            app->filter_sink.type ? filter_passed(app) - passed_before : res->samples,
                            started_ns);
     note_stdout_reader(app);
+    publish(app, req, res);
     if (res->status != OTLP_OK)
         return;   /* the transport logs errors with their status */
     note_layout(app, req->peer);
@@ -308,18 +327,19 @@ void run_traces(struct app *app, struct lb_request *req, const char *how,
      * and its spans kept nowhere, by design: said so, never counted as delivered. */
     bool kept = sink_set_takes_spans(sinks);
     metrics_count_traces(&app->metrics, req, res, kept, started_ns);
-    app->trace_stats.requests++;
     app->trace_stats.rejected_spans += res->rejected_spans;
     if (res->status != OTLP_OK)
         return;
-    app->trace_stats.ok++;
     if (kept)
         app->trace_stats.spans += res->spans;
     else
         app->trace_stats.ignored_spans += res->spans;
-    log_info("trace export from %s (%s): %llu resources, %llu spans%s, %llu events, %llu links (%zu bytes)%s%s",
+    char unknown[64] = "";
+    if (res->unknown_fields)
+        snprintf(unknown, sizeof unknown, ", %llu unknown field(s) kept", (unsigned long long)res->unknown_fields);
+    log_info("trace export from %s (%s): %llu resources, %llu spans%s, %llu events, %llu links (%zu bytes%s)%s%s",
              req->peer, how, (unsigned long long)res->resources, (unsigned long long)res->spans,
              kept ? "" : " (not kept: no configured sink takes spans; the stdout sink does)",
-             (unsigned long long)res->events, (unsigned long long)res->links, len,
+             (unsigned long long)res->events, (unsigned long long)res->links, len, unknown,
              res->rejected_spans ? "; " : "", res->rejected_spans ? res->message : "");
 }

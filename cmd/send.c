@@ -5,7 +5,7 @@
  * Why: to see a profile without a root eBPF profiler (the example payload in examples/), and
  * to replay captures into another backend. The files are read as `decode` reads them
  * (capture.c). A command, not a server, so libcurl's easy interface is enough: requests go one
- * after the other on one reused connection.
+ * after the other. The same client sends what `export` builds (cmd.h's otlp_client).
  *
  * gRPC is HTTP/2 with prior knowledge (cleartext) or negotiated by ALPN (--tls), the 5-byte
  * length prefix, te: trailers,
@@ -45,7 +45,7 @@ struct send_options {
 
 struct sender {
     const struct send_options *opt;
-    CURL *curl;
+    CURL *curl;                      /* the options every request's handle is copied from */
     char url[512];
     struct buf body, response;       /* what is sent, what came back */
     int grpc_status;                 /* -1 until a grpc-status header or trailer arrives */
@@ -273,10 +273,22 @@ static int send_one(void *ud, const struct capture_request *req)
         h = curl_slist_append(h, s->authorization);
     s->grpc_status = -1;
     s->grpc_message[0] = 0;
-    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDS, (const char *)s->body.data);
-    curl_easy_setopt(s->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
-    CURLcode rc = curl_easy_perform(s->curl);
+    /* A fresh handle (and connection) per request: libcurl 7.88 fails the second HTTP/2
+     * request of a reused easy handle after a response with trailers ("Error in the HTTP2
+     * framing layer"), and every gRPC answer has trailers. */
+    CURL *one = curl_easy_duphandle(s->curl);
+    if (!one) {
+        curl_slist_free_all(h);
+        fprintf(stderr, "lazybackend send: %s: request %u: out of memory\n", req->name, req->index);
+        return 1;
+    }
+    curl_easy_setopt(one, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(one, CURLOPT_POSTFIELDS, (const char *)s->body.data);
+    curl_easy_setopt(one, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)s->body.len);
+    CURLcode rc = curl_easy_perform(one);
+    long status = 0;
+    curl_easy_getinfo(one, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup(one);
     curl_slist_free_all(h);
     s->sent++;
     /* A gRPC server that refuses a call before its body (a missing token, an unknown method)
@@ -287,8 +299,6 @@ static int send_one(void *ud, const struct capture_request *req)
         printf("%s: request %u: not sent: %s (%s)\n", req->name, req->index, curl_easy_strerror(rc), s->url);
         return 1;
     }
-    long status = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
     bool accepted = report(s, req, status);
     s->accepted += accepted;
     fflush(stdout);
@@ -383,6 +393,58 @@ static int read_token(const char *path, char *header, size_t len)
     return rc;
 }
 
+/* Sets up libcurl for s (its options already set): 0; -1 with the reason in err for options
+ * that do not work (a bad address, an unreadable token file); -2 when libcurl did not start. */
+static int sender_start(struct sender *s, char *err, size_t errlen)
+{
+    const struct send_options *o = s->opt;
+    if (build_url(o, s->url, sizeof s->url) != 0) {
+        snprintf(err, errlen, "--to %s: expected HOST:PORT, :PORT, PORT or a URL", o->to);
+        return -1;
+    }
+    if (o->token_file && read_token(o->token_file, s->authorization, sizeof s->authorization) != 0) {
+        snprintf(err, errlen, "--token-file %s: not used", o->token_file);
+        return -1;
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(s->curl = curl_easy_init())) {
+        snprintf(err, errlen, "libcurl did not start");
+        return -2;
+    }
+    buf_init(&s->body, o->max_message_size + 1024);
+    buf_init(&s->response, 16u << 20);
+    curl_easy_setopt(s->curl, CURLOPT_URL, s->url);
+    /* gRPC over TLS: HTTP/2 chosen by ALPN (only "h2" is offered then, so a server that
+     * cannot speak it fails the handshake rather than getting HTTP/1.1). */
+    curl_easy_setopt(s->curl, CURLOPT_HTTP_VERSION, o->http ? CURL_HTTP_VERSION_1_1
+                                                   : o->tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+    if (o->cacert)
+        curl_easy_setopt(s->curl, CURLOPT_CAINFO, o->cacert);
+    if (o->cert) {
+        curl_easy_setopt(s->curl, CURLOPT_SSLCERT, o->cert);
+        curl_easy_setopt(s->curl, CURLOPT_SSLKEY, o->key);
+    }
+    curl_easy_setopt(s->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(s->curl, CURLOPT_WRITEDATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(s->curl, CURLOPT_HEADERDATA, s);
+    curl_easy_setopt(s->curl, CURLOPT_TIMEOUT, o->timeout_s);
+    curl_easy_setopt(s->curl, CURLOPT_NOPROXY, "*");   /* a local receiver, whatever the proxy env */
+    curl_easy_setopt(s->curl, CURLOPT_NOSIGNAL, 1L);
+    return 0;
+}
+
+static void sender_stop(struct sender *s)
+{
+    explicit_bzero(s->authorization, sizeof s->authorization);
+    if (s->curl) {
+        curl_easy_cleanup(s->curl);
+        curl_global_cleanup();
+        s->curl = NULL;
+    }
+    buf_free(&s->body);
+    buf_free(&s->response);
+}
+
 int send_command(int argc, char **argv)
 {
     struct send_options o = { false, false, false, NULL, CAPTURE_AUTO, 64u << 20, 30 };
@@ -396,54 +458,67 @@ int send_command(int argc, char **argv)
     struct sender s;
     memset(&s, 0, sizeof s);
     s.opt = &o;
-    if (n_files == 0 || build_url(&o, s.url, sizeof s.url) != 0) {
-        fprintf(stderr, n_files ? "lazybackend send: --to %s: expected HOST:PORT, :PORT, PORT or a URL\n"
-                                : "lazybackend send: no input (give FILE... or - for stdin)\n", o.to);
+    char err[512];
+    if (n_files == 0) {
+        fprintf(stderr, "lazybackend send: no input (give FILE... or - for stdin)\n");
         free(files);
         return 2;
     }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(s.curl = curl_easy_init())) {
-        fprintf(stderr, "lazybackend send: libcurl did not start\n");
+    if ((rc = sender_start(&s, err, sizeof err)) != 0) {
+        if (strncmp(err, "--token-file", 12) != 0)   /* read_token said why */
+            fprintf(stderr, "lazybackend send: %s\n", err);
+        sender_stop(&s);
         free(files);
-        return 1;
+        return rc == -2 ? 1 : 2;
     }
-    if (o.token_file && read_token(o.token_file, s.authorization, sizeof s.authorization) != 0) {
-        curl_easy_cleanup(s.curl);
-        curl_global_cleanup();
-        free(files);
-        return 2;
-    }
-    buf_init(&s.body, o.max_message_size + 1024);
-    buf_init(&s.response, 16u << 20);
-    curl_easy_setopt(s.curl, CURLOPT_URL, s.url);
-    /* gRPC over TLS: HTTP/2 chosen by ALPN (only "h2" is offered then, so a server that
-     * cannot speak it fails the handshake rather than getting HTTP/1.1). */
-    curl_easy_setopt(s.curl, CURLOPT_HTTP_VERSION, o.http ? CURL_HTTP_VERSION_1_1
-                                                   : o.tls ? CURL_HTTP_VERSION_2TLS : CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
-    if (o.cacert)
-        curl_easy_setopt(s.curl, CURLOPT_CAINFO, o.cacert);
-    if (o.cert) {
-        curl_easy_setopt(s.curl, CURLOPT_SSLCERT, o.cert);
-        curl_easy_setopt(s.curl, CURLOPT_SSLKEY, o.key);
-    }
-    curl_easy_setopt(s.curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(s.curl, CURLOPT_WRITEDATA, &s);
-    curl_easy_setopt(s.curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(s.curl, CURLOPT_HEADERDATA, &s);
-    curl_easy_setopt(s.curl, CURLOPT_TIMEOUT, o.timeout_s);
-    curl_easy_setopt(s.curl, CURLOPT_NOPROXY, "*");   /* a local receiver, whatever the proxy env */
-    curl_easy_setopt(s.curl, CURLOPT_NOSIGNAL, 1L);
     rc = 0;
     for (int i = 0; i < n_files; i++)
         rc |= capture_read("lazybackend send", files[i], o.input_format,
                            o.traces ? OTLP_JSON_TRACES_REQUEST : OTLP_JSON_PROFILES_REQUEST,
                            o.max_message_size, send_one, &s);
     fprintf(stderr, "lazybackend send: %u of %u request(s) accepted whole by %s\n", s.accepted, s.sent, s.url);
-    explicit_bzero(s.authorization, sizeof s.authorization);
-    curl_easy_cleanup(s.curl);
-    curl_global_cleanup();
-    buf_free(&s.body);
-    buf_free(&s.response);
+    sender_stop(&s);
     free(files);
     return rc;
+}
+
+/* ---------- the client other commands use (cmd.h) ---------- */
+
+struct otlp_client {
+    struct send_options opt;
+    struct sender s;
+    const char *prog;
+};
+
+struct otlp_client *otlp_client_open(const char *to, bool http, bool gzip, long timeout_s, const char *prog,
+                                     char *err, size_t errlen)
+{
+    struct otlp_client *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->opt = (struct send_options){ http, gzip, false, to, CAPTURE_PROTO, 64u << 20, timeout_s };
+    c->opt.tls = to && strncmp(to, "https://", 8) == 0;
+    c->s.opt = &c->opt;
+    c->prog = prog;
+    if (sender_start(&c->s, err, errlen) != 0) {
+        otlp_client_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+int otlp_client_send(struct otlp_client *c, const uint8_t *msg, size_t len, unsigned index)
+{
+    struct capture_request req = { c->prog, index, msg, len, NULL, 0 };
+    return send_one(&c->s, &req);
+}
+
+void otlp_client_close(struct otlp_client *c)
+{
+    if (!c)
+        return;
+    sender_stop(&c->s);
+    free(c);
 }

@@ -19,6 +19,7 @@
 #include "cmd/security.h"
 #include "h2/grpc_health.h"
 #include "h2/otlp_http.h"
+#include "ui/ui.h"
 #include "h2/server.h"
 #include "lib/clock.h"
 #include "lib/commit.h"
@@ -170,6 +171,21 @@ static struct h2_server *start_grpc(struct app *app)
 /* The HTTP port. NULL with a logged reason on failure: a taken default port only warns (the
  * gRPC receiver must not stop because a Collector holds 4318); an address the user asked for
  * must work (serve_command() then stops). */
+/* The web UI on the HTTP port, over the sqlite sink's database (none without the sink: the
+ * API then says how to get one). */
+static int start_ui(struct app *app, struct h2_server *s)
+{
+    if (!app->cfg.ui)
+        return 0;
+    const char *db = NULL;
+    for (size_t i = 0; i < app->cfg.n_sinks; i++)
+        if (strcmp(app->cfg.sinks[i], "sqlite") == 0)
+            db = app->cfg.sqlite_path ? app->cfg.sqlite_path : SQLITE_SINK_DEFAULT_PATH;
+    if (!(app->ui = ui_new(app->loop, db)))
+        return -1;
+    return ui_register(app->ui, s);
+}
+
 static struct h2_server *start_http(struct app *app)
 {
     struct h2_server_config hc = port_config(app, app->cfg.http_address, H2_SERVER_HTTP);
@@ -181,7 +197,7 @@ static struct h2_server *start_http(struct app *app)
     char err[256];
     struct h2_server *s = h2_server_new(app->loop, &hc);
     if (!s || otlp_http_register(s, &app->http_service) != 0 ||
-        h2_server_make_public(s, HEALTH_HTTP_PATH) != 0) {
+        h2_server_make_public(s, HEALTH_HTTP_PATH) != 0 || start_ui(app, s) != 0) {
         log_error("cannot create the HTTP server");
         h2_server_free(s);
         return NULL;
@@ -316,13 +332,11 @@ static int open_pipeline(struct app *app)
     return 0;
 }
 
-/* Replies to one signal's requests (its gRPC method and its HTTP path) on both ports: by
- * outcome into `by`, per port into `ports` (gRPC, HTTP). */
-static uint64_t signal_replies(const struct app *app, const char *grpc_path, const char *http_path,
-                               uint64_t by[H2_OUTCOMES], uint64_t ports[2])
+uint64_t signal_replies(const struct app *app, enum otlp_signal sig, uint64_t by[H2_OUTCOMES], uint64_t ports[2])
 {
     const struct h2_server *servers[2] = { app->server, app->http_server };
-    const char *paths[2] = { grpc_path, http_path };
+    const char *paths[2] = { sig == OTLP_SIGNAL_TRACES ? TRACES_EXPORT_PATH : PROFILES_EXPORT_PATH,
+                             sig == OTLP_SIGNAL_TRACES ? TRACES_HTTP_PATH : PROFILES_HTTP_PATH };
     uint64_t all = 0;
     for (int i = 0; i < 2; i++) {
         uint64_t r[H2_OUTCOMES] = { 0 };
@@ -339,11 +353,10 @@ static uint64_t signal_replies(const struct app *app, const char *grpc_path, con
 }
 
 /* "40 replies (30 gRPC, 10 HTTP): 28 ok (2 partial), ..." for one signal. */
-static void format_replies(char *out, size_t outlen, const struct app *app, const char *grpc_path,
-                           const char *http_path, enum otlp_signal sig)
+static void format_replies(char *out, size_t outlen, const struct app *app, enum otlp_signal sig)
 {
     uint64_t by[H2_OUTCOMES] = { 0 }, ports[2];
-    uint64_t all = signal_replies(app, grpc_path, http_path, by, ports);
+    uint64_t all = signal_replies(app, sig, by, ports);
     const struct metrics *m = &app->metrics;
     uint64_t partial = m->requests[METRICS_GRPC][sig][METRICS_PARTIAL] + m->requests[METRICS_HTTP][sig][METRICS_PARTIAL];
     snprintf(out, outlen, "%llu replies (%llu gRPC, %llu HTTP): %llu ok (%llu partial), %llu invalid, "
@@ -359,11 +372,11 @@ static void format_replies(char *out, size_t outlen, const struct app *app, cons
 static void log_stopped(const struct app *app)
 {
     char profiles[512], traces[512];
-    format_replies(profiles, sizeof profiles, app, PROFILES_EXPORT_PATH, PROFILES_HTTP_PATH, OTLP_SIGNAL_PROFILES);
-    format_replies(traces, sizeof traces, app, TRACES_EXPORT_PATH, TRACES_HTTP_PATH, OTLP_SIGNAL_TRACES);
+    format_replies(profiles, sizeof profiles, app, OTLP_SIGNAL_PROFILES);
+    format_replies(traces, sizeof traces, app, OTLP_SIGNAL_TRACES);
     uint64_t by[H2_OUTCOMES] = { 0 }, ports[2], all = 0, abandoned = 0, connections = 0;
-    all += signal_replies(app, PROFILES_EXPORT_PATH, PROFILES_HTTP_PATH, by, ports);
-    all += signal_replies(app, TRACES_EXPORT_PATH, TRACES_HTTP_PATH, by, ports);
+    all += signal_replies(app, OTLP_SIGNAL_PROFILES, by, ports);
+    all += signal_replies(app, OTLP_SIGNAL_TRACES, by, ports);
     uint64_t replies = 0;
     const struct h2_server *servers[2] = { app->server, app->http_server };
     for (int i = 0; i < 2; i++) {

@@ -33,7 +33,8 @@ static void tell(struct app *app, const char *msg)
 }
 
 /* "serving: 12 requests ok, 1 failed; 34567 samples, 0 spans delivered; 1 connection open,
- * 3 accepted": profiles and traces requests together, over both ports. */
+ * 3 accepted": every reply to a profiles or traces request, over both ports (those the
+ * transport refused itself included, as in the shutdown summary). */
 static void format_status(const struct app *app, char *out, size_t outlen)
 {
     unsigned long long open = 0, accepted = 0;
@@ -44,8 +45,10 @@ static void format_status(const struct app *app, char *out, size_t outlen)
             open += hs->connections_open;
             accepted += hs->connections_accepted;
         }
-    unsigned long long ok = app->stats.ok + app->trace_stats.ok;
-    unsigned long long all = app->stats.requests + app->trace_stats.requests;
+    uint64_t by[H2_OUTCOMES] = { 0 }, ports[2];
+    unsigned long long all = signal_replies(app, OTLP_SIGNAL_PROFILES, by, ports);
+    all += signal_replies(app, OTLP_SIGNAL_TRACES, by, ports);
+    unsigned long long ok = by[H2_OUT_OK];
     snprintf(out, outlen, "%s: %llu requests ok, %llu failed; %llu samples, %llu spans delivered; "
              "%llu connection%s open, %llu accepted", app->service.phase, ok, all - ok,
              (unsigned long long)app->stats.samples, (unsigned long long)app->trace_stats.spans,

@@ -36,6 +36,7 @@ const char *http_reason(int status)
     case 408: return "Request Timeout";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 415: return "Unsupported Media Type";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -71,6 +72,8 @@ static void release_body(struct http_exchange *ex)
 
 void http_exchange_free(struct http_exchange *ex)
 {
+    push_abandon(ex->resp.push);   /* never sent */
+    ex->resp.push = NULL;
     release_body(ex);
     buf_free(&ex->resp.body);
 }
@@ -79,6 +82,7 @@ void http_exchange_move(struct http_exchange *to, struct http_exchange *from)
 {
     *to = *from;   /* the buffers and the budget go with the struct */
     from->held = 0;
+    from->resp.push = NULL;
     buf_init(&from->body, 0);
     buf_init(&from->resp.body, 0);
 }
@@ -168,12 +172,19 @@ bool http_exchange_target(struct http_exchange *ex, const char *t, size_t n)
     }
     if (n == 0 || t[0] != '/')
         return false;
-    const char *q = memchr(t, '?', n);
-    if (q)
-        n = (size_t)(q - t);
     const char *hash = memchr(t, '#', n);
     if (hash)
         n = (size_t)(hash - t);
+    const char *q = memchr(t, '?', n);
+    ex->query[0] = '\0';
+    ex->query_long = false;
+    if (q) {
+        size_t qn = n - (size_t)(q - t) - 1;
+        ex->query_long = qn >= sizeof ex->query;
+        if (!ex->query_long)
+            copy_printable(ex->query, q + 1, qn);
+        n = (size_t)(q - t);
+    }
     if (n >= sizeof ex->path) {
         /* Longer than any route: keep a cut form, which matches nothing (404). */
         n = sizeof ex->path - 1;
@@ -189,6 +200,7 @@ static void request_view(const struct http_exchange *ex, struct http_request *re
     memset(req, 0, sizeof *req);
     req->method = ex->method;
     req->path = ex->path;
+    req->query = ex->query;
     req->content_type = ex->ctype;
     req->body = body && body->data ? body->data : (const uint8_t *)"";
     req->length = body ? body->len : 0;
@@ -215,6 +227,9 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
     va_end(ap);
     release_body(ex);
     buf_reset(&ex->resp.body);
+    push_abandon(ex->resp.push);
+    ex->resp.push = NULL;
+    ex->resp.n_headers = 0;
     ex->resp.status = status;
     ex->resp.content_type[0] = '\0';
     ex->resp.retry_after = status == 503 ? 1 : 0;
@@ -281,6 +296,8 @@ enum http_verdict http_exchange_headers_done(struct http_exchange *ex)
                                                                   : "the bearer token is not accepted");
         snprintf(ex->resp.www_authenticate, sizeof ex->resp.www_authenticate, "Bearer realm=\"lazybackend\"%s",
                  ex->auth_headers ? ", error=\"invalid_token\"" : "");
+    } else if (ex->query_long) {
+        http_exchange_error(ex, 414, "query string longer than %zu bytes", sizeof ex->query - 1);
     } else if (!path_known) {
         http_exchange_error(ex, 404, "no such path: %s", ex->path);
     } else if (!ex->route) {

@@ -76,12 +76,23 @@ static struct http1 *of(http_parser *p) { return p->data; }
  * must then close at once: half a response is in the stream). */
 static bool write_response(struct h2_conn *c, struct http_exchange *ex, bool close)
 {
-    const struct http_response *r = &ex->resp;
+    struct http_response *r = &ex->resp;
     struct buf *o = &c->out;
+    struct h2_push *push = r->push;
+    r->push = NULL;
+    if (push && (close || ex->head || r->status != 200 || strcmp(ex->protocol, "HTTP/1.1") != 0)) {
+        push_abandon(push);   /* no chunked response possible, or none wanted */
+        push = NULL;
+    }
     bool ok = buf_printf(o, "HTTP/1.1 %d %s\r\n", r->status, http_reason(r->status));
     if (r->content_type[0])
         ok = ok && buf_printf(o, "Content-Type: %s\r\n", r->content_type);
-    ok = ok && buf_printf(o, "Content-Length: %zu\r\n", r->body.len);
+    if (push)
+        ok = ok && buf_printf(o, "Transfer-Encoding: chunked\r\n");
+    else
+        ok = ok && buf_printf(o, "Content-Length: %zu\r\n", r->body.len);
+    for (unsigned i = 0; i < r->n_headers; i++)
+        ok = ok && buf_printf(o, "%s: %s\r\n", r->headers[i].name, r->headers[i].value);
     if (r->status == 405 && ex->allow[0])
         ok = ok && buf_printf(o, "Allow: %s\r\n", ex->allow);
     if (r->retry_after)
@@ -93,9 +104,18 @@ static bool write_response(struct h2_conn *c, struct http_exchange *ex, bool clo
     else if (strcmp(ex->protocol, "HTTP/1.0") == 0)
         ok = ok && buf_printf(o, "Connection: keep-alive\r\n");
     ok = ok && buf_append(o, "\r\n", 2);
-    if (!ex->head)
+    if (push && r->body.len)
+        ok = ok && buf_printf(o, "%zx\r\n", r->body.len) && buf_append(o, r->body.data, r->body.len) &&
+             buf_append(o, "\r\n", 2);
+    else if (!ex->head && !push)
         ok = ok && buf_append(o, r->body.data, r->body.len);
     http_exchange_account(ex);
+    if (push) {
+        if (ok)
+            push_bind_h1(c, push);
+        else
+            push_abandon(push);
+    }
     return ok;
 }
 
@@ -108,6 +128,8 @@ static void answer(struct http1 *h, bool close)
     if (!write_response(c, &h->ex, close))
         close = true;
     h->answered = true;
+    if (c->push)
+        h->stop = true;   /* the connection now carries the long-lived response only */
     if (close) {
         h->stop = true;
         c->close_after_flush = true;

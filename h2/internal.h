@@ -39,6 +39,7 @@ enum {
     MAX_HEADER_BYTES = 16 * 1024,         /* per request header block (RFC 7541 sizes) */
     MAX_HEADERS = 100,                    /* header fields per request */
     PATH_LEN = 256,
+    QUERY_LEN = 1536,
     ADDR_LEN = INET6_ADDRSTRLEN + 16,
     H2_PREFACE_LEN = 24,                  /* "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" */
     LINGER_MS = 2000,                     /* CONN_LINGER: how long the peer's upload is drained */
@@ -86,6 +87,8 @@ struct http_exchange {
     enum ex_state state;
     char method[16];
     char path[PATH_LEN];       /* without the query */
+    char query[QUERY_LEN];     /* after '?', "" when none */
+    bool query_long;           /* longer than QUERY_LEN: refused with 414 */
     char ctype[128];
     char encoding[64];
     bool has_length;
@@ -166,6 +169,8 @@ struct h2_stream {
     /* HTTP exchanges (http.c, session.c) */
     struct http_exchange ex;
     bool http_submitted;
+    struct h2_push *push;  /* a long-lived response (push.c): its body grows in ex.resp.body */
+    bool push_ended;       /* ... ended by the application: EOF once the body is sent */
 };
 
 enum conn_proto { CONN_SNIFF, CONN_H2, CONN_HTTP1, CONN_LINGER };
@@ -209,6 +214,7 @@ struct h2_conn {
     bool close_after_flush;     /* HTTP/1.1: close (lingering) once `out` is written */
     struct h2_stream *streams;
     unsigned nstreams;
+    struct h2_push *push;  /* HTTP/1.1: the long-lived response this connection carries */
 };
 
 struct h2_server {
@@ -273,8 +279,8 @@ void progress_made(struct h2_conn *c);
 void progress_frame_received(struct h2_conn *c, const nghttp2_frame *frame, bool on_stream);
 /* A response frame went out: progress, and PING strikes are forgiven (as grpc-go does). */
 void progress_frame_sent(struct h2_conn *c, const nghttp2_frame *frame);
-/* The timer's checks: setup timeout, then idleness. False when the connection was closed. */
-bool progress_tick(struct h2_conn *c, uint64_t now);
+/* Starts the server's connection timer (once, when it listens). */
+void conn_timer_start(struct h2_server *s);
 /* conn_io.c: the byte transport under a connection (the socket; the handshake's place).
  * conn_io_start prepares an accepted connection; conn_io_handshake advances the handshake
  * while !c->io_ready (false: give up, `why` says why). Reads return the bytes read, 0 when
@@ -287,6 +293,9 @@ bool conn_io_handshake(struct h2_conn *c, const char **why);
 ssize_t conn_io_read(struct h2_conn *c, uint8_t *p, size_t n, const char **why);
 ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n);
 int conn_io_events(const struct h2_conn *c, int wanted);
+/* Whether a readiness event calls for a read: readable, or writable while a TLS read waits
+ * to write first. */
+bool conn_io_should_read(const struct h2_conn *c, int events);
 void conn_io_shutdown_write(struct h2_conn *c);
 void conn_io_close(struct h2_conn *c);
 
@@ -342,6 +351,22 @@ void http_exchange_error(struct http_exchange *ex, int status, const char *fmt, 
 /* Counts the response in the stats (once) and logs errors; call when it is sent. */
 void http_exchange_account(struct http_exchange *ex);
 const char *http_reason(int status);
+
+/* push.c: long-lived responses (server.h) bound to what carries them */
+struct h2_push {
+    struct h2_conn *conn;     /* NULL until the response headers are sent */
+    struct h2_stream *st;     /* h2: its stream; NULL on HTTP/1.1 */
+    h2_push_gone_fn gone;
+    void *ud;
+};
+/* The response carrying `p` was sent on an HTTP/1.1 connection / an h2 stream. */
+void push_bind_h1(struct h2_conn *c, struct h2_push *p);
+void push_bind_h2(struct h2_stream *st, struct h2_push *p);
+/* The response will not stay open, or what carried it is going away: `gone`, then free. */
+void push_abandon(struct h2_push *p);
+/* The loop should tell when the connection can be written (output was queued outside an
+ * I/O event). */
+void conn_want_write(struct h2_conn *c);
 
 /* http1.c */
 struct http1 *http1_new(struct h2_conn *c);

@@ -16,9 +16,8 @@
  * writing (output is produced only while less than OUT_HIGH_WATER is unsent, and reading
  * pauses meanwhile), the switch to HTTP/2 after "Upgrade: h2c", closing (with a short
  * lingering drain after an HTTP/1.1 "Connection: close" response, so the client reads our
- * answer rather than a reset), and the timers: idle connections and requests that do not
- * arrive within the request timeout (slow or trickling clients) are cut off, while every
- * other connection is served as usual.
+ * answer rather than a reset). The connection timer (idle connections, connections that make
+ * no progress, requests that do not arrive within the request timeout) is progress.c's.
  *
  * Nothing here is global: everything hangs off struct h2_server.
  */
@@ -198,7 +197,9 @@ static int conn_events(const struct h2_conn *c)
     size_t pending = out_pending(c);
     bool read = pending < OUT_HIGH_WATER;
     bool write = pending > 0;
-    if (c->proto == CONN_HTTP1) {
+    if (c->proto == CONN_HTTP1 && c->push) {
+        /* a long-lived response: input is read and dropped, to see the client leave */
+    } else if (c->proto == CONN_HTTP1) {
         read = read && !http1_paused(c);
         write = write || (http1_paused(c) && !c->close_after_flush);
     }
@@ -377,7 +378,7 @@ static void conn_on_io(struct loop *l, int fd, int events, void *ud)
             return;
         }
     }
-    if ((events & LOOP_READ) && !conn_read(c, &why)) {
+    if (conn_io_should_read(c, events) && !conn_read(c, &why)) {
         conn_close(c, why);
         return;
     }
@@ -388,6 +389,7 @@ void conn_close(struct h2_conn *c, const char *why)
 {
     struct h2_server *s = c->srv;
     log_debug("connection closed: peer=%s (%s)", c->peer, why);
+    push_abandon(c->push);
     while (c->streams)
         stream_free(c->streams, why);
     if (c->ng)
@@ -444,6 +446,13 @@ void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss)
     conn_update(c);   /* our SETTINGS go out at once (gRPC port) */
 }
 
+void conn_want_write(struct h2_conn *c)
+{
+    int events = c->events | LOOP_WRITE;
+    if (events != c->events && loop_mod_fd(c->srv->loop, c->fd, events) == 0)
+        c->events = events;
+}
+
 /* ------------------------------------------------------------------ listener, timers */
 
 static void listener_on_io(struct loop *l, int fd, int events, void *ud);
@@ -491,62 +500,6 @@ static void listener_on_io(struct loop *l, int fd, int events, void *ud)
         }
         conn_new(s, cfd, &ss);
     }
-}
-
-static uint64_t tick_period(const struct h2_server *s)
-{
-    uint64_t t = s->cfg.request_timeout_ms;
-    if (s->cfg.idle_timeout_ms && s->cfg.idle_timeout_ms < t)
-        t = s->cfg.idle_timeout_ms;
-    uint64_t p = t / 4;
-    return p < 50 ? 50 : p > 1000 ? 1000 : p;
-}
-
-/* Requests that do not arrive whole within request_timeout_ms are cut off. */
-static void conn_expire(struct h2_conn *c, uint64_t now)
-{
-    unsigned timeout = c->srv->cfg.request_timeout_ms;
-    if (c->proto == CONN_H2) {
-        session_expire_streams(c, now);
-    } else if (c->request_started && now - c->request_started >= timeout) {
-        log_info("request timeout: peer=%s sent no complete request within %u ms", c->peer, timeout);
-        c->srv->stats.requests_timed_out++;
-        c->request_started = 0;
-        if (c->proto == CONN_SNIFF) {
-            conn_close(c, "request timeout");
-            return;
-        }
-        http1_timeout(c);
-    }
-    conn_update(c);
-}
-
-/* One timer for all connections: idleness, request timeouts, the end of lingering. */
-static void idle_tick(struct loop *l, void *ud)
-{
-    struct h2_server *s = ud;
-    uint64_t now = loop_now_ms(l);
-    struct h2_conn *next;
-    for (struct h2_conn *c = s->conns; c; c = next) {
-        next = c->next;
-        if (c->proto == CONN_LINGER) {
-            if (now >= c->linger_until)
-                conn_close(c, "lingering close done");
-            continue;
-        }
-        if (!c->io_ready) {   /* a TLS handshake takes no longer than a request may */
-            if (now - c->accepted_ms >= s->cfg.request_timeout_ms) {
-                log_info("TLS handshake timeout: peer=%s did not finish within %u ms", c->peer,
-                         s->cfg.request_timeout_ms);
-                s->stats.tls_handshake_failures++;
-                conn_close(c, "TLS handshake timeout");
-            }
-            continue;
-        }
-        if (progress_tick(c, now))
-            conn_expire(c, now);
-    }
-    s->idle_timer = loop_add_timer(l, tick_period(s), idle_tick, s);
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -705,7 +658,7 @@ int h2_server_listen(struct h2_server *s, char *err, size_t errlen)
     format_addr(&ss, s->bound, sizeof s->bound);
     s->lfd = fd;
     if (!s->idle_timer)   /* always: the request timeout needs it */
-        s->idle_timer = loop_add_timer(s->loop, tick_period(s), idle_tick, s);
+        conn_timer_start(s);
     return 0;
 }
 
@@ -737,6 +690,13 @@ void h2_server_shutdown(struct h2_server *s)
         if (!c->io_ready) {
             conn_close(c, "shutting down");   /* still in the TLS handshake: no request yet */
         } else if (c->proto == CONN_H2) {
+            for (struct h2_stream *st = c->streams; st; st = st->next) {
+                if (st->push) {   /* long-lived responses end now: the drain waits for them */
+                    push_abandon(st->push);
+                    st->push_ended = true;
+                    nghttp2_session_resume_data(c->ng, st->id);
+                }
+            }
             int32_t last = nghttp2_session_get_last_proc_stream_id(c->ng);
             nghttp2_submit_goaway(c->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0);
             conn_update(c);

@@ -122,6 +122,7 @@ struct h2_stats {
 struct http_request {
     const char *method;           /* "POST", "GET", ... */
     const char *path;             /* without the query string */
+    const char *query;            /* after '?' (before any '#'), as sent; "" when none */
     const char *content_type;     /* "" when absent */
     const uint8_t *body;          /* decompressed */
     size_t length;
@@ -131,13 +132,52 @@ struct http_request {
     const char *protocol;         /* "HTTP/1.1", "HTTP/1.0" or "h2c" */
 };
 
+enum { HTTP_MAX_RESPONSE_HEADERS = 8 };
+
+struct http_header {
+    char name[32];
+    char value[256];
+};
+
+struct h2_push;
+
 struct http_response {
     int status;
     char content_type[64];        /* with no body, may stay empty */
     unsigned retry_after;         /* seconds; 0 = no Retry-After header */
     char www_authenticate[96];    /* WWW-Authenticate (401), or empty */
     struct buf body;              /* limited to max_message_size */
+    struct http_header headers[HTTP_MAX_RESPONSE_HEADERS];   /* more, set by the handler */
+    unsigned n_headers;
+    struct h2_push *push;         /* set by h2_push_open: the response stays open */
 };
+
+/* Adds a response header (http_response_header); false when it does not fit (too many, too
+ * long, or a byte that would break the header block: CR, LF, NUL). */
+bool http_response_header(struct http_response *r, const char *name, const char *value);
+
+/* ---- long-lived responses ("push"), e.g. Server-Sent Events ----
+ * A handler that calls h2_push_open keeps its 200 response open after the body it wrote: the
+ * transport sends the headers and that body at once (HTTP/1.1 chunked, or an h2 stream left
+ * open), and the application appends more with h2_push_write whenever it likes, until it ends
+ * the response with h2_push_close or the client goes away. The transport knows nothing of
+ * what is pushed.
+ *   - `gone` is called exactly once if the response ends without h2_push_close: the client
+ *     closed the connection or the stream, the server shuts down, the request was a HEAD or
+ *     HTTP/1.0, or the transport could not send the headers. After it the handle is freed:
+ *     the application must forget it. It is never called from inside h2_push_write or
+ *     h2_push_close, but may be called right after the handler returns.
+ *   - h2_push_write queues bytes (never blocks); false when the client does not read fast
+ *     enough (more than H2_PUSH_MAX_PENDING unsent) or the response is over: the application
+ *     should then h2_push_close it.
+ *   - An HTTP/1.1 connection carrying a push serves nothing else and closes after it. */
+enum { H2_PUSH_MAX_PENDING = 1024 * 1024 };
+typedef void (*h2_push_gone_fn)(void *ud, struct h2_push *p);
+/* NULL when out of memory (the response is then an ordinary one). */
+struct h2_push *h2_push_open(struct http_response *resp, h2_push_gone_fn gone, void *ud);
+bool h2_push_write(struct h2_push *p, const void *data, size_t n);
+/* Ends the response; the handle is freed. */
+void h2_push_close(struct h2_push *p);
 
 typedef void (*http_handler_fn)(void *ud, const struct http_request *req, struct http_response *resp);
 /* Fills the body of an error the transport answers itself (status 4xx/5xx, message for a

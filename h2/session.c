@@ -62,6 +62,7 @@ void stream_free(struct h2_stream *st, const char *why)
     struct h2_conn *c = st->conn;
     struct h2_server *s = c->srv;
     if (st->is_http) {
+        push_abandon(st->push);
         if (st->ex.counted && !st->ex.answered) {
             s->stats.calls_failed++;
             s->stats.calls_abandoned++;
@@ -102,8 +103,12 @@ static ssize_t http_body_read(nghttp2_session *ng, int32_t id, uint8_t *out, siz
     if (n)
         memcpy(out, b->data + st->resp_off, n);
     st->resp_off += n;
-    if (st->resp_off == b->len)
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    if (st->resp_off == b->len) {
+        if (st->push && n == 0)
+            return NGHTTP2_ERR_DEFERRED;   /* push.c resumes it when there is more */
+        if (!st->push)
+            *flags |= NGHTTP2_DATA_FLAG_EOF;
+    }
     return (ssize_t)n;
 }
 
@@ -117,12 +122,28 @@ void session_submit_http(struct h2_stream *st)
     char status[8], length[24], retry[16];
     snprintf(status, sizeof status, "%d", ex->resp.status);
     snprintf(length, sizeof length, "%zu", ex->resp.body.len);
-    nghttp2_nv nv[6];
+    struct h2_push *push = ex->resp.push;
+    ex->resp.push = NULL;
+    if (push && (ex->head || ex->resp.status != 200)) {
+        push_abandon(push);
+        push = NULL;
+    }
+    nghttp2_nv nv[6 + HTTP_MAX_RESPONSE_HEADERS];
     size_t n = 0;
     nv[n++] = (nghttp2_nv)NV(":status", status);
     if (ex->resp.content_type[0])
         nv[n++] = (nghttp2_nv)NV("content-type", ex->resp.content_type);
-    nv[n++] = (nghttp2_nv)NV("content-length", length);
+    if (!push)
+        nv[n++] = (nghttp2_nv)NV("content-length", length);
+    for (unsigned i = 0; i < ex->resp.n_headers; i++) {
+        /* nghttp2 wants lower-case names on h2 */
+        struct http_header *h = &ex->resp.headers[i];
+        for (char *q = h->name; *q; q++)
+            if (*q >= 'A' && *q <= 'Z')
+                *q = (char)(*q - 'A' + 'a');
+        nv[n++] = (nghttp2_nv){ (uint8_t *)h->name, (uint8_t *)h->value, strlen(h->name),
+                                strlen(h->value), NGHTTP2_NV_FLAG_NONE };
+    }
     if (ex->resp.status == 405 && ex->allow[0])
         nv[n++] = (nghttp2_nv)NV("allow", ex->allow);
     if (ex->resp.retry_after) {
@@ -133,7 +154,9 @@ void session_submit_http(struct h2_stream *st)
         nv[n++] = (nghttp2_nv)NV("www-authenticate", ex->resp.www_authenticate);
     st->resp_off = 0;
     nghttp2_data_provider prd = { .source = { .ptr = st }, .read_callback = http_body_read };
-    bool body = ex->resp.body.len > 0 && !ex->head;
+    bool body = (ex->resp.body.len > 0 && !ex->head) || push;
+    if (push)
+        push_bind_h2(st, push);
     int rv = nghttp2_submit_response(st->conn->ng, st->id, nv, n, body ? &prd : NULL);
     if (rv != 0)
         log_debug("peer=%s stream %d: submit_response: %s", st->conn->peer, (int)st->id,

@@ -150,6 +150,7 @@ static bool profile_header(struct otlp_decoder *d, const struct raw_profile *rp)
     p->dropped_attributes_count = rp->dropped_attributes_count;
     p->original_payload_format = (lb_str){ (const char *)rp->original_payload_format.p, rp->original_payload_format.n };
     p->original_payload_len = rp->original_payload.n;
+    p->original_payload = (lb_str){ (const char *)rp->original_payload.p, rp->original_payload.n };
     p->sample_aggregation_temporality = rp->sample_type.aggregation_temporality;
     p->period_aggregation_temporality = rp->period_type.aggregation_temporality;
     VEC_RESET(d->profile_attrs);
@@ -404,17 +405,9 @@ static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len
 /* The unknown fields the detector recorded, as the request's view shows them. */
 static void view_unknown_fields(struct otlp_decoder *d, struct lb_request *req)
 {
-    const struct otlp_detection *det = &d->detection;
-    for (size_t i = 0; i < det->n_recorded; i++) {
-        const struct otlp_unknown_field *u = &det->unknown[i];
-        d->unknown[i] = (struct lb_unknown_field){
-            { u->path, strlen(u->path) }, { u->message, strlen(u->message) }, u->number, u->wire_type,
-            { (const char *)u->value, u->size }, { u->decoded, strlen(u->decoded) },
-        };
-    }
-    req->unknown_fields = det->n_recorded ? d->unknown : NULL;
-    req->n_unknown_fields = det->n_recorded;
-    req->unknown_fields_total = d->res->unknown_fields = det->n_unknown;
+    req->n_unknown_fields = otlp_unknown_view(&d->detection, d->unknown);
+    req->unknown_fields = req->n_unknown_fields ? d->unknown : NULL;
+    req->unknown_fields_total = d->res->unknown_fields = d->detection.n_unknown;
 }
 
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,

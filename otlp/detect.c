@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "otlp/layout.h"
+#include "otlp/view.h"
 #include "otlp/wire.h"
 
 static const char *const wt_names[8] = {
@@ -251,6 +252,7 @@ static bool check_field(struct walk *w, const struct frame *fr, const struct wms
     switch ((enum wkind)f->kind) {
     case W_VARINT: ok = wt == WT_VARINT; expected = "VARINT"; break;
     case W_I64: ok = wt == WT_I64; expected = "I64"; break;
+    case W_I32: ok = wt == WT_I32; expected = "I32"; break;
     case W_BYTES: case W_MSG: ok = wt == WT_LEN; break;
     case W_PVARINT:
         expected = "VARINT or packed LEN";
@@ -554,6 +556,18 @@ int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *
 int otlp_detect(const uint8_t *msg, size_t len, struct otlp_detection *out)
 {
     return otlp_detect_among(msg, len, otlp_layouts, OTLP_LAYOUT_COUNT, out);
+}
+
+size_t otlp_unknown_view(const struct otlp_detection *det, struct lb_unknown_field *out)
+{
+    for (size_t i = 0; i < det->n_recorded; i++) {
+        const struct otlp_unknown_field *u = &det->unknown[i];
+        out[i] = (struct lb_unknown_field){
+            { u->path, strlen(u->path) }, { u->message, strlen(u->message) }, u->number, u->wire_type,
+            { (const char *)u->value, u->size }, { u->decoded, strlen(u->decoded) },
+        };
+    }
+    return det->n_recorded;
 }
 
 /* ---------- one-line reports ---------- */

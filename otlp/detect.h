@@ -75,6 +75,15 @@ int otlp_detect(const uint8_t *msg, size_t len, struct otlp_detection *out);
 int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *const *candidates,
                       size_t n_candidates, struct otlp_detection *out);
 
+/* The trace request's schema (layouts.c): otlp_detect_among(msg, len, &schema, 1, &det) on a
+ * trace request finds the fields it has that OTLP traces v1 does not (det.n_unknown). */
+extern const struct otlp_layout otlp_traces_schema;
+
+/* The recorded unknown fields of `det` as the view shows them (out has room for
+ * OTLP_MAX_UNKNOWN_FIELDS); points into `det` and the request. Returns how many. */
+struct lb_unknown_field;
+size_t otlp_unknown_view(const struct otlp_detection *det, struct lb_unknown_field *out);
+
 /* One line for a log: "v1.9", "v1.11 (also fits v1.9; ...)". Returns strlen. */
 size_t otlp_detection_summary(const struct otlp_detection *det, char *buf, size_t len);
 

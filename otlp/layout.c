@@ -46,6 +46,7 @@ static bool wire_type_fits(const struct wfield *f, unsigned wt)
     switch ((enum wkind)f->kind) {
     case W_VARINT: return wt == WT_VARINT;
     case W_I64: return wt == WT_I64;
+    case W_I32: return wt == WT_I32;
     case W_BYTES: case W_MSG: return wt == WT_LEN;
     case W_PVARINT: return wt == WT_VARINT || wt == WT_LEN;
     case W_PI64: return wt == WT_I64 || wt == WT_LEN;

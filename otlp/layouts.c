@@ -257,6 +257,44 @@ const struct otlp_layout *const otlp_layouts[OTLP_LAYOUT_COUNT] = {
     &otlp_layout_v1_11, &otlp_layout_v1_9, &otlp_layout_v1_8, &otlp_layout_v1_7,
 };
 
+/* ---- traces: one schema, only for finding the fields a trace request carries that it does
+ * not have (the traces decoder, traces.c, reads them with nanopb) ---- */
+
+#define F_I32(n) { W_I32, 0, R_NONE, false, n, D_NONE, 0, 0 }
+static const struct wmsg_desc trace_request = { "ExportTraceServiceRequest", {
+    [1] = F_RMSG(WM_RESOURCE_SPANS, "resource_spans") } };
+static const struct wmsg_desc resource_spans = { "ResourceSpans", {
+    [1] = F_MSG(WM_RESOURCE, "resource"), [2] = F_RMSG(WM_SCOPE_SPANS, "scope_spans"),
+    [3] = F_BYTES("schema_url") } };
+static const struct wmsg_desc scope_spans = { "ScopeSpans", {
+    [1] = F_MSG(WM_SCOPE, "scope"), [2] = F_RMSG(WM_SPAN, "spans"), [3] = F_BYTES("schema_url") } };
+static const struct wmsg_desc span = { "Span", {
+    [1] = F_BYTES("trace_id"), [2] = F_BYTES("span_id"), [3] = F_BYTES("trace_state"),
+    [4] = F_BYTES("parent_span_id"), [5] = F_BYTES("name"), [6] = F_VARINT("kind"),
+    [7] = F_I64("start_time_unix_nano"), [8] = F_I64("end_time_unix_nano"),
+    [9] = F_RMSG(WM_KEY_VALUE, "attributes"), [10] = F_VARINT("dropped_attributes_count"),
+    [11] = F_RMSG(WM_SPAN_EVENT, "events"), [12] = F_VARINT("dropped_events_count"),
+    [13] = F_RMSG(WM_SPAN_LINK, "links"), [14] = F_VARINT("dropped_links_count"),
+    [15] = F_MSG(WM_SPAN_STATUS, "status"), [16] = F_I32("flags") } };
+static const struct wmsg_desc span_event = { "Event", {
+    [1] = F_I64("time_unix_nano"), [2] = F_BYTES("name"), [3] = F_RMSG(WM_KEY_VALUE, "attributes"),
+    [4] = F_VARINT("dropped_attributes_count") } };
+static const struct wmsg_desc span_link = { "Link", {
+    [1] = F_BYTES("trace_id"), [2] = F_BYTES("span_id"), [3] = F_BYTES("trace_state"),
+    [4] = F_RMSG(WM_KEY_VALUE, "attributes"), [5] = F_VARINT("dropped_attributes_count"),
+    [6] = F_I32("flags") } };
+static const struct wmsg_desc span_status = { "Status", {
+    [2] = F_BYTES("message"), [3] = F_VARINT("code") } };
+
+static const struct wire_schema wire_traces = { {
+    [WM_REQUEST] = &trace_request, [WM_RESOURCE_SPANS] = &resource_spans,
+    [WM_SCOPE_SPANS] = &scope_spans, [WM_SPAN] = &span, [WM_SPAN_EVENT] = &span_event,
+    [WM_SPAN_LINK] = &span_link, [WM_SPAN_STATUS] = &span_status, [WM_RESOURCE] = &resource,
+    [WM_SCOPE] = &scope, [WM_ENTITY_REF] = &entity_ref, [WM_ARRAY_VALUE] = &array_value,
+    [WM_KVLIST_VALUE] = &kvlist_value, [WM_KEY_VALUE] = &key_value_v1_10,
+    [WM_ANY_VALUE] = &any_value_v1_10 } };
+const struct otlp_layout otlp_traces_schema = { "traces v1", false, &wire_traces };
+
 const struct otlp_layout *otlp_layout_find(const char *name)
 {
     if (!name)

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <pb_decode.h>
 
+#include "otlp/detect.h"
 #include "otlp/dict.h"
 #include "otlp/layout.h"
 #include "otlp/pbref.h"
@@ -50,7 +51,13 @@ struct otlp_trace_decoder {
     const char *bad_resource;             /* its spans are rejected for this reason */
     const char *bad_scope;
     bool bad_attr;                        /* an attribute of the current message is invalid */
+    /* the fields of the request that traces v1 does not have: found by the detector's walk
+     * (otlp/detect.h) with the traces schema, kept and counted, never refused */
+    struct otlp_detection unknown_walk;
+    struct lb_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];
 };
+
+static const struct otlp_layout *const otlp_traces_schema_ptr = &otlp_traces_schema;
 
 /* The levels of rep.at; rep.depth is 1 in a resource, 2 in a scope, 3 in a span. */
 enum { AT_RESOURCE, AT_SCOPE, AT_SPAN };
@@ -423,12 +430,22 @@ enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t 
     }
     if (OTLP_EMIT(out, admit, OTLP_SIGNAL_TRACES, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
+    /* Only the unknown fields are taken from this walk: whether the request is readable is the
+     * decoder's to say, below. */
+    req->unknown_fields = NULL;
+    req->n_unknown_fields = 0;
+    req->unknown_fields_total = 0;
+    if (otlp_detect_among(msg, len, &otlp_traces_schema_ptr, 1, &d->unknown_walk) == 0) {
+        req->n_unknown_fields = otlp_unknown_view(&d->unknown_walk, d->unknown);
+        req->unknown_fields = req->n_unknown_fields ? d->unknown : NULL;
+        req->unknown_fields_total = res->unknown_fields = d->unknown_walk.n_unknown;
+    }
     OTLP_EMIT(out, request_begin, OTLP_SIGNAL_TRACES, req);
     if (!walk_request(d, msg, len)) {
         if (d->rep.nomem)
             otlp_note_nomem(&d->rep, len);
         OTLP_EMIT(out, request_abort, OTLP_SIGNAL_TRACES, req, res->message);
-        res->resources = res->spans = res->events = res->links = 0;
+        res->resources = res->spans = res->events = res->links = res->unknown_fields = 0;
         res->problem = d->rep.nomem ? OTLP_PROBLEM_OUT_OF_MEMORY : OTLP_PROBLEM_MALFORMED;
         return res->status = d->rep.nomem ? OTLP_NOMEM : OTLP_INVALID;
     }

@@ -39,6 +39,7 @@ struct otlp_trace_result {
     enum otlp_problem problem;        /* when INVALID or NOMEM: TOO_LARGE, MALFORMED or OUT_OF_MEMORY */
     uint64_t resources, spans, events, links;     /* delivered */
     uint64_t rejected_spans;
+    uint64_t unknown_fields;          /* fields OTLP traces v1 does not have (kept, not refused) */
     char message[1024];   /* why INVALID/UNAVAILABLE/FAILED, or the partial-success message */
 };
 

@@ -137,6 +137,17 @@ int64_t lb_sample_weight(const struct lb_sample *s)
     return sum;
 }
 
+size_t lb_location_span(const struct lb_frame *f, size_t left)
+{
+    if (!f->symbolized || f->line_index != 0 || f->line_count < 2)
+        return 1;
+    size_t n = 1;
+    while (n < f->line_count && n < left && f[n].symbolized && f[n].location_index == f->location_index &&
+           f[n].line_index == n)
+        n++;
+    return n;
+}
+
 lb_str lb_build_id_kind(lb_str key)
 {
     static const char prefix[] = "process.executable.build_id.";

@@ -85,6 +85,14 @@ void lb_value_iter_init(struct lb_value_iter *it, const struct lb_value *contain
 bool lb_array_next(struct lb_value_iter *it, struct lb_value *out);
 bool lb_kvlist_next(struct lb_value_iter *it, lb_str *key, struct lb_value *out);
 
+/* An ARRAY or KVLIST value's content as a self-contained ArrayValue / KeyValueList encoding
+ * (string indices resolved, strings inline), into out (reset first; its limit bounds it), for
+ * a sink that keeps the value to give it back later: a value of the same kind whose u.str holds
+ * these bytes (dict NULL) walks the same. False for other kinds, a malformed or too deep value,
+ * or past the limit. (otlp/encode.c) */
+struct buf;
+bool lb_value_encode(const struct lb_value *v, struct buf *out);
+
 /* Looks up a key; NULL when absent. */
 const struct lb_attr *lb_attrs_find(struct lb_attrs attrs, const char *key);
 
@@ -165,6 +173,7 @@ struct lb_profile {
     uint32_t dropped_attributes_count;
     lb_str original_payload_format;
     size_t original_payload_len;
+    lb_str original_payload;       /* the raw bytes (original_payload_len of them) */
     struct lb_attrs attrs;
     /* aggregation_temporality of sample_type and period_type (v1.7, v1.8; else 0) */
     int32_t sample_aggregation_temporality, period_aggregation_temporality;
@@ -225,6 +234,10 @@ struct lb_sample {
     const struct lb_frame *frames; /* leaf first */
     size_t n_frames;
 };
+
+/* How many frames from f[0] (of `left`) form one location: the lines of a symbolized location
+ * come together, line_index 0 first; any other frame is a location of its own. */
+size_t lb_location_span(const struct lb_frame *f, size_t left);
 
 /* The weight a sample stands for: the sum of its values, or its timestamp count. */
 int64_t lb_sample_weight(const struct lb_sample *s);

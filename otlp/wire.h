@@ -31,6 +31,7 @@ enum wkind {
     W_MSG,       /* a nested message, walked */
     W_PVARINT,   /* repeated varint: packed (LEN) or one per occurrence (VARINT) */
     W_PI64,      /* repeated fixed64: packed (LEN, a multiple of 8 bytes) or I64 */
+    W_I32,       /* fixed32 (traces' flags) */
 };
 
 /* What detection checks across fields: values must parallel timestamps (v1.8+). */
@@ -40,7 +41,10 @@ enum wmsg {
     WM_REQUEST, WM_DICTIONARY, WM_RESOURCE_PROFILES, WM_SCOPE_PROFILES, WM_PROFILE, WM_SAMPLE,
     WM_VALUE_TYPE, WM_STACK, WM_LOCATION, WM_LINE, WM_FUNCTION, WM_MAPPING, WM_LINK,
     WM_KEY_VALUE_AND_UNIT, WM_ATTRIBUTE_UNIT, WM_RESOURCE, WM_SCOPE, WM_ENTITY_REF,
-    WM_KEY_VALUE, WM_ANY_VALUE, WM_ARRAY_VALUE, WM_KVLIST_VALUE, WM_COUNT
+    WM_KEY_VALUE, WM_ANY_VALUE, WM_ARRAY_VALUE, WM_KVLIST_VALUE,
+    /* traces (their request sits at WM_REQUEST of the traces schema) */
+    WM_RESOURCE_SPANS, WM_SCOPE_SPANS, WM_SPAN, WM_SPAN_EVENT, WM_SPAN_LINK, WM_SPAN_STATUS,
+    WM_COUNT
 };
 
 /* Where a decoded field goes, in the raw struct of its message (layout.h). `off` is the
@@ -65,7 +69,7 @@ enum wdest {
     D_DICT,       /* a dictionary table: each entry's place appended to dict_tables */
 };
 
-#define WMAX_FIELD 15   /* the highest field number of any message in any layout is 14 */
+#define WMAX_FIELD 16   /* the highest field number of any message: Span.flags (traces) */
 
 struct wfield {
     uint8_t kind, msg, role;

@@ -5,9 +5,9 @@
 #   build   what building and running need (`make`, `make run`): compiler, headers, nanopb
 #   test    the above, and what the test suite runs (`make test`, CI): clang and the sanitizer
 #           and libFuzzer runtimes, the real clients (grpcio, h2, curl, nghttp/h2load), the
-#           real servers (clickhouse-server), a browser (chromium), sqlite3, jq, bc, systemd-analyze,
+#           real servers (clickhouse-server), a browser (chromium, driven by node), sqlite3, jq, bc, systemd-analyze,
 #           man, Prometheus' parsers (python3-prometheus-client, promtool), bpftrace and
-#           <sys/sdt.h> (default)
+#           <sys/sdt.h>, go tool pprof (default)
 #   --quiet print nothing when nothing is missing
 set -euo pipefail
 
@@ -26,11 +26,16 @@ TEST_PACKAGES=(
   openssl                                                # certificates and s_client in the TLS test
   python3-h2                                             # raw HTTP/2 frames in the transport e2e test
   clickhouse-server clickhouse-client                    # ClickHouse 18.16 for the clickhouse sink tests
-  chromium                                               # headless check of the flame graph SVG
+  chromium                                               # headless checks of the flame graph SVG and the web UI
   systemd man-db                                         # systemd-analyze verify/security on the unit; man -l on the page
   python3-prometheus-client prometheus                   # /metrics read by Prometheus' parsers (promtool)
   bpftrace systemtap-sdt-dev                             # lazybackend usdt end to end; <sys/sdt.h> for the example app
+  golang-go                                              # go tool pprof reads the pprof export
 )
+# node and npm run the web UI's browser test (puppeteer-core, which the test installs from npm):
+# Debian's packages, unless a node with npm is there already (some node packages bundle npm,
+# and Debian's npm would conflict with them).
+command -v npm >/dev/null 2>&1 || TEST_PACKAGES+=(nodejs npm)
 
 quiet=0 set=test
 for a in "$@"; do

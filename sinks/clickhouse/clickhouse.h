@@ -86,4 +86,10 @@ struct clickhouse_sink_stats {
 /* 0 and the statistics when `s` is a ClickHouse sink; -1 (zeroes) otherwise. */
 int clickhouse_sink_stats(const struct sink *s, struct clickhouse_sink_stats *out);
 
+/* The reader behind `lazybackend top|folded|flamegraph --clickhouse-url` (query.c): fills the
+ * store-independent result for the options from the sink's tables. 0, or -1 with r->err set. */
+struct qopts;
+struct qresult;
+int clickhouse_query_load(const struct qopts *o, struct qresult *r);
+
 #endif

@@ -26,13 +26,18 @@ const struct group_attr GROUP_THREAD = { "thread.name", { 0, 1, 2 } };
 static void usage(FILE *f, const char *cmd)
 {
     fprintf(f,
-"Usage: lazybackend top        [--db FILE] [FILTERS] [--by function|executable|frame-type|container|thread]\n"
-"                              [--self|--total] [--limit N]\n"
-"       lazybackend folded     [--db FILE] [FILTERS] [--root none|executable|container|thread]\n"
-"       lazybackend flamegraph [--db FILE] [FILTERS] [--root ...] [--title TEXT] [--width PX] > out.svg\n"
+"Usage: lazybackend top        [STORE] [FILTERS] [--by function|executable|frame-type|container|thread]\n"
+"                              [--self|--total] [--limit N] [--format text|json]\n"
+"       lazybackend folded     [STORE] [FILTERS] [--root none|executable|container|thread] [--format text|json]\n"
+"       lazybackend flamegraph [STORE] [FILTERS] [--root ...] [--title TEXT] [--width PX] > out.svg\n"
+"       lazybackend flamegraph [STORE] [FILTERS] [--root ...] --format json\n"
 "\n"
-"Reads a database written by `--sink sqlite` (it may be written at the same time).\n"
-"  --db FILE            the database (default lazybackend.db)\n"
+"STORE: a database written by `--sink sqlite` (it may be written at the same time), or the\n"
+"tables written by `--sink clickhouse`:\n"
+"  --db FILE            the SQLite database (default lazybackend.db)\n"
+"  --clickhouse-url URL read ClickHouse's HTTP interface instead (http://127.0.0.1:8123)\n"
+"  --clickhouse-database NAME   its database (default otel)\n"
+"  --clickhouse-user USER, --clickhouse-password PASS (or CLICKHOUSE_PASSWORD in the environment)\n"
 "FILTERS (all must hold; repeat an option to accept any of its values):\n"
 "  --since T, --until T sample timestamps in [since, until): RFC3339 UTC (2025-10-31T05:09:00Z),\n"
 "                       unix seconds (1761887340), or relative to now (-15m, -2h, -30s, -1d)\n"
@@ -45,7 +50,21 @@ static void usage(FILE *f, const char *cmd)
 "     --limit N rows (default 20, 0 = all).\n"
 "folded: root;...;leaf weight lines, sorted (flamegraph.pl, speedscope, inferno read them);\n"
 "     --root adds the process name, container id or thread name as the root frame.\n"
-"flamegraph: a self-contained interactive SVG (hover, click to zoom, Ctrl+F to search).\n");
+"flamegraph: a self-contained interactive SVG (hover, click to zoom, Ctrl+F to search).\n"
+"--format json: the same answer as one JSON object (docs/queries.md); flamegraph gives the tree.\n"
+"\n"
+"Usage: lazybackend export [--db FILE] [FILTERS] [--format otlp|pprof] [--output FILE]\n"
+"                         [--to ADDR [--grpc|--http] [--gzip]] [--batch N]\n"
+"export: the stored requests, samples as they arrived (docs/export.md); with FILTERS only the\n"
+"     matching samples, and with --since/--until only their timestamps (and values) inside.\n"
+"  --format otlp        ExportProfilesServiceRequests (v1.11) as a length-prefixed stream\n"
+"                       (what decode and send read), or sent with --to (default)\n"
+"  --format pprof       gzipped profile.proto for go tool pprof, one file per sample type\n"
+"                       (FILE.TYPE.pb.gz; with one --sample-type, FILE itself)\n"
+"  --output FILE        where to write (default: stdout for otlp, profile.TYPE.pb.gz for pprof)\n"
+"  --to ADDR            send to an OTLP receiver instead: HOST:PORT, :PORT, PORT or a URL;\n"
+"                       --grpc (default) or --http, --gzip compresses each request\n"
+"  --batch N            stored requests per exported request (default 1)\n");
     (void)cmd;
 }
 
@@ -226,6 +245,16 @@ static bool parse_root(const char *v, const struct group_attr **root)
     return true;
 }
 
+static bool is_identifier(const char *v)
+{
+    if (!(isalpha((unsigned char)*v) || *v == '_'))
+        return false;
+    for (; *v; v++)
+        if (!(isalnum((unsigned char)*v) || *v == '_'))
+            return false;
+    return true;
+}
+
 static int bad(const char *name, const char *v)
 {
     fprintf(stderr, "lazybackend: invalid value for %s: '%s' (see --help)\n", name, v);
@@ -251,6 +280,40 @@ static int not_for(const struct qopts *o, const char *opt, bool ok)
     return 2;
 }
 
+/* export's own options: 0 taken, 2 refused, -1 not one of them. */
+static int export_arg(struct qopts *o, int argc, char **argv, int *i, bool *b)
+{
+    const char *a = argv[*i], *v;
+    if (is_opt(a, "--format")) {
+        v = opt_value(argc, argv, i, "--format", b);
+        if (strcmp(v, "otlp") == 0)
+            o->exp.format = EXPORT_OTLP;
+        else if (strcmp(v, "pprof") == 0)
+            o->exp.format = EXPORT_PPROF;
+        else if (!*b)
+            return bad("--format (otlp or pprof)", v);
+    } else if (is_opt(a, "--output")) {
+        o->exp.output = opt_value(argc, argv, i, "--output", b);
+    } else if (is_opt(a, "--to")) {
+        o->exp.to = opt_value(argc, argv, i, "--to", b);
+    } else if (strcmp(a, "--grpc") == 0 || strcmp(a, "--http") == 0) {
+        o->exp.http = strcmp(a, "--http") == 0;
+    } else if (strcmp(a, "--gzip") == 0) {
+        o->exp.gzip = true;
+    } else if (is_opt(a, "--batch")) {
+        v = opt_value(argc, argv, i, "--batch", b);
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(v, &end, 10);
+        if (!*b && (errno || end == v || *end || *v == '-' || u < 1 || u > 1000000))
+            return bad("--batch (1 to 1000000)", v);
+        o->exp.batch = (size_t)u;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 int q_parse_args(struct qopts *o, int argc, char **argv)
 {
     bool b = false;
@@ -264,6 +327,28 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             exit(0);
         } else if (is_opt(a, "--db")) {
             o->db = opt_value(argc, argv, &i, "--db", &b);
+        } else if (is_opt(a, "--format") && o->cmd != CMD_EXPORT) {
+            v = opt_value(argc, argv, &i, "--format", &b);
+            if (!b && strcmp(v, "text") == 0)
+                o->format = QFORMAT_TEXT;
+            else if (!b && strcmp(v, "json") == 0)
+                o->format = QFORMAT_JSON;
+            else if (!b)
+                rc = bad("--format", v);
+        } else if (is_opt(a, "--clickhouse-url")) {
+            v = opt_value(argc, argv, &i, "--clickhouse-url", &b);
+            if (!b && strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0)
+                rc = bad("--clickhouse-url (http:// or https://)", v);
+            o->ch_url = v;
+        } else if (is_opt(a, "--clickhouse-database")) {
+            v = opt_value(argc, argv, &i, "--clickhouse-database", &b);
+            if (!b && !is_identifier(v))
+                rc = bad("--clickhouse-database ([A-Za-z_][A-Za-z0-9_]*)", v);
+            o->ch_database = v;
+        } else if (is_opt(a, "--clickhouse-user")) {
+            o->ch_user = opt_value(argc, argv, &i, "--clickhouse-user", &b);
+        } else if (is_opt(a, "--clickhouse-password")) {
+            o->ch_password = opt_value(argc, argv, &i, "--clickhouse-password", &b);
         } else if (is_opt(a, "--by")) {
             v = opt_value(argc, argv, &i, "--by", &b);
             rc = not_for(o, "--by", o->cmd == CMD_TOP);
@@ -305,7 +390,7 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             o->limit = (size_t)u;
         } else if (is_opt(a, "--root")) {
             v = opt_value(argc, argv, &i, "--root", &b);
-            rc = not_for(o, "--root", o->cmd != CMD_TOP);
+            rc = not_for(o, "--root", o->cmd == CMD_FOLDED || o->cmd == CMD_FLAMEGRAPH);
             if (!rc && !b && !parse_root(v, &o->root))
                 rc = bad("--root", v);
         } else if (is_opt(a, "--title")) {
@@ -319,12 +404,44 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
             if (!rc && !b && (errno || end == v || *end || u < 200 || u > 100000))
                 rc = bad("--width", v);
             o->width = (unsigned)u;
+        } else if (o->cmd == CMD_EXPORT && (rc = export_arg(o, argc, argv, &i, &b)) >= 0) {
+            /* taken (rc 0) or refused (rc 2) */
         } else {
+            rc = 0;
             fprintf(stderr, "lazybackend %s: unexpected argument '%s' (see --help)\n", o->name, a);
             rc = 2;
         }
         if (b || rc)
             return 2;
+    }
+    if (o->cmd == CMD_EXPORT && (o->ch_url || o->ch_database || o->ch_user || o->ch_password)) {
+        fprintf(stderr, "lazybackend export: reads a SQLite store (--db); the --clickhouse-* options do not apply\n");
+        return 2;
+    }
+    if (o->db && o->ch_url) {
+        fprintf(stderr, "lazybackend %s: --db and --clickhouse-url name two stores: give one\n", o->name);
+        return 2;
+    }
+    if (!o->ch_url && (o->ch_database || o->ch_user || o->ch_password)) {
+        fprintf(stderr, "lazybackend %s: the --clickhouse-* options need --clickhouse-url\n", o->name);
+        return 2;
+    }
+    if (o->ch_url && !o->ch_password)
+        o->ch_password = getenv("CLICKHOUSE_PASSWORD");
+    if (o->cmd == CMD_EXPORT) {
+        o->exp.sample_type = o->n_sample_type ? o->sample_type[0] : NULL;
+        if (o->exp.to && (o->exp.output || o->exp.format != EXPORT_OTLP)) {
+            fprintf(stderr, "lazybackend export: --to sends OTLP; it goes without --output and --format pprof\n");
+            return 2;
+        }
+        if (o->exp.batch > 1 && o->exp.format != EXPORT_OTLP) {
+            fprintf(stderr, "lazybackend export: --batch goes with --format otlp\n");
+            return 2;
+        }
+        if ((o->exp.http || o->exp.gzip) && !o->exp.to) {
+            fprintf(stderr, "lazybackend export: --grpc, --http and --gzip go with --to\n");
+            return 2;
+        }
     }
     if (o->has_since && o->has_until && o->since >= o->until) {
         fprintf(stderr, "lazybackend %s: --since must be before --until\n", o->name);

@@ -40,17 +40,57 @@ static int item_path(struct qresult *r, const struct agg_entry *it, struct fg_el
 
 /* ---------- folded ---------- */
 
+/* A distinct folded line: its text with the weight (the sort key), its summed weight, and one
+ * item that has its path (for JSON). */
+struct line {
+    char *text;
+    int64_t w;
+    size_t item;
+};
+
 static int cmp_lines(const void *a, const void *b)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return strcmp(((const struct line *)a)->text, ((const struct line *)b)->text);
+}
+
+/* {"frames":[root, ..., leaf],"weight":W} for one line. */
+static bool json_stack(struct buf *b, struct qresult *r, const struct line *l, struct fg_elem **path, size_t *pcap)
+{
+    size_t n;
+    if (item_path(r, &r->items.v[l->item], path, pcap, &n) != 0 || !buf_printf(b, "{\"frames\":["))
+        return false;
+    for (size_t j = 0; j < n; j++)
+        if ((j && !buf_putc(b, ',')) || !q_json_name(b, r->names.v[(*path)[j].name]))
+            return false;
+    return buf_printf(b, "],\"weight\":%lld}", (long long)l->w);
+}
+
+static int write_folded(const struct qopts *o, struct qresult *r, const struct line *v, size_t n,
+                        struct fg_elem **path, size_t *pcap, FILE *out)
+{
+    if (o->format == QFORMAT_TEXT) {
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "%s\n", v[i].text);
+        return 0;
+    }
+    struct buf b;
+    buf_init(&b, SIZE_MAX);
+    bool ok = q_json_head(&b, o, r) && buf_printf(&b, ",\"root\":\"%s\",\"stacks\":[", q_root_name(o));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (i == 0 || buf_putc(&b, ',')) && json_stack(&b, r, &v[i], path, pcap);
+    ok = ok && buf_printf(&b, "]}\n");
+    int rc = ok ? 0 : qresult_oom(r);
+    if (ok && fwrite(b.data, 1, b.len, out) != b.len)
+        rc = qresult_fail(r, "writing the output failed");
+    buf_free(&b);
+    return rc;
 }
 
 int q_out_folded(const struct qopts *o, struct qresult *r, FILE *out)
 {
-    (void)o;
-    struct strtab lines = { 0 };
-    int64_t *weights = NULL;
-    size_t wcap = 0;
+    struct strtab texts = { 0 };
+    struct line *lines = NULL;
+    size_t lcap = 0, made = 0;
     struct fg_elem *path = NULL;
     size_t pcap = 0, n;
     struct buf line;
@@ -64,53 +104,41 @@ int q_out_folded(const struct qopts *o, struct qresult *r, FILE *out)
         for (size_t j = 0; j < n && ok; j++)
             ok = (j == 0 || buf_putc(&line, ';')) &&
                  buf_append(&line, r->names.v[path[j].name], strlen(r->names.v[path[j].name]));
-        uint32_t id = ok ? strtab_intern(&lines, buf_text(&line), line.len) : NONE;
+        uint32_t id = ok ? strtab_intern(&texts, buf_text(&line), line.len) : NONE;
         if (id == NONE) {
             qresult_oom(r);
             goto done;
         }
-        if (id >= wcap) {
-            size_t cap = wcap ? wcap * 2 : 1024;
-            int64_t *v = realloc(weights, cap * sizeof *v);
+        if (id == made) {
+            struct line *v = q_grow(lines, made, &lcap, sizeof *v, 1024);
             if (!v) {
                 qresult_oom(r);
                 goto done;
             }
-            memset(v + wcap, 0, (cap - wcap) * sizeof *v);
-            weights = v;
-            wcap = cap;
+            lines = v;
+            lines[made++] = (struct line){ NULL, 0, i };
         }
-        weights[id] = sat_add(weights[id], r->items.v[i].w);
+        lines[id].w = sat_add(lines[id].w, r->items.v[i].w);
     }
     /* Lines are sorted as whole lines, weight included, like the stdout sink sorts them. */
-    char **all = calloc(lines.n ? lines.n : 1, sizeof *all);
-    if (!all) {
-        qresult_oom(r);
-        goto done;
-    }
-    size_t made = 0;
-    for (; made < lines.n; made++) {
+    for (size_t i = 0; i < made; i++) {
         buf_reset(&line);
-        if (!buf_printf(&line, "%s %lld", lines.v[made], (long long)weights[made]) || !buf_putc(&line, '\0') ||
-            !(all[made] = strdup((const char *)line.data)))
-            break;
+        if (!buf_printf(&line, "%s %lld", texts.v[i], (long long)lines[i].w) || !buf_putc(&line, '\0') ||
+            !(lines[i].text = strdup((const char *)line.data))) {
+            qresult_oom(r);
+            goto done;
+        }
     }
-    if (made == lines.n) {
-        qsort(all, lines.n, sizeof *all, cmp_lines);
-        for (size_t i = 0; i < lines.n; i++)
-            fprintf(out, "%s\n", all[i]);
-        rc = 0;
-    } else {
-        qresult_oom(r);
-    }
-    for (size_t i = 0; i < made; i++)
-        free(all[i]);
-    free(all);
+    if (made > 1)   /* qsort may not be given NULL, which lines is when nothing matched */
+        qsort(lines, made, sizeof *lines, cmp_lines);
+    rc = write_folded(o, r, lines, made, &path, &pcap, out);
 done:
+    for (size_t i = 0; i < made; i++)
+        free(lines[i].text);
+    free(lines);
     buf_free(&line);
     free(path);
-    free(weights);
-    strtab_free(&lines);
+    strtab_free(&texts);
     return rc;
 }
 
@@ -142,6 +170,10 @@ int q_out_flamegraph(const struct qopts *o, struct qresult *r, FILE *out)
         }
         memcpy(e, scratch, n * sizeof *e);
         paths[i] = (struct fg_path){ e, n, r->items.v[i].w };
+    }
+    if (o->format == QFORMAT_JSON) {
+        rc = q_flamegraph_json(o, r, paths, r->items.n, out);
+        goto done;
     }
     struct fg_options fo = {
         .title = o->title ? o->title : "Flame Graph",

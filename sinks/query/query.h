@@ -23,8 +23,22 @@
 
 /* ---- the options (args.c) ---- */
 
-enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH };
+enum cmd { CMD_TOP, CMD_FOLDED, CMD_FLAMEGRAPH, CMD_EXPORT };
+
+/* `lazybackend export`: what the matching samples are written as, and where (cmd/export.c
+ * writes; a store replays, sinks/sqlite/replay.h). */
+enum export_format { EXPORT_OTLP, EXPORT_PPROF };
+
+struct export_opts {
+    enum export_format format;
+    const char *output;        /* a file; NULL: stdout (otlp) or "profile" (pprof) */
+    const char *to;            /* an OTLP receiver's address, NULL when writing a file */
+    bool http, gzip;           /* with --to: OTLP/HTTP instead of gRPC; compress each request */
+    size_t batch;              /* stored requests per exported request (>= 1) */
+    const char *sample_type;   /* the first --sample-type, or NULL */
+};
 enum by { BY_FUNCTION, BY_FRAME_TYPE, BY_EXECUTABLE, BY_CONTAINER, BY_THREAD };
+enum qformat { QFORMAT_TEXT, QFORMAT_JSON };
 
 /* An attribute used as a grouping key, looked up at the sample, profile and resource levels
  * in the given order (the first level that has it wins). */
@@ -57,6 +71,10 @@ struct qopts {
     const char *title;
     unsigned width;
     struct buf cmdline;             /* the command as typed, for the SVG's subtitle */
+    enum qformat format;            /* --format: text (table, lines, SVG) or json */
+    /* --clickhouse-url and its companions: read ClickHouse instead of the SQLite file */
+    const char *ch_url, *ch_database, *ch_user, *ch_password;
+    struct export_opts exp;         /* export: where and how to write */
 };
 
 /* Options: 0, or the exit status (2) after a message on stderr. --help exits. */
@@ -198,5 +216,17 @@ struct fg_options {
 /* 0, or -1 (out of memory, or a write error on out). */
 int flamegraph_write(FILE *out, const char *const *strs, size_t n_strs, const struct fg_path *paths,
                      size_t n_paths, const struct fg_options *o);
+
+/* ---- --format json (json.c; docs/queries.md) ---- */
+/* {"command":...,"samples":N,"weight":W,"sample_type":...,"sample_unit":...,
+ * "mixed_sample_types":B  -- the object is left open for the command's own fields */
+bool q_json_head(struct buf *b, const struct qopts *o, const struct qresult *r);
+bool q_json_name(struct buf *b, const char *s);
+bool q_json_double(struct buf *b, double d);
+/* --root as a word: none, executable, container, thread */
+const char *q_root_name(const struct qopts *o);
+/* The flame graph as a tree of {"name","type","value","children"}, merged like the SVG's. */
+int q_flamegraph_json(const struct qopts *o, struct qresult *r, const struct fg_path *paths, size_t n_paths,
+                      FILE *out);
 
 #endif

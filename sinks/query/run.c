@@ -17,6 +17,7 @@ static int render(const struct qopts *o, struct qresult *r, FILE *out)
     case CMD_TOP: return q_out_top(o, r, out);
     case CMD_FOLDED: return q_out_folded(o, r, out);
     case CMD_FLAMEGRAPH: return q_out_flamegraph(o, r, out);
+    case CMD_EXPORT: break;   /* not a query: cmd/export.c */
     }
     return -1;
 }

@@ -85,6 +85,39 @@ static double pct(int64_t part, int64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
+static const char *by_name(enum by by)
+{
+    switch (by) {
+    case BY_FUNCTION: return "function";
+    case BY_FRAME_TYPE: return "frame-type";
+    case BY_EXECUTABLE: return "executable";
+    case BY_CONTAINER: return "container";
+    case BY_THREAD: return "thread";
+    }
+    return "";
+}
+
+/* The same rows as the table, as one JSON object (docs/queries.md). */
+static int top_json(const struct qopts *o, struct qresult *r, const struct top_row *rows, size_t nr, FILE *out)
+{
+    struct buf b;
+    buf_init(&b, SIZE_MAX);
+    bool ok = q_json_head(&b, o, r) && buf_printf(&b, ",\"by\":\"%s\",\"order\":\"%s\",\"limit\":%zu,\"rows\":[",
+                                                  by_name(o->by), o->total ? "total" : "self", o->limit);
+    for (size_t i = 0; ok && i < nr && (o->limit == 0 || i < o->limit); i++)
+        ok = buf_printf(&b, "%s{\"name\":", i ? "," : "") && q_json_name(&b, rows[i].name) &&
+             buf_printf(&b, ",\"self\":%lld,\"self_percent\":", (long long)rows[i].self) &&
+             q_json_double(&b, pct(rows[i].self, r->total_w)) &&
+             buf_printf(&b, ",\"total\":%lld,\"total_percent\":", (long long)rows[i].total) &&
+             q_json_double(&b, pct(rows[i].total, r->total_w)) && buf_putc(&b, '}');
+    ok = ok && buf_printf(&b, "]}\n");
+    int rc = ok ? 0 : qresult_oom(r);
+    if (ok && fwrite(b.data, 1, b.len, out) != b.len)
+        rc = qresult_fail(r, "writing the output failed");
+    buf_free(&b);
+    return rc;
+}
+
 int q_out_top(const struct qopts *o, struct qresult *r, FILE *out)
 {
     size_t n = r->names.n;
@@ -121,6 +154,10 @@ int q_out_top(const struct qopts *o, struct qresult *r, FILE *out)
             rows[nr++] = (struct top_row){ (uint32_t)i, self[i], total[i], o->total ? total[i] : self[i],
                                            o->total ? self[i] : total[i], r->names.v[i] };
     qsort(rows, nr, sizeof *rows, cmp_top);
+    if (o->format == QFORMAT_JSON) {
+        rc = top_json(o, r, rows, nr, out);
+        goto done;
+    }
     fprintf(out, "# %" PRIu64 " samples, weight %lld", r->n_samples, (long long)r->total_w);
     if (r->unit_type)
         fprintf(out, " (%s/%s)", r->unit_type, r->unit_unit);

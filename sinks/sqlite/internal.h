@@ -25,7 +25,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 4
+#define SQLSTORE_SCHEMA_VERSION 6
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -111,8 +111,11 @@ struct sq {
     struct buf key;          /* a canonical key being built */
     struct buf ckey;         /* a content key (C_*_CONTENT), kept across the slow path */
     struct buf json;         /* an attribute value rendered as JSON */
-    int64_t *ids;            /* frame ids of a stack, attribute ids of a set */
+    struct buf venc;         /* an array or kvlist value, self-contained (lb_value_encode) */
+    int64_t *ids;            /* attribute ids of a set */
     size_t ids_cap;
+    int64_t *stack_ids;      /* frame ids of a stack */
+    size_t stack_ids_cap;
     uint64_t txn;            /* numbers this sink's transactions, for idcache_drop_txn */
     bool in_txn, failed;
     char why[512];

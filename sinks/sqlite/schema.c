@@ -203,11 +203,30 @@ static const char STEP4_UNKNOWN_FIELDS[] =
     "  PRIMARY KEY (request_id, idx)) WITHOUT ROWID;"
     "ALTER TABLE requests ADD COLUMN unknown_fields INTEGER NOT NULL DEFAULT 0;";
 
+/* What `export` needs to give back everything a request held: every attribute of a mapping
+ * (all its build ids) and of a location (not only the frame type), where a location's lines
+ * begin and end within a stack (line_index of line_count), and the original payload's bytes.
+ * Rows written before this step keep NULL / 0 there: they export as before (docs/export.md). */
+static const char STEP5_LOSSLESS[] =
+    "ALTER TABLE mappings ADD COLUMN attributes_id INTEGER;"
+    "ALTER TABLE frames ADD COLUMN attributes_id INTEGER;"
+    "ALTER TABLE frames ADD COLUMN line_index INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE frames ADD COLUMN line_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE profiles ADD COLUMN original_payload BLOB;";
+
+/* Arrays and kvlists keep their JSON text (for people and --where) and, since this step, their
+ * content with every element's type (the self-contained encoding lb_value_encode makes), so
+ * `export` gives them back as they were; older rows have NULL and come back as the JSON text. */
+static const char STEP6_TYPED_CONTAINERS[] =
+    "ALTER TABLE attributes ADD COLUMN encoded BLOB;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
     { "rollups", STEP3_ROLLUPS },
     { "unknown fields", STEP4_UNKNOWN_FIELDS },
+    { "lossless", STEP5_LOSSLESS },
+    { "typed containers", STEP6_TYPED_CONTAINERS },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -36,22 +36,26 @@ static const char *const SQL[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_STR_FIND] = "SELECT id FROM strings WHERE hash=?1 AND value=?2",
     [S_STR_INS] = "INSERT INTO strings(hash, value) VALUES (?1, ?2)",
-    [S_ATTR_FIND] = "SELECT id FROM attributes WHERE hash=?1 AND key_id IS ?2 AND kind=?3 AND value IS ?4 AND unit_id IS ?5",
-    [S_ATTR_INS] = "INSERT INTO attributes(hash, key_id, kind, value, unit_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_ATTR_FIND] = "SELECT id FROM attributes WHERE hash=?1 AND key_id IS ?2 AND kind=?3 AND value IS ?4 "
+                    "AND unit_id IS ?5 AND encoded IS ?6",
+    [S_ATTR_INS] = "INSERT INTO attributes(hash, key_id, kind, value, unit_id, encoded) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [S_SET_FIND] = "SELECT id FROM attribute_sets WHERE hash=?1 AND size=?2",
     [S_SET_ITEMS] = "SELECT attribute_id FROM attribute_set_items WHERE set_id=?1 ORDER BY pos",
     [S_SET_INS] = "INSERT INTO attribute_sets(hash, size) VALUES (?1, ?2)",
     [S_SET_ITEM_INS] = "INSERT INTO attribute_set_items(set_id, pos, attribute_id) VALUES (?1, ?2, ?3)",
     [S_MAP_FIND] = "SELECT id FROM mappings WHERE hash=?1 AND file_id IS ?2 AND build_id_id IS ?3 AND "
-                   "build_id_kind_id IS ?4 AND memory_start=?5 AND memory_limit=?6 AND file_offset=?7",
+                   "build_id_kind_id IS ?4 AND memory_start=?5 AND memory_limit=?6 AND file_offset=?7 "
+                   "AND attributes_id IS ?8",
     [S_MAP_INS] = "INSERT INTO mappings(hash, file_id, build_id_id, build_id_kind_id, memory_start, "
-                  "memory_limit, file_offset) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                  "memory_limit, file_offset, attributes_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_FRAME_FIND] = "SELECT id FROM frames WHERE hash=?1 AND type_id IS ?2 AND symbolized=?3 AND "
                      "function_id IS ?4 AND system_name_id IS ?5 AND file_id IS ?6 AND line=?7 AND "
-                     "column=?8 AND start_line=?9 AND address=?10 AND mapping_id IS ?11",
+                     "column=?8 AND start_line=?9 AND address=?10 AND mapping_id IS ?11 AND "
+                     "attributes_id IS ?12 AND line_index=?13 AND line_count=?14",
     [S_FRAME_INS] = "INSERT INTO frames(hash, type_id, symbolized, function_id, system_name_id, file_id, "
-                    "line, column, start_line, address, mapping_id) "
-                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    "line, column, start_line, address, mapping_id, attributes_id, line_index, line_count) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     [S_STACK_FIND] = "SELECT id FROM stacks WHERE hash=?1 AND depth=?2",
     [S_STACK_ITEMS] = "SELECT frame_id FROM stack_frames WHERE stack_id=?1 ORDER BY pos",
     [S_STACK_INS] = "INSERT INTO stacks(hash, depth) VALUES (?1, ?2)",
@@ -70,8 +74,8 @@ static const char *const SQL[S_COUNT] = {
     [S_PROF_INS] = "INSERT INTO profiles(resource_id, scope_id, scope_index, idx, sample_type_id, "
                    "sample_unit_id, period_type_id, period_unit_id, period, time_unix_nano, "
                    "duration_nano, profile_id, dropped_attributes_count, original_payload_format_id, "
-                   "original_payload_len, attributes_id) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                   "original_payload_len, attributes_id, original_payload) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [S_PROF_END] = "UPDATE profiles SET samples=?2, first_sample_id=?3, last_sample_id=?4, "
                    "first_time_unix_nano=?5, last_time_unix_nano=?6 WHERE id=?1",
     [S_SAMPLE_INS] = "INSERT INTO samples(profile_id, idx, stack_id, attributes_id, n_timestamps, "
@@ -254,6 +258,7 @@ static void on_profile_begin(struct sink *s, const struct lb_profile *p)
     bind_id(st, 14, ids[5]);
     sqlite3_bind_int64(st, 15, (int64_t)p->original_payload_len);
     bind_id(st, 16, ids[6]);
+    bind_blob_or_null(st, 17, p->original_payload, p->original_payload.n > 0);
     q->profile_id = sq_step_write(q, S_PROF_INS, "storing a profile");
     q->prof.type_id = ids[1];
     q->prof.unit_id = ids[2];
@@ -408,7 +413,9 @@ static void sq_free(struct sq *q)
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
+    buf_free(&q->venc);
     free(q->ids);
+    free(q->stack_ids);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
         log_error("sqlite sink: closing the database: %s", sqlite3_errmsg(q->db));
     free(q);
@@ -453,6 +460,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->key, SIZE_MAX);
     buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
+    buf_init(&q->venc, JSON_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
     if (!(q->rollup = sq_rollup_new())) {

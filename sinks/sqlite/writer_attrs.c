@@ -113,6 +113,9 @@ static int attr_value(struct sq *q, const struct lb_value *v, enum attr_kind *ki
         if (!json_value(&q->json, v))
             return (int)sq_fail(q, "storing an attribute", "array or kvlist value over 16 MiB as JSON");
         *str_id = sq_intern_str(q, (lb_str){ (const char *)q->json.data, q->json.len });
+        /* the JSON text is for people; the typed content, to give the value back, is this */
+        if (*str_id >= 0 && !lb_value_encode(v, &q->venc))
+            return (int)sq_fail(q, "storing an attribute", "array or kvlist value malformed or over 16 MiB");
         break;
     case LB_VALUE_EMPTY:
     default:              *kind = K_EMPTY; break;
@@ -136,9 +139,14 @@ static void bind_attr(struct sq *q, int s, uint64_t h, int64_t key_id, enum attr
     case K_EMPTY:  sqlite3_bind_null(st, 4); break;
     }
     bind_id(st, 5, unit_id);
+    if (kind == K_ARRAY || kind == K_KVLIST)
+        sqlite3_bind_blob64(st, 6, q->venc.len ? (const void *)q->venc.data : "", q->venc.len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, 6);
 }
 
-/* Canonical key: key id, kind, unit id, then the value (8 bytes, or the raw bytes). */
+/* Canonical key: key id, kind, unit id, then the value (8 bytes, or the raw bytes; for arrays
+ * and kvlists the JSON text's id, then the encoded content). */
 static bool attr_key(struct sq *q, int64_t key_id, enum attr_kind kind, int64_t unit_id,
                      int64_t str_id, const struct lb_value *v)
 {
@@ -147,7 +155,9 @@ static bool attr_key(struct sq *q, int64_t key_id, enum attr_kind kind, int64_t 
     if (!sq_key_u64(b, (uint64_t)key_id) || !sq_key_u64(b, kind) || !sq_key_u64(b, (uint64_t)unit_id))
         return false;
     switch (kind) {
-    case K_STRING: case K_ARRAY: case K_KVLIST: return sq_key_u64(b, (uint64_t)str_id);
+    case K_STRING: return sq_key_u64(b, (uint64_t)str_id);
+    case K_ARRAY: case K_KVLIST:
+        return sq_key_u64(b, (uint64_t)str_id) && (q->venc.len == 0 || buf_append(b, q->venc.data, q->venc.len));
     case K_BOOL:   return sq_key_u64(b, v->u.boolean);
     case K_INT:    return sq_key_u64(b, (uint64_t)v->u.integer);
     case K_DOUBLE: return key_double(b, v->u.dbl);

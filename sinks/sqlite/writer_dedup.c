@@ -35,21 +35,26 @@ bool sq_key_str(struct buf *b, lb_str s)
     return sq_key_u64(b, s.n) && buf_append(b, s.p, s.n);
 }
 
-bool sq_ids_reserve(struct sq *q, size_t n)
+static bool ids_reserve(int64_t **ids, size_t *ids_cap, size_t n)
 {
-    if (n <= q->ids_cap)
+    if (n <= *ids_cap)
         return true;
     if (n > MAX_IDS)
         return false;
-    size_t cap = q->ids_cap ? q->ids_cap : 64;
+    size_t cap = *ids_cap ? *ids_cap : 64;
     while (cap < n)
         cap *= 2;
-    int64_t *p = realloc(q->ids, cap * sizeof *p);
+    int64_t *p = realloc(*ids, cap * sizeof *p);
     if (!p)
         return false;
-    q->ids = p;
-    q->ids_cap = cap;
+    *ids = p;
+    *ids_cap = cap;
     return true;
+}
+
+bool sq_ids_reserve(struct sq *q, size_t n)
+{
+    return ids_reserve(&q->ids, &q->ids_cap, n);
 }
 
 /* ---------- strings ---------- */
@@ -85,7 +90,7 @@ int64_t sq_intern_cstr(struct sq *q, const char *s)
 
 /* A row of fixed integer columns. `nullable` has bit i set when v[i] is an id (0 = NULL). */
 struct tuple {
-    int64_t v[10];
+    int64_t v[13];
     unsigned n;
     unsigned nullable;
 };
@@ -128,10 +133,11 @@ static int64_t intern_mapping(struct sq *q, const struct lb_frame *f)
     int64_t file = sq_intern_str(q, f->mapping_file);
     int64_t build = sq_intern_str(q, f->build_id);
     int64_t kind = sq_intern_str(q, f->build_id_kind);
-    if (file < 0 || build < 0 || kind < 0)
+    int64_t attrs = sq_intern_attrs(q, f->mapping_attrs);
+    if (file < 0 || build < 0 || kind < 0 || attrs < 0)
         return -1;
     struct tuple t = { { file, build, kind, (int64_t)f->mapping_start, (int64_t)f->mapping_limit,
-                         (int64_t)f->mapping_offset }, 6, 0x7 };
+                         (int64_t)f->mapping_offset, attrs }, 7, 0x7 | 0x40 };
     return intern_tuple(q, C_MAP, S_MAP_FIND, S_MAP_INS, &t, "storing a mapping");
 }
 
@@ -142,10 +148,12 @@ static int64_t intern_frame(struct sq *q, const struct lb_frame *f)
     int64_t sys = sq_intern_str(q, f->system_name);
     int64_t file = sq_intern_str(q, f->file);
     int64_t map = f->has_mapping ? intern_mapping(q, f) : 0;
-    if (type < 0 || fn < 0 || sys < 0 || file < 0 || map < 0)
+    int64_t attrs = sq_intern_attrs(q, f->location_attrs);
+    if (type < 0 || fn < 0 || sys < 0 || file < 0 || map < 0 || attrs < 0)
         return -1;
     struct tuple t = { { type, f->symbolized, fn, sys, file, f->line, f->column, f->start_line,
-                         (int64_t)f->address, map }, 10, 0x1 | 0x4 | 0x8 | 0x10 | 0x200 };
+                         (int64_t)f->address, map, attrs, f->line_index, f->line_count }, 13,
+                       0x1 | 0x4 | 0x8 | 0x10 | 0x200 | 0x400 };
     return intern_tuple(q, C_FRAME, S_FRAME_FIND, S_FRAME_INS, &t, "storing a frame");
 }
 
@@ -258,11 +266,41 @@ int64_t sq_intern_set(struct sq *q, const int64_t *ids, size_t n)
 
 /* ---------- a sample's frames and stack ---------- */
 
-/* Every field intern_frame stores, as bytes: equal keys, equal frame rows. */
+/* Attributes as bytes for a content key; false for values whose bytes may depend on the
+ * request (arrays and kvlists may hold string indices): such a frame is not cached by content. */
+static bool attrs_content_key(struct buf *b, struct lb_attrs attrs)
+{
+    if (!sq_key_u64(b, attrs.n))
+        return false;
+    for (size_t i = 0; i < attrs.n; i++) {
+        const struct lb_attr *a = &attrs.v[i];
+        const struct lb_value *v = &a->value;
+        if (v->kind == LB_VALUE_ARRAY || v->kind == LB_VALUE_KVLIST)
+            return false;
+        uint64_t bits = 0;
+        if (v->kind == LB_VALUE_BOOL)
+            bits = v->u.boolean;
+        else if (v->kind == LB_VALUE_INT)
+            bits = (uint64_t)v->u.integer;
+        else if (v->kind == LB_VALUE_DOUBLE)
+            memcpy(&bits, &v->u.dbl, 8);
+        bool str = v->kind == LB_VALUE_STRING || v->kind == LB_VALUE_BYTES;
+        if (!sq_key_str(b, a->key) || !sq_key_str(b, a->unit) || !sq_key_u64(b, v->kind) ||
+            !(str ? sq_key_str(b, v->u.str) : sq_key_u64(b, bits)))
+            return false;
+    }
+    return true;
+}
+
+/* Every field intern_frame stores, as bytes: equal keys, equal frame rows. False: out of
+ * memory, or a frame not to be cached by content (attrs_content_key). */
 static bool frame_content_key(struct buf *b, const struct lb_frame *f)
 {
     buf_reset(b);
-    return sq_key_str(b, f->type) && sq_key_str(b, f->function) && sq_key_str(b, f->system_name) &&
+    return sq_key_u64(b, f->line_index) && sq_key_u64(b, f->line_count) &&
+           attrs_content_key(b, f->location_attrs) &&
+           (!f->has_mapping || attrs_content_key(b, f->mapping_attrs)) &&
+           sq_key_str(b, f->type) && sq_key_str(b, f->function) && sq_key_str(b, f->system_name) &&
            sq_key_str(b, f->file) && sq_key_u64(b, f->symbolized) &&
            sq_key_u64(b, (uint64_t)f->line) && sq_key_u64(b, (uint64_t)f->column) &&
            sq_key_u64(b, (uint64_t)f->start_line) && sq_key_u64(b, f->address) &&
@@ -281,33 +319,39 @@ static int64_t frame_id(struct sq *q, const struct lb_frame *f)
     int64_t id;
     if (memo_get(&q->frame_memo, key, &id))
         return id;
-    if (!frame_content_key(&q->ckey, f))
-        return sq_fail(q, "storing a frame", "out of memory");
-    uint64_t h = sqlstore_hash(q->ckey.data, q->ckey.len);
-    id = idcache_get(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len);
-    if (!id && (id = intern_frame(q, f)) > 0)
-        idcache_put(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len, id, q->txn);
+    if (!frame_content_key(&q->ckey, f)) {
+        id = intern_frame(q, f);
+    } else {
+        uint64_t h = sqlstore_hash(q->ckey.data, q->ckey.len);
+        id = idcache_get(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len);
+        /* intern_frame reuses q->ckey (for the attributes' own content keys): rebuilt */
+        if (!id && (id = intern_frame(q, f)) > 0 && frame_content_key(&q->ckey, f))
+            idcache_put(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len, id, q->txn);
+    }
     if (id > 0)
         memo_put(&q->frame_memo, key, id);
     return id;
 }
 
-/* Stacks are memoised by the request's stack index: same index, same frames. */
+/* Stacks are memoised by the request's stack (lb_sample.stack_id: same id, same frames). A
+ * sample whose stack is not known to be shared (v1.7's slices of a profile's location list,
+ * whose offsets repeat from profile to profile) is looked up by content every time. */
 int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp)
 {
     int64_t id;
-    if (memo_get(&q->stack_memo, smp->stack_index, &id))
+    if (smp->stack_id && memo_get(&q->stack_memo, smp->stack_id, &id))
         return id;
-    if (!sq_ids_reserve(q, smp->n_frames))
+    /* its own scratch: a frame's attributes go through q->ids (sq_intern_attrs) */
+    if (!ids_reserve(&q->stack_ids, &q->stack_ids_cap, smp->n_frames))
         return sq_fail(q, "storing a stack", "stack too deep");
     for (size_t i = 0; i < smp->n_frames; i++) {
         int64_t f = frame_id(q, &smp->frames[i]);
         if (f < 0)
             return -1;
-        q->ids[i] = f;   /* frame_id never uses q->ids */
+        q->stack_ids[i] = f;
     }
-    id = intern_list(q, &STACKS, q->ids, smp->n_frames);
-    if (id > 0)
-        memo_put(&q->stack_memo, smp->stack_index, id);
+    id = intern_list(q, &STACKS, q->stack_ids, smp->n_frames);
+    if (id > 0 && smp->stack_id)
+        memo_put(&q->stack_memo, smp->stack_id, id);
     return id;
 }

@@ -73,28 +73,32 @@ static const char *kind_name(enum lb_value_kind k)
 /* [{"key":..,"type":..,"value":..}] in wire order (keys may repeat: nothing is merged).
  * "unit" only when the attribute has one (spans' never do), "error" only when a list was cut
  * short. */
+static void json_attr(struct out *o, const struct lb_attr *a)
+{
+    OUT_LIT(o, "{\"key\":");
+    out_json_str(o, a->key);
+    OUT_LIT(o, ",\"type\":\"");
+    out_raw(o, kind_name(a->value.kind), strlen(kind_name(a->value.kind)));
+    OUT_LIT(o, "\",\"value\":");
+    const char *err = json_value_strict(o, &a->value);
+    if (a->unit.n) {
+        OUT_LIT(o, ",\"unit\":");
+        out_json_str(o, a->unit);
+    }
+    if (err) {
+        OUT_LIT(o, ",\"error\":");
+        out_cstr(o, err);
+    }
+    out_c(o, '}');
+}
+
 void json_attrs(struct out *o, struct lb_attrs attrs)
 {
     out_c(o, '[');
     for (size_t i = 0; i < attrs.n; i++) {
-        const struct lb_attr *a = &attrs.v[i];
         if (i)
             out_c(o, ',');
-        OUT_LIT(o, "{\"key\":");
-        out_json_str(o, a->key);
-        OUT_LIT(o, ",\"type\":\"");
-        out_raw(o, kind_name(a->value.kind), strlen(kind_name(a->value.kind)));
-        OUT_LIT(o, "\",\"value\":");
-        const char *err = json_value_strict(o, &a->value);
-        if (a->unit.n) {
-            OUT_LIT(o, ",\"unit\":");
-            out_json_str(o, a->unit);
-        }
-        if (err) {
-            OUT_LIT(o, ",\"error\":");
-            out_cstr(o, err);
-        }
-        out_c(o, '}');
+        json_attr(o, &attrs.v[i]);
     }
     out_c(o, ']');
 }
@@ -274,26 +278,56 @@ void json_profile_begin(struct stdout_state *st, const struct lb_profile *p)
     prefix_end(st, o, p->dropped_attributes_count, !st->opt.no_profile_attributes, p->attrs);
 }
 
-/* The mapping's range, offset, attributes, build ids (every mapping attribute whose key is
- * process.executable.build_id.<kind>) and v1.7 flags; zeros and empty lists without one. */
-static void out_mapping_details(struct out *o, const struct lb_frame *f)
+/* A mapping attribute that is a build id: process.executable.build_id.<kind>, a string (or
+ * bytes) value. Its kind, or empty. */
+static lb_str build_id_kind_of(const struct lb_attr *a)
 {
-    static const struct lb_attrs none = { NULL, 0 };
-    struct lb_attrs attrs = f->has_mapping ? f->mapping_attrs : none;
-    OUT_LIT(o, ",\"mapping_start\":\"0x");
-    out_hex64(o, f->has_mapping ? f->mapping_start : 0);
-    OUT_LIT(o, "\",\"mapping_limit\":\"0x");
-    out_hex64(o, f->has_mapping ? f->mapping_limit : 0);
-    OUT_LIT(o, "\",\"mapping_offset\":\"0x");
-    out_hex64(o, f->has_mapping ? f->mapping_offset : 0);
-    OUT_LIT(o, "\",\"mapping_attributes\":");
-    json_attrs(o, attrs);
-    OUT_LIT(o, ",\"build_ids\":[");
+    lb_str kind = lb_build_id_kind(a->key);
+    return kind.n && (a->value.kind == LB_VALUE_STRING || a->value.kind == LB_VALUE_BYTES) ? kind : LB_STR_NULL;
+}
+
+/* The location's attributes but the profile.frame.type shown as the frame's "type". */
+static void out_location_attributes(struct out *o, const struct lb_frame *f)
+{
+    bool skip = f->type.n > 0, first = true;
+    out_c(o, '[');
+    for (size_t i = 0; i < f->location_attrs.n; i++) {
+        const struct lb_attr *a = &f->location_attrs.v[i];
+        if (skip && a->value.kind == LB_VALUE_STRING && a->value.u.str.p == f->type.p &&
+            a->value.u.str.n == f->type.n && LB_STR_EQ(a->key, "profile.frame.type")) {
+            skip = false;
+            continue;
+        }
+        if (!first)
+            out_c(o, ',');
+        first = false;
+        json_attr(o, a);
+    }
+    out_c(o, ']');
+}
+
+/* "mapping_info": null without a mapping, else its range, offset, build ids (its attributes
+ * process.executable.build_id.<kind>), its other attributes and v1.7 flags. */
+static void out_mapping_info(struct out *o, const struct lb_frame *f)
+{
+    OUT_LIT(o, ",\"mapping_info\":");
+    if (!f->has_mapping) {
+        OUT_LIT(o, "null");
+        return;
+    }
+    struct lb_attrs attrs = f->mapping_attrs;
+    OUT_LIT(o, "{\"start\":\"0x");
+    out_hex64(o, f->mapping_start);
+    OUT_LIT(o, "\",\"limit\":\"0x");
+    out_hex64(o, f->mapping_limit);
+    OUT_LIT(o, "\",\"offset\":\"0x");
+    out_hex64(o, f->mapping_offset);
+    OUT_LIT(o, "\",\"build_ids\":[");
     bool first = true;
     for (size_t i = 0; i < attrs.n; i++) {
-        lb_str kind = lb_build_id_kind(attrs.v[i].key);
+        lb_str kind = build_id_kind_of(&attrs.v[i]);
         const struct lb_value *v = &attrs.v[i].value;
-        if (!kind.n || (v->kind != LB_VALUE_STRING && v->kind != LB_VALUE_BYTES))
+        if (!kind.n)
             continue;
         if (!first)
             out_c(o, ',');
@@ -307,19 +341,29 @@ static void out_mapping_details(struct out *o, const struct lb_frame *f)
             json_hex(o, v->u.str);
         out_c(o, '}');
     }
-    OUT_LIT(o, "],\"mapping_flags\":[");
+    OUT_LIT(o, "],\"attributes\":[");
+    first = true;
+    for (size_t i = 0; i < attrs.n; i++) {
+        if (build_id_kind_of(&attrs.v[i]).n)
+            continue;
+        if (!first)
+            out_c(o, ',');
+        first = false;
+        json_attr(o, &attrs.v[i]);
+    }
+    OUT_LIT(o, "],\"flags\":[");
     static const char *const flags[] = { "\"has_functions\"", "\"has_filenames\"",
                                          "\"has_line_numbers\"", "\"has_inline_frames\"" };
     first = true;
     for (unsigned i = 0; i < 4; i++) {
-        if (!(f->has_mapping && (f->mapping_flags & (1u << i))))
+        if (!(f->mapping_flags & (1u << i)))
             continue;
         if (!first)
             out_c(o, ',');
         first = false;
         out_raw(o, flags[i], strlen(flags[i]));
     }
-    out_c(o, ']');
+    OUT_LIT(o, "]}");
 }
 
 /* Every frame has the same keys (file, line, column left out by --no-file-line). */
@@ -363,8 +407,8 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     else
         OUT_LIT(o, "false");
     OUT_LIT(o, ",\"location_attributes\":");
-    json_attrs(o, f->location_attrs);
-    out_mapping_details(o, f);
+    out_location_attributes(o, f);
+    out_mapping_info(o, f);
     out_c(o, '}');
 }
 

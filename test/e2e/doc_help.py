@@ -16,7 +16,8 @@ from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 
 PAGE = os.path.join(fx.ROOT, "docs", "operations.md")
-COMMANDS = {"serve": ["--help"], "send": ["send", "--help"], "check": ["check", "--help"]}
+COMMANDS = {"serve": ["--help"], "send": ["send", "--help"], "check": ["check", "--help"],
+            "export": ["export", "--help"]}
 
 
 def blocks():

@@ -296,21 +296,21 @@ def location_attrs(o):
     f = o.frames[0]
     return (o.line("    Location: loc-attr-zq24: lval" + folded) and
             f.get("is_folded") == (o.layout == "v1.7") and
-            o.attr(f.get("location_attributes", []), "loc-attr-zq24", "lval") and
-            o.attr(f.get("location_attributes", []), "profile.frame.type", "native") and f.get("type") == "native")
+            f.get("location_attributes") == [{"key": "loc-attr-zq24", "type": "string", "value": "lval"}] and
+            f.get("type") == "native")
 
 
 def mapping_shown(o):
     f = o.frames[0]
+    m = f.get("mapping_info") or {}
     return (o.line(mapping_line(o)) and f.get("mapping") == "libzq28.so" and
-            (f.get("mapping_start"), f.get("mapping_limit"), f.get("mapping_offset")) ==
-            ("0x1111000", "0x2222000", "0x3333") and
-            f.get("build_ids") == [{"kind": "gnu", "id": "gnuid-zq29"}, {"kind": "htlhash", "id": "htl-zq30"}] and
-            o.attr(f.get("mapping_attributes", []), "map-attr-zq31", "mval"))
+            (m.get("start"), m.get("limit"), m.get("offset")) == ("0x1111000", "0x2222000", "0x3333") and
+            m.get("build_ids") == [{"kind": "gnu", "id": "gnuid-zq29"}, {"kind": "htlhash", "id": "htl-zq30"}] and
+            o.attr(m.get("attributes", []), "map-attr-zq31", "mval"))
 
 
 def mapping_flags(o):
-    return (o.line(mapping_line(o)) and o.frames[0].get("mapping_flags") ==
+    return (o.line(mapping_line(o)) and (o.frames[0].get("mapping_info") or {}).get("flags") ==
             ["has_functions", "has_filenames", "has_line_numbers", "has_inline_frames"])
 
 

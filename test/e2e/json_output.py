@@ -40,8 +40,8 @@ SAMPLE_KEYS = {"index", "timestamps_unix_nano", "timestamps", "values", "weight"
                "attributes", "frames"}
 FRAME_KEYS = {"type", "symbolized", "function", "file", "line", "column", "address", "mapping",
               "build_id", "build_id_kind", "system_name", "start_line", "is_folded",
-              "location_attributes", "mapping_start", "mapping_limit", "mapping_offset",
-              "mapping_attributes", "build_ids", "mapping_flags"}
+              "location_attributes", "mapping_info"}
+MAPPING_INFO_KEYS = {"start", "limit", "offset", "build_ids", "attributes", "flags"}
 ATTR_KEYS = {"key", "type", "value"}   # plus "unit" / "error" when present
 
 
@@ -119,6 +119,8 @@ def test_schema_and_times():
                    ("resource", set(o["resource"]), RESOURCE_KEYS), ("scope", set(o["scope"]), SCOPE_KEYS),
                    ("profile", set(o["profile"]), PROFILE_KEYS), ("sample", set(s), SAMPLE_KEYS)]
         keysets += [("frame", set(f), FRAME_KEYS) for f in s["frames"]]
+        keysets += [("mapping_info", set(f["mapping_info"]), MAPPING_INFO_KEYS) for f in s["frames"]
+                    if f.get("mapping_info") is not None]
         keysets += [("attribute", set(a), ATTR_KEYS) for a in
                     o["resource"]["attributes"] + s["attributes"] + o["profile"]["attributes"]]
         bad += [f"line {i + 1} {what}: {got ^ want}" for what, got, want in keysets if got != want]
@@ -160,7 +162,7 @@ def test_schema_and_times():
             hex(m.memory_start), hex(m.memory_limit), hex(m.file_offset),
             [{"kind": d.string_table[a.key_strindex].rsplit(".", 1)[1], "id": a.value.string_value}
              for a in attrs if d.string_table[a.key_strindex].startswith("process.executable.build_id.")])
-    got = {f["mapping"]: (f["mapping_start"], f["mapping_limit"], f["mapping_offset"], f["build_ids"])
+    got = {f["mapping"]: tuple(f["mapping_info"][k] for k in ("start", "limit", "offset", "build_ids"))
            for x in objs for f in x["sample"]["frames"] if f["mapping"] is not None}
     check("every frame's mapping: range, offset and every build id as the fixture has them",
           got and all(want.get(k) == v for k, v in got.items()) and

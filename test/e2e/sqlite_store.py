@@ -108,7 +108,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 4", sql(DB, "PRAGMA user_version")[0][0] == 4)
+    check("schema version 6", sql(DB, "PRAGMA user_version")[0][0] == 6)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -347,13 +347,17 @@ def test_values_and_windows():
     con = sqlite3.connect(old)
     con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
+                      "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
+                      "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
+                      "ALTER TABLE profiles DROP COLUMN original_payload; ALTER TABLE attributes DROP COLUMN encoded; "
                       "DELETE FROM schema_migrations WHERE version >= 3; PRAGMA user_version = 2;")
     con.close()
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", old, path)
     got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute GROUP BY 1"))
     check("upgrading a version 2 database fills the rollups, then the writer adds to them",
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
-    check("... and records the step", sql(old, "SELECT name FROM schema_migrations WHERE version = 3") == [("rollups",)])
+    check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
+          == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",)])
     rc, out, err = lb("flamegraph", "--db", db)
     check("flame graph counts nanoseconds for off_cpu", rc == 0 and b"(353 nanoseconds, 100.00%)" in out, err)
     rc, out, err = lb("top", "--db", db)

@@ -10,7 +10,8 @@ them back out. Each request goes over gRPC (grpcio) and OTLP/HTTP (curl) to a re
 through `decode` into SQLite; every sample must arrive (counted from the generator, not from
 lazybackend), and each unknown field must be shown in text and JSON with its path, message,
 number, wire type and size, stored in the unknown_fields table with its bytes, counted in the
-request's log line and in /metrics. Refusals stay for what makes data unreadable: a wire type
+request's log line and in /metrics. Trace requests follow the same rule (accepted, counted,
+listed). Refusals stay for what makes data unreadable: a wire type
 a known field cannot have.
 """
 import json
@@ -27,7 +28,7 @@ import otlpgen  # noqa: E402
 import otlpgen_layouts as L  # noqa: E402
 from otlpgen_layouts import raw_field  # noqa: E402
 from scrape import scrape  # noqa: E402
-from server import Server, run_cli, wait_until  # noqa: E402
+from server import TRACES_EXPORT, Server, run_cli, wait_until  # noqa: E402
 
 TMP = fx.tempdir("lb-unknown-")
 MODULES = {"v1.11": otlpgen.service, "v1.9": L.p9, "v1.8": L.p8, "v1.7": L.p7}
@@ -100,11 +101,12 @@ def test_decode(layout):
     missing = [u for u in unknown if not any(x.startswith(text_line(*u)) for x in lines)]
     check(f"{layout}: text shows each unknown field with its path, message, number, wire type, size",
           not missing, "\n".join(x for x in lines if "Unknown" in x) + f"\nmissing: {missing}")
-    want_values = {"top-level-zq": '"top-level-zq"', 777: "777", NESTED: "message {1: VARINT, 2: LEN}"}
+    want_values = {'"top-level-zq"', "777", "message {1: VARINT, 2: LEN}", "0x0807060504030201",
+                   "0x04030201", "bytes fffe0062696e617279", '"mapping-extra"', "1"}
     shown = {m.group(1) for x in lines for m in [re.search(r"\((?:VARINT|I64|LEN|I32), \d+ bytes?\): (.*)$", x)]
              if m and x.startswith("  Unknown: ")}
-    check(f"{layout}: ... and what the wire says they hold (a string, a varint, a nested message)",
-          set(want_values.values()) <= shown, shown)
+    check(f"{layout}: ... and what the wire says they hold (strings, varints, a nested message, "
+          f"fixed values in hex, other bytes in hex)", shown == want_values, shown)
     check(f"{layout}: in the request's first resource block only",
           sum(x.startswith("  Unknown: ") for x in lines) == len(unknown))
 
@@ -167,6 +169,52 @@ def test_servers():
     check("the log line of each request counts them", len(logged) == sent, err[-1500:])
 
 
+def trace_request():
+    """(bytes, spans): two spans, with unknown fields in the request, a span and an event."""
+    req = hg.trace_service.ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i in (1, 2):
+        sp = ss.spans.add()
+        sp.trace_id, sp.span_id, sp.name = bytes([i] * 16), bytes([i] * 8), f"span-{i}"
+        sp.start_time_unix_nano, sp.end_time_unix_nano = 10, 20
+    ev = ss.spans[1].events.add()
+    ev.name = "ev"
+    req.MergeFromString(raw_field(7, 2, b"trace-top"))
+    ss.spans[0].MergeFromString(raw_field(40, 0, 9))
+    ev.MergeFromString(raw_field(9, 1, bytes(8)))
+    return req.SerializeToString(), 2
+
+
+def test_traces():
+    """Traces: the same rule, the fields are accepted and counted."""
+    data, n_spans = trace_request()
+    srv = Server("--format", "json", http=True)
+    try:
+        r = srv.export(data, method=TRACES_EXPORT)
+        check("traces with unknown fields over gRPC: OK", r.status == "OK", r.details)
+        resp = hg.curl(srv.url + "/v1/traces", data, "application/x-protobuf")
+        check("... over HTTP: 200", resp.status == 200, resp)
+        wait_until(lambda: len(srv.stdout().decode().splitlines()) >= 2 * n_spans, 10 * fx.SLOW)
+        objs = [json.loads(x) for x in srv.stdout().decode().splitlines()]
+        paths = sorted((u["path"], u["message"], u["field"], u["wire_type"]) for u in objs[0]["request"]["unknown_fields"]) if objs else []
+        check("every span delivered, each line with the request's 3 unknown fields",
+              len(objs) == 2 * n_spans and all(o["request"]["unknown_fields_total"] == 3 for o in objs) and
+              paths == [("", "ExportTraceServiceRequest", 7, "LEN"),
+                        ("resource_spans[0].scope_spans[0].spans[0]", "Span", 40, "VARINT"),
+                        ("resource_spans[0].scope_spans[0].spans[1].events[0]", "Event", 9, "I64")],
+              (len(objs), paths))
+        page = scrape(srv.url)
+        check("/metrics: lazybackend_unknown_fields_total{signal=traces} counts them",
+              page.value("lazybackend_unknown_fields_total", signal="traces") == 6,
+              page.series("lazybackend_unknown_fields_total"))
+    finally:
+        srv.stop()
+        err = srv.stderr()
+        srv.cleanup()
+    check("the traces log line counts them", len(re.findall(r"trace export from .*, 3 unknown field\(s\) kept\)", err)) == 2,
+          err[-1500:])
+
+
 def test_bounded():
     """Unknown fields past the 32 recorded are counted, not described; a request of only
     unknown fields is still accepted."""
@@ -196,6 +244,7 @@ def test_still_refused():
 for lay in L.LAYOUTS:
     run(f"decode {lay}", lambda lay=lay: test_decode(lay))
 run("servers", test_servers)
+run("traces", test_traces)
 run("bounded", test_bounded)
 run("still refused", test_still_refused)
 done()

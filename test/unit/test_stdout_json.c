@@ -72,8 +72,7 @@ static const char WANT_LINE[] =
     "\"attributes\":[],\"frames\":[{\"type\":\"go\",\"symbolized\":true,\"function\":\"main.main\","
     "\"file\":\"main.go\",\"line\":7,\"column\":0,\"address\":\"0x0\",\"mapping\":null,"
     "\"build_id\":\"\",\"build_id_kind\":\"\",\"system_name\":\"\",\"start_line\":0,\"is_folded\":false,"
-    "\"location_attributes\":[],\"mapping_start\":\"0x0\",\"mapping_limit\":\"0x0\",\"mapping_offset\":\"0x0\","
-    "\"mapping_attributes\":[],\"build_ids\":[],\"mapping_flags\":[]}]}}\n";
+    "\"location_attributes\":[],\"mapping_info\":null}]}}\n";
 
 static const struct lb_request REQ = { "grpc", "127.0.0.1:9", "v1.11", 1000000001ull, 10, 10, 3 };
 

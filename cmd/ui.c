@@ -1,0 +1,99 @@
+/*
+ * ui.c - `lazybackend ui`: the web UI (ui/) alone, on a port of its own, over a SQLite store
+ * written earlier or being written by a server: a look at profiles without receiving any.
+ * One loop, one HTTP server (HTTP/1.1 and h2c) with only the UI's routes, until SIGINT or
+ * SIGTERM.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "h2/server.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "ui/ui.h"
+
+#define UI_DEFAULT_ADDRESS "127.0.0.1:4040"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+"Usage: lazybackend ui [--db FILE] [--address HOST:PORT]\n"
+"\n"
+"Serves the web UI (flame graph, top functions, executables, timeline, requests) over a\n"
+"database written by `--sink sqlite`, read-only. Open http://ADDRESS/ in a browser.\n"
+"  --db FILE            the database (default " SQLITE_SINK_DEFAULT_PATH ")\n"
+"  --address HOST:PORT  listen address (default " UI_DEFAULT_ADDRESS "; [V6]:PORT for IPv6)\n");
+}
+
+static void on_signal(struct loop *l, int fd, int events, void *ud)
+{
+    (void)events;
+    (void)ud;
+    struct signalfd_siginfo si;
+    while (read(fd, &si, sizeof si) == (ssize_t)sizeof si)
+        if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM)
+            loop_stop(l);
+}
+
+int ui_command(int argc, char **argv)
+{
+    const char *db = SQLITE_SINK_DEFAULT_PATH, *address = UI_DEFAULT_ADDRESS;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char **dst = !strcmp(a, "--db") ? &db : !strcmp(a, "--address") ? &address : NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strncmp(a, "--db=", 5) || !strncmp(a, "--address=", 10)) {
+            *(a[2] == 'd' ? &db : &address) = strchr(a, '=') + 1;
+            continue;
+        }
+        if (!dst || i + 1 >= argc || !argv[i + 1][0]) {
+            fprintf(stderr, "lazybackend ui: %s '%s' (see --help)\n",
+                    dst ? "a value is needed after" : "unknown option", a);
+            return 2;
+        }
+        *dst = argv[++i];
+    }
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    struct loop *loop = loop_new();
+    int sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    struct h2_server_config cfg = {
+        .address = address, .protocol = H2_SERVER_HTTP, .max_message_size = 1u << 20,
+        .max_inflight_bytes = 8u << 20, .max_connections = 256, .max_concurrent_streams = 100,
+        .idle_timeout_ms = 300 * 1000,
+    };
+    struct h2_server *srv = loop ? h2_server_new(loop, &cfg) : NULL;
+    struct ui *u = loop ? ui_new(loop, db) : NULL;
+    char err[256] = "out of memory";
+    int rc = 1;
+    if (sigfd >= 0 && srv && u && loop_add_fd(loop, sigfd, LOOP_READ, on_signal, NULL) == 0 &&
+        ui_register(u, srv) == 0 && h2_server_listen(srv, err, sizeof err) == 0) {
+        log_info("web UI on http://%s/ over %s", h2_server_address(srv), db);
+        rc = loop_run(loop) == 0 ? 0 : 1;
+        log_info("web UI stopped");
+    } else {
+        log_error("ui: cannot start: %s", sigfd < 0 ? strerror(errno) : err);
+    }
+    h2_server_free(srv);
+    ui_free(u);
+    if (sigfd >= 0) {
+        if (loop)
+            loop_del_fd(loop, sigfd);
+        close(sigfd);
+    }
+    loop_free(loop);
+    return rc;
+}

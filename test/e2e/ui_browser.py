@@ -1,0 +1,185 @@
+#!/usr/bin/python3
+"""ui_browser.py - the web UI in a real browser: Debian's Chromium, headless, driven by
+puppeteer-core from npm (installed by this test into build/npm/, pointed at /usr/bin/chromium).
+
+A server with the SQLite sink holds the fixture and a request built by the reference encoder
+whose function names, thread names and resource attributes are hostile
+(`<img src=x onerror=...>`, `</script><script>...`, `javascript:` URLs). lib/ui_driver.js
+loads every view and reports what it saw; the checks here hold the expectations, computed
+from the fixture's expect.json and .folded files and from the hostile request itself:
+the top function and its weight, click-to-zoom, the search's matched share, a time window
+selected on the timeline, an executable filter, the sandwich, the diff, the live tail
+showing a request sent after the page loaded, and that nothing injected ran (a page-side
+hook, dialogs, CSP violations, console errors) while every hostile name is shown verbatim.
+Screenshots of each view at 1400x900 and 800x600 go to build/ui-screenshots/.
+
+Environment: LAZYBACKEND, FIXTURES; BUILD (for build/npm). Only 127.0.0.1.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
+from tap import check, run, done  # noqa: E402
+import fixtures as fx  # noqa: E402
+import fixture_model  # noqa: E402
+import otlpgen  # noqa: E402
+from server import Server  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+NPM_DIR = os.path.join(ROOT, "build", "npm")
+SHOTS = os.path.join(ROOT, "build", "ui-screenshots")
+CHROMIUM = "/usr/bin/chromium"
+EXPECT = fx.expect()
+FOLDED = fx.folded()
+MODEL = fixture_model.load(fx.path())
+TMP = fx.tempdir("lb-ui-browser-")
+
+HOSTILE_FUNCTIONS = ['<img src=x onerror="window.__xss=1">xss1',
+                     '</script><script>window.__xss=2</script>xss2',
+                     'javascript:window.__xss=3//xss3',
+                     '"><svg onload=window.__xss=4>xss4']
+HOSTILE_THREAD = '<img src=x onerror=alert(5)>thread'
+HOSTILE_CONTAINER = 'javascript:alert(6)<script>window.__xss=6</script>'
+HOSTILE_MINUTE = 1761887340 + 11 * 60          # 05:20Z, eleven minutes after the fixture's
+
+
+def hostile_request():
+    b = otlpgen.Builder()
+    p = b.profile(b.resource(container_id=HOSTILE_CONTAINER, service_name='<b onmouseover=window.__xss=7>svc'))
+    thread = b.attr("thread.name", HOSTILE_THREAD)
+    exe = b.attr("process.executable.name", "<i>evil</i>")
+    t = HOSTILE_MINUTE * 10**9
+    for i, name in enumerate(HOSTILE_FUNCTIONS):
+        st = b.stack([b.location("native", functions=[(b.function(name, "x.c"), i + 1)])])
+        b.sample(p, st, timestamps=[t + i], attributes=[thread, exe])
+    return b.bytes()
+
+
+def folded_pairs():
+    out = []
+    for line in FOLDED.decode().splitlines():
+        stack, w = line.rsplit(" ", 1)
+        out.append((stack.split(";"), int(w)))
+    return out
+
+
+def install_puppeteer():
+    """puppeteer-core from the npm registry into build/npm (no browser download: Debian's)."""
+    if os.path.isdir(os.path.join(NPM_DIR, "node_modules", "puppeteer-core")):
+        return True
+    os.makedirs(NPM_DIR, exist_ok=True)
+    env = dict(os.environ, PUPPETEER_SKIP_DOWNLOAD="1")
+    r = subprocess.run(["npm", "install", "--prefix", NPM_DIR, "--no-audit", "--no-fund", "--loglevel=error",
+                        "puppeteer-core"], capture_output=True, timeout=600, env=env)
+    return check("npm installs puppeteer-core into build/npm", r.returncode == 0, r.stderr[-2000:])
+
+
+def status_weight(text):
+    return int(text.split(" total weight")[0].replace(",", "")) if " total weight" in text else None
+
+
+def main():
+    if not check("Debian's chromium is installed (scripts/install-deps.sh test)", os.access(CHROMIUM, os.X_OK)):
+        return
+    if not check("node and npm are installed", shutil.which("node") and shutil.which("npm")) or not install_puppeteer():
+        return
+    shutil.rmtree(SHOTS, ignore_errors=True)
+    os.makedirs(SHOTS)
+    server = Server("--sink", "sqlite", "--sqlite-path", os.path.join(TMP, "ui.db"), http=True)
+    try:
+        server.send(fx.read())
+        server.send(hostile_request())
+        payload = fx.write(TMP, "fixture.pb", fx.read())
+        fixture_minute = min(t for s in MODEL for t in s.timestamps) // 10**9 // 60 * 60
+        cfg = {"base": server.url, "chromium": CHROMIUM, "shots": SHOTS, "lb": fx.LB,
+               "grpc": "127.0.0.1:%d" % server.grpc_port, "payload": payload,
+               "zoom_name": "void java.lang.Thread.run()", "search": "Random.next",
+               "executable": "java", "window": [fixture_minute, fixture_minute + 60],
+               "sandwich": "int java.util.Random.next(int)", "hostile_filter": "xss"}
+        env = dict(os.environ, NODE_PATH_PUPPETEER=os.path.join(NPM_DIR, "node_modules"))
+        r = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "lib", "ui_driver.js"), json.dumps(cfg)],
+                           capture_output=True, timeout=300, env=env)
+        try:
+            seen = json.loads(r.stdout.decode().strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            seen = {"fatal": r.stdout.decode()[-2000:] + r.stderr.decode()[-2000:]}
+        if not check("the browser ran every step", r.returncode == 0 and "fatal" not in seen, seen.get("fatal")):
+            return
+        verify(seen)
+    finally:
+        check("the server stopped cleanly", server.stop() == 0, server.stderr()[-2000:])
+
+
+def verify(seen):
+    pairs = folded_pairs()
+    fixture_total = EXPECT["timestamps"]
+    total = fixture_total + len(HOSTILE_FUNCTIONS)
+    check("flame graph: the root weighs the fixture and the hostile request", seen["flame"]["root"] == total,
+          seen["flame"])
+    z = seen["zoom"]
+    check("flame graph: the frame to zoom into is drawn", z["found"], z)
+    zoom_total = sum(w for frames, w in pairs if "void java.lang.Thread.run()" in frames)
+    check("tooltip: name, total weight and share", z.get("tooltip", "").startswith("void java.lang.Thread.run()")
+          and "total: %d (%.2f%%)" % (zoom_total, 100 * zoom_total / total) in z.get("tooltip", ""), z.get("tooltip"))
+    a = z.get("after", {})
+    check("click to zoom: the frame fills the width, the breadcrumb ends with it, the URL keeps it",
+          a.get("zoomed") == "void java.lang.Thread.run()" and abs(a.get("width", 0) - a.get("canvas", -1)) < 1 and
+          a.get("crumbs", [None])[-1] == "void java.lang.Thread.run()" and "focus=" in a.get("hash", ""), a)
+    matched = sum(w for frames, w in pairs if any("random.next" in f.lower() for f in frames))
+    want = "matched: %d (%.2f%%)" % (matched, 100 * matched / total)
+    check("search: the matched weight and share (%s)" % want, seen["search"] == want, seen["search"])
+
+    fns = {}
+    for frames, w in pairs:
+        fns.setdefault(frames[-1], 0)
+        fns[frames[-1]] += w
+    best = max(fns.items(), key=lambda kv: kv[1])
+    first = seen["top"][0]
+    check("top functions: the heaviest is the .folded file's (%s, %d)" % best,
+          first[5] == best[0] and first[0] == str(best[1]), first)
+    tc = seen["top_click"]
+    check("clicking a function focuses it in the flame graph (highlighted, its share)",
+          "view=flame" in tc["hash"] and tc["search"] == best[0] and
+          tc["info"].startswith("matched: %d" % sum(w for frames, w in pairs if best[0] in frames)), tc)
+
+    java = sum(s.weight for s in MODEL if fixture_model.executable(s) == "java")
+    check("filter executable=java: the view shows java's weight (%d)" % java,
+          status_weight(seen["filtered"]["status"]) == java, seen["filtered"]["status"])
+
+    w = seen["window"]
+    check("time window: from and to in the URL, the fixture's minute", "from=1761887340" in w["hash"] and
+          "to=1761887400" in w["hash"], w["hash"])
+    check("time window: the views show the fixture only (%d), not the hostile request" % fixture_total,
+          status_weight(w["status"]) == fixture_total and not any("xss" in r[5] for r in w["rows"]), w["status"])
+
+    check("sandwich of Random.next: callers and callees weigh its total (%d)" % fns[best[0]],
+          seen["sandwich"] == {"callers": fns[best[0]], "callees": fns[best[0]]}, seen["sandwich"])
+    check("diff: a baseline window against the whole range", seen["diff"].startswith("baseline "), seen["diff"])
+
+    live = seen["live"]
+    check("live tail: the request sent after the page loaded is at the top (49 samples, ok)",
+          live[1] == "grpc" and live[5] == str(EXPECT["samples"]) and live[6] == "ok", live)
+
+    check("hostile function names shown verbatim in Top functions",
+          sorted(seen["hostile_top"]) == sorted(HOSTILE_FUNCTIONS), seen["hostile_top"])
+    check("hostile function names verbatim in the flame graph's frames",
+          all(n in seen["hostile_flame"] for n in HOSTILE_FUNCTIONS))
+    check("hostile thread name and container id shown verbatim in Executables",
+          HOSTILE_THREAD in seen["hostile_groups"] and HOSTILE_CONTAINER in seen["hostile_groups"], seen["hostile_groups"])
+    check("hostile resource attributes shown verbatim in Requests",
+          any(HOSTILE_CONTAINER in t for t in seen["hostile_live"]))
+    check("nothing injected ran (page-side hook window.__xss stays 0)", seen["xss"] == 0, seen["xss"])
+    check("no dialog opened (alert)", seen["dialogs"] == [], seen["dialogs"])
+    check("no element was made from a profile string (no img, no inline script)", seen["imgs"] == 0, seen["imgs"])
+    check("no Content-Security-Policy violation", seen["csp"] == [], seen["csp"])
+    check("no error in the page's console", seen["errors"] == [], seen["errors"])
+    shots = sorted(os.listdir(SHOTS))
+    check("screenshots of every view at 1400x900 and 800x600 in build/ui-screenshots",
+          len(shots) == 16 and all(os.path.getsize(os.path.join(SHOTS, s)) > 5000 for s in shots), shots)
+
+
+run("browser", main)
+done()

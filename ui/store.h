@@ -1,0 +1,109 @@
+/*
+ * store.h - what the UI's files share: the query parameters of the API (params.c), the
+ * read side of the SQLite store as the UI needs it (store.c: rollup rows filtered, stacks and
+ * frames by id), and the JSON answers (views.c).
+ */
+#ifndef LB_UI_STORE_H
+#define LB_UI_STORE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "sinks/sqlite/internal.h"
+
+/* ---- parameters (params.c) ---- */
+
+enum { UI_MAX_LIST = 16, UI_MAX_ATTRS = 4, UI_VALUE_MAX = 256 };
+
+enum ui_by { UI_BY_FUNCTION, UI_BY_EXECUTABLE, UI_BY_CONTAINER, UI_BY_THREAD, UI_BY_FRAME_TYPE,
+             UI_BY_MAPPING };
+
+struct ui_params {
+    bool has_from, has_to;
+    int64_t from, to;                 /* unix seconds, from < to */
+    const char *sample_type;          /* NULL = every type */
+    const char *frame_types[UI_MAX_LIST];
+    size_t n_frame_types;
+    const char *container, *executable, *thread;   /* NULL = any */
+    const char *attr_key[UI_MAX_ATTRS], *attr_value[UI_MAX_ATTRS];
+    size_t n_attrs;
+    enum ui_by by;
+    bool sort_total;
+    size_t limit;                     /* top: rows */
+    const char *name_filter;          /* top: substring of the name, case-insensitive */
+    size_t max_nodes;                 /* flame: nodes */
+    char store[2048];                 /* the decoded values point here */
+    size_t used;
+};
+
+/* Parses a query string; only the names in `allowed` (comma-separated) are accepted. 0, or
+ * -1 with a message for a 400 in err. */
+int ui_parse_params(const char *query, const char *allowed, struct ui_params *p, char *err, size_t errlen);
+
+/* ---- the store (store.c) ---- */
+
+struct ui_frame {
+    uint32_t name, type, file, build_id;   /* ids in names; file/build_id 0 = none */
+    int64_t line;
+    bool native;                           /* unsymbolized: name is mapping+0xaddress */
+    uint32_t mapping;                      /* the mapping file's name id, 0 = none */
+};
+
+struct ui_store {
+    char *path;
+    sqlite3 *db;
+    sqlite3_stmt *st_frame, *st_stack, *st_filter, *st_group;
+    /* Content rows never change once written, so what was read stays valid for the
+     * database's life: frames and stacks by id, kept across requests (bounded: dropped whole
+     * past UI_CACHE_MAX frames). */
+    struct strtab names;                   /* id 0 is "" */
+    struct memo frame_ix, stack_ix;
+    struct memo frame_same;                /* hash of a frame's content -> its index */
+    struct ui_frame *frames;
+    size_t n_frames, cap_frames;
+    struct { uint32_t off, n; } *stacks;   /* frames root first in sf[off..off+n) */
+    size_t n_stacks, cap_stacks;
+    uint32_t *sf;
+    size_t n_sf, cap_sf;
+    struct memo group_of;                  /* set id * 8 + by -> value name id + 1, 0 = none */
+    int64_t group_key_id[8];               /* strings.id of each group's key; -1 = not read */
+    struct buf tmp;
+    char err[256];
+};
+
+/* A rollup row that passed the filters: its stack (index into s->stacks), bucket (minutes
+ * or hours since the epoch, as scanned) and weight; sets are the resource, profile and sample
+ * attribute sets. */
+typedef int (*ui_row_fn)(void *ctx, const struct ui_store *s, uint32_t stack, int64_t bucket,
+                         const int64_t sets[3], int64_t w);
+
+void ui_store_init(struct ui_store *s, const char *path);
+void ui_store_close(struct ui_store *s);
+/* Opens the database if needed and starts a read transaction (one snapshot per API call);
+ * ui_store_end ends it. -1 with s->err. */
+int ui_store_begin(struct ui_store *s);
+void ui_store_end(struct ui_store *s);
+/* How rows are read: whole hours of the window from the hour table and its edges from the
+ * minute table (the fewest rows), every minute (a timeline), or every hour (a long one). */
+enum ui_scan { UI_SCAN_WINDOW, UI_SCAN_MINUTES, UI_SCAN_HOURS };
+/* Every rollup row matching p (time window, sample type, attributes, frame types); buckets
+ * are minutes, or hours with UI_SCAN_HOURS. 0 or -1 with s->err (or the callback's -1). */
+int ui_store_scan(struct ui_store *s, const struct ui_params *p, enum ui_scan how, ui_row_fn fn, void *ctx);
+/* The group value id (in s->names) of a row's sets for executable/container/thread; 0 for
+ * none. */
+int ui_store_group(struct ui_store *s, enum ui_by by, const int64_t sets[3], uint32_t *out);
+const char *ui_name(const struct ui_store *s, uint32_t id);
+
+/* ---- the answers (views.c): JSON into out; 0, or -1 with s->err ---- */
+int ui_view_flame(struct ui_store *s, const struct ui_params *p, struct buf *out);
+int ui_view_top(struct ui_store *s, const struct ui_params *p, struct buf *out);
+int ui_view_timeline(struct ui_store *s, const struct ui_params *p, struct buf *out);
+int ui_view_meta(struct ui_store *s, struct buf *out);
+int ui_view_requests(struct ui_store *s, size_t limit, struct buf *out);
+/* What ui_view_requests says of a stored request's resource ("" when it is not stored). */
+int ui_store_request_resource(struct ui_store *s, uint64_t sequence, struct buf *out);
+
+#endif
