@@ -23,6 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
+import httpgen as hg  # noqa: E402
 from fixtures import LB, SLOW  # noqa: E402
 from server import PROFILES_EXPORT, Server, free_port, run_cli, wait_until  # noqa: E402
 
@@ -201,6 +202,8 @@ def test_tokens_over_tls():
         check("HTTP/2 over TLS (ALPN h2) with a token: 200", (rc, code, version) == (0, "200", "2"), (rc, code, version))
         rc, code, _, head, body = curl(url + PROFILES_HTTP, "--http1.1", data=fx.read())
         check("HTTP without a token: 401", code == "401", (code, head))
+        check("401's body: google.rpc.Status {16 UNAUTHENTICATED}, protobuf like the request",
+              hg.decode_status(body).code == 16 and "bearer token is required" in hg.decode_status(body).message, body)
         check("401 without a token: WWW-Authenticate: Bearer realm, no error code",
               'www-authenticate: bearer realm="lazybackend"\r\n' in head.lower(), head)
         rc, code, _, head, _ = curl(url + PROFILES_HTTP, "--http2", token="wrong", data=fx.read())

@@ -8,7 +8,8 @@ gRPC), and HTTP/1.1 requests written here by hand. Mutations then start from the
 parser must understand instead of from nothing:
 
   decode   the OTLP fixtures (env FIXTURES) and one small profiles request in every proto
-           layout (v1.11, v1.9, v1.8, v1.7; the fixtures hold no v1.7 request)
+           layout (v1.11, v1.9, v1.8, v1.7; the fixtures hold no v1.7 request), and the same
+           with fields no layout has at several depths (kept, recorded and described)
   check    the decode seeds, and requests that each break one conformance rule
   json     OTLP/JSON profiles and traces requests (lowerCamelCase and proto field names)
   traces   ExportTraceServiceRequest protobuf
@@ -114,8 +115,14 @@ def seeds_decode(out):
             with open(os.path.join(fixtures, name), "rb") as f:
                 write(out, "fixture." + name, f.read())
     req = profiles_request()
+    raw = otlpgen_layouts.raw_field
     for layout in otlpgen_layouts.LAYOUTS:
-        write(out, f"built.{layout}.pb", otlpgen_layouts.encode(req, layout))
+        data = otlpgen_layouts.encode(req, layout)
+        write(out, f"built.{layout}.pb", data)
+        # unknown fields: appended to the request, and inside its first resource (field 1)
+        extra = raw(15, 2, b"text") + raw(20, 0, 300) + raw(21, 1, bytes(8)) + raw(22, 5, bytes(4)) + \
+            raw(23, 2, raw(1, 0, 1) + raw(2, 2, b"\xff"))
+        write(out, f"unknown.{layout}.pb", data + extra + raw(1, 2, raw(1, 2, raw(99, 2, b"deep"))))
     # Regression (test/e2e/fuzz_regressions.py): a v1.7 sample whose stack is an empty slice of
     # a profile without location_indices (NULL + 0).
     b = otlpgen.Builder()
@@ -198,6 +205,8 @@ def seeds_traces(out):
     del one.resource_spans[0].scope_spans[0].spans[1:]
     write(out, "one-span.pb", one.SerializeToString())
     write(out, "regress-bare-events.pb", bare_events_request(hg).SerializeToString())
+    import otlpgen_layouts
+    write(out, "unknown-fields.pb", one.SerializeToString() + otlpgen_layouts.raw_field(7, 2, b"new"))
 
 
 def http1(method, path, body=b"", headers=(), version="HTTP/1.1"):
