@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import threading
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -88,7 +89,8 @@ def send_fixtures(node):
     """The fixtures SENDS times through a lazybackend whose ClickHouse sink points at `node`;
     the Export statuses."""
     be = cc.Backend("--sink", "clickhouse", "--clickhouse-url", node.url, "--clickhouse-database", "otel",
-                    "--clickhouse-flush-interval", "100")
+                    "--clickhouse-flush-interval", "100",
+                    "--clickhouse-spool-dir", tempfile.mkdtemp(prefix="spool-", dir=cc.TMP))
     statuses = []
     try:
         for _ in range(ROUNDS):

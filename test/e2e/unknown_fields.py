@@ -110,6 +110,15 @@ def test_decode(layout):
     check(f"{layout}: in the request's first resource block only",
           sum(x.startswith("  Unknown: ") for x in lines) == len(unknown))
 
+    rc, out, err = run_cli("decode", "--detect", path)
+    listed = [x for x in out.decode().split("\n") if x.startswith("  unknown: ")]
+    check(f"{layout}: decode --detect: {layout}, and one line per unknown field",
+          rc == 0 and re.search(f": request 0: {re.escape(layout)}( |$)", out.decode().split("\n")[0]) and
+          len(listed) == len(unknown) and
+          all(any(x.startswith(f"  unknown: {p or '(request)'}: {n} field {num} ({wt}, {len(raw)} bytes): ")
+                  for x in listed) for p, n, num, wt, raw in unknown),
+          out.decode() + err)
+
     rc, out, err = run_cli("decode", "--format", "json", path)
     objs = [json.loads(x) for x in out.decode().splitlines()] if rc == 0 else []
     want = sorted((p, n, num, wt, len(raw)) for p, n, num, wt, raw in unknown)
