@@ -107,7 +107,7 @@ $(BUILD)/bench_usdt: test/bench/bench_usdt.c $(OBJS)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $< $(OBJS) $(LDFLAGS) $(LDLIBS)
 
 # One libFuzzer target per network parser (test/fuzz/fuzz_*.c), each linked with the shared
-# harness: fuzz_decode (detector, decoder, sinks), fuzz_json (OTLP/JSON transcoder),
+# harness: fuzz_decode (detector, decoder, sinks), fuzz_check (the conformance checker), fuzz_json (OTLP/JSON transcoder),
 # fuzz_traces (traces decoder), fuzz_http (the HTTP port), fuzz_grpc (gRPC framing, gRPC port),
 # fuzz_usdt (the usdt bridge's lines, pairing and encoding).
 FUZZ_TARGETS := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))

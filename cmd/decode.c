@@ -15,10 +15,30 @@
 
 #include "cmd/capture.h"
 #include "cmd/cmd.h"
+#include "lib/buf.h"
+#include "lib/escape.h"
 #include "lib/loop.h"
 #include "otlp/decode.h"
 #include "otlp/detect.h"
 #include "sinks/sink.h"
+
+/* decode --detect: the unknown fields the chosen layout leaves, one line each (what the wire
+ * holds is escaped like every string from the wire). */
+static void print_unknown(const struct otlp_detection *det)
+{
+    static const char *const wt[8] = { "VARINT", "I64", "LEN", "SGROUP", "EGROUP", "I32", "6", "7" };
+    struct buf b;
+    buf_init(&b, 4096);
+    for (size_t i = 0; i < det->n_recorded; i++) {
+        const struct otlp_unknown_field *u = &det->unknown[i];
+        buf_reset(&b);
+        if (!esc_text(&b, u->decoded, strlen(u->decoded)) || !buf_putc(&b, 0))
+            break;
+        printf("  unknown: %s: %s field %u (%s, %zu bytes): %s\n", u->path[0] ? u->path : "(request)",
+               u->message, u->number, wt[u->wire_type & 7], u->size, (const char *)b.data);
+    }
+    buf_free(&b);
+}
 
 /* decode --detect: one block per request, the chosen layout and the evidence. */
 static int detect_one(struct app *app, const char *name, unsigned index, const uint8_t *msg, size_t len)
@@ -31,6 +51,8 @@ static int detect_one(struct app *app, const char *name, unsigned index, const u
     printf("%s: request %u: %s\n", name, index, rc == 0 ? summary : "fits no proto layout");
     for (size_t i = 0; i < det.n_evidence; i++)
         printf("  %s\n", det.evidence[i]);
+    if (rc == 0)
+        print_unknown(&det);
     fflush(stdout);
     return rc == 0 ? 0 : 1;
 }

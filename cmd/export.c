@@ -102,6 +102,12 @@ static int export_otlp(struct exporter *x, struct sqlite_replay *r)
     return rc;
 }
 
+static void said_file(void *ud, const char *path, const char *type, const char *unit)
+{
+    (void)ud;
+    fprintf(stderr, "lazybackend export: %s: %s/%s\n", path, type, unit);
+}
+
 static int export_pprof(struct exporter *x, struct sqlite_replay *r)
 {
     struct pprof_writer *pw = pprof_writer_new();
@@ -120,7 +126,7 @@ static int export_pprof(struct exporter *x, struct sqlite_replay *r)
     const char *prefix = x->o->output ? x->o->output : "profile";
     /* one chosen sample type: the file is --output itself */
     bool exact = x->o->sample_type && x->o->output;
-    if (rc == 0 && pprof_writer_write_files(pw, prefix, exact, &x->written, err, sizeof err) != 0) {
+    if (rc == 0 && pprof_writer_write_files(pw, prefix, exact, &x->written, said_file, NULL, err, sizeof err) != 0) {
         fprintf(stderr, "lazybackend export: %s\n", err);
         rc = 1;
     }

@@ -9,6 +9,7 @@
 #include <curl/curl.h>
 #include <http_parser.h>
 #include <nghttp2/nghttp2.h>
+#include <openssl/crypto.h>
 #include <pb.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -27,7 +28,7 @@ void print_version(void)
     const nghttp2_info *h2 = nghttp2_version(0);
     unsigned long hp = http_parser_version();
     printf("lazybackend %s (commit %s)\n", LAZYBACKEND_VERSION, LAZYBACKEND_COMMIT);
-    printf("nghttp2 %s, libcurl %s, SQLite %s, zlib %s, http-parser %lu.%lu.%lu, %s\n", h2->version_str,
-           curl_version_info(CURLVERSION_NOW)->version, sqlite3_libversion(), zlibVersion(),
-           (hp >> 16) & 255, (hp >> 8) & 255, hp & 255, NANOPB_VERSION);
+    printf("nghttp2 %s, libcurl %s, SQLite %s, zlib %s, http-parser %lu.%lu.%lu, %s, OpenSSL %s\n",
+           h2->version_str, curl_version_info(CURLVERSION_NOW)->version, sqlite3_libversion(), zlibVersion(),
+           (hp >> 16) & 255, (hp >> 8) & 255, hp & 255, NANOPB_VERSION, OpenSSL_version(OPENSSL_VERSION_STRING));
 }

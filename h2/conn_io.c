@@ -179,6 +179,7 @@ ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n)
             return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
         }
     }
+    c->io_want &= ~LOOP_READ;
     ERR_clear_error();
     int w = SSL_write(c->ssl, p, (int)(n > INT_MAX ? INT_MAX : n));
     if (w > 0)
@@ -192,6 +193,11 @@ ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n)
     }
     log_debug("TLS write to %s: %s", c->peer, tls_reason(c, "TLS write", e));
     return -1;
+}
+
+bool conn_io_should_read(const struct h2_conn *c, int events)
+{
+    return (events & LOOP_READ) || ((events & LOOP_WRITE) && (c->io_want & LOOP_WRITE));
 }
 
 int conn_io_events(const struct h2_conn *c, int wanted)

@@ -279,8 +279,8 @@ void progress_made(struct h2_conn *c);
 void progress_frame_received(struct h2_conn *c, const nghttp2_frame *frame, bool on_stream);
 /* A response frame went out: progress, and PING strikes are forgiven (as grpc-go does). */
 void progress_frame_sent(struct h2_conn *c, const nghttp2_frame *frame);
-/* The timer's checks: setup timeout, then idleness. False when the connection was closed. */
-bool progress_tick(struct h2_conn *c, uint64_t now);
+/* Starts the server's connection timer (once, when it listens). */
+void conn_timer_start(struct h2_server *s);
 /* conn_io.c: the byte transport under a connection (the socket; the handshake's place).
  * conn_io_start prepares an accepted connection; conn_io_handshake advances the handshake
  * while !c->io_ready (false: give up, `why` says why). Reads return the bytes read, 0 when
@@ -293,6 +293,9 @@ bool conn_io_handshake(struct h2_conn *c, const char **why);
 ssize_t conn_io_read(struct h2_conn *c, uint8_t *p, size_t n, const char **why);
 ssize_t conn_io_write(struct h2_conn *c, const uint8_t *p, size_t n);
 int conn_io_events(const struct h2_conn *c, int wanted);
+/* Whether a readiness event calls for a read: readable, or writable while a TLS read waits
+ * to write first. */
+bool conn_io_should_read(const struct h2_conn *c, int events);
 void conn_io_shutdown_write(struct h2_conn *c);
 void conn_io_close(struct h2_conn *c);
 

@@ -28,6 +28,9 @@
  *              timeout instead.
  * A connection given a GOAWAY for either reason has LINGER_MS to take it, then it is closed
  * whatever is left unsent (a client that does not read cannot keep it).
+ *
+ * The one timer of a server's connections lives here too: it applies these rules, the request
+ * timeout and the end of lingering closes, a few times per the shortest timeout.
  */
 #include "h2/internal.h"
 
@@ -168,7 +171,8 @@ static bool receiving(const struct h2_conn *c)
     return false;
 }
 
-bool progress_tick(struct h2_conn *c, uint64_t now)
+/* The setup and idle rules. False when the connection was closed. */
+static bool progress_tick(struct h2_conn *c, uint64_t now)
 {
     struct h2_server *s = c->srv;
     unsigned setup_limit = s->cfg.request_timeout_ms;
@@ -196,4 +200,68 @@ bool progress_tick(struct h2_conn *c, uint64_t now)
     c->linger_until = now + LINGER_MS;
     nghttp2_session_terminate_session(c->ng, NGHTTP2_NO_ERROR);
     return conn_update(c);
+}
+
+/* ------------------------------------------------------------------ the connection timer */
+
+static uint64_t tick_period(const struct h2_server *s)
+{
+    uint64_t t = s->cfg.request_timeout_ms;
+    if (s->cfg.idle_timeout_ms && s->cfg.idle_timeout_ms < t)
+        t = s->cfg.idle_timeout_ms;
+    uint64_t p = t / 4;
+    return p < 50 ? 50 : p > 1000 ? 1000 : p;
+}
+
+/* Requests that do not arrive whole within request_timeout_ms are cut off. */
+static void conn_expire(struct h2_conn *c, uint64_t now)
+{
+    unsigned timeout = c->srv->cfg.request_timeout_ms;
+    if (c->proto == CONN_H2) {
+        session_expire_streams(c, now);
+    } else if (c->request_started && now - c->request_started >= timeout) {
+        log_info("request timeout: peer=%s sent no complete request within %u ms", c->peer, timeout);
+        c->srv->stats.requests_timed_out++;
+        c->request_started = 0;
+        if (c->proto == CONN_SNIFF) {
+            conn_close(c, "request timeout");
+            return;
+        }
+        http1_timeout(c);
+    }
+    conn_update(c);
+}
+
+/* One timer for all connections: the setup and idle rules, request timeouts, the end of
+ * lingering, the transport's handshake. */
+static void idle_tick(struct loop *l, void *ud)
+{
+    struct h2_server *s = ud;
+    uint64_t now = loop_now_ms(l);
+    struct h2_conn *next;
+    for (struct h2_conn *c = s->conns; c; c = next) {
+        next = c->next;
+        if (c->proto == CONN_LINGER) {
+            if (now >= c->linger_until)
+                conn_close(c, "lingering close done");
+            continue;
+        }
+        if (!c->io_ready) {   /* a TLS handshake takes no longer than a request may */
+            if (now - c->accepted_ms >= s->cfg.request_timeout_ms) {
+                log_info("TLS handshake timeout: peer=%s did not finish within %u ms", c->peer,
+                         s->cfg.request_timeout_ms);
+                s->stats.tls_handshake_failures++;
+                conn_close(c, "TLS handshake timeout");
+            }
+            continue;
+        }
+        if (progress_tick(c, now))
+            conn_expire(c, now);
+    }
+    s->idle_timer = loop_add_timer(l, tick_period(s), idle_tick, s);
+}
+
+void conn_timer_start(struct h2_server *s)
+{
+    s->idle_timer = loop_add_timer(s->loop, tick_period(s), idle_tick, s);
 }

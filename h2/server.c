@@ -16,9 +16,8 @@
  * writing (output is produced only while less than OUT_HIGH_WATER is unsent, and reading
  * pauses meanwhile), the switch to HTTP/2 after "Upgrade: h2c", closing (with a short
  * lingering drain after an HTTP/1.1 "Connection: close" response, so the client reads our
- * answer rather than a reset), and the timers: idle connections and requests that do not
- * arrive within the request timeout (slow or trickling clients) are cut off, while every
- * other connection is served as usual.
+ * answer rather than a reset). The connection timer (idle connections, connections that make
+ * no progress, requests that do not arrive within the request timeout) is progress.c's.
  *
  * Nothing here is global: everything hangs off struct h2_server.
  */
@@ -379,7 +378,7 @@ static void conn_on_io(struct loop *l, int fd, int events, void *ud)
             return;
         }
     }
-    if ((events & LOOP_READ) && !conn_read(c, &why)) {
+    if (conn_io_should_read(c, events) && !conn_read(c, &why)) {
         conn_close(c, why);
         return;
     }
@@ -501,62 +500,6 @@ static void listener_on_io(struct loop *l, int fd, int events, void *ud)
         }
         conn_new(s, cfd, &ss);
     }
-}
-
-static uint64_t tick_period(const struct h2_server *s)
-{
-    uint64_t t = s->cfg.request_timeout_ms;
-    if (s->cfg.idle_timeout_ms && s->cfg.idle_timeout_ms < t)
-        t = s->cfg.idle_timeout_ms;
-    uint64_t p = t / 4;
-    return p < 50 ? 50 : p > 1000 ? 1000 : p;
-}
-
-/* Requests that do not arrive whole within request_timeout_ms are cut off. */
-static void conn_expire(struct h2_conn *c, uint64_t now)
-{
-    unsigned timeout = c->srv->cfg.request_timeout_ms;
-    if (c->proto == CONN_H2) {
-        session_expire_streams(c, now);
-    } else if (c->request_started && now - c->request_started >= timeout) {
-        log_info("request timeout: peer=%s sent no complete request within %u ms", c->peer, timeout);
-        c->srv->stats.requests_timed_out++;
-        c->request_started = 0;
-        if (c->proto == CONN_SNIFF) {
-            conn_close(c, "request timeout");
-            return;
-        }
-        http1_timeout(c);
-    }
-    conn_update(c);
-}
-
-/* One timer for all connections: idleness, request timeouts, the end of lingering. */
-static void idle_tick(struct loop *l, void *ud)
-{
-    struct h2_server *s = ud;
-    uint64_t now = loop_now_ms(l);
-    struct h2_conn *next;
-    for (struct h2_conn *c = s->conns; c; c = next) {
-        next = c->next;
-        if (c->proto == CONN_LINGER) {
-            if (now >= c->linger_until)
-                conn_close(c, "lingering close done");
-            continue;
-        }
-        if (!c->io_ready) {   /* a TLS handshake takes no longer than a request may */
-            if (now - c->accepted_ms >= s->cfg.request_timeout_ms) {
-                log_info("TLS handshake timeout: peer=%s did not finish within %u ms", c->peer,
-                         s->cfg.request_timeout_ms);
-                s->stats.tls_handshake_failures++;
-                conn_close(c, "TLS handshake timeout");
-            }
-            continue;
-        }
-        if (progress_tick(c, now))
-            conn_expire(c, now);
-    }
-    s->idle_timer = loop_add_timer(l, tick_period(s), idle_tick, s);
 }
 
 /* ------------------------------------------------------------------ public API */
@@ -715,7 +658,7 @@ int h2_server_listen(struct h2_server *s, char *err, size_t errlen)
     format_addr(&ss, s->bound, sizeof s->bound);
     s->lfd = fd;
     if (!s->idle_timer)   /* always: the request timeout needs it */
-        s->idle_timer = loop_add_timer(s->loop, tick_period(s), idle_tick, s);
+        conn_timer_start(s);
     return 0;
 }
 

@@ -181,11 +181,16 @@ void ck_report(struct otlp_checker *c, enum check_rule_id r, const char *sub, co
     va_end(ap);
 }
 
-bool ck_index(struct otlp_checker *c, int64_t idx, size_t n, const char *sub)
+bool ck_index(struct otlp_checker *c, int64_t idx, size_t n, const char *sub, ...)
 {
     if (idx >= 0 && (uint64_t)idx < n)
         return true;
-    ck_report(c, CR_INDEX_RANGE, sub, "index %lld is out of range [0..%zu)", (long long)idx, n);
+    char path[160];
+    va_list ap;
+    va_start(ap, sub);
+    vsnprintf(path, sizeof path, sub, ap);
+    va_end(ap);
+    ck_report(c, CR_INDEX_RANGE, path, "index %lld is out of range [0..%zu)", (long long)idx, n);
     return false;
 }
 
@@ -198,10 +203,9 @@ bool ck_entry(struct otlp_checker *c, enum dict_table t, uint32_t idx, void *out
     pbref_open_ref(&s, ref);
     if (layout_entry(c->layout, t, &s.is, out))
         return true;
-    struct check_finding *f = ck_add(c, CR_MALFORMED_ENTRY, "%s", "");
+    struct check_finding *f = ck_add(c, CR_MALFORMED_ENTRY, ".%s[%u]", ck_table_names[t], idx);
     if (f)
-        snprintf(f->message, sizeof f->message, "entry %u of table %d does not decode: %s", idx, (int)t,
-                 PB_GET_ERROR(&s.is));
+        snprintf(f->message, sizeof f->message, "does not decode: %s", PB_GET_ERROR(&s.is));
     return false;
 }
 
@@ -237,7 +241,7 @@ static void attribute_key_text(struct otlp_checker *c, int32_t a, char *out, siz
     struct raw_attribute ra;
     memset(&ra, 0, sizeof ra);
     lb_str key = { "", 0 };
-    if (ck_entry(c, DICT_ATTRIBUTE, (uint32_t)a, &ra)) {
+    if (ck_entry_quiet(c, DICT_ATTRIBUTE, (uint32_t)a, &ra)) {
         if (ra.key.n)
             key = (lb_str){ (const char *)ra.key.p, ra.key.n };
         else
@@ -265,7 +269,10 @@ static size_t pow2_at_least(size_t n)
 void ck_attribute_list(struct otlp_checker *c, const ivec *idx, const char *field)
 {
     size_t n_attr = dict_len(&c->dict, DICT_ATTRIBUTE);
-    size_t cap = idx->n > 1 ? pow2_at_least(idx->n * 2) : 0;
+    /* At most one slot per key the attribute table has (hashed part): a list of millions of
+     * indices into a small table needs a small set. */
+    size_t distinct = idx->n < c->attr_key.n ? idx->n : c->attr_key.n;
+    size_t cap = idx->n > 1 ? pow2_at_least((distinct ? distinct : 1) * 2) : 0;
     if (cap && (!VEC_RESERVE(c->list_key, cap) || !VEC_RESERVE(c->list_pos, cap))) {
         c->oom = true;
         return;
@@ -274,20 +281,20 @@ void ck_attribute_list(struct otlp_checker *c, const ivec *idx, const char *fiel
         c->list_key.v[i] = CK_KEY_BAD;
     for (size_t pos = 0; pos < idx->n; pos++) {
         int32_t a = idx->v[pos];
-        char sub[96];
-        snprintf(sub, sizeof sub, "%s[%zu]", field, pos);
-        if (!ck_index(c, a, n_attr, sub))
+        if (!ck_index(c, a, n_attr, "%s[%zu]", field, pos))
             continue;
         ck_ref(c, DICT_ATTRIBUTE, a);
         if ((size_t)a >= c->attr_key.n)
             continue;   /* past the hashed part of the table: unchecked (check-limit says so) */
         int64_t key = c->attr_key.v[a];
+        if (key == CK_KEY_MALFORMED)
+            continue;
         if (key == CK_KEY_BAD) {
-            struct check_finding *f = ck_add(c, CR_INDEX_RANGE, "%s.key_strindex", sub);
+            struct check_finding *f = ck_add(c, CR_INDEX_RANGE, "%s[%zu].key_strindex", field, pos);
             if (f) {
                 struct raw_attribute ra;
                 memset(&ra, 0, sizeof ra);
-                ck_entry(c, DICT_ATTRIBUTE, (uint32_t)a, &ra);
+                ck_entry_quiet(c, DICT_ATTRIBUTE, (uint32_t)a, &ra);
                 snprintf(f->message, sizeof f->message, "index %d is out of range [0..%zu)",
                          ra.key_strindex, dict_len(&c->dict, DICT_STRING));
             }
@@ -303,7 +310,7 @@ void ck_attribute_list(struct otlp_checker *c, const ivec *idx, const char *fiel
             c->list_pos.v[h] = (uint32_t)pos;
             continue;
         }
-        struct check_finding *f = ck_add(c, CR_DUPLICATE_ATTRIBUTE_KEY, "%s.key_strindex", sub);
+        struct check_finding *f = ck_add(c, CR_DUPLICATE_ATTRIBUTE_KEY, "%s[%zu].key_strindex", field, pos);
         if (f) {
             char text[128];
             attribute_key_text(c, a, text, sizeof text);
@@ -407,12 +414,9 @@ static bool on_sample(void *ctx, pb_ref_t el)
 
 static void value_type(struct otlp_checker *c, const struct raw_value_type *vt, const char *field)
 {
-    char sub[64];
     size_t n_str = dict_len(&c->dict, DICT_STRING);
-    snprintf(sub, sizeof sub, ".%s.unit_strindex", field);
-    ck_index(c, vt->unit_strindex, n_str, sub);
-    snprintf(sub, sizeof sub, ".%s.type_strindex", field);
-    ck_index(c, vt->type_strindex, n_str, sub);
+    ck_index(c, vt->unit_strindex, n_str, ".%s.unit_strindex", field);
+    ck_index(c, vt->type_strindex, n_str, ".%s.type_strindex", field);
     ck_ref(c, DICT_STRING, vt->unit_strindex);
     ck_ref(c, DICT_STRING, vt->type_strindex);
 }
@@ -428,8 +432,10 @@ static bool on_profile(void *ctx, pb_ref_t el)
     memset(&rp, 0, sizeof rp);
     VEC_RESET(c->prof_attr_idx);
     VEC_RESET(c->prof_locs);
+    VEC_RESET(c->prof_comments);
     rp.attribute_indices = &c->prof_attr_idx;
     rp.location_indices = &c->prof_locs;
+    rp.comment_strindices = &c->prof_comments;
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!layout_profile(c->layout, &s.is, &rp, NULL, NULL)) {
@@ -439,11 +445,14 @@ static bool on_profile(void *ctx, pb_ref_t el)
     ck_attribute_list(c, &c->prof_attr_idx, ".attribute_indices");
     value_type(c, &rp.sample_type, "sample_type");
     value_type(c, &rp.period_type, "period_type");
+    size_t n_str = dict_len(&c->dict, DICT_STRING);
+    for (size_t i = 0; i < c->prof_comments.n; i++) {   /* v1.7, v1.8 */
+        ck_index(c, c->prof_comments.v[i], n_str, ".comment_strindices[%zu]", i);
+        ck_ref(c, DICT_STRING, c->prof_comments.v[i]);
+    }
     size_t n_loc = dict_len(&c->dict, DICT_LOCATION);
     for (size_t i = 0; i < c->prof_locs.n; i++) {   /* v1.7 only */
-        char sub[64];
-        snprintf(sub, sizeof sub, ".location_indices[%zu]", i);
-        ck_index(c, c->prof_locs.v[i], n_loc, sub);
+        ck_index(c, c->prof_locs.v[i], n_loc, ".location_indices[%zu]", i);
         ck_ref(c, DICT_LOCATION, c->prof_locs.v[i]);
     }
     w->start = rp.time_unix_nano;
@@ -467,6 +476,7 @@ static bool on_scope(void *ctx, pb_ref_t el)
     c->depth = CK_SCOPE + 1;
     w->n_profiles = 0;
     struct raw_scope_profiles sp;
+    memset(&sp, 0, sizeof sp);
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!raw_scope_profiles(&s.is, NULL, on_profile, w, &sp))
@@ -485,6 +495,7 @@ static bool on_resource(void *ctx, pb_ref_t el)
     c->depth = CK_RESOURCE + 1;
     w->n_scopes = 0;
     struct raw_resource_profiles rp;
+    memset(&rp, 0, sizeof rp);   /* its entity_ref callback is an input: none */
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!raw_resource_profiles(&s.is, NULL, on_scope, w, &rp))
@@ -535,6 +546,7 @@ void otlp_checker_free(struct otlp_checker *c)
     VEC_FREE(c->loc_idx);
     VEC_FREE(c->prof_attr_idx);
     VEC_FREE(c->prof_locs);
+    VEC_FREE(c->prof_comments);
     VEC_FREE(c->values);
     VEC_FREE(c->timestamps);
     VEC_FREE(c->lines);

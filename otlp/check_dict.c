@@ -15,6 +15,7 @@
  * order, attribute lists sorted), so two encodings of the same entry are equal; mappings are
  * compared as profcheck compares them (file name, sorted attributes, address range, offset).
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,10 +24,10 @@
 #include "otlp/check_internal.h"
 #include "otlp/wire.h"
 
-static const char *const table_names[DICT_TABLES] = {
+const char *const ck_table_names[DICT_TABLES] = {
     [DICT_MAPPING] = "mapping_table", [DICT_LOCATION] = "location_table", [DICT_FUNCTION] = "function_table",
     [DICT_LINK] = "link_table", [DICT_STRING] = "string_table", [DICT_ATTRIBUTE] = "attribute_table",
-    [DICT_STACK] = "stack_table",
+    [DICT_STACK] = "stack_table", [DICT_ATTRIBUTE_UNIT] = "attribute_units",
 };
 
 static const char *const entry_nouns[DICT_TABLES] = {
@@ -38,8 +39,7 @@ static const char *const entry_nouns[DICT_TABLES] = {
  * times their size, and no profiler sends one. */
 #define CHECK_MAX_KEYED_ENTRY ((size_t)64 << 10)
 
-/* Decodes entry idx of table t without reporting (the table walk reports malformed entries). */
-static bool entry_quiet(struct otlp_checker *c, enum dict_table t, uint32_t idx, void *out)
+bool ck_entry_quiet(struct otlp_checker *c, enum dict_table t, uint32_t idx, void *out)
 {
     pb_ref_t ref;
     if (!dict_entry(&c->dict, t, idx, &ref))
@@ -57,7 +57,9 @@ static pb_ref_t entry_bytes(const struct otlp_checker *c, enum dict_table t, siz
 
 static void limit_note(struct otlp_checker *c, enum dict_table t, const char *what)
 {
-    ck_report(c, CR_CHECK_LIMIT, "", "%s: %zu entries: %s", table_names[t], dict_len(&c->dict, t), what);
+    char sub[64];
+    snprintf(sub, sizeof sub, ".%s", ck_table_names[t]);
+    ck_report(c, CR_CHECK_LIMIT, sub, "%zu entries: %s", dict_len(&c->dict, t), what);
 }
 
 /* ---------- preparing: string identities, attribute keys, orphan marks ---------- */
@@ -66,7 +68,7 @@ static bool strings_equal(void *ctx, uint32_t a, uint32_t b)
 {
     struct otlp_checker *c = ctx;
     pb_ref_t x = entry_bytes(c, DICT_STRING, a), y = entry_bytes(c, DICT_STRING, b);
-    return x.n == y.n && memcmp(x.p, y.p, x.n) == 0;
+    return x.n == y.n && (x.n == 0 || memcmp(x.p, y.p, x.n) == 0);
 }
 
 static bool inline_keys_equal(void *ctx, uint32_t a, uint32_t b)
@@ -75,8 +77,8 @@ static bool inline_keys_equal(void *ctx, uint32_t a, uint32_t b)
     struct raw_attribute x, y;
     memset(&x, 0, sizeof x);
     memset(&y, 0, sizeof y);
-    entry_quiet(c, DICT_ATTRIBUTE, a, &x);
-    entry_quiet(c, DICT_ATTRIBUTE, b, &y);
+    ck_entry_quiet(c, DICT_ATTRIBUTE, a, &x);
+    ck_entry_quiet(c, DICT_ATTRIBUTE, b, &y);
     return x.key.n == y.key.n && (x.key.n == 0 || memcmp(x.key.p, y.key.p, x.key.n) == 0);
 }
 
@@ -87,8 +89,7 @@ static int64_t string_identity(const struct otlp_checker *c, int64_t idx)
 
 bool ck_dict_prepare(struct otlp_checker *c)
 {
-    c->orphans = (c->groups & CHECK_GROUP_ORPHANS) && layout_has_stacks(c->layout) &&
-                 c->layout != &otlp_layout_v1_8;
+    c->orphans = (c->groups & CHECK_GROUP_ORPHANS) && layout_has_stacks(c->layout);
     for (int t = 0; t < DICT_TABLES; t++) {
         size_t n = c->orphans ? dict_len(&c->dict, t) : 0;
         if (!VEC_RESERVE(c->refs[t], n))
@@ -123,8 +124,8 @@ bool ck_dict_prepare(struct otlp_checker *c)
         struct raw_attribute ra;
         memset(&ra, 0, sizeof ra);
         int64_t key = CK_KEY_BAD;
-        if (!entry_quiet(c, DICT_ATTRIBUTE, (uint32_t)i, &ra)) {
-            key = CK_KEY_BAD;   /* reported by the table walk */
+        if (!ck_entry_quiet(c, DICT_ATTRIBUTE, (uint32_t)i, &ra)) {
+            key = CK_KEY_MALFORMED;   /* reported by the table walk */
         } else if (!layout_has_stacks(c->layout)) {   /* v1.7: the key is inline */
             int64_t same = check_set_find_or_add(&c->set, check_hash(ra.key.p, ra.key.n), (uint32_t)i,
                                                  inline_keys_equal, c);
@@ -195,21 +196,21 @@ static bool bytes_are_zero(const struct otlp_layout *layout, enum wmsg m, pb_ref
     return true;
 }
 
-/* profcheck's checkZeroVal (checkAttributeTableZeroVal for the attribute table): false when
- * the table has no usable entry 0. */
+/* profcheck's checkZeroVal (checkAttributeTableZeroVal for the attribute table): the table
+ * has an entry 0, and it is the zero value. */
 static void check_zero(struct otlp_checker *c, enum dict_table t)
 {
     char sub[64];
-    snprintf(sub, sizeof sub, ".%s", table_names[t]);
+    snprintf(sub, sizeof sub, ".%s", ck_table_names[t]);
     if (dict_len(&c->dict, t) == 0) {
         ck_report(c, CR_ZERO_ENTRY, sub, "empty table, must have at least zero value entry");
         return;
     }
-    snprintf(sub, sizeof sub, ".%s[0]", table_names[t]);
+    snprintf(sub, sizeof sub, ".%s[0]", ck_table_names[t]);
     if (t == DICT_ATTRIBUTE) {
         struct raw_attribute ra;
         memset(&ra, 0, sizeof ra);
-        if (!entry_quiet(c, t, 0, &ra))
+        if (!ck_entry_quiet(c, t, 0, &ra))
             return;   /* the table walk reports it */
         if (ra.key_strindex != 0 || ra.unit_strindex != 0 || ra.key.n != 0)
             ck_report(c, CR_ZERO_ENTRY, sub, "first attribute must have zero key/unit indices, got "
@@ -232,7 +233,7 @@ struct dup_test {
     bool on, limited;
 };
 
-static bool put(struct buf *b, const void *p, size_t n) { return buf_append(b, p, n); }
+static bool put(struct buf *b, const void *p, size_t n) { return n == 0 || buf_append(b, p, n); }
 static bool put_i64(struct buf *b, int64_t x) { return put(b, &x, sizeof x); }
 
 static int cmp_i32(const void *a, const void *b)
@@ -246,6 +247,8 @@ static bool put_sorted(struct otlp_checker *c, struct buf *b, const ivec *v)
 {
     if (!put_i64(b, (int64_t)v->n) || !VEC_RESERVE(c->loc_idx, v->n))
         return false;
+    if (v->n == 0)
+        return true;
     memcpy(c->loc_idx.v, v->v, v->n * sizeof *v->v);
     qsort(c->loc_idx.v, v->n, sizeof *v->v, cmp_i32);
     return put(b, c->loc_idx.v, v->n * sizeof *v->v);
@@ -328,9 +331,10 @@ static bool entries_equal(void *ctx, uint32_t a, uint32_t b)
     (void)b;   /* its canonical form is in key_b already */
     union raw_entry e;
     raw_prepare(d->c, d->t, &e);
-    if (!entry_quiet(d->c, d->t, a, &e) || !canonical(d->c, d->t, &e, &d->c->key_a))
+    if (!ck_entry_quiet(d->c, d->t, a, &e) || !canonical(d->c, d->t, &e, &d->c->key_a))
         return false;
-    return d->c->key_a.len == d->c->key_b.len && memcmp(d->c->key_a.data, d->c->key_b.data, d->c->key_a.len) == 0;
+    const struct buf *x = &d->c->key_a, *y = &d->c->key_b;
+    return x->len == y->len && (x->len == 0 || memcmp(x->data, y->data, x->len) == 0);
 }
 
 /* The duplicate test of entry idx (decoded in e) against the entries before it. */
@@ -350,7 +354,7 @@ static void dup_test(struct dup_test *d, uint32_t idx, const union raw_entry *e,
     int64_t same = check_set_find_or_add(&c->set, check_hash(c->key_b.data, c->key_b.len), idx, entries_equal, d);
     if (same >= 0) {
         char sub[64];
-        snprintf(sub, sizeof sub, ".%s[%u]", table_names[d->t], idx);
+        snprintf(sub, sizeof sub, ".%s[%u]", ck_table_names[d->t], idx);
         ck_report(c, rule, sub, "duplicate %s at index %u, orig index %lld", entry_nouns[d->t], idx,
                   (long long)same);
     }
@@ -374,10 +378,19 @@ static void dup_end(struct dup_test *d)
 
 /* ---------- the tables ---------- */
 
-static void check_non_negative(struct otlp_checker *c, int64_t v, const char *sub)
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void check_non_negative(struct otlp_checker *c, int64_t v, const char *sub, ...)
 {
-    if (v < 0)
-        ck_report(c, CR_NON_NEGATIVE, sub, "%lld < 0, must be non-negative", (long long)v);
+    if (v >= 0)
+        return;
+    char path[160];
+    va_list ap;
+    va_start(ap, sub);
+    vsnprintf(path, sizeof path, sub, ap);
+    va_end(ap);
+    ck_report(c, CR_NON_NEGATIVE, path, "%lld < 0, must be non-negative", (long long)v);
 }
 
 static void check_mappings(struct otlp_checker *c)
@@ -392,8 +405,7 @@ static void check_mappings(struct otlp_checker *c)
         if (!ck_entry(c, DICT_MAPPING, (uint32_t)i, &e))
             continue;
         const struct raw_mapping *m = &e.mapping;
-        snprintf(sub, sizeof sub, ".mapping_table[%zu].filename_strindex", i);
-        ck_index(c, m->filename_strindex, n_str, sub);
+        ck_index(c, m->filename_strindex, n_str, ".mapping_table[%zu].filename_strindex", i);
         ck_ref(c, DICT_STRING, m->filename_strindex);
         snprintf(sub, sizeof sub, ".mapping_table[%zu].attribute_indices", i);
         ck_attribute_list(c, m->attribute_indices, sub);
@@ -420,21 +432,17 @@ static void check_locations(struct otlp_checker *c)
             continue;
         const struct raw_location *l = &e.location;
         if (layout_has_stacks(c->layout) || l->mapping_explicit || l->mapping_index != 0) {
-            snprintf(sub, sizeof sub, ".location_table[%zu].mapping_index", i);
-            ck_index(c, l->mapping_index, n_map, sub);
+            ck_index(c, l->mapping_index, n_map, ".location_table[%zu].mapping_index", i);
             ck_ref(c, DICT_MAPPING, l->mapping_index);
         }
         snprintf(sub, sizeof sub, ".location_table[%zu].attribute_indices", i);
         ck_attribute_list(c, l->attribute_indices, sub);
         for (size_t j = 0; j < l->lines->n; j++) {
             const struct raw_line *ln = &l->lines->v[j];
-            snprintf(sub, sizeof sub, ".location_table[%zu].line[%zu].function_index", i, j);
-            ck_index(c, ln->function_index, n_fn, sub);
+            ck_index(c, ln->function_index, n_fn, ".location_table[%zu].line[%zu].function_index", i, j);
             ck_ref(c, DICT_FUNCTION, ln->function_index);
-            snprintf(sub, sizeof sub, ".location_table[%zu].line[%zu].line", i, j);
-            check_non_negative(c, ln->line, sub);
-            snprintf(sub, sizeof sub, ".location_table[%zu].line[%zu].column", i, j);
-            check_non_negative(c, ln->column, sub);
+            check_non_negative(c, ln->line, ".location_table[%zu].line[%zu].line", i, j);
+            check_non_negative(c, ln->column, ".location_table[%zu].line[%zu].column", i, j);
         }
         if (i > 0)
             dup_test(&d, (uint32_t)i, &e, CR_DUPLICATE_LOCATION);
@@ -449,7 +457,6 @@ static void check_functions(struct otlp_checker *c)
     size_t n = dict_len(&c->dict, DICT_FUNCTION), n_str = dict_len(&c->dict, DICT_STRING);
     for (size_t i = 0; i < n && !c->oom; i++) {
         union raw_entry e;
-        char sub[96];
         raw_prepare(c, DICT_FUNCTION, &e);
         if (!ck_entry(c, DICT_FUNCTION, (uint32_t)i, &e))
             continue;
@@ -458,12 +465,10 @@ static void check_functions(struct otlp_checker *c)
             { "name_strindex", f->name_strindex }, { "system_name_strindex", f->system_name_strindex },
             { "filename_strindex", f->filename_strindex } };
         for (size_t k = 0; k < 3; k++) {
-            snprintf(sub, sizeof sub, ".function_table[%zu].%s", i, idx[k].name);
-            ck_index(c, idx[k].v, n_str, sub);
+            ck_index(c, idx[k].v, n_str, ".function_table[%zu].%s", i, idx[k].name);
             ck_ref(c, DICT_STRING, idx[k].v);
         }
-        snprintf(sub, sizeof sub, ".function_table[%zu].start_line", i);
-        check_non_negative(c, f->start_line, sub);
+        check_non_negative(c, f->start_line, ".function_table[%zu].start_line", i);
         if (i > 0)
             dup_test(&d, (uint32_t)i, &e, CR_DUPLICATE_FUNCTION);
     }
@@ -516,7 +521,7 @@ static void check_strings(struct otlp_checker *c)
         if (f) {
             pb_ref_t s = entry_bytes(c, DICT_STRING, i);
             size_t shown = s.n < 32 ? s.n : 32, k = 0;
-            char text[32 * 4 + 1];
+            char text[32 * 4 + 1] = "";
             for (size_t j = 0; j < shown; j++)
                 k += (size_t)snprintf(text + k, sizeof text - k, s.p[j] >= 0x20 && s.p[j] < 0x7f && s.p[j] != '\\'
                                       ? "%c" : "\\x%02x", s.p[j]);
@@ -534,16 +539,13 @@ static void check_attributes(struct otlp_checker *c)
     bool keyed_by_index = layout_has_stacks(c->layout);   /* v1.7 keys are inline, no units */
     for (size_t i = 0; i < n && !c->oom; i++) {
         union raw_entry e;
-        char sub[96];
         raw_prepare(c, DICT_ATTRIBUTE, &e);
         if (!ck_entry(c, DICT_ATTRIBUTE, (uint32_t)i, &e))
             continue;
         const struct raw_attribute *a = &e.attribute;
         if (keyed_by_index) {
-            snprintf(sub, sizeof sub, ".attribute_table[%zu].key_strindex", i);
-            ck_index(c, a->key_strindex, n_str, sub);
-            snprintf(sub, sizeof sub, ".attribute_table[%zu].unit_strindex", i);
-            ck_index(c, a->unit_strindex, n_str, sub);
+            ck_index(c, a->key_strindex, n_str, ".attribute_table[%zu].key_strindex", i);
+            ck_index(c, a->unit_strindex, n_str, ".attribute_table[%zu].unit_strindex", i);
             ck_ref(c, DICT_STRING, a->key_strindex);
             ck_ref(c, DICT_STRING, a->unit_strindex);
         }
@@ -567,13 +569,8 @@ static void check_stacks(struct otlp_checker *c)
             continue;
         const ivec *locs = e.stack.location_indices;
         for (size_t j = 0; j < locs->n; j++) {
-            int32_t l = locs->v[j];
-            if (l < 0 || (size_t)l >= n_loc) {
-                char sub[96];
-                snprintf(sub, sizeof sub, ".stack_table[%zu].location_indices[%zu]", i, j);
-                ck_index(c, l, n_loc, sub);
-            }
-            ck_ref(c, DICT_LOCATION, l);
+            ck_index(c, locs->v[j], n_loc, ".stack_table[%zu].location_indices[%zu]", i, j);
+            ck_ref(c, DICT_LOCATION, locs->v[j]);
         }
         if (i > 0)
             dup_test(&d, (uint32_t)i, &e, CR_DUPLICATE_STACK);
@@ -583,15 +580,13 @@ static void check_stacks(struct otlp_checker *c)
 
 void ck_dict_check(struct otlp_checker *c)
 {
-    static const enum dict_table zero_first[] = { DICT_MAPPING, DICT_LOCATION, DICT_FUNCTION, DICT_LINK };
-    size_t z = 0;
-    check_zero(c, zero_first[z++]);
+    check_zero(c, DICT_MAPPING);
     check_mappings(c);
-    check_zero(c, zero_first[z++]);
+    check_zero(c, DICT_LOCATION);
     check_locations(c);
-    check_zero(c, zero_first[z++]);
+    check_zero(c, DICT_FUNCTION);
     check_functions(c);
-    check_zero(c, zero_first[z++]);
+    check_zero(c, DICT_LINK);
     check_links(c);
     check_strings(c);
     check_zero(c, DICT_ATTRIBUTE);
@@ -611,8 +606,8 @@ void ck_orphans(struct otlp_checker *c)
         for (size_t i = 0; i < c->refs[t].n; i++)
             if (!c->refs[t].v[i]) {
                 char sub[64];
-                snprintf(sub, sizeof sub, ".%s[%zu]", table_names[t], i);
-                ck_report(c, CR_UNREFERENCED, sub, "%s: unreferenced entry at index %zu", table_names[t], i);
+                snprintf(sub, sizeof sub, ".%s[%zu]", ck_table_names[t], i);
+                ck_report(c, CR_UNREFERENCED, sub, "%s: unreferenced entry at index %zu", ck_table_names[t], i);
             }
     }
 }

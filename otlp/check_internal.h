@@ -59,7 +59,7 @@ struct otlp_checker {
     bool in_dictionary;
 
     /* scratch for decoded messages */
-    ivec attr_idx, loc_idx, prof_attr_idx, prof_locs;
+    ivec attr_idx, loc_idx, prof_attr_idx, prof_locs, prof_comments;
     i64vec values;
     u64vec timestamps;
     linevec lines;
@@ -82,7 +82,8 @@ struct otlp_checker {
     struct buf key_a, key_b;  /* canonical forms of two entries being compared */
 };
 
-#define CK_KEY_BAD INT64_MIN
+#define CK_KEY_BAD INT64_MIN               /* key_strindex outside the string table */
+#define CK_KEY_MALFORMED (INT64_MIN + 1)  /* the entry does not decode (the table walk says so) */
 
 bool ck_on(const struct otlp_checker *c, enum check_rule_id r);
 /* Counts a finding of rule `r` at the walk's position plus `sub` (printf-style path suffix,
@@ -98,12 +99,19 @@ __attribute__((format(printf, 4, 5)))
 #endif
 void ck_report(struct otlp_checker *c, enum check_rule_id r, const char *sub, const char *fmt, ...);
 
-/* idx out of [0, n): reports "index N is out of range [0..n)" at `sub`; returns false. */
-bool ck_index(struct otlp_checker *c, int64_t idx, size_t n, const char *sub);
+/* idx out of [0, n): reports "index N is out of range [0..n)" at the path suffix `sub`
+ * (printf-style, written only then: most indices are fine); returns false. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 5)))
+#endif
+bool ck_index(struct otlp_checker *c, int64_t idx, size_t n, const char *sub, ...);
 
 /* Decodes entry `idx` of table `t` into its raw struct; false (reported as malformed-entry)
  * when the bytes are not that message. */
 bool ck_entry(struct otlp_checker *c, enum dict_table t, uint32_t idx, void *out);
+
+/* The same without reporting: for entries the table walk reports. */
+bool ck_entry_quiet(struct otlp_checker *c, enum dict_table t, uint32_t idx, void *out);
 
 /* Marks entry `idx` of table `t` referenced (orphans), when it lies inside the table. */
 static inline void ck_ref(struct otlp_checker *c, enum dict_table t, int64_t idx)
@@ -117,6 +125,7 @@ static inline void ck_ref(struct otlp_checker *c, enum dict_table t, int64_t idx
 void ck_attribute_list(struct otlp_checker *c, const ivec *idx, const char *field);
 
 /* check_dict.c */
+extern const char *const ck_table_names[DICT_TABLES];   /* "mapping_table", ... */
 /* Prepares the string and attribute key numbers and the orphan marks; false when out of
  * memory. Run before the walk of the profiles. */
 bool ck_dict_prepare(struct otlp_checker *c);

@@ -398,7 +398,7 @@ static int write_file(const char *path, const struct buf *raw, char *err, size_t
 }
 
 int pprof_writer_write_files(struct pprof_writer *w, const char *prefix, bool exact, unsigned *written,
-                             char *err, size_t errlen)
+                             pprof_file_fn on_file, void *ud, char *err, size_t errlen)
 {
     *written = 0;
     if (w->failed) {
@@ -433,7 +433,8 @@ int pprof_writer_write_files(struct pprof_writer *w, const char *prefix, bool ex
         buf_free(&raw);
         if (rc != 0)
             return -1;
-        fprintf(stderr, "lazybackend export: %s: %s/%s\n", path, p->type, p->unit);
+        if (on_file)
+            on_file(ud, path, p->type, p->unit);
         (*written)++;
     }
     return 0;

@@ -28,8 +28,9 @@ struct otlp_consumer pprof_writer_consumer(struct pprof_writer *w);
 /* Writes PREFIX.TYPE.pb.gz for each sample type seen (TYPE with characters other than
  * letters, digits, '.', '-' and '_' replaced by '_'; the unit added when two types share a
  * name), or, when `exact` and there is one type, the file PREFIX itself. *written counts the
- * files. 0, or -1 with the reason in err. */
+ * files; on_file (may be NULL) is told each one written. 0, or -1 with the reason in err. */
+typedef void (*pprof_file_fn)(void *ud, const char *path, const char *type, const char *unit);
 int pprof_writer_write_files(struct pprof_writer *w, const char *prefix, bool exact, unsigned *written,
-                             char *err, size_t errlen);
+                             pprof_file_fn on_file, void *ud, char *err, size_t errlen);
 
 #endif

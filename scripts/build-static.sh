@@ -15,10 +15,13 @@
 #
 # Run by `make static`, which passes what the Makefile knows (see the static target):
 #   VERSION     the release named in the file (cmd/version.h's LAZYBACKEND_VERSION)
-#   STATIC_OBJ  the build tree, relative to the checkout (default build/static/obj)
+#   STATIC_OBJ  lazybackend's own build tree, relative to the checkout (default build/static/obj)
+#   STATIC_DEPS the libraries' build tree and sysroot (default build/static/deps)
 #   JOBS        parallel compile jobs (default 2)
 # Sources are fetched once into build/static/src; a library is rebuilt only when it is missing,
-# its source changed or this script changed.
+# its source changed or this script changed. The libraries live apart from lazybackend's own
+# objects, so a second build in another STATIC_OBJ (CI's reproducibility check) reuses them and
+# compiles only the project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOP=$PWD
@@ -27,8 +30,11 @@ TOP=$PWD
 JOBS=${JOBS:-2}
 SRC=build/static/src
 OBJ=${STATIC_OBJ:-build/static/obj}
-case $OBJ in /*|*..*) echo "STATIC_OBJ must be a path inside the checkout, relative" >&2; exit 2 ;; esac
-SYSROOT=$OBJ/sysroot                 # the rebuilt libraries' headers and .a files, nothing else
+DEPS=${STATIC_DEPS:-build/static/deps}
+for d in "$OBJ" "$DEPS"; do
+  case $d in /*|*..*) echo "STATIC_OBJ and STATIC_DEPS must be paths inside the checkout, relative" >&2; exit 2 ;; esac
+done
+SYSROOT=$DEPS/sysroot                # the rebuilt libraries' headers and .a files, nothing else
 ARCH=$(uname -m)
 NAME=lazybackend-$VERSION-linux-$ARCH
 DIST=dist
@@ -50,16 +56,24 @@ SOURCES=(
   "nanopb       libnanopb-dev"
   "sqlite3      libsqlite3-0"
   "curl         libcurl4"
+  "openssl      libssl3"
 )
 # What the build itself needs on this machine: musl-gcc, apt-get source's unpacker, tclsh
 # for the SQLite amalgamation.
 HOST_PACKAGES=(musl-tools dpkg-dev tcl8.6)
 
-# TLS: none yet (ClickHouse is reached over plain HTTP). Adding mbedTLS is: a "mbedtls
-# libmbedtls-dev" line in SOURCES, a build_mbedtls step below (make -C library with
-# CC=musl-gcc, the three .a and include/{mbedtls,psa} into the sysroot), CURL_TLS set to
-# --with-mbedtls=$SYSROOT and its three libraries appended to LINK_LIBS.
-CURL_TLS=(--without-ssl)
+# TLS: OpenSSL, for the server's ports (--tls-cert), the token digests, and libcurl (`send
+# --tls`, an https ClickHouse URL). Cut down to what these use: TLS 1.2 and 1.3 over the
+# default provider (no legacy algorithms, no SSL 3, TLS 1.0/1.1 or DTLS, no engines, no
+# loadable modules: a static binary cannot dlopen; no secure heap, which needs kernel headers
+# that musl-gcc does not see and which lazybackend does not use), no apps, tests or docs (only the
+# libraries are built). libcurl verifies servers against Debian's CA bundle path, which is
+# where most distributions keep one too (others: --cacert).
+OPENSSL_FLAGS=(no-shared no-module no-dso no-engine no-tests no-comp no-async no-legacy no-secure-memory
+  no-ssl3 no-tls1 no-tls1_1 no-dtls no-srp no-psk no-idea no-mdc2 no-rc2 no-rc4 no-rc5 no-md4 no-whirlpool
+  no-seed no-sm2 no-sm3 no-sm4 no-camellia no-aria no-gost no-bf no-cast no-des no-ct no-cms no-ts
+  no-ui-console no-siphash no-scrypt no-ocb no-cmp no-nextprotoneg no-srtp)
+CURL_TLS=(--with-openssl="$TOP/$SYSROOT" --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path)
 
 # libcurl reduced to what lazybackend uses: HTTP/1.1 for the ClickHouse sink and `send --http`
 # (basic auth; proxies kept, both set NOPROXY themselves), HTTP/2 with prior knowledge over
@@ -79,7 +93,7 @@ SQLITE_FLAGS=(-DSQLITE_THREADSAFE=1 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_SECURE
   -DSQLITE_LIKE_DOESNT_MATCH_BLOBS -DSQLITE_MAX_SCHEMA_RETRY=25 -DSQLITE_MAX_VARIABLE_NUMBER=250000)
 
 # Link order: users before what they use.
-LINK_LIBS=(libcurl.a libnghttp2.a libsqlite3.a libhttp_parser.a libprotobuf-nanopb.a libz.a)
+LINK_LIBS=(libcurl.a libnghttp2.a libsqlite3.a libhttp_parser.a libprotobuf-nanopb.a libssl.a libcrypto.a libz.a)
 
 step() { echo "== static: [${SECONDS}s] $*" >&2; }
 
@@ -133,10 +147,20 @@ fetch() {   # source-package binary-package
   spec=$pkg${want:+=$want}
   step "apt-get source $spec"
   if ! (cd "$tmp" && apt-get source -q -o APT::Sandbox::User=root "$spec" >&2); then
-    [ -n "$want" ] || exit 1
-    echo "note: $pkg $want (installed) is no longer in the archive; taking the newest" >&2
-    rm -rf "${tmp:?}"/*
-    (cd "$tmp" && apt-get source -q -o APT::Sandbox::User=root "$pkg" >&2)
+    # Not in the archive (any more), or a mirror that lists a version it cannot serve yet:
+    # the archive's versions, newest first, until one comes.
+    local v got=""
+    for v in $(apt-cache showsrc "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | sort -u |
+               sort -r -V); do
+      [ "$v" != "$want" ] || continue
+      echo "note: $pkg ${want:-(no version wanted)} could not be fetched; trying $v" >&2
+      rm -rf "${tmp:?}"/*
+      if (cd "$tmp" && apt-get source -q -o APT::Sandbox::User=root "$pkg=$v" >&2); then
+        got=$v
+        break
+      fi
+    done
+    [ -n "$got" ] || { echo "cannot fetch the source of $pkg" >&2; exit 1; }
   fi
   sed -n 's/^Version: //p' "$tmp"/*.dsc | head -1 > "$SRC/$pkg.version"
   mv "$tmp"/*/ "$SRC/$pkg"
@@ -160,7 +184,7 @@ fetch_all() {
 # the binary (assert messages, debug info), whatever the checkout's path.
 common_cflags() {
   echo "-ffunction-sections -fdata-sections -ffile-prefix-map=$TOP/=" \
-       "-ffile-prefix-map=$TOP/$SRC=src -ffile-prefix-map=$TOP/$OBJ=obj"
+       "-ffile-prefix-map=$TOP/$SRC=src -ffile-prefix-map=$TOP/$OBJ=obj -ffile-prefix-map=$TOP/$DEPS=deps"
 }
 # The libraries' (ours get the Makefile's -O2 and warnings).
 lib_cflags() { echo "-O2 $(common_cflags)"; }
@@ -169,20 +193,19 @@ lib_cflags() { echo "-O2 $(common_cflags)"; }
 # (its flags) changed: the stamp beside the .a holds both.
 stamp() { cat "$SRC/$1.version"; sha256sum < "$TOP/scripts/build-static.sh"; }
 built() {   # library.a source-package
-  [ -f "$SYSROOT/lib/$1" ] && [ "$(stamp "$2")" = "$(cat "$OBJ/$1.stamp" 2>/dev/null)" ]
+  [ -f "$SYSROOT/lib/$1" ] && [ "$(stamp "$2")" = "$(cat "$DEPS/$1.stamp" 2>/dev/null)" ]
 }
-mark_built() { stamp "$2" > "$OBJ/$1.stamp"; LIBS_CHANGED=1; }
-LIBS_CHANGED=0
+mark_built() { stamp "$2" > "$DEPS/$1.stamp"; }
 
-# Compiles the given .c files into $OBJ/<dir>/ (one object per file, named after it) and
+# Compiles the given .c files into $DEPS/<dir>/ (one object per file, named after it) and
 # archives them in name order.
 compile_archive() {   # dir library.a cflags... -- files...
   local dir=$1 lib=$2; shift 2
   local flags=()
   while [ "$1" != -- ]; do flags+=("$1"); shift; done; shift
-  rm -rf "${OBJ:?}/$dir"; mkdir -p "$OBJ/$dir"
+  rm -rf "${DEPS:?}/$dir"; mkdir -p "$DEPS/$dir"
   # shellcheck disable=SC2046
-  (cd "$OBJ/$dir" && printf '%s\0' "$@" | sort -z |
+  (cd "$DEPS/$dir" && printf '%s\0' "$@" | sort -z |
      xargs -0 -n 1 -P "$JOBS" musl-gcc $(lib_cflags) "${flags[@]}" -c &&
    rm -f "$TOP/$SYSROOT/lib/$lib" && ls -1 ./*.o | sort | xargs ar rcsD "$TOP/$SYSROOT/lib/$lib")
 }
@@ -239,7 +262,7 @@ build_nanopb() {
 build_sqlite() {
   built libsqlite3.a sqlite3 && return
   step "sqlite3 $(cat "$SRC/sqlite3.version") (amalgamation, then compile)"
-  local b=$OBJ/sqlite-amalgamation
+  local b=$DEPS/sqlite-amalgamation
   rm -rf "$b"; mkdir -p "$b"
   (cd "$b" && "$TOP/$SRC/sqlite3/configure" --quiet >/dev/null && make -s sqlite3.c >/dev/null)
   compile_archive sqlite libsqlite3.a "${SQLITE_FLAGS[@]}" -- "$TOP/$b/sqlite3.c"
@@ -250,7 +273,7 @@ build_sqlite() {
 build_curl() {
   built libcurl.a curl && return
   step "curl $(cat "$SRC/curl.version") (configure, then lib/)"
-  local b=$OBJ/curl
+  local b=$DEPS/curl
   rm -rf "$b"; mkdir -p "$b"
   (cd "$b" && "$TOP/$SRC/curl/configure" --quiet CC=musl-gcc CFLAGS="$(lib_cflags)" \
        "${CURL_FLAGS[@]}" "${CURL_TLS[@]}" >/dev/null &&
@@ -261,6 +284,29 @@ build_curl() {
   mark_built libcurl.a curl
 }
 
+# OpenSSL's own Configure and Makefile, libraries only (build_libs). The compiler is given by
+# name (a wrapper on PATH that adds the common flags), not by path: OpenSSL keeps its compile
+# command in the library (OpenSSL_version(OPENSSL_CFLAGS)), and a path there would make the
+# binary depend on where it was built. Its build date comes from SOURCE_DATE_EPOCH.
+build_openssl() {
+  built libssl.a openssl && built libcrypto.a openssl && return
+  step "openssl $(cat "$SRC/openssl.version") (Configure, then make build_libs)"
+  local b=$DEPS/openssl
+  rm -rf "$b"; mkdir -p "$b" "$DEPS/bin"
+  printf '#!/bin/sh\nexec musl-gcc %s "$@"\n' "$(common_cflags)" > "$DEPS/bin/lb-musl-cc"
+  chmod 755 "$DEPS/bin/lb-musl-cc"
+  (cd "$b" && export PATH="$TOP/$DEPS/bin:$PATH" &&
+   "$TOP/$SRC/openssl/Configure" linux-x86_64 CC=lb-musl-cc --prefix=/usr/local --openssldir=/etc/ssl \
+       --libdir=lib "${OPENSSL_FLAGS[@]}" -O2 >/dev/null &&
+   make -s -j"$JOBS" build_libs >/dev/null)
+  cp "$b/libssl.a" "$b/libcrypto.a" "$SYSROOT/lib/"
+  rm -rf "$SYSROOT/include/openssl"; mkdir -p "$SYSROOT/include/openssl"
+  cp "$SRC"/openssl/include/openssl/*.h "$SYSROOT/include/openssl/"
+  cp "$b"/include/openssl/*.h "$SYSROOT/include/openssl/"   # the generated ones
+  mark_built libssl.a openssl
+  mark_built libcrypto.a openssl
+}
+
 # ---------------------------------------------------------------- lazybackend
 
 # The Makefile's own rules compile the project (generator step included) into $OBJ/lazybackend
@@ -269,8 +315,13 @@ build_lazybackend() {
   step "lazybackend (make CC=musl-gcc BUILD=$OBJ/lazybackend)"
   local libs=() l
   # make sees neither the libraries' headers (system headers to -MMD) nor their .a files:
-  # new libraries mean recompiling our code, and the link is always redone.
-  [ "$LIBS_CHANGED" = 0 ] || rm -rf "${OBJ:?}/lazybackend"
+  # other libraries than the last build's mean recompiling our code (their stamps say which),
+  # and the link is always redone.
+  local deps
+  deps=$(cat "$DEPS"/*.stamp | sha256sum)
+  [ "$deps" = "$(cat "$OBJ/lazybackend.deps" 2>/dev/null)" ] || rm -rf "${OBJ:?}/lazybackend"
+  mkdir -p "$OBJ/lazybackend"
+  echo "$deps" > "$OBJ/lazybackend.deps"
   rm -f "$OBJ/lazybackend/lazybackend"
   for l in "${LINK_LIBS[@]}"; do libs+=("$TOP/$SYSROOT/lib/$l"); done
   CPPFLAGS="-isystem $TOP/$SYSROOT/include" \
@@ -302,6 +353,7 @@ build_nghttp2
 build_http_parser
 build_nanopb
 build_sqlite
+build_openssl
 build_curl
 build_lazybackend
 package

@@ -49,7 +49,7 @@ struct wal {
     int *pending_fd;
     size_t n_pending, cap_pending;
     bool dirty, dir_dirty;
-    bool failed;           /* an append failed since the last sync: the next sync fails */
+    bool failed;           /* a deferred sync failed: the next wal_sync fails */
     struct wal_stats st;
 };
 
@@ -374,10 +374,8 @@ enum wal_append_status wal_append(struct wal *w, uint64_t seq, const void *p, si
     }
     if (new_segment) {
         end_open_segment(w);
-        if (start_segment(w, seq, err, errlen) != 0) {
-            w->failed = true;
-            return WAL_FAILED;
-        }
+        if (start_segment(w, seq, err, errlen) != 0)
+            return WAL_FAILED;   /* nothing written */
     }
     uint8_t h[RECORD_HEADER];
     put_u32(h, (uint32_t)n);
@@ -395,8 +393,7 @@ enum wal_append_status wal_append(struct wal *w, uint64_t seq, const void *p, si
             w->st.bytes += (uint64_t)st.st_size - s->bytes;
             s->bytes = (uint64_t)st.st_size;
         }
-        end_open_segment(w);
-        w->failed = true;
+        end_open_segment(w);   /* synced with the others: its complete records stand */
         return WAL_FAILED;
     }
     s->bytes += RECORD_HEADER + n;
@@ -501,6 +498,12 @@ int wal_parse(const uint8_t *p, size_t n, uint64_t seq, wal_record_fn fn, void *
               char *err, size_t errlen)
 {
     memset(rep, 0, sizeof *rep);
+    if (n < HEADER_BYTES && memcmp(p, MAGIC, n < 8 ? n : 8) == 0) {
+        /* Killed between creating the file and writing its header: nothing was ever in it. */
+        rep->bad_bytes = n;
+        snprintf(rep->why, sizeof rep->why, "torn segment header");
+        return 0;
+    }
     if (n < HEADER_BYTES || memcmp(p, MAGIC, 8) != 0) {
         snprintf(err, errlen, "not a log segment (%zu bytes)", n);
         return -1;

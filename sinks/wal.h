@@ -56,7 +56,8 @@ enum wal_append_status { WAL_APPENDED = 0, WAL_FULL = 1, WAL_FAILED = -1 };
 /* Appends a record to segment `seq`, which must be the open segment or a newer one (a newer
  * one ends the open segment and starts it). Not durable before wal_sync. WAL_FULL when the
  * log would pass its byte cap (nothing written), WAL_FAILED with err on an I/O error (the
- * open segment is then ended: the next append starts a new one). */
+ * open segment is then ended: the next append starts a new one; its complete records are
+ * still synced by the next wal_sync, a partial one reads as a torn tail). */
 enum wal_append_status wal_append(struct wal *w, uint64_t seq, const void *p, size_t n, char *err, size_t errlen);
 /* Makes every record appended so far durable: fdatasync of the segments written since the
  * last sync, and of the directory when segments were created. 0, or -1 with err: then the

@@ -164,6 +164,18 @@ static void on_resource_begin(struct sink *sk, const struct lb_resource *r) { ch
 static void on_profile_begin(struct sink *sk, const struct lb_profile *p) { ch_rows_profile(state(sk)->rows, p); }
 static void on_sample(struct sink *sk, const struct lb_sample *smp) { ch_rows_sample(state(sk)->rows, smp); }
 
+/* After a failed write or sync the log ended the open batch's segment: the batch is sealed (its
+ * rows are still sent) and the next request starts the next segment. */
+static void move_past_ended_segment(struct ch_sink *s)
+{
+    if (wal_last_seq(s->wal) < s->next_seq)
+        return;   /* the open batch's segment was never created, or is still open */
+    if (ch_rows_bytes(s->rows) > 0)
+        ch_seal(s);
+    else
+        s->next_seq = wal_last_seq(s->wal) + 1;
+}
+
 /* The request's rows go to the log before it may be acknowledged (synced at the end of the
  * turn, lib/commit.h). Full: refused. A write error: refused, and the open batch is sealed
  * since its segment takes no more records. */
@@ -174,6 +186,9 @@ static int log_request(struct ch_sink *s, char *why, size_t whylen)
     if (rc == 0) {
         if (s->commit)
             commit_dirty(s->commit);
+        if (s->wal_failing)
+            log_info("clickhouse: the write-ahead log takes records again");
+        s->wal_failing = false;
         return 0;
     }
     ch_rows_rollback(s->rows);
@@ -184,8 +199,10 @@ static int log_request(struct ch_sink *s, char *why, size_t whylen)
     }
     s->st.requests_refused++;
     snprintf(why, whylen, "ClickHouse sink: cannot write the write-ahead log: %s", err);
-    log_error("clickhouse: %s", why);
-    ch_seal(s);
+    if (!s->wal_failing)   /* once until it works again: a full disk fails every request */
+        log_error("clickhouse: %s (requests are refused until it works again)", why);
+    s->wal_failing = true;
+    move_past_ended_segment(s);
     return -1;
 }
 
@@ -353,7 +370,7 @@ static int wal_commit(void *ud)
     if (wal_sync(s->wal, err, sizeof err) == 0)
         return 0;
     log_error("clickhouse: cannot sync the write-ahead log, the requests of this turn are not acknowledged: %s", err);
-    ch_seal(s);
+    move_past_ended_segment(s);
     return -1;
 }
 

@@ -215,6 +215,7 @@ struct ch_sink {
     /* durability: the write-ahead log and its group commit (NULL in memory mode) */
     struct wal *wal;
     struct commit *commit;
+    bool wal_failing;            /* the last append failed (logged once until one succeeds) */
     /* the spool (memory mode), or an earlier version's batch files (with the log) */
     struct ch_spool *spool;
     uint64_t spool_retry_at;     /* after a write error, don't try again before this */

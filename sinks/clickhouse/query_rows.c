@@ -132,7 +132,8 @@ static int read_stacks(struct fill *f, const struct buf *in)
     }
     if (d.bad)
         return qresult_fail(f->r, "ClickHouse's stacks answer is malformed");
-    qsort(f->stacks, f->n_stacks, sizeof *f->stacks, cmp_hash);
+    if (f->n_stacks > 1)   /* never qsort NULL (no rows) */
+        qsort(f->stacks, f->n_stacks, sizeof *f->stacks, cmp_hash);
     return 0;
 }
 
@@ -153,14 +154,15 @@ static int read_frames(struct fill *f, const struct buf *in)
         f->frames = v;
         f->frames[f->n_frames++] = fr;
     }
-    qsort(f->frames, f->n_frames, sizeof *f->frames, cmp_hash);
+    if (f->n_frames > 1)
+        qsort(f->frames, f->n_frames, sizeof *f->frames, cmp_hash);
     return 0;
 }
 
 /* The result's frame for a hash (a frame no row names is shown as [unknown], as in SQLite). */
 static int64_t frame_ix(struct fill *f, uint64_t hash)
 {
-    struct frame_row *fr = bsearch(&hash, f->frames, f->n_frames, sizeof *f->frames, cmp_hash);
+    struct frame_row *fr = f->n_frames ? bsearch(&hash, f->frames, f->n_frames, sizeof *f->frames, cmp_hash) : NULL;
     int64_t *ix = fr ? &fr->ix : &f->missing_frame;
     if (*ix < 0)
         *ix = fr ? qresult_add_frame(f->r, fr->name, fr->type)
@@ -171,7 +173,7 @@ static int64_t frame_ix(struct fill *f, uint64_t hash)
 /* The result's stack for a hash, made from its frames the first time. */
 static int64_t stack_ix(struct fill *f, uint64_t hash)
 {
-    struct stack_row *s = bsearch(&hash, f->stacks, f->n_stacks, sizeof *f->stacks, cmp_hash);
+    struct stack_row *s = f->n_stacks ? bsearch(&hash, f->stacks, f->n_stacks, sizeof *f->stacks, cmp_hash) : NULL;
     int64_t *ix = s ? &s->ix : &f->missing_stack;
     if (*ix >= 0)
         return *ix;

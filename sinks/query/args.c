@@ -316,7 +316,7 @@ static int export_arg(struct qopts *o, int argc, char **argv, int *i, bool *b)
 
 int q_parse_args(struct qopts *o, int argc, char **argv)
 {
-    bool b = false;
+    bool b = false, svg_only = false;   /* svg_only: --title or --width, which only the SVG has */
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v;
         unsigned long long u;
@@ -395,10 +395,12 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
                 rc = bad("--root", v);
         } else if (is_opt(a, "--title")) {
             o->title = opt_value(argc, argv, &i, "--title", &b);
+            svg_only = true;
             rc = not_for(o, "--title", o->cmd == CMD_FLAMEGRAPH);
         } else if (is_opt(a, "--width")) {
             v = opt_value(argc, argv, &i, "--width", &b);
             rc = not_for(o, "--width", o->cmd == CMD_FLAMEGRAPH);
+            svg_only = true;
             errno = 0;
             u = strtoull(v, &end, 10);
             if (!rc && !b && (errno || end == v || *end || u < 200 || u > 100000))
@@ -413,6 +415,10 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
         }
         if (b || rc)
             return 2;
+    }
+    if (svg_only && o->format == QFORMAT_JSON) {
+        fprintf(stderr, "lazybackend %s: --title and --width are the SVG's; --format json has neither\n", o->name);
+        return 2;
     }
     if (o->cmd == CMD_EXPORT && (o->ch_url || o->ch_database || o->ch_user || o->ch_password)) {
         fprintf(stderr, "lazybackend export: reads a SQLite store (--db); the --clickhouse-* options do not apply\n");
@@ -432,6 +438,10 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
         o->exp.sample_type = o->n_sample_type ? o->sample_type[0] : NULL;
         if (o->exp.to && (o->exp.output || o->exp.format != EXPORT_OTLP)) {
             fprintf(stderr, "lazybackend export: --to sends OTLP; it goes without --output and --format pprof\n");
+            return 2;
+        }
+        if (o->exp.batch > 1 && o->exp.format != EXPORT_OTLP) {
+            fprintf(stderr, "lazybackend export: --batch goes with --format otlp\n");
             return 2;
         }
         if ((o->exp.http || o->exp.gzip) && !o->exp.to) {

@@ -129,7 +129,8 @@ int q_out_folded(const struct qopts *o, struct qresult *r, FILE *out)
             goto done;
         }
     }
-    qsort(lines, made, sizeof *lines, cmp_lines);
+    if (made > 1)   /* qsort may not be given NULL, which lines is when nothing matched */
+        qsort(lines, made, sizeof *lines, cmp_lines);
     rc = write_folded(o, r, lines, made, &path, &pcap, out);
 done:
     for (size_t i = 0; i < made; i++)

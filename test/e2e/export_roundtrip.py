@@ -251,6 +251,8 @@ def test_filters():
 def test_usage():
     for args, what in ((["--format", "svg"], "--format"), (["--batch", "0"], "--batch"),
                        (["--to", "x:1", "--output", "f"], "--to"), (["--gzip"], "--gzip"),
+                       (["--format", "pprof", "--batch", "2"], "--batch"),
+                       (["--clickhouse-url", "http://127.0.0.1:1"], "--clickhouse"), (["--to", "x:1", "--format", "pprof"], "--to"),
                        (["--by", "function"], "--by")):
         rc, _, err = lb("export", "--db", DB, *args)
         check("usage error: export %s" % " ".join(args), rc == 2 and what in err, err)

@@ -81,7 +81,8 @@ def model_by(key_of):
 def test_store_both():
     files = [cc.fx.path(n) for n in cc.FIXTURE_FILES]
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", DB, "--sink", "clickhouse",
-                    "--clickhouse-url", ch.url, "--clickhouse-database", CHDB, *files)
+                    "--clickhouse-url", ch.url, "--clickhouse-database", CHDB,
+                    "--clickhouse-spool-dir", os.path.join(cc.TMP, "spool-both"), *files)
     check("one decode run writes the fixture %d times to SQLite and to ClickHouse" % COPIES, rc == 0, err)
     n = ch.try_scalar("SELECT count() FROM %s.samples FINAL" % CHDB)
     check("ClickHouse holds %d samples" % (EXPECT["samples"] * COPIES), n == EXPECT["samples"] * COPIES, n)
@@ -193,7 +194,8 @@ def test_values_and_windows():
     path = cc.fx.write(cc.TMP, "values.pb", b.bytes())
     db = os.path.join(cc.TMP, "values.db")
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, "--sink", "clickhouse",
-                    "--clickhouse-url", ch.url, "--clickhouse-database", "lbvalues", path)
+                    "--clickhouse-url", ch.url, "--clickhouse-database", "lbvalues",
+                    "--clickhouse-spool-dir", os.path.join(cc.TMP, "spool-values"), path)
     if not check("decode a request with values into both stores", rc == 0, err):
         return
 

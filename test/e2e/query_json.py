@@ -197,6 +197,8 @@ def test_empty_and_errors():
               d["tree"] == {"name": "all", "type": "root", "value": 0, "children": []}, d["tree"])
     rc, _, err = lb("top", "--db", DB, "--format", "yaml")
     check("--format yaml is a usage error (exit 2)", rc == 2 and "--format" in err, err)
+    rc, _, err = lb("flamegraph", "--db", DB, "--format", "json", "--width", "800")
+    check("flamegraph --format json --width: a usage error (the SVG's option)", rc == 2 and "--width" in err, err)
 
 
 def main():

@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """static_binary.py - the binary `make static` ships (docs/static-build.md) is what it says:
-fully static, stripped, at most 3 MiB, its .sha256 right, and every feature working on a
+fully static, stripped, at most MAX_SIZE, its .sha256 right, and every feature working on a
 node that has nothing else: run inside an empty chroot (a directory holding only the binary
 and one fixture), it decodes the fixture, serves OTLP over gRPC and HTTP to clients outside
-(the chroot shares the network), sends with its own client (libcurl, HTTP/2 and HTTP/1.1),
-stores into SQLite and delivers to ClickHouse over libcurl.
+(the chroot shares the network), in cleartext and over TLS with a token, sends with its own
+client (libcurl, HTTP/2 and HTTP/1.1, with and without TLS), stores into SQLite and delivers to
+ClickHouse over libcurl.
 
 Why a chroot: "runs on any x86-64 Linux" is only shown by a run where no library, no loader,
 no /etc and no /dev exist. Expectations come from outside the binary: the fixture's folded
@@ -26,7 +27,11 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-MAX_SIZE = 3 * 1024 * 1024
+# 6 MiB: 1.8 MB before TLS, 5.0 MB with OpenSSL (docs/static-build.md). libssl and libcrypto
+# add 3.2 MB even cut down to TLS 1.2/1.3: OpenSSL 3's default provider reaches every algorithm
+# compiled in through its dispatch tables, so --gc-sections cannot drop them. The rest is
+# headroom for the project's own growth, not for another library.
+MAX_SIZE = 6 * 1024 * 1024
 
 
 def static_path():
@@ -88,7 +93,7 @@ def test_file():
     check("readelf: no INTERP and no DYNAMIC segment", rc == 0 and " INTERP " not in out and " DYNAMIC " not in out,
           out)
     size = os.path.getsize(STATIC)
-    check("size %d bytes <= 3 MiB (%d)" % (size, MAX_SIZE), size <= MAX_SIZE)
+    check("size %d bytes <= 6 MiB (%d)" % (size, MAX_SIZE), size <= MAX_SIZE)
 
 
 def test_sha256():
@@ -163,6 +168,53 @@ def test_serve():
         srv.cleanup()
 
 
+def test_tls():
+    """OpenSSL inside the binary: TLS and a token on both ports, a client outside, and the
+    chrooted `send` (libcurl over the same OpenSSL) as a TLS client."""
+    import grpc
+    for args in (["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+                  "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=static-ca"],
+                 ["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
+                  "-out", "server.csr", "-subj", "/CN=localhost"]):
+        subprocess.run(["openssl", *args], cwd=WORK, capture_output=True, check=True)
+    with open(os.path.join(WORK, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    subprocess.run(["openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-days", "1",
+                    "-extfile", "san.ext", "-out", "server.crt"], cwd=WORK, capture_output=True, check=True)
+    for name in ("ca.crt", "server.crt", "server.key"):
+        shutil.copy(os.path.join(WORK, name), os.path.join(JAIL, name))
+    with open(os.path.join(JAIL, "tokens"), "w") as f:
+        f.write("static-token\n")
+    srv = server.Server("--format", "folded", "--tls-cert", "/server.crt", "--tls-key", "/server.key",
+                        "--auth-token-file", "/tokens", http=True)
+    try:
+        creds = grpc.ssl_channel_credentials(open(os.path.join(WORK, "ca.crt"), "rb").read())
+        ch = grpc.secure_channel("127.0.0.1:%d" % srv.grpc_port, creds, options=[("grpc.enable_http_proxy", 0)])
+        try:
+            ch.unary_unary(server.PROFILES_EXPORT)(fx.read(), timeout=10, metadata=(("authorization", "Bearer static-token"),))
+            status = "OK"
+        except grpc.RpcError as e:
+            status = e.code().name
+        ch.close()
+        check("chroot: gRPC over TLS with a token from outside (grpcio): OK", status == "OK", status)
+        rc, out, err = server.run_cli("send", "--tls", "--cacert", "/ca.crt", "--token-file", "/tokens",
+                                      "--to", str(srv.grpc_port), FIXTURE)
+        check("chroot: send --tls --cacert --token-file (libcurl + OpenSSL, HTTP/2 by ALPN): exit 0", rc == 0,
+              out + err.encode())
+        rc, out, err = server.run_cli("send", "--http", "--cacert", "/ca.crt", "--token-file", "/tokens",
+                                      "--to", "https://127.0.0.1:%d" % srv.http_port, FIXTURE)
+        check("chroot: send --http to https:// with a token: exit 0", rc == 0, out + err.encode())
+        rc, out, err = server.run_cli("send", "--tls", "--cacert", "/ca.crt", "--to", str(srv.grpc_port), FIXTURE)
+        check("chroot: send without the token: refused, gRPC status 16", rc == 1 and b"gRPC status 16" in out,
+              out + err.encode())
+        out = srv.wait_stdout(lambda o: len(o) >= 3 * len(FOLDED))
+        check("chroot: three accepted requests, three copies of the folded stacks", out == FOLDED * 3,
+              "%d bytes" % len(out))
+        check("chroot: TLS server exits 0 on SIGTERM", srv.stop() == 0, srv.stderr()[-1500:])
+    finally:
+        srv.cleanup()
+
+
 def test_sqlite():
     srv = server.Server("--sink", "sqlite", "--sqlite-path", "/store.db")
     try:
@@ -214,6 +266,7 @@ if CAN_CHROOT:
     make_jail()
     run("decode in a chroot", test_decode)
     run("serve in a chroot", test_serve)
+    run("TLS in a chroot", test_tls)
     run("sqlite in a chroot", test_sqlite)
     run("clickhouse from a chroot", test_clickhouse)
 else:

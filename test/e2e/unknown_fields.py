@@ -101,13 +101,23 @@ def test_decode(layout):
     missing = [u for u in unknown if not any(x.startswith(text_line(*u)) for x in lines)]
     check(f"{layout}: text shows each unknown field with its path, message, number, wire type, size",
           not missing, "\n".join(x for x in lines if "Unknown" in x) + f"\nmissing: {missing}")
-    want_values = {"top-level-zq": '"top-level-zq"', 777: "777", NESTED: "message {1: VARINT, 2: LEN}"}
+    want_values = {'"top-level-zq"', "777", "message {1: VARINT, 2: LEN}", "0x0807060504030201",
+                   "0x04030201", "bytes fffe0062696e617279", '"mapping-extra"', "1"}
     shown = {m.group(1) for x in lines for m in [re.search(r"\((?:VARINT|I64|LEN|I32), \d+ bytes?\): (.*)$", x)]
              if m and x.startswith("  Unknown: ")}
-    check(f"{layout}: ... and what the wire says they hold (a string, a varint, a nested message)",
-          set(want_values.values()) <= shown, shown)
+    check(f"{layout}: ... and what the wire says they hold (strings, varints, a nested message, "
+          f"fixed values in hex, other bytes in hex)", shown == want_values, shown)
     check(f"{layout}: in the request's first resource block only",
           sum(x.startswith("  Unknown: ") for x in lines) == len(unknown))
+
+    rc, out, err = run_cli("decode", "--detect", path)
+    listed = [x for x in out.decode().split("\n") if x.startswith("  unknown: ")]
+    check(f"{layout}: decode --detect: {layout}, and one line per unknown field",
+          rc == 0 and re.search(f": request 0: {re.escape(layout)}( |$)", out.decode().split("\n")[0]) and
+          len(listed) == len(unknown) and
+          all(any(x.startswith(f"  unknown: {p or '(request)'}: {n} field {num} ({wt}, {len(raw)} bytes): ")
+                  for x in listed) for p, n, num, wt, raw in unknown),
+          out.decode() + err)
 
     rc, out, err = run_cli("decode", "--format", "json", path)
     objs = [json.loads(x) for x in out.decode().splitlines()] if rc == 0 else []

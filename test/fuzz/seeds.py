@@ -8,7 +8,9 @@ gRPC), and HTTP/1.1 requests written here by hand. Mutations then start from the
 parser must understand instead of from nothing:
 
   decode   the OTLP fixtures (env FIXTURES) and one small profiles request in every proto
-           layout (v1.11, v1.9, v1.8, v1.7; the fixtures hold no v1.7 request)
+           layout (v1.11, v1.9, v1.8, v1.7; the fixtures hold no v1.7 request), and the same
+           with fields no layout has at several depths (kept, recorded and described)
+  check    the decode seeds, and requests that each break one conformance rule
   json     OTLP/JSON profiles and traces requests (lowerCamelCase and proto field names)
   traces   ExportTraceServiceRequest protobuf
   http     requests to the HTTP port: HTTP/1.1 (Content-Length, chunked, gzip, pipelined,
@@ -113,13 +115,68 @@ def seeds_decode(out):
             with open(os.path.join(fixtures, name), "rb") as f:
                 write(out, "fixture." + name, f.read())
     req = profiles_request()
+    raw = otlpgen_layouts.raw_field
     for layout in otlpgen_layouts.LAYOUTS:
-        write(out, f"built.{layout}.pb", otlpgen_layouts.encode(req, layout))
+        data = otlpgen_layouts.encode(req, layout)
+        write(out, f"built.{layout}.pb", data)
+        # unknown fields: appended to the request, and inside its first resource (field 1)
+        extra = raw(15, 2, b"text") + raw(20, 0, 300) + raw(21, 1, bytes(8)) + raw(22, 5, bytes(4)) + \
+            raw(23, 2, raw(1, 0, 1) + raw(2, 2, b"\xff"))
+        write(out, f"unknown.{layout}.pb", data + extra + raw(1, 2, raw(1, 2, raw(99, 2, b"deep"))))
     # Regression (test/e2e/fuzz_regressions.py): a v1.7 sample whose stack is an empty slice of
     # a profile without location_indices (NULL + 0).
     b = otlpgen.Builder()
     b.sample(b.profile(b.resource(service_name="svc")), 0, timestamps=[1])
     write(out, "regress-empty-stack.v1.7.pb", otlpgen_layouts.encode(b.req, "v1.7"))
+
+
+def seeds_check(out):
+    """The decode seeds, and requests that break one conformance rule each (so mutations start
+    next to every rule's edge): a timestamp at the profile's end, duplicate strings, mappings
+    and functions, an unreferenced string, a non-zero entry 0, a short link id, a shape mix."""
+    seeds_decode(out)
+    import otlpgen_layouts
+
+    def faulty(name, change):
+        req = profiles_request()
+        change(req)
+        for layout in ("v1.11", "v1.9", "v1.8"):
+            write(out, f"check-{name}.{layout}.pb", otlpgen_layouts.encode(req, layout))
+
+    def late(r):
+        p = r.resource_profiles[0].scope_profiles[0].profiles[0]
+        p.samples[0].timestamps_unix_nano.append(p.time_unix_nano + p.duration_nano)
+
+    def duplicates(r):
+        d = r.dictionary
+        d.string_table.append(d.string_table[1])
+        d.mapping_table.add().CopyFrom(d.mapping_table[1])
+        d.function_table.add().CopyFrom(d.function_table[1])
+        d.stack_table.add().CopyFrom(d.stack_table[1])
+
+    def zero(r):
+        r.dictionary.location_table[0].address = 1
+        r.dictionary.attribute_table[0].value.int_value = 1
+
+    def short_link(r):
+        r.dictionary.link_table[1].span_id = b"\x01"
+
+    def mixed(r):
+        p = r.resource_profiles[0].scope_profiles[0].profiles[0]
+        p.samples[0].values.extend([1, 2])
+
+    def regress(r):
+        """Regressions (test/e2e/check_profcheck.py): a duplicate empty string, equal mappings
+        without attributes."""
+        d = r.dictionary
+        d.string_table.append("")
+        for _ in range(2):
+            d.mapping_table.add().filename_strindex = 1
+
+    for name, change in (("regress-dup-empty", regress), ("late", late), ("duplicates", duplicates), ("zero", zero),
+                         ("short-link", short_link), ("mixed", mixed),
+                         ("unreferenced", lambda r: r.dictionary.string_table.append("nobody"))):
+        faulty(name, change)
 
 
 def seeds_json(out):
@@ -148,6 +205,8 @@ def seeds_traces(out):
     del one.resource_spans[0].scope_spans[0].spans[1:]
     write(out, "one-span.pb", one.SerializeToString())
     write(out, "regress-bare-events.pb", bare_events_request(hg).SerializeToString())
+    import otlpgen_layouts
+    write(out, "unknown-fields.pb", one.SerializeToString() + otlpgen_layouts.raw_field(7, 2, b"new"))
 
 
 def http1(method, path, body=b"", headers=(), version="HTTP/1.1"):
@@ -265,7 +324,7 @@ def seeds_usdt(out):
     write(out, "answer-json", b'{"partialSuccess":{"rejectedSpans":"2","errorMessage":"no"}}')
 
 
-TARGETS = {"decode": seeds_decode, "json": seeds_json, "traces": seeds_traces,
+TARGETS = {"decode": seeds_decode, "check": seeds_check, "json": seeds_json, "traces": seeds_traces,
            "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt}
 
 if __name__ == "__main__":
