@@ -421,6 +421,8 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "none";
     req->message_bytes = len;
+    req->message = msg;
+    req->signal = LB_SIGNAL_PROFILES;
     req->unknown_fields = NULL;
     req->n_unknown_fields = 0;
     req->unknown_fields_total = 0;

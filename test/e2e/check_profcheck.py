@@ -384,6 +384,14 @@ def own_rules():
           "duplicate mapping at index 2, orig index 1" and
           "runtime error" not in err, json.dumps(report) + err)
 
+    # profcheck collects references from every mapping, entry 0 too, even one that is no zero value
+    req, prof = request(["", "m"])
+    req.dictionary.mapping_table[0].filename_strindex = 1
+    rc, report, err = checked(req.SerializeToString(), "own.pb", "--groups", "default,orphans")
+    rules = sorted((f["path"], f["rule"]) for f in report["findings"]) if report else None
+    check("a non-zero mapping 0 is a zero-entry finding, and the string it names is referenced",
+          rules == [("dictionary.mapping_table[0]", "zero-entry")], json.dumps(report) + err)
+
     req, prof = request()
     # a second dictionary occurrence (protobuf merges it) adds mapping 1, whose filename index
     # 2^40 is no int32
