@@ -71,6 +71,7 @@ def make_all():
     make_cert("client-rogue", "rogue-ca", "0x2003", client=True)
     with open(path("tokens"), "w") as f:
         f.write("# agents\n%s\n\n  %s  \n" % TOKENS)
+    os.chmod(path("tokens"), 0o644)
 
 
 def read(name):
@@ -176,6 +177,10 @@ def test_tokens_over_tls():
     srv = tls_server("--auth-token-file", path("tokens"))
     try:
         check("start-up line: TLS and a token", "TLS, bearer token required" in srv.stderr(), srv.stderr())
+        check("a token file others can read (0644) is warned about",
+              "the token file %s is readable by every user (mode 644): chmod 600 it" % path("tokens") in srv.stderr(),
+              srv.stderr())
+        check("a key only its owner reads (openssl's 0600) is not", "the TLS key" not in srv.stderr(), srv.stderr())
         ch = channel(srv.grpc_port)
         check("gRPC with the first token: OK", call(ch, token=TOKENS[0]) == ("OK", ""))
         check("gRPC with the second token: OK", call(ch, token=TOKENS[1])[0] == "OK")
