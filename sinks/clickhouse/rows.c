@@ -493,8 +493,47 @@ void ch_rows_request_end(struct ch_rows *r)
 
 /* ---- frames and stacks ---- */
 
-/* Hashes every stored field; the typed attribute lists are in r->loc_blob and r->map_blob. */
-static uint64_t frame_hash(const struct ch_rows *r, const struct lb_frame *f)
+/* The location's attributes are the frame type alone (or none, without one): what most
+ * profilers send, and a function of f->type. */
+static bool usual_location_attrs(const struct lb_frame *f)
+{
+    struct lb_attrs a = f->location_attrs;
+    if (a.n == 0)
+        return f->type.n == 0;
+    return a.n == 1 && a.v[0].unit.n == 0 && a.v[0].value.kind == LB_VALUE_STRING &&
+           LB_STR_EQ(a.v[0].key, "profile.frame.type") && a.v[0].value.u.str.n == f->type.n &&
+           (f->type.n == 0 || memcmp(a.v[0].value.u.str.p, f->type.p, f->type.n) == 0);
+}
+
+/* The mapping's attributes are its preferred build id alone (or none, without one). */
+static bool usual_mapping_attrs(const struct lb_frame *f)
+{
+    struct lb_attrs a = f->has_mapping ? f->mapping_attrs : (struct lb_attrs){ 0 };
+    if (a.n == 0)
+        return f->build_id.n == 0;
+    return a.n == 1 && a.v[0].unit.n == 0 && a.v[0].value.kind == LB_VALUE_STRING &&
+           a.v[0].value.u.str.n == f->build_id.n &&
+           (f->build_id.n == 0 || memcmp(a.v[0].value.u.str.p, f->build_id.p, f->build_id.n) == 0) &&
+           lb_str_eq(lb_build_id_kind(a.v[0].key), f->build_id_kind.p, f->build_id_kind.n) &&
+           f->build_id_kind.n > 0;
+}
+
+/* The location's (or the mapping's) attributes into r->loc_blob (r->map_blob); false when out
+ * of memory (r->oom set). */
+static bool encode_blobs(struct ch_rows *r, const struct lb_frame *f, bool location)
+{
+    struct buf *b = location ? &r->loc_blob : &r->map_blob;
+    struct lb_attrs a = location ? f->location_attrs : f->has_mapping ? f->mapping_attrs : (struct lb_attrs){ 0 };
+    buf_reset(b);
+    if (!attrblob_put(b, &r->scratch, a))
+        r->oom = true;
+    return !r->oom;
+}
+
+/* Hashes every stored field: the typed attribute lists as a mark when they are the usual ones
+ * (they follow from the type and build id hashed before), else as encoded in r->loc_blob and
+ * r->map_blob. */
+static uint64_t frame_hash(const struct ch_rows *r, const struct lb_frame *f, bool loc_usual, bool map_usual)
 {
     uint64_t h = CH_FNV_OFFSET;
     h = ch_fnv_str(h, f->type);
@@ -511,11 +550,15 @@ static uint64_t frame_hash(const struct ch_rows *r, const struct lb_frame *f)
     h = ch_fnv_str(h, f->build_id_kind);
     h = ch_fnv_u64(h, (uint64_t)f->start_line);
     h = ch_fnv_u64(h, (uint64_t)f->line_index << 32 | f->line_count);
-    h = ch_fnv_u64(h, f->has_mapping ? f->mapping_start : 0);
-    h = ch_fnv_u64(h, f->has_mapping ? f->mapping_limit : 0);
-    h = ch_fnv_u64(h, f->has_mapping ? f->mapping_offset : 0);
-    h = ch_fnv_bytes(ch_fnv_u64(h, r->loc_blob.len), r->loc_blob.data, r->loc_blob.len);
-    return ch_fnv_bytes(ch_fnv_u64(h, r->map_blob.len), r->map_blob.data, r->map_blob.len);
+    if (f->has_mapping) {
+        h = ch_fnv_u64(h, f->mapping_start);
+        h = ch_fnv_u64(h, f->mapping_limit);
+        h = ch_fnv_u64(h, f->mapping_offset);
+    }
+    /* a mark no blob length can be: usual lists hash apart from any encoded one */
+    h = loc_usual ? ch_fnv_u64(h, UINT64_MAX) : ch_fnv_bytes(ch_fnv_u64(h, r->loc_blob.len), r->loc_blob.data, r->loc_blob.len);
+    return map_usual ? ch_fnv_u64(h, UINT64_MAX)
+                     : ch_fnv_bytes(ch_fnv_u64(h, r->map_blob.len), r->map_blob.data, r->map_blob.len);
 }
 
 /* The name a flame graph shows, as in the folded format: the function of a symbolized frame,
@@ -582,17 +625,18 @@ static uint64_t stack_hash(struct ch_rows *r, const struct lb_sample *s)
         const struct lb_frame *f = &s->frames[i];
         uint64_t key = (uint64_t)f->location_index << 16 | f->line_index, fh;
         if (!memo_get(&r->frame_memo, key, &fh)) {
-            buf_reset(&r->loc_blob);
-            buf_reset(&r->map_blob);
-            if (!attrblob_put(&r->loc_blob, &r->scratch, f->location_attrs) ||
-                !attrblob_put(&r->map_blob, &r->scratch, f->has_mapping ? f->mapping_attrs : (struct lb_attrs){ 0 })) {
-                r->oom = true;
+            /* the usual attribute lists follow from fields hashed anyway: encoded only for
+             * the row; the others are hashed as encoded */
+            bool loc_usual = usual_location_attrs(f), map_usual = usual_mapping_attrs(f);
+            if ((!loc_usual && !encode_blobs(r, f, true)) || (!map_usual && !encode_blobs(r, f, false)))
                 return 0;
-            }
-            fh = frame_hash(r, f);
+            fh = frame_hash(r, f, loc_usual, map_usual);
             memo_put(&r->frame_memo, key, fh);
-            if (!seen_check(&r->seen, CH_FRAMES, fh))
+            if (!seen_check(&r->seen, CH_FRAMES, fh)) {
+                if ((loc_usual && !encode_blobs(r, f, true)) || (map_usual && !encode_blobs(r, f, false)))
+                    return 0;
                 put_frame_row(r, f, fh);
+            }
         }
         r->frame_hash[i] = fh;
         h = ch_fnv_u64(h, fh);
