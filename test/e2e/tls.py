@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 import httpgen as hg  # noqa: E402
+import scrape  # noqa: E402
 from fixtures import LB, SLOW  # noqa: E402
 from server import PROFILES_EXPORT, Server, free_port, run_cli, wait_until  # noqa: E402
 
@@ -248,6 +249,14 @@ def test_tokens_over_tls():
               (code, out, err))
         code, out, err = run_cli("send", "--cacert", path("server-ca.crt"), fx.path())
         check("send --cacert without --tls: exit 2", code == 2 and "need --tls" in err, (code, err))
+        rc, code, _, _, body = curl(url + "/metrics", token=TOKENS[0])
+        page = scrape.Page(body.decode())
+        unauth = {p: page.value("lazybackend_unauthenticated_total", port=p) for p in ("grpc", "http")}
+        check("/metrics: requests refused for want of a token, per port (6 gRPC, 4 HTTP sent above)",
+              unauth == {"grpc": 6, "http": 4}, unauth)
+        failures = {p: page.value("lazybackend_tls_handshake_failures_total", port=p) for p in ("grpc", "http")}
+        check("/metrics: failed handshakes (a cleartext client, a client without the CA) on the gRPC port only; "
+              "readiness probes not counted", failures["grpc"] >= 2 and failures["http"] == 0, failures)
         check("the server kept serving", srv.alive())
     finally:
         stop(srv)
