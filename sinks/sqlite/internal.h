@@ -25,7 +25,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 6
+#define SQLSTORE_SCHEMA_VERSION 7
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -93,7 +93,7 @@ enum {
     S_SCOPE_FIND, S_SCOPE_INS,
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
     S_SAMPLE_INS, S_TS_INS, S_VAL_INS,
-    S_ROLL_MINUTE, S_ROLL_HOUR,
+    S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL,
     S_UNKNOWN_INS,
     S_COUNT
 };
@@ -130,6 +130,7 @@ struct sq {
     } prof;
     int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
     struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
+    struct rollup *totals;       /* ... and per minute and sample type, at a flush */
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };

@@ -220,6 +220,15 @@ static const char STEP5_LOSSLESS[] =
 static const char STEP6_TYPED_CONTAINERS[] =
     "ALTER TABLE attributes ADD COLUMN encoded BLOB;";
 
+/* The weight per minute and sample type, whatever the stack and attributes: the web UI's
+ * timeline without filters reads one row per minute instead of every rollup row of it. Kept
+ * by the writer beside rollup_minute (writer_rollup.c), filled here from it. */
+static const char STEP7_ROLLUP_TOTALS[] =
+    "CREATE TABLE rollup_minute_totals ("
+    "  bucket INTEGER NOT NULL, sample_type_id INTEGER NOT NULL, weight INTEGER NOT NULL,"
+    "  PRIMARY KEY (bucket, sample_type_id)) WITHOUT ROWID;"
+    "INSERT INTO rollup_minute_totals SELECT bucket, sample_type_id, SUM(weight) FROM rollup_minute GROUP BY 1, 2;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
@@ -227,6 +236,7 @@ static const struct migration MIGRATIONS[] = {
     { "unknown fields", STEP4_UNKNOWN_FIELDS },
     { "lossless", STEP5_LOSSLESS },
     { "typed containers", STEP6_TYPED_CONTAINERS },
+    { "rollup totals", STEP7_ROLLUP_TOTALS },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -108,7 +108,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 6", sql(DB, "PRAGMA user_version")[0][0] == 6)
+    check("schema version 7", sql(DB, "PRAGMA user_version")[0][0] == 7)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -273,6 +273,8 @@ def test_rollups():
             want[t // (60 * 10**9)] += COPIES
     got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute GROUP BY 1"))
     check("rollup_minute: one per timestamp, at its minute", got == dict(want), (got, dict(want)))
+    got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute_totals GROUP BY 1"))
+    check("rollup_minute_totals: the same per minute", got == dict(want), got)
     got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
     check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
     got = sql(DB, "SELECT count(*) FROM (SELECT DISTINCT stack_id FROM rollup_hour)")[0][0]
@@ -345,7 +347,7 @@ def test_values_and_windows():
     con.execute("VACUUM INTO ?", (old,))
     con.close()
     con = sqlite3.connect(old)
-    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; "
+    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
                       "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
                       "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
@@ -357,7 +359,9 @@ def test_values_and_windows():
     check("upgrading a version 2 database fills the rollups, then the writer adds to them",
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
     check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
-          == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",)])
+          == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",)])
+    got = dict(sql(old, "SELECT bucket, weight FROM rollup_minute_totals"))
+    check("... and the per-minute totals", got == {m: 2 * w for m, w in want.items()}, got)
     rc, out, err = lb("flamegraph", "--db", db)
     check("flame graph counts nanoseconds for off_cpu", rc == 0 and b"(353 nanoseconds, 100.00%)" in out, err)
     rc, out, err = lb("top", "--db", db)
@@ -386,14 +390,14 @@ def test_schema_versions():
     newer = os.path.join(TMP, "newer.db")
     con = sqlite3.connect(newer)
     con.execute("CREATE TABLE t(x)")
-    con.execute("PRAGMA user_version = 7")
+    con.execute("PRAGMA user_version = 99")
     con.commit()
     con.close()
     rc, _, err = lb("top", "--db", newer)
     check("top refuses a database from a newer lazybackend", rc == 1 and "newer" in err, err)
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", newer, fx.path())
-    check("the sink refuses it too, with a clear message", rc != 0 and "newer" in err and "schema version 7" in err, err)
-    check("the newer database is left untouched", sql(newer, "PRAGMA user_version")[0][0] == 7)
+    check("the sink refuses it too, with a clear message", rc != 0 and "newer" in err and "schema version 99" in err, err)
+    check("the newer database is left untouched", sql(newer, "PRAGMA user_version")[0][0] == 99)
     rc, _, err = lb("top", "--db", os.path.join(TMP, "missing.db"))
     check("top on a missing database fails clearly", rc == 1 and "missing.db" in err, err)
 
