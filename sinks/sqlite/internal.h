@@ -25,7 +25,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 7
+#define SQLSTORE_SCHEMA_VERSION 8
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -93,7 +93,7 @@ enum {
     S_SCOPE_FIND, S_SCOPE_INS,
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
     S_SAMPLE_INS,
-    S_ROLL_MINUTE, S_ROLL_HOUR,
+    S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL,
     S_UNKNOWN_INS,
     S_COUNT
 };
@@ -131,6 +131,7 @@ struct sq {
     } prof;
     int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
     struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
+    struct rollup *totals;       /* ... and per minute and sample type, at a flush */
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };
@@ -195,7 +196,7 @@ int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id
 int sq_rollup_flush(struct sq *q);
 
 /* A sample's timestamps or values as stored in samples.timestamps_packed / values_packed since
- * schema step 7 (series.c): zigzag varints of the differences. Rows written before that step
+ * schema step 8 (series.c): zigzag varints of the differences. Rows written before that step
  * have NULL there and their series in sample_timestamps / sample_values. sq_series_pack
  * replaces b's content with the packing of n 8-byte numbers (false when out of memory);
  * sq_series_unpack reads exactly n numbers from a blob: 0, or -1 when it does not hold them. */

@@ -95,7 +95,7 @@ static int build_scan_sql(const struct q *q, struct buf *sql)
         "CROSS JOIN samples s ON s.id BETWEEN p.first_sample_id AND p.last_sample_id AND +s.profile_id = p.id %s"
         "WHERE p.samples > 0",
         timed ? ", t.idx, t.time_unix_nano, v.value, s.timestamps_packed, s.values_packed" : "",
-        /* rows from before schema step 7 have their series in these tables, one row each */
+        /* rows from before schema step 8 have their series in these tables, one row each */
         timed ? "LEFT JOIN sample_timestamps t ON t.sample_id = s.id AND s.timestamps_packed IS NULL "
                 "LEFT JOIN sample_values v ON v.sample_id = s.id AND v.idx = t.idx AND s.n_values = s.n_timestamps "
               : "");
@@ -114,7 +114,7 @@ static int build_scan_sql(const struct q *q, struct buf *sql)
 }
 
 /* What a sample's timestamps inside the window weigh, its series packed in the row (schema
- * step 7): 1 and the weight in *w, 0 when none lies inside, -1 on error. */
+ * step 8): 1 and the weight in *w, 0 when none lies inside, -1 on error. */
 static int packed_weight(struct q *q, sqlite3_stmt *st, struct buf *scratch, int64_t *w)
 {
     const struct qopts *o = q->o;

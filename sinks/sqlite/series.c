@@ -1,6 +1,6 @@
 /*
  * series.c - the packed form of a sample's timestamps and values in the samples table (schema
- * step 7): each number's difference from the one before it (the first from 0), zigzag mapped
+ * step 8): each number's difference from the one before it (the first from 0), zigzag mapped
  * and written as a base-128 varint, low group first. A sample's few timestamps sit close
  * together, so most take 2 to 5 bytes instead of a 20-byte row each, and they are written with
  * the sample in one INSERT. docs/sqlite.md describes the format for people reading it by hand.

@@ -85,6 +85,8 @@ static const char *const SQL[S_COUNT] = {
                       "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
     [S_ROLL_HOUR] = "INSERT INTO rollup_hour VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                     "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
+    [S_ROLL_TOTAL] = "INSERT INTO rollup_minute_totals VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
 };
 
 /* Cache sizes (the C_* caches of internal.h): slots (log2), bytes of keys, longest key kept.
@@ -408,6 +410,7 @@ static void sq_free(struct sq *q)
     memo_free(&q->frame_memo);
     memo_free(&q->stack_memo);
     sq_rollup_free(q->rollup);
+    sq_rollup_free(q->totals);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
@@ -465,7 +468,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->vals_packed, SIZE_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
-    if (!(q->rollup = sq_rollup_new())) {
+    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new())) {
         snprintf(err, errlen, "out of memory");
         sq_free(q);
         return -1;

@@ -81,7 +81,7 @@ def to_signed(x):
 
 def unpack_to_tables(db):
     """Moves every sample's packed series into sample_timestamps / sample_values, the way rows
-    written before schema step 7 hold them."""
+    written before schema step 8 hold them."""
     con = sqlite3.connect(db)
     for sid, ts, vals in con.execute("SELECT id, timestamps_packed, values_packed FROM samples").fetchall():
         con.executemany("INSERT INTO sample_timestamps VALUES (?, ?, ?)",
@@ -152,7 +152,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 7", sql(DB, "PRAGMA user_version")[0][0] == 7)
+    check("schema version 8", sql(DB, "PRAGMA user_version")[0][0] == 8)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -317,6 +317,8 @@ def test_rollups():
             want[t // (60 * 10**9)] += COPIES
     got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute GROUP BY 1"))
     check("rollup_minute: one per timestamp, at its minute", got == dict(want), (got, dict(want)))
+    got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute_totals GROUP BY 1"))
+    check("rollup_minute_totals: the same per minute", got == dict(want), got)
     got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
     check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
     got = sql(DB, "SELECT count(*) FROM (SELECT DISTINCT stack_id FROM rollup_hour)")[0][0]
@@ -393,7 +395,7 @@ def test_values_and_windows():
     con.close()
     unpack_to_tables(old)
     con = sqlite3.connect(old)
-    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; "
+    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
                       "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
                       "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
@@ -406,7 +408,10 @@ def test_values_and_windows():
     check("upgrading a version 2 database fills the rollups, then the writer adds to them",
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
     check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
-          == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("packed series",)])
+          == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",),
+              ("packed series",)])
+    got = dict(sql(old, "SELECT bucket, weight FROM rollup_minute_totals"))
+    check("... and the per-minute totals", got == {m: 2 * w for m, w in want.items()}, got)
     # its old rows keep their series in their own tables, the new ones packed: the readers
     # weigh both alike (the same windows as above, twice over)
     check("old and packed rows side by side", sql(old, "SELECT count(*) FROM samples WHERE timestamps_packed IS NULL "
@@ -444,14 +449,14 @@ def test_schema_versions():
     newer = os.path.join(TMP, "newer.db")
     con = sqlite3.connect(newer)
     con.execute("CREATE TABLE t(x)")
-    con.execute("PRAGMA user_version = 8")
+    con.execute("PRAGMA user_version = 99")
     con.commit()
     con.close()
     rc, _, err = lb("top", "--db", newer)
     check("top refuses a database from a newer lazybackend", rc == 1 and "newer" in err, err)
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", newer, fx.path())
-    check("the sink refuses it too, with a clear message", rc != 0 and "newer" in err and "schema version 8" in err, err)
-    check("the newer database is left untouched", sql(newer, "PRAGMA user_version")[0][0] == 8)
+    check("the sink refuses it too, with a clear message", rc != 0 and "newer" in err and "schema version 99" in err, err)
+    check("the newer database is left untouched", sql(newer, "PRAGMA user_version")[0][0] == 99)
     rc, _, err = lb("top", "--db", os.path.join(TMP, "missing.db"))
     check("top on a missing database fails clearly", rc == 1 and "missing.db" in err, err)
 

@@ -157,7 +157,9 @@ def verify(seen):
 
     check("sandwich of Random.next: callers and callees weigh its total (%d)" % fns[best[0]],
           seen["sandwich"] == {"callers": fns[best[0]], "callees": fns[best[0]]}, seen["sandwich"])
-    check("diff: a baseline window against the whole range", seen["diff"].startswith("baseline "), seen["diff"])
+    check("diff: the baseline window (%d) against the whole range (%d)" % (fixture_total, total),
+          seen["diff"] == "baseline 2025-10-31 05:09:00Z to 2025-10-31 05:10:00Z (%d) against the whole range (%d)"
+          % (fixture_total, total), seen["diff"])
 
     live = seen["live"]
     check("live tail: the request sent after the page loaded is at the top (49 samples, ok)",

@@ -142,7 +142,7 @@ async function main() {
     out.sandwich = await page.evaluate(() => ({ callers: sandwichViews.callers.root.total,
                                                 callees: sandwichViews.callees.root.total }));
     await shots(page, "sandwich");
-    await open(page, "view=diff&bfrom=" + cfg.window[0] + "&bto=" + cfg.window[1]);
+    await open(page, "view=diff&base=" + encodeURIComponent("from=" + cfg.window[0] + "&to=" + cfg.window[1]));
     out.diff = await page.$eval("#diff-info", (e) => e.textContent);
     await shots(page, "diff");
 
