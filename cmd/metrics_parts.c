@@ -124,6 +124,12 @@ void metrics_write_ports(struct prom *p, const struct app *app)
              "Requests whose client left before the answer (part of the errors).", st->calls_abandoned);
     PER_PORT(p, ports, "lazybackend_port_request_timeouts_total", "counter",
              "HTTP/1.1 requests cut off by --request-timeout.", st->requests_timed_out);
+    PER_PORT(p, ports, "lazybackend_tls_handshake_failures_total", "counter",
+             "TLS handshakes that failed or did not finish within --request-timeout (a connection closed "
+             "before sending a byte is not counted).", st->tls_handshake_failures);
+    PER_PORT(p, ports, "lazybackend_unauthenticated_total", "counter",
+             "Requests refused for want of an accepted bearer token (gRPC UNAUTHENTICATED, HTTP 401).",
+             st->unauthenticated);
 }
 
 /* ---------- sinks ---------- */
