@@ -131,7 +131,7 @@ const flame = new FlameGraph.View($("flame"), {
     flameZoom(n);
   },
   tooltip: (n) => frameLines(n, flame.root ? flame.root.total : 0),
-  colorOf: (n) => (state.search && matches(n) ? "#e040fb" : FlameGraph.color(n.type, n.name)),
+  colorOf: (n) => (state.search && matches(n) ? "#e040fb" : (n.color = n.color || FlameGraph.color(n.type, n.name))),
 });
 
 function matches(n) {
