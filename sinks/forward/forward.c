@@ -447,6 +447,7 @@ int forward_sink_open(struct sink *out, const struct forward_sink_options *o, co
     struct http_post_options ho = {
         .user_agent = "lazybackend-forward", .headers = lines, .n_headers = n,
         .http2 = o->protocol == FORWARD_GRPC, .max_answer = MAX_ANSWER, .connect_timeout_ms = 5000,
+        .ca_file = o->ca_file,
     };
     if (build_urls(s, err, errlen) != 0 ||
         (o->durability == FORWARD_DURABILITY_WAL && open_wal(s, env, err, errlen) != 0) ||
