@@ -333,7 +333,7 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
     };
     static const char *const syncs[] = { "full", "normal" };
     static const char *const on_off[] = { "on", "off" };
-    static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
+    static const enum sqlite_sync sync_values[] = { SQLITE_SINK_SYNC_FULL, SQLITE_SINK_SYNC_NORMAL };
     if (opt(a, "--sink"))
         add_sink(a, cfg);
     else if (opt(a, "--format"))

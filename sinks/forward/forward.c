@@ -77,7 +77,7 @@ struct first_record {
 static int take_first(void *ud, const uint8_t *p, size_t n)
 {
     struct first_record *f = ud;
-    if (n < 2 || (p[0] != FW_TAG_PROFILES && p[0] != FW_TAG_TRACES))
+    if (n < 1 || (p[0] != FW_TAG_PROFILES && p[0] != FW_TAG_TRACES))
         return 2;   /* not one of this sink's records */
     if (!(f->rec = malloc(n)))
         return 3;

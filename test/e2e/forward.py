@@ -210,14 +210,20 @@ def test_outage_and_kill():
     be.kill()
     check("during a second outage: acknowledged, then SIGKILL", statuses == ["OK"] * 4 and len(wal_files(spool)) == 4,
           (statuses, wal_files(spool)))
+    # a segment that is not one: a torn copy of the last one (its header and half a record)
+    with open(os.path.join(spool, wal_files(spool)[-1]), "rb") as f:
+        last = f.read()
+    with open(os.path.join(spool, "%020d.wal" % 99), "wb") as f:
+        f.write(last[:len(last) // 2])
     up.start()
     be2 = backend(up.url, spool)
     server.wait_until(lambda: len(up.got) >= 4, 20 * fx.SLOW)
     time.sleep(0.3)
     check("after the restart: what the log kept is delivered, once, in order", up.bodies() == more, len(up.got))
-    check("restart: the replayed requests counted, the log emptied",
-          metric(be2, "requests_replayed_total") == 4 and wal_files(spool) == [],
-          (metric(be2, "requests_replayed_total"), wal_files(spool)))
+    check("restart: the replayed requests counted, the log emptied, the torn segment set aside and counted",
+          metric(be2, "requests_replayed_total") == 5 and wal_files(spool) == [] and
+          metric(be2, "records_unreadable_total") == 1 and os.path.exists(os.path.join(spool, "%020d.bad" % 99)),
+          (metric(be2, "requests_replayed_total"), metric(be2, "records_unreadable_total"), os.listdir(spool)))
     be2.stop()
     be.cleanup()
     be2.cleanup()
