@@ -19,6 +19,7 @@
 #include "sinks/stdout/stdout.h"
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/clickhouse/clickhouse.h"
+#include "sinks/forward/forward.h"
 
 #include "cmd/version.h"
 
@@ -49,6 +50,8 @@ struct config {
     enum sqlite_sync sqlite_sync;
     bool ui;                                   /* --ui: the web UI on the HTTP port */
     struct clickhouse_sink_options clickhouse;
+    struct forward_sink_options forward;
+    char state_forward_dir[4096];              /* the forward sink's log in $STATE_DIRECTORY */
     struct otlp_limits limits;
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */

@@ -8,11 +8,23 @@
  */
 #include "cmd/security.h"
 
+#include <sys/stat.h>
+
 #include "cmd/cmd.h"
 #include "h2/auth.h"
 #include "h2/server.h"
 #include "h2/tls.h"
 #include "lib/log.h"
+
+/* A secret others on the machine can read is no secret: said once at start-up (not refused:
+ * a container or a credentials directory may have its own reasons for the mode). */
+static void warn_if_readable(const char *what, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & (S_IRGRP | S_IROTH)))
+        log_warn("%s %s is readable by %s (mode %03o): chmod 600 it", what, path,
+                 (st.st_mode & S_IROTH) ? "every user" : "its group", (unsigned)(st.st_mode & 0777));
+}
 
 int security_open(struct app *app)
 {
@@ -25,6 +37,7 @@ int security_open(struct app *app)
             return -1;
         }
         log_info("TLS on both ports (TLS 1.2 and 1.3): %s", h2_tls_describe(app->tls));
+        warn_if_readable("the TLS key", cfg->tls_key);
     }
     if (cfg->auth_token_file) {
         if (!(app->auth = h2_auth_new())) {
@@ -37,6 +50,7 @@ int security_open(struct app *app)
         }
         log_info("bearer tokens required on both ports (except health checks): %zu read from %s",
                  h2_auth_count(app->auth), cfg->auth_token_file);
+        warn_if_readable("the token file", cfg->auth_token_file);
     }
     return 0;
 }

@@ -71,7 +71,8 @@ int ui_command(int argc, char **argv)
     struct loop *loop = loop_new();
     int sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     struct h2_server_config cfg = {
-        .address = address, .protocol = H2_SERVER_HTTP, .max_message_size = 1u << 20,
+        /* max_message_size bounds answers too: a flame graph of 200 000 nodes fits */
+        .address = address, .protocol = H2_SERVER_HTTP, .max_message_size = 64u << 20,
         .max_inflight_bytes = 8u << 20, .max_connections = 256, .max_concurrent_streams = 100,
         .idle_timeout_ms = 300 * 1000,
     };

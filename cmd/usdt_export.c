@@ -20,11 +20,14 @@
 #include <sys/random.h>
 
 #include "cmd/usdt_internal.h"
+#include "cmd/version.h"
 #include "lib/escape.h"
 #include "lib/gzip.h"
+#include "lib/http_post.h"
 #include "lib/log.h"
 
 #define MAX_BODY ((size_t)64 << 20)     /* the OTLP specification's request cap */
+#define MAX_ANSWER ((size_t)4 << 20)    /* the OTLP specification's cap on what a client parses */
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define RETRY_AFTER_MAX_S 300
@@ -33,7 +36,7 @@
 struct usdt_exporter {
     struct loop *loop;
     struct usdt_export_options o;
-    struct usdt_http *http;              /* NULL in a dry run */
+    struct http_post *http;              /* NULL in a dry run */
     /* the queue: a ring of cap records, `len` of them from `head` */
     struct usdt_span_rec *q;
     size_t cap, head, len;
@@ -174,7 +177,7 @@ static void on_retry(struct loop *l, void *ud)
 }
 
 /* A short readable excerpt of the receiver's answer. */
-static void answer_text(const struct usdt_http_result *r, char *out, size_t len)
+static void answer_text(const struct http_post_result *r, char *out, size_t len)
 {
     struct buf b;
     buf_init(&b, len > 1 ? len - 1 : 0);
@@ -183,7 +186,7 @@ static void answer_text(const struct usdt_http_result *r, char *out, size_t len)
     buf_free(&b);
 }
 
-static void on_answer(void *ud, const struct usdt_http_result *r)
+static void on_answer(void *ud, const struct http_post_result *r)
 {
     struct usdt_exporter *ex = ud;
     uint64_t now = loop_now_ms(ex->loop);
@@ -216,7 +219,7 @@ static void on_answer(void *ud, const struct usdt_http_result *r)
         snprintf(why, sizeof why, "HTTP %ld%s%s", r->status, text[0] ? ": " : "", text);
     if (r->too_large)
         snprintf(why, sizeof why, "the answer is larger than 4 MiB");
-    if (!usdt_http_retryable(r)) {
+    if (!http_post_retryable(r)) {
         give_up(ex, why);
         return;
     }
@@ -254,11 +257,11 @@ static void attempt(struct usdt_exporter *ex)
     struct buf *b = ex->o.gzip ? &ex->packed : &ex->body;
     ex->st.bytes += b->len;
     if (!ex->http) {   /* dry run: encoded, counted, not sent */
-        struct usdt_http_result ok = { .status = 200, .error = "" };
+        struct http_post_result ok = { .status = 200, .error = "" };
         on_answer(ex, &ok);
         return;
     }
-    if (usdt_http_post(ex->http, b->data, b->len, timeout) != 0)
+    if (http_post_start(ex->http, ex->o.url, b->data, b->len, timeout) != 0)
         give_up(ex, "the request could not be started");
 }
 
@@ -369,7 +372,11 @@ struct usdt_exporter *usdt_exporter_new(struct loop *loop, const struct usdt_exp
         snprintf(owned[n_owned], len, "%s: %s", o->headers[i].key, o->headers[i].value);
         lines[n++] = owned[n_owned++];
     }
-    ex->http = usdt_http_new(loop, o->url, lines, n, on_answer, ex, err, errlen);
+    struct http_post_options ho = {
+        .user_agent = "lazybackend-usdt/" LAZYBACKEND_VERSION, .headers = lines, .n_headers = n,
+        .max_answer = MAX_ANSWER,
+    };
+    ex->http = http_post_new(loop, &ho, on_answer, ex, err, errlen);
     for (size_t i = 0; i < n_owned; i++)
         free(owned[i]);
     if (!ex->http) {
@@ -383,7 +390,7 @@ void usdt_exporter_free(struct usdt_exporter *ex)
 {
     if (!ex)
         return;
-    usdt_http_free(ex->http);
+    http_post_free(ex->http);
     if (ex->retry_timer)
         loop_del_timer(ex->loop, ex->retry_timer);
     if (ex->delay_timer)
@@ -415,7 +422,7 @@ uint64_t usdt_exporter_abandon(struct usdt_exporter *ex)
 {
     uint64_t lost = ex->len + (ex->in_flight ? ex->batch_n : 0);
     if (ex->http)
-        usdt_http_cancel(ex->http);
+        http_post_cancel(ex->http);
     if (ex->retry_timer)
         loop_del_timer(ex->loop, ex->retry_timer);
     ex->retry_timer = 0;

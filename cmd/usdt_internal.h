@@ -10,7 +10,6 @@
  *   usdt_child.c   the built-in script, the target's path, spawning bpftrace, reading its
  *                  errors
  *   usdt_export.c  the bounded queue, batches with the OTEL_BSP_* semantics, retries
- *   usdt_http.c    libcurl's multi interface on the loop: one POST at a time
  * and usdt.h's parts (parse, pair, encode, env), which need none of these.
  */
 #ifndef LB_CMD_USDT_INTERNAL_H
@@ -105,31 +104,6 @@ int usdt_spawn(const struct usdt_config *c, const char *script, struct usdt_chil
 bool usdt_harmless_stderr(const char *line, size_t len);
 /* What an error line from a bpftrace that failed to start means, in words, or NULL. */
 const char *usdt_startup_hint(const char *line);
-
-/* ---------------------------------------------------------------- usdt_http.c */
-
-struct usdt_http_result {
-    long status;                  /* HTTP status, 0 when none came */
-    int curl_code;                /* CURLE_OK (0) or why the transfer failed */
-    const char *error;            /* "" or curl's words */
-    const uint8_t *body;
-    size_t body_len;
-    long retry_after_s;           /* Retry-After, 0 when none */
-    bool too_large;               /* the answer passed its 4 MiB cap */
-};
-
-typedef void (*usdt_http_done_fn)(void *ud, const struct usdt_http_result *r);
-struct usdt_http;
-
-/* headers: "Name: value" lines. NULL with err. */
-struct usdt_http *usdt_http_new(struct loop *loop, const char *url, const char *const *headers, size_t n_headers,
-                                usdt_http_done_fn done, void *ud, char *err, size_t errlen);
-void usdt_http_free(struct usdt_http *h);
-/* Starts one POST (none may be running); done is called from the loop. 0 or -1. */
-int usdt_http_post(struct usdt_http *h, const void *body, size_t len, uint64_t timeout_ms);
-void usdt_http_cancel(struct usdt_http *h);
-/* Whether a retry could help: a connection or transfer failure, 429, 502, 503, 504. */
-bool usdt_http_retryable(const struct usdt_http_result *r);
 
 /* ---------------------------------------------------------------- usdt_export.c */
 

@@ -94,7 +94,6 @@ bool conn_io_handshake(struct h2_conn *c, const char **why)
         c->io_want = e == SSL_ERROR_WANT_READ ? LOOP_READ : LOOP_WRITE;
         return true;
     }
-    c->srv->stats.tls_handshake_failures++;
     if ((e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) && ERR_peek_error() == 0 &&
         SSL_get_state(c->ssl) == TLS_ST_BEFORE) {
         /* Connected and closed without a byte: a port probe (a load balancer's TCP check),
@@ -102,6 +101,7 @@ bool conn_io_handshake(struct h2_conn *c, const char **why)
         *why = "closed before the TLS handshake";
         return false;
     }
+    c->srv->stats.tls_handshake_failures++;
     *why = tls_reason(c, "TLS handshake failed", e);
     long verify = SSL_get_verify_result(c->ssl);
     log_info("TLS handshake with %s failed: %s%s%s", c->peer, *why + sizeof "TLS handshake failed: " - 1,

@@ -24,6 +24,7 @@ enum body_format { FMT_NONE, FMT_PROTOBUF, FMT_JSON };
 enum {
     RPC_INVALID_ARGUMENT = 3, RPC_DEADLINE_EXCEEDED = 4, RPC_NOT_FOUND = 5,
     RPC_RESOURCE_EXHAUSTED = 8, RPC_UNIMPLEMENTED = 12, RPC_INTERNAL = 13, RPC_UNAVAILABLE = 14,
+    RPC_UNAUTHENTICATED = 16,
 };
 
 /* The media type without parameters, compared case-insensitively. */
@@ -59,6 +60,7 @@ int otlp_http_encode_status(int code, const char *message, struct buf *out)
 static int rpc_code_of(int status)
 {
     switch (status) {
+    case 401: return RPC_UNAUTHENTICATED;
     case 404: return RPC_NOT_FOUND;
     case 405: return RPC_UNIMPLEMENTED;
     case 408: return RPC_DEADLINE_EXCEEDED;

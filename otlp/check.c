@@ -310,12 +310,14 @@ void ck_attribute_list(struct otlp_checker *c, const ivec *idx, const char *fiel
             c->list_pos.v[h] = (uint32_t)pos;
             continue;
         }
-        struct check_finding *f = ck_add(c, CR_DUPLICATE_ATTRIBUTE_KEY, "%s[%zu].key_strindex", field, pos);
+        /* v1.7's attribute table holds KeyValues: the key is inline */
+        const char *key_field = layout_has_stacks(c->layout) ? "key_strindex" : "key";
+        struct check_finding *f = ck_add(c, CR_DUPLICATE_ATTRIBUTE_KEY, "%s[%zu].%s", field, pos, key_field);
         if (f) {
             char text[128];
             attribute_key_text(c, a, text, sizeof text);
-            snprintf(f->message, sizeof f->message, "duplicate key \"%s\", previously seen at [%u].key_strindex",
-                     text, c->list_pos.v[h]);
+            snprintf(f->message, sizeof f->message, "duplicate key \"%s\", previously seen at [%u].%s",
+                     text, c->list_pos.v[h], key_field);
         }
     }
 }

@@ -398,7 +398,16 @@ static void check_mappings(struct otlp_checker *c)
     struct dup_test d;
     dup_begin(&d, c, DICT_MAPPING, CR_DUPLICATE_MAPPING);
     size_t n = dict_len(&c->dict, DICT_MAPPING), n_str = dict_len(&c->dict, DICT_STRING);
-    for (size_t i = 1; i < n && !c->oom; i++) {   /* profcheck skips entry 0 here */
+    if (n > 0 && c->orphans) {   /* what entry 0 references counts, even when it is no zero value */
+        union raw_entry e;
+        raw_prepare(c, DICT_MAPPING, &e);
+        if (ck_entry_quiet(c, DICT_MAPPING, 0, &e)) {
+            ck_ref(c, DICT_STRING, e.mapping.filename_strindex);
+            for (size_t k = 0; k < e.mapping.attribute_indices->n; k++)
+                ck_ref(c, DICT_ATTRIBUTE, e.mapping.attribute_indices->v[k]);
+        }
+    }
+    for (size_t i = 1; i < n && !c->oom; i++) {   /* profcheck checks entries from 1 here */
         union raw_entry e;
         char sub[96];
         raw_prepare(c, DICT_MAPPING, &e);
@@ -480,7 +489,7 @@ static void check_links(struct otlp_checker *c)
     struct dup_test d;
     dup_begin(&d, c, DICT_LINK, CR_DUPLICATE_LINK);
     size_t n = dict_len(&c->dict, DICT_LINK);
-    for (size_t i = 1; i < n && !c->oom; i++) {   /* profcheck skips entry 0 here */
+    for (size_t i = 1; i < n && !c->oom; i++) {   /* profcheck checks entries from 1 here */
         union raw_entry e;
         char sub[64];
         raw_prepare(c, DICT_LINK, &e);

@@ -59,7 +59,7 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
     out->profile = &d->profile;
     out->index = d->rep.at[AT_SAMPLE];
     /* v1.7 has no stack table: the start of the slice stands in for it. */
-    out->stack_index = (uint32_t)(layout_has_stacks(d->layout) ? rs->stack_index : rs->locations_start);
+    out->stack_index = (uint32_t)(d->has_stacks ? rs->stack_index : rs->locations_start);
     out->timestamps = d->timestamps.v;
     out->n_timestamps = d->timestamps.n;
     out->values = d->values.v;
@@ -176,7 +176,7 @@ static bool on_profile(void *ctx, pb_ref_t el)
     VEC_RESET(d->raw_sample_types);
     VEC_RESET(d->comment_idx);
     rp.attribute_indices = &d->attr_idx;
-    rp.location_indices = layout_has_stacks(d->layout) ? NULL : &d->profile_locs;
+    rp.location_indices = d->has_stacks ? NULL : &d->profile_locs;
     rp.sample_types = &d->raw_sample_types;
     rp.comment_strindices = &d->comment_idx;
     d->rep.depth = 3;
@@ -399,6 +399,7 @@ static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len
         return false;
     }
     d->layout = d->detection.layout;
+    d->has_stacks = layout_has_stacks(d->layout);
     return true;
 }
 
@@ -421,6 +422,8 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "none";
     req->message_bytes = len;
+    req->message = msg;
+    req->signal = LB_SIGNAL_PROFILES;
     req->unknown_fields = NULL;
     req->n_unknown_fields = 0;
     req->unknown_fields_total = 0;
@@ -493,6 +496,7 @@ struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const st
     d->pinned = layout;
     d->rep.levels = path_levels;
     d->layout = layout ? layout : otlp_layouts[0];
+    d->has_stacks = layout_has_stacks(d->layout);
     return d;
 }
 

@@ -55,6 +55,7 @@ struct otlp_decoder {
     struct otlp_limits limits;
     const struct otlp_layout *pinned;   /* NULL: detect the layout of every request */
     const struct otlp_layout *layout;   /* the layout of the request being decoded */
+    bool has_stacks;                    /* layout_has_stacks(layout), asked once a sample */
     struct otlp_detection detection;    /* how it was chosen */
     struct lb_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];   /* detection.unknown, as viewed */
     struct lb_dict dict;

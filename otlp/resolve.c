@@ -382,7 +382,7 @@ static bool location_frames(struct otlp_decoder *d, int32_t idx, const struct lb
  * its slice of the profile's location_indices. */
 static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, const int32_t **locs, size_t *n)
 {
-    if (!layout_has_stacks(d->layout)) {
+    if (!d->has_stacks) {
         int64_t start = rs->locations_start, len = rs->locations_length;
         if (start < 0 || len < 0 || (uint64_t)(start + len) > d->profile_locs.n)
             return otlp_reject(&d->rep, "locations [%lld, +%lld) out of range "
@@ -407,7 +407,7 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
         *n = d->stack_locs.n;
     }
     if (*n > d->limits.max_stack_depth)
-        return layout_has_stacks(d->layout)
+        return d->has_stacks
             ? otlp_reject(&d->rep, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index, *n,
                           d->limits.max_stack_depth)
             : otlp_reject(&d->rep, "stack of %zu locations (limit %zu)", *n, d->limits.max_stack_depth);
@@ -422,7 +422,7 @@ bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
                        const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id)
 {
     *stack_id = 0;
-    bool memo = layout_has_stacks(d->layout) && rs->stack_index >= 0 &&
+    bool memo = d->has_stacks && rs->stack_index >= 0 &&
                 (size_t)rs->stack_index < dict_len(&d->dict, DICT_STACK);
     struct stack_memo *sm = memo ? &d->stack_memo.v[rs->stack_index] : NULL;
     if (sm && sm->state == RESOLVED && d->res->frames + sm->count <= d->limits.max_frames_per_request) {

@@ -424,6 +424,8 @@ enum otlp_status otlp_export_traces(struct otlp_trace_decoder *d, const uint8_t 
     otlp_report_begin(&d->rep, res->message, sizeof res->message);
     req->layout = "traces v1";
     req->message_bytes = len;
+    req->message = msg;
+    req->signal = LB_SIGNAL_TRACES;
     if (!otlp_check_size(&d->rep, len)) {
         res->problem = OTLP_PROBLEM_TOO_LARGE;
         return res->status = OTLP_INVALID;

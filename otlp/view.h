@@ -113,6 +113,9 @@ struct lb_unknown_field {
 /* "VARINT", "I64", "LEN", "I32". */
 const char *lb_wire_type_name(uint8_t wire_type);
 
+/* What a request carries: which OTLP service it was sent to. */
+enum lb_signal { LB_SIGNAL_PROFILES, LB_SIGNAL_TRACES };
+
 /* Which transport and proto layout a request came with. */
 struct lb_request {
     const char *transport;      /* "grpc", "http", "file" */
@@ -127,6 +130,12 @@ struct lb_request {
     const struct lb_unknown_field *unknown_fields;
     size_t n_unknown_fields;
     uint64_t unknown_fields_total;
+    /* Set by the decoders: the request's message as received once decompressed (for OTLP/JSON,
+     * the protobuf it was transcoded to), message_bytes long, and its signal. Opaque bytes for
+     * a sink that passes requests on unchanged (the forward sink): sinks never parse them.
+     * Valid until request_end or request_abort. */
+    const uint8_t *message;
+    enum lb_signal signal;
 };
 
 /* Resource.entity_refs (common.proto, since v1.6). */

@@ -89,31 +89,89 @@ static void timeline_free(struct timeline *t)
     memo_init(&t->ix, SIZE_MAX);
 }
 
-/* The matching rows' hours first (few rows): when they span at most three days, the same
- * rows again per minute over just that span. */
+/* Without filters on stacks or attributes: the per-minute totals (schema step 7), one row a
+ * minute. */
+static int totals_scan(struct ui_store *s, const struct ui_params *p, struct timeline *t)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT bucket, weight FROM rollup_minute_totals WHERE bucket >= ?1 AND bucket < ?2 "
+                                  "AND (?3 IS NULL OR sample_type_id = (SELECT id FROM strings WHERE hash = ?4 AND value = ?3))",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "reading the timeline");
+    sqlite3_bind_int64(st, 1, p->has_from ? p->from / 60 : INT64_MIN / 2);
+    sqlite3_bind_int64(st, 2, p->has_to ? (p->to + 59) / 60 : INT64_MAX / 2);
+    if (p->sample_type) {
+        sqlite3_bind_text(st, 3, p->sample_type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, (int64_t)sqlstore_hash(p->sample_type, strlen(p->sample_type)));
+    }
+    int rc, r = 0;
+    const int64_t none[3] = { 0, 0, 0 };
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        r = timeline_row(t, s, 0, sqlite3_column_int64(st, 0), none, sqlite3_column_int64(st, 1));
+    sqlite3_finalize(st);
+    if (r != 0)
+        return -1;
+    return rc == SQLITE_DONE ? 0 : fail(s, "reading the timeline");
+}
+
+static bool unfiltered(const struct ui_params *p)
+{
+    return !p->container && !p->executable && !p->thread && !p->n_attrs && !p->n_frame_types;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+    return a / b - (a % b != 0 && (a < 0) != (b < 0));
+}
+
+/* The span of the buckets found, in buckets (0 when none). */
+static int64_t span(const struct timeline *t)
+{
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < t->n; i++) {
+        lo = t->bucket[i] < lo ? t->bucket[i] : lo;
+        hi = t->bucket[i] > hi ? t->bucket[i] : hi;
+    }
+    return t->n ? hi - lo + 1 : 0;
+}
+
+/* Per minute when the data spans at most three days, else per hour. Without filters on
+ * stacks or attributes the per-minute totals are read (one row a minute); with them, the
+ * matching rows' hours first (few rows), then, when they span at most three days, the same
+ * rows per minute over just that span. */
 int ui_view_timeline(struct ui_store *s, const struct ui_params *p, struct buf *out)
 {
     struct timeline t = { 0 };
     memo_init(&t.ix, SIZE_MAX);
-    int rc = ui_store_scan(s, p, UI_SCAN_HOURS, timeline_row, &t);
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < t.n; i++) {
-        lo = t.bucket[i] < lo ? t.bucket[i] : lo;
-        hi = t.bucket[i] > hi ? t.bucket[i] : hi;
-    }
-    bool hours = t.n > 0 && (hi - lo + 1) * 60 > TIMELINE_MAX_MINUTES;
-    if (rc == 0 && t.n > 0 && !hours) {
-        struct ui_params q = *p;
-        q.has_from = q.has_to = true;
-        q.from = lo * 3600;
-        q.to = (hi + 1) * 3600;
-        timeline_free(&t);
-        rc = ui_store_scan(s, &q, UI_SCAN_MINUTES, timeline_row, &t);
+    int64_t step = 60;
+    int rc;
+    if (unfiltered(p)) {
+        rc = totals_scan(s, p, &t);
+        if (rc == 0 && span(&t) > TIMELINE_MAX_MINUTES) {
+            step = 3600;
+            for (size_t i = 0; i < t.n; i++)
+                t.bucket[i] = floor_div(t.bucket[i], 60);
+        }
+    } else {
+        rc = ui_store_scan(s, p, UI_SCAN_HOURS, timeline_row, &t);
+        int64_t lo = INT64_MAX;
+        for (size_t i = 0; i < t.n; i++)
+            lo = t.bucket[i] < lo ? t.bucket[i] : lo;
+        if (rc == 0 && t.n > 0 && span(&t) * 60 > TIMELINE_MAX_MINUTES) {
+            step = 3600;
+        } else if (rc == 0 && t.n > 0) {
+            struct ui_params q = *p;
+            q.has_from = q.has_to = true;
+            q.from = lo * 3600;
+            q.to = (lo + span(&t)) * 3600;
+            timeline_free(&t);
+            rc = ui_store_scan(s, &q, UI_SCAN_MINUTES, timeline_row, &t);
+        }
     }
     if (rc != 0 && !s->err[0])
         snprintf(s->err, sizeof s->err, "out of memory");
-    int64_t step = hours ? 3600 : 60;
     int64_t (*pairs)[2] = rc == 0 && t.n ? malloc(t.n * sizeof *pairs) : NULL;
+    size_t np = 0;
     if (rc == 0 && t.n && !pairs) {
         snprintf(s->err, sizeof s->err, "out of memory");
         rc = -1;
@@ -122,15 +180,24 @@ int ui_view_timeline(struct ui_store *s, const struct ui_params *p, struct buf *
         pairs[i][0] = t.bucket[i] * step;
         pairs[i][1] = t.w[i];
     }
-    if (rc == 0 && t.n)
+    if (rc == 0 && t.n) {
         qsort(pairs, t.n, sizeof *pairs, cmp_i64);
+        for (size_t i = 0; i < t.n; i++) {   /* minutes summed into their hour */
+            if (np && pairs[np - 1][0] == pairs[i][0]) {
+                pairs[np - 1][1] = sat_add(pairs[np - 1][1], pairs[i][1]);
+            } else {
+                pairs[np][0] = pairs[i][0];
+                pairs[np++][1] = pairs[i][1];
+            }
+        }
+    }
     if (rc == 0) {
         bool ok = buf_printf(out, "{\"step\":%" PRId64 ",", step);
-        if (t.n)
+        if (np)
             ok = ok && buf_printf(out, "\"first\":%" PRId64 ",\"last\":%" PRId64 ",", pairs[0][0],
-                                  pairs[t.n - 1][0] + step);
+                                  pairs[np - 1][0] + step);
         ok = ok && buf_printf(out, "\"points\":[");
-        for (size_t i = 0; i < t.n && ok; i++)
+        for (size_t i = 0; i < np && ok; i++)
             ok = buf_printf(out, "%s[%" PRId64 ",%" PRId64 "]", i ? "," : "", pairs[i][0], pairs[i][1]);
         if (!(ok && buf_printf(out, "]}"))) {
             snprintf(s->err, sizeof s->err, "out of memory");

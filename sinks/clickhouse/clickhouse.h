@@ -92,4 +92,15 @@ struct qopts;
 struct qresult;
 int clickhouse_query_load(const struct qopts *o, struct qresult *r);
 
+/* The reader behind `lazybackend export --clickhouse-url` (export.c): the sink's rows played
+ * back as profiles events (sinks/replay.h), filtered by export's options. open asks the server
+ * and takes o's --where keys over: 0 with *out set, else 1 (the reason on stderr). next emits
+ * the next request: 1 emitted, 0 no more, -1 error (clickhouse_replay_error). */
+struct clickhouse_replay;
+struct otlp_consumer;
+int clickhouse_replay_open(struct qopts *o, struct clickhouse_replay **out);
+int clickhouse_replay_next(struct clickhouse_replay *r, struct otlp_consumer c);
+const char *clickhouse_replay_error(const struct clickhouse_replay *r);
+void clickhouse_replay_close(struct clickhouse_replay *r);
+
 #endif

@@ -31,7 +31,6 @@
 #include "sinks/clickhouse/query.h"
 #include "sinks/query/query.h"
 
-#define MAX_RESPONSE ((size_t)1 << 30)   /* one answer's bytes: far above any real one */
 
 /* ---------- HTTP ---------- */
 
@@ -40,8 +39,7 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return buf_append(ud, p, size * n) ? size * n : 0;
 }
 
-/* POSTs sql to the server; the body into out (reset first). 0, or -1 with r->err set. */
-static int post(const struct qopts *o, struct qresult *r, const char *sql, struct buf *out)
+int ch_post(const struct qopts *o, struct qresult *r, const char *sql, struct buf *out)
 {
     char url[2048];
     size_t n = strlen(o->ch_url);
@@ -100,7 +98,7 @@ static int post(const struct qopts *o, struct qresult *r, const char *sql, struc
 
 /* s as a ClickHouse string literal: quoted, with \ and ' escaped (and so every other byte
  * passes as it is: ClickHouse reads the literal's bytes). */
-static bool put_literal(struct buf *b, const char *s)
+bool ch_put_literal(struct buf *b, const char *s)
 {
     bool ok = buf_putc(b, '\'');
     for (; ok && *s; s++)
@@ -149,21 +147,21 @@ static bool put_group(struct buf *b, const struct group_attr *g)
     bool resource_first = g->order[0] == 2;
     const char *k1 = resource_first ? "rk" : "attr_keys", *v1 = resource_first ? "rv" : "attr_values";
     const char *k2 = resource_first ? "attr_keys" : "rk", *v2 = resource_first ? "attr_values" : "rv";
-    return buf_printf(b, "has(%s, ", k1) && put_literal(b, g->key) && buf_printf(b, ") OR has(%s, ", k2) &&
-           put_literal(b, g->key) && buf_printf(b, ") AS g_found, if(has(%s, ", k1) && put_literal(b, g->key) &&
-           buf_printf(b, "), %s[indexOf(%s, ", v1, k1) && put_literal(b, g->key) &&
-           buf_printf(b, ")], %s[indexOf(%s, ", v2, k2) && put_literal(b, g->key) && buf_printf(b, ")]) AS g_val");
+    return buf_printf(b, "has(%s, ", k1) && ch_put_literal(b, g->key) && buf_printf(b, ") OR has(%s, ", k2) &&
+           ch_put_literal(b, g->key) && buf_printf(b, ") AS g_found, if(has(%s, ", k1) && ch_put_literal(b, g->key) &&
+           buf_printf(b, "), %s[indexOf(%s, ", v1, k1) && ch_put_literal(b, g->key) &&
+           buf_printf(b, ")], %s[indexOf(%s, ", v2, k2) && ch_put_literal(b, g->key) && buf_printf(b, ")]) AS g_val");
 }
 
 /* The conditions SQL can check on samples alone, with indexes: sample types, the window's end
  * (a sample's time is its earliest timestamp, so nothing of a later one can count). */
-static bool put_prefilter(struct buf *b, const struct qopts *o)
+bool ch_put_prefilter(struct buf *b, const struct qopts *o)
 {
     bool ok = buf_printf(b, "WHERE 1");
     if (o->n_sample_type) {
         ok = ok && buf_printf(b, " AND sample_type IN (");
         for (size_t i = 0; i < o->n_sample_type; i++)
-            ok = ok && (i == 0 || buf_putc(b, ',')) && put_literal(b, o->sample_type[i]);
+            ok = ok && (i == 0 || buf_putc(b, ',')) && ch_put_literal(b, o->sample_type[i]);
         ok = ok && buf_putc(b, ')');
     }
     if (o->has_until)
@@ -171,15 +169,15 @@ static bool put_prefilter(struct buf *b, const struct qopts *o)
     return ok;
 }
 
-static bool put_where(struct buf *b, const struct qopts *o)
+bool ch_put_where(struct buf *b, const struct qopts *o)
 {
     bool ok = true;
     for (size_t i = 0; ok && i < o->n_where; i++) {
         const char *lists[2][2] = { { "attr_keys", "attr_values" }, { "rk", "rv" } };
         ok = buf_printf(b, " AND (");
         for (int j = 0; ok && j < 2; j++)
-            ok = buf_printf(b, "%sarrayExists((k, v) -> k = ", j ? " OR " : "") && put_literal(b, o->where[i].key) &&
-                 buf_printf(b, " AND v = ") && put_literal(b, o->where[i].value) &&
+            ok = buf_printf(b, "%sarrayExists((k, v) -> k = ", j ? " OR " : "") && ch_put_literal(b, o->where[i].key) &&
+                 buf_printf(b, " AND v = ") && ch_put_literal(b, o->where[i].value) &&
                  buf_printf(b, ", %s, %s)", lists[j][0], lists[j][1]);
         ok = ok && buf_putc(b, ')');
     }
@@ -196,10 +194,10 @@ static bool sql_sums(struct buf *b, const struct qopts *o, const char *db)
            put_weight(b, o) && buf_printf(b, ", ") && put_group(b, g) &&
            buf_printf(b, " FROM (SELECT stack_hash, resource_hash, sample_type, sample_unit, weight, "
                          "time_unix_nano, timestamps, sample_values, attr_keys, attr_values "
-                         "FROM `%s`.samples FINAL ", db) && put_prefilter(b, o) && buf_putc(b, ')') &&
+                         "FROM `%s`.samples FINAL ", db) && ch_put_prefilter(b, o) && buf_putc(b, ')') &&
            (!resources || buf_printf(b, " GLOBAL ANY LEFT JOIN (SELECT resource_hash, attr_keys AS rk, "
                                         "attr_values AS rv FROM `%s`.resources) USING resource_hash", db)) &&
-           buf_printf(b, " WHERE c") && put_where(b, o) &&
+           buf_printf(b, " WHERE c") && ch_put_where(b, o) &&
            buf_printf(b, ") GROUP BY stack_hash, g_found, g_val, sample_type, sample_unit FORMAT RowBinary") &&
            buf_putc(b, '\0');
 }
@@ -207,7 +205,7 @@ static bool sql_sums(struct buf *b, const struct qopts *o, const char *db)
 /* The stacks of samples that pass the prefilter: a superset of those the sums name. */
 static bool put_stacks_of_samples(struct buf *b, const struct qopts *o, const char *db)
 {
-    return buf_printf(b, "SELECT stack_hash FROM `%s`.samples ", db) && put_prefilter(b, o);
+    return buf_printf(b, "SELECT stack_hash FROM `%s`.samples ", db) && ch_put_prefilter(b, o);
 }
 
 /* 2: their frame hashes. */
@@ -244,21 +242,21 @@ int clickhouse_query_load(const struct qopts *o, struct qresult *r)
         qresult_oom(r);
         goto done;
     }
-    if (post(o, r, (const char *)sql.data, &sums) != 0)
+    if (ch_post(o, r, (const char *)sql.data, &sums) != 0)
         goto done;
     buf_reset(&sql);
     if (!sql_stacks(&sql, o, db)) {
         qresult_oom(r);
         goto done;
     }
-    if (post(o, r, (const char *)sql.data, &stacks) != 0)
+    if (ch_post(o, r, (const char *)sql.data, &stacks) != 0)
         goto done;
     buf_reset(&sql);
     if (!sql_frames(&sql, o, db)) {
         qresult_oom(r);
         goto done;
     }
-    if (post(o, r, (const char *)sql.data, &frames) != 0)
+    if (ch_post(o, r, (const char *)sql.data, &frames) != 0)
         goto done;
     rc = ch_query_fill(o, r, &sums, &stacks, &frames);
 done:

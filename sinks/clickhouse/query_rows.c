@@ -14,58 +14,6 @@
 #include "otlp/view.h"
 #include "sinks/clickhouse/query.h"
 
-/* ---------- RowBinary ---------- */
-
-struct rd {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static bool rd_more(const struct rd *d)
-{
-    return !d->bad && d->p < d->end;
-}
-
-static uint64_t rd_fixed(struct rd *d, size_t n)
-{
-    uint64_t v = 0;
-    if (d->bad || (size_t)(d->end - d->p) < n) {
-        d->bad = true;
-        return 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)d->p[i] << (8 * i);
-    d->p += n;
-    return v;
-}
-
-static uint64_t rd_varint(struct rd *d)
-{
-    uint64_t v = 0;
-    for (unsigned shift = 0; shift < 64; shift += 7) {
-        uint64_t b = rd_fixed(d, 1);
-        if (d->bad)
-            return 0;
-        v |= (b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
-    }
-    d->bad = true;
-    return 0;
-}
-
-static lb_str rd_str(struct rd *d)
-{
-    uint64_t n = rd_varint(d);
-    if (d->bad || n > (uint64_t)(d->end - d->p)) {
-        d->bad = true;
-        return (lb_str){ "", 0 };
-    }
-    lb_str s = { (const char *)d->p, (size_t)n };
-    d->p += n;
-    return s;
-}
-
 /* ---------- names ---------- */
 
 /* The id of the text-escaped form of s in t (NONE when out of memory). */

@@ -53,10 +53,11 @@ static void usage(FILE *f, const char *cmd)
 "flamegraph: a self-contained interactive SVG (hover, click to zoom, Ctrl+F to search).\n"
 "--format json: the same answer as one JSON object (docs/queries.md); flamegraph gives the tree.\n"
 "\n"
-"Usage: lazybackend export [--db FILE] [FILTERS] [--format otlp|pprof] [--output FILE]\n"
+"Usage: lazybackend export [STORE] [FILTERS] [--format otlp|pprof] [--output FILE]\n"
 "                         [--to ADDR [--grpc|--http] [--gzip]] [--batch N]\n"
 "export: the stored requests, samples as they arrived (docs/export.md); with FILTERS only the\n"
 "     matching samples, and with --since/--until only their timestamps (and values) inside.\n"
+"     Over ClickHouse, what its tables keep, one request per stored batch.\n"
 "  --format otlp        ExportProfilesServiceRequests (v1.11) as a length-prefixed stream\n"
 "                       (what decode and send read), or sent with --to (default)\n"
 "  --format pprof       gzipped profile.proto for go tool pprof, one file per sample type\n"
@@ -418,10 +419,6 @@ int q_parse_args(struct qopts *o, int argc, char **argv)
     }
     if (svg_only && o->format == QFORMAT_JSON) {
         fprintf(stderr, "lazybackend %s: --title and --width are the SVG's; --format json has neither\n", o->name);
-        return 2;
-    }
-    if (o->cmd == CMD_EXPORT && (o->ch_url || o->ch_database || o->ch_user || o->ch_password)) {
-        fprintf(stderr, "lazybackend export: reads a SQLite store (--db); the --clickhouse-* options do not apply\n");
         return 2;
     }
     if (o->db && o->ch_url) {

@@ -20,6 +20,7 @@
 
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/sqlite/replay_impl.h"
+#include "sinks/replay.h"
 
 static const char *const REPLAY_SQL[R_COUNT] = {
     [R_REQ] = "SELECT id, sequence, transport_id, peer_id, layout_id, received_unix_nano, wire_bytes, "
@@ -31,7 +32,8 @@ static const char *const REPLAY_SQL[R_COUNT] = {
                "dropped_attributes_count, original_payload_format_id, original_payload_len, "
                "attributes_id, original_payload, first_sample_id, last_sample_id, "
                "first_time_unix_nano, last_time_unix_nano FROM profiles WHERE resource_id = ?1 ORDER BY id",
-    [R_SAMPLE] = "SELECT id, stack_id, attributes_id, trace_id, span_id FROM samples "
+    [R_SAMPLE] = "SELECT id, stack_id, attributes_id, trace_id, span_id, n_timestamps, n_values, "
+                 "timestamps_packed, values_packed FROM samples "
                  "WHERE id BETWEEN ?1 AND ?2 AND profile_id = ?3 ORDER BY id",
     [R_TS] = "SELECT time_unix_nano FROM sample_timestamps WHERE sample_id = ?1 ORDER BY idx",
     [R_VAL] = "SELECT value FROM sample_values WHERE sample_id = ?1 ORDER BY idx",
@@ -50,11 +52,6 @@ static const char *const REPLAY_SQL[R_COUNT] = {
 
 /* ---------- filters ---------- */
 
-static bool in_window(const struct qopts *o, int64_t t)
-{
-    return (!o->has_since || t >= o->since) && (!o->has_until || t < o->until);
-}
-
 static bool in_where(const struct sqlite_replay *r, const int64_t sets[3])
 {
     for (size_t i = 0; i < r->o.n_where; i++) {
@@ -69,13 +66,46 @@ static bool in_where(const struct sqlite_replay *r, const int64_t sets[3])
     return true;
 }
 
-/* Reads a sample's timestamps and values, and cuts them to the time window the way `top`
- * weighs them: a timestamp inside counts (with its value when they pair), unpaired values go
- * with the first timestamp, a sample without timestamps goes with its profile's time. False:
- * nothing of it lies inside. */
-static int load_series(struct sqlite_replay *r, int64_t sample, uint64_t ptime, size_t *nts, size_t *nvals)
+/* The n numbers packed in column col of st (schema step 8) into *v. 0, or -1 with the error. */
+static int unpack_series(struct sqlite_replay *r, sqlite3_stmt *st, int col, int64_t n, void **v, size_t *cap)
 {
-    for (int s = R_TS; s <= R_VAL; s++) {
+    const void *blob = sqlite3_column_blob(st, col);
+    size_t bytes = (size_t)sqlite3_column_bytes(st, col);
+    if (n < 0 || (uint64_t)n > bytes) {   /* every number takes at least one byte */
+        snprintf(r->q.r->err, sizeof r->q.r->err, "reading a sample's series: %lld numbers in %zu bytes",
+                 (long long)n, bytes);
+        return -1;
+    }
+    while (*cap < (size_t)n)
+        if (!rp_grow(v, *cap, cap, 8))
+            return qoom(&r->q);
+    if (n > 0 && sq_series_unpack(blob, bytes, *v, (size_t)n) != 0) {
+        snprintf(r->q.r->err, sizeof r->q.r->err, "reading a sample's series: not %lld packed numbers",
+                 (long long)n);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads a sample's timestamps and values (packed in its R_SAMPLE row since schema step 8, in
+ * their own tables before), and cuts them to the time window the way `top` weighs them: a
+ * timestamp inside counts (with its value when they pair), unpaired values go with the first
+ * timestamp, a sample without timestamps goes with its profile's time. 1: in the window; 0:
+ * nothing of it lies inside; -1: an error. */
+static int load_series(struct sqlite_replay *r, sqlite3_stmt *row, uint64_t ptime, size_t *nts, size_t *nvals)
+{
+    int64_t sample = sqlite3_column_int64(row, 0);
+    bool packed = sqlite3_column_type(row, 7) != SQLITE_NULL || sqlite3_column_type(row, 8) != SQLITE_NULL;
+    if (packed) {
+        int64_t n_ts = sqlite3_column_type(row, 7) == SQLITE_NULL ? 0 : sqlite3_column_int64(row, 5);
+        int64_t n_vals = sqlite3_column_type(row, 8) == SQLITE_NULL ? 0 : sqlite3_column_int64(row, 6);
+        if (unpack_series(r, row, 7, n_ts, (void **)&r->ts, &r->ts_cap) != 0 ||
+            unpack_series(r, row, 8, n_vals, (void **)&r->vals, &r->vals_cap) != 0)
+            return -1;
+        *nts = (size_t)n_ts;
+        *nvals = (size_t)n_vals;
+    }
+    for (int s = R_TS; !packed && s <= R_VAL; s++) {
         sqlite3_stmt *st = r->st[s];
         size_t n = 0;
         int rc;
@@ -96,57 +126,12 @@ static int load_series(struct sqlite_replay *r, int64_t sample, uint64_t ptime, 
             return -1;
         *(s == R_TS ? nts : nvals) = n;
     }
-    const struct qopts *o = &r->o;
-    if (!o->has_since && !o->has_until)
-        return 1;
-    if (*nts == 0)
-        return in_window(o, (int64_t)ptime);
-    if (*nvals != 0 && *nvals != *nts)
-        return in_window(o, (int64_t)r->ts[0]);
-    size_t k = 0;
-    for (size_t i = 0; i < *nts; i++) {
-        if (!in_window(o, (int64_t)r->ts[i]))
-            continue;
-        r->ts[k] = r->ts[i];
-        if (*nvals)
-            r->vals[k] = r->vals[i];
-        k++;
-    }
-    *nts = k;
-    if (*nvals)
-        *nvals = k;
-    return k > 0;
+    return replay_cut_series(&r->o, ptime, r->ts, nts, r->vals, nvals);
 }
 
 /* ---------- one stored request ---------- */
 
-struct open_state {
-    struct otlp_consumer c;
-    struct lb_request req;
-    struct lb_resource res;
-    struct lb_scope scope;
-    struct lb_profile prof;
-    bool req_open, res_open, prof_open;
-};
-
-/* Opens whatever encloses the next event and is not open yet. */
-static void open_upto(struct open_state *s, int level)
-{
-    if (!s->req_open) {
-        OTLP_EMIT(s->c, request_begin, OTLP_SIGNAL_PROFILES, &s->req);
-        s->req_open = true;
-    }
-    if (level >= 1 && !s->res_open) {
-        OTLP_EMIT(s->c, resource_begin, &s->res);
-        s->res_open = true;
-    }
-    if (level >= 2 && !s->prof_open) {
-        OTLP_EMIT(s->c, profile_begin, &s->prof);
-        s->prof_open = true;
-    }
-}
-
-static int replay_samples(struct sqlite_replay *r, struct open_state *s, int64_t prof_id, int64_t first,
+static int replay_samples(struct sqlite_replay *r, struct replay_emit *s, int64_t prof_id, int64_t first,
                           int64_t last, const int64_t sets[3], unsigned *n_kept)
 {
     sqlite3_stmt *st = r->st[R_SAMPLE];
@@ -156,7 +141,6 @@ static int replay_samples(struct sqlite_replay *r, struct open_state *s, int64_t
     int rc;
     int result = 0;
     while (result == 0 && (rc = rp_step(r, R_SAMPLE, "reading samples")) > 0) {
-        int64_t id = sqlite3_column_int64(st, 0);
         int64_t all[3] = { sqlite3_column_int64(st, 2), sets[1], sets[2] };
         if (!in_where(r, all))
             continue;
@@ -168,7 +152,7 @@ static int replay_samples(struct sqlite_replay *r, struct open_state *s, int64_t
         if (!stack.type_ok)
             continue;
         size_t nts = 0, nvals = 0;
-        int in = load_series(r, id, s->prof.time_unix_nano, &nts, &nvals);
+        int in = load_series(r, st, s->prof.time_unix_nano, &nts, &nvals);
         if (in < 0) {
             result = -1;
             break;
@@ -197,15 +181,14 @@ static int replay_samples(struct sqlite_replay *r, struct open_state *s, int64_t
             result = -1;
             break;
         }
-        open_upto(s, 2);
-        OTLP_EMIT(s->c, sample, &smp);
+        replay_sample(s, &smp);
     }
     sqlite3_reset(st);
     return result;
 }
 
 /* The profiles of one resource; statement R_PROF is reset by the caller. */
-static int replay_profiles(struct sqlite_replay *r, struct open_state *s, int64_t res_set)
+static int replay_profiles(struct sqlite_replay *r, struct replay_emit *s, int64_t res_set)
 {
     sqlite3_stmt *st = r->st[R_PROF];
     int rc;
@@ -226,13 +209,8 @@ static int replay_profiles(struct sqlite_replay *r, struct open_state *s, int64_
             return -1;
         /* filters a whole profile can fail */
         const struct qopts *o = &r->o;
-        if (o->n_sample_type) {
-            bool want = false;
-            for (size_t i = 0; i < o->n_sample_type && !want; i++)
-                want = lb_str_eq(stype, o->sample_type[i], strlen(o->sample_type[i]));
-            if (!want)
-                continue;
-        }
+        if (!replay_sample_type_wanted(o, stype))
+            continue;
         if (r->filtered && (!has_samples || (o->has_since && tlast < o->since) ||
                             (o->has_until && tfirst >= o->until)))
             continue;
@@ -261,19 +239,17 @@ static int replay_profiles(struct sqlite_replay *r, struct open_state *s, int64_
         p->original_payload_len = p->original_payload.n;
         s->prof_open = false;
         if (!r->filtered)
-            open_upto(s, 2);
+            replay_open_upto(s, REPLAY_PROFILE);
         unsigned kept = 0;
         int64_t sets[3] = { 0, c[15], res_set };
         if (has_samples && replay_samples(r, s, c[0], first, last, sets, &kept) != 0)
             return -1;
-        if (s->prof_open)
-            OTLP_EMIT(s->c, profile_end, p);
-        s->prof_open = false;
+        replay_profile_end(s);
     }
     return rc < 0 ? -1 : 0;
 }
 
-static int replay_resources(struct sqlite_replay *r, struct open_state *s, int64_t request_id)
+static int replay_resources(struct sqlite_replay *r, struct replay_emit *s, int64_t request_id)
 {
     sqlite3_stmt *st = r->st[R_RES];
     sqlite3_bind_int64(st, 1, request_id);
@@ -305,12 +281,12 @@ static int replay_resources(struct sqlite_replay *r, struct open_state *s, int64
         }
         s->res_open = false;
         if (!r->filtered)
-            open_upto(s, 1);
+            replay_open_upto(s, REPLAY_RESOURCE);
         sqlite3_bind_int64(r->st[R_PROF], 1, res.v[i].id);
         result = replay_profiles(r, s, res.v[i].attrs);
         sqlite3_reset(r->st[R_PROF]);
-        if (result == 0 && s->res_open)
-            OTLP_EMIT(s->c, resource_end, lr);
+        if (result == 0)
+            replay_resource_end(s);
     }
     free(res.v);
     return result;
@@ -336,7 +312,7 @@ int sqlite_replay_next(struct sqlite_replay *r, struct otlp_consumer c)
             sqlite3_reset(st);
             return rc;
         }
-        struct open_state s;
+        struct replay_emit s;
         memset(&s, 0, sizeof s);
         s.c = c;
         int64_t id = sqlite3_column_int64(st, 0);
@@ -351,20 +327,15 @@ int sqlite_replay_next(struct sqlite_replay *r, struct otlp_consumer c)
         s.req = (struct lb_request){ r->transport, r->peer, r->layout, (uint64_t)col[5], (size_t)col[6],
                                      (size_t)col[7], (uint64_t)col[1] };
         if (!r->filtered)
-            open_upto(&s, 0);
+            replay_open_upto(&s, REPLAY_REQUEST);
         if (replay_resources(r, &s, id) != 0) {
             if (s.req_open)
                 OTLP_EMIT(c, request_abort, OTLP_SIGNAL_PROFILES, &s.req, r->res.err);
             return -1;
         }
-        if (s.req_open) {
-            char why[256] = "";
-            if (OTLP_EMIT(c, request_end, OTLP_SIGNAL_PROFILES, &s.req, why, sizeof why) != 0) {
-                snprintf(r->res.err, sizeof r->res.err, "%s", why[0] ? why : "the request was refused");
-                return -1;
-            }
-            return 1;
-        }
+        int ended = replay_request_end(&s, r->res.err, sizeof r->res.err);
+        if (ended != 0)
+            return ended;
     }
 }
 
@@ -405,24 +376,20 @@ void sqlite_replay_close(struct sqlite_replay *r)
     free(r);
 }
 
-int sqlite_replay_open(int argc, char **argv, struct export_opts *eo, struct sqlite_replay **out)
+int sqlite_replay_open(struct qopts *opts, struct sqlite_replay **out)
 {
     *out = NULL;
     struct sqlite_replay *r = calloc(1, sizeof *r);
     if (!r) {
+        q_free_args(opts);
         fprintf(stderr, "lazybackend export: out of memory\n");
         return 1;
     }
-    r->o = (struct qopts){ .cmd = CMD_EXPORT, .name = "export", .db = SQLITE_SINK_DEFAULT_PATH };
-    r->o.exp.batch = 1;
-    int rc = q_parse_args(&r->o, argc, argv);
-    if (rc != 0) {
-        sqlite_replay_close(r);
-        return rc;
-    }
-    *eo = r->o.exp;
+    r->o = *opts;   /* owns the --where keys from here */
+    if (!r->o.db)
+        r->o.db = SQLITE_SINK_DEFAULT_PATH;
     const struct qopts *o = &r->o;
-    r->filtered = o->has_since || o->has_until || o->n_where || o->n_sample_type || o->n_frame_type;
+    r->filtered = replay_filtered(o);
     r->q.o = &r->o;
     r->q.r = &r->res;
     buf_init(&r->q.tmp, SIZE_MAX);

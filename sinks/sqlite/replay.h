@@ -19,10 +19,9 @@
  * any sample; without filters every stored request whole, empty resources and profiles too. */
 struct sqlite_replay;
 
-/* Parses export's arguments (argv: the command's own) into *eo and opens the database.
- * 0 with *out set; otherwise the exit status (1: the database, with the reason on stderr;
- * 2: usage). --help prints the usage and exits. */
-int sqlite_replay_open(int argc, char **argv, struct export_opts *eo, struct sqlite_replay **out);
+/* Opens the database export's options name (o->db, or the default): the replay takes o's
+ * --where keys over. 0 with *out set; otherwise 1 (the reason on stderr). */
+int sqlite_replay_open(struct qopts *o, struct sqlite_replay **out);
 
 /* Emits the next stored request into c: 1 emitted, 0 no more, -1 error (sqlite_replay_error). */
 int sqlite_replay_next(struct sqlite_replay *r, struct otlp_consumer c);

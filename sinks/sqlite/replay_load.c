@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sinks/replay.h"
 #include "sinks/sqlite/replay_impl.h"
 
 bool rp_grow(void **v, size_t n, size_t *cap, size_t size)
@@ -269,16 +270,6 @@ static bool load_frame(struct sqlite_replay *r, int64_t id, struct lb_frame *f)
     return true;
 }
 
-static bool type_wanted(const struct sqlite_replay *r, lb_str type)
-{
-    for (size_t i = 0; i < r->o.n_frame_type; i++) {
-        const char *want = r->o.frame_type[i];
-        if (strcmp(want, "unknown") == 0 ? type.n == 0 : lb_str_eq(type, want, strlen(want)))
-            return true;
-    }
-    return false;
-}
-
 /* A stack by id: its frames leaf first, each location's lines numbered as one location. */
 bool rp_load_stack(struct sqlite_replay *r, int64_t id, struct rstack *out)
 {
@@ -308,7 +299,7 @@ bool rp_load_stack(struct sqlite_replay *r, int64_t id, struct rstack *out)
         if (f[i].line_index == 0 || i == 0)
             loc = (uint32_t)i;
         f[i].location_index = loc;
-        type_ok = type_ok || type_wanted(r, f[i].type);
+        type_ok = type_ok || replay_frame_type_wanted(&r->o, f[i].type);
     }
     free(ids.v);
     if (!ok)

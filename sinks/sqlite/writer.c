@@ -5,8 +5,8 @@
  * the request, resource, profile and sample rows. The rows kept once per database are found
  * or stored by writer_dedup.c, attributes turned into rows by writer_attrs.c.
  *
- * The hot path is one sample: its stack and attribute set become ids, then one samples row
- * and one row per timestamp and value are inserted with prepared statements. Everything that
+ * The hot path is one sample: its stack and attribute set become ids, then one samples row,
+ * its timestamps and values packed into it (series.c), is inserted with a prepared statement. Everything that
  * repeats is kept away from SQL twice over: a per-request memo maps the request's own stack
  * and location indices to ids (the same stack index is the same stack within a request), and
  * bounded id caches (cache.c) map content across requests. Only content never seen by
@@ -79,13 +79,14 @@ static const char *const SQL[S_COUNT] = {
     [S_PROF_END] = "UPDATE profiles SET samples=?2, first_sample_id=?3, last_sample_id=?4, "
                    "first_time_unix_nano=?5, last_time_unix_nano=?6 WHERE id=?1",
     [S_SAMPLE_INS] = "INSERT INTO samples(profile_id, idx, stack_id, attributes_id, n_timestamps, "
-                     "n_values, weight, trace_id, span_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_TS_INS] = "INSERT INTO sample_timestamps(sample_id, idx, time_unix_nano) VALUES (?1, ?2, ?3)",
-    [S_VAL_INS] = "INSERT INTO sample_values(sample_id, idx, value) VALUES (?1, ?2, ?3)",
+                     "n_values, weight, trace_id, span_id, timestamps_packed, values_packed) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_ROLL_MINUTE] = "INSERT INTO rollup_minute VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                       "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
     [S_ROLL_HOUR] = "INSERT INTO rollup_hour VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                     "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
+    [S_ROLL_TOTAL] = "INSERT INTO rollup_minute_totals VALUES (?1, ?2, ?3) "
+                     "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
 };
 
 /* Cache sizes (the C_* caches of internal.h): slots (log2), bytes of keys, longest key kept.
@@ -275,18 +276,17 @@ static void note_time(struct sq *q, uint64_t t)
     q->prof.any_time = true;
 }
 
-static int insert_series(struct sq *q, int s, int64_t sample, const void *vals, size_t n, const char *what)
+/* Binds a packed series (series.c), or NULL when it is empty. */
+static int bind_series(struct sq *q, int i, struct buf *b, const void *nums, size_t n)
 {
-    sqlite3_stmt *st = q->st[s];
-    for (size_t i = 0; i < n; i++) {
-        int64_t v;
-        memcpy(&v, (const uint8_t *)vals + i * 8, 8);   /* uint64 timestamps, int64 values */
-        sqlite3_bind_int64(st, 1, sample);
-        sqlite3_bind_int64(st, 2, (int64_t)i);
-        sqlite3_bind_int64(st, 3, v);
-        if (sq_step_write(q, s, what) < 0)
-            return -1;
+    sqlite3_stmt *st = q->st[S_SAMPLE_INS];
+    if (n == 0) {
+        sqlite3_bind_null(st, i);
+        return 0;
     }
+    if (!sq_series_pack(b, nums, n))
+        return (int)sq_fail(q, "packing a sample's series", "out of memory");
+    sqlite3_bind_blob64(st, i, b->data, b->len, SQLITE_STATIC);
     return 0;
 }
 
@@ -308,11 +308,11 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
     sqlite3_bind_int64(st, 7, lb_sample_weight(smp));
     bind_blob_or_null(st, 8, smp->trace_id, smp->has_link);
     bind_blob_or_null(st, 9, smp->span_id, smp->has_link);
+    if (bind_series(q, 10, &q->ts_packed, smp->timestamps, smp->n_timestamps) < 0 ||
+        bind_series(q, 11, &q->vals_packed, smp->values, smp->n_values) < 0)
+        return;
     int64_t id = sq_step_write(q, S_SAMPLE_INS, "storing a sample");
-    if (id < 0 ||
-        insert_series(q, S_TS_INS, id, smp->timestamps, smp->n_timestamps, "storing timestamps") < 0 ||
-        insert_series(q, S_VAL_INS, id, smp->values, smp->n_values, "storing values") < 0 ||
-        sq_rollup_sample(q, smp, stack, attrs) < 0)
+    if (id < 0 || sq_rollup_sample(q, smp, stack, attrs) < 0)
         return;
     for (size_t i = 0; i < smp->n_timestamps; i++)
         note_time(q, smp->timestamps[i]);
@@ -410,10 +410,13 @@ static void sq_free(struct sq *q)
     memo_free(&q->frame_memo);
     memo_free(&q->stack_memo);
     sq_rollup_free(q->rollup);
+    sq_rollup_free(q->totals);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
     buf_free(&q->venc);
+    buf_free(&q->ts_packed);
+    buf_free(&q->vals_packed);
     free(q->ids);
     free(q->stack_ids);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
@@ -461,9 +464,11 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
     buf_init(&q->venc, JSON_MAX);
+    buf_init(&q->ts_packed, SIZE_MAX);
+    buf_init(&q->vals_packed, SIZE_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
-    if (!(q->rollup = sq_rollup_new())) {
+    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new())) {
         snprintf(err, errlen, "out of memory");
         sq_free(q);
         return -1;

@@ -7,7 +7,8 @@
  * seconds, its stacks and threads repeat), so summing here turns thousands of samples into a
  * few hundred upserts. The table is bounded (ROLLUP_MAX entries): past it the sums are
  * flushed early, still inside the transaction, so a hostile request costs upserts, not memory.
- * The weight rule is the one schema.c's step 3 describes and query.c applies.
+ * The weight rule is the one schema.c's step 3 describes and query.c applies. Each flush also
+ * adds the weight per minute and sample type to rollup_minute_totals (step 7).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -146,12 +147,27 @@ static int upsert(struct sq *q, int s, const struct rollup_entry *e, int64_t buc
 
 int sq_rollup_flush(struct sq *q)
 {
-    struct rollup *r = q->rollup;
+    struct rollup *r = q->rollup, *t = q->totals;
+    sq_rollup_reset(t);
     for (size_t i = 0; i < r->n && !q->failed; i++) {
         const struct rollup_entry *e = &r->v[i];
+        int64_t k[KEYS] = { e->k[0], e->k[1] };   /* minute and sample type only */
+        if (!add(t, k, e->w)) {
+            sq_fail(q, "summing rollups", "out of memory");
+            break;
+        }
         if (upsert(q, S_ROLL_MINUTE, e, e->k[0]) != 0 || upsert(q, S_ROLL_HOUR, e, e->k[0] / 60) != 0)
             break;
     }
+    sqlite3_stmt *st = q->st[S_ROLL_TOTAL];
+    for (size_t i = 0; i < t->n && !q->failed; i++) {
+        sqlite3_bind_int64(st, 1, t->v[i].k[0]);
+        sqlite3_bind_int64(st, 2, t->v[i].k[1]);
+        sqlite3_bind_int64(st, 3, t->v[i].w);
+        if (sq_step_write(q, S_ROLL_TOTAL, "storing rollups") < 0)
+            break;
+    }
     sq_rollup_reset(r);
+    sq_rollup_reset(t);
     return q->failed ? -1 : 0;
 }

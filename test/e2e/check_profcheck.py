@@ -9,7 +9,8 @@ Expectations come from outside the code under test:
     sample-shape and orphan checks map to the duplicates, sample-shape and orphans groups),
     and its wanted error text must appear in a finding (or the request must be clean);
   - the same cases re-encoded into the v1.9 and v1.8 layouts, read pinned, give the same
-    verdict;
+    verdict; so do those in v1.7 whose rules apply there (not the sample-shape and orphan
+    cases: v1.7's values follow its sample types, and it has no stack table);
   - the fixtures: which of their timestamps lie outside [time, time + duration) is computed
     here from the protobuf, and the string, mapping and reference rules are recomputed here
     for --groups all; the findings must be exactly those;
@@ -244,8 +245,8 @@ def profcheck_cases():
         rc, report, err = checked(data, f"case{i}.pb", "--groups", g)
         check(f"profcheck case '{desc}': {'clean' if not want else repr(want)}", same_verdict(report, rc, want),
               f"rc={rc} groups={g}\n{json.dumps(report, indent=1)}\n{err}")
-        for layout in ("v1.9", "v1.8"):
-            if data[:1] == b"{":
+        for layout in ("v1.9", "v1.8", "v1.7"):
+            if data[:1] == b"{" or (layout == "v1.7" and (shapes or refs)):
                 continue
             rc, report, err = checked(L.encode(req, layout), f"case{i}.{layout}.pb", "--groups", g,
                                       "--proto-version", layout)
@@ -384,6 +385,14 @@ def own_rules():
           "duplicate mapping at index 2, orig index 1" and
           "runtime error" not in err, json.dumps(report) + err)
 
+    # profcheck collects references from every mapping, entry 0 too, even one that is no zero value
+    req, prof = request(["", "m"])
+    req.dictionary.mapping_table[0].filename_strindex = 1
+    rc, report, err = checked(req.SerializeToString(), "own.pb", "--groups", "default,orphans")
+    rules = sorted((f["path"], f["rule"]) for f in report["findings"]) if report else None
+    check("a non-zero mapping 0 is a zero-entry finding, and the string it names is referenced",
+          rules == [("dictionary.mapping_table[0]", "zero-entry")], json.dumps(report) + err)
+
     req, prof = request()
     # a second dictionary occurrence (protobuf merges it) adds mapping 1, whose filename index
     # 2^40 is no int32
@@ -392,6 +401,28 @@ def own_rules():
     hits = [f for f in report["findings"] if f["rule"] == "malformed-entry"] if report else []
     check("an entry whose index is no int32: malformed-entry at dictionary.mapping_table[1]",
           rc == 1 and len(hits) == 1 and hits[0]["path"] == "dictionary.mapping_table[1]", json.dumps(report) + err)
+
+    # v1.7: a sample is a slice of its profile's location_indices, which must lie inside them
+    req7 = L.p7.ExportProfilesServiceRequest()
+    d = req7.dictionary
+    d.mapping_table.add()
+    d.location_table.add()
+    d.location_table.add()
+    d.function_table.add()
+    d.link_table.add()
+    d.string_table.append("")
+    d.attribute_table.add()
+    p7 = req7.resource_profiles.add().scope_profiles.add().profiles.add()
+    p7.location_indices.extend([1, 2])
+    s7 = p7.sample.add()
+    s7.locations_start_index, s7.locations_length = 1, 2
+    s7.value.append(1)
+    rc, report, err = checked(req7.SerializeToString(), "slice.v1.7.pb", "--proto-version", "v1.7")
+    got = sorted((f["path"], f["rule"]) for f in report["findings"]) if report else None
+    check("v1.7: a slice past location_indices, and a location index past the table",
+          rc == 1 and got == [("resource_profiles[0].scope_profiles[0].profiles[0].location_indices[1]", "index-range"),
+                              ("resource_profiles[0].scope_profiles[0].profiles[0].sample[0].locations_start_index",
+                               "index-range")], json.dumps(report) + err)
 
     req, prof = request()
     ref = req.resource_profiles[0].resource.entity_refs.add()

@@ -26,6 +26,7 @@ import fixtures as fx  # noqa: E402
 import fixture_model  # noqa: E402
 import otlpgen  # noqa: E402
 from server import run_cli as lb  # noqa: E402
+from pprof_tool import pprof_name, traces, top_rows, expected_top  # noqa: E402
 
 TMP = fx.tempdir("lb-pprof-")
 GO = shutil.which("go")
@@ -46,52 +47,6 @@ def store(name, data):
     if rc != 0:
         raise RuntimeError(err)
     return db
-
-
-def pprof_name(frame):
-    """A folded frame name as pprof shows it: unsymbolized frames by their mapping."""
-    m = re.match(r"^(.*)\+0x[0-9a-f]+$", frame)
-    if not m:
-        return frame
-    return "[%s]" % m.group(1) if m.group(1) else "<unknown>"
-
-
-def traces(text):
-    """{leaf-first frame tuple: summed weight} from `pprof -traces`."""
-    out = collections.Counter()
-    for block in text.split("-----------+-------------------------------------------------------")[1:]:
-        weight, frames = None, []
-        for line in block.splitlines():
-            m = re.match(r"^\s+(\d+)   (\S.*)$", line)
-            if weight is None and m:
-                weight, frames = int(m.group(1)), [m.group(2).strip()]
-            elif weight is not None and line.strip():
-                frames.append(line.strip())
-        if weight is not None:
-            out[tuple(frames)] += weight
-    return out
-
-
-def top_rows(text):
-    """{name: (flat, cum)} from `pprof -top`."""
-    rows = {}
-    for line in text.splitlines():
-        m = re.match(r"^\s*(-?\d+)\s+\S+%\s+\S+%\s+(-?\d+)\s+\S+%\s+(.*)$", line)
-        if m:
-            rows[m.group(3)] = (int(m.group(1)), int(m.group(2)))
-    return rows
-
-
-def expected_top(samples):
-    """{function: (self, total)} from the fixture itself: self at the leaf, total once per stack."""
-    flat, cum = collections.Counter(), collections.Counter()
-    for s in samples:
-        names = [pprof_name(n) for n, _t in s.frames]
-        if names:
-            flat[names[0]] += s.weight
-        for n in set(names):
-            cum[n] += s.weight
-    return {n: (flat[n], cum[n]) for n in cum}
 
 
 def test_fixture(path):

@@ -20,11 +20,13 @@ fixture ebpf-jvm-go.v1.11.pb (checked byte for byte), whose counts ebpf-jvm-go.e
 holds (computed with the reference protobuf library); the text output is counted line by line
 (fixtures.text_counts).
 """
+import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
@@ -84,6 +86,24 @@ def counts_match(what, out):
           c.frame_types == EXPECT["frame_types"], "got %s\nwant %s" % (c.frame_types, EXPECT["frame_types"]))
 
 
+def ui_shows_it(server):
+    """`make run` stores what it receives, so the web UI on its HTTP port shows the example."""
+    try:
+        with urllib.request.urlopen(server.url + "/api/requests?limit=1", timeout=30) as r:
+            newest = json.loads(r.read())["requests"][0]
+        with urllib.request.urlopen(server.url + "/api/top?limit=1", timeout=30) as r:
+            top = json.loads(r.read())["rows"][0]["name"]
+    except (OSError, ValueError, KeyError, IndexError) as e:
+        newest, top = {}, repr(e)
+    leaves = {}
+    for line in fx.folded().decode().splitlines():
+        stack, w = line.rsplit(" ", 1)
+        leaves[stack.split(";")[-1]] = leaves.get(stack.split(";")[-1], 0) + int(w)
+    check("after `make run` and the `send`, the web UI has the request (%d samples)" % EXPECT["samples"],
+          newest.get("samples") == EXPECT["samples"], newest)
+    check("... and its top function (%s)" % max(leaves, key=leaves.get), top == max(leaves, key=leaves.get), top)
+
+
 def main():
     blocks, lines = quickstart()
     check("README.md has quick-start blocks (<!-- quickstart -->) with commands", blocks and lines,
@@ -126,6 +146,7 @@ def main():
                 got = server.wait_stdout(lambda o: fx.text_counts(o, errors="replace").counts["samples"]
                                          >= EXPECT["samples"], timeout=10)
                 counts_match("quick start `%s`: the server printed" % shown, got)
+                ui_shows_it(server)
                 seen.append("send")
             else:
                 check("quick start line `%s` is one this test knows how to follow" % shown, False,

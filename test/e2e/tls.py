@@ -23,6 +23,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
+import httpgen as hg  # noqa: E402
+import scrape  # noqa: E402
 from fixtures import LB, SLOW  # noqa: E402
 from server import PROFILES_EXPORT, Server, free_port, run_cli, wait_until  # noqa: E402
 
@@ -70,6 +72,7 @@ def make_all():
     make_cert("client-rogue", "rogue-ca", "0x2003", client=True)
     with open(path("tokens"), "w") as f:
         f.write("# agents\n%s\n\n  %s  \n" % TOKENS)
+    os.chmod(path("tokens"), 0o644)
 
 
 def read(name):
@@ -175,6 +178,10 @@ def test_tokens_over_tls():
     srv = tls_server("--auth-token-file", path("tokens"))
     try:
         check("start-up line: TLS and a token", "TLS, bearer token required" in srv.stderr(), srv.stderr())
+        check("a token file others can read (0644) is warned about",
+              "the token file %s is readable by every user (mode 644): chmod 600 it" % path("tokens") in srv.stderr(),
+              srv.stderr())
+        check("a key only its owner reads (openssl's 0600) is not", "the TLS key" not in srv.stderr(), srv.stderr())
         ch = channel(srv.grpc_port)
         check("gRPC with the first token: OK", call(ch, token=TOKENS[0]) == ("OK", ""))
         check("gRPC with the second token: OK", call(ch, token=TOKENS[1])[0] == "OK")
@@ -201,6 +208,8 @@ def test_tokens_over_tls():
         check("HTTP/2 over TLS (ALPN h2) with a token: 200", (rc, code, version) == (0, "200", "2"), (rc, code, version))
         rc, code, _, head, body = curl(url + PROFILES_HTTP, "--http1.1", data=fx.read())
         check("HTTP without a token: 401", code == "401", (code, head))
+        check("401's body: google.rpc.Status {16 UNAUTHENTICATED}, protobuf like the request",
+              hg.decode_status(body).code == 16 and "bearer token is required" in hg.decode_status(body).message, body)
         check("401 without a token: WWW-Authenticate: Bearer realm, no error code",
               'www-authenticate: bearer realm="lazybackend"\r\n' in head.lower(), head)
         rc, code, _, head, _ = curl(url + PROFILES_HTTP, "--http2", token="wrong", data=fx.read())
@@ -240,6 +249,14 @@ def test_tokens_over_tls():
               (code, out, err))
         code, out, err = run_cli("send", "--cacert", path("server-ca.crt"), fx.path())
         check("send --cacert without --tls: exit 2", code == 2 and "need --tls" in err, (code, err))
+        rc, code, _, _, body = curl(url + "/metrics", token=TOKENS[0])
+        page = scrape.Page(body.decode())
+        unauth = {p: page.value("lazybackend_unauthenticated_total", port=p) for p in ("grpc", "http")}
+        check("/metrics: requests refused for want of a token, per port (6 gRPC, 4 HTTP sent above)",
+              unauth == {"grpc": 6, "http": 4}, unauth)
+        failures = {p: page.value("lazybackend_tls_handshake_failures_total", port=p) for p in ("grpc", "http")}
+        check("/metrics: failed handshakes (a cleartext client, a client without the CA) on the gRPC port only; "
+              "readiness probes not counted", failures["grpc"] >= 2 and failures["http"] == 0, failures)
         check("the server kept serving", srv.alive())
     finally:
         stop(srv)
@@ -270,6 +287,28 @@ def test_versions_and_alpn():
         check("no token configured: an HTTP/2 Export over TLS is taken", (rc, code, version) == (0, "200", "2"),
               (rc, code, version))
         check("start-up line: TLS, no authentication", "; TLS, no authentication" in srv.stderr(), srv.stderr())
+
+        # HTTP/1.1 pipelining over TLS: five Exports and a last request with Connection: close
+        # in one write; six answers in order, then the server closes (close_notify or EOF).
+        ctx = ssl.create_default_context(cafile=path("server-ca.crt"))
+        ctx.set_alpn_protocols(["http/1.1"])
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", srv.http_port), timeout=20 * SLOW),
+                            server_hostname="localhost")
+        body = fx.read()
+        post = (b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-protobuf\r\n"
+                b"Content-Length: %d\r\n\r\n" % (PROFILES_HTTP.encode(), len(body))) + body
+        s.sendall(post * 5 + b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        got = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        check("HTTP/1.1 over TLS: 6 pipelined requests, 6 answers, then closed",
+              got.count(b"HTTP/1.1 200 OK\r\n") == 6 and got.rstrip().endswith(b"ok"), got[-300:])
+        check("... their samples delivered (1 HTTP/2 + 5 pipelined Exports)",
+              samples_delivered(srv, 6) == 6 * fx.expect()["samples"])
     finally:
         stop(srv)
 

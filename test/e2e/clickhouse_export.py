@@ -1,0 +1,219 @@
+#!/usr/bin/python3
+"""clickhouse_export.py - `lazybackend export --clickhouse-url` against a real clickhouse-server
+(Debian 18.16): what the ClickHouse sink stored comes back out as OTLP and as pprof.
+
+Every fixture (each layout the fixtures hold) and the request built to hold every field
+(lib/rich_request.py, in every layout) is written by `decode --sink clickhouse` into a database
+of its own and exported. The exported requests are read with the reference protobuf library
+(lib/otlp_canon.py, never lazybackend's decoder), as are the inputs, and compared on what the
+ClickHouse tables keep (docs/export.md, "Over ClickHouse"): per sample, in order, its
+resource's attributes and its own (as text), the scope's name, sample and period type, period,
+profile id, link, values, timestamps, and its stack line by line (function, system name, file,
+line, column, address, mapping file, frame type). pprof over ClickHouse: `go tool pprof -top`
+totals per function equal the figures computed from the fixture (lib/fixture_model.py). The
+filters keep what `folded --clickhouse-url` counts. Errors: no server, two stores named.
+Environment: LAZYBACKEND, FIXTURES; needs clickhouse-server and go (golang-go). Loopback only,
+every wait bounded.
+"""
+import collections
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import clickhouse_common as cc  # noqa: E402  (puts lib/ on sys.path)
+import fixture_model  # noqa: E402
+import otlp_canon as C  # noqa: E402
+import otlpgen_layouts as L  # noqa: E402
+from pprof_tool import top_rows, expected_top  # noqa: E402
+from rich_request import rich_request  # noqa: E402
+from server import run_cli as lb  # noqa: E402
+from tap import check  # noqa: E402
+
+TMP = cc.TMP
+GO = shutil.which("go")
+ch = cc.ClickHouse()
+
+
+def layout_of(name):
+    m = re.search(r"\.(v1\.\d+)", name)
+    return m.group(1) if m else "v1.11"
+
+
+INPUTS = []   # (database, name, layout, bytes)
+for path in sorted(glob.glob(os.path.join(cc.fx.FIX, "*.pb"))):
+    INPUTS.append(("fx%d" % len(INPUTS), os.path.basename(path), layout_of(path), open(path, "rb").read()))
+RICH = rich_request()
+for layout in L.LAYOUTS:
+    INPUTS.append(("rich%d" % len(INPUTS), "built." + layout, layout, L.encode(RICH, layout)))
+
+
+def ch_args(database):
+    return ["--clickhouse-url", ch.url, "--clickhouse-database", database]
+
+
+def store(database, name, data):
+    path = os.path.join(TMP, database + ".pb")
+    with open(path, "wb") as f:
+        f.write(data)
+    rc, _, err = lb("decode", "--sink", "clickhouse", *ch_args(database), path)
+    check("%s: stored by decode --sink clickhouse" % name, rc == 0, err)
+
+
+def export(database, *args):
+    out = os.path.join(TMP, "out-%d.pb" % len(os.listdir(TMP)))
+    rc, _, err = lb("export", *ch_args(database), "--output", out, *args)
+    data = open(out, "rb").read() if rc == 0 and os.path.exists(out) else b""
+    return rc, err, C.split_stream(data) if rc == 0 else []
+
+
+def text(value):
+    """An attribute value as the sink renders it into attr_values (docs/clickhouse.md)."""
+    kind, v = value
+    if kind == "string":
+        return v
+    if kind == "bool":
+        return "true" if v else "false"
+    if kind == "int":
+        return str(v)
+    if kind == "bytes":
+        return v.hex()
+    if kind == "empty":
+        return ""
+    return None   # doubles, arrays and kvlists: compared by key only
+
+
+def attrs_text(attrs):
+    return tuple((a[0], text(a[1])) for a in attrs)
+
+
+def frame_type(loc_attrs):
+    for a in loc_attrs:
+        if a[0] == "profile.frame.type":
+            return text(a[1])
+    return ""
+
+
+def kept(resources):
+    """Per sample, in order, what the ClickHouse tables keep of it (see the docstring)."""
+    out = []
+    for rattrs, _dropped, _url, scopes in resources:
+        for scope in scopes:
+            for prof in scope[5]:
+                st, pt, period, _t, _d, pid = prof[:6]
+                for locs, sattrs, link, values, ts in prof[10]:
+                    frames = []
+                    for mapping, address, lines, lattrs in locs:
+                        mfile = mapping[3] if mapping else ""
+                        for (fn, line, col) in lines or [(("", "", "", 0), 0, 0)]:
+                            frames.append((fn[0], fn[1], fn[2], line, col, address, mfile, frame_type(lattrs)))
+                    out.append((attrs_text(rattrs), scope[0], st, pt, period, pid, tuple(frames),
+                                attrs_text(sattrs), link, values, ts))
+    return out
+
+
+def same_text(have, want):
+    """Equal, where an expected text of None (not rendered comparably) matches any text."""
+    if isinstance(want, (tuple, list)) and isinstance(have, (tuple, list)):
+        return len(want) == len(have) and all(same_text(h, w) for h, w in zip(have, want))
+    return want is None or have == want
+
+
+def test_round_trip():
+    for database, name, layout, data in INPUTS:
+        store(database, name, data)
+    for database, name, layout, data in INPUTS:
+        rc, err, reqs = export(database)
+        check("%s: export --clickhouse-url exits 0 with one request" % name, rc == 0 and len(reqs) == 1, err)
+        have = [s for r in reqs for s in kept(C.canon(r, "v1.11"))]
+        want = kept(C.canon(data, layout))
+        check("%s (%s): every sample comes back with what ClickHouse keeps (%d samples)" % (name, layout, len(want)),
+              len(have) == len(want) and want and same_text(have, want),
+              C.first_difference(have, want) if len(have) == len(want) else "%d vs %d" % (len(have), len(want)))
+
+
+def test_can_fail():
+    """The comparison sees a lost frame, a changed value and a lost sample attribute."""
+    want = kept(C.canon(INPUTS[0][3], INPUTS[0][2]))
+    broken = [list(s) for s in want]
+    broken[0][6] = broken[0][6][1:]
+    check("a lost frame is a difference", not same_text([tuple(s) for s in broken], want))
+    broken = [list(s) for s in want]
+    broken[-1][9] = (7,) + tuple(broken[-1][9][1:])
+    check("a changed value is a difference", not same_text([tuple(s) for s in broken], want))
+    broken = [list(s) for s in want]
+    broken[0][7] = broken[0][7][1:]
+    check("a lost attribute is a difference", not same_text([tuple(s) for s in broken], want))
+
+
+def pprof(*args):
+    env = dict(os.environ, HOME=TMP, GOCACHE=os.path.join(TMP, "gocache"), PPROF_TMPDIR=TMP,
+               PPROF_BINARY_PATH=TMP)
+    p = subprocess.run([GO, "tool", "pprof", "-symbolize=none", *args], capture_output=True,
+                       timeout=300 * cc.SLOW, env=env)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def test_pprof():
+    if not check("go tool pprof is installed (golang-go)", GO is not None, "go not found in PATH"):
+        return
+    model = fixture_model.load(fixture_model.fixture_path(cc.fx.FIX))
+    exp = expected_top(model)
+    total = sum(s.weight for s in model)
+    for database, name, _layout, _data in INPUTS:
+        if not database.startswith("fx"):
+            continue
+        out = os.path.join(TMP, database + ".prof")
+        rc, _, err = lb("export", *ch_args(database), "--format", "pprof", "--output", out)
+        files = sorted(glob.glob(out + ".*.pb.gz"))
+        if not check("%s: pprof over ClickHouse: one file per sample type" % name,
+                     rc == 0 and files == [out + ".samples.pb.gz"], err):
+            continue
+        rc, text_, perr = pprof("-top", "-nodefraction=0", "-nodecount=100000", files[0])
+        rows = top_rows(text_)
+        check("%s: -top flat and cum per function equal the fixture's (%d functions, total %d)" %
+              (name, len(exp), total), rc == 0 and rows == exp and "of %d total" % total in text_,
+              "%s\n%s" % (perr, sorted(set(rows.items()) ^ set(exp.items()))[:6]))
+
+
+def folded(out):
+    lines = collections.Counter()
+    for line in out.decode().splitlines():
+        stack, w = line.rsplit(" ", 1)
+        lines[stack] += int(w)
+    return lines
+
+
+def test_filters():
+    database = INPUTS[0][0]
+    for args in (["--where", "process.executable.name=java"], ["--sample-type", "samples"],
+                 ["--frame-type", "kernel"], ["--since", "2025-10-31T05:09:04Z", "--until", "2025-10-31T05:09:06Z"]):
+        rc, err, reqs = export(database, *args)
+        rc2, want, err2 = lb("folded", *ch_args(database), *args)
+        path = os.path.join(TMP, "filtered.pb")
+        with open(path, "wb") as f:
+            for r in reqs:
+                f.write(len(r).to_bytes(4, "big") + r)
+        rc3, got, err3 = lb("decode", "--format", "folded", path)
+        check("export --clickhouse-url %s keeps what folded counts" % " ".join(args),
+              rc == 0 and rc2 == 0 and folded(got) == folded(want) and folded(want),
+              "%s %s %s" % (err, err2, err3))
+
+
+def test_errors():
+    rc, _, err = lb("export", "--clickhouse-url", "http://127.0.0.1:%d" % cc.free_port())
+    check("no server: exit 1 with the reason", rc == 1 and "ClickHouse at" in err, err)
+    rc, _, err = lb("export", "--db", os.path.join(TMP, "x.db"), "--clickhouse-url", ch.url)
+    check("--db and --clickhouse-url: usage error", rc == 2 and "two stores" in err, err)
+    rc, _, err = lb("export", *ch_args("nosuchdb"))
+    check("a missing database: exit 1 with ClickHouse's message", rc == 1 and "nosuchdb" in err, err)
+
+
+cc.run_with_server(ch, [("round trip through ClickHouse", test_round_trip),
+                        ("the comparison can fail", test_can_fail),
+                        ("pprof over ClickHouse", test_pprof),
+                        ("filters", test_filters),
+                        ("errors", test_errors)])
