@@ -52,6 +52,11 @@ struct wal {
     size_t n_pending, cap_pending;
     bool dirty, dir_dirty;
     bool failed;           /* a deferred sync failed: the next wal_sync fails */
+    struct {               /* the group commit's sync in flight (wal_commit_*) */
+        struct wal_sync_job *job;   /* first: wal_commit_run reads only this */
+        int inline_rc;     /* no job could be made: synced inline, with this outcome */
+        char err[200];
+    } commit;
     struct wal_stats st;
 };
 
@@ -549,6 +554,36 @@ int wal_sync_end(struct wal *w, struct wal_sync_job *j, char *err, size_t errlen
     }
     free(j->fd);
     free(j);
+    return rc;
+}
+
+void *wal_commit_begin(struct wal *w)
+{
+    if (!wal_dirty(w))
+        return NULL;
+    w->commit.job = wal_sync_begin(w);
+    if (!w->commit.job)   /* out of memory for the job: sync here */
+        w->commit.inline_rc = wal_sync(w, w->commit.err, sizeof w->commit.err);
+    return &w->commit;
+}
+
+void wal_commit_run(void *token)
+{
+    struct wal_sync_job *j = *(struct wal_sync_job **)token;
+    if (j)
+        wal_sync_run(j);
+}
+
+int wal_commit_end(struct wal *w, char *err, size_t errlen)
+{
+    int rc;
+    if (w->commit.job) {
+        rc = wal_sync_end(w, w->commit.job, err, errlen);
+    } else {
+        rc = w->commit.inline_rc;
+        snprintf(err, errlen, "%s", w->commit.err);
+    }
+    w->commit.job = NULL;
     return rc;
 }
 

@@ -77,6 +77,12 @@ struct wal_sync_job;
 struct wal_sync_job *wal_sync_begin(struct wal *w);
 void wal_sync_run(struct wal_sync_job *j);
 int wal_sync_end(struct wal *w, struct wal_sync_job *j, char *err, size_t errlen);
+/* The three steps as lib/commit.h's writer wants them, one sync in flight per log: begin
+ * returns NULL when there is nothing to sync, else a token for wal_commit_run (the commit
+ * thread); wal_commit_end (the log's thread) says 0, or -1 with err. */
+void *wal_commit_begin(struct wal *w);
+void wal_commit_run(void *token);
+int wal_commit_end(struct wal *w, char *err, size_t errlen);
 /* True when records were appended since the last sync. */
 bool wal_dirty(const struct wal *w);
 

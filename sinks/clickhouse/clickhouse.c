@@ -363,36 +363,14 @@ int clickhouse_sink_stats(const struct sink *sk, struct clickhouse_sink_stats *o
  * thread). On failure the replies that waited for it are withheld by the transport; the open
  * batch is sealed since its segment was ended (its records are still delivered: they were
  * simply not acknowledged). */
-static void *sync_begin(void *ud)
-{
-    struct ch_sink *s = ud;
-    if (!wal_dirty(s->wal))
-        return NULL;
-    s->sync.job = wal_sync_begin(s->wal);
-    if (!s->sync.job) {   /* out of memory for the job: sync here */
-        char err[300];
-        s->sync.inline_rc = wal_sync(s->wal, err, sizeof err);
-        if (s->sync.inline_rc != 0)
-            log_error("clickhouse: cannot sync the write-ahead log: %s", err);
-    }
-    return &s->sync;
-}
-
-static void sync_run(void *job)
-{
-    struct wal_sync_job *j = *(struct wal_sync_job **)job;   /* &s->sync: its first member */
-    if (j)
-        wal_sync_run(j);
-}
+static void *sync_begin(void *ud) { return wal_commit_begin(((struct ch_sink *)ud)->wal); }
 
 static int sync_end(void *ud, void *job)
 {
     struct ch_sink *s = ud;
     (void)job;
-    char err[300] = "see the error above";
-    int rc = s->sync.job ? wal_sync_end(s->wal, s->sync.job, err, sizeof err) : s->sync.inline_rc;
-    s->sync.job = NULL;
-    if (rc == 0)
+    char err[300];
+    if (wal_commit_end(s->wal, err, sizeof err) == 0)
         return 0;
     log_error("clickhouse: cannot sync the write-ahead log, the requests waiting for it are not acknowledged: %s",
               err);
@@ -400,7 +378,7 @@ static int sync_end(void *ud, void *job)
     return -1;
 }
 
-static const struct commit_writer wal_writer = { sync_begin, sync_run, sync_end };
+static const struct commit_writer wal_writer = { sync_begin, wal_commit_run, sync_end };
 
 /* The log, and what an earlier run left in it: queued first, in order, each to be checked
  * against ClickHouse before it is sent (it may have arrived before the crash). */

@@ -216,10 +216,6 @@ struct ch_sink {
     struct wal *wal;
     struct commit *commit;
     bool wal_failing;            /* the last append failed (logged once until one succeeds) */
-    struct {                     /* the group commit's sync in flight (one at a time) */
-        struct wal_sync_job *job;
-        int inline_rc;           /* when the job could not be made: synced inline */
-    } sync;
     /* the spool (memory mode), or an earlier version's batch files (with the log) */
     struct ch_spool *spool;
     uint64_t spool_retry_at;     /* after a write error, don't try again before this */
