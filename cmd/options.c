@@ -110,6 +110,7 @@ static void usage(FILE *out)
 "  --forward-protocol grpc|http gRPC (default) or OTLP/HTTP protobuf\n"
 "  --forward-header 'NAME: VALUE'  sent with every request (e.g. upstream auth). Repeatable\n"
 "  --forward-compression gzip|none  (default gzip)\n"
+"  --forward-ca-file FILE       https://: trust the CAs in FILE (PEM) instead of the system's\n"
 "  --forward-timeout MS         one attempt's limit (default 10000); failures are retried with\n"
 "                               backoff, permanent rejections logged, counted and dropped\n"
 "  --forward-max-queue-bytes SIZE  memory for requests not yet delivered (default 64MiB);\n"
@@ -232,6 +233,8 @@ static bool parse_forward_option(struct args *a, struct forward_sink_options *o)
         o->headers[o->n_headers++] = opt_nonempty(a);
     } else if (opt(a, "--forward-compression")) {
         o->compression = opt_choice(a, compressions, 2) == 0 ? FORWARD_GZIP : FORWARD_NONE;
+    } else if (opt(a, "--forward-ca-file")) {
+        o->ca_file = opt_nonempty(a);
     } else if (opt(a, "--forward-timeout")) {
         o->timeout_ms = opt_uint(a, 1, 3600000);
     } else if (opt(a, "--forward-max-queue-bytes")) {
@@ -330,7 +333,7 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
     };
     static const char *const syncs[] = { "full", "normal" };
     static const char *const on_off[] = { "on", "off" };
-    static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
+    static const enum sqlite_sync sync_values[] = { SQLITE_SINK_SYNC_FULL, SQLITE_SINK_SYNC_NORMAL };
     if (opt(a, "--sink"))
         add_sink(a, cfg);
     else if (opt(a, "--format"))

@@ -230,6 +230,7 @@ struct http_post *http_post_new(struct loop *loop, const struct http_post_option
          curl_easy_setopt(h->tmpl, CURLOPT_WRITEDATA, h) == CURLE_OK &&
          curl_easy_setopt(h->tmpl, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
          curl_easy_setopt(h->tmpl, CURLOPT_HEADERDATA, h) == CURLE_OK &&
+         (!o->ca_file || curl_easy_setopt(h->tmpl, CURLOPT_CAINFO, o->ca_file) == CURLE_OK) &&
          (o->connect_timeout_ms <= 0 ||
           curl_easy_setopt(h->tmpl, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms) == CURLE_OK);
     /* gRPC answers are not content-encoded by HTTP (grpc-encoding is its own): only OTLP/HTTP

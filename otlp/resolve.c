@@ -176,12 +176,18 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
 
 bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
 {
+    if (!VEC_RESERVE(*out, out->n + idx->n))
+        return otlp_out_of_memory(&d->rep);
+    size_t n_attrs = dict_len(&d->dict, DICT_ATTRIBUTE);
     for (size_t i = 0; i < idx->n; i++) {
+        int32_t at = idx->v[i];
         const struct lb_attr *a;
-        if (!attribute_at(d, idx->v[i], &a))
+        /* Resolved before in this request: every check attribute_at makes has passed. */
+        if (at >= 0 && (size_t)at < n_attrs && d->attr_memo.v[at].state == RESOLVED)
+            a = &d->attr_memo.v[at].attr;
+        else if (!attribute_at(d, at, &a))
             return false;
-        if (!VEC_PUSH(*out, *a))
-            return otlp_out_of_memory(&d->rep);
+        out->v[out->n++] = *a;
     }
     return true;
 }

@@ -77,7 +77,7 @@ struct first_record {
 static int take_first(void *ud, const uint8_t *p, size_t n)
 {
     struct first_record *f = ud;
-    if (n < 2 || (p[0] != FW_TAG_PROFILES && p[0] != FW_TAG_TRACES))
+    if (n < 1 || (p[0] != FW_TAG_PROFILES && p[0] != FW_TAG_TRACES))
         return 2;   /* not one of this sink's records */
     if (!(f->rec = malloc(n)))
         return 3;
@@ -451,6 +451,7 @@ int forward_sink_open(struct sink *out, const struct forward_sink_options *o, co
     struct http_post_options ho = {
         .user_agent = "lazybackend-forward", .headers = lines, .n_headers = n,
         .http2 = o->protocol == FORWARD_GRPC, .max_answer = MAX_ANSWER, .connect_timeout_ms = 5000,
+        .ca_file = o->ca_file,
     };
     if (build_urls(s, err, errlen) != 0 ||
         (o->durability == FORWARD_DURABILITY_WAL && open_wal(s, env, err, errlen) != 0) ||

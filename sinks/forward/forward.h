@@ -33,6 +33,7 @@ struct forward_sink_options {
     const char *headers[FORWARD_MAX_HEADERS];   /* "Name: value" */
     size_t n_headers;
     enum forward_compression compression;
+    const char *ca_file;             /* https://: the CAs to trust; NULL: the system's */
     uint64_t timeout_ms;             /* one attempt */
     enum forward_durability durability;
     const char *spool_dir;           /* NULL: FORWARD_DEFAULT_SPOOL_DIR */

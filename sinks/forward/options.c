@@ -2,9 +2,11 @@
  * options.c - the forward sink's defaults and the checks of its options that need nothing
  * opened (forward.h).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "sinks/forward/forward.h"
 
@@ -46,6 +48,14 @@ int forward_check_options(const struct forward_sink_options *o, char *err, size_
     }
     if (strpbrk(o->url, " \t\r\n?#")) {
         snprintf(err, errlen, "--forward-url '%s': no spaces, query or fragment", o->url);
+        return -1;
+    }
+    if (o->ca_file && strncasecmp(o->url, "https://", 8) != 0) {
+        snprintf(err, errlen, "--forward-ca-file is for an https:// --forward-url");
+        return -1;
+    }
+    if (o->ca_file && access(o->ca_file, R_OK) != 0) {
+        snprintf(err, errlen, "--forward-ca-file %s: %s", o->ca_file, strerror(errno));
         return -1;
     }
     if (o->n_headers > FORWARD_MAX_HEADERS) {

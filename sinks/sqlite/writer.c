@@ -473,7 +473,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
         sq_free(q);
         return -1;
     }
-    const char *sync = o && o->sync == SQLITE_SYNC_NORMAL ? "NORMAL" : "FULL";
+    const char *sync = o && o->sync == SQLITE_SINK_SYNC_NORMAL ? "NORMAL" : "FULL";
     if (sqlstore_open_writer(path, sync, &q->db, err, errlen) != 0) {
         sq_free(q);
         return -1;

@@ -15,11 +15,13 @@ with Retry-After, and memory mode's non-zero exit when acknowledged requests are
 import gzip
 import http.server
 import os
+import subprocess
 import sys
 import threading
 import time
 from concurrent import futures
 
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")   # the refused handshakes below are expected
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
@@ -48,9 +50,9 @@ class GrpcUpstream:
     `fail` (a grpc.StatusCode and a message) makes it refuse instead. Stopped and started
     again on the same port for outages."""
 
-    def __init__(self):
+    def __init__(self, tls=None):
         self.port = server.free_port()
-        self.got, self.fail, self.srv = [], None, None
+        self.got, self.fail, self.srv, self.tls = [], None, None, tls
         self.start()
 
     def start(self):
@@ -71,7 +73,10 @@ class GrpcUpstream:
 
         self.srv = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         self.srv.add_generic_rpc_handlers((Handler(),))
-        self.srv.add_insecure_port("127.0.0.1:%d" % self.port)
+        if self.tls:
+            self.srv.add_secure_port("127.0.0.1:%d" % self.port, grpc.ssl_server_credentials([self.tls]))
+        else:
+            self.srv.add_insecure_port("127.0.0.1:%d" % self.port)
         self.srv.start()
 
     def stop(self):
@@ -180,20 +185,23 @@ def test_grpc_tap():
 def test_outage_and_kill():
     up = GrpcUpstream()
     spool = os.path.join(fx.tempdir("lb-fwd-"), "s")
-    be = backend(up.url, spool)
+    # a memory window smaller than one request: all but the first are read back from the log
+    be = backend(up.url, spool, "--forward-max-queue-bytes", "4K")
     up.stop()
-    sent = [LAYOUTS[i % 4] + b"" for i in range(6)]
+    sent = [LAYOUTS[i % 4] for i in range(6)]
     statuses = [be.export(b).status for b in sent]
     check("upstream down: requests still acknowledged (kept in the log)", statuses == ["OK"] * 6, statuses)
     time.sleep(1.0)
     check("nothing delivered while the upstream is down; retries counted",
           up.got == [] and (metric(be, "attempts_retried_total") or 0) >= 1 and
-          metric(be, "pending_requests") == 6 and metric(be, "wal_bytes") > 6 * 25000,
-          (len(up.got), metric(be, "attempts_retried_total"), metric(be, "wal_bytes")))
+          metric(be, "pending_requests") == 6 and metric(be, "wal_bytes") > 6 * 25000 and
+          metric(be, "queue_bytes") < 30000,
+          (len(up.got), metric(be, "attempts_retried_total"), metric(be, "wal_bytes"), metric(be, "queue_bytes")))
     up.start()
     server.wait_until(lambda: len(up.got) >= 6, 20 * fx.SLOW)
     time.sleep(0.3)
-    check("upstream back: everything delivered, once, in order", up.bodies() == sent, len(up.got))
+    check("upstream back: everything delivered, once, in order (read back from the log beyond the memory window)",
+          up.bodies() == sent, len(up.got))
     up.stop()
     up.got = []
     more = [LAYOUTS[3 - i % 4] for i in range(4)]
@@ -202,14 +210,20 @@ def test_outage_and_kill():
     be.kill()
     check("during a second outage: acknowledged, then SIGKILL", statuses == ["OK"] * 4 and len(wal_files(spool)) == 4,
           (statuses, wal_files(spool)))
+    # a segment that is not one: a torn copy of the last one (its header and half a record)
+    with open(os.path.join(spool, wal_files(spool)[-1]), "rb") as f:
+        last = f.read()
+    with open(os.path.join(spool, "%020d.wal" % 99), "wb") as f:
+        f.write(last[:len(last) // 2])
     up.start()
     be2 = backend(up.url, spool)
     server.wait_until(lambda: len(up.got) >= 4, 20 * fx.SLOW)
     time.sleep(0.3)
     check("after the restart: what the log kept is delivered, once, in order", up.bodies() == more, len(up.got))
-    check("restart: the replayed requests counted, the log emptied",
-          metric(be2, "requests_replayed_total") == 4 and wal_files(spool) == [],
-          (metric(be2, "requests_replayed_total"), wal_files(spool)))
+    check("restart: the replayed requests counted, the log emptied, the torn segment set aside and counted",
+          metric(be2, "requests_replayed_total") == 5 and wal_files(spool) == [] and
+          metric(be2, "records_unreadable_total") == 1 and os.path.exists(os.path.join(spool, "%020d.bad" % 99)),
+          (metric(be2, "requests_replayed_total"), metric(be2, "records_unreadable_total"), os.listdir(spool)))
     be2.stop()
     be.cleanup()
     be2.cleanup()
@@ -307,6 +321,35 @@ def test_memory_mode_loss():
     be.cleanup()
 
 
+def test_tls():
+    import grpc
+    d = fx.tempdir("lb-fwd-tls-")
+    crt, key = os.path.join(d, "up.crt"), os.path.join(d, "up.key")
+    p = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", key, "-out", crt, "-days", "2", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"], capture_output=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr.decode(errors="replace"))
+    up = GrpcUpstream(tls=(open(key, "rb").read(), open(crt, "rb").read()))
+    be = backend("https://127.0.0.1:%d" % up.port, os.path.join(d, "s"), "--forward-ca-file", crt)
+    statuses = [be.export(LAYOUTS[0]).status, be.export(LAYOUTS[3]).status]
+    server.wait_until(lambda: len(up.got) >= 2, 10 * fx.SLOW)
+    check("https://: gRPC over TLS (ALPN h2) to an upstream whose CA is --forward-ca-file, bytes identical",
+          statuses == ["OK", "OK"] and up.bodies() == [LAYOUTS[0], LAYOUTS[3]], (statuses, len(up.got)))
+    be.stop()
+    be.cleanup()
+    untrusted = backend("https://127.0.0.1:%d" % up.port, os.path.join(d, "s2"))
+    r = untrusted.export(LAYOUTS[1])
+    server.wait_until(lambda: "forward: https://" in untrusted.stderr(), 5 * fx.SLOW)
+    time.sleep(0.5)
+    check("without the CA: the certificate is refused, nothing sent, the request kept for a retry",
+          r.status == "OK" and len(up.got) == 2 and metric(untrusted, "pending_requests") == 1 and
+          "certificate" in untrusted.stderr(), untrusted.stderr()[-800:])
+    untrusted.kill()
+    untrusted.cleanup()
+    up.stop()
+
+
 def test_usage():
     rc, _, err = server.run_cli("--sink", "forward")
     check("--sink forward without --forward-url: exit 2, said why", rc == 2 and "--forward-url" in err, err)
@@ -314,9 +357,11 @@ def test_usage():
     check("--forward-url must be http:// or https://", rc == 2 and "http://" in err, err)
     rc, _, err = server.run_cli("--sink", "forward", "--forward-url", "http://x", "--forward-header", "nocolon")
     check("--forward-header must be 'Name: value'", rc == 2 and "Name: value" in err, err)
+    rc, _, err = server.run_cli("--sink", "forward", "--forward-url", "https://x", "--forward-ca-file", "/nonexistent")
+    check("--forward-ca-file must be readable", rc == 2 and "/nonexistent" in err, err)
 
 
 for t in (test_usage, test_grpc_tap, test_outage_and_kill, test_full_and_rejection, test_http_gzip_retry_after,
-          test_chain_to_lazybackend, test_memory_mode_loss):
+          test_chain_to_lazybackend, test_tls, test_memory_mode_loss):
     run(t.__name__, t)
 done()

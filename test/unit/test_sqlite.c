@@ -244,10 +244,38 @@ static const char DANGLING[] =
     " + (SELECT count(*) FROM attribute_set_items i LEFT JOIN attributes a ON a.id = i.attribute_id WHERE a.id IS NULL)"
     " + (SELECT count(*) FROM attributes a LEFT JOIN strings s ON s.id = a.value WHERE a.kind = 'string' AND s.id IS NULL)";
 
+/* The connection's synchronous level, as SQLite reports it (1 NORMAL, 2 FULL). */
+static long long sink_synchronous(const struct sink *s)
+{
+    sqlite3_stmt *st;
+    long long v = -1;
+    const struct sq *q = s->ctx;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The level asked for is the one the connection runs at (sqlite3.h has macros of its own
+ * named SQLITE_SYNC_*, which once shadowed this option's names and made NORMAL mean FULL). */
+TEST(sink_runs_at_the_synchronous_level_asked_for)
+{
+    struct sink s;
+    char err[256];
+    struct sqlite_sink_options o = { .path = path("sync.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sink_synchronous(&s), 1);
+    s.type->close(&s, 0);
+    o.sync = SQLITE_SINK_SYNC_FULL;
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sink_synchronous(&s), 2);
+    s.type->close(&s, 0);
+}
+
 TEST(sink_stores_once_and_rolls_back_cleanly)
 {
     struct sink s;
-    struct sqlite_sink_options o = { .path = path("sink.db"), .sync = SQLITE_SYNC_NORMAL };
+    struct sqlite_sink_options o = { .path = path("sink.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
     char err[256];
     struct fixture f;
     fixture_init(&f, "main.main");
@@ -326,7 +354,7 @@ TEST(sink_keeps_hostile_bytes_exactly)
 TEST(sink_reports_a_commit_it_cannot_make)
 {
     struct sink s;
-    struct sqlite_sink_options o = { .path = path("locked.db"), .sync = SQLITE_SYNC_NORMAL };
+    struct sqlite_sink_options o = { .path = path("locked.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
     char err[256];
     struct fixture f;
     sqlite3 *other;
@@ -397,6 +425,7 @@ int main(void)
     RUN(series_round_trip_and_refuse_malformed);
     RUN(migrates_an_old_database);
     RUN(refuses_newer_and_foreign_databases);
+    RUN(sink_runs_at_the_synchronous_level_asked_for);
     RUN(sink_stores_once_and_rolls_back_cleanly);
     RUN(sink_keeps_hostile_bytes_exactly);
     RUN(sink_reports_a_commit_it_cannot_make);
