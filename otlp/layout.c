@@ -87,6 +87,17 @@ static bool push_one(struct decoding *dc, enum wdest d, void *vec, uint64_t x)
         v_->n += k_;                                                                      \
     } while (0)
 
+/* A packed fixed64 run of `count` values appended to `vec` (a VEC of 64-bit T) as it lies. */
+#define COPY_RUN(VecT)                                                                    \
+    do {                                                                                  \
+        VecT *v_ = vec;                                                                   \
+        if (!VEC_RESERVE(*v_, v_->n + count))                                             \
+            return fail(dc, "out of memory");                                             \
+        memcpy(v_->v + v_->n, val, len);                                                  \
+        v_->n += count;                                                                   \
+        return true;                                                                      \
+    } while (0)
+
 #define NEXT_FIXED64 (x = wire_fixed64(c.p), c.p += 8)
 /* One-byte varints (small indices, small values) are the common case. */
 #define NEXT_VARINT                                                                       \
@@ -108,6 +119,13 @@ static bool push_scalars(struct decoding *dc, const struct wfield *f, void *vec,
         if (len % 8 != 0)
             return fail(dc, "fixed64 field has a length that is not a multiple of 8");
         count = len / 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* The wire's order is the vector's: the run is copied whole (timestamps). */
+        if (d == D_PUSH_U64)
+            COPY_RUN(u64vec);
+        if (d == D_PUSH_I64)
+            COPY_RUN(i64vec);
+#endif
         if (d == D_PUSH_I32)   /* int32 on the wire is a sign-extended varint; truncation is the rule */
             PUSH_RUN(ivec, int32_t, (uint32_t), NEXT_FIXED64);
         else if (d == D_PUSH_I64)

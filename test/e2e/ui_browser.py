@@ -173,6 +173,14 @@ def verify(seen):
     check("time window: the views show the fixture only (%d), not the hostile request" % fixture_total,
           status_weight(w["status"]) == fixture_total and not any("xss" in r[5] for r in w["rows"]), w["status"])
 
+    gc = seen["group_click"]
+    java_threads = {}
+    for s in MODEL:
+        if fixture_model.executable(s) == "java":
+            java_threads[fixture_model.thread(s)] = java_threads.get(fixture_model.thread(s), 0) + s.weight
+    check("a click on an executable filters by it: the URL, and the threads are java's with their weights",
+          "executable=java" in gc["hash"] and gc["executables"] == ["java"] and
+          {t: int(w.replace(",", "")) for t, w in gc["threads"]} == java_threads, (gc, java_threads))
     check("sandwich of Random.next: callers and callees weigh its total (%d)" % fns[best[0]],
           seen["sandwich"] == {"callers": fns[best[0]], "callees": fns[best[0]]}, seen["sandwich"])
     big = seen["big"]

@@ -157,6 +157,13 @@ async function main() {
     out.groups = await page.$$eval("#g-thread tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
     out.containers = await page.$$eval("#g-container tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
     await shots(page, "executables");
+    /* a click on an executable filters every view by it */
+    const row = await page.evaluateHandle((name) => [...document.querySelectorAll("#g-executable tbody tr")]
+      .find((tr) => tr.cells[0].textContent === name), cfg.executable);
+    await rerender(page, "groups", () => row.asElement().click());
+    out.group_click = { hash: await page.evaluate(() => location.hash),
+                        executables: await page.$$eval("#g-executable tbody tr td:first-child", (t) => t.map((x) => x.textContent)),
+                        threads: await page.$$eval("#g-thread tbody tr", (t) => t.map((x) => [x.cells[0].textContent, x.cells[1].textContent])) };
     await open(page, "view=sandwich&fn=" + encodeURIComponent(cfg.sandwich));
     out.sandwich = await page.evaluate(() => ({ callers: sandwichViews.callers.root.total,
                                                 callees: sandwichViews.callees.root.total }));
