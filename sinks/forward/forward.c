@@ -194,6 +194,7 @@ static int log_record(struct fw_sink *s, struct fw_item *it, char *why, size_t w
         return -1;
     }
     s->st.failed++;
+    s->next_seq++;   /* the log ended that segment: the next request starts a new one */
     snprintf(why, whylen, "forward sink: cannot write the write-ahead log: %s", err);
     log_error("forward: %s", why);
     return -1;
@@ -248,14 +249,12 @@ static int on_request_end(struct sink *sk, const struct lb_request *r, char *why
 
 /* ---- closing ---- */
 
-static int wal_commit(void *ud);
-
 static void free_sink(struct fw_sink *s)
 {
     if (s->retry_timer)
         loop_del_timer(s->loop, s->retry_timer);
     if (s->commit)
-        commit_del_writer(s->commit, wal_commit, s);
+        commit_del_writer(s->commit, s);   /* first: it ends a sync in flight */
     http_post_free(s->http);
     /* Freed without releasing: what was not delivered stays in the log. */
     while (s->head) {
@@ -333,18 +332,24 @@ int forward_sink_stats(const struct sink *sk, struct forward_sink_stats *out)
 
 /* ---- opening ---- */
 
-/* The group commit's sync (lib/commit.h): the turn's records, once. On failure the turn's
- * replies are withheld; the records stay queued and are still forwarded (the senders, told
- * nothing, send again: see docs/forward.md on duplicates). */
-static int wal_commit(void *ud)
+/* The group commit's sync (lib/commit.h), the fdatasyncs on the commit thread: the records
+ * written since the last one. On failure the replies waiting for it are withheld; the records
+ * stay queued and are still forwarded (the senders, told nothing, send again: see
+ * docs/forward.md on duplicates). */
+static void *wal_commit_start(void *ud) { return wal_commit_begin(((struct fw_sink *)ud)->wal); }
+
+static int wal_commit_done(void *ud, void *job)
 {
+    (void)job;
     struct fw_sink *s = ud;
     char err[300];
-    if (wal_sync(s->wal, err, sizeof err) == 0)
+    if (wal_commit_end(s->wal, err, sizeof err) == 0)
         return 0;
-    log_error("forward: cannot sync the write-ahead log, the requests of this turn are not acknowledged: %s", err);
+    log_error("forward: cannot sync the write-ahead log, the requests waiting for it are not acknowledged: %s", err);
     return -1;
 }
+
+static const struct commit_writer wal_writer = { wal_commit_start, wal_commit_run, wal_commit_done };
 
 static int open_wal(struct fw_sink *s, const struct sink_env *env, char *err, size_t errlen)
 {
@@ -370,7 +375,7 @@ static int open_wal(struct fw_sink *s, const struct sink_env *env, char *err, si
     if (n)
         log_info("forward: %zu requests left in %s by an earlier run; sending them first, in order", n, dir);
     s->commit = env->commit;
-    if (s->commit && commit_add_writer(s->commit, wal_commit, s) != 0) {
+    if (s->commit && commit_add_writer(s->commit, &wal_writer, s) != 0) {
         s->commit = NULL;
         snprintf(err, errlen, "too many writers on the group commit");
         return -1;
