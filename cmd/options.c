@@ -84,8 +84,9 @@ static void usage(FILE *out)
 "                               $STATE_DIRECTORY/lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
-"  --ui on|off                  the web UI on the HTTP port, over the sqlite sink's database\n"
-"                               (default on; GET /; see docs/ui.md)\n"
+"  --ui auto|on|off             the web UI on the HTTP port (GET /), over the sqlite sink's\n"
+"                               database (default auto: on when the HTTP port is loopback;\n"
+"                               see docs/ui.md)\n"
 "  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
 "  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
 "  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
@@ -332,7 +333,7 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
     };
     static const char *const syncs[] = { "full", "normal" };
-    static const char *const on_off[] = { "on", "off" };
+    static const char *const ui_modes[] = { "auto", "on", "off" };
     static const enum sqlite_sync sync_values[] = { SQLITE_SINK_SYNC_FULL, SQLITE_SINK_SYNC_NORMAL };
     if (opt(a, "--sink"))
         add_sink(a, cfg);
@@ -343,7 +344,7 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
     else if (opt(a, "--sqlite-sync"))
         cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
     else if (opt(a, "--ui"))
-        cfg->ui = opt_choice(a, on_off, 2) == 0;
+        cfg->ui = opt_choice(a, ui_modes, 3);
     else
         return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse) ||
                parse_forward_option(a, &cfg->forward);
@@ -557,7 +558,7 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->grpc_address = "127.0.0.1:4317";
     cfg->http_address = "127.0.0.1:4318";
-    cfg->ui = true;
+    cfg->ui = UI_AUTO;
     cfg->request_timeout_ms = 60 * 1000;
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;

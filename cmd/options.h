@@ -48,7 +48,8 @@ struct config {
     const char *sqlite_path;                   /* NULL: the sink's default */
     char state_sqlite_path[4096], state_spool_dir[4096];   /* defaults in $STATE_DIRECTORY */
     enum sqlite_sync sqlite_sync;
-    bool ui;                                   /* --ui: the web UI on the HTTP port */
+    enum { UI_AUTO, UI_ON, UI_OFF } ui;        /* --ui: the web UI on the HTTP port (auto:
+                                                * when that port is loopback) */
     struct clickhouse_sink_options clickhouse;
     struct forward_sink_options forward;
     char state_forward_dir[4096];              /* the forward sink's log in $STATE_DIRECTORY */

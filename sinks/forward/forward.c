@@ -194,6 +194,7 @@ static int log_record(struct fw_sink *s, struct fw_item *it, char *why, size_t w
         return -1;
     }
     s->st.failed++;
+    s->next_seq++;   /* the log ended that segment: the next request starts a new one */
     snprintf(why, whylen, "forward sink: cannot write the write-ahead log: %s", err);
     log_error("forward: %s", why);
     return -1;

@@ -94,6 +94,7 @@ enum {
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
     S_SAMPLE_INS,
     S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL,
+    S_ROLL_MINUTE_BATCH, S_ROLL_HOUR_BATCH, S_ROLL_TOTAL_BATCH,   /* made by sq_rollup_prepare */
     S_UNKNOWN_INS,
     S_COUNT
 };
@@ -132,6 +133,7 @@ struct sq {
     int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
     struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
     struct rollup *totals;       /* ... and per minute and sample type, at a flush */
+    struct rollup *hours;        /* ... and per hour, at a flush */
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };
@@ -194,6 +196,8 @@ void sq_rollup_reset(struct rollup *r);
 /* 0, or -1 with the request failed. */
 int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id, int64_t attrs_id);
 int sq_rollup_flush(struct sq *q);
+/* Prepares the multi-row upserts (S_ROLL_*_BATCH): 0, or -1 with a message in err. */
+int sq_rollup_prepare(struct sq *q, char *err, size_t errlen);
 
 /* A sample's timestamps or values as stored in samples.timestamps_packed / values_packed since
  * schema step 8 (series.c): zigzag varints of the differences. Rows written before that step

@@ -29,7 +29,8 @@
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/sqlite/internal.h"
 
-/* The statements of the S_* names (internal.h), prepared once at open. */
+/* The statements of the S_* names (internal.h), prepared once at open; the multi-row rollup
+ * upserts (NULL here) are made by sq_rollup_prepare. */
 static const char *const SQL[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -411,6 +412,7 @@ static void sq_free(struct sq *q)
     memo_free(&q->stack_memo);
     sq_rollup_free(q->rollup);
     sq_rollup_free(q->totals);
+    sq_rollup_free(q->hours);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
@@ -468,7 +470,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->vals_packed, SIZE_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
-    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new())) {
+    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new()) || !(q->hours = sq_rollup_new())) {
         snprintf(err, errlen, "out of memory");
         sq_free(q);
         return -1;
@@ -479,11 +481,18 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
         return -1;
     }
     for (int i = 0; i < S_COUNT; i++) {
-        if (sqlite3_prepare_v3(q->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
+        if (SQL[i] &&
+            sqlite3_prepare_v3(q->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "%s: preparing \"%s\": %s", path, SQL[i], sqlite3_errmsg(q->db));
             sq_free(q);
             return -1;
         }
+    }
+    char why[256];
+    if (sq_rollup_prepare(q, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        sq_free(q);
+        return -1;
     }
     for (int c = 0; c < C_COUNT; c++) {
         const struct cache_size *cs = &CACHE_SIZES[c];

@@ -94,8 +94,8 @@ class HttpUpstream(http.server.ThreadingHTTPServer):
     """An OTLP/HTTP upstream recording (path, headers, body as sent); the first `busy`
     requests are answered 503 with Retry-After: 1."""
 
-    def __init__(self, busy=0):
-        self.got, self.busy, self.busy_times = [], busy, []
+    def __init__(self, busy=0, delay=0.0):
+        self.got, self.busy, self.busy_times, self.delay = [], busy, [], delay
         up = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -110,6 +110,7 @@ class HttpUpstream(http.server.ThreadingHTTPServer):
                     self.end_headers()
                     self.wfile.write(b"busy")
                     return
+                time.sleep(up.delay)
                 up.got.append((self.path, dict(self.headers), body, time.monotonic()))
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
@@ -270,7 +271,8 @@ def test_full_and_rejection():
 def test_http_gzip_retry_after():
     up = HttpUpstream(busy=1)
     spool = os.path.join(fx.tempdir("lb-fwd-"), "s")
-    be = backend(up.url, spool, "--forward-protocol", "http", "--forward-compression", "gzip")
+    be = backend(up.url, spool, "--forward-protocol", "http", "--forward-compression", "gzip",
+                 "--sink", "stdout", "--frame-types", "jvm")
     t0 = time.monotonic()
     trace = trace_request()
     statuses = [be.export(LAYOUTS[2]).status, be.export(trace, method=TRACES).status]
@@ -281,10 +283,27 @@ def test_http_gzip_retry_after():
           statuses == ["OK", "OK"] and paths == ["/v1development/profiles", "/v1/traces"] and
           bodies == [LAYOUTS[2], trace] and all(g[1].get("Content-Type") == "application/x-protobuf" for g in up.got),
           (statuses, paths))
+    shown = fx.text_counts(be.wait_stdout(lambda o: fx.text_counts(o, "replace").counts["samples"] > 0), "replace")
+    check("a filter shapes what stdout shows (jvm frames only), not what is forwarded (whole, above)",
+          set(shown.frame_types) == {"jvm"}, shown.frame_types)
     check("503 with Retry-After: 1 retried after at least a second",
           up.busy_times and up.got and up.got[0][3] - up.busy_times[0] >= 0.9 and
           metric(be, "attempts_retried_total") == 1, (up.busy_times, [g[3] for g in up.got], t0))
     be.stop()
+    be.cleanup()
+    up.shutdown()
+
+
+def test_shutdown_drain():
+    up = HttpUpstream(delay=0.2)
+    spool = os.path.join(fx.tempdir("lb-fwd-"), "s")
+    be = backend(up.url, spool, "--forward-protocol", "http", "--forward-compression", "none")
+    statuses = [be.export(b).status for b in LAYOUTS]
+    pending = metric(be, "pending_requests") or 0
+    rc = be.stop()
+    check("SIGTERM with %s requests still queued (a slow upstream): delivered while stopping, in order, exit 0"
+          % int(pending or 0), statuses == ["OK"] * 4 and pending >= 2 and rc == 0 and [g[2] for g in up.got] == LAYOUTS and wal_files(spool) == [],
+          (statuses, rc, len(up.got), wal_files(spool)))
     be.cleanup()
     up.shutdown()
 
@@ -362,6 +381,6 @@ def test_usage():
 
 
 for t in (test_usage, test_grpc_tap, test_outage_and_kill, test_full_and_rejection, test_http_gzip_retry_after,
-          test_chain_to_lazybackend, test_tls, test_memory_mode_loss):
+          test_shutdown_drain, test_chain_to_lazybackend, test_tls, test_memory_mode_loss):
     run(t.__name__, t)
 done()

@@ -321,6 +321,12 @@ def test_rollups():
     check("rollup_minute_totals: the same per minute", got == dict(want), got)
     got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
     check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
+    keys = "sample_type_id, sample_unit_id, stack_id, resource_attributes_id, profile_attributes_id, " \
+           "sample_attributes_id"
+    hours = sql(DB, "SELECT bucket, %s, weight FROM rollup_hour ORDER BY 1, 2, 3, 4, 5, 6, 7" % keys)
+    minutes = sql(DB, "SELECT bucket / 60, %s, sum(weight) FROM rollup_minute GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+                      "ORDER BY 1, 2, 3, 4, 5, 6, 7" % keys)
+    check("rollup_hour: each row the sum of its minutes", hours == minutes and len(hours) > 32, len(hours))
     got = sql(DB, "SELECT count(*) FROM (SELECT DISTINCT stack_id FROM rollup_hour)")[0][0]
     check("rollups name every stored stack", got == sql(DB, "SELECT count(*) FROM stacks")[0][0], got)
 

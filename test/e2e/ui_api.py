@@ -341,6 +341,16 @@ def test_ui_off_and_offline():
         check("--ui off: the HTTP port still serves", st == 200, st)
     finally:
         off.stop()
+    for mode, want in (("auto", 404), ("on", 200)):
+        port = free_port()   # the HTTP port on every interface; reached here on 127.0.0.1 only
+        wide = Server("--http-address", "0.0.0.0:%d" % port, "--insecure", "--ui", mode)
+        try:
+            wait_until(lambda: connects(port), 10)
+            st, _, _ = get("http://127.0.0.1:%d/" % port)
+            check("--ui %s with the HTTP port beyond loopback: %s" % (mode, "the page" if want == 200 else "no page"),
+                  st == want, (st, wide.stderr()[-500:]))
+        finally:
+            wide.stop()
     nostore = Server(http=True)
     try:
         st, d = api(nostore, "/api/top")
