@@ -88,6 +88,9 @@ struct otlp_decoder {
      * resource is read, and the refs point into them once it is done */
     VEC(struct lb_entity_ref) entity_refs;
     strvec entity_id_keys, entity_description_keys;
+    /* the current resource's scope_profiles and the current scope's profiles, as found by the
+     * pass that reads the attributes: walked from here, not read a second time */
+    VEC(pb_ref_t) scope_refs, profile_refs;
 
     /* the request being decoded */
     struct otlp_consumer out;
