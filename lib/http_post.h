@@ -42,6 +42,7 @@ struct http_post_result {
     bool too_large;               /* the answer passed max_answer */
 };
 
+/* The result's pointers are valid during the callback only. */
 typedef void (*http_post_done_fn)(void *ud, const struct http_post_result *r);
 
 /* NULL with err. Nothing is sent before http_post_start. */
