@@ -23,6 +23,7 @@
 #include "h2/server.h"
 #include "lib/prom.h"
 #include "sinks/clickhouse/clickhouse.h"
+#include "sinks/forward/forward.h"
 #include "sinks/filter.h"
 #include "sinks/sink.h"
 #include "sinks/sqlite/sqlite.h"
@@ -268,6 +269,49 @@ static void clickhouse_part(struct prom *p, const struct sink_set *set)
         clickhouse_family(p, set, fam[f].name, fam[f].type, fam[f].help, fam[f].offset);
 }
 
+/* Every forward sink's statistics, by index (none: no family at all). */
+static void forward_part(struct prom *p, const struct sink_set *set)
+{
+    if (!find_sink(set, "forward"))
+        return;
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } fam[] = {
+#define FW(name, type, help, member) { "lazybackend_forward_" name, type, help, offsetof(struct forward_sink_stats, member) }
+        FW("requests_queued_total", "counter", "Requests accepted for the upstream.", queued),
+        FW("requests_delivered_total", "counter", "Requests the upstream accepted.", delivered),
+        FW("attempts_retried_total", "counter", "Attempts that failed and will be retried (outage, 429, 503...).",
+           retried),
+        FW("requests_rejected_total", "counter", "Requests the upstream rejected for good (logged, dropped).",
+           rejected),
+        FW("requests_refused_full_total", "counter", "Requests refused with UNAVAILABLE: queue or log full.",
+           refused_full),
+        FW("requests_failed_total", "counter", "Requests refused: the write-ahead log could not be written.", failed),
+        FW("requests_replayed_total", "counter", "Requests an earlier run left in the write-ahead log.", replayed),
+        FW("records_unreadable_total", "counter", "Log records that could not be read back (set aside as .bad).",
+           unreadable),
+        FW("requests_lost_total", "counter", "Acknowledged requests neither delivered nor kept (memory mode).", lost),
+        FW("pending_requests", "gauge", "Requests not yet delivered.", pending),
+        FW("queue_bytes", "gauge", "Bytes of pending requests held in memory.", memory_bytes),
+        FW("wal_bytes", "gauge", "Bytes in the write-ahead log: acknowledged, not yet delivered.", wal_bytes),
+        FW("wal_max_bytes", "gauge", "--forward-spool-max-bytes (0: memory mode).", wal_max_bytes),
+#undef FW
+    };
+    for (size_t f = 0; f < sizeof fam / sizeof fam[0]; f++) {
+        prom_family(p, fam[f].name, fam[f].type, fam[f].help);
+        for (size_t i = 0; i < set->n; i++) {
+            struct forward_sink_stats st;
+            if (forward_sink_stats(&set->v[i], &st) != 0)
+                continue;
+            char index[24];
+            snprintf(index, sizeof index, "%zu", i);
+            prom_u64(p, fam[f].name, *(const uint64_t *)((const char *)&st + fam[f].offset), "index", index,
+                     (char *)NULL);
+        }
+    }
+}
+
 void metrics_write_sinks(struct prom *p, const struct app *app)
 {
     const struct sink_set *set = configured(app);
@@ -275,6 +319,7 @@ void metrics_write_sinks(struct prom *p, const struct app *app)
     filter_drops(p, app);
     sqlite_part(p, set);
     clickhouse_part(p, set);
+    forward_part(p, set);
 }
 
 /* ---------- process ---------- */

@@ -68,7 +68,8 @@ static void usage(FILE *out)
 "                               checks stay open. Reloaded on SIGHUP\n"
 "  --insecure                   listen beyond loopback with neither TLS nor a token (refused\n"
 "                               otherwise: anyone who can reach the port could send data)\n"
-"  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse. Repeatable.\n"
+"  --sink NAME                  where samples go: stdout (default), sqlite, clickhouse, forward\n"
+"                               (every request passed on as it came: docs/forward.md). Repeatable.\n"
 "  --format text|json|folded    stdout sink format (default text; json: one object per sample\n"
 "                               per line, see docs/output.md)\n"
 "  --output FILE                stdout sink: append to FILE instead of stdout (reopened on\n"
@@ -83,8 +84,9 @@ static void usage(FILE *out)
 "                               $STATE_DIRECTORY/lazybackend.db; created, upgraded)\n"
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
-"  --ui on|off                  the web UI on the HTTP port, over the sqlite sink's database\n"
-"                               (default on; GET /; see docs/ui.md)\n"
+"  --ui auto|on|off             the web UI on the HTTP port (GET /), over the sqlite sink's\n"
+"                               database (default auto: on when the HTTP port is loopback;\n"
+"                               see docs/ui.md)\n"
 "  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
 "  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
 "  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
@@ -102,6 +104,25 @@ static void usage(FILE *out)
 "                               systemd $STATE_DIRECTORY/clickhouse-spool; memory mode: none);\n"
 "                               must be this user's and not group/world-writable\n"
 "  --clickhouse-spool-max-bytes SIZE  its cap (default 1GiB); when full, requests are refused\n"
+"                               with UNAVAILABLE\n"
+"  --forward-url URL            forward sink: the upstream OTLP endpoint, http:// (h2c for gRPC)\n"
+"                               or https://; OTLP/HTTP: the base URL (/v1development/profiles,\n"
+"                               /v1/traces appended)\n"
+"  --forward-protocol grpc|http gRPC (default) or OTLP/HTTP protobuf\n"
+"  --forward-header 'NAME: VALUE'  sent with every request (e.g. upstream auth). Repeatable\n"
+"  --forward-compression gzip|none  (default gzip)\n"
+"  --forward-ca-file FILE       https://: trust the CAs in FILE (PEM) instead of the system's\n"
+"  --forward-timeout MS         one attempt's limit (default 10000); failures are retried with\n"
+"                               backoff, permanent rejections logged, counted and dropped\n"
+"  --forward-max-queue-bytes SIZE  memory for requests not yet delivered (default 64MiB);\n"
+"                               beyond it they are read back from the log when their turn comes\n"
+"  --forward-durability wal|memory\n"
+"                               wal (default): a request is acknowledged once fdatasync'ed to\n"
+"                               the write-ahead log; memory: once queued (lossy: a crash loses\n"
+"                               the queue, memory full refuses requests)\n"
+"  --forward-spool-dir DIR      the write-ahead log (default ./lazybackend-forward-spool, under\n"
+"                               systemd $STATE_DIRECTORY/forward-spool)\n"
+"  --forward-spool-max-bytes SIZE  its cap (default 1GiB); when full, requests are refused\n"
 "                               with UNAVAILABLE\n"
 "  --max-message-size SIZE      largest request, compressed and after decompression (default 64MiB)\n"
 "  --max-inflight-bytes SIZE    all partially received requests together (default 256MiB)\n"
@@ -194,6 +215,43 @@ static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_optio
     return true;
 }
 
+static const enum forward_durability forward_durabilities[] = { FORWARD_DURABILITY_WAL, FORWARD_DURABILITY_MEMORY };
+
+/* --forward-*: true when the current argument was one of them. */
+static bool parse_forward_option(struct args *a, struct forward_sink_options *o)
+{
+    static const char *const protocols[] = { "grpc", "http" };
+    static const char *const compressions[] = { "gzip", "none" };
+    if (opt(a, "--forward-url")) {
+        o->url = opt_nonempty(a);
+    } else if (opt(a, "--forward-protocol")) {
+        o->protocol = opt_choice(a, protocols, 2) == 0 ? FORWARD_GRPC : FORWARD_HTTP;
+    } else if (opt(a, "--forward-header")) {
+        if (o->n_headers == FORWARD_MAX_HEADERS) {
+            fprintf(stderr, "lazybackend: %s given more than %d times\n", opt_source(a), FORWARD_MAX_HEADERS);
+            exit(2);
+        }
+        o->headers[o->n_headers++] = opt_nonempty(a);
+    } else if (opt(a, "--forward-compression")) {
+        o->compression = opt_choice(a, compressions, 2) == 0 ? FORWARD_GZIP : FORWARD_NONE;
+    } else if (opt(a, "--forward-ca-file")) {
+        o->ca_file = opt_nonempty(a);
+    } else if (opt(a, "--forward-timeout")) {
+        o->timeout_ms = opt_uint(a, 1, 3600000);
+    } else if (opt(a, "--forward-max-queue-bytes")) {
+        o->max_queue_bytes = opt_size(a, 4096, SIZE_MAX);
+    } else if (opt(a, "--forward-durability")) {
+        o->durability = forward_durabilities[opt_choice(a, durability_names, 2)];
+    } else if (opt(a, "--forward-spool-dir")) {
+        o->spool_dir = opt_nonempty(a);
+    } else if (opt(a, "--forward-spool-max-bytes")) {
+        o->spool_max_bytes = opt_size(a, 4096, SIZE_MAX);
+    } else {
+        return false;
+    }
+    return true;
+}
+
 /* The stdout sink's detail switches (text and json output leave those parts out). */
 static bool parse_detail_switch(struct args *a, struct config *cfg)
 {
@@ -242,24 +300,25 @@ static bool parse_output_option(struct args *a, struct config *cfg)
 }
 
 /* --sink NAME: a known sink, at most MAX_SINKS of them, sqlite once (two would wait on each
- * other's write lock within one request). */
+ * other's write lock within one request), forward once (one set of --forward-* options). */
 static void add_sink(struct args *a, struct config *cfg)
 {
     const char *names[MAX_SINKS];
     size_t n = opt_values(a, names, MAX_SINKS);
     for (size_t i = 0; i < n; i++) {
         const char *v = names[i];
-        if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0) {
-            fprintf(stderr, "lazybackend: unknown sink '%s'%s%s (supported: stdout, sqlite, clickhouse)\n",
+        if (strcmp(v, "stdout") != 0 && strcmp(v, "sqlite") != 0 && strcmp(v, "clickhouse") != 0 &&
+            strcmp(v, "forward") != 0) {
+            fprintf(stderr, "lazybackend: unknown sink '%s'%s%s (supported: stdout, sqlite, clickhouse, forward)\n",
                     v, a->env_var ? " in " : "", a->env_var ? a->env_var : "");
             exit(2);
         }
         if (cfg->n_sinks == MAX_SINKS)
             bad_value(a, v);
         for (size_t k = 0; k < cfg->n_sinks; k++)
-            if (strcmp(v, "sqlite") == 0 && strcmp(cfg->sinks[k], "sqlite") == 0) {
-                fprintf(stderr, "lazybackend: invalid value for %s (sqlite given twice): '%s' (see --help)\n",
-                        opt_source(a), v);
+            if ((strcmp(v, "sqlite") == 0 || strcmp(v, "forward") == 0) && strcmp(cfg->sinks[k], v) == 0) {
+                fprintf(stderr, "lazybackend: invalid value for %s (%s given twice): '%s' (see --help)\n",
+                        opt_source(a), v, v);
                 exit(2);
             }
         cfg->sinks[cfg->n_sinks++] = v;
@@ -274,8 +333,8 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         STDOUT_FORMAT_TEXT, STDOUT_FORMAT_FOLDED, STDOUT_FORMAT_JSON,
     };
     static const char *const syncs[] = { "full", "normal" };
-    static const char *const on_off[] = { "on", "off" };
-    static const enum sqlite_sync sync_values[] = { SQLITE_SYNC_FULL, SQLITE_SYNC_NORMAL };
+    static const char *const ui_modes[] = { "auto", "on", "off" };
+    static const enum sqlite_sync sync_values[] = { SQLITE_SINK_SYNC_FULL, SQLITE_SINK_SYNC_NORMAL };
     if (opt(a, "--sink"))
         add_sink(a, cfg);
     else if (opt(a, "--format"))
@@ -285,9 +344,10 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
     else if (opt(a, "--sqlite-sync"))
         cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
     else if (opt(a, "--ui"))
-        cfg->ui = opt_choice(a, on_off, 2) == 0;
+        cfg->ui = opt_choice(a, ui_modes, 3);
     else
-        return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse);
+        return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse) ||
+               parse_forward_option(a, &cfg->forward);
     return true;
 }
 
@@ -469,6 +529,11 @@ void check_output_options(const struct config *cfg)
     bool stdout_sink = cfg->n_sinks == 0;   /* the default */
     for (size_t i = 0; i < cfg->n_sinks; i++)
         stdout_sink |= strcmp(cfg->sinks[i], "stdout") == 0;
+    for (size_t i = 0; i < cfg->n_sinks; i++)
+        if (strcmp(cfg->sinks[i], "forward") == 0 && forward_check_options(&cfg->forward, err, sizeof err) != 0) {
+            fprintf(stderr, "lazybackend: %s\n", err);
+            exit(2);
+        }
     if (cfg->stdout_opt.path && !stdout_sink) {
         fprintf(stderr, "lazybackend: --output is where the stdout sink writes: add --sink stdout\n");
         exit(2);
@@ -493,7 +558,7 @@ void config_defaults(struct config *cfg)
     memset(cfg, 0, sizeof *cfg);
     cfg->grpc_address = "127.0.0.1:4317";
     cfg->http_address = "127.0.0.1:4318";
-    cfg->ui = true;
+    cfg->ui = UI_AUTO;
     cfg->request_timeout_ms = 60 * 1000;
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;
@@ -510,4 +575,6 @@ void config_defaults(struct config *cfg)
     cfg->clickhouse.password = getenv("CLICKHOUSE_PASSWORD");
     cfg->sqlite_path = state_path(cfg->state_sqlite_path, sizeof cfg->state_sqlite_path, "lazybackend.db");
     cfg->clickhouse.spool_dir = state_path(cfg->state_spool_dir, sizeof cfg->state_spool_dir, "clickhouse-spool");
+    forward_sink_defaults(&cfg->forward);
+    cfg->forward.spool_dir = state_path(cfg->state_forward_dir, sizeof cfg->state_forward_dir, "forward-spool");
 }

@@ -19,6 +19,7 @@
 #include "sinks/stdout/stdout.h"
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/clickhouse/clickhouse.h"
+#include "sinks/forward/forward.h"
 
 #include "cmd/version.h"
 
@@ -47,8 +48,11 @@ struct config {
     const char *sqlite_path;                   /* NULL: the sink's default */
     char state_sqlite_path[4096], state_spool_dir[4096];   /* defaults in $STATE_DIRECTORY */
     enum sqlite_sync sqlite_sync;
-    bool ui;                                   /* --ui: the web UI on the HTTP port */
+    enum { UI_AUTO, UI_ON, UI_OFF } ui;        /* --ui: the web UI on the HTTP port (auto:
+                                                * when that port is loopback) */
     struct clickhouse_sink_options clickhouse;
+    struct forward_sink_options forward;
+    char state_forward_dir[4096];              /* the forward sink's log in $STATE_DIRECTORY */
     struct otlp_limits limits;
     const struct otlp_layout *proto_version;   /* NULL: detect per request */
     bool detect_only;                          /* decode --detect */

@@ -30,6 +30,7 @@
 #include "sinks/sqlite/sqlite.h"
 #include "ui/ui.h"
 #include "sinks/clickhouse/clickhouse.h"
+#include "sinks/forward/forward.h"
 
 /* ---------- sinks, and giving everything back ---------- */
 
@@ -115,6 +116,12 @@ static int open_sink(struct app *app, const char *name, struct sink *s)
         struct sink_env env = { .loop = app->loop, .commit = app->commit };
         if (clickhouse_sink_open(s, &app->cfg.clickhouse, &env, err, sizeof err) != 0) {
             log_error("cannot open the clickhouse sink: %s", err);
+            return -1;
+        }
+    } else if (strcmp(name, "forward") == 0) {
+        struct sink_env env = { .loop = app->loop, .commit = app->commit };
+        if (forward_sink_open(s, &app->cfg.forward, &env, err, sizeof err) != 0) {
+            log_error("cannot open the forward sink: %s", err);
             return -1;
         }
     }

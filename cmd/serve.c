@@ -175,8 +175,13 @@ static struct h2_server *start_grpc(struct app *app)
  * API then says how to get one). */
 static int start_ui(struct app *app, struct h2_server *s)
 {
-    if (!app->cfg.ui)
+    if (app->cfg.ui == UI_OFF)
         return 0;
+    if (app->cfg.ui == UI_AUTO && h2_address_loopback(app->cfg.http_address) != 1) {
+        log_info("web UI off: the HTTP port %s is not loopback (--ui on serves it there too)",
+                 app->cfg.http_address);
+        return 0;
+    }
     const char *db = NULL;
     for (size_t i = 0; i < app->cfg.n_sinks; i++)
         if (strcmp(app->cfg.sinks[i], "sqlite") == 0)

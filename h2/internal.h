@@ -210,7 +210,9 @@ struct h2_conn {
     uint64_t linger_until;
     size_t lingered;
     bool terminating;      /* GOAWAY submitted because of idleness */
-    bool held;             /* output waits for the pending commit (lib/commit.h) */
+    bool held;             /* output waits for a commit (lib/commit.h) */
+    uint64_t dep_gen;      /* the commit generation its unsent output depends on */
+    uint64_t out_sent_total, out_seen;   /* bytes written to the socket; appended when last looked */
     bool close_after_flush;     /* HTTP/1.1: close (lingering) once `out` is written */
     struct h2_stream *streams;
     unsigned nstreams;

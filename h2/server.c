@@ -153,11 +153,22 @@ static bool conn_flush(struct h2_conn *c)
         }
         if (out_pending(c) == 0)
             return true;
-        /* Replies may acknowledge what a writer has not synced yet: they go out after the
-         * end-of-turn commit (on_commit). */
-        if (c->srv->cfg.commit && commit_pending(c->srv->cfg.commit)) {
-            c->held = true;
-            return true;
+        /* Replies may acknowledge what a writer has not synced yet: new output depends on the
+         * generation being written (or synced); it goes out once that is settled (on_commit). */
+        const struct commit *cm = c->srv->cfg.commit;
+        if (cm) {
+            uint64_t appended = c->out_sent_total + out_pending(c);
+            if (appended > c->out_seen) {
+                uint64_t g = commit_reply_gen(cm);
+                c->out_seen = appended;
+                if (g > c->dep_gen)
+                    c->dep_gen = g;
+            }
+            if (!commit_settled(cm, c->dep_gen)) {
+                c->held = true;
+                return true;
+            }
+            c->held = false;
         }
         ssize_t w = conn_io_write(c, c->out.data + c->out_off, out_pending(c));
         if (w < 0)
@@ -165,6 +176,7 @@ static bool conn_flush(struct h2_conn *c)
         if (w == 0)
             return true;   /* the transport takes no more now: wait for writability */
         c->out_off += (size_t)w;
+        c->out_sent_total += (uint64_t)w;
         if (c->proto != CONN_H2)   /* HTTP/1.1 writes only responses; HTTP/2: progress.c */
             c->last_active = loop_now_ms(c->srv->loop);
         if (c->out_off == c->out.len) {
@@ -196,12 +208,12 @@ static int conn_events(const struct h2_conn *c)
 {
     size_t pending = out_pending(c);
     bool read = pending < OUT_HIGH_WATER;
-    bool write = pending > 0;
+    bool write = pending > 0 && !c->held;   /* held output waits for the commit, not the socket */
     if (c->proto == CONN_HTTP1 && c->push) {
         /* a long-lived response: input is read and dropped, to see the client leave */
     } else if (c->proto == CONN_HTTP1) {
         read = read && !http1_paused(c);
-        write = write || (http1_paused(c) && !c->close_after_flush);
+        write = write || (http1_paused(c) && !c->close_after_flush && !c->held);
     }
     return conn_io_events(c, (read ? LOOP_READ : 0) | (write ? LOOP_WRITE : 0));
 }
@@ -523,15 +535,15 @@ static void apply_defaults(struct h2_server_config *cfg)
         cfg->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
 }
 
-/* The turn's commit is done: held replies go out, or, when it failed, their connections are
- * closed without them (nothing of that turn is acknowledged). */
-static void on_commit(void *ud, bool ok)
+/* A sync is over: replies that waited for it go out, or, when it failed, their connections are
+ * closed without them (nothing that depended on it is acknowledged). */
+static void on_commit(void *ud, bool ok, uint64_t gen)
 {
     struct h2_server *s = ud;
     struct h2_conn *c = s->conns;
     while (c) {
         struct h2_conn *next = c->next;
-        if (c->held) {
+        if (c->held && c->dep_gen <= gen) {
             c->held = false;
             if (ok)
                 conn_update(c);

@@ -30,10 +30,12 @@ struct sock {
 struct http_post {
     struct loop *loop;
     CURLM *multi;
-    CURL *easy;
+    CURL *tmpl;                            /* every option but the request's own */
+    CURL *easy;                            /* the request in flight: a copy of tmpl */
     struct curl_slist *headers;
     bool running;
     bool closing;                          /* in http_post_free: curl's last calls set no timer */
+    bool h2c_no_reuse;                     /* see http_post_start */
     bool too_large;
     uint64_t timer;                        /* loop timer standing for curl's timeout, 0 = none */
     int64_t timer_due;                     /* the same as an absolute now_ms(), -1 = none */
@@ -63,6 +65,8 @@ static void deliver(struct http_post *h, CURLcode code)
     if (curl_easy_getinfo(h->easy, CURLINFO_RETRY_AFTER, &after) == CURLE_OK && after > 0)
         r.retry_after_s = after > 86400 ? 86400 : (long)after;
     curl_multi_remove_handle(h->multi, h->easy);
+    curl_easy_cleanup(h->easy);
+    h->easy = NULL;
     h->running = false;
     r.curl_code = (int)code;
     r.error = code == CURLE_OK ? "" : h->errbuf[0] ? h->errbuf : curl_easy_strerror(code);
@@ -209,31 +213,36 @@ struct http_post *http_post_new(struct loop *loop, const struct http_post_option
         h->headers = l ? l : h->headers;
     }
     h->multi = curl_multi_init();
-    h->easy = curl_easy_init();
-    ok = ok && h->multi && h->easy &&
+    h->tmpl = curl_easy_init();
+    ok = ok && h->multi && h->tmpl &&
          curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, want_socket) == CURLM_OK &&
          curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) == CURLM_OK &&
          curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, want_timer) == CURLM_OK &&
          curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) == CURLM_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, h->headers) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_USERAGENT, o->user_agent) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_POST, 1L) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1") == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_WRITEFUNCTION, on_answer) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_WRITEDATA, h) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
-         curl_easy_setopt(h->easy, CURLOPT_HEADERDATA, h) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_HTTPHEADER, h->headers) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_USERAGENT, o->user_agent) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_POST, 1L) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1") == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_ERRORBUFFER, h->errbuf) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_WRITEFUNCTION, on_answer) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_WRITEDATA, h) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
+         curl_easy_setopt(h->tmpl, CURLOPT_HEADERDATA, h) == CURLE_OK &&
+         (!o->ca_file || curl_easy_setopt(h->tmpl, CURLOPT_CAINFO, o->ca_file) == CURLE_OK) &&
          (o->connect_timeout_ms <= 0 ||
-          curl_easy_setopt(h->easy, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms) == CURLE_OK);
+          curl_easy_setopt(h->tmpl, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms) == CURLE_OK);
     /* gRPC answers are not content-encoded by HTTP (grpc-encoding is its own): only OTLP/HTTP
      * asks for a compressed answer. */
     if (ok && o->http2)
-        ok = curl_easy_setopt(h->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE) == CURLE_OK;
+        ok = curl_easy_setopt(h->tmpl, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE) == CURLE_OK;
     else if (ok)
-        ok = curl_easy_setopt(h->easy, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+        ok = curl_easy_setopt(h->tmpl, CURLOPT_ACCEPT_ENCODING, "") == CURLE_OK;
+    /* libcurl before 8.0 fails the second request on a kept h2c (prior knowledge) connection
+     * with "Error in the HTTP2 framing layer" (curl issue 10634): there, one connection per
+     * request. TLS connections negotiate HTTP/2 by ALPN and are kept. */
+    h->h2c_no_reuse = o->http2 && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
     if (!ok) {
         snprintf(err, errlen, "cannot set up libcurl");
         http_post_free(h);
@@ -251,7 +260,7 @@ void http_post_free(struct http_post *h)
         loop_del_timer(h->loop, h->timer);
     h->timer = 0;
     http_post_cancel(h);
-    curl_easy_cleanup(h->easy);      /* both take NULL */
+    curl_easy_cleanup(h->tmpl);      /* both take NULL */
     curl_multi_cleanup(h->multi);    /* closes the kept connection: its REMOVE comes here */
     curl_slist_free_all(h->headers);
     buf_free(&h->answer);
@@ -268,12 +277,20 @@ int http_post_start(struct http_post *h, const char *url, const void *body, size
     buf_reset(&h->heads);
     h->too_large = false;
     h->errbuf[0] = 0;
+    /* A fresh copy of the template per request, so that nothing of the last one is left. */
+    if (!(h->easy = curl_easy_duphandle(h->tmpl)))
+        return -1;
+    bool h2c = h->h2c_no_reuse && strncasecmp(url, "http://", 7) == 0;
     if (curl_easy_setopt(h->easy, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, h2c ? 1L : 0L) != CURLE_OK ||
         curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
         curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, len ? body : "") != CURLE_OK ||
         curl_easy_setopt(h->easy, CURLOPT_TIMEOUT_MS, (long)(timeout_ms > 86400000 ? 86400000 : timeout_ms)) != CURLE_OK ||
-        curl_multi_add_handle(h->multi, h->easy) != CURLM_OK)
+        curl_multi_add_handle(h->multi, h->easy) != CURLM_OK) {
+        curl_easy_cleanup(h->easy);
+        h->easy = NULL;
         return -1;
+    }
     h->running = true;
     return 0;
 }
@@ -284,6 +301,8 @@ void http_post_cancel(struct http_post *h)
 {
     if (h->running)
         curl_multi_remove_handle(h->multi, h->easy);
+    curl_easy_cleanup(h->easy);
+    h->easy = NULL;
     h->running = false;
 }
 

@@ -29,6 +29,7 @@ struct http_post_options {
     bool http2;                   /* HTTP/2 only (gRPC) */
     size_t max_answer;            /* body bytes kept; a larger answer is an error (too_large) */
     long connect_timeout_ms;      /* 0: libcurl's default */
+    const char *ca_file;          /* https://: the CAs to trust (PEM); NULL: the system's */
 };
 
 struct http_post_result {
@@ -41,6 +42,7 @@ struct http_post_result {
     bool too_large;               /* the answer passed max_answer */
 };
 
+/* The result's pointers are valid during the callback only. */
 typedef void (*http_post_done_fn)(void *ud, const struct http_post_result *r);
 
 /* NULL with err. Nothing is sent before http_post_start. */

@@ -36,8 +36,10 @@ uint64_t loop_add_timer(struct loop *l, uint64_t ms, loop_timer_fn fn, void *ud)
 void loop_del_timer(struct loop *l, uint64_t id);
 
 /* Called at the end of every turn (after the turn's fd callbacks and timers, before the loop
- * waits again), in registration order; also on the turn that stops the loop. Group commit
- * hangs here: one sync for everything the turn's requests wrote. 0, or -1 when the (small,
+ * waits again), in registration order; also on the turn that stops the loop. A turn that had
+ * events is followed by a non-blocking look for more, and the hooks run once nothing more is
+ * ready (or after 8 turns, or 5 ms), so a busy period ends in one call. Group commit hangs
+ * here: one sync for everything those turns' requests wrote. 0, or -1 when the (small,
  * fixed) table of hooks is full. */
 typedef void (*loop_turn_fn)(struct loop *l, void *ud);
 int loop_on_turn_end(struct loop *l, loop_turn_fn fn, void *ud);

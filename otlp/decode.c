@@ -59,7 +59,7 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
     out->profile = &d->profile;
     out->index = d->rep.at[AT_SAMPLE];
     /* v1.7 has no stack table: the start of the slice stands in for it. */
-    out->stack_index = (uint32_t)(layout_has_stacks(d->layout) ? rs->stack_index : rs->locations_start);
+    out->stack_index = (uint32_t)(d->has_stacks ? rs->stack_index : rs->locations_start);
     out->timestamps = d->timestamps.v;
     out->n_timestamps = d->timestamps.n;
     out->values = d->values.v;
@@ -176,7 +176,7 @@ static bool on_profile(void *ctx, pb_ref_t el)
     VEC_RESET(d->raw_sample_types);
     VEC_RESET(d->comment_idx);
     rp.attribute_indices = &d->attr_idx;
-    rp.location_indices = layout_has_stacks(d->layout) ? NULL : &d->profile_locs;
+    rp.location_indices = d->has_stacks ? NULL : &d->profile_locs;
     rp.sample_types = &d->raw_sample_types;
     rp.comment_strindices = &d->comment_idx;
     d->rep.depth = 3;
@@ -239,6 +239,14 @@ static bool on_scope_attribute(void *ctx, pb_ref_t el)
     return push_key_value(d, el, &d->scope_attrs, "scope attribute");
 }
 
+static bool keep_profile_ref(void *ctx, pb_ref_t el)
+{
+    struct otlp_decoder *d = ctx;
+    return VEC_PUSH(d->profile_refs, el) || otlp_out_of_memory(&d->rep);
+}
+
+/* A callback that fails has already said why in d->rep (malformed or out of memory), so the
+ * walks below stop with its verdict, as nanopb's pass over the same bytes did. */
 static bool on_scope_profiles(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
@@ -247,11 +255,12 @@ static bool on_scope_profiles(void *ctx, pb_ref_t el)
     bool skip_before = d->skip_resource;
     memset(&sp, 0, sizeof sp);
     VEC_RESET(d->scope_attrs);
+    VEC_RESET(d->profile_refs);
     d->rep.depth = 2;
     d->rep.at[AT_PROFILE] = 0;
     d->rep.why[0] = 0;
     pbref_open_ref(&s, el);
-    if (!raw_scope_profiles(&s.is, on_scope_attribute, NULL, d, &sp))
+    if (!raw_scope_profiles(&s.is, on_scope_attribute, keep_profile_ref, d, &sp))
         return otlp_malformed(&d->rep, "scope_profiles", &s.is);
     if (d->skip_resource && !skip_before)
         otlp_note_first(&d->rep, d->rep.why);
@@ -261,9 +270,9 @@ static bool on_scope_profiles(void *ctx, pb_ref_t el)
     sc->schema_url = (lb_str){ (const char *)sp.schema_url.p, sp.schema_url.n };
     sc->dropped_attributes_count = sp.dropped_attributes_count;
     sc->attrs = (struct lb_attrs){ d->scope_attrs.v, d->scope_attrs.n };
-    pbref_open_ref(&s, el);
-    if (!raw_scope_profiles(&s.is, NULL, on_profile, d, &sp))
-        return otlp_malformed(&d->rep, "scope_profiles", &s.is);
+    for (size_t i = 0; i < d->profile_refs.n; i++)
+        if (!on_profile(d, d->profile_refs.v[i]))
+            return false;
     d->skip_resource = skip_before;   /* a bad scope spoils its own profiles only */
     d->rep.at[AT_SCOPE]++;
     return true;
@@ -322,6 +331,12 @@ static void entity_refs_done(struct otlp_decoder *d)
     }
 }
 
+static bool keep_scope_ref(void *ctx, pb_ref_t el)
+{
+    struct otlp_decoder *d = ctx;
+    return VEC_PUSH(d->scope_refs, el) || otlp_out_of_memory(&d->rep);
+}
+
 static bool on_resource_profiles(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
@@ -332,13 +347,14 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
     VEC_RESET(d->entity_refs);
     VEC_RESET(d->entity_id_keys);
     VEC_RESET(d->entity_description_keys);
+    VEC_RESET(d->scope_refs);
     rp.entity_ref = on_entity_ref;
     d->rep.depth = 1;
     d->rep.at[AT_SCOPE] = 0;
     d->skip_resource = false;
     d->rep.why[0] = 0;
     pbref_open_ref(&s, el);
-    if (!raw_resource_profiles(&s.is, on_resource_attribute, NULL, d, &rp))
+    if (!raw_resource_profiles(&s.is, on_resource_attribute, keep_scope_ref, d, &rp))
         return otlp_malformed(&d->rep, "resource_profiles", &s.is);
     entity_refs_done(d);
     rp.entity_ref = NULL;
@@ -355,9 +371,9 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
     bool emit = !d->skip_resource;
     if (emit)
         OTLP_EMIT(d->out, resource_begin, r);
-    pbref_open_ref(&s, el);
-    if (!raw_resource_profiles(&s.is, NULL, on_scope_profiles, d, &rp))
-        return otlp_malformed(&d->rep, "resource_profiles", &s.is);
+    for (size_t i = 0; i < d->scope_refs.n; i++)
+        if (!on_scope_profiles(d, d->scope_refs.v[i]))
+            return false;
     d->rep.depth = 1;
     if (emit) {
         OTLP_EMIT(d->out, resource_end, r);
@@ -399,6 +415,7 @@ static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len
         return false;
     }
     d->layout = d->detection.layout;
+    d->has_stacks = layout_has_stacks(d->layout);
     return true;
 }
 
@@ -495,6 +512,7 @@ struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const st
     d->pinned = layout;
     d->rep.levels = path_levels;
     d->layout = layout ? layout : otlp_layouts[0];
+    d->has_stacks = layout_has_stacks(d->layout);
     return d;
 }
 
@@ -529,6 +547,8 @@ void otlp_decoder_free(struct otlp_decoder *d)
     VEC_FREE(d->entity_refs);
     VEC_FREE(d->entity_id_keys);
     VEC_FREE(d->entity_description_keys);
+    VEC_FREE(d->scope_refs);
+    VEC_FREE(d->profile_refs);
     dec_free_memos(d);
     free(d);
 }

@@ -55,6 +55,7 @@ struct otlp_decoder {
     struct otlp_limits limits;
     const struct otlp_layout *pinned;   /* NULL: detect the layout of every request */
     const struct otlp_layout *layout;   /* the layout of the request being decoded */
+    bool has_stacks;                    /* layout_has_stacks(layout), asked once a sample */
     struct otlp_detection detection;    /* how it was chosen */
     struct lb_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];   /* detection.unknown, as viewed */
     struct lb_dict dict;
@@ -87,6 +88,9 @@ struct otlp_decoder {
      * resource is read, and the refs point into them once it is done */
     VEC(struct lb_entity_ref) entity_refs;
     strvec entity_id_keys, entity_description_keys;
+    /* the current resource's scope_profiles and the current scope's profiles, as found by the
+     * pass that reads the attributes: walked from here, not read a second time */
+    VEC(pb_ref_t) scope_refs, profile_refs;
 
     /* the request being decoded */
     struct otlp_consumer out;

@@ -42,11 +42,24 @@ bool raw_request(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_
                         &req, PB_DECODE_NOINIT);
 }
 
+/* A field the caller does not want in this pass. Without a callback nanopb would skip it by
+ * reading it through the stream 16 bytes at a time (copies into a scratch buffer); a view of
+ * the request skips in place. A scalar on a message field (a hostile wire type) reaches here
+ * in nanopb's scratch stream, already read: skipped as nanopb would have. */
+static bool raw_skip_element(pb_istream_t *is, const pb_field_t *f, void **arg)
+{
+    (void)f;
+    (void)arg;
+    if (!pbref_is_view(is))
+        return pb_read(is, NULL, is->bytes_left);
+    return pbref_skip(is, is->bytes_left);
+}
+
 void raw_set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx)
 {
     each->fn = fn;
     each->ctx = ctx;
-    cb->funcs.decode = fn ? raw_each_element : NULL;
+    cb->funcs.decode = fn ? raw_each_element : raw_skip_element;
     cb->arg = each;
 }
 

@@ -19,6 +19,7 @@
  */
 #include "otlp/layout.h"
 
+#include <assert.h>
 #include <string.h>
 #include <pb_decode.h>
 
@@ -67,6 +68,44 @@ static bool push_one(struct decoding *dc, enum wdest d, void *vec, uint64_t x)
     return ok || fail(dc, "out of memory");
 }
 
+/* Appends a packed run of at most `count` values to `vec` (a VEC of T), read by `NEXT` (which
+ * sets x or fails) and converted by CONV. Room is made once for the whole run: these runs
+ * are most of a sample's bytes. */
+#define PUSH_RUN(VecT, T, CONV, NEXT)                                                     \
+    do {                                                                                  \
+        VecT *v_ = vec;                                                                   \
+        if (!VEC_RESERVE(*v_, v_->n + count))                                             \
+            return fail(dc, "out of memory");                                             \
+        T *o_ = v_->v + v_->n;                                                            \
+        size_t k_ = 0;                                                                    \
+        while (c.p < c.end) {                                                             \
+            uint64_t x;                                                                   \
+            NEXT;                                                                         \
+            assert(k_ < count);                                                           \
+            o_[k_++] = (T)CONV(x);                                                        \
+        }                                                                                 \
+        v_->n += k_;                                                                      \
+    } while (0)
+
+/* A packed fixed64 run of `count` values appended to `vec` (a VEC of 64-bit T) as it lies. */
+#define COPY_RUN(VecT)                                                                    \
+    do {                                                                                  \
+        VecT *v_ = vec;                                                                   \
+        if (!VEC_RESERVE(*v_, v_->n + count))                                             \
+            return fail(dc, "out of memory");                                             \
+        memcpy(v_->v + v_->n, val, len);                                                  \
+        v_->n += count;                                                                   \
+        return true;                                                                      \
+    } while (0)
+
+#define NEXT_FIXED64 (x = wire_fixed64(c.p), c.p += 8)
+/* One-byte varints (small indices, small values) are the common case. */
+#define NEXT_VARINT                                                                       \
+    if (*c.p < 0x80)                                                                      \
+        x = *c.p++;                                                                       \
+    else if (!wire_varint(&c, &x))                                                        \
+        return fail(dc, "malformed packed varint")
+
 /* A repeated scalar: one value (VARINT, I64), or a packed run of them (LEN). */
 static bool push_scalars(struct decoding *dc, const struct wfield *f, void *vec, unsigned wt, uint64_t v,
                          const uint8_t *val, size_t len)
@@ -74,22 +113,35 @@ static bool push_scalars(struct decoding *dc, const struct wfield *f, void *vec,
     enum wdest d = (enum wdest)f->dest;
     if (wt != WT_LEN)
         return push_one(dc, d, vec, v);
+    struct cursor c = { val, val + len };
+    size_t count = 0;
     if (f->kind == W_PI64) {
         if (len % 8 != 0)
             return fail(dc, "fixed64 field has a length that is not a multiple of 8");
-        for (size_t i = 0; i < len; i += 8)
-            if (!push_one(dc, d, vec, wire_fixed64(val + i)))
-                return false;
+        count = len / 8;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* The wire's order is the vector's: the run is copied whole (timestamps). */
+        if (d == D_PUSH_U64)
+            COPY_RUN(u64vec);
+        if (d == D_PUSH_I64)
+            COPY_RUN(i64vec);
+#endif
+        if (d == D_PUSH_I32)   /* int32 on the wire is a sign-extended varint; truncation is the rule */
+            PUSH_RUN(ivec, int32_t, (uint32_t), NEXT_FIXED64);
+        else if (d == D_PUSH_I64)
+            PUSH_RUN(i64vec, int64_t, , NEXT_FIXED64);
+        else
+            PUSH_RUN(u64vec, uint64_t, , NEXT_FIXED64);
         return true;
     }
-    struct cursor c = { val, val + len };
-    while (c.p < c.end) {
-        uint64_t x;
-        if (!wire_varint(&c, &x))
-            return fail(dc, "malformed packed varint");
-        if (!push_one(dc, d, vec, x))
-            return false;
-    }
+    for (size_t i = 0; i < len; i++)   /* every varint ends on the one byte below 0x80 */
+        count += val[i] < 0x80;
+    if (d == D_PUSH_I32)
+        PUSH_RUN(ivec, int32_t, (uint32_t), NEXT_VARINT);
+    else if (d == D_PUSH_I64)
+        PUSH_RUN(i64vec, int64_t, , NEXT_VARINT);
+    else
+        PUSH_RUN(u64vec, uint64_t, , NEXT_VARINT);
     return true;
 }
 

@@ -176,12 +176,18 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
 
 bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
 {
+    if (!VEC_RESERVE(*out, out->n + idx->n))
+        return otlp_out_of_memory(&d->rep);
+    size_t n_attrs = dict_len(&d->dict, DICT_ATTRIBUTE);
     for (size_t i = 0; i < idx->n; i++) {
+        int32_t at = idx->v[i];
         const struct lb_attr *a;
-        if (!attribute_at(d, idx->v[i], &a))
+        /* Resolved before in this request: every check attribute_at makes has passed. */
+        if (at >= 0 && (size_t)at < n_attrs && d->attr_memo.v[at].state == RESOLVED)
+            a = &d->attr_memo.v[at].attr;
+        else if (!attribute_at(d, at, &a))
             return false;
-        if (!VEC_PUSH(*out, *a))
-            return otlp_out_of_memory(&d->rep);
+        out->v[out->n++] = *a;
     }
     return true;
 }
@@ -382,7 +388,7 @@ static bool location_frames(struct otlp_decoder *d, int32_t idx, const struct lb
  * its slice of the profile's location_indices. */
 static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, const int32_t **locs, size_t *n)
 {
-    if (!layout_has_stacks(d->layout)) {
+    if (!d->has_stacks) {
         int64_t start = rs->locations_start, len = rs->locations_length;
         if (start < 0 || len < 0 || (uint64_t)(start + len) > d->profile_locs.n)
             return otlp_reject(&d->rep, "locations [%lld, +%lld) out of range "
@@ -407,7 +413,7 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
         *n = d->stack_locs.n;
     }
     if (*n > d->limits.max_stack_depth)
-        return layout_has_stacks(d->layout)
+        return d->has_stacks
             ? otlp_reject(&d->rep, "stack_table[%d] has %zu locations (limit %zu)", rs->stack_index, *n,
                           d->limits.max_stack_depth)
             : otlp_reject(&d->rep, "stack of %zu locations (limit %zu)", *n, d->limits.max_stack_depth);
@@ -422,7 +428,7 @@ bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
                        const struct lb_frame **frames, size_t *n_frames, uint32_t *stack_id)
 {
     *stack_id = 0;
-    bool memo = layout_has_stacks(d->layout) && rs->stack_index >= 0 &&
+    bool memo = d->has_stacks && rs->stack_index >= 0 &&
                 (size_t)rs->stack_index < dict_len(&d->dict, DICT_STACK);
     struct stack_memo *sm = memo ? &d->stack_memo.v[rs->stack_index] : NULL;
     if (sm && sm->state == RESOLVED && d->res->frames + sm->count <= d->limits.max_frames_per_request) {
@@ -435,30 +441,35 @@ bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
     size_t n_locs = 0;
     if (!sample_stack(d, rs, &locs, &n_locs))
         return false;
+    /* A stack seen for the first time is put together in its memoised place directly; any
+     * other (v1.7 slices, a memoised stack over the frame limit) in the scratch vector. */
+    bool keep = sm && sm->state != RESOLVED;
+    framevec *out = keep ? &d->stack_pool : &d->frames;
+    size_t first = keep ? d->stack_pool.n : 0;
     VEC_RESET(d->frames);
     for (size_t i = 0; i < n_locs; i++) {
         const struct lb_frame *f = NULL;
-        size_t n = 0;
-        if (!location_frames(d, locs[i], &f, &n))
+        size_t n = 0, have = out->n - first;
+        bool ok = location_frames(d, locs[i], &f, &n);
+        if (ok && d->res->frames + have + n > d->limits.max_frames_per_request)
+            ok = otlp_reject(&d->rep, "request resolves to more than %llu frames",
+                             (unsigned long long)d->limits.max_frames_per_request);
+        if (ok && !VEC_RESERVE(*out, out->n + n))
+            ok = otlp_out_of_memory(&d->rep);
+        if (!ok) {
+            out->n = first;   /* nothing of a rejected stack stays in the pool */
             return false;
-        if (d->res->frames + d->frames.n + n > d->limits.max_frames_per_request)
-            return otlp_reject(&d->rep, "request resolves to more than %llu frames",
-                               (unsigned long long)d->limits.max_frames_per_request);
-        if (!VEC_RESERVE(d->frames, d->frames.n + n))
-            return otlp_out_of_memory(&d->rep);
-        memcpy(d->frames.v + d->frames.n, f, n * sizeof *f);
-        d->frames.n += n;
+        }
+        if (n) {   /* an empty location list may have no storage yet: no NULL + 0 */
+            memcpy(out->v + out->n, f, n * sizeof *f);
+            out->n += n;
+        }
     }
-    *frames = d->frames.v;
-    *n_frames = d->frames.n;
-    if (sm && sm->state != RESOLVED) {
-        if (!VEC_RESERVE(d->stack_pool, d->stack_pool.n + d->frames.n))
-            return otlp_out_of_memory(&d->rep);
-        sm->first = (uint32_t)d->stack_pool.n;
-        sm->count = (uint32_t)d->frames.n;
-        if (d->frames.n)
-            memcpy(d->stack_pool.v + d->stack_pool.n, d->frames.v, d->frames.n * sizeof *d->frames.v);
-        d->stack_pool.n += d->frames.n;
+    *n_frames = out->n - first;
+    *frames = *n_frames ? out->v + first : out->v;
+    if (keep) {
+        sm->first = (uint32_t)first;
+        sm->count = (uint32_t)(out->n - first);
         sm->state = RESOLVED;
     }
     if (sm) {   /* the memoised copy, so that every sample of this stack shares one array */

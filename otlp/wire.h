@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2, WT_I32 = 5 };
 
@@ -111,10 +112,16 @@ static inline bool wire_varint(struct cursor *c, uint64_t *out)
 
 static inline uint64_t wire_fixed64(const uint8_t *p)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t x;   /* the wire's order: one unaligned load */
+    memcpy(&x, p, sizeof x);
+    return x;
+#else
     uint64_t x = 0;
     for (int i = 7; i >= 0; i--)
         x = (x << 8) | p[i];
     return x;
+#endif
 }
 
 #endif

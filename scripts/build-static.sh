@@ -63,8 +63,9 @@ SOURCES=(
 HOST_PACKAGES=(musl-tools dpkg-dev tcl8.6)
 
 # TLS: OpenSSL, for the server's ports (--tls-cert), the token digests, and libcurl (`send
-# --tls`, an https ClickHouse URL). Cut down to what these use: TLS 1.2 and 1.3 over the
-# default provider (no legacy algorithms, no SSL 3, TLS 1.0/1.1 or DTLS, no engines, no
+# --tls`, an https ClickHouse URL). Cut down to what these use: TLS 1.2 and 1.3 with ECDHE over
+# the default provider (no finite-field DH or DSA, no binary curves, no OCSP; no legacy
+# algorithms, no SSL 3, TLS 1.0/1.1 or DTLS, no engines, no
 # loadable modules: a static binary cannot dlopen; no secure heap, which needs kernel headers
 # that musl-gcc does not see and which lazybackend does not use), no apps, tests or docs (only the
 # libraries are built). libcurl verifies servers against Debian's CA bundle path, which is
@@ -72,7 +73,8 @@ HOST_PACKAGES=(musl-tools dpkg-dev tcl8.6)
 OPENSSL_FLAGS=(no-shared no-module no-dso no-engine no-tests no-comp no-async no-legacy no-secure-memory
   no-ssl3 no-tls1 no-tls1_1 no-dtls no-srp no-psk no-idea no-mdc2 no-rc2 no-rc4 no-rc5 no-md4 no-whirlpool
   no-seed no-sm2 no-sm3 no-sm4 no-camellia no-aria no-gost no-bf no-cast no-des no-ct no-cms no-ts
-  no-ui-console no-siphash no-scrypt no-ocb no-cmp no-nextprotoneg no-srtp)
+  no-ui-console no-siphash no-scrypt no-ocb no-cmp no-nextprotoneg no-srtp
+  no-dh no-dsa no-ec2m no-ocsp no-rfc3779 no-ssl-trace no-blake2 no-rmd160 no-siv no-cmac no-filenames)
 CURL_TLS=(--with-openssl="$TOP/$SYSROOT" --with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path)
 
 # libcurl reduced to what lazybackend uses: HTTP/1.1 for the ClickHouse sink and `send --http`

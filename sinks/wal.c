@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -50,6 +52,11 @@ struct wal {
     size_t n_pending, cap_pending;
     bool dirty, dir_dirty;
     bool failed;           /* a deferred sync failed: the next wal_sync fails */
+    struct {               /* the group commit's sync in flight (wal_commit_*) */
+        struct wal_sync_job *job;   /* first: wal_commit_run reads only this */
+        int inline_rc;     /* no job could be made: synced inline, with this outcome */
+        char err[200];
+    } commit;
     struct wal_stats st;
 };
 
@@ -70,17 +77,21 @@ static uint32_t get_u32(const uint8_t *p)
 
 static uint64_t get_u64(const uint8_t *p) { return get_u32(p) | (uint64_t)get_u32(p + 4) << 32; }
 
-static uint32_t record_crc(const uint8_t len[4], const uint8_t *p, size_t n)
+static uLong crc_more(uLong c, const void *data, size_t n)
 {
-    uLong c = crc32(0L, Z_NULL, 0);
-    c = crc32(c, len, 4);
+    const uint8_t *p = data;
     while (n > 0) {
         uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
         c = crc32(c, p, k);
         p += k;
         n -= k;
     }
-    return (uint32_t)c;
+    return c;
+}
+
+static uint32_t record_crc(const uint8_t len[4], const uint8_t *p, size_t n)
+{
+    return (uint32_t)crc_more(crc32(crc32(0L, Z_NULL, 0), len, 4), p, n);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -353,8 +364,50 @@ static int start_segment(struct wal *w, uint64_t seq, char *err, size_t errlen)
     return 0;
 }
 
+/* writev until everything is written; the iovecs are consumed. */
+static int writev_all(int fd, struct iovec *iov, int cnt)
+{
+    while (cnt > 0) {
+        ssize_t k = writev(fd, iov, cnt > IOV_MAX ? IOV_MAX : cnt);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return -1;
+        if (k == 0) {
+            errno = ENOSPC;
+            return -1;
+        }
+        size_t done = (size_t)k;
+        while (cnt > 0 && done >= iov->iov_len) {
+            done -= iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + done;
+            iov->iov_len -= done;
+        }
+    }
+    return 0;
+}
+
 enum wal_append_status wal_append(struct wal *w, uint64_t seq, const void *p, size_t n, char *err, size_t errlen)
 {
+    struct iovec one = { .iov_base = (void *)p, .iov_len = n };
+    return wal_appendv(w, seq, &one, 1, err, errlen);
+}
+
+enum wal_append_status wal_appendv(struct wal *w, uint64_t seq, const struct iovec *parts, int nparts, char *err,
+                                   size_t errlen)
+{
+    enum { MAX_PARTS = 16 };
+    if (nparts < 0 || nparts > MAX_PARTS) {
+        snprintf(err, errlen, "a record in %d parts (at most %d)", nparts, MAX_PARTS);
+        return WAL_FAILED;
+    }
+    size_t n = 0;
+    for (int i = 0; i < nparts; i++)
+        n += parts[i].iov_len;
     if (n > WAL_MAX_RECORD) {
         snprintf(err, errlen, "record of %zu bytes is larger than the log takes", n);
         return WAL_FAILED;
@@ -379,11 +432,20 @@ enum wal_append_status wal_append(struct wal *w, uint64_t seq, const void *p, si
     }
     uint8_t h[RECORD_HEADER];
     put_u32(h, (uint32_t)n);
-    put_u32(h + 4, record_crc(h, p, n));
+    uLong c = crc32(0L, Z_NULL, 0);
+    c = crc32(c, h, 4);
+    struct iovec iov[1 + MAX_PARTS];
+    iov[0] = (struct iovec){ .iov_base = h, .iov_len = sizeof h };
+    for (int i = 0; i < nparts; i++) {
+        c = crc_more(c, parts[i].iov_base, parts[i].iov_len);
+        iov[1 + i] = parts[i];
+    }
+    put_u32(h + 4, (uint32_t)c);
     struct segment *s = &w->seg[w->n - 1];
     assert(s->seq == seq);
     w->dirty = true;
-    if (write_all(w->open_fd, h, sizeof h) != 0 || write_all(w->open_fd, p, n) != 0) {
+    /* One writev: header and payload leave together (a kill cuts a record, never interleaves). */
+    if (writev_all(w->open_fd, iov, 1 + nparts) != 0) {
         snprintf(err, errlen, "cannot write to %s/%020llu.wal: %s", w->dir, (unsigned long long)seq,
                  strerror(errno));
         /* A partial record may be in the file: nothing more goes after it. Its size is what
@@ -405,43 +467,137 @@ enum wal_append_status wal_append(struct wal *w, uint64_t seq, const void *p, si
 
 bool wal_dirty(const struct wal *w) { return w->dirty || w->n_pending > 0 || w->failed; }
 
+/* What one sync covers: descriptors of its own (duplicates, or the ended segments' own), so
+ * the loop may append, end segments and release files while it runs on another thread. */
+struct wal_sync_job {
+    int *fd;                 /* fdatasync'ed */
+    size_t n;
+    int dirfd;               /* fsync'ed when >= 0 */
+    bool failed_before;      /* a deferred sync failed already */
+    int err;                 /* errno of the first failure */
+    const char *what;
+};
+
+struct wal_sync_job *wal_sync_begin(struct wal *w)
+{
+    if (!wal_dirty(w))
+        return NULL;
+    struct wal_sync_job *j = calloc(1, sizeof *j);
+    int *fd = malloc((w->n_pending + 1) * sizeof *fd);
+    if (!j || !fd) {
+        free(j);
+        free(fd);
+        return NULL;   /* out of memory: the caller syncs with wal_sync instead */
+    }
+    j->fd = fd;
+    for (size_t i = 0; i < w->n_pending; i++)
+        j->fd[j->n++] = w->pending_fd[i];
+    w->n_pending = 0;
+    if (w->open_fd >= 0 && w->dirty) {
+        int d = dup(w->open_fd);
+        if (d >= 0)
+            j->fd[j->n++] = d;
+        else
+            j->failed_before = true;
+    }
+    j->dirfd = -1;
+    if (w->dir_dirty) {
+        j->dirfd = dup(w->dirfd);
+        if (j->dirfd < 0)
+            j->failed_before = true;
+        w->dir_dirty = false;
+    }
+    j->failed_before |= w->failed;
+    w->failed = false;
+    w->dirty = false;
+    return j;
+}
+
+void wal_sync_run(struct wal_sync_job *j)
+{
+    for (size_t i = 0; i < j->n; i++) {
+        if (fdatasync(j->fd[i]) != 0 && !j->err) {
+            j->err = errno;
+            j->what = "fdatasync";
+        }
+    }
+    if (j->dirfd >= 0 && fsync(j->dirfd) != 0 && !j->err) {
+        j->err = errno;
+        j->what = "fsync of the directory";
+    }
+}
+
+int wal_sync_end(struct wal *w, struct wal_sync_job *j, char *err, size_t errlen)
+{
+    if (!j)
+        return wal_sync(w, err, errlen);
+    for (size_t i = 0; i < j->n; i++)
+        close(j->fd[i]);
+    if (j->dirfd >= 0)
+        close(j->dirfd);
+    w->st.syncs++;
+    int rc = 0;
+    if (j->failed_before || j->err) {
+        rc = -1;
+        w->st.sync_failures++;
+        if (j->dirfd >= 0 && j->err)
+            w->dir_dirty = true;
+        /* Records appended while this ran may sit behind pages the failed sync lost: they fail
+         * too, and nothing more goes into the open segment. */
+        if (w->dirty)
+            w->failed = true;
+        end_open_segment(w);
+        if (j->err)
+            snprintf(err, errlen, "%s: %s: %s", w->dir, j->what, strerror(j->err));
+        else
+            snprintf(err, errlen, "%s: an earlier sync failed", w->dir);
+    }
+    free(j->fd);
+    free(j);
+    return rc;
+}
+
+void *wal_commit_begin(struct wal *w)
+{
+    if (!wal_dirty(w))
+        return NULL;
+    w->commit.job = wal_sync_begin(w);
+    if (!w->commit.job)   /* out of memory for the job: sync here */
+        w->commit.inline_rc = wal_sync(w, w->commit.err, sizeof w->commit.err);
+    return &w->commit;
+}
+
+void wal_commit_run(void *token)
+{
+    struct wal_sync_job *j = *(struct wal_sync_job **)token;
+    if (j)
+        wal_sync_run(j);
+}
+
+int wal_commit_end(struct wal *w, char *err, size_t errlen)
+{
+    int rc;
+    if (w->commit.job) {
+        rc = wal_sync_end(w, w->commit.job, err, errlen);
+    } else {
+        rc = w->commit.inline_rc;
+        snprintf(err, errlen, "%s", w->commit.err);
+    }
+    w->commit.job = NULL;
+    return rc;
+}
+
 int wal_sync(struct wal *w, char *err, size_t errlen)
 {
     if (!wal_dirty(w))
         return 0;
-    int rc = 0;
-    char why[200] = "";
-    if (w->failed) {
-        rc = -1;
-        snprintf(why, sizeof why, "a write failed");
+    struct wal_sync_job *j = wal_sync_begin(w);
+    if (!j) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
-    for (size_t i = 0; i < w->n_pending; i++) {
-        if (fdatasync(w->pending_fd[i]) != 0 && rc == 0) {
-            rc = -1;
-            snprintf(why, sizeof why, "fdatasync: %s", strerror(errno));
-        }
-        close(w->pending_fd[i]);
-    }
-    w->n_pending = 0;
-    if (w->open_fd >= 0 && fdatasync(w->open_fd) != 0 && rc == 0) {
-        rc = -1;
-        snprintf(why, sizeof why, "fdatasync: %s", strerror(errno));
-    }
-    if (w->dir_dirty && fsync(w->dirfd) != 0 && rc == 0) {
-        rc = -1;
-        snprintf(why, sizeof why, "fsync of the directory: %s", strerror(errno));
-    }
-    w->st.syncs++;
-    w->dirty = false;
-    w->failed = false;
-    if (rc == 0) {
-        w->dir_dirty = false;
-        return 0;
-    }
-    w->st.sync_failures++;
-    end_open_segment(w);   /* clean now: closed */
-    snprintf(err, errlen, "%s: %s", w->dir, why);
-    return -1;
+    wal_sync_run(j);
+    return wal_sync_end(w, j, err, errlen);
 }
 
 /* ---- the index, release ---- */

@@ -59,12 +59,30 @@ enum wal_append_status { WAL_APPENDED = 0, WAL_FULL = 1, WAL_FAILED = -1 };
  * open segment is then ended: the next append starts a new one; its complete records are
  * still synced by the next wal_sync, a partial one reads as a torn tail). */
 enum wal_append_status wal_append(struct wal *w, uint64_t seq, const void *p, size_t n, char *err, size_t errlen);
+/* The same for a record given in parts (at most 16), written without copying them together. */
+struct iovec;
+enum wal_append_status wal_appendv(struct wal *w, uint64_t seq, const struct iovec *parts, int nparts, char *err,
+                                   size_t errlen);
 /* Makes every record appended so far durable: fdatasync of the segments written since the
  * last sync, and of the directory when segments were created. 0, or -1 with err: then the
  * records appended since the last successful sync are NOT durable and the open segment is
  * ended (after a failed fsync a file's unsynced pages may be gone: nothing is appended after
  * them). */
 int wal_sync(struct wal *w, char *err, size_t errlen);
+/* The same in three steps, for a sync on another thread: begin (NULL: nothing to sync, or out
+ * of memory when wal_dirty still says true: then use wal_sync) takes
+ * what the records appended so far need, run (any thread) syncs it, end (the log's thread)
+ * frees it and says 0 or -1 with err as wal_sync does. While run runs the log may be used. */
+struct wal_sync_job;
+struct wal_sync_job *wal_sync_begin(struct wal *w);
+void wal_sync_run(struct wal_sync_job *j);
+int wal_sync_end(struct wal *w, struct wal_sync_job *j, char *err, size_t errlen);
+/* The three steps as lib/commit.h's writer wants them, one sync in flight per log: begin
+ * returns NULL when there is nothing to sync, else a token for wal_commit_run (the commit
+ * thread); wal_commit_end (the log's thread) says 0, or -1 with err. */
+void *wal_commit_begin(struct wal *w);
+void wal_commit_run(void *token);
+int wal_commit_end(struct wal *w, char *err, size_t errlen);
 /* True when records were appended since the last sync. */
 bool wal_dirty(const struct wal *w);
 

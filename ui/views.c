@@ -323,6 +323,31 @@ static int top_from_stacks(struct top *t, const struct ui_store *s, const struct
     return 0;
 }
 
+/* An executable's build id: that of a mapping with the executable's name as its file (the
+ * profiler names the main binary's mapping so), when the store has one. Appends
+ * ,"build_id":"..." or nothing; -1 on a database error. */
+static int executable_build_id(struct ui_store *s, const char *name, struct buf *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db, "SELECT bi.value FROM strings mf JOIN mappings m ON m.file_id = mf.id "
+                                  "JOIN strings bi ON bi.id = m.build_id_id WHERE mf.hash = ?1 AND mf.value = ?2 "
+                                  "ORDER BY m.id LIMIT 1", -1, &st, NULL) != SQLITE_OK) {
+        snprintf(s->err, sizeof s->err, "reading mappings: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    sqlite3_bind_int64(st, 1, (int64_t)sqlstore_hash(name, strlen(name)));
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    bool ok = !v || (buf_printf(out, ",\"build_id\":") && jstr(out, v));
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        snprintf(s->err, sizeof s->err, "reading mappings: %s", sqlite3_errmsg(s->db));
+        return -1;
+    }
+    return ok ? 0 : -1;
+}
+
 static bool sort_total;
 static int cmp_item(const void *x, const void *y)
 {
@@ -376,6 +401,8 @@ int ui_view_top(struct ui_store *s, const struct ui_params *p, struct buf *out)
                 ok = buf_printf(out, ",\"type\":") && jstr(out, ui_name(s, it->type));
             if (ok && p->by == UI_BY_MAPPING && it->extra)
                 ok = buf_printf(out, ",\"build_id\":") && jstr(out, ui_name(s, it->extra));
+            if (ok && p->by == UI_BY_EXECUTABLE && name[0])
+                ok = executable_build_id(s, name, out) == 0;
             ok = ok && buf_putc(out, '}');
         }
         ok = ok && buf_printf(out, "],\"matched\":%zu}", matched);

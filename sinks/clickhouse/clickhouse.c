@@ -257,13 +257,11 @@ static void cancel_timers(struct ch_sink *s)
     }
 }
 
-static int wal_commit(void *ud);
-
 static void free_sink(struct ch_sink *s)
 {
     cancel_timers(s);
     if (s->commit)
-        commit_del_writer(s->commit, wal_commit, s);
+        commit_del_writer(s->commit, s);   /* first: it ends a sync in flight */
     wal_close(s->wal);
     ch_http_free(s->http);
     ch_rows_free(s->rows);
@@ -363,19 +361,27 @@ int clickhouse_sink_stats(const struct sink *sk, struct clickhouse_sink_stats *o
 
 /* ---- construction ---- */
 
-/* The group commit's sync (lib/commit.h): the turn's records, once. On failure the replies of
- * the turn are withheld by the transport; the open batch is sealed since its segment was
- * ended (its records are still delivered: they were simply not acknowledged). */
-static int wal_commit(void *ud)
+/* The group commit's sync (lib/commit.h), in its three steps: what the records written since
+ * the last one need (loop thread), the fdatasyncs (the commit thread), the outcome (loop
+ * thread). On failure the replies that waited for it are withheld by the transport; the open
+ * batch is sealed since its segment was ended (its records are still delivered: they were
+ * simply not acknowledged). */
+static void *sync_begin(void *ud) { return wal_commit_begin(((struct ch_sink *)ud)->wal); }
+
+static int sync_end(void *ud, void *job)
 {
     struct ch_sink *s = ud;
+    (void)job;
     char err[300];
-    if (wal_sync(s->wal, err, sizeof err) == 0)
+    if (wal_commit_end(s->wal, err, sizeof err) == 0)
         return 0;
-    log_error("clickhouse: cannot sync the write-ahead log, the requests of this turn are not acknowledged: %s", err);
+    log_error("clickhouse: cannot sync the write-ahead log, the requests waiting for it are not acknowledged: %s",
+              err);
     move_past_ended_segment(s);
     return -1;
 }
+
+static const struct commit_writer wal_writer = { sync_begin, wal_commit_run, sync_end };
 
 /* The log, and what an earlier run left in it: queued first, in order, each to be checked
  * against ClickHouse before it is sent (it may have arrived before the crash). */
@@ -417,7 +423,7 @@ static int open_wal(struct ch_sink *s, const struct sink_env *env, char *err, si
         log_info("clickhouse: %zu batches left in %s by an earlier run%s; sending them first", n, dir,
                  s->spool ? " (and an earlier version's spool files)" : "");
     s->commit = env->commit;
-    if (s->commit && commit_add_writer(s->commit, wal_commit, s) != 0) {
+    if (s->commit && commit_add_writer(s->commit, &wal_writer, s) != 0) {
         s->commit = NULL;
         snprintf(err, errlen, "too many writers on the group commit");
         return -1;

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/buf.h"
 #include "lib/histogram.h"
@@ -25,7 +26,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 7
+#define SQLSTORE_SCHEMA_VERSION 8
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -92,8 +93,9 @@ enum {
     S_STACK_FIND, S_STACK_ITEMS, S_STACK_INS, S_STACK_ITEM_INS,
     S_SCOPE_FIND, S_SCOPE_INS,
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
-    S_SAMPLE_INS, S_TS_INS, S_VAL_INS,
+    S_SAMPLE_INS,
     S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL,
+    S_ROLL_MINUTE_BATCH, S_ROLL_HOUR_BATCH, S_ROLL_TOTAL_BATCH,   /* made by sq_rollup_prepare */
     S_UNKNOWN_INS,
     S_COUNT
 };
@@ -112,6 +114,7 @@ struct sq {
     struct buf ckey;         /* a content key (C_*_CONTENT), kept across the slow path */
     struct buf json;         /* an attribute value rendered as JSON */
     struct buf venc;         /* an array or kvlist value, self-contained (lb_value_encode) */
+    struct buf ts_packed, vals_packed;   /* a sample's series, packed (series.c) */
     int64_t *ids;            /* attribute ids of a set */
     size_t ids_cap;
     int64_t *stack_ids;      /* frame ids of a stack */
@@ -131,6 +134,7 @@ struct sq {
     int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
     struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
     struct rollup *totals;       /* ... and per minute and sample type, at a flush */
+    struct rollup *hours;        /* ... and per hour, at a flush */
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };
@@ -165,8 +169,38 @@ static inline void bind_blob_or_null(sqlite3_stmt *st, int i, lb_str s, bool pre
 
 /* Canonical keys (writer_dedup.c): integers as 8 little-endian bytes, strings as their length
  * then their bytes. */
-bool sq_key_u64(struct buf *b, uint64_t v);
-bool sq_key_str(struct buf *b, lb_str s);
+bool sq_key_u64_grow(struct buf *b, uint64_t v);
+bool sq_key_str_grow(struct buf *b, lb_str s);
+
+/* Every frame, attribute and string of every request goes through these, so the common case
+ * (room left in the buffer, which is reused) is written in place here; the _grow variants
+ * (writer_dedup.c) make room first. cap never exceeds the buffer's limit, so room within cap
+ * is room within the limit. */
+static inline void sq_key_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline bool sq_key_u64(struct buf *b, uint64_t v)
+{
+    if (!b->data || b->cap - b->len < 8)
+        return sq_key_u64_grow(b, v);
+    sq_key_put_u64(b->data + b->len, v);
+    b->len += 8;
+    return true;
+}
+
+static inline bool sq_key_str(struct buf *b, lb_str s)
+{
+    if (!b->data || b->cap - b->len < 8 || b->cap - b->len - 8 < s.n)
+        return sq_key_str_grow(b, s);
+    sq_key_put_u64(b->data + b->len, s.n);
+    if (s.n)
+        memcpy(b->data + b->len + 8, s.p, s.n);
+    b->len += 8 + s.n;
+    return true;
+}
 /* Room for n ids in q->ids; false past the longest stack the scratch holds. */
 bool sq_ids_reserve(struct sq *q, size_t n);
 
@@ -193,6 +227,16 @@ void sq_rollup_reset(struct rollup *r);
 /* 0, or -1 with the request failed. */
 int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id, int64_t attrs_id);
 int sq_rollup_flush(struct sq *q);
+/* Prepares the multi-row upserts (S_ROLL_*_BATCH): 0, or -1 with a message in err. */
+int sq_rollup_prepare(struct sq *q, char *err, size_t errlen);
+
+/* A sample's timestamps or values as stored in samples.timestamps_packed / values_packed since
+ * schema step 8 (series.c): zigzag varints of the differences. Rows written before that step
+ * have NULL there and their series in sample_timestamps / sample_values. sq_series_pack
+ * replaces b's content with the packing of n 8-byte numbers (false when out of memory);
+ * sq_series_unpack reads exactly n numbers from a blob: 0, or -1 when it does not hold them. */
+bool sq_series_pack(struct buf *b, const void *nums, size_t n);
+int sq_series_unpack(const void *blob, size_t len, uint64_t *out, size_t n);
 
 /* ---- the query commands' reader (query.c and query_*.c) ----
  * Fills the store-independent result of sinks/query/query.h, which renders it: query.c runs

@@ -78,7 +78,7 @@ static bool in_range(const struct qopts *o, int64_t t)
 
 enum {
     COL_STACK, COL_SA, COL_PA, COL_RA, COL_SID, COL_NTS, COL_NV, COL_WEIGHT, COL_PTIME, COL_STYPE, COL_SUNIT,
-    COL_TIDX, COL_TIME, COL_VALUE
+    COL_TIDX, COL_TIME, COL_VALUE, COL_TS_PACKED, COL_VALS_PACKED
 };
 
 /* The plan is fixed by hand: profiles first (by their time index when there is a window), then
@@ -94,8 +94,9 @@ static int build_scan_sql(const struct q *q, struct buf *sql)
         "FROM profiles p CROSS JOIN resources r ON r.id = p.resource_id "
         "CROSS JOIN samples s ON s.id BETWEEN p.first_sample_id AND p.last_sample_id AND +s.profile_id = p.id %s"
         "WHERE p.samples > 0",
-        timed ? ", t.idx, t.time_unix_nano, v.value" : "",
-        timed ? "LEFT JOIN sample_timestamps t ON t.sample_id = s.id "
+        timed ? ", t.idx, t.time_unix_nano, v.value, s.timestamps_packed, s.values_packed" : "",
+        /* rows from before schema step 8 have their series in these tables, one row each */
+        timed ? "LEFT JOIN sample_timestamps t ON t.sample_id = s.id AND s.timestamps_packed IS NULL "
                 "LEFT JOIN sample_values v ON v.sample_id = s.id AND v.idx = t.idx AND s.n_values = s.n_timestamps "
               : "");
     if (o->has_since)
@@ -112,21 +113,70 @@ static int build_scan_sql(const struct q *q, struct buf *sql)
     return ok ? 0 : -1;
 }
 
-/* What a scanned row weighs, or false when it falls outside the time range. */
-static bool row_weight(const struct qopts *o, sqlite3_stmt *st, int64_t *w)
+/* What a sample's timestamps inside the window weigh, its series packed in the row (schema
+ * step 8): 1 and the weight in *w, 0 when none lies inside, -1 on error. */
+static int packed_weight(struct q *q, sqlite3_stmt *st, struct buf *scratch, int64_t *w)
 {
+    const struct qopts *o = q->o;
+    int64_t nts = sqlite3_column_int64(st, COL_NTS), nv = sqlite3_column_int64(st, COL_NV);
+    size_t ts_bytes = (size_t)sqlite3_column_bytes(st, COL_TS_PACKED);
+    size_t v_bytes = (size_t)sqlite3_column_bytes(st, COL_VALS_PACKED);
+    bool paired = nv == nts;
+    /* every number takes at least one byte; unpaired values are not read (the weight is) */
+    if (nts < 0 || nv < 0 || (uint64_t)nts > ts_bytes || (paired && (uint64_t)nv > v_bytes)) {
+        snprintf(q->r->err, sizeof q->r->err, "scanning samples: sample %lld: a malformed series",
+                 (long long)sqlite3_column_int64(st, COL_SID));
+        return -1;
+    }
+    size_t n = (size_t)nts;
+    buf_reset(scratch);
+    if (!buf_reserve(scratch, 2 * n * sizeof(uint64_t)))
+        return qoom(q);
+    uint64_t *ts = (uint64_t *)(void *)scratch->data, *vals = ts + n;
+    if (sq_series_unpack(sqlite3_column_blob(st, COL_TS_PACKED), ts_bytes, ts, n) != 0 ||
+        (paired && nv > 0 && sq_series_unpack(sqlite3_column_blob(st, COL_VALS_PACKED), v_bytes, vals, n) != 0)) {
+        snprintf(q->r->err, sizeof q->r->err, "scanning samples: sample %lld: a malformed series",
+                 (long long)sqlite3_column_int64(st, COL_SID));
+        return -1;
+    }
+    bool any = false;
+    int64_t sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!in_range(o, (int64_t)ts[i]))
+            continue;
+        if (nv == 0)
+            sum = sat_add(sum, 1);
+        else if (paired)
+            sum = sat_add(sum, (int64_t)vals[i]);
+        else if (i == 0)
+            sum = sat_add(sum, sqlite3_column_int64(st, COL_WEIGHT));
+        else
+            continue;
+        any = true;
+    }
+    *w = sum;
+    return any;
+}
+
+/* What a scanned row weighs: 1 with the weight in *w, 0 when it falls outside the time range,
+ * -1 on error. */
+static int row_weight(struct q *q, sqlite3_stmt *st, struct buf *scratch, int64_t *w)
+{
+    const struct qopts *o = q->o;
     int64_t weight = sqlite3_column_int64(st, COL_WEIGHT);
     if (!o->has_since && !o->has_until) {
         *w = weight;
-        return true;
+        return 1;
     }
     int64_t nts = sqlite3_column_int64(st, COL_NTS), nv = sqlite3_column_int64(st, COL_NV);
+    if (nts > 0 && sqlite3_column_type(st, COL_TS_PACKED) != SQLITE_NULL)
+        return packed_weight(q, st, scratch, w);
     if (nts == 0 || sqlite3_column_type(st, COL_TIME) == SQLITE_NULL) {
         *w = weight;
         return in_range(o, sqlite3_column_int64(st, COL_PTIME));
     }
     if (!in_range(o, sqlite3_column_int64(st, COL_TIME)))
-        return false;
+        return 0;
     if (nv == 0)
         *w = 1;
     else if (nv == nts)
@@ -134,8 +184,8 @@ static bool row_weight(const struct qopts *o, sqlite3_stmt *st, int64_t *w)
     else if (sqlite3_column_int64(st, COL_TIDX) == 0)
         *w = weight;
     else
-        return false;
-    return true;
+        return 0;
+    return 1;
 }
 
 static void note_unit(struct q *q, sqlite3_stmt *st)
@@ -166,10 +216,15 @@ int q_scan(struct q *q)
     for (size_t i = 0; i < q->o->n_sample_type; i++)
         sqlite3_bind_text(st, (int)i + 1, q->o->sample_type[i], -1, SQLITE_STATIC);
     int64_t last_sample = 0;
+    struct buf scratch;   /* a packed sample's series, unpacked */
+    buf_init(&scratch, SIZE_MAX);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t w, sets[3] = { sqlite3_column_int64(st, COL_SA), sqlite3_column_int64(st, COL_PA),
+        int64_t w = 0, sets[3] = { sqlite3_column_int64(st, COL_SA), sqlite3_column_int64(st, COL_PA),
                                sqlite3_column_int64(st, COL_RA) };
-        if (!row_weight(q->o, st, &w) || !where_ok(q, sets))
+        int in = row_weight(q, st, &scratch, &w);
+        if (in < 0)
+            break;
+        if (!in || !where_ok(q, sets))
             continue;
         int64_t six = q_load_stack(q, sqlite3_column_int64(st, COL_STACK));
         if (six < 0)
@@ -191,6 +246,7 @@ int q_scan(struct q *q)
     }
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         qfail(q, "scanning samples");
+    buf_free(&scratch);
     sqlite3_finalize(st);
     return q->r->err[0] ? -1 : 0;
 }

@@ -32,7 +32,8 @@ static const char *const REPLAY_SQL[R_COUNT] = {
                "dropped_attributes_count, original_payload_format_id, original_payload_len, "
                "attributes_id, original_payload, first_sample_id, last_sample_id, "
                "first_time_unix_nano, last_time_unix_nano FROM profiles WHERE resource_id = ?1 ORDER BY id",
-    [R_SAMPLE] = "SELECT id, stack_id, attributes_id, trace_id, span_id FROM samples "
+    [R_SAMPLE] = "SELECT id, stack_id, attributes_id, trace_id, span_id, n_timestamps, n_values, "
+                 "timestamps_packed, values_packed FROM samples "
                  "WHERE id BETWEEN ?1 AND ?2 AND profile_id = ?3 ORDER BY id",
     [R_TS] = "SELECT time_unix_nano FROM sample_timestamps WHERE sample_id = ?1 ORDER BY idx",
     [R_VAL] = "SELECT value FROM sample_values WHERE sample_id = ?1 ORDER BY idx",
@@ -65,13 +66,46 @@ static bool in_where(const struct sqlite_replay *r, const int64_t sets[3])
     return true;
 }
 
-/* Reads a sample's timestamps and values, and cuts them to the time window the way `top`
- * weighs them: a timestamp inside counts (with its value when they pair), unpaired values go
- * with the first timestamp, a sample without timestamps goes with its profile's time. False:
- * nothing of it lies inside. */
-static int load_series(struct sqlite_replay *r, int64_t sample, uint64_t ptime, size_t *nts, size_t *nvals)
+/* The n numbers packed in column col of st (schema step 8) into *v. 0, or -1 with the error. */
+static int unpack_series(struct sqlite_replay *r, sqlite3_stmt *st, int col, int64_t n, void **v, size_t *cap)
 {
-    for (int s = R_TS; s <= R_VAL; s++) {
+    const void *blob = sqlite3_column_blob(st, col);
+    size_t bytes = (size_t)sqlite3_column_bytes(st, col);
+    if (n < 0 || (uint64_t)n > bytes) {   /* every number takes at least one byte */
+        snprintf(r->q.r->err, sizeof r->q.r->err, "reading a sample's series: %lld numbers in %zu bytes",
+                 (long long)n, bytes);
+        return -1;
+    }
+    while (*cap < (size_t)n)
+        if (!rp_grow(v, *cap, cap, 8))
+            return qoom(&r->q);
+    if (n > 0 && sq_series_unpack(blob, bytes, *v, (size_t)n) != 0) {
+        snprintf(r->q.r->err, sizeof r->q.r->err, "reading a sample's series: not %lld packed numbers",
+                 (long long)n);
+        return -1;
+    }
+    return 0;
+}
+
+/* Reads a sample's timestamps and values (packed in its R_SAMPLE row since schema step 8, in
+ * their own tables before), and cuts them to the time window the way `top` weighs them: a
+ * timestamp inside counts (with its value when they pair), unpaired values go with the first
+ * timestamp, a sample without timestamps goes with its profile's time. 1: in the window; 0:
+ * nothing of it lies inside; -1: an error. */
+static int load_series(struct sqlite_replay *r, sqlite3_stmt *row, uint64_t ptime, size_t *nts, size_t *nvals)
+{
+    int64_t sample = sqlite3_column_int64(row, 0);
+    bool packed = sqlite3_column_type(row, 7) != SQLITE_NULL || sqlite3_column_type(row, 8) != SQLITE_NULL;
+    if (packed) {
+        int64_t n_ts = sqlite3_column_type(row, 7) == SQLITE_NULL ? 0 : sqlite3_column_int64(row, 5);
+        int64_t n_vals = sqlite3_column_type(row, 8) == SQLITE_NULL ? 0 : sqlite3_column_int64(row, 6);
+        if (unpack_series(r, row, 7, n_ts, (void **)&r->ts, &r->ts_cap) != 0 ||
+            unpack_series(r, row, 8, n_vals, (void **)&r->vals, &r->vals_cap) != 0)
+            return -1;
+        *nts = (size_t)n_ts;
+        *nvals = (size_t)n_vals;
+    }
+    for (int s = R_TS; !packed && s <= R_VAL; s++) {
         sqlite3_stmt *st = r->st[s];
         size_t n = 0;
         int rc;
@@ -107,7 +141,6 @@ static int replay_samples(struct sqlite_replay *r, struct replay_emit *s, int64_
     int rc;
     int result = 0;
     while (result == 0 && (rc = rp_step(r, R_SAMPLE, "reading samples")) > 0) {
-        int64_t id = sqlite3_column_int64(st, 0);
         int64_t all[3] = { sqlite3_column_int64(st, 2), sets[1], sets[2] };
         if (!in_where(r, all))
             continue;
@@ -119,7 +152,7 @@ static int replay_samples(struct sqlite_replay *r, struct replay_emit *s, int64_
         if (!stack.type_ok)
             continue;
         size_t nts = 0, nvals = 0;
-        int in = load_series(r, id, s->prof.time_unix_nano, &nts, &nvals);
+        int in = load_series(r, st, s->prof.time_unix_nano, &nts, &nvals);
         if (in < 0) {
             result = -1;
             break;

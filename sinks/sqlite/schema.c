@@ -229,6 +229,14 @@ static const char STEP7_ROLLUP_TOTALS[] =
     "  PRIMARY KEY (bucket, sample_type_id)) WITHOUT ROWID;"
     "INSERT INTO rollup_minute_totals SELECT bucket, sample_type_id, SUM(weight) FROM rollup_minute GROUP BY 1, 2;";
 
+/* A sample's timestamps and values packed into its own row (series.c: zigzag varints of the
+ * differences), written with the sample in one INSERT instead of one row per number: about a
+ * fifth of the bytes and of the writer's time. Rows written before this step keep NULL there
+ * and their series in sample_timestamps / sample_values, which the readers still consult. */
+static const char STEP8_PACKED_SERIES[] =
+    "ALTER TABLE samples ADD COLUMN timestamps_packed BLOB;"
+    "ALTER TABLE samples ADD COLUMN values_packed BLOB;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
@@ -237,6 +245,7 @@ static const struct migration MIGRATIONS[] = {
     { "lossless", STEP5_LOSSLESS },
     { "typed containers", STEP6_TYPED_CONTAINERS },
     { "rollup totals", STEP7_ROLLUP_TOTALS },
+    { "packed series", STEP8_PACKED_SERIES },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -18,8 +18,8 @@
 #include "sinks/sink.h"
 
 enum sqlite_sync {
-    SQLITE_SYNC_FULL,     /* fsync the WAL at every commit: acknowledged = on disk */
-    SQLITE_SYNC_NORMAL,   /* no fsync at commit: survives kill -9, not a power cut */
+    SQLITE_SINK_SYNC_FULL,     /* fsync the WAL at every commit: acknowledged = on disk */
+    SQLITE_SINK_SYNC_NORMAL,   /* no fsync at commit: survives kill -9, not a power cut */
 };
 
 struct sqlite_sink_options {

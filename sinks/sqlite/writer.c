@@ -5,8 +5,8 @@
  * the request, resource, profile and sample rows. The rows kept once per database are found
  * or stored by writer_dedup.c, attributes turned into rows by writer_attrs.c.
  *
- * The hot path is one sample: its stack and attribute set become ids, then one samples row
- * and one row per timestamp and value are inserted with prepared statements. Everything that
+ * The hot path is one sample: its stack and attribute set become ids, then one samples row,
+ * its timestamps and values packed into it (series.c), is inserted with a prepared statement. Everything that
  * repeats is kept away from SQL twice over: a per-request memo maps the request's own stack
  * and location indices to ids (the same stack index is the same stack within a request), and
  * bounded id caches (cache.c) map content across requests. Only content never seen by
@@ -29,7 +29,8 @@
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/sqlite/internal.h"
 
-/* The statements of the S_* names (internal.h), prepared once at open. */
+/* The statements of the S_* names (internal.h), prepared once at open; the multi-row rollup
+ * upserts (NULL here) are made by sq_rollup_prepare. */
 static const char *const SQL[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
@@ -79,9 +80,8 @@ static const char *const SQL[S_COUNT] = {
     [S_PROF_END] = "UPDATE profiles SET samples=?2, first_sample_id=?3, last_sample_id=?4, "
                    "first_time_unix_nano=?5, last_time_unix_nano=?6 WHERE id=?1",
     [S_SAMPLE_INS] = "INSERT INTO samples(profile_id, idx, stack_id, attributes_id, n_timestamps, "
-                     "n_values, weight, trace_id, span_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_TS_INS] = "INSERT INTO sample_timestamps(sample_id, idx, time_unix_nano) VALUES (?1, ?2, ?3)",
-    [S_VAL_INS] = "INSERT INTO sample_values(sample_id, idx, value) VALUES (?1, ?2, ?3)",
+                     "n_values, weight, trace_id, span_id, timestamps_packed, values_packed) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_ROLL_MINUTE] = "INSERT INTO rollup_minute VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                       "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
     [S_ROLL_HOUR] = "INSERT INTO rollup_hour VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -277,18 +277,17 @@ static void note_time(struct sq *q, uint64_t t)
     q->prof.any_time = true;
 }
 
-static int insert_series(struct sq *q, int s, int64_t sample, const void *vals, size_t n, const char *what)
+/* Binds a packed series (series.c), or NULL when it is empty. */
+static int bind_series(struct sq *q, int i, struct buf *b, const void *nums, size_t n)
 {
-    sqlite3_stmt *st = q->st[s];
-    for (size_t i = 0; i < n; i++) {
-        int64_t v;
-        memcpy(&v, (const uint8_t *)vals + i * 8, 8);   /* uint64 timestamps, int64 values */
-        sqlite3_bind_int64(st, 1, sample);
-        sqlite3_bind_int64(st, 2, (int64_t)i);
-        sqlite3_bind_int64(st, 3, v);
-        if (sq_step_write(q, s, what) < 0)
-            return -1;
+    sqlite3_stmt *st = q->st[S_SAMPLE_INS];
+    if (n == 0) {
+        sqlite3_bind_null(st, i);
+        return 0;
     }
+    if (!sq_series_pack(b, nums, n))
+        return (int)sq_fail(q, "packing a sample's series", "out of memory");
+    sqlite3_bind_blob64(st, i, b->data, b->len, SQLITE_STATIC);
     return 0;
 }
 
@@ -310,11 +309,11 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
     sqlite3_bind_int64(st, 7, lb_sample_weight(smp));
     bind_blob_or_null(st, 8, smp->trace_id, smp->has_link);
     bind_blob_or_null(st, 9, smp->span_id, smp->has_link);
+    if (bind_series(q, 10, &q->ts_packed, smp->timestamps, smp->n_timestamps) < 0 ||
+        bind_series(q, 11, &q->vals_packed, smp->values, smp->n_values) < 0)
+        return;
     int64_t id = sq_step_write(q, S_SAMPLE_INS, "storing a sample");
-    if (id < 0 ||
-        insert_series(q, S_TS_INS, id, smp->timestamps, smp->n_timestamps, "storing timestamps") < 0 ||
-        insert_series(q, S_VAL_INS, id, smp->values, smp->n_values, "storing values") < 0 ||
-        sq_rollup_sample(q, smp, stack, attrs) < 0)
+    if (id < 0 || sq_rollup_sample(q, smp, stack, attrs) < 0)
         return;
     for (size_t i = 0; i < smp->n_timestamps; i++)
         note_time(q, smp->timestamps[i]);
@@ -413,10 +412,13 @@ static void sq_free(struct sq *q)
     memo_free(&q->stack_memo);
     sq_rollup_free(q->rollup);
     sq_rollup_free(q->totals);
+    sq_rollup_free(q->hours);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
     buf_free(&q->venc);
+    buf_free(&q->ts_packed);
+    buf_free(&q->vals_packed);
     free(q->ids);
     free(q->stack_ids);
     if (q->db && sqlite3_close(q->db) != SQLITE_OK)
@@ -464,24 +466,33 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
     buf_init(&q->venc, JSON_MAX);
+    buf_init(&q->ts_packed, SIZE_MAX);
+    buf_init(&q->vals_packed, SIZE_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
-    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new())) {
+    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new()) || !(q->hours = sq_rollup_new())) {
         snprintf(err, errlen, "out of memory");
         sq_free(q);
         return -1;
     }
-    const char *sync = o && o->sync == SQLITE_SYNC_NORMAL ? "NORMAL" : "FULL";
+    const char *sync = o && o->sync == SQLITE_SINK_SYNC_NORMAL ? "NORMAL" : "FULL";
     if (sqlstore_open_writer(path, sync, &q->db, err, errlen) != 0) {
         sq_free(q);
         return -1;
     }
     for (int i = 0; i < S_COUNT; i++) {
-        if (sqlite3_prepare_v3(q->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
+        if (SQL[i] &&
+            sqlite3_prepare_v3(q->db, SQL[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "%s: preparing \"%s\": %s", path, SQL[i], sqlite3_errmsg(q->db));
             sq_free(q);
             return -1;
         }
+    }
+    char why[256];
+    if (sq_rollup_prepare(q, why, sizeof why) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        sq_free(q);
+        return -1;
     }
     for (int c = 0; c < C_COUNT; c++) {
         const struct cache_size *cs = &CACHE_SIZES[c];

@@ -9,13 +9,19 @@
  * flushed early, still inside the transaction, so a hostile request costs upserts, not memory.
  * The weight rule is the one schema.c's step 3 describes and query.c applies. Each flush also
  * adds the weight per minute and sample type to rollup_minute_totals (step 7).
+ *
+ * A flush sums the hours and the totals in memory too (minutes of one hour become one
+ * rollup_hour row), then writes each table with multi-row upserts: a request of a few hundred
+ * sums costs a few statements per table instead of one per row.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sinks/sqlite/internal.h"
 
-enum { KEYS = 7, ROLLUP_MAX = 1 << 16 };
+/* ROLLUP_BATCH: rows per multi-row upsert (8 x 32 = 256 parameters, far below SQLite's limit). */
+enum { KEYS = 7, ROLLUP_MAX = 1 << 16, ROLLUP_BATCH = 32 };
 
 #define NS_PER_MINUTE 60000000000ull
 
@@ -135,39 +141,88 @@ int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id
     return 0;
 }
 
-static int upsert(struct sq *q, int s, const struct rollup_entry *e, int64_t bucket)
+/* Writes a summed table's entries (their first `keys` keys, then the weight) with upserts,
+ * ROLLUP_BATCH rows per statement while that many are left: one statement's overhead is
+ * shared by its rows. */
+static int write_sums(struct sq *q, const struct rollup *r, int keys, int s_one, int s_batch)
 {
-    sqlite3_stmt *st = q->st[s];
-    sqlite3_bind_int64(st, 1, bucket);
-    for (int i = 1; i < KEYS; i++)
-        sqlite3_bind_int64(st, i + 1, e->k[i]);
-    sqlite3_bind_int64(st, KEYS + 1, e->w);
-    return sq_step_write(q, s, "storing rollups") < 0 ? -1 : 0;
+    size_t i = 0;
+    while (i < r->n && !q->failed) {
+        bool batch = r->n - i >= ROLLUP_BATCH;
+        int s = batch ? s_batch : s_one;
+        sqlite3_stmt *st = q->st[s];
+        int col = 1;
+        for (size_t end = i + (batch ? ROLLUP_BATCH : 1); i < end; i++) {
+            for (int k = 0; k < keys; k++)
+                sqlite3_bind_int64(st, col++, r->v[i].k[k]);
+            sqlite3_bind_int64(st, col++, r->v[i].w);
+        }
+        if (sq_step_write(q, s, "storing rollups") < 0)
+            break;
+    }
+    return q->failed ? -1 : 0;
 }
 
 int sq_rollup_flush(struct sq *q)
 {
-    struct rollup *r = q->rollup, *t = q->totals;
+    struct rollup *r = q->rollup, *h = q->hours, *t = q->totals;
+    sq_rollup_reset(h);
     sq_rollup_reset(t);
     for (size_t i = 0; i < r->n && !q->failed; i++) {
         const struct rollup_entry *e = &r->v[i];
-        int64_t k[KEYS] = { e->k[0], e->k[1] };   /* minute and sample type only */
-        if (!add(t, k, e->w)) {
+        int64_t hk[KEYS], tk[KEYS] = { e->k[0], e->k[1] };   /* minute and sample type only */
+        memcpy(hk, e->k, sizeof hk);
+        hk[0] = e->k[0] / 60;
+        if (!add(h, hk, e->w) || !add(t, tk, e->w))
             sq_fail(q, "summing rollups", "out of memory");
-            break;
-        }
-        if (upsert(q, S_ROLL_MINUTE, e, e->k[0]) != 0 || upsert(q, S_ROLL_HOUR, e, e->k[0] / 60) != 0)
-            break;
     }
-    sqlite3_stmt *st = q->st[S_ROLL_TOTAL];
-    for (size_t i = 0; i < t->n && !q->failed; i++) {
-        sqlite3_bind_int64(st, 1, t->v[i].k[0]);
-        sqlite3_bind_int64(st, 2, t->v[i].k[1]);
-        sqlite3_bind_int64(st, 3, t->v[i].w);
-        if (sq_step_write(q, S_ROLL_TOTAL, "storing rollups") < 0)
-            break;
-    }
+    if (!q->failed && write_sums(q, r, KEYS, S_ROLL_MINUTE, S_ROLL_MINUTE_BATCH) == 0 &&
+        write_sums(q, h, KEYS, S_ROLL_HOUR, S_ROLL_HOUR_BATCH) == 0)
+        write_sums(q, t, 2, S_ROLL_TOTAL, S_ROLL_TOTAL_BATCH);
     sq_rollup_reset(r);
+    sq_rollup_reset(h);
     sq_rollup_reset(t);
     return q->failed ? -1 : 0;
+}
+
+/* The batch upserts' SQL: ROLLUP_BATCH rows of `cols` parameters. */
+static bool batch_sql(struct buf *b, const char *table, int cols)
+{
+    bool ok = buf_printf(b, "INSERT INTO %s VALUES ", table);
+    for (int r = 0; ok && r < ROLLUP_BATCH; r++) {
+        ok = buf_printf(b, "%s(", r ? "," : "");
+        for (int c = 0; ok && c < cols; c++)
+            ok = buf_printf(b, "%s?", c ? "," : "");
+        ok = ok && buf_putc(b, ')');
+    }
+    return ok && buf_printf(b, " ON CONFLICT DO UPDATE SET weight = weight + excluded.weight") &&
+           buf_putc(b, '\0');
+}
+
+int sq_rollup_prepare(struct sq *q, char *err, size_t errlen)
+{
+    static const struct { int s; const char *table; int cols; } B[] = {
+        { S_ROLL_MINUTE_BATCH, "rollup_minute", KEYS + 1 },
+        { S_ROLL_HOUR_BATCH, "rollup_hour", KEYS + 1 },
+        { S_ROLL_TOTAL_BATCH, "rollup_minute_totals", 3 },
+    };
+    struct buf sql;
+    buf_init(&sql, SIZE_MAX);
+    for (size_t i = 0; i < sizeof B / sizeof B[0]; i++) {
+        buf_reset(&sql);
+        if (!batch_sql(&sql, B[i].table, B[i].cols)) {
+            snprintf(err, errlen, "out of memory");
+            break;
+        }
+        if (sqlite3_prepare_v3(q->db, (const char *)sql.data, -1, SQLITE_PREPARE_PERSISTENT, &q->st[B[i].s],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "preparing the %s upsert: %s", B[i].table, sqlite3_errmsg(q->db));
+            break;
+        }
+    }
+    buf_free(&sql);
+    for (size_t i = 0; i < sizeof B / sizeof B[0]; i++)
+        if (!q->st[B[i].s])
+            return -1;
+    return 0;
 }

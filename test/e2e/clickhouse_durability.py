@@ -112,8 +112,8 @@ def stored(db, prefix):
 
 def backend(db, spool, *extra):
     return cc.Backend("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", db,
-                      "--clickhouse-spool-dir", spool, "--clickhouse-flush-interval", "30",
-                      "--clickhouse-batch-rows", "400", "--clickhouse-max-queue-bytes", "64K",
+                      "--clickhouse-spool-dir", spool, "--clickhouse-flush-interval", "300",
+                      "--clickhouse-batch-rows", "2000", "--clickhouse-max-queue-bytes", "64K",
                       *extra)
 
 

@@ -58,6 +58,41 @@ def parse_top(out):
     return weight, rows
 
 
+def unpack_series(blob):
+    """A packed series as docs/sqlite.md describes it: zigzag varints of the differences."""
+    out, prev, i = [], 0, 0
+    while blob and i < len(blob):
+        z = shift = 0
+        while True:
+            c = blob[i]
+            i += 1
+            z |= (c & 0x7f) << shift
+            shift += 7
+            if c < 0x80:
+                break
+        prev = (prev + ((z >> 1) ^ -(z & 1))) % 2**64
+        out.append(prev)
+    return out
+
+
+def to_signed(x):
+    return x - 2**64 if x >= 2**63 else x
+
+
+def unpack_to_tables(db):
+    """Moves every sample's packed series into sample_timestamps / sample_values, the way rows
+    written before schema step 8 hold them."""
+    con = sqlite3.connect(db)
+    for sid, ts, vals in con.execute("SELECT id, timestamps_packed, values_packed FROM samples").fetchall():
+        con.executemany("INSERT INTO sample_timestamps VALUES (?, ?, ?)",
+                        [(sid, i, to_signed(t)) for i, t in enumerate(unpack_series(ts))])
+        con.executemany("INSERT INTO sample_values VALUES (?, ?, ?)",
+                        [(sid, i, to_signed(v)) for i, v in enumerate(unpack_series(vals))])
+    con.execute("UPDATE samples SET timestamps_packed = NULL, values_packed = NULL")
+    con.commit()
+    con.close()
+
+
 def folded_lines(out):
     return {line.rsplit(b" ", 1)[0]: int(line.rsplit(b" ", 1)[1]) for line in out.splitlines()}
 
@@ -88,8 +123,17 @@ def test_counts_by_sql():
     n = sql(DB, "SELECT count(*), sum(n_timestamps), sum(weight) FROM samples")[0]
     check("samples = %d x %d" % (EXPECT["samples"], COPIES), n[0] == EXPECT["samples"] * COPIES, n)
     check("timestamps = %d x %d" % (EXPECT["timestamps"], COPIES), n[1] == EXPECT["timestamps"] * COPIES, n)
-    n = sql(DB, "SELECT count(*) FROM sample_timestamps")[0][0]
-    check("sample_timestamps rows = timestamps", n == EXPECT["timestamps"] * COPIES, n)
+    got = collections.Counter()
+    for ts, n_ts in sql(DB, "SELECT timestamps_packed, n_timestamps FROM samples"):
+        series = unpack_series(ts)
+        got.update(series)
+        if len(series) != n_ts:
+            break
+    want = collections.Counter()
+    for smp in MODEL:
+        want.update(smp.timestamps)
+    check("packed timestamps = the fixture's x %d" % COPIES, got == {t: n * COPIES for t, n in want.items()},
+          first_diff(got, want))
     n = sql(DB, "SELECT count(*), sum(resources), sum(profiles), sum(samples) FROM requests")[0]
     check("requests: one row per request, with its counts",
           n == (COPIES, EXPECT["resource_profiles"] * COPIES, EXPECT["profiles"] * COPIES,
@@ -108,7 +152,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 7", sql(DB, "PRAGMA user_version")[0][0] == 7)
+    check("schema version 8", sql(DB, "PRAGMA user_version")[0][0] == 8)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -277,6 +321,12 @@ def test_rollups():
     check("rollup_minute_totals: the same per minute", got == dict(want), got)
     got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
     check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
+    keys = "sample_type_id, sample_unit_id, stack_id, resource_attributes_id, profile_attributes_id, " \
+           "sample_attributes_id"
+    hours = sql(DB, "SELECT bucket, %s, weight FROM rollup_hour ORDER BY 1, 2, 3, 4, 5, 6, 7" % keys)
+    minutes = sql(DB, "SELECT bucket / 60, %s, sum(weight) FROM rollup_minute GROUP BY 1, 2, 3, 4, 5, 6, 7 "
+                      "ORDER BY 1, 2, 3, 4, 5, 6, 7" % keys)
+    check("rollup_hour: each row the sum of its minutes", hours == minutes and len(hours) > 32, len(hours))
     got = sql(DB, "SELECT count(*) FROM (SELECT DISTINCT stack_id FROM rollup_hour)")[0][0]
     check("rollups name every stored stack", got == sql(DB, "SELECT count(*) FROM stacks")[0][0], got)
 
@@ -309,8 +359,11 @@ def test_values_and_windows():
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, path)
     if not check("decode a request with values into sqlite", rc == 0, err):
         return
-    check("values stored as sent", sql(db, "SELECT group_concat(value) FROM (SELECT value FROM sample_values "
-                                           "ORDER BY sample_id, idx)")[0][0] == "100,200,50")
+    stored = [(unpack_series(ts), unpack_series(v)) for ts, v in
+              sql(db, "SELECT timestamps_packed, values_packed FROM samples ORDER BY id")]
+    check("timestamps and values stored as sent", stored == [
+        ([t0 + 1000000000, t0 + 2000000000], [100, 200]),
+        ([t0 + 1500000000, t0 + 3000000000, t0 + 4000000000], []), ([], [50])], stored)
     check("weights: sums of values, else timestamp counts",
           sql(db, "SELECT group_concat(weight) FROM samples")[0][0] == "300,3,50")
 
@@ -346,12 +399,14 @@ def test_values_and_windows():
     con = sqlite3.connect(db)
     con.execute("VACUUM INTO ?", (old,))
     con.close()
+    unpack_to_tables(old)
     con = sqlite3.connect(old)
     con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
                       "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
                       "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
                       "ALTER TABLE profiles DROP COLUMN original_payload; ALTER TABLE attributes DROP COLUMN encoded; "
+                      "ALTER TABLE samples DROP COLUMN timestamps_packed; ALTER TABLE samples DROP COLUMN values_packed; "
                       "DELETE FROM schema_migrations WHERE version >= 3; PRAGMA user_version = 2;")
     con.close()
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", old, path)
@@ -359,9 +414,19 @@ def test_values_and_windows():
     check("upgrading a version 2 database fills the rollups, then the writer adds to them",
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
     check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
-          == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",)])
+          == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",),
+              ("packed series",)])
     got = dict(sql(old, "SELECT bucket, weight FROM rollup_minute_totals"))
     check("... and the per-minute totals", got == {m: 2 * w for m, w in want.items()}, got)
+    # its old rows keep their series in their own tables, the new ones packed: the readers
+    # weigh both alike (the same windows as above, twice over)
+    check("old and packed rows side by side", sql(old, "SELECT count(*) FROM samples WHERE timestamps_packed IS NULL "
+                                                       "AND n_timestamps > 0")[0][0] == 2, err)
+    for args, w in (((), 353), (("--since", sec(1.2), "--until", sec(2.5)), 201),
+                    (("--since", sec(0), "--until", sec(1.2)), 150), (("--since", sec(2.5), "--until", sec(5)), 2)):
+        rc, out, err = lb("top", "--db", old, *args)
+        check("top %s over old and packed rows: 2 x %d" % (" ".join(args) or "(no window)", w),
+              rc == 0 and parse_top(out)[0] == 2 * w, err or out[:300])
     rc, out, err = lb("flamegraph", "--db", db)
     check("flame graph counts nanoseconds for off_cpu", rc == 0 and b"(353 nanoseconds, 100.00%)" in out, err)
     rc, out, err = lb("top", "--db", db)

@@ -449,6 +449,44 @@ def test_startup_refusals():
           code == 1 and "refusing to listen on [::]:%d (OTLP/HTTP)" % port in err, err)
 
 
+def test_documented_setup():
+    """docs/tls.md's openssl commands, run as written: the certificates they make verify, and a
+    server given them takes a client certificate and a token (curl --resolve maps the
+    documented host name to 127.0.0.1)."""
+    import re
+    with open(os.path.join(fx.ROOT, "docs", "tls.md"), encoding="utf-8") as f:
+        page = f.read()
+    section = page[page.index("## Certificates with the openssl command"):]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    d = path("documented")
+    os.mkdir(d)
+    p = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=d, capture_output=True, timeout=60)
+    check("docs/tls.md: the openssl commands run", p.returncode == 0, p.stderr.decode(errors="replace"))
+    for ca, crt in (("ca.crt", "server.crt"), ("client-ca.crt", "node1.crt")):
+        v = subprocess.run(["openssl", "verify", "-CAfile", ca, crt], cwd=d, capture_output=True)
+        check("docs/tls.md: %s verifies against %s" % (crt, ca), v.returncode == 0, v.stdout + v.stderr)
+    modes = {n: os.stat(os.path.join(d, n)).st_mode & 0o777 for n in ("server.key", "tokens")}
+    check("docs/tls.md: the key and the tokens are 0600", set(modes.values()) == {0o600}, modes)
+    srv = Server("--tls-cert", os.path.join(d, "server.crt"), "--tls-key", os.path.join(d, "server.key"),
+                 "--tls-client-ca", os.path.join(d, "client-ca.crt"), "--auth-token-file", os.path.join(d, "tokens"),
+                 http=True)
+    try:
+        with open(os.path.join(d, "tokens")) as f:
+            token = f.readline().strip()
+        base = ["--resolve", "backend.example:%d:127.0.0.1" % srv.http_port, "--cacert", os.path.join(d, "ca.crt"),
+                "--cert", os.path.join(d, "node1.crt"), "--key", os.path.join(d, "node1.key")]
+        url = "https://backend.example:%d" % srv.http_port
+        rc, code, _, _, _ = curl(url + "/metrics", *base, token=token)
+        check("docs/tls.md setup: /metrics with the client certificate and the token: 200", (rc, code) == (0, "200"),
+              (rc, code, srv.stderr()[-1000:]))
+        rc, code, _, _, _ = curl(url + PROFILES_HTTP, *base, token=token, data=fx.read())
+        check("docs/tls.md setup: an Export: 200", (rc, code) == (0, "200"), (rc, code))
+        rc, code, _, _, _ = curl(url + "/metrics", *base)
+        check("docs/tls.md setup: without the token: 401", code == "401", (rc, code))
+    finally:
+        stop(srv)
+
+
 def main():
     if not shutil.which("openssl") or not shutil.which("curl"):
         check("tls: skipped, openssl or curl missing # SKIP", True)
@@ -460,6 +498,7 @@ def main():
     run("reload", test_reload)
     run("handshake timeout", test_handshake_timeout)
     run("start-up refusals", test_startup_refusals)
+    run("the setup docs/tls.md describes", test_documented_setup)
 
 
 main()

@@ -128,6 +128,20 @@ def test_groups():
     st, d = api(SERVER, "/api/executables")
     check("/api/executables = by=executable", st == 200 and {r["name"]: r["total"] for r in d["rows"]}
           == model_groups(fixture_model.executable), d)
+    # build ids of the mappings named like an executable, read from the fixture itself
+    req = otlpgen.service.ExportProfilesServiceRequest()
+    req.ParseFromString(RAW)
+    dic = req.dictionary
+    ids = collections.defaultdict(set)
+    for m in dic.mapping_table:
+        for i in m.attribute_indices:
+            a = dic.attribute_table[i]
+            if "build_id" in dic.string_table[a.key_strindex]:
+                ids[dic.string_table[m.filename_strindex]].add(a.value.string_value)
+    named = {r["name"] for r in d["rows"]} & set(ids)
+    check("executables with a mapping of their name carry its build id (%s)" % ", ".join(sorted(named)),
+          named and all(r.get("build_id") in ids[r["name"]] for r in d["rows"] if r["name"] in named) and
+          not any(r.get("build_id") for r in d["rows"] if r["name"] not in named), d["rows"])
     st, d = api(SERVER, "/api/top", by="frame_type", limit=100)
     want = collections.Counter()
     for s in MODEL:
@@ -327,6 +341,16 @@ def test_ui_off_and_offline():
         check("--ui off: the HTTP port still serves", st == 200, st)
     finally:
         off.stop()
+    for mode, want in (("auto", 404), ("on", 200)):
+        port = free_port()   # the HTTP port on every interface; reached here on 127.0.0.1 only
+        wide = Server("--http-address", "0.0.0.0:%d" % port, "--insecure", "--ui", mode)
+        try:
+            wait_until(lambda: connects(port), 10)
+            st, _, _ = get("http://127.0.0.1:%d/" % port)
+            check("--ui %s with the HTTP port beyond loopback: %s" % (mode, "the page" if want == 200 else "no page"),
+                  st == want, (st, wide.stderr()[-500:]))
+        finally:
+            wide.stop()
     nostore = Server(http=True)
     try:
         st, d = api(nostore, "/api/top")

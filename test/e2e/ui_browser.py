@@ -58,6 +58,23 @@ def hostile_request():
     return b.bytes()
 
 
+BIG_STACKS, BIG_DEPTH = 2500, 20   # 49,999 distinct frames: a flame graph of 50,000 nodes
+BIG_NODES = BIG_STACKS * BIG_DEPTH   # the root, and one frame less in the first stack
+
+
+def big_request():
+    """A tree of 50,000 nodes (every frame distinct), in a container of its own: the most
+    /api/flame sends by default."""
+    b = otlpgen.Builder()
+    p = b.profile(b.resource(container_id="big"))
+    t = (HOSTILE_MINUTE + 60) * 10**9
+    for s in range(BIG_STACKS):
+        locs = [b.location("native", functions=[(b.function("big_%d_%d" % (s, d), "b.c"), d + 1)])
+                for d in range(BIG_DEPTH - (s == 0))]
+        b.sample(p, b.stack(locs), timestamps=[t])
+    return b.bytes()
+
+
 def folded_pairs():
     out = []
     for line in FOLDED.decode().splitlines():
@@ -92,6 +109,7 @@ def main():
     try:
         server.send(fx.read())
         server.send(hostile_request())
+        server.send(big_request())
         payload = fx.write(TMP, "fixture.pb", fx.read())
         fixture_minute = min(t for s in MODEL for t in s.timestamps) // 10**9 // 60 * 60
         cfg = {"base": server.url, "chromium": CHROMIUM, "shots": SHOTS, "lb": fx.LB,
@@ -116,7 +134,7 @@ def main():
 def verify(seen):
     pairs = folded_pairs()
     fixture_total = EXPECT["timestamps"]
-    total = fixture_total + len(HOSTILE_FUNCTIONS)
+    total = fixture_total + len(HOSTILE_FUNCTIONS) + BIG_STACKS
     check("flame graph: the root weighs the fixture and the hostile request", seen["flame"]["root"] == total,
           seen["flame"])
     z = seen["zoom"]
@@ -155,9 +173,25 @@ def verify(seen):
     check("time window: the views show the fixture only (%d), not the hostile request" % fixture_total,
           status_weight(w["status"]) == fixture_total and not any("xss" in r[5] for r in w["rows"]), w["status"])
 
+    gc = seen["group_click"]
+    java_threads = {}
+    for s in MODEL:
+        if fixture_model.executable(s) == "java":
+            java_threads[fixture_model.thread(s)] = java_threads.get(fixture_model.thread(s), 0) + s.weight
+    check("a click on an executable filters by it: the URL, and the threads are java's with their weights",
+          "executable=java" in gc["hash"] and gc["executables"] == ["java"] and
+          {t: int(w.replace(",", "")) for t, w in gc["threads"]} == java_threads, (gc, java_threads))
     check("sandwich of Random.next: callers and callees weigh its total (%d)" % fns[best[0]],
           seen["sandwich"] == {"callers": fns[best[0]], "callees": fns[best[0]]}, seen["sandwich"])
-    check("diff: a baseline window against the whole range", seen["diff"].startswith("baseline "), seen["diff"])
+    big = seen["big"]
+    check("a flame graph of %d nodes loads whole" % BIG_NODES, big["nodes"] == BIG_NODES and big["truncated"] == 0, big)
+    check("... and draws on the canvas without freezing the page (%.0f ms, under 2 s on a busy machine)"
+          % big["draw_ms"], big["draw_ms"] < 2000, big)
+    check("... the whole view (fetch, tree, drawing) in %.1f s, under 10 s" % (big["load_ms"] / 1000),
+          big["load_ms"] < 10000, big)
+    check("diff: the baseline window (%d) against the whole range (%d)" % (fixture_total, total),
+          seen["diff"] == "baseline 2025-10-31 05:09:00Z to 2025-10-31 05:10:00Z (%d) against the whole range (%s)"
+          % (fixture_total, "{:,}".format(total)), seen["diff"])
 
     live = seen["live"]
     check("live tail: the request sent after the page loaded is at the top (49 samples, ok)",
@@ -178,7 +212,7 @@ def verify(seen):
     check("no error in the page's console", seen["errors"] == [], seen["errors"])
     shots = sorted(os.listdir(SHOTS))
     check("screenshots of every view at 1400x900 and 800x600 in build/ui-screenshots",
-          len(shots) == 16 and all(os.path.getsize(os.path.join(SHOTS, s)) > 5000 for s in shots), shots)
+          len(shots) == 18 and all(os.path.getsize(os.path.join(SHOTS, s)) > 5000 for s in shots), shots)
 
 
 run("browser", main)

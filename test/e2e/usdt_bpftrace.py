@@ -232,7 +232,10 @@ def test_binary_for_every_process():
     bridge, err, attached = start_bridge("--binary", APP, "--endpoint", srv.url)
     try:
         check("--binary: attached without a process", attached and bridge.poll() is None, err.text())
-        runs = [subprocess.run([APP, "-n", "3", "-i", "1"], capture_output=True, text=True, timeout=30) for _ in range(2)]
+        # bpftrace prints attached_probes before its uprobes are live; -w waits for the kernel
+        # to set the probes' semaphores, which it does once they are (uprobe reference counts)
+        runs = [subprocess.run([APP, "-w", "-n", "3", "-i", "1"], capture_output=True, text=True, timeout=90)
+                for _ in range(2)]
         want = measured("\n".join(r.stdout for r in runs).splitlines())
         spans = server_spans(srv, 6, timeout=15)   # they leave after OTEL_BSP_SCHEDULE_DELAY (5 s)
         bridge.send_signal(signal.SIGINT)

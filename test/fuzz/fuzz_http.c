@@ -7,6 +7,9 @@
  * Expect: 100-continue, "Upgrade: h2c") or h2c prior knowledge. Its routes are the real OTLP
  * ones, whose handlers decode into the stdout sinks as cmd/serve.c's do, so a request that gets
  * through the transport goes on through the JSON transcoder, the decoders and the responses.
+ * The web UI's routes are there too (ui/, without a database: its query parameters are parsed
+ * and checked, then the store says it has nothing), with the live tail's long-lived responses
+ * (h2/push.c) opened and abandoned as connections come and go.
  *
  * The input is sent whole, unless its last byte has the high bit set: then in pieces of
  * (last byte & 0x7f) * 8 + 1 bytes, one loop turn each, so request heads, bodies and the h2c
@@ -18,6 +21,7 @@
 
 #include "h2/otlp_http.h"
 #include "test/fuzz/harness.h"
+#include "ui/ui.h"
 
 enum { MAX_MESSAGE = 64 * 1024 };
 
@@ -47,6 +51,8 @@ static struct fuzz_net *http_port(void)
     };
     net = fuzz_net_new(&cfg);
     fuzz_must(otlp_http_register(fuzz_net_server(net), &svc) == 0, "routes");
+    struct ui *u = ui_new(fuzz_net_loop(net), NULL);
+    fuzz_must(u && ui_register(u, fuzz_net_server(net)) == 0, "ui routes");
     return net;
 }
 

@@ -197,6 +197,11 @@ struct h2_server *fuzz_net_server(struct fuzz_net *n)
     return n->srv;
 }
 
+struct loop *fuzz_net_loop(struct fuzz_net *n)
+{
+    return n->loop;
+}
+
 static void stop_cb(struct loop *l, void *ud)
 {
     (void)ud;

@@ -52,6 +52,7 @@ void fuzz_check_json_out(const struct buf *json, const char *what);
 struct fuzz_net;
 struct fuzz_net *fuzz_net_new(const struct h2_server_config *cfg);
 struct h2_server *fuzz_net_server(struct fuzz_net *n);
+struct loop *fuzz_net_loop(struct fuzz_net *n);
 
 /* Plays `data` to a new connection in pieces of `piece` bytes (0 = all at once), one loop
  * turn per piece, reads and drops whatever the server answers, then hangs up. Returns the

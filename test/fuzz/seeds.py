@@ -269,6 +269,13 @@ def seeds_http(out):
     write(out, "http10.http", http1("POST", PROFILES_PATH, pb, [ct_pb, "Connection: keep-alive"],
                                     version="HTTP/1.0"))
     write(out, "upgrade.http", h2c_upgrade(TRACES_PATH, tpb, hg.PB))
+    write(out, "ui.http", http1("GET", "/") + http1("GET", "/api/top?by=thread&from=1&to=100&q=%41b+c&attr=k%3Dv") +
+          http1("GET", "/api/flame?frame_type=jvm&frame_type=go&max_nodes=10") + http1("GET", "/api/meta?x=1"))
+    write(out, "ui-live.http", http1("GET", "/api/live"))
+    write(out, "ui-live-h2c.http", h2_client([
+        ([(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/api/live")], b""),
+        ([(":method", "GET"), (":scheme", "http"), (":authority", "x"), (":path", "/api/timeline?from=5")], b""),
+    ]))
     base = [(":method", "POST"), (":scheme", "http"), (":authority", "127.0.0.1")]
     write(out, "h2c.http", h2_client([
         (base + [(":path", PROFILES_PATH), ("content-type", hg.PB)], pb),

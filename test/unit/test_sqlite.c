@@ -244,10 +244,38 @@ static const char DANGLING[] =
     " + (SELECT count(*) FROM attribute_set_items i LEFT JOIN attributes a ON a.id = i.attribute_id WHERE a.id IS NULL)"
     " + (SELECT count(*) FROM attributes a LEFT JOIN strings s ON s.id = a.value WHERE a.kind = 'string' AND s.id IS NULL)";
 
+/* The connection's synchronous level, as SQLite reports it (1 NORMAL, 2 FULL). */
+static long long sink_synchronous(const struct sink *s)
+{
+    sqlite3_stmt *st;
+    long long v = -1;
+    const struct sq *q = s->ctx;
+    if (sqlite3_prepare_v2(q->db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The level asked for is the one the connection runs at (sqlite3.h has macros of its own
+ * named SQLITE_SYNC_*, which once shadowed this option's names and made NORMAL mean FULL). */
+TEST(sink_runs_at_the_synchronous_level_asked_for)
+{
+    struct sink s;
+    char err[256];
+    struct sqlite_sink_options o = { .path = path("sync.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sink_synchronous(&s), 1);
+    s.type->close(&s, 0);
+    o.sync = SQLITE_SINK_SYNC_FULL;
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sink_synchronous(&s), 2);
+    s.type->close(&s, 0);
+}
+
 TEST(sink_stores_once_and_rolls_back_cleanly)
 {
     struct sink s;
-    struct sqlite_sink_options o = { .path = path("sink.db"), .sync = SQLITE_SYNC_NORMAL };
+    struct sqlite_sink_options o = { .path = path("sink.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
     char err[256];
     struct fixture f;
     fixture_init(&f, "main.main");
@@ -292,9 +320,12 @@ TEST(sink_stores_once_and_rolls_back_cleanly)
 
     /* what was stored, checked against the fixture */
     CHECK_EQ_INT(q1(o.path, "SELECT sum(weight) FROM samples"), 6 * 60);
-    CHECK_EQ_INT(q1(o.path, "SELECT sum(time_unix_nano) FROM sample_timestamps"), 6 * 6500);
-    CHECK_EQ_INT(q1(o.path, "SELECT time_unix_nano FROM sample_timestamps WHERE idx = 1 LIMIT 1"), 1500);
-    CHECK_EQ_INT(q1(o.path, "SELECT value FROM sample_values WHERE idx = 2 LIMIT 1"), 30);
+    /* the series packed by hand (docs/sqlite.md): timestamps 2000, 1500, 3000 differ by 2000,
+     * -500, 1500: zigzag 4000, 999, 3000, varints A0 1F, E7 07, B8 17; values 10, 20, 30 differ
+     * by 10 each: zigzag 20 = 0x14 */
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM samples WHERE hex(timestamps_packed) = 'A01FE707B817'"), 6);
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM samples WHERE hex(values_packed) = '141414'"), 6);
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM sample_timestamps"), 0);
     CHECK_EQ_INT(q1(o.path, "SELECT first_time_unix_nano FROM profiles LIMIT 1"), 1500);
     CHECK_EQ_INT(q1(o.path, "SELECT last_time_unix_nano FROM profiles LIMIT 1"), 3000);
     CHECK_EQ_INT(q1(o.path, "SELECT last_sample_id - first_sample_id FROM profiles LIMIT 1"), 1);
@@ -323,7 +354,7 @@ TEST(sink_keeps_hostile_bytes_exactly)
 TEST(sink_reports_a_commit_it_cannot_make)
 {
     struct sink s;
-    struct sqlite_sink_options o = { .path = path("locked.db"), .sync = SQLITE_SYNC_NORMAL };
+    struct sqlite_sink_options o = { .path = path("locked.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
     char err[256];
     struct fixture f;
     sqlite3 *other;
@@ -350,6 +381,35 @@ TEST(sink_reports_a_commit_it_cannot_make)
     CHECK_EQ_INT(q1(o.path, DANGLING), 0);
 }
 
+/* Packing round-trips every 8-byte number, and unpacking refuses a blob that does not hold
+ * exactly the count asked for. */
+TEST(series_round_trip_and_refuse_malformed)
+{
+    const uint64_t nums[] = { 0, UINT64_MAX, 1, (uint64_t)INT64_MIN, (uint64_t)INT64_MAX, 1761887345123456789ull,
+                              1761887345123456789ull, 1761887344000000000ull, 0x80, 0x7f };
+    const size_t n = sizeof nums / sizeof nums[0];
+    struct buf b;
+    uint64_t out[sizeof nums / sizeof nums[0] + 1];
+    buf_init(&b, SIZE_MAX);
+    CHECK(sq_series_pack(&b, nums, n));
+    CHECK_EQ_INT(sq_series_unpack(b.data, b.len, out, n), 0);
+    CHECK(memcmp(out, nums, sizeof nums) == 0);
+    CHECK_EQ_INT(sq_series_unpack(b.data, b.len, out, n - 1), -1);      /* bytes left over */
+    CHECK_EQ_INT(sq_series_unpack(b.data, b.len, out, n + 1), -1);      /* too few numbers */
+    CHECK_EQ_INT(sq_series_unpack(b.data, b.len - 1, out, n), -1);      /* cut short */
+    const uint8_t eleven[11] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
+    CHECK_EQ_INT(sq_series_unpack(eleven, sizeof eleven, out, 1), -1);  /* a varint past 64 bits */
+    const uint64_t two[] = { 1, 0 };
+    CHECK(sq_series_pack(&b, two, 2));
+    CHECK_EQ_INT((long long)b.len, 2);
+    CHECK_EQ_INT(b.data[0], 2);   /* +1 -> zigzag 2 */
+    CHECK_EQ_INT(b.data[1], 1);   /* -1 -> zigzag 1 */
+    CHECK(sq_series_pack(&b, nums, 0));
+    CHECK_EQ_INT((long long)b.len, 0);
+    CHECK_EQ_INT(sq_series_unpack(b.data, 0, out, 0), 0);
+    buf_free(&b);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof dir, "/tmp/lb-test-sqlite-XXXXXX");
@@ -362,8 +422,10 @@ int main(void)
     RUN(cache_forgets_rolled_back_transaction);
     RUN(hash_is_fixed);
     RUN(memo_put_get_clear_and_cap);
+    RUN(series_round_trip_and_refuse_malformed);
     RUN(migrates_an_old_database);
     RUN(refuses_newer_and_foreign_databases);
+    RUN(sink_runs_at_the_synchronous_level_asked_for);
     RUN(sink_stores_once_and_rolls_back_cleanly);
     RUN(sink_keeps_hostile_bytes_exactly);
     RUN(sink_reports_a_commit_it_cannot_make);

@@ -17,7 +17,7 @@ function readState() {
   const p = new URLSearchParams(location.hash.slice(1));
   const s = { view: p.get("view") || "flame", frame_type: p.getAll("frame_type") };
   for (const k of ["from", "to", "sample_type", "container", "executable", "thread", "attr",
-                   "search", "fn", "sort", "q", "bfrom", "bto", "focus"]) {
+                   "search", "fn", "sort", "q", "base", "focus"]) {
     if (p.get(k)) s[k] = p.get(k);
   }
   s.icicle = p.get("icicle") === "1";
@@ -131,7 +131,7 @@ const flame = new FlameGraph.View($("flame"), {
     flameZoom(n);
   },
   tooltip: (n) => frameLines(n, flame.root ? flame.root.total : 0),
-  colorOf: (n) => (state.search && matches(n) ? "#e040fb" : FlameGraph.color(n.type, n.name)),
+  colorOf: (n) => (state.search && matches(n) ? "#e040fb" : (n.color = n.color || FlameGraph.color(n.type, n.name))),
 });
 
 function matches(n) {
@@ -341,7 +341,15 @@ async function showGroups() {
   status("samples per executable, mapping, container and thread");
 }
 
-/* ---------- diff: the current window and filters against a baseline window ---------- */
+/* ---------- diff: the current window and filters against a baseline (another window, other
+ * filters, or both), kept in the URL as the baseline's own query ---------- */
+
+function describe(query) {
+  const p = new URLSearchParams(query);
+  const parts = [p.get("from") && p.get("to") ? timeText(+p.get("from")) + " to " + timeText(+p.get("to")) : "the whole range"];
+  for (const [k, v] of p) if (k !== "from" && k !== "to") parts.push(k + "=" + v);
+  return parts.join(", ");
+}
 
 const diffView = new FlameGraph.View($("diff"), {
   tooltip: (n) => [n.name, "type: " + n.type,
@@ -360,14 +368,14 @@ diffView.opts.onClick = (n) => diffView.zoom(n);
 
 async function showDiff() {
   const info = $("diff-info");
-  if (!state.bfrom || !state.bto) {
-    info.textContent = "No baseline yet: select a time window, then use it as the baseline, then select another.";
+  if (!state.base) {
+    info.textContent = "No baseline yet: pick a time window or filters, use them as the baseline, then change them.";
     diffView.setTree(null);
     diffView.draw();
     return;
   }
   const [a, b] = await Promise.all([
-    api("/api/flame", filterQuery({}, false, { from: state.bfrom, to: state.bto })),
+    api("/api/flame", state.base),
     api("/api/flame", filterQuery())]);
   const ta = buildTree(a), tb = buildTree(b);
   const merged = { name: "all", type: "root", frame: {}, self: 0, total: 0, a: ta.total, b: tb.total, children: [], parent: null };
@@ -394,8 +402,8 @@ async function showDiff() {
   diffView.totals = [ta.total, tb.total];
   diffView.setTree(merged);
   diffView.draw();
-  info.textContent = "baseline " + timeText(+state.bfrom) + " to " + timeText(+state.bto) + " (" + fmt(ta.total) +
-    ") against " + (state.from ? timeText(+state.from) + " to " + timeText(+state.to) : "the whole range") + " (" + fmt(tb.total) + ")";
+  info.textContent = "baseline " + describe(state.base) + " (" + fmt(ta.total) + ") against " +
+    describe(filterQuery()) + " (" + fmt(tb.total) + ")";
   status("red: a larger share than in the baseline, blue: smaller");
 }
 
@@ -587,10 +595,7 @@ $("icicle").addEventListener("change", (e) => {
 });
 for (const th of document.querySelectorAll("#top-table th[data-sort]"))
   th.addEventListener("click", () => writeState({ sort: th.dataset.sort }));
-$("diff-set").addEventListener("click", () => {
-  if (!state.from || !state.to) return status("select a time window on the timeline first", true);
-  writeState({ bfrom: state.from, bto: state.to });
-});
+$("diff-set").addEventListener("click", () => writeState({ base: filterQuery() }));
 for (const b of document.querySelectorAll("#tabs button"))
   b.addEventListener("click", () => writeState({ view: b.dataset.view }));
 

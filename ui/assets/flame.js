@@ -4,7 +4,7 @@
  * app.js builds the trees (flame graph, sandwich, diff) and passes them here.
  *
  * Why a canvas: a flame graph of 50 000 nodes as DOM or SVG elements freezes a browser; on
- * a canvas only the nodes at least half a pixel wide are drawn, and hit-testing is a binary
+ * a canvas only the nodes at least a tenth of a pixel wide are drawn, and hit-testing is a binary
  * search in the row under the pointer. Text is drawn with fillText: a profile's strings
  * never become markup.
  */
@@ -12,6 +12,9 @@
 
 const FlameGraph = (() => {
   const ROW = 18;
+  /* Narrower frames are not drawn: a tenth of a pixel still shows as a faint line, so a
+   * wide flat profile never looks empty. */
+  const MIN_WIDTH = 0.1;
   const TYPE_HUES = {
     native: [24, 75], kernel: [0, 65], jvm: [110, 45], go: [190, 60], v8js: [48, 75],
     python: [210, 55], cpython: [210, 55], php: [262, 45], ruby: [340, 55], perl: [290, 40],
@@ -96,16 +99,19 @@ const FlameGraph = (() => {
         });
         const base = path.length - 1;
         const scale = width / Math.abs(this.zoomed.total);
+        /* depth first, leftmost child first: each row comes out in x order, as hit() needs */
         const stack = [[this.zoomed, 0, base]];
         while (stack.length) {
           const [n, x, d] = stack.pop();
           if (n !== this.zoomed) placed.push([n, x, Math.abs(n.total) * scale, d]);
           let cx = x;
+          const start = stack.length;
           for (const ch of n.children) {
             const w = Math.abs(ch.total) * scale;
-            if (w >= 0.5) stack.push([ch, cx, d + 1]);
+            if (w >= MIN_WIDTH) stack.push([ch, cx, d + 1]);
             cx += w;
           }
+          for (let i = start, j = stack.length - 1; i < j; i++, j--) [stack[i], stack[j]] = [stack[j], stack[i]];
         }
       }
       let depth = 0;
@@ -120,10 +126,9 @@ const FlameGraph = (() => {
       ctx.clearRect(0, 0, width, height);
       ctx.font = "12px system-ui, sans-serif";
       ctx.textBaseline = "middle";
-      placed.sort((a, b) => a[3] - b[3] || a[1] - b[1]);
       for (const [n, x, w, d] of placed) {
         const y = this.icicle ? d * ROW : height - (d + 1) * ROW - 1;
-        const fill = this.opts.colorOf ? this.opts.colorOf(n) : color(n.type, n.name);
+        const fill = this.opts.colorOf ? this.opts.colorOf(n) : (n.color = n.color || color(n.type, n.name));
         ctx.fillStyle = fill;
         ctx.fillRect(x, y, Math.max(w - 0.5, 0.5), ROW - 1);
         if (w > 28) {

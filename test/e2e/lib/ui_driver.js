@@ -133,16 +133,42 @@ async function main() {
                    rows: await topRows(page), text: await page.$eval("#window-text", (e) => e.textContent) };
     await shots(page, "top-window");
 
+    /* a flame graph of 50,001 nodes: loaded whole, drawn without freezing */
+    const t0 = Date.now();
+    await open(page, "view=flame&container=big");
+    const loadMs = Date.now() - t0;
+    out.big = await page.evaluate(() => {
+      let nodes = 0;
+      const stack = [flame.root];
+      while (stack.length) {
+        const n = stack.pop();
+        nodes++;
+        stack.push(...n.children);
+      }
+      const t = performance.now();
+      flame.draw();
+      return { nodes, draw_ms: performance.now() - t, truncated: /tiny nodes/.test(document.getElementById("status").textContent) ? 1 : 0 };
+    });
+    out.big.load_ms = loadMs;
+    await shots(page, "flame-big");
+
     /* the other views, each screenshotted */
     await open(page, "view=groups");
     out.groups = await page.$$eval("#g-thread tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
     out.containers = await page.$$eval("#g-container tbody tr td:first-child", (tds) => tds.map((t) => t.textContent));
     await shots(page, "executables");
+    /* a click on an executable filters every view by it */
+    const row = await page.evaluateHandle((name) => [...document.querySelectorAll("#g-executable tbody tr")]
+      .find((tr) => tr.cells[0].textContent === name), cfg.executable);
+    await rerender(page, "groups", () => row.asElement().click());
+    out.group_click = { hash: await page.evaluate(() => location.hash),
+                        executables: await page.$$eval("#g-executable tbody tr td:first-child", (t) => t.map((x) => x.textContent)),
+                        threads: await page.$$eval("#g-thread tbody tr", (t) => t.map((x) => [x.cells[0].textContent, x.cells[1].textContent])) };
     await open(page, "view=sandwich&fn=" + encodeURIComponent(cfg.sandwich));
     out.sandwich = await page.evaluate(() => ({ callers: sandwichViews.callers.root.total,
                                                 callees: sandwichViews.callees.root.total }));
     await shots(page, "sandwich");
-    await open(page, "view=diff&bfrom=" + cfg.window[0] + "&bto=" + cfg.window[1]);
+    await open(page, "view=diff&base=" + encodeURIComponent("from=" + cfg.window[0] + "&to=" + cfg.window[1]));
     out.diff = await page.$eval("#diff-info", (e) => e.textContent);
     await shots(page, "diff");
 
