@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "lib/buf.h"
 #include "lib/histogram.h"
@@ -169,8 +170,38 @@ static inline void bind_blob_or_null(sqlite3_stmt *st, int i, lb_str s, bool pre
 
 /* Canonical keys (writer_dedup.c): integers as 8 little-endian bytes, strings as their length
  * then their bytes. */
-bool sq_key_u64(struct buf *b, uint64_t v);
-bool sq_key_str(struct buf *b, lb_str s);
+bool sq_key_u64_grow(struct buf *b, uint64_t v);
+bool sq_key_str_grow(struct buf *b, lb_str s);
+
+/* Every frame, attribute and string of every request goes through these, so the common case
+ * (room left in the buffer, which is reused) is written in place here; the _grow variants
+ * (writer_dedup.c) make room first. cap never exceeds the buffer's limit, so room within cap
+ * is room within the limit. */
+static inline void sq_key_put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline bool sq_key_u64(struct buf *b, uint64_t v)
+{
+    if (!b->data || b->cap - b->len < 8)
+        return sq_key_u64_grow(b, v);
+    sq_key_put_u64(b->data + b->len, v);
+    b->len += 8;
+    return true;
+}
+
+static inline bool sq_key_str(struct buf *b, lb_str s)
+{
+    if (!b->data || b->cap - b->len < 8 || b->cap - b->len - 8 < s.n)
+        return sq_key_str_grow(b, s);
+    sq_key_put_u64(b->data + b->len, s.n);
+    if (s.n)
+        memcpy(b->data + b->len + 8, s.p, s.n);
+    b->len += 8 + s.n;
+    return true;
+}
 /* Room for n ids in q->ids; false past the longest stack the scratch holds. */
 bool sq_ids_reserve(struct sq *q, size_t n);
 

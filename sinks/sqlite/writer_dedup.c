@@ -22,17 +22,16 @@
 
 /* The keys of stored rows are the schema's (their sqlstore_hash is the `hash` column): their
  * bytes are fixed like the hash. */
-bool sq_key_u64(struct buf *b, uint64_t v)
+bool sq_key_u64_grow(struct buf *b, uint64_t v)
 {
     uint8_t t[8];
-    for (int i = 0; i < 8; i++)
-        t[i] = (uint8_t)(v >> (8 * i));
+    sq_key_put_u64(t, v);
     return buf_append(b, t, 8);
 }
 
-bool sq_key_str(struct buf *b, lb_str s)
+bool sq_key_str_grow(struct buf *b, lb_str s)
 {
-    return sq_key_u64(b, s.n) && buf_append(b, s.p, s.n);
+    return sq_key_u64_grow(b, s.n) && buf_append(b, s.p, s.n);
 }
 
 static bool ids_reserve(int64_t **ids, size_t *ids_cap, size_t n)
