@@ -77,9 +77,9 @@ struct h2_server_config {
     unsigned max_connections;
     unsigned max_concurrent_streams;  /* per connection, announced in SETTINGS */
     unsigned idle_timeout_ms;     /* close a connection idle this long (0 = never) */
-    struct commit *commit;        /* lib/commit.h: while a commit is pending, replies are held;
-                                   * when it fails, the connections holding them are closed
-                                   * unanswered. NULL: replies go out at once. */
+    struct commit *commit;        /* lib/commit.h: output waits until the commit generation it
+                                   * depends on is synced; when that sync fails, the connection
+                                   * is closed unanswered. NULL: replies go out at once. */
     struct h2_tls *tls;           /* TLS on this port (tls.h), or NULL: cleartext */
     const struct h2_auth *auth;   /* bearer tokens every request must carry (auth.h), except
                                    * on paths made public; NULL = none asked */

@@ -2,12 +2,13 @@
  * clickhouse.h - the ClickHouse sink: the scale-out store, asynchronous and loss-free.
  *
  * Samples go to ClickHouse's HTTP interface in batches (gzip'd RowBinary), with frames, stacks
- * and resources stored once by content hash (schema and queries: docs/clickhouse.md). A
- * request is acknowledged as soon as its rows are copied into the in-memory queue; the queue
- * is bounded and spills to an on-disk spool while ClickHouse is slow or down; requests are
- * refused (admit -> UNAVAILABLE) only when the spool is full too. Nothing acknowledged is
- * dropped: at shutdown whatever could not be sent in time is written to the spool and sent
- * by the next start.
+ * and resources stored once by content hash (schema and queries: docs/clickhouse.md). By
+ * default a request is acknowledged once its rows are in the write-ahead log and synced (the
+ * group commit, lib/commit.h); the log is read back for batches memory cannot hold, after a
+ * crash, and after a shutdown ClickHouse did not let finish; a batch that may have arrived
+ * already is counted by batch_id first (exactly once). Requests are refused (UNAVAILABLE) only
+ * when the log is full or failing. Memory mode (--clickhouse-durability memory) acknowledges
+ * once the rows are queued in memory (with an optional spool): lossy in a crash.
  */
 #ifndef LB_SINKS_CLICKHOUSE_H
 #define LB_SINKS_CLICKHOUSE_H

@@ -112,7 +112,7 @@ def stored(db, prefix):
 
 def backend(db, spool, *extra):
     return cc.Backend("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", db,
-                      "--clickhouse-spool-dir", spool, "--clickhouse-flush-interval", "100",
+                      "--clickhouse-spool-dir", spool, "--clickhouse-flush-interval", "300",
                       "--clickhouse-batch-rows", "2000", "--clickhouse-max-queue-bytes", "64K",
                       *extra)
 

@@ -63,7 +63,33 @@ def test_sinks_that_cannot_open():
                    "cannot open the sqlite sink")
 
 
+def test_unsafe_clickhouse_log_directory():
+    """The write-ahead log holds acknowledged data: a directory others could alter is refused."""
+    ch = ["--grpc-address", "127.0.0.1:0", "--http-address", "none", "--sink", "clickhouse",
+          "--clickhouse-url", "http://127.0.0.1:9"]
+    open_dir = os.path.join(TMP, "world-writable")
+    os.mkdir(open_dir)
+    os.chmod(open_dir, 0o777)
+    failed_cleanly("world-writable --clickhouse-spool-dir", ch + ["--clickhouse-spool-dir", open_dir],
+                   "is writable by everyone (mode 0777)")
+    group_dir = os.path.join(TMP, "group-writable")
+    os.mkdir(group_dir)
+    os.chmod(group_dir, 0o770)
+    failed_cleanly("group-writable --clickhouse-spool-dir", ch + ["--clickhouse-spool-dir", group_dir],
+                   "is writable by its group")
+    link = os.path.join(TMP, "link-to-log")
+    safe = os.path.join(TMP, "safe-log")
+    os.mkdir(safe, 0o700)
+    os.symlink(safe, link)
+    failed_cleanly("--clickhouse-spool-dir a symbolic link", ch + ["--clickhouse-spool-dir", link],
+                   "is a symbolic link")
+    failed_cleanly("memory mode's spool: the same checks",
+                   ch + ["--clickhouse-durability", "memory", "--clickhouse-spool-dir", open_dir],
+                   "is writable by everyone")
+
+
 run("taken ports", test_taken_ports)
 run("bad address", test_bad_address)
 run("sinks that cannot open", test_sinks_that_cannot_open)
+run("an unsafe ClickHouse log directory", test_unsafe_clickhouse_log_directory)
 done()
