@@ -441,30 +441,35 @@ bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
     size_t n_locs = 0;
     if (!sample_stack(d, rs, &locs, &n_locs))
         return false;
+    /* A stack seen for the first time is put together in its memoised place directly; any
+     * other (v1.7 slices, a memoised stack over the frame limit) in the scratch vector. */
+    bool keep = sm && sm->state != RESOLVED;
+    framevec *out = keep ? &d->stack_pool : &d->frames;
+    size_t first = keep ? d->stack_pool.n : 0;
     VEC_RESET(d->frames);
     for (size_t i = 0; i < n_locs; i++) {
         const struct lb_frame *f = NULL;
-        size_t n = 0;
-        if (!location_frames(d, locs[i], &f, &n))
+        size_t n = 0, have = out->n - first;
+        bool ok = location_frames(d, locs[i], &f, &n);
+        if (ok && d->res->frames + have + n > d->limits.max_frames_per_request)
+            ok = otlp_reject(&d->rep, "request resolves to more than %llu frames",
+                             (unsigned long long)d->limits.max_frames_per_request);
+        if (ok && !VEC_RESERVE(*out, out->n + n))
+            ok = otlp_out_of_memory(&d->rep);
+        if (!ok) {
+            out->n = first;   /* nothing of a rejected stack stays in the pool */
             return false;
-        if (d->res->frames + d->frames.n + n > d->limits.max_frames_per_request)
-            return otlp_reject(&d->rep, "request resolves to more than %llu frames",
-                               (unsigned long long)d->limits.max_frames_per_request);
-        if (!VEC_RESERVE(d->frames, d->frames.n + n))
-            return otlp_out_of_memory(&d->rep);
-        memcpy(d->frames.v + d->frames.n, f, n * sizeof *f);
-        d->frames.n += n;
+        }
+        if (n) {   /* an empty location list may have no storage yet: no NULL + 0 */
+            memcpy(out->v + out->n, f, n * sizeof *f);
+            out->n += n;
+        }
     }
-    *frames = d->frames.v;
-    *n_frames = d->frames.n;
-    if (sm && sm->state != RESOLVED) {
-        if (!VEC_RESERVE(d->stack_pool, d->stack_pool.n + d->frames.n))
-            return otlp_out_of_memory(&d->rep);
-        sm->first = (uint32_t)d->stack_pool.n;
-        sm->count = (uint32_t)d->frames.n;
-        if (d->frames.n)
-            memcpy(d->stack_pool.v + d->stack_pool.n, d->frames.v, d->frames.n * sizeof *d->frames.v);
-        d->stack_pool.n += d->frames.n;
+    *n_frames = out->n - first;
+    *frames = *n_frames ? out->v + first : out->v;
+    if (keep) {
+        sm->first = (uint32_t)first;
+        sm->count = (uint32_t)(out->n - first);
         sm->state = RESOLVED;
     }
     if (sm) {   /* the memoised copy, so that every sample of this stack shares one array */
