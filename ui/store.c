@@ -10,6 +10,7 @@
  * are read once per process and kept (dropped whole past a bound), which makes the second
  * call over the same data much cheaper than the first.
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -410,16 +411,19 @@ static bool stack_types_ok(struct scan *sc, uint32_t stack)
     return ok;
 }
 
+/* Rows of one rollup table with lo <= bucket < hi; rollup_minute_sets has no stack. */
 static int scan_range(struct scan *sc, const char *table, int64_t lo, int64_t hi, int64_t type_id)
 {
     struct ui_store *s = sc->s;
     if (lo >= hi)
         return 0;
+    bool stacks = strcmp(table, "rollup_minute_sets") != 0;
+    assert(stacks || sc->p->n_frame_types == 0);
     char sql[256];
     snprintf(sql, sizeof sql,
-             "SELECT bucket, stack_id, resource_attributes_id, profile_attributes_id, "
+             "SELECT bucket, %s, resource_attributes_id, profile_attributes_id, "
              "sample_attributes_id, weight FROM %s WHERE bucket >= ?1 AND bucket < ?2%s",
-             table, type_id ? " AND sample_type_id = ?3" : "");
+             stacks ? "stack_id" : "0", table, type_id ? " AND sample_type_id = ?3" : "");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
         return fail(s, "reading rollups");
@@ -433,6 +437,10 @@ static int scan_range(struct scan *sc, const char *table, int64_t lo, int64_t hi
         bool ok;
         if ((r = rows_ok(sc, sets, &ok)) != 0 || !ok)
             continue;
+        if (!stacks) {
+            r = sc->fn(sc->ctx, s, UI_NO_STACK, sqlite3_column_int64(st, 0), sets, sqlite3_column_int64(st, 5));
+            continue;
+        }
         int64_t stack = load_stack(s, sqlite3_column_int64(st, 1));
         if (stack < 0) {
             r = -1;
@@ -492,7 +500,9 @@ int ui_store_scan(struct ui_store *s, const struct ui_params *p, enum ui_scan ho
         int64_t m0 = p->has_from ? floor_div(p->from, 60) : -FAR_MINUTES;
         int64_t m1 = p->has_to ? -floor_div(-p->to, 60) : FAR_MINUTES;
         int64_t h0 = -floor_div(-m0, 60), h1 = floor_div(m1, 60);
-        if (how == UI_SCAN_HOURS) {
+        if (how == UI_SCAN_MINUTE_SETS && p->n_frame_types == 0) {
+            rc = scan_range(&sc, "rollup_minute_sets", m0, m1, type_id);
+        } else if (how == UI_SCAN_HOURS) {
             rc = scan_range(&sc, "rollup_hour", floor_div(m0, 60), -floor_div(-m1, 60), type_id);
         } else if (how == UI_SCAN_WINDOW && h0 < h1) {
             rc = scan_range(&sc, "rollup_minute", m0, h0 * 60, type_id);

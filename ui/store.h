@@ -87,8 +87,11 @@ void ui_store_close(struct ui_store *s);
 int ui_store_begin(struct ui_store *s);
 void ui_store_end(struct ui_store *s);
 /* How rows are read: whole hours of the window from the hour table and its edges from the
- * minute table (the fewest rows), every minute (a timeline), or every hour (a long one). */
-enum ui_scan { UI_SCAN_WINDOW, UI_SCAN_MINUTES, UI_SCAN_HOURS };
+ * minute table (the fewest rows), every minute (a timeline), every hour (a long one), or every
+ * minute without stacks (rollup_minute_sets: a timeline under attribute filters only; rows
+ * come with stack UI_NO_STACK; with frame type filters it reads as UI_SCAN_MINUTES does). */
+enum ui_scan { UI_SCAN_WINDOW, UI_SCAN_MINUTES, UI_SCAN_HOURS, UI_SCAN_MINUTE_SETS };
+#define UI_NO_STACK UINT32_MAX
 /* Every rollup row matching p (time window, sample type, attributes, frame types); buckets
  * are minutes, or hours with UI_SCAN_HOURS. 0 or -1 with s->err (or the callback's -1). */
 int ui_store_scan(struct ui_store *s, const struct ui_params *p, enum ui_scan how, ui_row_fn fn, void *ctx);

@@ -64,12 +64,18 @@ static int cmp_i64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* The store's first and last minute with data; false when empty. */
-static int minute_range(struct ui_store *s, int64_t *lo, int64_t *hi, bool *any)
+/* The first and last minute with data in [m0, m1) (the per-minute totals: one row a minute,
+ * each bound found through the primary key); false when none. */
+static int minute_range(struct ui_store *s, int64_t m0, int64_t m1, int64_t *lo, int64_t *hi, bool *any)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT min(bucket), max(bucket) FROM rollup_minute", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT (SELECT min(bucket) FROM rollup_minute_totals WHERE bucket >= ?1 AND bucket < ?2), "
+                           "(SELECT max(bucket) FROM rollup_minute_totals WHERE bucket >= ?1 AND bucket < ?2)",
+                           -1, &st, NULL) != SQLITE_OK)
         return fail(s, "reading the time range");
+    sqlite3_bind_int64(st, 1, m0);
+    sqlite3_bind_int64(st, 2, m1);
     int rc = sqlite3_step(st);
     *any = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
     if (*any) {
@@ -135,10 +141,51 @@ static int64_t span(const struct timeline *t)
     return t->n ? hi - lo + 1 : 0;
 }
 
+/* The timeline under filters: per minute when the matching data spans at most three days,
+ * else per hour. Filters on attributes alone read rollup_minute_sets (one row per minute and
+ * combination of attribute sets, no stacks): directly when all the window's data spans at
+ * most three days (found from the per-minute totals), else after the matching rows' hours
+ * (few rows) showed their span. Filters on frame types need stacks: the matching rows' hours
+ * first, then the same rows per minute over just that span and the window. */
+static int filtered_scan(struct ui_store *s, const struct ui_params *p, struct timeline *t, int64_t *step)
+{
+    enum ui_scan minutes = p->n_frame_types ? UI_SCAN_MINUTES : UI_SCAN_MINUTE_SETS;
+    int64_t m0 = p->has_from ? floor_div(p->from, 60) : INT64_MIN / 2;
+    int64_t m1 = p->has_to ? -floor_div(-p->to, 60) : INT64_MAX / 2;
+    *step = 60;
+    if (minutes == UI_SCAN_MINUTE_SETS) {
+        int64_t lo = 0, hi = 0;
+        bool any;
+        if (minute_range(s, m0, m1, &lo, &hi, &any) != 0)
+            return -1;
+        if (!any)
+            return 0;
+        if (hi - lo + 1 <= TIMELINE_MAX_MINUTES)
+            return ui_store_scan(s, p, minutes, timeline_row, t);
+    }
+    if (ui_store_scan(s, p, UI_SCAN_HOURS, timeline_row, t) != 0)
+        return -1;
+    if (t->n == 0)
+        return 0;
+    if (span(t) * 60 > TIMELINE_MAX_MINUTES) {
+        *step = 3600;
+        return 0;
+    }
+    int64_t lo = INT64_MAX;
+    for (size_t i = 0; i < t->n; i++)
+        lo = t->bucket[i] < lo ? t->bucket[i] : lo;
+    struct ui_params q = *p;   /* the hours found, within the window asked for */
+    q.has_from = q.has_to = true;
+    q.from = p->has_from && p->from > lo * 3600 ? p->from : lo * 3600;
+    q.to = (lo + span(t)) * 3600;
+    q.to = p->has_to && p->to < q.to ? p->to : q.to;
+    timeline_free(t);
+    return ui_store_scan(s, &q, minutes, timeline_row, t);
+}
+
 /* Per minute when the data spans at most three days, else per hour. Without filters on
- * stacks or attributes the per-minute totals are read (one row a minute); with them, the
- * matching rows' hours first (few rows), then, when they span at most three days, the same
- * rows per minute over just that span. */
+ * stacks or attributes the per-minute totals are read (one row a minute); with them, see
+ * filtered_scan. */
 int ui_view_timeline(struct ui_store *s, const struct ui_params *p, struct buf *out)
 {
     struct timeline t = { 0 };
@@ -153,20 +200,7 @@ int ui_view_timeline(struct ui_store *s, const struct ui_params *p, struct buf *
                 t.bucket[i] = floor_div(t.bucket[i], 60);
         }
     } else {
-        rc = ui_store_scan(s, p, UI_SCAN_HOURS, timeline_row, &t);
-        int64_t lo = INT64_MAX;
-        for (size_t i = 0; i < t.n; i++)
-            lo = t.bucket[i] < lo ? t.bucket[i] : lo;
-        if (rc == 0 && t.n > 0 && span(&t) * 60 > TIMELINE_MAX_MINUTES) {
-            step = 3600;
-        } else if (rc == 0 && t.n > 0) {
-            struct ui_params q = *p;
-            q.has_from = q.has_to = true;
-            q.from = lo * 3600;
-            q.to = (lo + span(&t)) * 3600;
-            timeline_free(&t);
-            rc = ui_store_scan(s, &q, UI_SCAN_MINUTES, timeline_row, &t);
-        }
+        rc = filtered_scan(s, p, &t, &step);
     }
     if (rc != 0 && !s->err[0])
         snprintf(s->err, sizeof s->err, "out of memory");
@@ -232,7 +266,7 @@ int ui_view_meta(struct ui_store *s, struct buf *out)
 {
     int64_t lo = 0, hi = 0;
     bool any;
-    if (minute_range(s, &lo, &hi, &any) != 0)
+    if (minute_range(s, INT64_MIN, INT64_MAX, &lo, &hi, &any) != 0)
         return -1;
     bool ok = buf_printf(out, "{");
     if (any)

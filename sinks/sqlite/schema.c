@@ -237,6 +237,19 @@ static const char STEP8_PACKED_SERIES[] =
     "ALTER TABLE samples ADD COLUMN timestamps_packed BLOB;"
     "ALTER TABLE samples ADD COLUMN values_packed BLOB;";
 
+/* The weight per minute, sample type and attribute sets (resource, profile, sample), whatever
+ * the stack: the web UI's timeline under filters on attributes reads one row per minute and
+ * combination of sets (a few thousand) instead of every rollup row of it (one per stack too).
+ * Kept by the writer beside rollup_minute (writer_rollup.c), filled here from it. */
+static const char STEP9_ROLLUP_SETS[] =
+    "CREATE TABLE rollup_minute_sets ("
+    "  bucket INTEGER NOT NULL, sample_type_id INTEGER NOT NULL, resource_attributes_id INTEGER NOT NULL,"
+    "  profile_attributes_id INTEGER NOT NULL, sample_attributes_id INTEGER NOT NULL, weight INTEGER NOT NULL,"
+    "  PRIMARY KEY (bucket, sample_type_id, resource_attributes_id, profile_attributes_id,"
+    "               sample_attributes_id)) WITHOUT ROWID;"
+    "INSERT INTO rollup_minute_sets SELECT bucket, sample_type_id, resource_attributes_id,"
+    "  profile_attributes_id, sample_attributes_id, SUM(weight) FROM rollup_minute GROUP BY 1, 2, 3, 4, 5;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
@@ -246,6 +259,7 @@ static const struct migration MIGRATIONS[] = {
     { "typed containers", STEP6_TYPED_CONTAINERS },
     { "rollup totals", STEP7_ROLLUP_TOTALS },
     { "packed series", STEP8_PACKED_SERIES },
+    { "rollup sets", STEP9_ROLLUP_SETS },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -88,6 +88,8 @@ static const char *const SQL[S_COUNT] = {
                     "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
     [S_ROLL_TOTAL] = "INSERT INTO rollup_minute_totals VALUES (?1, ?2, ?3) "
                      "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
+    [S_ROLL_SETS] = "INSERT INTO rollup_minute_sets VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                    "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
 };
 
 /* Cache sizes (the C_* caches of internal.h): slots (log2), bytes of keys, longest key kept.
@@ -413,6 +415,7 @@ static void sq_free(struct sq *q)
     sq_rollup_free(q->rollup);
     sq_rollup_free(q->totals);
     sq_rollup_free(q->hours);
+    sq_rollup_free(q->sets);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
@@ -470,7 +473,8 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->vals_packed, SIZE_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
-    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new()) || !(q->hours = sq_rollup_new())) {
+    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new()) || !(q->hours = sq_rollup_new()) ||
+        !(q->sets = sq_rollup_new())) {
         snprintf(err, errlen, "out of memory");
         sq_free(q);
         return -1;

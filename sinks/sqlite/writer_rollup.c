@@ -8,7 +8,8 @@
  * few hundred upserts. The table is bounded (ROLLUP_MAX entries): past it the sums are
  * flushed early, still inside the transaction, so a hostile request costs upserts, not memory.
  * The weight rule is the one schema.c's step 3 describes and query.c applies. Each flush also
- * adds the weight per minute and sample type to rollup_minute_totals (step 7).
+ * adds the weight per minute and sample type to rollup_minute_totals (step 7), and per
+ * minute, sample type and attribute sets to rollup_minute_sets (step 9).
  *
  * A flush sums the hours and the totals in memory too (minutes of one hour become one
  * rollup_hour row), then writes each table with multi-row upserts: a request of a few hundred
@@ -165,23 +166,27 @@ static int write_sums(struct sq *q, const struct rollup *r, int keys, int s_one,
 
 int sq_rollup_flush(struct sq *q)
 {
-    struct rollup *r = q->rollup, *h = q->hours, *t = q->totals;
+    struct rollup *r = q->rollup, *h = q->hours, *t = q->totals, *a = q->sets;
     sq_rollup_reset(h);
     sq_rollup_reset(t);
+    sq_rollup_reset(a);
     for (size_t i = 0; i < r->n && !q->failed; i++) {
         const struct rollup_entry *e = &r->v[i];
         int64_t hk[KEYS], tk[KEYS] = { e->k[0], e->k[1] };   /* minute and sample type only */
+        int64_t ak[KEYS] = { e->k[0], e->k[1], e->k[4], e->k[5], e->k[6] };   /* ... and the sets */
         memcpy(hk, e->k, sizeof hk);
         hk[0] = e->k[0] / 60;
-        if (!add(h, hk, e->w) || !add(t, tk, e->w))
+        if (!add(h, hk, e->w) || !add(t, tk, e->w) || !add(a, ak, e->w))
             sq_fail(q, "summing rollups", "out of memory");
     }
     if (!q->failed && write_sums(q, r, KEYS, S_ROLL_MINUTE, S_ROLL_MINUTE_BATCH) == 0 &&
-        write_sums(q, h, KEYS, S_ROLL_HOUR, S_ROLL_HOUR_BATCH) == 0)
-        write_sums(q, t, 2, S_ROLL_TOTAL, S_ROLL_TOTAL_BATCH);
+        write_sums(q, h, KEYS, S_ROLL_HOUR, S_ROLL_HOUR_BATCH) == 0 &&
+        write_sums(q, t, 2, S_ROLL_TOTAL, S_ROLL_TOTAL_BATCH) == 0)
+        write_sums(q, a, 5, S_ROLL_SETS, S_ROLL_SETS_BATCH);
     sq_rollup_reset(r);
     sq_rollup_reset(h);
     sq_rollup_reset(t);
+    sq_rollup_reset(a);
     return q->failed ? -1 : 0;
 }
 
@@ -205,6 +210,7 @@ int sq_rollup_prepare(struct sq *q, char *err, size_t errlen)
         { S_ROLL_MINUTE_BATCH, "rollup_minute", KEYS + 1 },
         { S_ROLL_HOUR_BATCH, "rollup_hour", KEYS + 1 },
         { S_ROLL_TOTAL_BATCH, "rollup_minute_totals", 3 },
+        { S_ROLL_SETS_BATCH, "rollup_minute_sets", 6 },
     };
     struct buf sql;
     buf_init(&sql, SIZE_MAX);

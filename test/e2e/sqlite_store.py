@@ -152,7 +152,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 8", sql(DB, "PRAGMA user_version")[0][0] == 8)
+    check("schema version 9", sql(DB, "PRAGMA user_version")[0][0] == 9)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -319,6 +319,19 @@ def test_rollups():
     check("rollup_minute: one per timestamp, at its minute", got == dict(want), (got, dict(want)))
     got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute_totals GROUP BY 1"))
     check("rollup_minute_totals: the same per minute", got == dict(want), got)
+    got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute_sets GROUP BY 1"))
+    check("rollup_minute_sets: the same per minute", got == dict(want), got)
+    want_threads = collections.Counter()
+    for smp in MODEL:
+        want_threads[fixture_model.thread(smp)] += len(smp.timestamps) * COPIES
+    got = dict(sql(DB, "SELECT COALESCE(v.value, '[unknown]'), sum(r.weight) FROM rollup_minute_sets r "
+                       "LEFT JOIN attribute_set_items i ON i.set_id = r.sample_attributes_id "
+                       "AND i.attribute_id IN (SELECT a.id FROM attributes a JOIN strings k ON k.id = a.key_id "
+                       "WHERE k.value = 'thread.name') "
+                       "LEFT JOIN attributes a ON a.id = i.attribute_id LEFT JOIN strings v ON v.id = a.value "
+                       "GROUP BY 1"))
+    check("rollup_minute_sets: the weight per thread (sample attribute set)", got == dict(want_threads),
+          (got, dict(want_threads)))
     got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
     check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
     keys = "sample_type_id, sample_unit_id, stack_id, resource_attributes_id, profile_attributes_id, " \
@@ -401,7 +414,7 @@ def test_values_and_windows():
     con.close()
     unpack_to_tables(old)
     con = sqlite3.connect(old)
-    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; "
+    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; DROP TABLE rollup_minute_sets; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
                       "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
                       "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
@@ -415,9 +428,11 @@ def test_values_and_windows():
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
     check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
           == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",),
-              ("packed series",)])
+              ("packed series",), ("rollup sets",)])
     got = dict(sql(old, "SELECT bucket, weight FROM rollup_minute_totals"))
     check("... and the per-minute totals", got == {m: 2 * w for m, w in want.items()}, got)
+    got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute_sets GROUP BY 1"))
+    check("... and the per-minute sums per attribute sets", got == {m: 2 * w for m, w in want.items()}, got)
     # its old rows keep their series in their own tables, the new ones packed: the readers
     # weigh both alike (the same windows as above, twice over)
     check("old and packed rows side by side", sql(old, "SELECT count(*) FROM samples WHERE timestamps_packed IS NULL "

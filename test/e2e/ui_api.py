@@ -182,6 +182,33 @@ def test_filters():
     check("sample_type=samples: everything", st == 200 and d["total"] == EXPECT["timestamps"], d.get("total"))
 
 
+def test_timeline_filters():
+    """The timeline under filters (attributes: rollup_minute_sets; frame types: the stacks'
+    rows) against the fixture's timestamps, one per minute, over the whole range and a
+    one-minute window."""
+    thread = next(k for k, _ in sorted(model_groups(fixture_model.thread).items(), key=lambda kv: -kv[1]) if k)
+    cases = (("executable=java", {"executable": "java"}, lambda s: fixture_model.executable(s) == "java"),
+             ("thread=" + thread, {"thread": thread}, lambda s: fixture_model.thread(s) == thread),
+             ("frame_type=v8js", {"frame_type": ["v8js"]}, lambda s: any(t == "v8js" for _, t in s.frames)),
+             ("frame_type=go and executable=agent", {"frame_type": ["go"], "executable": "agent"},
+              lambda s: fixture_model.executable(s) == "agent" and any(t == "go" for _, t in s.frames)))
+    for name, params, keep in cases:
+        want = collections.Counter()
+        for s in MODEL:
+            if keep(s):
+                for t in s.timestamps:
+                    want[t // (60 * 10**9) * 60] += 1
+        check("timeline %s: samples in the fixture" % name, sum(want.values()) > 0, want)
+        st, tl = api(SERVER, "/api/timeline", **params)
+        check("timeline %s: the fixture's timestamps per minute" % name,
+              st == 200 and tl["step"] == 60 and tl["points"] == sorted([m, w] for m, w in want.items()), (tl, want))
+        m = max(want, key=want.get)
+        st, tl = api(SERVER, "/api/timeline", **params, **{"from": m, "to": m + 60})
+        check("timeline %s, one minute: that minute" % name, st == 200 and tl["points"] == [[m, want[m]]], tl)
+        st, tl = api(SERVER, "/api/timeline", **params, **{"from": m + 3600, "to": m + 7200})
+        check("timeline %s, an hour later: nothing" % name, st == 200 and tl["points"] == [], tl)
+
+
 def flame_paths(d):
     """{root-first names: self weight} from /api/flame's nodes."""
     nodes = d["nodes"]
@@ -380,7 +407,7 @@ def test_ui_off_and_offline():
 
 try:
     start()
-    for t in (test_top_function, test_groups, test_filters, test_flame, test_time_windows, test_bad_parameters,
+    for t in (test_top_function, test_groups, test_filters, test_timeline_filters, test_flame, test_time_windows, test_bad_parameters,
               test_headers_and_methods, test_live, test_ui_off_and_offline):
         run(t.__name__, t)
 finally:
