@@ -102,14 +102,17 @@ class Clients:
 
 
 def stored(db, prefix):
-    """{tag: sample rows} for this case's tags, without FINAL: copies would show."""
+    """{tag: sample rows} for this case's tags, without FINAL: copies would show. Nothing while
+    the sink has not created its tables yet (a backend just started on a new database)."""
     out = {}
     try:
-        rows = ch.query("SELECT service_name, count() FROM %s.samples WHERE service_name LIKE '%s-%%' "
-                        "GROUP BY service_name FORMAT TabSeparated" % (db, prefix))
-    except (RuntimeError, OSError):
-        return out   # not there yet (the database is created by the backend), or down
-    for name, n in cc.tsv(rows):
+        rows = cc.tsv(ch.query("SELECT service_name, count() FROM %s.samples WHERE service_name LIKE '%s-%%' "
+                               "GROUP BY service_name FORMAT TabSeparated" % (db, prefix)))
+    except RuntimeError as e:
+        if "Code: 60" not in str(e) and "Code: 81" not in str(e):
+            raise
+        rows = []
+    for name, n in rows:
         out[name] = int(n)
     return out
 
