@@ -19,12 +19,19 @@ parser must understand instead of from nothing:
            as test/fuzz/fuzz_grpc.c reads them
   usdt     bpftrace -f json output as 0.17 and 0.24+ print it (printf envelopes, messages,
            maps), bare event lines, and ExportTraceServiceResponse answers
+  wal      write-ahead log segments written here from wal.h's format (CRCs by zlib): whole,
+           torn, with a bad CRC; records of the ClickHouse sink (walrec.c's format) and of
+           the forward sink, appended or as a segment file
+  query_rows  ClickHouse RowBinary answers written here from the column types of
+           sinks/clickhouse/query.h, under every command, format and grouping
+  auth     token files (comments, blank lines, spaces, refused lines) and Authorization values
 """
 import gzip
 import json
 import os
 import struct
 import sys
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e", "lib"))
 import otlpgen  # noqa: E402
@@ -331,8 +338,89 @@ def seeds_usdt(out):
     write(out, "answer-json", b'{"partialSuccess":{"rejectedSpans":"2","errorMessage":"no"}}')
 
 
+def wal_segment(seq, records, tail=b""):
+    """A write-ahead log segment as sinks/wal.h describes it, CRCs by zlib."""
+    out = b"LBWAL001" + struct.pack("<Q", seq)
+    for r in records:
+        head = struct.pack("<I", len(r))
+        out += head + struct.pack("<I", zlib.crc32(r, zlib.crc32(head))) + r
+    return out + tail
+
+
+def clickhouse_record(batch_id, tables):
+    """One request's record of the ClickHouse sink (sinks/clickhouse/walrec.c): "CHR", the
+    schema version, the batch id, rows and bytes per table (frames, stacks, resources,
+    samples), then the tables' bytes."""
+    head = b"CHR\x01" + struct.pack("<Q", batch_id)
+    for rows, data in tables:
+        head += struct.pack("<II", rows, len(data))
+    return head + b"".join(data for _, data in tables)
+
+
+def seeds_wal(out):
+    ch = clickhouse_record(0x1122334455667788, [(1, b"\x01" * 12), (1, b"st"), (0, b""), (2, b"samples!")])
+    ch2 = clickhouse_record(0x1122334455667788, [(0, b""), (0, b""), (1, b"res"), (1, b"s")])
+    fw = b"\x01" + profiles_request().SerializeToString()
+    # mode 0: a segment parsed in memory (for segment 7)
+    write(out, "parse", b"\x00" + wal_segment(7, [b"first", b"", b"x" * 300]))
+    write(out, "parse-torn", b"\x00" + wal_segment(7, [b"first"], struct.pack("<II", 40, 0) + b"cut"))
+    write(out, "parse-bad-crc", b"\x00" + wal_segment(7, [b"ok"])[:-1] + b"K")
+    write(out, "parse-stop", b"\x30" + wal_segment(7, [b"a", b"b", b"c", b"d"]))
+    write(out, "parse-torn-header", b"\x00" + b"LBWAL0")
+    # mode 1: records appended, then read back (u16 length, bytes)
+    recs = [ch, ch2, fw]
+    write(out, "append-clickhouse", b"\x01" + b"".join(struct.pack("<H", len(r)) + r for r in recs[:2]))
+    write(out, "append-forward", b"\x01" + struct.pack("<H", len(fw)) + fw)
+    # mode 2: a segment file on disk (segment 3)
+    write(out, "file-clickhouse", b"\x02" + wal_segment(3, [ch, ch2]))
+    write(out, "file-two-batches", b"\x02" + wal_segment(3, [ch, clickhouse_record(9, [(0, b"")] * 4)]))
+    write(out, "file-torn", b"\x02" + wal_segment(3, [ch], b"\xff\xff"))
+
+
+def rb_str(s):
+    """A RowBinary String: a varint length, then the bytes."""
+    s = s.encode() if isinstance(s, str) else s
+    n, head = len(s), b""
+    while n >= 0x80:
+        head += bytes([n & 0x7f | 0x80])
+        n >>= 7
+    return head + bytes([n]) + s
+
+
+def seeds_query_rows(out):
+    def sums_row(stack, found, group, weight, samples, stype="samples", unit="count"):
+        return (struct.pack("<QB", stack, found) + rb_str(group) + rb_str(stype) + rb_str(unit)
+                + struct.pack("<qQ", weight, samples))
+    leaf, root, stack = 0xAAAA, 0xBBBB, 0x5555
+    sums = sums_row(stack, 1, "java", 10, 2) + sums_row(0x9999, 0, "", 5, 1)
+    stacks = struct.pack("<Q", stack) + bytes([2]) + struct.pack("<QQ", leaf, root)
+    frames = (struct.pack("<Q", root) + rb_str("main") + rb_str("go")
+              + struct.pack("<Q", leaf) + rb_str("leaf\x1b<&>") + rb_str("native"))
+    def answer(opt, a, b, c):
+        return bytes([opt]) + struct.pack("<HH", len(a), len(b)) + a + b + c
+    # the options byte: bits 0-1 command, bit 2 JSON, bits 3-4 grouping, bit 5 --frame-type
+    for opt in (0x00, 0x04, 0x09, 0x0e, 0x12, 0x25, 0x1a, 0x40):
+        write(out, "answer-%02x" % opt, answer(opt, sums, stacks, frames))
+    mixed = sums + sums_row(stack, 1, "go", -3, 1, "cpu", "nanoseconds")
+    write(out, "mixed-types", answer(0x04, mixed, stacks, frames))
+    write(out, "empty", answer(0x02, b"", b"", b""))
+
+
+def seeds_auth(out):
+    def case(name, text, header):
+        write(out, name, struct.pack("<H", len(text)) + text + header)
+    case("one", b"s3cr3t-token_1.~+/==\n", b"Bearer s3cr3t-token_1.~+/==")
+    case("comments", b"# tokens\n\n  abc \r\n\tdef\t\n#x\n", b"bearer   def ")
+    case("prefix", b"abcd\nabc\n", b"Bearer abcde")
+    case("refused", b"good\nnot a token\n", b"Bearer good")
+    case("no-newline", b"tok=", b"BEARER tok=")
+    case("empty", b"\n# nothing\n", b"Bearer ")
+    case("basic", b"dXNlcjpwYXNz\n", b"Basic dXNlcjpwYXNz")
+
+
 TARGETS = {"decode": seeds_decode, "check": seeds_check, "json": seeds_json, "traces": seeds_traces,
-           "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt}
+           "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt, "wal": seeds_wal,
+           "query_rows": seeds_query_rows, "auth": seeds_auth}
 
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in TARGETS):
