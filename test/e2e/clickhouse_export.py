@@ -12,9 +12,9 @@ wrote (no requests table, the new columns at their defaults) come back with what
 compared sample by sample (resource and sample attributes as text, scope name, types, period,
 profile id, link, values, timestamps, every line of the stack). pprof over ClickHouse: `go tool
 pprof -top` totals per function equal the figures computed from the fixture
-(lib/fixture_model.py). The filters keep what `folded --clickhouse-url` counts. ClickHouse's answers cut short or with a
-byte changed (through a proxy): exit 0 or 1, never a crash. Errors: no server, two stores
-named, a missing database.
+(lib/fixture_model.py). The filters keep what `folded --clickhouse-url` counts. ClickHouse's
+answers cut short or with a byte changed (through a proxy): exit 0 or 1, never a crash.
+Errors: no server, two stores named, a missing database.
 Environment: LAZYBACKEND, FIXTURES; needs clickhouse-server and go (golang-go). Loopback only,
 every wait bounded.
 """
