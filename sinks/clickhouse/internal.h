@@ -243,7 +243,7 @@ struct ch_sink {
     struct ch_batch *cur;        /* being sent (popped from the queue or loaded from the spool) */
     bool cur_spooled, cur_retried;
     bool cur_checked;            /* its samples were counted in ClickHouse (maybe_stored) */
-    char samples_url[4096];      /* the samples INSERT with the batch's query_id */
+    char count_query[160];       /* the body of the count in flight */
     int part;                    /* next part of cur to send */
     int inflight;                /* table of the request in flight; CH_INFLIGHT_* otherwise */
     bool schema_ready;

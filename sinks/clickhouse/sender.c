@@ -216,8 +216,8 @@ static int post_next(struct ch_sink *s)
     }
     assert(s->cur && s->part < CH_TABLES && s->cur->part[s->part].rows > 0);
     if (s->part == CH_SAMPLES && s->cur->maybe_stored && !s->cur_checked) {
-        char q[256];
-        snprintf(q, sizeof q, "SELECT count() FROM `%s`.samples WHERE batch_id = %llu FORMAT TabSeparated",
+        char *q = s->count_query;   /* the body must outlive the request */
+        snprintf(q, sizeof s->count_query, "SELECT count() FROM `%s`.samples WHERE batch_id = %llu FORMAT TabSeparated",
                  s->o.database, (unsigned long long)s->cur->id);
         snprintf(url, sizeof url, "%s?query_id=lazybackend-%016llx", s->ddl_url, (unsigned long long)s->cur->id);
         s->inflight = CH_INFLIGHT_COUNT;

@@ -140,7 +140,7 @@ struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err
     } else if (rc == 0 && !ld.have_id) {
         *empty = true;
         snprintf(err, errlen, "segment %llu holds no complete record%s%s", (unsigned long long)seq,
-                 rep.bad_bytes ? ": " : "", rep.why);
+                 rep.why[0] ? ": " : "", rep.why);
     } else if (rc == 0) {
         b = calloc(1, sizeof *b);
         if (!b)

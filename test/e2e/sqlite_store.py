@@ -152,7 +152,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 9", sql(DB, "PRAGMA user_version")[0][0] == 9)
+    check("schema version 10", sql(DB, "PRAGMA user_version")[0][0] == 10)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -332,6 +332,14 @@ def test_rollups():
                        "GROUP BY 1"))
     check("rollup_minute_sets: the weight per thread (sample attribute set)", got == dict(want_threads),
           (got, dict(want_threads)))
+    got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute_frame_types GROUP BY 1"))
+    check("rollup_minute_frame_types: the same per minute", got == dict(want), got)
+    for ftype in EXPECT["frame_types"]:
+        want_t = sum(len(smp.timestamps) for smp in MODEL if any(t == ftype for _, t in smp.frames)) * COPIES
+        got = sql(DB, "SELECT sum(r.weight) FROM rollup_minute_frame_types r, strings s WHERE s.value = ? "
+                      "AND instr(r.frame_types, ',' || s.id || ',') > 0", ftype)[0][0]
+        check("rollup_minute_frame_types: the weight of stacks holding a %s frame" % ftype,
+              got == want_t and want_t > 0, (got, want_t))
     got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
     check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
     keys = "sample_type_id, sample_unit_id, stack_id, resource_attributes_id, profile_attributes_id, " \
@@ -414,7 +422,7 @@ def test_values_and_windows():
     con.close()
     unpack_to_tables(old)
     con = sqlite3.connect(old)
-    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; DROP TABLE rollup_minute_sets; "
+    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; DROP TABLE rollup_minute_sets; DROP TABLE rollup_minute_frame_types; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
                       "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
                       "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
@@ -428,11 +436,16 @@ def test_values_and_windows():
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
     check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
           == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",),
-              ("packed series",), ("rollup sets",)])
+              ("packed series",), ("rollup sets",), ("rollup frame types",)])
     got = dict(sql(old, "SELECT bucket, weight FROM rollup_minute_totals"))
     check("... and the per-minute totals", got == {m: 2 * w for m, w in want.items()}, got)
     got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute_sets GROUP BY 1"))
     check("... and the per-minute sums per attribute sets", got == {m: 2 * w for m, w in want.items()}, got)
+    got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute_frame_types GROUP BY 1"))
+    check("... and per frame types", got == {m: 2 * w for m, w in want.items()}, got)
+    mixes = "SELECT DISTINCT frame_types FROM rollup_minute_frame_types"
+    check("... the migration and the writer name a stack's frame types alike",
+          sorted(sql(old, mixes)) == sorted(sql(db, mixes)), (sql(old, mixes), sql(db, mixes)))
     # its old rows keep their series in their own tables, the new ones packed: the readers
     # weigh both alike (the same windows as above, twice over)
     check("old and packed rows side by side", sql(old, "SELECT count(*) FROM samples WHERE timestamps_packed IS NULL "
