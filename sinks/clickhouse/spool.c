@@ -26,6 +26,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/seqfile.h"
 #include "sinks/clickhouse/internal.h"
 #include "sinks/wal.h"
 
@@ -208,20 +209,6 @@ static void path_of(const struct ch_spool *sp, uint64_t seq, const char *suffix,
     snprintf(out, n, "%s/%020llu%s", sp->dir, (unsigned long long)seq, suffix);
 }
 
-/* "<20 digits>.batch" -> seq; false for any other name. */
-static bool parse_name(const char *name, uint64_t *seq)
-{
-    if (strlen(name) != 26 || strcmp(name + 20, ".batch") != 0)
-        return false;
-    uint64_t v = 0;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-    }
-    *seq = v;
-    return true;
-}
 
 static int scan(struct ch_spool *sp, char *err, size_t errlen)
 {
@@ -238,7 +225,7 @@ static int scan(struct ch_spool *sp, char *err, size_t errlen)
             unlinkat(sp->dirfd, de->d_name, 0);   /* a write cut short by a crash */
             continue;
         }
-        if (!parse_name(de->d_name, &seq) || fstatat(sp->dirfd, de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+        if (!seqfile_parse(de->d_name, ".batch", &seq) || fstatat(sp->dirfd, de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
             continue;
         if (!push(sp, seq, (uint64_t)st.st_size)) {
             closedir(d);
@@ -261,7 +248,7 @@ bool ch_spool_has_files(const char *dir)
     uint64_t seq;
     bool found = false;
     while (!found && (de = readdir(d)) != NULL)
-        found = parse_name(de->d_name, &seq);
+        found = seqfile_parse(de->d_name, ".batch", &seq);
     closedir(d);
     return found;
 }
@@ -330,20 +317,6 @@ uint64_t ch_spool_head_seq(const struct ch_spool *sp) { return ch_spool_count(sp
 
 /* ---- writing ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int write_file(struct ch_spool *sp, const struct buf *data, uint64_t seq, char *err, size_t errlen)
 {
     char tmp[4096], final[4096];
@@ -354,7 +327,7 @@ static int write_file(struct ch_spool *sp, const struct buf *data, uint64_t seq,
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (write_all(fd, data->data, data->len) != 0 || fsync(fd) != 0) {
+    if (seqfile_write_all(fd, data->data, data->len) != 0 || fsync(fd) != 0) {
         snprintf(err, errlen, "writing %s: %s", tmp, errno ? strerror(errno) : "short write");
         close(fd);
         unlink(tmp);
