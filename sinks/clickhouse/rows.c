@@ -718,8 +718,12 @@ void ch_rows_sample(struct ch_rows *r, const struct lb_sample *s)
     put_u32(r, T, r->rows[CH_REQUESTS]);
     put_u32(r, T, r->n_res ? r->n_res - 1 : 0);
     put_u32(r, T, r->n_prof ? r->n_prof - 1 : 0);
+    /* typed only when the text cannot tell: strings without units read back from it alone */
+    bool text_enough = true;
+    for (size_t i = 0; i < s->attrs.n && text_enough; i++)
+        text_enough = s->attrs.v[i].value.kind == LB_VALUE_STRING && s->attrs.v[i].unit.n == 0;
     buf_reset(&r->sample_blob);
-    if (!attrblob_put(&r->sample_blob, &r->scratch, s->attrs))
+    if (!text_enough && !attrblob_put(&r->sample_blob, &r->scratch, s->attrs))
         r->oom = true;
     put_str(r, T, r->sample_blob.data, r->sample_blob.len);
     r->rows[T]++;
