@@ -12,18 +12,23 @@ wrote (no requests table, the new columns at their defaults) come back with what
 compared sample by sample (resource and sample attributes as text, scope name, types, period,
 profile id, link, values, timestamps, every line of the stack). pprof over ClickHouse: `go tool
 pprof -top` totals per function equal the figures computed from the fixture
-(lib/fixture_model.py). The filters keep what `folded --clickhouse-url` counts. Errors: no
-server, two stores named, a missing database.
+(lib/fixture_model.py). The filters keep what `folded --clickhouse-url` counts. ClickHouse's
+answers cut short or with a byte changed (through a proxy): exit 0 or 1, never a crash.
+Errors: no server, two stores named, a missing database.
 Environment: LAZYBACKEND, FIXTURES; needs clickhouse-server and go (golang-go). Loopback only,
 every wait bounded.
 """
 import collections
 import glob
+import http.server
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clickhouse_common as cc  # noqa: E402  (puts lib/ on sys.path)
@@ -274,6 +279,62 @@ def test_filters():
               "%s %s %s" % (err, err2, err3))
 
 
+class Mangler(http.server.BaseHTTPRequestHandler):
+    """Passes each query on to ClickHouse and hands back its answer, the one answer of the
+    kind `target` names cut short or with a byte changed (`mangle`)."""
+    target, mangle = None, None
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with urllib.request.urlopen(urllib.request.Request(ch.url + "/", data=body), timeout=30) as r:
+            answer = r.read()
+        if Mangler.target and Mangler.target in body.decode(errors="replace"):
+            answer = Mangler.mangle(answer)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_hostile_answers():
+    """Answers cut short at any point or with any byte changed: export exits 0 or 1 with a
+    reason, never crashes (the sanitizer build runs this too) and never hangs."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mangler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    rnd = random.Random(7)
+    db = INPUTS[-4][0]
+    bad = []
+    runs = refused = 0
+    try:
+        for kind in ("FROM (SELECT batch_id", "received_unix_nano, transport", "SELECT resource_hash, any(",
+                     "SELECT stack_hash, any(", "SELECT frame_hash, any("):
+            for i in range(12):
+                def mangle(a, i=i):
+                    if not a:
+                        return a
+                    at = rnd.randrange(len(a))
+                    if i % 2:
+                        return a[:at]
+                    return a[:at] + bytes([(a[at] + rnd.randrange(1, 256)) % 256]) + a[at + 1:]
+                Mangler.target, Mangler.mangle = kind, mangle
+                rc, _, err = lb("export", "--clickhouse-url", url, "--clickhouse-database", db, "--output",
+                                os.path.join(TMP, "mangled.pb"))
+                runs += 1
+                refused += rc == 1
+                err = err if isinstance(err, str) else err.decode(errors="replace")
+                if rc not in (0, 1) or (rc == 1 and "lazybackend export:" not in err) or "Sanitizer" in err:
+                    bad.append((kind, i, rc, err[-300:]))
+    finally:
+        Mangler.target = None
+        srv.shutdown()
+    check("%d exports of mangled answers (%d refused): each exits 0 or 1 with a reason, none crashes"
+          % (runs, refused), not bad and refused > runs // 2, bad[:3])
+
+
 def test_errors():
     rc, _, err = lb("export", "--clickhouse-url", "http://127.0.0.1:%d" % cc.free_port())
     check("no server: exit 1 with the reason", rc == 1 and "ClickHouse at" in err, err)
@@ -289,4 +350,5 @@ cc.run_with_server(ch, [("round trip through ClickHouse", test_round_trip),
                         ("the comparison can fail", test_can_fail),
                         ("pprof over ClickHouse", test_pprof),
                         ("filters", test_filters),
+                        ("hostile answers", test_hostile_answers),
                         ("errors", test_errors)])
