@@ -25,6 +25,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/seqfile.h"
+
 #define MAGIC "LBWAL001"
 #define HEADER_BYTES 16u
 #define RECORD_HEADER 8u
@@ -94,43 +96,6 @@ static uint32_t record_crc(const uint8_t len[4], const uint8_t *p, size_t n)
     return (uint32_t)crc_more(crc32(crc32(0L, Z_NULL, 0), len, 4), p, n);
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return -1;
-        if (k == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-static void seg_name(uint64_t seq, const char *suffix, char *out, size_t n)
-{
-    snprintf(out, n, "%020llu%s", (unsigned long long)seq, suffix);
-}
-
-/* "<20 digits>.wal" -> seq; false for any other name. */
-static bool parse_name(const char *name, uint64_t *seq)
-{
-    if (strlen(name) != 24 || strcmp(name + 20, ".wal") != 0)
-        return false;
-    uint64_t v = 0;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-    }
-    *seq = v;
-    return true;
-}
 
 /* ---- the segment index ---- */
 
@@ -230,7 +195,7 @@ static int scan(struct wal *w, char *err, size_t errlen)
     while ((de = readdir(d)) != NULL) {
         uint64_t seq;
         struct stat st;
-        if (!parse_name(de->d_name, &seq) || fstatat(w->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        if (!seqfile_parse(de->d_name, ".wal", &seq) || fstatat(w->dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
             !S_ISREG(st.st_mode))
             continue;
         if (!push_segment(w, seq, (uint64_t)st.st_size)) {
@@ -340,7 +305,7 @@ static void end_open_segment(struct wal *w)
 static int start_segment(struct wal *w, uint64_t seq, char *err, size_t errlen)
 {
     char name[32];
-    seg_name(seq, ".wal", name, sizeof name);
+    seqfile_name(seq, ".wal", name, sizeof name);
     int fd = openat(w->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot create %s/%s: %s", w->dir, name, strerror(errno));
@@ -350,7 +315,7 @@ static int start_segment(struct wal *w, uint64_t seq, char *err, size_t errlen)
     memcpy(h, MAGIC, 8);
     put_u32(h + 8, (uint32_t)seq);
     put_u32(h + 12, (uint32_t)(seq >> 32));
-    if (write_all(fd, h, sizeof h) != 0 || !push_segment(w, seq, sizeof h)) {
+    if (seqfile_write_all(fd, h, sizeof h) != 0 || !push_segment(w, seq, sizeof h)) {
         snprintf(err, errlen, "cannot write %s/%s: %s", w->dir, name, strerror(errno));
         close(fd);
         unlinkat(w->dirfd, name, 0);
@@ -630,7 +595,7 @@ void wal_release(struct wal *w, uint64_t seq)
         return;
     forget_fd(w, seq);
     char name[32];
-    seg_name(seq, ".wal", name, sizeof name);
+    seqfile_name(seq, ".wal", name, sizeof name);
     unlinkat(w->dirfd, name, 0);
     drop_segment(w, i);
 }
@@ -642,8 +607,8 @@ void wal_quarantine(struct wal *w, uint64_t seq)
         return;
     forget_fd(w, seq);
     char from[32], to[32];
-    seg_name(seq, ".wal", from, sizeof from);
-    seg_name(seq, ".bad", to, sizeof to);
+    seqfile_name(seq, ".wal", from, sizeof from);
+    seqfile_name(seq, ".bad", to, sizeof to);
     renameat(w->dirfd, from, w->dirfd, to);
     drop_segment(w, i);
 }
@@ -704,7 +669,7 @@ int wal_read(struct wal *w, uint64_t seq, wal_record_fn fn, void *ud, struct wal
     memset(rep, 0, sizeof *rep);
     struct segment *s = find(w, seq, NULL);
     char name[32];
-    seg_name(seq, ".wal", name, sizeof name);
+    seqfile_name(seq, ".wal", name, sizeof name);
     int fd = s ? openat(w->dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {

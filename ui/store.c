@@ -461,6 +461,55 @@ static int64_t floor_div(int64_t a, int64_t b)
     return a / b - (a % b != 0 && (a < 0) != (b < 0));
 }
 
+/* Frame type filters alone, per minute: the rows of rollup_minute_frame_types (schema step 10)
+ * whose ",id,id," list holds one of the types asked for. A frame without a type is id 0,
+ * which the UI calls "unknown" (load_frame). */
+static int scan_frame_types(struct scan *sc, int64_t m0, int64_t m1, int64_t type_id)
+{
+    struct ui_store *s = sc->s;
+    const struct ui_params *p = sc->p;
+    char tokens[2 * UI_MAX_LIST][24];   /* a type's id, and 0 too for "unknown" */
+    size_t nt = 0;
+    for (size_t i = 0; i < p->n_frame_types; i++) {
+        int64_t id = string_id(s, p->frame_types[i]);
+        if (id < 0)
+            return -1;
+        if (id > 0)
+            snprintf(tokens[nt++], sizeof tokens[0], ",%" PRId64 ",", id);
+        if (strcmp(p->frame_types[i], "unknown") == 0)
+            snprintf(tokens[nt++], sizeof tokens[0], ",0,");
+        assert(nt <= sizeof tokens / sizeof tokens[0]);
+    }
+    if (nt == 0 || m0 >= m1)
+        return 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(s->db,
+                           type_id ? "SELECT bucket, frame_types, weight FROM rollup_minute_frame_types "
+                                     "WHERE bucket >= ?1 AND bucket < ?2 AND sample_type_id = ?3"
+                                   : "SELECT bucket, frame_types, weight FROM rollup_minute_frame_types "
+                                     "WHERE bucket >= ?1 AND bucket < ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(s, "reading rollups");
+    sqlite3_bind_int64(st, 1, m0);
+    sqlite3_bind_int64(st, 2, m1);
+    if (type_id)
+        sqlite3_bind_int64(st, 3, type_id);
+    const int64_t none[3] = { 0, 0, 0 };
+    int rc, r = 0;
+    while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *types = (const char *)sqlite3_column_text(st, 1);
+        bool ok = false;
+        for (size_t i = 0; types && i < nt && !ok; i++)
+            ok = strstr(types, tokens[i]) != NULL;
+        if (ok)
+            r = sc->fn(sc->ctx, s, UI_NO_STACK, sqlite3_column_int64(st, 0), none, sqlite3_column_int64(st, 2));
+    }
+    if (r == 0 && rc != SQLITE_DONE)
+        r = fail(s, "reading rollups");
+    sqlite3_finalize(st);
+    return r;
+}
+
 static int add_filter(struct scan *sc, const char *key, const char *value, bool *impossible)
 {
     int64_t id = string_id(sc->s, key);
@@ -500,7 +549,9 @@ int ui_store_scan(struct ui_store *s, const struct ui_params *p, enum ui_scan ho
         int64_t m0 = p->has_from ? floor_div(p->from, 60) : -FAR_MINUTES;
         int64_t m1 = p->has_to ? -floor_div(-p->to, 60) : FAR_MINUTES;
         int64_t h0 = -floor_div(-m0, 60), h1 = floor_div(m1, 60);
-        if (how == UI_SCAN_MINUTE_SETS && p->n_frame_types == 0) {
+        if (how == UI_SCAN_MINUTE_TYPES && sc.nf == 0 && p->n_frame_types > 0) {
+            rc = scan_frame_types(&sc, m0, m1, type_id);
+        } else if (how == UI_SCAN_MINUTE_SETS && p->n_frame_types == 0) {
             rc = scan_range(&sc, "rollup_minute_sets", m0, m1, type_id);
         } else if (how == UI_SCAN_HOURS) {
             rc = scan_range(&sc, "rollup_hour", floor_div(m0, 60), -floor_div(-m1, 60), type_id);

@@ -90,7 +90,10 @@ void ui_store_end(struct ui_store *s);
  * minute table (the fewest rows), every minute (a timeline), every hour (a long one), or every
  * minute without stacks (rollup_minute_sets: a timeline under attribute filters only; rows
  * come with stack UI_NO_STACK; with frame type filters it reads as UI_SCAN_MINUTES does). */
-enum ui_scan { UI_SCAN_WINDOW, UI_SCAN_MINUTES, UI_SCAN_HOURS, UI_SCAN_MINUTE_SETS };
+/* UI_SCAN_MINUTE_TYPES: every minute by the frame types of the stacks
+ * (rollup_minute_frame_types): frame type filters without attribute filters (with them it
+ * reads as UI_SCAN_MINUTES does); rows come with stack UI_NO_STACK and no sets. */
+enum ui_scan { UI_SCAN_WINDOW, UI_SCAN_MINUTES, UI_SCAN_HOURS, UI_SCAN_MINUTE_SETS, UI_SCAN_MINUTE_TYPES };
 #define UI_NO_STACK UINT32_MAX
 /* Every rollup row matching p (time window, sample type, attributes, frame types); buckets
  * are minutes, or hours with UI_SCAN_HOURS. 0 or -1 with s->err (or the callback's -1). */

@@ -145,15 +145,18 @@ static int64_t span(const struct timeline *t)
  * else per hour. Filters on attributes alone read rollup_minute_sets (one row per minute and
  * combination of attribute sets, no stacks): directly when all the window's data spans at
  * most three days (found from the per-minute totals), else after the matching rows' hours
- * (few rows) showed their span. Filters on frame types need stacks: the matching rows' hours
- * first, then the same rows per minute over just that span and the window. */
+ * (few rows) showed their span. Filters on frame types alone read rollup_minute_frame_types
+ * (one row per minute and mix of frame types) the same way. Both together need the stacks and
+ * the sets: the matching rows' hours first, then the same rows per minute over just that span
+ * and the window. */
 static int filtered_scan(struct ui_store *s, const struct ui_params *p, struct timeline *t, int64_t *step)
 {
-    enum ui_scan minutes = p->n_frame_types ? UI_SCAN_MINUTES : UI_SCAN_MINUTE_SETS;
+    bool attrs = p->container || p->executable || p->thread || p->n_attrs;
+    enum ui_scan minutes = !p->n_frame_types ? UI_SCAN_MINUTE_SETS : attrs ? UI_SCAN_MINUTES : UI_SCAN_MINUTE_TYPES;
     int64_t m0 = p->has_from ? floor_div(p->from, 60) : INT64_MIN / 2;
     int64_t m1 = p->has_to ? -floor_div(-p->to, 60) : INT64_MAX / 2;
     *step = 60;
-    if (minutes == UI_SCAN_MINUTE_SETS) {
+    if (minutes != UI_SCAN_MINUTES) {
         int64_t lo = 0, hi = 0;
         bool any;
         if (minute_range(s, m0, m1, &lo, &hi, &any) != 0)

@@ -210,6 +210,7 @@ static int on_request_end(struct sink *sk, const struct lb_request *r, char *why
 {
     (void)r;
     struct ch_sink *s = state(sk);
+    ch_rows_request_end(s->rows);
     const char *failed = ch_rows_failed(s->rows);
     size_t now = ch_rows_bytes(s->rows);
     s->last_request_bytes = now > s->request_begin_bytes ? now - s->request_begin_bytes : 0;
@@ -270,8 +271,10 @@ static void free_sink(struct ch_sink *s)
     while ((b = ch_dequeue(s)) != NULL)
         ch_batch_free(b);
     free(s->ddl_url);
-    for (int t = 0; t < CH_TABLES; t++)
+    for (int t = 0; t < CH_TABLES; t++) {
         free(s->insert_url[t]);
+        free(s->insert_url_v1[t]);
+    }
     for (size_t i = 0; i < sizeof s->ddl / sizeof s->ddl[0]; i++)
         free(s->ddl[i]);
     free(s->strings);

@@ -21,71 +21,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sinks/clickhouse/clickhouse.h"
-#include "sinks/clickhouse/query.h"
-#include "sinks/replay.h"
-
-enum { A_SAMPLES, A_RESOURCES, A_STACKS, A_FRAMES, A_COUNT };
-
-struct cres {
-    uint64_t hash;
-    lb_str schema_url;
-    struct lb_attrs attrs;
-};
-
-struct cframe {
-    uint64_t hash;
-    struct lb_frame f;
-};
-
-struct cstack {
-    uint64_t hash;
-    const uint8_t *hashes;     /* n little-endian UInt64 frame hashes, in the stacks answer */
-    size_t n;
-    struct lb_frame *frames;   /* built on first use */
-    bool built, type_ok;
-};
-
-/* One sample row as read (strings point into the samples answer). */
-struct crow {
-    uint64_t batch, resource, stack, time;
-    lb_str layout, scope, stype, sunit, ptype, punit, profile_id, trace_id, span_id;
-    int64_t period;
-    struct rd ts, vals, keys, values;   /* the arrays' bytes, counted */
-    size_t n_ts, n_vals, n_attrs;
-};
-
-struct clickhouse_replay {
-    struct qopts o;
-    struct qresult res;           /* only its err */
-    struct buf ans[A_COUNT];
-    struct rd next;               /* the next sample row */
-    struct cres *resources;
-    size_t n_resources;
-    struct cframe *frames;
-    size_t n_frames;
-    struct cstack *stacks;
-    size_t n_stacks;
-    void **owned;                 /* frame arrays and attribute arrays the events point into */
-    size_t n_owned, cap_owned;
-    /* one sample's series and attributes, reused */
-    uint64_t *ts;
-    int64_t *vals;
-    struct lb_attr *attrs;
-    size_t cap_ts, cap_vals, cap_attrs;
-    uint8_t ids[3][64];           /* profile id, trace id, span id as bytes */
-    char layout[32];
-    bool curl_up;
-};
+#include "sinks/attrblob.h"
+#include "sinks/clickhouse/export_impl.h"
 
 /* ---------- small helpers ---------- */
 
-static int fail(struct clickhouse_replay *r, const char *what)
+int chx_fail(struct clickhouse_replay *r, const char *what)
 {
     return qresult_fail(&r->res, "ClickHouse's answer (%s) is malformed", what);
 }
 
-static void *keep(struct clickhouse_replay *r, size_t size)
+void *chx_keep(struct clickhouse_replay *r, size_t size)
 {
     void *p = malloc(size ? size : 1);
     if (!p)
@@ -102,7 +48,7 @@ static void *keep(struct clickhouse_replay *r, size_t size)
     return p;
 }
 
-static bool room(void **v, size_t n, size_t *cap, size_t size)
+bool chx_room(void **v, size_t n, size_t *cap, size_t size)
 {
     while (*cap < n) {
         void *g = q_grow(*v, *cap, cap, size, 16);
@@ -120,7 +66,7 @@ static int hexval(char c)
 
 /* The sink keeps ids as hex text: back to bytes (into out, 64 bytes at most). Text that is
  * not an id's hex comes back as it is. */
-static lb_str unhex(lb_str s, uint8_t out[64])
+lb_str chx_unhex(lb_str s, uint8_t out[64])
 {
     if (s.n % 2 || s.n > 128)
         return s;
@@ -134,7 +80,7 @@ static lb_str unhex(lb_str s, uint8_t out[64])
 }
 
 /* Parallel key and value arrays (Array(String) twice) into attributes; values are strings. */
-static bool read_attrs(struct rd *keys, struct rd *values, size_t n, struct lb_attr *out)
+bool chx_read_attrs(struct rd *keys, struct rd *values, size_t n, struct lb_attr *out)
 {
     for (size_t i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof out[i]);
@@ -155,6 +101,28 @@ static int cmp_res(const void *a, const void *b) { return cmp_u64(((const struct
 static int cmp_frame(const void *a, const void *b) { return cmp_u64(((const struct cframe *)a)->hash, ((const struct cframe *)b)->hash); }
 static int cmp_stack(const void *a, const void *b) { return cmp_u64(((const struct cstack *)a)->hash, ((const struct cstack *)b)->hash); }
 
+bool chx_blob_attrs(struct clickhouse_replay *r, lb_str blob, struct lb_attrs *out)
+{
+    *out = (struct lb_attrs){ NULL, 0 };
+    if (blob.n == 0)
+        return true;
+    size_t n = attrblob_count(blob);
+    if (n == (size_t)-1)
+        return chx_fail(r, "an attribute list"), false;
+    struct lb_attr *a = chx_keep(r, n * sizeof *a);
+    if (!a)
+        return qresult_oom(&r->res), false;
+    attrblob_get(blob, a, n);
+    *out = (struct lb_attrs){ a, n };
+    return true;
+}
+
+const struct cres *chx_resource(const struct clickhouse_replay *r, uint64_t hash)
+{
+    struct cres key = { .hash = hash };
+    return bsearch(&key, r->resources, r->n_resources, sizeof *r->resources, cmp_res);
+}
+
 /* ---------- the content answers ---------- */
 
 static int read_resources(struct clickhouse_replay *r)
@@ -163,7 +131,7 @@ static int read_resources(struct clickhouse_replay *r)
     struct rd d = { in->data, in->data + in->len, false };
     size_t cap = 0;
     while (rd_more(&d)) {
-        if (!room((void **)&r->resources, r->n_resources + 1, &cap, sizeof *r->resources))
+        if (!chx_room((void **)&r->resources, r->n_resources + 1, &cap, sizeof *r->resources))
             return qresult_oom(&r->res);
         struct cres *c = &r->resources[r->n_resources];
         c->hash = rd_fixed(&d, 8);
@@ -177,16 +145,16 @@ static int read_resources(struct clickhouse_replay *r)
         for (size_t i = 0; i < nv; i++)
             rd_str(&d);
         if (d.bad || nv != n)
-            return fail(r, "resources");
-        struct lb_attr *a = keep(r, n * sizeof *a);
+            return chx_fail(r, "resources");
+        struct lb_attr *a = chx_keep(r, n * sizeof *a);
         if (!a)
             return qresult_oom(&r->res);
-        read_attrs(&keys, &values, n, a);
+        chx_read_attrs(&keys, &values, n, a);
         c->attrs = (struct lb_attrs){ a, n };
         r->n_resources++;
     }
     if (d.bad)
-        return fail(r, "resources");
+        return chx_fail(r, "resources");
     qsort(r->resources, r->n_resources, sizeof *r->resources, cmp_res);
     return 0;
 }
@@ -197,7 +165,7 @@ static int read_stacks(struct clickhouse_replay *r)
     struct rd d = { in->data, in->data + in->len, false };
     size_t cap = 0;
     while (rd_more(&d)) {
-        if (!room((void **)&r->stacks, r->n_stacks + 1, &cap, sizeof *r->stacks))
+        if (!chx_room((void **)&r->stacks, r->n_stacks + 1, &cap, sizeof *r->stacks))
             return qresult_oom(&r->res);
         struct cstack *c = &r->stacks[r->n_stacks];
         memset(c, 0, sizeof *c);
@@ -205,12 +173,12 @@ static int read_stacks(struct clickhouse_replay *r)
         c->n = (size_t)rd_count(&d, 8);
         c->hashes = d.p;
         if (d.bad)
-            return fail(r, "stacks");
+            return chx_fail(r, "stacks");
         d.p += c->n * 8;
         r->n_stacks++;
     }
     if (d.bad)
-        return fail(r, "stacks");
+        return chx_fail(r, "stacks");
     qsort(r->stacks, r->n_stacks, sizeof *r->stacks, cmp_stack);
     return 0;
 }
@@ -221,7 +189,7 @@ static int read_frames(struct clickhouse_replay *r)
     struct rd d = { in->data, in->data + in->len, false };
     size_t cap = 0;
     while (rd_more(&d)) {
-        if (!room((void **)&r->frames, r->n_frames + 1, &cap, sizeof *r->frames))
+        if (!chx_room((void **)&r->frames, r->n_frames + 1, &cap, sizeof *r->frames))
             return qresult_oom(&r->res);
         struct cframe *c = &r->frames[r->n_frames];
         struct lb_frame *f = &c->f;
@@ -238,10 +206,20 @@ static int read_frames(struct clickhouse_replay *r)
         f->mapping_file = rd_str(&d);
         f->build_id = rd_str(&d);
         f->build_id_kind = rd_str(&d);
-        f->has_mapping = f->mapping_file.n || f->build_id.n;
-        f->line_count = f->symbolized ? 1 : 0;
-        if (d.bad)
-            return fail(r, "frames");
+        /* schema version 2; an older row has zeroes and empty strings */
+        f->start_line = (int64_t)rd_fixed(&d, 8);
+        uint64_t line_index = rd_fixed(&d, 4), line_count = rd_fixed(&d, 4);
+        f->has_mapping = rd_fixed(&d, 1) || f->mapping_file.n || f->build_id.n;
+        f->mapping_start = rd_fixed(&d, 8);
+        f->mapping_limit = rd_fixed(&d, 8);
+        f->mapping_offset = rd_fixed(&d, 8);
+        lb_str loc = rd_str(&d), map = rd_str(&d);
+        if (d.bad || line_count > UINT16_MAX || line_index >= (line_count ? line_count : 1))
+            return chx_fail(r, "frames");
+        f->line_index = (uint16_t)line_index;
+        f->line_count = (uint16_t)(line_count ? line_count : f->symbolized);
+        if (!chx_blob_attrs(r, loc, &f->location_attrs) || !chx_blob_attrs(r, map, &f->mapping_attrs))
+            return -1;
         r->n_frames++;
     }
     qsort(r->frames, r->n_frames, sizeof *r->frames, cmp_frame);
@@ -250,7 +228,7 @@ static int read_frames(struct clickhouse_replay *r)
 
 /* A stack's frames, leaf first, each frame a location of its own; NULL when out of memory
  * or a frame is missing (r->res.err set). */
-static struct cstack *stack_of(struct clickhouse_replay *r, uint64_t hash)
+struct cstack *chx_stack_of(struct clickhouse_replay *r, uint64_t hash)
 {
     struct cstack key = { .hash = hash };
     struct cstack *s = bsearch(&key, r->stacks, r->n_stacks, sizeof *r->stacks, cmp_stack);
@@ -260,12 +238,13 @@ static struct cstack *stack_of(struct clickhouse_replay *r, uint64_t hash)
     }
     if (s->built)
         return s;
-    s->frames = keep(r, s->n * sizeof *s->frames);
+    s->frames = chx_keep(r, s->n * sizeof *s->frames);
     if (!s->frames) {
         qresult_oom(&r->res);
         return NULL;
     }
     s->type_ok = r->o.n_frame_type == 0;
+    uint32_t loc = 0;
     for (size_t i = 0; i < s->n; i++) {
         struct rd d = { s->hashes + i * 8, s->hashes + i * 8 + 8, false };
         struct cframe fk = { .hash = rd_fixed(&d, 8) };
@@ -275,210 +254,39 @@ static struct cstack *stack_of(struct clickhouse_replay *r, uint64_t hash)
             return NULL;
         }
         s->frames[i] = f->f;
-        s->frames[i].location_index = (uint32_t)i;
+        /* a new location starts at a line 0 (every frame of an older row is one) */
+        if (i == 0 || f->f.line_index == 0)
+            loc = (uint32_t)i;
+        s->frames[i].location_index = loc;
         s->type_ok = s->type_ok || replay_frame_type_wanted(&r->o, f->f.type);
     }
     s->built = true;
     return s;
 }
 
-/* ---------- the samples answer ---------- */
-
-/* Skips an Array whose elements are `size` bytes (0: strings); the array's reader in *arr. */
-static size_t skip_array(struct rd *d, size_t size, struct rd *arr)
-{
-    size_t n = (size_t)rd_count(d, size ? size : 1);
-    *arr = *d;
-    for (size_t i = 0; i < n && !d->bad; i++) {
-        if (size)
-            rd_fixed(d, size);
-        else
-            rd_str(d);
-    }
-    arr->end = d->p;
-    return n;
-}
-
-static bool read_row(struct rd *d, struct crow *w)
-{
-    w->batch = rd_fixed(d, 8);
-    w->layout = rd_str(d);
-    w->resource = rd_fixed(d, 8);
-    w->scope = rd_str(d);
-    w->stype = rd_str(d);
-    w->sunit = rd_str(d);
-    w->ptype = rd_str(d);
-    w->punit = rd_str(d);
-    w->period = (int64_t)rd_fixed(d, 8);
-    w->profile_id = rd_str(d);
-    w->time = rd_fixed(d, 8);
-    w->stack = rd_fixed(d, 8);
-    w->n_ts = skip_array(d, 8, &w->ts);
-    w->n_vals = skip_array(d, 8, &w->vals);
-    w->n_attrs = skip_array(d, 0, &w->keys);
-    size_t nv = skip_array(d, 0, &w->values);
-    w->trace_id = rd_str(d);
-    w->span_id = rd_str(d);
-    return !d->bad && nv == w->n_attrs;
-}
-
-static bool same_str(lb_str a, lb_str b)
-{
-    return a.n == b.n && (a.n == 0 || memcmp(a.p, b.p, a.n) == 0);
-}
-
-static bool same_profile(const struct crow *a, const struct crow *b)
-{
-    return a->batch == b->batch && a->resource == b->resource && same_str(a->layout, b->layout) &&
-           same_str(a->scope, b->scope) && same_str(a->stype, b->stype) && same_str(a->sunit, b->sunit) &&
-           same_str(a->ptype, b->ptype) && same_str(a->punit, b->punit) && a->period == b->period &&
-           same_str(a->profile_id, b->profile_id);
-}
-
-/* Emits one sample row, cut to the window; 0, or -1 with the error set. */
-static int emit_sample(struct clickhouse_replay *r, struct replay_emit *s, const struct crow *w, unsigned *kept)
-{
-    struct cstack *st = stack_of(r, w->stack);
-    if (!st)
-        return -1;
-    if (!st->type_ok)
-        return 0;
-    if (!room((void **)&r->ts, w->n_ts, &r->cap_ts, sizeof *r->ts) ||
-        !room((void **)&r->vals, w->n_vals, &r->cap_vals, sizeof *r->vals) ||
-        !room((void **)&r->attrs, w->n_attrs, &r->cap_attrs, sizeof *r->attrs))
-        return qresult_oom(&r->res);
-    struct rd ts = w->ts, vals = w->vals, keys = w->keys, values = w->values;
-    for (size_t i = 0; i < w->n_ts; i++)
-        r->ts[i] = rd_fixed(&ts, 8);
-    for (size_t i = 0; i < w->n_vals; i++)
-        r->vals[i] = (int64_t)rd_fixed(&vals, 8);
-    size_t nts = w->n_ts, nvals = w->n_vals;
-    if (!replay_cut_series(&r->o, w->time, r->ts, &nts, r->vals, &nvals))
-        return 0;
-    struct lb_sample smp;
-    memset(&smp, 0, sizeof smp);
-    smp.profile = &s->prof;
-    smp.index = (*kept)++;
-    smp.timestamps = r->ts;
-    smp.n_timestamps = nts;
-    smp.values = r->vals;
-    smp.n_values = nvals;
-    smp.frames = st->frames;
-    smp.n_frames = st->n;
-    read_attrs(&keys, &values, w->n_attrs, r->attrs);
-    smp.attrs = (struct lb_attrs){ r->attrs, w->n_attrs };
-    smp.trace_id = unhex(w->trace_id, r->ids[1]);
-    smp.span_id = unhex(w->span_id, r->ids[2]);
-    smp.has_link = smp.trace_id.n || smp.span_id.n;
-    replay_sample(s, &smp);
-    return 0;
-}
-
-/* Starts the profile of row w (rows after it with the same profile follow): its time is its
- * earliest sample's. */
-static void begin_profile(struct clickhouse_replay *r, struct replay_emit *s, const struct crow *w, unsigned scope_index,
-                          unsigned index)
-{
-    struct lb_profile *p = &s->prof;
-    memset(p, 0, sizeof *p);
-    p->resource = &s->res;
-    p->scope = &s->scope;
-    p->scope_index = scope_index;
-    p->index = index;
-    p->sample_type = w->stype;
-    p->sample_unit = w->sunit;
-    p->period_type = w->ptype;
-    p->period_unit = w->punit;
-    p->period = w->period;
-    p->profile_id = unhex(w->profile_id, r->ids[0]);
-    p->original_payload_format = LB_STR_NULL;
-    p->original_payload = LB_STR_NULL;
-    uint64_t t = w->time;
-    struct rd d = r->next;
-    struct crow n;
-    while (rd_more(&d) && read_row(&d, &n) && same_profile(w, &n))
-        t = n.time < t ? n.time : t;
-    p->time_unix_nano = t;
-}
-
-/* The rows of one stored batch: 1 a request emitted, 0 nothing of it kept, -1 error. */
-static int replay_batch(struct clickhouse_replay *r, struct otlp_consumer c)
-{
-    struct replay_emit s;
-    memset(&s, 0, sizeof s);
-    s.c = c;
-    struct crow w, prev;
-    unsigned kept = 0, scope_index = 0, index = 0, resources = 0;
-    bool first = true;
-    while (rd_more(&r->next)) {
-        struct rd at = r->next;
-        if (!read_row(&r->next, &w))
-            return fail(r, "samples");
-        if (first) {
-            snprintf(r->layout, sizeof r->layout, "%.*s", (int)w.layout.n, w.layout.p);
-            s.req = (struct lb_request){ .transport = "clickhouse", .peer = "-", .layout = r->layout };
-        } else if (w.batch != prev.batch || !same_str(w.layout, prev.layout)) {
-            r->next = at;   /* the next request's first row */
-            break;
-        }
-        if (first || w.resource != prev.resource) {
-            replay_resource_end(&s);
-            struct cres key = { .hash = w.resource };
-            const struct cres *res = bsearch(&key, r->resources, r->n_resources, sizeof *r->resources, cmp_res);
-            memset(&s.res, 0, sizeof s.res);
-            s.res.request = &s.req;
-            s.res.index = resources++;
-            if (res) {
-                s.res.attrs = res->attrs;
-                s.res.schema_url = res->schema_url;
-            }
-            scope_index = 0;
-            index = 0;
-            memset(&s.scope, 0, sizeof s.scope);
-            s.scope.name = w.scope;
-        } else if (!same_str(w.scope, prev.scope)) {
-            replay_profile_end(&s);
-            scope_index++;
-            index = 0;
-            s.scope.name = w.scope;
-        }
-        if (first || !same_profile(&w, &prev)) {
-            if (!first && same_str(w.scope, prev.scope) && w.resource == prev.resource)
-                index++;
-            replay_profile_end(&s);
-            begin_profile(r, &s, &w, scope_index, index);
-            kept = 0;
-        }
-        if (emit_sample(r, &s, &w, &kept) != 0) {
-            if (s.req_open)
-                OTLP_EMIT(c, request_abort, OTLP_SIGNAL_PROFILES, &s.req, r->res.err);
-            return -1;
-        }
-        prev = w;
-        first = false;
-    }
-    return replay_request_end(&s, r->res.err, sizeof r->res.err);
-}
-
 int clickhouse_replay_next(struct clickhouse_replay *r, struct otlp_consumer c)
 {
-    for (;;) {
-        if (!rd_more(&r->next))
-            return r->next.bad ? fail(r, "samples") : 0;
-        int rc = replay_batch(r, c);
-        if (rc != 0)   /* else nothing of that batch was kept (the window, --frame-type) */
+    while (rd_more(&r->next) || rd_more(&r->next_req)) {
+        int rc = chx_replay_one(r, c);
+        if (rc != 0)   /* else nothing of it was kept (the window, --frame-type) */
             return rc;
     }
+    return r->next.bad || r->next_req.bad ? chx_fail(r, "samples") : 0;
 }
 
 /* ---------- the questions ---------- */
 
-static bool sql_samples(struct buf *b, const struct qopts *o, const char *db)
+/* Tables no version 2 sink has written to lack its columns: their defaults are selected. */
+static bool sql_samples(struct buf *b, const struct qopts *o, const char *db, bool v1)
 {
-    const char *cols = "batch_id, layout, resource_hash, scope_name, sample_type, sample_unit, period_type, "
+    const char *base = "batch_id, layout, resource_hash, scope_name, sample_type, sample_unit, period_type, "
                        "period_unit, period, profile_id, time_unix_nano, stack_hash, timestamps, sample_values, "
                        "attr_keys, attr_values, trace_id, span_id";
-    return buf_printf(b, "SELECT %s FROM (SELECT %s, row_index FROM `%s`.samples FINAL ", cols, cols, db) &&
+    const char *v2 = "request_index, resource_index, profile_index, attributes";
+    const char *dflt = "toUInt32(0) AS request_index, toUInt32(0) AS resource_index, toUInt32(0) AS profile_index, "
+                       "'' AS attributes";
+    return buf_printf(b, "SELECT %s, %s FROM (SELECT %s, %s, row_index FROM `%s`.samples FINAL ", base, v2, base,
+                      v1 ? dflt : v2, db) &&
            ch_put_prefilter(b, o) && buf_putc(b, ')') &&
            (!o->n_where || buf_printf(b, " GLOBAL ANY LEFT JOIN (SELECT resource_hash, attr_keys AS rk, "
                                          "attr_values AS rv FROM `%s`.resources) USING resource_hash", db)) &&
@@ -486,10 +294,17 @@ static bool sql_samples(struct buf *b, const struct qopts *o, const char *db)
            buf_printf(b, " ORDER BY batch_id, row_index FORMAT RowBinary") && buf_putc(b, '\0');
 }
 
-static bool sql_content(struct buf *b, const struct qopts *o, const char *db, int which)
+static bool sql_content(struct buf *b, const struct qopts *o, const char *db, int which, bool v1)
 {
     bool ok = true;
     switch (which) {
+    case A_REQUESTS:
+        ok = buf_printf(b, "SELECT batch_id, request_index, received_unix_nano, transport, peer, layout, content "
+                           "FROM `%s`.requests FINAL", db) &&
+             (!replay_filtered(o) || (buf_printf(b, " WHERE batch_id GLOBAL IN (SELECT batch_id FROM `%s`.samples ", db) &&
+                                      ch_put_prefilter(b, o) && buf_putc(b, ')'))) &&
+             buf_printf(b, " ORDER BY batch_id, request_index");
+        break;
     case A_RESOURCES:
         ok = buf_printf(b, "SELECT resource_hash, any(schema_url), any(attr_keys), any(attr_values) FROM "
                            "`%s`.resources WHERE resource_hash GLOBAL IN (SELECT resource_hash FROM `%s`.samples ",
@@ -503,9 +318,14 @@ static bool sql_content(struct buf *b, const struct qopts *o, const char *db, in
     default:
         ok = buf_printf(b, "SELECT frame_hash, any(frame_type), any(function), any(system_name), any(file), "
                            "any(line_number), any(column_number), any(address), any(symbolized), any(mapping_file), "
-                           "any(build_id), any(build_id_kind) FROM `%s`.frames WHERE frame_hash GLOBAL IN "
+                           "any(build_id), any(build_id_kind), %s FROM `%s`.frames WHERE frame_hash GLOBAL IN "
                            "(SELECT arrayJoin(frame_hashes) FROM `%s`.stacks WHERE stack_hash GLOBAL IN "
-                           "(SELECT stack_hash FROM `%s`.samples ", db, db, db) &&
+                           "(SELECT stack_hash FROM `%s`.samples ",
+                        v1 ? "toInt64(0), toUInt32(0), toUInt32(0), toUInt8(0), toUInt64(0), toUInt64(0), toUInt64(0), "
+                             "'', ''"
+                           : "any(start_line), any(line_index), any(line_count), any(has_mapping), any(mapping_start), "
+                             "any(mapping_limit), any(mapping_offset), any(location_attrs), any(mapping_attrs)",
+                        db, db, db) &&
              ch_put_prefilter(b, o) && buf_printf(b, ")) GROUP BY frame_hash");
         break;
     }
@@ -557,10 +377,26 @@ int clickhouse_replay_open(struct qopts *o, struct clickhouse_replay **out)
     r->curl_up = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
     if (!r->curl_up)
         rc = qresult_fail(&r->res, "libcurl failed to initialise");
+    /* Written by a version 2 sink (or upgraded by one)? */
+    bool v1 = false;
+    if (rc == 0) {
+        bool built = buf_printf(&sql, "SELECT count() FROM system.columns WHERE database = ") &&
+                     ch_put_literal(&sql, db) &&
+                     buf_printf(&sql, " AND table = 'samples' AND name = 'attributes' FORMAT TabSeparated") &&
+                     buf_putc(&sql, '\0');
+        rc = built ? ch_post(&r->o, &r->res, (const char *)sql.data, &r->ans[A_SAMPLES]) : qresult_oom(&r->res);
+        v1 = rc == 0 && (r->ans[A_SAMPLES].len == 0 || r->ans[A_SAMPLES].data[0] == '0');
+    }
     for (int i = 0; rc == 0 && i < A_COUNT; i++) {
         buf_reset(&sql);
-        bool built = i == A_SAMPLES ? sql_samples(&sql, &r->o, db) : sql_content(&sql, &r->o, db, i);
+        bool built = i == A_SAMPLES ? sql_samples(&sql, &r->o, db, v1) : sql_content(&sql, &r->o, db, i, v1);
         rc = built ? ch_post(&r->o, &r->res, (const char *)sql.data, &r->ans[i]) : qresult_oom(&r->res);
+        if (rc != 0 && i == A_REQUESTS && strstr(r->res.err, "Code: 60")) {
+            /* no requests table: written by an older version only */
+            r->res.err[0] = 0;
+            buf_reset(&r->ans[i]);
+            rc = 0;
+        }
     }
     buf_free(&sql);
     if (rc == 0)
@@ -575,6 +411,7 @@ int clickhouse_replay_open(struct qopts *o, struct clickhouse_replay **out)
         return 1;
     }
     r->next = (struct rd){ r->ans[A_SAMPLES].data, r->ans[A_SAMPLES].data + r->ans[A_SAMPLES].len, false };
+    r->next_req = (struct rd){ r->ans[A_REQUESTS].data, r->ans[A_REQUESTS].data + r->ans[A_REQUESTS].len, false };
     *out = r;
     return 0;
 }

@@ -24,19 +24,27 @@
 
 struct loop;
 
-/* Send order: the tables a sample row references come first. */
-enum ch_table { CH_FRAMES, CH_STACKS, CH_RESOURCES, CH_SAMPLES, CH_TABLES };
+/* Send order: the tables a sample row references come first; samples last, since a batch
+ * whose samples are all in ClickHouse counts as delivered (sender.c). */
+enum ch_table { CH_FRAMES, CH_STACKS, CH_RESOURCES, CH_REQUESTS, CH_SAMPLES, CH_TABLES };
+/* Schema version 1 had no requests table: its batches list frames, stacks, resources and
+ * samples, in that order. */
+#define CH_TABLES_V1 4
+extern const enum ch_table ch_v1_tables[CH_TABLES_V1];
 
 /* Table names, and the column lists the encoder writes (INSERT ... (cols) FORMAT RowBinary).
  * Naming the columns lets users add their own columns to the tables. */
 extern const char *const ch_table_name[CH_TABLES];
 extern const char *const ch_table_columns[CH_TABLES];
+extern const char *const ch_table_columns_v1[CH_TABLES];   /* NULL: not in version 1 */
+#define CH_ADD_COLUMNS 13
+extern const char *const ch_add_columns[CH_ADD_COLUMNS];
 /* CREATE statements; "%s" is the database (already checked to be an identifier). */
 extern const char *const ch_create_database;
 extern const char *const ch_create_table[CH_TABLES];
 /* Bumped whenever a column list changes: spool files written for other columns are kept
  * aside rather than inserted wrongly. */
-#define CH_SCHEMA_VERSION 1u
+#define CH_SCHEMA_VERSION 2u
 
 struct ch_part {
     uint32_t rows;
@@ -47,6 +55,7 @@ struct ch_part {
 struct ch_batch {
     uint64_t id;            /* the batch_id column of its sample rows */
     uint64_t seq;           /* delivery order, also the spool file or log segment name */
+    uint32_t schema;        /* the column lists its rows were written for: 1 or CH_SCHEMA_VERSION */
     struct ch_part part[CH_TABLES];
     size_t bytes;           /* sum of the parts' lengths */
     struct ch_batch *next;  /* memory queue link */
@@ -85,6 +94,10 @@ static inline uint64_t ch_fnv_str(uint64_t h, lb_str s)
     return ch_fnv_bytes(ch_fnv_u64(h, s.n), s.p, s.n);
 }
 
+/* ---- render.c: a value as the text of attr_values (a string inside JSON when json) ---- */
+
+bool ch_render_value(struct buf *b, const struct lb_value *v, bool json);
+
 /* ---- rows.c: the open batch, built event by event ---- */
 
 struct ch_rows;
@@ -98,6 +111,8 @@ void ch_rows_request_begin(struct ch_rows *r, const struct lb_request *req, uint
 void ch_rows_resource(struct ch_rows *r, const struct lb_resource *res);
 void ch_rows_profile(struct ch_rows *r, const struct lb_profile *p);
 void ch_rows_sample(struct ch_rows *r, const struct lb_sample *s);
+/* The request's own row (requests table), once its samples are in: before it is logged. */
+void ch_rows_request_end(struct ch_rows *r);
 /* The request's rows stay (commit) or go (rollback); rollback also forgets which stacks and
  * frames were written, since some of them were written by the request being dropped. */
 void ch_rows_commit(struct ch_rows *r);
@@ -211,7 +226,8 @@ struct ch_sink {
     /* URLs and statements */
     char *ddl_url;
     char *insert_url[CH_TABLES];
-    char *ddl[1 + CH_TABLES];
+    char *insert_url_v1[CH_TABLES];   /* batches of schema version 1; NULL for requests */
+    char *ddl[1 + CH_TABLES + CH_ADD_COLUMNS];
     /* durability: the write-ahead log and its group commit (NULL in memory mode) */
     struct wal *wal;
     struct commit *commit;
@@ -227,7 +243,7 @@ struct ch_sink {
     struct ch_batch *cur;        /* being sent (popped from the queue or loaded from the spool) */
     bool cur_spooled, cur_retried;
     bool cur_checked;            /* its samples were counted in ClickHouse (maybe_stored) */
-    char samples_url[4096];      /* the samples INSERT with the batch's query_id */
+    char count_query[160];       /* the body of the count in flight */
     int part;                    /* next part of cur to send */
     int inflight;                /* table of the request in flight; CH_INFLIGHT_* otherwise */
     bool schema_ready;

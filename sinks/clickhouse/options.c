@@ -133,13 +133,28 @@ int ch_build_statements(struct ch_sink *s, char *err, size_t errlen)
     s->ddl[0] = format(ch_create_database, s->o.database);
     for (int t = 0; t < CH_TABLES; t++) {
         s->ddl[1 + t] = format(ch_create_table[t], s->o.database);
-        char *q = format("INSERT INTO `%s`.%s (%s) FORMAT RowBinary", s->o.database, ch_table_name[t],
-                         ch_table_columns[t]);
-        char *enc = q ? url_encode(q) : NULL;
-        s->insert_url[t] = enc ? format("%s/?query=%s", base, enc) : NULL;
-        free(q);
-        free(enc);
-        if (!s->insert_url[t] || !s->ddl[1 + t]) {
+        for (int v = 1; v <= 2; v++) {
+            const char *cols = v == 1 ? ch_table_columns_v1[t] : ch_table_columns[t];
+            if (!cols)
+                continue;
+            char *q = format("INSERT INTO `%s`.%s (%s) FORMAT RowBinary", s->o.database, ch_table_name[t], cols);
+            char *enc = q ? url_encode(q) : NULL;
+            char **url = v == 1 ? &s->insert_url_v1[t] : &s->insert_url[t];
+            *url = enc ? format("%s/?query=%s", base, enc) : NULL;
+            free(q);
+            free(enc);
+            if (!*url) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+        }
+        if (!s->ddl[1 + t]) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+    }
+    for (int i = 0; i < CH_ADD_COLUMNS; i++) {
+        if (!(s->ddl[1 + CH_TABLES + i] = format(ch_add_columns[i], s->o.database))) {
             snprintf(err, errlen, "out of memory");
             return -1;
         }

@@ -23,6 +23,8 @@
 
 #include "lib/gzip.h"
 #include "otlp/varint.h"
+#include "sinks/attrblob.h"
+#include "sinks/clickhouse/content.h"
 #include "sinks/clickhouse/internal.h"
 
 #define SEEN_SLOTS ((size_t)1 << 18)   /* 2 MiB of hashes; emptied when half full */
@@ -67,6 +69,9 @@ struct ch_rows {
     struct seen seen;
     struct memo frame_memo;  /* location_index << 16 | line_index -> frame hash */
     struct rendered attrs;
+    /* typed attribute lists (attrblob.h) and the request's content (content.h) */
+    struct buf content, scratch, loc_blob, map_blob, sample_blob;
+    uint32_t n_res, n_prof;     /* resources so far in the request, profiles in the resource */
     uint64_t *frame_hash;   /* one sample's frame hashes */
     size_t frame_hash_cap;
     /* context of the current request, resource and profile (valid until their *_end) */
@@ -233,91 +238,6 @@ static void memo_reset(struct memo *m)
 
 /* ---- attribute values as text ---- */
 
-static bool text_put(struct buf *b, const char *p, size_t n) { return buf_append(b, p, n); }
-
-static bool json_string(struct buf *b, lb_str s)
-{
-    static const char digits[] = "0123456789abcdef";
-    if (!buf_putc(b, '"'))
-        return false;
-    for (size_t i = 0; i < s.n; i++) {
-        uint8_t c = (uint8_t)s.p[i];
-        bool ok;
-        if (c == '"' || c == '\\') {
-            char e[2] = { '\\', (char)c };
-            ok = text_put(b, e, 2);
-        } else if (c < 0x20) {
-            char e[6] = { '\\', 'u', '0', '0', digits[c >> 4], digits[c & 15] };
-            ok = text_put(b, e, 6);
-        } else {
-            ok = buf_putc(b, (char)c);
-        }
-        if (!ok)
-            return false;
-    }
-    return buf_putc(b, '"');
-}
-
-static bool render_value(struct buf *b, const struct lb_value *v, bool json);
-
-/* Arrays and kvlists as compact JSON; the iterator bounds their depth. */
-static bool render_container(struct buf *b, const struct lb_value *v)
-{
-    struct lb_value_iter it;
-    struct lb_value e;
-    lb_str key;
-    bool kv = v->kind == LB_VALUE_KVLIST, first = true;
-    lb_value_iter_init(&it, v);
-    if (!buf_putc(b, kv ? '{' : '['))
-        return false;
-    while (kv ? lb_kvlist_next(&it, &key, &e) : lb_array_next(&it, &e)) {
-        if (!first && !buf_putc(b, ','))
-            return false;
-        first = false;
-        if (kv && (!json_string(b, key) || !buf_putc(b, ':')))
-            return false;
-        if (!render_value(b, &e, true))
-            return false;
-    }
-    return buf_putc(b, kv ? '}' : ']');
-}
-
-/* As text: strings raw, bytes in hex, numbers in decimal; inside JSON, strings quoted. */
-static bool render_value(struct buf *b, const struct lb_value *v, bool json)
-{
-    char num[40];
-    int n;
-    switch (v->kind) {
-    case LB_VALUE_EMPTY:
-        return json ? text_put(b, "null", 4) : true;
-    case LB_VALUE_STRING:
-        return json ? json_string(b, v->u.str) : text_put(b, v->u.str.p, v->u.str.n);
-    case LB_VALUE_BOOL:
-        return v->u.boolean ? text_put(b, "true", 4) : text_put(b, "false", 5);
-    case LB_VALUE_INT:
-        n = snprintf(num, sizeof num, "%lld", (long long)v->u.integer);
-        return text_put(b, num, (size_t)n);
-    case LB_VALUE_DOUBLE:
-        n = snprintf(num, sizeof num, "%.17g", v->u.dbl);
-        return text_put(b, num, (size_t)n);
-    case LB_VALUE_BYTES: {
-        static const char digits[] = "0123456789abcdef";
-        if (json && !buf_putc(b, '"'))
-            return false;
-        for (size_t i = 0; i < v->u.str.n; i++) {
-            char h[2] = { digits[(uint8_t)v->u.str.p[i] >> 4], digits[(uint8_t)v->u.str.p[i] & 15] };
-            if (!text_put(b, h, 2))
-                return false;
-        }
-        return json ? buf_putc(b, '"') : true;
-    }
-    case LB_VALUE_ARRAY:
-    case LB_VALUE_KVLIST:
-        return render_container(b, v);
-    }
-    return true;
-}
-
 /* Renders attrs into r->attrs; false on out of memory. */
 static bool render_attrs(struct ch_rows *r, struct lb_attrs attrs)
 {
@@ -335,10 +255,10 @@ static bool render_attrs(struct ch_rows *r, struct lb_attrs attrs)
         const struct lb_attr *a = &attrs.v[i];
         ra->item[i].koff = ra->text.len;
         ra->item[i].klen = a->key.n;
-        if (!text_put(&ra->text, a->key.p, a->key.n))
+        if (!buf_append(&ra->text, a->key.p, a->key.n))
             return false;
         ra->item[i].voff = ra->text.len;
-        if (!render_value(&ra->text, &a->value, false))
+        if (!ch_render_value(&ra->text, &a->value, false))
             return false;
         ra->item[i].vlen = ra->text.len - ra->item[i].voff;
     }
@@ -397,6 +317,11 @@ struct ch_rows *ch_rows_new(size_t limit)
     for (int t = 0; t < CH_TABLES; t++)
         buf_init(&r->part[t], limit);
     buf_init(&r->attrs.text, limit);
+    buf_init(&r->content, limit);
+    buf_init(&r->scratch, limit);
+    buf_init(&r->loc_blob, limit);
+    buf_init(&r->map_blob, limit);
+    buf_init(&r->sample_blob, limit);
     r->seen.slot = calloc(SEEN_SLOTS, sizeof *r->seen.slot);   /* NULL: works, more rows */
     r->frame_memo.gen = 1;
     return r;
@@ -409,6 +334,11 @@ void ch_rows_free(struct ch_rows *r)
     for (int t = 0; t < CH_TABLES; t++)
         buf_free(&r->part[t]);
     buf_free(&r->attrs.text);
+    buf_free(&r->content);
+    buf_free(&r->scratch);
+    buf_free(&r->loc_blob);
+    buf_free(&r->map_blob);
+    buf_free(&r->sample_blob);
     free(r->attrs.item);
     free(r->seen.slot);
     free(r->frame_memo.slot);
@@ -471,6 +401,8 @@ void ch_rows_request_begin(struct ch_rows *r, const struct lb_request *req, uint
     r->oom = false;
     r->why[0] = 0;
     memo_reset(&r->frame_memo);
+    buf_reset(&r->content);
+    r->n_res = r->n_prof = 0;
 }
 
 void ch_rows_commit(struct ch_rows *r)
@@ -514,6 +446,10 @@ void ch_rows_resource(struct ch_rows *r, const struct lb_resource *res)
     }
     uint64_t h = ch_fnv_str(hash_rendered(CH_FNV_OFFSET, &r->attrs), res->schema_url);
     r->res.hash = h;
+    r->n_res++;
+    r->n_prof = 0;
+    if (!ch_content_resource(&r->content, &r->scratch, res))
+        r->oom = true;
     if (!seen_check(&r->seen, CH_RESOURCES, h)) {
         put_u64(r, CH_RESOURCES, h);
         put_lbstr(r, CH_RESOURCES, res->schema_url);
@@ -526,11 +462,78 @@ void ch_rows_resource(struct ch_rows *r, const struct lb_resource *res)
 void ch_rows_profile(struct ch_rows *r, const struct lb_profile *p)
 {
     r->prof = p;
+    if (ch_rows_failed(r))
+        return;
+    r->n_prof++;
+    if (!ch_content_profile(&r->content, &r->scratch, p))
+        r->oom = true;
+    check_limit(r);
+}
+
+/* The request's row (its resources, scopes and profiles: content.h), written last so that
+ * samples can name it by position: the batch's requests so far. */
+void ch_rows_request_end(struct ch_rows *r)
+{
+    if (ch_rows_failed(r) || !r->req)
+        return;
+    const struct lb_request *q = r->req;
+    const int T = CH_REQUESTS;
+    uint64_t secs = q->received_unix_nano / 1000000000u;
+    put_u32(r, T, secs > UINT32_MAX ? UINT32_MAX : (uint32_t)secs);
+    put_u64(r, T, r->batch_id);
+    put_u32(r, T, r->rows[T]);
+    put_u64(r, T, q->received_unix_nano);
+    const char *text[3] = { q->transport, q->peer, q->layout };
+    for (int i = 0; i < 3; i++)
+        put_str(r, T, text[i] ? text[i] : "", text[i] ? strlen(text[i]) : 0);
+    put_str(r, T, r->content.data, r->content.len);
+    r->rows[T]++;
+    check_limit(r);
 }
 
 /* ---- frames and stacks ---- */
 
-static uint64_t frame_hash(const struct lb_frame *f)
+/* The location's attributes are the frame type alone (or none, without one): what most
+ * profilers send, and a function of f->type. */
+static bool usual_location_attrs(const struct lb_frame *f)
+{
+    struct lb_attrs a = f->location_attrs;
+    if (a.n == 0)
+        return f->type.n == 0;
+    return a.n == 1 && a.v[0].unit.n == 0 && a.v[0].value.kind == LB_VALUE_STRING &&
+           LB_STR_EQ(a.v[0].key, "profile.frame.type") && a.v[0].value.u.str.n == f->type.n &&
+           (f->type.n == 0 || memcmp(a.v[0].value.u.str.p, f->type.p, f->type.n) == 0);
+}
+
+/* The mapping's attributes are its preferred build id alone (or none, without one). */
+static bool usual_mapping_attrs(const struct lb_frame *f)
+{
+    struct lb_attrs a = f->has_mapping ? f->mapping_attrs : (struct lb_attrs){ 0 };
+    if (a.n == 0)
+        return f->build_id.n == 0;
+    return a.n == 1 && a.v[0].unit.n == 0 && a.v[0].value.kind == LB_VALUE_STRING &&
+           a.v[0].value.u.str.n == f->build_id.n &&
+           (f->build_id.n == 0 || memcmp(a.v[0].value.u.str.p, f->build_id.p, f->build_id.n) == 0) &&
+           lb_str_eq(lb_build_id_kind(a.v[0].key), f->build_id_kind.p, f->build_id_kind.n) &&
+           f->build_id_kind.n > 0;
+}
+
+/* The location's (or the mapping's) attributes into r->loc_blob (r->map_blob); false when out
+ * of memory (r->oom set). */
+static bool encode_blobs(struct ch_rows *r, const struct lb_frame *f, bool location)
+{
+    struct buf *b = location ? &r->loc_blob : &r->map_blob;
+    struct lb_attrs a = location ? f->location_attrs : f->has_mapping ? f->mapping_attrs : (struct lb_attrs){ 0 };
+    buf_reset(b);
+    if (!attrblob_put(b, &r->scratch, a))
+        r->oom = true;
+    return !r->oom;
+}
+
+/* Hashes every stored field: the typed attribute lists as a mark when they are the usual ones
+ * (they follow from the type and build id hashed before), else as encoded in r->loc_blob and
+ * r->map_blob. */
+static uint64_t frame_hash(const struct ch_rows *r, const struct lb_frame *f, bool loc_usual, bool map_usual)
 {
     uint64_t h = CH_FNV_OFFSET;
     h = ch_fnv_str(h, f->type);
@@ -545,7 +548,17 @@ static uint64_t frame_hash(const struct lb_frame *f)
     h = ch_fnv_str(h, f->has_mapping ? f->mapping_file : LB_STR_NULL);
     h = ch_fnv_str(h, f->build_id);
     h = ch_fnv_str(h, f->build_id_kind);
-    return h;
+    h = ch_fnv_u64(h, (uint64_t)f->start_line);
+    h = ch_fnv_u64(h, (uint64_t)f->line_index << 32 | f->line_count);
+    if (f->has_mapping) {
+        h = ch_fnv_u64(h, f->mapping_start);
+        h = ch_fnv_u64(h, f->mapping_limit);
+        h = ch_fnv_u64(h, f->mapping_offset);
+    }
+    /* a mark no blob length can be: usual lists hash apart from any encoded one */
+    h = loc_usual ? ch_fnv_u64(h, UINT64_MAX) : ch_fnv_bytes(ch_fnv_u64(h, r->loc_blob.len), r->loc_blob.data, r->loc_blob.len);
+    return map_usual ? ch_fnv_u64(h, UINT64_MAX)
+                     : ch_fnv_bytes(ch_fnv_u64(h, r->map_blob.len), r->map_blob.data, r->map_blob.len);
 }
 
 /* The name a flame graph shows, as in the folded format: the function of a symbolized frame,
@@ -580,6 +593,15 @@ static void put_frame_row(struct ch_rows *r, const struct lb_frame *f, uint64_t 
     put_lbstr(r, CH_FRAMES, f->has_mapping ? f->mapping_file : LB_STR_NULL);
     put_lbstr(r, CH_FRAMES, f->build_id);
     put_lbstr(r, CH_FRAMES, f->build_id_kind);
+    put_i64(r, CH_FRAMES, f->start_line);
+    put_u32(r, CH_FRAMES, f->line_index);
+    put_u32(r, CH_FRAMES, f->line_count);
+    put_u8(r, CH_FRAMES, f->has_mapping);
+    put_u64(r, CH_FRAMES, f->has_mapping ? f->mapping_start : 0);
+    put_u64(r, CH_FRAMES, f->has_mapping ? f->mapping_limit : 0);
+    put_u64(r, CH_FRAMES, f->has_mapping ? f->mapping_offset : 0);
+    put_str(r, CH_FRAMES, r->loc_blob.data, r->loc_blob.len);
+    put_str(r, CH_FRAMES, r->map_blob.data, r->map_blob.len);
     r->rows[CH_FRAMES]++;
 }
 
@@ -603,10 +625,18 @@ static uint64_t stack_hash(struct ch_rows *r, const struct lb_sample *s)
         const struct lb_frame *f = &s->frames[i];
         uint64_t key = (uint64_t)f->location_index << 16 | f->line_index, fh;
         if (!memo_get(&r->frame_memo, key, &fh)) {
-            fh = frame_hash(f);
+            /* the usual attribute lists follow from fields hashed anyway: encoded only for
+             * the row; the others are hashed as encoded */
+            bool loc_usual = usual_location_attrs(f), map_usual = usual_mapping_attrs(f);
+            if ((!loc_usual && !encode_blobs(r, f, true)) || (!map_usual && !encode_blobs(r, f, false)))
+                return 0;
+            fh = frame_hash(r, f, loc_usual, map_usual);
             memo_put(&r->frame_memo, key, fh);
-            if (!seen_check(&r->seen, CH_FRAMES, fh))
+            if (!seen_check(&r->seen, CH_FRAMES, fh)) {
+                if ((loc_usual && !encode_blobs(r, f, true)) || (map_usual && !encode_blobs(r, f, false)))
+                    return 0;
                 put_frame_row(r, f, fh);
+            }
         }
         r->frame_hash[i] = fh;
         h = ch_fnv_u64(h, fh);
@@ -684,6 +714,14 @@ void ch_rows_sample(struct ch_rows *r, const struct lb_sample *s)
     put_str(r, T, layout, strlen(layout));
     put_u64(r, T, r->batch_id);
     put_u32(r, T, r->rows[T]);
+    /* its place in its request (schema version 2) */
+    put_u32(r, T, r->rows[CH_REQUESTS]);
+    put_u32(r, T, r->n_res ? r->n_res - 1 : 0);
+    put_u32(r, T, r->n_prof ? r->n_prof - 1 : 0);
+    buf_reset(&r->sample_blob);
+    if (!attrblob_put(&r->sample_blob, &r->scratch, s->attrs))
+        r->oom = true;
+    put_str(r, T, r->sample_blob.data, r->sample_blob.len);
     r->rows[T]++;
     check_limit(r);
 }
@@ -717,6 +755,7 @@ struct ch_batch *ch_rows_seal(struct ch_rows *r, uint64_t seq)
     if (!b)
         return NULL;
     b->id = r->batch_id;
+    b->schema = CH_SCHEMA_VERSION;
     b->seq = seq;
     for (int t = 0; t < CH_TABLES; t++) {
         if (compress_part(r, t, &b->part[t]) != 0) {

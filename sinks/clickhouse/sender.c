@@ -216,8 +216,8 @@ static int post_next(struct ch_sink *s)
     }
     assert(s->cur && s->part < CH_TABLES && s->cur->part[s->part].rows > 0);
     if (s->part == CH_SAMPLES && s->cur->maybe_stored && !s->cur_checked) {
-        char q[256];
-        snprintf(q, sizeof q, "SELECT count() FROM `%s`.samples WHERE batch_id = %llu FORMAT TabSeparated",
+        char *q = s->count_query;   /* the body must outlive the request */
+        snprintf(q, sizeof s->count_query, "SELECT count() FROM `%s`.samples WHERE batch_id = %llu FORMAT TabSeparated",
                  s->o.database, (unsigned long long)s->cur->id);
         snprintf(url, sizeof url, "%s?query_id=lazybackend-%016llx", s->ddl_url, (unsigned long long)s->cur->id);
         s->inflight = CH_INFLIGHT_COUNT;
@@ -225,12 +225,15 @@ static int post_next(struct ch_sink *s)
     }
     const struct ch_part *p = &s->cur->part[s->part];
     s->inflight = s->part;
+    /* a batch an older version wrote: its rows are for that version's columns */
+    char *const *insert = s->cur->schema == 1 ? s->insert_url_v1 : s->insert_url;
+    assert(insert[s->part] != NULL);
     if (s->part == CH_SAMPLES) {
-        snprintf(url, sizeof url, "%s&query_id=lazybackend-%016llx", s->insert_url[CH_SAMPLES],
+        snprintf(url, sizeof url, "%s&query_id=lazybackend-%016llx", insert[CH_SAMPLES],
                  (unsigned long long)s->cur->id);
         return ch_http_post(s->http, url, p->data, p->len, true);
     }
-    return ch_http_post(s->http, s->insert_url[s->part], p->data, p->len, true);
+    return ch_http_post(s->http, insert[s->part], p->data, p->len, true);
 }
 
 /* Starts the next request if none is in flight and no backoff is pending. */
@@ -293,7 +296,10 @@ void ch_on_http_done(void *ud, const struct ch_http_result *res)
 {
     struct ch_sink *s = ud;
     assert(s->inflight == CH_INFLIGHT_DDL || s->cur);   /* an INSERT or a count: the current batch */
-    if (res->ok) {
+    /* an ALTER … ADD COLUMN of a column the table has already (an upgraded table): done */
+    bool column_exists = !res->ok && res->curl_code == 0 && s->inflight == CH_INFLIGHT_DDL &&
+                         s->ddl_next >= 1 + CH_TABLES && clickhouse_code(res->body) == 44;
+    if (res->ok || column_exists) {
         if (s->attempts)
             log_info("clickhouse: ClickHouse accepts requests again (after %u failed attempts)", s->attempts);
         s->attempts = 0;

@@ -26,11 +26,25 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "lib/seqfile.h"
 #include "sinks/clickhouse/internal.h"
 #include "sinks/wal.h"
 
 #define MAGIC "LBCHB001"
-#define HEADER_BYTES (8 + 4 + 8 + 8 + 4 + CH_TABLES * (4 + 8))
+#define HEADER_BYTES_FOR(tables) (8 + 4 + 8 + 8 + 4 + (size_t)(tables) * (4 + 8))
+#define HEADER_BYTES HEADER_BYTES_FOR(CH_TABLES_V1)   /* the smallest header */
+
+/* The tables of a batch file of schema `version`, in file order: 0 when not readable. */
+static int file_tables(uint32_t version, const enum ch_table **order)
+{
+    static const enum ch_table current[CH_TABLES] = { CH_FRAMES, CH_STACKS, CH_RESOURCES, CH_REQUESTS, CH_SAMPLES };
+    if (version == 1) {
+        *order = ch_v1_tables;
+        return CH_TABLES_V1;
+    }
+    *order = current;
+    return version == CH_SCHEMA_VERSION ? CH_TABLES : 0;
+}
 /* A batch is at most the open batch's limit compressed; anything larger is not ours. */
 #define MAX_FILE_BYTES ((uint64_t)4 << 30)
 
@@ -83,12 +97,16 @@ static uint32_t crc(const uint8_t *p, size_t n)
 int ch_spool_encode(const struct ch_batch *b, struct buf *out)
 {
     size_t start = out->len;
-    bool ok = buf_append(out, MAGIC, 8) && put_u32(out, CH_SCHEMA_VERSION) && put_u64(out, b->id) &&
-              put_u64(out, b->seq) && put_u32(out, CH_TABLES);
-    for (int t = 0; ok && t < CH_TABLES; t++)
-        ok = put_u32(out, b->part[t].rows) && put_u64(out, b->part[t].len);
-    for (int t = 0; ok && t < CH_TABLES; t++)
-        ok = buf_append(out, b->part[t].data, b->part[t].len);
+    /* a batch keeps the schema version it was written for (an older version's, read back) */
+    uint32_t version = b->schema == 1 ? 1 : CH_SCHEMA_VERSION;
+    const enum ch_table *order;
+    int tables = file_tables(version, &order);
+    bool ok = buf_append(out, MAGIC, 8) && put_u32(out, version) && put_u64(out, b->id) &&
+              put_u64(out, b->seq) && put_u32(out, (uint32_t)tables);
+    for (int i = 0; ok && i < tables; i++)
+        ok = put_u32(out, b->part[order[i]].rows) && put_u64(out, b->part[order[i]].len);
+    for (int i = 0; ok && i < tables; i++)
+        ok = buf_append(out, b->part[order[i]].data, b->part[order[i]].len);
     ok = ok && put_u32(out, crc(out->data + start, out->len - start));
     if (!ok)
         out->len = start;
@@ -105,8 +123,11 @@ struct ch_batch *ch_spool_decode(const uint8_t *p, size_t n, char *err, size_t e
         snprintf(err, errlen, "CRC mismatch (truncated or damaged)");
         return NULL;
     }
-    if (get_u32(p + 8) != CH_SCHEMA_VERSION || get_u32(p + 28) != CH_TABLES) {
-        snprintf(err, errlen, "written for schema version %u, this is %u", get_u32(p + 8), CH_SCHEMA_VERSION);
+    const enum ch_table *order;
+    uint32_t version = get_u32(p + 8);
+    int tables = file_tables(version, &order);
+    if (tables == 0 || get_u32(p + 28) != (uint32_t)tables || n < HEADER_BYTES_FOR(tables) + 4) {
+        snprintf(err, errlen, "written for schema version %u, this is %u", version, CH_SCHEMA_VERSION);
         return NULL;
     }
     struct ch_batch *b = calloc(1, sizeof *b);
@@ -116,9 +137,11 @@ struct ch_batch *ch_spool_decode(const uint8_t *p, size_t n, char *err, size_t e
     }
     b->id = get_u64(p + 12);
     b->seq = get_u64(p + 20);
-    size_t off = HEADER_BYTES, body = n - 4;
-    for (int t = 0; t < CH_TABLES; t++) {
-        const uint8_t *h = p + 32 + (size_t)t * 12;
+    b->schema = version;
+    size_t off = HEADER_BYTES_FOR(tables), body = n - 4;
+    for (int i = 0; i < tables; i++) {
+        int t = (int)order[i];
+        const uint8_t *h = p + 32 + (size_t)i * 12;
         uint64_t len = get_u64(h + 4);
         b->part[t].rows = get_u32(h);
         if (len > body - off || (len == 0) != (b->part[t].rows == 0)) {
@@ -186,20 +209,6 @@ static void path_of(const struct ch_spool *sp, uint64_t seq, const char *suffix,
     snprintf(out, n, "%s/%020llu%s", sp->dir, (unsigned long long)seq, suffix);
 }
 
-/* "<20 digits>.batch" -> seq; false for any other name. */
-static bool parse_name(const char *name, uint64_t *seq)
-{
-    if (strlen(name) != 26 || strcmp(name + 20, ".batch") != 0)
-        return false;
-    uint64_t v = 0;
-    for (int i = 0; i < 20; i++) {
-        if (name[i] < '0' || name[i] > '9')
-            return false;
-        v = v * 10 + (uint64_t)(name[i] - '0');
-    }
-    *seq = v;
-    return true;
-}
 
 static int scan(struct ch_spool *sp, char *err, size_t errlen)
 {
@@ -216,7 +225,7 @@ static int scan(struct ch_spool *sp, char *err, size_t errlen)
             unlinkat(sp->dirfd, de->d_name, 0);   /* a write cut short by a crash */
             continue;
         }
-        if (!parse_name(de->d_name, &seq) || fstatat(sp->dirfd, de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
+        if (!seqfile_parse(de->d_name, ".batch", &seq) || fstatat(sp->dirfd, de->d_name, &st, 0) != 0 || !S_ISREG(st.st_mode))
             continue;
         if (!push(sp, seq, (uint64_t)st.st_size)) {
             closedir(d);
@@ -239,7 +248,7 @@ bool ch_spool_has_files(const char *dir)
     uint64_t seq;
     bool found = false;
     while (!found && (de = readdir(d)) != NULL)
-        found = parse_name(de->d_name, &seq);
+        found = seqfile_parse(de->d_name, ".batch", &seq);
     closedir(d);
     return found;
 }
@@ -308,20 +317,6 @@ uint64_t ch_spool_head_seq(const struct ch_spool *sp) { return ch_spool_count(sp
 
 /* ---- writing ---- */
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
 static int write_file(struct ch_spool *sp, const struct buf *data, uint64_t seq, char *err, size_t errlen)
 {
     char tmp[4096], final[4096];
@@ -332,7 +327,7 @@ static int write_file(struct ch_spool *sp, const struct buf *data, uint64_t seq,
         snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
         return -1;
     }
-    if (write_all(fd, data->data, data->len) != 0 || fsync(fd) != 0) {
+    if (seqfile_write_all(fd, data->data, data->len) != 0 || fsync(fd) != 0) {
         snprintf(err, errlen, "writing %s: %s", tmp, errno ? strerror(errno) : "short write");
         close(fd);
         unlink(tmp);

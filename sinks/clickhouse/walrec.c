@@ -8,7 +8,9 @@
  * been sent before it (same batch_id, so ClickHouse can be asked whether it has it already).
  *
  * Record (little-endian): "CHR" + schema version byte, u64 batch id, per table u32 rows and
- * u32 length, then the tables' bytes in CH_TABLES order.
+ * u32 length, then the tables' bytes in CH_TABLES order. Records of schema version 1 (no
+ * requests table: CH_TABLES_V1 tables, ch_v1_tables' order) are read too, so a log an older
+ * version left is delivered by this one, with that version's columns.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +23,7 @@
 #include "sinks/wal.h"
 
 #define REC_HEADER (4 + 8 + CH_TABLES * 8)
+#define REC_HEADER_V1 (4 + 8 + CH_TABLES_V1 * 8)
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -68,6 +71,7 @@ int ch_wal_append(struct wal *w, uint64_t seq, const struct ch_rows *r, char *er
 /* Reading a segment back: the records' rows appended table by table. */
 struct loader {
     uint64_t id;
+    uint32_t schema;
     bool have_id;
     struct buf part[CH_TABLES];
     uint32_t rows[CH_TABLES];
@@ -77,17 +81,21 @@ struct loader {
 static int on_record(void *ud, const uint8_t *p, size_t n)
 {
     struct loader *ld = ud;
-    if (n < REC_HEADER || memcmp(p, "CHR", 3) != 0 || p[3] != (uint8_t)CH_SCHEMA_VERSION) {
+    uint32_t schema = n >= 4 ? p[3] : 0;
+    bool v1 = schema == 1;
+    size_t header = v1 ? REC_HEADER_V1 : REC_HEADER;
+    int tables = v1 ? CH_TABLES_V1 : CH_TABLES;
+    if (n < header || memcmp(p, "CHR", 3) != 0 || (schema != 1 && schema != CH_SCHEMA_VERSION)) {
         snprintf(ld->why, sizeof ld->why, "a record of another format or schema version");
         return 1;
     }
     uint64_t id = get_u32(p + 4) | (uint64_t)get_u32(p + 8) << 32;
-    if (ld->have_id && id != ld->id) {
+    if (ld->have_id && (id != ld->id || schema != ld->schema)) {
         snprintf(ld->why, sizeof ld->why, "records of two batches in one segment");
         return 1;
     }
-    size_t off = REC_HEADER;
-    for (int t = 0; t < CH_TABLES; t++) {
+    size_t off = header;
+    for (int t = 0; t < tables; t++) {
         uint32_t len = get_u32(p + 16 + t * 8);
         if (len > n - off) {
             snprintf(ld->why, sizeof ld->why, "a record's table lengths pass its size");
@@ -99,16 +107,18 @@ static int on_record(void *ud, const uint8_t *p, size_t n)
         snprintf(ld->why, sizeof ld->why, "a record with %zu trailing bytes", n - off);
         return 1;
     }
-    off = REC_HEADER;
-    for (int t = 0; t < CH_TABLES; t++) {
-        uint32_t len = get_u32(p + 16 + t * 8);
+    off = header;
+    for (int i = 0; i < tables; i++) {
+        uint32_t len = get_u32(p + 16 + i * 8);
+        int t = v1 ? (int)ch_v1_tables[i] : i;
         if (!buf_append(&ld->part[t], p + off, len)) {
             snprintf(ld->why, sizeof ld->why, "out of memory");
             return 1;
         }
-        ld->rows[t] += get_u32(p + 12 + t * 8);
+        ld->rows[t] += get_u32(p + 12 + i * 8);
         off += len;
     }
+    ld->schema = schema;
     ld->id = id;
     ld->have_id = true;
     return 0;
@@ -130,7 +140,7 @@ struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err
     } else if (rc == 0 && !ld.have_id) {
         *empty = true;
         snprintf(err, errlen, "segment %llu holds no complete record%s%s", (unsigned long long)seq,
-                 rep.bad_bytes ? ": " : "", rep.why);
+                 rep.why[0] ? ": " : "", rep.why);
     } else if (rc == 0) {
         b = calloc(1, sizeof *b);
         if (!b)
@@ -156,6 +166,7 @@ struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err
     if (b) {
         b->id = ld.id;
         b->seq = seq;
+        b->schema = ld.schema;
         if (rep.bad_bytes)   /* a torn tail: records the crash cut short were never acknowledged */
             snprintf(err, errlen, "segment %llu: %llu bytes after record %llu unreadable (%s)",
                      (unsigned long long)seq, (unsigned long long)rep.bad_bytes, (unsigned long long)rep.records,

@@ -50,6 +50,15 @@ bool q_json_double(struct buf *b, double d)
     return finite ? buf_append(b, t, n) : esc_json_quoted(b, t, n);
 }
 
+int q_json_finish(struct qresult *r, struct buf *b, bool ok, FILE *out)
+{
+    int rc = ok ? 0 : qresult_oom(r);
+    if (ok && fwrite(b->data, 1, b->len, out) != b->len)
+        rc = qresult_fail(r, "writing the output failed");
+    buf_free(b);
+    return rc;
+}
+
 bool q_json_head(struct buf *b, const struct qopts *o, const struct qresult *r)
 {
     bool ok = buf_printf(b, "{\"command\":\"%s\",\"samples\":%" PRIu64 ",\"weight\":%lld,\"sample_type\":",
@@ -190,13 +199,10 @@ int q_flamegraph_json(const struct qopts *o, struct qresult *r, const struct fg_
     }
     ok = ok && q_json_head(&b, o, r) && buf_printf(&b, ",\"root\":\"%s\",\"tree\":", q_root_name(o)) &&
          write_tree(&b, r, &t) && buf_printf(&b, "}\n");
-    int rc = ok ? 0 : qresult_oom(r);
-    if (ok && fwrite(b.data, 1, b.len, out) != b.len)
-        rc = qresult_fail(r, "writing the output failed");
+    int rc = q_json_finish(r, &b, ok, out);
     for (size_t i = 0; i < t.n; i++)
         free(t.v[i].kids);
     free(t.v);
     memo_free(&t.child);
-    buf_free(&b);
     return rc;
 }

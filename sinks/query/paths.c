@@ -79,11 +79,7 @@ static int write_folded(const struct qopts *o, struct qresult *r, const struct l
     for (size_t i = 0; ok && i < n; i++)
         ok = (i == 0 || buf_putc(&b, ',')) && json_stack(&b, r, &v[i], path, pcap);
     ok = ok && buf_printf(&b, "]}\n");
-    int rc = ok ? 0 : qresult_oom(r);
-    if (ok && fwrite(b.data, 1, b.len, out) != b.len)
-        rc = qresult_fail(r, "writing the output failed");
-    buf_free(&b);
-    return rc;
+    return q_json_finish(r, &b, ok, out);
 }
 
 int q_out_folded(const struct qopts *o, struct qresult *r, FILE *out)

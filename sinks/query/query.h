@@ -223,6 +223,9 @@ int flamegraph_write(FILE *out, const char *const *strs, size_t n_strs, const st
 bool q_json_head(struct buf *b, const struct qopts *o, const struct qresult *r);
 bool q_json_name(struct buf *b, const char *s);
 bool q_json_double(struct buf *b, double d);
+/* Ends a JSON answer built in b (ok: every piece fitted): b written to out, then freed. 0, or
+ * -1 with r->err set (out of memory when !ok, or the write failed). */
+int q_json_finish(struct qresult *r, struct buf *b, bool ok, FILE *out);
 /* --root as a word: none, executable, container, thread */
 const char *q_root_name(const struct qopts *o);
 /* The flame graph as a tree of {"name","type","value","children"}, merged like the SVG's. */

@@ -111,11 +111,7 @@ static int top_json(const struct qopts *o, struct qresult *r, const struct top_r
              buf_printf(&b, ",\"total\":%lld,\"total_percent\":", (long long)rows[i].total) &&
              q_json_double(&b, pct(rows[i].total, r->total_w)) && buf_putc(&b, '}');
     ok = ok && buf_printf(&b, "]}\n");
-    int rc = ok ? 0 : qresult_oom(r);
-    if (ok && fwrite(b.data, 1, b.len, out) != b.len)
-        rc = qresult_fail(r, "writing the output failed");
-    buf_free(&b);
-    return rc;
+    return q_json_finish(r, &b, ok, out);
 }
 
 int q_out_top(const struct qopts *o, struct qresult *r, FILE *out)

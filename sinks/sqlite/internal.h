@@ -26,7 +26,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 9
+#define SQLSTORE_SCHEMA_VERSION 10
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -94,7 +94,7 @@ enum {
     S_SCOPE_FIND, S_SCOPE_INS,
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
     S_SAMPLE_INS,
-    S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL, S_ROLL_SETS,
+    S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL, S_ROLL_SETS, S_ROLL_TYPES,
     S_ROLL_MINUTE_BATCH, S_ROLL_HOUR_BATCH, S_ROLL_TOTAL_BATCH, S_ROLL_SETS_BATCH,   /* made by sq_rollup_prepare */
     S_UNKNOWN_INS,
     S_COUNT
@@ -136,6 +136,13 @@ struct sq {
     struct rollup *totals;       /* ... and per minute and sample type, at a flush */
     struct rollup *hours;        /* ... and per hour, at a flush */
     struct rollup *sets;         /* ... and per minute, sample type and attribute sets */
+    struct rollup *kinds;        /* ... and per minute, sample type and frame types */
+    /* This request's stacks' frame types (schema step 10): stack id -> offset + 1 of its
+     * ",id,id," text in type_sigs (NUL-terminated texts, each once: sig_of hashes them). */
+    struct memo types_memo, sig_of;
+    struct buf type_sigs, sig;
+    int64_t *type_ids;
+    size_t type_ids_cap;
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };

@@ -47,6 +47,26 @@ int rp_step(struct sqlite_replay *r, int s, const char *what)
     return rc == SQLITE_ROW;
 }
 
+/* One row of integer columns by id: statement s bound to id, stepped once, its first n
+ * columns into c (left 0 without a row), reset. 1 (a row), 0 (no row), -1 (failed: r->res.err). */
+static int read_ints(struct sqlite_replay *r, int s, int64_t id, const char *what, int64_t *c, int n)
+{
+    sqlite3_stmt *st = r->st[s];
+    sqlite3_bind_int64(st, 1, id);
+    int rc = rp_step(r, s, what);
+    for (int i = 0; rc > 0 && i < n; i++)
+        c[i] = sqlite3_column_int64(st, i);
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* A row that rp_step found absent though another row points at it. */
+static bool row_missing(struct sqlite_replay *r, const char *what, int64_t id)
+{
+    snprintf(r->res.err, sizeof r->res.err, "%s %lld is missing", what, (long long)id);
+    return false;
+}
+
 /* ---------- content, read once ---------- */
 
 /* A string by id (0 = the empty string); false on error. */
@@ -201,16 +221,10 @@ static bool load_mapping(struct sqlite_replay *r, int64_t id, struct rmapping *o
         *out = r->maps.v[ix];
         return true;
     }
-    sqlite3_stmt *st = r->st[R_MAP];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = rp_step(r, R_MAP, "reading a mapping");
     int64_t c[7] = { 0 };
-    for (int i = 0; rc > 0 && i < 7; i++)
-        c[i] = sqlite3_column_int64(st, i);
-    sqlite3_reset(st);
+    int rc = read_ints(r, R_MAP, id, "reading a mapping", c, 7);
     if (rc <= 0)
-        return rc == 0 ? (snprintf(r->res.err, sizeof r->res.err, "mapping %lld is missing", (long long)id), false)
-                       : false;
+        return rc == 0 ? row_missing(r, "mapping", id) : false;
     memset(out, 0, sizeof *out);
     out->start = (uint64_t)c[3];
     out->limit = (uint64_t)c[4];
@@ -230,16 +244,10 @@ static bool load_frame(struct sqlite_replay *r, int64_t id, struct lb_frame *f)
         *f = r->frames.v[ix];
         return true;
     }
-    sqlite3_stmt *st = r->st[R_FRAME];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = rp_step(r, R_FRAME, "reading a frame");
     int64_t c[13] = { 0 };
-    for (int i = 0; rc > 0 && i < 13; i++)
-        c[i] = sqlite3_column_int64(st, i);
-    sqlite3_reset(st);
+    int rc = read_ints(r, R_FRAME, id, "reading a frame", c, 13);
     if (rc <= 0)
-        return rc == 0 ? (snprintf(r->res.err, sizeof r->res.err, "frame %lld is missing", (long long)id), false)
-                       : false;
+        return rc == 0 ? row_missing(r, "frame", id) : false;
     memset(f, 0, sizeof *f);
     f->symbolized = c[1] != 0;
     f->line = c[5];
@@ -320,13 +328,8 @@ bool rp_load_scope(struct sqlite_replay *r, int64_t id, struct lb_scope *out)
         *out = r->scopes.v[ix];
         return true;
     }
-    sqlite3_stmt *st = r->st[R_SCOPE];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = rp_step(r, R_SCOPE, "reading a scope");
     int64_t c[5] = { 0 };
-    for (int i = 0; rc > 0 && i < 5; i++)
-        c[i] = sqlite3_column_int64(st, i);
-    sqlite3_reset(st);
+    int rc = read_ints(r, R_SCOPE, id, "reading a scope", c, 5);
     if (rc < 0)
         return false;
     out->dropped_attributes_count = (uint32_t)c[4];

@@ -90,6 +90,8 @@ static const char *const SQL[S_COUNT] = {
                      "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
     [S_ROLL_SETS] = "INSERT INTO rollup_minute_sets VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                     "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
+    [S_ROLL_TYPES] = "INSERT INTO rollup_minute_frame_types VALUES (?1, ?2, ?3, ?4) "
+                     "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
 };
 
 /* Cache sizes (the C_* caches of internal.h): slots (log2), bytes of keys, longest key kept.
@@ -179,6 +181,9 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     q->n_resources = q->n_profiles = q->n_samples = 0;
     memo_clear(&q->frame_memo);
     memo_clear(&q->stack_memo);
+    memo_clear(&q->types_memo);
+    memo_clear(&q->sig_of);
+    buf_reset(&q->type_sigs);
     sq_rollup_reset(q->rollup);
     q->txn++;
     if (sq_step_write(q, S_BEGIN, "starting a transaction") < 0)
@@ -416,6 +421,12 @@ static void sq_free(struct sq *q)
     sq_rollup_free(q->totals);
     sq_rollup_free(q->hours);
     sq_rollup_free(q->sets);
+    sq_rollup_free(q->kinds);
+    memo_free(&q->types_memo);
+    memo_free(&q->sig_of);
+    buf_free(&q->type_sigs);
+    buf_free(&q->sig);
+    free(q->type_ids);
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->json);
@@ -473,8 +484,12 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
     buf_init(&q->vals_packed, SIZE_MAX);
     memo_init(&q->frame_memo, MEMO_MAX);
     memo_init(&q->stack_memo, MEMO_MAX);
+    memo_init(&q->types_memo, MEMO_MAX);
+    memo_init(&q->sig_of, MEMO_MAX);
+    buf_init(&q->type_sigs, SIZE_MAX);
+    buf_init(&q->sig, SIZE_MAX);
     if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new()) || !(q->hours = sq_rollup_new()) ||
-        !(q->sets = sq_rollup_new())) {
+        !(q->sets = sq_rollup_new()) || !(q->kinds = sq_rollup_new())) {
         snprintf(err, errlen, "out of memory");
         sq_free(q);
         return -1;

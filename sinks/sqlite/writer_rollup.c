@@ -9,25 +9,29 @@
  * flushed early, still inside the transaction, so a hostile request costs upserts, not memory.
  * The weight rule is the one schema.c's step 3 describes and query.c applies. Each flush also
  * adds the weight per minute and sample type to rollup_minute_totals (step 7), and per
- * minute, sample type and attribute sets to rollup_minute_sets (step 9).
+ * minute, sample type and attribute sets to rollup_minute_sets (step 9), and per minute,
+ * sample type and the frame types its stacks hold to rollup_minute_frame_types (step 10).
  *
  * A flush sums the hours and the totals in memory too (minutes of one hour become one
  * rollup_hour row), then writes each table with multi-row upserts: a request of a few hundred
  * sums costs a few statements per table instead of one per row.
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "sinks/sqlite/internal.h"
 
-/* ROLLUP_BATCH: rows per multi-row upsert (8 x 32 = 256 parameters, far below SQLite's limit). */
-enum { KEYS = 7, ROLLUP_MAX = 1 << 16, ROLLUP_BATCH = 32 };
+/* ROLLUP_BATCH: rows per multi-row upsert (8 x 32 = 256 parameters, far below SQLite's limit).
+ * KEYS: the STORED_KEYS columns of rollup_minute, then the stack's frame types (an offset in
+ * q->type_sigs: a function of the stack, so it never splits an entry). */
+enum { KEYS = 8, STORED_KEYS = 7, ROLLUP_MAX = 1 << 16, ROLLUP_BATCH = 32 };
 
 #define NS_PER_MINUTE 60000000000ull
 
 struct rollup_entry {
-    int64_t k[KEYS];   /* minute, sample type, unit, stack, resource set, profile set, sample set */
+    int64_t k[KEYS];   /* minute, sample type, unit, stack, resource/profile/sample set, frame types */
     int64_t w;
 };
 
@@ -124,13 +128,58 @@ static int put(struct sq *q, int64_t k[KEYS], uint64_t t, int64_t w)
     return 0;
 }
 
+static int cmp_id(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The frame types a stack holds as ",id,id," (their strings ids, ascending, once each; 0 for a
+ * frame without a type), kept once per request in q->type_sigs: its offset there, or -1. */
+static int64_t stack_types(struct sq *q, const struct lb_sample *smp, int64_t stack_id)
+{
+    int64_t off;
+    if (memo_get(&q->types_memo, (uint64_t)stack_id, &off))
+        return off;
+    if (smp->n_frames > q->type_ids_cap) {
+        int64_t *v = realloc(q->type_ids, smp->n_frames * sizeof *v);
+        if (!v)
+            return sq_fail(q, "summing rollups", "out of memory");
+        q->type_ids = v;
+        q->type_ids_cap = smp->n_frames;
+    }
+    for (size_t i = 0; i < smp->n_frames; i++)
+        if ((q->type_ids[i] = sq_intern_str(q, smp->frames[i].type)) < 0)
+            return -1;
+    qsort(q->type_ids, smp->n_frames, sizeof *q->type_ids, cmp_id);
+    buf_reset(&q->sig);
+    bool ok = buf_putc(&q->sig, ',');
+    for (size_t i = 0; i < smp->n_frames && ok; i++)
+        if (i == 0 || q->type_ids[i] != q->type_ids[i - 1])
+            ok = buf_printf(&q->sig, "%lld,", (long long)q->type_ids[i]);
+    if (!ok)
+        return sq_fail(q, "summing rollups", "out of memory");
+    uint64_t h = sqlstore_hash(q->sig.data, q->sig.len);
+    if (!memo_get(&q->sig_of, h, &off) || off + q->sig.len >= q->type_sigs.len ||
+        memcmp(q->type_sigs.data + off, q->sig.data, q->sig.len) != 0 || q->type_sigs.data[off + q->sig.len]) {
+        off = (int64_t)q->type_sigs.len;
+        if (!buf_append(&q->type_sigs, q->sig.data, q->sig.len) || !buf_putc(&q->type_sigs, '\0'))
+            return sq_fail(q, "summing rollups", "out of memory");
+        memo_put(&q->sig_of, h, off);   /* when full, the text is only kept twice */
+    }
+    memo_put(&q->types_memo, (uint64_t)stack_id, off);   /* when full, made again next time */
+    return off;
+}
+
 int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id, int64_t attrs_id)
 {
     int64_t k[KEYS] = { 0, q->prof.type_id, q->prof.unit_id, stack_id, q->resource_attrs_id,
-                        q->prof.attrs_id, attrs_id };
-    for (int i = 1; i < KEYS; i++)
+                        q->prof.attrs_id, attrs_id, 0 };
+    for (int i = 1; i < STORED_KEYS; i++)
         if (k[i] < 0)
             k[i] = 0;
+    if ((k[7] = stack_types(q, smp, stack_id)) < 0)
+        return -1;
     size_t nts = smp->n_timestamps, nv = smp->n_values;
     if (nts == 0)
         return put(q, k, smp->profile->time_unix_nano, lb_sample_weight(smp));
@@ -164,29 +213,51 @@ static int write_sums(struct sq *q, const struct rollup *r, int keys, int s_one,
     return q->failed ? -1 : 0;
 }
 
+/* rollup_minute_frame_types, one upsert a row: a request has a few (minutes x sample types x
+ * the frame type mixes of its stacks). */
+static int write_types(struct sq *q, const struct rollup *f)
+{
+    sqlite3_stmt *st = q->st[S_ROLL_TYPES];
+    for (size_t i = 0; i < f->n && !q->failed; i++) {
+        const int64_t *k = f->v[i].k;
+        assert(k[2] >= 0 && (size_t)k[2] < q->type_sigs.len);
+        sqlite3_bind_int64(st, 1, k[0]);
+        sqlite3_bind_int64(st, 2, k[1]);
+        sqlite3_bind_text(st, 3, (const char *)q->type_sigs.data + k[2], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, f->v[i].w);
+        if (sq_step_write(q, S_ROLL_TYPES, "storing rollups") < 0)
+            break;
+    }
+    return q->failed ? -1 : 0;
+}
+
 int sq_rollup_flush(struct sq *q)
 {
-    struct rollup *r = q->rollup, *h = q->hours, *t = q->totals, *a = q->sets;
+    struct rollup *r = q->rollup, *h = q->hours, *t = q->totals, *a = q->sets, *f = q->kinds;
     sq_rollup_reset(h);
     sq_rollup_reset(t);
     sq_rollup_reset(a);
+    sq_rollup_reset(f);
     for (size_t i = 0; i < r->n && !q->failed; i++) {
         const struct rollup_entry *e = &r->v[i];
         int64_t hk[KEYS], tk[KEYS] = { e->k[0], e->k[1] };   /* minute and sample type only */
         int64_t ak[KEYS] = { e->k[0], e->k[1], e->k[4], e->k[5], e->k[6] };   /* ... and the sets */
+        int64_t fk[KEYS] = { e->k[0], e->k[1], e->k[7] };   /* ... and the frame types */
         memcpy(hk, e->k, sizeof hk);
         hk[0] = e->k[0] / 60;
-        if (!add(h, hk, e->w) || !add(t, tk, e->w) || !add(a, ak, e->w))
+        if (!add(h, hk, e->w) || !add(t, tk, e->w) || !add(a, ak, e->w) || !add(f, fk, e->w))
             sq_fail(q, "summing rollups", "out of memory");
     }
-    if (!q->failed && write_sums(q, r, KEYS, S_ROLL_MINUTE, S_ROLL_MINUTE_BATCH) == 0 &&
-        write_sums(q, h, KEYS, S_ROLL_HOUR, S_ROLL_HOUR_BATCH) == 0 &&
-        write_sums(q, t, 2, S_ROLL_TOTAL, S_ROLL_TOTAL_BATCH) == 0)
-        write_sums(q, a, 5, S_ROLL_SETS, S_ROLL_SETS_BATCH);
+    if (!q->failed && write_sums(q, r, STORED_KEYS, S_ROLL_MINUTE, S_ROLL_MINUTE_BATCH) == 0 &&
+        write_sums(q, h, STORED_KEYS, S_ROLL_HOUR, S_ROLL_HOUR_BATCH) == 0 &&
+        write_sums(q, t, 2, S_ROLL_TOTAL, S_ROLL_TOTAL_BATCH) == 0 &&
+        write_sums(q, a, 5, S_ROLL_SETS, S_ROLL_SETS_BATCH) == 0)
+        write_types(q, f);
     sq_rollup_reset(r);
     sq_rollup_reset(h);
     sq_rollup_reset(t);
     sq_rollup_reset(a);
+    sq_rollup_reset(f);
     return q->failed ? -1 : 0;
 }
 
@@ -207,8 +278,8 @@ static bool batch_sql(struct buf *b, const char *table, int cols)
 int sq_rollup_prepare(struct sq *q, char *err, size_t errlen)
 {
     static const struct { int s; const char *table; int cols; } B[] = {
-        { S_ROLL_MINUTE_BATCH, "rollup_minute", KEYS + 1 },
-        { S_ROLL_HOUR_BATCH, "rollup_hour", KEYS + 1 },
+        { S_ROLL_MINUTE_BATCH, "rollup_minute", STORED_KEYS + 1 },
+        { S_ROLL_HOUR_BATCH, "rollup_hour", STORED_KEYS + 1 },
         { S_ROLL_TOTAL_BATCH, "rollup_minute_totals", 3 },
         { S_ROLL_SETS_BATCH, "rollup_minute_sets", 6 },
     };

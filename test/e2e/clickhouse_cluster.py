@@ -113,8 +113,8 @@ def test_cluster_ddl_from_the_docs():
         for st in statements(q["cluster-ddl"]):
             node.query(st)
     tables = [sorted(shards[i].query("SHOW TABLES FROM otel").split()) for i in range(2)]
-    want = sorted(["frames", "frames_local", "resources", "resources_local", "samples", "samples_local",
-                   "stacks", "stacks_local"])
+    want = sorted(["frames", "frames_local", "requests", "requests_local", "resources", "resources_local",
+                   "samples", "samples_local", "stacks", "stacks_local"])
     check("both shards have the local and Distributed tables", tables == [want, want], tables)
     clusters = cc.tsv(shards[0].query("SELECT shard_num, port FROM system.clusters WHERE cluster = 'prof' ORDER BY shard_num"))
     check("cluster prof: two shards on the two TCP ports", clusters == [["1", str(tcp1)], ["2", str(tcp2)]], clusters)
@@ -234,6 +234,22 @@ def test_query_commands_over_the_cluster():
           tops[0][0] == 0 and tops[0][1] == tops[1][1] and tops[0][1].count(b"\n") > 2, tops[0][2] + tops[1][2])
 
 
+def test_export_over_the_cluster():
+    """`lazybackend export --clickhouse-url` over the Distributed tables gives back every request
+    sent, whole: the canonical forms (lib/otlp_canon.py, the reference protobuf library) of the
+    exported requests are those of the fixtures sent, as from the single node."""
+    import otlp_canon as C
+    want = sorted(repr(C.canon(cc.fixture(name), re.search(r"\.(v1\.\d+)", name).group(1)))
+                  for _ in range(ROUNDS) for name in cc.FIXTURE_FILES)
+    for node, where in ((shards[1], "the cluster (shard 2)"), (single, "the single node")):
+        out = os.path.join(cc.TMP, "export-%d.pb" % node.port)
+        rc, _, err = cc.server.run_cli("export", "--clickhouse-url", node.url, "--output", out)
+        reqs = C.split_stream(open(out, "rb").read()) if rc == 0 else []
+        got = sorted(repr(C.canon(r, "v1.11")) for r in reqs)
+        check("export --clickhouse-url over %s: the %d requests sent, whole" % (where, len(want)),
+              rc == 0 and got == want, err or "%d requests, %d sent" % (len(got), len(want)))
+
+
 def test_final_folds_a_resent_batch_on_its_shard():
     """A batch stored twice (an ambiguous failure re-sent) lies on one shard: FINAL on the
     Distributed table reaches the shards, so the page's totals do not change."""
@@ -264,6 +280,7 @@ def main():
                              ("doc queries", test_doc_queries_same_over_the_cluster),
                              ("GLOBAL join", test_global_join),
                              ("query commands", test_query_commands_over_the_cluster),
+                             ("export", test_export_over_the_cluster),
                              ("FINAL", test_final_folds_a_resent_batch_on_its_shard)]:
                 tap.run(name, fn)
     finally:

@@ -5,23 +5,30 @@
 Every fixture (each layout the fixtures hold) and the request built to hold every field
 (lib/rich_request.py, in every layout) is written by `decode --sink clickhouse` into a database
 of its own and exported. The exported requests are read with the reference protobuf library
-(lib/otlp_canon.py, never lazybackend's decoder), as are the inputs, and compared on what the
-ClickHouse tables keep (docs/export.md, "Over ClickHouse"): per sample, in order, its
-resource's attributes and its own (as text), the scope's name, sample and period type, period,
-profile id, link, values, timestamps, and its stack line by line (function, system name, file,
-line, column, address, mapping file, frame type). pprof over ClickHouse: `go tool pprof -top`
-totals per function equal the figures computed from the fixture (lib/fixture_model.py). The
-filters keep what `folded --clickhouse-url` counts. Errors: no server, two stores named.
+(lib/otlp_canon.py, never lazybackend's decoder), as are the inputs: the canonical forms are
+equal, as for SQLite (docs/export.md, "What lossless means"). Also: tables an older version
+created get the new columns in place and then give requests back whole; rows an older version
+wrote (no requests table, the new columns at their defaults) come back with what they hold,
+compared sample by sample (resource and sample attributes as text, scope name, types, period,
+profile id, link, values, timestamps, every line of the stack). pprof over ClickHouse: `go tool
+pprof -top` totals per function equal the figures computed from the fixture
+(lib/fixture_model.py). The filters keep what `folded --clickhouse-url` counts. ClickHouse's
+answers cut short or with a byte changed (through a proxy): exit 0 or 1, never a crash.
+Errors: no server, two stores named, a missing database.
 Environment: LAZYBACKEND, FIXTURES; needs clickhouse-server and go (golang-go). Loopback only,
 every wait bounded.
 """
 import collections
 import glob
+import http.server
 import os
+import random
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clickhouse_common as cc  # noqa: E402  (puts lib/ on sys.path)
@@ -98,7 +105,7 @@ def frame_type(loc_attrs):
 
 
 def kept(resources):
-    """Per sample, in order, what the ClickHouse tables keep of it (see the docstring)."""
+    """Per sample, in order, what rows an older version wrote keep of it (see the docstring)."""
     out = []
     for rattrs, _dropped, _url, scopes in resources:
         for scope in scopes:
@@ -128,9 +135,78 @@ def test_round_trip():
     for database, name, layout, data in INPUTS:
         rc, err, reqs = export(database)
         check("%s: export --clickhouse-url exits 0 with one request" % name, rc == 0 and len(reqs) == 1, err)
+        if len(reqs) != 1:
+            continue
+        have, want = C.canon(reqs[0], "v1.11"), C.canon(data, layout)
+        check("%s (%s) comes back through ClickHouse with the same content" % (name, layout), have == want,
+              C.first_difference(have, want))
+
+
+# The tables as schema version 1 created them (before requests, typed attributes, line grouping).
+V1_DDL = [
+    "CREATE TABLE {db}.frames (frame_hash UInt64, frame_type String, name String, function String, "
+    "system_name String, file String, line_number Int64, column_number Int64, address UInt64, symbolized UInt8, "
+    "mapping_file String, build_id String, build_id_kind String) ENGINE = ReplacingMergeTree ORDER BY frame_hash",
+    "CREATE TABLE {db}.stacks (stack_hash UInt64, frame_hashes Array(UInt64)) "
+    "ENGINE = ReplacingMergeTree ORDER BY stack_hash",
+    "CREATE TABLE {db}.resources (resource_hash UInt64, schema_url String, attr_keys Array(String), "
+    "attr_values Array(String)) ENGINE = ReplacingMergeTree ORDER BY resource_hash",
+    "CREATE TABLE {db}.samples (ts DateTime, time_unix_nano UInt64, service_name String, container_id String, "
+    "host_name String, pid Int64, executable String, thread_name String, thread_id Int64, sample_type String, "
+    "sample_unit String, period_type String, period_unit String, period Int64, weight Int64, stack_hash UInt64, "
+    "resource_hash UInt64, timestamps Array(UInt64), sample_values Array(Int64), attr_keys Array(String), "
+    "attr_values Array(String), trace_id String, span_id String, profile_id String, scope_name String, "
+    "layout String, batch_id UInt64, row_index UInt32) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(ts) "
+    "ORDER BY (service_name, container_id, sample_type, ts, batch_id, row_index)",
+]
+V1_COLUMNS = {
+    "frames": "frame_hash, frame_type, name, function, system_name, file, line_number, column_number, address, "
+              "symbolized, mapping_file, build_id, build_id_kind",
+    "stacks": "stack_hash, frame_hashes",
+    "resources": "resource_hash, schema_url, attr_keys, attr_values",
+    "samples": "ts, time_unix_nano, service_name, container_id, host_name, pid, executable, thread_name, "
+               "thread_id, sample_type, sample_unit, period_type, period_unit, period, weight, stack_hash, "
+               "resource_hash, timestamps, sample_values, attr_keys, attr_values, trace_id, span_id, profile_id, "
+               "scope_name, layout, batch_id, row_index",
+}
+
+
+def create_v1(db):
+    ch.query("CREATE DATABASE %s" % db)
+    for ddl in V1_DDL:
+        ch.query(ddl.format(db=db))
+
+
+def test_upgrade():
+    """Tables an older version created: the sink adds the new columns, export gives back whole."""
+    db, (_d, name, layout, data) = "upgraded", INPUTS[-4]
+    create_v1(db)
+    store(db, name + " into version 1 tables", data)
+    cols = ch.query("SELECT table, count() FROM system.columns WHERE database = '%s' GROUP BY table "
+                    "ORDER BY table FORMAT TSV" % db)
+    check("the sink added the new columns and the requests table",
+          cc.tsv(cols) == [["frames", "22"], ["requests", "8"], ["resources", "4"], ["samples", "32"], ["stacks", "2"]],
+          cols)
+    store(db, name + " again (the columns are there: ALTER's error 44 is taken as done)", data)
+    rc, err, reqs = export(db)
+    check("upgraded tables: two requests", rc == 0 and len(reqs) == 2, err)
+    want = C.canon(data, layout)
+    check("upgraded tables: each comes back whole", all(C.canon(r, "v1.11") == want for r in reqs),
+          C.first_difference(C.canon(reqs[0], "v1.11"), want) if reqs else err)
+
+
+def test_old_rows():
+    """Rows an older version wrote: no requests table, the new columns at their defaults."""
+    for src, name, layout, data in (INPUTS[0], INPUTS[-4]):
+        db = "old_" + src
+        create_v1(db)
+        for table, cols in V1_COLUMNS.items():
+            ch.query("INSERT INTO %s.%s (%s) SELECT %s FROM %s.%s" % (db, table, cols, cols, src, table))
+        rc, err, reqs = export(db)
+        check("%s, older rows: exit 0, one request" % name, rc == 0 and len(reqs) == 1, err)
         have = [s for r in reqs for s in kept(C.canon(r, "v1.11"))]
         want = kept(C.canon(data, layout))
-        check("%s (%s): every sample comes back with what ClickHouse keeps (%d samples)" % (name, layout, len(want)),
+        check("%s, older rows: every sample comes back with what they hold (%d samples)" % (name, len(want)),
               len(have) == len(want) and want and same_text(have, want),
               C.first_difference(have, want) if len(have) == len(want) else "%d vs %d" % (len(have), len(want)))
 
@@ -203,6 +279,62 @@ def test_filters():
               "%s %s %s" % (err, err2, err3))
 
 
+class Mangler(http.server.BaseHTTPRequestHandler):
+    """Passes each query on to ClickHouse and hands back its answer, the one answer of the
+    kind `target` names cut short or with a byte changed (`mangle`)."""
+    target, mangle = None, None
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with urllib.request.urlopen(urllib.request.Request(ch.url + "/", data=body), timeout=30) as r:
+            answer = r.read()
+        if Mangler.target and Mangler.target in body.decode(errors="replace"):
+            answer = Mangler.mangle(answer)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_hostile_answers():
+    """Answers cut short at any point or with any byte changed: export exits 0 or 1 with a
+    reason, never crashes (the sanitizer build runs this too) and never hangs."""
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Mangler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    url = "http://127.0.0.1:%d" % srv.server_address[1]
+    rnd = random.Random(7)
+    db = INPUTS[-4][0]
+    bad = []
+    runs = refused = 0
+    try:
+        for kind in ("FROM (SELECT batch_id", "received_unix_nano, transport", "SELECT resource_hash, any(",
+                     "SELECT stack_hash, any(", "SELECT frame_hash, any("):
+            for i in range(12):
+                def mangle(a, i=i):
+                    if not a:
+                        return a
+                    at = rnd.randrange(len(a))
+                    if i % 2:
+                        return a[:at]
+                    return a[:at] + bytes([(a[at] + rnd.randrange(1, 256)) % 256]) + a[at + 1:]
+                Mangler.target, Mangler.mangle = kind, mangle
+                rc, _, err = lb("export", "--clickhouse-url", url, "--clickhouse-database", db, "--output",
+                                os.path.join(TMP, "mangled.pb"))
+                runs += 1
+                refused += rc == 1
+                err = err if isinstance(err, str) else err.decode(errors="replace")
+                if rc not in (0, 1) or (rc == 1 and "lazybackend export:" not in err) or "Sanitizer" in err:
+                    bad.append((kind, i, rc, err[-300:]))
+    finally:
+        Mangler.target = None
+        srv.shutdown()
+    check("%d exports of mangled answers (%d refused): each exits 0 or 1 with a reason, none crashes"
+          % (runs, refused), not bad and refused > runs // 2, bad[:3])
+
+
 def test_errors():
     rc, _, err = lb("export", "--clickhouse-url", "http://127.0.0.1:%d" % cc.free_port())
     check("no server: exit 1 with the reason", rc == 1 and "ClickHouse at" in err, err)
@@ -213,7 +345,10 @@ def test_errors():
 
 
 cc.run_with_server(ch, [("round trip through ClickHouse", test_round_trip),
+                        ("tables an older version created", test_upgrade),
+                        ("rows an older version wrote", test_old_rows),
                         ("the comparison can fail", test_can_fail),
                         ("pprof over ClickHouse", test_pprof),
                         ("filters", test_filters),
+                        ("hostile answers", test_hostile_answers),
                         ("errors", test_errors)])

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 import fixture_model  # noqa: E402
-import otlpgen  # noqa: E402
+import values_request  # noqa: E402
 from server import Server, run_cli as lb  # noqa: E402
 
 EXPECT = fx.expect()
@@ -152,7 +152,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 9", sql(DB, "PRAGMA user_version")[0][0] == 9)
+    check("schema version 10", sql(DB, "PRAGMA user_version")[0][0] == 10)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -332,6 +332,14 @@ def test_rollups():
                        "GROUP BY 1"))
     check("rollup_minute_sets: the weight per thread (sample attribute set)", got == dict(want_threads),
           (got, dict(want_threads)))
+    got = dict(sql(DB, "SELECT bucket, sum(weight) FROM rollup_minute_frame_types GROUP BY 1"))
+    check("rollup_minute_frame_types: the same per minute", got == dict(want), got)
+    for ftype in EXPECT["frame_types"]:
+        want_t = sum(len(smp.timestamps) for smp in MODEL if any(t == ftype for _, t in smp.frames)) * COPIES
+        got = sql(DB, "SELECT sum(r.weight) FROM rollup_minute_frame_types r, strings s WHERE s.value = ? "
+                      "AND instr(r.frame_types, ',' || s.id || ',') > 0", ftype)[0][0]
+        check("rollup_minute_frame_types: the weight of stacks holding a %s frame" % ftype,
+              got == want_t and want_t > 0, (got, want_t))
     got = sql(DB, "SELECT sum(weight) FROM rollup_hour")[0][0]
     check("rollup_hour: the same weight", got == EXPECT["timestamps"] * COPIES, got)
     keys = "sample_type_id, sample_unit_id, stack_id, resource_attributes_id, profile_attributes_id, " \
@@ -359,15 +367,8 @@ def test_type_filters():
 
 def test_values_and_windows():
     """Off-CPU style samples with values: the documented time-window rules, hand-computed."""
-    b = otlpgen.Builder()
-    stacks = [b.stack([b.location(ftype, functions=[(b.function(name, "f.c"), 1)])])
-              for name, ftype in (("paired", "native"), ("counted", "kernel"), ("untimed", "go"))]
-    p = b.profile(b.resource(container_id="vals"), "off_cpu", "nanoseconds")
-    t0 = 1758603335000000000            # the profile's time is t0 + 0.517877230 s
-    b.sample(p, stacks[0], timestamps=[t0 + 1000000000, t0 + 2000000000], values=[100, 200])
-    b.sample(p, stacks[1], timestamps=[t0 + 1500000000, t0 + 3000000000, t0 + 4000000000])
-    b.sample(p, stacks[2], values=[50])
-    path = fx.write(TMP, "values.pb", b.bytes())
+    t0 = values_request.T0
+    path = fx.write(TMP, "values.pb", values_request.values_request())
     db = os.path.join(TMP, "values.db")
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, path)
     if not check("decode a request with values into sqlite", rc == 0, err):
@@ -414,7 +415,7 @@ def test_values_and_windows():
     con.close()
     unpack_to_tables(old)
     con = sqlite3.connect(old)
-    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; DROP TABLE rollup_minute_sets; "
+    con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; DROP TABLE rollup_minute_sets; DROP TABLE rollup_minute_frame_types; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
                       "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
                       "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
@@ -428,11 +429,16 @@ def test_values_and_windows():
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
     check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
           == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",),
-              ("packed series",), ("rollup sets",)])
+              ("packed series",), ("rollup sets",), ("rollup frame types",)])
     got = dict(sql(old, "SELECT bucket, weight FROM rollup_minute_totals"))
     check("... and the per-minute totals", got == {m: 2 * w for m, w in want.items()}, got)
     got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute_sets GROUP BY 1"))
     check("... and the per-minute sums per attribute sets", got == {m: 2 * w for m, w in want.items()}, got)
+    got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute_frame_types GROUP BY 1"))
+    check("... and per frame types", got == {m: 2 * w for m, w in want.items()}, got)
+    mixes = "SELECT DISTINCT frame_types FROM rollup_minute_frame_types"
+    check("... the migration and the writer name a stack's frame types alike",
+          sorted(sql(old, mixes)) == sorted(sql(db, mixes)), (sql(old, mixes), sql(db, mixes)))
     # its old rows keep their series in their own tables, the new ones packed: the readers
     # weigh both alike (the same windows as above, twice over)
     check("old and packed rows side by side", sql(old, "SELECT count(*) FROM samples WHERE timestamps_packed IS NULL "

@@ -19,12 +19,22 @@ parser must understand instead of from nothing:
            as test/fuzz/fuzz_grpc.c reads them
   usdt     bpftrace -f json output as 0.17 and 0.24+ print it (printf envelopes, messages,
            maps), bare event lines, and ExportTraceServiceResponse answers
+  wal      write-ahead log segments written here from wal.h's format (CRCs by zlib): whole,
+           torn, with a bad CRC; records of the ClickHouse sink (walrec.c's format) and of
+           the forward sink, appended or as a segment file
+  query_rows  ClickHouse RowBinary answers written here from the column types of
+           sinks/clickhouse/query.h, under every command, format and grouping
+  auth     token files (comments, blank lines, spaces, refused lines) and Authorization values
+  store_blobs  attribute lists (every kind; arrays and kvlists by Google's protobuf, one nested
+           past the depth bound) and ClickHouse requests' content strings, written here from
+           sinks/attrblob.h and sinks/clickhouse/content.h
 """
 import gzip
 import json
 import os
 import struct
 import sys
+import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e", "lib"))
 import otlpgen  # noqa: E402
@@ -334,8 +344,139 @@ def seeds_usdt(out):
     write(out, "answer-json", b'{"partialSuccess":{"rejectedSpans":"2","errorMessage":"no"}}')
 
 
+def wal_segment(seq, records, tail=b""):
+    """A write-ahead log segment as sinks/wal.h describes it, CRCs by zlib."""
+    out = b"LBWAL001" + struct.pack("<Q", seq)
+    for r in records:
+        head = struct.pack("<I", len(r))
+        out += head + struct.pack("<I", zlib.crc32(r, zlib.crc32(head))) + r
+    return out + tail
+
+
+def clickhouse_record(batch_id, tables):
+    """One request's record of the ClickHouse sink (sinks/clickhouse/walrec.c): "CHR", the
+    schema version, the batch id, rows and bytes per table (frames, stacks, resources,
+    samples), then the tables' bytes."""
+    head = b"CHR\x01" + struct.pack("<Q", batch_id)
+    for rows, data in tables:
+        head += struct.pack("<II", rows, len(data))
+    return head + b"".join(data for _, data in tables)
+
+
+def seeds_wal(out):
+    ch = clickhouse_record(0x1122334455667788, [(1, b"\x01" * 12), (1, b"st"), (0, b""), (2, b"samples!")])
+    ch2 = clickhouse_record(0x1122334455667788, [(0, b""), (0, b""), (1, b"res"), (1, b"s")])
+    fw = b"\x01" + profiles_request().SerializeToString()
+    # mode 0: a segment parsed in memory (for segment 7)
+    write(out, "parse", b"\x00" + wal_segment(7, [b"first", b"", b"x" * 300]))
+    write(out, "parse-torn", b"\x00" + wal_segment(7, [b"first"], struct.pack("<II", 40, 0) + b"cut"))
+    write(out, "parse-bad-crc", b"\x00" + wal_segment(7, [b"ok"])[:-1] + b"K")
+    write(out, "parse-stop", b"\x30" + wal_segment(7, [b"a", b"b", b"c", b"d"]))
+    write(out, "parse-torn-header", b"\x00" + b"LBWAL0")
+    # mode 1: records appended, then read back (u16 length, bytes)
+    recs = [ch, ch2, fw]
+    write(out, "append-clickhouse", b"\x01" + b"".join(struct.pack("<H", len(r)) + r for r in recs[:2]))
+    write(out, "append-forward", b"\x01" + struct.pack("<H", len(fw)) + fw)
+    # mode 2: a segment file on disk (segment 3)
+    write(out, "file-clickhouse", b"\x02" + wal_segment(3, [ch, ch2]))
+    write(out, "file-two-batches", b"\x02" + wal_segment(3, [ch, clickhouse_record(9, [(0, b"")] * 4)]))
+    write(out, "file-torn", b"\x02" + wal_segment(3, [ch], b"\xff\xff"))
+
+
+def rb_str(s):
+    """A RowBinary String: a varint length, then the bytes."""
+    s = s.encode() if isinstance(s, str) else s
+    n, head = len(s), b""
+    while n >= 0x80:
+        head += bytes([n & 0x7f | 0x80])
+        n >>= 7
+    return head + bytes([n]) + s
+
+
+def seeds_query_rows(out):
+    def sums_row(stack, found, group, weight, samples, stype="samples", unit="count"):
+        return (struct.pack("<QB", stack, found) + rb_str(group) + rb_str(stype) + rb_str(unit)
+                + struct.pack("<qQ", weight, samples))
+    leaf, root, stack = 0xAAAA, 0xBBBB, 0x5555
+    sums = sums_row(stack, 1, "java", 10, 2) + sums_row(0x9999, 0, "", 5, 1)
+    stacks = struct.pack("<Q", stack) + bytes([2]) + struct.pack("<QQ", leaf, root)
+    frames = (struct.pack("<Q", root) + rb_str("main") + rb_str("go")
+              + struct.pack("<Q", leaf) + rb_str("leaf\x1b<&>") + rb_str("native"))
+    def answer(opt, a, b, c):
+        return bytes([opt]) + struct.pack("<HH", len(a), len(b)) + a + b + c
+    # the options byte: bits 0-1 command, bit 2 JSON, bits 3-4 grouping, bit 5 --frame-type
+    for opt in (0x00, 0x04, 0x09, 0x0e, 0x12, 0x25, 0x1a, 0x40):
+        write(out, "answer-%02x" % opt, answer(opt, sums, stacks, frames))
+    mixed = sums + sums_row(stack, 1, "go", -3, 1, "cpu", "nanoseconds")
+    write(out, "mixed-types", answer(0x04, mixed, stacks, frames))
+    write(out, "empty", answer(0x02, b"", b"", b""))
+
+
+def attr_blob(attrs):
+    """An attribute list as sinks/attrblob.h describes it: per attribute key, unit, kind byte,
+    value; arrays and kvlists as Google's protobuf encodes ArrayValue and KeyValueList."""
+    out = b""
+    for key, unit, kind, value in attrs:
+        out += rb_str(key) + rb_str(unit) + bytes([kind])
+        if kind == 2:                       # bool
+            out += bytes([value])
+        elif kind in (3, 4):                # int, double bits
+            out += struct.pack("<q" if kind == 3 else "<d", value)
+        elif kind in (1, 5, 6, 7):          # string, bytes, array, kvlist
+            out += rb_str(value)
+    return out
+
+
+def seeds_store_blobs(out):
+    common = otlpgen.common
+    arr = common.ArrayValue()
+    arr.values.add().string_value = "a"
+    arr.values.add().int_value = -7
+    inner = arr.values.add().kvlist_value.values.add()
+    inner.key, inner.value.bool_value = "deep", True
+    kvl = common.KeyValueList()
+    kv_ = kvl.values.add()
+    kv_.key = "k"
+    kv_.value.array_value.values.add().double_value = 2.5
+    blob = attr_blob([("service.name", "", 1, b"svc"), ("flag", "", 2, 1), ("n", "By", 3, -42),
+                      ("ratio", "1", 4, 0.25), ("raw", "", 5, b"\x00\xff"), ("list", "", 6, arr.SerializeToString()),
+                      ("map", "", 7, kvl.SerializeToString()), ("none", "", 0, None)])
+    write(out, "attrs", b"\x00" + blob)
+    write(out, "attrs-empty", b"\x00")
+    nested = common.ArrayValue()
+    cur = nested
+    for _ in range(20):                     # past the depth bound
+        cur = cur.values.add().array_value
+    write(out, "attrs-deep", b"\x00" + attr_blob([("deep", "", 6, nested.SerializeToString())]))
+
+    def u64(v):
+        return struct.pack("<Q", v)
+    def lp(b):
+        return rb_str(b)
+    resource = b"R" + lp(blob) + bytes([3]) + rb_str("https://schema")
+    profile = (b"P" + bytes([0]) + rb_str("scope") + rb_str("1.0") + rb_str("") + lp(attr_blob([("s", "", 1, b"x")]))
+               + bytes([0]) + rb_str("samples") + rb_str("count") + rb_str("cpu") + rb_str("nanoseconds")
+               + u64(10000000) + u64(1761887343253558841) + u64(5000000000) + rb_str(bytes(range(16)))
+               + bytes([1]) + rb_str("pprof") + rb_str(b"\x1f\x8b") + lp(blob))
+    write(out, "content", b"\x01" + resource + profile + b"R" + lp(b"") + bytes([0]) + rb_str("") + profile)
+    write(out, "content-cut", b"\x01" + resource + profile[:-5])
+
+
+def seeds_auth(out):
+    def case(name, text, header):
+        write(out, name, struct.pack("<H", len(text)) + text + header)
+    case("one", b"s3cr3t-token_1.~+/==\n", b"Bearer s3cr3t-token_1.~+/==")
+    case("comments", b"# tokens\n\n  abc \r\n\tdef\t\n#x\n", b"bearer   def ")
+    case("prefix", b"abcd\nabc\n", b"Bearer abcde")
+    case("refused", b"good\nnot a token\n", b"Bearer good")
+    case("no-newline", b"tok=", b"BEARER tok=")
+    case("empty", b"\n# nothing\n", b"Bearer ")
+    case("basic", b"dXNlcjpwYXNz\n", b"Basic dXNlcjpwYXNz")
+
+
 TARGETS = {"decode": seeds_decode, "check": seeds_check, "json": seeds_json, "traces": seeds_traces,
-           "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt}
+           "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt, "wal": seeds_wal,
+           "query_rows": seeds_query_rows, "auth": seeds_auth, "store_blobs": seeds_store_blobs}
 
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in TARGETS):

@@ -258,15 +258,20 @@ TEST(sink_delivers_schema_then_parts)
     struct fake *fk = &v.fk;
     CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
     run_until(v.l, fk, 1, 5000);
-    /* CREATE DATABASE, 4 x CREATE TABLE, then frames, stacks, resources, samples. */
-    CHECK_EQ_INT(fk->nreq, 9);
-    CHECK(fk->nreq >= 5 && strncmp((char *)fk->body[0].data, "CREATE DATABASE IF NOT EXISTS `t`", 33) == 0);
-    CHECK(fk->nreq >= 5 && strstr((char *)fk->body[4].data, "ENGINE = ReplacingMergeTree") != NULL);
+    /* CREATE DATABASE, 5 x CREATE TABLE, the ALTERs adding schema version 2's columns to older
+     * tables, then frames, stacks, resources, requests, samples. */
+    enum { DDL = 1 + CH_TABLES + CH_ADD_COLUMNS, LAST = DDL + 4 };
+    CHECK_EQ_INT(fk->nreq, LAST + 1);
+    CHECK(fk->nreq >= DDL && strncmp((char *)fk->body[0].data, "CREATE DATABASE IF NOT EXISTS `t`", 33) == 0);
+    CHECK(fk->nreq >= DDL && strstr((char *)fk->body[4].data, "ENGINE = ReplacingMergeTree") != NULL);
+    CHECK(fk->nreq >= DDL && strncmp((char *)fk->body[DDL - 1].data, "ALTER TABLE `t`.samples ADD COLUMN", 34) == 0);
+    CHECK_EQ_INT(count_inserts(fk, "requests"), 1);
     CHECK_EQ_INT(count_inserts(fk, "frames"), 1);
     CHECK_EQ_INT(count_inserts(fk, "stacks"), 1);
     CHECK_EQ_INT(count_inserts(fk, "resources"), 1);
     CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
-    CHECK(fk->nreq == 9 && strstr(fk->target[8], "FORMAT%20RowBinary") != NULL);
+    CHECK(fk->nreq == LAST + 1 && strstr(fk->target[LAST], "FORMAT%20RowBinary") != NULL &&
+          strstr(fk->target[LAST], "samples") != NULL);
     struct clickhouse_sink_stats st;
     CHECK_EQ_INT(clickhouse_sink_stats(&v.s, &st), 0);
     CHECK_EQ_INT(st.counts.requests_queued, 1);
@@ -279,7 +284,8 @@ TEST(sink_delivers_schema_then_parts)
     struct buf raw;
     char gzerr[100];
     buf_init(&raw, 1 << 20);
-    CHECK(fk->nreq == 9 && gzip_inflate(fk->body[8].data, fk->body[8].len, raw.limit, &raw, gzerr, sizeof gzerr) == GZIP_OK);
+    CHECK(fk->nreq == LAST + 1 &&
+          gzip_inflate(fk->body[LAST].data, fk->body[LAST].len, raw.limit, &raw, gzerr, sizeof gzerr) == GZIP_OK);
     CHECK(raw.len > 16 && memcmp(raw.data + 12, "\x03svc", 4) == 0);
     buf_free(&raw);
     live_stop(&v);
@@ -299,8 +305,10 @@ TEST(sink_retries_with_identical_bodies)
     CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
     /* Backoff: 100, 200, 400 ms +-50% between the attempts: at least 350 ms in all. */
     CHECK(took >= 350);
-    for (int i = 6; i < 8 && i < fk->nreq; i++)
-        CHECK(fk->body[i].len == fk->body[5].len && memcmp(fk->body[i].data, fk->body[5].data, fk->body[5].len) == 0);
+    enum { FRAMES = 1 + CH_TABLES + CH_ADD_COLUMNS };   /* the first INSERT, after the DDL */
+    for (int i = FRAMES + 1; i < FRAMES + 4 && i < fk->nreq; i++)
+        CHECK(fk->body[i].len == fk->body[FRAMES].len &&
+              memcmp(fk->body[i].data, fk->body[FRAMES].data, fk->body[FRAMES].len) == 0);
     live_stop(&v);
 }
 
