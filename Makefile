@@ -111,7 +111,8 @@ $(BUILD)/bench_usdt: test/bench/bench_usdt.c $(OBJS)
 # fuzz_traces (traces decoder), fuzz_http (the HTTP port), fuzz_grpc (gRPC framing, gRPC port),
 # fuzz_usdt (the usdt bridge's lines, pairing and encoding), fuzz_wal (the write-ahead log
 # and its records read back), fuzz_query_rows (ClickHouse's RowBinary answers to the query
-# commands), fuzz_auth (the bearer-token file and the Authorization header).
+# commands), fuzz_auth (the bearer-token file and the Authorization header), fuzz_store_blobs
+# (attribute lists and request content read back from ClickHouse by export).
 FUZZ_TARGETS := $(patsubst test/fuzz/%.c,%,$(wildcard test/fuzz/fuzz_*.c))
 FUZZ_HARNESS := test/fuzz/harness.c
 $(BUILD)/fuzz_%: test/fuzz/fuzz_%.c $(FUZZ_HARNESS) test/fuzz/harness.h $(OBJS)

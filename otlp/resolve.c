@@ -495,6 +495,10 @@ bool dec_prepare_memos(struct otlp_decoder *d)
         memset(d->location_memo.v, 0, nl * sizeof *d->location_memo.v);
     if (ns)
         memset(d->stack_memo.v, 0, ns * sizeof *d->stack_memo.v);
+    /* Never NULL, even in a request whose every stack is empty: a memoised stack's frames
+     * are pointed at as stack_pool.v + first, and NULL + 0 is undefined (found by fuzz_json). */
+    if (!VEC_RESERVE(d->stack_pool, 1) || !VEC_RESERVE(d->frames, 1))
+        return false;
     VEC_RESET(d->frame_pool);
     VEC_RESET(d->stack_pool);
     d->null_location.state = UNRESOLVED;

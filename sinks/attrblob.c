@@ -149,6 +149,8 @@ static bool rd_attr(struct rd *d, struct lb_attr *a)
 
 size_t attrblob_count(lb_str blob)
 {
+    if (blob.n == 0)   /* the empty list; p may be NULL (an empty buffer), and NULL + 0 is undefined */
+        return 0;
     struct rd d = { (const uint8_t *)blob.p, (const uint8_t *)blob.p + blob.n };
     size_t n = 0;
     while (d.p < d.end) {
@@ -161,6 +163,8 @@ size_t attrblob_count(lb_str blob)
 
 bool attrblob_get(lb_str blob, struct lb_attr *out, size_t n)
 {
+    if (blob.n == 0)
+        return n == 0;
     struct rd d = { (const uint8_t *)blob.p, (const uint8_t *)blob.p + blob.n };
     for (size_t i = 0; i < n; i++)
         if (!rd_attr(&d, &out[i]))

@@ -468,7 +468,7 @@ static int scan_frame_types(struct scan *sc, int64_t m0, int64_t m1, int64_t typ
 {
     struct ui_store *s = sc->s;
     const struct ui_params *p = sc->p;
-    char tokens[UI_MAX_LIST + 1][24];
+    char tokens[2 * UI_MAX_LIST][24];   /* a type's id, and 0 too for "unknown" */
     size_t nt = 0;
     for (size_t i = 0; i < p->n_frame_types; i++) {
         int64_t id = string_id(s, p->frame_types[i]);
@@ -478,6 +478,7 @@ static int scan_frame_types(struct scan *sc, int64_t m0, int64_t m1, int64_t typ
             snprintf(tokens[nt++], sizeof tokens[0], ",%" PRId64 ",", id);
         if (strcmp(p->frame_types[i], "unknown") == 0)
             snprintf(tokens[nt++], sizeof tokens[0], ",0,");
+        assert(nt <= sizeof tokens / sizeof tokens[0]);
     }
     if (nt == 0 || m0 >= m1)
         return 0;

@@ -143,6 +143,10 @@ struct sq {
     struct buf type_sigs, sig;
     int64_t *type_ids;
     size_t type_ids_cap;
+    /* The last frame type strings of this request and their ids: a request names a few types
+     * from its string table, so the same bytes (pointer and length) come back for every frame. */
+    struct { const char *p; size_t n; int64_t id; } type_seen[8];
+    size_t n_type_seen;
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };

@@ -184,6 +184,7 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     memo_clear(&q->types_memo);
     memo_clear(&q->sig_of);
     buf_reset(&q->type_sigs);
+    q->n_type_seen = 0;
     sq_rollup_reset(q->rollup);
     q->txn++;
     if (sq_step_write(q, S_BEGIN, "starting a transaction") < 0)

@@ -128,10 +128,20 @@ static int put(struct sq *q, int64_t k[KEYS], uint64_t t, int64_t w)
     return 0;
 }
 
-static int cmp_id(const void *a, const void *b)
+/* A frame type's strings id, from the request's last few types when its bytes are one of them. */
+static int64_t type_id(struct sq *q, lb_str t)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    for (size_t i = 0; i < q->n_type_seen; i++)
+        if (q->type_seen[i].p == t.p && q->type_seen[i].n == t.n)
+            return q->type_seen[i].id;
+    int64_t id = sq_intern_str(q, t);
+    if (id >= 0) {
+        size_t slot = q->n_type_seen < 8 ? q->n_type_seen++ : (size_t)id % 8;
+        q->type_seen[slot].p = t.p;
+        q->type_seen[slot].n = t.n;
+        q->type_seen[slot].id = id;
+    }
+    return id;
 }
 
 /* The frame types a stack holds as ",id,id," (their strings ids, ascending, once each; 0 for a
@@ -148,15 +158,24 @@ static int64_t stack_types(struct sq *q, const struct lb_sample *smp, int64_t st
         q->type_ids = v;
         q->type_ids_cap = smp->n_frames;
     }
-    for (size_t i = 0; i < smp->n_frames; i++)
-        if ((q->type_ids[i] = sq_intern_str(q, smp->frames[i].type)) < 0)
+    size_t n = 0;   /* distinct ids, ascending: insertion (a stack has a few types) */
+    for (size_t i = 0; i < smp->n_frames; i++) {
+        int64_t id = type_id(q, smp->frames[i].type);
+        if (id < 0)
             return -1;
-    qsort(q->type_ids, smp->n_frames, sizeof *q->type_ids, cmp_id);
+        size_t j = n;
+        while (j > 0 && q->type_ids[j - 1] > id)
+            j--;
+        if (j > 0 && q->type_ids[j - 1] == id)
+            continue;
+        memmove(q->type_ids + j + 1, q->type_ids + j, (n - j) * sizeof *q->type_ids);
+        q->type_ids[j] = id;
+        n++;
+    }
     buf_reset(&q->sig);
     bool ok = buf_putc(&q->sig, ',');
-    for (size_t i = 0; i < smp->n_frames && ok; i++)
-        if (i == 0 || q->type_ids[i] != q->type_ids[i - 1])
-            ok = buf_printf(&q->sig, "%lld,", (long long)q->type_ids[i]);
+    for (size_t i = 0; i < n && ok; i++)
+        ok = buf_printf(&q->sig, "%lld,", (long long)q->type_ids[i]);
     if (!ok)
         return sq_fail(q, "summing rollups", "out of memory");
     uint64_t h = sqlstore_hash(q->sig.data, q->sig.len);

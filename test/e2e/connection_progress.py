@@ -20,14 +20,12 @@ import sys
 import threading
 import time
 
-import h2.config
-import h2.connection
-import h2.events
 import h2.exceptions
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
+import h2raw  # noqa: E402
 import httpgen as hg  # noqa: E402
 import scrape  # noqa: E402
 import server  # noqa: E402
@@ -53,24 +51,12 @@ def traces_request():
     return req.SerializeToString()
 
 
-class Raw:
-    """A hand-driven HTTP/2 client connection (python3-h2), from a chosen 127.0.0.x."""
+class Raw(h2raw.RawH2):
+    """A hand-driven HTTP/2 client connection from a chosen 127.0.0.x; received DATA is not
+    acknowledged, so the client sends only the frames a case sends."""
 
     def __init__(self, port, source="127.0.0.1", timeout=5 * SLOW):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(source, 0))
-        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-        self.h2.initiate_connection()
-        self.streams = {}
-        self.goaway = None          # the GOAWAY's error code
-        self.goaway_data = b""
-        self.eof = False
-        self.received = 0
-        self.flush()
-
-    def flush(self):
-        data = self.h2.data_to_send()
-        if data:
-            self.sock.sendall(data)
+        super().__init__(port, source, timeout, ack_data=False)
 
     def request(self, path, body, extra=(), method="POST", ctype="application/grpc"):
         """A request (no body: GET-like, END_STREAM on the headers); its stream id."""
@@ -80,48 +66,12 @@ class Raw:
         self.h2.send_headers(sid, hdrs, end_stream=body is None)
         for pos in range(0, len(body or b""), 16384):   # the default frame size; the window is 64 KiB
             self.h2.send_data(sid, body[pos:pos + 16384], end_stream=pos + 16384 >= len(body))
-        self.streams[sid] = {"headers": {}, "trailers": {}, "ended": False, "reset": None}
+        self.open_stream(sid)
         self.flush()
         return sid
 
-    def pump(self, timeout):
-        """Reads once (up to `timeout` s) and digests the events; False on EOF/timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return False
-        except ConnectionError:
-            data = b""
-        if not data:
-            self.eof = True
-            return False
-        self.received += len(data)
-        for ev in self.h2.receive_data(data):
-            st = self.streams.get(getattr(ev, "stream_id", None))
-            if isinstance(ev, h2.events.ResponseReceived) and st is not None:
-                st["headers"] = dict(ev.headers)
-            elif isinstance(ev, h2.events.TrailersReceived) and st is not None:
-                st["trailers"] = dict(ev.headers)
-            elif isinstance(ev, h2.events.StreamEnded) and st is not None:
-                st["ended"] = True
-            elif isinstance(ev, h2.events.StreamReset) and st is not None:
-                st["reset"] = ev.error_code
-            elif isinstance(ev, h2.events.ConnectionTerminated):
-                self.goaway = ev.error_code
-                self.goaway_data = ev.additional_data or b""
-        try:
-            self.flush()
-        except OSError:
-            self.eof = True
-        return True
-
     def wait(self, sid, timeout=10 * SLOW):
-        deadline = time.monotonic() + timeout
-        st = self.streams[sid]
-        while not (st["ended"] or st["reset"] is not None) and time.monotonic() < deadline and not self.eof:
-            self.pump(max(0.01, deadline - time.monotonic()))
-        return st
+        return super().wait(sid, timeout)
 
     def until_closed(self, limit, every=None, action=None):
         """Reads until the server closes (bounded by `limit` s), calling action() every `every`
@@ -139,9 +89,6 @@ class Raw:
                 next_action += every
             self.pump(0.1)
         return time.monotonic() - t0 if self.eof else None
-
-    def close(self):
-        self.sock.close()
 
 
 def served(port, http, source="127.0.0.1"):

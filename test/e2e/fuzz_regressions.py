@@ -42,5 +42,22 @@ def test_v17_sample_with_an_empty_stack():
           sample.get("frames") == [] and sample.get("timestamps_unix_nano") == [1], out)
 
 
+def test_v111_sample_with_an_empty_stack():
+    """v1.11: the only stack of the request (the null stack_table entry) is empty, in a fresh
+    decoder (a new process): the memoised stack had no storage to point into."""
+    b = otlpgen.Builder()
+    p = b.profile(b.resource(service_name="svc"))
+    b.sample(p, 0, timestamps=[1])   # stack 0: the null (empty) stack
+    b.sample(p, 0, timestamps=[2])   # the same stack again: from the memo
+    path = fx.write(TMP, "empty-stack.v1.11.pb", L.encode(b.req, "v1.11"))
+    rc, out, err = lb("decode", "--format", "json", "--proto-version", "v1.11", path)
+    lines = out.decode().splitlines()
+    samples = [json.loads(line).get("sample", {}) for line in lines]
+    check("v1.11 empty stack: decoded (exit 0), no sanitizer report", rc == 0 and clean(err), err)
+    check("v1.11 empty stack: two samples, no frames, their timestamps",
+          [(s.get("frames"), s.get("timestamps_unix_nano")) for s in samples] == [([], [1]), ([], [2])], out)
+
+
 run("v1.7 empty stack", test_v17_sample_with_an_empty_stack)
+run("v1.11 empty stack", test_v111_sample_with_an_empty_stack)
 done()

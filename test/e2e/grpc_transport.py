@@ -19,13 +19,10 @@ import threading
 import time
 import traceback
 
-import h2.config
-import h2.connection
-import h2.events
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from tap import check, done  # noqa: E402
 import fixtures as fx  # noqa: E402
+import h2raw  # noqa: E402
 import server  # noqa: E402
 
 EXPORT = server.PROFILES_EXPORT
@@ -80,25 +77,11 @@ class Server(server.Server):
 
 # --------------------------------------------------------------------------- raw HTTP/2
 
-class Raw:
-    """A hand-driven HTTP/2 client connection (python3-h2) for framing the server must judge."""
+class Raw(h2raw.RawH2):
+    """A hand-driven HTTP/2 client connection for framing the server must judge."""
 
     def __init__(self, port, timeout=5 * SLOW):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.h2 = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
-        self.h2.initiate_connection()
-        self.streams = {}     # id -> {"headers", "trailers", "data", "ended", "reset"}
-        self.goaway = None
-        self.eof = False
-        self.received = 0     # bytes read from the server
-        self.ping_acked = False
-        self.flush()
-
-    def flush(self):
-        data = self.h2.data_to_send()
-        if data:
-            self.sock.sendall(data)
+        super().__init__(port, timeout=timeout)
 
     def start(self, path=EXPORT, method="POST", ctype="application/grpc", extra=(), end=False):
         sid = self.h2.get_next_available_stream_id()
@@ -108,8 +91,7 @@ class Raw:
             hdrs.append(("content-type", ctype))
         hdrs.extend(extra)
         self.h2.send_headers(sid, hdrs, end_stream=end)
-        self.streams[sid] = {"headers": {}, "trailers": {}, "data": b"", "ended": False,
-                             "reset": None}
+        self.open_stream(sid)
         self.flush()
         return sid
 
@@ -137,51 +119,9 @@ class Raw:
         self.send(sid, body_frames, end=True)
         return sid
 
-    def pump(self, timeout):
-        """Reads once (up to `timeout` s) and digests the events; False on EOF/timeout."""
-        self.sock.settimeout(timeout)
-        try:
-            data = self.sock.recv(65536)
-        except socket.timeout:
-            return False
-        except ConnectionError:
-            data = b""
-        if not data:
-            self.eof = True
-            return False
-        self.received += len(data)
-        for ev in self.h2.receive_data(data):
-            self._event(ev)
-        self.flush()
-        return True
-
-    def _event(self, ev):
-        st = self.streams.get(getattr(ev, "stream_id", None))
-        if isinstance(ev, h2.events.ResponseReceived) and st is not None:
-            st["headers"] = dict(ev.headers)
-        elif isinstance(ev, h2.events.TrailersReceived) and st is not None:
-            st["trailers"] = dict(ev.headers)
-        elif isinstance(ev, h2.events.DataReceived):
-            self.h2.acknowledge_received_data(ev.flow_controlled_length, ev.stream_id)
-            if st is not None:
-                st["data"] += ev.data
-        elif isinstance(ev, h2.events.StreamEnded) and st is not None:
-            st["ended"] = True
-        elif isinstance(ev, h2.events.StreamReset) and st is not None:
-            st["reset"] = ev.error_code
-        elif isinstance(ev, h2.events.ConnectionTerminated):
-            self.goaway = ev.error_code
-        elif isinstance(ev, h2.events.PingAckReceived):
-            self.ping_acked = True
-
     def wait(self, sid, timeout=10 * SLOW):
         """The stream's outcome once it ended (or was reset)."""
-        deadline = time.monotonic() + timeout
-        st = self.streams[sid]
-        while not (st["ended"] or st["reset"] is not None) and time.monotonic() < deadline:
-            if not self.pump(max(0.01, deadline - time.monotonic())) and self.eof:
-                break
-        return st
+        return super().wait(sid, timeout)
 
     def ping(self, timeout=5 * SLOW):
         """Round trip: when the ack is back, the server has processed all we sent before."""
@@ -192,9 +132,6 @@ class Raw:
         while not self.ping_acked and time.monotonic() < deadline and not self.eof:
             self.pump(max(0.01, deadline - time.monotonic()))
         return self.ping_acked
-
-    def close(self):
-        self.sock.close()
 
 
 def grpc_status(st):

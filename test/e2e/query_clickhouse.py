@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clickhouse_common as cc  # noqa: E402  (puts lib/ on sys.path)
 import fixture_model  # noqa: E402
-import otlpgen  # noqa: E402
+import values_request  # noqa: E402
 from server import run_cli as lb  # noqa: E402
 from tap import check  # noqa: E402
 
@@ -183,15 +183,8 @@ def test_json():
 
 def test_values_and_windows():
     """Off-CPU style samples with values: the time-window rule, hand-computed, in both stores."""
-    b = otlpgen.Builder()
-    stacks = [b.stack([b.location(ftype, functions=[(b.function(name, "f.c"), 1)])])
-              for name, ftype in (("paired", "native"), ("counted", "kernel"), ("untimed", "go"))]
-    p = b.profile(b.resource(container_id="vals"), "off_cpu", "nanoseconds")
-    t0 = 1758603335000000000            # the profile's time is t0 + 0.517877230 s
-    b.sample(p, stacks[0], timestamps=[t0 + 1000000000, t0 + 2000000000], values=[100, 200])
-    b.sample(p, stacks[1], timestamps=[t0 + 1500000000, t0 + 3000000000, t0 + 4000000000])
-    b.sample(p, stacks[2], values=[50])
-    path = cc.fx.write(cc.TMP, "values.pb", b.bytes())
+    t0 = values_request.T0
+    path = cc.fx.write(cc.TMP, "values.pb", values_request.values_request())
     db = os.path.join(cc.TMP, "values.db")
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, "--sink", "clickhouse",
                     "--clickhouse-url", ch.url, "--clickhouse-database", "lbvalues",

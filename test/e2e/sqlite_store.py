@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "lib"))
 from tap import check, run, done  # noqa: E402
 import fixtures as fx  # noqa: E402
 import fixture_model  # noqa: E402
-import otlpgen  # noqa: E402
+import values_request  # noqa: E402
 from server import Server, run_cli as lb  # noqa: E402
 
 EXPECT = fx.expect()
@@ -367,15 +367,8 @@ def test_type_filters():
 
 def test_values_and_windows():
     """Off-CPU style samples with values: the documented time-window rules, hand-computed."""
-    b = otlpgen.Builder()
-    stacks = [b.stack([b.location(ftype, functions=[(b.function(name, "f.c"), 1)])])
-              for name, ftype in (("paired", "native"), ("counted", "kernel"), ("untimed", "go"))]
-    p = b.profile(b.resource(container_id="vals"), "off_cpu", "nanoseconds")
-    t0 = 1758603335000000000            # the profile's time is t0 + 0.517877230 s
-    b.sample(p, stacks[0], timestamps=[t0 + 1000000000, t0 + 2000000000], values=[100, 200])
-    b.sample(p, stacks[1], timestamps=[t0 + 1500000000, t0 + 3000000000, t0 + 4000000000])
-    b.sample(p, stacks[2], values=[50])
-    path = fx.write(TMP, "values.pb", b.bytes())
+    t0 = values_request.T0
+    path = fx.write(TMP, "values.pb", values_request.values_request())
     db = os.path.join(TMP, "values.db")
     rc, _, err = lb("decode", "--sink", "sqlite", "--sqlite-path", db, path)
     if not check("decode a request with values into sqlite", rc == 0, err):

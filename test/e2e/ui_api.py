@@ -207,6 +207,20 @@ def test_timeline_filters():
         check("timeline %s, one minute: that minute" % name, st == 200 and tl["points"] == [[m, want[m]]], tl)
         st, tl = api(SERVER, "/api/timeline", **params, **{"from": m + 3600, "to": m + 7200})
         check("timeline %s, an hour later: nothing" % name, st == 200 and tl["points"] == [], tl)
+    # a frame without a type is "unknown" (reference encoder: an empty profile.frame.type)
+    b = otlpgen.Builder()
+    f = b.function("untyped_fn", "u.c")
+    stack = b.stack([b.location("", functions=[(f, 1)]), b.location("native", functions=[(f, 2)])])
+    t0 = 1910000000 * 10**9
+    b.sample(b.profile(b.resource(container_id="untyped")), stack, timestamps=[t0, t0 + 1, t0 + 2, t0 + 3])
+    SERVER.send(b.bytes())
+    untyped = sum(len(s.timestamps) for s in MODEL if any(t in ("unknown", "", None) for _, t in s.frames))
+    m0 = t0 // 10**9 // 60 * 60
+    st, tl = api(SERVER, "/api/timeline", frame_type=["unknown"] * 16)
+    check("timeline frame_type=unknown, 16 times (the most): the untyped frames' minutes",
+          st == 200 and sum(w for _, w in tl["points"]) == untyped + 4 and [m0, 4] in tl["points"], (st, tl))
+    st, top = api(SERVER, "/api/top", frame_type="unknown", container="untyped")
+    check("top frame_type=unknown (the stacks' path): the same weight", st == 200 and top["total"] == 4, top)
 
 
 def flame_paths(d):
@@ -407,8 +421,8 @@ def test_ui_off_and_offline():
 
 try:
     start()
-    for t in (test_top_function, test_groups, test_filters, test_timeline_filters, test_flame, test_time_windows, test_bad_parameters,
-              test_headers_and_methods, test_live, test_ui_off_and_offline):
+    for t in (test_top_function, test_groups, test_filters, test_flame, test_time_windows, test_timeline_filters,
+              test_bad_parameters, test_headers_and_methods, test_live, test_ui_off_and_offline):
         run(t.__name__, t)
 finally:
     if SERVER:

@@ -25,6 +25,9 @@ parser must understand instead of from nothing:
   query_rows  ClickHouse RowBinary answers written here from the column types of
            sinks/clickhouse/query.h, under every command, format and grouping
   auth     token files (comments, blank lines, spaces, refused lines) and Authorization values
+  store_blobs  attribute lists (every kind; arrays and kvlists by Google's protobuf, one nested
+           past the depth bound) and ClickHouse requests' content strings, written here from
+           sinks/attrblob.h and sinks/clickhouse/content.h
 """
 import gzip
 import json
@@ -135,6 +138,9 @@ def seeds_decode(out):
     b = otlpgen.Builder()
     b.sample(b.profile(b.resource(service_name="svc")), 0, timestamps=[1])
     write(out, "regress-empty-stack.v1.7.pb", otlpgen_layouts.encode(b.req, "v1.7"))
+    # Regression: the same in v1.11, the first stack of a fresh decoder empty: its memoised
+    # frames pointed at as NULL + 0.
+    write(out, "regress-empty-stack.v1.11.pb", otlpgen_layouts.encode(b.req, "v1.11"))
 
 
 def seeds_check(out):
@@ -406,6 +412,56 @@ def seeds_query_rows(out):
     write(out, "empty", answer(0x02, b"", b"", b""))
 
 
+def attr_blob(attrs):
+    """An attribute list as sinks/attrblob.h describes it: per attribute key, unit, kind byte,
+    value; arrays and kvlists as Google's protobuf encodes ArrayValue and KeyValueList."""
+    out = b""
+    for key, unit, kind, value in attrs:
+        out += rb_str(key) + rb_str(unit) + bytes([kind])
+        if kind == 2:                       # bool
+            out += bytes([value])
+        elif kind in (3, 4):                # int, double bits
+            out += struct.pack("<q" if kind == 3 else "<d", value)
+        elif kind in (1, 5, 6, 7):          # string, bytes, array, kvlist
+            out += rb_str(value)
+    return out
+
+
+def seeds_store_blobs(out):
+    common = otlpgen.common
+    arr = common.ArrayValue()
+    arr.values.add().string_value = "a"
+    arr.values.add().int_value = -7
+    inner = arr.values.add().kvlist_value.values.add()
+    inner.key, inner.value.bool_value = "deep", True
+    kvl = common.KeyValueList()
+    kv_ = kvl.values.add()
+    kv_.key = "k"
+    kv_.value.array_value.values.add().double_value = 2.5
+    blob = attr_blob([("service.name", "", 1, b"svc"), ("flag", "", 2, 1), ("n", "By", 3, -42),
+                      ("ratio", "1", 4, 0.25), ("raw", "", 5, b"\x00\xff"), ("list", "", 6, arr.SerializeToString()),
+                      ("map", "", 7, kvl.SerializeToString()), ("none", "", 0, None)])
+    write(out, "attrs", b"\x00" + blob)
+    write(out, "attrs-empty", b"\x00")
+    nested = common.ArrayValue()
+    cur = nested
+    for _ in range(20):                     # past the depth bound
+        cur = cur.values.add().array_value
+    write(out, "attrs-deep", b"\x00" + attr_blob([("deep", "", 6, nested.SerializeToString())]))
+
+    def u64(v):
+        return struct.pack("<Q", v)
+    def lp(b):
+        return rb_str(b)
+    resource = b"R" + lp(blob) + bytes([3]) + rb_str("https://schema")
+    profile = (b"P" + bytes([0]) + rb_str("scope") + rb_str("1.0") + rb_str("") + lp(attr_blob([("s", "", 1, b"x")]))
+               + bytes([0]) + rb_str("samples") + rb_str("count") + rb_str("cpu") + rb_str("nanoseconds")
+               + u64(10000000) + u64(1761887343253558841) + u64(5000000000) + rb_str(bytes(range(16)))
+               + bytes([1]) + rb_str("pprof") + rb_str(b"\x1f\x8b") + lp(blob))
+    write(out, "content", b"\x01" + resource + profile + b"R" + lp(b"") + bytes([0]) + rb_str("") + profile)
+    write(out, "content-cut", b"\x01" + resource + profile[:-5])
+
+
 def seeds_auth(out):
     def case(name, text, header):
         write(out, name, struct.pack("<H", len(text)) + text + header)
@@ -420,7 +476,7 @@ def seeds_auth(out):
 
 TARGETS = {"decode": seeds_decode, "check": seeds_check, "json": seeds_json, "traces": seeds_traces,
            "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt, "wal": seeds_wal,
-           "query_rows": seeds_query_rows, "auth": seeds_auth}
+           "query_rows": seeds_query_rows, "auth": seeds_auth, "store_blobs": seeds_store_blobs}
 
 if __name__ == "__main__":
     if len(sys.argv) not in (2, 3) or (len(sys.argv) == 3 and sys.argv[2] not in TARGETS):

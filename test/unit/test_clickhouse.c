@@ -233,6 +233,11 @@ TEST(sample_row_fields)
     rd.p += 24;
     CHECK_EQ_INT(attrblob_count(rd_blob(&rd)), 0);
     CHECK_EQ_INT(attrblob_count(rd_blob(&rd)), 0);
+    /* The empty list as an empty buffer holds it (no bytes, NULL data) is read without
+     * NULL + 0, which clang's UBSan reports (found by fuzz_store_blobs). */
+    CHECK_EQ_INT(attrblob_count((lb_str){ NULL, 0 }), 0);
+    CHECK(attrblob_get((lb_str){ NULL, 0 }, NULL, 0));
+    CHECK(!attrblob_get((lb_str){ NULL, 0 }, NULL, 1));
     rd_fixed(&rd, 8);
     CHECK_EQ_STR(rd_str(&rd), "native");
     CHECK_EQ_STR(rd_str(&rd), "libc.so+0x1234");
