@@ -2,7 +2,8 @@
  * ui.c - `lazybackend ui`: the web UI (ui/) alone, on a port of its own, over a SQLite store
  * written earlier or being written by a server: a look at profiles without receiving any.
  * One loop, one HTTP server (HTTP/1.1 and h2c) with only the UI's routes, until SIGINT or
- * SIGTERM.
+ * SIGTERM. With --clickhouse-url the API reads ClickHouse instead (ui/clickhouse.c), over
+ * blocking HTTP: fine here, where the loop serves no ingest.
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,11 +24,18 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-"Usage: lazybackend ui [--db FILE] [--address HOST:PORT]\n"
+"Usage: lazybackend ui [--db FILE | --clickhouse-url URL [--clickhouse-database DB]\n"
+"                      [--clickhouse-user USER] [--clickhouse-password PASS]\n"
+"                      [--clickhouse-timeout SECONDS]] [--address HOST:PORT]\n"
 "\n"
 "Serves the web UI (flame graph, top functions, executables, timeline, requests) over a\n"
-"database written by `--sink sqlite`, read-only. Open http://ADDRESS/ in a browser.\n"
+"database written by `--sink sqlite`, read-only, or over the tables of `--sink clickhouse`.\n"
+"Open http://ADDRESS/ in a browser.\n"
 "  --db FILE            the database (default " SQLITE_SINK_DEFAULT_PATH ")\n"
+"  --clickhouse-url URL read ClickHouse's HTTP interface instead (e.g. http://127.0.0.1:8123)\n"
+"  --clickhouse-database DB, --clickhouse-user USER, --clickhouse-password PASS\n"
+"                       (or CLICKHOUSE_PASSWORD in the environment)\n"
+"  --clickhouse-timeout SECONDS  one ClickHouse answer's bound (default 30; then HTTP 504)\n"
 "  --address HOST:PORT  listen address (default " UI_DEFAULT_ADDRESS "; [V6]:PORT for IPv6)\n");
 }
 
@@ -43,25 +51,60 @@ static void on_signal(struct loop *l, int fd, int events, void *ud)
 
 int ui_command(int argc, char **argv)
 {
-    const char *db = SQLITE_SINK_DEFAULT_PATH, *address = UI_DEFAULT_ADDRESS;
+    const char *db = NULL, *address = UI_DEFAULT_ADDRESS, *timeout = NULL;
+    struct ui_clickhouse ch = { .timeout_s = 30 };
+    const struct {
+        const char *name;
+        const char **dst;
+    } opts[] = {
+        { "--db", &db }, { "--address", &address }, { "--clickhouse-url", &ch.url },
+        { "--clickhouse-database", &ch.database }, { "--clickhouse-user", &ch.user },
+        { "--clickhouse-password", &ch.password }, { "--clickhouse-timeout", &timeout },
+    };
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char **dst = !strcmp(a, "--db") ? &db : !strcmp(a, "--address") ? &address : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         }
-        if (!strncmp(a, "--db=", 5) || !strncmp(a, "--address=", 10)) {
-            *(a[2] == 'd' ? &db : &address) = strchr(a, '=') + 1;
-            continue;
+        const char **dst = NULL, *value = NULL;
+        for (size_t k = 0; k < sizeof opts / sizeof opts[0] && !dst; k++) {
+            size_t n = strlen(opts[k].name);
+            if (!strncmp(a, opts[k].name, n) && (a[n] == '\0' || a[n] == '=')) {
+                dst = opts[k].dst;
+                value = a[n] == '=' ? a + n + 1 : NULL;
+            }
         }
-        if (!dst || i + 1 >= argc || !argv[i + 1][0]) {
+        if (dst && !value && i + 1 < argc)
+            value = argv[++i];
+        if (!dst || !value || !value[0]) {
             fprintf(stderr, "lazybackend ui: %s '%s' (see --help)\n",
                     dst ? "a value is needed after" : "unknown option", a);
             return 2;
         }
-        *dst = argv[++i];
+        *dst = value;
     }
+    if (timeout) {
+        char *end;
+        long t = strtol(timeout, &end, 10);
+        if (*end || t < 1 || t > 3600) {
+            fprintf(stderr, "lazybackend ui: --clickhouse-timeout takes seconds, 1 to 3600 (see --help)\n");
+            return 2;
+        }
+        ch.timeout_s = t;
+    }
+    if (ch.url && db) {
+        fprintf(stderr, "lazybackend ui: --db and --clickhouse-url exclude each other (see --help)\n");
+        return 2;
+    }
+    if (!ch.url && (ch.database || ch.user || ch.password || timeout)) {
+        fprintf(stderr, "lazybackend ui: the --clickhouse-* options need --clickhouse-url (see --help)\n");
+        return 2;
+    }
+    if (ch.url && !ch.password)
+        ch.password = getenv("CLICKHOUSE_PASSWORD");
+    if (!db)
+        db = SQLITE_SINK_DEFAULT_PATH;
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
@@ -77,12 +120,12 @@ int ui_command(int argc, char **argv)
         .idle_timeout_ms = 300 * 1000,
     };
     struct h2_server *srv = loop ? h2_server_new(loop, &cfg) : NULL;
-    struct ui *u = loop ? ui_new(loop, db) : NULL;
+    struct ui *u = !loop ? NULL : ch.url ? ui_new_clickhouse(loop, &ch) : ui_new(loop, db);
     char err[256] = "out of memory";
     int rc = 1;
     if (sigfd >= 0 && srv && u && loop_add_fd(loop, sigfd, LOOP_READ, on_signal, NULL) == 0 &&
         ui_register(u, srv) == 0 && h2_server_listen(srv, err, sizeof err) == 0) {
-        log_info("web UI on http://%s/ over %s", h2_server_address(srv), db);
+        log_info("web UI on http://%s/ over %s", h2_server_address(srv), ch.url ? ch.url : db);
         rc = loop_run(loop) == 0 ? 0 : 1;
         log_info("web UI stopped");
     } else {

@@ -30,7 +30,7 @@ void ui_store_init(struct ui_store *s, const char *path)
     buf_init(&s->tmp, 1 << 20);
 }
 
-static void drop_cache(struct ui_store *s)
+void ui_store_reset(struct ui_store *s)
 {
     strtab_free(&s->names);
     memo_free(&s->frame_ix);
@@ -112,8 +112,14 @@ static const char SQL_GROUP[] =
 int ui_store_begin(struct ui_store *s)
 {
     s->err[0] = '\0';
+    s->err_status = 0;
+    if (s->ch)
+        return 0;
     if (!s->path) {
-        snprintf(s->err, sizeof s->err, "this server keeps no profiles to show: start it with --sink sqlite");
+        /* The ClickHouse reader blocks on HTTP, and this loop serves ingest: a slow ClickHouse
+         * must never delay a gRPC request, so a server only points to the offline command. */
+        snprintf(s->err, sizeof s->err, "this server keeps no profiles to show: start it with --sink sqlite, "
+                 "or, for profiles sent to ClickHouse, run `lazybackend ui --clickhouse-url URL`");
         return -1;
     }
     if (!s->db) {
@@ -127,10 +133,10 @@ int ui_store_begin(struct ui_store *s)
             close_db(s);
             return -1;
         }
-        drop_cache(s);
+        ui_store_reset(s);
     }
     if (s->n_frames > UI_CACHE_MAX_FRAMES || s->n_sf > UI_CACHE_MAX_SF)
-        drop_cache(s);
+        ui_store_reset(s);
     if (sqlite3_exec(s->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
         fail(s, "starting a read");
         close_db(s);   /* opened again by the next call */
@@ -343,6 +349,10 @@ static int set_group(struct ui_store *s, enum ui_by by, int64_t set, int64_t *ou
 int ui_store_group(struct ui_store *s, enum ui_by by, const int64_t sets[3], uint32_t *out)
 {
     *out = 0;
+    if (s->ch) {   /* the ClickHouse reader grouped already: sets[0] is the name id */
+        *out = (uint32_t)sets[0];
+        return 0;
+    }
     const char *key = group_key(by);
     if (!key)
         return 0;
@@ -526,6 +536,8 @@ static int add_filter(struct scan *sc, const char *key, const char *value, bool 
 
 int ui_store_scan(struct ui_store *s, const struct ui_params *p, enum ui_scan how, ui_row_fn fn, void *ctx)
 {
+    if (s->ch)
+        return ui_ch_scan(s, p, how, fn, ctx);
     struct scan sc = { .s = s, .p = p, .fn = fn, .ctx = ctx };
     memo_init(&sc.stack_ok, SIZE_MAX);
     bool impossible = false;

@@ -52,8 +52,12 @@ struct ui_frame {
     uint32_t mapping;                      /* the mapping file's name id, 0 = none */
 };
 
+struct ui_clickhouse;
+
 struct ui_store {
     char *path;
+    const struct ui_clickhouse *ch;        /* set: rows come from ClickHouse (clickhouse.c) */
+    int err_status;                        /* the HTTP status of err; 0 = 503 */
     sqlite3 *db;
     sqlite3_stmt *st_frame, *st_stack, *st_filter, *st_group;
     /* Content rows never change once written, so what was read stays valid for the
@@ -71,7 +75,7 @@ struct ui_store {
     struct memo group_of;                  /* set id * 8 + by -> value name id + 1, 0 = none */
     int64_t group_key_id[8];               /* strings.id of each group's key; -1 = not read */
     struct buf tmp;
-    char err[256];
+    char err[512];                         /* room for a ClickHouse error (sinks/query) */
 };
 
 /* A rollup row that passed the filters: its stack (index into s->stacks), bucket (minutes
@@ -102,6 +106,19 @@ int ui_store_scan(struct ui_store *s, const struct ui_params *p, enum ui_scan ho
  * none. */
 int ui_store_group(struct ui_store *s, enum ui_by by, const int64_t sets[3], uint32_t *out);
 const char *ui_name(const struct ui_store *s, uint32_t id);
+/* Forgets the frames, stacks and names read (the ClickHouse reader's are per request). */
+void ui_store_reset(struct ui_store *s);
+
+/* ---- ClickHouse instead of SQLite (clickhouse.c): the same rows, so the same answers ----
+ * A window scan asks ClickHouse for the weights per stack (and group) and fills s->frames,
+ * s->stacks and s->names with what they name; rows carry the group's name id in sets[0].
+ * Only UI_SCAN_WINDOW is answered. 0, or -1 with s->err and s->err_status (502: ClickHouse
+ * unreachable or failed, 504: too slow, 501: not kept there). */
+int ui_ch_scan(struct ui_store *s, const struct ui_params *p, enum ui_scan how, ui_row_fn fn, void *ctx);
+int ui_ch_meta(struct ui_store *s, struct buf *out);
+int ui_ch_timeline(struct ui_store *s, const struct ui_params *p, struct buf *out);
+/* s->err and s->err_status for a view ClickHouse cannot answer; -1. */
+int ui_ch_unsupported(struct ui_store *s, const char *what);
 
 /* ---- the answers (views.c): JSON into out; 0, or -1 with s->err ---- */
 int ui_view_flame(struct ui_store *s, const struct ui_params *p, struct buf *out);

@@ -59,6 +59,14 @@ struct ui *ui_new(struct loop *loop, const char *db_path)
     return u;
 }
 
+struct ui *ui_new_clickhouse(struct loop *loop, const struct ui_clickhouse *ch)
+{
+    struct ui *u = ui_new(loop, NULL);
+    if (u)
+        u->store.ch = ch;
+    return u;
+}
+
 void ui_free(struct ui *u)
 {
     if (!u)
@@ -166,15 +174,20 @@ static void serve_api(void *ud, const struct http_request *req, struct http_resp
         switch (r->api) {
         case API_FLAME: rc = ui_view_flame(s, p, &resp->body); break;
         case API_TOP: rc = ui_view_top(s, p, &resp->body); break;
-        case API_TIMELINE: rc = ui_view_timeline(s, p, &resp->body); break;
-        case API_META: rc = ui_view_meta(s, &resp->body); break;
-        case API_REQUESTS: rc = ui_view_requests(s, p->limit > REQUESTS_MAX ? REQUESTS_MAX : p->limit, &resp->body); break;
+        case API_TIMELINE:
+            rc = s->ch ? ui_ch_timeline(s, p, &resp->body) : ui_view_timeline(s, p, &resp->body);
+            break;
+        case API_META: rc = s->ch ? ui_ch_meta(s, &resp->body) : ui_view_meta(s, &resp->body); break;
+        case API_REQUESTS:
+            rc = s->ch ? ui_ch_unsupported(s, "the requests list")
+                       : ui_view_requests(s, p->limit > REQUESTS_MAX ? REQUESTS_MAX : p->limit, &resp->body);
+            break;
         }
         ui_store_end(s);
     }
     if (rc != 0) {
         log_warn("ui: %s: %s", req->path, s->err);
-        text_error(resp, 503, s->err[0] ? s->err : "failed");
+        text_error(resp, s->err_status ? s->err_status : 503, s->err[0] ? s->err : "failed");
     } else {
         log_debug("ui: %s?%s: %zu bytes in %.1f ms", req->path, req->query, resp->body.len,
                   (double)(clock_mono_ns() - t0) / 1e6);

@@ -22,6 +22,15 @@ struct ui;
 
 /* The database is opened read-only on first use (so a server may create it after start). */
 struct ui *ui_new(struct loop *loop, const char *db_path);
+
+/* Where `lazybackend ui --clickhouse-url` reads (ui/clickhouse.c). The strings must outlive
+ * the UI. Each API call then asks ClickHouse over blocking HTTP: fit for the offline command
+ * only, never for a loop that also serves ingest. */
+struct ui_clickhouse {
+    const char *url, *database, *user, *password;   /* database, user, password: NULL = default */
+    long timeout_s;                                  /* one answer's bound, > 0 */
+};
+struct ui *ui_new_clickhouse(struct loop *loop, const struct ui_clickhouse *ch);
 void ui_free(struct ui *u);
 /* Registers GET /, the assets and /api/... on an H2_SERVER_HTTP server. 0 or -1. */
 int ui_register(struct ui *u, struct h2_server *s);
@@ -41,7 +50,8 @@ struct ui_event {
 };
 void ui_publish(struct ui *u, const struct ui_event *e);
 
-/* `lazybackend ui [--db FILE] [--address HOST:PORT]`: the UI alone, over a database file.
+/* `lazybackend ui [--db FILE | --clickhouse-url URL ...] [--address HOST:PORT]`: the UI
+ * alone, over a database file or ClickHouse.
  * Returns the exit status. */
 int ui_command(int argc, char **argv);
 

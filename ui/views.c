@@ -328,6 +328,8 @@ static int top_from_stacks(struct top *t, const struct ui_store *s, const struct
  * ,"build_id":"..." or nothing; -1 on a database error. */
 static int executable_build_id(struct ui_store *s, const char *name, struct buf *out)
 {
+    if (s->ch)   /* ClickHouse keeps no mappings */
+        return 0;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, "SELECT bi.value FROM strings mf JOIN mappings m ON m.file_id = mf.id "
                                   "JOIN strings bi ON bi.id = m.build_id_id WHERE mf.hash = ?1 AND mf.value = ?2 "
@@ -349,6 +351,7 @@ static int executable_build_id(struct ui_store *s, const char *name, struct buf 
 }
 
 static bool sort_total;
+static const struct ui_store *sort_store;   /* ties go by name: the same order over any store */
 static int cmp_item(const void *x, const void *y)
 {
     const struct item *a = x, *b = y;
@@ -358,7 +361,9 @@ static int cmp_item(const void *x, const void *y)
     int64_t ta = sort_total ? a->self : a->total, tb = sort_total ? b->self : b->total;
     if (ta != tb)
         return ta < tb ? 1 : -1;
-    return a->name < b->name ? -1 : a->name > b->name;
+    if (a->name != b->name)
+        return strcmp(ui_name(sort_store, a->name), ui_name(sort_store, b->name));
+    return a->type < b->type ? -1 : a->type > b->type;
 }
 
 static const char *by_name(enum ui_by by)
@@ -383,7 +388,8 @@ int ui_view_top(struct ui_store *s, const struct ui_params *p, struct buf *out)
         stacks_w_free(&a);
     }
     if (rc == 0) {
-        sort_total = p->sort_total;   /* one thread: the comparator's parameter */
+        sort_total = p->sort_total;   /* one thread: the comparator's parameters */
+        sort_store = s;
         if (t.n)
             qsort(t.v, t.n, sizeof *t.v, cmp_item);
         size_t shown = 0, matched = 0;

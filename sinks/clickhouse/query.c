@@ -54,14 +54,15 @@ int ch_post(const struct qopts *o, struct qresult *r, const char *sql, struct bu
     if (!e)
         return qresult_oom(r);
     char errbuf[CURL_ERROR_SIZE] = "";
+    long timeout = o->ch_timeout_s > 0 ? o->ch_timeout_s : 600;
     bool ok = curl_easy_setopt(e, CURLOPT_URL, url) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_POSTFIELDS, sql) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_WRITEDATA, out) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 10L) == CURLE_OK &&
-              curl_easy_setopt(e, CURLOPT_TIMEOUT, 600L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, timeout < 10 ? timeout : 10L) == CURLE_OK &&
+              curl_easy_setopt(e, CURLOPT_TIMEOUT, timeout) == CURLE_OK &&
               curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
     if (ok && o->ch_user)
         ok = curl_easy_setopt(e, CURLOPT_USERNAME, o->ch_user) == CURLE_OK;
@@ -77,9 +78,12 @@ int ch_post(const struct qopts *o, struct qresult *r, const char *sql, struct bu
     curl_easy_cleanup(e);
     if (rc == CURLE_WRITE_ERROR)
         return qresult_fail(r, "ClickHouse's answer is larger than %zu MiB (narrow the query)", MAX_RESPONSE >> 20);
-    if (rc != CURLE_OK)
+    if (rc != CURLE_OK) {
+        r->upstream = rc == CURLE_OPERATION_TIMEDOUT ? Q_UPSTREAM_TIMEOUT : Q_UPSTREAM_FAILED;
         return qresult_fail(r, "ClickHouse at %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    }
     if (status != 200) {
+        r->upstream = Q_UPSTREAM_FAILED;
         /* the first line of ClickHouse's message ("Code: 60, e.displayText() = ..."), made safe */
         size_t len = 0;
         while (len < out->len && len < 300 && out->data[len] != '\n')

@@ -74,6 +74,7 @@ struct qopts {
     enum qformat format;            /* --format: text (table, lines, SVG) or json */
     /* --clickhouse-url and its companions: read ClickHouse instead of the SQLite file */
     const char *ch_url, *ch_database, *ch_user, *ch_password;
+    long ch_timeout_s;              /* a whole answer's bound in seconds; 0 = 600 */
     struct export_opts exp;         /* export: where and how to write */
 };
 
@@ -168,6 +169,8 @@ struct qresult {
     bool any_unit;                       /* any sample matched */
     char *unit_type, *unit_unit;         /* the one sample type's names, escaped; NULL when mixed */
     char err[512];                       /* the first error */
+    /* why a remote store failed, when it did: unreachable or an HTTP error, or too slow */
+    enum { Q_UPSTREAM_OK, Q_UPSTREAM_FAILED, Q_UPSTREAM_TIMEOUT } upstream;
 };
 
 /* Interns the fixed names and the --frame-type values: 0, or -1 (out of memory, in r->err). */

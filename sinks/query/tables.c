@@ -89,6 +89,7 @@ void strtab_free(struct strtab *t)
         free(t->v[i]);
     free(t->v);
     free(t->slots);
+    memset(t, 0, sizeof *t);   /* empty and usable again (the UI's store drops and refills) */
 }
 
 /* ---------- sums ---------- */
