@@ -224,10 +224,31 @@ TEST(empty_answers_are_an_empty_result)
     buf_free(&none);
 }
 
+/* The web UI's store drops its names and fills them again per request (ui/clickhouse.c): a
+ * freed table must be empty and usable, giving ids from 0 again. */
+TEST(a_freed_string_table_is_usable_again)
+{
+    struct strtab t;
+    memset(&t, 0, sizeof t);
+    for (int round = 0; round < 3; round++) {
+        CHECK_EQ_INT(strtab_cstr(&t, ""), 0);
+        for (int i = 0; i < 100; i++) {
+            char name[16];
+            snprintf(name, sizeof name, "f%d", i);
+            CHECK_EQ_INT(strtab_cstr(&t, name), i + 1);
+        }
+        CHECK_EQ_INT(strtab_cstr(&t, "f7"), 8);
+        CHECK_EQ_INT(t.n, 101);
+        strtab_free(&t);
+        CHECK(t.n == 0 && t.v == NULL && t.slots == NULL);
+    }
+}
+
 int main(void)
 {
     RUN(well_formed_answers_render_as_expected);
     RUN(malformed_answers_are_refused);
     RUN(empty_answers_are_an_empty_result);
+    RUN(a_freed_string_table_is_usable_again);
     return check_done();
 }
