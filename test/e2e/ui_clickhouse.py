@@ -10,7 +10,8 @@ total weight, the flame graph's root and paths, weights per executable, containe
 per frame type, a filter, a time window and the timeline must equal the fixture's own figures
 (expect.json, the .folded file, the request read with the reference protobuf library) and the
 SQLite-backed answers. Views ClickHouse cannot answer are 501s; ClickHouse stopped is a 502
-with the reason, ClickHouse too slow a 504.
+with the reason, ClickHouse too slow a 504. Debian's Chromium (headless) loads the page's views
+over ClickHouse: the top function, the executables, and the 501s' reasons shown.
 
 Environment: LAZYBACKEND, FIXTURES. Only 127.0.0.1.
 """
@@ -273,6 +274,36 @@ def test_not_kept():
     check("a bad parameter: still 400", st == 400, st)
 
 
+def page(view):
+    """(exit code, the DOM after the page's scripts ran) of Debian's Chromium, headless, on one
+    view of the `ui --clickhouse-url` page."""
+    cmd = ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+           "--user-data-dir=" + os.path.join(cc.TMP, "profile-" + view), "--virtual-time-budget=5000",
+           "--dump-dom", UI[1] + "/#view=" + view]
+    p = subprocess.run(cmd, capture_output=True, timeout=180)
+    return p.returncode, p.stdout.decode(errors="replace")
+
+
+def test_page():
+    """The page in a real browser: the views over ClickHouse, and a 501 shown, not a blank."""
+    if not check("Debian's chromium is installed (scripts/install-deps.sh test)", os.access("/usr/bin/chromium", os.X_OK)):
+        return
+    want = expected_functions(folded_pairs())
+    best = max(want.items(), key=lambda kv: (kv[1][0], kv[1][1]))[0]
+    rc, dom = page("top")
+    check("the Top view: the heaviest function and the total weight (%d)" % EXPECT["timestamps"],
+          rc == 0 and best in dom and "%d total weight" % EXPECT["timestamps"] in dom, dom[-600:])
+    rc, dom = page("groups")
+    mapping = dom[dom.find('id="g-mapping"'):][:600]
+    check("the Executables view: the executables' table filled, the mappings' table says ClickHouse does not "
+          "keep them", rc == 0 and "<td>java</td>" in dom and "ClickHouse does not keep" in mapping, mapping)
+    rc, dom = page("live")
+    status = dom[dom.find('id="status"'):][:300]
+    check("the Requests view: the 501's reason in the status line", rc == 0 and 'class="error"' in status and
+          "ClickHouse does not keep" in status, status)
+
+
 def test_clickhouse_down():
     with socket.socket() as mute:   # accepts connections, never answers
         mute.bind(("127.0.0.1", 0))
@@ -302,5 +333,5 @@ def test_stop():
 
 
 cc.run_with_server(ch, [(t.__name__, t) for t in (test_store, test_top_and_flame, test_groups_and_filters,
-                                                   test_window_and_timeline, test_windows, test_not_kept, test_clickhouse_down,
+                                                   test_window_and_timeline, test_windows, test_not_kept, test_page, test_clickhouse_down,
                                                    test_stop)])

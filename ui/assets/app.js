@@ -316,11 +316,24 @@ for (const v of Object.values(sandwichViews)) v.opts.onClick = (n) => v.zoom(n);
 const GROUP_FILTER = { executable: "executable", container: "container", thread: "thread" };
 
 async function showGroups() {
+  /* A table the store cannot fill (mappings over ClickHouse: 501) says why in its place; the
+   * others still show. Only when every table failed is it the view's error. */
   const all = await Promise.all(["executable", "mapping", "container", "thread"].map((by) =>
-    api("/api/top", filterQuery({ by, sort: "total", limit: 200 })).then((d) => [by, d])));
+    api("/api/top", filterQuery({ by, sort: "total", limit: 200 })).then((d) => [by, d],
+      (err) => [by, { rows: [], total: 0, error: err.message }])));
+  const failed = all.filter(([, data]) => data.error);
+  if (failed.length === all.length) throw new Error(failed[0][1].error);
   for (const [by, data] of all) {
     const body = $("g-" + by).tBodies[0];
     body.replaceChildren();
+    if (data.error) {
+      const td = el("td", data.error, "error");
+      td.colSpan = 4;
+      const tr = el("tr");
+      tr.append(td);
+      body.append(tr);
+      continue;
+    }
     const max = data.rows.length ? Math.max(...data.rows.map((r) => r.total)) : 1;
     for (const r of data.rows) {
       const tr = el("tr", null, GROUP_FILTER[by] ? "clickable" : "");
@@ -338,7 +351,8 @@ async function showGroups() {
       body.append(tr);
     }
   }
-  status("samples per executable, mapping, container and thread");
+  status(failed.length ? failed.map(([by, data]) => by + ": " + data.error).join("; ")
+    : "samples per executable, mapping, container and thread", failed.length > 0);
 }
 
 /* ---------- diff: the current window and filters against a baseline (another window, other
