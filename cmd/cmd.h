@@ -39,6 +39,7 @@
 #include "h2/otlp_http.h"
 #include "h2/server.h"
 #include "lib/loop.h"
+#include "ui/ui.h"
 #include "otlp/decode.h"
 #include "otlp/traces.h"
 #include "sinks/sink.h"
@@ -83,6 +84,7 @@ struct app {
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
     struct ui *ui;                  /* the web UI on the HTTP port (ui/ui.h), or NULL */
+    struct ui_clickhouse ui_ch;     /* where it reads without a sqlite sink, with a clickhouse one */
     struct h2_tls *tls;             /* both ports' TLS, or NULL (security.c) */
     struct h2_auth *auth;           /* the bearer tokens both ports ask for, or NULL */
 };

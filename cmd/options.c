@@ -85,8 +85,10 @@ static void usage(FILE *out)
 "  --sqlite-sync full|normal    sqlite sink: fsync every commit (full, default: survives power\n"
 "                               loss) or not (normal: survives kill -9, faster)\n"
 "  --ui auto|on|off             the web UI on the HTTP port (GET /), over the sqlite sink's\n"
-"                               database (default auto: on when the HTTP port is loopback;\n"
-"                               see docs/ui.md)\n"
+"                               database, else the clickhouse sink's (default auto: on when\n"
+"                               the HTTP port is loopback; see docs/ui.md)\n"
+"  --ui-timeout SECONDS         web UI over ClickHouse: one API call's bound (default 30;\n"
+"                               then HTTP 504)\n"
 "  --clickhouse-url URL         clickhouse sink: HTTP interface (default http://127.0.0.1:8123)\n"
 "  --clickhouse-database NAME   database, created with its tables if absent (default otel)\n"
 "  --clickhouse-user USER       ClickHouse user (HTTP basic auth; default: the server's default)\n"
@@ -345,6 +347,8 @@ static bool parse_sink_option(struct args *a, struct config *cfg)
         cfg->sqlite_sync = sync_values[opt_choice(a, syncs, 2)];
     else if (opt(a, "--ui"))
         cfg->ui = opt_choice(a, ui_modes, 3);
+    else if (opt(a, "--ui-timeout"))
+        cfg->ui_timeout_s = opt_uint(a, 1, 3600);
     else
         return parse_output_option(a, cfg) || parse_clickhouse_option(a, &cfg->clickhouse) ||
                parse_forward_option(a, &cfg->forward);
@@ -559,6 +563,7 @@ void config_defaults(struct config *cfg)
     cfg->grpc_address = "127.0.0.1:4317";
     cfg->http_address = "127.0.0.1:4318";
     cfg->ui = UI_AUTO;
+    cfg->ui_timeout_s = 30;
     cfg->request_timeout_ms = 60 * 1000;
     cfg->max_message_size = 64u << 20;
     cfg->max_inflight_bytes = 256u << 20;

@@ -50,6 +50,7 @@ struct config {
     enum sqlite_sync sqlite_sync;
     enum { UI_AUTO, UI_ON, UI_OFF } ui;        /* --ui: the web UI on the HTTP port (auto:
                                                 * when that port is loopback) */
+    unsigned ui_timeout_s;                     /* --ui-timeout: an API call over ClickHouse */
     struct clickhouse_sink_options clickhouse;
     struct forward_sink_options forward;
     char state_forward_dir[4096];              /* the forward sink's log in $STATE_DIRECTORY */

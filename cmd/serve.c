@@ -171,8 +171,8 @@ static struct h2_server *start_grpc(struct app *app)
 /* The HTTP port. NULL with a logged reason on failure: a taken default port only warns (the
  * gRPC receiver must not stop because a Collector holds 4318); an address the user asked for
  * must work (serve_command() then stops). */
-/* The web UI on the HTTP port, over the sqlite sink's database (none without the sink: the
- * API then says how to get one). */
+/* The web UI on the HTTP port, over the sqlite sink's database, else over the clickhouse
+ * sink's tables (none without either: the API then says how to get one). */
 static int start_ui(struct app *app, struct h2_server *s)
 {
     if (app->cfg.ui == UI_OFF)
@@ -183,10 +183,22 @@ static int start_ui(struct app *app, struct h2_server *s)
         return 0;
     }
     const char *db = NULL;
-    for (size_t i = 0; i < app->cfg.n_sinks; i++)
+    bool clickhouse = false;
+    for (size_t i = 0; i < app->cfg.n_sinks; i++) {
         if (strcmp(app->cfg.sinks[i], "sqlite") == 0)
             db = app->cfg.sqlite_path ? app->cfg.sqlite_path : SQLITE_SINK_DEFAULT_PATH;
-    if (!(app->ui = ui_new(app->loop, db)))
+        clickhouse = clickhouse || strcmp(app->cfg.sinks[i], "clickhouse") == 0;
+    }
+    if (!db && clickhouse) {   /* asked on the loop, never blocking it (ui/async.c) */
+        const struct clickhouse_sink_options *o = &app->cfg.clickhouse;
+        app->ui_ch = (struct ui_clickhouse){ .url = o->url, .database = o->database, .user = o->user,
+                                             .password = o->password, .timeout_s = app->cfg.ui_timeout_s,
+                                             .on_loop = true };
+        app->ui = ui_new_clickhouse(app->loop, &app->ui_ch);
+    } else {
+        app->ui = ui_new(app->loop, db);
+    }
+    if (!app->ui)
         return -1;
     return ui_register(app->ui, s);
 }

@@ -124,6 +124,13 @@ static bool write_response(struct h2_conn *c, struct http_exchange *ex, bool clo
 static void answer(struct http1 *h, bool close)
 {
     struct h2_conn *c = h->conn;
+    struct h2_push *d = h->ex.resp.push;
+    if (d && d->deferred) {   /* http1_defer_send answers; nothing else is served meanwhile */
+        h->ex.resp.push = NULL;
+        push_bind_h1(c, d);
+        h->stop = true;
+        return;
+    }
     close = close || !h->keep_alive || c->srv->shutting_down;
     if (!write_response(c, &h->ex, close))
         close = true;
@@ -331,7 +338,7 @@ static int on_message_complete(http_parser *p)
     if (!h->upgrade_h2c) {
         http_exchange_finish(&h->ex);
         answer(h, false);
-        h->ex_live = false;
+        h->ex_live = c->push && c->push->deferred;   /* a deferred response still needs it */
     }
     /* One request per step: the caller looks at the output (and at an upgrade) before the
      * parser may go on with what follows. */
@@ -454,6 +461,19 @@ bool http1_resume(struct h2_conn *c)
     bool ok = parse(c, in.data, in.len);
     buf_free(&in);
     return ok;
+}
+
+struct http_response *http1_defer_response(struct h2_conn *c)
+{
+    return &c->h1->ex.resp;
+}
+
+void http1_defer_send(struct h2_conn *c)
+{
+    struct http1 *h = c->h1;
+    assert(h->ex_live && !c->push);
+    answer(h, true);
+    h->ex_live = false;
 }
 
 bool http1_paused(const struct h2_conn *c)

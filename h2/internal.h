@@ -360,6 +360,7 @@ struct h2_push {
     struct h2_stream *st;     /* h2: its stream; NULL on HTTP/1.1 */
     h2_push_gone_fn gone;
     void *ud;
+    bool deferred;            /* h2_defer_open: nothing is sent before h2_defer_send */
 };
 /* The response carrying `p` was sent on an HTTP/1.1 connection / an h2 stream. */
 void push_bind_h1(struct h2_conn *c, struct h2_push *p);
@@ -379,6 +380,9 @@ bool http1_feed(struct h2_conn *c, const uint8_t *p, size_t n);
 bool http1_resume(struct h2_conn *c);
 /* True when held-back input waits for the output to drain (reading pauses meanwhile). */
 bool http1_paused(const struct h2_conn *c);
+/* Writes the deferred response of the connection's current request and closes after it. */
+void http1_defer_send(struct h2_conn *c);
+struct http_response *http1_defer_response(struct h2_conn *c);
 /* The request timeout: answers 408 and closes. */
 void http1_timeout(struct h2_conn *c);
 

@@ -11,6 +11,10 @@
  * is asked for a writable event (conn_want_write), so nothing in the application's call can
  * close a connection under its feet, and `gone` is only ever called from the transport's own
  * events.
+ *
+ * A deferred response (h2_defer_open) is a push bound before anything is sent: the transport
+ * keeps the exchange (its stream, or the HTTP/1.1 connection's current request) and sends
+ * its response, whole, when the application calls h2_defer_send.
  */
 #include "h2/internal.h"
 
@@ -102,8 +106,40 @@ static bool h2_write(struct h2_stream *st, const void *data, size_t n)
     return true;
 }
 
+struct h2_push *h2_defer_open(struct http_response *resp, h2_push_gone_fn gone, void *ud)
+{
+    struct h2_push *p = h2_push_open(resp, gone, ud);
+    if (p)
+        p->deferred = true;
+    return p;
+}
+
+struct http_response *h2_defer_response(struct h2_push *p)
+{
+    assert(p->deferred && p->conn);
+    return p->st ? &p->st->ex.resp : http1_defer_response(p->conn);
+}
+
+void h2_defer_send(struct h2_push *p)
+{
+    assert(p->deferred && p->conn);   /* bound: the handler has returned */
+    struct h2_conn *c = p->conn;
+    struct h2_stream *st = p->st;
+    if (st) {
+        st->push = NULL;
+        free(p);
+        session_submit_http(st);
+    } else {
+        c->push = NULL;
+        free(p);
+        http1_defer_send(c);
+    }
+    conn_want_write(c);
+}
+
 bool h2_push_write(struct h2_push *p, const void *data, size_t n)
 {
+    assert(!p->deferred);
     if (!p->conn)
         return false;   /* not sent yet: only the handler's body goes first */
     bool ok = p->st ? h2_write(p->st, data, n) : h1_write(p->conn, data, n);
@@ -114,6 +150,7 @@ bool h2_push_write(struct h2_push *p, const void *data, size_t n)
 
 void h2_push_close(struct h2_push *p)
 {
+    assert(!p->deferred);
     struct h2_conn *c = p->conn;
     if (p->st) {
         p->st->push = NULL;

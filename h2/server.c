@@ -703,7 +703,11 @@ void h2_server_shutdown(struct h2_server *s)
             conn_close(c, "shutting down");   /* still in the TLS handshake: no request yet */
         } else if (c->proto == CONN_H2) {
             for (struct h2_stream *st = c->streams; st; st = st->next) {
-                if (st->push) {   /* long-lived responses end now: the drain waits for them */
+                if (st->push && st->push->deferred) {   /* not answered yet: 503 for the application */
+                    push_abandon(st->push);
+                    http_exchange_error(&st->ex, 503, "server shutting down");
+                    session_submit_http(st);
+                } else if (st->push) {   /* long-lived responses end now: the drain waits for them */
                     push_abandon(st->push);
                     st->push_ended = true;
                     nghttp2_session_resume_data(c->ng, st->id);

@@ -179,6 +179,21 @@ bool h2_push_write(struct h2_push *p, const void *data, size_t n);
 /* Ends the response; the handle is freed. */
 void h2_push_close(struct h2_push *p);
 
+/* ---- deferred responses: answered later from the loop ----
+ * A handler that calls h2_defer_open sends nothing when it returns: the application fills the
+ * response later (h2_defer_response: status, headers, body, as a handler would) and sends it
+ * with h2_defer_send, e.g. once an upstream answered. The handle is a push (the same `gone`
+ * rules: called exactly once if the client leaves, the server shuts down or the transport
+ * cannot carry it; the handle is then freed and must be forgotten; never from inside
+ * h2_defer_send). h2_push_write/h2_push_close do not apply to it. On HTTP/1.1 the connection
+ * serves nothing else meanwhile and closes after the response; on h2 other streams go on.
+ * At shutdown, h2 answers 503 for the application (after `gone`). */
+struct h2_push *h2_defer_open(struct http_response *resp, h2_push_gone_fn gone, void *ud);
+/* The response to fill; valid until h2_defer_send or `gone`. */
+struct http_response *h2_defer_response(struct h2_push *p);
+/* Sends the response; the handle is freed. Not from inside the handler. */
+void h2_defer_send(struct h2_push *p);
+
 typedef void (*http_handler_fn)(void *ud, const struct http_request *req, struct http_response *resp);
 /* Fills the body of an error the transport answers itself (status 4xx/5xx, message for a
  * human). `req` has the request headers (no body). Without one, errors are text/plain. */

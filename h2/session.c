@@ -116,6 +116,11 @@ void session_submit_http(struct h2_stream *st)
 {
     struct http_exchange *ex = &st->ex;
     assert((ex->state == EX_READY || ex->state == EX_REJECTED) && !st->http_submitted);
+    if (ex->resp.push && ex->resp.push->deferred) {   /* h2_defer_send submits it later */
+        push_bind_h2(st, ex->resp.push);
+        ex->resp.push = NULL;
+        return;
+    }
     ex->state = EX_READY;   /* a refusal is answered before its body: later DATA is dropped */
     st->http_submitted = true;
     http_exchange_account(ex);

@@ -55,6 +55,8 @@ static void to_qopts(const struct ui_store *s, const struct ui_params *p, struct
     o->ch_user = c->user;
     o->ch_password = c->password;
     o->ch_timeout_s = c->timeout_s;
+    o->ch_ask = s->ch_ask;
+    o->ch_ask_ud = s->ch_ask_ud;
     o->limit = SIZE_MAX;
     o->by = p->by == UI_BY_EXECUTABLE ? BY_EXECUTABLE
           : p->by == UI_BY_CONTAINER  ? BY_CONTAINER

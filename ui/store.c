@@ -116,10 +116,10 @@ int ui_store_begin(struct ui_store *s)
     if (s->ch)
         return 0;
     if (!s->path) {
-        /* The ClickHouse reader blocks on HTTP, and this loop serves ingest: a slow ClickHouse
-         * must never delay a gRPC request, so a server only points to the offline command. */
-        snprintf(s->err, sizeof s->err, "this server keeps no profiles to show: start it with --sink sqlite, "
-                 "or, for profiles sent to ClickHouse, run `lazybackend ui --clickhouse-url URL`");
+        /* a server with neither the sqlite nor the clickhouse sink (serve.c) */
+        snprintf(s->err, sizeof s->err, "this server keeps no profiles to show: start it with --sink sqlite "
+                 "or --sink clickhouse, or run `lazybackend ui --db FILE` (or `--clickhouse-url URL`) where "
+                 "they are kept");
         return -1;
     }
     if (!s->db) {

@@ -53,10 +53,17 @@ struct ui_frame {
 };
 
 struct ui_clickhouse;
+struct qresult;
+struct http_response;
+struct h2_push;
+struct loop;
 
 struct ui_store {
     char *path;
     const struct ui_clickhouse *ch;        /* set: rows come from ClickHouse (clickhouse.c) */
+    /* set: ClickHouse's SQL goes here, not to a blocking POST (async.c replays the answers) */
+    int (*ch_ask)(void *ud, const char *sql, struct buf *out, struct qresult *r);
+    void *ch_ask_ud;
     int err_status;                        /* the HTTP status of err; 0 = 503 */
     sqlite3 *db;
     sqlite3_stmt *st_frame, *st_stack, *st_filter, *st_group;
@@ -128,5 +135,30 @@ int ui_view_meta(struct ui_store *s, struct buf *out);
 int ui_view_requests(struct ui_store *s, size_t limit, struct buf *out);
 /* What ui_view_requests says of a stored request's resource ("" when it is not stored). */
 int ui_store_request_resource(struct ui_store *s, uint64_t sequence, struct buf *out);
+
+/* ---- the API's routes (ui.c), shared with async.c ---- */
+enum ui_api { UI_API_FLAME, UI_API_TOP, UI_API_TIMELINE, UI_API_META, UI_API_REQUESTS };
+/* One API call's JSON into out, from the store: 0, or -1 with s->err (and s->err_status). */
+int ui_api_run(struct ui_store *s, enum ui_api api, const struct ui_params *p, struct buf *out);
+/* The headers every UI response carries; an error as {"error": msg}. */
+void ui_secure(struct http_response *r, const char *cache);
+void ui_text_error(struct http_response *r, int status, const char *msg);
+
+/* ---- the API over ClickHouse on a loop that serves ingest (async.c) ----
+ * Each call's SELECTs are POSTed on the loop (lib/http_post.c), one after another, and the
+ * response is deferred (h2_defer_open) until the last answer: the views run again over the
+ * answers received so far (ClickHouse's reader asks through s->ch_ask), so the SQL and the
+ * parsing are clickhouse.c's and sinks/clickhouse/query*.c's. At most UI_ASYNC_MAX calls are
+ * in flight (503 beyond), each within the ClickHouse timeout (504), a failure is a 502, and a
+ * client gone cancels its call. */
+enum { UI_ASYNC_MAX = 4 };
+struct ui_async;
+struct ui_async *ui_async_new(struct loop *loop, struct ui_store *s);
+/* Cancels the calls in flight (their responses are answered 503 or already gone). */
+void ui_async_free(struct ui_async *a);
+/* Answers one API call (p is taken, freed by it): at once when no ClickHouse answer is
+ * needed, else later. */
+void ui_async_serve(struct ui_async *a, enum ui_api api, struct ui_params *p, const char *path,
+                    struct http_response *resp);
 
 #endif

@@ -36,6 +36,7 @@ static const char CSP[] =
 struct ui {
     struct loop *loop;
     struct ui_store store;
+    struct ui_async *async;   /* set: the API asks ClickHouse on the loop (async.c) */
     struct h2_push *live[LIVE_MAX];
     size_t n_live;
     uint64_t heartbeat_timer;
@@ -62,8 +63,13 @@ struct ui *ui_new(struct loop *loop, const char *db_path)
 struct ui *ui_new_clickhouse(struct loop *loop, const struct ui_clickhouse *ch)
 {
     struct ui *u = ui_new(loop, NULL);
-    if (u)
-        u->store.ch = ch;
+    if (!u)
+        return NULL;
+    u->store.ch = ch;
+    if (ch->on_loop && !(u->async = ui_async_new(loop, &u->store))) {
+        ui_free(u);
+        return NULL;
+    }
     return u;
 }
 
@@ -75,12 +81,13 @@ void ui_free(struct ui *u)
         h2_push_close(u->live[i]);
     if (u->heartbeat_timer)
         loop_del_timer(u->loop, u->heartbeat_timer);
+    ui_async_free(u->async);   /* before the store its calls read */
     ui_store_close(&u->store);
     buf_free(&u->ev);
     free(u);
 }
 
-static void secure(struct http_response *r, const char *cache)
+void ui_secure(struct http_response *r, const char *cache)
 {
     http_response_header(r, "Content-Security-Policy", CSP);
     http_response_header(r, "X-Content-Type-Options", "nosniff");
@@ -89,7 +96,7 @@ static void secure(struct http_response *r, const char *cache)
     http_response_header(r, "Cache-Control", cache);
 }
 
-static void text_error(struct http_response *r, int status, const char *msg)
+void ui_text_error(struct http_response *r, int status, const char *msg)
 {
     r->status = status;
     buf_reset(&r->body);
@@ -105,39 +112,56 @@ static void serve_asset(void *ud, const struct http_request *req, struct http_re
 {
     (void)ud;
     const char *path = strcmp(req->path, "/") == 0 ? "/index.html" : req->path;
-    secure(resp, "no-cache");
+    ui_secure(resp, "no-cache");
     for (size_t i = 0; i < ui_asset_count; i++) {
         const struct ui_asset *a = &ui_assets[i];
         if (strcmp(a->path, path) != 0)
             continue;
         snprintf(resp->content_type, sizeof resp->content_type, "%s", a->type);
         if (!buf_append(&resp->body, a->data, a->size))
-            text_error(resp, 500, "out of memory");
+            ui_text_error(resp, 500, "out of memory");
         return;
     }
-    text_error(resp, 404, "no such asset");
+    ui_text_error(resp, 404, "no such asset");
 }
 
 /* ---------- the API ---------- */
 
 static const char FILTERS[] = "from,to,sample_type,frame_type,container,executable,thread,attr";
 
-enum api { API_FLAME, API_TOP, API_TIMELINE, API_META, API_REQUESTS };
-
 struct api_route {
     const char *path;
-    enum api api;
+    enum ui_api api;
     const char *extra;   /* parameters beyond the filters */
 };
 
 static const struct api_route API[] = {
-    { "/api/flame", API_FLAME, "max_nodes" },
-    { "/api/top", API_TOP, "by,sort,limit,q" },
-    { "/api/executables", API_TOP, "sort,limit,q" },
-    { "/api/timeline", API_TIMELINE, "" },
-    { "/api/meta", API_META, NULL },
-    { "/api/requests", API_REQUESTS, NULL },
+    { "/api/flame", UI_API_FLAME, "max_nodes" },
+    { "/api/top", UI_API_TOP, "by,sort,limit,q" },
+    { "/api/executables", UI_API_TOP, "sort,limit,q" },
+    { "/api/timeline", UI_API_TIMELINE, "" },
+    { "/api/meta", UI_API_META, NULL },
+    { "/api/requests", UI_API_REQUESTS, NULL },
 };
+
+int ui_api_run(struct ui_store *s, enum ui_api api, const struct ui_params *p, struct buf *out)
+{
+    int rc = ui_store_begin(s);
+    if (rc != 0)
+        return rc;
+    switch (api) {
+    case UI_API_FLAME: rc = ui_view_flame(s, p, out); break;
+    case UI_API_TOP: rc = ui_view_top(s, p, out); break;
+    case UI_API_TIMELINE: rc = s->ch ? ui_ch_timeline(s, p, out) : ui_view_timeline(s, p, out); break;
+    case UI_API_META: rc = s->ch ? ui_ch_meta(s, out) : ui_view_meta(s, out); break;
+    case UI_API_REQUESTS:
+        rc = s->ch ? ui_ch_unsupported(s, "the requests list")
+                   : ui_view_requests(s, p->limit > REQUESTS_MAX ? REQUESTS_MAX : p->limit, out);
+        break;
+    }
+    ui_store_end(s);
+    return rc;
+}
 
 static void serve_api(void *ud, const struct http_request *req, struct http_response *resp)
 {
@@ -146,48 +170,36 @@ static void serve_api(void *ud, const struct http_request *req, struct http_resp
     for (size_t i = 0; i < sizeof API / sizeof API[0] && !r; i++)
         if (strcmp(API[i].path, req->path) == 0)
             r = &API[i];
-    secure(resp, "no-store");
+    ui_secure(resp, "no-store");
     if (!r) {
-        text_error(resp, 404, "no such API route");
+        ui_text_error(resp, 404, "no such API route");
         return;
     }
     char allowed[160], err[256];
     struct ui_params *p = malloc(sizeof *p);
     if (!p) {
-        text_error(resp, 503, "out of memory");
+        ui_text_error(resp, 503, "out of memory");
         return;
     }
     snprintf(allowed, sizeof allowed, "%s%s%s", r->extra ? FILTERS : "", r->extra && r->extra[0] ? "," : "",
-             r->extra ? r->extra : (r->api == API_REQUESTS ? "limit" : ""));
+             r->extra ? r->extra : (r->api == UI_API_REQUESTS ? "limit" : ""));
     if (ui_parse_params(req->query, allowed, p, err, sizeof err) != 0) {
-        text_error(resp, 400, err);
+        ui_text_error(resp, 400, err);
         free(p);
         return;
     }
     if (strcmp(req->path, "/api/executables") == 0)
         p->by = UI_BY_EXECUTABLE;
+    if (u->async && u->store.ch) {
+        ui_async_serve(u->async, r->api, p, req->path, resp);
+        return;
+    }
     uint64_t t0 = clock_mono_ns();
     snprintf(resp->content_type, sizeof resp->content_type, "application/json");
     struct ui_store *s = &u->store;
-    int rc = ui_store_begin(s);
-    if (rc == 0) {
-        switch (r->api) {
-        case API_FLAME: rc = ui_view_flame(s, p, &resp->body); break;
-        case API_TOP: rc = ui_view_top(s, p, &resp->body); break;
-        case API_TIMELINE:
-            rc = s->ch ? ui_ch_timeline(s, p, &resp->body) : ui_view_timeline(s, p, &resp->body);
-            break;
-        case API_META: rc = s->ch ? ui_ch_meta(s, &resp->body) : ui_view_meta(s, &resp->body); break;
-        case API_REQUESTS:
-            rc = s->ch ? ui_ch_unsupported(s, "the requests list")
-                       : ui_view_requests(s, p->limit > REQUESTS_MAX ? REQUESTS_MAX : p->limit, &resp->body);
-            break;
-        }
-        ui_store_end(s);
-    }
-    if (rc != 0) {
+    if (ui_api_run(s, r->api, p, &resp->body) != 0) {
         log_warn("ui: %s: %s", req->path, s->err);
-        text_error(resp, s->err_status ? s->err_status : 503, s->err[0] ? s->err : "failed");
+        ui_text_error(resp, s->err_status ? s->err_status : 503, s->err[0] ? s->err : "failed");
     } else {
         log_debug("ui: %s?%s: %zu bytes in %.1f ms", req->path, req->query, resp->body.len,
                   (double)(clock_mono_ns() - t0) / 1e6);
@@ -237,18 +249,18 @@ static void serve_live(void *ud, const struct http_request *req, struct http_res
     struct ui *u = ud;
     char err[128];
     struct ui_params p;
-    secure(resp, "no-store");
+    ui_secure(resp, "no-store");
     if (ui_parse_params(req->query, "", &p, err, sizeof err) != 0) {
-        text_error(resp, 400, err);
+        ui_text_error(resp, 400, err);
         return;
     }
     if (u->n_live >= LIVE_MAX) {
-        text_error(resp, 503, "too many live streams open");
+        ui_text_error(resp, 503, "too many live streams open");
         return;
     }
     struct h2_push *push = h2_push_open(resp, live_gone, u);
     if (!push) {
-        text_error(resp, 503, "out of memory");
+        ui_text_error(resp, 503, "out of memory");
         return;
     }
     u->live[u->n_live++] = push;

@@ -13,6 +13,7 @@
 #ifndef LB_UI_UI_H
 #define LB_UI_UI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,12 +24,14 @@ struct ui;
 /* The database is opened read-only on first use (so a server may create it after start). */
 struct ui *ui_new(struct loop *loop, const char *db_path);
 
-/* Where `lazybackend ui --clickhouse-url` reads (ui/clickhouse.c). The strings must outlive
- * the UI. Each API call then asks ClickHouse over blocking HTTP: fit for the offline command
- * only, never for a loop that also serves ingest. */
+/* Where `lazybackend ui --clickhouse-url` and `serve --sink clickhouse` read (ui/clickhouse.c).
+ * The strings must outlive the UI. Without on_loop each API call asks ClickHouse over
+ * blocking HTTP: fit for the offline command only, never for a loop that also serves ingest;
+ * with it the calls are answered later, from the loop. */
 struct ui_clickhouse {
     const char *url, *database, *user, *password;   /* database, user, password: NULL = default */
-    long timeout_s;                                  /* one answer's bound, > 0 */
+    long timeout_s;                                  /* one API call's bound, > 0 */
+    bool on_loop;   /* asked asynchronously on the loop (serve): never blocks it (ui/async.c) */
 };
 struct ui *ui_new_clickhouse(struct loop *loop, const struct ui_clickhouse *ch);
 void ui_free(struct ui *u);

@@ -39,16 +39,44 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return buf_append(ud, p, size * n) ? size * n : 0;
 }
 
+bool ch_query_url(const char *base, char *url, size_t size)
+{
+    size_t n = strlen(base);
+    while (n > 0 && base[n - 1] == '/')
+        n--;
+    if (n + 2 > size)
+        return false;
+    memcpy(url, base, n);
+    memcpy(url + n, "/", 2);
+    return true;
+}
+
+int ch_check_status(struct qresult *r, long status, const uint8_t *body, size_t len)
+{
+    if (status == 200)
+        return 0;
+    r->upstream = Q_UPSTREAM_FAILED;
+    /* the first line of ClickHouse's message ("Code: 60, e.displayText() = ..."), made safe */
+    size_t n = 0;
+    while (n < len && n < 300 && body[n] != '\n')
+        n++;
+    struct buf msg;
+    buf_init(&msg, 4096);
+    bool shown = esc_text(&msg, body, n) && buf_putc(&msg, '\0');
+    qresult_fail(r, "ClickHouse answered HTTP %ld: %s", status, shown ? (const char *)msg.data : "");
+    buf_free(&msg);
+    return -1;
+}
+
 int ch_post(const struct qopts *o, struct qresult *r, const char *sql, struct buf *out)
 {
+    if (o->ch_ask) {
+        buf_reset(out);
+        return o->ch_ask(o->ch_ask_ud, sql, out, r);
+    }
     char url[2048];
-    size_t n = strlen(o->ch_url);
-    while (n > 0 && o->ch_url[n - 1] == '/')
-        n--;
-    if (n + 2 > sizeof url)
+    if (!ch_query_url(o->ch_url, url, sizeof url))
         return qresult_fail(r, "--clickhouse-url is too long");
-    memcpy(url, o->ch_url, n);
-    memcpy(url + n, "/", 2);
     buf_reset(out);
     CURL *e = curl_easy_init();
     if (!e)
@@ -82,20 +110,7 @@ int ch_post(const struct qopts *o, struct qresult *r, const char *sql, struct bu
         r->upstream = rc == CURLE_OPERATION_TIMEDOUT ? Q_UPSTREAM_TIMEOUT : Q_UPSTREAM_FAILED;
         return qresult_fail(r, "ClickHouse at %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
     }
-    if (status != 200) {
-        r->upstream = Q_UPSTREAM_FAILED;
-        /* the first line of ClickHouse's message ("Code: 60, e.displayText() = ..."), made safe */
-        size_t len = 0;
-        while (len < out->len && len < 300 && out->data[len] != '\n')
-            len++;
-        struct buf msg;
-        buf_init(&msg, 4096);
-        bool shown = esc_text(&msg, out->data, len) && buf_putc(&msg, '\0');
-        qresult_fail(r, "ClickHouse answered HTTP %ld: %s", status, shown ? (const char *)msg.data : "");
-        buf_free(&msg);
-        return -1;
-    }
-    return 0;
+    return ch_check_status(r, status, out->data, out->len);
 }
 
 /* ---------- SQL ---------- */

@@ -26,6 +26,12 @@ int ch_query_fill(const struct qopts *o, struct qresult *r, const struct buf *su
  * set (the server unreachable, an HTTP error with ClickHouse's message). libcurl must be
  * initialised (curl_global_init). */
 int ch_post(const struct qopts *o, struct qresult *r, const char *sql, struct buf *out);
+/* The URL ch_post POSTs to for the server at base (its path kept, one '/' after it); false
+ * when it does not fit. */
+bool ch_query_url(const char *base, char *url, size_t size);
+/* An answer's HTTP status checked: 0 for 200, else -1 with r->err naming the status and the
+ * first line of ClickHouse's message (made safe to print), r->upstream failed. */
+int ch_check_status(struct qresult *r, long status, const uint8_t *body, size_t len);
 /* s as a ClickHouse string literal. */
 bool ch_put_literal(struct buf *b, const char *s);
 /* "WHERE ..." on samples: the conditions SQL checks on samples alone (--sample-type, the

@@ -52,6 +52,9 @@ struct where {
     const char *key, *value;
 };
 
+struct buf;
+struct qresult;
+
 struct qopts {
     enum cmd cmd;
     const char *name;
@@ -75,6 +78,11 @@ struct qopts {
     /* --clickhouse-url and its companions: read ClickHouse instead of the SQLite file */
     const char *ch_url, *ch_database, *ch_user, *ch_password;
     long ch_timeout_s;              /* a whole answer's bound in seconds; 0 = 600 */
+    /* Set: ClickHouse's SQL goes to this instead of a blocking POST (the same answer into out,
+     * 0, or -1 with r->err): how a reader on an event loop asks asynchronously and replays the
+     * answers (ui/clickhouse.c). */
+    int (*ch_ask)(void *ud, const char *sql, struct buf *out, struct qresult *r);
+    void *ch_ask_ud;
     struct export_opts exp;         /* export: where and how to write */
 };
 

@@ -1,26 +1,34 @@
 #!/usr/bin/python3
-"""ui_clickhouse.py - the web UI's API over ClickHouse (`lazybackend ui --clickhouse-url`)
-against a real clickhouse-server (Debian 18.16).
+"""ui_clickhouse.py - the web UI's API over ClickHouse (`lazybackend ui --clickhouse-url`, and
+`serve --sink clickhouse` itself) against a real clickhouse-server (Debian 18.16).
 
 Why it exists: the UI must show the same profiles whichever store holds them, and right. The
-fixture goes to a server with only the ClickHouse sink (whose page must say where to look
-instead of querying ClickHouse from its ingest loop) and to a server with the SQLite sink;
-then `lazybackend ui --clickhouse-url` is asked the API's questions: the top function and the
-total weight, the flame graph's root and paths, weights per executable, container and thread,
-per frame type, a filter, a time window and the timeline must equal the fixture's own figures
-(expect.json, the .folded file, the request read with the reference protobuf library) and the
-SQLite-backed answers. Views ClickHouse cannot answer are 501s; ClickHouse stopped is a 502
-with the reason, ClickHouse too slow a 504. Debian's Chromium (headless) loads the page's views
-over ClickHouse: the top function, the executables, and the 501s' reasons shown.
+fixture goes over gRPC to a server with only the ClickHouse sink, which serves the UI from
+ClickHouse itself, and to a server with the SQLite sink; then `lazybackend ui --clickhouse-url`
+and the ClickHouse server are asked the API's questions: the top function and the total
+weight, the flame graph's root and paths, weights per executable, container and thread, per
+frame type, a filter, a time window and the timeline must equal the fixture's own figures
+(expect.json, the .folded file, the request read with the reference protobuf library), the
+SQLite-backed answers, and the server's must equal the offline command's. Views ClickHouse
+cannot answer are 501s; ClickHouse stopped is a 502 with the reason, ClickHouse too slow a
+504. In the server, the API never blocks ingest: behind a proxy that holds the UI's SELECTs,
+a gRPC Export is answered in under a second while UI calls hang, a fifth call is a 503, the
+held calls end in 504s, a client that leaves cancels its call. Debian's Chromium (headless)
+loads the page's views over ClickHouse: the top function, the executables, and the 501s'
+reasons shown.
 
 Environment: LAZYBACKEND, FIXTURES. Only 127.0.0.1.
 """
 import collections
+import http.client
+import http.server
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -40,6 +48,7 @@ DB = os.path.join(cc.TMP, "ui.db")
 
 ch = cc.ClickHouse()
 SQLITE = None   # a server with the SQLite sink: the reference answers
+SERVE = None    # `serve --sink clickhouse`: answers the API from ClickHouse itself
 UI = None       # `lazybackend ui --clickhouse-url`: (process, base URL)
 
 
@@ -67,8 +76,12 @@ def both(path, **params):
 
 
 def same(name, path, **params):
-    """ClickHouse's answer after checking it is a 200 equal to SQLite's; None on failure."""
+    """ClickHouse's answer after checking it is a 200 equal to SQLite's, and that the ClickHouse
+    server answers the same as `ui --clickhouse-url`; None on failure."""
     (st, d), (st2, d2) = both(path, **params)
+    st3, d3 = get(url_of(SERVE.url, path, params))
+    check("%s: serve --sink clickhouse answers it as `ui --clickhouse-url` does" % name, st3 == st and d3 == d,
+          (st3, d3) if len(str(d3)) < 3000 else st3)
     if not check("%s: 200 over ClickHouse" % name, st == 200 and st2 == 200, (st, d, st2)):
         return None
     if isinstance(d2, dict) and d.get("by") == "executable":   # ClickHouse keeps no mappings: no build ids
@@ -126,20 +139,14 @@ def start_ui(*extra):
 # --------------------------------------------------------------------------- tests
 
 def test_store():
-    global SQLITE, UI
-    be = Server("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", CHDB,
-                "--clickhouse-flush-interval", "200", "--clickhouse-spool-dir", os.path.join(cc.TMP, "spool"),
-                http=True)
-    try:
-        check("serve --sink clickhouse accepts the fixture", be.send(RAW) is not None)
-        check("ClickHouse holds the fixture's %d samples" % EXPECT["samples"],
-              wait_until(lambda: ch.try_scalar("SELECT count() FROM %s.samples FINAL" % CHDB) == EXPECT["samples"],
-                         30 * cc.SLOW))
-        st, d = get(be.url + "/api/top")
-        check("serve --sink clickhouse: the UI's API names `lazybackend ui --clickhouse-url` (no query from the "
-              "ingest loop)", st == 503 and "lazybackend ui --clickhouse-url" in d.get("error", ""), (st, d))
-    finally:
-        check("the ClickHouse server stops cleanly", be.stop() == 0, be.stderr()[-2000:])
+    global SQLITE, SERVE, UI
+    SERVE = Server("--sink", "clickhouse", "--clickhouse-url", ch.url, "--clickhouse-database", CHDB,
+                   "--clickhouse-flush-interval", "200", "--clickhouse-spool-dir", os.path.join(cc.TMP, "spool"),
+                   http=True)
+    check("serve --sink clickhouse accepts the fixture over gRPC", SERVE.send(RAW) is not None)
+    check("ClickHouse holds the fixture's %d samples" % EXPECT["samples"],
+          wait_until(lambda: ch.try_scalar("SELECT count() FROM %s.samples FINAL" % CHDB) == EXPECT["samples"],
+                     30 * cc.SLOW))
     SQLITE = Server("--sink", "sqlite", "--sqlite-path", DB, http=True)
     SQLITE.send(RAW)
     UI = start_ui("--clickhouse-url", ch.url, "--clickhouse-database", CHDB)
@@ -267,9 +274,10 @@ def test_windows():
 
 def test_not_kept():
     for path, params in (("/api/top", {"by": "mapping"}), ("/api/requests", {})):
-        st, d = get(url_of(UI[1], path, params))
-        check("%s %s: 501, saying ClickHouse does not keep it" % (path, params), st == 501 and
-              "ClickHouse does not keep" in d.get("error", ""), (st, d))
+        for base in (UI[1], SERVE.url):
+            st, d = get(url_of(base, path, params))
+            check("%s %s: 501, saying ClickHouse does not keep it" % (path, params), st == 501 and
+                  "ClickHouse does not keep" in d.get("error", ""), (st, d))
     st, d = get(UI[1] + "/api/top?bogus=1")
     check("a bad parameter: still 400", st == 400, st)
 
@@ -304,6 +312,133 @@ def test_page():
           "ClickHouse does not keep" in status, status)
 
 
+class HoldingProxy(http.server.ThreadingHTTPServer):
+    """An HTTP proxy to ClickHouse that passes the sink's requests and holds every SELECT
+    (the UI's) unanswered until released: a ClickHouse that is slow for the UI only."""
+    daemon_threads = True
+
+    def __init__(self, upstream):
+        self.upstream, self.release, self.held = upstream, threading.Event(), 0
+        super().__init__(("127.0.0.1", 0), ProxyHandler)
+
+
+class ProxyHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                n = int(self.rfile.readline().split(b";")[0], 16)
+                body += self.rfile.read(n)
+                self.rfile.readline()
+                if n == 0:
+                    break
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        query = urllib.parse.urlparse(self.path).query
+        if body.lstrip().upper().startswith(b"SELECT") and b"FORMAT RowBinary" in body and "query=" not in query \
+                and not self.server.release.is_set():
+            self.server.held += 1
+            self.server.release.wait(60)
+            self.close_connection = True
+            return
+        host, port = self.server.upstream
+        c = http.client.HTTPConnection(host, port, timeout=60)
+        hdrs = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "transfer-encoding",
+                                                                          "content-length", "connection")}
+        c.request("POST", self.path, body=body, headers=hdrs)
+        r = c.getresponse()
+        data = r.read()
+        self.send_response(r.status)
+        for k, v in r.getheaders():
+            if k.lower() not in ("transfer-encoding", "content-length", "connection", "keep-alive"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        c.close()
+
+
+def test_serve_never_blocked():
+    """serve --sink clickhouse behind a proxy holding the UI's SELECTs: ingest goes on."""
+    proxy = HoldingProxy(("127.0.0.1", int(ch.url.rsplit(":", 1)[1])))
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    be = Server("--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % proxy.server_address[1],
+                "--clickhouse-database", "lbuislow", "--clickhouse-flush-interval", "200",
+                "--clickhouse-spool-dir", os.path.join(cc.TMP, "spool-slow"), "--ui-timeout", "4", http=True)
+    try:
+        answers = []
+
+        def ask():
+            t = time.monotonic()
+            st, d = get(be.url + "/api/top")
+            answers.append((st, d, time.monotonic() - t))
+
+        threads = [threading.Thread(target=ask) for _ in range(4)]
+        for t in threads:
+            t.start()
+        check("four UI calls held by the slow ClickHouse", wait_until(lambda: proxy.held >= 4, 10 * cc.SLOW),
+              proxy.held)
+        st, d = get(be.url + "/api/top")
+        check("a fifth UI call while four wait: 503, too many", st == 503 and "too many" in d.get("error", ""),
+              (st, d))
+        t0 = time.monotonic()
+        ok = be.send(RAW) is not None
+        took = time.monotonic() - t0
+        check("a gRPC Export while UI calls hang: answered in %.3f s (< 1 s)" % took, ok and took < 1.0, took)
+        for t in threads:
+            t.join(30)
+        check("the held UI calls: 504 after --ui-timeout 4, with the reason",
+              len(answers) == 4 and all(a[0] == 504 and "did not answer within 4 s" in a[1].get("error", "")
+                                        and a[2] >= 3.5 for a in answers), answers)
+        # a client that leaves before ClickHouse answers: its call is cancelled
+        with socket.create_connection(("127.0.0.1", int(be.url.rsplit(":", 1)[1])), timeout=5) as s:
+            s.sendall(b"GET /api/meta HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_until(lambda: proxy.held >= 5, 10 * cc.SLOW)
+        check("a client gone before the answer: the call cancelled",
+              wait_until(lambda: "the client left before ClickHouse answered" in be.stderr(), 10 * cc.SLOW),
+              be.stderr()[-1500:])
+        r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "--max-time", "1", be.url + "/api/meta"],
+                           capture_output=True, timeout=30)
+        check("an h2c client gone before the answer (curl --max-time 1): the call cancelled", r.returncode == 28 and
+              wait_until(lambda: be.stderr().count("the client left before ClickHouse answered") >= 2, 10 * cc.SLOW),
+              (r.returncode, be.stderr()[-1500:]))
+        proxy.release.set()
+        r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-w", "\n%{http_code} %{http_version}",
+                            be.url + "/api/top"], capture_output=True, timeout=60)
+        body, _, status = r.stdout.decode().rpartition("\n")
+        check("over h2c: 200 and the Export's samples, answered later on its stream",
+              status == "200 2" and json.loads(body or "{}").get("total") == EXPECT["timestamps"], r.stdout[-300:])
+        st, d = get(be.url + "/api/top")
+        check("ClickHouse answering again: the server's UI answers (200) with the Export's samples",
+              st == 200 and d.get("total") == EXPECT["timestamps"], (st, str(d)[:300]))
+    finally:
+        proxy.release.set()
+        check("the server stops cleanly after it all", be.stop() == 0, be.stderr()[-2000:])
+        proxy.shutdown()
+        proxy.server_close()
+
+
+def test_serve_clickhouse_down():
+    with socket.socket() as dead:   # a port with no listener: connection refused
+        dead.bind(("127.0.0.1", 0))
+        port = dead.getsockname()[1]
+    be = Server("--sink", "clickhouse", "--clickhouse-url", "http://127.0.0.1:%d" % port,
+                "--clickhouse-database", "lbuidown", "--clickhouse-spool-dir", os.path.join(cc.TMP, "spool-down"),
+                http=True)
+    try:
+        for path in ("/api/top", "/api/meta"):
+            st, d = get(be.url + path)
+            check("serve, ClickHouse unreachable: %s is a 502 with the reason" % path, st == 502 and
+                  "ClickHouse at" in d.get("error", "") and "127.0.0.1" in d["error"], (st, d))
+    finally:
+        be.kill()
+
+
 def test_clickhouse_down():
     with socket.socket() as mute:   # accepts connections, never answers
         mute.bind(("127.0.0.1", 0))
@@ -317,10 +452,11 @@ def test_clickhouse_down():
         finally:
             check("`lazybackend ui` stops on SIGTERM", terminate(p) == 0)
     ch.stop()
-    for path in ("/api/flame", "/api/top", "/api/timeline", "/api/meta"):
-        st, d = get(UI[1] + path)
-        check("ClickHouse stopped: %s is a 502 with the reason" % path, st == 502 and
-              "ClickHouse at" in d.get("error", "") and "127.0.0.1" in d["error"], (st, d))
+    for base, who in ((UI[1], "ui --clickhouse-url"), (SERVE.url, "serve --sink clickhouse")):
+        for path in ("/api/flame", "/api/top", "/api/timeline", "/api/meta"):
+            st, d = get(base + path)
+            check("ClickHouse stopped: %s: %s is a 502 with the reason" % (who, path), st == 502 and
+                  "ClickHouse at" in d.get("error", "") and "127.0.0.1" in d["error"], (st, d))
     rc = subprocess.run([cc.fx.LB, "ui", "--db", DB, "--clickhouse-url", ch.url], capture_output=True, timeout=30)
     check("--db with --clickhouse-url: usage error", rc.returncode == 2 and b"exclude" in rc.stderr, rc.stderr)
     rc = subprocess.run([cc.fx.LB, "ui", "--clickhouse-user", "x"], capture_output=True, timeout=30)
@@ -330,8 +466,11 @@ def test_clickhouse_down():
 def test_stop():
     check("`lazybackend ui --clickhouse-url` stops on SIGTERM with status 0", terminate(UI[0]) == 0)
     check("the SQLite server stops cleanly", SQLITE.stop() == 0, SQLITE.stderr()[-2000:])
+    SERVE.kill()   # its ClickHouse is stopped: its spool would wait
 
 
 cc.run_with_server(ch, [(t.__name__, t) for t in (test_store, test_top_and_flame, test_groups_and_filters,
-                                                   test_window_and_timeline, test_windows, test_not_kept, test_page, test_clickhouse_down,
+                                                   test_window_and_timeline, test_windows, test_not_kept, test_page,
+                                                   test_serve_never_blocked, test_serve_clickhouse_down,
+                                                   test_clickhouse_down,
                                                    test_stop)])
