@@ -1,9 +1,11 @@
 /*
- * test_push.c - the transport's long-lived responses (h2/push.c) and what handlers see and
- * set around them (the query string, extra response headers), on HTTP/1.1: a real server on
+ * test_push.c - the transport's long-lived and deferred responses (h2/push.c) and what
+ * handlers see and set around them (the query string, extra response headers), on HTTP/1.1:
+ * a real server on
  * 127.0.0.1:0 driven by the event loop in short bursts, raw client sockets, expected bytes
  * written by hand. The h2 side of the same responses is tested end to end with curl
- * (test/e2e/ui_api.py, the live tail over h2c).
+ * (test/e2e/ui_api.py, the live tail over h2c; test/e2e/ui_clickhouse.py, deferred responses
+ * over h2c).
  */
 #include "h2/server.h"
 #include "lib/loop.h"
@@ -47,6 +49,16 @@ static void stream(void *ud, const struct http_request *req, struct http_respons
     buf_printf(&resp->body, "hello");
 }
 
+/* A deferred response: nothing is sent until the test calls h2_defer_send. */
+static void later(void *ud, const struct http_request *req, struct http_response *resp)
+{
+    struct fixture *f = ud;
+    (void)req;
+    CHECK(http_response_header(resp, "X-Test", "2"));
+    f->push = h2_defer_open(resp, gone, f);
+    CHECK(f->push != NULL);
+}
+
 static void stop_cb(struct loop *l, void *ud)
 {
     (void)ud;
@@ -70,6 +82,7 @@ static void setup(struct fixture *f)
     char err[128];
     CHECK(f->srv != NULL);
     CHECK_EQ_INT(h2_server_add_route(f->srv, "GET", "/stream", stream, f), 0);
+    CHECK_EQ_INT(h2_server_add_route(f->srv, "GET", "/later", later, f), 0);
     CHECK_EQ_INT(h2_server_listen(f->srv, err, sizeof err), 0);
     f->port = atoi(strrchr(h2_server_address(f->srv), ':') + 1);
 }
@@ -252,6 +265,49 @@ TEST(an_overlong_query_is_414)
     teardown(&f);
 }
 
+TEST(a_deferred_response_is_sent_whole_when_the_application_says)
+{
+    struct fixture f;
+    setup(&f);
+    /* a pipelined second request: the connection carries the deferred one only */
+    int fd = client(&f, "GET /later HTTP/1.1\r\nHost: x\r\n\r\nGET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    struct buf in;
+    buf_init(&in, 1 << 20);
+    bool eof;
+    pump(&f, 100);
+    take(fd, &in, &eof);
+    CHECK(in.len == 0 && !eof && f.push != NULL);   /* nothing yet */
+    struct http_response *r = h2_defer_response(f.push);
+    r->status = 502;
+    snprintf(r->content_type, sizeof r->content_type, "application/json");
+    buf_printf(&r->body, "{\"error\":\"upstream\"}");
+    h2_defer_send(f.push);
+    f.push = NULL;
+    pump(&f, 100);
+    take(fd, &in, &eof);
+    CHECK(has(&in, "HTTP/1.1 502 Bad Gateway\r\n") && has(&in, "X-Test: 2\r\n") &&
+          has(&in, "Content-Length: 20\r\n") && has(&in, "Connection: close\r\n"));
+    CHECK(ends(&in, "\r\n\r\n{\"error\":\"upstream\"}") && eof);
+    CHECK(!has(&in, "HTTP/1.1 200"));   /* the pipelined request was not served */
+    CHECK_EQ_INT(f.gone, 0);
+    buf_free(&in);
+    close(fd);
+    teardown(&f);
+}
+
+TEST(a_client_gone_before_a_deferred_response_is_told_once)
+{
+    struct fixture f;
+    setup(&f);
+    int fd = client(&f, "GET /later HTTP/1.1\r\nHost: x\r\n\r\n");
+    pump(&f, 100);
+    CHECK(f.push != NULL && f.gone == 0);
+    close(fd);
+    pump(&f, 100);
+    CHECK(f.push == NULL && f.gone == 1);
+    teardown(&f);
+}
+
 int main(void)
 {
     RUN(a_response_stays_open_and_grows_until_closed);
@@ -260,5 +316,7 @@ int main(void)
     RUN(head_and_http10_do_not_stay_open);
     RUN(shutdown_ends_open_responses);
     RUN(an_overlong_query_is_414);
+    RUN(a_deferred_response_is_sent_whole_when_the_application_says);
+    RUN(a_client_gone_before_a_deferred_response_is_told_once);
     return check_done();
 }
