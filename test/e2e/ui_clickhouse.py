@@ -13,9 +13,9 @@ SQLite-backed answers, and the server's must equal the offline command's. Views 
 cannot answer are 501s; ClickHouse stopped is a 502 with the reason, ClickHouse too slow a
 504. In the server, the API never blocks ingest: behind a proxy that holds the UI's SELECTs,
 a gRPC Export is answered in under a second while UI calls hang, a fifth call is a 503, the
-held calls end in 504s, a client that leaves cancels its call. Debian's Chromium (headless)
-loads the page's views over ClickHouse: the top function, the executables, and the 501s'
-reasons shown.
+held calls end in 504s, a client that leaves cancels its call, SIGTERM answers a waiting call
+503 and exits 0. Debian's Chromium (headless) loads the page's views over ClickHouse: the top
+function, the executables, and the 501s' reasons shown.
 
 Environment: LAZYBACKEND, FIXTURES. Only 127.0.0.1.
 """
@@ -416,6 +416,16 @@ def test_serve_never_blocked():
         st, d = get(be.url + "/api/top")
         check("ClickHouse answering again: the server's UI answers (200) with the Export's samples",
               st == 200 and d.get("total") == EXPECT["timestamps"], (st, str(d)[:300]))
+        # SIGTERM while an h2c call waits: the transport answers it 503, the server exits 0
+        proxy.release = threading.Event()
+        held = proxy.held
+        waiting = subprocess.Popen(["curl", "-s", "--http2-prior-knowledge", "-w", "\n%{http_code}",
+                                    be.url + "/api/flame"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        check("an h2c UI call held", wait_until(lambda: proxy.held > held, 10 * cc.SLOW), proxy.held)
+        rc = be.stop()
+        out = waiting.communicate(timeout=30)[0].decode(errors="replace")
+        check("SIGTERM with an h2c UI call waiting: the server exits 0, the call answered 503 (shutting down)",
+              rc == 0 and out.endswith("\n503") and "shutting down" in out, (rc, out, be.stderr()[-1500:]))
     finally:
         proxy.release.set()
         check("the server stops cleanly after it all", be.stop() == 0, be.stderr()[-2000:])
