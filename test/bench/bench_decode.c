@@ -11,6 +11,7 @@
  * machines; given ANCHOR_MBS (Google protobuf C++ parsing the same bytes into an Arena,
  * measured by scripts/bench in the same run), every figure is also printed as a ratio to it.
  * Usage: bench_decode FILE [SECONDS_PER_CASE [ANCHOR_MBS]]
+ * BENCH_DECODE_ONLY=nosink runs the no-sink case alone (what `perf record` of the decoder wants).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -116,6 +117,9 @@ int main(int argc, char **argv)
 
     struct sink_set none = { NULL, 0 };
     report("decode+resolve, no sink", decode_loop(in.data, in.len, &none, budget), in.len, base_mbs);
+    const char *only = getenv("BENCH_DECODE_ONLY");
+    if (only && strcmp(only, "nosink") == 0)
+        return 0;
 
     static const struct { const char *name; enum stdout_format format; } cases[] = {
         { "decode + text to /dev/null", STDOUT_FORMAT_TEXT },
