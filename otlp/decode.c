@@ -211,12 +211,11 @@ static bool on_profile(void *ctx, pb_ref_t el)
 /* A KeyValue of a resource or scope: `key`, or `key_strindex` (v1.10+), never both. */
 static bool push_key_value(struct otlp_decoder *d, pb_ref_t el, attrvec *out, const char *what)
 {
-    struct raw_key_value kv;
-    struct pbref_stream s;
+    struct raw_attribute kv;
+    const char *why;
     memset(&kv, 0, sizeof kv);
-    pbref_open_ref(&s, el);
-    if (!raw_key_value(&s.is, &kv))
-        return otlp_malformed(&d->rep, what, &s.is);
+    if (!env_key_value(el, &kv, &why))
+        return otlp_malformed_why(&d->rep, what, why);
     struct lb_attr a;
     memset(&a, 0, sizeof a);
     a.key = (lb_str){ (const char *)kv.key.p, kv.key.n };
@@ -250,8 +249,11 @@ static bool keep_profile_ref(void *ctx, pb_ref_t el)
 static bool on_scope_profiles(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
-    struct raw_scope_profiles sp;
-    struct pbref_stream s;
+    struct env_scope_profiles sp;
+    const struct raw_each each[EACH_SLOTS] = {
+        [EACH_CHILD] = { keep_profile_ref, d }, [EACH_ATTRIBUTE] = { on_scope_attribute, d },
+    };
+    const char *why;
     bool skip_before = d->skip_resource;
     memset(&sp, 0, sizeof sp);
     VEC_RESET(d->scope_attrs);
@@ -259,16 +261,15 @@ static bool on_scope_profiles(void *ctx, pb_ref_t el)
     d->rep.depth = 2;
     d->rep.at[AT_PROFILE] = 0;
     d->rep.why[0] = 0;
-    pbref_open_ref(&s, el);
-    if (!raw_scope_profiles(&s.is, on_scope_attribute, keep_profile_ref, d, &sp))
-        return otlp_malformed(&d->rep, "scope_profiles", &s.is);
+    if (!env_scope_profiles(el, &sp, each, &why))
+        return otlp_malformed_why(&d->rep, "scope_profiles", why);
     if (d->skip_resource && !skip_before)
         otlp_note_first(&d->rep, d->rep.why);
     struct lb_scope *sc = &d->scope;
-    sc->name = (lb_str){ (const char *)sp.name.p, sp.name.n };
-    sc->version = (lb_str){ (const char *)sp.version.p, sp.version.n };
+    sc->name = (lb_str){ (const char *)sp.scope.name.p, sp.scope.name.n };
+    sc->version = (lb_str){ (const char *)sp.scope.version.p, sp.scope.version.n };
     sc->schema_url = (lb_str){ (const char *)sp.schema_url.p, sp.schema_url.n };
-    sc->dropped_attributes_count = sp.dropped_attributes_count;
+    sc->dropped_attributes_count = sp.scope.dropped_attributes_count;
     sc->attrs = (struct lb_attrs){ d->scope_attrs.v, d->scope_attrs.n };
     for (size_t i = 0; i < d->profile_refs.n; i++)
         if (!on_profile(d, d->profile_refs.v[i]))
@@ -307,11 +308,14 @@ static bool on_entity_ref(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
     struct raw_entity_ref re;
-    struct pbref_stream s;
+    const struct raw_each each[EACH_SLOTS] = {
+        [EACH_ID_KEY] = { on_entity_id_key, d }, [EACH_DESCRIPTION_KEY] = { on_entity_description_key, d },
+    };
+    const char *why;
     size_t id0 = d->entity_id_keys.n, desc0 = d->entity_description_keys.n;
-    pbref_open_ref(&s, el);
-    if (!raw_entity_ref(&s.is, on_entity_id_key, on_entity_description_key, d, &re))
-        return otlp_malformed(&d->rep, "entity_ref", &s.is);
+    memset(&re, 0, sizeof re);
+    if (!env_entity_ref(el, &re, each, &why))
+        return otlp_malformed_why(&d->rep, "entity_ref", why);
     struct lb_entity_ref er = {
         { (const char *)re.schema_url.p, re.schema_url.n }, { (const char *)re.type.p, re.type.n },
         NULL, d->entity_id_keys.n - id0, NULL, d->entity_description_keys.n - desc0,
@@ -340,31 +344,32 @@ static bool keep_scope_ref(void *ctx, pb_ref_t el)
 static bool on_resource_profiles(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
-    struct raw_resource_profiles rp;
-    struct pbref_stream s;
+    struct env_resource_profiles rp;
+    const struct raw_each each[EACH_SLOTS] = {
+        [EACH_CHILD] = { keep_scope_ref, d }, [EACH_ATTRIBUTE] = { on_resource_attribute, d },
+        [EACH_ENTITY_REF] = { on_entity_ref, d },
+    };
+    const char *why;
     memset(&rp, 0, sizeof rp);
     VEC_RESET(d->resource_attrs);
     VEC_RESET(d->entity_refs);
     VEC_RESET(d->entity_id_keys);
     VEC_RESET(d->entity_description_keys);
     VEC_RESET(d->scope_refs);
-    rp.entity_ref = on_entity_ref;
     d->rep.depth = 1;
     d->rep.at[AT_SCOPE] = 0;
     d->skip_resource = false;
     d->rep.why[0] = 0;
-    pbref_open_ref(&s, el);
-    if (!raw_resource_profiles(&s.is, on_resource_attribute, keep_scope_ref, d, &rp))
-        return otlp_malformed(&d->rep, "resource_profiles", &s.is);
+    if (!env_resource_profiles(el, &rp, each, &why))
+        return otlp_malformed_why(&d->rep, "resource_profiles", why);
     entity_refs_done(d);
-    rp.entity_ref = NULL;
     if (d->skip_resource)
         otlp_note_first(&d->rep, d->rep.why);
     struct lb_resource *r = &d->resource;
     r->request = d->req;
     r->index = d->rep.at[AT_RESOURCE];
     r->attrs = (struct lb_attrs){ d->resource_attrs.v, d->resource_attrs.n };
-    r->dropped_attributes_count = rp.dropped_attributes_count;
+    r->dropped_attributes_count = rp.resource.dropped_attributes_count;
     r->schema_url = (lb_str){ (const char *)rp.schema_url.p, rp.schema_url.n };
     r->entity_refs = d->entity_refs.v;
     r->n_entity_refs = d->entity_refs.n;
@@ -465,10 +470,12 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     for (int t = 0; t < DICT_TABLES; t++)
         VEC_RESET(d->dict.tables.t[t]);
 
-    struct pbref_stream s;
-    pbref_open(&s, msg, len);
-    if (!raw_request(&s.is, on_dictionary, NULL, d)) {
-        otlp_malformed(&d->rep, "request", &s.is);
+    /* Two passes: the dictionary wherever it lies, then the resources. */
+    const struct raw_each dictionary_pass[EACH_SLOTS] = { [EACH_DICTIONARY] = { on_dictionary, d } };
+    const struct raw_each resource_pass[EACH_SLOTS] = { [EACH_CHILD] = { on_resource_profiles, d } };
+    const char *why;
+    if (!env_request((pb_ref_t){ msg, len }, dictionary_pass, &why)) {
+        otlp_malformed_why(&d->rep, "request", why);
         goto refused;
     }
     if (!dec_prepare_memos(d)) {
@@ -477,9 +484,8 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     }
 
     OTLP_EMIT(out, request_begin, OTLP_SIGNAL_PROFILES, req);
-    pbref_open(&s, msg, len);
-    if (!raw_request(&s.is, NULL, on_resource_profiles, d)) {
-        otlp_malformed(&d->rep, "request", &s.is);
+    if (!env_request((pb_ref_t){ msg, len }, resource_pass, &why)) {
+        otlp_malformed_why(&d->rep, "request", why);
         OTLP_EMIT(out, request_abort, OTLP_SIGNAL_PROFILES, req, res->message);
         goto refused;
     }

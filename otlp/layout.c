@@ -13,7 +13,11 @@
  *  - a singular int32/uint32 whose varint does not fit is an error ("integer too large"),
  *    an element of a repeated int32 is truncated;
  *  - a singular message that occurs twice is merged; unknown fields are skipped (detection
- *    has recorded them, otlp/detect.h).
+ *    has recorded them, otlp/detect.h);
+ *  - the envelope (otlp_envelope_wire), which nanopb read before, keeps the rules nanopb had
+ *    beyond these: an int32 keeps its low 32 bits, a bool is a 32-bit varint, a ten-byte
+ *    varint may not carry bits past 63, a repeated field without a callback is skipped
+ *    whatever its wire type, and AnyValue's last oneof member wins.
  * The detector has walked the request before it is decoded, so the errors below are a second
  * line of defence: they make a hostile request malformed, never a crash.
  */
@@ -30,7 +34,8 @@
 
 struct decoding {
     const struct wire_schema *wire;
-    const struct raw_each *each;   /* set: only the D_EACH fields are read; NULL: all others */
+    const struct raw_each *each;   /* D_EACH's callbacks by slot (NULL: every D_EACH skipped) */
+    bool each_only;                /* only the D_EACH fields are read (a profile's samples) */
     const char *error;
 };
 
@@ -169,13 +174,71 @@ static bool push_line(struct decoding *dc, linevec *lines, const uint8_t *val, s
     return VEC_PUSH(*lines, l) || fail(dc, "out of memory");
 }
 
+/* An AnyValue, read with common.proto's table whatever the layout (v1.7's attribute entries
+ * are KeyValues of a common.proto that had no string_value_strindex, but nanopb, which read
+ * them before, knew it). */
 static bool any_value(struct decoding *dc, struct raw_value *out, const uint8_t *val, size_t len)
 {
-    struct pbref_stream s;
-    pbref_open(&s, val, len);
-    if (raw_any_value(&s.is, out))
-        return true;
-    return fail(dc, PB_GET_ERROR(&s.is));
+    const struct wire_schema *wire = dc->wire;
+    dc->wire = &otlp_envelope_wire;
+    bool ok = decode_message(dc, WM_ANY_VALUE, val, len, out);
+    dc->wire = wire;
+    return ok;
+}
+
+/* nanopb reads a bool as a 32-bit varint and refuses one whose extra bytes (past 32 bits) are
+ * neither padding (0x80, ending 0x00) nor the sign extension of a negative int32 (0xff, ending
+ * 0x01), nor whose fifth byte sets bits 32-34 unless it sets 31-34. Called only for a value
+ * over 32 bits (anything less passes), with the varint's `len` bytes at `p`. */
+static bool varint32_fits(const uint8_t *p, size_t len)
+{
+    uint32_t low = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned bit = (unsigned)(7 * i);
+        uint8_t b = p[i];
+        if (bit < 28) {
+            low |= (uint32_t)(b & 0x7f) << bit;
+        } else if (bit == 28) {
+            if ((b & 0x70) != 0 && (b & 0x78) != 0x78)
+                return false;
+            low |= (uint32_t)(b & 0x0f) << 28;
+        } else {
+            uint8_t sign = bit < 63 ? 0xff : 0x01;
+            if (bit >= 64 || ((b & 0x7f) != 0 && ((low >> 31) == 0 || b != sign)))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* A member of AnyValue's oneof: it replaces whatever member came before. */
+static bool store_oneof(struct decoding *dc, const struct wfield *f, struct raw_value *rv, uint64_t v,
+                        const uint8_t *val, size_t len)
+{
+    enum raw_value_kind kind = (enum raw_value_kind)f->off2;
+    switch (kind) {
+    case RAW_BOOL:
+        if (v > UINT32_MAX && !varint32_fits(val, len))
+            return fail(dc, "varint overflow");
+        v = (uint32_t)v != 0;
+        break;
+    default:
+        break;
+    }
+    memset(rv, 0, sizeof *rv);
+    rv->kind = kind;
+    switch (kind) {
+    case RAW_STRING: case RAW_BYTES: case RAW_ARRAY: case RAW_KVLIST:
+        rv->ref = (pb_ref_t){ val, len };
+        break;
+    case RAW_DOUBLE:
+        memcpy(&rv->d, &v, sizeof rv->d);
+        break;
+    default:
+        rv->i = kind == RAW_STRINDEX ? (int64_t)(int32_t)(uint32_t)v : (int64_t)v;   /* int32: wraps */
+        break;
+    }
+    return true;
 }
 
 /* Puts one field's value where its table entry says. */
@@ -191,6 +254,7 @@ static bool store(struct decoding *dc, const struct wfield *f, void *out, unsign
         if (f->dest == D_I32_OPT)
             *MEMBER(bool, out, f->off2) = true;
         return true;
+    case D_I32_WRAP: *MEMBER(int32_t, out, f->off) = (int32_t)(uint32_t)v; return true;
     case D_U32:
         if (v > UINT32_MAX)
             return fail(dc, "integer too large");
@@ -210,8 +274,11 @@ static bool store(struct decoding *dc, const struct wfield *f, void *out, unsign
     case D_VALUE_TYPES: return push_value_type(dc, out, val, len);
     case D_LINES: return push_line(dc, *MEMBER(linevec *, out, f->off), val, len);
     case D_ANY_VALUE: return any_value(dc, MEMBER(struct raw_value, out, f->off), val, len);
-    case D_EACH:
-        return dc->each->fn(dc->each->ctx, (pb_ref_t){ val, len }) || fail(dc, "element rejected");
+    case D_EACH: {
+        const struct raw_each *e = &dc->each[f->off];
+        return e->fn(e->ctx, (pb_ref_t){ val, len }) || fail(dc, "element rejected");
+    }
+    case D_ONEOF: return store_oneof(dc, f, out, v, val, len);
     case D_DICT: {
         struct dict_tables *t = out;
         struct dict_ref el = { (uint32_t)(val - t->base), (uint32_t)len };
@@ -225,18 +292,26 @@ static bool store(struct decoding *dc, const struct wfield *f, void *out, unsign
 static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, size_t n, void *out)
 {
     const struct wmsg_desc *desc = dc->wire->m[m];
+    /* nanopb, which read the envelope before, refused a ten-byte varint whose last byte holds
+     * more than bit 63 (in a tag, a length or a value it read); the detector and the layouts'
+     * tables never did. */
+    bool strict = dc->wire == &otlp_envelope_wire;
     struct cursor c = { p, p + n };
     while (c.p < c.end) {
         uint64_t tag, v = 0;
-        const uint8_t *val = NULL;
+        const uint8_t *val = NULL, *start = c.p;
         size_t len = 0;
         if (!wire_varint(&c, &tag) || tag > UINT32_MAX || (tag >> 3) == 0)
             return fail(dc, "invalid field tag");
+        if (strict && c.p - start == 10 && c.p[-1] > 1)
+            return fail(dc, "varint overflow");
         unsigned wt = (unsigned)(tag & 7);
         switch (wt) {
         case WT_VARINT:
+            val = c.p;   /* the encoding, for the one rule that reads it (varint32_fits) */
             if (!wire_varint(&c, &v))
                 return fail(dc, "truncated varint");
+            len = (size_t)(c.p - val);
             break;
         case WT_I64:
         case WT_I32:
@@ -248,8 +323,11 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
             c.p += len;
             break;
         case WT_LEN:
+            start = c.p;
             if (!wire_varint(&c, &v) || v > (uint64_t)(c.end - c.p))
                 return fail(dc, "length runs past the end of the message");
+            if (strict && c.p - start == 10 && c.p[-1] > 1)
+                return fail(dc, "varint overflow");
             val = c.p;
             len = (size_t)v;
             c.p += len;
@@ -259,10 +337,14 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
         }
         uint64_t fnum = tag >> 3;
         const struct wfield *f = desc && fnum <= WMAX_FIELD ? &desc->f[fnum] : NULL;
-        if (!f || f->dest == D_NONE || (f->dest == D_EACH) != (dc->each != NULL))
+        if (!f || f->dest == D_NONE)
             continue;
+        if (f->dest == D_EACH ? !dc->each || !dc->each[f->off].fn : dc->each_only)
+            continue;   /* not read in this pass (a field without a callback is skipped) */
         if (!wire_type_fits(f, wt))
             return fail(dc, "wrong wire type");
+        if (strict && wt == WT_VARINT && len == 10 && val[9] > 1)
+            return fail(dc, "varint overflow");
         if (!store(dc, f, out, wt, v, val, len))
             return false;
     }
@@ -275,7 +357,7 @@ static bool decode_stream(const struct otlp_layout *layout, enum wmsg m, pb_istr
 {
     if (!pbref_is_view(is))
         PB_RETURN_ERROR(is, "not a view of the request");
-    struct decoding dc = { layout->wire, each, NULL };
+    struct decoding dc = { layout->wire, each, each != NULL, NULL };
     size_t n = is->bytes_left;
     if (!decode_message(&dc, m, pbref_pos(is), n, out))
         PB_RETURN_ERROR(is, dc.error);
@@ -321,4 +403,44 @@ bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istrea
         if (dict->f[f].dest == D_DICT && dict->f[f].off == t && dict->f[f].kind == W_MSG)
             return decode_stream(layout, (enum wmsg)dict->f[f].msg, is, out, NULL);
     PB_RETURN_ERROR(is, "no such dictionary table in this layout");
+}
+
+/* ---------- the envelope ---------- */
+
+static bool decode_envelope(enum wmsg m, pb_ref_t msg, void *out, const struct raw_each *each,
+                            const char **why)
+{
+    struct decoding dc = { &otlp_envelope_wire, each, false, NULL };
+    if (decode_message(&dc, m, msg.p, msg.n, out))
+        return true;
+    *why = dc.error;
+    return false;
+}
+
+bool env_request(pb_ref_t msg, const struct raw_each each[EACH_SLOTS], const char **why)
+{
+    return decode_envelope(WM_REQUEST, msg, NULL, each, why);
+}
+
+bool env_resource_profiles(pb_ref_t msg, struct env_resource_profiles *out,
+                           const struct raw_each each[EACH_SLOTS], const char **why)
+{
+    return decode_envelope(WM_RESOURCE_PROFILES, msg, out, each, why);
+}
+
+bool env_scope_profiles(pb_ref_t msg, struct env_scope_profiles *out,
+                        const struct raw_each each[EACH_SLOTS], const char **why)
+{
+    return decode_envelope(WM_SCOPE_PROFILES, msg, out, each, why);
+}
+
+bool env_entity_ref(pb_ref_t msg, struct raw_entity_ref *out, const struct raw_each each[EACH_SLOTS],
+                    const char **why)
+{
+    return decode_envelope(WM_ENTITY_REF, msg, out, each, why);
+}
+
+bool env_key_value(pb_ref_t msg, struct raw_attribute *out, const char **why)
+{
+    return decode_envelope(WM_KEY_VALUE, msg, out, NULL, why);
 }

@@ -162,7 +162,45 @@ bool layout_sample(const struct otlp_layout *layout, pb_istream_t *is, struct ra
  * raw_location, raw_function, raw_mapping, raw_link, raw_attribute or raw_attribute_unit. */
 bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istream_t *is, void *out);
 
-/* ---- Envelope messages, identical in every layout (envelope.c, nanopb's descriptors) ---- */
+/* ---- Envelope messages, identical in every layout ----
+ * The decoder's hot path reads them with the table-driven code above (otlp_envelope_wire in
+ * layouts.c): straight from the buffer, every wire rule checked as nanopb checked it. Each
+ * function reads all of `msg`; false with *why set when it is not that message. Each element
+ * of a repeated field goes to the callback of its slot (NULL: skipped, whatever its wire
+ * type, as nanopb skipped a field without a callback). */
+
+/* The callbacks of a message and the messages nested in it, by slot (wire.h's D_EACH). */
+enum each_slot {
+    EACH_CHILD,            /* request.resource_profiles, .scope_profiles, .profiles,
+                            * Profile.samples, ArrayValue.values, KeyValueList.values */
+    EACH_ATTRIBUTE,        /* Resource.attributes, InstrumentationScope.attributes */
+    EACH_ENTITY_REF,       /* Resource.entity_refs */
+    EACH_DICTIONARY,       /* request.dictionary */
+    EACH_ID_KEY,           /* EntityRef.id_keys */
+    EACH_DESCRIPTION_KEY,  /* EntityRef.description_keys */
+    EACH_SLOTS
+};
+struct raw_each { raw_each_fn fn; void *ctx; };
+
+struct env_resource { uint32_t dropped_attributes_count; };
+struct env_resource_profiles { struct env_resource resource; pb_ref_t schema_url; };
+struct env_scope { pb_ref_t name, version; uint32_t dropped_attributes_count; };
+struct env_scope_profiles { struct env_scope scope; pb_ref_t schema_url; };
+/* An EntityRef (common.proto): its strings; its keys go to EACH_ID_KEY, EACH_DESCRIPTION_KEY. */
+struct raw_entity_ref { pb_ref_t schema_url, type; };
+
+bool env_request(pb_ref_t msg, const struct raw_each each[EACH_SLOTS], const char **why);
+bool env_resource_profiles(pb_ref_t msg, struct env_resource_profiles *out,
+                           const struct raw_each each[EACH_SLOTS], const char **why);
+bool env_scope_profiles(pb_ref_t msg, struct env_scope_profiles *out,
+                        const struct raw_each each[EACH_SLOTS], const char **why);
+bool env_entity_ref(pb_ref_t msg, struct raw_entity_ref *out, const struct raw_each each[EACH_SLOTS],
+                    const char **why);
+/* A KeyValue: key (or key_strindex) and value; unit_strindex stays as it was. */
+bool env_key_value(pb_ref_t msg, struct raw_attribute *out, const char **why);
+
+/* ---- The same envelope messages on nanopb's descriptors (envelope.c), for the cold paths:
+ * the conformance checker, the traces decoder, the views' nested values ---- */
 
 /* ExportProfilesServiceRequest: resource_profiles 1, dictionary 2 in every layout since v1.7.
  * NULL callbacks skip their field. */
@@ -170,7 +208,6 @@ bool raw_request(pb_istream_t *is, raw_each_fn dictionary, raw_each_fn resource_
 
 /* A nanopb callback for a repeated message field that hands each element's bytes to a
  * raw_each_fn: raw_set_each(&msg.field, &each, fn, ctx) before decoding `msg`. */
-struct raw_each { raw_each_fn fn; void *ctx; };
 bool raw_each_element(pb_istream_t *is, const pb_field_t *f, void **arg);
 void raw_set_each(pb_callback_t *cb, struct raw_each *each, raw_each_fn fn, void *ctx);
 
@@ -198,9 +235,8 @@ struct raw_scope_profiles {
 bool raw_scope_profiles(pb_istream_t *is, raw_each_fn attribute, raw_each_fn profiles,
                         void *ctx, struct raw_scope_profiles *out);
 
-/* An EntityRef (common.proto): its strings, and each of its id_keys / description_keys handed
- * to `id_key` / `description_key` (NULL: skipped). */
-struct raw_entity_ref { pb_ref_t schema_url, type; };
+/* An EntityRef: its strings, and each of its id_keys / description_keys handed to `id_key` /
+ * `description_key` (NULL: skipped). */
 bool raw_entity_ref(pb_istream_t *is, raw_each_fn id_key, raw_each_fn description_key, void *ctx,
                     struct raw_entity_ref *out);
 

@@ -7,8 +7,10 @@
  * by hand, independently of the nanopb descriptors, because they also say what a field
  * *means* (its name), which is how detect.c compares two layouts that both fit a request. A
  * message that did not change between layouts is one table shared by them; a field with no
- * destination is checked by detection and skipped by the decoder: only the envelope's, which
- * envelope.c reads with nanopb. Every other field has a place in the view (otlp/view.h).
+ * destination is checked by detection and skipped by the decoder. The envelope's tables are in
+ * every layout's schema (for the detector) and in otlp_envelope_wire (for the decoder, which
+ * reads the envelope as common.proto's whatever the layout, as nanopb did). Every field the
+ * decoder reads has a place in the view (otlp/view.h).
  *
  * To add a layout: write the tables of the messages it changed, a struct wire_schema that
  * picks its message tables, a struct otlp_layout, and its place in otlp_layouts (newest first).
@@ -43,46 +45,70 @@
 #define F_VALUES(n, st, m)      { W_PVARINT, 0, R_VALUES, true, n, D_PUSH_I64, AT(st, m), 0 }
 #define F_TIMES(n, st, m)       { W_PI64, 0, R_TIMESTAMPS, true, n, D_PUSH_U64, AT(st, m), 0 }
 #define F_LINES(n, st, m)       { W_MSG, WM_LINE, R_NONE, true, n, D_LINES, AT(st, m), 0 }
-#define F_EACH(msg, n)          { W_MSG, msg, R_NONE, true, n, D_EACH, 0, 0 }
+#define F_EACH(msg, n)          { W_MSG, msg, R_NONE, true, n, D_EACH, EACH_CHILD, 0 }
+#define F_EACH_AT(msg, n, slot) { W_MSG, msg, R_NONE, true, n, D_EACH, slot, 0 }
+#define F_EACH_BYTES(n, slot)   { W_BYTES, 0, R_NONE, true, n, D_EACH, slot, 0 }
+/* A member of AnyValue's oneof: its value at `member` of struct raw_value, its kind `rk`. */
+#define F_ONEOF(k, msg, n, member, rk) { k, msg, R_NONE, false, n, D_ONEOF, AT(raw_value, member), rk }
 #define F_TABLE(msg, n, t)      { W_MSG, msg, R_NONE, true, n, D_DICT, t, 0 }
 #define F_STRINGS(n)            { W_BYTES, 0, R_NONE, true, n, D_DICT, DICT_STRING, 0 }
 
-/* ---- the envelope: the same in every layout, decoded by envelope.c ---- */
+/* ---- the envelope: the same in every layout ---- */
 
 static const struct wmsg_desc request = { "ExportProfilesServiceRequest", {
-    [1] = F_RMSG(WM_RESOURCE_PROFILES, "resource_profiles"), [2] = F_MSG(WM_DICTIONARY, "dictionary") } };
+    [1] = F_EACH(WM_RESOURCE_PROFILES, "resource_profiles"),
+    [2] = { W_MSG, WM_DICTIONARY, R_NONE, false, "dictionary", D_EACH, EACH_DICTIONARY, 0 } } };
 static const struct wmsg_desc resource_profiles = { "ResourceProfiles", {
-    [1] = F_MSG(WM_RESOURCE, "resource"), [2] = F_RMSG(WM_SCOPE_PROFILES, "scope_profiles"),
-    [3] = F_BYTES("schema_url") } };
+    [1] = F_SUB(WM_RESOURCE, "resource", env_resource_profiles, resource),
+    [2] = F_EACH(WM_SCOPE_PROFILES, "scope_profiles"),
+    [3] = F_REF("schema_url", env_resource_profiles, schema_url) } };
 static const struct wmsg_desc scope_profiles = { "ScopeProfiles", {
-    [1] = F_MSG(WM_SCOPE, "scope"), [2] = F_RMSG(WM_PROFILE, "profiles"), [3] = F_BYTES("schema_url") } };
+    [1] = F_SUB(WM_SCOPE, "scope", env_scope_profiles, scope), [2] = F_EACH(WM_PROFILE, "profiles"),
+    [3] = F_REF("schema_url", env_scope_profiles, schema_url) } };
 static const struct wmsg_desc resource = { "Resource", {
-    [1] = F_RMSG(WM_KEY_VALUE, "attributes"), [2] = F_VARINT("dropped_attributes_count"),
-    [3] = F_RMSG(WM_ENTITY_REF, "entity_refs") } };
+    [1] = F_EACH_AT(WM_KEY_VALUE, "attributes", EACH_ATTRIBUTE),
+    [2] = F_INT("dropped_attributes_count", D_U32, env_resource, dropped_attributes_count),
+    [3] = F_EACH_AT(WM_ENTITY_REF, "entity_refs", EACH_ENTITY_REF) } };
 static const struct wmsg_desc scope = { "InstrumentationScope", {
-    [1] = F_BYTES("name"), [2] = F_BYTES("version"), [3] = F_RMSG(WM_KEY_VALUE, "attributes"),
-    [4] = F_VARINT("dropped_attributes_count") } };
+    [1] = F_REF("name", env_scope, name), [2] = F_REF("version", env_scope, version),
+    [3] = F_EACH_AT(WM_KEY_VALUE, "attributes", EACH_ATTRIBUTE),
+    [4] = F_INT("dropped_attributes_count", D_U32, env_scope, dropped_attributes_count) } };
 static const struct wmsg_desc entity_ref = { "EntityRef", {
-    [1] = F_BYTES("schema_url"), [2] = F_BYTES("type"), [3] = F_RBYTES("id_keys"),
-    [4] = F_RBYTES("description_keys") } };
-static const struct wmsg_desc array_value = { "ArrayValue", { [1] = F_RMSG(WM_ANY_VALUE, "values") } };
-static const struct wmsg_desc kvlist_value = { "KeyValueList", { [1] = F_RMSG(WM_KEY_VALUE, "values") } };
+    [1] = F_REF("schema_url", raw_entity_ref, schema_url), [2] = F_REF("type", raw_entity_ref, type),
+    [3] = F_EACH_BYTES("id_keys", EACH_ID_KEY), [4] = F_EACH_BYTES("description_keys", EACH_DESCRIPTION_KEY) } };
+static const struct wmsg_desc array_value = { "ArrayValue", { [1] = F_EACH(WM_ANY_VALUE, "values") } };
+static const struct wmsg_desc kvlist_value = { "KeyValueList", { [1] = F_EACH(WM_KEY_VALUE, "values") } };
 
-/* AnyValue.string_value_strindex (8) is v1.10+. */
+/* AnyValue.string_value_strindex (8) is v1.10+: the detector's v1.7 to v1.9 tables lack it,
+ * the decoder reads it in every layout (otlp_envelope_wire). */
 #define ANY_VALUE_FIELDS \
-    [1] = F_BYTES("string_value"), [2] = F_VARINT("bool_value"), [3] = F_VARINT("int_value"),   \
-    [4] = F_I64("double_value"), [5] = F_MSG(WM_ARRAY_VALUE, "array_value"),                    \
-    [6] = F_MSG(WM_KVLIST_VALUE, "kvlist_value"), [7] = F_BYTES("bytes_value")
-static const struct wmsg_desc any_value_v1_10 = { "AnyValue", { ANY_VALUE_FIELDS, [8] = F_VARINT("string_value_strindex") } };
+    [1] = F_ONEOF(W_BYTES, 0, "string_value", ref, RAW_STRING),                                  \
+    [2] = F_ONEOF(W_VARINT, 0, "bool_value", i, RAW_BOOL),                                       \
+    [3] = F_ONEOF(W_VARINT, 0, "int_value", i, RAW_INT),                                         \
+    [4] = F_ONEOF(W_I64, 0, "double_value", d, RAW_DOUBLE),                                      \
+    [5] = F_ONEOF(W_MSG, WM_ARRAY_VALUE, "array_value", ref, RAW_ARRAY),                         \
+    [6] = F_ONEOF(W_MSG, WM_KVLIST_VALUE, "kvlist_value", ref, RAW_KVLIST),                      \
+    [7] = F_ONEOF(W_BYTES, 0, "bytes_value", ref, RAW_BYTES)
+static const struct wmsg_desc any_value_v1_10 = { "AnyValue", { ANY_VALUE_FIELDS,
+    [8] = F_ONEOF(W_VARINT, 0, "string_value_strindex", i, RAW_STRINDEX) } };
 static const struct wmsg_desc any_value_v1_7 = { "AnyValue", { ANY_VALUE_FIELDS } };
 
 /* KeyValue is also v1.7's attribute-table entry, hence its destinations; key_strindex (3) is
- * v1.10+. */
+ * v1.10+ (the envelope's KeyValue has it in every layout, as AnyValue's field 8, and both keep
+ * the low 32 bits of a larger varint, as nanopb did). */
 #define KEY_VALUE_FIELDS \
     [1] = F_REF("key", raw_attribute, key), [2] = F_ANY("value", raw_attribute, value)
 static const struct wmsg_desc key_value_v1_10 = { "KeyValue", { KEY_VALUE_FIELDS,
-    [3] = F_INT("key_strindex", D_I32, raw_attribute, key_strindex) } };
+    [3] = F_INT("key_strindex", D_I32_WRAP, raw_attribute, key_strindex) } };
 static const struct wmsg_desc key_value_v1_7 = { "KeyValue", { KEY_VALUE_FIELDS } };
+
+/* The envelope as the decoder reads it in every layout: common.proto's newest messages. */
+const struct wire_schema otlp_envelope_wire = { {
+    [WM_REQUEST] = &request, [WM_RESOURCE_PROFILES] = &resource_profiles,
+    [WM_SCOPE_PROFILES] = &scope_profiles, [WM_RESOURCE] = &resource, [WM_SCOPE] = &scope,
+    [WM_ENTITY_REF] = &entity_ref, [WM_ARRAY_VALUE] = &array_value,
+    [WM_KVLIST_VALUE] = &kvlist_value, [WM_KEY_VALUE] = &key_value_v1_10,
+    [WM_ANY_VALUE] = &any_value_v1_10 } };
 
 /* ---- the dictionary and its entries ---- */
 

@@ -67,10 +67,15 @@ bool otlp_reject(struct otlp_report *r, const char *fmt, ...)
 
 bool otlp_malformed(struct otlp_report *r, const char *what, const pb_istream_t *is)
 {
+    return otlp_malformed_why(r, what, PB_GET_ERROR(is));
+}
+
+bool otlp_malformed_why(struct otlp_report *r, const char *what, const char *why)
+{
     if (r->malformed || r->nomem)
         return false;
     char buf[200];
-    snprintf(buf, sizeof buf, "malformed %s: %s", what, PB_GET_ERROR(is));
+    snprintf(buf, sizeof buf, "malformed %s: %s", what, why ? why : "(none)");
     put_at_path(r, buf);
     r->malformed = true;
     return false;

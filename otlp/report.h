@@ -54,6 +54,8 @@ bool otlp_reject(struct otlp_report *r, const char *fmt, ...);
  * described: after it, or after running out of memory, every enclosing callback fails too.
  * Returns false, for `return otlp_malformed(...)` in a nanopb callback. */
 bool otlp_malformed(struct otlp_report *r, const char *what, const pb_istream_t *is);
+/* The same with the reason in words (the table-driven reader's, otlp/layout.c). */
+bool otlp_malformed_why(struct otlp_report *r, const char *what, const char *why);
 
 /* Marks the request as lost for want of memory; returns false, as otlp_malformed. */
 bool otlp_out_of_memory(struct otlp_report *r);

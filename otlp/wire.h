@@ -11,8 +11,10 @@
  * and the decoder have no per-layout code.
  *
  * The envelope (request, ResourceProfiles, ScopeProfiles, Resource, KeyValue, AnyValue) is the
- * same in every layout: its entries are walked by the detector and decoded with nanopb's
- * descriptors (envelope.c), so they have no destinations.
+ * same in every layout: its tables are shared by every layout's schema for the detector, and
+ * gathered in otlp_envelope_wire (layouts.c) for the decoder, which reads them with the same
+ * code as the rest (layout.c). nanopb's descriptors of the same messages (envelope.c) serve the
+ * cold paths: the conformance checker, the traces decoder, the views' nested values.
  */
 #ifndef LB_OTLP_WIRE_H
 #define LB_OTLP_WIRE_H
@@ -53,6 +55,7 @@ enum wmsg {
 enum wdest {
     D_NONE,       /* not read: checked by detection, skipped by the decoder */
     D_I32,        /* varint -> int32_t; must fit (protobuf's int32: sign-extended) */
+    D_I32_WRAP,   /* varint -> int32_t, its low 32 bits (how nanopb read the envelope's int32) */
     D_U32,        /* varint -> uint32_t; must fit */
     D_I32_OPT,    /* D_I32 of a proto3 `optional` field: also sets the bool at `off2` */
     D_U64,        /* varint or fixed64 -> uint64_t (an int64 keeps its bits) */
@@ -65,8 +68,12 @@ enum wdest {
     D_MSG,        /* a message -> the raw struct at `off` (a repeated occurrence merges) */
     D_VALUE_TYPES,/* repeated ValueType (v1.7 sample_type) -> the vtvec raw_profile.sample_types points to */
     D_LINES,      /* repeated Line -> the linevec the member points to */
-    D_ANY_VALUE,  /* AnyValue -> struct raw_value (common.proto, decoded by nanopb) */
-    D_EACH,       /* repeated message -> each element handed to a callback */
+    D_ANY_VALUE,  /* AnyValue -> struct raw_value (always read with otlp_envelope_wire's
+                   * AnyValue, whatever the layout: common.proto's, as nanopb read it) */
+    D_EACH,       /* repeated field -> each element handed to the callback of slot `off`
+                   * (enum each_slot, layout.h) */
+    D_ONEOF,      /* a member of AnyValue's oneof -> struct raw_value: kind = `off2`, the
+                   * value at `off` (a pb_ref_t, an int64_t or a double); the last one wins */
     D_DICT,       /* a dictionary table: each entry's place appended to dict_tables */
 };
 
@@ -86,6 +93,9 @@ struct wmsg_desc {
 struct wire_schema {
     const struct wmsg_desc *m[WM_COUNT];
 };
+
+/* The envelope's messages as the decoder reads them in every layout (layouts.c). */
+extern const struct wire_schema otlp_envelope_wire;
 
 /* ---- reading the wire ---- */
 
