@@ -29,25 +29,24 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
     if (d->layout->parallel_values && d->values.n && d->timestamps.n && d->values.n != d->timestamps.n)
         return otlp_reject(&d->rep, "%zu values and %zu timestamps: they must be parallel arrays",
                            d->values.n, d->timestamps.n);
-    VEC_RESET(d->sample_attrs);
-    if (!dec_attributes_at(d, rs->attribute_indices, &d->sample_attrs))
+    struct lb_attrs attrs;
+    if (!dec_sample_attributes(d, rs->attribute_indices, &attrs))
         return false;
 
-    memset(out, 0, sizeof *out);
+    bool has_link = false;
+    lb_str trace_id = { NULL, 0 }, span_id = { NULL, 0 };
     if (rs->link_index != 0 || (rs->link_explicit && dict_len(&d->dict, DICT_LINK) > 0)) {
         pb_ref_t ref;
         struct raw_link rl;
-        struct pbref_stream s;
+        const char *why;
         if (!dec_entry_at(d, DICT_LINK, rs->link_index, "link_index", &ref))
             return false;
         memset(&rl, 0, sizeof rl);
-        pbref_open_ref(&s, ref);
-        if (!layout_entry(d->layout, DICT_LINK, &s.is, &rl))
-            return otlp_reject(&d->rep, "link_table[%d] is malformed: %s", rs->link_index,
-                               PB_GET_ERROR(&s.is));
-        out->has_link = true;
-        out->trace_id = (lb_str){ (const char *)rl.trace_id.p, rl.trace_id.n };
-        out->span_id = (lb_str){ (const char *)rl.span_id.p, rl.span_id.n };
+        if (!layout_entry_at(d->layout, d->entry_msg[DICT_LINK], ref, &rl, &why))
+            return otlp_reject(&d->rep, "link_table[%d] is malformed: %s", rs->link_index, why);
+        has_link = true;
+        trace_id = (lb_str){ (const char *)rl.trace_id.p, rl.trace_id.n };
+        span_id = (lb_str){ (const char *)rl.span_id.p, rl.span_id.n };
     }
 
     const struct lb_frame *frames = NULL;
@@ -56,36 +55,38 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
     if (!dec_sample_frames(d, rs, &frames, &n_frames, &stack_id))
         return false;
 
-    out->profile = &d->profile;
-    out->index = d->rep.at[AT_SAMPLE];
-    /* v1.7 has no stack table: the start of the slice stands in for it. */
-    out->stack_index = (uint32_t)(d->has_stacks ? rs->stack_index : rs->locations_start);
-    out->timestamps = d->timestamps.v;
-    out->n_timestamps = d->timestamps.n;
-    out->values = d->values.v;
-    out->n_values = d->values.n;
-    out->attrs = (struct lb_attrs){ d->sample_attrs.v, d->sample_attrs.n };
-    out->frames = frames;
-    out->n_frames = n_frames;
-    out->stack_id = stack_id;
+    *out = (struct lb_sample){
+        .profile = &d->profile,
+        .index = d->rep.at[AT_SAMPLE],
+        /* v1.7 has no stack table: the start of the slice stands in for it. */
+        .stack_index = (uint32_t)(d->has_stacks ? rs->stack_index : rs->locations_start),
+        .stack_id = stack_id,
+        .timestamps = d->timestamps.v,
+        .n_timestamps = d->timestamps.n,
+        .values = d->values.v,
+        .n_values = d->values.n,
+        .attrs = attrs,
+        .has_link = has_link,
+        .trace_id = trace_id,
+        .span_id = span_id,
+        .frames = frames,
+        .n_frames = n_frames,
+    };
     return true;
 }
 
 static bool on_sample(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
-    struct raw_sample rs;
-    memset(&rs, 0, sizeof rs);
-    rs.attribute_indices = &d->attr_idx;
-    rs.values = &d->values;
-    rs.timestamps = &d->timestamps;
-    struct pbref_stream s;
+    struct raw_sample rs = {
+        .attribute_indices = &d->attr_idx, .values = &d->values, .timestamps = &d->timestamps,
+    };
+    const char *why;
     VEC_RESET(d->attr_idx);
     VEC_RESET(d->values);
     VEC_RESET(d->timestamps);
-    pbref_open_ref(&s, el);
-    if (!layout_sample(d->layout, &s.is, &rs))
-        return otlp_malformed(&d->rep, "sample", &s.is);
+    if (!layout_sample_at(d->layout, el, &rs, &why))
+        return otlp_malformed_why(&d->rep, "sample", why);
     struct lb_sample smp;
     if (resolve_sample(d, &rs, &smp)) {
         OTLP_EMIT(d->out, sample, &smp);
@@ -419,8 +420,7 @@ static bool choose_layout(struct otlp_decoder *d, const uint8_t *msg, size_t len
         otlp_detection_failure(&d->detection, d->res->message, sizeof d->res->message);
         return false;
     }
-    d->layout = d->detection.layout;
-    d->has_stacks = layout_has_stacks(d->layout);
+    dec_set_layout(d, d->detection.layout);
     return true;
 }
 
@@ -517,8 +517,7 @@ struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const st
         d->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
     d->pinned = layout;
     d->rep.levels = path_levels;
-    d->layout = layout ? layout : otlp_layouts[0];
-    d->has_stacks = layout_has_stacks(d->layout);
+    dec_set_layout(d, layout ? layout : otlp_layouts[0]);
     return d;
 }
 

@@ -48,6 +48,13 @@ struct attr_block {
 };
 struct attr_arena { struct attr_block *head, *cur; };
 
+/* A sample's attribute list as resolved before in this request: samples repeat a few lists
+ * (their thread, their process), so a list seen again is found by its indices and shared, not
+ * resolved and copied again. A cache: a slot is replaced when another list hashes to it. */
+#define ATTR_LIST_SLOTS 256
+#define ATTR_LIST_POOL (1u << 16)   /* attributes kept for lists in one request, at most */
+struct attr_list_memo { uint32_t hash, n, idx_first, attrs_first; };
+
 /* v1.7's attribute_units, sorted by key for lookups (built on first use in a request). */
 struct unit_entry { lb_str key, unit; };
 
@@ -55,7 +62,8 @@ struct otlp_decoder {
     struct otlp_limits limits;
     const struct otlp_layout *pinned;   /* NULL: detect the layout of every request */
     const struct otlp_layout *layout;   /* the layout of the request being decoded */
-    bool has_stacks;                    /* layout_has_stacks(layout), asked once a sample */
+    bool has_stacks;                    /* layout_has_stacks(layout), asked once a request */
+    int entry_msg[DICT_TABLES];         /* layout_entry_message(layout, t), asked once a request */
     struct otlp_detection detection;    /* how it was chosen */
     struct lb_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];   /* detection.unknown, as viewed */
     struct lb_dict dict;
@@ -71,6 +79,9 @@ struct otlp_decoder {
     struct attr_arena arena;      /* location and mapping attribute lists */
     VEC(struct unit_entry) units;
     bool units_ready;             /* units holds this request's attribute_units */
+    struct attr_list_memo attr_lists[ATTR_LIST_SLOTS];
+    ivec list_idx;                /* the memoised lists' indices, back to back */
+    attrvec list_attrs;           /* and their attributes */
 
     /* scratch, reset per use */
     ivec attr_idx, loc_idx, stack_locs;
@@ -110,6 +121,11 @@ bool dec_string_at(struct otlp_decoder *d, int64_t idx, const char *what, lb_str
 bool dec_entry_at(struct otlp_decoder *d, enum dict_table t, int64_t idx, const char *what, pb_ref_t *out);
 /* Resolves a list of attribute indices into `out` (appended). */
 bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out);
+/* A sample's attributes: the memoised list when the same indices were resolved before in
+ * this request, else resolved (and memoised while the pool has room). */
+bool dec_sample_attributes(struct otlp_decoder *d, const ivec *idx, struct lb_attrs *out);
+/* Makes `layout` the one of the request being decoded. */
+void dec_set_layout(struct otlp_decoder *d, const struct otlp_layout *layout);
 /* *stack_id: 1 + the stack_table index when the frames are the request's memoised copy of that
  * stack (lb_sample.stack_id), else 0. */
 bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,

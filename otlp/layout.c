@@ -396,13 +396,47 @@ bool layout_sample(const struct otlp_layout *layout, pb_istream_t *is, struct ra
     return decode_stream(layout, WM_SAMPLE, is, out, NULL);
 }
 
-bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istream_t *is, void *out)
+int layout_entry_message(const struct otlp_layout *layout, enum dict_table t)
 {
     const struct wmsg_desc *dict = layout->wire->m[WM_DICTIONARY];
     for (unsigned f = 1; f <= WMAX_FIELD; f++)
         if (dict->f[f].dest == D_DICT && dict->f[f].off == t && dict->f[f].kind == W_MSG)
-            return decode_stream(layout, (enum wmsg)dict->f[f].msg, is, out, NULL);
-    PB_RETURN_ERROR(is, "no such dictionary table in this layout");
+            return dict->f[f].msg;
+    return -1;
+}
+
+bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istream_t *is, void *out)
+{
+    int m = layout_entry_message(layout, t);
+    if (m < 0)
+        PB_RETURN_ERROR(is, "no such dictionary table in this layout");
+    return decode_stream(layout, (enum wmsg)m, is, out, NULL);
+}
+
+/* ---------- straight from the buffer (the decoder's hot path) ---------- */
+
+static bool decode_ref(const struct otlp_layout *layout, enum wmsg m, pb_ref_t msg, void *out,
+                       const char **why)
+{
+    struct decoding dc = { layout->wire, NULL, false, NULL };
+    if (decode_message(&dc, m, msg.p, msg.n, out))
+        return true;
+    *why = dc.error;
+    return false;
+}
+
+bool layout_sample_at(const struct otlp_layout *layout, pb_ref_t msg, struct raw_sample *out, const char **why)
+{
+    return decode_ref(layout, WM_SAMPLE, msg, out, why);
+}
+
+bool layout_entry_at(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why)
+{
+    if (message < 0 || message >= WM_COUNT) {
+        *why = "no such dictionary table in this layout";
+        return false;
+    }
+    return decode_ref(layout, (enum wmsg)message, msg, out, why);
 }
 
 /* ---------- the envelope ---------- */

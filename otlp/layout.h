@@ -162,6 +162,13 @@ bool layout_sample(const struct otlp_layout *layout, pb_istream_t *is, struct ra
  * raw_location, raw_function, raw_mapping, raw_link, raw_attribute or raw_attribute_unit. */
 bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istream_t *is, void *out);
 
+/* The same two straight from the request's bytes, without a stream: false with *why set.
+ * An entry is named by its message, layout_entry_message(layout, t) (-1: no such table),
+ * which the decoder asks once per request. */
+bool layout_sample_at(const struct otlp_layout *layout, pb_ref_t msg, struct raw_sample *out, const char **why);
+int layout_entry_message(const struct otlp_layout *layout, enum dict_table t);
+bool layout_entry_at(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why);
+
 /* ---- Envelope messages, identical in every layout ----
  * The decoder's hot path reads them with the table-driven code above (otlp_envelope_wire in
  * layouts.c): straight from the buffer, every wire rule checked as nanopb checked it. Each

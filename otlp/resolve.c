@@ -105,13 +105,12 @@ static bool prepare_units(struct otlp_decoder *d)
     for (size_t i = 0; i < n; i++) {
         pb_ref_t ref;
         struct raw_attribute_unit ru = { 0, 0 };
-        struct pbref_stream s;
         struct unit_entry e;
+        const char *why;
         if (!dict_entry(&d->dict, DICT_ATTRIBUTE_UNIT, (int64_t)i, &ref))
             return false;
-        pbref_open_ref(&s, ref);
-        if (!layout_entry(d->layout, DICT_ATTRIBUTE_UNIT, &s.is, &ru))
-            return otlp_reject(&d->rep, "attribute_units[%zu] is malformed: %s", i, PB_GET_ERROR(&s.is));
+        if (!layout_entry_at(d->layout, d->entry_msg[DICT_ATTRIBUTE_UNIT], ref, &ru, &why))
+            return otlp_reject(&d->rep, "attribute_units[%zu] is malformed: %s", i, why);
         if (!dec_string_at(d, ru.attribute_key_strindex, "attribute_units attribute_key_strindex", &e.key) ||
             !dec_string_at(d, ru.unit_strindex, "attribute_units unit_strindex", &e.unit))
             return false;
@@ -152,11 +151,10 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
         return otlp_reject(&d->rep, "attribute_table[%d] is invalid", idx);
     m->state = INVALID;
     struct raw_attribute ra;
-    struct pbref_stream s;
-    pbref_open_ref(&s, ref);
+    const char *why;
     memset(&ra, 0, sizeof ra);
-    if (!layout_entry(d->layout, DICT_ATTRIBUTE, &s.is, &ra))
-        return otlp_reject(&d->rep, "attribute_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    if (!layout_entry_at(d->layout, d->entry_msg[DICT_ATTRIBUTE], ref, &ra, &why))
+        return otlp_reject(&d->rep, "attribute_table[%d] is malformed: %s", idx, why);
     struct lb_attr *a = &m->attr;
     memset(a, 0, sizeof *a);
     a->key = (lb_str){ (const char *)ra.key.p, ra.key.n };
@@ -189,6 +187,51 @@ bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
             return false;
         out->v[out->n++] = *a;
     }
+    return true;
+}
+
+static uint32_t list_hash(const int32_t *v, size_t n)
+{
+    uint32_t h = (uint32_t)n;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint32_t)v[i]) * 0x9e3779b1u;
+    return h ^ (h >> 16);
+}
+
+bool dec_sample_attributes(struct otlp_decoder *d, const ivec *idx, struct lb_attrs *out)
+{
+    size_t n = idx->n;
+    if (n == 0) {
+        *out = (struct lb_attrs){ NULL, 0 };
+        return true;
+    }
+    uint32_t h = list_hash(idx->v, n);
+    struct attr_list_memo *m = &d->attr_lists[(h * 0x9e3779b1u) >> 24];
+    if (m->n == n && m->hash == h && memcmp(d->list_idx.v + m->idx_first, idx->v, n * sizeof *idx->v) == 0) {
+        *out = (struct lb_attrs){ d->list_attrs.v + m->attrs_first, n };
+        return true;
+    }
+    if (d->list_attrs.n + n > ATTR_LIST_POOL) {   /* no room left to keep it: resolved alone */
+        VEC_RESET(d->sample_attrs);
+        if (!dec_attributes_at(d, idx, &d->sample_attrs))
+            return false;
+        *out = (struct lb_attrs){ d->sample_attrs.v, d->sample_attrs.n };
+        return true;
+    }
+    size_t first = d->list_attrs.n;
+    if (!dec_attributes_at(d, idx, &d->list_attrs)) {
+        d->list_attrs.n = first;
+        return false;
+    }
+    size_t idx_first = d->list_idx.n;
+    if (!VEC_RESERVE(d->list_idx, idx_first + n)) {
+        d->list_attrs.n = first;
+        return otlp_out_of_memory(&d->rep);
+    }
+    memcpy(d->list_idx.v + idx_first, idx->v, n * sizeof *idx->v);
+    d->list_idx.n += n;
+    *m = (struct attr_list_memo){ h, (uint32_t)n, (uint32_t)idx_first, (uint32_t)first };
+    *out = (struct lb_attrs){ d->list_attrs.v + first, n };
     return true;
 }
 
@@ -228,13 +271,12 @@ static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping
         return otlp_reject(&d->rep, "mapping_table[%d] is invalid", idx);
     m->state = INVALID;
     struct raw_mapping rm;
-    struct pbref_stream s;
+    const char *why;
     VEC_RESET(d->attr_idx);
     memset(&rm, 0, sizeof rm);
     rm.attribute_indices = &d->attr_idx;
-    pbref_open_ref(&s, ref);
-    if (!layout_entry(d->layout, DICT_MAPPING, &s.is, &rm))
-        return otlp_reject(&d->rep, "mapping_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    if (!layout_entry_at(d->layout, d->entry_msg[DICT_MAPPING], ref, &rm, &why))
+        return otlp_reject(&d->rep, "mapping_table[%d] is malformed: %s", idx, why);
     if (!dec_string_at(d, rm.filename_strindex, "mapping filename_strindex", &m->file))
         return false;
     m->start = rm.memory_start;
@@ -277,11 +319,10 @@ static bool function_frame(struct otlp_decoder *d, int32_t idx, struct lb_frame 
     if (!dec_entry_at(d, DICT_FUNCTION, idx, "function_index", &ref))
         return false;
     struct raw_function rf;
-    struct pbref_stream s;
+    const char *why;
     memset(&rf, 0, sizeof rf);
-    pbref_open_ref(&s, ref);
-    if (!layout_entry(d->layout, DICT_FUNCTION, &s.is, &rf))
-        return otlp_reject(&d->rep, "function_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    if (!layout_entry_at(d->layout, d->entry_msg[DICT_FUNCTION], ref, &rf, &why))
+        return otlp_reject(&d->rep, "function_table[%d] is malformed: %s", idx, why);
     f->start_line = rf.start_line;
     return dec_string_at(d, rf.name_strindex, "function name_strindex", &f->function) &&
            dec_string_at(d, rf.system_name_strindex, "function system_name_strindex", &f->system_name) &&
@@ -292,15 +333,14 @@ static bool function_frame(struct otlp_decoder *d, int32_t idx, struct lb_frame 
 static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, struct location_memo *m)
 {
     struct raw_location rl;
-    struct pbref_stream s;
+    const char *why;
     VEC_RESET(d->lines);
     VEC_RESET(d->loc_idx);
     memset(&rl, 0, sizeof rl);
     rl.lines = &d->lines;
     rl.attribute_indices = &d->loc_idx;
-    pbref_open_ref(&s, ref);
-    if (!layout_entry(d->layout, DICT_LOCATION, &s.is, &rl))
-        return otlp_reject(&d->rep, "location_table[%d] is malformed: %s", idx, PB_GET_ERROR(&s.is));
+    if (!layout_entry_at(d->layout, d->entry_msg[DICT_LOCATION], ref, &rl, &why))
+        return otlp_reject(&d->rep, "location_table[%d] is malformed: %s", idx, why);
     if (d->lines.n > UINT16_MAX)
         return otlp_reject(&d->rep, "location_table[%d] has %zu lines (limit %u)", idx, d->lines.n,
                            UINT16_MAX);
@@ -402,13 +442,11 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
         pb_ref_t stack;
         if (!dec_entry_at(d, DICT_STACK, rs->stack_index, "stack_index", &stack))
             return false;
-        struct pbref_stream s;
         struct raw_stack rs_stack = { &d->stack_locs };
+        const char *why;
         VEC_RESET(d->stack_locs);
-        pbref_open_ref(&s, stack);
-        if (!layout_entry(d->layout, DICT_STACK, &s.is, &rs_stack))
-            return otlp_reject(&d->rep, "stack_table[%d] is malformed: %s", rs->stack_index,
-                               PB_GET_ERROR(&s.is));
+        if (!layout_entry_at(d->layout, d->entry_msg[DICT_STACK], stack, &rs_stack, &why))
+            return otlp_reject(&d->rep, "stack_table[%d] is malformed: %s", rs->stack_index, why);
         *locs = d->stack_locs.v;
         *n = d->stack_locs.n;
     }
@@ -504,11 +542,24 @@ bool dec_prepare_memos(struct otlp_decoder *d)
     d->null_location.state = UNRESOLVED;
     arena_reset(&d->arena);
     d->units_ready = false;
+    memset(d->attr_lists, 0, sizeof d->attr_lists);
+    VEC_RESET(d->list_idx);
+    VEC_RESET(d->list_attrs);
     return true;
+}
+
+void dec_set_layout(struct otlp_decoder *d, const struct otlp_layout *layout)
+{
+    d->layout = layout;
+    d->has_stacks = layout_has_stacks(layout);
+    for (int t = 0; t < DICT_TABLES; t++)
+        d->entry_msg[t] = layout_entry_message(layout, (enum dict_table)t);
 }
 
 void dec_free_memos(struct otlp_decoder *d)
 {
     arena_free(&d->arena);
     VEC_FREE(d->units);
+    VEC_FREE(d->list_idx);
+    VEC_FREE(d->list_attrs);
 }
