@@ -69,6 +69,30 @@ size_t timefmt_go_time(char out[TIMEFMT_TIME_MAX], uint64_t unix_nano)
     return (size_t)(p - out) + sizeof " +0000 UTC" - 1;
 }
 
+size_t timefmt_rfc3339(char out[TIMEFMT_RFC3339_MAX], uint64_t unix_nano)
+{
+    uint64_t secs = unix_nano / NS_PER_S;
+    unsigned sod = (unsigned)(secs % 86400);
+    struct civil c = civil_from_days(secs / 86400);
+    char *p = out;
+
+    p = put_digits(p, c.year, 4);
+    *p++ = '-';
+    p = put_digits(p, c.month, 2);
+    *p++ = '-';
+    p = put_digits(p, c.day, 2);
+    *p++ = 'T';
+    p = put_digits(p, sod / 3600, 2);
+    *p++ = ':';
+    p = put_digits(p, sod / 60 % 60, 2);
+    *p++ = ':';
+    p = put_digits(p, sod % 60, 2);
+    *p++ = '.';
+    p = put_digits(p, (unsigned)(unix_nano % NS_PER_S), 9);
+    *p++ = 'Z';
+    return (size_t)(p - out);
+}
+
 /* The following two write backwards from buf[w], as Go's Duration.String does: the unit comes
  * last but decides how the number before it is split. */
 

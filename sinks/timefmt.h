@@ -22,6 +22,12 @@
  * when it is zero. The whole uint64 range is valid (up to year 2554). Returns the length. */
 size_t timefmt_go_time(char out[TIMEFMT_TIME_MAX], uint64_t unix_nano);
 
+/* RFC 3339 in UTC with always nine fraction digits, e.g. "2025-10-31T05:09:03.453558373Z"
+ * (the JSON format's times: the strings sort as the times do). The whole uint64 range is
+ * valid. Returns the length. */
+#define TIMEFMT_RFC3339_MAX 32
+size_t timefmt_rfc3339(char out[TIMEFMT_RFC3339_MAX], uint64_t unix_nano);
+
 /* Go's time.Duration.String(): "0s", "1ns", "1.5µs", "1.5ms", "4.986107396s", "1m2.5s",
  * "1h0m0s". Values above INT64_MAX (not a Go Duration) are written as "<n>ns". Returns the
  * length. */

@@ -47,10 +47,14 @@ struct stdout_state {
     /* JSON: the parts of a line shared by every sample of a resource and of a profile, made
      * once and copied into each line. */
     struct out json_resource, json_profile;
-    /* TEXT, JSON: the frames of each resolved stack of this request (stacks.c) */
-    struct out stack_text;
-    struct stack_text { size_t off, len; bool known; } *stack_text_at;   /* [stack_id - 1] */
+    /* TEXT, JSON: the text of each frame and of each resolved stack of this request
+     * (stacks.c); entries of another generation than gen are empty */
+    uint32_t gen;
+    struct out stack_text, frame_text;
+    struct stack_text { size_t off, len; uint32_t gen; uint8_t state; } *stack_text_at;   /* [stack_id - 1] */
     size_t n_stack_text_at;
+    struct frame_slot *frame_slots;   /* a hash table of frame_cap slots, frame_n in use */
+    size_t frame_cap, frame_n;
 };
 
 /* stdout.c: write what is buffered once it reaches max_buffer. */
@@ -101,12 +105,12 @@ void json_time(struct out *o, uint64_t unix_nano);
 void json_hex(struct out *o, lb_str bytes);
 void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url);
 
-/* stacks.c: writes the frames of sample `s` as `render` writes them into `o`, from the text
- * kept for its stack (made by `render` the first time the request shows that stack); false
- * when the caller must write them itself (no shared stack, the cap reached, no memory). */
-typedef void stack_renderer(struct out *o, const struct lb_sample *s, bool file_line);
-bool stack_text_copy(struct stdout_state *st, const struct lb_sample *s, stack_renderer *render);
-/* Forgets the request's stacks; `release` also gives their memory back. */
+/* stacks.c: writes the frames of sample `s` into the output, each as `render` writes it and
+ * `sep` (0: nothing) between two, from the text kept for them in this request when there is
+ * some (made by `render` the first time the request shows that frame or stack). */
+typedef void frame_renderer(struct out *o, const struct lb_frame *f, bool file_line);
+void stack_write(struct stdout_state *st, const struct lb_sample *s, frame_renderer *render, char sep);
+/* Forgets the request's frames and stacks; `release` also gives their memory back. */
 void stack_text_clear(struct stdout_state *st, bool release);
 
 /* folded.c: the FOLDED format. The table holds at most max_bytes of stack text; every stack
@@ -180,7 +184,9 @@ static inline void out_raw(struct out *o, const void *p, size_t n)
 
 static inline void out_c(struct out *o, char c)
 {
-    if (!buf_putc(&o->b, c))
+    if (o->b.len < o->b.cap)
+        o->b.data[o->b.len++] = (uint8_t)c;
+    else if (!buf_putc(&o->b, c))
         o->oom = true;
 }
 

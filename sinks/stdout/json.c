@@ -15,32 +15,19 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "sinks/stdout/internal.h"
+#include "sinks/timefmt.h"
 
-/* "2025-10-31T05:09:03.453558373Z": RFC 3339 in UTC, always nine fraction digits, so the
- * strings sort as the times do. */
-#define RFC3339_MAX 40
-
-static size_t rfc3339(char out[RFC3339_MAX], uint64_t unix_nano)
-{
-    time_t secs = (time_t)(unix_nano / 1000000000u);
-    struct tm tm;
-    if (!gmtime_r(&secs, &tm))
-        return (size_t)snprintf(out, RFC3339_MAX, "invalid");
-    int n = snprintf(out, RFC3339_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (unsigned)(unix_nano % 1000000000u));
-    return n > 0 && n < RFC3339_MAX ? (size_t)n : 0;
-}
-
+/* "2025-10-31T05:09:03.453558373Z" (timefmt.h): RFC 3339 in UTC, always nine fraction
+ * digits, so the strings sort as the times do. */
 void json_time(struct out *o, uint64_t unix_nano)
 {
-    char t[RFC3339_MAX];
-    out_c(o, '"');
-    out_raw(o, t, rfc3339(t, unix_nano));
-    out_c(o, '"');
+    char t[TIMEFMT_RFC3339_MAX + 2];
+    t[0] = '"';
+    size_t n = 1 + timefmt_rfc3339(t + 1, unix_nano);
+    t[n++] = '"';
+    out_raw(o, t, n);
 }
 
 static void out_cstr(struct out *o, const char *s)
@@ -412,16 +399,6 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     out_c(o, '}');
 }
 
-/* The frames of a sample, comma-separated (stack_text_copy's renderer). */
-static void out_frames(struct out *o, const struct lb_sample *s, bool file_line)
-{
-    for (size_t i = 0; i < s->n_frames; i++) {
-        if (i)
-            out_c(o, ',');
-        out_frame(o, &s->frames[i], file_line);
-    }
-}
-
 static void out_sample(struct stdout_state *st, const struct lb_sample *s)
 {
     struct out *o = &st->out;
@@ -463,14 +440,7 @@ static void out_sample(struct stdout_state *st, const struct lb_sample *s)
     }
     if (!st->opt.no_frames) {
         OUT_LIT(o, ",\"frames\":[");
-        if (!stack_text_copy(st, s, out_frames)) {
-            for (size_t i = 0; i < s->n_frames; i++) {
-                if (i)
-                    out_c(o, ',');
-                out_frame(o, &s->frames[i], !st->opt.no_file_line);
-                stdout_maybe_flush(st);
-            }
-        }
+        stack_write(st, s, out_frame, ',');
         out_c(o, ']');
     }
     out_c(o, '}');

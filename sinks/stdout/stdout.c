@@ -119,7 +119,8 @@ static void end_request(struct stdout_state *st)
     st->why[0] = '\0';
     if (st->folded)
         folded_clear(st->folded);
-    stack_text_clear(st, st->stack_text.b.cap / 2 > st->max_buffer);
+    stack_text_clear(st, st->stack_text.b.cap / 2 > st->max_buffer ||
+                         st->frame_text.b.cap / 2 > st->max_buffer);
 }
 
 static struct stdout_state *state(struct sink *s)
@@ -349,6 +350,8 @@ int stdout_sink_open(struct sink *out, const struct stdout_sink_options *o)
     buf_init(&st->json_resource.b, SIZE_MAX);
     buf_init(&st->json_profile.b, SIZE_MAX);
     buf_init(&st->stack_text.b, SIZE_MAX);
+    buf_init(&st->frame_text.b, SIZE_MAX);
+    st->gen = 1;   /* slots are made zeroed: generation 0 is never current */
     if (st->format == STDOUT_FORMAT_FOLDED) {
         st->folded_max = folded_cap(st->max_buffer);
         if (!(st->folded = folded_new(st->folded_max, o->folded_root)))

@@ -575,13 +575,6 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     out_frame_details(o, f);
 }
 
-/* Every frame line of a sample, leaf first (stack_text_copy's renderer). */
-static void out_frames(struct out *o, const struct lb_sample *s, bool file_line)
-{
-    for (size_t i = 0; i < s->n_frames; i++)
-        out_frame(o, &s->frames[i], file_line);
-}
-
 /* "  Timestamp[i]: <ns> (<UTC time>)", "  Value[i]: <v>", "  Link: ...". */
 static void out_sample_header(struct stdout_state *st, const struct lb_sample *s)
 {
@@ -618,12 +611,8 @@ void text_sample(struct stdout_state *st, const struct lb_sample *s)
         text_attrs(st, "  ", s->attrs);
         OUT_LIT(&st->out, SEP_SAMPLE_ATTRS);
     }
-    if (!st->opt.no_frames && !stack_text_copy(st, s, out_frames)) {
-        for (size_t i = 0; i < s->n_frames; i++) {
-            out_frame(&st->out, &s->frames[i], !st->opt.no_file_line);
-            stdout_maybe_flush(st);
-        }
-    }
+    if (!st->opt.no_frames)
+        stack_write(st, s, out_frame, 0);   /* leaf first, a line (and its details) each */
     OUT_LIT(&st->out, BANNER_END_SAMPLE);
 }
 

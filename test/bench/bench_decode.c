@@ -11,7 +11,8 @@
  * machines; given ANCHOR_MBS (Google protobuf C++ parsing the same bytes into an Arena,
  * measured by scripts/bench in the same run), every figure is also printed as a ratio to it.
  * Usage: bench_decode FILE [SECONDS_PER_CASE [ANCHOR_MBS]]
- * BENCH_DECODE_ONLY=nosink runs the no-sink case alone (what `perf record` of the decoder wants).
+ * BENCH_DECODE_ONLY=nosink runs the no-sink case alone (what `perf record` of the decoder wants);
+ * BENCH_DECODE_ONLY=text|json|folded runs that sink's case alone (for `perf record` of a format).
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -116,17 +117,20 @@ int main(int argc, char **argv)
                "anchor: protobuf C++ Arena", "", anchor_mbs, anchor_mbs / base_mbs, 1.0);
 
     struct sink_set none = { NULL, 0 };
-    report("decode+resolve, no sink", decode_loop(in.data, in.len, &none, budget), in.len, base_mbs);
     const char *only = getenv("BENCH_DECODE_ONLY");
+    if (!only || strcmp(only, "nosink") == 0)
+        report("decode+resolve, no sink", decode_loop(in.data, in.len, &none, budget), in.len, base_mbs);
     if (only && strcmp(only, "nosink") == 0)
         return 0;
 
-    static const struct { const char *name; enum stdout_format format; } cases[] = {
-        { "decode + text to /dev/null", STDOUT_FORMAT_TEXT },
-        { "decode + json to /dev/null", STDOUT_FORMAT_JSON },
-        { "decode + folded to /dev/null", STDOUT_FORMAT_FOLDED },
+    static const struct { const char *key, *name; enum stdout_format format; } cases[] = {
+        { "text", "decode + text to /dev/null", STDOUT_FORMAT_TEXT },
+        { "json", "decode + json to /dev/null", STDOUT_FORMAT_JSON },
+        { "folded", "decode + folded to /dev/null", STDOUT_FORMAT_FOLDED },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (only && strcmp(only, cases[i].key) != 0)
+            continue;
         double out_bytes = 0;
         for (int pass = 0; pass < 2; pass++) {   /* 0: one request into a file, for its size */
             FILE *tmp = pass == 0 ? tmpfile() : NULL;

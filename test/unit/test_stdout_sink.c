@@ -672,6 +672,66 @@ TEST(folded_abort_forgets_the_request)
     rig_close(&g);
 }
 
+/* A request whose stacks and frames repeat, as the decoder marks them (stack_id, location
+ * index and line), written by a sink that keeps their text and copies it: the output must be
+ * the same as when nothing repeats (every stack and frame new, so each is written out).
+ * Stacks are shown once, twice and three times (the text is kept from the second); a frame
+ * that claims another's location index but is another frame is written as itself. */
+static char *repeated_stacks(enum stdout_format format, bool marked)
+{
+    struct lb_frame fa = sym("jvm", "void A.a()", "A.java", 3, 0);
+    struct lb_frame fb = unsym("native", 0x1234, "libjvm.so", "htlhash", "597c");
+    struct lb_frame fc = sym("native", "inl", "c.c", 9, 1), fd = sym("native", "outer", "c.c", 20, 0);
+    fc.line_count = fd.line_count = 2;
+    fd.line_index = 1;
+    struct lb_frame impostor = sym("go", "main.main", "m.go", 1, 0);
+    struct lb_frame s1[] = { fa, fb, fc, fd }, s2[] = { fb, fc, fd }, s3[] = { impostor, fa };
+    if (marked) {
+        s1[0].location_index = s3[1].location_index = 1;
+        s1[1].location_index = s2[0].location_index = 2;
+        s1[2].location_index = s1[3].location_index = s2[1].location_index = s2[2].location_index = 3;
+        s3[0].location_index = 2;   /* not the frame it names: must not be taken for it */
+    } else {   /* every frame of every sample a location of its own */
+        uint32_t next = 100;
+        struct lb_frame *all[] = { &s1[0], &s1[1], &s1[2], &s1[3], &s2[0], &s2[1], &s2[2], &s3[0], &s3[1] };
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            all[i]->location_index = next++;
+    }
+    static const int64_t v1[] = { 1 };
+    struct lb_sample v[] = {
+        { .stack_id = 1, .values = v1, .n_values = 1, .frames = s1, .n_frames = 4 },
+        { .stack_id = 2, .values = v1, .n_values = 1, .frames = s2, .n_frames = 3 },
+        { .stack_id = 1, .values = v1, .n_values = 1, .frames = s1, .n_frames = 4 },
+        { .stack_id = 3, .values = v1, .n_values = 1, .frames = s3, .n_frames = 2 },
+        { .stack_id = 1, .values = v1, .n_values = 1, .frames = s1, .n_frames = 4 },
+        { .stack_id = 2, .values = v1, .n_values = 1, .frames = s2, .n_frames = 3 },
+        { .stack_id = 4, .values = v1, .n_values = 1, .frames = s1, .n_frames = 0 },
+    };
+    for (size_t i = 0; !marked && i < sizeof v / sizeof v[0]; i++)
+        v[i].stack_id = 0;
+    struct lb_resource r = { .request = &REQ };
+    struct lb_profile p = { .resource = &r };
+    struct rig g = rig_open(format, 0);
+    send_request(&g.s, &p, v, sizeof v / sizeof v[0]);
+    send_request(&g.s, &p, v, sizeof v / sizeof v[0]);   /* the next request starts afresh */
+    char *got = captured(&g.c);
+    rig_close(&g);
+    return got;
+}
+
+TEST(repeated_stacks_and_frames_are_written_the_same)
+{
+    for (int fmt = 0; fmt < 2; fmt++) {
+        enum stdout_format format = fmt ? STDOUT_FORMAT_JSON : STDOUT_FORMAT_TEXT;
+        char *kept = repeated_stacks(format, true), *fresh = repeated_stacks(format, false);
+        CHECK_TEXT(kept, fresh);
+        CHECK(strstr(fresh, fmt ? "\"function\":\"main.main\"" : "Function: main.main, File: m.go") != NULL);
+        CHECK(strstr(fresh, fmt ? "\"function\":\"outer\"" : "Function: outer, File: c.c, Line: 20") != NULL);
+        free(kept);
+        free(fresh);
+    }
+}
+
 TEST(bad_options_are_refused)
 {
     struct sink s = { 0 };
@@ -697,6 +757,7 @@ int main(void)
     RUN(nonblocking_fd_is_waited_for);
     RUN(folded_merge_sort_weights);
     RUN(folded_abort_forgets_the_request);
+    RUN(repeated_stacks_and_frames_are_written_the_same);
     RUN(bad_options_are_refused);
     return check_done();
 }

@@ -80,6 +80,31 @@ TEST(time_matches_gmtime)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* The JSON form: the C library's gmtime_r and printf give the reference (what json.c wrote
+ * before it had its own), every 7919 hours plus a varying fraction, and the ends. */
+TEST(rfc3339_matches_gmtime)
+{
+    int bad = 0;
+    for (uint64_t s = 0, k = 0; s < 18000000000ull; s += 7919ull * 3600 + 1, k++) {
+        uint64_t ns = s * NS + (k * 123456789u) % NS;
+        time_t tt = (time_t)s;
+        struct tm tm;
+        char want[64], got[TIMEFMT_RFC3339_MAX + 1];
+        gmtime_r(&tt, &tm);
+        snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ns % NS));
+        got[timefmt_rfc3339(got, ns)] = '\0';
+        if (strcmp(want, got) != 0 && bad++ < 5)
+            printf("#   %s != %s\n", got, want);
+    }
+    CHECK_EQ_INT(bad, 0);
+    char t[TIMEFMT_RFC3339_MAX + 1];
+    t[timefmt_rfc3339(t, 0)] = '\0';
+    CHECK_EQ_STR(t, "1970-01-01T00:00:00.000000000Z");
+    t[timefmt_rfc3339(t, UINT64_MAX)] = '\0';
+    CHECK_EQ_STR(t, "2554-07-21T23:34:33.709551615Z");
+}
+
 TEST(duration_go_examples)
 {
     DUR(0, "0s");
@@ -123,6 +148,7 @@ int main(void)
     RUN(time_leap_years);
     RUN(time_whole_uint64_range);
     RUN(time_matches_gmtime);
+    RUN(rfc3339_matches_gmtime);
     RUN(duration_go_examples);
     RUN(duration_unit_edges);
     RUN(duration_beyond_int64);
