@@ -47,18 +47,21 @@ static bool fail(struct decoding *dc, const char *why)
 
 static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, size_t n, void *out);
 
+/* The wire types each kind of field accepts, one bit per wire type: one load per field. */
+static const uint8_t wire_types_of[] = {
+    [W_NONE] = 0,
+    [W_VARINT] = 1u << WT_VARINT,
+    [W_I64] = 1u << WT_I64,
+    [W_I32] = 1u << WT_I32,
+    [W_BYTES] = 1u << WT_LEN,
+    [W_MSG] = 1u << WT_LEN,
+    [W_PVARINT] = 1u << WT_VARINT | 1u << WT_LEN,   /* one value, or a packed run */
+    [W_PI64] = 1u << WT_I64 | 1u << WT_LEN,
+};
+
 static bool wire_type_fits(const struct wfield *f, unsigned wt)
 {
-    switch ((enum wkind)f->kind) {
-    case W_VARINT: return wt == WT_VARINT;
-    case W_I64: return wt == WT_I64;
-    case W_I32: return wt == WT_I32;
-    case W_BYTES: case W_MSG: return wt == WT_LEN;
-    case W_PVARINT: return wt == WT_VARINT || wt == WT_LEN;
-    case W_PI64: return wt == WT_I64 || wt == WT_LEN;
-    case W_NONE: break;
-    }
-    return false;
+    return f->kind < sizeof wire_types_of && (wire_types_of[f->kind] >> wt & 1u);
 }
 
 static bool push_one(struct decoding *dc, enum wdest d, void *vec, uint64_t x)
@@ -297,19 +300,29 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
      * tables never did. */
     bool strict = dc->wire == &otlp_envelope_wire;
     struct cursor c = { p, p + n };
+    /* One-byte tags, lengths and values (fields 1 to 15, short runs, small indices) are most
+     * of a request: each is read inline, the rest by wire_varint. */
     while (c.p < c.end) {
         uint64_t tag, v = 0;
         const uint8_t *val = NULL, *start = c.p;
         size_t len = 0;
-        if (!wire_varint(&c, &tag) || tag > UINT32_MAX || (tag >> 3) == 0)
+        if (*c.p < 0x80) {
+            tag = *c.p++;
+        } else {
+            if (!wire_varint(&c, &tag) || tag > UINT32_MAX)
+                return fail(dc, "invalid field tag");
+            if (strict && c.p - start == 10 && c.p[-1] > 1)
+                return fail(dc, "varint overflow");
+        }
+        if ((tag >> 3) == 0)
             return fail(dc, "invalid field tag");
-        if (strict && c.p - start == 10 && c.p[-1] > 1)
-            return fail(dc, "varint overflow");
         unsigned wt = (unsigned)(tag & 7);
         switch (wt) {
         case WT_VARINT:
-            val = c.p;   /* the encoding, for the one rule that reads it (varint32_fits) */
-            if (!wire_varint(&c, &v))
+            val = c.p;   /* the encoding, for the rules that read it (strict, varint32_fits) */
+            if (c.p < c.end && *c.p < 0x80)
+                v = *c.p++;
+            else if (!wire_varint(&c, &v))
                 return fail(dc, "truncated varint");
             len = (size_t)(c.p - val);
             break;
@@ -324,10 +337,16 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
             break;
         case WT_LEN:
             start = c.p;
-            if (!wire_varint(&c, &v) || v > (uint64_t)(c.end - c.p))
+            if (c.p < c.end && *c.p < 0x80) {
+                v = *c.p++;
+            } else {
+                if (!wire_varint(&c, &v))
+                    return fail(dc, "length runs past the end of the message");
+                if (strict && c.p - start == 10 && c.p[-1] > 1)
+                    return fail(dc, "varint overflow");
+            }
+            if (v > (uint64_t)(c.end - c.p))
                 return fail(dc, "length runs past the end of the message");
-            if (strict && c.p - start == 10 && c.p[-1] > 1)
-                return fail(dc, "varint overflow");
             val = c.p;
             len = (size_t)v;
             c.p += len;
@@ -336,8 +355,10 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
             return fail(dc, "invalid wire type");
         }
         uint64_t fnum = tag >> 3;
-        const struct wfield *f = desc && fnum <= WMAX_FIELD ? &desc->f[fnum] : NULL;
-        if (!f || f->dest == D_NONE)
+        if (!desc || fnum > WMAX_FIELD)
+            continue;   /* unknown: skipped */
+        const struct wfield *f = &desc->f[fnum];
+        if (f->dest == D_NONE)
             continue;
         if (f->dest == D_EACH ? !dc->each || !dc->each[f->off].fn : dc->each_only)
             continue;   /* not read in this pass (a field without a callback is skipped) */

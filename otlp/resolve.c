@@ -190,12 +190,22 @@ bool dec_attributes_at(struct otlp_decoder *d, const ivec *idx, attrvec *out)
     return true;
 }
 
+/* Each index times an odd constant of its own position, summed: the multiplications do not
+ * wait for one another (a list is hashed every sample). */
 static uint32_t list_hash(const int32_t *v, size_t n)
 {
-    uint32_t h = (uint32_t)n;
+    uint32_t h = (uint32_t)n * 0x85ebca6bu;
     for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint32_t)v[i]) * 0x9e3779b1u;
-    return h ^ (h >> 16);
+        h += ((uint32_t)v[i] + 1u) * (0x9e3779b1u + 2u * (uint32_t)i);
+    return h ^ (h >> 15);
+}
+
+static bool same_indices(const int32_t *a, const int32_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return false;
+    return true;
 }
 
 bool dec_sample_attributes(struct otlp_decoder *d, const ivec *idx, struct lb_attrs *out)
@@ -207,7 +217,7 @@ bool dec_sample_attributes(struct otlp_decoder *d, const ivec *idx, struct lb_at
     }
     uint32_t h = list_hash(idx->v, n);
     struct attr_list_memo *m = &d->attr_lists[(h * 0x9e3779b1u) >> 24];
-    if (m->n == n && m->hash == h && memcmp(d->list_idx.v + m->idx_first, idx->v, n * sizeof *idx->v) == 0) {
+    if (m->n == n && m->hash == h && same_indices(d->list_idx.v + m->idx_first, idx->v, n)) {
         *out = (struct lb_attrs){ d->list_attrs.v + m->attrs_first, n };
         return true;
     }
