@@ -85,7 +85,8 @@ static bool on_sample(void *ctx, pb_ref_t el)
     VEC_RESET(d->attr_idx);
     VEC_RESET(d->values);
     VEC_RESET(d->timestamps);
-    if (!layout_sample_at(d->layout, el, &rs, &why))
+    if (!(d->speculating ? layout_sample_checked(d->layout, el, &rs, &d->spec.tally, &why)
+                         : layout_sample_at(d->layout, el, &rs, &why)))
         return otlp_malformed_why(&d->rep, "sample", why);
     struct lb_sample smp;
     if (resolve_sample(d, &rs, &smp)) {
@@ -189,6 +190,9 @@ static bool on_profile(void *ctx, pb_ref_t el)
     if (!ok) {
         if (d->rep.nomem)
             return false;
+        /* its samples are not read: the fast path walks them as the full detection would */
+        if (d->speculating && !otlp_speculate_samples_of(d->layout, el.p, el.n, &d->spec.tally))
+            d->spec_failed = true;
         if (!d->skip_resource)
             otlp_note_first(&d->rep, d->rep.why);
         d->res->rejected_profiles++;
@@ -432,36 +436,16 @@ static void view_unknown_fields(struct otlp_decoder *d, struct lb_request *req)
     req->unknown_fields_total = d->res->unknown_fields = d->detection.n_unknown;
 }
 
-enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
-                                      struct lb_request *req, struct otlp_consumer out,
-                                      struct otlp_result *res)
+/* Decodes the request in d->layout, from the dictionary to request_end. Speculating (the fast
+ * path, detect.h), any failure, and anything the decoder's checks find that the full detection
+ * would have decided differently, retracts the request instead: the consumer is told to forget
+ * it (request_abort with no reason, events.h) and *retracted is set; the caller then detects
+ * and decodes it the full way. */
+static enum otlp_status decode_request(struct otlp_decoder *d, const uint8_t *msg, size_t len, bool *retracted)
 {
-    memset(res, 0, sizeof *res);
-    d->res = res;
-    d->req = req;
-    d->out = out;
-    otlp_report_begin(&d->rep, res->message, sizeof res->message);
-    req->layout = "none";
-    req->message_bytes = len;
-    req->message = msg;
-    req->signal = LB_SIGNAL_PROFILES;
-    req->unknown_fields = NULL;
-    req->n_unknown_fields = 0;
-    req->unknown_fields_total = 0;
-    d->detection.layout = NULL;   /* nothing chosen until this request is detected */
-    d->detection.n_tried = d->detection.n_evidence = d->detection.n_recorded = 0;
-    d->detection.n_unknown = 0;
-
-    if (!otlp_check_size(&d->rep, len)) {
-        res->problem = OTLP_PROBLEM_TOO_LARGE;
-        return res->status = OTLP_INVALID;
-    }
-    if (OTLP_EMIT(out, admit, OTLP_SIGNAL_PROFILES, res->message, sizeof res->message) != 0)
-        return res->status = OTLP_UNAVAILABLE;
-    if (!choose_layout(d, msg, len)) {
-        res->problem = d->detection.malformed ? OTLP_PROBLEM_MALFORMED : OTLP_PROBLEM_NO_LAYOUT;
-        return res->status = OTLP_INVALID;
-    }
+    struct otlp_result *res = d->res;
+    struct lb_request *req = d->req;
+    struct otlp_consumer out = d->out;
     req->layout = d->layout->name;
     view_unknown_fields(d, req);
 
@@ -486,8 +470,16 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     OTLP_EMIT(out, request_begin, OTLP_SIGNAL_PROFILES, req);
     if (!env_request((pb_ref_t){ msg, len }, resource_pass, &why)) {
         otlp_malformed_why(&d->rep, "request", why);
-        OTLP_EMIT(out, request_abort, OTLP_SIGNAL_PROFILES, req, res->message);
+        OTLP_EMIT(out, request_abort, OTLP_SIGNAL_PROFILES, req, d->speculating ? NULL : res->message);
         goto refused;
+    }
+    if (d->speculating) {
+        if (d->spec_failed) {
+            OTLP_EMIT(out, request_abort, OTLP_SIGNAL_PROFILES, req, NULL);
+            *retracted = true;
+            return res->status;
+        }
+        otlp_speculate_confirm(&d->detection, &d->spec);
     }
     if (OTLP_EMIT(out, request_end, OTLP_SIGNAL_PROFILES, req, res->message, sizeof res->message) != 0)
         return res->status = OTLP_SINK_FAILED;
@@ -495,6 +487,10 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     return res->status = OTLP_OK;
 
 refused:
+    if (d->speculating) {
+        *retracted = true;
+        return res->status;
+    }
     if (d->rep.nomem) {
         otlp_note_nomem(&d->rep, len);
         res->problem = OTLP_PROBLEM_OUT_OF_MEMORY;
@@ -503,6 +499,71 @@ refused:
     res->problem = OTLP_PROBLEM_MALFORMED;
     res->resources = res->profiles = res->samples = res->frames = res->timestamps = 0;
     return res->status = OTLP_INVALID;
+}
+
+/* Where a request starts, and starts again after a retraction. */
+static void request_reset(struct otlp_decoder *d, const uint8_t *msg, size_t len)
+{
+    struct otlp_result *res = d->res;
+    struct lb_request *req = d->req;
+    memset(res, 0, sizeof *res);
+    otlp_report_begin(&d->rep, res->message, sizeof res->message);
+    req->layout = "none";
+    req->message_bytes = len;
+    req->message = msg;
+    req->signal = LB_SIGNAL_PROFILES;
+    req->unknown_fields = NULL;
+    req->n_unknown_fields = 0;
+    req->unknown_fields_total = 0;
+    d->detection.layout = NULL;   /* nothing chosen until this request is detected */
+    d->detection.n_tried = d->detection.n_evidence = d->detection.n_recorded = 0;
+    d->detection.n_unknown = 0;
+    d->speculating = d->spec_failed = false;
+}
+
+enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
+                                      struct lb_request *req, struct otlp_consumer out,
+                                      struct otlp_result *res)
+{
+    d->res = res;
+    d->req = req;
+    d->out = out;
+    request_reset(d, msg, len);
+
+    if (!otlp_check_size(&d->rep, len)) {
+        res->problem = OTLP_PROBLEM_TOO_LARGE;
+        return res->status = OTLP_INVALID;
+    }
+    if (OTLP_EMIT(out, admit, OTLP_SIGNAL_PROFILES, res->message, sizeof res->message) != 0)
+        return res->status = OTLP_UNAVAILABLE;
+    /* The fast path (detect.h): a layout chosen from a prefix, checked as it is decoded. */
+    if (!d->pinned && !d->reference_only && otlp_speculate_layout(msg, len, &d->detection, &d->spec)) {
+        bool retracted = false;
+        d->speculating = true;
+        dec_set_layout(d, d->detection.layout);
+        enum otlp_status st = decode_request(d, msg, len, &retracted);
+        d->speculating = false;
+        if (!retracted)
+            return st;
+        d->retractions++;
+        request_reset(d, msg, len);
+    }
+    if (!choose_layout(d, msg, len)) {
+        res->problem = d->detection.malformed ? OTLP_PROBLEM_MALFORMED : OTLP_PROBLEM_NO_LAYOUT;
+        return res->status = OTLP_INVALID;
+    }
+    bool unused = false;
+    return decode_request(d, msg, len, &unused);
+}
+
+void otlp_decoder_set_reference(struct otlp_decoder *d, bool reference_only)
+{
+    d->reference_only = reference_only;
+}
+
+uint64_t otlp_decoder_retractions(const struct otlp_decoder *d)
+{
+    return d->retractions;
 }
 
 struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const struct otlp_layout *layout)

@@ -20,6 +20,7 @@
 #ifndef LB_OTLP_DECODE_H
 #define LB_OTLP_DECODE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,6 +81,14 @@ void otlp_decoder_free(struct otlp_decoder *d);
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
                                       struct lb_request *req, struct otlp_consumer out,
                                       struct otlp_result *res);
+
+/* The layout is detected the fast way (otlp/detect.h: a prefix walk, the rest checked while
+ * decoding, retracted and decoded again the full way on any doubt); `reference_only` makes
+ * every request go the full way (detection, then decoding): the reference the tests compare
+ * the fast path with. */
+void otlp_decoder_set_reference(struct otlp_decoder *d, bool reference_only);
+/* Requests the fast path retracted and decoded again, since the decoder was made. */
+uint64_t otlp_decoder_retractions(const struct otlp_decoder *d);
 
 /* How the layout of the last request was chosen (valid until the next call). */
 struct otlp_detection;

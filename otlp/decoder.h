@@ -65,6 +65,11 @@ struct otlp_decoder {
     bool has_stacks;                    /* layout_has_stacks(layout), asked once a request */
     int entry_msg[DICT_TABLES];         /* layout_entry_message(layout, t), asked once a request */
     struct otlp_detection detection;    /* how it was chosen */
+    bool reference_only;                /* no fast path: the full detection every time */
+    bool speculating;                   /* the fast path (detect.h): layout chosen from a prefix */
+    bool spec_failed;                   /* ... and the decoder found it would be decided otherwise */
+    struct otlp_speculation spec;       /* what the fast path counted */
+    uint64_t retractions;               /* requests the fast path retracted and decoded again */
     struct lb_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];   /* detection.unknown, as viewed */
     struct lb_dict dict;
 

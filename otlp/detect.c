@@ -13,6 +13,7 @@
 
 #include <assert.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@ static const char *const wt_names[8] = {
 /* ---------- the walk ---------- */
 
 /* Nested messages deeper than this are not walked (only AnyValue nests without limit). */
-#define MAX_DEPTH 24
+#define MAX_DEPTH WIRE_MAX_DEPTH
 
 struct frame {
     const struct frame *parent;
@@ -49,6 +50,8 @@ struct walk {
     uint64_t unknown;                       /* fields this layout does not have */
     char first_unknown[OTLP_DETECT_LINE];   /* where the first of them is */
     struct otlp_detection *rec;             /* set: record the unknown fields there */
+    size_t budget;                          /* fields left to walk (a prefix walk's bound) */
+    bool truncated;                         /* stopped by the budget, not by a contradiction */
 };
 
 static size_t format_path(const struct frame *fr, char *buf, size_t len)
@@ -226,27 +229,6 @@ static void note_unknown(struct walk *w, const struct frame *fr, const struct wm
     describe_unknown(u, v);
 }
 
-/* Counts the varints of a packed run; false when the run does not end on a whole varint. */
-static bool packed_varints(const uint8_t *p, size_t n, uint64_t *count)
-{
-    uint8_t high = 0;
-    for (size_t i = 0; i < n; i++)   /* the common run: one-byte varints only, in one sweep */
-        high |= p[i];
-    if (!(high & 0x80)) {
-        *count = n;
-        return true;
-    }
-    struct cursor c = { p, p + n };
-    uint64_t x;
-    *count = 0;
-    while (c.p < c.end) {
-        if (!wire_varint(&c, &x))
-            return false;
-        ++*count;
-    }
-    return true;
-}
-
 /* Is wire type `wt` (with LEN contents val/len) an encoding of field `f`? Sets *elems to the
  * number of repeated elements it carries. */
 static bool check_field(struct walk *w, const struct frame *fr, const struct wmsg_desc *desc,
@@ -264,7 +246,7 @@ static bool check_field(struct walk *w, const struct frame *fr, const struct wms
     case W_PVARINT:
         expected = "VARINT or packed LEN";
         ok = wt == WT_VARINT;
-        if (wt == WT_LEN && !packed_varints(val, len, elems))
+        if (wt == WT_LEN && !wire_packed_varints(val, len, elems))
             return contradict(w, fr, "%s field %u (%s) is LEN but not a packed run of varints",
                               desc->name, fnum, f->name);
         ok = ok || wt == WT_LEN;
@@ -354,6 +336,10 @@ static bool walk_fields(struct walk *w, enum wmsg m, const uint8_t *p, size_t n,
         const uint8_t *val = NULL;
         size_t len = 0;
         uint64_t elems = 0;
+        if (w->budget-- == 0) {
+            w->truncated = true;
+            return false;
+        }
         if (!next_field(w, fr, desc, &c, &fnum, &wt, &val, &len))
             return false;
         if (only && (fnum > WMAX_FIELD || !(only & (1u << fnum))))
@@ -390,10 +376,11 @@ static bool walk_fields(struct walk *w, enum wmsg m, const uint8_t *p, size_t n,
 }
 
 static void walk_layout(struct walk *w, const struct otlp_layout *layout, const uint8_t *msg, size_t len,
-                        struct otlp_detection *rec)
+                        struct otlp_detection *rec, size_t budget)
 {
     memset(w, 0, sizeof *w);
     w->rec = rec;
+    w->budget = budget;
     w->layout = layout;
     w->wire = layout->wire;
     assert(w->wire);
@@ -404,6 +391,17 @@ static void walk_layout(struct walk *w, const struct otlp_layout *layout, const 
     const uint32_t dictionary = 1u << 2;
     if (walk_fields(w, WM_REQUEST, msg, len, &root, 0, dictionary, 0))
         walk_fields(w, WM_REQUEST, msg, len, &root, 0, 0, dictionary);
+}
+
+void otlp_detect_prefix(const uint8_t *msg, size_t len, const struct otlp_layout *layout, size_t budget,
+                        struct otlp_prefix *out)
+{
+    struct walk w;
+    walk_layout(&w, layout, msg, len, NULL, budget);
+    out->failed = w.failed;
+    out->truncated = w.truncated;
+    out->unknown = w.unknown;
+    snprintf(out->why, sizeof out->why, "%s", w.why);
 }
 
 /* ---------- evidence ---------- */
@@ -422,10 +420,11 @@ static void add_evidence(struct otlp_detection *det, const char *fmt, ...)
 }
 
 /* "Sample fields (49 samples): 1 VARINT, 3 LEN, 5 LEN" */
-static void fields_seen(struct otlp_detection *det, const struct walk *w, enum wmsg m, const char *plural)
+static void fields_seen(struct otlp_detection *det, enum wmsg m, uint64_t count, const uint8_t *wts_of,
+                        const char *plural)
 {
     const char *name = m == WM_SAMPLE ? "Sample" : "Profile";
-    if (!w->count[m]) {
+    if (!count) {
         add_evidence(det, "no %s in the request", plural);
         return;
     }
@@ -433,7 +432,7 @@ static void fields_seen(struct otlp_detection *det, const struct walk *w, enum w
     size_t pos = 0;
     buf[0] = 0;
     for (unsigned f = 1; f <= WMAX_FIELD; f++) {
-        uint8_t wts = w->wts[m == WM_SAMPLE][f];
+        uint8_t wts = wts_of[f];
         for (unsigned wt = 0; wts && wt < 8 && pos < sizeof buf; wt++) {
             if (!(wts & (1u << wt)))
                 continue;
@@ -441,7 +440,7 @@ static void fields_seen(struct otlp_detection *det, const struct walk *w, enum w
             pos = k < 0 ? sizeof buf : pos + (size_t)k;
         }
     }
-    add_evidence(det, "%s fields (%llu %s): %s", name, (unsigned long long)w->count[m], plural,
+    add_evidence(det, "%s fields (%llu %s): %s", name, (unsigned long long)count, plural,
                  buf[0] ? buf : "none");
 }
 
@@ -481,8 +480,8 @@ static size_t differences(const struct walk *a, const struct walk *b, char *buf,
 static void explain(struct otlp_detection *det, const struct walk *walks, size_t n, size_t chosen)
 {
     const struct walk *c = &walks[chosen];
-    fields_seen(det, c, WM_PROFILE, "profiles");
-    fields_seen(det, c, WM_SAMPLE, "samples");
+    fields_seen(det, WM_PROFILE, c->count[WM_PROFILE], c->wts[0], "profiles");
+    fields_seen(det, WM_SAMPLE, c->count[WM_SAMPLE], c->wts[1], "samples");
     if (!(c->seen[WM_REQUEST] & (1u << 2)))
         add_evidence(det, "no dictionary in the request");
     det->equivalent = det->ambiguous;
@@ -504,6 +503,17 @@ static void explain(struct otlp_detection *det, const struct walk *walks, size_t
     }
 }
 
+void otlp_detect_explain_fast(struct otlp_detection *det, const struct wire_tally *t, bool has_dictionary)
+{
+    fields_seen(det, WM_PROFILE, t->profiles, t->profile_wts, "profiles");
+    fields_seen(det, WM_SAMPLE, t->samples, t->sample_wts, "samples");
+    if (!has_dictionary)
+        add_evidence(det, "no dictionary in the request");
+    for (size_t i = 0; i < det->n_tried; i++)
+        if (det->tried[i].layout != det->layout)
+            add_evidence(det, "not %s: %s", det->tried[i].layout->name, det->tried[i].why);
+}
+
 /* Forgets the last request's verdicts (the arrays are only read up to their counts). */
 static void detection_reset(struct otlp_detection *out)
 {
@@ -521,7 +531,7 @@ int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *
     detection_reset(out);
     size_t chosen = n_candidates, fitting = 0;
     for (size_t i = 0; i < n_candidates; i++) {
-        walk_layout(&walks[i], candidates[i], msg, len, NULL);
+        walk_layout(&walks[i], candidates[i], msg, len, NULL, SIZE_MAX);
         /* the one that explains the most of the request; the newest of equals */
         if (!walks[i].failed && (chosen == n_candidates || walks[i].unknown < walks[chosen].unknown))
             chosen = i;
@@ -555,7 +565,7 @@ int otlp_detect_among(const uint8_t *msg, size_t len, const struct otlp_layout *
         add_evidence(out, "%llu unknown field(s), kept and shown; the first: %s",
                      (unsigned long long)out->n_unknown, walks[chosen].first_unknown);
         struct walk rec;   /* once more, recording them (a rare case: no cost otherwise) */
-        walk_layout(&rec, candidates[chosen], msg, len, out);
+        walk_layout(&rec, candidates[chosen], msg, len, out, SIZE_MAX);
     }
     return 0;
 }

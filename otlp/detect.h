@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "otlp/layout.h"
+#include "otlp/wire.h"
 
 #define OTLP_DETECT_LINE 256
 #define OTLP_DETECT_MAX_EVIDENCE 10
@@ -83,6 +84,62 @@ extern const struct otlp_layout otlp_traces_schema;
  * OTLP_MAX_UNKNOWN_FIELDS); points into `det` and the request. Returns how many. */
 struct lb_unknown_field;
 size_t otlp_unknown_view(const struct otlp_detection *det, struct lb_unknown_field *out);
+
+/* ---- The fast path: a layout chosen from a prefix, its check left to the decoder ----
+ *
+ * The full walk above costs one pass over the whole request before a single event is emitted,
+ * and the decoder then reads the same bytes again. On real requests every layout but one
+ * contradicts within the first samples, so the decoder (decode.c) goes this way instead:
+ *  1. each layout is walked as above, in the same order, but only over its first
+ *     OTLP_PREFIX_FIELDS fields: a contradiction found there is exactly the one the full walk
+ *     would report (the walk is the same up to there);
+ *  2. when exactly one layout survives that prefix and the prefix showed no unknown field, it
+ *     is taken at once: a lean walk checks the rest of the request against it (the same rules,
+ *     no words: any doubt sends the request the full way) except the samples, which the
+ *     decoder checks as it reads them (layout_sample_checked in layout.h), so their bytes are
+ *     read once; the samples of a profile the decoder drops are walked by
+ *     otlp_speculate_samples_of;
+ *  3. whatever the decoder then finds that the full walk would have decided differently (a
+ *     contradiction, an unknown field, a malformed sample: anything) retracts the request: the
+ *     consumer is told to forget it silently (events.h) and it is decoded again the full way.
+ * The detection is then what otlp_detect would have said: the same layout, the same verdicts
+ * and words for the others, the same counts in the evidence (otlp_speculate_confirm). The
+ * full walk stays the reference: test/fuzz/fuzz_decode.c and test/unit/test_detect_fast.c
+ * compare the two on every input they have. */
+
+#define OTLP_PREFIX_FIELDS 512
+
+/* One layout walked over a prefix (detect.c). */
+struct otlp_prefix {
+    bool failed;                /* a contradiction within the prefix: why says what */
+    bool truncated;             /* the budget ran out first */
+    uint64_t unknown;           /* unknown fields within the prefix */
+    char why[OTLP_DETECT_LINE];
+};
+void otlp_detect_prefix(const uint8_t *msg, size_t len, const struct otlp_layout *layout, size_t budget,
+                        struct otlp_prefix *out);
+
+/* What the lean walk found, to be completed by the decoder's count of the samples. */
+struct otlp_speculation {
+    struct wire_tally tally;
+    bool has_dictionary;
+};
+
+/* Steps 1 and 2: true when a layout was chosen (det->layout, its verdicts in det->tried[], no
+ * evidence yet) and everything but the samples checked; false: decide with otlp_detect. */
+bool otlp_speculate_layout(const uint8_t *msg, size_t len, struct otlp_detection *det,
+                           struct otlp_speculation *sp);
+
+/* The samples of one Profile (its encoded bytes) walked as the full walk would, counted into
+ * `t`; false when the full walk would contradict the layout there or find an unknown field. */
+bool otlp_speculate_samples_of(const struct otlp_layout *layout, const uint8_t *profile, size_t n,
+                               struct wire_tally *t);
+
+/* The decode went through: the evidence, as otlp_detect words it. */
+void otlp_speculate_confirm(struct otlp_detection *det, const struct otlp_speculation *sp);
+
+/* detect.c's words for speculate.c: the evidence of a layout chosen with no other fitting. */
+void otlp_detect_explain_fast(struct otlp_detection *det, const struct wire_tally *t, bool has_dictionary);
 
 /* One line for a log: "v1.9", "v1.11 (also fits v1.9; ...)". Returns strlen. */
 size_t otlp_detection_summary(const struct otlp_detection *det, char *buf, size_t len);

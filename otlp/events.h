@@ -14,7 +14,15 @@
  * One traces request:
  *   admit, request_begin (span_resource_begin span* span_resource_end)*
  *   then exactly one of request_end or request_abort.
- * `admit` refusing means nothing else is called for that request. A request runs from begin to
+ * `admit` refusing means nothing else is called for that request.
+ *
+ * Retraction: request_abort with `reason` NULL (profiles only). The decoder chose the layout
+ * from a prefix of the request and found, while decoding, that the full detection would have
+ * decided otherwise (detect.h, the fast path); it decodes the same request again at once:
+ * request_begin ... then request_end or request_abort, with no second `admit`. A consumer
+ * forgets what the retracted request gave it, with no output, log line or counter: it is not
+ * a failure. (The stdout sink, which writes a request's output in pieces once it outgrows its
+ * buffer, can only mark a block it has begun as cut.) A request runs from begin to
  * end without yielding to the event loop, so two requests never interleave.
  *
  * Every member must be set: a consumer with nothing to do for an event supplies a no-op.
@@ -47,6 +55,7 @@ struct otlp_events {
     /* Commit. 0 = durable or queued, so the request may be acknowledged; otherwise `why`
      * says what failed and the transport reports an error. */
     int  (*request_end)(void *ctx, enum otlp_signal sig, const struct lb_request *r, char *why, size_t whylen);
+    /* Roll back; `reason` NULL: a silent retraction (above). */
     void (*request_abort)(void *ctx, enum otlp_signal sig, const struct lb_request *r, const char *reason);
 };
 

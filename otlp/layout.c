@@ -372,6 +372,85 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
     return true;
 }
 
+/* A sample read with the detector's rules on top, for the fast path (detect.h): every field one
+ * the layout has, in a wire type it allows, packed runs whole, values parallel to timestamps
+ * (v1.8+); counted with its wire types into `t`, as the full walk counts them. Any failure
+ * retracts the request, which is then detected and decoded the full way, so this need not say
+ * why in the detector's words. A sample has no nested message in any layout; one would be
+ * left to the full walk (a failure here). */
+static bool decode_checked(struct decoding *dc, const struct otlp_layout *layout, enum wmsg m, const uint8_t *p,
+                           size_t n, void *out, struct wire_tally *t)
+{
+    const struct wmsg_desc *desc = dc->wire->m[m];
+    uint64_t values = 0, timestamps = 0;
+    struct cursor c = { p, p + n };
+    t->samples++;
+    while (c.p < c.end) {
+        uint64_t tag, v = 0;
+        const uint8_t *val = NULL;
+        size_t len = 0;
+        if (*c.p < 0x80)
+            tag = *c.p++;
+        else if (!wire_varint(&c, &tag) || tag > UINT32_MAX)
+            return fail(dc, "invalid field tag");
+        unsigned wt = (unsigned)(tag & 7);
+        uint64_t fnum = tag >> 3;
+        if (fnum == 0)
+            return fail(dc, "invalid field tag");
+        switch (wt) {
+        case WT_VARINT:
+            val = c.p;   /* as decode_message: the encoding, for the rules that read it */
+            if (!wire_varint(&c, &v))
+                return fail(dc, "truncated varint");
+            len = (size_t)(c.p - val);
+            break;
+        case WT_I64:
+        case WT_I32:
+            len = wt == WT_I64 ? 8 : 4;
+            if ((size_t)(c.end - c.p) < len)
+                return fail(dc, "truncated fixed-size field");
+            if (wt == WT_I64)
+                v = wire_fixed64(c.p);
+            c.p += len;
+            break;
+        case WT_LEN:
+            if (!wire_varint(&c, &v) || v > (uint64_t)(c.end - c.p))
+                return fail(dc, "length runs past the end of the message");
+            val = c.p;
+            len = (size_t)v;
+            c.p += len;
+            break;
+        default:
+            return fail(dc, "invalid wire type");
+        }
+        const struct wfield *f = fnum <= WMAX_FIELD ? &desc->f[fnum] : NULL;
+        if (!f || f->kind == W_NONE)
+            return fail(dc, "a field the layout does not have");
+        if (!wire_type_fits(f, wt))
+            return fail(dc, "wrong wire type");
+        if (f->kind == W_MSG)
+            return fail(dc, "a nested message, left to the full walk");
+        t->sample_wts[fnum] |= (uint8_t)(1u << wt);
+        uint64_t elems = 1;
+        if (wt == WT_LEN && f->kind == W_PVARINT && !wire_packed_varints(val, len, &elems))
+            return fail(dc, "malformed packed varint");
+        if (wt == WT_LEN && f->kind == W_PI64) {
+            if (len % 8 != 0)
+                return fail(dc, "fixed64 field has a length that is not a multiple of 8");
+            elems = len / 8;
+        }
+        if (f->role == R_VALUES)
+            values += elems;
+        else if (f->role == R_TIMESTAMPS)
+            timestamps += elems;
+        if (f->dest != D_NONE && f->dest != D_EACH && !store(dc, f, out, wt, v, val, len))
+            return false;
+    }
+    if (layout->parallel_values && values && timestamps && values != timestamps)
+        return fail(dc, "values not parallel to timestamps");
+    return true;
+}
+
 /* Decodes all of `is` (a view of the request) as message `m` of `layout`. */
 static bool decode_stream(const struct otlp_layout *layout, enum wmsg m, pb_istream_t *is, void *out,
                           const struct raw_each *each)
@@ -449,6 +528,16 @@ static bool decode_ref(const struct otlp_layout *layout, enum wmsg m, pb_ref_t m
 bool layout_sample_at(const struct otlp_layout *layout, pb_ref_t msg, struct raw_sample *out, const char **why)
 {
     return decode_ref(layout, WM_SAMPLE, msg, out, why);
+}
+
+bool layout_sample_checked(const struct otlp_layout *layout, pb_ref_t msg, struct raw_sample *out,
+                           struct wire_tally *t, const char **why)
+{
+    struct decoding dc = { layout->wire, NULL, false, NULL };
+    if (decode_checked(&dc, layout, WM_SAMPLE, msg.p, msg.n, out, t))
+        return true;
+    *why = dc.error;
+    return false;
 }
 
 bool layout_entry_at(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why)

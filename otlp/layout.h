@@ -157,7 +157,6 @@ bool layout_dictionary(const struct otlp_layout *layout, pb_istream_t *is, struc
 bool layout_profile(const struct otlp_layout *layout, pb_istream_t *is, struct raw_profile *out,
                     raw_each_fn sample, void *ctx);
 bool layout_sample(const struct otlp_layout *layout, pb_istream_t *is, struct raw_sample *out);
-
 /* One entry of dictionary table `t` (not DICT_STRING) into its raw struct: raw_stack,
  * raw_location, raw_function, raw_mapping, raw_link, raw_attribute or raw_attribute_unit. */
 bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istream_t *is, void *out);
@@ -166,6 +165,12 @@ bool layout_entry(const struct otlp_layout *layout, enum dict_table t, pb_istrea
  * An entry is named by its message, layout_entry_message(layout, t) (-1: no such table),
  * which the decoder asks once per request. */
 bool layout_sample_at(const struct otlp_layout *layout, pb_ref_t msg, struct raw_sample *out, const char **why);
+/* A sample checked as the layout detector would (the fast path, detect.h), counted with its wire
+ * types into `t`: false also where the full detection would contradict the layout or find an
+ * unknown field. */
+struct wire_tally;
+bool layout_sample_checked(const struct otlp_layout *layout, pb_ref_t msg, struct raw_sample *out,
+                           struct wire_tally *t, const char **why);
 int layout_entry_message(const struct otlp_layout *layout, enum dict_table t);
 bool layout_entry_at(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why);
 

@@ -391,9 +391,12 @@ static int on_request_end(struct sink *s, const struct lb_request *r, char *why,
 
 static void on_request_abort(struct sink *s, const struct lb_request *r, const char *reason)
 {
+    struct sq *q = state(s);
+    uint64_t rolled_back = q->rolled_back;
     (void)r;
-    (void)reason;
-    rollback(state(s));
+    rollback(q);
+    if (!reason)   /* a retraction (otlp/events.h): decoded again next, not a failure */
+        q->rolled_back = rolled_back;
 }
 
 static void log_cache_stats(const struct sq *q)

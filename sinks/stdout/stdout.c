@@ -233,8 +233,10 @@ static void on_request_abort(struct sink *s, const struct lb_request *r, const c
 {
     struct stdout_state *st = state(s);
     (void)r;
+    /* A retraction (no reason, otlp/events.h) of a request whose output has begun: the cut
+     * block is marked, and the request follows whole, decoded again. */
     if (st->streamed && !st->write_failed)
-        write_abort_line(st, reason ? reason : "");
+        write_abort_line(st, reason ? reason : "retracted, decoded again below");
     if (st->reader_gone && st->opt.survive_reader_gone)
         s->type = &stdout_without_reader;
     end_request(st);

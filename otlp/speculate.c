@@ -1,0 +1,204 @@
+/*
+ * speculate.c - the detector's fast path (detect.h): a layout chosen from a prefix of the
+ * request, the rest checked by a lean walk here and, for the samples, by the decoder itself.
+ *
+ * The lean walk applies exactly the rules of detect.c's walk (framing, field numbers, wire type
+ * against kind, packed runs, values parallel to timestamps, the depth bound) but says nothing:
+ * it answers only "the full walk would find nothing here". Anything else (a contradiction, an
+ * unknown field) sends the request the full way, which then finds it and words it.
+ */
+#include "otlp/detect.h"
+
+#include <string.h>
+
+#include "otlp/wire.h"
+
+struct lean {
+    const struct wire_schema *wire;
+    bool parallel_values;       /* the layout's: values parallel to timestamps */
+    bool walk_samples;          /* false: the samples are left to the decoder */
+    bool has_dictionary;        /* the request's field 2 was seen */
+    struct wire_tally *t;
+};
+
+/* One field's tag and value; false when the framing is broken (as next_field in detect.c). */
+static inline bool lean_field(const uint8_t **q, const uint8_t *end, uint64_t *fnum, unsigned *wt,
+                              const uint8_t **val, size_t *len)
+{
+    struct cursor c = { *q, end };
+    uint64_t tag, x;
+    if (*c.p < 0x80)
+        tag = *c.p++;
+    else if (!wire_varint(&c, &tag) || tag > UINT32_MAX)
+        return false;
+    *fnum = tag >> 3;
+    *wt = (unsigned)(tag & 7);
+    *val = c.p;
+    *len = 0;
+    switch (*wt) {
+    case WT_VARINT:
+        if (c.p < end && *c.p < 0x80)
+            c.p++;
+        else if (!wire_varint(&c, &x))
+            return false;
+        break;
+    case WT_I64: case WT_I32:
+        *len = *wt == WT_I64 ? 8 : 4;
+        if ((size_t)(end - c.p) < *len)
+            return false;
+        c.p += *len;
+        break;
+    case WT_LEN:
+        if (c.p < end && *c.p < 0x80)
+            x = *c.p++;
+        else if (!wire_varint(&c, &x))
+            return false;
+        if (x > (uint64_t)(end - c.p))
+            return false;
+        *val = c.p;
+        *len = (size_t)x;
+        c.p += x;
+        break;
+    default:
+        return false;
+    }
+    *q = c.p;
+    return *fnum != 0;
+}
+
+static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, unsigned depth)
+{
+    const struct wmsg_desc *desc = L->wire->m[m];
+    if (!desc)
+        return false;
+    if (m == WM_PROFILE)
+        L->t->profiles++;
+    else if (m == WM_SAMPLE)
+        L->t->samples++;
+    uint64_t values = 0, timestamps = 0;
+    const uint8_t *q = p, *end = p + n;
+    while (q < end) {
+        uint64_t fnum;
+        unsigned wt;
+        const uint8_t *val;
+        size_t len;
+        if (!lean_field(&q, end, &fnum, &wt, &val, &len) || fnum > WMAX_FIELD)
+            return false;   /* broken framing, or a field number no message has: unknown */
+        const struct wfield *f = &desc->f[fnum];
+        uint64_t elems = 1;
+        switch ((enum wkind)f->kind) {
+        case W_NONE:
+            return false;   /* unknown: the full walk records it */
+        case W_VARINT:
+            if (wt != WT_VARINT)
+                return false;
+            break;
+        case W_I64:
+            if (wt != WT_I64)
+                return false;
+            break;
+        case W_I32:
+            if (wt != WT_I32)
+                return false;
+            break;
+        case W_BYTES: case W_MSG:
+            if (wt != WT_LEN)
+                return false;
+            break;
+        case W_PVARINT:
+            if (wt == WT_LEN ? !wire_packed_varints(val, len, &elems) : wt != WT_VARINT)
+                return false;
+            break;
+        case W_PI64:
+            if (wt == WT_LEN ? len % 8 != 0 : wt != WT_I64)
+                return false;
+            if (wt == WT_LEN)
+                elems = len / 8;
+            break;
+        }
+        if (m == WM_PROFILE)
+            L->t->profile_wts[fnum] |= (uint8_t)(1u << wt);
+        else if (m == WM_SAMPLE)
+            L->t->sample_wts[fnum] |= (uint8_t)(1u << wt);
+        else if (m == WM_REQUEST && fnum == 2)
+            L->has_dictionary = true;
+        if (f->kind == W_MSG && depth < WIRE_MAX_DEPTH && (f->msg != WM_SAMPLE || L->walk_samples) &&
+            !lean_walk(L, (enum wmsg)f->msg, val, len, depth + 1))
+            return false;
+        if (f->role == R_VALUES)
+            values += elems;
+        else if (f->role == R_TIMESTAMPS)
+            timestamps += elems;
+    }
+    return !(L->parallel_values && values && timestamps && values != timestamps);
+}
+
+bool otlp_speculate_layout(const uint8_t *msg, size_t len, struct otlp_detection *det,
+                           struct otlp_speculation *sp)
+{
+    /* The candidate: the newest layout the lean walk finds nothing against (a layout that does
+     * not fit usually fails it within the first samples). */
+    size_t chosen = OTLP_LAYOUT_COUNT;
+    for (size_t i = 0; i < OTLP_LAYOUT_COUNT && chosen == OTLP_LAYOUT_COUNT; i++) {
+        const struct otlp_layout *layout = otlp_layouts[i];
+        memset(sp, 0, sizeof *sp);
+        struct lean L = { layout->wire, layout->parallel_values, false, false, &sp->tally };
+        if (lean_walk(&L, WM_REQUEST, msg, len, 0)) {
+            chosen = i;
+            sp->has_dictionary = L.has_dictionary;
+        }
+    }
+    if (chosen == OTLP_LAYOUT_COUNT)
+        return false;
+    /* Every other layout must contradict within its prefix, which then says what the full walk
+     * would: the walk is the same up to there. */
+    struct otlp_prefix pre[OTLP_LAYOUT_COUNT];
+    for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++) {
+        if (i == chosen) {
+            pre[i].why[0] = 0;
+            continue;
+        }
+        otlp_detect_prefix(msg, len, otlp_layouts[i], OTLP_PREFIX_FIELDS, &pre[i]);
+        if (!pre[i].failed)
+            return false;
+    }
+    det->layout = otlp_layouts[chosen];
+    det->ambiguous = det->equivalent = det->malformed = false;
+    det->n_evidence = det->n_recorded = 0;
+    det->n_unknown = 0;
+    det->n_tried = OTLP_LAYOUT_COUNT;
+    for (size_t i = 0; i < OTLP_LAYOUT_COUNT; i++) {
+        struct otlp_layout_verdict *v = &det->tried[i];
+        v->layout = otlp_layouts[i];
+        v->fits = i == chosen;
+        memcpy(v->why, pre[i].why, sizeof v->why);
+    }
+    return true;
+}
+
+bool otlp_speculate_samples_of(const struct otlp_layout *layout, const uint8_t *profile, size_t n,
+                               struct wire_tally *t)
+{
+    const struct wmsg_desc *desc = layout->wire->m[WM_PROFILE];
+    struct lean L = { layout->wire, layout->parallel_values, true, false, t };
+    const uint8_t *q = profile, *end = profile + n;
+    while (q < end) {
+        uint64_t fnum;
+        unsigned wt;
+        const uint8_t *val;
+        size_t len;
+        if (!lean_field(&q, end, &fnum, &wt, &val, &len) || fnum > WMAX_FIELD)
+            return false;
+        const struct wfield *f = &desc->f[fnum];
+        /* a Profile is at depth 3 (request, resource_profiles, scope_profiles): its samples
+         * are well within the depth bound */
+        if (f->kind == W_MSG && f->msg == WM_SAMPLE && wt == WT_LEN && !lean_walk(&L, WM_SAMPLE, val, len, 4))
+            return false;
+    }
+    return true;
+}
+
+void otlp_speculate_confirm(struct otlp_detection *det, const struct otlp_speculation *sp)
+{
+    otlp_detect_explain_fast(det, &sp->tally, sp->has_dictionary);
+}
