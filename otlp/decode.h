@@ -10,7 +10,10 @@
  * like a tree of the request is ever built.
  *
  * Layout: the bytes are first matched against every known proto layout (otlp/detect.h), or
- * against the pinned one; `req->layout` names the layout the request was read as.
+ * against the pinned one; `req->layout` names the layout the request was read as. Unpinned,
+ * the layout is chosen from a prefix and the rest checked while decoding (detect.h, the fast
+ * path); on any doubt the consumer gets a silent retraction (request_abort with a NULL reason,
+ * events.h) and the request is decoded again after the full detection.
  *
  * Validation: every index is checked against its table. A bad sample or profile is dropped,
  * counted and described (the OTLP partial_success), and the rest of the request is still

@@ -308,6 +308,8 @@ static int ev_request_end(void *ctx, enum otlp_signal sig, const struct lb_reque
     (void)ctx, (void)sig, (void)r, (void)why, (void)whylen;
     return 0;
 }
+/* Its input is a store played back (export), whole requests that are never aborted or
+ * retracted (events.h): nothing to roll back. */
 static void ev_request_abort(void *ctx, enum otlp_signal sig, const struct lb_request *r, const char *reason)
 {
     (void)ctx, (void)sig, (void)r, (void)reason;

@@ -56,6 +56,8 @@ struct sink_type {
     /* Commit. 0 = durable/queued, the request may be acknowledged; otherwise `why` says
      * what failed and the transport reports an error. */
     int (*request_end)(struct sink *s, const struct lb_request *r, char *why, size_t whylen);
+    /* Roll back. `reason` NULL: a silent retraction (otlp/events.h): the same request follows
+     * at once, decoded again; nothing is logged or counted for it. */
     void (*request_abort)(struct sink *s, const struct lb_request *r, const char *reason);
     /* Shut down: flush what is queued, within deadline_ms; then free everything. */
     void (*close)(struct sink *s, int deadline_ms);
