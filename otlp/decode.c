@@ -578,6 +578,7 @@ struct otlp_decoder *otlp_decoder_new(const struct otlp_limits *limits, const st
         d->limits.max_frames_per_request = OTLP_DEFAULT_MAX_FRAMES;
     d->pinned = layout;
     d->rep.levels = path_levels;
+    d->blank_frame.function = d->blank_frame.system_name = d->blank_frame.file = LB_STR_NULL;
     dec_set_layout(d, layout ? layout : otlp_layouts[0]);
     return d;
 }

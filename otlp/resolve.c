@@ -355,19 +355,26 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
         return otlp_reject(&d->rep, "location_table[%d] has %zu lines (limit %u)", idx, d->lines.n,
                            UINT16_MAX);
 
-    struct lb_frame base;
-    memset(&base, 0, sizeof base);
-    base.location_index = (uint32_t)idx;
-    base.address = rl.address;
-    base.line_count = (uint16_t)d->lines.n;
-    base.symbolized = d->lines.n > 0;
-    base.is_folded = rl.is_folded;
-    if (!attribute_list(d, &d->loc_idx, &base.location_attrs))
+    /* The frames are put together in their place in the pool (kept only when the whole
+     * location resolves: the caller takes the pool back on failure): the first from the
+     * location, the others copied from it, then each line's own fields. */
+    size_t n = d->lines.n ? d->lines.n : 1;
+    if (!VEC_RESERVE(d->frame_pool, d->frame_pool.n + n))
+        return otlp_out_of_memory(&d->rep);
+    m->first = (uint32_t)d->frame_pool.n;
+    struct lb_frame *fr = d->frame_pool.v + d->frame_pool.n;
+    fr[0] = d->blank_frame;
+    fr[0].symbolized = d->lines.n > 0;
+    fr[0].address = rl.address;
+    fr[0].is_folded = rl.is_folded;
+    fr[0].location_index = (uint32_t)idx;
+    fr[0].line_count = (uint16_t)d->lines.n;
+    if (!attribute_list(d, &d->loc_idx, &fr[0].location_attrs))
         return false;
-    for (size_t i = 0; i < base.location_attrs.n; i++) {
-        const struct lb_attr *a = &base.location_attrs.v[i];
+    for (size_t i = 0; i < fr[0].location_attrs.n; i++) {
+        const struct lb_attr *a = &fr[0].location_attrs.v[i];
         if (LB_STR_EQ(a->key, "profile.frame.type") && a->value.kind == LB_VALUE_STRING)
-            base.type = a->value.u.str;
+            fr[0].type = a->value.u.str;
     }
     if (rl.mapping_index != 0 || dict_len(&d->dict, DICT_MAPPING) > 0) {
         const struct mapping_memo *mm = NULL;
@@ -375,36 +382,30 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
             return false;
         /* Index 0 is "no mapping" (the null entry), whatever entry 0 holds; except in v1.7,
          * where an explicit 0 is entry 0. */
-        base.has_mapping = rl.mapping_index != 0 ||
-                           (rl.mapping_explicit && dict_len(&d->dict, DICT_MAPPING) > 0);
-        if (base.has_mapping) {
-            base.mapping_file = mm->file;
-            base.mapping_start = mm->start;
-            base.mapping_limit = mm->limit;
-            base.mapping_offset = mm->offset;
-            base.build_id = mm->build_id;
-            base.build_id_kind = mm->build_id_kind;
-            base.mapping_attrs = mm->attrs;
-            base.mapping_flags = mm->flags;
+        fr[0].has_mapping = rl.mapping_index != 0 ||
+                            (rl.mapping_explicit && dict_len(&d->dict, DICT_MAPPING) > 0);
+        if (fr[0].has_mapping) {
+            fr[0].mapping_file = mm->file;
+            fr[0].mapping_start = mm->start;
+            fr[0].mapping_limit = mm->limit;
+            fr[0].mapping_offset = mm->offset;
+            fr[0].build_id = mm->build_id;
+            fr[0].build_id_kind = mm->build_id_kind;
+            fr[0].mapping_attrs = mm->attrs;
+            fr[0].mapping_flags = mm->flags;
         }
     }
-    m->first = (uint32_t)d->frame_pool.n;
-    size_t n = d->lines.n ? d->lines.n : 1;
-    if (!VEC_RESERVE(d->frame_pool, d->frame_pool.n + n))
-        return otlp_out_of_memory(&d->rep);
-    for (size_t i = 0; i < n; i++) {
-        struct lb_frame f = base;
-        f.function = f.system_name = f.file = LB_STR_NULL;
-        if (d->lines.n) {
-            const struct raw_line *l = &d->lines.v[i];
-            f.line_index = (uint16_t)i;
-            f.line = l->line;
-            f.column = l->column;
-            if (!function_frame(d, l->function_index, &f))
-                return false;
-        }
-        d->frame_pool.v[d->frame_pool.n++] = f;
+    for (size_t i = 1; i < n; i++)
+        fr[i] = fr[0];
+    for (size_t i = 0; i < d->lines.n; i++) {
+        const struct raw_line *l = &d->lines.v[i];
+        fr[i].line_index = (uint16_t)i;
+        fr[i].line = l->line;
+        fr[i].column = l->column;
+        if (!function_frame(d, l->function_index, &fr[i]))
+            return false;
     }
+    d->frame_pool.n += n;
     m->count = (uint32_t)n;
     return true;
 }
