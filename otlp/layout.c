@@ -400,7 +400,9 @@ static bool decode_checked(struct decoding *dc, const struct otlp_layout *layout
         switch (wt) {
         case WT_VARINT:
             val = c.p;   /* as decode_message: the encoding, for the rules that read it */
-            if (!wire_varint(&c, &v))
+            if (c.p < c.end && *c.p < 0x80)
+                v = *c.p++;
+            else if (!wire_varint(&c, &v))
                 return fail(dc, "truncated varint");
             len = (size_t)(c.p - val);
             break;
@@ -414,7 +416,11 @@ static bool decode_checked(struct decoding *dc, const struct otlp_layout *layout
             c.p += len;
             break;
         case WT_LEN:
-            if (!wire_varint(&c, &v) || v > (uint64_t)(c.end - c.p))
+            if (c.p < c.end && *c.p < 0x80)
+                v = *c.p++;
+            else if (!wire_varint(&c, &v))
+                return fail(dc, "length runs past the end of the message");
+            if (v > (uint64_t)(c.end - c.p))
                 return fail(dc, "length runs past the end of the message");
             val = c.p;
             len = (size_t)v;
@@ -423,21 +429,23 @@ static bool decode_checked(struct decoding *dc, const struct otlp_layout *layout
         default:
             return fail(dc, "invalid wire type");
         }
-        const struct wfield *f = fnum <= WMAX_FIELD ? &desc->f[fnum] : NULL;
-        if (!f || f->kind == W_NONE)
+        if (fnum > WMAX_FIELD)
             return fail(dc, "a field the layout does not have");
-        if (!wire_type_fits(f, wt))
-            return fail(dc, "wrong wire type");
+        const struct wfield *f = &desc->f[fnum];
+        if (!wire_type_fits(f, wt))   /* W_NONE fits nothing: a field the layout does not have */
+            return fail(dc, f->kind == W_NONE ? "a field the layout does not have" : "wrong wire type");
         if (f->kind == W_MSG)
             return fail(dc, "a nested message, left to the full walk");
         t->sample_wts[fnum] |= (uint8_t)(1u << wt);
         uint64_t elems = 1;
-        if (wt == WT_LEN && f->kind == W_PVARINT && !wire_packed_varints(val, len, &elems))
-            return fail(dc, "malformed packed varint");
-        if (wt == WT_LEN && f->kind == W_PI64) {
-            if (len % 8 != 0)
-                return fail(dc, "fixed64 field has a length that is not a multiple of 8");
-            elems = len / 8;
+        if (wt == WT_LEN) {
+            if (f->kind == W_PVARINT && !wire_packed_varints(val, len, &elems))
+                return fail(dc, "malformed packed varint");
+            if (f->kind == W_PI64) {
+                if (len % 8 != 0)
+                    return fail(dc, "fixed64 field has a length that is not a multiple of 8");
+                elems = len / 8;
+            }
         }
         if (f->role == R_VALUES)
             values += elems;

@@ -21,7 +21,24 @@ struct lean {
     struct wire_tally *t;
 };
 
-/* One field's tag and value; false when the framing is broken (as next_field in detect.c). */
+/* The wire types each kind of field accepts, one bit per wire type (W_NONE: none, an unknown
+ * field). */
+static const uint8_t lean_wire_types[] = {
+    [W_NONE] = 0,
+    [W_VARINT] = 1u << WT_VARINT,
+    [W_I64] = 1u << WT_I64,
+    [W_I32] = 1u << WT_I32,
+    [W_BYTES] = 1u << WT_LEN,
+    [W_MSG] = 1u << WT_LEN,
+    [W_PVARINT] = 1u << WT_VARINT | 1u << WT_LEN,
+    [W_PI64] = 1u << WT_I64 | 1u << WT_LEN,
+};
+
+/* One field's tag and value; false when the framing is broken (as next_field in detect.c). One-
+ * byte tags, lengths and values, most of a request, are read inline. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
 static inline bool lean_field(const uint8_t **q, const uint8_t *end, uint64_t *fnum, unsigned *wt,
                               const uint8_t **val, size_t *len)
 {
@@ -71,10 +88,16 @@ static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, u
     const struct wmsg_desc *desc = L->wire->m[m];
     if (!desc)
         return false;
-    if (m == WM_PROFILE)
+    /* where the wire types of a profile's or a sample's fields are noted (the evidence) */
+    uint8_t *wts = NULL;
+    if (m == WM_PROFILE) {
         L->t->profiles++;
-    else if (m == WM_SAMPLE)
+        wts = L->t->profile_wts;
+    } else if (m == WM_SAMPLE) {
         L->t->samples++;
+        wts = L->t->sample_wts;
+    }
+    bool nest = depth < WIRE_MAX_DEPTH;
     uint64_t values = 0, timestamps = 0;
     const uint8_t *q = p, *end = p + n;
     while (q < end) {
@@ -85,50 +108,33 @@ static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, u
         if (!lean_field(&q, end, &fnum, &wt, &val, &len) || fnum > WMAX_FIELD)
             return false;   /* broken framing, or a field number no message has: unknown */
         const struct wfield *f = &desc->f[fnum];
+        if (!(lean_wire_types[f->kind] >> wt & 1u))
+            return false;   /* unknown (W_NONE), or a wire type its kind does not allow */
         uint64_t elems = 1;
-        switch ((enum wkind)f->kind) {
-        case W_NONE:
-            return false;   /* unknown: the full walk records it */
-        case W_VARINT:
-            if (wt != WT_VARINT)
+        if (wt == WT_LEN) {
+            if (f->kind == W_PVARINT && !wire_packed_varints(val, len, &elems))
                 return false;
-            break;
-        case W_I64:
-            if (wt != WT_I64)
-                return false;
-            break;
-        case W_I32:
-            if (wt != WT_I32)
-                return false;
-            break;
-        case W_BYTES: case W_MSG:
-            if (wt != WT_LEN)
-                return false;
-            break;
-        case W_PVARINT:
-            if (wt == WT_LEN ? !wire_packed_varints(val, len, &elems) : wt != WT_VARINT)
-                return false;
-            break;
-        case W_PI64:
-            if (wt == WT_LEN ? len % 8 != 0 : wt != WT_I64)
-                return false;
-            if (wt == WT_LEN)
+            if (f->kind == W_PI64) {
+                if (len % 8 != 0)
+                    return false;
                 elems = len / 8;
-            break;
+            }
         }
-        if (m == WM_PROFILE)
-            L->t->profile_wts[fnum] |= (uint8_t)(1u << wt);
-        else if (m == WM_SAMPLE)
-            L->t->sample_wts[fnum] |= (uint8_t)(1u << wt);
-        else if (m == WM_REQUEST && fnum == 2)
-            L->has_dictionary = true;
-        if (f->kind == W_MSG && depth < WIRE_MAX_DEPTH && (f->msg != WM_SAMPLE || L->walk_samples) &&
-            !lean_walk(L, (enum wmsg)f->msg, val, len, depth + 1))
-            return false;
-        if (f->role == R_VALUES)
-            values += elems;
-        else if (f->role == R_TIMESTAMPS)
-            timestamps += elems;
+        if (wts)
+            wts[fnum] |= (uint8_t)(1u << wt);
+        if (f->kind == W_MSG) {
+            if (m == WM_REQUEST && fnum == 2)
+                L->has_dictionary = true;
+            if (nest && (f->msg != WM_SAMPLE || L->walk_samples) &&
+                !lean_walk(L, (enum wmsg)f->msg, val, len, depth + 1))
+                return false;
+        }
+        if (f->role) {
+            if (f->role == R_VALUES)
+                values += elems;
+            else if (f->role == R_TIMESTAMPS)
+                timestamps += elems;
+        }
     }
     return !(L->parallel_values && values && timestamps && values != timestamps);
 }
