@@ -13,56 +13,105 @@
  * thread, so one flame graph splits by it; stacks that differ in their root are different
  * lines.
  *
- * Without a root, a sample's key depends on its frames only, so samples of one resolved stack
- * (lb_sample.stack_id) share it: the key is escaped and hashed for the first of them and the
- * others only add their weight (by_stack), which is most of a big request's samples.
+ * A sample is first looked up by what the decoder says of it: its stack (lb_sample.stack_id,
+ * stable within a request) and its root's attribute value (the bytes the view points at, or
+ * the integer). A pair seen before costs that lookup and an add. A new pair has its key
+ * written (the frames' names from the text stacks.c keeps for each frame of the request) and
+ * merged by its text with the others: two stacks with the same names, or two roots with the
+ * same text at other places, are one line. The lines are sorted and written at the end.
+ * Nothing is freed between requests (but a big request's room): tables carry the request's
+ * generation.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "sinks/stdout/internal.h"
 
-struct slot {
-    uint64_t hash;      /* 0 = empty (real hashes have the top bit set) */
-    size_t off, len;    /* the key, in keys */
+/* One line: its key (in keys) and its weight. */
+struct entry {
+    uint64_t hash;
+    size_t off, len;
     int64_t weight;     /* saturating sum, like lb_sample_weight */
+};
+
+/* What a sample's root frame is named after, as the view gives it. */
+enum root_kind { ROOT_NONE, ROOT_STRING, ROOT_INT, ROOT_UNKNOWN };
+struct root_id {
+    enum root_kind kind;
+    const char *p;      /* STRING: the value as the view points at it */
+    size_t n;
+    int64_t integer;    /* INT */
+};
+
+/* A (stack, root) pair seen in this request and the entry its samples add to. */
+struct seen {
+    uint64_t hash;
+    uint32_t gen;       /* the request it belongs to; another: the slot is empty */
+    uint32_t stack_id;
+    uint32_t entry;
+    struct root_id root;
 };
 
 struct folded {
     enum folded_root root;
-    struct slot *slots;
-    size_t cap;         /* a power of two, or 0 before the first sample */
-    size_t n;
-    struct buf keys;    /* every distinct key, back to back */
-    struct slot *by_stack;   /* [stack_id - 1]: that stack's key (hash 0: not seen yet) */
-    size_t n_by_stack;
+    struct entry *entries;   /* n in use, of entries_cap */
+    size_t n, entries_cap;
+    uint32_t *index;         /* open addressing over entries by key text: entry + 1, 0 empty */
+    size_t index_cap;        /* a power of two, or 0 */
+    struct buf keys;         /* every distinct key, back to back */
+    struct seen *seen;       /* open addressing by (stack, root), seen_n of seen_cap in use */
+    size_t seen_cap, seen_n;
+    uint32_t gen;
 };
+
+/* Past these a request's tables are given back at its end rather than kept for the next. */
+#define KEEP_ENTRIES 65536
+#define KEEP_KEY_BYTES ((size_t)4 << 20)
 
 struct folded *folded_new(size_t max_bytes, enum folded_root root)
 {
     struct folded *f = calloc(1, sizeof *f);
     if (f) {
         f->root = root;
+        f->gen = 1;   /* slots are made zeroed: generation 0 is never current */
         buf_init(&f->keys, max_bytes);
     }
     return f;
 }
 
+static void release(struct folded *f)
+{
+    free(f->entries);
+    free(f->index);
+    free(f->seen);
+    buf_free(&f->keys);
+    f->entries = NULL;
+    f->index = NULL;
+    f->seen = NULL;
+    f->entries_cap = f->index_cap = f->seen_cap = 0;
+}
+
 void folded_clear(struct folded *f)
 {
-    free(f->slots);
-    f->slots = NULL;
-    f->cap = f->n = 0;
-    buf_free(&f->keys);
-    free(f->by_stack);
-    f->by_stack = NULL;
-    f->n_by_stack = 0;
+    if (f->entries_cap > KEEP_ENTRIES || f->keys.cap > KEEP_KEY_BYTES) {
+        release(f);
+    } else {
+        buf_reset(&f->keys);
+        if (f->n && f->index_cap)
+            memset(f->index, 0, f->index_cap * sizeof *f->index);
+    }
+    f->n = f->seen_n = 0;
+    if (++f->gen == 0) {   /* on the rare wrap, the slots are cleared */
+        if (f->seen_cap)
+            memset(f->seen, 0, f->seen_cap * sizeof *f->seen);
+        f->gen = 1;
+    }
 }
 
 void folded_free(struct folded *f)
 {
     if (f) {
-        folded_clear(f);
+        release(f);
         free(f);
     }
 }
@@ -84,27 +133,13 @@ static uint64_t hash_key(const uint8_t *p, size_t n)
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
-    return h | (1ull << 63);
+    return h;
 }
 
-static bool grow(struct folded *f)
+static uint64_t mix(uint64_t h, uint64_t v)
 {
-    size_t cap = f->cap ? f->cap * 2 : 64;
-    struct slot *s = calloc(cap, sizeof *s);
-    if (!s)
-        return false;
-    for (size_t i = 0; i < f->cap; i++) {
-        if (!f->slots[i].hash)
-            continue;
-        size_t j = f->slots[i].hash & (cap - 1);
-        while (s[j].hash)
-            j = (j + 1) & (cap - 1);
-        s[j] = f->slots[i];
-    }
-    free(f->slots);
-    f->slots = s;
-    f->cap = cap;
-    return true;
+    h = (h ^ v) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 33);
 }
 
 /* One frame's name: the function of a symbolized frame, "<mapping file>+0x<address>"
@@ -116,6 +151,14 @@ static bool append_frame(struct buf *k, const struct lb_frame *fr)
     if (fr->has_mapping && !esc_text(k, fr->mapping_file.p, fr->mapping_file.n))
         return false;
     return buf_append(k, "+0x", 3) && put_hex64(k, fr->address);
+}
+
+/* The same as stacks.c's frame renderer, so a frame's name is made once per request. */
+static void frame_name(struct out *o, const struct lb_frame *fr, bool file_line)
+{
+    (void)file_line;
+    if (!append_frame(&o->b, fr))
+        o->oom = true;
 }
 
 /* The attribute a root frame is named after: on the resource, else on the sample (profilers
@@ -131,110 +174,176 @@ static const struct lb_attr *root_attr(enum folded_root root, const struct lb_sa
     return a ? a : lb_attrs_find(s->attrs, key);
 }
 
-/* The root frame: the attribute's string (escaped) or integer, else FOLDED_ROOT_UNKNOWN
- * (missing, empty, or of a kind that names nothing). */
-static bool append_root(struct buf *k, enum folded_root root, const struct lb_sample *s)
+/* What the root frame is named after: the attribute's string or integer, else
+ * FOLDED_ROOT_UNKNOWN (missing, empty, or of a kind that names nothing). */
+static struct root_id root_of(enum folded_root root, const struct lb_sample *s)
 {
+    if (root == FOLDED_ROOT_NONE)
+        return (struct root_id){ ROOT_NONE, NULL, 0, 0 };
     const struct lb_attr *a = root_attr(root, s);
     if (a && a->value.kind == LB_VALUE_STRING && a->value.u.str.n > 0)
-        return esc_text(k, a->value.u.str.p, a->value.u.str.n);
+        return (struct root_id){ ROOT_STRING, a->value.u.str.p, a->value.u.str.n, 0 };
     if (a && a->value.kind == LB_VALUE_INT)
-        return put_i64(k, a->value.u.integer);
+        return (struct root_id){ ROOT_INT, NULL, 0, a->value.u.integer };
+    return (struct root_id){ ROOT_UNKNOWN, NULL, 0, 0 };
+}
+
+static bool append_root(struct buf *k, const struct root_id *r)
+{
+    if (r->kind == ROOT_STRING)
+        return esc_text(k, r->p, r->n);
+    if (r->kind == ROOT_INT)
+        return put_i64(k, r->integer);
     return buf_append(k, FOLDED_ROOT_UNKNOWN, sizeof FOLDED_ROOT_UNKNOWN - 1);
 }
 
 /* The view lists frames leaf first (and a location's lines innermost first); folded stacks are
  * root first, so the whole array is walked backwards. */
-static bool append_stack(struct buf *k, enum folded_root root, const struct lb_sample *s)
+static bool append_stack(struct stdout_state *st, struct buf *k, const struct root_id *r,
+                         const struct lb_sample *s)
 {
-    if (root != FOLDED_ROOT_NONE &&
-        (!append_root(k, root, s) || (s->n_frames > 0 && !buf_putc(k, ';'))))
+    if (r->kind != ROOT_NONE && (!append_root(k, r) || (s->n_frames > 0 && !buf_putc(k, ';'))))
         return false;
     for (size_t i = s->n_frames; i-- > 0;) {
         if (i != s->n_frames - 1 && !buf_putc(k, ';'))
             return false;
-        if (!append_frame(k, &s->frames[i]))
+        lb_str name;
+        if (frame_text_kept(st, &s->frames[i], frame_name, &name) ? !buf_append(k, name.p, name.n)
+                                                                  : !append_frame(k, &s->frames[i]))
             return false;
     }
     return true;
 }
 
-static void add_weight(struct slot *e, int64_t w)
+static void add_weight(struct entry *e, int64_t w)
 {
     if (__builtin_add_overflow(e->weight, w, &e->weight))
         e->weight = w < 0 ? INT64_MIN : INT64_MAX;
 }
 
-/* The stack's key when it was seen before in this request and its slot, else NULL. The key
- * is taken only where writing it again would have fitted the cap with room to spare (escaping
- * reserves ahead), so a request fails on the same sample either way. */
-static struct slot *known_stack(struct folded *f, const struct lb_sample *s)
+static uint64_t seen_hash(uint32_t stack_id, const struct root_id *r)
 {
-    if (f->root != FOLDED_ROOT_NONE || s->stack_id == 0 || s->stack_id > f->n_by_stack)
+    uint64_t h = mix(0x9e3779b97f4a7c15ull ^ r->kind, stack_id);
+    if (r->kind == ROOT_STRING)
+        h = mix(mix(h, (uint64_t)(uintptr_t)r->p), r->n);
+    else if (r->kind == ROOT_INT)
+        h = mix(h, (uint64_t)r->integer);
+    return h;
+}
+
+static bool same_seen(const struct seen *e, uint64_t h, uint32_t stack_id, const struct root_id *r)
+{
+    return e->hash == h && e->stack_id == stack_id && e->root.kind == r->kind &&
+           e->root.p == r->p && e->root.n == r->n && e->root.integer == r->integer;
+}
+
+/* The entry of a (stack, root) pair seen before in this request, else NULL. */
+static struct entry *seen_entry(struct folded *f, uint64_t h, uint32_t stack_id, const struct root_id *r)
+{
+    if (!f->seen_cap)
         return NULL;
-    const struct slot *k = &f->by_stack[s->stack_id - 1];
-    if (!k->hash || f->keys.limit - f->keys.len < 16 * k->len + 1024)
-        return NULL;
-    for (size_t j = k->hash & (f->cap - 1); f->slots[j].hash; j = (j + 1) & (f->cap - 1))
-        if (f->slots[j].hash == k->hash && f->slots[j].off == k->off)
-            return &f->slots[j];
+    for (size_t j = h & (f->seen_cap - 1); f->seen[j].gen == f->gen; j = (j + 1) & (f->seen_cap - 1))
+        if (same_seen(&f->seen[j], h, stack_id, r))
+            return &f->entries[f->seen[j].entry];
     return NULL;
 }
 
-/* Remembers where the key of a sample's stack is (best effort: no memory, no memo). */
-static void remember_stack(struct folded *f, const struct lb_sample *s, const struct slot *e)
+static void seen_put(struct seen *v, size_t cap, const struct seen *e)
 {
-    if (f->root != FOLDED_ROOT_NONE || s->stack_id == 0)
-        return;
-    if (s->stack_id > f->n_by_stack) {
-        size_t n = f->n_by_stack ? f->n_by_stack : 64;
-        while (n < s->stack_id)
-            n *= 2;
-        struct slot *v = realloc(f->by_stack, n * sizeof *v);
-        if (!v)
-            return;
-        memset(v + f->n_by_stack, 0, (n - f->n_by_stack) * sizeof *v);
-        f->by_stack = v;
-        f->n_by_stack = n;
-    }
-    f->by_stack[s->stack_id - 1] = (struct slot){ e->hash, e->off, e->len, 0 };
+    size_t j = e->hash & (cap - 1);
+    while (v[j].gen == e->gen)
+        j = (j + 1) & (cap - 1);
+    v[j] = *e;
 }
 
-int folded_add(struct folded *f, const struct lb_sample *s)
+/* Remembers the pair's entry (best effort: without memory the next sample writes its key). */
+static void remember(struct folded *f, uint64_t h, uint32_t stack_id, const struct root_id *r, size_t entry)
 {
-    if (f->cap && !(f->n + 1 > f->cap / 2)) {
-        struct slot *e = known_stack(f, s);
-        if (e) {
-            add_weight(e, lb_sample_weight(s));
-            return 0;
+    if ((f->seen_n + 1) * 2 > f->seen_cap) {
+        size_t cap = f->seen_cap ? f->seen_cap * 2 : 64;
+        struct seen *v = calloc(cap, sizeof *v);
+        if (!v)
+            return;
+        for (size_t i = 0; i < f->seen_cap; i++)
+            if (f->seen[i].gen == f->gen)
+                seen_put(v, cap, &f->seen[i]);
+        free(f->seen);
+        f->seen = v;
+        f->seen_cap = cap;
+    }
+    seen_put(f->seen, f->seen_cap, &(struct seen){ h, f->gen, stack_id, (uint32_t)entry, *r });
+    f->seen_n++;
+}
+
+static bool index_grow(struct folded *f)
+{
+    size_t cap = f->index_cap ? f->index_cap * 2 : 64;
+    uint32_t *v = calloc(cap, sizeof *v);
+    if (!v)
+        return false;
+    for (size_t i = 0; i < f->n; i++) {
+        size_t j = f->entries[i].hash & (cap - 1);
+        while (v[j])
+            j = (j + 1) & (cap - 1);
+        v[j] = (uint32_t)(i + 1);
+    }
+    free(f->index);
+    f->index = v;
+    f->index_cap = cap;
+    return true;
+}
+
+/* The entry of the key just written at keys[start..]: an existing one (the key is then
+ * dropped) or a new one. NULL: no memory. */
+static struct entry *entry_for_key(struct folded *f, size_t start)
+{
+    const uint8_t *key = f->keys.data + start;
+    size_t len = f->keys.len - start;
+    uint64_t h = hash_key(key, len);
+    size_t j = h & (f->index_cap - 1);
+    for (; f->index[j]; j = (j + 1) & (f->index_cap - 1)) {
+        struct entry *e = &f->entries[f->index[j] - 1];
+        if (e->hash == h && e->len == len && memcmp(f->keys.data + e->off, key, len) == 0) {
+            f->keys.len = start;
+            return e;
         }
     }
+    if (f->n == f->entries_cap) {
+        size_t cap = f->entries_cap ? f->entries_cap * 2 : 64;
+        struct entry *v = cap < UINT32_MAX ? realloc(f->entries, cap * sizeof *v) : NULL;
+        if (!v)
+            return NULL;
+        f->entries = v;
+        f->entries_cap = cap;
+    }
+    f->entries[f->n] = (struct entry){ h, start, len, 0 };
+    f->index[j] = (uint32_t)(f->n + 1);
+    return &f->entries[f->n++];
+}
+
+int folded_add(struct folded *f, struct stdout_state *st, const struct lb_sample *s)
+{
+    struct root_id r = root_of(f->root, s);
+    int64_t w = lb_sample_weight(s);
+    uint64_t h = s->stack_id ? seen_hash(s->stack_id, &r) : 0;
+    struct entry *e = s->stack_id ? seen_entry(f, h, s->stack_id, &r) : NULL;
+    if (e) {
+        add_weight(e, w);
+        return 0;
+    }
+    if ((f->n + 1) * 2 > f->index_cap && !index_grow(f))
+        return -1;
     size_t start = f->keys.len;
     /* keys.data is never NULL past this point, even when every stack so far was empty */
     if (!buf_reserve(&f->keys, 1))
         return -1;
-    if (!append_stack(&f->keys, f->root, s) || (f->n + 1 > f->cap / 2 && !grow(f))) {
+    if (!append_stack(st, &f->keys, &r, s) || !(e = entry_for_key(f, start))) {
         f->keys.len = start;
         return -1;
     }
-    /* The key was written where a new one would be stored; it stays only if it is new. */
-    const uint8_t *key = f->keys.data + start;
-    size_t len = f->keys.len - start;
-    uint64_t h = hash_key(key, len);
-    int64_t w = lb_sample_weight(s);
-    size_t j = h & (f->cap - 1);
-    for (; f->slots[j].hash; j = (j + 1) & (f->cap - 1)) {
-        struct slot *e = &f->slots[j];
-        if (e->hash == h && e->len == len && memcmp(f->keys.data + e->off, key, len) == 0) {
-            add_weight(e, w);
-            f->keys.len = start;
-            remember_stack(f, s, e);
-            return 0;
-        }
-    }
-    f->slots[j] = (struct slot){ h, start, len, w };
-    f->n++;
-    remember_stack(f, s, &f->slots[j]);
+    add_weight(e, w);
+    if (s->stack_id)
+        remember(f, h, s->stack_id, &r, (size_t)(e - f->entries));
     return 0;
 }
 
@@ -270,7 +379,7 @@ static int line_cmp(const void *a, const void *b)
     return (xl > yl) - (xl < yl);
 }
 
-static void make_line(struct line *l, const struct folded *f, const struct slot *e)
+static void make_line(struct line *l, const struct folded *f, const struct entry *e)
 {
     char d[20];
     size_t k = sizeof d, n = 0;
@@ -297,9 +406,8 @@ void folded_render(struct folded *f, struct stdout_state *st)
         return;
     }
     size_t k = 0;
-    for (size_t i = 0; i < f->cap; i++)
-        if (f->slots[i].hash)
-            make_line(&lines[k++], f, &f->slots[i]);
+    for (size_t i = 0; i < f->n; i++)
+        make_line(&lines[k++], f, &f->entries[i]);
     qsort(lines, k, sizeof *lines, line_cmp);
     for (size_t i = 0; i < k; i++) {
         out_raw(&st->out, lines[i].p, lines[i].n);

@@ -110,6 +110,10 @@ void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url);
  * some (made by `render` the first time the request shows that frame or stack). */
 typedef void frame_renderer(struct out *o, const struct lb_frame *f, bool file_line);
 void stack_write(struct stdout_state *st, const struct lb_sample *s, frame_renderer *render, char sep);
+/* The text `render` writes for frame `f`, kept for the request (made the first time); false
+ * when it is not kept (the cap, no memory): the caller writes it. A sink keeps one renderer's
+ * text: the one of its format. */
+bool frame_text_kept(struct stdout_state *st, const struct lb_frame *f, frame_renderer *render, lb_str *text);
 /* Forgets the request's frames and stacks; `release` also gives their memory back. */
 void stack_text_clear(struct stdout_state *st, bool release);
 
@@ -117,10 +121,12 @@ void stack_text_clear(struct stdout_state *st, bool release);
  * gets `root` as its first frame. */
 struct folded *folded_new(size_t max_bytes, enum folded_root root);
 void folded_free(struct folded *f);
-/* Adds one sample; -1 when the table is full (the request must fail). */
-int folded_add(struct folded *f, const struct lb_sample *s);
-/* Appends the sorted lines to st's output (flushing as it goes) and empties the table. */
+/* Adds one sample (frame names kept in st's frame texts); -1 when the table is full (the
+ * request must fail). */
+int folded_add(struct folded *f, struct stdout_state *st, const struct lb_sample *s);
+/* Appends the sorted lines to st's output (flushing as it goes). */
 void folded_render(struct folded *f, struct stdout_state *st);
+/* Empties the table for the next request (a big one's memory is given back). */
 void folded_clear(struct folded *f);
 
 /* ---- appending to the output without printf (this runs for every frame) ---- */

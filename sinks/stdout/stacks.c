@@ -108,6 +108,16 @@ static const struct frame_slot *frame_text(struct stdout_state *st, const struct
     return &st->frame_slots[j];
 }
 
+bool frame_text_kept(struct stdout_state *st, const struct lb_frame *f, frame_renderer *render, lb_str *text)
+{
+    const struct frame_slot *e = frame_text(st, f, render);
+    if (!e)
+        return false;
+    /* an empty name may have nothing to point into */
+    *text = e->len ? (lb_str){ (const char *)st->frame_text.b.data + e->off, e->len } : LB_STR_NULL;
+    return true;
+}
+
 /* The frames of `s` appended to `o`, `sep` between them; the sink's output is flushed as it
  * fills (o is then st->out). */
 static void write_frames(struct stdout_state *st, struct out *o, const struct lb_sample *s,

@@ -164,7 +164,7 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
     if (st->failed)
         return;
     if (st->format == STDOUT_FORMAT_FOLDED) {
-        if (folded_add(st->folded, smp) != 0) {
+        if (folded_add(st->folded, st, smp) != 0) {
             char why[128];
             snprintf(why, sizeof why, "folded stacks of the request exceed %zu bytes",
                      st->folded_max);

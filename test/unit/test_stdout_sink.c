@@ -732,6 +732,48 @@ TEST(repeated_stacks_and_frames_are_written_the_same)
     }
 }
 
+/* Samples as the decoder marks them (stack_id, location indices) with a thread root: a
+ * (stack, root) pair met again only adds its weight, two roots with the same text at
+ * different places are one line, two stacks with the same names are one line, and the
+ * table is empty again for the next request. Expected lines written by hand. */
+TEST(folded_by_stack_and_root)
+{
+    struct capture c = capture_open();
+    struct sink s = { 0 };
+    struct stdout_sink_options o = { .format = STDOUT_FORMAT_FOLDED, .fd = c.fd,
+                                     .folded_root = FOLDED_ROOT_THREAD };
+    CHECK_EQ_INT(stdout_sink_open(&s, &o), 0);
+    static const int64_t v1[] = { 1 }, v2[] = { 2 }, v7[] = { 7 };
+    struct lb_frame leaf = sym("go", "leaf", "l.go", 1, 0), leaf2 = sym("go", "leaf", "l.go", 2, 0);
+    struct lb_frame top = sym("go", "main", "m.go", 1, 0);
+    leaf.location_index = 1;
+    leaf2.location_index = 2;   /* another location, the same name */
+    top.location_index = 3;
+    struct lb_frame s1[] = { leaf, top }, s2[] = { leaf2, top };
+    char w1[] = "worker", w2[] = "worker";   /* the same text at two places */
+    struct lb_attr ta[] = { a_str("thread.name", w1) }, tb[] = { a_str("thread.name", w2) },
+                   tc[] = { a_str("thread.name", "gc") };
+    struct lb_sample v[] = {
+        { .stack_id = 1, .values = v1, .n_values = 1, .attrs = { ta, 1 }, .frames = s1, .n_frames = 2 },
+        { .stack_id = 1, .values = v2, .n_values = 1, .attrs = { ta, 1 }, .frames = s1, .n_frames = 2 },
+        { .stack_id = 1, .values = v1, .n_values = 1, .attrs = { tb, 1 }, .frames = s1, .n_frames = 2 },
+        { .stack_id = 2, .values = v7, .n_values = 1, .attrs = { ta, 1 }, .frames = s2, .n_frames = 2 },
+        { .stack_id = 1, .values = v1, .n_values = 1, .attrs = { tc, 1 }, .frames = s1, .n_frames = 2 },
+        { .stack_id = 1, .values = v2, .n_values = 1, .frames = s1, .n_frames = 2 },
+        { .stack_id = 1, .values = v1, .n_values = 1, .attrs = { tc, 1 }, .frames = s1, .n_frames = 2 },
+    };
+    struct lb_resource r = { .request = &REQ };
+    struct lb_profile p = { .resource = &r };
+    send_request(&s, &p, v, sizeof v / sizeof v[0]);
+    send_request(&s, &p, v + 4, 1);
+    CHECK_CAPTURED(&c, "[unknown];main;leaf 2\n"
+                       "gc;main;leaf 2\n"
+                       "worker;main;leaf 11\n"
+                       "gc;main;leaf 1\n");
+    CALL(&s, close, 0);
+    fclose(c.f);
+}
+
 TEST(bad_options_are_refused)
 {
     struct sink s = { 0 };
@@ -758,6 +800,7 @@ int main(void)
     RUN(folded_merge_sort_weights);
     RUN(folded_abort_forgets_the_request);
     RUN(repeated_stacks_and_frames_are_written_the_same);
+    RUN(folded_by_stack_and_root);
     RUN(bad_options_are_refused);
     return check_done();
 }
