@@ -244,8 +244,16 @@ static bool store_oneof(struct decoding *dc, const struct wfield *f, struct raw_
     return true;
 }
 
-/* Puts one field's value where its table entry says. */
-static bool store(struct decoding *dc, const struct wfield *f, void *out, unsigned wt, uint64_t v,
+#if defined(__GNUC__)
+#define HOT_INLINE inline __attribute__((always_inline))
+#else
+#define HOT_INLINE inline
+#endif
+
+/* Puts one field's value where its table entry says. Inlined into both readers
+ * (decode_message, decode_checked): called once a field, it was an eighth of the big
+ * request's time as a call. */
+static HOT_INLINE bool store(struct decoding *dc, const struct wfield *f, void *out, unsigned wt, uint64_t v,
                   const uint8_t *val, size_t len)
 {
     switch ((enum wdest)f->dest) {
