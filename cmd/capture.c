@@ -5,9 +5,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "lib/buf.h"
@@ -48,6 +50,41 @@ static int read_all(const char *path, size_t limit, struct buf *out, char *err, 
     if (fd != STDIN_FILENO)
         close(fd);
     return rc;
+}
+
+/* A regular file is mapped, not read: reading copied it into fresh memory, and every page of
+ * that memory had to be made (zeroed, mapped) by the kernel first, which cost more than
+ * decoding it (2.4 MB: about 9 ms of CPU against 1.4 ms mapped, on a small VM). The mapping
+ * is read-only and private; the decoder only reads its input. NULL (the caller reads the file
+ * instead) for anything but a regular file of 1 byte to `limit`, or when mapping fails. */
+static const uint8_t *map_file(const char *path, size_t limit, size_t *len)
+{
+    if (strcmp(path, "-") == 0)
+        return NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    void *p = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && (uint64_t)st.st_size <= limit &&
+        (uint64_t)st.st_size <= SIZE_MAX)
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return NULL;
+    *len = (size_t)st.st_size;
+    return p;
+}
+
+/* A mapped file cut shorter while it is decoded would make its missing pages fault (SIGBUS):
+ * the command then says so and stops, rather than dying of the signal. */
+static void on_sigbus(int sig)
+{
+    static const char msg[] = "lazybackend: an input file was truncated while it was being read\n";
+    (void)sig;
+    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(1);
 }
 
 /* The Collector's file exporter writes lengths big-endian. */
@@ -206,14 +243,31 @@ int capture_read(const char *prog, const char *path, enum capture_format format,
     buf_init(&raw, max_message_size * 16);   /* a file may hold many requests */
     buf_init(&inflated, max_message_size * 16);
     buf_init(&r.pb, max_message_size);
-    if (read_all(path, raw.limit, &raw, err, sizeof err) != 0)
+    size_t len = 0;
+    const uint8_t *mapped = map_file(path, raw.limit, &len), *data = mapped;
+    struct sigaction bus = { .sa_handler = on_sigbus }, saved_bus;
+    bool have = true;
+    if (mapped) {
+        sigaction(SIGBUS, &bus, &saved_bus);
+    } else if (read_all(path, raw.limit, &raw, err, sizeof err) == 0) {
+        data = raw.data;
+        len = raw.len;
+    } else {
         fprintf(stderr, "%s: %s: %s\n", prog, r.name, err);
-    else if (raw.len < 2 || raw.data[0] != 0x1f || raw.data[1] != 0x8b)   /* no gzip magic */
-        rc = requests(&r, format, raw.data, raw.len);
-    else if (gzip_inflate(raw.data, raw.len, inflated.limit, &inflated, err, sizeof err) != GZIP_OK)
+        have = false;
+    }
+    if (!have)
+        ;   /* said why above */
+    else if (len < 2 || data[0] != 0x1f || data[1] != 0x8b)   /* no gzip magic */
+        rc = requests(&r, format, data, len);
+    else if (gzip_inflate(data, len, inflated.limit, &inflated, err, sizeof err) != GZIP_OK)
         fprintf(stderr, "%s: %s: gzip: %s\n", prog, r.name, err);
     else
         rc = requests(&r, format, inflated.data, inflated.len);
+    if (mapped) {
+        munmap((void *)mapped, len);
+        sigaction(SIGBUS, &saved_bus, NULL);
+    }
     buf_free(&raw);
     buf_free(&inflated);
     buf_free(&r.pb);
