@@ -80,6 +80,9 @@ void idcache_stats(const struct idcache *c, struct idcache_stats *out);
  * writer_dedup.c finds or stores the rows kept once per database (strings, mappings, frames,
  * scopes, stacks, attribute sets); writer_attrs.c turns attributes into rows. */
 
+/* The largest multi-row rollup upsert holds 2^SQ_ROLL_BATCH_SIZES rows (writer_rollup.c). */
+#define SQ_ROLL_BATCH_SIZES 5
+
 /* Prepared statements, all made at open (their SQL is writer.c's table). Lookups bind ?1 =
  * hash and the content after it, inserts the same parameters in the same order, so one binder
  * serves both. */
@@ -95,8 +98,11 @@ enum {
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
     S_SAMPLE_INS,
     S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL, S_ROLL_SETS, S_ROLL_TYPES,
-    S_ROLL_MINUTE_BATCH, S_ROLL_HOUR_BATCH, S_ROLL_TOTAL_BATCH, S_ROLL_SETS_BATCH,   /* made by sq_rollup_prepare */
     S_UNKNOWN_INS,
+    /* the multi-row rollup upserts, made by sq_rollup_prepare: per table (minute, hour, totals,
+     * sets) one statement for each power-of-two row count 2, 4, .. 2^SQ_ROLL_BATCH_SIZES */
+    S_ROLL_BATCH,
+    S_ROLL_BATCH_END = S_ROLL_BATCH + 4 * SQ_ROLL_BATCH_SIZES - 1,
     S_COUNT
 };
 
@@ -239,7 +245,7 @@ void sq_rollup_reset(struct rollup *r);
 /* 0, or -1 with the request failed. */
 int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id, int64_t attrs_id);
 int sq_rollup_flush(struct sq *q);
-/* Prepares the multi-row upserts (S_ROLL_*_BATCH): 0, or -1 with a message in err. */
+/* Prepares the multi-row upserts (S_ROLL_BATCH..): 0, or -1 with a message in err. */
 int sq_rollup_prepare(struct sq *q, char *err, size_t errlen);
 
 /* A sample's timestamps or values as stored in samples.timestamps_packed / values_packed since

@@ -23,10 +23,15 @@
 
 #include "sinks/sqlite/internal.h"
 
-/* ROLLUP_BATCH: rows per multi-row upsert (8 x 32 = 256 parameters, far below SQLite's limit).
- * KEYS: the STORED_KEYS columns of rollup_minute, then the stack's frame types (an offset in
+/* ROLLUP_BATCH: rows of the largest multi-row upsert (8 x 32 = 256 parameters, far below
+ * SQLite's limit). KEYS: the STORED_KEYS columns of rollup_minute, then the stack's frame types (an offset in
  * q->type_sigs: a function of the stack, so it never splits an entry). */
-enum { KEYS = 8, STORED_KEYS = 7, ROLLUP_MAX = 1 << 16, ROLLUP_BATCH = 32 };
+enum { KEYS = 8, STORED_KEYS = 7, ROLLUP_MAX = 1 << 16, ROLLUP_BATCH = 1 << SQ_ROLL_BATCH_SIZES };
+
+/* The tables with multi-row upserts, in the order of their statements from S_ROLL_BATCH on. */
+enum { T_MINUTE, T_HOUR, T_TOTALS, T_SETS, T_COUNT };
+_Static_assert(S_ROLL_BATCH_END - S_ROLL_BATCH + 1 == T_COUNT * SQ_ROLL_BATCH_SIZES,
+               "one upsert per table and power-of-two row count");
 
 #define NS_PER_MINUTE 60000000000ull
 
@@ -210,18 +215,24 @@ int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id
     return 0;
 }
 
-/* Writes a summed table's entries (their first `keys` keys, then the weight) with upserts,
- * ROLLUP_BATCH rows per statement while that many are left: one statement's overhead is
- * shared by its rows. */
-static int write_sums(struct sq *q, const struct rollup *r, int keys, int s_one, int s_batch)
+/* Writes a summed table's entries (their first `keys` keys, then the weight) with upserts of
+ * the largest power-of-two row count left (at most ROLLUP_BATCH): one statement's overhead is
+ * shared by its rows, and n rows take at most n / 32 + 5 statements (49 rows: 32 + 16 + 1)
+ * where single-row upserts for the remainder took up to 31 more. */
+static int write_sums(struct sq *q, const struct rollup *r, int keys, int s_one, int table)
 {
     size_t i = 0;
     while (i < r->n && !q->failed) {
-        bool batch = r->n - i >= ROLLUP_BATCH;
-        int s = batch ? s_batch : s_one;
+        size_t left = r->n - i, rows = ROLLUP_BATCH;
+        int log2 = SQ_ROLL_BATCH_SIZES;
+        while (rows > left) {
+            rows >>= 1;
+            log2--;
+        }
+        int s = log2 == 0 ? s_one : S_ROLL_BATCH + table * SQ_ROLL_BATCH_SIZES + (log2 - 1);
         sqlite3_stmt *st = q->st[s];
         int col = 1;
-        for (size_t end = i + (batch ? ROLLUP_BATCH : 1); i < end; i++) {
+        for (size_t end = i + rows; i < end; i++) {
             for (int k = 0; k < keys; k++)
                 sqlite3_bind_int64(st, col++, r->v[i].k[k]);
             sqlite3_bind_int64(st, col++, r->v[i].w);
@@ -267,10 +278,10 @@ int sq_rollup_flush(struct sq *q)
         if (!add(h, hk, e->w) || !add(t, tk, e->w) || !add(a, ak, e->w) || !add(f, fk, e->w))
             sq_fail(q, "summing rollups", "out of memory");
     }
-    if (!q->failed && write_sums(q, r, STORED_KEYS, S_ROLL_MINUTE, S_ROLL_MINUTE_BATCH) == 0 &&
-        write_sums(q, h, STORED_KEYS, S_ROLL_HOUR, S_ROLL_HOUR_BATCH) == 0 &&
-        write_sums(q, t, 2, S_ROLL_TOTAL, S_ROLL_TOTAL_BATCH) == 0 &&
-        write_sums(q, a, 5, S_ROLL_SETS, S_ROLL_SETS_BATCH) == 0)
+    if (!q->failed && write_sums(q, r, STORED_KEYS, S_ROLL_MINUTE, T_MINUTE) == 0 &&
+        write_sums(q, h, STORED_KEYS, S_ROLL_HOUR, T_HOUR) == 0 &&
+        write_sums(q, t, 2, S_ROLL_TOTAL, T_TOTALS) == 0 &&
+        write_sums(q, a, 5, S_ROLL_SETS, T_SETS) == 0)
         write_types(q, f);
     sq_rollup_reset(r);
     sq_rollup_reset(h);
@@ -280,11 +291,11 @@ int sq_rollup_flush(struct sq *q)
     return q->failed ? -1 : 0;
 }
 
-/* The batch upserts' SQL: ROLLUP_BATCH rows of `cols` parameters. */
-static bool batch_sql(struct buf *b, const char *table, int cols)
+/* The batch upserts' SQL: `rows` rows of `cols` parameters. */
+static bool batch_sql(struct buf *b, const char *table, int cols, int rows)
 {
     bool ok = buf_printf(b, "INSERT INTO %s VALUES ", table);
-    for (int r = 0; ok && r < ROLLUP_BATCH; r++) {
+    for (int r = 0; ok && r < rows; r++) {
         ok = buf_printf(b, "%s(", r ? "," : "");
         for (int c = 0; ok && c < cols; c++)
             ok = buf_printf(b, "%s?", c ? "," : "");
@@ -296,29 +307,29 @@ static bool batch_sql(struct buf *b, const char *table, int cols)
 
 int sq_rollup_prepare(struct sq *q, char *err, size_t errlen)
 {
-    static const struct { int s; const char *table; int cols; } B[] = {
-        { S_ROLL_MINUTE_BATCH, "rollup_minute", STORED_KEYS + 1 },
-        { S_ROLL_HOUR_BATCH, "rollup_hour", STORED_KEYS + 1 },
-        { S_ROLL_TOTAL_BATCH, "rollup_minute_totals", 3 },
-        { S_ROLL_SETS_BATCH, "rollup_minute_sets", 6 },
+    static const struct { const char *table; int cols; } B[T_COUNT] = {
+        [T_MINUTE] = { "rollup_minute", STORED_KEYS + 1 },
+        [T_HOUR] = { "rollup_hour", STORED_KEYS + 1 },
+        [T_TOTALS] = { "rollup_minute_totals", 3 },
+        [T_SETS] = { "rollup_minute_sets", 6 },
     };
     struct buf sql;
     buf_init(&sql, SIZE_MAX);
-    for (size_t i = 0; i < sizeof B / sizeof B[0]; i++) {
-        buf_reset(&sql);
-        if (!batch_sql(&sql, B[i].table, B[i].cols)) {
-            snprintf(err, errlen, "out of memory");
-            break;
-        }
-        if (sqlite3_prepare_v3(q->db, (const char *)sql.data, -1, SQLITE_PREPARE_PERSISTENT, &q->st[B[i].s],
-                               NULL) != SQLITE_OK) {
-            snprintf(err, errlen, "preparing the %s upsert: %s", B[i].table, sqlite3_errmsg(q->db));
-            break;
+    int rc = 0;
+    for (int t = 0; t < T_COUNT && rc == 0; t++) {
+        for (int log2 = 1; log2 <= SQ_ROLL_BATCH_SIZES && rc == 0; log2++) {
+            sqlite3_stmt **st = &q->st[S_ROLL_BATCH + t * SQ_ROLL_BATCH_SIZES + (log2 - 1)];
+            buf_reset(&sql);
+            if (!batch_sql(&sql, B[t].table, B[t].cols, 1 << log2)) {
+                snprintf(err, errlen, "out of memory");
+                rc = -1;
+            } else if (sqlite3_prepare_v3(q->db, (const char *)sql.data, -1, SQLITE_PREPARE_PERSISTENT, st,
+                                          NULL) != SQLITE_OK) {
+                snprintf(err, errlen, "preparing the %s upsert: %s", B[t].table, sqlite3_errmsg(q->db));
+                rc = -1;
+            }
         }
     }
     buf_free(&sql);
-    for (size_t i = 0; i < sizeof B / sizeof B[0]; i++)
-        if (!q->st[B[i].s])
-            return -1;
-    return 0;
+    return rc;
 }
