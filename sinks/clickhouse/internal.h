@@ -94,6 +94,20 @@ static inline uint64_t ch_fnv_str(uint64_t h, lb_str s)
     return ch_fnv_bytes(ch_fnv_u64(h, s.n), s.p, s.n);
 }
 
+/* ---- frame_cache.c: frame hashes across requests ----
+ * A frame's content hash (the frames table's key) is FNV-1a 64 of the bytes ch_frame_key puts
+ * in b: every stored field, integers as 8 little-endian bytes, strings as their length then
+ * their bytes, and the typed attribute lists as encoded (attrblob.h) or, when they are the
+ * usual ones (NULL: they follow from the frame type and build id), as a mark; false when out
+ * of memory. ch_frame_cache_hash(c, key, len) is ch_fnv_bytes(CH_FNV_OFFSET, key, len),
+ * remembered for keys seen before (compared in full); c may be NULL (nothing remembered). */
+bool ch_frame_key(struct buf *b, const struct lb_frame *f, const struct buf *loc_blob, const struct buf *map_blob);
+struct ch_frame_cache;
+struct ch_frame_cache *ch_frame_cache_new(void);
+void ch_frame_cache_free(struct ch_frame_cache *c);
+uint64_t ch_frame_cache_hash(struct ch_frame_cache *c, const uint8_t *key, size_t len);
+void ch_frame_cache_stats(const struct ch_frame_cache *c, uint64_t *hits, uint64_t *misses);
+
 /* ---- render.c: a value as the text of attr_values (a string inside JSON when json) ---- */
 
 bool ch_render_value(struct buf *b, const struct lb_value *v, bool json);

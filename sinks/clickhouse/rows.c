@@ -10,7 +10,8 @@
  * of the row, so equal hashes mean equal rows and any copy of a row is as good as another.
  *
  * Per request, (location, line) -> frame hash is memoised (the same frames recur in many
- * stacks of one request), so each frame's strings are hashed once per request.
+ * stacks of one request); across requests, the frame's hashed bytes -> its hash
+ * (frame_cache.c), so a frame seen before is compared, not hashed byte by byte again.
  *
  * Everything written during a request can be rolled back (abort, refusal): parts are
  * truncated to the marks taken at request_begin, and the "already sent" set is emptied since
@@ -68,6 +69,8 @@ struct ch_rows {
     char why[160];
     struct seen seen;
     struct memo frame_memo;  /* location_index << 16 | line_index -> frame hash */
+    struct ch_frame_cache *frame_cache;   /* frame key -> frame hash, across requests */
+    struct buf frame_key;    /* the bytes a frame's hash covers (ch_frame_key) */
     struct rendered attrs;
     /* typed attribute lists (attrblob.h) and the request's content (content.h) */
     struct buf content, scratch, loc_blob, map_blob, sample_blob;
@@ -322,6 +325,8 @@ struct ch_rows *ch_rows_new(size_t limit)
     buf_init(&r->loc_blob, limit);
     buf_init(&r->map_blob, limit);
     buf_init(&r->sample_blob, limit);
+    buf_init(&r->frame_key, limit);
+    r->frame_cache = ch_frame_cache_new();   /* NULL: works, every frame hashed */
     r->seen.slot = calloc(SEEN_SLOTS, sizeof *r->seen.slot);   /* NULL: works, more rows */
     r->frame_memo.gen = 1;
     return r;
@@ -339,6 +344,8 @@ void ch_rows_free(struct ch_rows *r)
     buf_free(&r->loc_blob);
     buf_free(&r->map_blob);
     buf_free(&r->sample_blob);
+    buf_free(&r->frame_key);
+    ch_frame_cache_free(r->frame_cache);
     free(r->attrs.item);
     free(r->seen.slot);
     free(r->frame_memo.slot);
@@ -530,37 +537,6 @@ static bool encode_blobs(struct ch_rows *r, const struct lb_frame *f, bool locat
     return !r->oom;
 }
 
-/* Hashes every stored field: the typed attribute lists as a mark when they are the usual ones
- * (they follow from the type and build id hashed before), else as encoded in r->loc_blob and
- * r->map_blob. */
-static uint64_t frame_hash(const struct ch_rows *r, const struct lb_frame *f, bool loc_usual, bool map_usual)
-{
-    uint64_t h = CH_FNV_OFFSET;
-    h = ch_fnv_str(h, f->type);
-    h = ch_fnv_u64(h, f->symbolized);
-    h = ch_fnv_str(h, f->function);
-    h = ch_fnv_str(h, f->system_name);
-    h = ch_fnv_str(h, f->file);
-    h = ch_fnv_u64(h, (uint64_t)f->line);
-    h = ch_fnv_u64(h, (uint64_t)f->column);
-    h = ch_fnv_u64(h, f->address);
-    h = ch_fnv_u64(h, f->has_mapping);
-    h = ch_fnv_str(h, f->has_mapping ? f->mapping_file : LB_STR_NULL);
-    h = ch_fnv_str(h, f->build_id);
-    h = ch_fnv_str(h, f->build_id_kind);
-    h = ch_fnv_u64(h, (uint64_t)f->start_line);
-    h = ch_fnv_u64(h, (uint64_t)f->line_index << 32 | f->line_count);
-    if (f->has_mapping) {
-        h = ch_fnv_u64(h, f->mapping_start);
-        h = ch_fnv_u64(h, f->mapping_limit);
-        h = ch_fnv_u64(h, f->mapping_offset);
-    }
-    /* a mark no blob length can be: usual lists hash apart from any encoded one */
-    h = loc_usual ? ch_fnv_u64(h, UINT64_MAX) : ch_fnv_bytes(ch_fnv_u64(h, r->loc_blob.len), r->loc_blob.data, r->loc_blob.len);
-    return map_usual ? ch_fnv_u64(h, UINT64_MAX)
-                     : ch_fnv_bytes(ch_fnv_u64(h, r->map_blob.len), r->map_blob.data, r->map_blob.len);
-}
-
 /* The name a flame graph shows, as in the folded format: the function of a symbolized frame,
  * "<mapping file>+0x<address>" otherwise. */
 static void put_frame_name(struct ch_rows *r, const struct lb_frame *f)
@@ -630,7 +606,11 @@ static uint64_t stack_hash(struct ch_rows *r, const struct lb_sample *s)
             bool loc_usual = usual_location_attrs(f), map_usual = usual_mapping_attrs(f);
             if ((!loc_usual && !encode_blobs(r, f, true)) || (!map_usual && !encode_blobs(r, f, false)))
                 return 0;
-            fh = frame_hash(r, f, loc_usual, map_usual);
+            if (!ch_frame_key(&r->frame_key, f, loc_usual ? NULL : &r->loc_blob, map_usual ? NULL : &r->map_blob)) {
+                r->oom = true;
+                return 0;
+            }
+            fh = ch_frame_cache_hash(r->frame_cache, r->frame_key.data, r->frame_key.len);
             memo_put(&r->frame_memo, key, fh);
             if (!seen_check(&r->seen, CH_FRAMES, fh)) {
                 if ((loc_usual && !encode_blobs(r, f, true)) || (map_usual && !encode_blobs(r, f, false)))

@@ -115,6 +115,45 @@ TEST(fnv1a_64_reference_vectors)
           ch_fnv_str(ch_fnv_str(CH_FNV_OFFSET, S("a")), S("bc")));
 }
 
+TEST(frame_cache_gives_the_fnv_of_its_key)
+{
+    /* The cache must answer exactly FNV-1a of the key bytes, hit or miss, and never the hash
+     * of another key of the same length. */
+    struct ch_frame_cache *c = ch_frame_cache_new();
+    CHECK(c != NULL);
+    static uint8_t big[2048];
+    memset(big, 'x', sizeof big);
+    const char *keys[] = { "", "a", "foobar", "foobaz", "a longer key than one word, twice over" };
+    for (int round = 0; round < 2; round++) {   /* the first fills the cache, the second hits it */
+        for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+            CHECK(ch_frame_cache_hash(c, (const uint8_t *)keys[i], strlen(keys[i])) ==
+                  ch_fnv_bytes(CH_FNV_OFFSET, keys[i], strlen(keys[i])));
+        CHECK(ch_frame_cache_hash(c, big, sizeof big) == ch_fnv_bytes(CH_FNV_OFFSET, big, sizeof big));
+    }
+    CHECK(ch_frame_cache_hash(c, (const uint8_t *)"foobar", 6) == 0x85944171f73967e8ull);
+    uint64_t hits, misses;
+    ch_frame_cache_stats(c, &hits, &misses);
+    CHECK_EQ_INT(hits, 6);     /* the second round's five keys and "foobar" again; big is not kept */
+    CHECK_EQ_INT(misses, 5);
+    CHECK(ch_frame_cache_hash(NULL, (const uint8_t *)"a", 1) == 0xaf63dc4c8601ec8cull);
+    ch_frame_cache_free(c);
+}
+
+TEST(decimal_integers_as_printf_writes_them)
+{
+    const int64_t v[] = { 0, 7, -1, 42, 1000000, -987654321, INT64_MAX, INT64_MIN };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        struct buf b;
+        buf_init(&b, 64);
+        struct lb_value val = { .kind = LB_VALUE_INT, .u.integer = v[i] };
+        char want[32];
+        snprintf(want, sizeof want, "%lld", (long long)v[i]);
+        CHECK(ch_render_value(&b, &val, false) && buf_putc(&b, '\0'));
+        CHECK_EQ_STR((const char *)b.data, want);
+        buf_free(&b);
+    }
+}
+
 /* ---------------------------------------------------------------- rows */
 
 TEST(sample_row_fields)
@@ -317,6 +356,55 @@ TEST(stacks_and_frames_written_once)
     ch_rows_free(r);
 }
 
+/* The jvm frame's hash, from its fields as docs/clickhouse.md lists them: every stored field
+ * (integers as 8 little-endian bytes, strings as their length then bytes), its location's
+ * attribute list as encoded (empty: none, although it has a type) and its mapping's as the
+ * usual mark (no mapping, no build id). */
+static uint64_t jvm_frame_hash(void)
+{
+    uint64_t h = CH_FNV_OFFSET;
+    h = ch_fnv_str(h, S("jvm"));
+    h = ch_fnv_u64(h, 1);
+    h = ch_fnv_str(h, S("leaf()"));
+    h = ch_fnv_str(h, S(""));
+    h = ch_fnv_str(h, S("A.java"));
+    h = ch_fnv_u64(h, 9);
+    h = ch_fnv_u64(h, 0);
+    h = ch_fnv_u64(h, 0);
+    h = ch_fnv_u64(h, 0);
+    h = ch_fnv_str(h, S(""));
+    h = ch_fnv_str(h, S(""));
+    h = ch_fnv_str(h, S(""));
+    h = ch_fnv_u64(h, 0);
+    h = ch_fnv_u64(h, 1);          /* line 0 of 1 */
+    h = ch_fnv_u64(h, 0);          /* the location's list: encoded, 0 bytes */
+    return ch_fnv_u64(h, UINT64_MAX);
+}
+
+TEST(frame_hash_is_the_same_in_every_request)
+{
+    struct fixture f;
+    fixture_init(&f);
+    struct ch_rows *r = ch_rows_new((size_t)1 << 20);
+    /* The first request hashes the frame; the later ones find its hash again (frame_cache.c):
+     * forgetting what was written makes each batch write the frame row again. */
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        f.req.sequence = seq;
+        feed(r, &f, 3);
+        ch_rows_commit(r);
+        struct ch_batch *b = ch_rows_seal(r, seq);
+        struct buf s;
+        CHECK(b && inflate_part(&b->part[CH_FRAMES], &s));
+        struct rd rd = { s.data, s.data + s.len, false };
+        CHECK(rd_fixed(&rd, 8) == jvm_frame_hash());
+        CHECK_EQ_STR(rd_str(&rd), "jvm");
+        buf_free(&s);
+        ch_batch_free(b);
+        ch_rows_forget(r);
+    }
+    ch_rows_free(r);
+}
+
 TEST(batch_limit_fails_the_request)
 {
     struct fixture f;
@@ -513,6 +601,9 @@ int main(void)
 {
     log_set_level(LOG_OFF);   /* the failures below are on purpose */
     RUN(fnv1a_64_reference_vectors);
+    RUN(frame_cache_gives_the_fnv_of_its_key);
+    RUN(decimal_integers_as_printf_writes_them);
+    RUN(frame_hash_is_the_same_in_every_request);
     RUN(sample_row_fields);
     RUN(stacks_and_frames_written_once);
     RUN(batch_limit_fails_the_request);
