@@ -57,8 +57,14 @@ struct stdout_state {
     size_t frame_cap, frame_n;
 };
 
-/* stdout.c: write what is buffered once it reaches max_buffer. */
-void stdout_maybe_flush(struct stdout_state *st);
+/* stdout.c: write what is buffered once it reaches max_buffer (called after every line: the
+ * test is inline, the write is not). */
+void stdout_flush_full(struct stdout_state *st);
+static inline void stdout_maybe_flush(struct stdout_state *st)
+{
+    if (st->out.b.len >= st->max_buffer)
+        stdout_flush_full(st);
+}
 
 /* text.c: the TEXT format, one function per event. */
 void text_resource_begin(struct stdout_state *st, const struct lb_resource *r);
@@ -130,6 +136,18 @@ void folded_render(struct folded *f, struct stdout_state *st);
 void folded_clear(struct folded *f);
 
 /* ---- appending to the output without printf (this runs for every frame) ---- */
+
+/* v in decimal at p (room for 20 digits); returns the length. */
+static inline size_t fmt_u64(char *p, uint64_t v)
+{
+    char t[20];
+    size_t k = sizeof t;
+    do
+        t[--k] = (char)('0' + v % 10);
+    while (v /= 10);
+    memcpy(p, t + k, sizeof t - k);
+    return sizeof t - k;
+}
 
 static inline bool put_u64(struct buf *b, uint64_t v)
 {

@@ -85,9 +85,9 @@ static bool flush(struct stdout_state *st)
     return wrote;
 }
 
-void stdout_maybe_flush(struct stdout_state *st)
+void stdout_flush_full(struct stdout_state *st)
 {
-    if (st->out.b.len >= st->max_buffer && flush(st))
+    if (flush(st))
         st->streamed = true;
 }
 

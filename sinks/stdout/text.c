@@ -579,12 +579,20 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
 static void out_sample_header(struct stdout_state *st, const struct lb_sample *s)
 {
     struct out *o = &st->out;
+    /* Each line is put together in place and appended whole: there are many of them. */
+    char line[sizeof "  Timestamp[" + 20 + sizeof "]: " + 20 + sizeof " (" + TIMEFMT_TIME_MAX + sizeof ")\n"];
+    memcpy(line, "  Timestamp[", 12);
     for (size_t i = 0; i < s->n_timestamps; i++) {
-        text_indexed(o, "Timestamp", i);
-        out_u64(o, s->timestamps[i]);
-        OUT_LIT(o, " (");
-        text_time(o, s->timestamps[i]);
-        OUT_LIT(o, ")\n");
+        char *p = line + 12;
+        p += fmt_u64(p, i);
+        memcpy(p, "]: ", 3);
+        p += 3;
+        p += fmt_u64(p, s->timestamps[i]);
+        memcpy(p, " (", 2);
+        p += 2;
+        p += timefmt_go_time(p, s->timestamps[i]);
+        memcpy(p, ")\n", 2);
+        out_raw(o, line, (size_t)(p + 2 - line));
         stdout_maybe_flush(st);
     }
     for (size_t i = 0; i < s->n_values; i++) {
