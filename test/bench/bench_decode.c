@@ -13,6 +13,8 @@
  * Usage: bench_decode FILE [SECONDS_PER_CASE [ANCHOR_MBS]]
  * BENCH_DECODE_ONLY=nosink runs the no-sink case alone (what `perf record` of the decoder wants);
  * BENCH_DECODE_ONLY=text|json|folded runs that sink's case alone (for `perf record` of a format).
+ * BENCH_DECODE_REFERENCE=1 decodes without the layout detector's fast path (otlp/detect.h: the
+ * full walk, then the decode), for an A/B of the two in one build.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -56,6 +58,8 @@ static struct result decode_loop(const uint8_t *p, size_t n, struct sink_set *si
 {
     struct otlp_limits limits = { 0, 0 };
     struct otlp_decoder *d = otlp_decoder_new(&limits, NULL);
+    const char *reference = getenv("BENCH_DECODE_REFERENCE");
+    otlp_decoder_set_reference(d, reference && strcmp(reference, "1") == 0);
     struct result r = { 0, 0, 0 };
     double t0 = now_s();
     do {
