@@ -42,7 +42,7 @@ static bool resolve_sample(struct otlp_decoder *d, const struct raw_sample *rs, 
         if (!dec_entry_at(d, DICT_LINK, rs->link_index, "link_index", &ref))
             return false;
         memset(&rl, 0, sizeof rl);
-        if (!layout_entry_at(d->layout, d->entry_msg[DICT_LINK], ref, &rl, &why))
+        if (!dec_entry_decode(d, DICT_LINK, ref, &rl, &why))
             return otlp_reject(&d->rep, "link_table[%d] is malformed: %s", rs->link_index, why);
         has_link = true;
         trace_id = (lb_str){ (const char *)rl.trace_id.p, rl.trace_id.n };
@@ -436,6 +436,55 @@ static void view_unknown_fields(struct otlp_decoder *d, struct lb_request *req)
     req->unknown_fields_total = d->res->unknown_fields = d->detection.n_unknown;
 }
 
+bool dec_entry_decode(struct otlp_decoder *d, enum dict_table t, pb_ref_t ref, void *out, const char **why)
+{
+    if (!d->speculating || d->entry_msg[t] < 0)
+        return layout_entry_at(d->layout, d->entry_msg[t], ref, out, why);
+    if (!layout_entry_checked(d->layout, d->entry_msg[t], ref, out, why)) {
+        d->spec_failed = true;
+        return false;
+    }
+    /* which entry: the table is in wire order, so its offsets grow */
+    const dictrefvec *tab = &d->dict.tables.t[t];
+    uint32_t off = (uint32_t)(ref.p - d->dict.tables.base);
+    size_t lo = 0, hi = tab->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (tab->v[mid].off < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < tab->n && tab->v[lo].off == off && lo < d->spec_checked[t].n)
+        d->spec_checked[t].v[lo] = 1;
+    return true;
+}
+
+/* The fast path: every entry unread so far, until the decoder reads it checked. */
+static bool spec_entries_begin(struct otlp_decoder *d)
+{
+    for (int t = 0; t < DICT_TABLES; t++) {
+        size_t n = d->dict.tables.t[t].n;
+        VEC_RESET(d->spec_checked[t]);
+        if (d->entry_msg[t] < 0 || n == 0)
+            continue;
+        if (!VEC_RESERVE(d->spec_checked[t], n))
+            return false;
+        memset(d->spec_checked[t].v, 0, n);
+        d->spec_checked[t].n = n;
+    }
+    return true;
+}
+
+/* ... and at the end, the entries no sample needed, walked as the full walk would. */
+static bool spec_entries_end(struct otlp_decoder *d)
+{
+    const uint8_t *checked[DICT_TABLES];
+    for (int t = 0; t < DICT_TABLES; t++)
+        checked[t] = d->spec_checked[t].n ? d->spec_checked[t].v : NULL;
+    return otlp_speculate_entries(d->layout, &d->dict.tables, checked);
+}
+
 /* Decodes the request in d->layout, from the dictionary to request_end. Speculating (the fast
  * path, detect.h), any failure, and anything the decoder's checks find that the full detection
  * would have decided differently, retracts the request instead: the consumer is told to forget
@@ -462,7 +511,7 @@ static enum otlp_status decode_request(struct otlp_decoder *d, const uint8_t *ms
         otlp_malformed_why(&d->rep, "request", why);
         goto refused;
     }
-    if (!dec_prepare_memos(d)) {
+    if (!dec_prepare_memos(d) || (d->speculating && !spec_entries_begin(d))) {
         otlp_out_of_memory(&d->rep);
         goto refused;
     }
@@ -474,7 +523,7 @@ static enum otlp_status decode_request(struct otlp_decoder *d, const uint8_t *ms
         goto refused;
     }
     if (d->speculating) {
-        if (d->spec_failed) {
+        if (d->spec_failed || !spec_entries_end(d)) {
             OTLP_EMIT(out, request_abort, OTLP_SIGNAL_PROFILES, req, NULL);
             *retracted = true;
             return res->status;
@@ -616,6 +665,8 @@ void otlp_decoder_free(struct otlp_decoder *d)
     VEC_FREE(d->entity_description_keys);
     VEC_FREE(d->scope_refs);
     VEC_FREE(d->profile_refs);
+    for (int t = 0; t < DICT_TABLES; t++)
+        VEC_FREE(d->spec_checked[t]);
     dec_free_memos(d);
     free(d);
 }

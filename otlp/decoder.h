@@ -70,6 +70,8 @@ struct otlp_decoder {
     bool spec_failed;                   /* ... and the decoder found it would be decided otherwise */
     struct otlp_speculation spec;       /* what the fast path counted */
     uint64_t retractions;               /* requests the fast path retracted and decoded again */
+    VEC(uint8_t) spec_checked[DICT_TABLES];   /* the fast path: entry i of table t was read
+                                               * checked (layout_entry_checked) */
     struct lb_unknown_field unknown[OTLP_MAX_UNKNOWN_FIELDS];   /* detection.unknown, as viewed */
     struct lb_dict dict;
 
@@ -123,6 +125,13 @@ struct otlp_decoder {
     bool skip_resource;           /* its attributes are invalid: its profiles are rejected */
     bool sample_rejected_in_profile;
 };
+
+/* ---- decode.c ---- */
+
+/* Dictionary entry `ref` of table `t` into its raw struct (layout_entry_at), checked as the
+ * layout detector would while the fast path speculates (detect.h): a contradiction then also
+ * retracts the request. */
+bool dec_entry_decode(struct otlp_decoder *d, enum dict_table t, pb_ref_t ref, void *out, const char **why);
 
 /* ---- resolve.c: every index is checked; false = rejected (d->rep says why) ---- */
 

@@ -95,10 +95,11 @@ size_t otlp_unknown_view(const struct otlp_detection *det, struct lb_unknown_fie
  *     would report (the walk is the same up to there);
  *  2. when exactly one layout survives that prefix and the prefix showed no unknown field, it
  *     is taken at once: a lean walk checks the rest of the request against it (the same rules,
- *     no words: any doubt sends the request the full way) except the samples, which the
- *     decoder checks as it reads them (layout_sample_checked in layout.h), so their bytes are
- *     read once; the samples of a profile the decoder drops are walked by
- *     otlp_speculate_samples_of;
+ *     no words: any doubt sends the request the full way) except the samples and the
+ *     dictionary's entries, which the decoder checks as it reads them (layout_sample_checked,
+ *     layout_entry_checked in layout.h), so their bytes are read once; the samples of a
+ *     profile the decoder drops are walked by otlp_speculate_samples_of, the entries no
+ *     sample used by otlp_speculate_entries;
  *  3. whatever the decoder then finds that the full walk would have decided differently (a
  *     contradiction, an unknown field, a malformed sample: anything) retracts the request: the
  *     consumer is told to forget it silently (events.h) and it is decoded again the full way.
@@ -134,6 +135,16 @@ bool otlp_speculate_layout(const uint8_t *msg, size_t len, struct otlp_detection
  * `t`; false when the full walk would contradict the layout there or find an unknown field. */
 bool otlp_speculate_samples_of(const struct otlp_layout *layout, const uint8_t *profile, size_t n,
                                struct wire_tally *t);
+
+/* Message `m` at `depth` in the request walked as the full walk would (nothing recorded);
+ * false when it would contradict the layout there or find an unknown field. */
+bool otlp_speculate_check(const struct otlp_layout *layout, enum wmsg m, const uint8_t *p, size_t n,
+                          unsigned depth);
+
+/* The dictionary's entries the decoder did not read with layout_entry_checked (checked[t][i]
+ * is 0, or checked[t] NULL), each walked as otlp_speculate_check does. */
+bool otlp_speculate_entries(const struct otlp_layout *layout, const struct dict_tables *tables,
+                            const uint8_t *const checked[DICT_TABLES]);
 
 /* The decode went through: the evidence, as otlp_detect words it. */
 void otlp_speculate_confirm(struct otlp_detection *det, const struct otlp_speculation *sp);

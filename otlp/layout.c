@@ -27,6 +27,7 @@
 #include <string.h>
 #include <pb_decode.h>
 
+#include "otlp/detect.h"
 #include "otlp/wire.h"
 
 /* A field's member in the raw struct at `base`. */
@@ -380,19 +381,27 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
     return true;
 }
 
-/* A sample read with the detector's rules on top, for the fast path (detect.h): every field one
- * the layout has, in a wire type it allows, packed runs whole, values parallel to timestamps
- * (v1.8+); counted with its wire types into `t`, as the full walk counts them. Any failure
- * retracts the request, which is then detected and decoded the full way, so this need not say
- * why in the detector's words. A sample has no nested message in any layout; one would be
- * left to the full walk (a failure here). */
+/* A message read with the detector's rules on top, for the fast path (detect.h): every field
+ * one the layout has, in a wire type it allows, packed runs whole, values parallel to
+ * timestamps (v1.8+); a sample counted with its wire types into `t`, as the full walk counts
+ * them. A nested message the decoder reads (a line, a sub-message) is read the same way; one it
+ * does not (an AnyValue, read with common.proto's table) is walked by otlp_speculate_check.
+ * `depth` is the message's in the full walk, which walks nothing deeper than WIRE_MAX_DEPTH.
+ * Any failure retracts the request, which is then detected and decoded the full way, so this
+ * need not say why in the detector's words. */
 static bool decode_checked(struct decoding *dc, const struct otlp_layout *layout, enum wmsg m, const uint8_t *p,
-                           size_t n, void *out, struct wire_tally *t)
+                           size_t n, void *out, struct wire_tally *t, unsigned depth)
 {
     const struct wmsg_desc *desc = dc->wire->m[m];
     uint64_t values = 0, timestamps = 0;
     struct cursor c = { p, p + n };
-    t->samples++;
+    uint8_t *wts = NULL;
+    if (!desc)
+        return fail(dc, "no such message in this layout");
+    if (m == WM_SAMPLE && t) {
+        t->samples++;
+        wts = t->sample_wts;
+    }
     while (c.p < c.end) {
         uint64_t tag, v = 0;
         const uint8_t *val = NULL;
@@ -442,9 +451,26 @@ static bool decode_checked(struct decoding *dc, const struct otlp_layout *layout
         const struct wfield *f = &desc->f[fnum];
         if (!wire_type_fits(f, wt))   /* W_NONE fits nothing: a field the layout does not have */
             return fail(dc, f->kind == W_NONE ? "a field the layout does not have" : "wrong wire type");
-        if (f->kind == W_MSG)
-            return fail(dc, "a nested message, left to the full walk");
-        t->sample_wts[fnum] |= (uint8_t)(1u << wt);
+        if (wts)
+            wts[fnum] |= (uint8_t)(1u << wt);
+        if (f->kind == W_MSG && depth < WIRE_MAX_DEPTH) {
+            if (f->dest == D_MSG) {
+                if (!decode_checked(dc, layout, (enum wmsg)f->msg, val, len, MEMBER(void, out, f->off), t,
+                                    depth + 1))
+                    return false;
+                continue;
+            }
+            if (f->dest == D_LINES) {
+                struct raw_line l = { 0, 0, 0 };
+                if (!decode_checked(dc, layout, WM_LINE, val, len, &l, t, depth + 1))
+                    return false;
+                if (!VEC_PUSH(**MEMBER(linevec *, out, f->off), l))
+                    return fail(dc, "out of memory");
+                continue;
+            }
+            if (!otlp_speculate_check(layout, (enum wmsg)f->msg, val, len, depth + 1))
+                return fail(dc, "the full walk would not take this nested message");
+        }
         uint64_t elems = 1;
         if (wt == WT_LEN) {
             if (f->kind == W_PVARINT && !wire_packed_varints(val, len, &elems))
@@ -550,7 +576,21 @@ bool layout_sample_checked(const struct otlp_layout *layout, pb_ref_t msg, struc
                            struct wire_tally *t, const char **why)
 {
     struct decoding dc = { layout->wire, NULL, false, NULL };
-    if (decode_checked(&dc, layout, WM_SAMPLE, msg.p, msg.n, out, t))
+    if (decode_checked(&dc, layout, WM_SAMPLE, msg.p, msg.n, out, t, 4))
+        return true;
+    *why = dc.error;
+    return false;
+}
+
+bool layout_entry_checked(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why)
+{
+    struct decoding dc = { layout->wire, NULL, false, NULL };
+    if (message < 0 || message >= WM_COUNT) {
+        *why = "no such dictionary table in this layout";
+        return false;
+    }
+    /* an entry is at depth 2: request, dictionary, entry */
+    if (decode_checked(&dc, layout, (enum wmsg)message, msg.p, msg.n, out, NULL, 2))
         return true;
     *why = dc.error;
     return false;

@@ -173,6 +173,9 @@ bool layout_sample_checked(const struct otlp_layout *layout, pb_ref_t msg, struc
                            struct wire_tally *t, const char **why);
 int layout_entry_message(const struct otlp_layout *layout, enum dict_table t);
 bool layout_entry_at(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why);
+/* The same, checked as the layout detector would (the fast path, detect.h): false also where
+ * the full detection would contradict the layout or find an unknown field. */
+bool layout_entry_checked(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why);
 
 /* ---- Envelope messages, identical in every layout ----
  * The decoder's hot path reads them with the table-driven code above (otlp_envelope_wire in

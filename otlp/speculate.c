@@ -17,6 +17,7 @@ struct lean {
     const struct wire_schema *wire;
     bool parallel_values;       /* the layout's: values parallel to timestamps */
     bool walk_samples;          /* false: the samples are left to the decoder */
+    bool walk_entries;          /* false: the dictionary's entries are left to the decoder */
     bool has_dictionary;        /* the request's field 2 was seen */
     struct wire_tally *t;
 };
@@ -125,7 +126,7 @@ static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, u
         if (f->kind == W_MSG) {
             if (m == WM_REQUEST && fnum == 2)
                 L->has_dictionary = true;
-            if (nest && (f->msg != WM_SAMPLE || L->walk_samples) &&
+            if (nest && (f->msg != WM_SAMPLE || L->walk_samples) && (m != WM_DICTIONARY || L->walk_entries) &&
                 !lean_walk(L, (enum wmsg)f->msg, val, len, depth + 1))
                 return false;
         }
@@ -148,7 +149,7 @@ bool otlp_speculate_layout(const uint8_t *msg, size_t len, struct otlp_detection
     for (size_t i = 0; i < OTLP_LAYOUT_COUNT && chosen == OTLP_LAYOUT_COUNT; i++) {
         const struct otlp_layout *layout = otlp_layouts[i];
         memset(sp, 0, sizeof *sp);
-        struct lean L = { layout->wire, layout->parallel_values, false, false, &sp->tally };
+        struct lean L = { layout->wire, layout->parallel_values, false, false, false, &sp->tally };
         if (lean_walk(&L, WM_REQUEST, msg, len, 0)) {
             chosen = i;
             sp->has_dictionary = L.has_dictionary;
@@ -186,7 +187,7 @@ bool otlp_speculate_samples_of(const struct otlp_layout *layout, const uint8_t *
                                struct wire_tally *t)
 {
     const struct wmsg_desc *desc = layout->wire->m[WM_PROFILE];
-    struct lean L = { layout->wire, layout->parallel_values, true, false, t };
+    struct lean L = { layout->wire, layout->parallel_values, true, true, false, t };
     const uint8_t *q = profile, *end = profile + n;
     while (q < end) {
         uint64_t fnum;
@@ -200,6 +201,31 @@ bool otlp_speculate_samples_of(const struct otlp_layout *layout, const uint8_t *
          * are well within the depth bound */
         if (f->kind == W_MSG && f->msg == WM_SAMPLE && wt == WT_LEN && !lean_walk(&L, WM_SAMPLE, val, len, 4))
             return false;
+    }
+    return true;
+}
+
+bool otlp_speculate_check(const struct otlp_layout *layout, enum wmsg m, const uint8_t *p, size_t n,
+                          unsigned depth)
+{
+    struct wire_tally unused = { 0 };
+    struct lean L = { layout->wire, layout->parallel_values, true, true, false, &unused };
+    return lean_walk(&L, m, p, n, depth);
+}
+
+bool otlp_speculate_entries(const struct otlp_layout *layout, const struct dict_tables *tables,
+                            const uint8_t *const checked[DICT_TABLES])
+{
+    const struct wmsg_desc *dict = layout->wire->m[WM_DICTIONARY];
+    for (unsigned f = 1; f <= WMAX_FIELD; f++) {
+        const struct wfield *fd = &dict->f[f];
+        if (fd->dest != D_DICT || fd->kind != W_MSG)
+            continue;   /* strings (no inside), or no such table */
+        const dictrefvec *t = &tables->t[fd->off];
+        for (size_t i = 0; i < t->n; i++)
+            if (!(checked[fd->off] && checked[fd->off][i]) &&
+                !otlp_speculate_check(layout, (enum wmsg)fd->msg, tables->base + t->v[i].off, t->v[i].len, 2))
+                return false;
     }
     return true;
 }

@@ -35,7 +35,7 @@ static bool same_both_ways(const uint8_t *msg, size_t len, const char *what)
 /* ---- requests made to order (v1.11) ---- */
 
 enum twist { PLAIN, LATE_UNKNOWN_IN_SAMPLE, LATE_NOT_PARALLEL, LATE_UNKNOWN_IN_RESOURCE,
-             REJECTED_PROFILE_UNKNOWN_IN_SAMPLE };
+             REJECTED_PROFILE_UNKNOWN_IN_SAMPLE, UNKNOWN_IN_UNUSED_ENTRY, UNKNOWN_IN_USED_ENTRY };
 
 static void put_msg(struct buf *parent, uint32_t field, struct buf *m)
 {
@@ -65,7 +65,7 @@ static void make_request(struct buf *out, unsigned n_resources, enum twist twist
         put_msg(&prof, 1, &vt);
         for (unsigned s = 0; s < 40; s++) {
             bool last_sample = last && s == 39;
-            pbw_uint(&smp, 1, 0);
+            pbw_uint(&smp, 1, last_sample && twist == UNKNOWN_IN_USED_ENTRY ? 1 : 0);
             uint8_t values[2] = { 5, 6 };
             pbw_bytes(&smp, 4, values, last_sample && twist == LATE_NOT_PARALLEL ? 2 : 1);
             uint8_t ts[8] = { 1, 2, 3, 4, 5, 6, 7, 0 };
@@ -87,6 +87,12 @@ static void make_request(struct buf *out, unsigned n_resources, enum twist twist
             pbw_bytes(&dict, 5, "count", 5);
         } else {
             pbw_bytes_always(&dict, t, "", 0);
+        }
+        /* a second mapping no sample uses, a second stack the last sample uses: each with a
+         * field no layout has */
+        if ((t == 1 && twist == UNKNOWN_IN_UNUSED_ENTRY) || (t == 7 && twist == UNKNOWN_IN_USED_ENTRY)) {
+            pbw_uint(&e, 9, 1);
+            put_msg(&dict, t, &e);
         }
     }
     put_msg(out, 2, &dict);
@@ -150,10 +156,26 @@ TEST(a_rejected_profiles_samples_are_still_checked)
     CHECK_EQ_INT(a.res.unknown_fields, 1);
 }
 
+TEST(unknown_field_in_an_unused_entry_retracts)
+{
+    CHECK_EQ_INT(retractions_of(UNKNOWN_IN_UNUSED_ENTRY, 30), 1);   /* found by the last sweep */
+    CHECK_EQ_INT(a.res.unknown_fields, 1);
+    CHECK_EQ_STR(a.det.unknown[0].message, "Mapping");
+    CHECK_EQ_INT(a.res.samples, 30 * 40);
+}
+
+TEST(unknown_field_in_a_used_entry_retracts)
+{
+    CHECK_EQ_INT(retractions_of(UNKNOWN_IN_USED_ENTRY, 30), 1);   /* found as it is read */
+    CHECK_EQ_INT(a.res.unknown_fields, 1);
+    CHECK_EQ_STR(a.det.unknown[0].message, "Stack");
+    CHECK_EQ_INT(a.res.samples, 30 * 40);
+}
+
 TEST(small_requests_agree)
 {
     for (unsigned n = 1; n <= 3; n++)
-        for (int t = PLAIN; t <= REJECTED_PROFILE_UNKNOWN_IN_SAMPLE; t++)
+        for (int t = PLAIN; t <= UNKNOWN_IN_USED_ENTRY; t++)
             retractions_of((enum twist)t, n);
 }
 
@@ -221,6 +243,8 @@ int main(void)
     RUN(late_values_not_parallel_retracts);
     RUN(unknown_field_in_a_late_resource_goes_the_full_way);
     RUN(a_rejected_profiles_samples_are_still_checked);
+    RUN(unknown_field_in_an_unused_entry_retracts);
+    RUN(unknown_field_in_a_used_entry_retracts);
     RUN(small_requests_agree);
     RUN(every_fixture_agrees);
     otlp_decoder_free(fast);
