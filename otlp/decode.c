@@ -647,6 +647,7 @@ void otlp_decoder_free(struct otlp_decoder *d)
     VEC_FREE(d->attr_idx);
     VEC_FREE(d->loc_idx);
     VEC_FREE(d->stack_locs);
+    VEC_FREE(d->built_locs);
     VEC_FREE(d->profile_locs);
     VEC_FREE(d->values);
     VEC_FREE(d->timestamps);

@@ -29,7 +29,9 @@ struct mapping_memo {
     uint64_t start, limit, offset;
     struct lb_attrs attrs;        /* in the attribute arena */
 };
-struct location_memo { uint8_t state; uint32_t first, count; };
+/* A location's frames: in frame_pool, or (in_stacks) in stack_pool, where the first stack
+ * that met it was put together. */
+struct location_memo { uint8_t state; bool in_stacks; uint32_t first, count; };
 /* A stack resolved once: its frames, copied in order into stack_pool. Only successes are
  * memoised, so a bad stack is reported by the same code, in the same words, every time. */
 struct stack_memo { uint8_t state; uint32_t first, count; };
@@ -92,6 +94,7 @@ struct otlp_decoder {
 
     /* scratch, reset per use */
     ivec attr_idx, loc_idx, stack_locs;
+    ivec built_locs;              /* locations resolved in place in the stack being put together */
     ivec profile_locs;            /* v1.7: the current profile's location_indices */
     i64vec values;
     u64vec timestamps;

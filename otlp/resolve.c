@@ -339,8 +339,10 @@ static bool function_frame(struct otlp_decoder *d, int32_t idx, struct lb_frame 
            dec_string_at(d, rf.filename_strindex, "function filename_strindex", &f->file);
 }
 
-/* Decodes location `idx` into frames appended to frame_pool. */
-static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, struct location_memo *m)
+/* Decodes location `idx` into frames appended to `pool` (frame_pool, or stack_pool when the
+ * location is first met in a stack being kept there). */
+static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, struct location_memo *m,
+                             framevec *pool)
 {
     struct raw_location rl;
     const char *why;
@@ -359,10 +361,10 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
      * location resolves: the caller takes the pool back on failure): the first from the
      * location, the others copied from it, then each line's own fields. */
     size_t n = d->lines.n ? d->lines.n : 1;
-    if (!VEC_RESERVE(d->frame_pool, d->frame_pool.n + n))
+    if (!VEC_RESERVE(*pool, pool->n + n))
         return otlp_out_of_memory(&d->rep);
-    m->first = (uint32_t)d->frame_pool.n;
-    struct lb_frame *fr = d->frame_pool.v + d->frame_pool.n;
+    m->first = (uint32_t)pool->n;
+    struct lb_frame *fr = pool->v + pool->n;
     fr[0] = d->blank_frame;
     fr[0].symbolized = d->lines.n > 0;
     fr[0].address = rl.address;
@@ -405,32 +407,56 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
         if (!function_frame(d, l->function_index, &fr[i]))
             return false;
     }
-    d->frame_pool.n += n;
+    pool->n += n;
     m->count = (uint32_t)n;
     return true;
 }
 
-static bool location_frames(struct otlp_decoder *d, int32_t idx, const struct lb_frame **frames, size_t *count)
+/* The frames of location `idx`: `count` of them from `(*pool)->v + *first`. A location not
+ * resolved before is resolved into `build` (*built set): into stack_pool, it is in its place
+ * in the stack being put together and need not be copied. Positions, not pointers: the pool
+ * may move when the caller makes room. */
+static bool location_frames(struct otlp_decoder *d, int32_t idx, framevec *build, framevec **pool,
+                            size_t *first, size_t *count, bool *built)
 {
     pb_ref_t ref;
     if (!dec_entry_at(d, DICT_LOCATION, idx, "location index", &ref))
         return false;
     /* idx 0 of an empty table is the null location: it resolves like an empty Location{}. */
     struct location_memo *m = dict_len(&d->dict, DICT_LOCATION) ? &d->location_memo.v[idx] : &d->null_location;
+    *built = false;
     if (m->state == UNRESOLVED) {
-        size_t mark = d->frame_pool.n;
+        size_t mark = build->n;
         m->state = INVALID;
-        if (!resolve_location(d, idx, ref, m)) {
-            d->frame_pool.n = mark;
+        if (!resolve_location(d, idx, ref, m, build)) {
+            build->n = mark;
             return false;
         }
         m->state = RESOLVED;
+        m->in_stacks = build == &d->stack_pool;
+        *built = true;
     } else if (m->state == INVALID) {
         return otlp_reject(&d->rep, "location_table[%d] is invalid", idx);
     }
-    *frames = d->frame_pool.v + m->first;
+    *pool = m->in_stacks ? &d->stack_pool : &d->frame_pool;
+    *first = m->first;
     *count = m->count;
     return true;
+}
+
+/* A stack put together in stack_pool was rejected: the locations resolved in its place there
+ * are forgotten with it (resolved again when next met, to the same frames). */
+static void forget_location(struct otlp_decoder *d, int32_t idx)
+{
+    struct location_memo *m = dict_len(&d->dict, DICT_LOCATION) ? &d->location_memo.v[idx] : &d->null_location;
+    m->state = UNRESOLVED;
+}
+
+static void forget_built(struct otlp_decoder *d)
+{
+    for (size_t i = 0; i < d->built_locs.n; i++)
+        forget_location(d, d->built_locs.v[i]);
+    VEC_RESET(d->built_locs);
 }
 
 /* ---------- stacks ---------- */
@@ -496,21 +522,31 @@ bool dec_sample_frames(struct otlp_decoder *d, const struct raw_sample *rs,
     framevec *out = keep ? &d->stack_pool : &d->frames;
     size_t first = keep ? d->stack_pool.n : 0;
     VEC_RESET(d->frames);
+    VEC_RESET(d->built_locs);
     for (size_t i = 0; i < n_locs; i++) {
-        const struct lb_frame *f = NULL;
-        size_t n = 0, have = out->n - first;
-        bool ok = location_frames(d, locs[i], &f, &n);
+        framevec *src = NULL;
+        size_t at = 0, n = 0, have = out->n - first;
+        bool built = false;
+        /* A location met for the first time in a kept stack is resolved in its place there. */
+        bool ok = location_frames(d, locs[i], keep ? out : &d->frame_pool, &src, &at, &n, &built);
+        bool in_place = ok && built && keep;   /* out->n has grown by n already */
+        if (in_place && !VEC_PUSH(d->built_locs, locs[i])) {
+            forget_location(d, locs[i]);
+            ok = otlp_out_of_memory(&d->rep);
+        }
         if (ok && d->res->frames + have + n > d->limits.max_frames_per_request)
             ok = otlp_reject(&d->rep, "request resolves to more than %llu frames",
                              (unsigned long long)d->limits.max_frames_per_request);
-        if (ok && !VEC_RESERVE(*out, out->n + n))
+        if (ok && !in_place && !VEC_RESERVE(*out, out->n + n))
             ok = otlp_out_of_memory(&d->rep);
         if (!ok) {
             out->n = first;   /* nothing of a rejected stack stays in the pool */
+            if (keep)
+                forget_built(d);
             return false;
         }
-        if (n) {   /* an empty location list may have no storage yet: no NULL + 0 */
-            memcpy(out->v + out->n, f, n * sizeof *f);
+        if (n && !in_place) {   /* an empty location list may have no storage yet: no NULL + 0 */
+            memcpy(out->v + out->n, src->v + at, n * sizeof *out->v);
             out->n += n;
         }
     }

@@ -102,6 +102,28 @@ def test_out_of_range_indices():
           "rejected 2 profile(s) (3 sample(s) dropped)" in err, err)
 
 
+def test_rejected_stack_then_its_location():
+    """A location first met in a stack that is then rejected (its other location names a
+    function that does not exist) must resolve the same when a later stack uses it: the
+    decoder puts a stack's frames together in place, so this checks nothing of the rejected
+    stack is kept for the location."""
+    b = otlpgen.Builder()
+    good_fn = b.function("work", "work.c")
+    shared = b.location("native", [(good_fn, 11)])
+    broken = b.location("native", [(4242, 1)])          # function_index out of range
+    bad = b.stack([shared, broken])
+    after = b.stack([b.location("native", [(b.function("leaf", "leaf.c"), 3)]), shared])
+    p = b.profile(b.resource(service_name="svc"))
+    b.sample(p, bad, timestamps=[1])
+    b.sample(p, after, timestamps=[2])
+    b.sample(p, after, timestamps=[3])
+    rc, out, err = decode("--format", "folded", tmpfile("rejected-stack.pb", b.bytes()))
+    check("rejected stack: the first problem is its bad function",
+          "function_index 4242 out of range" in err, err)
+    check("rejected stack: the later stack shows its shared location whole, once a sample",
+          out.decode().splitlines() == ["work;leaf 2"], out.decode())
+
+
 def test_view_details():
     b = otlpgen.Builder()
     inner, outer = b.function("inlined_fn", "a.c"), b.function("caller_fn", "a.c")
@@ -150,5 +172,6 @@ run("golden text", test_golden_text)
 run("stream and gzip", test_stream_and_gzip)
 run("bad inputs", test_bad_inputs)
 run("out-of-range indices", test_out_of_range_indices)
+run("rejected stack, then its location", test_rejected_stack_then_its_location)
 run("view details", test_view_details)
 done()
