@@ -105,7 +105,7 @@ size_t otlp_unknown_view(const struct otlp_detection *det, struct lb_unknown_fie
  *     consumer is told to forget it silently (events.h) and it is decoded again the full way.
  * The detection is then what otlp_detect would have said: the same layout, the same verdicts
  * and words for the others, the same counts in the evidence (otlp_speculate_confirm). The
- * full walk stays the reference: test/fuzz/fuzz_decode.c and test/unit/test_detect_fast.c
+ * full walk stays the reference: test/fuzz/fuzz_speculate.c and test/unit/test_detect_fast.c
  * compare the two on every input they have. */
 
 #define OTLP_PREFIX_FIELDS 512

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # fuzz_smoke.sh - a short libFuzzer run of every fuzz target (test/fuzz/fuzz_*.c: the layout
-# detector + decoder + stdout sink, the conformance checker, the OTLP/JSON transcoder, the traces decoder, the HTTP
+# detector + decoder + stdout sink, the fast layout detection against the full walk, the conformance checker, the OTLP/JSON transcoder, the traces decoder, the HTTP
 # port, gRPC framing and the gRPC port, the usdt bridge's reading, the write-ahead log read back, ClickHouse's
 # RowBinary answers and stored strings, the bearer-token file and header) inside make test, so a crash on hostile input fails the suite. One "ok - fuzz <target> ..." line per target.
 #
 # Seeds are made at run time into a temporary directory (test/fuzz/seeds.py: the fixtures and
 # requests built by reference encoders), never into the repository. Longer runs:
 # scripts/fuzz SECONDS [TARGET...]. Environment: FIXTURES, FUZZ_SECONDS (per target, default
-# 10: eleven targets take about two minutes).
+# 10: twelve targets take about two minutes).
 set -u
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-10}
@@ -53,7 +53,7 @@ fuzz_one() {
   done
 }
 
-for target in decode check json traces http grpc usdt wal query_rows auth store_blobs; do
+for target in decode speculate check json traces http grpc usdt wal query_rows auth store_blobs; do
   fuzz_one "$target"
 done
 exit "$failed"

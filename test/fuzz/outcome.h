@@ -1,7 +1,7 @@
 /*
  * outcome.h - what one decode of a profiles request came to, and a consumer that records it,
  * for comparing the decoder's fast layout detection with the full walk it replaces (the
- * reference; otlp/detect.h). Shared by fuzz_decode.c and test/unit/test_detect_fast.c.
+ * reference; otlp/detect.h). Shared by fuzz_speculate.c and test/unit/test_detect_fast.c.
  *
  * An outcome is everything a caller of otlp_export_profiles can observe: the result (status,
  * problem, message, counts), the layout named in the request, the detection (every verdict,

@@ -10,6 +10,7 @@ parser must understand instead of from nothing:
   decode   the OTLP fixtures (env FIXTURES) and one small profiles request in every proto
            layout (v1.11, v1.9, v1.8, v1.7; the fixtures hold no v1.7 request), and the same
            with fields no layout has at several depths (kept, recorded and described)
+  speculate  the decode seeds
   check    the decode seeds, and requests that each break one conformance rule
   json     OTLP/JSON profiles and traces requests (lowerCamelCase and proto field names)
   traces   ExportTraceServiceRequest protobuf
@@ -474,7 +475,7 @@ def seeds_auth(out):
     case("basic", b"dXNlcjpwYXNz\n", b"Basic dXNlcjpwYXNz")
 
 
-TARGETS = {"decode": seeds_decode, "check": seeds_check, "json": seeds_json, "traces": seeds_traces,
+TARGETS = {"decode": seeds_decode, "speculate": seeds_decode, "check": seeds_check, "json": seeds_json, "traces": seeds_traces,
            "http": seeds_http, "grpc": seeds_grpc, "usdt": seeds_usdt, "wal": seeds_wal,
            "query_rows": seeds_query_rows, "auth": seeds_auth, "store_blobs": seeds_store_blobs}
 
