@@ -135,36 +135,6 @@ static inline uint64_t wire_fixed64(const uint8_t *p)
     for (int i = 7; i >= 0; i--)
         x = (x << 8) | p[i];
     return x;
-/* Counts the varints of a packed run; false when the run does not end on a whole varint. The
- * detector and the decoder's checked mode (layout.c) share it, so they agree on every run. */
-static inline bool wire_packed_varints(const uint8_t *p, size_t n, uint64_t *count)
-{
-    uint8_t high = 0;
-    for (size_t i = 0; i < n; i++)   /* the common run: one-byte varints only, in one sweep */
-        high |= p[i];
-    if (!(high & 0x80)) {
-        *count = n;
-        return true;
-    }
-    struct cursor c = { p, p + n };
-    uint64_t x;
-    *count = 0;
-    while (c.p < c.end) {
-        if (!wire_varint(&c, &x))
-            return false;
-        ++*count;
-    }
-    return true;
-}
-
-/* What a walk saw of the profiles and samples, for the detection's evidence ("Sample fields (49
- * samples): 1 VARINT, ..."): when the decoder checks the samples itself (the fast path,
- * detect.h), it counts them here and the walk of the rest counts the profiles. */
-struct wire_tally {
-    uint64_t profiles, samples;
-    uint8_t profile_wts[WMAX_FIELD + 1], sample_wts[WMAX_FIELD + 1];   /* bit w: wire type w seen */
-};
-
 #endif
 }
 
