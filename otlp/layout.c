@@ -301,6 +301,74 @@ static HOT_INLINE bool store(struct decoding *dc, const struct wfield *f, void *
     return true;
 }
 
+/* One field's tag and value, read from the cursor (what decode_message and decode_checked
+ * share): a VARINT's value and its encoding (val/len), an I64's value, a LEN's contents. */
+struct wire_field {
+    uint64_t tag, v;
+    unsigned wt;
+    const uint8_t *val;
+    size_t len;
+};
+
+/* One-byte tags, lengths and values (fields 1 to 15, short runs, small indices) are most of a
+ * request: each is read inline, the rest by wire_varint. `strict`: nanopb's rule for the
+ * envelope, no ten-byte varint with more than bit 63 in a tag or a length (see decode_message). */
+static HOT_INLINE bool read_field(struct decoding *dc, struct cursor *c, bool strict, struct wire_field *fd)
+{
+    const uint8_t *start = c->p;
+    fd->v = 0;
+    fd->val = NULL;
+    fd->len = 0;
+    if (*c->p < 0x80) {
+        fd->tag = *c->p++;
+    } else {
+        if (!wire_varint(c, &fd->tag) || fd->tag > UINT32_MAX)
+            return fail(dc, "invalid field tag");
+        if (strict && c->p - start == 10 && c->p[-1] > 1)
+            return fail(dc, "varint overflow");
+    }
+    if ((fd->tag >> 3) == 0)
+        return fail(dc, "invalid field tag");
+    fd->wt = (unsigned)(fd->tag & 7);
+    switch (fd->wt) {
+    case WT_VARINT:
+        fd->val = c->p;   /* the encoding, for the rules that read it (strict, varint32_fits) */
+        if (c->p < c->end && *c->p < 0x80)
+            fd->v = *c->p++;
+        else if (!wire_varint(c, &fd->v))
+            return fail(dc, "truncated varint");
+        fd->len = (size_t)(c->p - fd->val);
+        return true;
+    case WT_I64:
+    case WT_I32:
+        fd->len = fd->wt == WT_I64 ? 8 : 4;
+        if ((size_t)(c->end - c->p) < fd->len)
+            return fail(dc, "truncated fixed-size field");
+        if (fd->wt == WT_I64)
+            fd->v = wire_fixed64(c->p);
+        c->p += fd->len;
+        return true;
+    case WT_LEN:
+        start = c->p;
+        if (c->p < c->end && *c->p < 0x80) {
+            fd->v = *c->p++;
+        } else {
+            if (!wire_varint(c, &fd->v))
+                return fail(dc, "length runs past the end of the message");
+            if (strict && c->p - start == 10 && c->p[-1] > 1)
+                return fail(dc, "varint overflow");
+        }
+        if (fd->v > (uint64_t)(c->end - c->p))
+            return fail(dc, "length runs past the end of the message");
+        fd->val = c->p;
+        fd->len = (size_t)fd->v;
+        c->p += fd->len;
+        return true;
+    default:
+        return fail(dc, "invalid wire type");
+    }
+}
+
 static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, size_t n, void *out)
 {
     const struct wmsg_desc *desc = dc->wire->m[m];
@@ -309,60 +377,14 @@ static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, s
      * tables never did. */
     bool strict = dc->wire == &otlp_envelope_wire;
     struct cursor c = { p, p + n };
-    /* One-byte tags, lengths and values (fields 1 to 15, short runs, small indices) are most
-     * of a request: each is read inline, the rest by wire_varint. */
     while (c.p < c.end) {
-        uint64_t tag, v = 0;
-        const uint8_t *val = NULL, *start = c.p;
-        size_t len = 0;
-        if (*c.p < 0x80) {
-            tag = *c.p++;
-        } else {
-            if (!wire_varint(&c, &tag) || tag > UINT32_MAX)
-                return fail(dc, "invalid field tag");
-            if (strict && c.p - start == 10 && c.p[-1] > 1)
-                return fail(dc, "varint overflow");
-        }
-        if ((tag >> 3) == 0)
-            return fail(dc, "invalid field tag");
-        unsigned wt = (unsigned)(tag & 7);
-        switch (wt) {
-        case WT_VARINT:
-            val = c.p;   /* the encoding, for the rules that read it (strict, varint32_fits) */
-            if (c.p < c.end && *c.p < 0x80)
-                v = *c.p++;
-            else if (!wire_varint(&c, &v))
-                return fail(dc, "truncated varint");
-            len = (size_t)(c.p - val);
-            break;
-        case WT_I64:
-        case WT_I32:
-            len = wt == WT_I64 ? 8 : 4;
-            if ((size_t)(c.end - c.p) < len)
-                return fail(dc, "truncated fixed-size field");
-            if (wt == WT_I64)
-                v = wire_fixed64(c.p);
-            c.p += len;
-            break;
-        case WT_LEN:
-            start = c.p;
-            if (c.p < c.end && *c.p < 0x80) {
-                v = *c.p++;
-            } else {
-                if (!wire_varint(&c, &v))
-                    return fail(dc, "length runs past the end of the message");
-                if (strict && c.p - start == 10 && c.p[-1] > 1)
-                    return fail(dc, "varint overflow");
-            }
-            if (v > (uint64_t)(c.end - c.p))
-                return fail(dc, "length runs past the end of the message");
-            val = c.p;
-            len = (size_t)v;
-            c.p += len;
-            break;
-        default:
-            return fail(dc, "invalid wire type");
-        }
+        struct wire_field fd;
+        if (!read_field(dc, &c, strict, &fd))
+            return false;
+        uint64_t tag = fd.tag, v = fd.v;
+        unsigned wt = fd.wt;
+        const uint8_t *val = fd.val;
+        size_t len = fd.len;
         uint64_t fnum = tag >> 3;
         if (!desc || fnum > WMAX_FIELD)
             continue;   /* unknown: skipped */
@@ -403,49 +425,13 @@ static bool decode_checked(struct decoding *dc, const struct otlp_layout *layout
         wts = t->sample_wts;
     }
     while (c.p < c.end) {
-        uint64_t tag, v = 0;
-        const uint8_t *val = NULL;
-        size_t len = 0;
-        if (*c.p < 0x80)
-            tag = *c.p++;
-        else if (!wire_varint(&c, &tag) || tag > UINT32_MAX)
-            return fail(dc, "invalid field tag");
-        unsigned wt = (unsigned)(tag & 7);
-        uint64_t fnum = tag >> 3;
-        if (fnum == 0)
-            return fail(dc, "invalid field tag");
-        switch (wt) {
-        case WT_VARINT:
-            val = c.p;   /* as decode_message: the encoding, for the rules that read it */
-            if (c.p < c.end && *c.p < 0x80)
-                v = *c.p++;
-            else if (!wire_varint(&c, &v))
-                return fail(dc, "truncated varint");
-            len = (size_t)(c.p - val);
-            break;
-        case WT_I64:
-        case WT_I32:
-            len = wt == WT_I64 ? 8 : 4;
-            if ((size_t)(c.end - c.p) < len)
-                return fail(dc, "truncated fixed-size field");
-            if (wt == WT_I64)
-                v = wire_fixed64(c.p);
-            c.p += len;
-            break;
-        case WT_LEN:
-            if (c.p < c.end && *c.p < 0x80)
-                v = *c.p++;
-            else if (!wire_varint(&c, &v))
-                return fail(dc, "length runs past the end of the message");
-            if (v > (uint64_t)(c.end - c.p))
-                return fail(dc, "length runs past the end of the message");
-            val = c.p;
-            len = (size_t)v;
-            c.p += len;
-            break;
-        default:
-            return fail(dc, "invalid wire type");
-        }
+        struct wire_field fd;
+        if (!read_field(dc, &c, false, &fd))
+            return false;
+        unsigned wt = fd.wt;
+        uint64_t v = fd.v, fnum = fd.tag >> 3;
+        const uint8_t *val = fd.val;
+        size_t len = fd.len;
         if (fnum > WMAX_FIELD)
             return fail(dc, "a field the layout does not have");
         const struct wfield *f = &desc->f[fnum];
