@@ -48,21 +48,9 @@ static bool fail(struct decoding *dc, const char *why)
 
 static bool decode_message(struct decoding *dc, enum wmsg m, const uint8_t *p, size_t n, void *out);
 
-/* The wire types each kind of field accepts, one bit per wire type: one load per field. */
-static const uint8_t wire_types_of[] = {
-    [W_NONE] = 0,
-    [W_VARINT] = 1u << WT_VARINT,
-    [W_I64] = 1u << WT_I64,
-    [W_I32] = 1u << WT_I32,
-    [W_BYTES] = 1u << WT_LEN,
-    [W_MSG] = 1u << WT_LEN,
-    [W_PVARINT] = 1u << WT_VARINT | 1u << WT_LEN,   /* one value, or a packed run */
-    [W_PI64] = 1u << WT_I64 | 1u << WT_LEN,
-};
-
 static bool wire_type_fits(const struct wfield *f, unsigned wt)
 {
-    return f->kind < sizeof wire_types_of && (wire_types_of[f->kind] >> wt & 1u);
+    return wire_kind_accepts(f->kind, wt);
 }
 
 static bool push_one(struct decoding *dc, enum wdest d, void *vec, uint64_t x)

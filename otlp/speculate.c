@@ -22,19 +22,6 @@ struct lean {
     struct wire_tally *t;
 };
 
-/* The wire types each kind of field accepts, one bit per wire type (W_NONE: none, an unknown
- * field). */
-static const uint8_t lean_wire_types[] = {
-    [W_NONE] = 0,
-    [W_VARINT] = 1u << WT_VARINT,
-    [W_I64] = 1u << WT_I64,
-    [W_I32] = 1u << WT_I32,
-    [W_BYTES] = 1u << WT_LEN,
-    [W_MSG] = 1u << WT_LEN,
-    [W_PVARINT] = 1u << WT_VARINT | 1u << WT_LEN,
-    [W_PI64] = 1u << WT_I64 | 1u << WT_LEN,
-};
-
 /* One field's tag and value; false when the framing is broken (as next_field in detect.c). One-
  * byte tags, lengths and values, most of a request, are read inline. */
 #if defined(__GNUC__)
@@ -109,7 +96,7 @@ static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, u
         if (!lean_field(&q, end, &fnum, &wt, &val, &len) || fnum > WMAX_FIELD)
             return false;   /* broken framing, or a field number no message has: unknown */
         const struct wfield *f = &desc->f[fnum];
-        if (!(lean_wire_types[f->kind] >> wt & 1u))
+        if (!wire_kind_accepts(f->kind, wt))
             return false;   /* unknown (W_NONE), or a wire type its kind does not allow */
         uint64_t elems = 1;
         if (wt == WT_LEN) {

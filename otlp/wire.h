@@ -138,6 +138,24 @@ static inline uint64_t wire_fixed64(const uint8_t *p)
 #endif
 }
 
+/* Does a field of this kind accept wire type `wt`? One bit per wire type, one load per field;
+ * W_NONE (a field the layout does not have) accepts none. The decoder and the detector's lean
+ * walk share it, so they agree on every field. */
+static inline bool wire_kind_accepts(unsigned kind, unsigned wt)
+{
+    static const uint8_t types[] = {
+        [W_NONE] = 0,
+        [W_VARINT] = 1u << WT_VARINT,
+        [W_I64] = 1u << WT_I64,
+        [W_I32] = 1u << WT_I32,
+        [W_BYTES] = 1u << WT_LEN,
+        [W_MSG] = 1u << WT_LEN,
+        [W_PVARINT] = 1u << WT_VARINT | 1u << WT_LEN,   /* one value, or a packed run */
+        [W_PI64] = 1u << WT_I64 | 1u << WT_LEN,
+    };
+    return kind < sizeof types && (types[kind] >> wt & 1u);
+}
+
 /* Counts the varints of a packed run; false when the run does not end on a whole varint. The
  * detector and the decoder's checked mode (layout.c) share it, so they agree on every run. */
 static inline bool wire_packed_varints(const uint8_t *p, size_t n, uint64_t *count)

@@ -39,25 +39,30 @@ static char *put_digits(char *p, unsigned v, int width)
     return p + width;
 }
 
-size_t timefmt_go_time(char out[TIMEFMT_TIME_MAX], uint64_t unix_nano)
+/* "YYYY-MM-DD" `sep` "hh:mm:ss" of a count of seconds since the epoch, UTC; returns the end. */
+static char *put_date_time(char *p, uint64_t secs, char sep)
 {
-    uint64_t secs = unix_nano / NS_PER_S;
-    unsigned frac = (unsigned)(unix_nano % NS_PER_S);
     unsigned sod = (unsigned)(secs % 86400);
     struct civil c = civil_from_days(secs / 86400);
-    char *p = out;
-
     p = put_digits(p, c.year, 4);
     *p++ = '-';
     p = put_digits(p, c.month, 2);
     *p++ = '-';
     p = put_digits(p, c.day, 2);
-    *p++ = ' ';
+    *p++ = sep;
     p = put_digits(p, sod / 3600, 2);
     *p++ = ':';
     p = put_digits(p, sod / 60 % 60, 2);
     *p++ = ':';
     p = put_digits(p, sod % 60, 2);
+    return p;
+}
+
+size_t timefmt_go_time(char out[TIMEFMT_TIME_MAX], uint64_t unix_nano)
+{
+    uint64_t secs = unix_nano / NS_PER_S;
+    unsigned frac = (unsigned)(unix_nano % NS_PER_S);
+    char *p = put_date_time(out, secs, ' ');
     if (frac) {
         int width = 9;
         while (frac % 10 == 0)          /* Go's .999999999: trailing zeros dropped */
@@ -72,21 +77,7 @@ size_t timefmt_go_time(char out[TIMEFMT_TIME_MAX], uint64_t unix_nano)
 size_t timefmt_rfc3339(char out[TIMEFMT_RFC3339_MAX], uint64_t unix_nano)
 {
     uint64_t secs = unix_nano / NS_PER_S;
-    unsigned sod = (unsigned)(secs % 86400);
-    struct civil c = civil_from_days(secs / 86400);
-    char *p = out;
-
-    p = put_digits(p, c.year, 4);
-    *p++ = '-';
-    p = put_digits(p, c.month, 2);
-    *p++ = '-';
-    p = put_digits(p, c.day, 2);
-    *p++ = 'T';
-    p = put_digits(p, sod / 3600, 2);
-    *p++ = ':';
-    p = put_digits(p, sod / 60 % 60, 2);
-    *p++ = ':';
-    p = put_digits(p, sod % 60, 2);
+    char *p = put_date_time(out, secs, 'T');
     *p++ = '.';
     p = put_digits(p, (unsigned)(unix_nano % NS_PER_S), 9);
     *p++ = 'Z';
