@@ -233,8 +233,10 @@ def test_without_manager():
         stop(p)
     p, gport, _, err = start(None, env={"NOTIFY_SOCKET": "relative/path"})
     try:
+        # The warning comes when the service would say READY=1, just after the
+        # listeners are up: a connect can win that race, so wait for both.
         check("NOTIFY_SOCKET not a path: serves, and says it does not notify",
-              wait_until(lambda: connects(gport), 10 * SLOW) and "not notifying" in open(err).read(),
+              wait_until(lambda: connects(gport) and "not notifying" in open(err).read(), 10 * SLOW),
               open(err).read())
     finally:
         stop(p)
