@@ -84,6 +84,7 @@ struct app {
     void (*stop)(struct app *app, const char *why);   /* set by serve: begin the shutdown */
     struct service service;         /* the service manager's view (service.c) */
     struct ui *ui;                  /* the web UI on the HTTP port (ui/ui.h), or NULL */
+    struct live_queue *live;        /* its live tail's events waiting for the commit (live.c) */
     struct ui_clickhouse ui_ch;     /* where it reads without a sqlite sink, with a clickhouse one */
     struct h2_tls *tls;             /* both ports' TLS, or NULL (security.c) */
     struct h2_auth *auth;           /* the bearer tokens both ports ask for, or NULL */
@@ -156,6 +157,14 @@ int startup_failed(struct app *app);
 
 /* The wall clock in nanoseconds: when a request was received, for the sinks. */
 uint64_t now_unix_nano(void);
+
+/* The web UI's live tail (live.c): live_open after the UI is made (a listener of the group
+ * commit), live_publish for each request (the event waits for its generation's sync),
+ * live_close before the UI is freed. */
+struct ui_event;
+int live_open(struct app *app);
+void live_publish(struct app *app, const struct ui_event *e);
+void live_close(struct app *app);
 
 /* After each request: notices that the stdout sink lost its reader, logs it once, and stops
  * the command (app->stop) when stdout was its only sink. */

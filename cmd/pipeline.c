@@ -43,6 +43,7 @@ void app_teardown(struct app *app, int deadline_ms)
     app->sinks.n = 0;
     h2_server_free(app->http_server);
     h2_server_free(app->server);
+    live_close(app);
     ui_free(app->ui);   /* after the server: its open streams tell the UI they are gone */
     app->ui = NULL;
     security_close(app);   /* after the servers: their connections use the TLS context */
@@ -108,7 +109,8 @@ static int open_sink(struct app *app, const char *name, struct sink *s)
         app->stdout_sink = s;
     } else if (strcmp(name, "sqlite") == 0) {
         struct sqlite_sink_options o = { .path = app->cfg.sqlite_path, .sync = app->cfg.sqlite_sync };
-        if (sqlite_sink_open(s, &o, err, sizeof err) != 0) {
+        struct sink_env env = { .loop = app->loop, .commit = app->commit };
+        if (sqlite_sink_open(s, &o, &env, err, sizeof err) != 0) {
             log_error("cannot open the sqlite sink: %s", err);
             return -1;
         }
@@ -279,7 +281,7 @@ static void publish(struct app *app, const struct lb_request *req, const struct 
         .outcome = partial ? "partial" : (unsigned)res->status < 5 ? outcomes[res->status] : "failed",
         .message = res->status != OTLP_OK || partial ? res->message : "",
     };
-    ui_publish(app->ui, &e);
+    live_publish(app, &e);
 }
 
 void run_profiles(struct app *app, struct lb_request *req, const char *how, bool compressed,

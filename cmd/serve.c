@@ -198,7 +198,7 @@ static int start_ui(struct app *app, struct h2_server *s)
     } else {
         app->ui = ui_new(app->loop, db);
     }
-    if (!app->ui)
+    if (!app->ui || live_open(app) != 0)
         return -1;
     return ui_register(app->ui, s);
 }

@@ -250,4 +250,6 @@ uint64_t commit_reply_gen(const struct commit *c) { return c->dirty ? c->cur_gen
 
 bool commit_settled(const struct commit *c, uint64_t gen) { return gen <= c->settled_gen; }
 
+uint64_t commit_syncing_gen(const struct commit *c) { return c->inflight_gen; }
+
 void commit_get_stats(const struct commit *c, struct commit_stats *out) { *out = c->st; }

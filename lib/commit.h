@@ -57,6 +57,9 @@ void commit_dirty(struct commit *c);
 uint64_t commit_reply_gen(const struct commit *c);
 /* Whether the sync of generation `gen` is over (successful or not). */
 bool commit_settled(const struct commit *c, uint64_t gen);
+/* In a writer's begin: the newest generation the sync being started covers (a writer that
+ * lost writes of a generation fails every sync up to it). */
+uint64_t commit_syncing_gen(const struct commit *c);
 
 struct commit_stats {
     uint64_t syncs, failures;

@@ -3,7 +3,8 @@
  *
  * Three kinds of sink sit behind it:
  *  - a synchronous stream (stdout): formats as events arrive, writes at request_end;
- *  - a local database (SQLite): one transaction per request, committed in request_end;
+ *  - a local database (SQLite): requests in batches, committed before their replies go out
+ *    (in serve through the group commit, lib/commit.h);
  *  - an asynchronous network sink (ClickHouse): request_end queues rows and returns at
  *    once; the sink registers its own sockets and timers on the event loop (`loop` in
  *    sink_env) and flushes later. `admit` lets it refuse new requests (queue and spool

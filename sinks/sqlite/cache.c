@@ -147,6 +147,13 @@ void idcache_drop_txn(struct idcache *c, uint64_t txn)
             slot_clear(c, &c->slots[i]);
 }
 
+void idcache_drop_since(struct idcache *c, uint64_t first_txn)
+{
+    for (size_t i = 0; i < c->sets * WAYS; i++)
+        if (c->slots[i].id && c->slots[i].txn >= first_txn)
+            slot_clear(c, &c->slots[i]);
+}
+
 void idcache_stats(const struct idcache *c, struct idcache_stats *out)
 {
     *out = (struct idcache_stats){ c->hits, c->misses, c->evictions, c->entries, c->key_bytes };

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "lib/commit.h"
 #include "lib/histogram.h"
 #include "lib/memo.h"
 #include "otlp/view.h"
@@ -70,6 +71,8 @@ void idcache_put(struct idcache *c, uint64_t hash, const void *key, size_t len, 
                  uint64_t txn);
 /* Forgets every entry created by transaction txn (it was rolled back). */
 void idcache_drop_txn(struct idcache *c, uint64_t txn);
+/* Forgets every entry created by transactions first_txn and after (a batch was lost). */
+void idcache_drop_since(struct idcache *c, uint64_t first_txn);
 struct idcache_stats {
     uint64_t hits, misses, evictions, entries, key_bytes;
 };
@@ -87,7 +90,7 @@ void idcache_stats(const struct idcache *c, struct idcache_stats *out);
  * hash and the content after it, inserts the same parameters in the same order, so one binder
  * serves both. */
 enum {
-    S_BEGIN, S_COMMIT, S_ROLLBACK,
+    S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
     S_STR_FIND, S_STR_INS,
     S_ATTR_FIND, S_ATTR_INS,
     S_SET_FIND, S_SET_ITEMS, S_SET_INS, S_SET_ITEM_INS,
@@ -125,8 +128,23 @@ struct sq {
     size_t ids_cap;
     int64_t *stack_ids;      /* frame ids of a stack */
     size_t stack_ids_cap;
-    uint64_t txn;            /* numbers this sink's transactions, for idcache_drop_txn */
-    bool in_txn, failed;
+    uint64_t txn;            /* numbers this sink's requests (each a savepoint), for idcache_drop_txn */
+    bool failed;
+    /* The batch (writer_batch.c): one transaction holds many requests, each in a savepoint of
+     * its own; it is committed at the end of a loop turn (the group commit's sync, with the
+     * replies held until then), or when a bound is reached, and at close. */
+    struct commit *gate;     /* lib/commit.h; NULL when nothing is acknowledged (decode) */
+    bool in_batch, in_req;   /* the transaction is open; the request's savepoint is open */
+    struct {
+        uint64_t first_txn;  /* the first request's txn: a lost batch forgets the ids from there */
+        uint64_t requests, bytes, samples;
+        uint64_t started_ns;
+        uint64_t max_gen;    /* the newest reply generation that depends on it */
+    } batch;
+    uint64_t max_requests, max_bytes, max_ns;   /* the batch's bounds */
+    uint64_t lost_through;   /* every reply generation <= this had rows in a lost batch */
+    uint64_t lost_samples;   /* samples whose request_end said stored, lost with their batch */
+    char batch_why[320];     /* why the last batch was lost */
     char why[512];
     int64_t request_id, resource_id, profile_id;
     uint64_t n_resources, n_profiles, n_samples;
@@ -184,6 +202,21 @@ static inline void bind_blob_or_null(sqlite3_stmt *st, int i, lb_str s, bool pre
     else
         sqlite3_bind_null(st, i);
 }
+
+/* The batch (writer_batch.c). sq_req_open starts the request's savepoint (and the batch's
+ * transaction first, when none is open): 0, or -1 with the request failed. sq_req_keep
+ * releases it into the batch and counts it; sq_req_undo rolls it back (and when SQLite had
+ * rolled back the whole transaction, the batch is lost: sq_batch_lost). sq_batch_commit
+ * commits the batch: 0, or -1 with the batch lost and the reason in batch_why. */
+int sq_req_open(struct sq *q);
+int sq_req_keep(struct sq *q, uint64_t bytes);
+void sq_req_undo(struct sq *q);
+bool sq_batch_due(const struct sq *q);
+int sq_batch_commit(struct sq *q);
+void sq_batch_lost(struct sq *q, const char *why);
+/* Joins and leaves the group commit (env->commit): 0, or -1. */
+int sq_gate_add(struct sq *q, struct commit *gate);
+void sq_gate_del(struct sq *q);
 
 /* Canonical keys (writer_dedup.c): integers as 8 little-endian bytes, strings as their length
  * then their bytes. */

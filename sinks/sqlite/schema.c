@@ -392,7 +392,7 @@ int sqlstore_open_writer(const char *path, const char *synchronous, sqlite3 **ou
                          char *err, size_t errlen)
 {
     sqlite3 *db = NULL;
-    char e[512], pragma[128];
+    char e[512], pragma[192];
     *out = NULL;
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK)
@@ -413,9 +413,12 @@ int sqlstore_open_writer(const char *path, const char *synchronous, sqlite3 **ou
         snprintf(e, sizeof e, "cannot switch to WAL journal mode: %s", sqlite3_errmsg(db));
         return open_failed(db, path, err, errlen, e);
     }
-    /* journal_size_limit: a WAL grown while readers held old snapshots shrinks back */
+    /* journal_size_limit: a WAL grown while readers held old snapshots shrinks back;
+     * temp_store=MEMORY: each request of a batch is a savepoint, whose sub-journal (the pages
+     * it changed, as they were) would otherwise spill to a temporary file past 64 KiB */
     snprintf(pragma, sizeof pragma,
-             "PRAGMA synchronous=%s; PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864;",
+             "PRAGMA synchronous=%s; PRAGMA cache_size=-16384; PRAGMA journal_size_limit=67108864; "
+             "PRAGMA temp_store=MEMORY;",
              synchronous);
     if (sqlstore_exec(db, pragma, e, sizeof e) != 0 || sqlstore_migrate(db, SQLSTORE_SCHEMA_VERSION, e, sizeof e) != 0)
         return open_failed(db, path, err, errlen, e);

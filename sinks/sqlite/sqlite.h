@@ -2,8 +2,11 @@
  * sqlite.h - the SQLite sink: every request kept in one local database file, for asking
  * questions afterwards (`lazybackend top|folded|flamegraph`, or plain SQL).
  *
- * One transaction per request, committed in request_end before the request is acknowledged,
- * rolled back on request_abort, so the file only ever holds whole requests. Strings, frames,
+ * Requests are written in batches: one transaction holds many requests, each in a savepoint
+ * (rolled back alone on request_abort or failure), so the file only ever holds whole requests.
+ * A batch is committed before any of its requests is acknowledged: in `serve` at the end of
+ * the loop turn, through the group commit (lib/commit.h) that holds the replies until then;
+ * in `decode` at a bound (SQLITE_SINK_BATCH_*) and at close (writer_batch.c). Strings, frames,
  * stacks and attribute sets are stored once per database (found again by content), so the
  * file grows with distinct stacks and with samples' timestamps, not with repeated stacks.
  * docs/sqlite.md describes the schema, the durability choice and the figures.
@@ -25,14 +28,24 @@ enum sqlite_sync {
 struct sqlite_sink_options {
     const char *path;           /* created when missing; NULL = "lazybackend.db" */
     enum sqlite_sync sync;
+    unsigned batch_requests;    /* requests per transaction at most; 0 = SQLITE_SINK_BATCH_REQUESTS */
 };
 
 #define SQLITE_SINK_DEFAULT_PATH "lazybackend.db"
 
-/* Opens (creates, upgrades) the database and fills out->type and out->ctx. 0, or -1 with the
+/* A batch is committed when it holds this many requests, this many bytes of messages, or is
+ * this old at the end of a request (whichever comes first; in `serve` also at the end of
+ * every loop turn). */
+#define SQLITE_SINK_BATCH_REQUESTS 256
+#define SQLITE_SINK_BATCH_BYTES ((uint64_t)32 << 20)
+#define SQLITE_SINK_BATCH_MS 1000
+
+/* Opens (creates, upgrades) the database and fills out->type and out->ctx; with env->commit
+ * (serve) the sink joins the group commit, env may be NULL (decode). 0, or -1 with the
  * reason in err (cannot open, newer schema, not a lazybackend database, ...). The sink's close
  * finishes the database. */
-int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char *err, size_t errlen);
+int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, const struct sink_env *env,
+                     char *err, size_t errlen);
 
 /* What the sink did since it was opened, for /metrics: transactions committed and rolled
  * back, and how long each COMMIT took (nanoseconds; with --sqlite-sync full, the fsync). */

@@ -35,6 +35,9 @@ static const char *const SQL[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
+    [S_SAVEPOINT] = "SAVEPOINT request",
+    [S_RELEASE] = "RELEASE request",
+    [S_ROLLBACK_TO] = "ROLLBACK TO request",
     [S_STR_FIND] = "SELECT id FROM strings WHERE hash=?1 AND value=?2",
     [S_STR_INS] = "INSERT INTO strings(hash, value) VALUES (?1, ?2)",
     [S_ATTR_FIND] = "SELECT id FROM attributes WHERE hash=?1 AND key_id IS ?2 AND kind=?3 AND value IS ?4 "
@@ -155,21 +158,14 @@ static struct sq *state(struct sink *s)
     return s->ctx;
 }
 
-/* Ends the open transaction, if any, without keeping anything. */
-static void rollback(struct sq *q)
+/* Rolls the open request back to its savepoint, if one is open, keeping its batch-mates. */
+static bool rollback(struct sq *q)
 {
-    if (!q->in_txn)
-        return;
-    q->in_txn = false;
-    /* SQLite may have rolled back by itself (disk full, I/O error) */
-    if (!sqlite3_get_autocommit(q->db)) {
-        sqlite3_step(q->st[S_ROLLBACK]);
-        sqlite3_reset(q->st[S_ROLLBACK]);
-    }
-    for (int c = 0; c < C_COUNT; c++)
-        idcache_drop_txn(q->cache[c], q->txn);
-    sq_rollup_reset(q->rollup);
+    if (!q->in_req)
+        return false;
+    sq_req_undo(q);
     q->rolled_back++;
+    return true;
 }
 
 static void on_request_begin(struct sink *s, const struct lb_request *r)
@@ -187,9 +183,8 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     q->n_type_seen = 0;
     sq_rollup_reset(q->rollup);
     q->txn++;
-    if (sq_step_write(q, S_BEGIN, "starting a transaction") < 0)
+    if (sq_req_open(q) < 0)
         return;
-    q->in_txn = true;
     int64_t transport = sq_intern_cstr(q, r->transport), peer = sq_intern_cstr(q, r->peer),
             layout = sq_intern_cstr(q, r->layout);
     if (transport < 0 || peer < 0 || layout < 0)
@@ -354,31 +349,40 @@ static void on_profile_end(struct sink *s, const struct lb_profile *p)
     (void)sq_step_write(q, S_PROF_END, "finishing a profile");
 }
 
-/* COMMIT, timed for /metrics (sqlite_sink_stats). 0 or -1 (the request failed). */
-static int commit(struct sq *q)
+/* The request's rows join the batch; the batch is committed here when a bound is reached
+ * (otherwise at the end of the loop turn, by the group commit, or at close). 0 = the request
+ * may be acknowledged once its batch is committed: at once without a gate, where the commit
+ * has already happened or is a bound away, and nobody is acknowledged anyway. */
+static int keep_request(struct sq *q, const struct lb_request *r)
 {
-    uint64_t t0 = clock_mono_ns();
-    if (sq_step_write(q, S_COMMIT, "committing") < 0)
+    if (sq_req_keep(q, r ? r->message_bytes : 0) < 0)
         return -1;
-    histogram_observe(&q->commit_ns, clock_mono_ns() - t0);
-    return 0;
+    if (!sq_batch_due(q))
+        return 0;
+    uint64_t samples = q->n_samples;
+    if (sq_batch_commit(q) == 0)
+        return 0;
+    if (!q->gate)
+        q->lost_samples -= samples;   /* this request is told: only its batch-mates are lost */
+    return (int)sq_fail(q, "committing its batch", q->batch_why);
 }
 
 static int on_request_end(struct sink *s, const struct lb_request *r, char *why, size_t whylen)
 {
     struct sq *q = state(s);
-    (void)r;
-    if (!q->failed && q->in_txn) {
+    if (!q->failed && q->in_req) {
         sqlite3_stmt *st = q->st[S_REQ_END];
         sqlite3_bind_int64(st, 1, q->request_id);
         sqlite3_bind_int64(st, 2, (int64_t)q->n_resources);
         sqlite3_bind_int64(st, 3, (int64_t)q->n_profiles);
         sqlite3_bind_int64(st, 4, (int64_t)q->n_samples);
         if (sq_rollup_flush(q) == 0 && sq_step_write(q, S_REQ_END, "finishing the request") >= 0 &&
-            commit(q) == 0) {
-            q->in_txn = false;
-            q->committed++;
+            keep_request(q, r) == 0)
             return 0;
+        if (!q->in_req) {   /* its batch was lost when committed: already counted */
+            snprintf(why, whylen, "%s", q->why);
+            log_warn("sqlite sink: request %" PRIu64 " failed: %s", r ? r->sequence : 0, q->why);
+            return -1;
         }
     }
     if (!q->failed)
@@ -392,11 +396,9 @@ static int on_request_end(struct sink *s, const struct lb_request *r, char *why,
 static void on_request_abort(struct sink *s, const struct lb_request *r, const char *reason)
 {
     struct sq *q = state(s);
-    uint64_t rolled_back = q->rolled_back;
     (void)r;
-    rollback(q);
-    if (!reason)   /* a retraction (otlp/events.h): decoded again next, not a failure */
-        q->rolled_back = rolled_back;
+    if (rollback(q) && !reason)   /* a retraction (otlp/events.h): decoded again next, not a failure */
+        q->rolled_back--;
 }
 
 static void log_cache_stats(const struct sq *q)
@@ -447,10 +449,13 @@ static void sq_free(struct sq *q)
 static void on_close(struct sink *s, int deadline_ms)
 {
     struct sq *q = state(s);
-    (void)deadline_ms;   /* every request is committed by request_end: nothing is queued */
+    (void)deadline_ms;   /* the open batch is committed now, however long it takes */
     if (!q)
         return;
+    sq_gate_del(q);
     rollback(q);
+    sq_batch_commit(q);
+    s->counts.lost += q->lost_samples;
     log_cache_stats(q);
     log_info("sqlite sink: %" PRIu64 " requests committed, %" PRIu64 " rolled back",
              q->committed, q->rolled_back);
@@ -471,7 +476,8 @@ static const struct sink_type sqlite_sink_type = {
     .close = on_close,
 };
 
-int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char *err, size_t errlen)
+int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, const struct sink_env *env,
+                     char *err, size_t errlen)
 {
     const char *path = o && o->path ? o->path : SQLITE_SINK_DEFAULT_PATH;
     struct sq *q = calloc(1, sizeof *q);
@@ -480,6 +486,9 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
         return -1;
     }
     histogram_init(&q->commit_ns, histogram_latency_ns, histogram_latency_n);
+    q->max_requests = o && o->batch_requests ? o->batch_requests : SQLITE_SINK_BATCH_REQUESTS;
+    q->max_bytes = SQLITE_SINK_BATCH_BYTES;
+    q->max_ns = (uint64_t)SQLITE_SINK_BATCH_MS * 1000000u;
     buf_init(&q->key, SIZE_MAX);
     buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
@@ -524,6 +533,11 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, char
             sq_free(q);
             return -1;
         }
+    }
+    if (sq_gate_add(q, env ? env->commit : NULL) != 0) {
+        snprintf(err, errlen, "cannot join the group commit");
+        sq_free(q);
+        return -1;
     }
     out->type = &sqlite_sink_type;
     out->ctx = q;

@@ -263,11 +263,11 @@ TEST(sink_runs_at_the_synchronous_level_asked_for)
     struct sink s;
     char err[256];
     struct sqlite_sink_options o = { .path = path("sync.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
-    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(sink_synchronous(&s), 1);
     s.type->close(&s, 0);
     o.sync = SQLITE_SINK_SYNC_FULL;
-    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(sink_synchronous(&s), 2);
     s.type->close(&s, 0);
 }
@@ -275,11 +275,11 @@ TEST(sink_runs_at_the_synchronous_level_asked_for)
 TEST(sink_stores_once_and_rolls_back_cleanly)
 {
     struct sink s;
-    struct sqlite_sink_options o = { .path = path("sink.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
+    struct sqlite_sink_options o = { .path = path("sink.db"), .sync = SQLITE_SINK_SYNC_NORMAL, .batch_requests = 1 };
     char err[256];
     struct fixture f;
     fixture_init(&f, "main.main");
-    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, NULL, err, sizeof err), 0);
 
     /* an aborted first request: its strings, frames and stacks are created then rolled back */
     CHECK_EQ_INT(send(&s, &f, true), 0);
@@ -310,7 +310,7 @@ TEST(sink_stores_once_and_rolls_back_cleanly)
     s.type->close(&s, 0);
 
     /* a new sink (cold caches) finds the content in the database */
-    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(send(&s, &f, false), 0);
     s.type->close(&s, 0);
     CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM samples"), 6);
@@ -344,7 +344,7 @@ TEST(sink_keeps_hostile_bytes_exactly)
     char err[256];
     struct fixture f;
     fixture_init(&f, "f\xff\x01\n\xe2\x80\xae");   /* invalid UTF-8, control, newline, bidi, + the NUL */
-    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(send(&s, &f, false), 0);
     s.type->close(&s, 0);
     CHECK_EQ_INT(q1(o.path, "SELECT length(CAST(value AS BLOB)) FROM strings WHERE CAST(value AS BLOB) = "
@@ -354,12 +354,12 @@ TEST(sink_keeps_hostile_bytes_exactly)
 TEST(sink_reports_a_commit_it_cannot_make)
 {
     struct sink s;
-    struct sqlite_sink_options o = { .path = path("locked.db"), .sync = SQLITE_SINK_SYNC_NORMAL };
+    struct sqlite_sink_options o = { .path = path("locked.db"), .sync = SQLITE_SINK_SYNC_NORMAL, .batch_requests = 1 };
     char err[256];
     struct fixture f;
     sqlite3 *other;
     fixture_init(&f, "main.main");
-    CHECK_EQ_INT(sqlite_sink_open(&s, &o, err, sizeof err), 0);
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, NULL, err, sizeof err), 0);
     CHECK_EQ_INT(send(&s, &f, false), 0);
     /* another writer holds the lock longer than the sink waits */
     CHECK(sqlite3_open(o.path, &other) == SQLITE_OK);
