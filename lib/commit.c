@@ -244,7 +244,11 @@ void commit_del_listener(struct commit *c, commit_done_fn done, void *ud)
     }
 }
 
-void commit_dirty(struct commit *c) { c->dirty = true; }
+void commit_dirty(struct commit *c)
+{
+    c->dirty = true;
+    loop_turn_work(c->loop);   /* worth gathering more of this busy period into one sync */
+}
 
 uint64_t commit_reply_gen(const struct commit *c) { return c->dirty ? c->cur_gen : c->closed_gen; }
 

@@ -57,6 +57,7 @@ struct loop {
     uint64_t next_timer_id;
     struct { loop_turn_fn fn; void *ud; } turn_end[LOOP_TURN_HOOKS];
     size_t n_turn_end;
+    bool turn_work;    /* loop_turn_work() since the hooks last ran */
     struct epoll_event events[LOOP_BATCH];
 };
 
@@ -335,9 +336,12 @@ void loop_del_turn_end(struct loop *l, loop_turn_fn fn, void *ud)
     }
 }
 
+void loop_turn_work(struct loop *l) { l->turn_work = true; }
+
 /* Even when a callback stopped the loop: what the turn wrote is committed (or failed) now. */
 static void run_turn_end(struct loop *l)
 {
+    l->turn_work = false;   /* before the hooks: work they leave waits for the next turn's end */
     for (size_t i = 0; i < l->n_turn_end; i++)
         l->turn_end[i].fn(l, l->turn_end[i].ud);
 }
@@ -359,7 +363,7 @@ int loop_run(struct loop *l)
             dispatch_fd(l, &l->events[i]);
         if (!l->stop)
             run_timers(l);
-        if (n > 0 && !l->stop && l->n_turn_end > 0 && deferred < COALESCE_TURNS &&
+        if (n > 0 && !l->stop && l->turn_work && deferred < COALESCE_TURNS &&
             (deferred == 0 || l->now - deferred_since < COALESCE_MS)) {
             if (deferred++ == 0)
                 deferred_since = l->now;

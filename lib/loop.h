@@ -37,13 +37,17 @@ void loop_del_timer(struct loop *l, uint64_t id);
 
 /* Called at the end of every turn (after the turn's fd callbacks and timers, before the loop
  * waits again), in registration order; also on the turn that stops the loop. A turn that had
- * events is followed by a non-blocking look for more, and the hooks run once nothing more is
- * ready (or after 8 turns, or 5 ms), so a busy period ends in one call. Group commit hangs
- * here: one sync for everything those turns' requests wrote. 0, or -1 when the (small,
- * fixed) table of hooks is full. */
+ * events and left the hooks work (loop_turn_work) is followed by a non-blocking look for more,
+ * and the hooks run once nothing more is ready (or after 8 turns, or 5 ms), so a busy period
+ * ends in one call. Group commit hangs here: one sync for everything those turns' requests
+ * wrote. 0, or -1 when the (small, fixed) table of hooks is full. */
 typedef void (*loop_turn_fn)(struct loop *l, void *ud);
 int loop_on_turn_end(struct loop *l, loop_turn_fn fn, void *ud);
 void loop_del_turn_end(struct loop *l, loop_turn_fn fn, void *ud);
+/* This turn left the end-of-turn hooks something worth gathering more input for (a write to
+ * sync). Without it the hooks run at once: a turn that wrote nothing durable costs no extra
+ * non-blocking epoll_wait (one a request for a client that sends one request at a time). */
+void loop_turn_work(struct loop *l);
 
 /* Monotonic milliseconds, refreshed once per iteration. */
 uint64_t loop_now_ms(struct loop *l);
