@@ -360,14 +360,37 @@ static uint8_t line_at(const struct line *l, size_t i)
     return i < l->n ? l->p[i] : (uint8_t)l->w[i - l->n];
 }
 
+/* memcmp's order, eight bytes at a time. Sorting compares lines that share long prefixes
+ * (every stack of a program starts the same way), and the C library of the static build (musl)
+ * compares one byte at a time: that made the sort a third of `decode --format folded`. */
+static int bytes_cmp(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (; n >= 8; a += 8, b += 8, n -= 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        if (x != y) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            x = __builtin_bswap64(x);   /* the first byte must weigh most */
+            y = __builtin_bswap64(y);
+#endif
+            return x < y ? -1 : 1;
+        }
+    }
+    for (; n; a++, b++, n--)
+        if (*a != *b)
+            return *a < *b ? -1 : 1;
+    return 0;
+}
+
 /* Whole lines in bytewise order, as the fixture's rules say: when one key is a prefix of the
  * other, the space and weight take part (a key "a" with weight 5 sorts after "a !"). Lines of
  * distinct keys always differ within the shorter line, so the tail loop is short. */
 static int line_cmp(const void *a, const void *b)
 {
-    const struct line *x = a, *y = b;
+    const struct line *x = *(const struct line *const *)a, *y = *(const struct line *const *)b;
     size_t common = x->n < y->n ? x->n : y->n;
-    int c = memcmp(x->p, y->p, common);
+    int c = bytes_cmp(x->p, y->p, common);
     if (c)
         return c;
     size_t xl = x->n + x->wn, yl = y->n + y->wn;
@@ -400,18 +423,22 @@ void folded_render(struct folded *f, struct stdout_state *st)
 {
     if (f->n == 0)
         return;
-    struct line *lines = malloc(f->n * sizeof *lines);
+    /* The lines, and pointers to them to sort: qsort moves 8 bytes a swap, not a line. */
+    struct line *lines = malloc(f->n * (sizeof *lines + sizeof(struct line *)));
     if (!lines) {
         st->out.oom = true;
         return;
     }
-    size_t k = 0;
-    for (size_t i = 0; i < f->n; i++)
-        make_line(&lines[k++], f, &f->entries[i]);
-    qsort(lines, k, sizeof *lines, line_cmp);
+    struct line **order = (struct line **)(lines + f->n);
+    size_t k = f->n;
     for (size_t i = 0; i < k; i++) {
-        out_raw(&st->out, lines[i].p, lines[i].n);
-        out_raw(&st->out, lines[i].w, lines[i].wn);
+        make_line(&lines[i], f, &f->entries[i]);
+        order[i] = &lines[i];
+    }
+    qsort(order, k, sizeof *order, line_cmp);
+    for (size_t i = 0; i < k; i++) {
+        out_raw(&st->out, order[i]->p, order[i]->n);
+        out_raw(&st->out, order[i]->w, order[i]->wn);
         out_c(&st->out, '\n');
         stdout_maybe_flush(st);
     }
