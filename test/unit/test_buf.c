@@ -41,9 +41,34 @@ TEST(limit_is_exact)
     CHECK(b.data == NULL && b.len == 0);
 }
 
+/* Every length from 0 to 130 appended after every offset 0..8: the short copies (up to 64
+ * bytes, two overlapping fixed-size halves) and the long ones land each byte once, in place. */
+TEST(append_every_length_at_every_offset)
+{
+    uint8_t src[130], want[8 + 130];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(i * 7 + 1);
+    for (size_t off = 0; off <= 8; off++) {
+        for (size_t n = 0; n <= sizeof src; n++) {
+            struct buf b;
+            buf_init(&b, 1024);
+            for (size_t i = 0; i < off; i++)
+                CHECK(buf_putc(&b, (char)0xee));
+            CHECK(buf_append(&b, src, n));
+            memset(want, 0xee, off);
+            for (size_t i = 0; i < n; i++)
+                want[off + i] = src[i];
+            CHECK_EQ_INT(b.len, off + n);
+            CHECK(memcmp(b.data, want, off + n) == 0);
+            buf_free(&b);
+        }
+    }
+}
+
 int main(void)
 {
     RUN(reserve_zero_on_a_fresh_buffer_gives_a_pointer);
     RUN(limit_is_exact);
+    RUN(append_every_length_at_every_offset);
     return check_done();
 }
