@@ -110,6 +110,9 @@ static bool push_scalars(struct decoding *dc, const struct wfield *f, void *vec,
     enum wdest d = (enum wdest)f->dest;
     if (wt != WT_LEN)
         return push_one(dc, d, vec, v);
+    if (len == 0)
+        return true;   /* an empty packed run: nothing to add, and a vector never grown has no
+                          storage to point past (NULL + 0; found by fuzz_decode) */
     struct cursor c = { val, val + len };
     size_t count = 0;
     if (f->kind == W_PI64) {

@@ -58,6 +58,19 @@ def test_v111_sample_with_an_empty_stack():
           [(s.get("frames"), s.get("timestamps_unix_nano")) for s in samples] == [([], [1]), ([], [2])], out)
 
 
+def test_v17_empty_packed_field():
+    """A packed repeated field may be present with no values: a v1.7 Profile whose
+    location_indices (field 3) is an empty LEN, written byte by byte here, is a profile without
+    location indices, and its vector, never grown, must not be pointed past."""
+    # resource_profiles { scope_profiles { profiles { location_indices: (0 bytes) } } }
+    path = fx.write(TMP, "empty-packed.v1.7.pb", bytes([0x0a, 6, 0x12, 4, 0x12, 2, 0x1a, 0]))
+    rc, out, err = lb("decode", "--detect", path)
+    check("v1.7 empty packed field: detected as v1.7", rc == 0 and b"request 0: v1.7" in out, out.decode() + err)
+    rc, out, err = lb("decode", "--format", "text", path)
+    check("v1.7 empty packed field: decoded (exit 0), no sanitizer report", rc == 0 and clean(err), err)
+
+
 run("v1.7 empty stack", test_v17_sample_with_an_empty_stack)
+run("v1.7 empty packed field", test_v17_empty_packed_field)
 run("v1.11 empty stack", test_v111_sample_with_an_empty_stack)
 done()

@@ -142,6 +142,9 @@ def seeds_decode(out):
     # Regression: the same in v1.11, the first stack of a fresh decoder empty: its memoised
     # frames pointed at as NULL + 0.
     write(out, "regress-empty-stack.v1.11.pb", otlpgen_layouts.encode(b.req, "v1.11"))
+    # Regression: a v1.7 Profile whose packed location_indices (field 3) is present but empty,
+    # before any vector was grown (NULL + 0).
+    write(out, "regress-empty-packed.v1.7.pb", raw(1, 2, raw(2, 2, raw(2, 2, raw(3, 2, b"")))))
 
 
 def seeds_check(out):
