@@ -4,6 +4,9 @@
 // build one), so every decode figure can be printed as a ratio to a general protobuf library
 // on the same machine in the same run. Usage: anchor_protobuf FILE [SECONDS]
 // Prints "MB/s samples/s" on one line.
+// anchor_protobuf --capture FILE: the process the CLI is compared with, end to end: it maps a
+// capture of length-prefixed requests (as `lazybackend decode` reads one) and parses each
+// request once into its own Arena; the caller times the whole process.
 #include <google/protobuf/arena.h>
 
 #include <cstdio>
@@ -12,7 +15,11 @@
 #include <iterator>
 #include <string>
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "profiles_service.pb.h"
 
@@ -27,8 +34,44 @@ static double cpu_seconds()
 
 using Request = opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest;
 
+// Every request of a capture (4-byte big-endian length, then the request), parsed once each.
+static int parse_capture(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size < 4) {
+        std::fprintf(stderr, "%s: cannot read it\n", path);
+        return 1;
+    }
+    size_t n = (size_t)st.st_size;
+    void *map = mmap(nullptr, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED)
+        return 1;
+    const unsigned char *p = (const unsigned char *)map;
+    size_t pos = 0, requests = 0;
+    while (n - pos >= 4) {
+        size_t len = (size_t)p[pos] << 24 | (size_t)p[pos + 1] << 16 | (size_t)p[pos + 2] << 8 | p[pos + 3];
+        pos += 4;
+        if (len > n - pos)
+            break;
+        google::protobuf::Arena arena;
+        Request *r = google::protobuf::Arena::CreateMessage<Request>(&arena);
+        if (!r->ParseFromArray(p + pos, (int)len)) {
+            std::fprintf(stderr, "%s: request %zu: parse failed\n", path, requests);
+            return 1;
+        }
+        pos += len;
+        requests++;
+    }
+    munmap(map, n);
+    return pos == n ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && std::string(argv[1]) == "--capture")
+        return parse_capture(argv[2]);
     if (argc < 2) {
         std::fprintf(stderr, "usage: %s FILE [SECONDS]\n", argv[0]);
         return 2;
