@@ -47,8 +47,8 @@ struct sqlite_sink_options {
 int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, const struct sink_env *env,
                      char *err, size_t errlen);
 
-/* What the sink did since it was opened, for /metrics: transactions committed and rolled
- * back, and how long each COMMIT took (nanoseconds; with --sqlite-sync full, the fsync). */
+/* What the sink did since it was opened, for /metrics: requests committed (with their batch)
+ * and rolled back (alone, or with a lost batch), and how long each batch's COMMIT took (nanoseconds; with --sqlite-sync full, the fsync). */
 struct sqlite_sink_stats {
     uint64_t committed, rolled_back;
     struct histogram commit_ns;
