@@ -157,6 +157,7 @@ struct sq {
     } prof;
     int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
     struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
+    struct rollup *batch_sums;   /* ... and its batch's, the requests kept so far */
     struct rollup *totals;       /* ... and per minute and sample type, at a flush */
     struct rollup *hours;        /* ... and per hour, at a flush */
     struct rollup *sets;         /* ... and per minute, sample type and attribute sets */
@@ -278,6 +279,10 @@ void sq_rollup_reset(struct rollup *r);
 /* 0, or -1 with the request failed. */
 int sq_rollup_sample(struct sq *q, const struct lb_sample *smp, int64_t stack_id, int64_t attrs_id);
 int sq_rollup_flush(struct sq *q);
+/* The request's sums (its savepoint released) join the batch's, written early past the
+ * bound; sq_rollup_flush_batch writes the batch's before its COMMIT. 0, or -1 (q->failed). */
+int sq_rollup_keep(struct sq *q);
+int sq_rollup_flush_batch(struct sq *q);
 /* Prepares the multi-row upserts (S_ROLL_BATCH..): 0, or -1 with a message in err. */
 int sq_rollup_prepare(struct sq *q, char *err, size_t errlen);
 

@@ -177,9 +177,7 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     q->n_resources = q->n_profiles = q->n_samples = 0;
     memo_clear(&q->frame_memo);
     memo_clear(&q->stack_memo);
-    memo_clear(&q->types_memo);
-    memo_clear(&q->sig_of);
-    buf_reset(&q->type_sigs);
+    memo_clear(&q->types_memo);   /* by stack id: a rolled-back request's ids come back */
     q->n_type_seen = 0;
     sq_rollup_reset(q->rollup);
     q->txn++;
@@ -376,8 +374,7 @@ static int on_request_end(struct sink *s, const struct lb_request *r, char *why,
         sqlite3_bind_int64(st, 2, (int64_t)q->n_resources);
         sqlite3_bind_int64(st, 3, (int64_t)q->n_profiles);
         sqlite3_bind_int64(st, 4, (int64_t)q->n_samples);
-        if (sq_rollup_flush(q) == 0 && sq_step_write(q, S_REQ_END, "finishing the request") >= 0 &&
-            keep_request(q, r) == 0)
+        if (sq_step_write(q, S_REQ_END, "finishing the request") >= 0 && keep_request(q, r) == 0)
             return 0;
         if (!q->in_req) {   /* its batch was lost when committed: already counted */
             snprintf(why, whylen, "%s", q->why);
@@ -424,6 +421,7 @@ static void sq_free(struct sq *q)
     memo_free(&q->frame_memo);
     memo_free(&q->stack_memo);
     sq_rollup_free(q->rollup);
+    sq_rollup_free(q->batch_sums);
     sq_rollup_free(q->totals);
     sq_rollup_free(q->hours);
     sq_rollup_free(q->sets);
@@ -501,7 +499,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, cons
     memo_init(&q->sig_of, MEMO_MAX);
     buf_init(&q->type_sigs, SIZE_MAX);
     buf_init(&q->sig, SIZE_MAX);
-    if (!(q->rollup = sq_rollup_new()) || !(q->totals = sq_rollup_new()) || !(q->hours = sq_rollup_new()) ||
+    if (!(q->rollup = sq_rollup_new()) || !(q->batch_sums = sq_rollup_new()) || !(q->totals = sq_rollup_new()) || !(q->hours = sq_rollup_new()) ||
         !(q->sets = sq_rollup_new()) || !(q->kinds = sq_rollup_new())) {
         snprintf(err, errlen, "out of memory");
         sq_free(q);

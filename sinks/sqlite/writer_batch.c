@@ -48,6 +48,7 @@ static void forget_batch(struct sq *q)
         idcache_drop_since(q->cache[c], q->batch.first_txn);
     memset(&q->batch, 0, sizeof q->batch);
     q->in_batch = q->in_req = false;
+    sq_rollup_reset(q->batch_sums);
 }
 
 void sq_batch_lost(struct sq *q, const char *why)
@@ -81,6 +82,9 @@ int sq_req_open(struct sq *q)
             return (int)sq_fail(q, "starting a transaction", why);
         q->in_batch = true;
         q->batch.first_txn = q->txn;
+        /* the frame-type texts the batch's rollup keys point into start afresh */
+        memo_clear(&q->sig_of);
+        buf_reset(&q->type_sigs);
         q->batch.started_ns = clock_mono_ns();
     }
     if (sq_step_write(q, S_SAVEPOINT, "starting the request's savepoint") < 0)
@@ -94,6 +98,11 @@ int sq_req_keep(struct sq *q, uint64_t bytes)
     if (sq_step_write(q, S_RELEASE, "releasing the request's savepoint") < 0)
         return -1;
     q->in_req = false;
+    if (sq_rollup_keep(q) < 0) {
+        /* released, its rollups half written: the batch cannot be trusted any more */
+        sq_batch_lost(q, q->why);
+        return -1;
+    }
     q->batch.requests++;
     q->batch.bytes += bytes;
     q->batch.samples += q->n_samples;
@@ -142,6 +151,15 @@ int sq_batch_commit(struct sq *q)
     char why[256];
     if (q->in_req) {
         sq_batch_lost(q, "committing with a request half written");
+        return -1;
+    }
+    /* between requests: the last request's failure says nothing about the batch */
+    q->failed = false;
+    q->why[0] = '\0';
+    if (sq_rollup_flush_batch(q) < 0) {
+        char what[300];
+        snprintf(what, sizeof what, "writing the batch's rollups: %.250s", q->why);
+        sq_batch_lost(q, what);
         return -1;
     }
     uint64_t t0 = clock_mono_ns();

@@ -12,6 +12,13 @@
  * minute, sample type and attribute sets to rollup_minute_sets (step 9), and per minute,
  * sample type and the frame types its stacks hold to rollup_minute_frame_types (step 10).
  *
+ * Requests come in batches (writer_batch.c): a request's sums join the batch's when its
+ * savepoint is released (sq_rollup_keep), and the batch's are written just before its COMMIT
+ * (sq_rollup_flush_batch), so requests repeating the same minutes and stacks cost one upsert
+ * per key and batch. A request rolled back takes only its own sums with it. The frame-type
+ * key (an offset in q->type_sigs) stays valid for the whole batch: the texts are kept until
+ * the next batch begins.
+ *
  * A flush sums the hours and the totals in memory too (minutes of one hour become one
  * rollup_hour row), then writes each table with multi-row upserts: a request of a few hundred
  * sums costs a few statements per table instead of one per row.
@@ -270,9 +277,28 @@ static int write_types(struct sq *q, const struct rollup *f)
     return q->failed ? -1 : 0;
 }
 
-int sq_rollup_flush(struct sq *q)
+static int flush_sums(struct sq *q, struct rollup *r);
+
+int sq_rollup_flush(struct sq *q) { return flush_sums(q, q->rollup); }
+
+int sq_rollup_keep(struct sq *q)
 {
-    struct rollup *r = q->rollup, *h = q->hours, *t = q->totals, *a = q->sets, *f = q->kinds;
+    struct rollup *r = q->rollup, *b = q->batch_sums;
+    while (b->n + r->n > b->cap) {
+        if (!grow(b))
+            return flush_sums(q, r);   /* no room to merge: this request's sums go to SQL now */
+    }
+    for (size_t i = 0; i < r->n; i++)
+        add(b, r->v[i].k, r->v[i].w);   /* room was made: cannot fail */
+    sq_rollup_reset(r);
+    return b->n >= ROLLUP_MAX ? flush_sums(q, b) : 0;
+}
+
+int sq_rollup_flush_batch(struct sq *q) { return q->batch_sums->n ? flush_sums(q, q->batch_sums) : 0; }
+
+static int flush_sums(struct sq *q, struct rollup *r)
+{
+    struct rollup *h = q->hours, *t = q->totals, *a = q->sets, *f = q->kinds;
     sq_rollup_reset(h);
     sq_rollup_reset(t);
     sq_rollup_reset(a);
