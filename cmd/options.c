@@ -107,6 +107,7 @@ static void usage(FILE *out)
 "                               must be this user's and not group/world-writable\n"
 "  --clickhouse-spool-max-bytes SIZE  its cap (default 1GiB); when full, requests are refused\n"
 "                               with UNAVAILABLE\n"
+"  --clickhouse-compression gzip|none  the INSERT bodies (default gzip)\n"
 "  --forward-url URL            forward sink: the upstream OTLP endpoint, http:// (h2c for gRPC)\n"
 "                               or https://; OTLP/HTTP: the base URL (/v1development/profiles,\n"
 "                               /v1/traces appended)\n"
@@ -187,6 +188,8 @@ static void opt_append(struct args *a, const char **list, size_t *n)
 }
 
 static const char *const durability_names[] = { "wal", "memory" };
+static const char *const ch_compression_names[] = { "gzip", "none" };
+static const enum clickhouse_compression ch_compressions[] = { CLICKHOUSE_COMPRESSION_GZIP, CLICKHOUSE_COMPRESSION_NONE };
 static const enum clickhouse_durability durabilities[] = { CLICKHOUSE_DURABILITY_WAL, CLICKHOUSE_DURABILITY_MEMORY };
 
 /* --clickhouse-*: true when the current argument was one of them. */
@@ -212,6 +215,8 @@ static bool parse_clickhouse_option(struct args *a, struct clickhouse_sink_optio
         o->durability = durabilities[opt_choice(a, durability_names, 2)];
     else if (opt(a, "--clickhouse-spool-max-bytes"))
         o->spool_max_bytes = opt_size(a, 4096, SIZE_MAX);
+    else if (opt(a, "--clickhouse-compression"))
+        o->compression = ch_compressions[opt_choice(a, ch_compression_names, 2)];
     else
         return false;
     return true;

@@ -5,7 +5,7 @@
  *
  * Life of a request's rows:
  *   sample events -> open batch (ch_rows) -> request_end: kept (acknowledged) or rolled back
- *   -> sealed at --clickhouse-batch-rows or --clickhouse-flush-interval (gzip'd per table)
+ *   -> sealed at --clickhouse-batch-rows or --clickhouse-flush-interval (per table, gzip'd unless --clickhouse-compression none)
  *   -> memory queue, or the spool when memory is full or the spool already holds older batches
  *   -> sent one part at a time (frames, stacks, resources, samples), oldest batch first
  *   -> deleted when every part got HTTP 200 (a failed part is retried: sender.c says how, and
@@ -498,6 +498,8 @@ int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options 
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
+    s->gzip = s->o.compression == CLICKHOUSE_COMPRESSION_GZIP;
+    ch_rows_set_gzip(s->rows, s->gzip);
     s->http = ch_http_new(s->loop, &ho, ch_on_http_done, s, err, errlen);
     if (!s->http)
         goto fail;

@@ -7,7 +7,7 @@
  * they make). Not for other sinks.
  *
  * A batch is the unit of delivery and of durability: the rows of one or more whole requests,
- * one gzip'd RowBinary body per table, sent table by table in CH_TABLES order (frames and
+ * one RowBinary body per table (gzip'd or not, as the batch says), sent table by table in CH_TABLES order (frames and
  * stacks before the samples that reference them), deleted only when ClickHouse has answered
  * 200 to every part.
  */
@@ -49,13 +49,14 @@ extern const char *const ch_create_table[CH_TABLES];
 struct ch_part {
     uint32_t rows;
     size_t len;
-    uint8_t *data;          /* gzip'd RowBinary; NULL when rows == 0 */
+    uint8_t *data;          /* RowBinary, gzip'd when the batch is; NULL when rows == 0 */
 };
 
 struct ch_batch {
     uint64_t id;            /* the batch_id column of its sample rows */
     uint64_t seq;           /* delivery order, also the spool file or log segment name */
     uint32_t schema;        /* the column lists its rows were written for: 1 or CH_SCHEMA_VERSION */
+    bool gzip;              /* the parts are gzip'd (sent with Content-Encoding: gzip) */
     struct ch_part part[CH_TABLES];
     size_t bytes;           /* sum of the parts' lengths */
     struct ch_batch *next;  /* memory queue link */
@@ -139,8 +140,10 @@ size_t ch_rows_bytes(const struct ch_rows *r);
 /* The current request's rows of table t so far (from its request_begin on). */
 void ch_rows_pending(const struct ch_rows *r, int t, const uint8_t **p, size_t *n, uint32_t *rows);
 uint64_t ch_rows_batch_id(const struct ch_rows *r);
-/* Compresses the committed rows into a batch and starts an empty one; NULL on out of memory
- * (the rows stay). Only between requests. */
+/* Whether sealed batches are gzip'd (the default) or carry the rows as they are. */
+void ch_rows_set_gzip(struct ch_rows *r, bool gzip);
+/* Makes the committed rows a batch (gzip'd or copied, as set) and starts an empty one; NULL on
+ * out of memory (the rows stay). Only between requests. */
 struct ch_batch *ch_rows_seal(struct ch_rows *r, uint64_t seq);
 /* Forget which stacks/frames/resources were sent (after ClickHouse lost tables). */
 void ch_rows_forget(struct ch_rows *r);
@@ -186,9 +189,9 @@ struct wal;
 /* Appends the current request's rows to the log's segment `seq`: 0, 1 when the log is full,
  * -1 with err on a write error. */
 int ch_wal_append(struct wal *w, uint64_t seq, const struct ch_rows *r, char *err, size_t errlen);
-/* Rebuilds batch `seq` from its segment (parts compressed as the sealing does). NULL with err
- * when unreadable; *empty when the segment holds no complete record (nothing to send). */
-struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err, size_t errlen);
+/* Rebuilds batch `seq` from its segment (parts gzip'd when `gzip`, as the sealing does). NULL
+ * with err when unreadable; *empty when the segment holds no complete record (nothing to send). */
+struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool gzip, bool *empty, char *err, size_t errlen);
 
 /* ---- http.c: one HTTP request at a time through libcurl's multi interface ---- */
 
@@ -237,6 +240,7 @@ struct ch_sink {
     struct ch_http *http;
     struct ch_rows *rows;
     size_t seal_bytes;
+    bool gzip;                   /* seal and send gzip'd (--clickhouse-compression gzip) */
     /* URLs and statements */
     char *ddl_url;
     char *insert_url[CH_TABLES];

@@ -117,7 +117,7 @@ static bool load_from_log(struct ch_sink *s, struct ch_batch *stub)
 {
     char err[400];
     bool empty;
-    struct ch_batch *b = ch_wal_load(s->wal, stub->seq, &empty, err, sizeof err);
+    struct ch_batch *b = ch_wal_load(s->wal, stub->seq, s->gzip, &empty, err, sizeof err);
     if (!b) {
         if (empty) {
             log_info("clickhouse: %s: deleted", err);
@@ -231,9 +231,9 @@ static int post_next(struct ch_sink *s)
     if (s->part == CH_SAMPLES) {
         snprintf(url, sizeof url, "%s&query_id=lazybackend-%016llx", insert[CH_SAMPLES],
                  (unsigned long long)s->cur->id);
-        return ch_http_post(s->http, url, p->data, p->len, true);
+        return ch_http_post(s->http, url, p->data, p->len, s->cur->gzip);
     }
-    return ch_http_post(s->http, insert[s->part], p->data, p->len, true);
+    return ch_http_post(s->http, insert[s->part], p->data, p->len, s->cur->gzip);
 }
 
 /* Starts the next request if none is in flight and no backoff is pending. */

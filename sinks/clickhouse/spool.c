@@ -13,6 +13,9 @@
  *
  * Layout (little-endian): "LBCHB001", u32 schema version, u64 batch id, u64 seq, u32 tables,
  * per table u32 rows + u64 length, then the parts' bytes, then u32 CRC-32 of all before.
+ * The magic says how the parts are held: "LBCHB001" gzip'd (as every earlier version wrote
+ * them, so their files and an older version reading ours keep working), "LBCHB002" plain
+ * RowBinary (--clickhouse-compression none); the rest of the layout is the same.
  */
 #include <assert.h>
 #include <dirent.h>
@@ -30,7 +33,8 @@
 #include "sinks/clickhouse/internal.h"
 #include "sinks/wal.h"
 
-#define MAGIC "LBCHB001"
+#define MAGIC_GZIP "LBCHB001"
+#define MAGIC_PLAIN "LBCHB002"
 #define HEADER_BYTES_FOR(tables) (8 + 4 + 8 + 8 + 4 + (size_t)(tables) * (4 + 8))
 #define HEADER_BYTES HEADER_BYTES_FOR(CH_TABLES_V1)   /* the smallest header */
 
@@ -101,7 +105,7 @@ int ch_spool_encode(const struct ch_batch *b, struct buf *out)
     uint32_t version = b->schema == 1 ? 1 : CH_SCHEMA_VERSION;
     const enum ch_table *order;
     int tables = file_tables(version, &order);
-    bool ok = buf_append(out, MAGIC, 8) && put_u32(out, version) && put_u64(out, b->id) &&
+    bool ok = buf_append(out, b->gzip ? MAGIC_GZIP : MAGIC_PLAIN, 8) && put_u32(out, version) && put_u64(out, b->id) &&
               put_u64(out, b->seq) && put_u32(out, (uint32_t)tables);
     for (int i = 0; ok && i < tables; i++)
         ok = put_u32(out, b->part[order[i]].rows) && put_u64(out, b->part[order[i]].len);
@@ -115,7 +119,7 @@ int ch_spool_encode(const struct ch_batch *b, struct buf *out)
 
 struct ch_batch *ch_spool_decode(const uint8_t *p, size_t n, char *err, size_t errlen)
 {
-    if (n < HEADER_BYTES + 4 || memcmp(p, MAGIC, 8) != 0) {
+    if (n < HEADER_BYTES + 4 || (memcmp(p, MAGIC_GZIP, 8) != 0 && memcmp(p, MAGIC_PLAIN, 8) != 0)) {
         snprintf(err, errlen, "not a batch file (%zu bytes)", n);
         return NULL;
     }
@@ -138,6 +142,7 @@ struct ch_batch *ch_spool_decode(const uint8_t *p, size_t n, char *err, size_t e
     b->id = get_u64(p + 12);
     b->seq = get_u64(p + 20);
     b->schema = version;
+    b->gzip = memcmp(p, MAGIC_GZIP, 8) == 0;
     size_t off = HEADER_BYTES_FOR(tables), body = n - 4;
     for (int i = 0; i < tables; i++) {
         int t = (int)order[i];

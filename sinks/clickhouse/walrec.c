@@ -124,7 +124,7 @@ static int on_record(void *ud, const uint8_t *p, size_t n)
     return 0;
 }
 
-struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err, size_t errlen)
+struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool gzip, bool *empty, char *err, size_t errlen)
 {
     struct loader ld;
     memset(&ld, 0, sizeof ld);
@@ -150,6 +150,13 @@ struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err
         b->part[t].rows = ld.rows[t];
         if (ld.rows[t] == 0)
             continue;
+        if (!gzip) {   /* the segment's rows are the part: take the buffer as it is */
+            b->part[t].data = ld.part[t].data;
+            b->part[t].len = ld.part[t].len;
+            b->bytes += ld.part[t].len;
+            buf_init(&ld.part[t], SIZE_MAX);
+            continue;
+        }
         struct buf gz;
         buf_init(&gz, SIZE_MAX);
         if (gzip_deflate(ld.part[t].data, ld.part[t].len, &gz, 1) != 0) {
@@ -167,6 +174,7 @@ struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool *empty, char *err
         b->id = ld.id;
         b->seq = seq;
         b->schema = ld.schema;
+        b->gzip = gzip;
         if (rep.bad_bytes)   /* a torn tail: records the crash cut short were never acknowledged */
             snprintf(err, errlen, "segment %llu: %llu bytes after record %llu unreadable (%s)",
                      (unsigned long long)seq, (unsigned long long)rep.bad_bytes, (unsigned long long)rep.records,

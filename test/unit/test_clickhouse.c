@@ -1,7 +1,8 @@
 /*
  * test_clickhouse.c - the ClickHouse sink's parts without a ClickHouse: the content hash,
  * the RowBinary rows (decoded here field by field against hand-written expectations), stacks
- * and frames written once, rollback, and the spool's file format and its failure handling.
+ * and frames written once, rollback, sealing with and without gzip, and the spool's file
+ * format and its failure handling.
  * The sink itself, driven through its vtable against a fake server, is test_clickhouse_sink.c.
  */
 #include <arpa/inet.h>
@@ -417,6 +418,34 @@ TEST(batch_limit_fails_the_request)
     ch_rows_free(r);
 }
 
+/* --clickhouse-compression none: a sealed part is the RowBinary the gzip'd one inflates to. */
+TEST(plain_batches_hold_the_rows_gzip_would_compress)
+{
+    struct ch_batch *b[2];
+    for (int plain = 0; plain < 2; plain++) {
+        struct fixture f;
+        fixture_init(&f);
+        struct ch_rows *r = ch_rows_new((size_t)1 << 20);
+        if (plain)
+            ch_rows_set_gzip(r, false);
+        feed(r, &f, 3);
+        ch_rows_request_end(r);
+        ch_rows_commit(r);
+        b[plain] = ch_rows_seal(r, 5);
+        ch_rows_free(r);
+    }
+    CHECK(b[0] && b[1] && b[0]->gzip && !b[1]->gzip);
+    for (int t = 0; b[0] && b[1] && t < CH_TABLES; t++) {
+        struct buf s;
+        CHECK(inflate_part(&b[0]->part[t], &s));
+        CHECK(b[1]->part[t].rows == b[0]->part[t].rows && b[1]->part[t].len == s.len &&
+              (s.len == 0 || memcmp(b[1]->part[t].data, s.data, s.len) == 0));
+        buf_free(&s);
+    }
+    ch_batch_free(b[0]);
+    ch_batch_free(b[1]);
+}
+
 /* ---------------------------------------------------------------- spool */
 
 static struct ch_batch *make_batch(uint64_t seq, size_t bytes)
@@ -519,6 +548,15 @@ TEST(spool_decode_rejects_garbage)
         CHECK(ch_spool_decode(enc.data, cut, err, sizeof err) == NULL);
     struct ch_batch *d = ch_spool_decode(enc.data, enc.len, err, sizeof err);
     CHECK(d && d->seq == 9 && d->id == b->id && d->bytes == 40);
+    /* how the parts are held travels with the file: plain "LBCHB002", gzip'd "LBCHB001" */
+    CHECK(memcmp(enc.data, "LBCHB002", 8) == 0 && d && !d->gzip);
+    ch_batch_free(d);
+    b->gzip = true;
+    buf_reset(&enc);
+    CHECK_EQ_INT(ch_spool_encode(b, &enc), 0);
+    d = ch_spool_decode(enc.data, enc.len, err, sizeof err);
+    CHECK(memcmp(enc.data, "LBCHB001", 8) == 0 && d && d->gzip && d->bytes == 40 &&
+          memcmp(d->part[CH_SAMPLES].data, b->part[CH_SAMPLES].data, 40) == 0);
     ch_batch_free(d);
     ch_batch_free(b);
     buf_free(&enc);
@@ -586,12 +624,17 @@ TEST(wal_reads_schema_1_records)
     CHECK(wal_append(w, 3, rec, sizeof rec, err, sizeof err) == WAL_APPENDED);
     CHECK(wal_append(w, 3, rec, sizeof rec, err, sizeof err) == WAL_APPENDED);
     bool empty;
-    struct ch_batch *b = ch_wal_load(w, 3, &empty, err, sizeof err);
+    struct ch_batch *b = ch_wal_load(w, 3, true, &empty, err, sizeof err);
     CHECK(b && b->schema == 1 && b->id == 0x55aa && b->part[CH_SAMPLES].rows == 4 && b->part[CH_REQUESTS].rows == 0);
+    CHECK(b && b->gzip);
+    ch_batch_free(b);
+    b = ch_wal_load(w, 3, false, &empty, err, sizeof err);   /* plain: the records' rows as they are */
+    CHECK(b && !b->gzip && b->part[CH_SAMPLES].len == 10 && memcmp(b->part[CH_SAMPLES].data, "hellohello", 10) == 0 &&
+          b->bytes == 10);
     ch_batch_free(b);
     rec[3] = CH_SCHEMA_VERSION;   /* the same bytes as version 2 are too short: refused */
     CHECK(wal_append(w, 4, rec, sizeof rec, err, sizeof err) == WAL_APPENDED);
-    CHECK(ch_wal_load(w, 4, &empty, err, sizeof err) == NULL);
+    CHECK(ch_wal_load(w, 4, true, &empty, err, sizeof err) == NULL);
     wal_close(w);
     remove_dir(dir);
     free(dir);
@@ -607,6 +650,7 @@ int main(void)
     RUN(sample_row_fields);
     RUN(stacks_and_frames_written_once);
     RUN(batch_limit_fails_the_request);
+    RUN(plain_batches_hold_the_rows_gzip_would_compress);
     RUN(spool_roundtrip_order_and_corruption);
     RUN(spool_cap_and_forced_writes);
     RUN(spool_reads_schema_1_files);
