@@ -179,23 +179,36 @@ static int count_inserts(const struct fake *fk, const char *table)
 
 struct until {
     struct fake *fk;
+    const struct sink *s;   /* and, when set, once this sink has nothing left to deliver */
     int samples_inserts;    /* stop once this many samples INSERTs arrived */
     uint64_t deadline;
 };
 
+/* The fake answers an INSERT as it reads it, but the sink learns of the answer on a later
+ * turn of the loop: only then is the batch counted as sent and dropped from the queue. */
+static int sink_drained(const struct sink *s)
+{
+    struct clickhouse_sink_stats st;
+    if (!s)
+        return 1;
+    CHECK_EQ_INT(clickhouse_sink_stats(s, &st), 0);
+    return st.queue_rows == 0 && st.queue_bytes == 0 && st.spool_batches == 0;
+}
+
 static void until_tick(struct loop *l, void *ud)
 {
     struct until *u = ud;
-    if (count_inserts(u->fk, "samples") >= u->samples_inserts || ch_now_ms() > u->deadline) {
+    if ((count_inserts(u->fk, "samples") >= u->samples_inserts && sink_drained(u->s)) ||
+        ch_now_ms() > u->deadline) {
         loop_stop(l);
         return;
     }
     loop_add_timer(l, 5, until_tick, u);
 }
 
-static void run_until(struct loop *l, struct fake *fk, int samples_inserts, unsigned ms)
+static void run_until(struct loop *l, struct fake *fk, const struct sink *s, int samples_inserts, unsigned ms)
 {
-    struct until u = { fk, samples_inserts, ch_now_ms() + ms };
+    struct until u = { fk, s, samples_inserts, ch_now_ms() + ms };
     loop_add_timer(l, 5, until_tick, &u);
     loop_run(l);
 }
@@ -261,7 +274,7 @@ TEST(sink_delivers_schema_then_parts)
     live_start(&v, loop_new(), 0, NULL);
     struct fake *fk = &v.fk;
     CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
-    run_until(v.l, fk, 1, 5000);
+    run_until(v.l, fk, &v.s, 1, 5000);
     /* CREATE DATABASE, 5 x CREATE TABLE, the ALTERs adding schema version 2's columns to older
      * tables, then frames, stacks, resources, requests, samples. */
     enum { DDL = 1 + CH_TABLES + CH_ADD_COLUMNS, LAST = DDL + 4 };
@@ -314,7 +327,7 @@ TEST(sink_retries_with_identical_bodies)
     struct fake *fk = &v.fk;
     uint64_t t0 = ch_now_ms();
     CHECK_EQ_INT(send_request(&v.s, &v.f, why, sizeof why), 0);
-    run_until(v.l, fk, 1, 10000);
+    run_until(v.l, fk, &v.s, 1, 10000);
     uint64_t took = ch_now_ms() - t0;
     CHECK_EQ_INT(count_inserts(fk, "frames"), 4);
     CHECK_EQ_INT(count_inserts(fk, "samples"), 1);
@@ -397,7 +410,7 @@ TEST(sink_spools_at_shutdown_and_replays)
     /* Next start, ClickHouse up: the spooled batches go first, in order, then the files go. */
     struct live v;
     live_start(&v, l, 0, dir);
-    run_until(l, &v.fk, 4, 5000);
+    run_until(l, &v.fk, &v.s, 4, 5000);
     CHECK_EQ_INT(count_inserts(&v.fk, "samples"), 4);
     CHECK_EQ_INT(count_inserts(&v.fk, "frames"), 1);    /* the first batch had the frames */
     live_stop(&v);
