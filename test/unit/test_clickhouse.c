@@ -535,6 +535,54 @@ TEST(spool_cap_and_forced_writes)
     free(dir);
 }
 
+/* The spool's temporary file is created, never reused: a symbolic link or a file planted at
+ * its name (after the open that sweeps leftovers) fails the write; nothing is written through
+ * the link, the planted file keeps its bytes, and the batch is not counted as spooled. */
+TEST(spool_temporary_file_is_never_followed_or_reused)
+{
+    char *dir = temp_dir();
+    char err[300], tmp[512], target[512], planted[512];
+    if (!dir)
+        return;
+    struct ch_spool *sp = ch_spool_open(dir, 1 << 20, err, sizeof err);
+    CHECK(sp != NULL);
+    snprintf(target, sizeof target, "%s.target", dir);   /* outside the spool */
+    int fd = open(target, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0 && write(fd, "keep", 4) == 4);
+    close(fd);
+    snprintf(tmp, sizeof tmp, "%s/.%020llu.tmp", dir, 7ULL);
+    CHECK(symlink(target, tmp) == 0);
+    struct ch_batch *b = make_batch(7, 64);
+    CHECK_EQ_INT(ch_spool_write(sp, b, true, err, sizeof err), -1);   /* even when forced */
+    CHECK(strstr(err, ".tmp") != NULL);
+    struct stat st;
+    CHECK(stat(target, &st) == 0 && st.st_size == 4);
+    unlink(target);
+    /* a dangling link: its target must not be created */
+    CHECK_EQ_INT(ch_spool_write(sp, b, false, err, sizeof err), -1);
+    CHECK(access(target, F_OK) != 0);
+    unlink(tmp);
+    /* a regular file another process left: not truncated, not taken over */
+    snprintf(planted, sizeof planted, "%s/.%020llu.tmp", dir, 8ULL);
+    fd = open(planted, O_WRONLY | O_CREAT, 0600);
+    CHECK(fd >= 0 && write(fd, "mine", 4) == 4);
+    close(fd);
+    struct ch_batch *b8 = make_batch(8, 64);
+    CHECK_EQ_INT(ch_spool_write(sp, b8, false, err, sizeof err), -1);
+    CHECK(stat(planted, &st) == 0 && st.st_size == 4);
+    CHECK(ch_spool_count(sp) == 0 && count_suffix(dir, ".batch") == 0);
+    /* with the names free again the same batches are spooled */
+    unlink(planted);
+    CHECK_EQ_INT(ch_spool_write(sp, b, false, err, sizeof err), 0);
+    CHECK_EQ_INT(ch_spool_write(sp, b8, false, err, sizeof err), 0);
+    CHECK(ch_spool_count(sp) == 2 && count_suffix(dir, ".batch") == 2);
+    ch_batch_free(b);
+    ch_batch_free(b8);
+    ch_spool_free(sp);
+    remove_dir(dir);
+    free(dir);
+}
+
 TEST(spool_decode_rejects_garbage)
 {
     char err[200];
@@ -653,6 +701,7 @@ int main(void)
     RUN(plain_batches_hold_the_rows_gzip_would_compress);
     RUN(spool_roundtrip_order_and_corruption);
     RUN(spool_cap_and_forced_writes);
+    RUN(spool_temporary_file_is_never_followed_or_reused);
     RUN(spool_reads_schema_1_files);
     RUN(wal_reads_schema_1_records);
     RUN(spool_decode_rejects_garbage);
