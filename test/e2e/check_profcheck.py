@@ -15,7 +15,8 @@ Expectations come from outside the code under test:
     here from the protobuf, and the string, mapping and reference rules are recomputed here
     for --groups all; the findings must be exactly those;
   - a few rules profcheck's table does not exercise (index ranges, link ids, mapping ranges,
-    negative lines, the strict group), each with its rule id and path.
+    negative lines, each rule of the strict group, the size limit of the duplicate tests), each
+    with its rule id and path.
 Environment: LAZYBACKEND (the binary), FIXTURES (the OTLP fixtures).
 """
 import json
@@ -332,6 +333,72 @@ def fixtures():
                   f"rc={rc}\ngot {got}\nwant {expect}\n{err}")
 
 
+def strict_rules():
+    """lazybackend's own strict group: entry 2 repeats entry 1 (for locations with its attribute
+    indices in another order, which docs/check.md says are compared sorted); entry 3 differs from
+    entry 1 in one field only and must not be reported. Then an entry too large to test."""
+    def dictionary(d):
+        zero_dictionary(d, ("", "k", "v", "u", "f", "j"))
+        d.function_table.add().name_strindex = 4
+        for key in (1, 5):
+            a = d.attribute_table.add()
+            a.key_strindex, a.value.string_value = key, "v"
+
+    def dup_locations(d):
+        for attrs, address in (([1, 2], 0x10), ([2, 1], 0x10), ([1, 2], 0x11)):
+            loc = d.location_table.add()
+            loc.address = address
+            loc.attribute_indices.extend(attrs)
+            loc.lines.add().function_index = 1
+
+    def dup_links(d):
+        for span in (bytes(range(8)), bytes(range(8)), bytes(range(1, 9))):
+            ln = d.link_table.add()
+            ln.trace_id, ln.span_id = bytes(range(16)), span
+
+    def dup_attributes(d):
+        for value in ("w", "w", "x"):
+            a = d.attribute_table.add()
+            a.key_strindex, a.unit_strindex, a.value.string_value = 1, 3, value
+
+    def dup_stacks(d):
+        for _ in range(2):
+            d.location_table.add().address = 0x10 + len(d.location_table)
+        for order in ([1, 2], [1, 2], [2, 1]):
+            d.stack_table.add().location_indices.extend(order)
+
+    def table_start(d, table):
+        return len(getattr(d, table))
+
+    for rule, table, noun, fill in (("duplicate-location", "location_table", "location", dup_locations),
+                                    ("duplicate-link", "link_table", "link", dup_links),
+                                    ("duplicate-attribute", "attribute_table", "attribute", dup_attributes),
+                                    ("duplicate-stack", "stack_table", "stack", dup_stacks)):
+        req, prof = request(dictionary=dictionary)
+        first = table_start(req.dictionary, table)
+        fill(req.dictionary)
+        rc, report, err = checked(req.SerializeToString(), "strict.pb", "--groups", "default,strict")
+        got = sorted((f["rule"], f["path"], f["message"]) for f in report["findings"]) if report else None
+        want = [(rule, f"dictionary.{table}[{first + 1}]",
+                 f"duplicate {noun} at index {first + 1}, orig index {first}")]
+        check(f"two equal {noun}s (strict): {rule} at dictionary.{table}[{first + 1}], the third not",
+              rc == 1 and got == want, f"rc={rc}\ngot {got}\nwant {want}\n{err}")
+        rc, report, err = checked(req.SerializeToString(), "strict.pb")
+        check(f"two equal {noun}s are not a finding by default", rc == 0 and report["verdict"] == "clean",
+              json.dumps(report) + err)
+
+    # Two equal attributes of over 64 KiB each: not compared, and check-limit says so.
+    req, prof = request(dictionary=dictionary)
+    for _ in range(2):
+        a = req.dictionary.attribute_table.add()
+        a.key_strindex, a.value.string_value = 1, "x" * (65 << 10)
+    rc, report, err = checked(req.SerializeToString(), "limit.pb", "--groups", "default,strict")
+    got = sorted((f["rule"], f["path"]) for f in report["findings"]) if report else None
+    check("attributes over 64 KiB (strict): check-limit at dictionary.attribute_table, no duplicate claimed",
+          rc == 1 and got == [("check-limit", "dictionary.attribute_table")] and
+          "64 KiB" in report["findings"][0]["message"], f"rc={rc}\ngot {got}\n{err}")
+
+
 def own_rules():
     def one(desc, req, rule, path, *args):
         rc, report, err = checked(req.SerializeToString(), "own.pb", *args)
@@ -370,6 +437,7 @@ def own_rules():
     rc, report, _ = checked(req.SerializeToString(), "own.pb")
     check("two equal functions are not a finding by default", rc == 0 and report["verdict"] == "clean",
           json.dumps(report))
+    strict_rules()
 
     # Found by fuzzing (fuzz_check): a duplicate of the empty string was described with
     # uninitialised bytes as its text, and an empty attribute list was sorted from NULL.
