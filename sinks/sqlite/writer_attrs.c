@@ -175,10 +175,11 @@ static int64_t intern_attr(struct sq *q, const struct lb_attr *a)
         return -1;
     if (!attr_key(q, key_id, kind, unit_id, str_id, &a->value))
         return sq_fail(q, "storing an attribute", "out of memory");
-    uint64_t h = sqlstore_hash(q->key.data, q->key.len);
-    int64_t id = idcache_get(q->cache[C_ATTR], h, q->key.data, q->key.len);
+    uint64_t ch = sq_cache_hash(q->key.data, q->key.len);
+    int64_t id = idcache_get(q->cache[C_ATTR], ch, q->key.data, q->key.len);
     if (id)
         return id;
+    uint64_t h = sqlstore_hash(q->key.data, q->key.len);
     bind_attr(q, S_ATTR_FIND, h, key_id, kind, str_id, &a->value, unit_id);
     id = sq_step_find(q, S_ATTR_FIND, "looking up an attribute");
     if (id == 0) {
@@ -186,7 +187,7 @@ static int64_t intern_attr(struct sq *q, const struct lb_attr *a)
         id = sq_step_write(q, S_ATTR_INS, "storing an attribute");
     }
     if (id > 0)
-        idcache_put(q->cache[C_ATTR], h, q->key.data, q->key.len, id, q->txn);
+        idcache_put(q->cache[C_ATTR], ch, q->key.data, q->key.len, id, q->txn);
     return id;
 }
 
@@ -214,7 +215,7 @@ static int64_t attr_id(struct sq *q, const struct lb_attr *a)
 {
     if (!attr_content_key(&q->ckey, a))
         return intern_attr(q, a);
-    uint64_t h = sqlstore_hash(q->ckey.data, q->ckey.len);
+    uint64_t h = sq_cache_hash(q->ckey.data, q->ckey.len);
     int64_t id = idcache_get(q->cache[C_ATTR_CONTENT], h, q->ckey.data, q->ckey.len);
     if (!id && (id = intern_attr(q, a)) > 0)
         idcache_put(q->cache[C_ATTR_CONTENT], h, q->ckey.data, q->ckey.len, id, q->txn);

@@ -63,10 +63,11 @@ int64_t sq_intern_str(struct sq *q, lb_str s)
 {
     if (s.n == 0)
         return 0;
-    uint64_t h = sqlstore_hash(s.p, s.n);
-    int64_t id = idcache_get(q->cache[C_STR], h, s.p, s.n);
+    uint64_t ch = sq_cache_hash(s.p, s.n);
+    int64_t id = idcache_get(q->cache[C_STR], ch, s.p, s.n);
     if (id)
         return id;
+    uint64_t h = sqlstore_hash(s.p, s.n);
     sqlite3_bind_int64(q->st[S_STR_FIND], 1, (int64_t)h);
     bind_text(q->st[S_STR_FIND], 2, s);
     id = sq_step_find(q, S_STR_FIND, "looking up a string");
@@ -76,7 +77,7 @@ int64_t sq_intern_str(struct sq *q, lb_str s)
         id = sq_step_write(q, S_STR_INS, "storing a string");
     }
     if (id > 0)
-        idcache_put(q->cache[C_STR], h, s.p, s.n, id, q->txn);
+        idcache_put(q->cache[C_STR], ch, s.p, s.n, id, q->txn);
     return id;
 }
 
@@ -112,10 +113,11 @@ static int64_t intern_tuple(struct sq *q, int cache, int find, int ins, const st
     for (unsigned i = 0; i < t->n; i++)
         if (!sq_key_u64(&q->key, (uint64_t)t->v[i]))
             return sq_fail(q, what, "out of memory");
-    uint64_t h = sqlstore_hash(q->key.data, q->key.len);
-    int64_t id = idcache_get(q->cache[cache], h, q->key.data, q->key.len);
+    uint64_t ch = sq_cache_hash(q->key.data, q->key.len);
+    int64_t id = idcache_get(q->cache[cache], ch, q->key.data, q->key.len);
     if (id)
         return id;
+    uint64_t h = sqlstore_hash(q->key.data, q->key.len);
     bind_tuple(q->st[find], h, t);
     id = sq_step_find(q, find, what);
     if (id == 0) {
@@ -123,7 +125,7 @@ static int64_t intern_tuple(struct sq *q, int cache, int find, int ins, const st
         id = sq_step_write(q, ins, what);
     }
     if (id > 0)
-        idcache_put(q->cache[cache], h, q->key.data, q->key.len, id, q->txn);
+        idcache_put(q->cache[cache], ch, q->key.data, q->key.len, id, q->txn);
     return id;
 }
 
@@ -244,16 +246,17 @@ static int64_t intern_list(struct sq *q, const struct list_kind *k, const int64_
     for (size_t i = 0; i < n; i++)
         if (!sq_key_u64(&q->key, (uint64_t)ids[i]))
             return sq_fail(q, k->what, "out of memory");
-    uint64_t h = sqlstore_hash(q->key.data, q->key.len);
-    int64_t id = idcache_get(q->cache[k->cache], h, q->key.data, q->key.len);
+    uint64_t ch = sq_cache_hash(q->key.data, q->key.len);
+    int64_t id = idcache_get(q->cache[k->cache], ch, q->key.data, q->key.len);
     if (id)
         return id;
+    uint64_t h = sqlstore_hash(q->key.data, q->key.len);
     id = find_list(q, k, h, ids, n);
     if (id == 0)
         id = insert_list(q, k, h, ids, n);
     if (id > 0) {
         /* find/insert did not touch the key buffer */
-        idcache_put(q->cache[k->cache], h, q->key.data, q->key.len, id, q->txn);
+        idcache_put(q->cache[k->cache], ch, q->key.data, q->key.len, id, q->txn);
     }
     return id;
 }
@@ -321,7 +324,7 @@ static int64_t frame_id(struct sq *q, const struct lb_frame *f)
     if (!frame_content_key(&q->ckey, f)) {
         id = intern_frame(q, f);
     } else {
-        uint64_t h = sqlstore_hash(q->ckey.data, q->ckey.len);
+        uint64_t h = sq_cache_hash(q->ckey.data, q->ckey.len);
         id = idcache_get(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len);
         /* intern_frame reuses q->ckey (for the attributes' own content keys): rebuilt */
         if (!id && (id = intern_frame(q, f)) > 0 && frame_content_key(&q->ckey, f))
