@@ -12,8 +12,10 @@ wrote (no requests table, the new columns at their defaults) come back with what
 compared sample by sample (resource and sample attributes as text, scope name, types, period,
 profile id, link, values, timestamps, every line of the stack). pprof over ClickHouse: `go tool
 pprof -top` totals per function equal the figures computed from the fixture
-(lib/fixture_model.py). The filters keep what `folded --clickhouse-url` counts. ClickHouse's
-answers cut short or with a byte changed (through a proxy): exit 0 or 1, never a crash.
+(lib/fixture_model.py), and `-raw` shows the period, time, duration and every location and
+mapping the fixture's samples use (lib/pprof_tool.py). The filters keep what `folded
+--clickhouse-url` counts. ClickHouse's answers cut short or with a byte changed (through a
+proxy): exit 0 or 1, never a crash.
 Errors: no server, two stores named, a missing database.
 Environment: LAZYBACKEND, FIXTURES; needs clickhouse-server and go (golang-go). Loopback only,
 every wait bounded.
@@ -34,8 +36,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clickhouse_common as cc  # noqa: E402  (puts lib/ on sys.path)
 import fixture_model  # noqa: E402
 import otlp_canon as C  # noqa: E402
+import otlpgen  # noqa: E402
 import otlpgen_layouts as L  # noqa: E402
-from pprof_tool import top_rows, expected_top  # noqa: E402
+from pprof_tool import top_rows, expected_top, raw_profile, expected_raw  # noqa: E402
 from rich_request import rich_request  # noqa: E402
 from server import run_cli as lb  # noqa: E402
 from tap import check  # noqa: E402
@@ -227,7 +230,7 @@ def test_can_fail():
 
 def pprof(*args):
     env = dict(os.environ, HOME=TMP, GOCACHE=os.path.join(TMP, "gocache"), PPROF_TMPDIR=TMP,
-               PPROF_BINARY_PATH=TMP)
+               PPROF_BINARY_PATH=TMP, TZ="UTC")
     p = subprocess.run([GO, "tool", "pprof", "-symbolize=none", *args], capture_output=True,
                        timeout=300 * cc.SLOW, env=env)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
@@ -239,6 +242,9 @@ def test_pprof():
     model = fixture_model.load(fixture_model.fixture_path(cc.fx.FIX))
     exp = expected_top(model)
     total = sum(s.weight for s in model)
+    v111 = otlpgen.service.ExportProfilesServiceRequest()
+    v111.ParseFromString(cc.fx.read("ebpf-jvm-go.v1.11.pb"))
+    raw_want = expected_raw(v111, "samples")
     for database, name, _layout, _data in INPUTS:
         if not database.startswith("fx"):
             continue
@@ -253,6 +259,12 @@ def test_pprof():
         check("%s: -top flat and cum per function equal the fixture's (%d functions, total %d)" %
               (name, len(exp), total), rc == 0 and rows == exp and "of %d total" % total in text_,
               "%s\n%s" % (perr, sorted(set(rows.items()) ^ set(exp.items()))[:6]))
+        rc, text_, perr = pprof("-raw", files[0])
+        got = raw_profile(text_)
+        check("%s: -raw: period, time, duration, every location and mapping the fixture's samples use "
+              "(%d locations, %d mappings)" % (name, len(raw_want["locations"]), len(raw_want["mappings"])),
+              rc == 0 and got == raw_want,
+              "%s\n%s" % (perr, {k: (got.get(k), raw_want[k]) for k in raw_want if got.get(k) != raw_want[k]}))
 
 
 def folded(out):

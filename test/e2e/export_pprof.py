@@ -7,9 +7,12 @@ Debian golang-go package) reads the file: `-traces` gives every sample's stack, 
 per stack must equal the fixture's independent `.folded` file (unsymbolized frames, which pprof
 names by their mapping, compared as such); `-top` gives each function's flat and cumulative
 weight, which must equal the figures computed from the fixture with the reference protobuf
-library (lib/fixture_model.py) and `lazybackend top`'s SELF and TOTAL. Also: the header
-(sample type, build id, time, duration, total), numeric labels with units, one file per sample
-type and `--sample-type`, and that a store without samples writes no file.
+library (lib/fixture_model.py) and `lazybackend top`'s SELF and TOTAL; `-raw` gives the period,
+the time and duration, and every location (address, mapping, each line's function, system name,
+file, line and start line) and mapping (range, offset, file, preferred build id), which must be
+those the fixture's samples use, read from the v1.11 fixture with the reference protobuf
+library. Also: the header (sample type, build id, time, total), numeric labels with units, one
+file per sample type and `--sample-type`, and that a store without samples writes no file.
 Environment: LAZYBACKEND (the binary), FIXTURES (the OTLP fixtures). Needs `go` (golang-go).
 """
 import collections
@@ -26,12 +29,12 @@ import fixtures as fx  # noqa: E402
 import fixture_model  # noqa: E402
 import otlpgen  # noqa: E402
 from server import run_cli as lb  # noqa: E402
-from pprof_tool import pprof_name, traces, top_rows, expected_top  # noqa: E402
+from pprof_tool import pprof_name, traces, top_rows, expected_top, raw_profile, expected_raw  # noqa: E402
 
 TMP = fx.tempdir("lb-pprof-")
 GO = shutil.which("go")
 ENV = dict(os.environ, HOME=TMP, GOCACHE=os.path.join(TMP, "gocache"), PPROF_TMPDIR=TMP,
-           PPROF_BINARY_PATH=TMP)
+           PPROF_BINARY_PATH=TMP, TZ="UTC")
 
 
 def pprof(*args):
@@ -47,6 +50,16 @@ def store(name, data):
     if rc != 0:
         raise RuntimeError(err)
     return db
+
+
+def fixture_v111():
+    req = otlpgen.service.ExportProfilesServiceRequest()
+    req.ParseFromString(fx.read("ebpf-jvm-go.v1.11.pb"))
+    return req
+
+
+# Every fixture holds the same profiles in another layout: one expectation for all of them.
+RAW_WANT = expected_raw(fixture_v111(), "samples")
 
 
 def test_fixture(path):
@@ -78,6 +91,21 @@ def test_fixture(path):
     exp = expected_top(model)
     check("%s: -top flat and cum per function equal the fixture's (%d functions)" % (name, len(exp)),
           rc == 0 and rows == exp, "%s\n%s" % (perr, sorted(set(rows.items()) ^ set(exp.items()))[:6]))
+    rc, text, perr = pprof("-raw", files[0])
+    got, want = raw_profile(text), RAW_WANT
+    for key in ("period_type", "period", "time", "duration"):
+        check("%s: -raw %s %s" % (name, key, want[key]), rc == 0 and got.get(key) == want[key],
+              "%r %s" % (got.get(key), perr))
+    check("%s: -raw: every location with its mapping and lines (%d locations)"
+          % (name, len(want["locations"])),
+          rc == 0 and got["locations"] == want["locations"],
+          "missing %s\nextra %s" % (sorted(want["locations"] - got["locations"], key=str)[:2],
+                                     sorted(got["locations"] - want["locations"], key=str)[:2]))
+    check("%s: -raw: every mapping with its range, offset, file and build id (%d mappings)"
+          % (name, len(want["mappings"])),
+          rc == 0 and got["mappings"] == want["mappings"],
+          "missing %s\nextra %s" % (sorted(want["mappings"] - got["mappings"], key=str)[:2],
+                                     sorted(got["mappings"] - want["mappings"], key=str)[:2]))
     rc, ours, err = lb("top", "--db", db, "--limit", "0")
     mine = {}
     for line in ours.decode().splitlines()[2:]:
