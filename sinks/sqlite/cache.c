@@ -25,9 +25,17 @@ struct slot {
     size_t len;
 };
 
+/* A cache starts with this many slots and doubles, while it can, when it is half full or a new
+ * key finds its set full (growing keeps every entry; evicting would cost a SQL lookup later):
+ * the slots of a full-sized cache (2^16 of 48 bytes) spread a few hundred entries over 3 MB,
+ * one cache line and page each, and a writer of small requests paid for those misses on every
+ * lookup (and for faulting in the whole array when it freed it). */
+#define START_SLOTS_LOG2 8
+
 struct idcache {
     struct slot *slots;
     size_t sets;      /* a power of two; slots = sets * WAYS */
+    size_t max_sets;  /* the bound idcache_new was given */
     size_t key_bytes, max_key_bytes, max_key_len;
     size_t hand;      /* where the byte-budget eviction sweep continues */
     uint64_t clock;
@@ -87,7 +95,8 @@ struct idcache *idcache_new(unsigned slots_log2, size_t max_key_bytes, size_t ma
     struct idcache *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
-    c->sets = ((size_t)1 << slots_log2) / WAYS;
+    c->max_sets = ((size_t)1 << slots_log2) / WAYS;
+    c->sets = ((size_t)1 << (slots_log2 < START_SLOTS_LOG2 ? slots_log2 : START_SLOTS_LOG2)) / WAYS;
     c->slots = calloc(c->sets * WAYS, sizeof *c->slots);
     if (!c->slots) {
         free(c);
@@ -119,10 +128,40 @@ void idcache_free(struct idcache *c)
     free(c);
 }
 
-static struct slot *set_of(struct idcache *c, uint64_t hash)
+static size_t set_index(uint64_t hash, size_t sets)
 {
     /* bits other than the lowest: the memo and other tables index by the low ones */
-    return &c->slots[((size_t)(hash >> 20) & (c->sets - 1)) * WAYS];
+    return (size_t)(hash >> 20) & (sets - 1);
+}
+
+static struct slot *set_of(struct idcache *c, uint64_t hash)
+{
+    return &c->slots[set_index(hash, c->sets) * WAYS];
+}
+
+/* Twice the sets, every entry kept: a set's entries split between two new sets, so each finds
+ * a free way. Out of memory, the cache stays as it is. */
+static void grow(struct idcache *c)
+{
+    size_t sets = c->sets * 2;
+    struct slot *n = calloc(sets * WAYS, sizeof *n);
+    if (!n)
+        return;
+    for (size_t i = 0; i < c->sets * WAYS; i++) {
+        const struct slot *s = &c->slots[i];
+        if (!s->id)
+            continue;
+        struct slot *set = &n[set_index(s->hash, sets) * WAYS];
+        int w = 0;
+        while (w < WAYS - 1 && set[w].id)
+            w++;
+        assert(!set[w].id);
+        set[w] = *s;
+    }
+    free(c->slots);
+    c->slots = n;
+    c->sets = sets;
+    c->hand = 0;
 }
 
 int64_t idcache_get(struct idcache *c, uint64_t hash, const void *key, size_t len)
@@ -140,13 +179,32 @@ int64_t idcache_get(struct idcache *c, uint64_t hash, const void *key, size_t le
     return 0;
 }
 
+static bool set_full(const struct slot *set)
+{
+    for (int w = 0; w < WAYS; w++)
+        if (!set[w].id)
+            return false;
+    return true;
+}
+
 void idcache_put(struct idcache *c, uint64_t hash, const void *key, size_t len, int64_t id,
                  uint64_t txn)
 {
     assert(id != 0);
     if (len > c->max_key_len)
         return;
+    if (c->sets < c->max_sets && c->entries >= c->sets * WAYS / 2)
+        grow(c);
     struct slot *set = set_of(c, hash);
+    /* A full set in a cache that may still grow: grow rather than evict (at most once per
+     * doubling left; a failed growth ends it). */
+    while (c->sets < c->max_sets && set_full(set)) {
+        size_t before = c->sets;
+        grow(c);
+        if (c->sets == before)
+            break;
+        set = set_of(c, hash);
+    }
     struct slot *victim = &set[0];
     for (int w = 0; w < WAYS; w++) {
         if (!set[w].id) {

@@ -76,6 +76,34 @@ TEST(cache_is_bounded)
     idcache_free(c);
 }
 
+TEST(cache_grows_and_keeps_every_entry)
+{
+    /* starts small and doubles: entries put before a growth are found after it, and the
+     * ones of a rolled-back transaction are still forgotten */
+    struct idcache *c = idcache_new(16, 1 << 20, 64);
+    char key[16];
+    for (int i = 1; i <= 5000; i++) {
+        snprintf(key, sizeof key, "k%07d", i);
+        idcache_put(c, sq_cache_hash(key, 8), key, 8, i, (uint64_t)(i % 2));
+    }
+    struct idcache_stats s;
+    idcache_stats(c, &s);
+    CHECK_EQ_INT(s.entries, 5000);
+    CHECK_EQ_INT(s.evictions, 0);
+    int found = 0;
+    for (int i = 1; i <= 5000; i++) {
+        snprintf(key, sizeof key, "k%07d", i);
+        found += idcache_get(c, sq_cache_hash(key, 8), key, 8) == i;
+    }
+    CHECK_EQ_INT(found, 5000);
+    idcache_drop_txn(c, 1);
+    snprintf(key, sizeof key, "k%07d", 4001);
+    CHECK_EQ_INT(idcache_get(c, sq_cache_hash(key, 8), key, 8), 0);
+    snprintf(key, sizeof key, "k%07d", 4000);
+    CHECK_EQ_INT(idcache_get(c, sq_cache_hash(key, 8), key, 8), 4000);
+    idcache_free(c);
+}
+
 TEST(cache_forgets_rolled_back_transaction)
 {
     struct idcache *c = idcache_new(8, 1 << 20, 64);
@@ -93,6 +121,29 @@ TEST(hash_is_fixed)
     CHECK(sqlstore_hash("", 0) == sqlstore_hash("", 0));
     CHECK(sqlstore_hash("a", 1) != sqlstore_hash("b", 1));
     CHECK(sqlstore_hash("abcdefgh", 8) != sqlstore_hash("abcdefgh\0", 9));
+    /* the values themselves: databases written before hold them in their hash columns */
+    CHECK(sqlstore_hash("", 0) == UINT64_C(0xfd537b06e63f9f03));
+    CHECK(sqlstore_hash("abc", 3) == UINT64_C(0xb5ae2a565cd8e608));
+    CHECK(sqlstore_hash("abcdefghijklmnopqrstuvwxyz", 26) == UINT64_C(0x49d0b2c852108fde));
+}
+
+TEST(cache_hash_sees_every_byte)
+{
+    /* the caches' own hash (never stored): a key over its four lanes and a tail, one byte
+     * changed anywhere, another hash */
+    uint8_t k[77];
+    for (size_t i = 0; i < sizeof k; i++)
+        k[i] = (uint8_t)(i * 7);
+    uint64_t h = sq_cache_hash(k, sizeof k);
+    int differ = 0;
+    for (size_t i = 0; i < sizeof k; i++) {
+        k[i] ^= 1;
+        differ += sq_cache_hash(k, sizeof k) != h;
+        k[i] ^= 1;
+    }
+    CHECK_EQ_INT(differ, (int)sizeof k);
+    CHECK(sq_cache_hash(k, 76) != h);
+    CHECK(sq_cache_hash("", 0) != sq_cache_hash("\0", 1));
 }
 
 TEST(memo_put_get_clear_and_cap)
@@ -419,8 +470,10 @@ int main(void)
     }
     RUN(cache_hits_and_misses);
     RUN(cache_is_bounded);
+    RUN(cache_grows_and_keeps_every_entry);
     RUN(cache_forgets_rolled_back_transaction);
     RUN(hash_is_fixed);
+    RUN(cache_hash_sees_every_byte);
     RUN(memo_put_get_clear_and_cap);
     RUN(series_round_trip_and_refuse_malformed);
     RUN(migrates_an_old_database);
