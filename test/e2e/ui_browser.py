@@ -109,17 +109,20 @@ def main():
     try:
         server.send(fx.read())
         server.send(hostile_request())
-        server.send(big_request())
+        # 2.5 MB of 50,000 distinct frames: under a second of the writer's CPU, but several
+        # seconds on a core shared with other work; this request sets the scene, its time is
+        # not what is checked, so its deadline is long
+        server.send(big_request(), timeout=120 * fx.SLOW)
         payload = fx.write(TMP, "fixture.pb", fx.read())
         fixture_minute = min(t for s in MODEL for t in s.timestamps) // 10**9 // 60 * 60
         cfg = {"base": server.url, "chromium": CHROMIUM, "shots": SHOTS, "lb": fx.LB,
                "grpc": "127.0.0.1:%d" % server.grpc_port, "payload": payload,
                "zoom_name": "void java.lang.Thread.run()", "search": "Random.next",
                "executable": "java", "window": [fixture_minute, fixture_minute + 60],
-               "sandwich": "int java.util.Random.next(int)", "hostile_filter": "xss"}
+               "sandwich": "int java.util.Random.next(int)", "hostile_filter": "xss", "slow": fx.SLOW}
         env = dict(os.environ, NODE_PATH_PUPPETEER=os.path.join(NPM_DIR, "node_modules"))
         r = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "lib", "ui_driver.js"), json.dumps(cfg)],
-                           capture_output=True, timeout=300, env=env)
+                           capture_output=True, timeout=300 * fx.SLOW, env=env)
         try:
             seen = json.loads(r.stdout.decode().strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -134,6 +137,9 @@ def main():
 def verify(seen):
     pairs = folded_pairs()
     fixture_total = EXPECT["timestamps"]
+    for graph, sizes in sorted(seen["root_seen"].items()):
+        check("flame graph (%s): the root row inside the window at 1400x900 and 800x600" % graph,
+              sizes == {"1400x900": True, "800x600": True}, sizes)
     total = fixture_total + len(HOSTILE_FUNCTIONS) + BIG_STACKS
     check("flame graph: the root weighs the fixture and the hostile request", seen["flame"]["root"] == total,
           seen["flame"])
@@ -185,10 +191,10 @@ def verify(seen):
           seen["sandwich"] == {"callers": fns[best[0]], "callees": fns[best[0]]}, seen["sandwich"])
     big = seen["big"]
     check("a flame graph of %d nodes loads whole" % BIG_NODES, big["nodes"] == BIG_NODES and big["truncated"] == 0, big)
-    check("... and draws on the canvas without freezing the page (%.0f ms, under 2 s on a busy machine)"
+    check("... and draws on the canvas without freezing the page (%.0f ms, the least of 3, under 2 s on a busy machine)"
           % big["draw_ms"], big["draw_ms"] < 2000, big)
-    check("... the whole view (fetch, tree, drawing) in %.1f s, under 10 s" % (big["load_ms"] / 1000),
-          big["load_ms"] < 10000, big)
+    check("... the whole view (fetch, tree, drawing) in %.1f s, under %d s" % (big["load_ms"] / 1000, 10 * fx.SLOW),
+          big["load_ms"] < 10000 * fx.SLOW, big)
     check("diff: the baseline window (%d) against the whole range (%d)" % (fixture_total, total),
           seen["diff"] == "baseline 2025-10-31 05:09:00Z to 2025-10-31 05:10:00Z (%d) against the whole range (%s)"
           % (fixture_total, "{:,}".format(total)), seen["diff"])

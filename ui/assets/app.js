@@ -139,8 +139,8 @@ function matches(n) {
 }
 
 function flameZoom(n) {
+  crumbs(n);   /* first: the breadcrumb's lines decide the room left for the drawing */
   flame.zoom(n);
-  crumbs(n);
 }
 
 function crumbs(node) {
@@ -635,6 +635,7 @@ async function render() {
   for (const s of document.querySelectorAll(".view")) s.classList.toggle("active", s.id === "view-" + view);
   drawTimeline();
   const seq = ++renderSeq;
+  delete document.body.dataset.ready;   /* set again when this render's data is shown */
   status("loading...");
   try {
     await VIEWS[view]();

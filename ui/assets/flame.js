@@ -67,6 +67,15 @@ const FlameGraph = (() => {
         const n = this.hit(e);
         if (n && this.opts.onClick) this.opts.onClick(n);
       });
+      /* the box shrinks when the window does or the text above it wraps to more lines, after
+       * the drawing: keep the root row in sight then too */
+      if (typeof ResizeObserver === "function") new ResizeObserver(() => this.pinRoot()).observe(canvas.parentElement);
+    }
+
+    /* A flame graph grows upwards from its root: its box is scrolled to the bottom, to show
+     * the root row (an icicle's is at the top, where the box starts). */
+    pinRoot() {
+      if (this.root && !this.icicle) this.canvas.parentElement.scrollTop = this.canvas.parentElement.scrollHeight;
     }
 
     setTree(root) {
@@ -138,8 +147,7 @@ const FlameGraph = (() => {
         (this.rows[d] = this.rows[d] || []).push([x, w, n, y]);
       }
       this.height = height;
-      /* a flame graph grows upwards from its root: show the root */
-      if (!this.icicle) c.parentElement.scrollTop = c.parentElement.scrollHeight;
+      this.pinRoot();
     }
 
     hit(e) {
