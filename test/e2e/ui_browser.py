@@ -7,8 +7,9 @@ whose function names, thread names and resource attributes are hostile
 (`<img src=x onerror=...>`, `</script><script>...`, `javascript:` URLs). lib/ui_driver.js
 loads every view and reports what it saw; the checks here hold the expectations, computed
 from the fixture's expect.json and .folded files and from the hostile request itself:
-the top function and its weight, click-to-zoom, the search's matched share, a time window
-selected on the timeline, an executable filter, the sandwich, the diff, the live tail
+the top function and its weight, click-to-zoom, a native frame's tooltip (mapping, build id),
+the icicle, the root row inside the window at both sizes, the search's matched share, a time
+window selected on the timeline, an executable filter, the sandwich, the diff, the live tail
 showing a request sent after the page loaded, and that nothing injected ran (a page-side
 hook, dialogs, CSP violations, console errors) while every hostile name is shown verbatim.
 Screenshots of each view at 1400x900 and 800x600 go to build/ui-screenshots/.
@@ -56,6 +57,22 @@ def hostile_request():
         st = b.stack([b.location("native", functions=[(b.function(name, "x.c"), i + 1)])])
         b.sample(p, st, timestamps=[t + i], attributes=[thread, exe])
     return b.bytes()
+
+
+NATIVE_FRAME = "libc-2.31.so+0xfddee"   # a native frame of the fixture (its mapping has a build id)
+
+
+def build_ids():
+    """{mapping file name: {build ids}} read from the fixture with the reference library."""
+    req = otlpgen.service.ExportProfilesServiceRequest()
+    req.ParseFromString(fx.read())
+    dic, ids = req.dictionary, {}
+    for m in dic.mapping_table:
+        for i in m.attribute_indices:
+            a = dic.attribute_table[i]
+            if "build_id" in dic.string_table[a.key_strindex]:
+                ids.setdefault(dic.string_table[m.filename_strindex], set()).add(a.value.string_value)
+    return ids
 
 
 BIG_STACKS, BIG_DEPTH = 2500, 20   # 49,999 distinct frames: a flame graph of 50,000 nodes
@@ -117,7 +134,7 @@ def main():
         fixture_minute = min(t for s in MODEL for t in s.timestamps) // 10**9 // 60 * 60
         cfg = {"base": server.url, "chromium": CHROMIUM, "shots": SHOTS, "lb": fx.LB,
                "grpc": "127.0.0.1:%d" % server.grpc_port, "payload": payload,
-               "zoom_name": "void java.lang.Thread.run()", "search": "Random.next",
+               "zoom_name": "void java.lang.Thread.run()", "native_name": NATIVE_FRAME, "search": "Random.next",
                "executable": "java", "window": [fixture_minute, fixture_minute + 60],
                "sandwich": "int java.util.Random.next(int)", "hostile_filter": "xss", "slow": fx.SLOW}
         env = dict(os.environ, NODE_PATH_PUPPETEER=os.path.join(NPM_DIR, "node_modules"))
@@ -152,6 +169,15 @@ def verify(seen):
     check("click to zoom: the frame fills the width, the breadcrumb ends with it, the URL keeps it",
           a.get("zoomed") == "void java.lang.Thread.run()" and abs(a.get("width", 0) - a.get("canvas", -1)) < 1 and
           a.get("crumbs", [None])[-1] == "void java.lang.Thread.run()" and "focus=" in a.get("hash", ""), a)
+    lines = (seen.get("native_tooltip") or "").split("\n")
+    libc = NATIVE_FRAME.split("+")[0]
+    check("tooltip of a native frame: its type, mapping and the build id the fixture gives %s" % libc,
+          lines[0] == NATIVE_FRAME and "type: native" in lines and "mapping: " + libc in lines and
+          any(line == "build id: " + b for b in build_ids().get(libc, ()) for line in lines), lines)
+    ic = seen["icicle"]
+    check("icicle: the root row goes from the bottom to the top (y %s -> %s), the URL keeps it"
+          % (ic["flame_root_y"], ic["icicle_root_y"]),
+          ic["flame_root_y"] > 0 and ic["icicle_root_y"] == 0 and "icicle=1" in ic["hash"], ic)
     matched = sum(w for frames, w in pairs if any("random.next" in f.lower() for f in frames))
     want = "matched: %d (%.2f%%)" % (matched, 100 * matched / total)
     check("search: the matched weight and share (%s)" % want, seen["search"] == want, seen["search"])

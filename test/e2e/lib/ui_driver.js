@@ -59,6 +59,22 @@ async function shots(page, name, rootSeen) {
   await sleep(200);
 }
 
+/* Where to point at the frame named `name` (wider than 4 px) in the flame graph, its row
+ * scrolled into its box first; null when it is not drawn. */
+async function frameAt(page, name) {
+  return page.evaluate((name) => {
+    for (const row of flame.rows) for (const [x, w, n, y] of row || [])
+      if (n.name === name && w > 4) {
+        const box = flame.canvas.parentElement;
+        if (y < box.scrollTop || y + FlameGraph.ROW > box.scrollTop + box.clientHeight)
+          box.scrollTop = y - box.clientHeight / 2;
+        const r = flame.canvas.getBoundingClientRect();
+        return { x: r.left + x + w / 2, y: r.top + y + 8, w };
+      }
+    return null;
+  }, name);
+}
+
 const topRows = (page) => page.$$eval("#top-table tbody tr", (trs) =>
   trs.map((tr) => [...tr.cells].slice(0, 6).map((td) => td.textContent)));
 
@@ -86,14 +102,7 @@ async function main() {
     await open(page, "view=flame");
     out.flame = await page.evaluate(() => ({ status: document.getElementById("status").textContent,
                                              root: flame.root.total }));
-    const target = await page.evaluate((name) => {
-      for (const row of flame.rows) for (const [x, w, n, y] of row || [])
-        if (n.name === name && w > 4) {
-          const r = flame.canvas.getBoundingClientRect();
-          return { x: r.left + x + w / 2, y: r.top + y + 8, w };
-        }
-      return null;
-    }, cfg.zoom_name);
+    const target = await frameAt(page, cfg.zoom_name);
     out.zoom = { found: !!target };
     if (target) {
       await page.mouse.move(target.x, target.y);
@@ -111,6 +120,19 @@ async function main() {
     out.root_seen = {};
     await shots(page, "flame-zoomed", out.root_seen.zoomed = {});
     await page.click("#crumbs button");   /* back to the root */
+    /* a native frame's tooltip: its mapping and build id */
+    const native = await frameAt(page, cfg.native_name);
+    if (native) {
+      await page.mouse.move(native.x, native.y);
+      out.native_tooltip = await page.$eval("#tooltip", (t) => t.textContent);
+    }
+    /* icicle: the root row moves from the bottom to the top, the URL keeps it */
+    const rootY = () => page.evaluate(() => flame.rows[0][0][3]);
+    out.icicle = { flame_root_y: await rootY() };
+    await page.click("#icicle");
+    out.icicle.icicle_root_y = await rootY();
+    out.icicle.hash = await page.evaluate(() => location.hash);
+    await page.click("#icicle");
     await page.type("#search", cfg.search);
     await sleep(300);
     out.search = await page.$eval("#search-info", (e) => e.textContent);
