@@ -131,10 +131,11 @@ struct otlp_decoder {
 
 /* ---- decode.c ---- */
 
-/* Dictionary entry `ref` of table `t` into its raw struct (layout_entry_at), checked as the
- * layout detector would while the fast path speculates (detect.h): a contradiction then also
- * retracts the request. */
-bool dec_entry_decode(struct otlp_decoder *d, enum dict_table t, pb_ref_t ref, void *out, const char **why);
+/* Dictionary entry `ref` (entry `idx`) of table `t` into its raw struct (layout_entry_at),
+ * checked as the layout detector would while the fast path speculates (detect.h): a
+ * contradiction then also retracts the request. */
+bool dec_entry_decode(struct otlp_decoder *d, enum dict_table t, int64_t idx, pb_ref_t ref, void *out,
+                      const char **why);
 
 /* ---- resolve.c: every index is checked; false = rejected (d->rep says why) ---- */
 

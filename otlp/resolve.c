@@ -109,7 +109,7 @@ static bool prepare_units(struct otlp_decoder *d)
         const char *why;
         if (!dict_entry(&d->dict, DICT_ATTRIBUTE_UNIT, (int64_t)i, &ref))
             return false;
-        if (!dec_entry_decode(d, DICT_ATTRIBUTE_UNIT, ref, &ru, &why))
+        if (!dec_entry_decode(d, DICT_ATTRIBUTE_UNIT, (int64_t)i, ref, &ru, &why))
             return otlp_reject(&d->rep, "attribute_units[%zu] is malformed: %s", i, why);
         if (!dec_string_at(d, ru.attribute_key_strindex, "attribute_units attribute_key_strindex", &e.key) ||
             !dec_string_at(d, ru.unit_strindex, "attribute_units unit_strindex", &e.unit))
@@ -153,7 +153,7 @@ static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_at
     struct raw_attribute ra;
     const char *why;
     memset(&ra, 0, sizeof ra);
-    if (!dec_entry_decode(d, DICT_ATTRIBUTE, ref, &ra, &why))
+    if (!dec_entry_decode(d, DICT_ATTRIBUTE, idx, ref, &ra, &why))
         return otlp_reject(&d->rep, "attribute_table[%d] is malformed: %s", idx, why);
     struct lb_attr *a = &m->attr;
     memset(a, 0, sizeof *a);
@@ -285,7 +285,7 @@ static bool mapping_at(struct otlp_decoder *d, int32_t idx, const struct mapping
     VEC_RESET(d->attr_idx);
     memset(&rm, 0, sizeof rm);
     rm.attribute_indices = &d->attr_idx;
-    if (!dec_entry_decode(d, DICT_MAPPING, ref, &rm, &why))
+    if (!dec_entry_decode(d, DICT_MAPPING, idx, ref, &rm, &why))
         return otlp_reject(&d->rep, "mapping_table[%d] is malformed: %s", idx, why);
     if (!dec_string_at(d, rm.filename_strindex, "mapping filename_strindex", &m->file))
         return false;
@@ -331,7 +331,7 @@ static bool function_frame(struct otlp_decoder *d, int32_t idx, struct lb_frame 
     struct raw_function rf;
     const char *why;
     memset(&rf, 0, sizeof rf);
-    if (!dec_entry_decode(d, DICT_FUNCTION, ref, &rf, &why))
+    if (!dec_entry_decode(d, DICT_FUNCTION, idx, ref, &rf, &why))
         return otlp_reject(&d->rep, "function_table[%d] is malformed: %s", idx, why);
     f->start_line = rf.start_line;
     return dec_string_at(d, rf.name_strindex, "function name_strindex", &f->function) &&
@@ -351,7 +351,7 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
     memset(&rl, 0, sizeof rl);
     rl.lines = &d->lines;
     rl.attribute_indices = &d->loc_idx;
-    if (!dec_entry_decode(d, DICT_LOCATION, ref, &rl, &why))
+    if (!dec_entry_decode(d, DICT_LOCATION, idx, ref, &rl, &why))
         return otlp_reject(&d->rep, "location_table[%d] is malformed: %s", idx, why);
     if (d->lines.n > UINT16_MAX)
         return otlp_reject(&d->rep, "location_table[%d] has %zu lines (limit %u)", idx, d->lines.n,
@@ -482,7 +482,7 @@ static bool sample_stack(struct otlp_decoder *d, const struct raw_sample *rs, co
         struct raw_stack rs_stack = { &d->stack_locs };
         const char *why;
         VEC_RESET(d->stack_locs);
-        if (!dec_entry_decode(d, DICT_STACK, stack, &rs_stack, &why))
+        if (!dec_entry_decode(d, DICT_STACK, rs->stack_index, stack, &rs_stack, &why))
             return otlp_reject(&d->rep, "stack_table[%d] is malformed: %s", rs->stack_index, why);
         *locs = d->stack_locs.v;
         *n = d->stack_locs.n;
