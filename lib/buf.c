@@ -22,7 +22,7 @@ void buf_free(struct buf *b)
     b->len = b->cap = 0;
 }
 
-bool buf_reserve(struct buf *b, size_t more)
+bool buf_grow(struct buf *b, size_t more)
 {
     if (more > b->limit || b->len > b->limit - more)
         return false;
@@ -81,15 +81,6 @@ bool buf_append(struct buf *b, const void *p, size_t n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
     return true;
-}
-
-bool buf_putc(struct buf *b, char c)
-{
-    if (b->len < b->cap) {
-        b->data[b->len++] = (uint8_t)c;
-        return true;
-    }
-    return buf_append(b, &c, 1);
 }
 
 bool buf_printf(struct buf *b, const char *fmt, ...)
