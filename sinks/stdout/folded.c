@@ -365,6 +365,15 @@ static uint8_t line_at(const struct line *l, size_t i)
  * compares one byte at a time: that made the sort a third of `decode --format folded`. */
 static int bytes_cmp(const uint8_t *a, const uint8_t *b, size_t n)
 {
+    /* the common prefix, 32 bytes a step (one test for four words: half the instructions of
+     * the sort), then the word that differs */
+    for (; n >= 32; a += 32, b += 32, n -= 32) {
+        uint64_t x[4], y[4];
+        memcpy(x, a, 32);
+        memcpy(y, b, 32);
+        if ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]))
+            break;
+    }
     for (; n >= 8; a += 8, b += 8, n -= 8) {
         uint64_t x, y;
         memcpy(&x, a, 8);
