@@ -116,12 +116,76 @@ void json_scope(struct out *o, const struct lb_scope *sc, bool schema_url);
  * some (made by `render` the first time the request shows that frame or stack). */
 typedef void frame_renderer(struct out *o, const struct lb_frame *f, bool file_line);
 void stack_write(struct stdout_state *st, const struct lb_sample *s, frame_renderer *render, char sep);
-/* The text `render` writes for frame `f`, kept for the request (made the first time); false
- * when it is not kept (the cap, no memory): the caller writes it. A sink keeps one renderer's
- * text: the one of its format. */
-bool frame_text_kept(struct stdout_state *st, const struct lb_frame *f, frame_renderer *render, lb_str *text);
 /* Forgets the request's frames and stacks; `release` also gives their memory back. */
 void stack_text_clear(struct stdout_state *st, bool release);
+
+/* A kept frame text: the slot of the table (stdout_state.frame_slots) that says where it is. */
+struct frame_slot {
+    uint64_t key;              /* location_index << 16 | line_index */
+    uint32_t gen;              /* the request it belongs to; another: the slot is empty */
+    uint32_t len;
+    size_t off;                /* in frame_text */
+    /* What must also match: the decoder gives a location one index for the whole request,
+     * these guard the cache against a source that would not (the text is then written). */
+    const char *function, *file;
+    uint64_t address;
+    int64_t line;
+};
+
+static inline uint64_t frame_key(const struct lb_frame *f)
+{
+    return (uint64_t)f->location_index << 16 | f->line_index;
+}
+
+static inline size_t frame_home(uint64_t key, size_t cap)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
+}
+
+/* The slot of frame `f` in this request; NULL with *absent when the request has not shown it
+ * yet, NULL alone when its index names another frame (its text is then not kept). Inline:
+ * the folded format looks up every frame of every new stack, and the call was a tenth of it. */
+static inline const struct frame_slot *frame_slot_find(const struct stdout_state *st, const struct lb_frame *f,
+                                                       bool *absent)
+{
+    uint64_t key = frame_key(f);
+    *absent = true;
+    if (!st->frame_cap)
+        return NULL;
+    for (size_t j = frame_home(key, st->frame_cap); st->frame_slots[j].gen == st->gen;
+         j = (j + 1) & (st->frame_cap - 1)) {
+        const struct frame_slot *e = &st->frame_slots[j];
+        if (e->key != key)
+            continue;
+        *absent = false;
+        if (e->function == f->function.p && e->file == f->file.p && e->address == f->address &&
+            e->line == f->line)
+            return e;
+        return NULL;
+    }
+    return NULL;
+}
+
+/* The text of a frame the request has not shown yet, made by `render` and kept; NULL when it
+ * cannot be kept (the cap, no memory). */
+const struct frame_slot *frame_text_make(struct stdout_state *st, const struct lb_frame *f, frame_renderer *render);
+
+/* The text `render` writes for frame `f`, kept for the request (made the first time); false
+ * when it is not kept (the cap, no memory, an index naming another frame): the caller writes
+ * it. A sink keeps one renderer's text: the one of its format. */
+static inline bool frame_text_kept(struct stdout_state *st, const struct lb_frame *f, frame_renderer *render,
+                                   lb_str *text)
+{
+    bool absent;
+    const struct frame_slot *e = frame_slot_find(st, f, &absent);
+    if (absent)
+        e = frame_text_make(st, f, render);
+    if (!e)
+        return false;
+    /* an empty name may have nothing to point into */
+    *text = e->len ? (lb_str){ (const char *)st->frame_text.b.data + e->off, e->len } : LB_STR_NULL;
+    return true;
+}
 
 /* folded.c: the FOLDED format. The table holds at most max_bytes of stack text; every stack
  * gets `root` as its first frame. */

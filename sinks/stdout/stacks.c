@@ -26,29 +26,7 @@
 #define STACK_TEXT_MAX ((size_t)32 << 20)
 #define FRAME_TEXT_MAX ((size_t)32 << 20)
 
-struct frame_slot {
-    uint64_t key;              /* location_index << 16 | line_index */
-    uint32_t gen;              /* the request it belongs to; another: the slot is empty */
-    uint32_t len;
-    size_t off;                /* in frame_text */
-    /* What must also match: the decoder gives a location one index for the whole request,
-     * these guard the cache against a source that would not (the text is then written). */
-    const char *function, *file;
-    uint64_t address;
-    int64_t line;
-};
-
 enum { STACK_SEEN = 1, STACK_KEPT = 2 };
-
-static uint64_t frame_key(const struct lb_frame *f)
-{
-    return (uint64_t)f->location_index << 16 | f->line_index;
-}
-
-static size_t frame_home(uint64_t key, size_t cap)
-{
-    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (cap - 1);
-}
 
 static bool frames_grow(struct stdout_state *st)
 {
@@ -76,19 +54,14 @@ static bool frames_grow(struct stdout_state *st)
 static const struct frame_slot *frame_text(struct stdout_state *st, const struct lb_frame *f,
                                            frame_renderer *render)
 {
+    bool absent;
+    const struct frame_slot *e = frame_slot_find(st, f, &absent);
+    return absent ? frame_text_make(st, f, render) : e;
+}
+
+const struct frame_slot *frame_text_make(struct stdout_state *st, const struct lb_frame *f, frame_renderer *render)
+{
     uint64_t key = frame_key(f);
-    if (st->frame_cap) {
-        for (size_t j = frame_home(key, st->frame_cap); st->frame_slots[j].gen == st->gen;
-             j = (j + 1) & (st->frame_cap - 1)) {
-            const struct frame_slot *e = &st->frame_slots[j];
-            if (e->key != key)
-                continue;
-            if (e->function == f->function.p && e->file == f->file.p && e->address == f->address &&
-                e->line == f->line)
-                return e;
-            return NULL;
-        }
-    }
     struct out *c = &st->frame_text;
     if (c->b.len > FRAME_TEXT_MAX || ((st->frame_n + 1) * 2 > st->frame_cap && !frames_grow(st)))
         return NULL;
@@ -106,16 +79,6 @@ static const struct frame_slot *frame_text(struct stdout_state *st, const struct
                                               f->function.p, f->file.p, f->address, f->line };
     st->frame_n++;
     return &st->frame_slots[j];
-}
-
-bool frame_text_kept(struct stdout_state *st, const struct lb_frame *f, frame_renderer *render, lb_str *text)
-{
-    const struct frame_slot *e = frame_text(st, f, render);
-    if (!e)
-        return false;
-    /* an empty name may have nothing to point into */
-    *text = e->len ? (lb_str){ (const char *)st->frame_text.b.data + e->off, e->len } : LB_STR_NULL;
-    return true;
 }
 
 /* The frames of `s` appended to `o`, `sep` between them; the sink's output is flushed as it
