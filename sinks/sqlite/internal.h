@@ -235,8 +235,14 @@ bool sq_key_str_grow(struct buf *b, lb_str s);
  * is room within the limit. */
 static inline void sq_key_put_u64(uint8_t *p, uint64_t v)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* one store: gcc -O2 left the byte loop below a loop (a byte store may alias the buffer's
+     * own fields), about a sixth of the writer's instructions on small requests */
+    memcpy(p, &v, 8);
+#else
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 static inline bool sq_key_u64(struct buf *b, uint64_t v)
