@@ -54,6 +54,35 @@ struct walk {
     bool truncated;                         /* stopped by the budget, not by a contradiction */
 };
 
+/* Appends n bytes at buf + *pos as snprintf(buf + *pos, len - *pos, "%s", s) would, and
+ * advances *pos by n even past the end (as its return value would): the evidence's paths and
+ * field lists are made for every request the fast path decodes, and snprintf for each piece
+ * was a fortieth of the small request's time. */
+static void put_bytes(char *buf, size_t len, size_t *pos, const char *s, size_t n)
+{
+    if (*pos < len) {
+        size_t k = len - 1 - *pos < n ? len - 1 - *pos : n;
+        memcpy(buf + *pos, s, k);
+        buf[*pos + k] = 0;
+    }
+    *pos += n;
+}
+
+static void put_cstr(char *buf, size_t len, size_t *pos, const char *s)
+{
+    put_bytes(buf, len, pos, s, strlen(s));
+}
+
+static void put_uint(char *buf, size_t len, size_t *pos, unsigned v)
+{
+    char d[16];
+    size_t k = sizeof d;
+    do
+        d[--k] = (char)('0' + v % 10);
+    while (v /= 10);
+    put_bytes(buf, len, pos, d + k, sizeof d - k);
+}
+
 static size_t format_path(const struct frame *fr, char *buf, size_t len)
 {
     const struct frame *chain[MAX_DEPTH + 2];
@@ -63,11 +92,14 @@ static size_t format_path(const struct frame *fr, char *buf, size_t len)
     buf[0] = 0;
     while (n-- > 0 && pos < len) {
         const struct frame *f = chain[n];
-        int w = f->indexed ? snprintf(buf + pos, len - pos, "%s%s[%u]", pos ? "." : "", f->name, f->index)
-                           : snprintf(buf + pos, len - pos, "%s%s", pos ? "." : "", f->name);
-        if (w < 0)
-            break;
-        pos += (size_t)w;
+        if (pos)
+            put_bytes(buf, len, &pos, ".", 1);
+        put_cstr(buf, len, &pos, f->name);
+        if (f->indexed) {
+            put_bytes(buf, len, &pos, "[", 1);
+            put_uint(buf, len, &pos, f->index);
+            put_bytes(buf, len, &pos, "]", 1);
+        }
     }
     return pos < len ? pos : len - 1;
 }
@@ -436,8 +468,11 @@ static void fields_seen(struct otlp_detection *det, enum wmsg m, uint64_t count,
         for (unsigned wt = 0; wts && wt < 8 && pos < sizeof buf; wt++) {
             if (!(wts & (1u << wt)))
                 continue;
-            int k = snprintf(buf + pos, sizeof buf - pos, "%s%u %s", pos ? ", " : "", f, wt_names[wt]);
-            pos = k < 0 ? sizeof buf : pos + (size_t)k;
+            if (pos)
+                put_bytes(buf, sizeof buf, &pos, ", ", 2);
+            put_uint(buf, sizeof buf, &pos, f);
+            put_bytes(buf, sizeof buf, &pos, " ", 1);
+            put_cstr(buf, sizeof buf, &pos, wt_names[wt]);
         }
     }
     add_evidence(det, "%s fields (%llu %s): %s", name, (unsigned long long)count, plural,
