@@ -33,6 +33,8 @@ struct http_post {
     CURL *tmpl;                            /* every option but the request's own */
     CURL *easy;                            /* the request in flight: a copy of tmpl */
     struct curl_slist *headers;
+    struct curl_slist *headers_gzip;       /* the same, and Content-Encoding: gzip */
+    size_t max_answer;
     bool running;
     bool closing;                          /* in http_post_free: curl's last calls set no timer */
     bool h2c_no_reuse;                     /* see http_post_start */
@@ -70,7 +72,10 @@ static void deliver(struct http_post *h, CURLcode code)
     h->running = false;
     r.curl_code = (int)code;
     r.error = code == CURLE_OK ? "" : h->errbuf[0] ? h->errbuf : curl_easy_strerror(code);
-    r.body = h->answer.data;
+    /* Room for the NUL was kept (on_answer): the answer can be read as a string. */
+    if (buf_putc(&h->answer, 0))
+        h->answer.len--;
+    r.body = h->answer.data ? h->answer.data : (const uint8_t *)"";
     r.body_len = h->answer.len;
     r.too_large = h->too_large;
     h->done(h->ud, &r);   /* may start the next request */
@@ -160,7 +165,7 @@ static int want_timer(CURLM *m, long ms, void *userp)
 static size_t on_answer(char *p, size_t size, size_t n, void *ud)
 {
     struct http_post *h = ud;
-    if (!buf_append(&h->answer, p, size * n)) {
+    if (size * n > h->max_answer - h->answer.len || !buf_append(&h->answer, p, size * n)) {
         h->too_large = true;
         return 0;   /* curl stops with CURLE_WRITE_ERROR */
     }
@@ -193,6 +198,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+static bool add_header(struct curl_slist **list, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(*list, line);
+    if (l)
+        *list = l;
+    return l != NULL;
+}
+
 struct http_post *http_post_new(struct loop *loop, const struct http_post_options *o, http_post_done_fn done,
                                 void *ud, char *err, size_t errlen)
 {
@@ -203,15 +216,13 @@ struct http_post *http_post_new(struct loop *loop, const struct http_post_option
         free(h);
         return NULL;
     }
-    *h = (struct http_post){ .loop = loop, .done = done, .ud = ud, .timer_due = -1 };
-    buf_init(&h->answer, o->max_answer);
+    *h = (struct http_post){ .loop = loop, .done = done, .ud = ud, .timer_due = -1, .max_answer = o->max_answer };
+    buf_init(&h->answer, o->max_answer + 1);   /* + the NUL that deliver puts after it */
     buf_init(&h->heads, MAX_HEADER_BYTES);
-    bool ok = true;
-    for (size_t i = 0; ok && i < o->n_headers; i++) {
-        struct curl_slist *l = curl_slist_append(h->headers, o->headers[i]);
-        ok = l != NULL;
-        h->headers = l ? l : h->headers;
-    }
+    bool ok = add_header(&h->headers, "Expect:") && add_header(&h->headers_gzip, "Expect:") &&
+              add_header(&h->headers_gzip, "Content-Encoding: gzip");
+    for (size_t i = 0; ok && i < o->n_headers; i++)
+        ok = add_header(&h->headers, o->headers[i]) && add_header(&h->headers_gzip, o->headers[i]);
     h->multi = curl_multi_init();
     h->tmpl = curl_easy_init();
     ok = ok && h->multi && h->tmpl &&
@@ -219,7 +230,6 @@ struct http_post *http_post_new(struct loop *loop, const struct http_post_option
          curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h) == CURLM_OK &&
          curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, want_timer) == CURLM_OK &&
          curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h) == CURLM_OK &&
-         curl_easy_setopt(h->tmpl, CURLOPT_HTTPHEADER, h->headers) == CURLE_OK &&
          curl_easy_setopt(h->tmpl, CURLOPT_USERAGENT, o->user_agent) == CURLE_OK &&
          curl_easy_setopt(h->tmpl, CURLOPT_POST, 1L) == CURLE_OK &&
          curl_easy_setopt(h->tmpl, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
@@ -231,6 +241,10 @@ struct http_post *http_post_new(struct loop *loop, const struct http_post_option
          curl_easy_setopt(h->tmpl, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
          curl_easy_setopt(h->tmpl, CURLOPT_HEADERDATA, h) == CURLE_OK &&
          (!o->ca_file || curl_easy_setopt(h->tmpl, CURLOPT_CAINFO, o->ca_file) == CURLE_OK) &&
+         (!o->user || !o->user[0] ||
+          (curl_easy_setopt(h->tmpl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC) == CURLE_OK &&
+           curl_easy_setopt(h->tmpl, CURLOPT_USERNAME, o->user) == CURLE_OK &&
+           curl_easy_setopt(h->tmpl, CURLOPT_PASSWORD, o->password ? o->password : "") == CURLE_OK)) &&
          (o->connect_timeout_ms <= 0 ||
           curl_easy_setopt(h->tmpl, CURLOPT_CONNECTTIMEOUT_MS, o->connect_timeout_ms) == CURLE_OK);
     /* gRPC answers are not content-encoded by HTTP (grpc-encoding is its own): only OTLP/HTTP
@@ -263,13 +277,14 @@ void http_post_free(struct http_post *h)
     curl_easy_cleanup(h->tmpl);      /* both take NULL */
     curl_multi_cleanup(h->multi);    /* closes the kept connection: its REMOVE comes here */
     curl_slist_free_all(h->headers);
+    curl_slist_free_all(h->headers_gzip);
     buf_free(&h->answer);
     buf_free(&h->heads);
     free(h);
     curl_global_cleanup();
 }
 
-int http_post_start(struct http_post *h, const char *url, const void *body, size_t len, uint64_t timeout_ms)
+static int start(struct http_post *h, const char *url, const void *body, size_t len, uint64_t timeout_ms, bool gzip)
 {
     if (h->running)
         return -1;
@@ -282,6 +297,7 @@ int http_post_start(struct http_post *h, const char *url, const void *body, size
         return -1;
     bool h2c = h->h2c_no_reuse && strncasecmp(url, "http://", 7) == 0;
     if (curl_easy_setopt(h->easy, CURLOPT_URL, url) != CURLE_OK ||
+        curl_easy_setopt(h->easy, CURLOPT_HTTPHEADER, gzip ? h->headers_gzip : h->headers) != CURLE_OK ||
         curl_easy_setopt(h->easy, CURLOPT_FORBID_REUSE, h2c ? 1L : 0L) != CURLE_OK ||
         curl_easy_setopt(h->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len) != CURLE_OK ||
         curl_easy_setopt(h->easy, CURLOPT_POSTFIELDS, len ? body : "") != CURLE_OK ||
@@ -293,6 +309,16 @@ int http_post_start(struct http_post *h, const char *url, const void *body, size
     }
     h->running = true;
     return 0;
+}
+
+int http_post_start(struct http_post *h, const char *url, const void *body, size_t len, uint64_t timeout_ms)
+{
+    return start(h, url, body, len, timeout_ms, false);
+}
+
+int http_post_start_gzip(struct http_post *h, const char *url, const void *body, size_t len, uint64_t timeout_ms)
+{
+    return start(h, url, body, len, timeout_ms, true);
 }
 
 bool http_post_busy(const struct http_post *h) { return h->running; }

@@ -10,7 +10,8 @@
  *
  * HTTP/2 for gRPC: prior knowledge on http:// (h2c), ALPN on https://. The response's headers
  * and trailers (grpc-status arrives in the trailers) are kept and looked up by name. Loopback
- * never goes through a proxy.
+ * never goes through a proxy. "Expect: 100-continue" is never sent: curl would wait up to a
+ * second for the interim answer before sending a large body.
  */
 #ifndef LB_HTTP_POST_H
 #define LB_HTTP_POST_H
@@ -30,14 +31,15 @@ struct http_post_options {
     size_t max_answer;            /* body bytes kept; a larger answer is an error (too_large) */
     long connect_timeout_ms;      /* 0: libcurl's default */
     const char *ca_file;          /* https://: the CAs to trust (PEM); NULL: the system's */
+    const char *user, *password;  /* HTTP Basic authentication when user is set and not "" */
 };
 
 struct http_post_result {
     long status;                  /* HTTP status, 0 when none came */
     int curl_code;                /* CURLE_OK (0) or why the transfer failed */
     const char *error;            /* "" or curl's words */
-    const uint8_t *body;
-    size_t body_len;
+    const uint8_t *body;          /* followed by a NUL byte, not counted: a C string when the */
+    size_t body_len;              /* answer holds none of its own */
     long retry_after_s;           /* Retry-After, 0 when none */
     bool too_large;               /* the answer passed max_answer */
 };
@@ -52,6 +54,8 @@ void http_post_free(struct http_post *h);
 /* Starts one POST of `body` (valid until done is called) to `url`; none may be running. done
  * is called from the loop (or from http_post_poll). 0 or -1. */
 int http_post_start(struct http_post *h, const char *url, const void *body, size_t len, uint64_t timeout_ms);
+/* The same for a gzip'd body: sent with Content-Encoding: gzip besides the options' headers. */
+int http_post_start_gzip(struct http_post *h, const char *url, const void *body, size_t len, uint64_t timeout_ms);
 bool http_post_busy(const struct http_post *h);
 /* Abandons the request in flight: done is not called. */
 void http_post_cancel(struct http_post *h);

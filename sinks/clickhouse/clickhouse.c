@@ -1,7 +1,7 @@
 /*
  * clickhouse.c - the ClickHouse sink: the vtable (admit, the request's events, close), its
  * opening, and its statistics. Rows are built by rows.c; sealed batches wait in queue.c's
- * memory queue or in the spool (spool.c); sender.c sends them through http.c.
+ * memory queue or in the spool (spool.c); sender.c sends them through lib/http_post.c.
  *
  * Life of a request's rows:
  *   sample events -> open batch (ch_rows) -> request_end: kept (acknowledged) or rolled back
@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "lib/commit.h"
+#include "lib/http_post.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "sinks/clickhouse/internal.h"
@@ -38,6 +39,7 @@
 #include "sinks/wal.h"
 
 #define STATS_EVERY_MS 10000u
+#define MAX_ANSWER ((size_t)1 << 20)   /* counts and error texts; an INSERT answers nothing */
 #define SEAL_BYTES_MAX ((size_t)16 << 20)
 #define OPEN_BATCH_MIN_LIMIT ((size_t)64 << 20)
 #define OPEN_BATCH_MAX_LIMIT ((size_t)1 << 30)   /* keeps row_index (UInt32) far from wrapping */
@@ -263,7 +265,7 @@ static void free_sink(struct ch_sink *s)
     if (s->commit)
         commit_del_writer(s->commit, s);   /* first: it ends a sync in flight */
     wal_close(s->wal);
-    ch_http_free(s->http);
+    http_post_free(s->http);
     ch_rows_free(s->rows);
     ch_spool_free(s->spool);
     ch_batch_free(s->cur);
@@ -288,10 +290,10 @@ static void on_close(struct sink *sk, int deadline_ms)
     cancel_timers(s);
     ch_seal(s);
     ch_drain(s, ch_now_ms() + (uint64_t)(deadline_ms > 0 ? deadline_ms : 0));
-    if (ch_http_busy(s->http)) {
+    if (http_post_busy(s->http)) {
         /* Cut mid-request: ClickHouse may or may not have the rows; the batch is spooled and
          * re-sent, and batch_id/row_index let queries ignore the second copy. */
-        ch_http_cancel(s->http);
+        http_post_cancel(s->http);
         log_warn("clickhouse: shutdown timeout with a request in flight");
     }
     if (s->wal) {
@@ -324,6 +326,13 @@ static const struct sink_type clickhouse_type = {
     .request_abort = on_request_abort,
     .close = on_close,
 };
+
+uint64_t ch_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 
 /* ---- statistics for /metrics ---- */
 
@@ -484,9 +493,12 @@ int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options 
     size_t limit = o->max_queue_bytes > OPEN_BATCH_MIN_LIMIT ? o->max_queue_bytes : OPEN_BATCH_MIN_LIMIT;
     if (limit > OPEN_BATCH_MAX_LIMIT)
         limit = OPEN_BATCH_MAX_LIMIT;
-    struct ch_http_options ho = {
+    struct http_post_options ho = {
+        .user_agent = "lazybackend-clickhouse",
+        .headers = (const char *const[]){ "Content-Type: application/octet-stream" },
+        .n_headers = 1,
+        .max_answer = MAX_ANSWER,
         .connect_timeout_ms = 3000,
-        .timeout_ms = o->request_timeout_ms ? (long)o->request_timeout_ms : 30000,
     };
     if (ch_copy_strings(s, err, errlen) != 0 || ch_build_statements(s, err, errlen) != 0 ||
         (o->durability == CLICKHOUSE_DURABILITY_WAL ? open_wal(s, env, err, errlen) : open_spool(s, err, errlen)) != 0)
@@ -500,7 +512,7 @@ int clickhouse_sink_open(struct sink *out, const struct clickhouse_sink_options 
     }
     s->gzip = s->o.compression == CLICKHOUSE_COMPRESSION_GZIP;
     ch_rows_set_gzip(s->rows, s->gzip);
-    s->http = ch_http_new(s->loop, &ho, ch_on_http_done, s, err, errlen);
+    s->http = http_post_new(s->loop, &ho, ch_on_http_done, s, err, errlen);
     if (!s->http)
         goto fail;
     if (log_get_level() <= LOG_DEBUG)

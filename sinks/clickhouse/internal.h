@@ -1,10 +1,10 @@
 /*
  * internal.h - what the ClickHouse sink's files share: the table list, the sealed batch,
- * the row encoder (rows.c), the on-disk spool (spool.c), the HTTP driver (http.c), and the
- * sink's own state, which four files tie together: clickhouse.c (the sink's events, open and
- * close), queue.c (sealing, the memory queue and what spills to the spool), sender.c (one
- * request at a time, retries, backoff) and options.c (the options, the URLs and statements
- * they make). Not for other sinks.
+ * the row encoder (rows.c), the on-disk spool (spool.c), and the sink's own state, which four
+ * files tie together: clickhouse.c (the sink's events, open and close), queue.c (sealing, the
+ * memory queue and what spills to the spool), sender.c (one request at a time through
+ * lib/http_post, retries, backoff) and options.c (the options, the URLs and statements they
+ * make). Not for other sinks.
  *
  * A batch is the unit of delivery and of durability: the rows of one or more whole requests,
  * one RowBinary body per table (gzip'd or not, as the batch says), sent table by table in CH_TABLES order (frames and
@@ -23,6 +23,8 @@
 #include "sinks/clickhouse/clickhouse.h"
 
 struct loop;
+struct http_post;
+struct http_post_result;
 
 /* Send order: the tables a sample row references come first; samples last, since a batch
  * whose samples are all in ClickHouse counts as delivered (sender.c). */
@@ -193,39 +195,6 @@ int ch_wal_append(struct wal *w, uint64_t seq, const struct ch_rows *r, char *er
  * with err when unreadable; *empty when the segment holds no complete record (nothing to send). */
 struct ch_batch *ch_wal_load(struct wal *w, uint64_t seq, bool gzip, bool *empty, char *err, size_t errlen);
 
-/* ---- http.c: one HTTP request at a time through libcurl's multi interface ---- */
-
-struct ch_http;
-
-struct ch_http_result {
-    bool ok;                /* transfer done and HTTP 200 */
-    long status;            /* HTTP status, 0 when no response */
-    int curl_code;          /* CURLcode */
-    const char *body;       /* response body (NUL-terminated, truncated to 64 KiB) */
-    size_t body_len;
-    const char *error;      /* curl's message when the transfer failed */
-};
-
-typedef void (*ch_http_done_fn)(void *ud, const struct ch_http_result *res);
-
-struct ch_http_options {
-    const char *user, *password;   /* NULL: none (ClickHouse's default user) */
-    long connect_timeout_ms, timeout_ms;
-};
-
-/* Registers its sockets and timer on `loop`. */
-struct ch_http *ch_http_new(struct loop *loop, const struct ch_http_options *o, ch_http_done_fn done,
-                            void *ud, char *err, size_t errlen);
-void ch_http_free(struct ch_http *h);
-/* Starts a POST; `body` must stay valid until the done callback. 0, or -1 (busy, curl). */
-int ch_http_post(struct ch_http *h, const char *url, const void *body, size_t len, bool gzip);
-bool ch_http_busy(const struct ch_http *h);
-/* Abandons the request in flight (no callback). */
-void ch_http_cancel(struct ch_http *h);
-/* Without the event loop (shutdown): waits up to timeout_ms for the sockets or curl's timer
- * and lets curl progress; the done callback runs from here. */
-void ch_http_poll(struct ch_http *h, int timeout_ms);
-
 /* Monotonic milliseconds (the sink's own clock: close runs after the loop has stopped). */
 uint64_t ch_now_ms(void);
 
@@ -237,7 +206,7 @@ struct ch_sink {
     struct clickhouse_sink_options o;
     char *strings;               /* one allocation holding the copied option strings */
     struct loop *loop;
-    struct ch_http *http;
+    struct http_post *http;
     struct ch_rows *rows;
     size_t seal_bytes;
     bool gzip;                   /* seal and send gzip'd (--clickhouse-compression gzip) */
@@ -313,7 +282,7 @@ void ch_spill(struct ch_sink *s);
 /* Starts the next request if none is in flight and no backoff is pending. */
 void ch_kick(struct ch_sink *s);
 /* The HTTP driver's done callback. */
-void ch_on_http_done(void *ud, const struct ch_http_result *res);
+void ch_on_http_done(void *ud, const struct http_post_result *res);
 /* Shutdown, without the event loop: sends what it can before `end`. */
 void ch_drain(struct ch_sink *s, uint64_t end);
 

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/http_post.h"
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "sinks/clickhouse/internal.h"
@@ -44,16 +45,17 @@ static int clickhouse_code(const char *body)
     return v > 0 && v < 100000 ? (int)v : -1;
 }
 
-static void describe(const struct ch_http_result *res, char *out, size_t n)
+static void describe(const struct http_post_result *res, char *out, size_t n)
 {
     if (res->curl_code != 0) {
         snprintf(out, n, "%s", res->error);
         return;
     }
-    size_t len = strcspn(res->body, "\r\n");   /* the first line: the rest is a stack trace */
+    const char *body = (const char *)res->body;   /* NUL-terminated (lib/http_post.h) */
+    size_t len = strcspn(body, "\r\n");          /* the first line: the rest is a stack trace */
     if (len > 300)
         len = 300;
-    snprintf(out, n, "HTTP %ld: %.*s", res->status, (int)len, res->body);
+    snprintf(out, n, "HTTP %ld: %.*s", res->status, (int)len, body);
     /* The message may quote our data (a value that failed to parse): keep the log line a
      * printable line whatever the data holds. */
     for (char *p = out; *p; p++)
@@ -61,9 +63,9 @@ static void describe(const struct ch_http_result *res, char *out, size_t n)
             *p = '?';
 }
 
-static void note_failure(struct ch_sink *s, int table, const struct ch_http_result *res)
+static void note_failure(struct ch_sink *s, int table, const struct http_post_result *res)
 {
-    int code = clickhouse_code(res->body);
+    int code = clickhouse_code((const char *)res->body);
     if (res->curl_code != 0)
         code = 100000 + res->curl_code;
     else if (code < 0)
@@ -205,6 +207,13 @@ static void failed_attempt(struct ch_sink *s)
     s->retry_at = ch_now_ms() + backoff_ms(s);
 }
 
+/* One request; the body must outlive it. */
+static int post(struct ch_sink *s, const char *url, const void *body, size_t len, bool gzip)
+{
+    uint64_t timeout = s->o.request_timeout_ms ? s->o.request_timeout_ms : 30000;
+    return gzip ? http_post_start_gzip(s->http, url, body, len, timeout) : http_post_start(s->http, url, body, len, timeout);
+}
+
 static int post_next(struct ch_sink *s)
 {
     char url[4096 + 64];
@@ -212,7 +221,7 @@ static int post_next(struct ch_sink *s)
         assert(s->ddl_next < sizeof s->ddl / sizeof s->ddl[0]);
         s->inflight = CH_INFLIGHT_DDL;
         const char *q = s->ddl[s->ddl_next];
-        return ch_http_post(s->http, s->ddl_url, q, strlen(q), false);
+        return post(s, s->ddl_url, q, strlen(q), false);
     }
     assert(s->cur && s->part < CH_TABLES && s->cur->part[s->part].rows > 0);
     if (s->part == CH_SAMPLES && s->cur->maybe_stored && !s->cur_checked) {
@@ -221,7 +230,7 @@ static int post_next(struct ch_sink *s)
                  s->o.database, (unsigned long long)s->cur->id);
         snprintf(url, sizeof url, "%s?query_id=lazybackend-%016llx", s->ddl_url, (unsigned long long)s->cur->id);
         s->inflight = CH_INFLIGHT_COUNT;
-        return ch_http_post(s->http, url, q, strlen(q), false);
+        return post(s, url, q, strlen(q), false);
     }
     const struct ch_part *p = &s->cur->part[s->part];
     s->inflight = s->part;
@@ -231,15 +240,15 @@ static int post_next(struct ch_sink *s)
     if (s->part == CH_SAMPLES) {
         snprintf(url, sizeof url, "%s&query_id=lazybackend-%016llx", insert[CH_SAMPLES],
                  (unsigned long long)s->cur->id);
-        return ch_http_post(s->http, url, p->data, p->len, s->cur->gzip);
+        return post(s, url, p->data, p->len, s->cur->gzip);
     }
-    return ch_http_post(s->http, insert[s->part], p->data, p->len, s->cur->gzip);
+    return post(s, insert[s->part], p->data, p->len, s->cur->gzip);
 }
 
 /* Starts the next request if none is in flight and no backoff is pending. */
 void ch_kick(struct ch_sink *s)
 {
-    while (!ch_http_busy(s->http)) {
+    while (!http_post_busy(s->http)) {
         if (ch_now_ms() < s->retry_at) {
             arm_retry(s);
             return;
@@ -292,21 +301,22 @@ static void counted(struct ch_sink *s, const char *body)
     }
 }
 
-void ch_on_http_done(void *ud, const struct ch_http_result *res)
+void ch_on_http_done(void *ud, const struct http_post_result *res)
 {
     struct ch_sink *s = ud;
     assert(s->inflight == CH_INFLIGHT_DDL || s->cur);   /* an INSERT or a count: the current batch */
     /* an ALTER … ADD COLUMN of a column the table has already (an upgraded table): done */
-    bool column_exists = !res->ok && res->curl_code == 0 && s->inflight == CH_INFLIGHT_DDL &&
-                         s->ddl_next >= 1 + CH_TABLES && clickhouse_code(res->body) == 44;
-    if (res->ok || column_exists) {
+    bool ok = res->curl_code == 0 && res->status == 200;
+    bool column_exists = !ok && res->curl_code == 0 && s->inflight == CH_INFLIGHT_DDL &&
+                         s->ddl_next >= 1 + CH_TABLES && clickhouse_code((const char *)res->body) == 44;
+    if (ok || column_exists) {
         if (s->attempts)
             log_info("clickhouse: ClickHouse accepts requests again (after %u failed attempts)", s->attempts);
         s->attempts = 0;
         s->retry_at = 0;
         s->n_errs = 0;
         if (s->inflight == CH_INFLIGHT_COUNT) {
-            counted(s, res->body);
+            counted(s, (const char *)res->body);
         } else if (s->inflight == CH_INFLIGHT_DDL) {
             if (++s->ddl_next == sizeof s->ddl / sizeof s->ddl[0]) {
                 s->schema_ready = true;
@@ -318,7 +328,7 @@ void ch_on_http_done(void *ud, const struct ch_http_result *res)
         }
     } else {
         note_failure(s, s->inflight, res);
-        int code = clickhouse_code(res->body);
+        int code = clickhouse_code((const char *)res->body);
         if (res->curl_code == 0 && (code == 60 || code == 81)) {
             /* Table or database gone (dropped by hand?): create them again; the rows that
              * referenced now-missing stacks are lost, so write every stack anew. */
@@ -340,7 +350,7 @@ void ch_drain(struct ch_sink *s, uint64_t end)
         uint64_t now = ch_now_ms();
         if (now >= end)
             break;
-        if (!ch_http_busy(s->http)) {
+        if (!http_post_busy(s->http)) {
             if (!ch_has_work(s))
                 break;
             if ((s->spool || s->wal) && s->st.attempts_failed - failures_before >= 2)
@@ -350,9 +360,9 @@ void ch_drain(struct ch_sink *s, uint64_t end)
             ch_kick(s);
         }
         uint64_t until = end;
-        if (!ch_http_busy(s->http) && s->retry_at > now && s->retry_at < until)
+        if (!http_post_busy(s->http) && s->retry_at > now && s->retry_at < until)
             until = s->retry_at;
         uint64_t wait = until - now;
-        ch_http_poll(s->http, (int)(wait > 100 ? 100 : wait));
+        http_post_poll(s->http, (int)(wait > 100 ? 100 : wait));
     }
 }

@@ -443,7 +443,6 @@ int forward_sink_open(struct sink *out, const struct forward_sink_options *o, co
             lines[n++] = "grpc-encoding: gzip";
     } else {
         lines[n++] = "Content-Type: application/x-protobuf";
-        lines[n++] = "Expect:";   /* no waiting for "100 Continue" on large bodies */
         if (gzip)
             lines[n++] = "Content-Encoding: gzip";
     }
