@@ -365,6 +365,7 @@ static void stream_dispatch(struct h2_stream *st)
     reply.message[0] = '\0';
     buf_init(&reply.body, s->cfg.max_message_size);
     st->handler->fn(st->handler->ud, &call, &reply);
+    conn_depend(st->conn);
     buf_free(&inflated);
     reply.message[sizeof reply.message - 1] = '\0';   /* whatever the handler did */
     if (reply.status != GRPC_OK)

@@ -337,6 +337,7 @@ static int on_message_complete(http_parser *p)
     h->keep_alive = h->keep_alive && http_should_keep_alive(p) != 0;
     if (!h->upgrade_h2c) {
         http_exchange_finish(&h->ex);
+        conn_depend(c);
         answer(h, false);
         h->ex_live = c->push && c->push->deferred;   /* a deferred response still needs it */
     }

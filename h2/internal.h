@@ -211,7 +211,9 @@ struct h2_conn {
     size_t lingered;
     bool terminating;      /* GOAWAY submitted because of idleness */
     bool held;             /* output waits for a commit (lib/commit.h) */
-    uint64_t dep_gen;      /* the commit generation its unsent output depends on */
+    uint64_t dep_gen;      /* the newest commit generation its unsent output depends on */
+    uint64_t dep_oldest;   /* the oldest one no sync has settled yet (0: none): when a sync
+                            * covering it fails, the connection is closed unanswered */
     uint64_t out_sent_total, out_seen;   /* bytes written to the socket; appended when last looked */
     bool close_after_flush;     /* HTTP/1.1: close (lingering) once `out` is written */
     struct h2_stream *streams;
@@ -264,6 +266,8 @@ static inline size_t out_pending(const struct h2_conn *c) { return c->out.len - 
  * Also the fuzz targets' way in (test/fuzz/harness.c: one end of a socketpair). */
 void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss);
 bool conn_update(struct h2_conn *c);
+/* A request was handled: its reply may acknowledge what a writer has not synced yet. */
+void conn_depend(struct h2_conn *c);
 void conn_close(struct h2_conn *c, const char *why);
 /* HTTP/1.1 -> h2c after "Upgrade: h2c": `ex` (complete) becomes stream 1; `rest` are the
  * bytes after the request, already HTTP/2. False when the connection must be closed. */

@@ -136,6 +136,25 @@ int h2_address_loopback(const char *address)
 
 /* ------------------------------------------------------------------ connections */
 
+/* The reply about to be made may acknowledge what a writer has not synced yet: it depends on
+ * the generation being written now. Noted when a request has been handled (its sink marked
+ * the generation it wrote) and again whenever output appears. The oldest unsettled generation
+ * is kept beside the newest: one connection carries the replies of several generations (a
+ * client's streams, pipelined requests), and a failed sync of the older one must withhold
+ * them even though a newer one is pending (replies of a lost batch once went out with the
+ * next batch's, which committed). */
+void conn_depend(struct h2_conn *c)
+{
+    const struct commit *cm = c->srv->cfg.commit;
+    if (!cm)
+        return;
+    uint64_t g = commit_reply_gen(cm);
+    if (g > c->dep_gen)
+        c->dep_gen = g;
+    if (g && !commit_settled(cm, g) && (c->dep_oldest == 0 || g < c->dep_oldest))
+        c->dep_oldest = g;
+}
+
 /* Moves nghttp2's output into the buffer (up to the high-water mark) and the buffer into
  * the socket, until one of them runs dry. False when the connection broke. */
 static bool conn_flush(struct h2_conn *c)
@@ -159,16 +178,19 @@ static bool conn_flush(struct h2_conn *c)
         if (cm) {
             uint64_t appended = c->out_sent_total + out_pending(c);
             if (appended > c->out_seen) {
-                uint64_t g = commit_reply_gen(cm);
                 c->out_seen = appended;
-                if (g > c->dep_gen)
-                    c->dep_gen = g;
+                conn_depend(c);
             }
+            /* on_commit closes such a connection; this holds even if another listener of the
+             * same sync made output here before this server was told */
+            if (c->dep_oldest && c->dep_oldest <= commit_failed_gen(cm))
+                return false;
             if (!commit_settled(cm, c->dep_gen)) {
                 c->held = true;
                 return true;
             }
             c->held = false;
+            c->dep_oldest = 0;   /* every generation it depends on synced */
         }
         ssize_t w = conn_io_write(c, c->out.data + c->out_off, out_pending(c));
         if (w < 0)
@@ -327,6 +349,7 @@ bool conn_upgrade_h2c(struct h2_conn *c, const uint8_t *settings, size_t setting
     }
     log_debug("connection upgraded to h2c: peer=%s", c->peer);
     http_exchange_finish(&st->ex);
+    conn_depend(c);
     session_submit_http(st);
     return session_feed(c, rest, rest_len, NULL);
 }
@@ -543,12 +566,17 @@ static void on_commit(void *ud, bool ok, uint64_t gen)
     struct h2_conn *c = s->conns;
     while (c) {
         struct h2_conn *next = c->next;
-        if (c->held && c->dep_gen <= gen) {
-            c->held = false;
-            if (ok)
+        bool covered = c->dep_oldest && c->dep_oldest <= gen;   /* this sync decides some of it */
+        if (covered && !ok) {
+            /* whether held or still inside nghttp2, nothing of it may go out now */
+            conn_close(c, "the write-ahead log could not be synced: replies withheld");
+        } else {
+            if (covered)
+                c->dep_oldest = c->dep_gen > gen ? gen + 1 : 0;
+            if (ok && c->held && c->dep_gen <= gen) {
+                c->held = false;
                 conn_update(c);
-            else
-                conn_close(c, "the write-ahead log could not be synced: replies withheld");
+            }
         }
         c = next;
     }

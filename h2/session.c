@@ -200,6 +200,7 @@ static void http_on_end(struct h2_stream *st)
     if (st->http_submitted || st->ex.state == EX_HEADERS)
         return;
     http_exchange_finish(&st->ex);
+    conn_depend(st->conn);
     session_submit_http(st);
 }
 

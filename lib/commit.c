@@ -32,6 +32,7 @@ struct commit {
     uint64_t cur_gen;            /* the generation being written */
     uint64_t closed_gen;         /* the newest closed generation */
     uint64_t settled_gen;        /* every generation <= this is synced (or failed) */
+    uint64_t failed_gen;         /* the newest generation of a failed sync */
     bool inflight;
     uint64_t inflight_gen;
     struct { struct commit_writer ops; void *ud; void *job; } writer[MAX_WRITERS];
@@ -93,8 +94,10 @@ static void finish_sync(struct commit *c, bool restart)
     c->inflight = false;
     c->settled_gen = c->inflight_gen;
     c->st.syncs++;
-    if (rc != 0)
+    if (rc != 0) {
         c->st.failures++;
+        c->failed_gen = c->settled_gen;
+    }
     /* A listener may add or remove listeners while told: walk a copy. */
     size_t n = c->n_listeners;
     struct { commit_done_fn fn; void *ud; } copy[MAX_LISTENERS];
@@ -255,5 +258,7 @@ uint64_t commit_reply_gen(const struct commit *c) { return c->dirty ? c->cur_gen
 bool commit_settled(const struct commit *c, uint64_t gen) { return gen <= c->settled_gen; }
 
 uint64_t commit_syncing_gen(const struct commit *c) { return c->inflight_gen; }
+
+uint64_t commit_failed_gen(const struct commit *c) { return c->failed_gen; }
 
 void commit_get_stats(const struct commit *c, struct commit_stats *out) { *out = c->st; }

@@ -57,6 +57,10 @@ void commit_dirty(struct commit *c);
 uint64_t commit_reply_gen(const struct commit *c);
 /* Whether the sync of generation `gen` is over (successful or not). */
 bool commit_settled(const struct commit *c, uint64_t gen);
+/* The newest generation a failed sync covered (0: none failed). Output that depends on a
+ * generation at or below it, and that no successful sync settled first, acknowledges writes
+ * that may be lost. */
+uint64_t commit_failed_gen(const struct commit *c);
 /* In a writer's begin: the newest generation the sync being started covers (a writer that
  * lost writes of a generation fails every sync up to it). */
 uint64_t commit_syncing_gen(const struct commit *c);
