@@ -266,8 +266,16 @@ static inline size_t out_pending(const struct h2_conn *c) { return c->out.len - 
  * Also the fuzz targets' way in (test/fuzz/harness.c: one end of a socketpair). */
 void conn_new(struct h2_server *s, int fd, const struct sockaddr_storage *ss);
 bool conn_update(struct h2_conn *c);
-/* A request was handled: its reply may acknowledge what a writer has not synced yet. */
+
+/* held.c: replies that acknowledge what a writer has not synced yet wait for the group
+ * commit (lib/commit.h). */
+/* A request was handled: its reply may depend on the generation being written now. */
 void conn_depend(struct h2_conn *c);
+enum hold { HOLD_SEND, HOLD_WAIT, HOLD_LOST };
+/* Before writing `out`: send it, wait for a sync, or close (a sync it depends on failed). */
+enum hold conn_hold_check(struct h2_conn *c);
+/* The commit's listener (ud: the server): releases or closes the connections a sync decided. */
+void held_on_commit(void *ud, bool ok, uint64_t gen);
 void conn_close(struct h2_conn *c, const char *why);
 /* HTTP/1.1 -> h2c after "Upgrade: h2c": `ex` (complete) becomes stream 1; `rest` are the
  * bytes after the request, already HTTP/2. False when the connection must be closed. */

@@ -136,25 +136,6 @@ int h2_address_loopback(const char *address)
 
 /* ------------------------------------------------------------------ connections */
 
-/* The reply about to be made may acknowledge what a writer has not synced yet: it depends on
- * the generation being written now. Noted when a request has been handled (its sink marked
- * the generation it wrote) and again whenever output appears. The oldest unsettled generation
- * is kept beside the newest: one connection carries the replies of several generations (a
- * client's streams, pipelined requests), and a failed sync of the older one must withhold
- * them even though a newer one is pending (replies of a lost batch once went out with the
- * next batch's, which committed). */
-void conn_depend(struct h2_conn *c)
-{
-    const struct commit *cm = c->srv->cfg.commit;
-    if (!cm)
-        return;
-    uint64_t g = commit_reply_gen(cm);
-    if (g > c->dep_gen)
-        c->dep_gen = g;
-    if (g && !commit_settled(cm, g) && (c->dep_oldest == 0 || g < c->dep_oldest))
-        c->dep_oldest = g;
-}
-
 /* Moves nghttp2's output into the buffer (up to the high-water mark) and the buffer into
  * the socket, until one of them runs dry. False when the connection broke. */
 static bool conn_flush(struct h2_conn *c)
@@ -172,25 +153,14 @@ static bool conn_flush(struct h2_conn *c)
         }
         if (out_pending(c) == 0)
             return true;
-        /* Replies may acknowledge what a writer has not synced yet: new output depends on the
-         * generation being written (or synced); it goes out once that is settled (on_commit). */
-        const struct commit *cm = c->srv->cfg.commit;
-        if (cm) {
-            uint64_t appended = c->out_sent_total + out_pending(c);
-            if (appended > c->out_seen) {
-                c->out_seen = appended;
-                conn_depend(c);
-            }
-            /* on_commit closes such a connection; this holds even if another listener of the
-             * same sync made output here before this server was told */
-            if (c->dep_oldest && c->dep_oldest <= commit_failed_gen(cm))
-                return false;
-            if (!commit_settled(cm, c->dep_gen)) {
-                c->held = true;
-                return true;
-            }
-            c->held = false;
-            c->dep_oldest = 0;   /* every generation it depends on synced */
+        /* Replies may acknowledge what a writer has not synced yet (held.c) */
+        switch (conn_hold_check(c)) {
+        case HOLD_LOST:
+            return false;
+        case HOLD_WAIT:
+            return true;
+        case HOLD_SEND:
+            break;
         }
         ssize_t w = conn_io_write(c, c->out.data + c->out_off, out_pending(c));
         if (w < 0)
@@ -560,28 +530,6 @@ static void apply_defaults(struct h2_server_config *cfg)
 
 /* A sync is over: replies that waited for it go out, or, when it failed, their connections are
  * closed without them (nothing that depended on it is acknowledged). */
-static void on_commit(void *ud, bool ok, uint64_t gen)
-{
-    struct h2_server *s = ud;
-    struct h2_conn *c = s->conns;
-    while (c) {
-        struct h2_conn *next = c->next;
-        bool covered = c->dep_oldest && c->dep_oldest <= gen;   /* this sync decides some of it */
-        if (covered && !ok) {
-            /* whether held or still inside nghttp2, nothing of it may go out now */
-            conn_close(c, "the write-ahead log could not be synced: replies withheld");
-        } else {
-            if (covered)
-                c->dep_oldest = c->dep_gen > gen ? gen + 1 : 0;
-            if (ok && c->held && c->dep_gen <= gen) {
-                c->held = false;
-                conn_update(c);
-            }
-        }
-        c = next;
-    }
-}
-
 struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config *cfg)
 {
     struct h2_server *s = calloc(1, sizeof *s);
@@ -597,7 +545,7 @@ struct h2_server *h2_server_new(struct loop *loop, const struct h2_server_config
     uint64_t seed = loop_now_ms(loop) * 0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)s ^ (uint64_t)getpid();
     if (!s->address || session_make_callbacks(s) != 0 ||
         peer_table_init(&s->peers, s->cfg.max_connections, seed) != 0 ||
-        (s->cfg.commit && commit_add_listener(s->cfg.commit, on_commit, s) != 0)) {
+        (s->cfg.commit && commit_add_listener(s->cfg.commit, held_on_commit, s) != 0)) {
         s->cfg.commit = NULL;
         h2_server_free(s);
         return NULL;
@@ -795,7 +743,7 @@ void h2_server_free(struct h2_server *s)
         return;
     close_listener(s);
     if (s->cfg.commit)
-        commit_del_listener(s->cfg.commit, on_commit, s);
+        commit_del_listener(s->cfg.commit, held_on_commit, s);
     if (s->idle_timer)
         loop_del_timer(s->loop, s->idle_timer);
     while (s->conns)
