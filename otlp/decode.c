@@ -396,6 +396,8 @@ static bool on_resource_profiles(void *ctx, pb_ref_t el)
 static bool on_dictionary(void *ctx, pb_ref_t el)
 {
     struct otlp_decoder *d = ctx;
+    if (d->dict_indexed)   /* every dictionary of the request, by the fast path's walk */
+        return true;
     struct pbref_stream s;
     pbref_open_ref(&s, el);
     if (!layout_dictionary(d->layout, &s.is, &d->dict.tables))
@@ -492,9 +494,11 @@ static enum otlp_status decode_request(struct otlp_decoder *d, const uint8_t *ms
     view_unknown_fields(d, req);
 
     d->dict.layout = d->layout;
-    d->dict.tables.base = msg;
-    for (int t = 0; t < DICT_TABLES; t++)
-        VEC_RESET(d->dict.tables.t[t]);
+    if (!d->dict_indexed) {
+        d->dict.tables.base = msg;
+        for (int t = 0; t < DICT_TABLES; t++)
+            VEC_RESET(d->dict.tables.t[t]);
+    }
 
     /* Two passes: the dictionary wherever it lies, then the resources. */
     const struct raw_each dictionary_pass[EACH_SLOTS] = { [EACH_DICTIONARY] = { on_dictionary, d } };
@@ -560,7 +564,7 @@ static void request_reset(struct otlp_decoder *d, const uint8_t *msg, size_t len
     d->detection.layout = NULL;   /* nothing chosen until this request is detected */
     d->detection.n_tried = d->detection.n_evidence = d->detection.n_recorded = 0;
     d->detection.n_unknown = 0;
-    d->speculating = d->spec_failed = false;
+    d->speculating = d->spec_failed = d->dict_indexed = false;
 }
 
 enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg, size_t len,
@@ -579,12 +583,12 @@ enum otlp_status otlp_export_profiles(struct otlp_decoder *d, const uint8_t *msg
     if (OTLP_EMIT(out, admit, OTLP_SIGNAL_PROFILES, res->message, sizeof res->message) != 0)
         return res->status = OTLP_UNAVAILABLE;
     /* The fast path (detect.h): a layout chosen from a prefix, checked as it is decoded. */
-    if (!d->pinned && !d->reference_only && otlp_speculate_layout(msg, len, &d->detection, &d->spec)) {
+    if (!d->pinned && !d->reference_only && otlp_speculate_layout(msg, len, &d->detection, &d->spec, &d->dict.tables)) {
         bool retracted = false;
-        d->speculating = true;
+        d->speculating = d->dict_indexed = true;
         dec_set_layout(d, d->detection.layout);
         enum otlp_status st = decode_request(d, msg, len, &retracted);
-        d->speculating = false;
+        d->speculating = d->dict_indexed = false;
         if (!retracted)
             return st;
         d->retractions++;

@@ -69,6 +69,7 @@ struct otlp_decoder {
     struct otlp_detection detection;    /* how it was chosen */
     bool reference_only;                /* no fast path: the full detection every time */
     bool speculating;                   /* the fast path (detect.h): layout chosen from a prefix */
+    bool dict_indexed;                  /* ... whose lean walk indexed the dictionary (dict.tables) */
     bool spec_failed;                   /* ... and the decoder found it would be decided otherwise */
     struct otlp_speculation spec;       /* what the fast path counted */
     uint64_t retractions;               /* requests the fast path retracted and decoded again */

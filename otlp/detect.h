@@ -127,9 +127,12 @@ struct otlp_speculation {
 };
 
 /* Steps 1 and 2: true when a layout was chosen (det->layout, its verdicts in det->tried[], no
- * evidence yet) and everything but the samples checked; false: decide with otlp_detect. */
+ * evidence yet) and everything but the samples checked; false: decide with otlp_detect.
+ * `tables` (may be NULL): emptied, then on true holds the dictionary's entries as
+ * layout_dictionary would have indexed them over every dictionary of the request (the lean
+ * walk passes over them anyway); on false its contents mean nothing. */
 bool otlp_speculate_layout(const uint8_t *msg, size_t len, struct otlp_detection *det,
-                           struct otlp_speculation *sp);
+                           struct otlp_speculation *sp, struct dict_tables *tables);
 
 /* The samples of one Profile (its encoded bytes) walked as the full walk would, counted into
  * `t`; false when the full walk would contradict the layout there or find an unknown field. */

@@ -20,6 +20,8 @@ struct lean {
     bool walk_entries;          /* false: the dictionary's entries are left to the decoder */
     bool has_dictionary;        /* the request's field 2 was seen */
     struct wire_tally *t;
+    struct dict_tables *tables; /* non-NULL: the dictionary's entries indexed on the way */
+    bool oom;                   /* ... and there was no memory for that */
 };
 
 /* One field's tag and value; false when the framing is broken (as next_field in detect.c). One-
@@ -110,6 +112,16 @@ static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, u
         }
         if (wts)
             wts[fnum] |= (uint8_t)(1u << wt);
+        /* Each entry's place, as layout_dictionary would append it (the same fields in the same
+         * order: it reads every field of the dictionary the layout has, and this walk stops at
+         * any other): the decoder then need not walk the dictionary a second time. */
+        if (m == WM_DICTIONARY && L->tables && f->dest == D_DICT) {
+            struct dict_ref el = { (uint32_t)(val - L->tables->base), (uint32_t)len };
+            if (!VEC_PUSH(L->tables->t[f->off], el)) {
+                L->oom = true;
+                return false;
+            }
+        }
         if (f->kind == W_MSG) {
             if (m == WM_REQUEST && fnum == 2)
                 L->has_dictionary = true;
@@ -128,7 +140,7 @@ static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, u
 }
 
 bool otlp_speculate_layout(const uint8_t *msg, size_t len, struct otlp_detection *det,
-                           struct otlp_speculation *sp)
+                           struct otlp_speculation *sp, struct dict_tables *tables)
 {
     /* The candidate: the newest layout the lean walk finds nothing against (a layout that does
      * not fit usually fails it within the first samples). */
@@ -136,11 +148,18 @@ bool otlp_speculate_layout(const uint8_t *msg, size_t len, struct otlp_detection
     for (size_t i = 0; i < OTLP_LAYOUT_COUNT && chosen == OTLP_LAYOUT_COUNT; i++) {
         const struct otlp_layout *layout = otlp_layouts[i];
         memset(sp, 0, sizeof *sp);
-        struct lean L = { layout->wire, layout->parallel_values, false, false, false, &sp->tally };
+        if (tables) {   /* what a layout that failed the walk indexed is forgotten */
+            tables->base = msg;
+            for (int t = 0; t < DICT_TABLES; t++)
+                VEC_RESET(tables->t[t]);
+        }
+        struct lean L = { layout->wire, layout->parallel_values, false, false, false, &sp->tally, tables, false };
         if (lean_walk(&L, WM_REQUEST, msg, len, 0)) {
             chosen = i;
             sp->has_dictionary = L.has_dictionary;
         }
+        if (L.oom)
+            return false;
     }
     if (chosen == OTLP_LAYOUT_COUNT)
         return false;
@@ -174,7 +193,7 @@ bool otlp_speculate_samples_of(const struct otlp_layout *layout, const uint8_t *
                                struct wire_tally *t)
 {
     const struct wmsg_desc *desc = layout->wire->m[WM_PROFILE];
-    struct lean L = { layout->wire, layout->parallel_values, true, true, false, t };
+    struct lean L = { layout->wire, layout->parallel_values, true, true, false, t, NULL, false };
     const uint8_t *q = profile, *end = profile + n;
     while (q < end) {
         uint64_t fnum;
@@ -196,7 +215,7 @@ bool otlp_speculate_check(const struct otlp_layout *layout, enum wmsg m, const u
                           unsigned depth)
 {
     struct wire_tally unused = { 0 };
-    struct lean L = { layout->wire, layout->parallel_values, true, true, false, &unused };
+    struct lean L = { layout->wire, layout->parallel_values, true, true, false, &unused, NULL, false };
     return lean_walk(&L, m, p, n, depth);
 }
 
