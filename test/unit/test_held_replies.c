@@ -15,6 +15,7 @@
 #include "lib/commit.h"
 #include "lib/loop.h"
 #include "test/unit/check.h"
+#include "test/unit/server_rig.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -95,16 +96,9 @@ static void store(void *ud, const struct http_request *req, struct http_response
     buf_printf(&resp->body, "stored %d", f->handled);
 }
 
-static void stop_cb(struct loop *l, void *ud)
-{
-    (void)ud;
-    loop_stop(l);
-}
-
 static void pump(struct fixture *f, unsigned ms)
 {
-    loop_add_timer(f->loop, ms, stop_cb, NULL);
-    loop_run(f->loop);
+    rig_pump(f->loop, ms);
 }
 
 /* Runs the loop until cond holds (or 10 s: sanitizers, a busy machine). */
@@ -133,7 +127,7 @@ static void setup(struct fixture *f)
     char err[128];
     CHECK_EQ_INT(h2_server_add_route(f->srv, "POST", "/store", store, f), 0);
     CHECK_EQ_INT(h2_server_listen(f->srv, err, sizeof err), 0);
-    f->port = atoi(strrchr(h2_server_address(f->srv), ':') + 1);
+    f->port = rig_port(f->srv);
 }
 
 static void teardown(struct fixture *f)
@@ -145,19 +139,6 @@ static void teardown(struct fixture *f)
     loop_free(f->loop);
     pthread_cond_destroy(&f->w.cv);
     pthread_mutex_destroy(&f->w.mu);
-}
-
-static int client(const struct fixture *f)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)f->port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    fcntl(fd, F_SETFL, O_NONBLOCK);
-    return fd;
 }
 
 static const char request[] = "POST /store HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx";
@@ -184,7 +165,7 @@ static void take(int fd, char *into, size_t cap, size_t *len, bool *eof)
 static void two_generations(struct fixture *f, bool fail_first, bool fail_second, char *got, size_t cap,
                             bool *eof)
 {
-    int fd = client(f);
+    int fd = rig_connect(f->port, 0);
     CHECK(fd >= 0);
     CHECK(send(fd, request, sizeof request - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof request - 1));
     PUMP_UNTIL(f, f->handled == 1 && f->w.begun == 1);

@@ -12,6 +12,7 @@
 #include "lib/gzip.h"
 #include "lib/loop.h"
 #include "test/unit/check.h"
+#include "test/unit/server_rig.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,16 +64,9 @@ static void big(void *ud, const struct http_request *req, struct http_response *
     }
 }
 
-static void stop_cb(struct loop *l, void *ud)
-{
-    (void)ud;
-    loop_stop(l);
-}
-
 static void pump(struct fixture *f, unsigned ms)
 {
-    loop_add_timer(f->loop, ms, stop_cb, NULL);
-    loop_run(f->loop);
+    rig_pump(f->loop, ms);
 }
 
 static void setup(struct fixture *f, size_t max_message, unsigned request_timeout_ms)
@@ -90,8 +84,7 @@ static void setup(struct fixture *f, size_t max_message, unsigned request_timeou
     CHECK_EQ_INT(h2_server_add_route(f->srv, "GET", "/big", big, f), 0);
     CHECK_EQ_INT(h2_server_add_route(f->srv, "POST", "/echo", echo, f), -1);   /* one per pair */
     CHECK_EQ_INT(h2_server_listen(f->srv, err, sizeof err), 0);
-    const char *addr = h2_server_address(f->srv);
-    f->port = atoi(strrchr(addr, ':') + 1);
+    f->port = rig_port(f->srv);
 }
 
 static void teardown(struct fixture *f)
@@ -102,17 +95,7 @@ static void teardown(struct fixture *f)
 
 static int client(const struct fixture *f, int rcvbuf)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (rcvbuf)
-        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)f->port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    fcntl(fd, F_SETFL, O_NONBLOCK);
-    return fd;
+    return rig_connect(f->port, rcvbuf);
 }
 
 static void send_all(int fd, const void *p, size_t n)

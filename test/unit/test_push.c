@@ -10,6 +10,7 @@
 #include "h2/server.h"
 #include "lib/loop.h"
 #include "test/unit/check.h"
+#include "test/unit/server_rig.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -59,16 +60,9 @@ static void later(void *ud, const struct http_request *req, struct http_response
     CHECK(f->push != NULL);
 }
 
-static void stop_cb(struct loop *l, void *ud)
-{
-    (void)ud;
-    loop_stop(l);
-}
-
 static void pump(struct fixture *f, unsigned ms)
 {
-    loop_add_timer(f->loop, ms, stop_cb, NULL);
-    loop_run(f->loop);
+    rig_pump(f->loop, ms);
 }
 
 static void setup(struct fixture *f)
@@ -84,7 +78,7 @@ static void setup(struct fixture *f)
     CHECK_EQ_INT(h2_server_add_route(f->srv, "GET", "/stream", stream, f), 0);
     CHECK_EQ_INT(h2_server_add_route(f->srv, "GET", "/later", later, f), 0);
     CHECK_EQ_INT(h2_server_listen(f->srv, err, sizeof err), 0);
-    f->port = atoi(strrchr(h2_server_address(f->srv), ':') + 1);
+    f->port = rig_port(f->srv);
 }
 
 static void teardown(struct fixture *f)
@@ -95,16 +89,9 @@ static void teardown(struct fixture *f)
 
 static int client(const struct fixture *f, const char *request)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)f->port) };
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        close(fd);
+    int fd = rig_connect(f->port, 4096);
+    if (fd < 0)
         return -1;
-    }
-    fcntl(fd, F_SETFL, O_NONBLOCK);
     CHECK(send(fd, request, strlen(request), MSG_NOSIGNAL) == (ssize_t)strlen(request));
     return fd;
 }
