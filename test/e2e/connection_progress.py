@@ -379,36 +379,46 @@ def t_per_ip():
         srv.cleanup()
 
 
-def t_lockout():
-    """1,024 clients trickling the preface (128 from each of 127.0.0.2-9, the per-IP default)
-    fill the default --max-connections; a grpcio client must still be served, quickly."""
+def t_lockout(port_name):
+    """1,024 clients trickling the first bytes of a request (128 from each of 127.0.0.2-9, the
+    per-IP default) fill the port's default --max-connections; a well-behaved client (grpcio on
+    the gRPC port, curl on the HTTP port) must still be served, quickly."""
     srv = server.Server(http=True)
     socks = []
+    grpc = port_name == "grpc"
+    port = srv.grpc_port if grpc else srv.http_port
+    first = PREFACE if grpc else b"POST /v1development/profiles HTTP/1.1\r\n"
     try:
         for i in range(1024):
-            s = socket.create_connection(("127.0.0.1", srv.grpc_port), timeout=5,
+            s = socket.create_connection(("127.0.0.1", port), timeout=5,
                                          source_address=("127.0.0.%d" % (2 + i // 128), 0))
-            s.sendall(PREFACE[:1])
+            s.sendall(first[:1])
             socks.append(s)
-        server.wait_until(lambda: metrics(srv).value("lazybackend_connections_open", port="grpc") == 1024, 10 * SLOW)
+        server.wait_until(lambda: metrics(srv).value("lazybackend_connections_open", port=port_name) == 1024, 10 * SLOW)
         for s in socks:   # one more byte each: they are trickling, not gone
-            s.sendall(PREFACE[1:2])
+            s.sendall(first[1:2])
         page = metrics(srv)
-        check("1,024 tricklers hold every gRPC connection slot",
-              page.value("lazybackend_connections_open", port="grpc") == 1024, page.text[:0])
-        ch = server.channel(srv.grpc_port)
-        try:
-            r = server.export(ch, FIXTURE, timeout=10 * SLOW)
-        finally:
-            ch.close()
-        check("a grpcio client is served meanwhile (%.2f s)" % r.seconds, r.status == "OK" and r.seconds < 5 * SLOW, r)
+        check("%s: 1,024 tricklers hold every connection slot" % port_name,
+              page.value("lazybackend_connections_open", port=port_name) == 1024, page.text[:0])
+        t0 = time.monotonic()
+        if grpc:
+            ch = server.channel(port)
+            try:
+                r = server.export(ch, FIXTURE, timeout=10 * SLOW)
+            finally:
+                ch.close()
+            ok, seconds = r.status == "OK", r.seconds
+        else:
+            r = hg.curl(srv.url + "/v1development/profiles", FIXTURE, ctype="application/x-protobuf", timeout=10)
+            ok, seconds = r.status == 200, time.monotonic() - t0
+        check("%s: a well-behaved client is served meanwhile (%.2f s)" % (port_name, seconds), ok and seconds < 5 * SLOW, r)
         page = metrics(srv)
-        evicted = page.value("lazybackend_connections_evicted_total", port="grpc")
-        check("metrics: a trickler was evicted for it, none refused (%d evicted)" % evicted,
-              evicted >= 1 and page.value("lazybackend_connections_refused_total", port="grpc") == 0)
+        evicted = page.value("lazybackend_connections_evicted_total", port=port_name)
+        check("%s: metrics: a trickler was evicted for it, none refused (%d evicted)" % (port_name, evicted),
+              evicted >= 1 and page.value("lazybackend_connections_refused_total", port=port_name) == 0)
         for s in socks:
             s.close()
-        check("exit 0", srv.stop() == 0, srv.stderr()[-1500:])
+        check("%s: exit 0" % port_name, srv.stop() == 0, srv.stderr()[-1500:])
     finally:
         for s in socks:
             s.close()
@@ -421,7 +431,8 @@ def main():
     run("PING keep-alive", t_ping_keepalive)
     run("floods", t_floods)
     run("per-IP limit", t_per_ip)
-    run("1,024 tricklers", t_lockout)
+    run("1,024 tricklers, gRPC port", lambda: t_lockout("grpc"))
+    run("1,024 tricklers, HTTP port", lambda: t_lockout("http"))
     run("summary counts", t_summary_counts)
     done()
 
