@@ -321,6 +321,25 @@ static void ev_request_begin(void *ctx, enum otlp_signal sig, const struct lb_re
     e->request_resources = e->resources;
 }
 
+/* Resource.entity_refs (3) into b, each an EntityRef built in ent. A key is written even when
+ * empty: repeated strings keep their empty elements. */
+static bool put_entity_refs(struct otlp_encoder *e, struct buf *b, const struct lb_resource *r)
+{
+    for (size_t i = 0; i < r->n_entity_refs; i++) {
+        const struct lb_entity_ref *er = &r->entity_refs[i];
+        struct buf *m = &e->ent;
+        buf_reset(m);
+        bool ok = pbw_bytes(m, 1, er->schema_url.p, er->schema_url.n) && pbw_bytes(m, 2, er->type.p, er->type.n);
+        for (size_t k = 0; ok && k < er->n_id_keys; k++)
+            ok = pbw_bytes_always(m, 3, er->id_keys[k].p, er->id_keys[k].n);
+        for (size_t k = 0; ok && k < er->n_description_keys; k++)
+            ok = pbw_bytes_always(m, 4, er->description_keys[k].p, er->description_keys[k].n);
+        if (!ok || !pbw_msg(b, 3, m))
+            return false;
+    }
+    return true;
+}
+
 static void ev_resource_begin(void *ctx, const struct lb_resource *r)
 {
     struct otlp_encoder *e = ctx;
@@ -329,7 +348,7 @@ static void ev_resource_begin(void *ctx, const struct lb_resource *r)
     struct buf *b = &e->msg;
     buf_reset(b);
     if (!put_keyvalues(e, b, 1, r->attrs) || !pbw_uint(b, 2, r->dropped_attributes_count) ||
-        !pbw_msg(&e->res, 1, b))
+        !put_entity_refs(e, b, r) || !pbw_msg(&e->res, 1, b))
         fail(e, "resource");
 }
 

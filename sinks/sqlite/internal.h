@@ -27,7 +27,7 @@
 
 /* The schema this build writes and reads (PRAGMA user_version). schema.c holds the
  * steps that lead to it; docs/sqlite.md describes it. */
-#define SQLSTORE_SCHEMA_VERSION 10
+#define SQLSTORE_SCHEMA_VERSION 11
 
 /* How long a connection waits for a lock another connection holds. The writer runs on the
  * event loop, so its wait is short; readers can afford more. */
@@ -107,6 +107,7 @@ enum {
     S_SAMPLE_INS,
     S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL, S_ROLL_SETS, S_ROLL_TYPES,
     S_UNKNOWN_INS,
+    S_ENTITY_INS, S_ENTITY_KEY_INS,
     /* the multi-row rollup upserts, made by sq_rollup_prepare: per table (minute, hour, totals,
      * sets) one statement for each power-of-two row count 2, 4, .. 2^SQ_ROLL_BATCH_SIZES */
     S_ROLL_BATCH,

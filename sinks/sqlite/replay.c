@@ -48,6 +48,9 @@ static const char *const REPLAY_SQL[R_COUNT] = {
     [R_STACK] = "SELECT frame_id FROM stack_frames WHERE stack_id = ?1 ORDER BY pos",
     [R_SCOPE] = "SELECT name_id, version_id, schema_url_id, attributes_id, dropped_attributes_count "
                 "FROM scopes WHERE id = ?1",
+    [R_ENT] = "SELECT idx, schema_url_id, type_id FROM entity_refs WHERE resource_id = ?1 ORDER BY idx",
+    [R_ENT_KEY] = "SELECT ref_idx, description, key_id FROM entity_ref_keys WHERE resource_id = ?1 "
+                  "ORDER BY ref_idx, description, pos",
 };
 
 /* ---------- filters ---------- */
@@ -275,7 +278,8 @@ static int replay_resources(struct sqlite_replay *r, struct replay_emit *s, int6
         lr->request = &s->req;
         lr->index = (unsigned)res.v[i].idx;
         lr->dropped_attributes_count = (uint32_t)res.v[i].dropped;
-        if (!rp_load_set(r, res.v[i].attrs, &lr->attrs) || !rp_load_str(r, res.v[i].url, &lr->schema_url)) {
+        if (!rp_load_set(r, res.v[i].attrs, &lr->attrs) || !rp_load_str(r, res.v[i].url, &lr->schema_url) ||
+            !rp_load_entity_refs(r, res.v[i].id, lr)) {
             result = -1;
             break;
         }
@@ -364,6 +368,9 @@ void sqlite_replay_close(struct sqlite_replay *r)
     free(r->frames.v);
     free(r->stacks.v);
     free(r->scopes.v);
+    free(r->erefs.v);
+    free(r->eidx.v);
+    free(r->ekeys.v);
     free(r->ts);
     free(r->vals);
     buf_free(&r->q.tmp);

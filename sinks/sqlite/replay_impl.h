@@ -34,7 +34,7 @@ struct rstack {
 
 enum {
     R_REQ, R_RES, R_PROF, R_SAMPLE, R_TS, R_VAL,
-    R_STR, R_ATTR, R_SET, R_MAP, R_FRAME, R_STACK, R_SCOPE, R_COUNT
+    R_STR, R_ATTR, R_SET, R_MAP, R_FRAME, R_STACK, R_SCOPE, R_ENT, R_ENT_KEY, R_COUNT
 };
 
 struct sqlite_replay {
@@ -53,6 +53,10 @@ struct sqlite_replay {
     VEC_OF(struct rstack) stacks;
     VEC_OF(struct lb_scope) scopes;
     VEC_OF(void *) owned;       /* every allocation the views point into */
+    /* the current resource's entity refs, their stored positions and their keys (reused) */
+    VEC_OF(struct lb_entity_ref) erefs;
+    VEC_OF(int64_t) eidx;
+    VEC_OF(lb_str) ekeys;
     uint64_t *ts;
     int64_t *vals;
     size_t ts_cap, vals_cap;
@@ -68,5 +72,7 @@ bool rp_load_str(struct sqlite_replay *r, int64_t id, lb_str *out);
 bool rp_load_set(struct sqlite_replay *r, int64_t id, struct lb_attrs *out);
 bool rp_load_stack(struct sqlite_replay *r, int64_t id, struct rstack *out);
 bool rp_load_scope(struct sqlite_replay *r, int64_t id, struct lb_scope *out);
+/* The entity refs of resource `id` into out (valid until the next call). */
+bool rp_load_entity_refs(struct sqlite_replay *r, int64_t id, struct lb_resource *out);
 
 #endif

@@ -2,7 +2,8 @@
  * replay_load.c - the content rows of a store (strings, attributes and their sets, mappings,
  * frames, stacks, scopes) read once by id and kept for the whole export, as the views
  * (otlp/view.h) the replay hands out point into them. Each kind has an id -> position memo;
- * everything the views point to is allocated once and freed when the replay closes.
+ * everything the views point to is allocated once and freed when the replay closes. A
+ * resource's entity refs are read with it, into arrays reused from one resource to the next.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -338,5 +339,79 @@ bool rp_load_scope(struct sqlite_replay *r, int64_t id, struct lb_scope *out)
         return false;
     if (!VEC_ADD(r->scopes, *out) || !memo_put(&r->ix[R_SCOPE], (uint64_t)id, (int64_t)r->scopes.n - 1))
         return qoom(&r->q), false;
+    return true;
+}
+
+/* The keys of the refs are rows ordered by (ref, description, pos): each ref's id keys, then its
+ * description keys, each run contiguous in r->ekeys. Offsets first, pointers once the keys
+ * vector stops moving. A key row whose ref is not stored is left out. */
+static bool load_entity_keys(struct sqlite_replay *r, int64_t id)
+{
+    sqlite3_stmt *st = r->st[R_ENT_KEY];
+    sqlite3_bind_int64(st, 1, id);
+    size_t *off = calloc(2 * r->erefs.n + 1, sizeof *off);
+    int rc = off ? 1 : -1;
+    size_t j = 0;
+    while (off && (rc = rp_step(r, R_ENT_KEY, "reading entity ref keys")) > 0) {
+        int64_t ref = sqlite3_column_int64(st, 0), desc = sqlite3_column_int64(st, 1) != 0;
+        while (j < r->erefs.n && r->eidx.v[j] < ref)
+            j++;
+        if (j == r->erefs.n || r->eidx.v[j] != ref)
+            continue;
+        lb_str key;
+        if (!rp_load_str(r, sqlite3_column_int64(st, 2), &key)) {
+            rc = -1;
+            break;
+        }
+        struct lb_entity_ref *er = &r->erefs.v[j];
+        size_t *n = desc ? &er->n_description_keys : &er->n_id_keys;
+        if (*n == 0)
+            off[2 * j + (size_t)desc] = r->ekeys.n;
+        if (!VEC_ADD(r->ekeys, key)) {
+            qoom(&r->q);
+            rc = -1;
+            break;
+        }
+        (*n)++;
+    }
+    sqlite3_reset(st);
+    if (!off)
+        qoom(&r->q);
+    for (size_t i = 0; rc == 0 && i < r->erefs.n; i++) {
+        struct lb_entity_ref *er = &r->erefs.v[i];
+        er->id_keys = er->n_id_keys ? r->ekeys.v + off[2 * i] : NULL;
+        er->description_keys = er->n_description_keys ? r->ekeys.v + off[2 * i + 1] : NULL;
+    }
+    free(off);
+    return rc == 0;
+}
+
+bool rp_load_entity_refs(struct sqlite_replay *r, int64_t id, struct lb_resource *out)
+{
+    r->erefs.n = r->eidx.n = r->ekeys.n = 0;
+    out->entity_refs = NULL;
+    out->n_entity_refs = 0;
+    sqlite3_stmt *st = r->st[R_ENT];
+    sqlite3_bind_int64(st, 1, id);
+    int rc;
+    while ((rc = rp_step(r, R_ENT, "reading entity refs")) > 0) {
+        struct lb_entity_ref er = { 0 };
+        int64_t idx = sqlite3_column_int64(st, 0);
+        if (!rp_load_str(r, sqlite3_column_int64(st, 1), &er.schema_url) ||
+            !rp_load_str(r, sqlite3_column_int64(st, 2), &er.type)) {
+            rc = -1;
+            break;
+        }
+        if (!VEC_ADD(r->erefs, er) || !VEC_ADD(r->eidx, idx)) {
+            qoom(&r->q);
+            rc = -1;
+            break;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc < 0 || (r->erefs.n && !load_entity_keys(r, id)))
+        return false;
+    out->entity_refs = r->erefs.n ? r->erefs.v : NULL;
+    out->n_entity_refs = r->erefs.n;
     return true;
 }

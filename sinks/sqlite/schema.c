@@ -266,6 +266,18 @@ static const char STEP10_ROLLUP_FRAME_TYPES[] =
     "      JOIN frames f ON f.id = sf.frame_id ORDER BY 1, 2) GROUP BY stack_id"
     "  ) t ON t.stack_id = r.stack_id GROUP BY 1, 2, 3;";
 
+/* Resource.entity_refs, in order: one row per reference (idx its position in the resource),
+ * one per key (description 0 for id_keys, 1 for description_keys; pos its position there), so
+ * `export` gives them back as sent. Resources stored before this step have none. */
+static const char STEP11_ENTITY_REFS[] =
+    "CREATE TABLE entity_refs ("
+    "  resource_id INTEGER NOT NULL, idx INTEGER NOT NULL, schema_url_id INTEGER, type_id INTEGER,"
+    "  PRIMARY KEY (resource_id, idx)) WITHOUT ROWID;"
+    "CREATE TABLE entity_ref_keys ("
+    "  resource_id INTEGER NOT NULL, ref_idx INTEGER NOT NULL, description INTEGER NOT NULL,"
+    "  pos INTEGER NOT NULL, key_id INTEGER,"
+    "  PRIMARY KEY (resource_id, ref_idx, description, pos)) WITHOUT ROWID;";
+
 static const struct migration MIGRATIONS[] = {
     { "tables", STEP1_TABLES },
     { "views", STEP2_VIEWS },
@@ -277,6 +289,7 @@ static const struct migration MIGRATIONS[] = {
     { "packed series", STEP8_PACKED_SERIES },
     { "rollup sets", STEP9_ROLLUP_SETS },
     { "rollup frame types", STEP10_ROLLUP_FRAME_TYPES },
+    { "entity refs", STEP11_ENTITY_REFS },
 };
 _Static_assert(sizeof MIGRATIONS / sizeof MIGRATIONS[0] == SQLSTORE_SCHEMA_VERSION,
                "one migration step per schema version");

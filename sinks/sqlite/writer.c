@@ -72,6 +72,9 @@ static const char *const SQL[S_COUNT] = {
                   "wire_bytes, message_bytes, unknown_fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_UNKNOWN_INS] = "INSERT INTO unknown_fields(request_id, idx, path, message, field, wire_type, size, "
                       "value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_ENTITY_INS] = "INSERT INTO entity_refs(resource_id, idx, schema_url_id, type_id) VALUES (?1, ?2, ?3, ?4)",
+    [S_ENTITY_KEY_INS] = "INSERT INTO entity_ref_keys(resource_id, ref_idx, description, pos, key_id) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_REQ_END] = "UPDATE requests SET resources=?2, profiles=?3, samples=?4 WHERE id=?1",
     [S_RES_INS] = "INSERT INTO resources(request_id, idx, attributes_id, schema_url_id, "
                   "dropped_attributes_count) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -213,6 +216,45 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     }
 }
 
+/* The keys of one entity ref (description: 0 its id_keys, 1 its description_keys): 0 or -1. */
+static int store_entity_keys(struct sq *q, int64_t ref, int description, const lb_str *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int64_t key = sq_intern_str(q, keys[i]);
+        if (key < 0)
+            return -1;
+        sqlite3_stmt *st = q->st[S_ENTITY_KEY_INS];
+        sqlite3_bind_int64(st, 1, q->resource_id);
+        sqlite3_bind_int64(st, 2, ref);
+        sqlite3_bind_int64(st, 3, description);
+        sqlite3_bind_int64(st, 4, (int64_t)i);
+        bind_id(st, 5, key);
+        if (sq_step_write(q, S_ENTITY_KEY_INS, "storing an entity ref key") < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The resource's entity refs, in order, beside its row (schema step 11). */
+static void store_entity_refs(struct sq *q, const struct lb_resource *r)
+{
+    for (size_t i = 0; q->resource_id >= 0 && i < r->n_entity_refs; i++) {
+        const struct lb_entity_ref *er = &r->entity_refs[i];
+        int64_t url = sq_intern_str(q, er->schema_url), type = sq_intern_str(q, er->type);
+        if (url < 0 || type < 0)
+            return;
+        sqlite3_stmt *st = q->st[S_ENTITY_INS];
+        sqlite3_bind_int64(st, 1, q->resource_id);
+        sqlite3_bind_int64(st, 2, (int64_t)i);
+        bind_id(st, 3, url);
+        bind_id(st, 4, type);
+        if (sq_step_write(q, S_ENTITY_INS, "storing an entity ref") < 0 ||
+            store_entity_keys(q, (int64_t)i, 0, er->id_keys, er->n_id_keys) != 0 ||
+            store_entity_keys(q, (int64_t)i, 1, er->description_keys, er->n_description_keys) != 0)
+            return;
+    }
+}
+
 static void on_resource_begin(struct sink *s, const struct lb_resource *r)
 {
     struct sq *q = state(s);
@@ -230,6 +272,7 @@ static void on_resource_begin(struct sink *s, const struct lb_resource *r)
     q->resource_id = sq_step_write(q, S_RES_INS, "storing a resource");
     q->resource_attrs_id = attrs;
     q->n_resources++;
+    store_entity_refs(q, r);
 }
 
 static void on_profile_begin(struct sink *s, const struct lb_profile *p)

@@ -152,7 +152,7 @@ def test_counts_by_sql():
     check("gRPC requests record the peer", peers[0][0] == GRPC_COPIES, peers)
     ok = sql(DB, "PRAGMA integrity_check")
     check("integrity_check ok", ok == [("ok",)], ok)
-    check("schema version 10", sql(DB, "PRAGMA user_version")[0][0] == 10)
+    check("schema version 11", sql(DB, "PRAGMA user_version")[0][0] == 11)
     check("WAL journal", sql(DB, "PRAGMA journal_mode")[0][0] == "wal")
 
 
@@ -416,6 +416,7 @@ def test_values_and_windows():
     unpack_to_tables(old)
     con = sqlite3.connect(old)
     con.executescript("DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_minute_totals; DROP TABLE rollup_minute_sets; DROP TABLE rollup_minute_frame_types; "
+                      "DROP TABLE entity_refs; DROP TABLE entity_ref_keys; "
                       "DROP TABLE unknown_fields; ALTER TABLE requests DROP COLUMN unknown_fields; "
                       "ALTER TABLE mappings DROP COLUMN attributes_id; ALTER TABLE frames DROP COLUMN attributes_id; "
                       "ALTER TABLE frames DROP COLUMN line_index; ALTER TABLE frames DROP COLUMN line_count; "
@@ -429,7 +430,7 @@ def test_values_and_windows():
           rc == 0 and got == {m: 2 * w for m, w in want.items()}, err or got)
     check("... and records the steps", sql(old, "SELECT name FROM schema_migrations WHERE version >= 3 ORDER BY version")
           == [("rollups",), ("unknown fields",), ("lossless",), ("typed containers",), ("rollup totals",),
-              ("packed series",), ("rollup sets",), ("rollup frame types",)])
+              ("packed series",), ("rollup sets",), ("rollup frame types",), ("entity refs",)])
     got = dict(sql(old, "SELECT bucket, weight FROM rollup_minute_totals"))
     check("... and the per-minute totals", got == {m: 2 * w for m, w in want.items()}, got)
     got = dict(sql(old, "SELECT bucket, sum(weight) FROM rollup_minute_sets GROUP BY 1"))

@@ -99,6 +99,16 @@ static void r_resource_begin(void *ctx, const struct lb_resource *r)
     buf_printf(&x->out, "resource dropped %u ", r->dropped_attributes_count);
     put_str(&x->out, "url", r->schema_url);
     put_attrs(&x->out, "attrs", r->attrs);
+    for (size_t i = 0; i < r->n_entity_refs; i++) {
+        const struct lb_entity_ref *e = &r->entity_refs[i];
+        buf_printf(&x->out, "entity ");
+        put_str(&x->out, "url", e->schema_url);
+        put_str(&x->out, "type", e->type);
+        for (size_t k = 0; k < e->n_id_keys; k++)
+            put_str(&x->out, "id", e->id_keys[k]);
+        for (size_t k = 0; k < e->n_description_keys; k++)
+            put_str(&x->out, "desc", e->description_keys[k]);
+    }
 }
 static void r_profile_begin(void *ctx, const struct lb_profile *p)
 {
@@ -269,6 +279,50 @@ TEST(batches_and_aborts)
     buf_free(&b.out);
 }
 
+/* Resource.entity_refs are written as common.proto has them (field 3, each EntityRef with
+ * schema_url 1, type 2, id_keys 3, description_keys 4, an empty key kept), and decode back. */
+TEST(entity_refs_are_written)
+{
+    const lb_str ids[] = { LB_STR_LIT("service.name"), LB_STR_LIT("service.namespace") };
+    const lb_str desc[] = { LB_STR_LIT(""), LB_STR_LIT("service.version") };
+    const lb_str host[] = { LB_STR_LIT("host.id") };
+    const struct lb_entity_ref refs[] = {
+        { LB_STR_LIT("https://s/1"), LB_STR_LIT("service"), ids, 2, desc, 2 },
+        { LB_STR_LIT(""), LB_STR_LIT("host"), host, 1, NULL, 0 },
+    };
+    struct lb_request req = { .transport = "file" };
+    struct lb_resource res = { .request = &req, .entity_refs = refs, .n_entity_refs = 2 };
+    struct otlp_encoder *e = otlp_encoder_new(1 << 20);
+    struct otlp_consumer c = otlp_encoder_consumer(e);
+    char err[256];
+    OTLP_EMIT(c, request_begin, OTLP_SIGNAL_PROFILES, &req);
+    OTLP_EMIT(c, resource_begin, &res);
+    OTLP_EMIT(c, resource_end, &res);
+    CHECK_EQ_INT(OTLP_EMIT(c, request_end, OTLP_SIGNAL_PROFILES, &req, err, sizeof err), 0);
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    CHECK_EQ_INT(otlp_encoder_finish(e, &out, err, sizeof err), 0);
+    static const char want[] =   /* ResourceProfiles.resource (1), 93 bytes: the Resource */
+        "\x0a\x5d"
+        "\x1a\x4a" "\x0a\x0bhttps://s/1" "\x12\x07service" "\x1a\x0cservice.name" "\x1a\x11service.namespace"
+        "\x22\x00" "\x22\x0fservice.version"
+        "\x1a\x0f" "\x12\x04host" "\x1a\x07host.id";
+    bool found = false;
+    for (size_t i = 0; !found && i + sizeof want - 1 <= out.len; i++)
+        found = memcmp(out.data + i, want, sizeof want - 1) == 0;
+    CHECK(found);
+    struct rec r;
+    record(out.data, out.len, &r);
+    buf_putc(&r.out, '\0');
+    CHECK(strstr((const char *)r.out.data, "entity url=11:https://s/1 type=7:service id=12:service.name "
+                                            "id=17:service.namespace desc=0: desc=15:service.version "
+                                            "entity url=0: type=4:host id=7:host.id ") != NULL);
+    printf("#   decoded back: %s\n", (const char *)r.out.data);
+    otlp_encoder_free(e);
+    buf_free(&out);
+    buf_free(&r.out);
+}
+
 TEST(containers_walk_the_same_without_the_dictionary)
 {
     /* ArrayValue { "a", 5, 1.5, true, bytes 01ff, {} , kvlist { "k": [ -1 ] } } */
@@ -340,6 +394,7 @@ int main(void)
 {
     RUN(round_trip_gives_the_same_views);
     RUN(batches_and_aborts);
+    RUN(entity_refs_are_written);
     RUN(containers_walk_the_same_without_the_dictionary);
     RUN(pprof_writes_a_gzipped_profile);
     return check_done();

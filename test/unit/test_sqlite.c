@@ -3,7 +3,8 @@
  * cache and its rollback invalidation, schema migrations (upgrade from an old version, refusal
  * of newer or foreign databases), and the sink's transaction edges (an aborted request leaves
  * nothing and no stale ids behind; a commit that cannot happen is reported; hostile bytes are
- * stored exactly). Expectations are written by hand here.
+ * stored exactly; a resource's entity refs are stored and replayed in order). Expectations are
+ * written by hand here.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "check.h"
 #include "sinks/sqlite/sqlite.h"
 #include "sinks/sqlite/internal.h"
+#include "sinks/sqlite/replay.h"
 
 static char dir[64];
 
@@ -432,6 +434,102 @@ TEST(sink_reports_a_commit_it_cannot_make)
     CHECK_EQ_INT(q1(o.path, DANGLING), 0);
 }
 
+/* ---------- entity refs: stored, then replayed ---------- */
+
+struct refs_seen {
+    char text[512];
+    size_t n;
+};
+
+static void put_keys(struct refs_seen *w, const lb_str *k, size_t n)
+{
+    w->n += (size_t)snprintf(w->text + w->n, sizeof w->text - w->n, "[");
+    for (size_t i = 0; i < n && w->n < sizeof w->text; i++)
+        w->n += (size_t)snprintf(w->text + w->n, sizeof w->text - w->n, "%s%.*s", i ? "," : "", (int)k[i].n, k[i].p);
+    if (w->n < sizeof w->text)
+        w->n += (size_t)snprintf(w->text + w->n, sizeof w->text - w->n, "]");
+}
+
+/* Each resource_begin's refs as "url type [ids][descriptions];" */
+static void seen_resource(void *ctx, const struct lb_resource *r)
+{
+    struct refs_seen *w = ctx;
+    for (size_t i = 0; i < r->n_entity_refs && w->n < sizeof w->text; i++) {
+        const struct lb_entity_ref *e = &r->entity_refs[i];
+        w->n += (size_t)snprintf(w->text + w->n, sizeof w->text - w->n, "%.*s %.*s ", (int)e->schema_url.n,
+                                 e->schema_url.p, (int)e->type.n, e->type.p);
+        put_keys(w, e->id_keys, e->n_id_keys);
+        put_keys(w, e->description_keys, e->n_description_keys);
+        if (w->n < sizeof w->text)
+            w->n += (size_t)snprintf(w->text + w->n, sizeof w->text - w->n, ";");
+    }
+}
+
+static int seen_admit(void *c, enum otlp_signal s, char *w, size_t l) { (void)c, (void)s, (void)w, (void)l; return 0; }
+static void seen_req(void *c, enum otlp_signal s, const struct lb_request *r) { (void)c, (void)s, (void)r; }
+static void seen_prof(void *c, const struct lb_profile *p) { (void)c, (void)p; }
+static void seen_sample(void *c, const struct lb_sample *x) { (void)c, (void)x; }
+static void seen_res(void *c, const struct lb_resource *r) { (void)c, (void)r; }
+static void seen_span(void *c, const struct lb_span *x) { (void)c, (void)x; }
+static int seen_end(void *c, enum otlp_signal s, const struct lb_request *r, char *w, size_t l)
+{
+    (void)c, (void)s, (void)r, (void)w, (void)l;
+    return 0;
+}
+static void seen_abort(void *c, enum otlp_signal s, const struct lb_request *r, const char *x) { (void)c, (void)s, (void)r, (void)x; }
+
+static const struct otlp_events SEEN = {
+    .admit = seen_admit, .request_begin = seen_req, .resource_begin = seen_resource, .profile_begin = seen_prof,
+    .sample = seen_sample, .profile_end = seen_prof, .resource_end = seen_res, .span_resource_begin = seen_res,
+    .span = seen_span, .span_resource_end = seen_res, .request_end = seen_end, .request_abort = seen_abort,
+};
+
+TEST(sink_keeps_entity_refs_in_order)
+{
+    struct sink s;
+    struct sqlite_sink_options o = { .path = path("entity.db"), .sync = SQLITE_SINK_SYNC_NORMAL, .batch_requests = 1 };
+    char err[256];
+    struct fixture f;
+    fixture_init(&f, "main.main");
+    const lb_str ids0[] = { LB_STR_LIT("service.name"), LB_STR_LIT("service.namespace") };
+    const lb_str desc0[] = { LB_STR_LIT(""), LB_STR_LIT("service.version") };   /* an empty key kept */
+    const lb_str ids1[] = { LB_STR_LIT("host.id") };
+    const struct lb_entity_ref refs[] = {
+        { LB_STR_LIT("https://s/1"), LB_STR_LIT("service"), ids0, 2, desc0, 2 },
+        { LB_STR_LIT(""), LB_STR_LIT("host"), ids1, 1, NULL, 0 },
+    };
+    f.res.entity_refs = refs;
+    f.res.n_entity_refs = 2;
+    CHECK_EQ_INT(sqlite_sink_open(&s, &o, NULL, err, sizeof err), 0);
+    CHECK_EQ_INT(send(&s, &f, false), 0);
+    f.res.n_entity_refs = 0;   /* a second request: a resource without any */
+    CHECK_EQ_INT(send(&s, &f, false), 0);
+    s.type->close(&s, 0);
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM entity_refs"), 2);
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM entity_ref_keys"), 5);
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM entity_refs e JOIN strings t ON t.id = e.type_id "
+                            "WHERE e.idx = 1 AND t.value = 'host' AND e.schema_url_id IS NULL"), 1);
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM entity_ref_keys WHERE ref_idx = 0 AND description = 1 "
+                            "AND pos = 0 AND key_id IS NULL"), 1);
+    CHECK_EQ_INT(q1(o.path, "SELECT count(*) FROM entity_ref_keys k JOIN strings v ON v.id = k.key_id "
+                            "WHERE k.ref_idx = 0 AND k.description = 0 AND k.pos = 1 AND v.value = 'service.namespace'"), 1);
+
+    /* replayed: the same refs, keys in order, only on the first request's resource */
+    struct qopts qo = { .cmd = CMD_EXPORT, .name = "export", .db = o.path };
+    struct sqlite_replay *r;
+    struct refs_seen w = { "", 0 };
+    CHECK_EQ_INT(sqlite_replay_open(&qo, &r), 0);
+    CHECK_EQ_INT(sqlite_replay_next(r, (struct otlp_consumer){ &SEEN, &w }), 1);
+    CHECK(strcmp(w.text, "https://s/1 service [service.name,service.namespace][,service.version]; host [host.id][];") == 0);
+    printf("#   replayed: %s\n", w.text);
+    w.n = 0;
+    w.text[0] = '\0';
+    CHECK_EQ_INT(sqlite_replay_next(r, (struct otlp_consumer){ &SEEN, &w }), 1);
+    CHECK(strcmp(w.text, "") == 0);
+    CHECK_EQ_INT(sqlite_replay_next(r, (struct otlp_consumer){ &SEEN, &w }), 0);
+    sqlite_replay_close(r);
+}
+
 /* Packing round-trips every 8-byte number, and unpacking refuses a blob that does not hold
  * exactly the count asked for. */
 TEST(series_round_trip_and_refuse_malformed)
@@ -482,6 +580,7 @@ int main(void)
     RUN(sink_stores_once_and_rolls_back_cleanly);
     RUN(sink_keeps_hostile_bytes_exactly);
     RUN(sink_reports_a_commit_it_cannot_make);
+    RUN(sink_keeps_entity_refs_in_order);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
