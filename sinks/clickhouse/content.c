@@ -44,10 +44,24 @@ static bool put_attrs(struct buf *out, struct buf *scratch, struct lb_attrs attr
     return true;
 }
 
+static bool put_keys(struct buf *out, const lb_str *keys, size_t n)
+{
+    bool ok = put_varint(out, n);
+    for (size_t i = 0; ok && i < n; i++)
+        ok = put_str(out, keys[i]);
+    return ok;
+}
+
 bool ch_content_resource(struct buf *out, struct buf *scratch, const struct lb_resource *r)
 {
-    return buf_putc(out, 'R') && put_attrs(out, scratch, r->attrs) && put_varint(out, r->dropped_attributes_count) &&
-           put_str(out, r->schema_url);
+    bool ok = buf_putc(out, 'R') && put_attrs(out, scratch, r->attrs) &&
+              put_varint(out, r->dropped_attributes_count) && put_str(out, r->schema_url);
+    for (size_t i = 0; ok && i < r->n_entity_refs; i++) {
+        const struct lb_entity_ref *e = &r->entity_refs[i];
+        ok = buf_putc(out, 'E') && put_str(out, e->schema_url) && put_str(out, e->type) &&
+             put_keys(out, e->id_keys, e->n_id_keys) && put_keys(out, e->description_keys, e->n_description_keys);
+    }
+    return ok;
 }
 
 bool ch_content_profile(struct buf *out, struct buf *scratch, const struct lb_profile *p)
@@ -117,6 +131,29 @@ static uint32_t rd_u32(struct rd *d)
     return (uint32_t)v;
 }
 
+/* A count of keys then the keys: their span (checked), the count in *n. */
+static lb_str rd_keys(struct rd *d, uint32_t *n)
+{
+    *n = rd_u32(d);
+    const uint8_t *from = d->p;
+    if (*n > (uint64_t)(d->end - d->p))   /* every key takes at least a byte */
+        d->bad = true;
+    for (uint32_t i = 0; !d->bad && i < *n; i++)
+        rd_str(d);
+    if (d->bad)
+        return LB_STR_NULL;
+    return (lb_str){ (const char *)from, (size_t)(d->p - from) };
+}
+
+void ch_content_keys(lb_str keys, lb_str *out, uint32_t n)
+{
+    if (n == 0)
+        return;
+    struct rd d = { (const uint8_t *)keys.p, (const uint8_t *)keys.p + keys.n, false };
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = rd_str(&d);
+}
+
 int ch_content_next(const uint8_t **pos, const uint8_t *end, struct ch_content_item *it)
 {
     struct rd d = { *pos, end, false };
@@ -128,6 +165,11 @@ int ch_content_next(const uint8_t **pos, const uint8_t *end, struct ch_content_i
         it->attrs = rd_str(&d);
         it->dropped = rd_u32(&d);
         it->schema_url = rd_str(&d);
+    } else if (it->tag == 'E') {
+        it->schema_url = rd_str(&d);
+        it->entity_type = rd_str(&d);
+        it->id_keys = rd_keys(&d, &it->n_id_keys);
+        it->description_keys = rd_keys(&d, &it->n_description_keys);
     } else if (it->tag == 'P') {
         it->scope_index = rd_u32(&d);
         it->scope.name = rd_str(&d);

@@ -7,6 +7,9 @@
  * A sequence of items, each a tag byte then its fields (LEB128 lengths and counts,
  * little-endian fixed integers, attribute lists as sinks/attrblob.h strings):
  *   'R' resource: attributes, dropped count, schema_url
+ *   'E' one of its entity refs, in order, right after its 'R': schema_url, type, the count of
+ *       id keys and each key, the count of description keys and each key (items of this tag
+ *       exist since entity refs are kept; content without them reads as before)
  *   'P' profile:  its scope's index, name, version, schema_url, attributes and dropped count;
  *                 sample type and unit, period type and unit, period, time, duration, profile
  *                 id, dropped count, original payload format and bytes, attributes
@@ -21,15 +24,20 @@
 #include "lib/buf.h"
 #include "otlp/view.h"
 
-/* Append one item to out (scratch: reused); false when out of memory or past out's limit. */
+/* Append one item to out (scratch: reused); false when out of memory or past out's limit.
+ * A resource is its 'R' item and an 'E' item per entity ref. */
 bool ch_content_resource(struct buf *out, struct buf *scratch, const struct lb_resource *r);
 bool ch_content_profile(struct buf *out, struct buf *scratch, const struct lb_profile *p);
 
 /* One item read back: the strings point into the content; attribute lists are attrblob
  * strings. */
 struct ch_content_item {
-    char tag;                           /* 'R' or 'P' */
-    lb_str attrs, schema_url;           /* the resource's, or the profile's attributes */
+    char tag;                           /* 'R', 'E' or 'P' */
+    lb_str attrs, schema_url;           /* the resource's, or the profile's attributes; the
+                                         * entity ref's schema_url */
+    lb_str entity_type;                 /* 'E': its type, and its keys as ch_content_keys reads */
+    lb_str id_keys, description_keys;
+    uint32_t n_id_keys, n_description_keys;
     uint32_t dropped;
     uint32_t scope_index;
     struct lb_scope scope;              /* attrs left empty: scope_attrs holds them */
@@ -41,5 +49,9 @@ struct ch_content_item {
 
 /* Reads the next item from *pos (below end): 1 read, 0 at the end, -1 malformed. */
 int ch_content_next(const uint8_t **pos, const uint8_t *end, struct ch_content_item *it);
+
+/* The n keys of an 'E' item's id_keys or description_keys (as ch_content_next checked them)
+ * into out, pointing into the content. */
+void ch_content_keys(lb_str keys, lb_str *out, uint32_t n);
 
 #endif

@@ -279,6 +279,39 @@ static int replay_profile(struct clickhouse_replay *r, struct replay_emit *s, co
     return 0;
 }
 
+/* The entity refs of the resource just read: the 'E' items that follow its 'R' (*pos moves past
+ * them). A malformed item is left for the caller to find. 0, or -1 out of memory. */
+static int read_entity_refs(struct clickhouse_replay *r, const uint8_t **pos, const uint8_t *end,
+                            struct lb_resource *res)
+{
+    struct ch_content_item e;
+    const uint8_t *p = *pos, *at = p;
+    size_t n = 0;
+    while (ch_content_next(&p, end, &e) > 0 && e.tag == 'E') {   /* each item takes a byte at least */
+        at = p;
+        n++;
+    }
+    if (n == 0)
+        return 0;
+    struct lb_entity_ref *refs = chx_keep(r, n * sizeof *refs);
+    if (!refs)
+        return qresult_oom(&r->res);
+    p = *pos;
+    for (size_t i = 0; i < n && ch_content_next(&p, end, &e) > 0; i++) {
+        lb_str *ids = e.n_id_keys ? chx_keep(r, e.n_id_keys * sizeof *ids) : NULL;
+        lb_str *desc = e.n_description_keys ? chx_keep(r, e.n_description_keys * sizeof *desc) : NULL;
+        if ((e.n_id_keys && !ids) || (e.n_description_keys && !desc))
+            return qresult_oom(&r->res);
+        ch_content_keys(e.id_keys, ids, e.n_id_keys);
+        ch_content_keys(e.description_keys, desc, e.n_description_keys);
+        refs[i] = (struct lb_entity_ref){ e.schema_url, e.entity_type, ids, e.n_id_keys, desc, e.n_description_keys };
+    }
+    *pos = at;
+    res->entity_refs = refs;
+    res->n_entity_refs = n;
+    return 0;
+}
+
 /* One request whole: its resources, scopes and profiles from its content, its samples from
  * the rows that name it. 1 emitted, 0 nothing kept, -1 error. */
 static int replay_request(struct clickhouse_replay *r, struct otlp_consumer c, const struct req_row *q)
@@ -309,11 +342,11 @@ static int replay_request(struct clickhouse_replay *r, struct otlp_consumer c, c
             s.res.schema_url = it.schema_url;
             prof = 0;
             last_scope = UINT32_MAX;
-            if (!chx_blob_attrs(r, it.attrs, &s.res.attrs))
+            if (!chx_blob_attrs(r, it.attrs, &s.res.attrs) || read_entity_refs(r, &pos, end, &s.res) != 0)
                 result = -1;
             else if (!filtered)
                 replay_open_upto(&s, REPLAY_RESOURCE);
-        } else if (res < 0) {
+        } else if (res < 0 || it.tag == 'E') {   /* an entity ref away from its resource */
             rc = -1;
             break;
         } else {

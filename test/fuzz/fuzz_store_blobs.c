@@ -106,7 +106,15 @@ static void check_content(const uint8_t *p, size_t n)
     while (pos < end && (rc = ch_content_next(&pos, end, &it)) == 1) {
         fuzz_must(pos > p && pos <= end, "content: the reader did not move forward within the bytes");
         p = pos;
-        fuzz_must(it.tag == 'R' || it.tag == 'P', "content: an item neither 'R' nor 'P'");
+        fuzz_must(it.tag == 'R' || it.tag == 'E' || it.tag == 'P', "content: an item neither 'R', 'E' nor 'P'");
+        if (it.tag == 'E') {   /* the keys it counted lie within the bytes it checked */
+            lb_str keys[64];
+            if (it.n_id_keys <= 64)
+                ch_content_keys(it.id_keys, keys, it.n_id_keys);
+            if (it.n_description_keys <= 64)
+                ch_content_keys(it.description_keys, keys, it.n_description_keys);
+            continue;
+        }
         check_list(it.attrs);
         if (it.tag == 'P')
             check_list(it.scope_attrs);

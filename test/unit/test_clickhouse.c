@@ -325,6 +325,65 @@ TEST(sample_row_fields)
     ch_rows_free(r);
 }
 
+/* A resource's entity refs follow its 'R' item as 'E' items, keys in order (an empty one kept);
+ * a resource without refs is the 'R' item alone, as before they were kept. */
+TEST(content_keeps_entity_refs)
+{
+    const lb_str ids[] = { LB_STR_LIT("service.name"), LB_STR_LIT("service.namespace") };
+    const lb_str desc[] = { LB_STR_LIT(""), LB_STR_LIT("service.version") };
+    const struct lb_entity_ref refs[] = {
+        { LB_STR_LIT("https://s/1"), LB_STR_LIT("service"), ids, 2, desc, 2 },
+        { LB_STR_LIT(""), LB_STR_LIT("host"), ids + 1, 1, NULL, 0 },
+    };
+    struct lb_resource res = { .schema_url = LB_STR_LIT("https://x"), .entity_refs = refs, .n_entity_refs = 2 };
+    struct buf out, scratch;
+    buf_init(&out, 1 << 16);
+    buf_init(&scratch, 1 << 16);
+    CHECK(ch_content_resource(&out, &scratch, &res));
+    size_t with = out.len;
+    res.n_entity_refs = 0;
+    CHECK(ch_content_resource(&out, &scratch, &res));
+    /* by hand: 'R', no attributes (0), dropped 0, "https://x"; the second resource likewise */
+    CHECK_EQ_INT((long long)(out.len - with), 13);
+    CHECK(memcmp(out.data + with, "R\0\0\x09https://x", 13) == 0);
+    const uint8_t *pos = out.data, *end = out.data + out.len;
+    struct ch_content_item it;
+    lb_str k[2];
+    CHECK_EQ_INT(ch_content_next(&pos, end, &it), 1);
+    CHECK(it.tag == 'R');
+    CHECK_EQ_INT(ch_content_next(&pos, end, &it), 1);
+    CHECK(it.tag == 'E' && lb_str_eq(it.schema_url, "https://s/1", 11) && lb_str_eq(it.entity_type, "service", 7));
+    CHECK_EQ_INT(it.n_id_keys, 2);
+    CHECK_EQ_INT(it.n_description_keys, 2);
+    ch_content_keys(it.id_keys, k, 2);
+    CHECK(lb_str_eq(k[0], "service.name", 12) && lb_str_eq(k[1], "service.namespace", 17));
+    ch_content_keys(it.description_keys, k, 2);
+    CHECK(k[0].n == 0 && lb_str_eq(k[1], "service.version", 15));
+    CHECK_EQ_INT(ch_content_next(&pos, end, &it), 1);
+    CHECK(it.tag == 'E' && it.schema_url.n == 0 && lb_str_eq(it.entity_type, "host", 4));
+    CHECK_EQ_INT(it.n_id_keys, 1);
+    CHECK_EQ_INT(it.n_description_keys, 0);
+    ch_content_keys(it.id_keys, k, 1);
+    CHECK(lb_str_eq(k[0], "service.namespace", 17));
+    CHECK_EQ_INT(ch_content_next(&pos, end, &it), 1);
+    CHECK(it.tag == 'R');
+    CHECK_EQ_INT(ch_content_next(&pos, end, &it), 0);
+    /* cut short anywhere, or a key count past the bytes: malformed, never read past the end */
+    for (size_t cut = 1; cut < with; cut++) {
+        pos = out.data;
+        end = pos + cut;
+        int rc = 1;
+        while (rc == 1)
+            rc = ch_content_next(&pos, end, &it);
+        CHECK(rc == -1 || pos == end);
+    }
+    static const uint8_t huge[] = { 'E', 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f, 1, 'a' };
+    pos = huge;
+    CHECK_EQ_INT(ch_content_next(&pos, huge + sizeof huge, &it), -1);
+    buf_free(&out);
+    buf_free(&scratch);
+}
+
 TEST(stacks_and_frames_written_once)
 {
     struct fixture f;
@@ -696,6 +755,7 @@ int main(void)
     RUN(decimal_integers_as_printf_writes_them);
     RUN(frame_hash_is_the_same_in_every_request);
     RUN(sample_row_fields);
+    RUN(content_keeps_entity_refs);
     RUN(stacks_and_frames_written_once);
     RUN(batch_limit_fails_the_request);
     RUN(plain_batches_hold_the_rows_gzip_would_compress);
