@@ -6,7 +6,7 @@ Every fixture (each layout the fixtures hold) and the request built to hold ever
 (lib/rich_request.py, in every layout) is written by `decode --sink clickhouse` into a database
 of its own and exported. The exported requests are read with the reference protobuf library
 (lib/otlp_canon.py, never lazybackend's decoder), as are the inputs: the canonical forms are
-equal, as for SQLite (docs/export.md, "What lossless means"). Also: tables an older version
+equal, as for SQLite (docs/export.md, "What lossless means"), resource entity refs included. Also: tables an older version
 created get the new columns in place and then give requests back whole; rows an older version
 wrote (no requests table, the new columns at their defaults) come back with what they hold,
 compared sample by sample (resource and sample attributes as text, scope name, types, period,
@@ -110,7 +110,7 @@ def frame_type(loc_attrs):
 def kept(resources):
     """Per sample, in order, what rows an older version wrote keep of it (see the docstring)."""
     out = []
-    for rattrs, _dropped, _url, scopes in resources:
+    for rattrs, _dropped, _url, scopes, _entity_refs in resources:   # older rows keep no entity refs
         for scope in scopes:
             for prof in scope[5]:
                 st, pt, period, _t, _d, pid = prof[:6]
@@ -141,6 +141,9 @@ def test_round_trip():
         if len(reqs) != 1:
             continue
         have, want = C.canon(reqs[0], "v1.11"), C.canon(data, layout)
+        if name.startswith("built."):   # the comparison covers entity refs: the input has some
+            check("%s: the input's resources carry entity refs (3 and 1)" % name,
+                  [len(res[4]) for res in want] == [3, 1], repr([res[4] for res in want]))
         check("%s (%s) comes back through ClickHouse with the same content" % (name, layout), have == want,
               C.first_difference(have, want))
 

@@ -5,10 +5,11 @@ with `--sink sqlite` comes back out of `lazybackend export --format otlp` with t
 For every fixture (each layout the fixtures hold) and for a request built to hold everything a
 request can hold (several resources and scopes, inlined lines, mappings with several build ids
 and offsets, location attributes beside the frame type, units, links, values with and without
-timestamps, an original payload, an empty profile), encoded by the reference encoder in every
-layout (lib/otlpgen_layouts.py): sent to a server over gRPC, exported, and the canonical forms
-(lib/otlp_canon.py, built with the reference protobuf library from the INPUT bytes and from the
-EXPORTED bytes, never from lazybackend's decoder) compared request by request. Then the same
+timestamps, an original payload, an empty profile, resource entity refs), encoded by the
+reference encoder in every layout (lib/otlpgen_layouts.py): sent to a server over gRPC,
+exported, and the canonical forms (lib/otlp_canon.py, built with the reference protobuf
+library from the INPUT bytes and from the EXPORTED bytes, never from lazybackend's decoder)
+compared request by request. Then the same
 through `--to` into a second server over gRPC and over OTLP/HTTP, `--batch`, the filters (the
 exported samples are those `folded` counts), and bad options.
 Environment: LAZYBACKEND (the binary), FIXTURES (the OTLP fixtures). Only 127.0.0.1 is used;
@@ -100,6 +101,17 @@ def test_canon_can_fail():
     broken.ParseFromString(INPUTS[-4][2])
     broken.resource_profiles[0].scope_profiles[0].profiles[0].original_payload = b""
     check("a lost original payload is a difference", C.canon(broken.SerializeToString(), "v1.11") != want)
+    broken.ParseFromString(INPUTS[-4][2])
+    broken.resource_profiles[0].resource.entity_refs[0].description_keys.pop()
+    check("a lost entity ref key is a difference", C.canon(broken.SerializeToString(), "v1.11") != want)
+    broken.ParseFromString(INPUTS[-4][2])
+    refs = broken.resource_profiles[0].resource.entity_refs
+    refs[0].id_keys[0], refs[0].id_keys[1] = refs[0].id_keys[1], refs[0].id_keys[0]
+    check("entity ref keys in another order are a difference", C.canon(broken.SerializeToString(), "v1.11") != want)
+    for layout in L.LAYOUTS:
+        req = C.parse(L.encode(RICH, layout), layout)
+        check("the rich request carries entity refs in %s" % layout,
+              [len(rp.resource.entity_refs) for rp in req.resource_profiles] == [3, 1])
 
 
 def test_send_to(http):

@@ -8,7 +8,8 @@ types, is_folded and the mappings' has_* flags) is left out, as are ScopeProfile
 profile (the store keeps scopes through their profiles). docs/export.md says the same in prose.
 
     canon(data, layout) -> [resource, ...]
-    resource = (attributes, dropped, schema_url, [scope, ...])
+    resource = (attributes, dropped, schema_url, [scope, ...], [entity_ref, ...])
+    entity_ref = (schema_url, type, [id key, ...], [description key, ...]) in wire order
     scope    = (name, version, attributes, dropped, schema_url, [profile, ...])
     profile  = (sample_type, period_type, period, time, duration, profile_id, dropped,
                 original_payload_format, original_payload, attributes, [sample, ...])
@@ -158,7 +159,8 @@ class _Canon:
                 scopes.append((sc.name, sc.version, self.keyvalues(sc.attributes), sc.dropped_attributes_count,
                                sp.schema_url, tuple(self.profile(p) for p in sp.profiles)))
             r = rp.resource
-            out.append((self.keyvalues(r.attributes), r.dropped_attributes_count, rp.schema_url, tuple(scopes)))
+            refs = tuple((e.schema_url, e.type, tuple(e.id_keys), tuple(e.description_keys)) for e in r.entity_refs)
+            out.append((self.keyvalues(r.attributes), r.dropped_attributes_count, rp.schema_url, tuple(scopes), refs))
         return out
 
 

@@ -2,7 +2,8 @@
 holds every field the export round trip must keep: several resources and scopes, inlined
 lines, mappings with several build ids and offsets, location attributes beside the frame type,
 units, links, values with and without timestamps, nested arrays and kvlists with every scalar
-type, an original payload, an empty profile. Shared by export_roundtrip.py and
+type, an original payload, an empty profile, resource entity refs (several, with several id and
+description keys, an empty key among them). Shared by export_roundtrip.py and
 clickhouse_export.py.
 """
 import otlpgen
@@ -90,12 +91,27 @@ def rich_request():
     rp = b.req.resource_profiles
     rp[0].schema_url = "https://opentelemetry.io/schemas/1.29.0"
     rp[0].resource.dropped_attributes_count = 1
+    # entity refs, in order: a service with two id keys and two description keys, a host with
+    # an id key only and no schema_url, a third with an empty key and only description keys
+    ref = rp[0].resource.entity_refs.add()
+    ref.schema_url, ref.type = "https://opentelemetry.io/schemas/1.30.0", "service"
+    ref.id_keys.extend(["service.name", "service.namespace"])
+    ref.description_keys.extend(["service.version", "deployment.environment"])
+    ref = rp[0].resource.entity_refs.add()
+    ref.type = "host"
+    ref.id_keys.append("host.id")
+    ref = rp[0].resource.entity_refs.add()
+    ref.type = "process"
+    ref.description_keys.extend(["", "process.command_line", "service.name"])
     sp2 = rp[0].scope_profiles.add()   # a second scope in the same resource
     sp2.scope.name, sp2.scope.version = "second-scope", "2.0"
     p2 = b.profile(sp2)
     b.sample(p2, s2, values=[5, 6], timestamps=[1758603339517877230, 1758603339617877230])
 
     sp3 = b.resource(container_id="c0ffee")
+    ref = rp[-1].resource.entity_refs.add()   # the same keys on another resource
+    ref.type = "container"
+    ref.id_keys.extend(["container.id", "service.name"])
     p3 = b.profile(sp3)
     b.sample(p3, s1, values=[1])
     return b.req
