@@ -496,7 +496,8 @@ int otlp_encoder_finish(struct otlp_encoder *e, struct buf *out, char *err, size
     for (int t = 0; ok && t < T_COUNT; t++) {
         const struct itab *it = &e->t[t];
         for (size_t i = 0; ok && i < it->e.n; i++)
-            ok = pbw_bytes_always(&dict, field[t], it->data.data + it->e.v[i].off, it->e.v[i].len);
+            ok = pbw_bytes_always(&dict, field[t], it->e.v[i].len ? it->data.data + it->e.v[i].off : NULL,
+                                  it->e.v[i].len);   /* a table of empty entries has no bytes at all */
     }
     buf_reset(out);
     ok = ok && buf_append(out, e->body.data ? e->body.data : (const uint8_t *)"", e->body.len) &&
