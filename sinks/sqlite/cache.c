@@ -47,48 +47,6 @@ uint64_t sqlstore_hash(const void *data, size_t n)
     return hash64(data, n);
 }
 
-/* One lane step: the word mixed in, then multiply-xorshift. */
-static inline uint64_t lane(uint64_t h, uint64_t w)
-{
-    h = (h ^ w) * 0xff51afd7ed558ccdull;
-    return h ^ (h >> 32);
-}
-
-static inline uint64_t rotl(uint64_t x, int r)
-{
-    return x << r | x >> (64 - r);
-}
-
-/* Four lanes, so that the multiplies of a long key (a frame's content is ~350 bytes) run side by
- * side instead of one after another as in hash64; nothing stores it, so the machine's own byte
- * order is fine. */
-uint64_t sq_cache_hash(const void *data, size_t n)
-{
-    const uint8_t *p = data;
-    uint64_t a = 0x9e3779b97f4a7c15ull ^ n, b = 0xbf58476d1ce4e5b9ull, c = 0x94d049bb133111ebull,
-             d = 0xc2b2ae3d27d4eb4full, w[4];
-    for (; n >= 32; p += 32, n -= 32) {
-        memcpy(w, p, 32);
-        a = lane(a, w[0]);
-        b = lane(b, w[1]);
-        c = lane(c, w[2]);
-        d = lane(d, w[3]);
-    }
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(w, p, 8);
-        a = lane(a, w[0]);
-    }
-    if (n) {
-        w[0] = 0;
-        memcpy(w, p, n);
-        b = lane(b, w[0]);
-    }
-    uint64_t h = a ^ rotl(b, 16) ^ rotl(c, 32) ^ rotl(d, 48);
-    h = (h ^ (h >> 33)) * 0xff51afd7ed558ccdull;
-    h = (h ^ (h >> 33)) * 0xc4ceb9fe1a85ec53ull;
-    return h ^ (h >> 33);
-}
-
 struct idcache *idcache_new(unsigned slots_log2, size_t max_key_bytes, size_t max_key_len)
 {
     assert(slots_log2 >= 2 && slots_log2 < 32);

@@ -20,6 +20,7 @@
 
 #include "lib/buf.h"
 #include "lib/commit.h"
+#include "lib/hash.h"
 #include "lib/histogram.h"
 #include "lib/memo.h"
 #include "otlp/view.h"
@@ -54,17 +55,16 @@ int sqlstore_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
  * collisions cost a comparison, never a wrong id. Fixed forever for a schema version. */
 uint64_t sqlstore_hash(const void *p, size_t n);
 
-/* The id caches' own hash of a key (cache.c): never stored, so free to be faster than
- * sqlstore_hash on long keys. A cache hit never needs sqlstore_hash; only the SQL behind a miss
- * does. */
-uint64_t sq_cache_hash(const void *p, size_t n);
+/* The id caches hash their keys with hash64_lanes (lib/hash.h): never stored, so free to be
+ * faster than sqlstore_hash on long keys. A cache hit never needs sqlstore_hash; only the SQL
+ * behind a miss does. */
 
 /* ---- bounded id cache (cache.c) ----
  * Canonical key bytes -> row id, for rows that exist in the database. 4-way set associative,
  * least recently used way evicted; keys are copied and compared in full (a hash hit alone is
  * never trusted). Bounded twice: by its slot count and by the bytes of keys it holds. Each
  * entry remembers the transaction that created its row, so a rollback can forget exactly
- * the ids that no longer exist. `hash` is the key's sq_cache_hash. */
+ * the ids that no longer exist. `hash` is the key's hash64_lanes. */
 struct idcache;
 
 struct idcache *idcache_new(unsigned slots_log2, size_t max_key_bytes, size_t max_key_len);

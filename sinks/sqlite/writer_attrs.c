@@ -175,7 +175,7 @@ static int64_t intern_attr(struct sq *q, const struct lb_attr *a)
         return -1;
     if (!attr_key(q, key_id, kind, unit_id, str_id, &a->value))
         return sq_fail(q, "storing an attribute", "out of memory");
-    uint64_t ch = sq_cache_hash(q->key.data, q->key.len);
+    uint64_t ch = hash64_lanes(q->key.data, q->key.len);
     int64_t id = idcache_get(q->cache[C_ATTR], ch, q->key.data, q->key.len);
     if (id)
         return id;
@@ -215,7 +215,7 @@ static int64_t attr_id(struct sq *q, const struct lb_attr *a)
 {
     if (!attr_content_key(&q->ckey, a))
         return intern_attr(q, a);
-    uint64_t h = sq_cache_hash(q->ckey.data, q->ckey.len);
+    uint64_t h = hash64_lanes(q->ckey.data, q->ckey.len);
     int64_t id = idcache_get(q->cache[C_ATTR_CONTENT], h, q->ckey.data, q->ckey.len);
     if (!id && (id = intern_attr(q, a)) > 0)
         idcache_put(q->cache[C_ATTR_CONTENT], h, q->ckey.data, q->ckey.len, id, q->txn);

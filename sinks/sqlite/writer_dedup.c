@@ -63,7 +63,7 @@ int64_t sq_intern_str(struct sq *q, lb_str s)
 {
     if (s.n == 0)
         return 0;
-    uint64_t ch = sq_cache_hash(s.p, s.n);
+    uint64_t ch = hash64_lanes(s.p, s.n);
     int64_t id = idcache_get(q->cache[C_STR], ch, s.p, s.n);
     if (id)
         return id;
@@ -113,7 +113,7 @@ static int64_t intern_tuple(struct sq *q, int cache, int find, int ins, const st
     for (unsigned i = 0; i < t->n; i++)
         if (!sq_key_u64(&q->key, (uint64_t)t->v[i]))
             return sq_fail(q, what, "out of memory");
-    uint64_t ch = sq_cache_hash(q->key.data, q->key.len);
+    uint64_t ch = hash64_lanes(q->key.data, q->key.len);
     int64_t id = idcache_get(q->cache[cache], ch, q->key.data, q->key.len);
     if (id)
         return id;
@@ -246,7 +246,7 @@ static int64_t intern_list(struct sq *q, const struct list_kind *k, const int64_
     for (size_t i = 0; i < n; i++)
         if (!sq_key_u64(&q->key, (uint64_t)ids[i]))
             return sq_fail(q, k->what, "out of memory");
-    uint64_t ch = sq_cache_hash(q->key.data, q->key.len);
+    uint64_t ch = hash64_lanes(q->key.data, q->key.len);
     int64_t id = idcache_get(q->cache[k->cache], ch, q->key.data, q->key.len);
     if (id)
         return id;
@@ -324,7 +324,7 @@ static int64_t frame_id(struct sq *q, const struct lb_frame *f)
     if (!frame_content_key(&q->ckey, f)) {
         id = intern_frame(q, f);
     } else {
-        uint64_t h = sq_cache_hash(q->ckey.data, q->ckey.len);
+        uint64_t h = hash64_lanes(q->ckey.data, q->ckey.len);
         id = idcache_get(q->cache[C_FRAME_CONTENT], h, q->ckey.data, q->ckey.len);
         /* intern_frame reuses q->ckey (for the attributes' own content keys): rebuilt */
         if (!id && (id = intern_frame(q, f)) > 0 && frame_content_key(&q->ckey, f))

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/hash.h"
 #include "sinks/stdout/internal.h"
 
 /* One line: its key (in keys) and its weight. */
@@ -114,47 +115,6 @@ void folded_free(struct folded *f)
         release(f);
         free(f);
     }
-}
-
-/* Four independent lanes of eight bytes, so the multiplications of a 32-byte step overlap
- * (one chain of multiply-xor-shift a word was half of adding a new stack: keys are hundreds of
- * bytes), then the rest a word at a time, with a final avalanche so the low bits (the slot
- * index) depend on every byte. Only the table uses the hash: the output is sorted by text. */
-static uint64_t hash_key(const uint8_t *p, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
-    if (n >= 32) {
-        /* four scalars, not an array: gcc would make the array a vector, without a 64-bit
-         * multiply on x86-64 */
-        uint64_t a = h, b = h ^ 0x243f6a8885a308d3ull, c = h ^ 0x13198a2e03707344ull,
-                 e = h ^ 0xa4093822299f31d0ull, x[4];
-        for (; n >= 32; p += 32, n -= 32) {
-            memcpy(x, p, 32);
-            a = (a ^ x[0]) * 0xff51afd7ed558ccdull;
-            b = (b ^ x[1]) * 0xff51afd7ed558ccdull;
-            c = (c ^ x[2]) * 0xff51afd7ed558ccdull;
-            e = (e ^ x[3]) * 0xff51afd7ed558ccdull;
-            a ^= a >> 32;
-            b ^= b >> 32;
-            c ^= c >> 32;
-            e ^= e >> 32;
-        }
-        h = a ^ (b * 0xc4ceb9fe1a85ec53ull) ^ ((c ^ (c >> 29)) * 0x9e3779b97f4a7c15ull) ^
-            (e * 0xff51afd7ed558ccdull);
-    }
-    for (; n >= 8; p += 8, n -= 8) {
-        memcpy(&w, p, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdull;
-        h ^= h >> 32;
-    }
-    w = 0;
-    if (n)
-        memcpy(&w, p, n);
-    h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
 }
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -320,7 +280,7 @@ static struct entry *entry_for_key(struct folded *f, size_t start)
 {
     const uint8_t *key = f->keys.data + start;
     size_t len = f->keys.len - start;
-    uint64_t h = hash_key(key, len);
+    uint64_t h = hash64_lanes(key, len);   /* only the table uses it: output is sorted by text */
     size_t j = h & (f->index_cap - 1);
     for (; f->index[j]; j = (j + 1) & (f->index_cap - 1)) {
         struct entry *e = &f->entries[f->index[j] - 1];

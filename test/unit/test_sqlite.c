@@ -86,7 +86,7 @@ TEST(cache_grows_and_keeps_every_entry)
     char key[16];
     for (int i = 1; i <= 5000; i++) {
         snprintf(key, sizeof key, "k%07d", i);
-        idcache_put(c, sq_cache_hash(key, 8), key, 8, i, (uint64_t)(i % 2));
+        idcache_put(c, hash64_lanes(key, 8), key, 8, i, (uint64_t)(i % 2));
     }
     struct idcache_stats s;
     idcache_stats(c, &s);
@@ -95,14 +95,14 @@ TEST(cache_grows_and_keeps_every_entry)
     int found = 0;
     for (int i = 1; i <= 5000; i++) {
         snprintf(key, sizeof key, "k%07d", i);
-        found += idcache_get(c, sq_cache_hash(key, 8), key, 8) == i;
+        found += idcache_get(c, hash64_lanes(key, 8), key, 8) == i;
     }
     CHECK_EQ_INT(found, 5000);
     idcache_drop_txn(c, 1);
     snprintf(key, sizeof key, "k%07d", 4001);
-    CHECK_EQ_INT(idcache_get(c, sq_cache_hash(key, 8), key, 8), 0);
+    CHECK_EQ_INT(idcache_get(c, hash64_lanes(key, 8), key, 8), 0);
     snprintf(key, sizeof key, "k%07d", 4000);
-    CHECK_EQ_INT(idcache_get(c, sq_cache_hash(key, 8), key, 8), 4000);
+    CHECK_EQ_INT(idcache_get(c, hash64_lanes(key, 8), key, 8), 4000);
     idcache_free(c);
 }
 
@@ -136,16 +136,16 @@ TEST(cache_hash_sees_every_byte)
     uint8_t k[77];
     for (size_t i = 0; i < sizeof k; i++)
         k[i] = (uint8_t)(i * 7);
-    uint64_t h = sq_cache_hash(k, sizeof k);
+    uint64_t h = hash64_lanes(k, sizeof k);
     int differ = 0;
     for (size_t i = 0; i < sizeof k; i++) {
         k[i] ^= 1;
-        differ += sq_cache_hash(k, sizeof k) != h;
+        differ += hash64_lanes(k, sizeof k) != h;
         k[i] ^= 1;
     }
     CHECK_EQ_INT(differ, (int)sizeof k);
-    CHECK(sq_cache_hash(k, 76) != h);
-    CHECK(sq_cache_hash("", 0) != sq_cache_hash("\0", 1));
+    CHECK(hash64_lanes(k, 76) != h);
+    CHECK(hash64_lanes("", 0) != hash64_lanes("\0", 1));
 }
 
 TEST(memo_put_get_clear_and_cap)
