@@ -158,6 +158,8 @@ static void percent_decode(char *m)
  * into field 1 (the partial_success). False when the bytes are not that. */
 static bool number_and_text(const uint8_t *p, size_t n, bool outer, int64_t *num, char *text, size_t textlen)
 {
+    if (n == 0)
+        return true;   /* nothing to walk (and no pointer to add 0 to) */
     struct cursor c = { p, p + n };
     while (c.p < c.end) {
         uint64_t tag, v;

@@ -128,7 +128,7 @@ const struct cres *chx_resource(const struct clickhouse_replay *r, uint64_t hash
 static int read_resources(struct clickhouse_replay *r)
 {
     const struct buf *in = &r->ans[A_RESOURCES];
-    struct rd d = { in->data, in->data + in->len, false };
+    struct rd d = rd_of(in);
     size_t cap = 0;
     while (rd_more(&d)) {
         if (!chx_room((void **)&r->resources, r->n_resources + 1, &cap, sizeof *r->resources))
@@ -162,7 +162,7 @@ static int read_resources(struct clickhouse_replay *r)
 static int read_stacks(struct clickhouse_replay *r)
 {
     const struct buf *in = &r->ans[A_STACKS];
-    struct rd d = { in->data, in->data + in->len, false };
+    struct rd d = rd_of(in);
     size_t cap = 0;
     while (rd_more(&d)) {
         if (!chx_room((void **)&r->stacks, r->n_stacks + 1, &cap, sizeof *r->stacks))
@@ -186,7 +186,7 @@ static int read_stacks(struct clickhouse_replay *r)
 static int read_frames(struct clickhouse_replay *r)
 {
     const struct buf *in = &r->ans[A_FRAMES];
-    struct rd d = { in->data, in->data + in->len, false };
+    struct rd d = rd_of(in);
     size_t cap = 0;
     while (rd_more(&d)) {
         if (!chx_room((void **)&r->frames, r->n_frames + 1, &cap, sizeof *r->frames))

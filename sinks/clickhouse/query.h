@@ -47,6 +47,12 @@ struct rd {
     bool bad;
 };
 
+/* A reader over a whole answer (an empty one may have no buffer: NULL + 0 is undefined). */
+static inline struct rd rd_of(const struct buf *b)
+{
+    return (struct rd){ b->data, b->data ? b->data + b->len : b->data, false };
+}
+
 static inline bool rd_more(const struct rd *d)
 {
     return !d->bad && d->p < d->end;

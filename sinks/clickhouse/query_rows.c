@@ -60,7 +60,7 @@ static int cmp_hash(const void *a, const void *b)
 
 static int read_stacks(struct fill *f, const struct buf *in)
 {
-    struct rd d = { in->data, in->data + in->len, false };
+    struct rd d = rd_of(in);
     while (rd_more(&d)) {
         uint64_t hash = rd_fixed(&d, 8), n = rd_varint(&d);
         if (d.bad || n > (uint64_t)(d.end - d.p) / 8 || n > UINT32_MAX)
@@ -87,7 +87,7 @@ static int read_stacks(struct fill *f, const struct buf *in)
 
 static int read_frames(struct fill *f, const struct buf *in)
 {
-    struct rd d = { in->data, in->data + in->len, false };
+    struct rd d = rd_of(in);
     while (rd_more(&d)) {
         uint64_t hash = rd_fixed(&d, 8);
         lb_str name = rd_str(&d), type = rd_str(&d);
@@ -153,7 +153,7 @@ static int read_sums(struct fill *f, const struct buf *in)
     bool grouped = q_group_attr(f->o) != NULL;
     uint32_t unit_t = NONE, unit_u = NONE;
     bool mixed = false;
-    struct rd d = { in->data, in->data + in->len, false };
+    struct rd d = rd_of(in);
     while (rd_more(&d)) {
         uint64_t hash = rd_fixed(&d, 8);
         bool found = rd_fixed(&d, 1) != 0;
