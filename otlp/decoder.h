@@ -66,6 +66,7 @@ struct otlp_decoder {
     const struct otlp_layout *layout;   /* the layout of the request being decoded */
     bool has_stacks;                    /* layout_has_stacks(layout), asked once a request */
     int entry_msg[DICT_TABLES];         /* layout_entry_message(layout, t), asked once a request */
+    bool entry_flat[DICT_TABLES];       /* layout_entry_flat(layout, entry_msg[t]), the same */
     struct otlp_detection detection;    /* how it was chosen */
     bool reference_only;                /* no fast path: the full detection every time */
     bool speculating;                   /* the fast path (detect.h): layout chosen from a prefix */

@@ -176,6 +176,11 @@ bool layout_entry_at(const struct otlp_layout *layout, int message, pb_ref_t msg
 /* The same, checked as the layout detector would (the fast path, detect.h): false also where
  * the full detection would contradict the layout or find an unknown field. */
 bool layout_entry_checked(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out, const char **why);
+/* Is entry `message` made of scalars (and Lines) only? Then layout_entry_flat_checked reads it
+ * as layout_entry_checked would, faster: true exactly where layout_entry_checked is, with the
+ * same values stored (entry_flat.c); false says no more than that the entry is refused. */
+bool layout_entry_flat(const struct otlp_layout *layout, int message);
+bool layout_entry_flat_checked(const struct otlp_layout *layout, int message, pb_ref_t msg, void *out);
 
 /* ---- Envelope messages, identical in every layout ----
  * The decoder's hot path reads them with the table-driven code above (otlp_envelope_wire in

@@ -605,8 +605,10 @@ void dec_set_layout(struct otlp_decoder *d, const struct otlp_layout *layout)
 {
     d->layout = layout;
     d->has_stacks = layout_has_stacks(layout);
-    for (int t = 0; t < DICT_TABLES; t++)
+    for (int t = 0; t < DICT_TABLES; t++) {
         d->entry_msg[t] = layout_entry_message(layout, (enum dict_table)t);
+        d->entry_flat[t] = layout_entry_flat(layout, d->entry_msg[t]);
+    }
 }
 
 void dec_free_memos(struct otlp_decoder *d)
