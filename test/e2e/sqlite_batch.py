@@ -244,6 +244,9 @@ def test_failed_commit_withholds_replies():
         filler = os.path.join(where, "filler")
         with open(filler, "wb") as f:
             f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - 1200 * 1024))
+        # grpcio carries these channels over one HTTP/2 connection: its output holds replies of
+        # several batches at once, the case where a lost batch's replies once went out with the
+        # next one's (test_held_replies.c pins that in order; this sees it under real timing).
         clients = [Client(srv.port, range(1000 * (i + 1), 1000 * (i + 1) + 40), poisoned={-1})
                    for i in range(CLIENTS)]
         for c in clients:
