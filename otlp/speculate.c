@@ -73,11 +73,51 @@ static inline bool lean_field(const uint8_t **q, const uint8_t *end, uint64_t *f
     return *fnum != 0;
 }
 
+/* The dictionary while the fast path indexes it without walking its entries: a thousand fields
+ * a small request, each a length-delimited table entry (a string, or a message left to the
+ * decoder), so each is read here with only what the general walk would look at for it: the
+ * tag, the length, the field's kind, the entry's place noted. 1: the walk found nothing; 0: it
+ * found something (as the general walk would); -1: a field of another shape (none in the
+ * layouts of today), what was noted is forgotten and the general walk takes the message. */
+static int lean_dictionary(struct lean *L, const struct wmsg_desc *desc, const uint8_t *p, size_t n)
+{
+    struct dict_tables *tables = L->tables;
+    size_t mark[DICT_TABLES];
+    for (int t = 0; t < DICT_TABLES; t++)
+        mark[t] = tables->t[t].n;
+    const uint8_t *q = p, *end = p + n;
+    while (q < end) {
+        uint64_t fnum;
+        unsigned wt;
+        const uint8_t *val;
+        size_t len;
+        if (!lean_field(&q, end, &fnum, &wt, &val, &len) || fnum > WMAX_FIELD)
+            return 0;
+        const struct wfield *f = &desc->f[fnum];
+        if (wt != WT_LEN || (f->kind != W_BYTES && f->kind != W_MSG) || f->dest != D_DICT || f->role) {
+            for (int t = 0; t < DICT_TABLES; t++)
+                tables->t[t].n = mark[t];
+            return -1;
+        }
+        struct dict_ref el = { (uint32_t)(val - tables->base), (uint32_t)len };
+        if (!VEC_PUSH(tables->t[f->off], el)) {
+            L->oom = true;
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static bool lean_walk(struct lean *L, enum wmsg m, const uint8_t *p, size_t n, unsigned depth)
 {
     const struct wmsg_desc *desc = L->wire->m[m];
     if (!desc)
         return false;
+    if (m == WM_DICTIONARY && L->tables && !L->walk_entries) {
+        int fast = lean_dictionary(L, desc, p, n);
+        if (fast >= 0)
+            return fast;
+    }
     /* where the wire types of a profile's or a sample's fields are noted (the evidence) */
     uint8_t *wts = NULL;
     if (m == WM_PROFILE) {
