@@ -24,10 +24,7 @@ enum { UNRESOLVED = 0, RESOLVED = 1, INVALID = 2 };
 struct attr_memo { uint8_t state; struct lb_attr attr; };
 struct mapping_memo {
     uint8_t state;
-    uint8_t flags;                /* LB_MAPPING_HAS_* (v1.7) */
-    lb_str file, build_id, build_id_kind;
-    uint64_t start, limit, offset;
-    struct lb_attrs attrs;        /* in the attribute arena */
+    struct lb_mapping m;          /* what frames point to; its attrs in the attribute arena */
 };
 /* A location's frames: in frame_pool, or (in_stacks) in stack_pool, where the first stack
  * that met it was put together. */

@@ -222,18 +222,19 @@ static bool put_keyvalues(struct otlp_encoder *e, struct buf *out, uint32_t fiel
 
 static int64_t mapping_index(struct otlp_encoder *e, const struct lb_frame *f)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     struct buf *b = &e->ent;
     buf_reset(b);
-    struct lb_attrs attrs = f->mapping_attrs;
+    struct lb_attrs attrs = map->attrs;
     struct lb_attr synth;
     char key[64];
-    if (attrs.n == 0 && f->build_id.n && f->build_id_kind.n && f->build_id_kind.n < 32) {
-        int kn = snprintf(key, sizeof key, "process.executable.build_id.%.*s", (int)f->build_id_kind.n,
-                          f->build_id_kind.p);
-        attrs = one_attr(&synth, (lb_str){ key, (size_t)kn }, f->build_id);
+    if (attrs.n == 0 && map->build_id.n && map->build_id_kind.n && map->build_id_kind.n < 32) {
+        int kn = snprintf(key, sizeof key, "process.executable.build_id.%.*s", (int)map->build_id_kind.n,
+                          map->build_id_kind.p);
+        attrs = one_attr(&synth, (lb_str){ key, (size_t)kn }, map->build_id);
     }
-    bool ok = pbw_uint(b, 1, f->mapping_start) && pbw_uint(b, 2, f->mapping_limit) &&
-              pbw_uint(b, 3, f->mapping_offset) && pbw_int(b, 4, str_index(e, f->mapping_file));
+    bool ok = pbw_uint(b, 1, map->start) && pbw_uint(b, 2, map->limit) &&
+              pbw_uint(b, 3, map->offset) && pbw_int(b, 4, str_index(e, map->file));
     /* put_attr_indices uses packed2, not ent */
     ok = ok && put_attr_indices(e, b, 5, attrs);
     int64_t i = ok ? itab_intern(&e->t[T_MAPPING], b->data, b->len) : -1;

@@ -144,12 +144,13 @@ static struct pprof_prof *prof_for(struct pprof_writer *w, const struct lb_profi
 
 static int64_t mapping_id(struct pprof_writer *w, struct pprof_prof *p, const struct lb_frame *f)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     struct buf *b = &w->ent;
     buf_reset(b);
-    int64_t file = str_lb(w, p, f->mapping_file), build = str_lb(w, p, f->build_id);
+    int64_t file = str_lb(w, p, map->file), build = str_lb(w, p, map->build_id);
     int64_t id = -1;
-    if (pbw_uint(b, 2, f->mapping_start) && pbw_uint(b, 3, f->mapping_limit) &&
-        pbw_uint(b, 4, f->mapping_offset) && pbw_int(b, 5, file) && pbw_int(b, 6, build))
+    if (pbw_uint(b, 2, map->start) && pbw_uint(b, 3, map->limit) &&
+        pbw_uint(b, 4, map->offset) && pbw_int(b, 5, file) && pbw_int(b, 6, build))
         id = itab_intern(&p->maps, b->data, b->len);
     if (id > 0 && (size_t)id >= p->mflags.n && !VEC_PUSH(p->mflags, 0))
         id = -1;

@@ -148,6 +148,10 @@ size_t lb_location_span(const struct lb_frame *f, size_t left)
     return n;
 }
 
+const struct lb_mapping lb_no_mapping = {
+    { "", 0 }, 0, 0, 0, { "", 0 }, { "", 0 }, { NULL, 0 }, 0,
+};
+
 lb_str lb_build_id_kind(lb_str key)
 {
     static const char prefix[] = "process.executable.build_id.";

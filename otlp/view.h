@@ -196,27 +196,44 @@ struct lb_profile {
     size_t n_comments;
 };
 
+/* A location's mapping, shared by the frames of every location that names it (the decoder's
+ * memo of the mapping, for the request's lifetime). */
+struct lb_mapping {
+    lb_str file;
+    uint64_t start, limit, offset;
+    lb_str build_id;               /* preferred build id of the mapping: gnu, go, htlhash */
+    lb_str build_id_kind;          /* "gnu", "go", "htlhash" or empty */
+    struct lb_attrs attrs;         /* every attribute of the mapping (every build id) */
+    uint8_t flags;                 /* Mapping.has_* (v1.7): LB_MAPPING_HAS_* bits */
+};
+
+/* Every field empty: the mapping of a frame that has none. */
+extern const struct lb_mapping lb_no_mapping;
+
 /* One frame per Line of a location (inlined functions included); one frame for a location
- * without lines (an unsymbolized frame). */
+ * without lines (an unsymbolized frame). Kept small: a stack's frames are copied into each
+ * new stack that has them, and the sinks read them all; the mapping's fields, the same for
+ * every frame of a mapping, are behind a pointer (232 bytes a frame before, 136 now). */
 struct lb_frame {
     lb_str type;                   /* profile.frame.type; empty when the location has none */
-    bool symbolized;               /* the location has lines */
     lb_str function, system_name, file;
     int64_t line, column, start_line;
     uint64_t address;
-    bool has_mapping;
-    lb_str mapping_file;
-    uint64_t mapping_start, mapping_limit, mapping_offset;
-    lb_str build_id;               /* preferred build id of the mapping: gnu, go, htlhash */
-    lb_str build_id_kind;          /* "gnu", "go", "htlhash" or empty */
+    const struct lb_mapping *mapping;  /* NULL when the frame has none: read it with lb_mapping_of */
     struct lb_attrs location_attrs;   /* every attribute of the location (frame type included) */
-    struct lb_attrs mapping_attrs;    /* every attribute of the mapping (every build id) */
-    bool is_folded;                /* Location.is_folded (v1.7) */
-    uint8_t mapping_flags;         /* Mapping.has_* (v1.7): LB_MAPPING_HAS_* bits */
     uint32_t location_index;       /* request-local; equal indices = same location */
     uint16_t line_index;           /* position of this line inside its location */
     uint16_t line_count;           /* lines in the location (0 for unsymbolized) */
+    bool symbolized;               /* the location has lines */
+    bool has_mapping;              /* the location names a mapping (mapping may still be empty) */
+    bool is_folded;                /* Location.is_folded (v1.7) */
 };
+
+/* The frame's mapping: all empty when it has none. */
+static inline const struct lb_mapping *lb_mapping_of(const struct lb_frame *f)
+{
+    return f->mapping ? f->mapping : &lb_no_mapping;
+}
 
 enum {
     LB_MAPPING_HAS_FUNCTIONS = 1, LB_MAPPING_HAS_FILENAMES = 2, LB_MAPPING_HAS_LINE_NUMBERS = 4,

@@ -203,26 +203,29 @@ static int read_frames(struct clickhouse_replay *r)
         f->column = (int64_t)rd_fixed(&d, 8);
         f->address = rd_fixed(&d, 8);
         f->symbolized = rd_fixed(&d, 1) != 0;
-        f->mapping_file = rd_str(&d);
-        f->build_id = rd_str(&d);
-        f->build_id_kind = rd_str(&d);
+        struct lb_mapping *m = &c->m;   /* f->mapping is set once the frames stop moving */
+        m->file = rd_str(&d);
+        m->build_id = rd_str(&d);
+        m->build_id_kind = rd_str(&d);
         /* schema version 2; an older row has zeroes and empty strings */
         f->start_line = (int64_t)rd_fixed(&d, 8);
         uint64_t line_index = rd_fixed(&d, 4), line_count = rd_fixed(&d, 4);
-        f->has_mapping = rd_fixed(&d, 1) || f->mapping_file.n || f->build_id.n;
-        f->mapping_start = rd_fixed(&d, 8);
-        f->mapping_limit = rd_fixed(&d, 8);
-        f->mapping_offset = rd_fixed(&d, 8);
+        f->has_mapping = rd_fixed(&d, 1) || m->file.n || m->build_id.n;
+        m->start = rd_fixed(&d, 8);
+        m->limit = rd_fixed(&d, 8);
+        m->offset = rd_fixed(&d, 8);
         lb_str loc = rd_str(&d), map = rd_str(&d);
         if (d.bad || line_count > UINT16_MAX || line_index >= (line_count ? line_count : 1))
             return chx_fail(r, "frames");
         f->line_index = (uint16_t)line_index;
         f->line_count = (uint16_t)(line_count ? line_count : f->symbolized);
-        if (!chx_blob_attrs(r, loc, &f->location_attrs) || !chx_blob_attrs(r, map, &f->mapping_attrs))
+        if (!chx_blob_attrs(r, loc, &f->location_attrs) || !chx_blob_attrs(r, map, &m->attrs))
             return -1;
         r->n_frames++;
     }
     qsort(r->frames, r->n_frames, sizeof *r->frames, cmp_frame);
+    for (size_t i = 0; i < r->n_frames; i++)
+        r->frames[i].f.mapping = &r->frames[i].m;
     return 0;
 }
 

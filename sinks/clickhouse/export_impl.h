@@ -21,6 +21,7 @@ struct cres {
 struct cframe {
     uint64_t hash;
     struct lb_frame f;
+    struct lb_mapping m;       /* f.mapping: every frame row carries its mapping's fields */
 };
 
 struct cstack {

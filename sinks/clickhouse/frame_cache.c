@@ -113,11 +113,12 @@ static uint8_t *key_blob(uint8_t *p, const struct buf *blob)
 
 bool ch_frame_key(struct buf *b, const struct lb_frame *f, const struct buf *loc_blob, const struct buf *map_blob)
 {
-    lb_str mapping_file = f->has_mapping ? f->mapping_file : LB_STR_NULL;
+    const struct lb_mapping *map = lb_mapping_of(f);
+    lb_str mapping_file = f->has_mapping ? map->file : LB_STR_NULL;
     /* 7 integers, 7 strings and 2 lists with their lengths, 3 integers more with a mapping;
      * each length is bounded by the request or the batch, so the sum cannot wrap */
     size_t len = 8 * (7 + 7 + 2 + (f->has_mapping ? 3 : 0)) + f->type.n + f->function.n +
-                 f->system_name.n + f->file.n + mapping_file.n + f->build_id.n + f->build_id_kind.n +
+                 f->system_name.n + f->file.n + mapping_file.n + map->build_id.n + map->build_id_kind.n +
                  (loc_blob ? loc_blob->len : 0) + (map_blob ? map_blob->len : 0);
     buf_reset(b);
     if (!buf_reserve(b, len))
@@ -133,14 +134,14 @@ bool ch_frame_key(struct buf *b, const struct lb_frame *f, const struct buf *loc
     p = key_u64(p, f->address);
     p = key_u64(p, f->has_mapping);
     p = key_bytes(p, mapping_file.p, mapping_file.n);
-    p = key_bytes(p, f->build_id.p, f->build_id.n);
-    p = key_bytes(p, f->build_id_kind.p, f->build_id_kind.n);
+    p = key_bytes(p, map->build_id.p, map->build_id.n);
+    p = key_bytes(p, map->build_id_kind.p, map->build_id_kind.n);
     p = key_u64(p, (uint64_t)f->start_line);
     p = key_u64(p, (uint64_t)f->line_index << 32 | f->line_count);
     if (f->has_mapping) {
-        p = key_u64(p, f->mapping_start);
-        p = key_u64(p, f->mapping_limit);
-        p = key_u64(p, f->mapping_offset);
+        p = key_u64(p, map->start);
+        p = key_u64(p, map->limit);
+        p = key_u64(p, map->offset);
     }
     p = key_blob(p, loc_blob);
     p = key_blob(p, map_blob);

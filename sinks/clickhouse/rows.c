@@ -526,14 +526,15 @@ static bool usual_location_attrs(const struct lb_frame *f)
 /* The mapping's attributes are its preferred build id alone (or none, without one). */
 static bool usual_mapping_attrs(const struct lb_frame *f)
 {
-    struct lb_attrs a = f->has_mapping ? f->mapping_attrs : (struct lb_attrs){ 0 };
+    const struct lb_mapping *map = lb_mapping_of(f);
+    struct lb_attrs a = f->has_mapping ? map->attrs : (struct lb_attrs){ 0 };
     if (a.n == 0)
-        return f->build_id.n == 0;
+        return map->build_id.n == 0;
     return a.n == 1 && a.v[0].unit.n == 0 && a.v[0].value.kind == LB_VALUE_STRING &&
-           a.v[0].value.u.str.n == f->build_id.n &&
-           (f->build_id.n == 0 || memcmp(a.v[0].value.u.str.p, f->build_id.p, f->build_id.n) == 0) &&
-           lb_str_eq(lb_build_id_kind(a.v[0].key), f->build_id_kind.p, f->build_id_kind.n) &&
-           f->build_id_kind.n > 0;
+           a.v[0].value.u.str.n == map->build_id.n &&
+           (map->build_id.n == 0 || memcmp(a.v[0].value.u.str.p, map->build_id.p, map->build_id.n) == 0) &&
+           lb_str_eq(lb_build_id_kind(a.v[0].key), map->build_id_kind.p, map->build_id_kind.n) &&
+           map->build_id_kind.n > 0;
 }
 
 /* The location's (or the mapping's) attributes into r->loc_blob (r->map_blob); false when out
@@ -541,7 +542,7 @@ static bool usual_mapping_attrs(const struct lb_frame *f)
 static bool encode_blobs(struct ch_rows *r, const struct lb_frame *f, bool location)
 {
     struct buf *b = location ? &r->loc_blob : &r->map_blob;
-    struct lb_attrs a = location ? f->location_attrs : f->has_mapping ? f->mapping_attrs : (struct lb_attrs){ 0 };
+    struct lb_attrs a = location ? f->location_attrs : f->has_mapping ? lb_mapping_of(f)->attrs : (struct lb_attrs){ 0 };
     buf_reset(b);
     if (!attrblob_put(b, &r->scratch, a))
         r->oom = true;
@@ -552,21 +553,23 @@ static bool encode_blobs(struct ch_rows *r, const struct lb_frame *f, bool locat
  * "<mapping file>+0x<address>" otherwise. */
 static void put_frame_name(struct ch_rows *r, const struct lb_frame *f)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     if (f->symbolized) {
         put_lbstr(r, CH_FRAMES, f->function);
         return;
     }
     char hex[24];
     int n = snprintf(hex, sizeof hex, "+0x%llx", (unsigned long long)f->address);
-    size_t mlen = f->has_mapping ? f->mapping_file.n : 0;
+    size_t mlen = f->has_mapping ? map->file.n : 0;
     put_varint(r, CH_FRAMES, mlen + (size_t)n);
     if (mlen)
-        put(r, CH_FRAMES, f->mapping_file.p, mlen);
+        put(r, CH_FRAMES, map->file.p, mlen);
     put(r, CH_FRAMES, hex, (size_t)n);
 }
 
 static void put_frame_row(struct ch_rows *r, const struct lb_frame *f, uint64_t h)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     put_u64(r, CH_FRAMES, h);
     put_lbstr(r, CH_FRAMES, f->type);
     put_frame_name(r, f);
@@ -577,16 +580,16 @@ static void put_frame_row(struct ch_rows *r, const struct lb_frame *f, uint64_t 
     put_i64(r, CH_FRAMES, f->column);
     put_u64(r, CH_FRAMES, f->address);
     put_u8(r, CH_FRAMES, f->symbolized);
-    put_lbstr(r, CH_FRAMES, f->has_mapping ? f->mapping_file : LB_STR_NULL);
-    put_lbstr(r, CH_FRAMES, f->build_id);
-    put_lbstr(r, CH_FRAMES, f->build_id_kind);
+    put_lbstr(r, CH_FRAMES, f->has_mapping ? map->file : LB_STR_NULL);
+    put_lbstr(r, CH_FRAMES, map->build_id);
+    put_lbstr(r, CH_FRAMES, map->build_id_kind);
     put_i64(r, CH_FRAMES, f->start_line);
     put_u32(r, CH_FRAMES, f->line_index);
     put_u32(r, CH_FRAMES, f->line_count);
     put_u8(r, CH_FRAMES, f->has_mapping);
-    put_u64(r, CH_FRAMES, f->has_mapping ? f->mapping_start : 0);
-    put_u64(r, CH_FRAMES, f->has_mapping ? f->mapping_limit : 0);
-    put_u64(r, CH_FRAMES, f->has_mapping ? f->mapping_offset : 0);
+    put_u64(r, CH_FRAMES, f->has_mapping ? map->start : 0);
+    put_u64(r, CH_FRAMES, f->has_mapping ? map->limit : 0);
+    put_u64(r, CH_FRAMES, f->has_mapping ? map->offset : 0);
     put_str(r, CH_FRAMES, r->loc_blob.data, r->loc_blob.len);
     put_str(r, CH_FRAMES, r->map_blob.data, r->map_blob.len);
     r->rows[CH_FRAMES]++;

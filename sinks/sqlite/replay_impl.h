@@ -20,11 +20,6 @@
 bool rp_grow(void **v, size_t n, size_t *cap, size_t size);
 
 /* Everything read once per export: id -> position in one of these arrays (memo). */
-struct rmapping {
-    lb_str file, build_id, kind;
-    uint64_t start, limit, offset;
-    struct lb_attrs attrs;
-};
 
 struct rstack {
     struct lb_frame *f;
@@ -48,7 +43,7 @@ struct sqlite_replay {
     VEC_OF(lb_str) strs;
     VEC_OF(struct lb_attr) attrs;
     VEC_OF(struct lb_attrs) sets;
-    VEC_OF(struct rmapping) maps;
+    VEC_OF(const struct lb_mapping *) maps;   /* each in owned: frames point to them */
     VEC_OF(struct lb_frame) frames;
     VEC_OF(struct rstack) stacks;
     VEC_OF(struct lb_scope) scopes;

@@ -215,7 +215,7 @@ bool rp_load_set(struct sqlite_replay *r, int64_t id, struct lb_attrs *out)
     return true;
 }
 
-static bool load_mapping(struct sqlite_replay *r, int64_t id, struct rmapping *out)
+static bool load_mapping(struct sqlite_replay *r, int64_t id, const struct lb_mapping **out)
 {
     int64_t ix;
     if (memo_get(&r->ix[R_MAP], (uint64_t)id, &ix)) {
@@ -226,15 +226,19 @@ static bool load_mapping(struct sqlite_replay *r, int64_t id, struct rmapping *o
     int rc = read_ints(r, R_MAP, id, "reading a mapping", c, 7);
     if (rc <= 0)
         return rc == 0 ? row_missing(r, "mapping", id) : false;
-    memset(out, 0, sizeof *out);
-    out->start = (uint64_t)c[3];
-    out->limit = (uint64_t)c[4];
-    out->offset = (uint64_t)c[5];
-    if (!rp_load_str(r, c[0], &out->file) || !rp_load_str(r, c[1], &out->build_id) ||
-        !rp_load_str(r, c[2], &out->kind) || !rp_load_set(r, c[6], &out->attrs))
-        return false;
-    if (!VEC_ADD(r->maps, *out) || !memo_put(&r->ix[R_MAP], (uint64_t)id, (int64_t)r->maps.n - 1))
+    struct lb_mapping *m = rp_keep(r, sizeof *m);
+    if (!m)
         return qoom(&r->q), false;
+    memset(m, 0, sizeof *m);
+    m->start = (uint64_t)c[3];
+    m->limit = (uint64_t)c[4];
+    m->offset = (uint64_t)c[5];
+    if (!rp_load_str(r, c[0], &m->file) || !rp_load_str(r, c[1], &m->build_id) ||
+        !rp_load_str(r, c[2], &m->build_id_kind) || !rp_load_set(r, c[6], &m->attrs))
+        return false;
+    if (!VEC_ADD(r->maps, m) || !memo_put(&r->ix[R_MAP], (uint64_t)id, (int64_t)r->maps.n - 1))
+        return qoom(&r->q), false;
+    *out = m;
     return true;
 }
 
@@ -262,17 +266,9 @@ static bool load_frame(struct sqlite_replay *r, int64_t id, struct lb_frame *f)
         !rp_load_set(r, c[10], &f->location_attrs))
         return false;
     if (c[9] > 0) {
-        struct rmapping m;
-        if (!load_mapping(r, c[9], &m))
+        if (!load_mapping(r, c[9], &f->mapping))
             return false;
         f->has_mapping = true;
-        f->mapping_file = m.file;
-        f->mapping_start = m.start;
-        f->mapping_limit = m.limit;
-        f->mapping_offset = m.offset;
-        f->build_id = m.build_id;
-        f->build_id_kind = m.kind;
-        f->mapping_attrs = m.attrs;
     }
     if (!VEC_ADD(r->frames, *f) || !memo_put(&r->ix[R_FRAME], (uint64_t)id, (int64_t)r->frames.n - 1))
         return qoom(&r->q), false;

@@ -131,14 +131,15 @@ static int64_t intern_tuple(struct sq *q, int cache, int find, int ins, const st
 
 static int64_t intern_mapping(struct sq *q, const struct lb_frame *f)
 {
-    int64_t file = sq_intern_str(q, f->mapping_file);
-    int64_t build = sq_intern_str(q, f->build_id);
-    int64_t kind = sq_intern_str(q, f->build_id_kind);
-    int64_t attrs = sq_intern_attrs(q, f->mapping_attrs);
+    const struct lb_mapping *map = lb_mapping_of(f);
+    int64_t file = sq_intern_str(q, map->file);
+    int64_t build = sq_intern_str(q, map->build_id);
+    int64_t kind = sq_intern_str(q, map->build_id_kind);
+    int64_t attrs = sq_intern_attrs(q, map->attrs);
     if (file < 0 || build < 0 || kind < 0 || attrs < 0)
         return -1;
-    struct tuple t = { { file, build, kind, (int64_t)f->mapping_start, (int64_t)f->mapping_limit,
-                         (int64_t)f->mapping_offset, attrs }, 7, 0x7 | 0x40 };
+    struct tuple t = { { file, build, kind, (int64_t)map->start, (int64_t)map->limit,
+                         (int64_t)map->offset, attrs }, 7, 0x7 | 0x40 };
     return intern_tuple(q, C_MAP, S_MAP_FIND, S_MAP_INS, &t, "storing a mapping");
 }
 
@@ -298,19 +299,20 @@ static bool attrs_content_key(struct buf *b, struct lb_attrs attrs)
  * memory, or a frame not to be cached by content (attrs_content_key). */
 static bool frame_content_key(struct buf *b, const struct lb_frame *f)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     buf_reset(b);
     return sq_key_u64(b, f->line_index) && sq_key_u64(b, f->line_count) &&
            attrs_content_key(b, f->location_attrs) &&
-           (!f->has_mapping || attrs_content_key(b, f->mapping_attrs)) &&
+           (!f->has_mapping || attrs_content_key(b, map->attrs)) &&
            sq_key_str(b, f->type) && sq_key_str(b, f->function) && sq_key_str(b, f->system_name) &&
            sq_key_str(b, f->file) && sq_key_u64(b, f->symbolized) &&
            sq_key_u64(b, (uint64_t)f->line) && sq_key_u64(b, (uint64_t)f->column) &&
            sq_key_u64(b, (uint64_t)f->start_line) && sq_key_u64(b, f->address) &&
            sq_key_u64(b, f->has_mapping) &&
            (!f->has_mapping ||
-            (sq_key_str(b, f->mapping_file) && sq_key_str(b, f->build_id) &&
-             sq_key_str(b, f->build_id_kind) && sq_key_u64(b, f->mapping_start) &&
-             sq_key_u64(b, f->mapping_limit) && sq_key_u64(b, f->mapping_offset)));
+            (sq_key_str(b, map->file) && sq_key_str(b, map->build_id) &&
+             sq_key_str(b, map->build_id_kind) && sq_key_u64(b, map->start) &&
+             sq_key_u64(b, map->limit) && sq_key_u64(b, map->offset)));
 }
 
 /* Frames are memoised by (location index, line index) within a request, and found by content

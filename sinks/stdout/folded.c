@@ -129,7 +129,7 @@ static bool append_frame(struct buf *k, const struct lb_frame *fr)
 {
     if (fr->symbolized)
         return esc_text(k, fr->function.p, fr->function.n);
-    if (fr->has_mapping && !esc_text(k, fr->mapping_file.p, fr->mapping_file.n))
+    if (fr->has_mapping && !esc_text(k, lb_mapping_of(fr)->file.p, lb_mapping_of(fr)->file.n))
         return false;
     return buf_append(k, "+0x", 3) && put_hex64(k, fr->address);
 }

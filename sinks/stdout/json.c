@@ -297,18 +297,19 @@ static void out_location_attributes(struct out *o, const struct lb_frame *f)
  * process.executable.build_id.<kind>), its other attributes and v1.7 flags. */
 static void out_mapping_info(struct out *o, const struct lb_frame *f)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     OUT_LIT(o, ",\"mapping_info\":");
     if (!f->has_mapping) {
         OUT_LIT(o, "null");
         return;
     }
-    struct lb_attrs attrs = f->mapping_attrs;
+    struct lb_attrs attrs = map->attrs;
     OUT_LIT(o, "{\"start\":\"0x");
-    out_hex64(o, f->mapping_start);
+    out_hex64(o, map->start);
     OUT_LIT(o, "\",\"limit\":\"0x");
-    out_hex64(o, f->mapping_limit);
+    out_hex64(o, map->limit);
     OUT_LIT(o, "\",\"offset\":\"0x");
-    out_hex64(o, f->mapping_offset);
+    out_hex64(o, map->offset);
     OUT_LIT(o, "\",\"build_ids\":[");
     bool first = true;
     for (size_t i = 0; i < attrs.n; i++) {
@@ -343,7 +344,7 @@ static void out_mapping_info(struct out *o, const struct lb_frame *f)
                                          "\"has_line_numbers\"", "\"has_inline_frames\"" };
     first = true;
     for (unsigned i = 0; i < 4; i++) {
-        if (!(f->mapping_flags & (1u << i)))
+        if (!(map->flags & (1u << i)))
             continue;
         if (!first)
             out_c(o, ',');
@@ -356,6 +357,7 @@ static void out_mapping_info(struct out *o, const struct lb_frame *f)
 /* Every frame has the same keys (file, line, column left out by --no-file-line). */
 static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     OUT_LIT(o, "{\"type\":");
     out_json_str(o, f->type.n ? f->type : LB_STR_LIT("unknown"));
     OUT_LIT(o, ",\"symbolized\":");
@@ -377,13 +379,13 @@ static void out_frame(struct out *o, const struct lb_frame *f, bool file_line)
     out_hex64(o, f->address);
     OUT_LIT(o, "\",\"mapping\":");
     if (f->has_mapping)
-        out_json_str(o, f->mapping_file);
+        out_json_str(o, map->file);
     else
         OUT_LIT(o, "null");
     OUT_LIT(o, ",\"build_id\":");
-    out_json_str(o, f->has_mapping ? f->build_id : LB_STR_NULL);
+    out_json_str(o, f->has_mapping ? map->build_id : LB_STR_NULL);
     OUT_LIT(o, ",\"build_id_kind\":");
-    out_json_str(o, f->has_mapping ? f->build_id_kind : LB_STR_NULL);
+    out_json_str(o, f->has_mapping ? map->build_id_kind : LB_STR_NULL);
     OUT_LIT(o, ",\"system_name\":");
     out_json_str(o, f->system_name);
     OUT_LIT(o, ",\"start_line\":");

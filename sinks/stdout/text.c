@@ -450,6 +450,7 @@ static void out_instrumentation(struct out *o, lb_str type)
  * (--no-file-line) it is the short grammar's "Function: " and then where the code is. */
 static void out_unsymbolized(struct out *o, const struct lb_frame *f, bool file_line)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     if (file_line)
         OUT_LIT(o, ", Function: , File: , Line: 0, Column: 0, Address: 0x");
     else
@@ -457,14 +458,14 @@ static void out_unsymbolized(struct out *o, const struct lb_frame *f, bool file_
     out_hex64(o, f->address);
     OUT_LIT(o, ", Mapping: ");
     if (f->has_mapping)
-        out_esc(o, f->mapping_file);
+        out_esc(o, map->file);
     else
         OUT_LIT(o, "<unknown>");
     OUT_LIT(o, ", BuildID: ");
-    if (f->has_mapping && f->build_id.n > 0) {
-        out_esc(o, f->build_id_kind);
+    if (f->has_mapping && map->build_id.n > 0) {
+        out_esc(o, map->build_id_kind);
         out_c(o, ':');
-        out_esc(o, f->build_id);
+        out_esc(o, map->build_id);
     }
 }
 
@@ -500,23 +501,24 @@ static void out_attr_items(struct out *o, struct lb_attrs attrs, lb_str skip_typ
  * line. Each only when there is something to show. */
 static void out_frame_details(struct out *o, const struct lb_frame *f)
 {
+    const struct lb_mapping *map = lb_mapping_of(f);
     if (f->has_mapping) {
         OUT_LIT(o, "    Mapping: ");
-        out_esc(o, f->mapping_file);
+        out_esc(o, map->file);
         OUT_LIT(o, ", Start: 0x");
-        out_hex64(o, f->mapping_start);
+        out_hex64(o, map->start);
         OUT_LIT(o, ", Limit: 0x");
-        out_hex64(o, f->mapping_limit);
+        out_hex64(o, map->limit);
         OUT_LIT(o, ", Offset: 0x");
-        out_hex64(o, f->mapping_offset);
+        out_hex64(o, map->offset);
         bool first = false;
-        out_attr_items(o, f->mapping_attrs, LB_STR_NULL, &first);
+        out_attr_items(o, map->attrs, LB_STR_NULL, &first);
         static const char *const flags[] = { "has_functions", "has_filenames", "has_line_numbers",
                                              "has_inline_frames" };
-        if (f->mapping_flags) {
+        if (map->flags) {
             OUT_LIT(o, ", Flags:");
             for (unsigned i = 0; i < 4; i++)
-                if (f->mapping_flags & (1u << i)) {
+                if (map->flags & (1u << i)) {
                     out_c(o, ' ');
                     out_raw(o, flags[i], strlen(flags[i]));
                 }

@@ -25,6 +25,7 @@ struct fixture {
     struct lb_profile prof;
     struct lb_attr sattr[2];
     struct lb_frame frames[3];
+    struct lb_mapping map;
     uint64_t ts[2];
     int64_t values[2];
     struct lb_sample smp[3];
@@ -57,9 +58,9 @@ static inline void fixture_init(struct fixture *f)
     f->sattr[1] = (struct lb_attr){ .key = S("thread.id"), .value = { .kind = LB_VALUE_INT, .u.integer = 42 } };
     f->frames[0] = (struct lb_frame){ .type = S("jvm"), .symbolized = true, .function = S("leaf()"),
                                       .file = S("A.java"), .line = 9, .location_index = 1, .line_count = 1 };
+    f->map = (struct lb_mapping){ .file = S("libc.so"), .build_id = S("abcd"), .build_id_kind = S("gnu") };
     f->frames[1] = (struct lb_frame){ .type = S("native"), .address = 0x1234, .has_mapping = true,
-                                      .mapping_file = S("libc.so"), .build_id = S("abcd"),
-                                      .build_id_kind = S("gnu"), .location_index = 2 };
+                                      .mapping = &f->map, .location_index = 2 };
     f->frames[2] = f->frames[1];
     f->ts[0] = 1761887345500000000ull;   /* not sorted: the earliest is the second */
     f->ts[1] = 1761887344250000000ull;

@@ -36,13 +36,16 @@ static inline struct lb_frame sym(const char *type, const char *fn, const char *
                               .file = S(file), .line = line, .column = col, .line_count = 1 };
 }
 
-/* mapping NULL = the location has no mapping; bid "" = the mapping has no build id. */
+/* mapping NULL = the location has no mapping; bid "" = the mapping has no build id. The
+ * frames point to their mapping: each call takes one of a ring of them, enough for a test. */
 static inline struct lb_frame unsym(const char *type, uint64_t addr, const char *mapping,
                              const char *kind, const char *bid)
 {
-    return (struct lb_frame){ .type = S(type), .address = addr, .has_mapping = mapping != NULL,
-                              .mapping_file = S(mapping ? mapping : ""), .build_id = S(bid),
-                              .build_id_kind = S(kind) };
+    static struct lb_mapping ring[256];
+    static unsigned next;
+    struct lb_mapping *m = &ring[next++ % 256];
+    *m = (struct lb_mapping){ .file = S(mapping ? mapping : ""), .build_id = S(bid), .build_id_kind = S(kind) };
+    return (struct lb_frame){ .type = S(type), .address = addr, .has_mapping = mapping != NULL, .mapping = m };
 }
 
 /* ---- capturing what the sink writes ---- */

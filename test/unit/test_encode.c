@@ -145,16 +145,16 @@ static void r_sample(void *ctx, const struct lb_sample *s)
         const struct lb_frame *f = &s->frames[i];
         buf_printf(b, "  frame sym %d line %lld col %lld start %lld addr %llx map %d %llx-%llx+%llx li %u/%u ",
                    f->symbolized, (long long)f->line, (long long)f->column, (long long)f->start_line,
-                   (unsigned long long)f->address, f->has_mapping, (unsigned long long)f->mapping_start,
-                   (unsigned long long)f->mapping_limit, (unsigned long long)f->mapping_offset,
+                   (unsigned long long)f->address, f->has_mapping, (unsigned long long)lb_mapping_of(f)->start,
+                   (unsigned long long)lb_mapping_of(f)->limit, (unsigned long long)lb_mapping_of(f)->offset,
                    f->line_index, f->line_count);
         put_str(b, "fn", f->function);
         put_str(b, "sys", f->system_name);
         put_str(b, "file", f->file);
-        put_str(b, "mapfile", f->mapping_file);
+        put_str(b, "mapfile", lb_mapping_of(f)->file);
         put_str(b, "type", f->type);
         put_attrs(b, "loc", f->location_attrs);
-        put_attrs(b, "map", f->mapping_attrs);
+        put_attrs(b, "map", lb_mapping_of(f)->attrs);
     }
 }
 static void r_profile_end(void *c, const struct lb_profile *p) { (void)c, (void)p; }

@@ -235,6 +235,7 @@ struct fixture {
     struct lb_scope scope;
     struct lb_profile prof;
     struct lb_frame frames[2];
+    struct lb_mapping map;
     uint64_t ts[3];
     int64_t values[3];
     struct lb_sample smp;
@@ -252,10 +253,10 @@ static void fixture_init(struct fixture *f, const char *function)
     f->scope = (struct lb_scope){ .name = LB_STR_LIT("scope"), .version = LB_STR_LIT("1") };
     f->prof = (struct lb_profile){ .resource = &f->res, .scope = &f->scope, .sample_type = LB_STR_LIT("off_cpu"),
                                    .sample_unit = LB_STR_LIT("nanoseconds"), .time_unix_nano = 1000, .period = 1 };
+    f->map = (struct lb_mapping){ .file = LB_STR_LIT("libc.so"), .build_id = LB_STR_LIT("abcd"),
+                                  .build_id_kind = LB_STR_LIT("gnu") };
     f->frames[0] = (struct lb_frame){ .type = LB_STR_LIT("native"), .address = 0xfffffffffffffff0ull,
-                                      .has_mapping = true, .mapping_file = LB_STR_LIT("libc.so"),
-                                      .build_id = LB_STR_LIT("abcd"), .build_id_kind = LB_STR_LIT("gnu"),
-                                      .location_index = 1 };
+                                      .has_mapping = true, .mapping = &f->map, .location_index = 1 };
     f->frames[1] = (struct lb_frame){ .type = LB_STR_LIT("go"), .symbolized = true,
                                       .function = { function, strlen(function) + 1 },   /* the NUL too */
                                       .file = LB_STR_LIT("main.go"), .line = 3, .location_index = 2, .line_count = 1 };
