@@ -137,6 +137,11 @@ static bool unit_of(struct otlp_decoder *d, lb_str key, lb_str *unit)
 
 static bool attribute_at(struct otlp_decoder *d, int32_t idx, const struct lb_attr **out)
 {
+    /* Resolved before in this request (most lookups): every check below has passed. */
+    if (idx >= 0 && (size_t)idx < dict_len(&d->dict, DICT_ATTRIBUTE) && d->attr_memo.v[idx].state == RESOLVED) {
+        *out = &d->attr_memo.v[idx].attr;
+        return true;
+    }
     pb_ref_t ref;
     if (!dec_entry_at(d, DICT_ATTRIBUTE, idx, "attribute index", &ref))
         return false;
@@ -410,12 +415,21 @@ static bool resolve_location(struct otlp_decoder *d, int32_t idx, pb_ref_t ref, 
 static bool location_frames(struct otlp_decoder *d, int32_t idx, framevec *build, framevec **pool,
                             size_t *first, size_t *count, bool *built)
 {
+    *built = false;
+    /* A location met before in this request (most of a stack's): its index was checked then. */
+    size_t n_locations = dict_len(&d->dict, DICT_LOCATION);
+    if (idx >= 0 && (size_t)idx < n_locations && d->location_memo.v[idx].state == RESOLVED) {
+        const struct location_memo *m = &d->location_memo.v[idx];
+        *pool = m->in_stacks ? &d->stack_pool : &d->frame_pool;
+        *first = m->first;
+        *count = m->count;
+        return true;
+    }
     pb_ref_t ref;
     if (!dec_entry_at(d, DICT_LOCATION, idx, "location index", &ref))
         return false;
     /* idx 0 of an empty table is the null location: it resolves like an empty Location{}. */
-    struct location_memo *m = dict_len(&d->dict, DICT_LOCATION) ? &d->location_memo.v[idx] : &d->null_location;
-    *built = false;
+    struct location_memo *m = n_locations ? &d->location_memo.v[idx] : &d->null_location;
     if (m->state == UNRESOLVED) {
         size_t mark = build->n;
         m->state = INVALID;
