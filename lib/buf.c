@@ -3,7 +3,6 @@
  */
 #include "lib/buf.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,42 +43,13 @@ bool buf_grow(struct buf *b, size_t more)
     return true;
 }
 
-/* Up to 64 bytes as two overlapping fixed-size copies, which the compiler inlines as a few
- * loads and stores. Most appends are a name or a number of a few dozen bytes, and a memcpy
- * call for those cost more than the copy in the static build, whose C library (musl) starts
- * every memcpy slowly: a fifth of `decode --format folded` there. */
-static void copy_short(uint8_t *d, const uint8_t *s, size_t n)
-{
-    assert(n <= 64);
-    if (n >= 32) {
-        memcpy(d, s, 32);
-        memcpy(d + n - 32, s + n - 32, 32);
-    } else if (n >= 16) {
-        memcpy(d, s, 16);
-        memcpy(d + n - 16, s + n - 16, 16);
-    } else if (n >= 8) {
-        memcpy(d, s, 8);
-        memcpy(d + n - 8, s + n - 8, 8);
-    } else if (n >= 4) {
-        memcpy(d, s, 4);
-        memcpy(d + n - 4, s + n - 4, 4);
-    } else {
-        for (size_t i = 0; i < n; i++)
-            d[i] = s[i];
-    }
-}
-
 bool buf_append(struct buf *b, const void *p, size_t n)
 {
     if (n == 0)
         return true;
     if (!buf_reserve(b, n))
         return false;
-    if (n <= 64)
-        copy_short(b->data + b->len, p, n);
-    else
-        memcpy(b->data + b->len, p, n);
-    b->len += n;
+    buf_put(b, p, n);
     return true;
 }
 

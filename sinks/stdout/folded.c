@@ -131,7 +131,18 @@ static bool append_frame(struct buf *k, const struct lb_frame *fr)
         return esc_text(k, fr->function.p, fr->function.n);
     if (fr->has_mapping && !esc_text(k, lb_mapping_of(fr)->file.p, lb_mapping_of(fr)->file.n))
         return false;
-    return buf_append(k, "+0x", 3) && put_hex64(k, fr->address);
+    /* "+0x" and the address in lowercase hex written in place, with one test for room (exactly
+     * the room: a buffer at its cap takes what fits as before) */
+    uint64_t a = fr->address;
+    size_t digits = (size_t)(64 - __builtin_clzll(a | 1) + 3) / 4;
+    if (!buf_reserve(k, 3 + digits))
+        return false;
+    uint8_t *d = k->data + k->len;
+    memcpy(d, "+0x", 3);
+    for (size_t i = 3 + digits; i-- > 3; a >>= 4)
+        d[i] = (uint8_t)"0123456789abcdef"[a & 15];
+    k->len += 3 + digits;
+    return true;
 }
 
 /* The same as stacks.c's frame renderer, so a frame's name is made once per request. */
@@ -186,12 +197,18 @@ static bool append_stack(struct stdout_state *st, struct buf *k, const struct ro
     if (r->kind != ROOT_NONE && (!append_root(k, r) || (s->n_frames > 0 && !buf_putc(k, ';'))))
         return false;
     for (size_t i = s->n_frames; i-- > 0;) {
-        if (i != s->n_frames - 1 && !buf_putc(k, ';'))
-            return false;
+        size_t sep = i != s->n_frames - 1;
         lb_str name;
-        if (frame_text_kept(st, &s->frames[i], frame_name, &name) ? !buf_append(k, name.p, name.n)
-                                                                  : !append_frame(k, &s->frames[i]))
+        if (frame_text_kept(st, &s->frames[i], frame_name, &name)) {
+            /* the separator and the kept name with one test for room and no call */
+            if (!buf_reserve(k, sep + name.n))
+                return false;
+            if (sep)
+                k->data[k->len++] = ';';
+            buf_put(k, name.p, name.n);
+        } else if ((sep && !buf_putc(k, ';')) || !append_frame(k, &s->frames[i])) {
             return false;
+        }
     }
     return true;
 }
