@@ -208,7 +208,7 @@ static inline bool plain16(__m128i x, __m128i qa, __m128i qb)
 
 /* The whole of s[0..n) is printable ASCII other than the quotes: sixteen bytes a step, the
  * last step overlapping the one before. */
-static bool all_plain(const uint8_t *s, size_t n, uint8_t quote_a, uint8_t quote_b)
+static inline bool all_plain(const uint8_t *s, size_t n, uint8_t quote_a, uint8_t quote_b)
 {
     __m128i qa = _mm_set1_epi8((char)quote_a), qb = _mm_set1_epi8((char)quote_b);
     if (n < 16) {
@@ -230,7 +230,7 @@ static inline bool plain8(uint64_t w, uint8_t quote_a, uint8_t quote_b)
 }
 
 /* The same a word at a time, the last word overlapping the one before. */
-static bool all_plain(const uint8_t *s, size_t n, uint8_t quote_a, uint8_t quote_b)
+static inline bool all_plain(const uint8_t *s, size_t n, uint8_t quote_a, uint8_t quote_b)
 {
     if (n <= 8)
         return n == 0 || plain8(short_word(s, n), quote_a, quote_b);
@@ -241,13 +241,22 @@ static bool all_plain(const uint8_t *s, size_t n, uint8_t quote_a, uint8_t quote
 }
 #endif
 
+/* Most names are plain ASCII through and through: one test of the whole string and one copy,
+ * inline in the callers with their quotes as constants, without the span-by-span walk of
+ * escape() (which was a tenth of writing folded stacks). False: the string needs escape(). */
+static inline bool copy_plain(struct buf *b, const uint8_t *s, size_t n, uint8_t quote, bool *ok)
+{
+    if (!all_plain(s, n, '\\', quote))
+        return false;
+    *ok = n == 0 || buf_reserve(b, n);
+    if (n && *ok)
+        buf_put(b, s, n);
+    return true;
+}
+
 static bool escape(struct buf *b, const uint8_t *s, size_t n, uint8_t quote,
                    size_t (*unit)(struct buf *, const uint8_t *, size_t))
 {
-    /* Most names are plain ASCII through and through: one test of the whole string and one
-     * copy, without the span-by-span walk below (a tenth of writing folded stacks). */
-    if (all_plain(s, n, '\\', quote))
-        return buf_append(b, s, n);
     size_t i = 0;
     while (i < n) {
         size_t end = safe_span(s, i, n, '\\', quote);
@@ -265,12 +274,14 @@ static bool escape(struct buf *b, const uint8_t *s, size_t n, uint8_t quote,
 
 bool esc_text(struct buf *b, const void *p, size_t n)
 {
-    return escape(b, p, n, '\\', text_unit);
+    bool ok;
+    return copy_plain(b, p, n, '\\', &ok) ? ok : escape(b, p, n, '\\', text_unit);
 }
 
 bool esc_json(struct buf *b, const void *p, size_t n)
 {
-    return escape(b, p, n, '"', json_unit);
+    bool ok;
+    return copy_plain(b, p, n, '"', &ok) ? ok : escape(b, p, n, '"', json_unit);
 }
 
 bool esc_json_quoted(struct buf *b, const void *p, size_t n)
