@@ -125,7 +125,7 @@ static uint64_t mix(uint64_t h, uint64_t v)
 
 /* One frame's name: the function of a symbolized frame, "<mapping file>+0x<address>"
  * otherwise. Escaped like everything else, which also keeps a line a line. */
-static bool append_frame(struct buf *k, const struct lb_frame *fr)
+static inline bool append_frame(struct buf *k, const struct lb_frame *fr)
 {
     if (fr->symbolized)
         return esc_text(k, fr->function.p, fr->function.n);
