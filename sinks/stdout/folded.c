@@ -199,20 +199,32 @@ static bool append_stack(struct stdout_state *st, struct buf *k, const struct ro
 {
     if (r->kind != ROOT_NONE && (!append_root(k, r) || (s->n_frames > 0 && !buf_putc(k, ';'))))
         return false;
+    /* Each name is followed by its separator, the last one taken back at the end: no test for
+     * the first frame in the loop. */
     for (size_t i = s->n_frames; i-- > 0;) {
-        size_t sep = i != s->n_frames - 1;
         lb_str name;
         if (frame_text_kept(st, &s->frames[i], frame_name, &name)) {
-            /* the separator and the kept name with one test for room and no call */
-            if (!buf_reserve(k, sep + name.n))
-                return false;
-            if (sep)
-                k->data[k->len++] = ';';
+            /* the kept name and its separator with one test for room and no call */
+            if (!buf_reserve(k, name.n + 1)) {
+                /* short of room: the last name, which needs no separator, may still fit */
+                if (i || !buf_reserve(k, name.n))
+                    return false;
+                buf_put(k, name.p, name.n);
+                return true;
+            }
             buf_put(k, name.p, name.n);
-        } else if ((sep && !buf_putc(k, ';')) || !append_frame(k, &s->frames[i])) {
-            return false;
+            k->data[k->len++] = ';';
+        } else {
+            if (!append_frame(k, &s->frames[i]))
+                return false;
+            if (i == 0)
+                return true;
+            if (!buf_putc(k, ';'))
+                return false;
         }
     }
+    if (s->n_frames)
+        k->len--;
     return true;
 }
 
