@@ -495,9 +495,12 @@ static void add_evidence(struct otlp_detection *det, const char *fmt, ...)
 {
     if (det->n_evidence == OTLP_DETECT_MAX_EVIDENCE)
         return;
+    char *line = det->evidence[det->n_evidence++];
+    size_t pos = 0;
+    line[0] = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(det->evidence[det->n_evidence++], OTLP_DETECT_LINE, fmt, ap);
+    put_fmt(line, OTLP_DETECT_LINE, &pos, fmt, ap);
     va_end(ap);
 }
 
