@@ -120,6 +120,9 @@ enum {
  * string in it plus one for the row. */
 enum { C_STR, C_ATTR, C_SET, C_MAP, C_FRAME, C_STACK, C_SCOPE, C_FRAME_CONTENT, C_ATTR_CONTENT, C_COUNT };
 
+/* Slots of the per-request attribute list memo (a power of two). */
+#define SQ_ATTRS_SEEN 64
+
 struct sq {
     sqlite3 *db;
     sqlite3_stmt *st[S_COUNT];
@@ -178,6 +181,12 @@ struct sq {
      * from its string table, so the same bytes (pointer and length) come back for every frame. */
     struct { const char *p; size_t n; int64_t id; } type_seen[8];
     size_t n_type_seen;
+    /* The attribute lists this request has interned, by where the decoder keeps them and
+     * their entries' bytes (writer_attrs.c): a request's samples repeat a few lists, which
+     * the decoder resolves once and hands out at the same address, so a repeated one costs a
+     * compare instead of hashing every attribute and the set. Forgotten at each request. */
+    struct sq_attrs_seen { const struct lb_attr *v; size_t n, off; int64_t id; } attrs_seen[SQ_ATTRS_SEEN];
+    struct buf attrs_copy;   /* the entries of each attrs_seen, copied when seen */
     uint64_t committed, rolled_back;
     struct histogram commit_ns;   /* how long each COMMIT took (the fsync, by default) */
 };
@@ -279,6 +288,8 @@ int64_t sq_intern_set(struct sq *q, const int64_t *ids, size_t n);
 int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp);
 /* The set of attributes in wire order (writer_attrs.c). */
 int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs);
+/* Forgets the lists sq_intern_attrs remembers (a new request: its addresses mean other lists). */
+void sq_attrs_seen_clear(struct sq *q);
 
 /* The rollup tables (writer_rollup.c, schema step 3): a request's weights are summed in
  * memory per (minute, stack, sample type, attribute sets) as its samples arrive, and added to

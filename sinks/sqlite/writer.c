@@ -182,6 +182,7 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     memo_clear(&q->stack_memo);
     memo_clear(&q->types_memo);   /* by stack id: a rolled-back request's ids come back */
     q->n_type_seen = 0;
+    sq_attrs_seen_clear(q);
     sq_rollup_reset(q->rollup);
     q->txn++;
     if (sq_req_open(q) < 0)
@@ -476,6 +477,7 @@ static void sq_free(struct sq *q)
     free(q->type_ids);
     buf_free(&q->key);
     buf_free(&q->ckey);
+    buf_free(&q->attrs_copy);
     buf_free(&q->json);
     buf_free(&q->venc);
     buf_free(&q->ts_packed);
@@ -532,6 +534,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, cons
     q->max_ns = (uint64_t)SQLITE_SINK_BATCH_MS * 1000000u;
     buf_init(&q->key, SIZE_MAX);
     buf_init(&q->ckey, SIZE_MAX);
+    buf_init(&q->attrs_copy, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
     buf_init(&q->venc, JSON_MAX);
     buf_init(&q->ts_packed, SIZE_MAX);

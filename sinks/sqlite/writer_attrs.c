@@ -222,11 +222,56 @@ static int64_t attr_id(struct sq *q, const struct lb_attr *a)
     return id;
 }
 
+/* The memo's keys are the entries' own bytes (strings by address and length): within one
+ * request those addresses point into its bytes or its dictionary, which do not change, so
+ * equal entries are equal content. The address alone is not enough: the decoder reuses one
+ * scratch list for every resource's attributes, and for samples past its pool. A padding
+ * byte that differs only costs a miss. Bounded: past it, lists are interned as before. */
+#define ATTRS_COPY_MAX ((size_t)1 << 20)
+
+void sq_attrs_seen_clear(struct sq *q)
+{
+    for (size_t i = 0; i < SQ_ATTRS_SEEN; i++)
+        q->attrs_seen[i].n = 0;
+    buf_reset(&q->attrs_copy);
+}
+
+static size_t attrs_slot(struct lb_attrs attrs)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)attrs.v ^ attrs.n) * 0x9e3779b97f4a7c15u;
+    return (size_t)(h >> 58) & (SQ_ATTRS_SEEN - 1);
+}
+
+static int64_t intern_list(struct sq *q, struct lb_attrs attrs);
+
 /* The id of a set of attributes in wire order, 0 for none, -1 on error. */
 int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs)
 {
     if (attrs.n == 0)
         return 0;
+    size_t bytes = attrs.n * sizeof *attrs.v, slot = attrs_slot(attrs);
+    if (attrs.n <= ATTRS_COPY_MAX / sizeof *attrs.v) {
+        struct sq_attrs_seen *e = &q->attrs_seen[slot];
+        if (e->n == attrs.n && e->v == attrs.v && memcmp(q->attrs_copy.data + e->off, attrs.v, bytes) == 0)
+            return e->id;
+    }
+    int64_t id = intern_list(q, attrs);
+    if (id > 0 && attrs.n <= ATTRS_COPY_MAX / sizeof *attrs.v && q->attrs_copy.len + bytes <= ATTRS_COPY_MAX) {
+        size_t off = q->attrs_copy.len;
+        if (buf_append(&q->attrs_copy, attrs.v, bytes)) {
+            struct sq_attrs_seen *e = &q->attrs_seen[slot];
+            e->v = attrs.v;
+            e->n = attrs.n;
+            e->off = off;
+            e->id = id;
+        }
+    }
+    return id;
+}
+
+/* sq_intern_attrs without the memo: each attribute's id, then the set's. */
+static int64_t intern_list(struct sq *q, struct lb_attrs attrs)
+{
     if (!sq_ids_reserve(q, attrs.n))
         return sq_fail(q, "storing attributes", "too many attributes");
     for (size_t i = 0; i < attrs.n; i++) {
