@@ -103,7 +103,7 @@ enum {
     S_FRAME_FIND, S_FRAME_INS,
     S_STACK_FIND, S_STACK_ITEMS, S_STACK_INS, S_STACK_ITEM_INS,
     S_SCOPE_FIND, S_SCOPE_INS,
-    S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_END,
+    S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_MAX,
     S_SAMPLE_INS,
     S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL, S_ROLL_SETS, S_ROLL_TYPES,
     S_UNKNOWN_INS,
@@ -163,7 +163,9 @@ struct sq {
         bool any_time;
         uint64_t tmin, tmax;
         int64_t type_id, unit_id, attrs_id;   /* the rollups' keys (0 = none) */
+        int64_t scope_id, period_type_id, period_unit_id, format_id;   /* for its row, at its end */
     } prof;
+    int64_t next_profile_id;     /* the id the next profiles row gets; 0 = not known yet */
     int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
     struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
     struct rollup *batch_sums;   /* ... and its batch's, the requests kept so far */

@@ -81,10 +81,11 @@ static const char *const SQL[S_COUNT] = {
     [S_PROF_INS] = "INSERT INTO profiles(resource_id, scope_id, scope_index, idx, sample_type_id, "
                    "sample_unit_id, period_type_id, period_unit_id, period, time_unix_nano, "
                    "duration_nano, profile_id, dropped_attributes_count, original_payload_format_id, "
-                   "original_payload_len, attributes_id, original_payload) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    [S_PROF_END] = "UPDATE profiles SET samples=?2, first_sample_id=?3, last_sample_id=?4, "
-                   "first_time_unix_nano=?5, last_time_unix_nano=?6 WHERE id=?1",
+                   "original_payload_len, attributes_id, original_payload, id, samples, first_sample_id, "
+                   "last_sample_id, first_time_unix_nano, last_time_unix_nano) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+                   "?18, ?19, ?20, ?21, ?22, ?23)",
+    [S_PROF_MAX] = "SELECT coalesce(max(id), 0) FROM profiles",
     [S_SAMPLE_INS] = "INSERT INTO samples(profile_id, idx, stack_id, attributes_id, n_timestamps, "
                      "n_values, weight, trace_id, span_id, timestamps_packed, values_packed) "
                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -182,6 +183,7 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     memo_clear(&q->stack_memo);
     memo_clear(&q->types_memo);   /* by stack id: a rolled-back request's ids come back */
     q->n_type_seen = 0;
+    q->next_profile_id = 0;   /* a rolled-back request's ids come back */
     sq_attrs_seen_clear(q);
     sq_rollup_reset(q->rollup);
     q->txn++;
@@ -276,6 +278,13 @@ static void on_resource_begin(struct sink *s, const struct lb_resource *r)
     store_entity_refs(q, r);
 }
 
+/* A profile's row is written whole at its end: written at its beginning, it had to be
+ * updated at its end with what its samples told (their count, first and last ids and times),
+ * and that UPDATE (the row read back and rewritten, and its entry in profiles_last_time moved)
+ * cost more than the INSERT. Its samples need its id before that: the id SQLite would give it
+ * at its beginning, the largest id + 1 (nothing else writes profiles rows in between), found
+ * once per request and counted on from there. The strings and sets it refers to are still
+ * interned at its beginning, so every id is the same as before. */
 static void on_profile_begin(struct sink *s, const struct lb_profile *p)
 {
     struct sq *q = state(s);
@@ -290,25 +299,19 @@ static void on_profile_begin(struct sink *s, const struct lb_profile *p)
     for (int i = 0; i < 7; i++)
         if (ids[i] < 0)
             return;
-    sqlite3_stmt *st = q->st[S_PROF_INS];
-    sqlite3_bind_int64(st, 1, q->resource_id);
-    bind_id(st, 2, ids[0]);
-    sqlite3_bind_int64(st, 3, p->scope_index);
-    sqlite3_bind_int64(st, 4, p->index);
-    for (int i = 1; i <= 4; i++)
-        bind_id(st, 4 + i, ids[i]);
-    sqlite3_bind_int64(st, 9, p->period);
-    sqlite3_bind_int64(st, 10, (int64_t)p->time_unix_nano);
-    sqlite3_bind_int64(st, 11, (int64_t)p->duration_nano);
-    bind_blob_or_null(st, 12, p->profile_id, p->profile_id.n > 0);
-    sqlite3_bind_int64(st, 13, p->dropped_attributes_count);
-    bind_id(st, 14, ids[5]);
-    sqlite3_bind_int64(st, 15, (int64_t)p->original_payload_len);
-    bind_id(st, 16, ids[6]);
-    bind_blob_or_null(st, 17, p->original_payload, p->original_payload.n > 0);
-    q->profile_id = sq_step_write(q, S_PROF_INS, "storing a profile");
+    if (q->next_profile_id == 0) {
+        int64_t max = sq_step_find(q, S_PROF_MAX, "numbering a profile");
+        if (max < 0)
+            return;
+        q->next_profile_id = max + 1;
+    }
+    q->profile_id = q->next_profile_id;
+    q->prof.scope_id = ids[0];
     q->prof.type_id = ids[1];
     q->prof.unit_id = ids[2];
+    q->prof.period_type_id = ids[3];
+    q->prof.period_unit_id = ids[4];
+    q->prof.format_id = ids[5];
     q->prof.attrs_id = ids[6];
     q->n_profiles++;
 }
@@ -373,22 +376,39 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
 static void on_profile_end(struct sink *s, const struct lb_profile *p)
 {
     struct sq *q = state(s);
-    (void)p;
     if (q->failed)
         return;
-    sqlite3_stmt *st = q->st[S_PROF_END];
-    sqlite3_bind_int64(st, 1, q->profile_id);
-    sqlite3_bind_int64(st, 2, (int64_t)q->prof.samples);
-    bind_id(st, 3, q->prof.first_sample);
-    bind_id(st, 4, q->prof.last_sample);
+    sqlite3_stmt *st = q->st[S_PROF_INS];
+    sqlite3_bind_int64(st, 1, q->resource_id);
+    bind_id(st, 2, q->prof.scope_id);
+    sqlite3_bind_int64(st, 3, p->scope_index);
+    sqlite3_bind_int64(st, 4, p->index);
+    bind_id(st, 5, q->prof.type_id);
+    bind_id(st, 6, q->prof.unit_id);
+    bind_id(st, 7, q->prof.period_type_id);
+    bind_id(st, 8, q->prof.period_unit_id);
+    sqlite3_bind_int64(st, 9, p->period);
+    sqlite3_bind_int64(st, 10, (int64_t)p->time_unix_nano);
+    sqlite3_bind_int64(st, 11, (int64_t)p->duration_nano);
+    bind_blob_or_null(st, 12, p->profile_id, p->profile_id.n > 0);
+    sqlite3_bind_int64(st, 13, p->dropped_attributes_count);
+    bind_id(st, 14, q->prof.format_id);
+    sqlite3_bind_int64(st, 15, (int64_t)p->original_payload_len);
+    bind_id(st, 16, q->prof.attrs_id);
+    bind_blob_or_null(st, 17, p->original_payload, p->original_payload.n > 0);
+    sqlite3_bind_int64(st, 18, q->profile_id);
+    sqlite3_bind_int64(st, 19, (int64_t)q->prof.samples);
+    bind_id(st, 20, q->prof.first_sample);
+    bind_id(st, 21, q->prof.last_sample);
     if (q->prof.any_time) {
-        sqlite3_bind_int64(st, 5, (int64_t)q->prof.tmin);
-        sqlite3_bind_int64(st, 6, (int64_t)q->prof.tmax);
+        sqlite3_bind_int64(st, 22, (int64_t)q->prof.tmin);
+        sqlite3_bind_int64(st, 23, (int64_t)q->prof.tmax);
     } else {
-        sqlite3_bind_null(st, 5);
-        sqlite3_bind_null(st, 6);
+        sqlite3_bind_null(st, 22);
+        sqlite3_bind_null(st, 23);
     }
-    (void)sq_step_write(q, S_PROF_END, "finishing a profile");
+    if (sq_step_write(q, S_PROF_INS, "storing a profile") == q->profile_id)
+        q->next_profile_id = q->profile_id + 1;
 }
 
 /* The request's rows join the batch; the batch is committed here when a bound is reached
