@@ -88,6 +88,10 @@ void idcache_stats(const struct idcache *c, struct idcache_stats *out);
  * writer_dedup.c finds or stores the rows kept once per database (strings, mappings, frames,
  * scopes, stacks, attribute sets); writer_attrs.c turns attributes into rows. */
 
+/* The most samples rows one INSERT writes (writer_samples.c), a power of two. */
+#define SQ_SAMPLE_BATCH_LOG2 5
+#define SQ_SAMPLE_BATCH (1 << SQ_SAMPLE_BATCH_LOG2)
+
 /* The largest multi-row rollup upsert holds 2^SQ_ROLL_BATCH_SIZES rows (writer_rollup.c). */
 #define SQ_ROLL_BATCH_SIZES 5
 
@@ -104,7 +108,6 @@ enum {
     S_STACK_FIND, S_STACK_ITEMS, S_STACK_INS, S_STACK_ITEM_INS,
     S_SCOPE_FIND, S_SCOPE_INS,
     S_REQ_INS, S_REQ_END, S_RES_INS, S_PROF_INS, S_PROF_MAX,
-    S_SAMPLE_INS,
     S_ROLL_MINUTE, S_ROLL_HOUR, S_ROLL_TOTAL, S_ROLL_SETS, S_ROLL_TYPES,
     S_UNKNOWN_INS,
     S_ENTITY_INS, S_ENTITY_KEY_INS,
@@ -112,6 +115,9 @@ enum {
      * sets) one statement for each power-of-two row count 2, 4, .. 2^SQ_ROLL_BATCH_SIZES */
     S_ROLL_BATCH,
     S_ROLL_BATCH_END = S_ROLL_BATCH + 4 * SQ_ROLL_BATCH_SIZES - 1,
+    /* the multi-row samples inserts, made by sq_samples_prepare: 1, 2, 4, .. SQ_SAMPLE_BATCH rows */
+    S_SAMPLE_BATCH,
+    S_SAMPLE_BATCH_END = S_SAMPLE_BATCH + SQ_SAMPLE_BATCH_LOG2,
     S_COUNT
 };
 
@@ -119,6 +125,14 @@ enum {
  * whole frame or attribute by its bytes, so a repeated one costs one lookup instead of one per
  * string in it plus one for the row. */
 enum { C_STR, C_ATTR, C_SET, C_MAP, C_FRAME, C_STACK, C_SCOPE, C_FRAME_CONTENT, C_ATTR_CONTENT, C_COUNT };
+
+/* A samples row waiting for its INSERT: its blobs are kept in sq.pend_bytes (offsets, as
+ * the buffer may move while it fills). */
+struct sq_blob { size_t off, n; bool present; };
+struct sq_pending {
+    int64_t index, stack, attrs, n_timestamps, n_values, weight;
+    struct sq_blob trace, span, ts, vals;
+};
 
 /* Slots of the per-request attribute list memo (a power of two). */
 #define SQ_ATTRS_SEEN 64
@@ -166,6 +180,9 @@ struct sq {
         int64_t scope_id, period_type_id, period_unit_id, format_id;   /* for its row, at its end */
     } prof;
     int64_t next_profile_id;     /* the id the next profiles row gets; 0 = not known yet */
+    struct sq_pending pend[SQ_SAMPLE_BATCH];   /* the current profile's samples not written yet */
+    size_t n_pend;
+    struct buf pend_bytes;
     int64_t resource_attrs_id;   /* the current resource's set (0 = none), for the rollups */
     struct rollup *rollup;       /* this request's rollup sums (writer_rollup.c) */
     struct rollup *batch_sums;   /* ... and its batch's, the requests kept so far */
@@ -292,6 +309,14 @@ int64_t sq_stack_id(struct sq *q, const struct lb_sample *smp);
 int64_t sq_intern_attrs(struct sq *q, struct lb_attrs attrs);
 /* Forgets the lists sq_intern_attrs remembers (a new request: its addresses mean other lists). */
 void sq_attrs_seen_clear(struct sq *q);
+
+/* The samples rows (writer_samples.c): sq_sample_add keeps a sample's row for the next
+ * multi-row INSERT (writing the waiting ones first when they are SQ_SAMPLE_BATCH);
+ * sq_samples_flush writes the waiting rows and sets the profile's first and last sample ids.
+ * Both 0, or -1 with the request failed. sq_samples_prepare: 0, or -1 with a message. */
+int sq_sample_add(struct sq *q, const struct lb_sample *smp, int64_t stack, int64_t attrs);
+int sq_samples_flush(struct sq *q);
+int sq_samples_prepare(struct sq *q, char *err, size_t errlen);
 
 /* The rollup tables (writer_rollup.c, schema step 3): a request's weights are summed in
  * memory per (minute, stack, sample type, attribute sets) as its samples arrive, and added to

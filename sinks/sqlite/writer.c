@@ -86,9 +86,6 @@ static const char *const SQL[S_COUNT] = {
                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
                    "?18, ?19, ?20, ?21, ?22, ?23)",
     [S_PROF_MAX] = "SELECT coalesce(max(id), 0) FROM profiles",
-    [S_SAMPLE_INS] = "INSERT INTO samples(profile_id, idx, stack_id, attributes_id, n_timestamps, "
-                     "n_values, weight, trace_id, span_id, timestamps_packed, values_packed) "
-                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     [S_ROLL_MINUTE] = "INSERT INTO rollup_minute VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
                       "ON CONFLICT DO UPDATE SET weight = weight + excluded.weight",
     [S_ROLL_HOUR] = "INSERT INTO rollup_hour VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -184,6 +181,8 @@ static void on_request_begin(struct sink *s, const struct lb_request *r)
     memo_clear(&q->types_memo);   /* by stack id: a rolled-back request's ids come back */
     q->n_type_seen = 0;
     q->next_profile_id = 0;   /* a rolled-back request's ids come back */
+    q->n_pend = 0;
+    buf_reset(&q->pend_bytes);
     sq_attrs_seen_clear(q);
     sq_rollup_reset(q->rollup);
     q->txn++;
@@ -291,6 +290,7 @@ static void on_profile_begin(struct sink *s, const struct lb_profile *p)
     if (q->failed)
         return;
     memset(&q->prof, 0, sizeof q->prof);
+    q->n_pend = 0;
     int64_t ids[7] = {
         sq_intern_scope(q, p->scope), sq_intern_str(q, p->sample_type), sq_intern_str(q, p->sample_unit),
         sq_intern_str(q, p->period_type), sq_intern_str(q, p->period_unit),
@@ -325,20 +325,6 @@ static void note_time(struct sq *q, uint64_t t)
     q->prof.any_time = true;
 }
 
-/* Binds a packed series (series.c), or NULL when it is empty. */
-static int bind_series(struct sq *q, int i, struct buf *b, const void *nums, size_t n)
-{
-    sqlite3_stmt *st = q->st[S_SAMPLE_INS];
-    if (n == 0) {
-        sqlite3_bind_null(st, i);
-        return 0;
-    }
-    if (!sq_series_pack(b, nums, n))
-        return (int)sq_fail(q, "packing a sample's series", "out of memory");
-    sqlite3_bind_blob64(st, i, b->data, b->len, SQLITE_STATIC);
-    return 0;
-}
-
 static void on_sample(struct sink *s, const struct lb_sample *smp)
 {
     struct sq *q = state(s);
@@ -347,36 +333,20 @@ static void on_sample(struct sink *s, const struct lb_sample *smp)
     int64_t stack = sq_stack_id(q, smp), attrs = stack < 0 ? -1 : sq_intern_attrs(q, smp->attrs);
     if (stack < 0 || attrs < 0)
         return;
-    sqlite3_stmt *st = q->st[S_SAMPLE_INS];
-    sqlite3_bind_int64(st, 1, q->profile_id);
-    sqlite3_bind_int64(st, 2, smp->index);
-    sqlite3_bind_int64(st, 3, stack);
-    bind_id(st, 4, attrs);
-    sqlite3_bind_int64(st, 5, (int64_t)smp->n_timestamps);
-    sqlite3_bind_int64(st, 6, (int64_t)smp->n_values);
-    sqlite3_bind_int64(st, 7, lb_sample_weight(smp));
-    bind_blob_or_null(st, 8, smp->trace_id, smp->has_link);
-    bind_blob_or_null(st, 9, smp->span_id, smp->has_link);
-    if (bind_series(q, 10, &q->ts_packed, smp->timestamps, smp->n_timestamps) < 0 ||
-        bind_series(q, 11, &q->vals_packed, smp->values, smp->n_values) < 0)
-        return;
-    int64_t id = sq_step_write(q, S_SAMPLE_INS, "storing a sample");
-    if (id < 0 || sq_rollup_sample(q, smp, stack, attrs) < 0)
+    if (sq_sample_add(q, smp, stack, attrs) < 0 || sq_rollup_sample(q, smp, stack, attrs) < 0)
         return;
     for (size_t i = 0; i < smp->n_timestamps; i++)
         note_time(q, smp->timestamps[i]);
     if (smp->n_timestamps == 0)
         note_time(q, smp->profile->time_unix_nano);   /* where the time filters place it */
-    if (!q->prof.samples++)
-        q->prof.first_sample = id;
-    q->prof.last_sample = id;
+    q->prof.samples++;
     q->n_samples++;
 }
 
 static void on_profile_end(struct sink *s, const struct lb_profile *p)
 {
     struct sq *q = state(s);
-    if (q->failed)
+    if (q->failed || sq_samples_flush(q) < 0)   /* its samples' ids first */
         return;
     sqlite3_stmt *st = q->st[S_PROF_INS];
     sqlite3_bind_int64(st, 1, q->resource_id);
@@ -498,6 +468,7 @@ static void sq_free(struct sq *q)
     buf_free(&q->key);
     buf_free(&q->ckey);
     buf_free(&q->attrs_copy);
+    buf_free(&q->pend_bytes);
     buf_free(&q->json);
     buf_free(&q->venc);
     buf_free(&q->ts_packed);
@@ -555,6 +526,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, cons
     buf_init(&q->key, SIZE_MAX);
     buf_init(&q->ckey, SIZE_MAX);
     buf_init(&q->attrs_copy, SIZE_MAX);
+    buf_init(&q->pend_bytes, SIZE_MAX);
     buf_init(&q->json, JSON_MAX);
     buf_init(&q->venc, JSON_MAX);
     buf_init(&q->ts_packed, SIZE_MAX);
@@ -585,7 +557,7 @@ int sqlite_sink_open(struct sink *out, const struct sqlite_sink_options *o, cons
         }
     }
     char why[256];
-    if (sq_rollup_prepare(q, why, sizeof why) != 0) {
+    if (sq_rollup_prepare(q, why, sizeof why) != 0 || sq_samples_prepare(q, why, sizeof why) != 0) {
         snprintf(err, errlen, "%s: %s", path, why);
         sq_free(q);
         return -1;
