@@ -83,7 +83,7 @@ struct idcache_stats {
 };
 void idcache_stats(const struct idcache *c, struct idcache_stats *out);
 
-/* ---- the writer (writer.c, writer_dedup.c, writer_attrs.c) ----
+/* ---- the writer (writer.c, writer_dedup.c, writer_attrs.c, writer_samples.c) ----
  * writer.c is the sink: its statements, its transaction per request and the events;
  * writer_dedup.c finds or stores the rows kept once per database (strings, mappings, frames,
  * scopes, stacks, attribute sets); writer_attrs.c turns attributes into rows. */

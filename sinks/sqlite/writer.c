@@ -3,11 +3,12 @@
  * transaction per request (see sqlite.h for the contract). This file holds the sink itself:
  * its prepared statements, the transaction around each request, and the events that write
  * the request, resource, profile and sample rows. The rows kept once per database are found
- * or stored by writer_dedup.c, attributes turned into rows by writer_attrs.c.
+ * or stored by writer_dedup.c, attributes turned into rows by writer_attrs.c, the samples rows
+ * written by writer_samples.c.
  *
- * The hot path is one sample: its stack and attribute set become ids, then one samples row,
- * its timestamps and values packed into it (series.c), is inserted with a prepared statement. Everything that
- * repeats is kept away from SQL twice over: a per-request memo maps the request's own stack
+ * The hot path is one sample: its stack and attribute set become ids, then its samples row,
+ * its timestamps and values packed into it (series.c), waits for the profile's next multi-row
+ * INSERT (writer_samples.c). Everything that repeats is kept away from SQL twice over: a per-request memo maps the request's own stack
  * and location indices to ids (the same stack index is the same stack within a request), and
  * bounded id caches (cache.c) map content across requests. Only content never seen by
  * this process reaches a SELECT, and only content new to the database an INSERT.
