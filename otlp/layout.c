@@ -27,6 +27,7 @@
 #include <string.h>
 #include <pb_decode.h>
 
+#include "lib/buf.h"
 #include "otlp/detect.h"
 #include "otlp/wire.h"
 
@@ -90,7 +91,7 @@ static bool push_one(struct decoding *dc, enum wdest d, void *vec, uint64_t x)
         VecT *v_ = vec;                                                                   \
         if (!VEC_RESERVE(*v_, v_->n + count))                                             \
             return fail(dc, "out of memory");                                             \
-        memcpy(v_->v + v_->n, val, len);                                                  \
+        buf_copy((uint8_t *)(v_->v + v_->n), val, len);                                   \
         v_->n += count;                                                                   \
         return true;                                                                      \
     } while (0)

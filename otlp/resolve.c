@@ -10,6 +10,7 @@
 #include <string.h>
 #include <pb_decode.h>
 
+#include "lib/buf.h"
 #include "otlp/decoder.h"
 
 /* ---------- the attribute arena ---------- */
@@ -243,7 +244,7 @@ bool dec_sample_attributes(struct otlp_decoder *d, const ivec *idx, struct lb_at
         d->list_attrs.n = first;
         return otlp_out_of_memory(&d->rep);
     }
-    memcpy(d->list_idx.v + idx_first, idx->v, n * sizeof *idx->v);
+    buf_copy((uint8_t *)(d->list_idx.v + idx_first), (const uint8_t *)idx->v, n * sizeof *idx->v);
     d->list_idx.n += n;
     *m = (struct attr_list_memo){ h, (uint32_t)n, (uint32_t)idx_first, (uint32_t)first };
     *out = (struct lb_attrs){ d->list_attrs.v + first, n };

@@ -22,6 +22,7 @@
  * Nothing is freed between requests (but a big request's room): tables carry the request's
  * generation.
  */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -306,6 +307,53 @@ static bool index_grow(struct folded *f)
     return true;
 }
 
+/* Where a and b first differ within n bytes (n when they do not): 32 bytes a step over the
+ * common prefix (one test for four words), then the word that differs. Sorting compares lines
+ * that share long prefixes (every stack of a program starts the same way), and so does the
+ * test of a new key against the one in its hash slot; the C library of the static build
+ * (musl) compares one byte at a time. */
+static size_t mismatch(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* 32 bytes a step as two byte-wise compares whose mask names the first differing byte */
+    for (; n - i >= 32; i += 32) {
+        __m128i e0 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
+                                    _mm_loadu_si128((const __m128i *)(const void *)(b + i)));
+        __m128i e1 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(a + i + 16)),
+                                    _mm_loadu_si128((const __m128i *)(const void *)(b + i + 16)));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(e0, e1));
+        if (m != 0xffff) {
+            unsigned d = ~((unsigned)_mm_movemask_epi8(e0) | (unsigned)_mm_movemask_epi8(e1) << 16);
+            return i + (size_t)__builtin_ctz(d);
+        }
+    }
+#else
+    for (; n - i >= 32; i += 32) {
+        uint64_t x[4], y[4];
+        memcpy(x, a + i, 32);
+        memcpy(y, b + i, 32);
+        if ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]))
+            break;
+    }
+#endif
+    for (; n - i >= 8; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return i + (size_t)__builtin_ctzll(x ^ y) / 8;   /* the first byte is the lowest */
+#else
+            return i + (size_t)__builtin_clzll(x ^ y) / 8;
+#endif
+        }
+    }
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
 /* The entry of the key just written at keys[start..]: an existing one (the key is then
  * dropped) or a new one. NULL: no memory. */
 static struct entry *entry_for_key(struct folded *f, size_t start)
@@ -316,7 +364,7 @@ static struct entry *entry_for_key(struct folded *f, size_t start)
     size_t j = h & (f->index_cap - 1);
     for (; f->index[j]; j = (j + 1) & (f->index_cap - 1)) {
         struct entry *e = &f->entries[f->index[j] - 1];
-        if (e->hash == h && e->len == len && memcmp(f->keys.data + e->off, key, len) == 0) {
+        if (e->hash == h && e->len == len && mismatch(f->keys.data + e->off, key, len) == len) {
             f->keys.len = start;
             return e;
         }
@@ -371,52 +419,6 @@ struct line {
 static uint8_t line_at(const struct line *l, size_t i)
 {
     return i < l->n ? l->p[i] : (uint8_t)l->w[i - l->n];
-}
-
-/* Where a and b first differ within n bytes (n when they do not): 32 bytes a step over the
- * common prefix (one test for four words), then the word that differs. Sorting compares lines
- * that share long prefixes (every stack of a program starts the same way), and the C library
- * of the static build (musl) compares one byte at a time. */
-static size_t mismatch(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    size_t i = 0;
-#if defined(__SSE2__)
-    /* 32 bytes a step as two byte-wise compares whose mask names the first differing byte */
-    for (; n - i >= 32; i += 32) {
-        __m128i e0 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(a + i)),
-                                    _mm_loadu_si128((const __m128i *)(const void *)(b + i)));
-        __m128i e1 = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)(const void *)(a + i + 16)),
-                                    _mm_loadu_si128((const __m128i *)(const void *)(b + i + 16)));
-        unsigned m = (unsigned)_mm_movemask_epi8(_mm_and_si128(e0, e1));
-        if (m != 0xffff) {
-            unsigned d = ~((unsigned)_mm_movemask_epi8(e0) | (unsigned)_mm_movemask_epi8(e1) << 16);
-            return i + (size_t)__builtin_ctz(d);
-        }
-    }
-#else
-    for (; n - i >= 32; i += 32) {
-        uint64_t x[4], y[4];
-        memcpy(x, a + i, 32);
-        memcpy(y, b + i, 32);
-        if ((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]))
-            break;
-    }
-#endif
-    for (; n - i >= 8; i += 8) {
-        uint64_t x, y;
-        memcpy(&x, a + i, 8);
-        memcpy(&y, b + i, 8);
-        if (x != y) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-            return i + (size_t)__builtin_ctzll(x ^ y) / 8;   /* the first byte is the lowest */
-#else
-            return i + (size_t)__builtin_clzll(x ^ y) / 8;
-#endif
-        }
-    }
-    while (i < n && a[i] == b[i])
-        i++;
-    return i;
 }
 
 /* Where lines x and y first differ at or after h (they are known to agree before), and their
@@ -483,17 +485,19 @@ static void lcp_sort(struct ranked *v, struct ranked *tmp, size_t n)
             hb = ++j < nb ? b[j].h : 0;
         }
     }
+    /* the rest of a run as it is (the copies are short: buf_copy's, not the C library's) */
     if (i < na) {
         tmp[k++] = (struct ranked){ a[i].l, ha };
-        while (++i < na)
-            tmp[k++] = a[i];
+        buf_copy((uint8_t *)(tmp + k), (const uint8_t *)(a + i + 1), (na - i - 1) * sizeof *a);
+        k += na - i - 1;
     }
     if (j < nb) {
         tmp[k++] = (struct ranked){ b[j].l, hb };
-        while (++j < nb)
-            tmp[k++] = b[j];
+        buf_copy((uint8_t *)(tmp + k), (const uint8_t *)(b + j + 1), (nb - j - 1) * sizeof *b);
+        k += nb - j - 1;
     }
-    memcpy(v, tmp, n * sizeof *v);
+    assert(k == n);
+    buf_copy((uint8_t *)v, (const uint8_t *)tmp, n * sizeof *v);
 }
 
 static void make_line(struct line *l, const struct folded *f, const struct entry *e)

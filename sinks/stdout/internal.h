@@ -259,9 +259,8 @@ static inline bool put_hexbytes(struct buf *b, const void *p, size_t n)
 static inline void out_raw(struct out *o, const void *p, size_t n)
 {
     if (n <= o->b.cap - o->b.len) {
-        if (n)
-            memcpy(o->b.data + o->b.len, p, n);
-        o->b.len += n;
+        if (n)   /* no data yet: NULL + 0 is not to be computed */
+            buf_put(&o->b, p, n);
     } else if (!buf_append(&o->b, p, n)) {
         o->oom = true;
     }

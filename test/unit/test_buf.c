@@ -41,11 +41,12 @@ TEST(limit_is_exact)
     CHECK(b.data == NULL && b.len == 0);
 }
 
-/* Every length from 0 to 130 appended after every offset 0..8: the short copies (up to 64
- * bytes, two overlapping fixed-size halves) and the long ones land each byte once, in place. */
+/* Every length from 0 to 300 appended after every offset 0..8: the short copies (up to 64
+ * bytes, two overlapping fixed-size halves), the 32-byte steps (up to 256) and the C library's
+ * land each byte once, in place. */
 TEST(append_every_length_at_every_offset)
 {
-    uint8_t src[130], want[8 + 130];
+    uint8_t src[300], want[8 + 300];
     for (size_t i = 0; i < sizeof src; i++)
         src[i] = (uint8_t)(i * 7 + 1);
     for (size_t off = 0; off <= 8; off++) {
@@ -65,10 +66,32 @@ TEST(append_every_length_at_every_offset)
     }
 }
 
+/* buf_copy writes exactly [d, d + n): the bytes on either side, within a step's reach, stay. */
+TEST(copy_touches_nothing_around_it)
+{
+    uint8_t src[300], dst[8 + 300 + 40];
+    for (size_t i = 0; i < sizeof src; i++)
+        src[i] = (uint8_t)(i * 13 + 5);
+    for (size_t off = 0; off <= 8; off++) {
+        for (size_t n = 0; n <= sizeof src; n++) {
+            memset(dst, 0xee, sizeof dst);
+            buf_copy(dst + off, src, n);
+            for (size_t i = 0; i < sizeof dst; i++) {
+                uint8_t want = i >= off && i < off + n ? src[i - off] : 0xee;
+                if (dst[i] != want) {
+                    CHECK_EQ_INT(dst[i], want);
+                    return;
+                }
+            }
+        }
+    }
+}
+
 int main(void)
 {
     RUN(reserve_zero_on_a_fresh_buffer_gives_a_pointer);
     RUN(limit_is_exact);
     RUN(append_every_length_at_every_offset);
+    RUN(copy_touches_nothing_around_it);
     return check_done();
 }
