@@ -62,7 +62,7 @@ static inline void buf_copy_short(uint8_t *d, const uint8_t *s, size_t n)
 
 /* Any n, inline up to 256 bytes (32-byte steps, the last one overlapping): frame names and
  * folded stacks' names run to a few hundred bytes, and musl's memcpy, which starts each copy
- * with a `rep movsq`, made their copies an eighth of the static build's `decode --format
+ * with a `rep movsq`, made their copies a seventh of the static build's `decode --format
  * folded`. Past 256 bytes that start is paid back by the length. */
 static inline void buf_copy(uint8_t *d, const uint8_t *s, size_t n)
 {
