@@ -454,6 +454,12 @@ struct ranked {
     size_t h;
 };
 
+/* n ranked lines copied (short runs: buf_copy's copy, not the C library's) */
+static void ranked_copy(struct ranked *d, const struct ranked *s, size_t n)
+{
+    buf_copy((uint8_t *)d, (const uint8_t *)s, n * sizeof *d);
+}
+
 /* Sorts v[0..n) (tmp: room for n) by merging, each merge knowing how far each head agrees
  * with the line last written (Ng and Kakehi's LCP merge sort): a head that agrees further is
  * the smaller without a look at the bytes, and a comparison starts where the two heads may
@@ -485,19 +491,19 @@ static void lcp_sort(struct ranked *v, struct ranked *tmp, size_t n)
             hb = ++j < nb ? b[j].h : 0;
         }
     }
-    /* the rest of a run as it is (the copies are short: buf_copy's, not the C library's) */
+    /* the rest of a run as it is */
     if (i < na) {
         tmp[k++] = (struct ranked){ a[i].l, ha };
-        buf_copy((uint8_t *)(tmp + k), (const uint8_t *)(a + i + 1), (na - i - 1) * sizeof *a);
+        ranked_copy(tmp + k, a + i + 1, na - i - 1);
         k += na - i - 1;
     }
     if (j < nb) {
         tmp[k++] = (struct ranked){ b[j].l, hb };
-        buf_copy((uint8_t *)(tmp + k), (const uint8_t *)(b + j + 1), (nb - j - 1) * sizeof *b);
+        ranked_copy(tmp + k, b + j + 1, nb - j - 1);
         k += nb - j - 1;
     }
     assert(k == n);
-    buf_copy((uint8_t *)v, (const uint8_t *)tmp, n * sizeof *v);
+    ranked_copy(v, tmp, n);
 }
 
 static void make_line(struct line *l, const struct folded *f, const struct entry *e)
