@@ -31,7 +31,12 @@
 #include "lib/buf.h"
 
 enum {
-    READ_CHUNK = 64 * 1024,
+    READ_CHUNK = 64 * 1024,               /* a read on an HTTP/1.1 (or not yet known)
+                                           * connection: what http1.c may have to hold back */
+    H2_READ = 256 * 1024,                 /* a read on an HTTP/2 connection: with several
+                                           * streams open, several requests wait, and one
+                                           * read, one turn and one write of answers serve
+                                           * them all (docs/bench-transport.md) */
     OUT_HIGH_WATER = 256 * 1024,          /* unsent bytes above which we stop producing/reading */
     OUT_LIMIT = 8 * 1024 * 1024,          /* hard cap on a connection's output buffer */
     STREAM_WINDOW = 1024 * 1024,          /* announced SETTINGS_INITIAL_WINDOW_SIZE */
@@ -241,7 +246,7 @@ struct h2_server {
     nghttp2_option *opt;
     struct h2_stats stats;
     struct peer_table peers;   /* open connections per client address */
-    uint8_t rbuf[READ_CHUNK];
+    uint8_t rbuf[H2_READ];   /* one for all connections: the loop reads one at a time */
 };
 
 /* Counts a reply in the server's stats and, when it answered a registered method or route,

@@ -350,11 +350,15 @@ static bool conn_input(struct h2_conn *c, const uint8_t *p, size_t n, const char
     return false;
 }
 
-/* One read per readiness event (level-triggered), so a busy peer cannot starve others. */
+/* One read per readiness event (level-triggered), so a busy peer cannot starve others. An
+ * HTTP/2 session takes all it is given (nghttp2 frames it, the streams bound what they hold);
+ * HTTP/1.1 may have to hold back the rest of a read while its output drains, so its reads stay
+ * as small as that buffer. */
 static bool conn_read(struct h2_conn *c, const char **why)
 {
     struct h2_server *s = c->srv;
-    ssize_t n = conn_io_read(c, s->rbuf, sizeof s->rbuf, why);
+    size_t want = c->proto == CONN_H2 ? sizeof s->rbuf : READ_CHUNK;
+    ssize_t n = conn_io_read(c, s->rbuf, want, why);
     if (n <= 0)
         return n == 0;
     s->stats.bytes_received += (uint64_t)n;   /* bytes are not progress (progress.c) */
