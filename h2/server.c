@@ -354,6 +354,8 @@ static bool conn_input(struct h2_conn *c, const uint8_t *p, size_t n, const char
  * HTTP/2 session takes all it is given (nghttp2 frames it, the streams bound what they hold);
  * HTTP/1.1 may have to hold back the rest of a read while its output drains, so its reads stay
  * as small as that buffer. */
+_Static_assert(H2_READ >= READ_CHUNK, "the one read buffer takes a read of either size");
+
 static bool conn_read(struct h2_conn *c, const char **why)
 {
     struct h2_server *s = c->srv;
